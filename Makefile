@@ -1,0 +1,53 @@
+# mottivme-infra: run everything from the repository root.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+HOSTS   ?= 1
+PYINFRA := $(BIN)/pyinfra
+
+.PHONY: help venv demo deploy test test-unit sandbox-up sandbox-down sandbox-status images bench clean
+
+help:
+	@echo "make demo          sandbox server + deploy + print the n8n URL (fresh machine: installs what it needs)"
+	@echo "make test          unit tests, then integration tests on sandbox servers"
+	@echo "make test-unit     the quick tier only (seconds)"
+	@echo "make sandbox-up HOSTS=n | sandbox-down | sandbox-status | images"
+	@echo "make bench         benchmarks (print tables)"
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+demo: venv
+	@test -s .sandbox/hosts.json && grep -q '"name"' .sandbox/hosts.json || $(BIN)/python -m sandbox up --hosts $(HOSTS)
+	$(PYINFRA) -y inventory.py deploy.py
+	@$(BIN)/python -m sandbox urls
+
+deploy: venv
+	$(PYINFRA) -y inventory.py deploy.py
+
+test: venv
+	$(BIN)/pytest tests
+
+test-unit: venv
+	$(BIN)/pytest tests -m "not integration"
+
+sandbox-up: venv
+	$(BIN)/python -m sandbox up --hosts $(HOSTS)
+
+sandbox-down: venv
+	$(BIN)/python -m sandbox down
+
+sandbox-status: venv
+	$(BIN)/python -m sandbox status
+
+images: venv
+	$(BIN)/python -m sandbox images
+
+bench: venv
+	$(BIN)/python bench/converge.py
+
+clean: sandbox-down
+	rm -rf $(VENV) .pytest_cache

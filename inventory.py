@@ -1,0 +1,13 @@
+"""pyinfra inventory: `pyinfra inventory.py deploy.py`.
+
+Hosts come from `.env` or the environment (N8N_SERVERS=host1,host2:2222, SSH_USER, SSH_KEY_FILE).
+With none configured, the running sandbox (`make sandbox-up`) is the target. Secrets are checked
+here, before pyinfra connects to anything (see tasks/config.py and .env.example).
+"""
+
+from tasks.config import load_inventory
+
+_groups = load_inventory()
+
+n8n_servers = _groups["n8n_servers"]
+sandbox = _groups.get("sandbox", [])

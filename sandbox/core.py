@@ -1,0 +1,370 @@
+"""The sandbox's moving parts: private engine, images, apt proxy, servers, hosts.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "sandbox"
+# Caches that outlive a clone (CI runs in a fresh clone): images, debootstrap, npm, engine data.
+CACHE = Path(
+    os.environ.get("SBX_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mottivme-infra"
+)
+SERVER_IMAGE = "mottivme-sbx/bookworm-systemd:r2"
+APT_PROXY_PORT = int(os.environ.get("SBX_APT_PROXY_PORT", "3142"))
+LABEL = "mottivme.sandbox"
+
+
+class SandboxError(RuntimeError):
+    """A sandbox step failed; the message says what to do."""
+
+
+def log(msg: str) -> None:
+    print(f"[sandbox] {msg}", file=sys.stderr, flush=True)
+
+
+# --- one sandbox = one state dir (.sandbox by default; the tests use their own) ---------------
+
+
+class Sandbox:
+    def __init__(self, state_dir: str | Path | None = None, prefix: str | None = None):
+        self.state_dir = Path(state_dir or os.environ.get("SBX_STATE") or ROOT / ".sandbox")
+        if not self.state_dir.is_absolute():
+            self.state_dir = ROOT / self.state_dir
+        self.prefix = prefix or os.environ.get("SBX_PREFIX") or "sbx"
+        self.hosts_file = self.state_dir / "hosts.json"
+        self.key = self.state_dir / "id_ed25519"
+        self.run_dir = self.state_dir / "run"
+        self.network = f"mottivme-{self.prefix}"
+        self._docker_host: str | None = None
+
+    # -- state -------------------------------------------------------------------------------
+    def load(self) -> dict:
+        if self.hosts_file.exists():
+            return json.loads(self.hosts_file.read_text())
+        return {"hosts": []}
+
+    def save(self, state: dict) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.hosts_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        tmp.replace(self.hosts_file)
+
+    # -- engine and images -------------------------------------------------------------------
+    @property
+    def docker_host(self) -> str:
+        if self._docker_host is None:
+            install_host_deps()
+            out = _run([str(HERE / "engine.sh"), "start"], env=_cache_env(), capture=True)
+            self._docker_host = out.strip().splitlines()[-1]
+        return self._docker_host
+
+    def docker(self, *args: str, capture: bool = True, check: bool = True) -> str:
+        env = dict(os.environ, DOCKER_HOST=self.docker_host)
+        return _run(["docker", *args], env=env, capture=capture, check=check)
+
+    def build_images(self, steps: list[str] | None = None) -> None:
+        """Build (or take from the cache) the server image and the stand-in images."""
+        v = versions()
+        env = dict(
+            _cache_env(),
+            DOCKER_HOST=self.docker_host,
+            SERVER_IMAGE=SERVER_IMAGE,
+            N8N_VERSION=v["n8n_version"],
+            N8N_IMAGE=v["n8n_image"],
+            POSTGRES_IMAGE=v["postgres_image"],
+            PG_MAJOR=str(v["postgres_major"]),
+            REDIS_IMAGE=v["redis_image"],
+            CADDY_IMAGE=v["caddy_image"],
+            NODE_WHEEL_VERSION=v["sandbox_node_wheel_version"],
+        )
+        _run([str(HERE / "build-images.sh"), *(steps or ["server", "postgres", "redis", "caddy", "n8n"])], env=env)
+
+    # -- apt proxy (shared by every sandbox on this machine) --------------------------------
+    def ensure_apt_proxy(self) -> None:
+        run = CACHE / "run"
+        acng = CACHE / "aptproxy"
+        for d in (run, acng / "cache", acng / "log", acng / "conf"):
+            d.mkdir(parents=True, exist_ok=True)
+        pidfile = acng / "acng.pid"
+        if not _alive(pidfile):
+            (acng / "conf" / "acng.conf").write_text(
+                "# written by sandbox/core.py: loopback only\n"
+                f"CacheDir: {acng}/cache\nLogDir: {acng}/log\nSupportDir: /usr/lib/apt-cacher-ng\n"
+                f"BindAddress: 127.0.0.1\nPort: {APT_PROXY_PORT}\nPidFile: {pidfile}\n"
+                "ForeGround: 0\nPassThroughPattern: .*\nExThreshold: 4\n"
+            )
+            if _port_in_use(APT_PROXY_PORT):
+                raise SandboxError(
+                    f"127.0.0.1:{APT_PROXY_PORT} is taken by another program: "
+                    "set SBX_APT_PROXY_PORT to a free port"
+                )
+            _run(["chown", "-R", "apt-cacher-ng:", str(acng)])
+            _run(["setpriv", "--reuid=apt-cacher-ng", "--regid=apt-cacher-ng", "--init-groups",
+                  "/usr/sbin/apt-cacher-ng", "-c", str(acng / "conf")])
+            _wait(lambda: _port_in_use(APT_PROXY_PORT), 10, "apt-cacher-ng did not start")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        fwd = self.run_dir / "aptproxy-fwd.pid"
+        sock = self.run_dir / "aptproxy.sock"
+        if not _alive(fwd):
+            _spawn(fwd, ["socat", f"UNIX-LISTEN:{sock},fork,unlink-early,mode=666",
+                         f"TCP4:127.0.0.1:{APT_PROXY_PORT}"])
+            _wait(sock.exists, 10, "apt proxy socket did not appear")
+
+    # -- servers -----------------------------------------------------------------------------
+    def up(self, count: int = 1, group: str = "n8n_servers") -> list[dict]:
+        """Start `count` new servers in `group`; return their records."""
+        t0 = time.time()
+        self.build_images()
+        self.ensure_apt_proxy()
+        self._ensure_key()
+        self._ensure_secrets()
+        state = self.load()
+        if not any(n["Name"] == self.network for n in self._networks()):
+            self.docker("network", "create", "--label", f"{LABEL}={self.prefix}", self.network)
+        used = {h["index"] for h in state["hosts"]}
+        new = []
+        for _ in range(count):
+            i = next(k for k in range(1, 1000) if k not in used)
+            used.add(i)
+            new.append(self._start(i, group, state))
+            state["hosts"].append(new[-1])
+            self.save(state)
+        for h in new:
+            self._wait_ready(h)
+        self._write_etc_hosts(state)
+        log(f"{len(new)} server(s) ready in {time.time() - t0:.1f}s: "
+            + ", ".join(f"{h['name']} ssh 127.0.0.1:{h['ssh_port']} https 127.0.0.1:{h['https_port']}" for h in new))
+        return new
+
+    def _start(self, i: int, group: str, state: dict) -> dict:
+        name = f"{self.prefix}-{i}"
+        container = f"mottivme-{name}"
+        self.docker("rm", "-f", "-v", container, check=False)
+        cid = self.docker(
+            "run", "-d", "--name", container, "--hostname", name,
+            "--label", f"{LABEL}={self.prefix}",
+            "--network", self.network,
+            "--cgroupns=private",  # never bind-mount the machine's /sys/fs/cgroup (see docs/sandbox.md)
+            "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--cap-drop", "SYS_TIME",
+            "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+            "--tmpfs", "/run", "--tmpfs", "/run/lock", "-e", "container=docker", "-e", "SBX_NET=isolated",
+            "--sysctl", "net.ipv4.ip_forward=1",
+            "--stop-signal", "SIGRTMIN+3", "--restart", "on-failure",
+            "-v", "/var/lib/docker",  # nested overlay2 needs a non-overlay filesystem
+            "-v", f"{CACHE / 'images'}:/sbx/images:ro",
+            "-v", f"{self.run_dir}:/sbx/run",
+            SERVER_IMAGE,
+        ).strip()
+        ports = _free_ports(2, exclude={p for h in state["hosts"] for p in (h["ssh_port"], h["https_port"])})
+        host = {
+            "name": name, "index": i, "group": group, "container": container, "container_id": cid,
+            "ssh_host": "127.0.0.1", "ssh_port": ports[0], "https_port": ports[1],
+            "ssh_user": "root", "key": str(self.key),
+            "private_ip": self.docker("inspect", "-f",
+                                      "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", cid).strip(),
+            "pids": [],
+        }
+        for port, target in ((host["ssh_port"], 22), (host["https_port"], 443)):
+            pidfile = self.run_dir / f"{name}-{target}.pid"
+            _spawn(pidfile, ["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=64",
+                             f"EXEC:{HERE / 'files' / 'nsconnect'} {self.docker_host} {cid} {target}"])
+            host["pids"].append(int(pidfile.read_text()))
+        pub = (self.key.with_suffix(".pub")).read_text().strip()
+        self.docker("exec", cid, "sh", "-c",
+                    f"install -d -m 700 /root/.ssh && echo '{pub}' > /root/.ssh/authorized_keys "
+                    "&& chmod 600 /root/.ssh/authorized_keys")
+        return host
+
+    def _wait_ready(self, h: dict, timeout: float = 120) -> None:
+        t0 = time.time()
+        while True:
+            r = subprocess.run(self.ssh_args(h) + ["systemctl", "is-system-running", "--wait"],
+                               capture_output=True, text=True, timeout=timeout)
+            state = r.stdout.strip()
+            if state in ("running", "degraded"):
+                if state == "degraded":
+                    failed = subprocess.run(self.ssh_args(h) + ["systemctl", "--failed", "--no-legend"],
+                                            capture_output=True, text=True).stdout
+                    log(f"{h['name']}: systemd degraded: {failed.strip()}")
+                return
+            if time.time() - t0 > timeout:
+                raise SandboxError(f"{h['name']}: no SSH/systemd after {timeout:.0f}s "
+                                   f"(docker logs {h['container']}): {r.stderr.strip()}")
+            time.sleep(0.3)
+
+    def _write_etc_hosts(self, state: dict) -> None:
+        lines = "".join(f"{h['private_ip']} {h['name']}\n" for h in state["hosts"])
+        for h in state["hosts"]:
+            self.docker("exec", h["container_id"], "sh", "-c",
+                        "sed -i '/# sandbox peers$/,$d' /etc/hosts && "
+                        f"printf '# sandbox peers\\n{lines}' >> /etc/hosts", check=False)
+
+    def ssh_args(self, h: dict) -> list[str]:
+        return ["ssh", "-i", str(self.key), "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+                "-o", "ConnectTimeout=5", "-p", str(h["ssh_port"]), f"{h['ssh_user']}@{h['ssh_host']}"]
+
+    def down(self, names: list[str] | None = None) -> None:
+        """Remove the named servers (default: all), by the ids recorded when they started."""
+        state = self.load()
+        keep = []
+        for h in state["hosts"]:
+            if names and h["name"] not in names:
+                keep.append(h)
+                continue
+            for pid in h.get("pids", []):
+                _kill_group(pid)
+            if self.hosts_file.exists() and _engine_alive():
+                self.docker("rm", "-f", "-v", h["container_id"], check=False)
+            for f in self.run_dir.glob(f"{h['name']}-*.pid"):
+                f.unlink()
+            log(f"removed {h['name']}")
+        state["hosts"] = keep
+        self.save(state)
+        if not keep:
+            _kill_group_file(self.run_dir / "aptproxy-fwd.pid")
+            if _engine_alive():
+                self.docker("network", "rm", self.network, check=False)
+                others = self.docker("ps", "-aq", "--filter", f"label={LABEL}").split()
+                if not others:
+                    stop_shared()
+
+    def _networks(self) -> list[dict]:
+        out = self.docker("network", "ls", "--format", "{{json .}}")
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def _ensure_key(self) -> None:
+        if not self.key.exists():
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"mottivme-{self.prefix}",
+                  "-f", str(self.key)])
+
+    def _ensure_secrets(self) -> None:
+        """Throwaway secrets for the sandbox's n8n (never used anywhere else)."""
+        f = self.state_dir / "secrets.env"
+        if f.exists():
+            return
+        def tok(n: int = 24) -> str:
+            return secrets.token_urlsafe(n)
+        f.write_text(
+            "# throwaway secrets of this sandbox, generated by sandbox/core.py\n"
+            f"N8N_ENCRYPTION_KEY={secrets.token_hex(32)}\n"
+            f"POSTGRES_PASSWORD={tok()}\n"
+            "N8N_OWNER_EMAIL=owner@sandbox.test\n"
+            f"N8N_OWNER_PASSWORD=Sbx{tok(12)}9\n"
+            "N8N_HOST=localhost\n"
+        )
+        f.chmod(0o600)
+
+
+# --- shared pieces -----------------------------------------------------------------------------
+
+
+def versions() -> dict:
+    """Image names and versions come from group_data/all.py: one place for every tunable."""
+    return runpy.run_path(str(ROOT / "group_data" / "all.py"))
+
+
+def install_host_deps() -> None:
+    _run([str(HERE / "install-host-deps.sh")])
+
+
+def stop_shared() -> None:
+    """Stop the apt proxy and the private engine (nothing of the sandbox runs any more)."""
+    _kill_group_file(CACHE / "aptproxy" / "acng.pid", group=False)
+    _run([str(HERE / "engine.sh"), "stop"], env=_cache_env(), check=False)
+
+
+def _engine_alive() -> bool:
+    return subprocess.run([str(HERE / "engine.sh"), "status"], env=_cache_env(),
+                          capture_output=True).returncode == 0
+
+
+def _cache_env() -> dict:
+    return dict(os.environ, SBX_CACHE=str(CACHE))
+
+
+def _run(cmd: list[str], env: dict | None = None, capture: bool = False, check: bool = True) -> str:
+    r = subprocess.run(cmd, env=env, text=True, stdout=subprocess.PIPE if capture else None,
+                       stderr=subprocess.PIPE if capture else None)
+    if check and r.returncode != 0:
+        detail = (r.stderr or "").strip() if capture else ""
+        raise SandboxError(f"`{' '.join(cmd[:4])}` failed (exit {r.returncode}) {detail}".strip())
+    return r.stdout or ""
+
+
+def _spawn(pidfile: Path, cmd: list[str]) -> None:
+    """Start a long-lived helper in its own process group and record its id."""
+    log_file = open(pidfile.with_suffix(".log"), "ab")
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+                         start_new_session=True)
+    pidfile.write_text(str(p.pid))
+    time.sleep(0.1)
+    if p.poll() is not None:
+        raise SandboxError(f"{cmd[0]} exited at once: {pidfile.with_suffix('.log').read_text()[-500:]}")
+
+
+def _alive(pidfile: Path) -> bool:
+    try:
+        os.kill(int(pidfile.read_text()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def _kill_group_file(pidfile: Path, group: bool = True) -> None:
+    if pidfile.exists():
+        try:
+            pid = int(pidfile.read_text())
+            os.killpg(pid, signal.SIGTERM) if group else os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+        pidfile.unlink()
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _free_ports(n: int, exclude: set[int], start: int = 22100) -> list[int]:
+    found = []
+    port = start
+    while len(found) < n:
+        port += 1
+        if port in exclude:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        found.append(port)
+    return found
+
+
+def _wait(pred, timeout: float, msg: str) -> None:
+    t0 = time.time()
+    while not pred():
+        if time.time() - t0 > timeout:
+            raise SandboxError(msg)
+        time.sleep(0.1)
+

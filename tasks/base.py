@@ -1,0 +1,41 @@
+"""Base system: packages, timezone, unattended security upgrades, SSH hardening, firewall."""
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, server, systemd
+
+
+@deploy("Base system")
+def base():
+    apt.update(name="apt: refresh package lists (at most hourly)", cache_time=3600)
+    apt.packages(name="apt: base packages", packages=host.data.base_packages, no_recommends=True)
+
+    zone = host.data.timezone
+    files.link(name=f"timezone: {zone}", path="/etc/localtime", target=f"/usr/share/zoneinfo/{zone}")
+    files.put(name="timezone: /etc/timezone", src=_text(zone + "\n"), dest="/etc/timezone")
+
+    files.template(name="unattended security upgrades", src="templates/20auto-upgrades.j2",
+                   dest="/etc/apt/apt.conf.d/20auto-upgrades")
+
+    sshd = files.template(name="ssh: keys only, no passwords", src="templates/sshd-hardening.conf.j2",
+                          dest="/etc/ssh/sshd_config.d/50-mottivme.conf", mode="644")
+    server.shell(name="ssh: check and reload sshd", commands=["sshd -t", "systemctl reload ssh"],
+                 _if=sshd.did_change)
+    if host.data.admin_ssh_keys:
+        server.user_authorized_keys(name="ssh: admin keys", user=host.data.get("ssh_user") or "root",
+                                    public_keys=host.data.admin_ssh_keys, delete_keys=False)
+
+    files.directory(name="firewall: /etc/mottivme", path="/etc/mottivme", mode="755")
+    rules = files.template(name="firewall: rules (inbound only 22/80/443)", src="templates/firewall.nft.j2",
+                           dest="/etc/mottivme/firewall.nft", mode="644")
+    unit = files.template(name="firewall: systemd unit", src="templates/mottivme-firewall.service.j2",
+                          dest="/etc/systemd/system/mottivme-firewall.service", mode="644")
+    systemd.service(name="firewall: enabled and loaded", service="mottivme-firewall.service",
+                    running=True, enabled=True, daemon_reload=unit.did_change,
+                    restarted=rules.did_change or unit.did_change)
+
+
+def _text(s: str):
+    from io import StringIO
+
+    return StringIO(s)

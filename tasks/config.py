@@ -1,0 +1,159 @@
+"""Hosts and secrets from `.env` / the environment, checked before pyinfra connects anywhere.
+
+inventory.py calls `load_inventory()`. Every problem is reported at once, each naming the
+variable and how to fix it, and the run stops (exit 2) before any host is contacted.
+Secret values are handed to operations only as pyinfra `HiddenValue`s (`secret(name)`), so
+pyinfra prints `*MASKED*` wherever it would show them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyinfra.api import HiddenValue
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    name: str
+    check: str  # regular expression the whole value must match
+    problem: str  # what a bad value means
+    fix: str  # how to make a good one
+
+
+SECRETS = [
+    SecretSpec("N8N_ENCRYPTION_KEY", r"[A-Za-z0-9+/=_-]{32,}",
+               "must be at least 32 characters of letters, digits or + / = _ -",
+               "generate it ONCE with `openssl rand -hex 32`, keep it forever and never rotate it: "
+               "n8n encrypts every credential with it (an existing server's key is in "
+               "/opt/n8n/.env)"),
+    SecretSpec("POSTGRES_PASSWORD", r"[A-Za-z0-9_-]{16,}",
+               "must be at least 16 characters of letters, digits, _ or -",
+               "generate it with `openssl rand -hex 24`"),
+    SecretSpec("N8N_OWNER_EMAIL", r"[^@\s]+@[^@\s]+\.[^@\s]+",
+               "must be an e-mail address", "set the e-mail of n8n's owner account"),
+    SecretSpec("N8N_OWNER_PASSWORD", r"(?=.*[0-9])(?=.*[A-Z]).{8,64}",
+               "must be 8-64 characters with at least one digit and one capital letter (n8n's rule)",
+               "choose one, e.g. `echo \"N8n$(openssl rand -hex 12)\"`"),
+    SecretSpec("N8N_HOST", r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?",
+               "must be a bare host name (no https://, no path), e.g. n8n.mottivme.com.br",
+               "set the public name whose DNS points at the server"),
+]
+
+# inventory group -> environment variable listing its hosts
+GROUP_VARS = {"n8n_servers": "N8N_SERVERS"}
+
+
+class ConfigError(Exception):
+    pass
+
+
+def secret(name: str) -> HiddenValue:
+    """The secret's value, masked in pyinfra's output (templates call `.unmask()`)."""
+    return HiddenValue(os.environ[name])
+
+
+def check_secrets(env: dict | None = None) -> list[str]:
+    env = os.environ if env is None else env
+    errors = []
+    for spec in SECRETS:
+        value = env.get(spec.name, "")
+        if not value:
+            errors.append(f"{spec.name} is not set: {spec.fix}, then put it in .env (see .env.example)")
+        elif not re.fullmatch(spec.check, value):
+            errors.append(f"{spec.name} {spec.problem}: {spec.fix}")
+    return errors
+
+
+def parse_hosts(value: str, var: str) -> list[tuple[str, int | None]]:
+    hosts = []
+    for item in filter(None, (x.strip() for x in value.split(","))):
+        m = re.fullmatch(r"([A-Za-z0-9._-]+)(?::([0-9]{1,5}))?", item)
+        if not m:
+            raise ConfigError(f"{var}: '{item}' is not host or host:port (e.g. {var}=n8n1.example.com,10.0.0.5:2222)")
+        hosts.append((m.group(1), int(m.group(2)) if m.group(2) else None))
+    return hosts
+
+
+def sandbox_state_file() -> Path:
+    state = Path(os.environ.get("SBX_STATE") or ROOT / ".sandbox")
+    return (state if state.is_absolute() else ROOT / state) / "hosts.json"
+
+
+def load_inventory(env_file: str | Path | None = None) -> dict[str, list]:
+    """Return {group: [(name, host_data), ...]} or exit(2) with every problem named.
+
+    Values already in the environment win over `.env` (MOTTIVME_ENV_FILE names another file)."""
+    from dotenv import load_dotenv
+
+    load_dotenv(env_file or os.environ.get("MOTTIVME_ENV_FILE") or ROOT / ".env", override=False)
+    try:
+        groups, sandbox = _hosts()
+    except ConfigError as e:
+        _die([str(e)])
+    if sandbox:
+        # the sandbox's own throwaway secrets fill whatever .env / the environment do not set
+        load_dotenv(sandbox.parent / "secrets.env", override=False)
+    errors = check_secrets()
+    if errors:
+        _die(errors)
+    return groups
+
+
+def _hosts() -> tuple[dict[str, list], Path | None]:
+    configured = {g: parse_hosts(os.environ.get(v, ""), v) for g, v in GROUP_VARS.items()}
+    if any(configured.values()):
+        user = os.environ.get("SSH_USER", "root")
+        key = os.environ.get("SSH_KEY_FILE")
+        if key and not Path(key).expanduser().exists():
+            raise ConfigError(f"SSH_KEY_FILE={key} does not exist: point it at the private key that logs in as {user}")
+        groups = {}
+        for group, hosts in configured.items():
+            groups[group] = []
+            for name, port in hosts:
+                data = {"ssh_user": user}
+                if port:
+                    data["ssh_port"] = port
+                if key:
+                    data["ssh_key"] = str(Path(key).expanduser())
+                if os.environ.get("SSH_KNOWN_HOSTS_FILE"):
+                    data["ssh_known_hosts_file"] = os.environ["SSH_KNOWN_HOSTS_FILE"]
+                groups[group].append((name, data))
+        return groups, None
+
+    state = sandbox_state_file()
+    hosts = json.loads(state.read_text())["hosts"] if state.exists() else []
+    if not hosts:
+        raise ConfigError(
+            "no hosts to deploy to: set N8N_SERVERS (and SSH_USER, SSH_KEY_FILE) in .env for real "
+            "servers, or start a local sandbox server with `make sandbox-up`"
+        )
+    groups = {g: [] for g in GROUP_VARS}
+    for h in hosts:
+        groups.setdefault(h["group"], []).append((h["name"], {
+            "ssh_hostname": h["ssh_host"], "ssh_port": h["ssh_port"], "ssh_user": h["ssh_user"],
+            "ssh_key": h["key"], "ssh_known_hosts_file": "/dev/null",
+            "ssh_strict_host_key_checking": "off",
+            "n8n_public_url": f"https://localhost:{h['https_port']}/",
+            "private_ip": h["private_ip"],
+        }))
+    groups["sandbox"] = [h["name"] for h in hosts]  # group_data/sandbox.py
+    names = ", ".join(f"{h['name']} ({h['group']})" for h in hosts)
+    print(f"inventory: no hosts in .env, targeting the sandbox in {state.parent.name}/: {names}",
+          file=sys.stderr)
+    return groups, state
+
+
+def _die(errors: list[str]) -> None:
+    print("mottivme-infra: cannot start, fix the configuration first (nothing was contacted):",
+          file=sys.stderr)
+    for e in errors:
+        print(f"  - {e}", file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,33 @@
+"""Docker engine and compose: Debian's packages by default, Docker's apt repository as an option."""
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, systemd
+
+
+def compose_command() -> str:
+    """Debian 12 ships docker-compose 1.29 (no plugin); Docker's repository has the v2 plugin."""
+    return "docker-compose" if host.data.docker_source == "debian" else "docker compose"
+
+
+@deploy("Docker engine")
+def docker():
+    if host.data.docker_source == "debian":
+        apt.packages(name="docker: docker.io + docker-compose (Debian)",
+                     packages=["docker.io", "docker-compose"], no_recommends=True)
+    elif host.data.docker_source == "docker":
+        # Production option: Docker's own repository (docker-ce and the compose plugin).
+        files.download(name="docker: repository key", src="https://download.docker.com/linux/debian/gpg",
+                       dest="/etc/apt/keyrings/docker.asc", mode="644")
+        apt.repo(name="docker: apt repository", filename="docker",
+                 src="deb [signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/debian "
+                     "bookworm stable")
+        apt.packages(name="docker: docker-ce + compose plugin", update=True,
+                     packages=["docker-ce", "docker-ce-cli", "containerd.io", "docker-compose-plugin"])
+    else:
+        raise ValueError(f"docker_source must be 'debian' or 'docker', not {host.data.docker_source!r}")
+
+    daemon = files.template(name="docker: daemon.json (log rotation, live-restore)",
+                            src="templates/docker-daemon.json.j2", dest="/etc/docker/daemon.json", mode="644")
+    systemd.service(name="docker: enabled and running", service="docker.service", running=True,
+                    enabled=True, restarted=daemon.did_change)

@@ -1,0 +1,97 @@
+"""Custom pyinfra facts: what the n8n host's Docker and n8n look like right now."""
+
+from __future__ import annotations
+
+import json
+
+from pyinfra.api import FactBase
+
+
+class DockerImages(FactBase):
+    """Image references present in the host's Docker engine.
+
+    .. code:: python
+
+        "postgres:17" in host.get_fact(DockerImages)
+    """
+
+    default = set
+
+    def requires_command(self, *args, **kwargs) -> str:
+        return "docker"
+
+    def command(self) -> str:
+        return "docker images --format '{{.Repository}}:{{.Tag}}'"
+
+    def process(self, output):
+        return {line.strip() for line in output if line.strip()}
+
+
+class ComposeServices(FactBase):
+    """State of each service container of a compose project: {"n8n": "running", ...}.
+
+    .. code:: python
+
+        host.get_fact(ComposeServices, project="n8n")
+    """
+
+    default = dict
+
+    def requires_command(self, *args, **kwargs) -> str:
+        return "docker"
+
+    def command(self, project: str) -> str:
+        return (
+            f"docker ps -a --filter label=com.docker.compose.project={project} "
+            "--format '{{.Label \"com.docker.compose.service\"}} {{.State}}' || true"
+        )
+
+    def process(self, output):
+        services = {}
+        for line in output:
+            parts = line.split()
+            if len(parts) == 2:
+                services[parts[0]] = parts[1]
+        return services
+
+
+class HttpStatus(FactBase):
+    """HTTP status of a URL fetched on the host itself (0 = no answer).
+
+    `resolve` pins the name to an address, as curl's --resolve (e.g. "n8n.example.com:443:127.0.0.1"),
+    so a check goes through the host's own Caddy without depending on DNS.
+
+    .. code:: python
+
+        host.get_fact(HttpStatus, url="https://n8n.example.com/healthz/readiness",
+                      resolve="n8n.example.com:443:127.0.0.1")
+    """
+
+    default = int
+
+    def command(self, url: str, resolve: str | None = None) -> str:
+        pin = f"--resolve '{resolve}' " if resolve else ""
+        return f"curl -sk -m 10 -o /dev/null -w '%{{http_code}}' {pin}'{url}' 2>/dev/null || true"
+
+    def process(self, output):
+        text = "".join(output).strip()
+        return int(text) if text.isdigit() else 0
+
+
+class N8nSettings(FactBase):
+    """n8n's public front-end settings (`GET /rest/settings`), or {} when n8n does not answer.
+
+    `["userManagement"]["showSetupOnFirstLoad"]` is true until the owner account is claimed.
+    """
+
+    default = dict
+
+    def command(self, url: str, resolve: str | None = None) -> str:
+        pin = f"--resolve '{resolve}' " if resolve else ""
+        return f"curl -sk -m 10 -f {pin}'{url}' 2>/dev/null || true"
+
+    def process(self, output):
+        try:
+            return json.loads("".join(output)).get("data", {})
+        except ValueError:
+            return {}

@@ -1,0 +1,123 @@
+"""Custom pyinfra operations for the n8n stack. Each one changes nothing when there is nothing
+to do, so a second deploy reports zero changes."""
+
+from __future__ import annotations
+
+import time
+from io import StringIO
+from shlex import quote
+
+from pyinfra import host
+from pyinfra.api import FunctionCommand, HiddenValue, OperationError, operation
+
+from tasks.facts import ComposeServices, DockerImages, HttpStatus, N8nSettings
+
+
+def _curl(url: str, resolve: str | None, extra: str = "") -> str:
+    pin = f"--resolve {quote(resolve)} " if resolve else ""
+    return f"curl -sk -m 10 {pin}{extra}{quote(url)}"
+
+
+@operation()
+def image(ref: str, archive_dir: str = ""):
+    """Make sure an image is in the host's Docker engine.
+
+    + ref: image reference, e.g. ``docker.n8n.io/n8nio/n8n:2.41.1``
+    + archive_dir: a directory on the host with ``<ref with / and : as _>*.tar.zst`` archives
+      (``docker save | zstd``) to load instead of pulling (the sandbox has no registry)
+
+    .. code:: python
+
+        operations.image(name="n8n image", ref="docker.n8n.io/n8nio/n8n:2.41.1")
+    """
+    if ref in host.get_fact(DockerImages):
+        return
+    if archive_dir:
+        pattern = f"{archive_dir}/{ref.replace('/', '_').replace(':', '_')}*.tar.zst"
+        yield (f"set -e; f=$(ls {pattern} | tail -n 1); "
+               f'[ -n "$f" ] || {{ echo "no archive {pattern}" >&2; exit 1; }}; zstd -dc -q "$f" | docker load -q')
+    else:
+        yield f"docker pull -q {quote(ref)}"
+
+
+@operation()
+def compose_running(stack_dir: str, project: str, services: list[str], compose: str = "docker-compose"):
+    """Start the compose project's services that are not running (drift: a stopped or removed
+    container). Configuration changes are applied by the caller with ``compose up -d``.
+
+    .. code:: python
+
+        operations.compose_running(stack_dir="/opt/n8n", project="n8n",
+                                   services=["postgres", "n8n", "caddy"])
+    """
+    state = host.get_fact(ComposeServices, project=project)
+    if all(state.get(s) == "running" for s in services):
+        return
+    yield f"cd {quote(stack_dir)} && {compose} -p {quote(project)} up -d --remove-orphans"
+
+
+def _wait_ready(state, host, url, resolve, timeout, logs_command):
+    deadline = time.time() + timeout
+    status = 0
+    while time.time() < deadline:
+        ok, out = host.run_shell_command(
+            _curl(url, resolve, "-o /dev/null -w '%{http_code}' ") + " || true",
+            print_output=False, print_input=False)
+        text = "".join(out.stdout_lines).strip() if ok else ""
+        status = int(text) if text.isdigit() else 0
+        if status == 200:
+            return
+        time.sleep(2)
+    ok, out = host.run_shell_command(logs_command, print_output=False, print_input=False)
+    tail = "\n".join(out.stdout_lines[-30:] + out.stderr_lines[-10:]) if out else ""
+    raise OperationError(
+        f"{url} not ready after {timeout}s (last HTTP status {status}); last n8n log lines:\n{tail}"
+    )
+
+
+@operation()
+def n8n_ready(url: str, resolve: str | None = None, timeout: int = 300, logs_command: str = "true"):
+    """Wait until n8n answers 200 on ``/healthz/readiness`` (database up, migrations done);
+    fail with n8n's last log lines when it does not within ``timeout`` seconds.
+
+    ``/healthz`` answers ``ok`` before migrations have run, so it is not used.
+
+    .. code:: python
+
+        operations.n8n_ready(url="https://n8n.example.com/healthz/readiness",
+                             resolve="n8n.example.com:443:127.0.0.1")
+    """
+    if host.get_fact(HttpStatus, url=url, resolve=resolve) == 200:
+        return
+    yield FunctionCommand(_wait_ready, (url, resolve, timeout, logs_command), {})
+
+
+def _claim_owner(state, host, base_url, resolve, payload: HiddenValue):
+    tmp = "/root/.n8n-owner-setup.json"
+    host.run_shell_command(f"install -m 600 /dev/null {tmp}", print_input=False)
+    try:
+        host.put_file(StringIO(payload.unmask()), tmp, print_output=False, print_input=False)
+        ok, out = host.run_shell_command(
+            _curl(base_url + "rest/owner/setup", resolve,
+                  f"-f -H 'Content-Type: application/json' --data-binary @{tmp} -o /dev/null -w '%{{http_code}}' "),
+            print_output=False, print_input=False)
+    finally:
+        host.run_shell_command(f"rm -f {tmp}", print_input=False)
+    if not ok:
+        raise OperationError(f"claiming n8n's owner account failed: HTTP {''.join(out.stdout_lines)}")
+
+
+@operation()
+def n8n_owner(base_url: str, payload: HiddenValue, resolve: str | None = None):
+    """Claim n8n's owner account when the instance still offers its owner-setup page, so no
+    fresh server is ever open for takeover. ``payload`` is the JSON body of
+    ``POST /rest/owner/setup`` (email, firstName, lastName, password), kept hidden.
+
+    .. code:: python
+
+        operations.n8n_owner(base_url="https://n8n.example.com/", payload=HiddenValue(body))
+    """
+    settings = host.get_fact(N8nSettings, url=base_url + "rest/settings", resolve=resolve)
+    if settings and not settings.get("userManagement", {}).get("showSetupOnFirstLoad", False):
+        return
+    yield FunctionCommand(_claim_owner, (base_url, resolve, payload), {})

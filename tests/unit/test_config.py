@@ -1,0 +1,74 @@
+"""Secrets and hosts are checked before pyinfra contacts any host."""
+
+import pytest
+
+from tasks import config
+from tests.conftest import GOOD_SECRETS, clean_env, run_pyinfra
+
+
+def test_good_secrets_pass():
+    assert config.check_secrets(GOOD_SECRETS) == []
+
+
+@pytest.mark.parametrize("name", [s.name for s in config.SECRETS])
+def test_missing_secret_is_named_with_its_fix(name):
+    env = {k: v for k, v in GOOD_SECRETS.items() if k != name}
+    errors = config.check_secrets(env)
+    assert len(errors) == 1
+    assert errors[0].startswith(f"{name} is not set")
+    assert ".env" in errors[0]
+
+
+@pytest.mark.parametrize("name,bad", [
+    ("N8N_ENCRYPTION_KEY", "tooshort"),
+    ("POSTGRES_PASSWORD", "short"),
+    ("N8N_OWNER_EMAIL", "not-an-email"),
+    ("N8N_OWNER_PASSWORD", "alllowercase1"),
+    ("N8N_OWNER_PASSWORD", "NoDigitsHere"),
+    ("N8N_HOST", "https://n8n.example.test/"),
+])
+def test_malformed_secret_is_named(name, bad):
+    errors = config.check_secrets(dict(GOOD_SECRETS, **{name: bad}))
+    assert len(errors) == 1 and errors[0].startswith(name)
+    assert bad not in errors[0], "an error message must not repeat the secret value"
+
+
+def test_encryption_key_error_says_how_to_generate_and_never_rotate():
+    (err,) = config.check_secrets(dict(GOOD_SECRETS, N8N_ENCRYPTION_KEY="x"))
+    assert "openssl rand -hex 32" in err and "never rotate" in err
+
+
+def test_parse_hosts():
+    assert config.parse_hosts("a.example.com, 10.0.0.5:2222,", "N8N_SERVERS") == [
+        ("a.example.com", None), ("10.0.0.5", 2222)]
+    with pytest.raises(config.ConfigError, match="N8N_SERVERS"):
+        config.parse_hosts("https://bad/", "N8N_SERVERS")
+
+
+def test_missing_secret_stops_before_connecting(tmp_path):
+    """The real CLI: exit 2, the variable named, no connection attempted (port 9 is closed)."""
+    env = clean_env(N8N_SERVERS="127.0.0.1:9", **{k: v for k, v in GOOD_SECRETS.items()
+                                                   if k != "N8N_ENCRYPTION_KEY"})
+    env["MOTTIVME_ENV_FILE"] = str(tmp_path / "none.env")
+    r = run_pyinfra(["-y", "inventory.py", "deploy.py"], env, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2, out
+    assert "N8N_ENCRYPTION_KEY is not set" in out
+    assert "nothing was contacted" in out
+    assert "Connecting" not in out and "Connected" not in out
+
+
+def test_no_hosts_and_no_sandbox_says_how_to_configure(tmp_path):
+    env = clean_env(SBX_STATE=str(tmp_path / "no-sandbox"), MOTTIVME_ENV_FILE=str(tmp_path / "none.env"),
+                    **GOOD_SECRETS)
+    r = run_pyinfra(["-y", "inventory.py", "deploy.py"], env, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2, out
+    assert "N8N_SERVERS" in out and "make sandbox-up" in out
+
+
+def test_bad_host_list_is_named(tmp_path):
+    env = clean_env(N8N_SERVERS="https://x/", MOTTIVME_ENV_FILE=str(tmp_path / "none.env"), **GOOD_SECRETS)
+    r = run_pyinfra(["-y", "inventory.py", "deploy.py"], env, timeout=120)
+    assert r.returncode == 2
+    assert "N8N_SERVERS" in r.stderr

@@ -1,0 +1,71 @@
+"""The templates render with every value from group_data, and the results are valid."""
+
+import runpy
+import shutil
+import subprocess
+
+import pytest
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from pyinfra.api import HiddenValue
+
+from tests.conftest import GOOD_SECRETS, ROOT
+
+
+class Data(dict):
+    __getattr__ = dict.__getitem__
+
+
+def group_data(*groups):
+    d = Data()
+    for g in ("all", *groups):
+        d.update({k: v for k, v in runpy.run_path(str(ROOT / "group_data" / f"{g}.py")).items()
+                  if not k.startswith("__")})
+    return d
+
+
+def render(name, **ctx):
+    env = Environment(loader=FileSystemLoader(str(ROOT / "templates")), undefined=StrictUndefined,
+                      keep_trailing_newline=True)
+    return env.get_template(name).render(**ctx)
+
+
+@pytest.mark.parametrize("groups", [(), ("sandbox",)])
+def test_compose_file_is_valid_and_pins_versions(tmp_path, groups):
+    d = group_data(*groups)
+    text = render("docker-compose.yml.j2", data=d, n8n_host="n8n.example.test",
+                  public_url="https://n8n.example.test/")
+    assert ":latest" not in text and f"n8n:{d['n8n_version']}" in text
+    assert "EXECUTIONS_DATA_MAX_AGE: \"720\"" in text  # SOP 05: 30 days of executions
+    assert "N8N_BASIC_AUTH" not in text  # does nothing since n8n 1.0
+    (tmp_path / "docker-compose.yml").write_text(text)
+    (tmp_path / ".env").write_text("POSTGRES_PASSWORD=x\nN8N_ENCRYPTION_KEY=y\n")
+    if not shutil.which("docker-compose"):
+        pytest.skip("docker-compose not installed (sandbox/install-host-deps.sh installs it)")
+    r = subprocess.run(["docker-compose", "-f", str(tmp_path / "docker-compose.yml"), "config"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    # PostgreSQL and n8n publish no port; only Caddy's 80/443 are published
+    published = [line for line in r.stdout.splitlines() if "published:" in line]
+    assert sorted(x.split(":")[1].strip() for x in published) == ["443", "80"]
+
+
+def test_env_file_holds_the_secrets():
+    secrets = {k: HiddenValue(v) for k, v in GOOD_SECRETS.items()}
+    text = render("n8n.env.j2", secrets=secrets)
+    assert f"N8N_ENCRYPTION_KEY={GOOD_SECRETS['N8N_ENCRYPTION_KEY']}" in text
+    assert f"DB_POSTGRESDB_PASSWORD={GOOD_SECRETS['POSTGRES_PASSWORD']}" in text
+    assert "*MASKED*" not in text
+
+
+def test_firewall_opens_only_configured_ports():
+    text = render("firewall.nft.j2", data=group_data())
+    assert "tcp dport { 22, 80, 443 } accept" in text
+    assert "policy drop" in text
+    assert not any(line.strip().startswith("flush") for line in text.splitlines())
+
+
+@pytest.mark.parametrize("groups,tls", [((), None), (("sandbox",), "tls internal")])
+def test_caddyfile(groups, tls):
+    text = render("Caddyfile.j2", data=group_data(*groups), n8n_host="n8n.example.test")
+    assert "n8n.example.test {" in text and "reverse_proxy n8n:5678" in text
+    assert (tls in text) if tls else ("tls " not in text)
