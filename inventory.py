@@ -11,3 +11,5 @@ _groups = load_inventory()
 
 n8n_servers = _groups["n8n_servers"]
 sandbox = _groups.get("sandbox", [])
+# sandbox servers that only look at the others from the private network (used by the tests)
+probes = _groups.get("probes", [])

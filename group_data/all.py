@@ -19,7 +19,7 @@ sandbox_node_wheel_version = "24.19.0"
 # --- base system ------------------------------------------------------------------------------
 timezone = "America/Sao_Paulo"
 base_packages = [
-    "ca-certificates", "curl", "gnupg", "tzdata", "nftables", "unattended-upgrades",
+    "ca-certificates", "curl", "gnupg", "tzdata", "netbase", "nftables", "unattended-upgrades",
     "apt-listchanges", "zstd", "jq", "logrotate", "cron",
 ]
 # Public SSH keys allowed to log in as the deploy user (in addition to the ones already there).

@@ -20,6 +20,8 @@ CACHE = Path(
     os.environ.get("SBX_CACHE")
     or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mottivme-infra"
 )
+# apt-cacher-ng runs as its own user, which cannot enter root's home: its cache lives here.
+APT_CACHE = Path(os.environ.get("SBX_APT_CACHE") or "/var/cache/mottivme-infra/aptproxy")
 SERVER_IMAGE = "mottivme-sbx/bookworm-systemd:r2"
 APT_PROXY_PORT = int(os.environ.get("SBX_APT_PROXY_PORT", "3142"))
 LABEL = "mottivme.sandbox"
@@ -93,7 +95,7 @@ class Sandbox:
     # -- apt proxy (shared by every sandbox on this machine) --------------------------------
     def ensure_apt_proxy(self) -> None:
         run = CACHE / "run"
-        acng = CACHE / "aptproxy"
+        acng = APT_CACHE
         for d in (run, acng / "cache", acng / "log", acng / "conf"):
             d.mkdir(parents=True, exist_ok=True)
         pidfile = acng / "acng.pid"
@@ -178,7 +180,8 @@ class Sandbox:
         for port, target in ((host["ssh_port"], 22), (host["https_port"], 443)):
             pidfile = self.run_dir / f"{name}-{target}.pid"
             _spawn(pidfile, ["socat", f"TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=64",
-                             f"EXEC:{HERE / 'files' / 'nsconnect'} {self.docker_host} {cid} {target}"])
+                             f"EXEC:{HERE / 'files' / 'nsconnect'} {cid} {target}"],
+                   env=dict(os.environ, DOCKER_HOST=self.docker_host))
             host["pids"].append(int(pidfile.read_text()))
         pub = (self.key.with_suffix(".pub")).read_text().strip()
         self.docker("exec", cid, "sh", "-c",
@@ -282,7 +285,7 @@ def install_host_deps() -> None:
 
 def stop_shared() -> None:
     """Stop the apt proxy and the private engine (nothing of the sandbox runs any more)."""
-    _kill_group_file(CACHE / "aptproxy" / "acng.pid", group=False)
+    _kill_group_file(APT_CACHE / "acng.pid", group=False)
     _run([str(HERE / "engine.sh"), "stop"], env=_cache_env(), check=False)
 
 
@@ -304,11 +307,11 @@ def _run(cmd: list[str], env: dict | None = None, capture: bool = False, check: 
     return r.stdout or ""
 
 
-def _spawn(pidfile: Path, cmd: list[str]) -> None:
+def _spawn(pidfile: Path, cmd: list[str], env: dict | None = None) -> None:
     """Start a long-lived helper in its own process group and record its id."""
     log_file = open(pidfile.with_suffix(".log"), "ab")
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-                         start_new_session=True)
+                         start_new_session=True, env=env)
     pidfile.write_text(str(p.pid))
     time.sleep(0.1)
     if p.poll() is not None:

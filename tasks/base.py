@@ -3,6 +3,7 @@
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
 
 
 @deploy("Base system")
@@ -30,9 +31,11 @@ def base():
                            dest="/etc/mottivme/firewall.nft", mode="644")
     unit = files.template(name="firewall: systemd unit", src="templates/mottivme-firewall.service.j2",
                           dest="/etc/systemd/system/mottivme-firewall.service", mode="644")
+    systemd.daemon_reload(name="firewall: systemd reload (unit changed)", _if=unit.did_change)
     systemd.service(name="firewall: enabled and loaded", service="mottivme-firewall.service",
-                    running=True, enabled=True, daemon_reload=unit.did_change,
-                    restarted=rules.did_change or unit.did_change)
+                    running=True, enabled=True)
+    systemd.service(name="firewall: reload rules (changed)", service="mottivme-firewall.service",
+                    reloaded=True, _if=any_changed(rules, unit))
 
 
 def _text(s: str):

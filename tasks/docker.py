@@ -29,5 +29,7 @@ def docker():
 
     daemon = files.template(name="docker: daemon.json (log rotation, live-restore)",
                             src="templates/docker-daemon.json.j2", dest="/etc/docker/daemon.json", mode="644")
-    systemd.service(name="docker: enabled and running", service="docker.service", running=True,
-                    enabled=True, restarted=daemon.did_change)
+    systemd.service(name="docker: enabled and running", service="docker.service", running=True, enabled=True)
+    # live-restore keeps the containers running while dockerd restarts
+    systemd.service(name="docker: restart (daemon.json changed)", service="docker.service", restarted=True,
+                    _if=daemon.did_change)

@@ -42,7 +42,7 @@ def n8n_stack():
     d = host.data
     files.directory(name="stack directory", path=d.stack_dir, mode="750")
     files.directory(name="caddy config directory", path=f"{d.stack_dir}/caddy", mode="755")
-    ctx = dict(data=d, n8n_host=n8n_host(), public_url=public_url())
+    ctx = dict(n8n_host=n8n_host(), public_url=public_url())
     compose_file = files.template(name="compose file", src="templates/docker-compose.yml.j2",
                                   dest=f"{d.stack_dir}/docker-compose.yml", mode="644", **ctx)
     env_file = files.template(

@@ -23,7 +23,9 @@ def group_data(*groups):
     return d
 
 
-def render(name, **ctx):
+def render(name, data=None, **ctx):
+    """Render as pyinfra's files.template does: the template sees `host.data`."""
+    ctx["host"] = type("Host", (), {"data": data or Data()})
     env = Environment(loader=FileSystemLoader(str(ROOT / "templates")), undefined=StrictUndefined,
                       keep_trailing_newline=True)
     return env.get_template(name).render(**ctx)

@@ -1,0 +1,112 @@
+"""Integration tier: real sandbox servers (systemd, sshd, Docker inside), a real n8n.
+
+One sandbox (state in .sandbox-test/, servers tst-N) is shared by the whole session: a server
+that the deploy turns into an n8n host, and a bare "probe" server that looks at it from the
+private network the way another machine would.
+"""
+
+import json
+import os
+import ssl
+import urllib.request
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+import pytest
+
+from sandbox.core import Sandbox
+from tests.conftest import ROOT, clean_env, run_pyinfra
+
+STATE = ROOT / ".sandbox-test"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def sbx():
+    s = Sandbox(state_dir=STATE, prefix="tst")
+    s.down()  # whatever an interrupted earlier run left behind
+    s.up(1, "n8n_servers")
+    s.up(1, "probes")
+    yield s
+    if not os.environ.get("KEEP_SANDBOX"):
+        s.down()
+
+
+@pytest.fixture(scope="session")
+def sandbox_env(sbx, tmp_path_factory):
+    """Environment of a user who targets the sandbox (its secrets come from .sandbox-test)."""
+    return clean_env(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE=str(tmp_path_factory.mktemp("env") / "none.env"))
+
+
+def secrets_of(sbx) -> dict:
+    out = {}
+    for line in (sbx.state_dir / "secrets.env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            out[k] = v
+    return out
+
+
+class Server:
+    def __init__(self, sbx, record):
+        self.sbx, self.h = sbx, record
+        self.name = record["name"]
+        self.url = f"https://localhost:{record['https_port']}/"
+
+    def sh(self, command: str, check: bool = True) -> str:
+        import subprocess
+
+        r = subprocess.run(self.sbx.ssh_args(self.h) + [command], capture_output=True, text=True, timeout=300)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{self.name}: `{command}` exit {r.returncode}: {r.stderr}{r.stdout}")
+        return r.stdout
+
+
+@pytest.fixture(scope="session")
+def n8n_server(sbx):
+    return Server(sbx, next(h for h in sbx.load()["hosts"] if h["group"] == "n8n_servers"))
+
+
+@pytest.fixture(scope="session")
+def probe(sbx):
+    return Server(sbx, next(h for h in sbx.load()["hosts"] if h["group"] == "probes"))
+
+
+@pytest.fixture(scope="session")
+def first_deploy(sandbox_env, n8n_server):
+    """`pyinfra -y inventory.py deploy.py` on the fresh server, as `make demo` runs it."""
+    r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)
+    assert r.returncode == 0, f"first deploy failed:\n{r.stdout[-6000:]}\n{r.stderr[-6000:]}"
+    return r
+
+
+class N8nClient:
+    """n8n's REST API through the sandbox's HTTPS port (Caddy, local CA)."""
+
+    def __init__(self, base_url: str):
+        self.base = base_url
+        self.ctx = ssl._create_unverified_context()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=self.ctx),
+                                                  urllib.request.HTTPCookieProcessor(CookieJar()))
+
+    def request(self, method: str, path: str, body=None, headers=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+        try:
+            with self.opener.open(req, timeout=60) as r:
+                raw = r.read().decode()
+                return r.status, (json.loads(raw) if raw.startswith(("{", "[")) else raw)
+        except urllib.error.HTTPError as e:
+            raw = e.read().decode()
+            return e.code, (json.loads(raw) if raw.startswith(("{", "[")) else raw)
+
+
+@pytest.fixture
+def n8n(n8n_server, first_deploy):
+    return N8nClient(n8n_server.url)
