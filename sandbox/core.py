@@ -242,6 +242,7 @@ class Sandbox:
                 others = self.docker("ps", "-aq", "--filter", f"label={LABEL}").split()
                 if not others:
                     stop_shared()
+                    self._docker_host = None
 
     def _networks(self) -> list[dict]:
         out = self.docker("network", "ls", "--format", "{{json .}}")

@@ -1,0 +1,157 @@
+"""`pyinfra inventory.py deploy.py` on a fresh sandbox server, checked the way a user would."""
+
+import json
+import re
+import shutil
+import socket
+import time
+
+import pytest
+
+from tests.conftest import ROOT, run_pyinfra
+from tests.integration.conftest import STATE, N8nClient, secrets_of
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def test_fresh_server_answers_ready_through_https(n8n_server, first_deploy):
+    status, body = N8nClient(n8n_server.url).request("GET", "healthz/readiness")
+    assert status == 200 and body == {"status": "ok"}
+    # the deploy said so too, and Caddy serves TLS (its local CA in the sandbox)
+    assert "n8n ready (/healthz/readiness through Caddy)" in first_deploy.stderr + first_deploy.stdout
+
+
+def test_owner_is_claimed_and_login_works(n8n, sbx):
+    s = secrets_of(sbx)
+    status, settings = n8n.request("GET", "rest/settings")
+    assert status == 200
+    assert settings["data"]["userManagement"]["showSetupOnFirstLoad"] is False
+    # nobody can take the fresh server over
+    status, _ = n8n.request("POST", "rest/owner/setup", {
+        "email": "attacker@example.test", "firstName": "A", "lastName": "B", "password": "Attacker-123"})
+    assert status >= 400
+    status, _ = n8n.request("POST", "rest/login", {"emailOrLdapLoginId": "attacker@example.test",
+                                                   "password": "Attacker-123"})
+    assert status == 401
+    status, me = n8n.request("POST", "rest/login", {"emailOrLdapLoginId": s["N8N_OWNER_EMAIL"],
+                                                    "password": s["N8N_OWNER_PASSWORD"]})
+    assert status == 200 and me["data"]["email"] == s["N8N_OWNER_EMAIL"]
+
+
+def test_workflow_imported_and_executed_through_the_api(n8n, sbx):
+    s = secrets_of(sbx)
+    assert n8n.request("POST", "rest/login", {"emailOrLdapLoginId": s["N8N_OWNER_EMAIL"],
+                                              "password": s["N8N_OWNER_PASSWORD"]})[0] == 200
+    _, scopes = n8n.request("GET", "rest/api-keys/scopes")
+    status, key = n8n.request("POST", "rest/api-keys", {"label": f"itest-{time.time()}",
+                                                        "scopes": scopes["data"], "expiresAt": None})
+    assert status == 200, key
+    api = {"X-N8N-API-KEY": key["data"]["rawApiKey"]}
+    workflow = json.loads((FIXTURES / "webhook-code-workflow.json").read_text())
+    status, created = n8n.request("POST", "api/v1/workflows", workflow, api)
+    assert status == 200, created
+    status, active = n8n.request("POST", f"api/v1/workflows/{created['id']}/activate", None, api)
+    assert status == 200 and active["active"] is True
+    # the webhook runs the workflow; its Code node runs in n8n 2.x's task runner
+    status, answer = n8n.request("GET", "webhook/itest-ping?ping=hello&n=21")
+    assert status == 200, answer
+    assert answer == {"pong": "hello", "doubled": 42, "runner": "code"}
+    for _ in range(20):
+        _, execs = n8n.request("GET", f"api/v1/executions?workflowId={created['id']}", None, api)
+        if execs["data"] and execs["data"][0]["finished"]:
+            break
+        time.sleep(0.5)
+    assert [(e["status"], e["mode"]) for e in execs["data"]] == [("success", "webhook")]
+
+
+def test_env_file_is_root_only(n8n_server, first_deploy):
+    assert n8n_server.sh("stat -c '%a %U %G' /opt/n8n/.env").split() == ["600", "root", "root"]
+
+
+def test_postgres_is_not_reachable_from_outside_the_stack(n8n_server, probe, first_deploy):
+    # not published on the host ...
+    assert "5432" not in n8n_server.sh("ss -Hltn")
+    assert "5432" not in n8n_server.sh("docker ps --format '{{.Ports}}'")
+    # ... not reachable from another machine ...
+    ip = n8n_server.h["private_ip"]
+    assert probe.sh(f"timeout 3 bash -c '</dev/tcp/{ip}/5432' 2>/dev/null && echo open || echo closed",
+                    check=False).strip() == "closed"
+    # ... and its network has no way out or in but n8n (compose network `backend` is internal)
+    out = n8n_server.sh("docker network inspect n8n_backend -f '{{.Internal}}'")
+    assert out.strip() == "true"
+
+
+@pytest.mark.parametrize("port,expected", [(22, "open"), (80, "open"), (443, "open"), (5678, "closed"),
+                                           (5432, "closed"), (2375, "closed"), (3142, "closed")])
+def test_only_22_80_443_are_open_to_other_machines(n8n_server, probe, first_deploy, port, expected):
+    ip = n8n_server.h["private_ip"]
+    got = probe.sh(f"timeout 3 bash -c '</dev/tcp/{ip}/{port}' 2>/dev/null && echo open || echo closed",
+                   check=False).strip()
+    assert got == expected
+
+
+def test_firewall_drops_a_new_listener(n8n_server, probe, first_deploy):
+    """A service someone starts by hand on 8080 is still unreachable from outside."""
+    n8n_server.sh("systemd-run --unit itest-listener socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo hi'")
+    try:
+        ip = n8n_server.h["private_ip"]
+        assert n8n_server.sh("timeout 3 bash -c '</dev/tcp/127.0.0.1/8080' && echo open", check=False).strip() == "open"
+        assert probe.sh(f"timeout 3 bash -c '</dev/tcp/{ip}/8080' 2>/dev/null && echo open || echo closed",
+                        check=False).strip() == "closed"
+    finally:
+        n8n_server.sh("systemctl stop itest-listener", check=False)
+
+
+def test_second_run_changes_nothing(sandbox_env, first_deploy):
+    r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    totals = json.loads(r.stdout)["results"]["totals"]
+    assert totals["error"] == 0
+    changed = [op["name"] for op in json.loads(r.stdout)["results"]["operations"] if op["success"]]
+    assert totals["success"] == 0, f"second run changed: {changed}"
+    assert totals["no_change"] > 20
+
+
+def test_drift_is_converged(n8n_server, sandbox_env, first_deploy):
+    """A stopped n8n container and a hand-edited Caddyfile are put back by the next run."""
+    n8n_server.sh("docker stop n8n_n8n_1 >/dev/null && echo '# edited by hand' >> /opt/n8n/caddy/Caddyfile")
+    r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    changed = {op["name"] for op in json.loads(r.stdout)["results"]["operations"] if op["success"]}
+    assert "n8n stack | services running" in changed
+    assert "n8n stack | Caddyfile" in changed
+    assert "edited by hand" not in n8n_server.sh("cat /opt/n8n/caddy/Caddyfile")
+    assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
+
+
+def test_unreachable_host_others_converge_and_run_fails_naming_it(sbx, sandbox_env, tmp_path, first_deploy):
+    """A second server that does not answer: the good one still converges, the run exits
+    non-zero and the output names the unreachable host."""
+    state = json.loads((STATE / "hosts.json").read_text())
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    gone = dict(state["hosts"][0], name="tst-gone", ssh_port=dead_port)
+    state["hosts"] = [h for h in state["hosts"] if h["group"] == "n8n_servers"] + [gone]
+    (tmp_path / "hosts.json").write_text(json.dumps(state))
+    shutil.copy(STATE / "secrets.env", tmp_path / "secrets.env")
+    r = run_pyinfra(["-y", "inventory.py", "deploy.py"], dict(sandbox_env, SBX_STATE=str(tmp_path)))
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out[-3000:]
+    assert "tst-gone" in out
+    good = state["hosts"][0]["name"]
+    assert re.search(rf"\[{good}\]\s+Connected", out)
+    assert re.search(r"\[tst-gone\]\s+Could not connect", out)
+    assert "n8n owner account claimed" in out  # the good host ran the whole deploy
+
+
+def test_no_secret_value_in_any_output(sbx, sandbox_env, first_deploy):
+    runs = [first_deploy]
+    runs.append(run_pyinfra(["-y", "-v", "inventory.py", "deploy.py"], sandbox_env))
+    runs.append(run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env))
+    runs.append(run_pyinfra(["--dry", "--debug-operations", "inventory.py", "deploy.py"], sandbox_env))
+    text = "\n".join(r.stdout + r.stderr for r in runs)
+    s = secrets_of(sbx)
+    for name in ("N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "N8N_OWNER_PASSWORD"):
+        assert s[name] not in text, f"{name} leaked into pyinfra output"
+    assert "*MASKED*" in text or "Results" in text
