@@ -29,10 +29,10 @@ deploy: venv
 	$(PYINFRA) -y inventory.py deploy.py
 
 test: venv
-	$(BIN)/pytest tests
+	$(BIN)/pytest
 
 test-unit: venv
-	$(BIN)/pytest tests -m "not integration"
+	$(BIN)/pytest -m "not integration"
 
 sandbox-up: venv
 	$(BIN)/python -m sandbox up --hosts $(HOSTS)

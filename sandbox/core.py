@@ -321,15 +321,25 @@ def _spawn(pidfile: Path, cmd: list[str], env: dict | None = None) -> None:
 
 def _alive(pidfile: Path) -> bool:
     try:
-        os.kill(int(pidfile.read_text()), 0)
-        return True
+        return _ours(int(pidfile.read_text()))
     except (OSError, ValueError):
         return False
 
 
-def _kill_group(pid: int) -> None:
+def _ours(pid: int) -> bool:
+    """Is `pid` still a helper the sandbox started (socat, apt-cacher-ng), not a reused id?"""
     try:
-        os.killpg(pid, signal.SIGTERM)
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return False
+    return cmd.endswith((b"socat", b"apt-cacher-ng"))
+
+
+def _kill_group(pid: int, group: bool = True) -> None:
+    if not _ours(pid):
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM) if group else os.kill(pid, signal.SIGTERM)
     except OSError:
         pass
 
@@ -337,9 +347,8 @@ def _kill_group(pid: int) -> None:
 def _kill_group_file(pidfile: Path, group: bool = True) -> None:
     if pidfile.exists():
         try:
-            pid = int(pidfile.read_text())
-            os.killpg(pid, signal.SIGTERM) if group else os.kill(pid, signal.SIGTERM)
-        except (OSError, ValueError):
+            _kill_group(int(pidfile.read_text()), group)
+        except ValueError:
             pass
         pidfile.unlink()
 
