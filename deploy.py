@@ -1,13 +1,18 @@
-"""`pyinfra inventory.py deploy.py`: bare Debian 12 -> production n8n host. Safe to re-run:
-a second run reports zero changes. Each concern is one @deploy function in tasks/."""
+"""`pyinfra inventory.py deploy.py`: bare Debian 12 -> production n8n host (and the backup vault).
+Safe to re-run: a second run reports zero changes. Each concern is one @deploy in tasks/."""
 
 from pyinfra import host
 
+from tasks.backup import backup, vault
 from tasks.base import base
 from tasks.docker import docker
 from tasks.n8n import n8n_stack
 
-if "n8n_servers" in host.groups:
+if {"n8n_servers", "backup_vault"} & set(host.groups):
     base()
+if "n8n_servers" in host.groups:
     docker()
     n8n_stack()
+    backup()
+if "backup_vault" in host.groups:
+    vault()

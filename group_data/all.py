@@ -60,3 +60,41 @@ n8n_ready_timeout = 300
 caddy_tls = ""
 # Where local image archives live on the host (the sandbox preloads images; a real host pulls).
 image_archive_dir = ""
+
+# --- backups (restic; tasks/backup.py, templates/n8n-backup.sh.j2) ----------------------------
+backup_dir = "/var/backups/n8n"  # staging, restores and the local restic repository
+backup_local_repository = "/var/backups/n8n/restic"
+backup_log = "/var/log/n8n-backup.log"  # rotated weekly by logrotate, 8 kept
+# Daily backup time, in the server's timezone (SOP 05: daily).
+backup_hour = 3
+backup_minute = 17
+# Retention (restic forget --prune), on the local and the off-host repository.
+backup_keep_last = 3  # per tag group (scheduled, manual, pre-restore): a manual run never prunes the day's scheduled one
+backup_keep_daily = 7
+backup_keep_weekly = 4
+backup_keep_monthly = 12
+# `restic check --read-data-subset` after the backup on this weekday (1 = Monday ... 7 = Sunday).
+backup_check_weekday = 7
+backup_check_subset = "10%"
+# Off-host copy: SFTP to the backup_vault host(s) (BACKUP_VAULT), into this directory there ...
+backup_vault_user = "restic"
+backup_vault_path = "/srv/restic"
+# ... and/or any restic repository URL, e.g. "s3:https://s3.example.com/bucket/n8n" (its
+# credentials, e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, come from .env).
+backup_offsite_repository = ""
+# Monitoring hooks: a URL called (GET) after every good backup (heartbeat), and one called
+# (POST, the one-line reason as body) after a failed one. Empty: none.
+backup_success_hook = ""
+backup_failure_hook = ""
+# pg_dump of Supabase must have the server's major version: image per major version.
+postgres_image_pattern = "postgres:{major}"
+
+# --- weekly cleanup of Supabase tables (SOP 05 "Limpeza semanal") ------------------------------
+# table -> days kept (rows whose created_at is older are deleted, in batches).
+cleanup_retention_days = {"workflow_executions": 90, "conversation_history": 180}
+cleanup_batch_size = 5000
+cleanup_weekday = 7  # Sunday (cron: 0 = Sunday is also accepted)
+cleanup_hour = 4
+cleanup_minute = 41
+# Image for the throwaway database a Supabase dump is checked in (needs pgvector).
+supabase_scratch_image_pattern = "pgvector/pgvector:pg{major}"

@@ -12,3 +12,5 @@ n8n_extra_env = {
     "N8N_VERSION_NOTIFICATIONS_ENABLED": "false",
     "N8N_DISABLED_MODULES": "mcp-registry",
 }
+# The sandbox's postgres stand-in image has pgvector.
+supabase_scratch_image_pattern = "postgres:{major}"

@@ -32,6 +32,9 @@ def main(argv=None) -> int:
     sub.add_parser("status", help="print .sandbox/hosts.json")
     sub.add_parser("images", help="build the server and stand-in images (cached on disk)")
     sub.add_parser("urls", help="print each server's n8n URL and its readiness")
+    seed = sub.add_parser("seed", help="fill the Supabase stand-in and n8n with production-shaped data")
+    seed.add_argument("--rows", type=int, default=5000, help="rows of the big tables")
+    seed.add_argument("--workflows", type=int, default=5)
     ssh = sub.add_parser("ssh", help="open a shell (or run CMD) on a server")
     ssh.add_argument("name")
     ssh.add_argument("command", nargs=argparse.REMAINDER)
@@ -47,6 +50,12 @@ def main(argv=None) -> int:
             print(json.dumps(sbx.load(), indent=2))
         elif a.cmd == "images":
             sbx.build_images()
+        elif a.cmd == "seed":
+            from sandbox import seed as seeding
+
+            if any(h["group"] == "supabase" for h in sbx.load()["hosts"]):
+                seeding.seed_supabase(sbx, a.rows)
+            seeding.seed_n8n(sbx, a.workflows)
         elif a.cmd == "urls":
             for h in sbx.load()["hosts"]:
                 url = f"https://localhost:{h['https_port']}/"

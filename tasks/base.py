@@ -12,8 +12,11 @@ def base():
     apt.packages(name="apt: base packages", packages=host.data.base_packages, no_recommends=True)
 
     zone = host.data.timezone
-    files.link(name=f"timezone: {zone}", path="/etc/localtime", target=f"/usr/share/zoneinfo/{zone}")
+    tz = files.link(name=f"timezone: {zone}", path="/etc/localtime", target=f"/usr/share/zoneinfo/{zone}")
     files.put(name="timezone: /etc/timezone", src=_text(zone + "\n"), dest="/etc/timezone")
+    # cron reads the timezone when it starts: the backup schedule is in the server's timezone
+    systemd.service(name="timezone: restart cron (timezone changed)", service="cron.service", restarted=True,
+                    _if=tz.did_change)
 
     files.template(name="unattended security upgrades", src="templates/20auto-upgrades.j2",
                    dest="/etc/apt/apt.conf.d/20auto-upgrades")

@@ -42,13 +42,17 @@ SECRETS = [
     SecretSpec("N8N_OWNER_PASSWORD", r"(?=.*[0-9])(?=.*[A-Z]).{8,64}",
                "must be 8-64 characters with at least one digit and one capital letter (n8n's rule)",
                "choose one, e.g. `echo \"N8n$(openssl rand -hex 12)\"`"),
+    SecretSpec("RESTIC_PASSWORD", r".{16,}",
+               "must be at least 16 characters",
+               "generate it with `openssl rand -hex 24` and keep a copy in the password manager: "
+               "without it no backup can be read"),
     SecretSpec("N8N_HOST", r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?",
                "must be a bare host name (no https://, no path), e.g. n8n.mottivme.com.br",
                "set the public name whose DNS points at the server"),
 ]
 
 # inventory group -> environment variable listing its hosts
-GROUP_VARS = {"n8n_servers": "N8N_SERVERS"}
+GROUP_VARS = {"n8n_servers": "N8N_SERVERS", "backup_vault": "BACKUP_VAULT"}
 
 
 class ConfigError(Exception):
@@ -69,6 +73,30 @@ def check_secrets(env: dict | None = None) -> list[str]:
             errors.append(f"{spec.name} is not set: {spec.fix}, then put it in .env (see .env.example)")
         elif not re.fullmatch(spec.check, value):
             errors.append(f"{spec.name} {spec.problem}: {spec.fix}")
+    return errors
+
+
+def check_optional(groups: dict, env: dict | None = None) -> list[str]:
+    """Variables needed only by some set-ups (off-host backups, the Supabase dump)."""
+    env = os.environ if env is None else env
+    errors = []
+    if groups.get("backup_vault"):
+        key = env.get("BACKUP_SFTP_KEY_FILE", "")
+        if not key:
+            errors.append("BACKUP_SFTP_KEY_FILE is not set but BACKUP_VAULT is: create a key with "
+                          "`ssh-keygen -t ed25519 -N '' -f ~/.ssh/mottivme-backup` and set its path")
+        elif not Path(key).expanduser().exists():
+            errors.append(f"BACKUP_SFTP_KEY_FILE={key} does not exist: create it with "
+                          f"`ssh-keygen -t ed25519 -N '' -f {key}`")
+    url = env.get("SUPABASE_DB_URL", "")
+    if url:
+        m = re.fullmatch(r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+", url)
+        if not m:
+            errors.append("SUPABASE_DB_URL must look like postgresql://USER:PASSWORD@HOST:5432/postgres "
+                          "(Supabase: Project Settings > Database > Connection string)")
+        elif m.group(1).endswith(".supabase.co") and not m.group(1).startswith("db."):
+            errors.append(f"SUPABASE_DB_URL points at {m.group(1)}, Supabase's API host: the database "
+                          "is db.<project-ref>.supabase.co or the pooler (*.pooler.supabase.com)")
     return errors
 
 
@@ -101,13 +129,15 @@ def load_inventory(env_file: str | Path | None = None) -> dict[str, list]:
     if sandbox:
         # the sandbox's own throwaway secrets fill whatever .env / the environment do not set
         load_dotenv(sandbox.parent / "secrets.env", override=False)
-    errors = check_secrets()
+    errors = check_secrets() + check_optional(groups)
     if errors:
         _die(errors)
     return groups
 
 
 def _hosts() -> tuple[dict[str, list], Path | None]:
+    from dotenv import load_dotenv
+
     configured = {g: parse_hosts(os.environ.get(v, ""), v) for g, v in GROUP_VARS.items()}
     if any(configured.values()):
         user = os.environ.get("SSH_USER", "root")
@@ -121,6 +151,7 @@ def _hosts() -> tuple[dict[str, list], Path | None]:
                 data = {"ssh_user": user}
                 if port:
                     data["ssh_port"] = port
+                data["peer_address"], data["peer_ssh_port"] = name, port or 22
                 if key:
                     data["ssh_key"] = str(Path(key).expanduser())
                 if os.environ.get("SSH_KNOWN_HOSTS_FILE"):
@@ -143,8 +174,16 @@ def _hosts() -> tuple[dict[str, list], Path | None]:
             "ssh_strict_host_key_checking": "off",
             "n8n_public_url": f"https://localhost:{h['https_port']}/",
             "private_ip": h["private_ip"],
+            # how the other servers reach this one (backup vault over SFTP)
+            "peer_address": h["private_ip"], "peer_ssh_port": 22,
         }))
     groups["sandbox"] = [h["name"] for h in hosts]  # group_data/sandbox.py
+    for h in hosts:
+        if h["group"] == "supabase" and not os.environ.get("SUPABASE_DB_URL"):
+            # the sandbox's stand-in for Supabase's database (sandbox/supabase.py)
+            load_dotenv(state.parent / "secrets.env", override=False)
+            os.environ["SUPABASE_DB_URL"] = (f"postgresql://postgres:{os.environ['SUPABASE_STANDIN_PASSWORD']}"
+                                             f"@{h['private_ip']}:5432/postgres")
     names = ", ".join(f"{h['name']} ({h['group']})" for h in hosts)
     print(f"inventory: no hosts in .env, targeting the sandbox in {state.parent.name}/: {names}",
           file=sys.stderr)

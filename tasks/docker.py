@@ -13,7 +13,7 @@ def compose_command() -> str:
 @deploy("Docker engine")
 def docker():
     if host.data.docker_source == "debian":
-        apt.packages(name="docker: docker.io + docker-compose (Debian)",
+        apt.packages(name="docker: docker.io + docker-compose (Debian)", update=True, cache_time=3600,
                      packages=["docker.io", "docker-compose"], no_recommends=True)
     elif host.data.docker_source == "docker":
         # Production option: Docker's own repository (docker-ce and the compose plugin).

@@ -1,0 +1,98 @@
+"""Backups with restic: n8n-backup / n8n-restore / n8n-supabase-cleanup, their settings, cron
+and log rotation on the n8n servers; the SFTP-only account on the backup vault."""
+
+import shlex
+from io import StringIO
+from pathlib import Path
+
+import paramiko
+from pyinfra import host, inventory
+from pyinfra.api import HiddenValue, deploy
+from pyinfra.operations import apt, files, server, systemd
+
+from tasks.config import secret
+from tasks.docker import compose_command
+from tasks.n8n import n8n_host
+
+KEY_ON_HOST = "/etc/mottivme/backup_ed25519"
+
+
+def vault_hosts():
+    return list(inventory.get_group("backup_vault", default=[]))
+
+
+def _backup_private_key() -> str:
+    import os
+
+    return Path(os.environ["BACKUP_SFTP_KEY_FILE"]).expanduser().read_text()
+
+
+def backup_public_key() -> str:
+    key = paramiko.Ed25519Key.from_private_key(StringIO(_backup_private_key()))
+    return f"{key.get_name()} {key.get_base64()} mottivme-backup"
+
+
+def offsite() -> tuple[list[str], str]:
+    """Off-host restic repositories of this host and the ssh command restic's sftp uses."""
+    d = host.data
+    repos, sftp_command = [], ""
+    vaults = vault_hosts()
+    if vaults:
+        v = vaults[0]  # one vault: every n8n server keeps its own repository in it
+        addr, port = v.data.get("peer_address") or v.name, v.data.get("peer_ssh_port") or 22
+        repos.append(f"sftp:{d.backup_vault_user}@{addr}:{d.backup_vault_path}/{host.name}")
+        sftp_command = (f"ssh -i {KEY_ON_HOST} -p {port} -o BatchMode=yes -o ConnectTimeout=10 "
+                        f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=/etc/mottivme/backup_known_hosts "
+                        f"{d.backup_vault_user}@{addr} -s sftp")
+    if d.backup_offsite_repository:
+        repos.append(d.backup_offsite_repository)
+    return repos, sftp_command
+
+
+@deploy("Backups")
+def backup():
+    d = host.data
+    apt.packages(name="backup: restic, jq, python3", packages=["restic", "jq", "python3", "curl"],
+                 no_recommends=True)
+    files.directory(name="backup: directory", path=d.backup_dir, mode="700")
+    files.directory(name="backup: /etc/mottivme", path="/etc/mottivme", mode="755")
+    files.put(name="backup: restic password (0600)", src=StringIO(secret("RESTIC_PASSWORD").unmask() + "\n"),
+              dest="/etc/mottivme/restic-password", mode="600", user="root", group="root")
+    repos, sftp_command = offsite()
+    if vault_hosts():
+        files.put(name="backup: SFTP key for the vault (0600)", src=StringIO(_backup_private_key()),
+                  dest=KEY_ON_HOST, mode="600", user="root", group="root")
+    import os
+
+    url = os.environ.get("SUPABASE_DB_URL", "")
+    files.template(name="backup: settings (0600)", src="templates/backup.env.j2", dest="/etc/mottivme/backup.env",
+                   mode="600", user="root", group="root", offsite_repositories=repos, sftp_command=sftp_command,
+                   secrets={"SUPABASE_DB_URL": HiddenValue(shlex.quote(url) if url else "")})
+    ctx = dict(compose=f"{compose_command()} -p {d.compose_project}", n8n_host=n8n_host())
+    for name in ("n8n-backup", "n8n-restore", "n8n-supabase-cleanup"):
+        files.template(name=f"backup: /usr/local/sbin/{name}", src=f"templates/{name}.sh.j2",
+                       dest=f"/usr/local/sbin/{name}", mode="755", **ctx)
+    files.template(name="backup: cron (daily backup, weekly cleanup)", src="templates/cron-n8n.j2",
+                   dest="/etc/cron.d/mottivme-n8n", mode="644")
+    files.template(name="backup: log rotation", src="templates/logrotate-n8n-backup.j2",
+                   dest="/etc/logrotate.d/mottivme-n8n-backup", mode="644")
+
+
+@deploy("Backup vault")
+def vault():
+    d = host.data
+    server.user(name="vault: SFTP-only user", user=d.backup_vault_user, home=d.backup_vault_path,
+                shell="/usr/sbin/nologin", create_home=True)
+    files.directory(name="vault: repository directory", path=d.backup_vault_path, user=d.backup_vault_user,
+                    group=d.backup_vault_user, mode="700")
+    files.directory(name="vault: .ssh", path=f"{d.backup_vault_path}/.ssh", user=d.backup_vault_user,
+                    group=d.backup_vault_user, mode="700")
+    files.put(name="vault: the n8n servers' backup key (restricted)",
+              src=StringIO(f"restrict {backup_public_key()}\n"),
+              dest=f"{d.backup_vault_path}/.ssh/authorized_keys", user=d.backup_vault_user,
+              group=d.backup_vault_user, mode="600")
+    conf = files.template(name="vault: sshd allows the backup user SFTP only",
+                          src="templates/sshd-backup-vault.conf.j2",
+                          dest="/etc/ssh/sshd_config.d/60-mottivme-backup-vault.conf", mode="644")
+    server.shell(name="vault: check and reload sshd", commands=["sshd -t", "systemctl reload ssh"],
+                 _if=conf.did_change)
