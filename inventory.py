@@ -11,8 +11,6 @@ _groups = load_inventory()
 
 n8n_servers = _groups["n8n_servers"]
 sandbox = _groups.get("sandbox", [])
-# sandbox servers that only look at the others from the private network (used by the tests)
-probes = _groups.get("probes", [])
 # off-host backup repository over SFTP (BACKUP_VAULT)
 backup_vault = _groups.get("backup_vault", [])
 # sandbox only: the stand-in for Supabase's PostgreSQL (sandbox/supabase.py)

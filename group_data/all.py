@@ -98,3 +98,5 @@ cleanup_hour = 4
 cleanup_minute = 41
 # Image for the throwaway database a Supabase dump is checked in (needs pgvector).
 supabase_scratch_image_pattern = "pgvector/pgvector:pg{major}"
+# Monthly restore drill from cron (n8n-restore --drill on the 1st, two hours after the backup).
+restore_drill_monthly = True

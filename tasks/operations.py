@@ -7,10 +7,16 @@ import time
 from io import StringIO
 from shlex import quote
 
-from pyinfra import host
-from pyinfra.api import FunctionCommand, HiddenValue, OperationError, operation
+from pyinfra import host, logger
+from pyinfra.api import FunctionCommand, HiddenValue, operation
 
 from tasks.facts import ComposeServices, DockerImages, HttpStatus, N8nSettings
+
+
+def _fail(host, message: str) -> bool:
+    """End a Python-side command with a one-line reason (no traceback): pyinfra counts False as failed."""
+    host.log_styled(message, fg="red", log_func=logger.error)
+    return False
 
 
 def _curl(url: str, resolve: str | None, extra: str = "") -> str:
@@ -66,13 +72,11 @@ def _wait_ready(state, host, url, resolve, timeout, logs_command):
         text = "".join(out.stdout_lines).strip() if ok else ""
         status = int(text) if text.isdigit() else 0
         if status == 200:
-            return
+            return True
         time.sleep(2)
     ok, out = host.run_shell_command(logs_command, print_output=False, print_input=False)
     tail = "\n".join(out.stdout_lines[-30:] + out.stderr_lines[-10:]) if out else ""
-    raise OperationError(
-        f"{url} not ready after {timeout}s (last HTTP status {status}); last n8n log lines:\n{tail}"
-    )
+    return _fail(host, f"{url} not ready after {timeout}s (last HTTP status {status}); last n8n log lines:\n{tail}")
 
 
 @operation()
@@ -104,7 +108,8 @@ def _claim_owner(state, host, base_url, resolve, payload: HiddenValue):
     finally:
         host.run_shell_command(f"rm -f {tmp}", print_input=False)
     if not ok:
-        raise OperationError(f"claiming n8n's owner account failed: HTTP {''.join(out.stdout_lines)}")
+        return _fail(host, f"claiming n8n's owner account failed: HTTP {''.join(out.stdout_lines)}")
+    return True
 
 
 @operation()
@@ -121,3 +126,23 @@ def n8n_owner(base_url: str, payload: HiddenValue, resolve: str | None = None):
     if settings and not settings.get("userManagement", {}).get("showSetupOnFirstLoad", False):
         return
     yield FunctionCommand(_claim_owner, (base_url, resolve, payload), {})
+
+
+def _run_and_report(state, host, command, what):
+    ok, out = host.run_shell_command(command, print_output=True, print_input=False)
+    if not ok:
+        reason = (out.stderr_lines or out.stdout_lines or ["no output"])[-1]
+        return _fail(host, f"{what} failed: {reason}")
+    return True
+
+
+@operation()
+def run_and_report(command: str, what: str):
+    """Run a command on the host (one of the project's scripts), show its output, and fail with
+    its last line of errors when it fails. Always an action: it counts as a change.
+
+    .. code:: python
+
+        operations.run_and_report(name="backup now", command="n8n-backup --tag manual", what="backup")
+    """
+    yield FunctionCommand(_run_and_report, (command, what), {})

@@ -10,7 +10,8 @@ sys.path.insert(0, str(ROOT))
 
 # Variables the project reads from the environment; tests start from none of them.
 PROJECT_VARS = ["N8N_SERVERS", "SSH_USER", "SSH_KEY_FILE", "SSH_KNOWN_HOSTS_FILE", "N8N_ENCRYPTION_KEY",
-                "POSTGRES_PASSWORD", "N8N_OWNER_EMAIL", "N8N_OWNER_PASSWORD", "N8N_HOST", "SBX_STATE"]
+                "POSTGRES_PASSWORD", "N8N_OWNER_EMAIL", "N8N_OWNER_PASSWORD", "N8N_HOST", "SBX_STATE", "RESTIC_PASSWORD", "BACKUP_VAULT",
+                "BACKUP_SFTP_KEY_FILE", "SUPABASE_DB_URL"]
 
 GOOD_SECRETS = {
     "N8N_ENCRYPTION_KEY": "0123456789abcdef" * 4,
@@ -18,6 +19,7 @@ GOOD_SECRETS = {
     "N8N_OWNER_EMAIL": "owner@example.test",
     "N8N_OWNER_PASSWORD": "Owner-pass-123",
     "N8N_HOST": "n8n.example.test",
+    "RESTIC_PASSWORD": "restic-password-0123456789",
 }
 
 

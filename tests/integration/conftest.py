@@ -1,8 +1,9 @@
 """Integration tier: real sandbox servers (systemd, sshd, Docker inside), a real n8n.
 
 One sandbox (state in .sandbox-test/, servers tst-N) is shared by the whole session: a server
-that the deploy turns into an n8n host, and a bare "probe" server that looks at it from the
-private network the way another machine would.
+that the deploy turns into an n8n host, the backup vault (which also looks at the n8n server
+from the private network, the way another machine would), and the stand-in for Supabase's
+database.
 """
 
 import json
@@ -29,9 +30,13 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def sbx():
     s = Sandbox(state_dir=STATE, prefix="tst")
-    s.down()  # whatever an interrupted earlier run left behind
-    s.up(1, "n8n_servers")
-    s.up(1, "probes")
+    # REUSE_SANDBOX=1 (with KEEP_SANDBOX=1 on the run before) skips the fresh servers: for
+    # iterating on one test; CI and `make test` always start from fresh servers.
+    if not (os.environ.get("REUSE_SANDBOX") and len(s.load()["hosts"]) == 3):
+        s.down()  # whatever an interrupted earlier run left behind
+        s.up(1, "n8n_servers")
+        s.up(1, "backup_vault")
+        s.up(1, "supabase")
     yield s
     if not os.environ.get("KEEP_SANDBOX"):
         s.down()
@@ -74,7 +79,18 @@ def n8n_server(sbx):
 
 @pytest.fixture(scope="session")
 def probe(sbx):
-    return Server(sbx, next(h for h in sbx.load()["hosts"] if h["group"] == "probes"))
+    """Another machine on the private network (the backup vault): looks at the n8n server from outside."""
+    return Server(sbx, next(h for h in sbx.load()["hosts"] if h["group"] == "backup_vault"))
+
+
+@pytest.fixture(scope="session")
+def vault(probe):
+    return probe
+
+
+@pytest.fixture(scope="session")
+def supabase_host(sbx):
+    return Server(sbx, next(h for h in sbx.load()["hosts"] if h["group"] == "supabase"))
 
 
 @pytest.fixture(scope="session")

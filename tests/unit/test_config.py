@@ -72,3 +72,26 @@ def test_bad_host_list_is_named(tmp_path):
     r = run_pyinfra(["-y", "inventory.py", "deploy.py"], env, timeout=120)
     assert r.returncode == 2
     assert "N8N_SERVERS" in r.stderr
+
+
+@pytest.mark.parametrize("url,problem", [
+    ("postgresql://postgres:pw@bfumywvwubvernvhjehk.supabase.co:5432/postgres", "Supabase's API host"),
+    ("https://db.abc.supabase.co", "must look like postgresql://"),
+])
+def test_supabase_url_mistakes_are_named(url, problem):
+    (err,) = config.check_optional({}, {"SUPABASE_DB_URL": url})
+    assert err.startswith("SUPABASE_DB_URL") and problem in err
+
+
+def test_supabase_database_host_and_pooler_are_accepted():
+    for url in ("postgresql://postgres:pw@db.abcdefgh.supabase.co:5432/postgres",
+                "postgres://postgres.abc:pw@aws-0-sa-east-1.pooler.supabase.com:6543/postgres"):
+        assert config.check_optional({}, {"SUPABASE_DB_URL": url}) == []
+
+
+def test_backup_vault_needs_the_sftp_key(tmp_path):
+    groups = {"backup_vault": [("vault.example.test", {})]}
+    (err,) = config.check_optional(groups, {})
+    assert err.startswith("BACKUP_SFTP_KEY_FILE is not set") and "ssh-keygen" in err
+    (err,) = config.check_optional(groups, {"BACKUP_SFTP_KEY_FILE": str(tmp_path / "nope")})
+    assert "does not exist" in err

@@ -71,3 +71,26 @@ def test_caddyfile(groups, tls):
     text = render("Caddyfile.j2", data=group_data(*groups), n8n_host="n8n.example.test")
     assert "n8n.example.test {" in text and "reverse_proxy n8n:5678" in text
     assert (tls in text) if tls else ("tls " not in text)
+
+
+@pytest.mark.parametrize("name", ["n8n-backup.sh.j2", "n8n-restore.sh.j2", "n8n-supabase-cleanup.sh.j2"])
+def test_scripts_render_to_valid_bash(tmp_path, name):
+    text = render(name, data=group_data(), compose="docker-compose -p n8n", n8n_host="n8n.example.test")
+    assert text.startswith("#!/usr/bin/env bash") and "set -Eeuo pipefail" in text
+    script = tmp_path / "script.sh"
+    script.write_text(text)
+    r = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_backup_env_and_cron():
+    d = group_data()
+    env = render("backup.env.j2", data=d, offsite_repositories=["sftp:restic@10.0.0.9:/srv/restic/n8n1"],
+                 sftp_command="ssh -i k restic@10.0.0.9 -s sftp",
+                 secrets={"SUPABASE_DB_URL": HiddenValue("'postgresql://u:p@db.x.supabase.co:5432/postgres'")})
+    assert "SUPABASE_DB_URL='postgresql://u:p@db.x.supabase.co:5432/postgres'" in env
+    assert 'OFFSITE_REPOSITORIES="sftp:restic@10.0.0.9:/srv/restic/n8n1"' in env
+    cron = render("cron-n8n.j2", data=d)
+    assert "17 3 * * * root /usr/local/sbin/n8n-backup" in cron
+    assert "41 4 * * 0 root /usr/local/sbin/n8n-supabase-cleanup" in cron
+    assert "n8n-restore --drill" in cron

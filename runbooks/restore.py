@@ -1,0 +1,33 @@
+"""Restore n8n from a backup:
+
+    pyinfra inventory.py runbooks/restore.py --data snapshot=latest      # or an id, or YYYY-MM-DD
+        [--data from=auto|local|offsite] [--data safety_snapshot=no]
+        [--data supabase_target=postgresql://... --data confirm_supabase_overwrite=yes]
+
+Takes a safety snapshot, stops n8n, restores its database, starts it, waits for readiness and
+checks the counts against the snapshot's manifest. The Supabase dump goes into a scratch
+database and is checked there unless a target is named and confirmed. Works on a freshly
+provisioned host from the off-host repository (run deploy.py first). See docs/runbooks/restore.md."""
+
+import shlex
+
+from pyinfra import host
+
+from runbooks._args import arg
+from tasks.operations import run_and_report
+
+snapshot = arg("snapshot", "latest", r"latest|[0-9a-f]{8,64}|\d{4}-\d{2}-\d{2}",
+               "latest, a snapshot id (8+ hex digits) or a date YYYY-MM-DD (the last snapshot of that day or before)")
+source = arg("from", "auto", r"auto|local|offsite", "auto (local, then off-host), local or offsite")
+safety = arg("safety_snapshot", "yes", r"yes|no", "yes (default) or no")
+target = arg("supabase_target", "scratch", r"scratch|postgres(ql)?://\S+", "scratch (default) or a postgresql:// URL")
+confirm = arg("confirm_supabase_overwrite", "no", r"yes|no", "yes to restore over the named Supabase database")
+
+command = f"n8n-restore --snapshot {snapshot} --from {source} --supabase-target {shlex.quote(target)}"
+if safety == "no":
+    command += " --no-safety-snapshot"
+if confirm == "yes":
+    command += " --confirm-supabase-overwrite"
+
+if "n8n_servers" in host.groups:
+    run_and_report(name=f"restore snapshot {snapshot}", command=command, what="restore")

@@ -1,0 +1,227 @@
+"""Backups that provably restore: seed -> backup -> destroy -> restore -> identical data, and the
+faults an on-call engineer meets (lock, wrong password, unknown snapshot, vault down, kill -9)."""
+
+import json
+import re
+import urllib.request
+
+import pytest
+
+from sandbox import seed
+from tests.conftest import run_pyinfra
+from tests.integration.conftest import N8nClient
+
+pytestmark = pytest.mark.usefixtures("seeded")
+
+SUPABASE_PSQL = "docker exec -i supabase-db psql -U postgres -AtqX -v ON_ERROR_STOP=1"
+N8N_PSQL = "cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n -AtqX -v ON_ERROR_STOP=1"
+
+
+@pytest.fixture(scope="session")
+def seeded(sbx, sandbox_env, first_deploy):
+    r = run_pyinfra(["-y", "inventory.py", "sandbox/supabase.py"], sandbox_env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    seed.seed_supabase(sbx, 3000)
+    seed.seed_n8n(sbx, 3)
+
+
+def supabase_checksums(supabase_host) -> dict:
+    """md5 of every row of every SOP table (vectors included), in id order."""
+    sql = " union all ".join(
+        f"select '{t}', count(*), md5(coalesce(string_agg(x::text, '|' order by x.id), '')) from {t} x"
+        for t in seed.TABLES)
+    out = supabase_host.sh(f"echo \"{sql}\" | {SUPABASE_PSQL}")
+    return {line.split("|")[0]: tuple(line.split("|")[1:]) for line in out.splitlines()}
+
+
+def n8n_state(n8n_server) -> dict:
+    wf = n8n_server.sh(f"{N8N_PSQL} -c 'select id, name, \"versionId\" from workflow_entity order by id'")
+    cred = n8n_server.sh(f"{N8N_PSQL} -c 'select id, name, type, data from credentials_entity order by id'")
+    return {"workflows": wf.splitlines(), "credentials": cred.splitlines()}
+
+
+def protected_webhook(n8n_server, password: str) -> int:
+    status, _ = N8nClient(n8n_server.url).request(
+        "GET", "webhook/seed-protected",
+        headers={"Authorization": "Basic " + __import__("base64").b64encode(f"seed-user:{password}".encode()).decode()})
+    return status
+
+
+def backup_now(sandbox_env, tag="manual"):
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/backup_now.py", "--data", f"tag={tag}"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    m = re.search(r"backup ok: snapshot ([0-9a-f]{8})", out)
+    assert m, out[-3000:]
+    return m.group(1), out
+
+
+def snapshot_ids(n8n_server, repo="/var/backups/n8n/restic") -> list[str]:
+    out = n8n_server.sh(f"RESTIC_PASSWORD_FILE=/etc/mottivme/restic-password restic -r {repo} snapshots --json")
+    return [s["short_id"] for s in json.loads(out)]
+
+
+def test_cron_has_the_daily_backup_and_weekly_cleanup(n8n_server):
+    cron = n8n_server.sh("cat /etc/cron.d/mottivme-n8n")
+    assert re.search(r"^17 3 \* \* \* root /usr/local/sbin/n8n-backup ", cron, re.M)
+    assert re.search(r"^41 4 \* \* 0 root /usr/local/sbin/n8n-supabase-cleanup ", cron, re.M)
+    assert n8n_server.sh("systemctl is-active cron").strip() == "active"
+    assert n8n_server.sh("cat /etc/timezone").strip() == "America/Sao_Paulo"
+    assert n8n_server.sh("stat -c '%a' /etc/mottivme/backup.env /etc/mottivme/restic-password").split() == ["600", "600"]
+
+
+def test_backup_restore_roundtrip_gives_identical_data(n8n_server, supabase_host, sandbox_env, sbx):
+    before_supa, before_n8n = supabase_checksums(supabase_host), n8n_state(n8n_server)
+    assert int(before_supa["rag_documents"][0]) > 0 and len(before_n8n["workflows"]) == 4
+    assert protected_webhook(n8n_server, seed.CREDENTIAL["data"]["password"]) == 200
+
+    snap, out = backup_now(sandbox_env)
+    assert "4 workflows, 1 credentials" in out and "supabase: 6 tables" in out and "off-host: sftp:" in out
+    manifest = json.loads(n8n_server.sh("cat /var/backups/n8n/last-manifest.json"))
+    assert manifest["n8n"]["version"] == "2.41.1" and manifest["supabase"]["row_counts"]["workflow_executions"] == 3000
+    assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
+
+    # destroy: every workflow and credential of n8n, every row of Supabase
+    n8n_server.sh(f"{N8N_PSQL} -c 'delete from workflow_published_version' -c 'delete from workflow_entity' "
+                  "-c 'delete from credentials_entity'")
+    supabase_host.sh(f"echo 'truncate {', '.join(seed.TABLES)}' | {SUPABASE_PSQL}")
+    assert n8n_state(n8n_server)["workflows"] == []
+
+    url = f"postgresql://postgres:{_standin_password(sbx)}@{supabase_host.h['private_ip']}:5432/postgres"
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py", "--data", f"snapshot={snap}",
+                     "--data", f"supabase_target={url}", "--data", "confirm_supabase_overwrite=yes"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    assert f"restore ok: snapshot {snap}" in out and "safety snapshot" in out
+    assert n8n_state(n8n_server) == before_n8n
+    assert supabase_checksums(supabase_host) == before_supa
+    # the credential still decrypts with the key and works; a wrong password is still refused
+    assert protected_webhook(n8n_server, seed.CREDENTIAL["data"]["password"]) == 200
+    assert protected_webhook(n8n_server, "wrong") in (401, 403)
+
+
+def _standin_password(sbx) -> str:
+    from tests.integration.conftest import secrets_of
+
+    return secrets_of(sbx)["SUPABASE_STANDIN_PASSWORD"]
+
+
+def test_default_restore_checks_supabase_in_scratch_and_never_touches_production(n8n_server, supabase_host,
+                                                                                sandbox_env):
+    before = supabase_checksums(supabase_host)
+    supabase_host.sh(f"echo \"insert into agent_metrics (agent, metric, value) values ('after-backup', 'x', 1)\" "
+                     f"| {SUPABASE_PSQL}")
+    after_insert = supabase_checksums(supabase_host)
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py", "--data", "snapshot=latest",
+                     "--data", "safety_snapshot=no"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "restored into a scratch database, row counts match" in out
+    assert supabase_checksums(supabase_host) == after_insert != before
+
+
+@pytest.mark.parametrize("snapshot,message", [("0123abcd", "no snapshot '0123abcd'"),
+                                              ("1999-01-01", "no snapshot '1999-01-01'")])
+def test_unknown_snapshot_fails_clearly_and_changes_nothing(n8n_server, sandbox_env, snapshot, message):
+    before = n8n_state(n8n_server)
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py", "--data", f"snapshot={snapshot}"], sandbox_env)
+    assert r.returncode != 0
+    assert message in r.stdout + r.stderr
+    assert n8n_state(n8n_server) == before
+    assert n8n_server.sh("cd /opt/n8n && docker-compose -p n8n ps -q n8n | xargs docker inspect -f '{{.State.Running}}'").strip() == "true"
+
+
+def test_malformed_runbook_input_is_refused_before_any_host_runs_it(sandbox_env):
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py", "--data", "snapshot=latest;reboot"], sandbox_env)
+    assert r.returncode == 2 and "--data snapshot=" in r.stderr
+
+
+def test_wrong_password_is_named_and_nothing_changes(n8n_server, sandbox_env):
+    before = n8n_state(n8n_server)
+    n8n_server.sh("cp -a /etc/mottivme/restic-password /root/restic-password.keep && "
+                  "echo not-the-password > /etc/mottivme/restic-password")
+    try:
+        r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py"], sandbox_env)
+        assert r.returncode != 0
+        assert "RESTIC_PASSWORD does not open it" in r.stdout + r.stderr
+        b = n8n_server.sh("n8n-backup --no-offsite; echo rc=$?", check=False)
+        assert "rc=0" not in b
+    finally:
+        n8n_server.sh("mv /root/restic-password.keep /etc/mottivme/restic-password")
+    assert n8n_state(n8n_server) == before
+
+
+def test_missing_repository_and_unprovisioned_host_are_named(n8n_server, vault, sandbox_env):
+    vault.sh("mv /srv/restic/tst-1 /srv/restic/tst-1.away")
+    try:
+        r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py", "--data", "from=offsite"], sandbox_env)
+        assert r.returncode != 0 and "no repository there" in r.stdout + r.stderr
+    finally:
+        vault.sh("mv /srv/restic/tst-1.away /srv/restic/tst-1")
+    n8n_server.sh("mv /opt/n8n/docker-compose.yml /opt/n8n/docker-compose.yml.away")
+    try:
+        r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py"], sandbox_env)
+        assert r.returncode != 0 and "not provisioned" in r.stdout + r.stderr
+    finally:
+        n8n_server.sh("mv /opt/n8n/docker-compose.yml.away /opt/n8n/docker-compose.yml")
+
+
+def test_two_backups_at_once_the_second_refuses(n8n_server):
+    out = n8n_server.sh("(n8n-backup --no-offsite > /tmp/first.out 2>&1; echo first=$? >> /tmp/first.out) & "
+                        "sleep 1; n8n-backup --no-offsite 2>&1; echo second=$?; wait; cat /tmp/first.out", check=False)
+    assert "second=75" in out and "another n8n-backup is running" in out
+    assert "first=0" in out
+
+
+def test_vault_unreachable_keeps_the_local_snapshot_and_reports(n8n_server, vault, sbx):
+    before = snapshot_ids(n8n_server)
+    sbx.docker("exec", vault.h["container_id"], "systemctl", "stop", "ssh.service", "ssh.socket")
+    try:
+        out = n8n_server.sh("n8n-backup; echo rc=$?", check=False)
+    finally:
+        sbx.docker("exec", vault.h["container_id"], "systemctl", "start", "ssh.service")
+    assert "rc=0" not in out
+    assert "kept locally, but the off-host copy failed" in out
+    assert len(snapshot_ids(n8n_server)) == len(before) + 1
+
+
+def test_killed_backup_leaves_no_snapshot_and_the_next_run_works(n8n_server):
+    before = snapshot_ids(n8n_server)
+    n8n_server.sh("timeout -s KILL 4 n8n-backup --no-offsite; true", check=False)
+    assert snapshot_ids(n8n_server) == before
+    # the next run, as cron would start it once the killed run's last child (a dump) has ended
+    out = n8n_server.sh("flock /run/lock/n8n-backup.lock true; n8n-backup --no-offsite")
+    assert "backup ok" in out
+    assert len(snapshot_ids(n8n_server)) == len(before) + 1
+
+
+def test_restore_drill_runs_in_throwaway_containers(n8n_server, sandbox_env):
+    containers = n8n_server.sh("docker ps -a --format '{{.Names}}' | sort")
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/restore_drill.py", "--data", "from=offsite"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "drill ok" in out and "1 credentials (1 decrypt)" in out
+    assert re.search(r"drill: throwaway n8n ready\s+[0-9.]+ s", out)
+    assert n8n_server.sh("docker ps -a --format '{{.Names}}' | sort") == containers
+
+
+def test_weekly_cleanup_removes_exactly_the_rows_past_the_thresholds(n8n_server, supabase_host):
+    def count(sql):
+        return int(supabase_host.sh(f"echo \"{sql}\" | {SUPABASE_PSQL}").strip())
+
+    old_exec = count("select count(*) from workflow_executions where created_at < now() - interval '90 days'")
+    old_conv = count("select count(*) from conversation_history where created_at < now() - interval '180 days'")
+    total_exec = count("select count(*) from workflow_executions")
+    total_conv = count("select count(*) from conversation_history")
+    assert old_exec > 0 and old_conv > 0 and old_exec < total_exec
+
+    dry = n8n_server.sh("n8n-supabase-cleanup --dry-run")
+    assert f"workflow_executions: {old_exec} rows older than 90 days would be deleted" in dry
+    assert count("select count(*) from workflow_executions") == total_exec
+
+    out = n8n_server.sh("n8n-supabase-cleanup")
+    assert f"workflow_executions: deleted {old_exec} rows older than 90 days" in out
+    assert f"conversation_history: deleted {old_conv} rows older than 180 days" in out
+    assert count("select count(*) from workflow_executions") == total_exec - old_exec
+    assert count("select count(*) from conversation_history") == total_conv - old_conv
+    assert count("select count(*) from workflow_executions where created_at < now() - interval '90 days'") == 0
