@@ -3,6 +3,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 HOSTS   ?= 1
+BENCH_ROWS ?= 2000000
 PYINFRA := $(BIN)/pyinfra
 
 .PHONY: help venv demo deploy test test-unit sandbox-up sandbox-down sandbox-status images bench clean
@@ -48,6 +49,7 @@ images: venv
 
 bench: venv
 	$(BIN)/python bench/converge.py
+	$(BIN)/python bench/backup.py --rows $(BENCH_ROWS)
 
 clean: sandbox-down
 	rm -rf $(VENV) .pytest_cache

@@ -63,6 +63,10 @@ def n8n_stack():
                  commands=[compose("exec -T caddy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile")],
                  _if=[caddyfile.did_change, applied.did_not_change])
 
+    files.template(name="runbook script /usr/local/sbin/n8n-restart", src="templates/n8n-restart.sh.j2",
+                   dest="/usr/local/sbin/n8n-restart", mode="755", services=["n8n"],
+                   compose=f"{compose_command()} -p {d.compose_project}",
+                   n8n_host=n8n_host())
     operations.n8n_ready(name="n8n ready (/healthz/readiness through Caddy)",
                          url=local_url("healthz/readiness"), resolve=local_resolve(),
                          timeout=d.n8n_ready_timeout, logs_command=compose("logs --no-color --tail 40 n8n"))

@@ -177,12 +177,13 @@ def test_vault_unreachable_keeps_the_local_snapshot_and_reports(n8n_server, vaul
     before = snapshot_ids(n8n_server)
     sbx.docker("exec", vault.h["container_id"], "systemctl", "stop", "ssh.service", "ssh.socket")
     try:
-        out = n8n_server.sh("n8n-backup; echo rc=$?", check=False)
+        out = n8n_server.sh("n8n-backup 2>&1; echo rc=$?", check=False)
     finally:
         sbx.docker("exec", vault.h["container_id"], "systemctl", "start", "ssh.service")
     assert "rc=0" not in out
     assert "kept locally, but the off-host copy failed" in out
-    assert len(snapshot_ids(n8n_server)) == len(before) + 1
+    snap = re.search(r"snapshot ([0-9a-f]{8}) kept locally", out).group(1)
+    assert snap in snapshot_ids(n8n_server) and snap not in before
 
 
 def test_killed_backup_leaves_no_snapshot_and_the_next_run_works(n8n_server):
@@ -191,8 +192,8 @@ def test_killed_backup_leaves_no_snapshot_and_the_next_run_works(n8n_server):
     assert snapshot_ids(n8n_server) == before
     # the next run, as cron would start it once the killed run's last child (a dump) has ended
     out = n8n_server.sh("flock /run/lock/n8n-backup.lock true; n8n-backup --no-offsite")
-    assert "backup ok" in out
-    assert len(snapshot_ids(n8n_server)) == len(before) + 1
+    snap = re.search(r"backup ok: snapshot ([0-9a-f]{8})", out).group(1)
+    assert snap in snapshot_ids(n8n_server) and snap not in before
 
 
 def test_restore_drill_runs_in_throwaway_containers(n8n_server, sandbox_env):

@@ -73,9 +73,11 @@ def test_caddyfile(groups, tls):
     assert (tls in text) if tls else ("tls " not in text)
 
 
-@pytest.mark.parametrize("name", ["n8n-backup.sh.j2", "n8n-restore.sh.j2", "n8n-supabase-cleanup.sh.j2"])
+@pytest.mark.parametrize("name", ["n8n-backup.sh.j2", "n8n-restore.sh.j2", "n8n-supabase-cleanup.sh.j2",
+                                  "n8n-restart.sh.j2"])
 def test_scripts_render_to_valid_bash(tmp_path, name):
-    text = render(name, data=group_data(), compose="docker-compose -p n8n", n8n_host="n8n.example.test")
+    text = render(name, data=group_data(), compose="docker-compose -p n8n", n8n_host="n8n.example.test",
+                  services=["n8n"])
     assert text.startswith("#!/usr/bin/env bash") and "set -Eeuo pipefail" in text
     script = tmp_path / "script.sh"
     script.write_text(text)

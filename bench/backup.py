@@ -1,0 +1,110 @@
+"""Backup benchmark: prints a table.
+
+    python bench/backup.py [--rows 2000000]     # default: about 1 GB of Supabase data
+
+- backup time (n8n-backup, local repository) vs a raw `pg_dump -Fc` of the same data, same run;
+- bytes a second backup adds after a small change, as % of the first;
+- restore time (n8n-restore, incl. the Supabase dump checked in a scratch database) vs a raw
+  `pg_restore` of the same dump into a scratch database;
+- full restore onto a fresh server: new server + deploy.py + restore from the off-host repository.
+
+Own sandbox (.sandbox-bench-backup, servers bkb-N), removed at the end.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sandbox import seed  # noqa: E402
+from sandbox.core import Sandbox  # noqa: E402
+
+STATE = ROOT / ".sandbox-bench-backup"
+PYINFRA = str(ROOT / ".venv" / "bin" / "pyinfra")
+
+
+def pyinfra(*args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("N8N_", "SSH_", "POSTGRES_", "RESTIC_"))}
+    env.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null")
+    r = subprocess.run([PYINFRA, "-y", "inventory.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"pyinfra {' '.join(args)} failed:\n{r.stderr[-3000:]}")
+    return r.stdout + r.stderr
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rows", type=int, default=2_000_000, help="rows of the big tables (2M is about 1 GB)")
+    a = p.parse_args()
+    sbx = Sandbox(state_dir=STATE, prefix="bkb")
+    sbx.down()
+    try:
+        sbx.up(1, "n8n_servers")
+        sbx.up(1, "backup_vault")
+        sbx.up(1, "supabase")
+        pyinfra("deploy.py", "sandbox/supabase.py")
+        t_seed, _ = timed(lambda: seed.seed_supabase(sbx, a.rows))
+        hosts = {h["group"]: h for h in sbx.load()["hosts"]}
+        n8n = hosts["n8n_servers"]
+
+        def sh(cmd: str) -> str:
+            return seed.ssh(sbx, n8n, cmd)
+
+        size = sh(". /etc/mottivme/backup.env; docker run --rm --network host "
+                  "-e SUPABASE_DB_URL postgres:17 sh -c 'psql \"$SUPABASE_DB_URL\" -Atc "
+                  "\"select pg_database_size(current_database())\"'").strip()
+        raw_dump, _ = timed(lambda: sh(". /etc/mottivme/backup.env; docker run --rm --network host -e SUPABASE_DB_URL "
+                                       "postgres:17 sh -c 'pg_dump -Fc --schema=public \"$SUPABASE_DB_URL\"' > /tmp/raw.dump"))
+        repo_bytes = lambda: int(sh("du -sb /var/backups/n8n/restic | cut -f1"))  # noqa: E731
+        backup1, _ = timed(lambda: sh("n8n-backup --no-offsite"))
+        size1 = repo_bytes()
+        seed.ssh(sbx, hosts["supabase"], "docker exec -i supabase-db psql -U postgres -q",
+                 "insert into agent_metrics (agent, metric, value) select 'bench', 'x', g from generate_series(1, 1000) g;")
+        backup2, _ = timed(lambda: sh("n8n-backup --no-offsite"))
+        added = repo_bytes() - size1
+        raw_restore, _ = timed(lambda: sh(
+            "docker rm -f rawscratch >/dev/null 2>&1; docker run -d --name rawscratch -e POSTGRES_PASSWORD=x postgres:17 >/dev/null; "
+            "until docker exec rawscratch pg_isready -h 127.0.0.1 -U postgres >/dev/null 2>&1; do sleep 0.5; done; "
+            "docker exec rawscratch psql -U postgres -qc 'create extension vector'; "
+            "docker run --rm -i postgres:17 pg_restore -l < /tmp/raw.dump | grep -v ' SCHEMA - public ' > /tmp/raw.list; "
+            "docker cp /tmp/raw.list rawscratch:/tmp/raw.list; "
+            "docker exec -i rawscratch pg_restore -U postgres -d postgres --no-owner -L /tmp/raw.list < /tmp/raw.dump; "
+            "docker rm -f rawscratch >/dev/null"))
+        restore, _ = timed(lambda: sh("n8n-restore --snapshot latest --no-safety-snapshot"))
+        # full restore onto a fresh server: the n8n server is destroyed and rebuilt from nothing
+        sh("n8n-backup")  # make sure the off-host repository has the newest snapshot
+        sbx.down([n8n["name"]])
+        t0 = time.perf_counter()
+        sbx.up(1, "n8n_servers")
+        pyinfra("deploy.py")
+        out = pyinfra("runbooks/restore.py", "--data", "from=offsite", "--data", "safety_snapshot=no")
+        fresh = time.perf_counter() - t0
+        assert re.search(r"restore ok", out), out[-2000:]
+    finally:
+        sbx.down()
+    mb = int(size) / 1e6
+    print()
+    print(f"Supabase stand-in: {a.rows} rows in the big tables, database {mb:.0f} MB (seeded in {t_seed:.0f} s)")
+    print()
+    print("| measure | value | reference | ratio |")
+    print("|---|---:|---:|---:|")
+    print(f"| backup (n8n-backup, first) | {backup1:.1f} s | raw pg_dump -Fc {raw_dump:.1f} s | {backup1 / raw_dump:.2f} |")
+    print(f"| second backup after 1000 new rows | {backup2:.1f} s, +{added / 1e6:.1f} MB | first {size1 / 1e6:.1f} MB | {100 * added / size1:.1f} % |")
+    print(f"| restore (n8n + Supabase scratch check) | {restore:.1f} s | raw pg_restore {raw_restore:.1f} s | {restore / raw_restore:.2f} |")
+    print(f"| full restore onto a fresh server (up + deploy + restore from vault) | {fresh:.1f} s | | |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Restart n8n (SOP 05: `docker-compose restart n8n`), safely:
+
+    pyinfra inventory.py runbooks/restart_n8n.py [--data timeout=120]
+
+Restarts n8n's services, waits for /healthz/readiness through Caddy, prints how many seconds
+n8n did not answer. Not ready within the timeout (group_data n8n_ready_timeout): prints the last
+log lines of the failing container and fails. See docs/runbooks/restart_n8n.md."""
+
+from pyinfra import host
+
+from runbooks._args import arg
+from tasks.operations import run_and_report
+
+timeout = arg("timeout", str(host.data.n8n_ready_timeout), r"[1-9][0-9]{0,3}", "seconds, 1-9999")
+
+if "n8n_servers" in host.groups:
+    run_and_report(name="restart n8n and wait for readiness", command=f"n8n-restart --timeout {timeout}",
+                   what="restart")
