@@ -196,3 +196,20 @@ def _die(errors: list[str]) -> None:
     for e in errors:
         print(f"  - {e}", file=sys.stderr)
     sys.exit(2)
+
+
+def persist_secret(name: str, value: str) -> str:
+    """Write a rotated secret back where the operator keeps it; return where (never the value).
+
+    The operator's .env (MOTTIVME_ENV_FILE) when it holds the variable, else the sandbox's
+    secrets.env when that is where it came from; otherwise the value only lived in the process
+    environment and the operator must update it there."""
+    from dotenv import dotenv_values, set_key
+
+    candidates = [Path(os.environ.get("MOTTIVME_ENV_FILE") or ROOT / ".env"), sandbox_state_file().parent / "secrets.env"]
+    for f in candidates:
+        if f.is_file() and name in dotenv_values(f):
+            set_key(str(f), name, value, quote_mode="never")
+            os.environ[name] = value
+            return str(f)
+    return ""

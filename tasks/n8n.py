@@ -67,6 +67,9 @@ def n8n_stack():
                    dest="/usr/local/sbin/n8n-restart", mode="755", services=["n8n"],
                    compose=f"{compose_command()} -p {d.compose_project}",
                    n8n_host=n8n_host())
+    files.template(name="runbook script /usr/local/sbin/n8n-rotate-secrets", src="templates/n8n-rotate-secrets.sh.j2",
+                   dest="/usr/local/sbin/n8n-rotate-secrets", mode="755",
+                   compose=f"{compose_command()} -p {d.compose_project}", n8n_host=n8n_host())
     operations.n8n_ready(name="n8n ready (/healthz/readiness through Caddy)",
                          url=local_url("healthz/readiness"), resolve=local_resolve(),
                          timeout=d.n8n_ready_timeout, logs_command=compose("logs --no-color --tail 40 n8n"))

@@ -53,7 +53,11 @@ def test_workflow_imported_and_executed_through_the_api(n8n, sbx):
     status, active = n8n.request("POST", f"api/v1/workflows/{created['id']}/activate", None, api)
     assert status == 200 and active["active"] is True
     # the webhook runs the workflow; its Code node runs in n8n 2.x's task runner
-    status, answer = n8n.request("GET", "webhook/itest-ping?ping=hello&n=21")
+    for _ in range(30):  # activation registers the webhook; allow n8n a moment to do so
+        status, answer = n8n.request("GET", "webhook/itest-ping?ping=hello&n=21")
+        if status != 404:
+            break
+        time.sleep(0.5)
     assert status == 200, answer
     assert answer == {"pong": "hello", "doubled": 42, "runner": "code"}
     for _ in range(20):

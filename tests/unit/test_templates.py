@@ -74,7 +74,7 @@ def test_caddyfile(groups, tls):
 
 
 @pytest.mark.parametrize("name", ["n8n-backup.sh.j2", "n8n-restore.sh.j2", "n8n-supabase-cleanup.sh.j2",
-                                  "n8n-restart.sh.j2"])
+                                  "n8n-restart.sh.j2", "n8n-rotate-secrets.sh.j2"])
 def test_scripts_render_to_valid_bash(tmp_path, name):
     text = render(name, data=group_data(), compose="docker-compose -p n8n", n8n_host="n8n.example.test",
                   services=["n8n"])
