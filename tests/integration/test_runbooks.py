@@ -75,3 +75,86 @@ def test_rotate_refuses_the_encryption_key(sandbox_env, first_deploy):
     out = r.stdout + r.stderr
     assert r.returncode != 0
     assert "refusing to rotate N8N_ENCRYPTION_KEY" in out and "credential" in out
+
+
+def smoke_workflow(n8n, sbx, path: str) -> None:
+    """An active webhook workflow answering 200 on /webhook/<path> (created through n8n's API)."""
+    import json
+    import time
+
+    from tests.integration.conftest import secrets_of
+    from tests.integration.test_deploy import FIXTURES
+
+    s = secrets_of(sbx)
+    assert n8n.request("POST", "rest/login", {"emailOrLdapLoginId": s["N8N_OWNER_EMAIL"],
+                                              "password": s["N8N_OWNER_PASSWORD"]})[0] == 200
+    _, scopes = n8n.request("GET", "rest/api-keys/scopes")
+    _, key = n8n.request("POST", "rest/api-keys", {"label": f"smoke-{time.time()}", "scopes": scopes["data"],
+                                                  "expiresAt": None})
+    api = {"X-N8N-API-KEY": key["data"]["rawApiKey"]}
+    wf = json.loads((FIXTURES / "webhook-code-workflow.json").read_text())
+    wf["name"] = f"smoke {path}"
+    wf["nodes"][0]["parameters"]["path"] = path
+    wf["nodes"][0]["webhookId"] = "77777777-7777-4777-8777-777777777777"
+    status, created = n8n.request("POST", "api/v1/workflows", wf, api)
+    assert status == 200, created
+    assert n8n.request("POST", f"api/v1/workflows/{created['id']}/activate", None, api)[0] == 200
+    for _ in range(30):
+        if n8n.request("GET", f"webhook/{path}")[0] == 200:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"smoke webhook {path} never answered")
+
+
+def running_version(n8n_server) -> str:
+    return n8n_server.sh("docker inspect -f '{{.Config.Image}}' n8n_n8n_1").strip().rsplit(":", 1)[1]
+
+
+def test_emergency_deploy_forward_and_back(n8n_server, n8n, sbx, sandbox_env):
+    smoke_workflow(n8n, sbx, "smoke-ping")
+    count = n8n_server.sh("cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n -Atc "
+                          "'select count(*) from workflow_entity'").strip()
+    for version, was in (("2.41.0", "2.41.1"), ("2.41.1", "2.41.0")):
+        r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", f"n8n_version={version}",
+                         "--data", "smoke_webhook=smoke-ping"], sandbox_env)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0, out[-3000:]
+        assert f"deployed {version} (was {was}): ready, {count} workflows, smoke webhook ok" in out
+        assert running_version(n8n_server) == version
+        assert N8nClient(n8n_server.url).request("GET", "webhook/smoke-ping")[0] == 200
+
+
+def test_emergency_deploy_of_an_unknown_version_changes_nothing(n8n_server, sandbox_env, first_deploy):
+    before = running_version(n8n_server)
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", "n8n_version=9.9.9"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "image docker.n8n.io/n8nio/n8n:9.9.9 not found: nothing was changed" in out
+    assert running_version(n8n_server) == before
+
+
+def test_a_failing_version_that_migrated_rolls_back_and_restores(n8n_server, sandbox_env, first_deploy):
+    """Version 2.41.9 here migrates the database (one more row in `migrations`) and then crashes."""
+    n8n_server.sh(r"""set -e; d=$(mktemp -d); cd $d
+cat > fail.js <<'JS'
+const { Client } = require('/usr/local/lib/node_modules/n8n/node_modules/pg');
+const c = new Client({ host: process.env.DB_POSTGRESDB_HOST, user: process.env.DB_POSTGRESDB_USER,
+  password: process.env.DB_POSTGRESDB_PASSWORD, database: process.env.DB_POSTGRESDB_DATABASE });
+c.connect().then(() => c.query("insert into migrations (timestamp, name) values (9999999999999, 'BrokenVersion9999')"))
+  .then(() => { console.error('simulated: migrated, then crashed'); process.exit(1); },
+        e => { console.error(e.message); process.exit(1); });
+JS
+printf 'FROM docker.n8n.io/n8nio/n8n:2.41.1\nCOPY fail.js /fail.js\nENTRYPOINT ["node", "/fail.js"]\n' > Dockerfile
+docker build -q -t docker.n8n.io/n8nio/n8n:2.41.9 . >/dev/null; rm -rf $d""")
+    sql = "cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n -Atc "
+    wf_before = n8n_server.sh(sql + "'select id from workflow_entity order by id'")
+    mig_before = n8n_server.sh(sql + "'select count(*) from migrations'").strip()
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", "n8n_version=2.41.9",
+                     "--data", "timeout=30"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "rolling back to 2.41.1: n8n 2.41.9 was not ready within 30s" in out
+    assert "had migrated the database" in out and "database restored from snapshot" in out
+    assert running_version(n8n_server) == "2.41.1"
+    assert n8n_server.sh(sql + "'select count(*) from migrations'").strip() == mig_before
+    assert n8n_server.sh(sql + "'select id from workflow_entity order by id'") == wf_before
+    assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200

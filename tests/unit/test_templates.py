@@ -35,7 +35,7 @@ def render(name, data=None, **ctx):
 def test_compose_file_is_valid_and_pins_versions(tmp_path, groups):
     d = group_data(*groups)
     text = render("docker-compose.yml.j2", data=d, n8n_host="n8n.example.test",
-                  public_url="https://n8n.example.test/")
+                  public_url="https://n8n.example.test/", n8n_image=f"{d['n8n_image_repo']}:{d['n8n_version']}")
     assert ":latest" not in text and f"n8n:{d['n8n_version']}" in text
     assert "EXECUTIONS_DATA_MAX_AGE: \"720\"" in text  # SOP 05: 30 days of executions
     assert "N8N_BASIC_AUTH" not in text  # does nothing since n8n 1.0
@@ -74,10 +74,11 @@ def test_caddyfile(groups, tls):
 
 
 @pytest.mark.parametrize("name", ["n8n-backup.sh.j2", "n8n-restore.sh.j2", "n8n-supabase-cleanup.sh.j2",
-                                  "n8n-restart.sh.j2", "n8n-rotate-secrets.sh.j2"])
+                                  "n8n-restart.sh.j2", "n8n-rotate-secrets.sh.j2",
+                                  "n8n-deploy-version.sh.j2"])
 def test_scripts_render_to_valid_bash(tmp_path, name):
     text = render(name, data=group_data(), compose="docker-compose -p n8n", n8n_host="n8n.example.test",
-                  services=["n8n"])
+                  services=["n8n"], n8n_image="docker.n8n.io/n8nio/n8n:2.41.1")
     assert text.startswith("#!/usr/bin/env bash") and "set -Eeuo pipefail" in text
     script = tmp_path / "script.sh"
     script.write_text(text)
