@@ -6,7 +6,7 @@ HOSTS   ?= 1
 BENCH_ROWS ?= 2000000
 PYINFRA := $(BIN)/pyinfra
 
-.PHONY: help venv demo deploy test test-unit sandbox-up sandbox-down sandbox-status images bench clean
+.PHONY: help venv demo deploy test test-unit sandbox-up sandbox-down sandbox-status images bench dr-drill clean
 
 help:
 	@echo "make demo          sandbox server + deploy + print the n8n URL (fresh machine: installs what it needs)"
@@ -50,6 +50,9 @@ images: venv
 bench: venv
 	$(BIN)/python bench/converge.py
 	$(BIN)/python bench/backup.py --rows $(BENCH_ROWS)
+
+dr-drill: venv
+	$(BIN)/python -m runbooks.dr_drill
 
 clean: sandbox-down
 	rm -rf $(VENV) .pytest_cache

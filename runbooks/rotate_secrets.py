@@ -8,12 +8,10 @@ and verified on every n8n server and only then written back to your .env; on fai
 value stays in force. N8N_ENCRYPTION_KEY is never rotated. Prints no secret.
 See docs/runbooks/rotate_secrets.md."""
 
-import sys
-
 from pyinfra import host
 from pyinfra.api import HiddenValue
 
-from runbooks._args import arg
+from runbooks._args import arg, refuse
 from tasks import rotation
 
 requested = arg("secrets", "postgres,restic", r"[A-Za-z_]+(,[A-Za-z_]+)*",
@@ -21,9 +19,9 @@ requested = arg("secrets", "postgres,restic", r"[A-Za-z_]+(,[A-Za-z_]+)*",
 names = requested.split(",")
 for n in names:
     if n.upper() in rotation.NEVER or n.lower() in ("encryption", "encryption_key", "n8n_encryption_key"):
-        sys.exit(f"runbook: refusing to rotate N8N_ENCRYPTION_KEY: {rotation.NEVER['N8N_ENCRYPTION_KEY']}")
+        refuse(f"refusing to rotate N8N_ENCRYPTION_KEY: {rotation.NEVER['N8N_ENCRYPTION_KEY']}")
     if n not in rotation.ROTATABLE:
-        sys.exit(f"runbook: --data secrets: unknown secret {n!r}; rotatable: {', '.join(rotation.ROTATABLE)}")
+        refuse(f"--data secrets: unknown secret {n!r}; rotatable: {', '.join(rotation.ROTATABLE)}")
 
 values = rotation.new_values(names)
 if "n8n_servers" in host.groups:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox import seed
 from sandbox.core import Sandbox
 from tests.conftest import ROOT, clean_env, run_pyinfra
 
@@ -58,10 +59,18 @@ def secrets_of(sbx) -> dict:
 
 
 class Server:
+    """A sandbox server by name; its record is read afresh (the DR drill replaces a server)."""
+
     def __init__(self, sbx, record):
-        self.sbx, self.h = sbx, record
-        self.name = record["name"]
-        self.url = f"https://localhost:{record['https_port']}/"
+        self.sbx, self.name = sbx, record["name"]
+
+    @property
+    def h(self) -> dict:
+        return next(h for h in self.sbx.load()["hosts"] if h["name"] == self.name)
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.h['https_port']}/"
 
     def sh(self, command: str, check: bool = True) -> str:
         import subprocess
@@ -99,6 +108,14 @@ def first_deploy(sandbox_env, n8n_server):
     r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)
     assert r.returncode == 0, f"first deploy failed:\n{r.stdout[-6000:]}\n{r.stderr[-6000:]}"
     return r
+
+
+@pytest.fixture(scope="session")
+def seeded(sbx, sandbox_env, first_deploy):
+    r = run_pyinfra(["-y", "inventory.py", "sandbox/supabase.py"], sandbox_env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    seed.seed_supabase(sbx, 3000)
+    seed.seed_n8n(sbx, 3)
 
 
 class N8nClient:

@@ -17,14 +17,6 @@ SUPABASE_PSQL = "docker exec -i supabase-db psql -U postgres -AtqX -v ON_ERROR_S
 N8N_PSQL = "cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n -AtqX -v ON_ERROR_STOP=1"
 
 
-@pytest.fixture(scope="session")
-def seeded(sbx, sandbox_env, first_deploy):
-    r = run_pyinfra(["-y", "inventory.py", "sandbox/supabase.py"], sandbox_env)
-    assert r.returncode == 0, r.stderr[-3000:]
-    seed.seed_supabase(sbx, 3000)
-    seed.seed_n8n(sbx, 3)
-
-
 def supabase_checksums(supabase_host) -> dict:
     """md5 of every row of every SOP table (vectors included), in id order."""
     sql = " union all ".join(

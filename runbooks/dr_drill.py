@@ -1,0 +1,251 @@
+"""Disaster-recovery drill (SOP 05: quarterly), for the sandbox or a staging inventory:
+
+    python -m runbooks.dr_drill [--report-dir reports] [--i-know-this-is-production]
+
+(a) outage: stops n8n, measures the time until readiness fails (detection) and until the restart
+    runbook has it ready again (recovery);
+(b) data loss: a marker workflow and a marker Supabase table are backed up, deleted, restored
+    with the restore runbook and checked;
+(c) server loss: the n8n server is destroyed (sandbox: the server itself is replaced by a new
+    one; staging: its stack, volumes and local backups are wiped) and rebuilt with deploy.py plus
+    a restore from the off-host repository.
+It writes a dated markdown report with the timings (detection, recovery, RTO, data age = RPO)
+and what failed. Unlike the other runbooks it is a program, not a pyinfra deploy file: it
+destroys and recreates servers and runs several pyinfra deploys one after the other.
+
+It refuses production: it runs only against the sandbox or when DR_DRILL_ENVIRONMENT=staging is
+set in .env/the environment, unless --i-know-this-is-production is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dotenv import load_dotenv  # noqa: E402
+
+from sandbox.core import Sandbox  # noqa: E402
+
+PYINFRA = str(ROOT / ".venv" / "bin" / "pyinfra")
+MARKER_TABLE = "dr_drill_marker"
+
+
+class Drill:
+    def __init__(self, sbx: Sandbox | None, env: dict):
+        self.sbx, self.env = sbx, env
+        self.steps: list[tuple[str, str, float | None, str]] = []  # (part, step, seconds, result)
+        self.failures: list[str] = []
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def pyinfra(self, *args: str) -> str:
+        r = subprocess.run([PYINFRA, "-y", "inventory.py", *args], cwd=ROOT, env=self.env, capture_output=True,
+                           text=True, timeout=1800)
+        out = r.stdout + r.stderr
+        if r.returncode != 0:
+            reason = [line.strip() for line in out.splitlines() if "FAILED" in line or "failed" in line]
+            raise RuntimeError(f"pyinfra {' '.join(args)}: {(reason or out.splitlines() or ['?'])[-1]}")
+        return out
+
+    def n8n_host(self) -> dict:
+        return next(h for h in self.sbx.load()["hosts"] if h["group"] == "n8n_servers")
+
+    def sh(self, command: str, stdin: str | None = None) -> str:
+        h = self.n8n_host()
+        r = subprocess.run(self.sbx.ssh_args(h) + [command], input=stdin, capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError(f"{h['name']}: {command[:60]}: {r.stderr.strip()[-300:]}")
+        return r.stdout
+
+    def ready(self) -> bool:
+        url = f"https://localhost:{self.n8n_host()['https_port']}/healthz/readiness"
+        try:
+            with urllib.request.urlopen(url, context=ssl._create_unverified_context(), timeout=3) as r:
+                return r.status == 200
+        except Exception:  # noqa: BLE001 - any failure is "not ready"
+            return False
+
+    def step(self, part: str, name: str, fn):
+        t0 = time.perf_counter()
+        try:
+            result = fn() or "ok"
+            self.steps.append((part, name, time.perf_counter() - t0, result))
+            print(f"[dr-drill] {part} {name}: {result} ({time.perf_counter() - t0:.1f}s)", flush=True)
+            return result
+        except Exception as e:  # noqa: BLE001 - a failed step is reported, the drill goes on
+            self.steps.append((part, name, time.perf_counter() - t0, f"FAILED: {e}"))
+            self.failures.append(f"{part} {name}: {e}")
+            print(f"[dr-drill] {part} {name}: FAILED: {e}", flush=True)
+            return None
+
+    def psql_n8n(self, sql: str) -> str:
+        return self.sh(f"cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip()
+
+    def psql_supabase(self, sql: str) -> str:
+        return self.sh(". /etc/mottivme/backup.env; docker run --rm -i --network host -e SUPABASE_DB_URL postgres:17 "
+                       "sh -c 'psql \"$SUPABASE_DB_URL\" -AtqX -v ON_ERROR_STOP=1'", stdin=sql).strip()
+
+    # -- (a) outage ------------------------------------------------------------------------------
+    def outage(self):
+        times = {}
+
+        def detect():
+            self.sh("cd /opt/n8n && docker-compose -p n8n stop n8n >/dev/null 2>&1 &")
+            t0 = time.perf_counter()
+            while self.ready():
+                if time.perf_counter() - t0 > 60:
+                    raise RuntimeError("readiness still 200 a minute after n8n was stopped")
+                time.sleep(0.2)
+            times["detect"] = time.perf_counter() - t0
+            return f"readiness failing after {times['detect']:.1f}s"
+
+        def recover():
+            t0 = time.perf_counter()
+            out = self.pyinfra("runbooks/restart_n8n.py")
+            if not self.ready():
+                raise RuntimeError("not ready after the restart runbook")
+            times["recover"] = time.perf_counter() - t0
+            m = re.search(r"unavailable for [0-9.]+s", out)
+            return f"ready again after {times['recover']:.1f}s ({m.group(0) if m else 'restart runbook'})"
+
+        self.step("(a) outage", "stop n8n, detect", detect)
+        self.step("(a) outage", "recover with runbooks/restart_n8n.py", recover)
+        return times
+
+    # -- (b) data loss ---------------------------------------------------------------------------
+    def data_loss(self):
+        marker = f"dr-drill-{int(time.time())}"
+
+        def prepare():
+            self.psql_supabase(f"create table if not exists {MARKER_TABLE} (name text primary key, at timestamptz default now());"
+                               f"insert into {MARKER_TABLE} (name) values ('{marker}');")
+            wf = json.dumps([{"id": "drDrillMarker001", "name": marker, "active": False, "nodes": [], "connections": {},
+                              "settings": {}}])
+            self.sh("cd /opt/n8n && docker-compose -p n8n exec -T -e N8N_RUNNERS_BROKER_PORT=5691 n8n sh -c "
+                    "'cat > /home/node/dr.json && n8n import:workflow --input=/home/node/dr.json >/dev/null; rm -f /home/node/dr.json'",
+                    stdin=wf)
+            out = self.pyinfra("runbooks/backup_now.py", "--data", "tag=dr-drill")
+            return re.search(r"backup ok: snapshot [0-9a-f]{8}", out).group(0)
+
+        def destroy():
+            self.psql_supabase(f"drop table {MARKER_TABLE};")
+            self.psql_n8n("delete from workflow_entity where id = 'drDrillMarker001'")
+            return "marker table dropped, marker workflow deleted"
+
+        def restore():
+            url = self.sh(". /etc/mottivme/backup.env; printf %s \"$SUPABASE_DB_URL\"")
+            self.pyinfra("runbooks/restore.py", "--data", "snapshot=latest", "--data", f"supabase_target={url}",
+                         "--data", "confirm_supabase_overwrite=yes")
+            if self.psql_n8n("select name from workflow_entity where id = 'drDrillMarker001'") != marker:
+                raise RuntimeError("the marker workflow is not back")
+            if self.psql_supabase(f"select name from {MARKER_TABLE};") != marker:
+                raise RuntimeError("the marker table is not back")
+            return "marker workflow and marker table are back"
+
+        self.step("(b) data loss", "marker data + backup", prepare)
+        self.step("(b) data loss", "delete marker table and workflow", destroy)
+        self.step("(b) data loss", "restore (runbooks/restore.py)", restore)
+        return marker
+
+    # -- (c) server loss -------------------------------------------------------------------------
+    def server_loss(self, marker: str):
+        times = {}
+
+        def backup():
+            self.pyinfra("runbooks/backup_now.py", "--data", "tag=dr-drill")
+            times["snapshot_at"] = time.time()
+            return "fresh snapshot copied off-host"
+
+        def destroy():
+            times["t0"] = time.perf_counter()
+            times["lost_at"] = time.time()
+            old = self.n8n_host()["name"]
+            self.sbx.down([old])
+            self.sbx.up(1, "n8n_servers")
+            return f"{old} destroyed, replaced by a bare {self.n8n_host()['name']}"
+
+        def rebuild():
+            self.pyinfra("deploy.py")
+            return "deploy.py converged the new server"
+
+        def restore():
+            out = self.pyinfra("runbooks/restore.py", "--data", "from=offsite", "--data", "safety_snapshot=no")
+            if not self.ready():
+                raise RuntimeError("n8n not ready after the restore")
+            if self.psql_n8n("select name from workflow_entity where id = 'drDrillMarker001'") != marker:
+                raise RuntimeError("the marker workflow is not on the rebuilt server")
+            times["rto"] = time.perf_counter() - times["t0"]
+            m = re.search(r"snapshot ([0-9a-f]{8}) from (\S+)", out)
+            return f"restored snapshot {m.group(1) if m else '?'} from the off-host repository; marker workflow back"
+
+        self.step("(c) server loss", "backup", backup)
+        self.step("(c) server loss", "destroy the n8n server", destroy)
+        self.step("(c) server loss", "rebuild with deploy.py", rebuild)
+        self.step("(c) server loss", "restore from the off-host repository", restore)
+        if "snapshot_at" in times and "lost_at" in times:
+            times["rpo"] = times["lost_at"] - times["snapshot_at"]
+        return times
+
+    def report(self, directory: Path, a: dict, c: dict) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        now = dt.datetime.now()
+        path = directory / f"dr-drill-{now:%Y-%m-%d-%H%M}.md"
+        fmt = lambda v: f"{v:.1f} s" if isinstance(v, float) else "—"  # noqa: E731
+        lines = [f"# DR drill {now:%Y-%m-%d %H:%M}", "",
+                 f"Result: **{'PASSED' if not self.failures else 'FAILED'}**", "",
+                 "| measure | value |", "|---|---:|",
+                 f"| time to detect an n8n outage (readiness failing) | {fmt(a.get('detect'))} |",
+                 f"| time to recover with the restart runbook | {fmt(a.get('recover'))} |",
+                 f"| RTO: server destroyed -> rebuilt, restored, ready | {fmt(c.get('rto'))} |",
+                 f"| RPO: age of the restored data when the server was lost | {fmt(c.get('rpo'))} |", "",
+                 "| part | step | time | result |", "|---|---|---:|---|"]
+        lines += [f"| {p} | {s} | {fmt(t)} | {r} |" for p, s, t, r in self.steps]
+        lines += ["", "## Failures", ""] + ([f"- {f}" for f in self.failures] or ["none"])
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m runbooks.dr_drill", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--report-dir", default=str(ROOT / "reports"))
+    p.add_argument("--i-know-this-is-production", action="store_true")
+    a = p.parse_args(argv)
+    load_dotenv(os.environ.get("MOTTIVME_ENV_FILE") or ROOT / ".env", override=False)
+    if os.environ.get("N8N_SERVERS"):
+        if os.environ.get("DR_DRILL_ENVIRONMENT") != "staging" and not a.i_know_this_is_production:
+            print("dr-drill: refusing: .env targets real servers. The drill destroys a server: run it against the "
+                  "sandbox, or a staging inventory with DR_DRILL_ENVIRONMENT=staging", file=sys.stderr)
+            return 2
+        print("dr-drill: a staging inventory is not supported yet (it needs a way to replace a server); "
+              "run it against the sandbox", file=sys.stderr)
+        return 2
+    sbx = Sandbox()
+    hosts = sbx.load()["hosts"]
+    if {h["group"] for h in hosts} < {"n8n_servers", "backup_vault", "supabase"}:
+        print("dr-drill: the sandbox needs an n8n server, a backup vault and the Supabase stand-in: make sandbox-up; "
+              "python -m sandbox up --group backup_vault; python -m sandbox up --group supabase; "
+              "pyinfra -y inventory.py deploy.py sandbox/supabase.py", file=sys.stderr)
+        return 2
+    drill = Drill(sbx, dict(os.environ))
+    t_outage = drill.outage()
+    marker = drill.data_loss()
+    t_rebuild = drill.server_loss(marker)
+    path = drill.report(Path(a.report_dir), t_outage, t_rebuild)
+    print(f"dr-drill: {'PASSED' if not drill.failures else 'FAILED'}; report {path}")
+    return 0 if not drill.failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The quarterly DR drill on the test sandbox: outage, data loss, and a destroyed server rebuilt."""
+
+import re
+import subprocess
+
+from tests.conftest import ROOT
+from tests.integration.conftest import N8nClient
+
+
+def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp_path, seeded):
+    old_id = n8n_server.h["container_id"]
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "runbooks.dr_drill", "--report-dir", str(tmp_path)],
+                       cwd=ROOT, env=sandbox_env, capture_output=True, text=True, timeout=1800)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    (report,) = tmp_path.glob("dr-drill-*.md")
+    text = report.read_text()
+    assert "Result: **PASSED**" in text and "FAILED" not in text
+    for measure in ("time to detect", "time to recover", "RTO", "RPO"):
+        assert re.search(rf"\| {measure}[^|]*\| [0-9.]+ s \|", text), measure
+    # the n8n server really was replaced, and the rebuilt one serves the restored data
+    assert n8n_server.h["container_id"] != old_id
+    assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
+    assert "dr-drill-" in n8n_server.sh("cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n "
+                                        "-Atc \"select name from workflow_entity where id = 'drDrillMarker001'\"")
+
+
+def test_dr_drill_refuses_production(sandbox_env):
+    env = dict(sandbox_env, N8N_SERVERS="n8n.example.test")
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "runbooks.dr_drill"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "refusing" in r.stderr
