@@ -62,10 +62,10 @@ def main() -> None:
         def sh(cmd: str) -> str:
             return seed.ssh(sbx, n8n, cmd)
 
-        size = sh(". /etc/mottivme/backup.env; docker run --rm --network host "
+        size = sh("set -a; . /etc/mottivme/backup.env; set +a; docker run --rm --network host "
                   "-e SUPABASE_DB_URL postgres:17 sh -c 'psql \"$SUPABASE_DB_URL\" -Atc "
                   "\"select pg_database_size(current_database())\"'").strip()
-        raw_dump, _ = timed(lambda: sh(". /etc/mottivme/backup.env; docker run --rm --network host -e SUPABASE_DB_URL "
+        raw_dump, _ = timed(lambda: sh("set -a; . /etc/mottivme/backup.env; set +a; docker run --rm --network host -e SUPABASE_DB_URL "
                                        "postgres:17 sh -c 'pg_dump -Fc --schema=public \"$SUPABASE_DB_URL\"' > /tmp/raw.dump"))
         repo_bytes = lambda: int(sh("du -sb /var/backups/n8n/restic | cut -f1"))  # noqa: E731
         backup1, _ = timed(lambda: sh("n8n-backup --no-offsite"))

@@ -93,7 +93,7 @@ class Drill:
         return self.sh(f"cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip()
 
     def psql_supabase(self, sql: str) -> str:
-        return self.sh(". /etc/mottivme/backup.env; docker run --rm -i --network host -e SUPABASE_DB_URL postgres:17 "
+        return self.sh("set -a; . /etc/mottivme/backup.env; set +a; docker run --rm -i --network host -e SUPABASE_DB_URL postgres:17 "
                        "sh -c 'psql \"$SUPABASE_DB_URL\" -AtqX -v ON_ERROR_STOP=1'", stdin=sql).strip()
 
     # -- (a) outage ------------------------------------------------------------------------------
@@ -101,14 +101,16 @@ class Drill:
         times = {}
 
         def detect():
-            self.sh("cd /opt/n8n && docker-compose -p n8n stop n8n >/dev/null 2>&1 &")
             t0 = time.perf_counter()
+            stop = subprocess.Popen(self.sbx.ssh_args(self.n8n_host()) + ["cd /opt/n8n && docker-compose -p n8n stop n8n"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             while self.ready():
                 if time.perf_counter() - t0 > 60:
                     raise RuntimeError("readiness still 200 a minute after n8n was stopped")
                 time.sleep(0.2)
             times["detect"] = time.perf_counter() - t0
-            return f"readiness failing after {times['detect']:.1f}s"
+            stop.wait(60)
+            return f"readiness failing {times['detect']:.1f}s after the stop began"
 
         def recover():
             t0 = time.perf_counter()

@@ -14,7 +14,7 @@ from pyinfra.api import HiddenValue
 from runbooks._args import arg, refuse
 from tasks import rotation
 
-requested = arg("secrets", "postgres,restic", r"[A-Za-z_]+(,[A-Za-z_]+)*",
+requested = arg("secrets", "postgres,restic", r"[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*",
                 "a comma-separated list of: " + ", ".join(rotation.ROTATABLE))
 names = requested.split(",")
 for n in names:

@@ -43,8 +43,10 @@ class Sandbox:
         self.state_dir = Path(state_dir or os.environ.get("SBX_STATE") or ROOT / ".sandbox")
         if not self.state_dir.is_absolute():
             self.state_dir = ROOT / self.state_dir
-        self.prefix = prefix or os.environ.get("SBX_PREFIX") or "sbx"
         self.hosts_file = self.state_dir / "hosts.json"
+        # a sandbox keeps the prefix it was made with (its servers' names), whoever opens it later
+        recorded = json.loads(self.hosts_file.read_text()).get("prefix") if self.hosts_file.exists() else None
+        self.prefix = prefix or recorded or os.environ.get("SBX_PREFIX") or "sbx"
         self.key = self.state_dir / "id_ed25519"
         self.run_dir = self.state_dir / "run"
         self.network = f"mottivme-{self.prefix}"
@@ -58,6 +60,7 @@ class Sandbox:
 
     def save(self, state: dict) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        state["prefix"] = self.prefix
         tmp = self.hosts_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         tmp.replace(self.hosts_file)
