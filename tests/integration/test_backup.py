@@ -218,3 +218,26 @@ def test_weekly_cleanup_removes_exactly_the_rows_past_the_thresholds(n8n_server,
     assert count("select count(*) from workflow_executions") == total_exec - old_exec
     assert count("select count(*) from conversation_history") == total_conv - old_conv
     assert count("select count(*) from workflow_executions where created_at < now() - interval '90 days'") == 0
+
+
+def test_heartbeat_and_failure_hooks_are_called(n8n_server, vault):
+    """The monitoring hooks: a GET heartbeat after a good backup, a POST with the reason after a failed one.
+    A small HTTP server on the vault (port 80, open in its firewall) stands in for the monitor."""
+    ip = vault.h["private_ip"]
+    vault.sh("systemd-run --unit itest-hook python3 -m http.server 80 --directory /tmp")
+    n8n_server.sh("cp -a /etc/mottivme/backup.env /root/backup.env.keep && "
+                  f"sed -i 's#^BACKUP_SUCCESS_HOOK=.*#BACKUP_SUCCESS_HOOK=\"http://{ip}/heartbeat\"#; "
+                  f"s#^BACKUP_FAILURE_HOOK=.*#BACKUP_FAILURE_HOOK=\"http://{ip}/failed\"#' /etc/mottivme/backup.env")
+    try:
+        assert "backup ok" in n8n_server.sh("n8n-backup --no-offsite")
+        n8n_server.sh("cp -a /etc/mottivme/restic-password /root/rp.keep && echo wrong > /etc/mottivme/restic-password")
+        try:
+            assert "rc=0" not in n8n_server.sh("n8n-backup --no-offsite; echo rc=$?", check=False)
+        finally:
+            n8n_server.sh("mv /root/rp.keep /etc/mottivme/restic-password")
+        log = vault.sh("journalctl -u itest-hook --no-pager -o cat")
+        assert '"GET /heartbeat HTTP/1.1"' in log
+        assert '"POST /failed HTTP/1.1"' in log
+    finally:
+        n8n_server.sh("mv /root/backup.env.keep /etc/mottivme/backup.env")
+        vault.sh("systemctl stop itest-hook", check=False)
