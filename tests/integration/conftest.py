@@ -26,6 +26,8 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+    # tests that replace a server run after every other test of the shared sandbox
+    items.sort(key=lambda item: item.get_closest_marker("replaces_servers") is not None)
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,13 @@
 import re
 import subprocess
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.integration.conftest import N8nClient
 
 
+@pytest.mark.replaces_servers
 def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp_path, seeded):
     old_id = n8n_server.h["container_id"]
     r = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "runbooks.dr_drill", "--report-dir", str(tmp_path)],
