@@ -50,6 +50,7 @@ images: venv
 bench: venv
 	$(BIN)/python bench/converge.py
 	$(BIN)/python bench/backup.py --rows $(BENCH_ROWS)
+	$(BIN)/python bench/runbooks.py
 
 dr-drill: venv
 	$(BIN)/python -m runbooks.dr_drill

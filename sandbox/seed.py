@@ -132,3 +132,27 @@ def _one(sbx: Sandbox, group: str) -> dict:
     if not hosts:
         raise SandboxError(f"no sandbox server in group {group}: python -m sandbox up --group {group}")
     return hosts[0]
+
+
+FAILING_N8N_VERSION = "2.41.9"
+
+
+def build_failing_n8n_image(sbx: Sandbox, h: dict, base_version: str = "2.41.1") -> str:
+    """On server `h`, tag an n8n "version" that migrates the database (one more row in
+    `migrations`) and then crashes: what an emergency deploy must roll back, database included."""
+    image = f"docker.n8n.io/n8nio/n8n:{FAILING_N8N_VERSION}"
+    ssh(sbx, h, r"""set -e; d=$(mktemp -d); cd $d
+cat > fail.js <<'JS'
+const { Client } = require('/usr/local/lib/node_modules/n8n/node_modules/pg');
+const c = new Client({ host: process.env.DB_POSTGRESDB_HOST, user: process.env.DB_POSTGRESDB_USER,
+  password: process.env.DB_POSTGRESDB_PASSWORD, database: process.env.DB_POSTGRESDB_DATABASE });
+c.connect().then(() => c.query("insert into migrations (timestamp, name) values (9999999999999, 'BrokenVersion9999')"))
+  .then(() => { console.error('simulated: migrated, then crashed'); process.exit(1); },
+        e => { console.error(e.message); process.exit(1); });
+JS
+printf 'FROM docker.n8n.io/n8nio/n8n:%s
+COPY fail.js /fail.js
+ENTRYPOINT ["node", "/fail.js"]
+' """ + base_version + f""" > Dockerfile
+docker build -q -t {image} . >/dev/null; rm -rf $d""")
+    return image

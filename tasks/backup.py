@@ -8,11 +8,10 @@ from pathlib import Path
 import paramiko
 from pyinfra import host, inventory
 from pyinfra.api import HiddenValue, deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, files, server
 
 from tasks.config import secret
-from tasks.docker import compose_command
-from tasks.n8n import n8n_host, n8n_image
+from tasks.n8n import install_scripts
 
 KEY_ON_HOST = "/etc/mottivme/backup_ed25519"
 
@@ -68,10 +67,7 @@ def backup():
     files.template(name="backup: settings (0600)", src="templates/backup.env.j2", dest="/etc/mottivme/backup.env",
                    mode="600", user="root", group="root", offsite_repositories=repos, sftp_command=sftp_command,
                    secrets={"SUPABASE_DB_URL": HiddenValue(shlex.quote(url) if url else "")})
-    ctx = dict(compose=f"{compose_command()} -p {d.compose_project}", n8n_host=n8n_host(), n8n_image=n8n_image())
-    for name in ("n8n-backup", "n8n-restore", "n8n-supabase-cleanup"):
-        files.template(name=f"backup: /usr/local/sbin/{name}", src=f"templates/{name}.sh.j2",
-                       dest=f"/usr/local/sbin/{name}", mode="755", **ctx)
+    install_scripts("n8n-backup", "n8n-restore", "n8n-supabase-cleanup")
     files.template(name="backup: cron (daily backup, weekly cleanup)", src="templates/cron-n8n.j2",
                    dest="/etc/cron.d/mottivme-n8n", mode="644")
     files.template(name="backup: log rotation", src="templates/logrotate-n8n-backup.j2",

@@ -42,6 +42,16 @@ def compose(args: str) -> str:
     return f"cd {d.stack_dir} && {compose_command()} -p {d.compose_project} {args}"
 
 
+def install_scripts(*names: str) -> None:
+    """Host scripts from templates/<name>.sh.j2 into /usr/local/sbin: cron, the runbooks and a
+    person over SSH all run the same code."""
+    ctx = dict(compose=f"{compose_command()} -p {host.data.compose_project}", n8n_host=n8n_host(),
+               n8n_image=n8n_image(), services=["n8n"])
+    for name in names:
+        files.template(name=f"script /usr/local/sbin/{name}", src=f"templates/{name}.sh.j2",
+                       dest=f"/usr/local/sbin/{name}", mode="755", **ctx)
+
+
 @deploy("n8n stack")
 def n8n_stack():
     d = host.data
@@ -68,16 +78,7 @@ def n8n_stack():
                  commands=[compose("exec -T caddy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile")],
                  _if=[caddyfile.did_change, applied.did_not_change])
 
-    files.template(name="runbook script /usr/local/sbin/n8n-restart", src="templates/n8n-restart.sh.j2",
-                   dest="/usr/local/sbin/n8n-restart", mode="755", services=["n8n"],
-                   compose=f"{compose_command()} -p {d.compose_project}",
-                   n8n_host=n8n_host())
-    files.template(name="runbook script /usr/local/sbin/n8n-deploy-version", src="templates/n8n-deploy-version.sh.j2",
-                   dest="/usr/local/sbin/n8n-deploy-version", mode="755",
-                   compose=f"{compose_command()} -p {d.compose_project}", n8n_host=n8n_host())
-    files.template(name="runbook script /usr/local/sbin/n8n-rotate-secrets", src="templates/n8n-rotate-secrets.sh.j2",
-                   dest="/usr/local/sbin/n8n-rotate-secrets", mode="755",
-                   compose=f"{compose_command()} -p {d.compose_project}", n8n_host=n8n_host())
+    install_scripts("n8n-restart", "n8n-deploy-version", "n8n-rotate-secrets")
     operations.n8n_ready(name="n8n ready (/healthz/readiness through Caddy)",
                          url=local_url("healthz/readiness"), resolve=local_resolve(),
                          timeout=d.n8n_ready_timeout, logs_command=compose("logs --no-color --tail 40 n8n"))

@@ -11,7 +11,6 @@ import os
 import ssl
 import urllib.request
 from http.cookiejar import CookieJar
-from pathlib import Path
 
 import pytest
 

@@ -3,7 +3,6 @@ faults an on-call engineer meets (lock, wrong password, unknown snapshot, vault 
 
 import json
 import re
-import urllib.request
 
 import pytest
 

@@ -134,17 +134,9 @@ def test_emergency_deploy_of_an_unknown_version_changes_nothing(n8n_server, sand
 
 def test_a_failing_version_that_migrated_rolls_back_and_restores(n8n_server, sandbox_env, first_deploy):
     """Version 2.41.9 here migrates the database (one more row in `migrations`) and then crashes."""
-    n8n_server.sh(r"""set -e; d=$(mktemp -d); cd $d
-cat > fail.js <<'JS'
-const { Client } = require('/usr/local/lib/node_modules/n8n/node_modules/pg');
-const c = new Client({ host: process.env.DB_POSTGRESDB_HOST, user: process.env.DB_POSTGRESDB_USER,
-  password: process.env.DB_POSTGRESDB_PASSWORD, database: process.env.DB_POSTGRESDB_DATABASE });
-c.connect().then(() => c.query("insert into migrations (timestamp, name) values (9999999999999, 'BrokenVersion9999')"))
-  .then(() => { console.error('simulated: migrated, then crashed'); process.exit(1); },
-        e => { console.error(e.message); process.exit(1); });
-JS
-printf 'FROM docker.n8n.io/n8nio/n8n:2.41.1\nCOPY fail.js /fail.js\nENTRYPOINT ["node", "/fail.js"]\n' > Dockerfile
-docker build -q -t docker.n8n.io/n8nio/n8n:2.41.9 . >/dev/null; rm -rf $d""")
+    from sandbox import seed
+
+    seed.build_failing_n8n_image(n8n_server.sbx, n8n_server.h)
     sql = "cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n -Atc "
     wf_before = n8n_server.sh(sql + "'select id from workflow_entity order by id'")
     mig_before = n8n_server.sh(sql + "'select count(*) from migrations'").strip()
@@ -158,3 +150,33 @@ docker build -q -t docker.n8n.io/n8nio/n8n:2.41.9 . >/dev/null; rm -rf $d""")
     assert n8n_server.sh(sql + "'select count(*) from migrations'").strip() == mig_before
     assert n8n_server.sh(sql + "'select id from workflow_entity order by id'") == wf_before
     assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
+
+
+def test_interrupted_emergency_deploy_leaves_n8n_running(n8n_server, sandbox_env, first_deploy):
+    """Ctrl-C once the switch has begun: the host finishes it, n8n ends up running (old or new)."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import ROOT
+
+    n8n_server.sh(": > /var/log/n8n-deploy.log")
+    p = subprocess.Popen([str(ROOT / ".venv" / "bin" / "pyinfra"), "-y", "inventory.py", "runbooks/emergency_deploy.py",
+                          "--data", "n8n_version=2.41.0"], cwd=ROOT, env=sandbox_env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while "pre-deploy snapshot" not in n8n_server.sh("cat /var/log/n8n-deploy.log", check=False):
+        assert time.time() < deadline and p.poll() is None, "the deploy never reached its switch"
+        time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    p.wait(60)
+    deadline = time.time() + 300
+    while n8n_server.sh("pgrep -f '[n]8n-deploy-version' || true").strip():
+        assert time.time() < deadline, "n8n-deploy-version never ended"
+        time.sleep(1)
+    assert running_version(n8n_server) in ("2.41.0", "2.41.1")
+    assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
+    # back to the declared version for whatever runs next
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py"], sandbox_env)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
+    assert running_version(n8n_server) == "2.41.1"
