@@ -49,7 +49,7 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=2_000_000, help="rows of the big tables (2M is about 1 GB)")
     a = p.parse_args()
     sbx = Sandbox(state_dir=STATE, prefix="bkb")
-    sbx.down()
+    sbx.down(stop_shared_services=False)
     try:
         sbx.up(1, "n8n_servers")
         sbx.up(1, "backup_vault")

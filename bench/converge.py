@@ -45,7 +45,7 @@ def main() -> None:
     a = p.parse_args()
     sizes = sorted(int(x) for x in a.sizes.split(","))
     sbx = Sandbox(state_dir=STATE, prefix="bch")
-    sbx.down()
+    sbx.down(stop_shared_services=False)
     rows = []
     try:
         have = 0

@@ -38,7 +38,7 @@ def pyinfra(*args: str, check: bool = True) -> tuple[float, str]:
 
 def main() -> None:
     sbx = Sandbox(state_dir=STATE, prefix="rbk")
-    sbx.down()
+    sbx.down(stop_shared_services=False)
     rows = []
     try:
         for group in ("n8n_servers", "backup_vault", "supabase"):

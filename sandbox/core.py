@@ -222,8 +222,11 @@ class Sandbox:
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
                 "-o", "ConnectTimeout=5", "-p", str(h["ssh_port"]), f"{h['ssh_user']}@{h['ssh_host']}"]
 
-    def down(self, names: list[str] | None = None) -> None:
-        """Remove the named servers (default: all), by the ids recorded when they started."""
+    def down(self, names: list[str] | None = None, stop_shared_services: bool = True) -> None:
+        """Remove the named servers (default: all), by the ids recorded when they started. With
+        none left anywhere, the private engine and the apt proxy are stopped too (unless told
+        not to: a caller about to start servers again keeps them, and so spares whatever else
+        is starting on them right now)."""
         state = self.load()
         keep = []
         for h in state["hosts"]:
@@ -244,7 +247,7 @@ class Sandbox:
             if _engine_alive():
                 self.docker("network", "rm", self.network, check=False)
                 others = self.docker("ps", "-aq", "--filter", f"label={LABEL}").split()
-                if not others:
+                if not others and stop_shared_services:
                     stop_shared()
                     self._docker_host = None
 

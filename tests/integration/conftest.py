@@ -35,7 +35,7 @@ def sbx():
     # REUSE_SANDBOX=1 (with KEEP_SANDBOX=1 on the run before) skips the fresh servers: for
     # iterating on one test; CI and `make test` always start from fresh servers.
     if not (os.environ.get("REUSE_SANDBOX") and len(s.load()["hosts"]) == 3):
-        s.down()  # whatever an interrupted earlier run left behind
+        s.down(stop_shared_services=False)  # whatever an interrupted earlier run left behind
         s.up(1, "n8n_servers")
         s.up(1, "backup_vault")
         s.up(1, "supabase")
