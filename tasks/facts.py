@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import json
+from shlex import quote
 
 from pyinfra.api import FactBase
+
+
+def curl_command(url: str, resolve: str | None = None, extra: str = "") -> str:
+    """curl on the host, TLS unchecked (the host's own Caddy, maybe with its local CA); `resolve`
+    pins the name to an address like curl's --resolve, so the check does not depend on DNS."""
+    pin = f"--resolve {quote(resolve)} " if resolve else ""
+    return f"curl -sk -m 10 {pin}{extra}{quote(url)}"
 
 
 class DockerImages(FactBase):
@@ -70,8 +78,7 @@ class HttpStatus(FactBase):
     default = int
 
     def command(self, url: str, resolve: str | None = None) -> str:
-        pin = f"--resolve '{resolve}' " if resolve else ""
-        return f"curl -sk -m 10 -o /dev/null -w '%{{http_code}}' {pin}'{url}' 2>/dev/null || true"
+        return curl_command(url, resolve, "-o /dev/null -w '%{http_code}' ") + " 2>/dev/null || true"
 
     def process(self, output):
         text = "".join(output).strip()
@@ -87,8 +94,7 @@ class N8nSettings(FactBase):
     default = dict
 
     def command(self, url: str, resolve: str | None = None) -> str:
-        pin = f"--resolve '{resolve}' " if resolve else ""
-        return f"curl -sk -m 10 -f {pin}'{url}' 2>/dev/null || true"
+        return curl_command(url, resolve, "-f ") + " 2>/dev/null || true"
 
     def process(self, output):
         try:

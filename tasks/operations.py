@@ -10,18 +10,13 @@ from shlex import quote
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, HiddenValue, operation
 
-from tasks.facts import ComposeServices, DockerImages, HttpStatus, N8nSettings
+from tasks.facts import ComposeServices, DockerImages, HttpStatus, N8nSettings, curl_command
 
 
 def _fail(host, message: str) -> bool:
     """End a Python-side command with a one-line reason (no traceback): pyinfra counts False as failed."""
     host.log_styled(message, fg="red", log_func=logger.error)
     return False
-
-
-def _curl(url: str, resolve: str | None, extra: str = "") -> str:
-    pin = f"--resolve {quote(resolve)} " if resolve else ""
-    return f"curl -sk -m 10 {pin}{extra}{quote(url)}"
 
 
 @operation()
@@ -67,7 +62,7 @@ def _wait_ready(state, host, url, resolve, timeout, logs_command):
     status = 0
     while time.time() < deadline:
         ok, out = host.run_shell_command(
-            _curl(url, resolve, "-o /dev/null -w '%{http_code}' ") + " || true",
+            HttpStatus().command(url, resolve),
             print_output=False, print_input=False)
         text = "".join(out.stdout_lines).strip() if ok else ""
         status = int(text) if text.isdigit() else 0
@@ -102,7 +97,7 @@ def _claim_owner(state, host, base_url, resolve, payload: HiddenValue):
     try:
         host.put_file(StringIO(payload.unmask()), tmp, print_output=False, print_input=False)
         ok, out = host.run_shell_command(
-            _curl(base_url + "rest/owner/setup", resolve,
+            curl_command(base_url + "rest/owner/setup", resolve,
                   f"-f -H 'Content-Type: application/json' --data-binary @{tmp} -o /dev/null -w '%{{http_code}}' "),
             print_output=False, print_input=False)
     finally:
