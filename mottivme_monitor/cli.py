@@ -1,0 +1,206 @@
+"""Command line: `python -m mottivme_monitor --config PATH COMMAND` (see the package docstring).
+
+Exit codes: 0 done (services may be down: the monitor worked), 1 `check` found a service
+down, 2 bad configuration or usage, 3 the monitor itself failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import functools
+import json
+import os
+import sqlite3
+import sys
+import traceback
+
+from . import checks, clock, rounds, statuspage
+from .config import Config, ConfigError, load
+from .store import Store, StoreError
+
+DEFAULT_CONFIG = "/etc/mottivme-monitor/config.json"
+EXIT_OK, EXIT_DOWN, EXIT_CONFIG, EXIT_FAILED = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """A bad argument the parser cannot see (e.g. an unknown check name)."""
+
+
+@functools.lru_cache(maxsize=None)
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (built once per process; argparse parsers are reusable)."""
+    now = argparse.ArgumentParser(add_help=False)
+    now.add_argument("--now", metavar="ISO8601", help="the clock to use (UTC), for tests and replays")
+    p = argparse.ArgumentParser(prog="python -m mottivme_monitor",
+                                description="Off-host monitor: checks, escalation ladder, status page, heartbeats.")
+    p.add_argument("--config", default=os.environ.get("MOTTIVME_MONITOR_CONFIG", DEFAULT_CONFIG),
+                   help=f"JSON configuration (default {DEFAULT_CONFIG})")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", parents=[now], help="one round: check, record, notify, write the status page")
+    c = sub.add_parser("check", parents=[now], help="check now without recording or notifying (exit 1 if down)")
+    c.add_argument("--json", action="store_true")
+    s = sub.add_parser("serve", help="heartbeat receiver: /ping/<token>/<name>[/fail], /healthz")
+    s.add_argument("--listen", metavar="HOST:PORT", help="override 'listen' (port 0 = any free port)")
+    st = sub.add_parser("status", parents=[now], help="current state from the database (no checks run)")
+    st.add_argument("--json", action="store_true")
+    m = sub.add_parser("maintenance", help="silence checks for a while")
+    msub = m.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ms = msub.add_parser("start", parents=[now], help="open (or replace) a window; NAME '*' = all checks")
+    ms.add_argument("names", nargs="+", metavar="NAME")
+    ms.add_argument("--minutes", type=float, required=True)
+    ms.add_argument("--reason", required=True)
+    me = msub.add_parser("end", parents=[now], help="end windows now")
+    me.add_argument("names", nargs="*", metavar="NAME")
+    me.add_argument("--all", action="store_true", help="end every open window")
+    msub.add_parser("list", parents=[now], help="open windows")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        sys.stdout.reconfigure(errors="replace")
+    except (AttributeError, ValueError):
+        pass
+    try:
+        cfg = load(args.config)
+    except ConfigError as e:
+        print(f"error: {args.config}: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        now = clock.parse_iso(args.now) if getattr(args, "now", None) else clock.real_now()
+    except ValueError:
+        print(f"error: --now {args.now!r} is not an ISO 8601 time", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        handler = {"run": cmd_run, "check": cmd_check, "serve": cmd_serve, "status": cmd_status,
+                   "maintenance": cmd_maintenance}[args.command]
+        return handler(cfg, args, now)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception:  # noqa: BLE001 - the monitor itself failed: say so loudly
+        traceback.print_exc()
+        return EXIT_FAILED
+
+
+def cmd_run(cfg: Config, args, now: int) -> int:
+    os.makedirs(os.path.dirname(os.path.abspath(cfg.db)), exist_ok=True)
+    with open(cfg.db + ".lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("another run is in progress; this round is skipped")
+            return EXIT_OK
+        with Store(cfg.db) as store:
+            rounds.run_round(cfg, store, now)
+    return EXIT_OK
+
+
+def cmd_check(cfg: Config, args, now: int) -> int:
+    beats = [c for c in cfg.checks if c.type == "heartbeat"]
+    pings, seen, db_error = {}, {}, ""
+    if beats:
+        try:
+            with Store(cfg.db) as store:
+                pings = {c.name: store.latest_ping(c.name, now) for c in beats}
+                seen = {c.name: store.first_result(c.name) for c in beats}
+        except (sqlite3.Error, OSError, StoreError) as e:
+            db_error = f"cannot read pings from {cfg.db}: {e}"
+    results = checks.run_all(cfg.checks, pings, now, seen)
+    if db_error:
+        results.update({c.name: checks.Result(False, None, db_error) for c in beats})
+    if args.json:
+        print(json.dumps([{"name": n, "ok": r.ok, "state": "UP" if r.ok else "DOWN", "ms": r.ms, "reason": r.reason}
+                          for n, r in results.items()], indent=1))
+    else:
+        print(f"{'NAME':<24} {'STATE':<5} {'MS':>9}  REASON")
+        for name, result in results.items():
+            print(rounds.result_line(name, result))
+    return EXIT_OK if all(r.ok for r in results.values()) else EXIT_DOWN
+
+
+def cmd_serve(cfg: Config, args, now: int) -> int:
+    from .server import make_server
+    host, port = cfg.listen_host, cfg.listen_port
+    if args.listen:
+        host, _, p = args.listen.rpartition(":")
+        if not p.isdigit():
+            raise UsageError("--listen must be HOST:PORT")
+        port = int(p)
+    if not cfg.ping_token:
+        raise UsageError(f"{cfg.path}: 'ping_token' is empty (is MONITOR_PING_TOKEN set?); refusing to serve")
+    server = make_server(cfg, host.strip("[]"), port)
+    bound_host, bound_port = server.server_address[:2]
+    print(f"listening on http://{bound_host}:{bound_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return EXIT_OK
+
+
+def cmd_status(cfg: Config, args, now: int) -> int:
+    with Store(cfg.db) as store:
+        data = statuspage.build(cfg, store, now)
+    if args.json:
+        print(json.dumps(data, indent=1, ensure_ascii=False))
+        return EXIT_OK
+    print(data["summary"]["text"])
+    print(f"{'NAME':<24} {'STATE':<12} {'SINCE':<21} {'30 DAYS':>8}  REASON")
+    for s in data["services"]:
+        uptime = "-" if s["uptime_30d"] is None else f"{s['uptime_30d']:.2f}%"
+        reason = s["reason"] if s["state"] == "down" else (s["maintenance"] or {}).get("reason", "")
+        print(f"{s['name']:<24} {s['state'].upper():<12} {s['since'] or '-':<21} {uptime:>8}  {reason}".rstrip())
+    for i in data["incidents"]["open"]:
+        print(f"open incident: {i['check']} since {i['started']} ({clock.duration(i['duration_seconds'])}): {i['reason']}")
+    for w in data["maintenance"]:
+        print(f"maintenance: {w['check']} until {w['ends']}: {w['reason']}")
+    return EXIT_OK
+
+
+def _names(cfg: Config, names: list[str]) -> list[str]:
+    known = [c.name for c in cfg.checks]
+    for n in names:
+        if n != "*" and n not in known:
+            raise UsageError(f"unknown check '{n}' (known: {', '.join(known)}, or '*' for all)")
+    return list(dict.fromkeys(names))
+
+
+def cmd_maintenance(cfg: Config, args, now: int) -> int:
+    with Store(cfg.db) as store:
+        if args.action == "start":
+            if args.minutes <= 0:
+                raise UsageError("--minutes must be > 0")
+            for window, replaced in store.start_maintenance(_names(cfg, args.names), now, args.minutes, args.reason):
+                verb = "replaced, now until" if replaced else "started, until"
+                print(f"maintenance {window.check}: {verb} {clock.iso(window.ends)} ({window.reason})")
+        elif args.action == "end":
+            if args.all == bool(args.names):
+                raise UsageError("give check names or --all (not both)")
+            names = None if args.all else _names(cfg, args.names)
+            ended = store.end_maintenance(names, now)
+            for window in ended:
+                print(f"maintenance {window.check}: ended")
+            closed = {w.check for w in ended}
+            for name in (names or []):
+                if name not in closed:
+                    extra = ""
+                    if name != "*" and store.maintenance_at(name, now) is not None:
+                        extra = " (a window for all checks '*' is open: end '*' or --all)"
+                    print(f"maintenance {name}: nothing was open{extra}")
+            if names is None and not ended:
+                print("maintenance: nothing was open")
+        else:
+            windows = store.maintenance_active(now)
+            for w in windows:
+                print(f"{w.check:<24} {clock.iso(w.starts)} -> {clock.iso(w.ends)}  {w.reason}")
+            if not windows:
+                print("no maintenance window is open")
+    return EXIT_OK

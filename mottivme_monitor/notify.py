@@ -1,0 +1,86 @@
+"""Deliver a message to one channel: apprise URLs, or a form-POST webhook (phone calls).
+
+send() never raises: it answers an Outcome ("sent", "failed" with a detail, or "skipped"
+when the channel is disabled because its URL expanded to "").
+
+Webhook channels POST `form` form-encoded; `{message}` in a field is replaced by the
+message (XML-escaped when the field holds XML, e.g. Twilio's Twiml), with HTTP basic
+auth from `auth` ("user:password") when set. 2xx = sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from xml.sax.saxutils import escape as xml_escape
+
+from .config import Channel
+
+
+@dataclass(frozen=True)
+class Outcome:
+    channel: str
+    status: str      # "sent" | "failed" | "skipped"
+    detail: str = ""
+
+
+def send(channel: Channel, title: str, body: str) -> Outcome:
+    """Send title/body through the channel; `title` is the one-line message."""
+    if not channel.enabled:
+        return Outcome(channel.name, "skipped", "its URL is empty")
+    try:
+        if channel.type == "webhook":
+            return _send_webhook(channel, title)
+        return _send_apprise(channel, title, body)
+    except Exception as e:  # noqa: BLE001 - a channel must never stop the round
+        return Outcome(channel.name, "failed", f"{type(e).__name__}: {e}")
+
+
+def form_fields(channel: Channel, message: str) -> dict[str, str]:
+    """The webhook's form with {message} filled in (XML-escaped inside XML fields)."""
+    out = {}
+    for key, value in channel.form.items():
+        text = xml_escape(message) if value.lstrip().startswith("<") else message
+        out[key] = value.replace("{message}", text)
+    return out
+
+
+def _send_webhook(channel: Channel, message: str) -> Outcome:
+    data = urllib.parse.urlencode(form_fields(channel, message)).encode()
+    req = urllib.request.Request(channel.url, data=data, method="POST",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded",
+                                          "User-Agent": "mottivme-monitor/1"})
+    if channel.auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(channel.auth.encode()).decode())
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=channel.timeout_seconds) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as e:
+        return Outcome(channel.name, "failed", f"HTTP {e.code}")
+    except urllib.error.URLError as e:
+        reason = e.reason
+        return Outcome(channel.name, "failed", getattr(reason, "strerror", None) or str(reason))
+    except OSError as e:
+        return Outcome(channel.name, "failed", e.strerror or str(e))
+    if 200 <= status < 300:
+        return Outcome(channel.name, "sent")
+    return Outcome(channel.name, "failed", f"HTTP {status}")
+
+
+def _send_apprise(channel: Channel, title: str, body: str) -> Outcome:
+    import apprise   # imported lazily: loading its plugins takes a few hundred ms
+
+    notifier = apprise.Apprise()
+    if not notifier.add(channel.url):
+        return Outcome(channel.name, "failed", "apprise does not accept this URL")
+    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as log:
+        ok = notifier.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
+    if ok:
+        return Outcome(channel.name, "sent")
+    lines = [line.strip() for line in log.getvalue().splitlines() if line.strip()]
+    return Outcome(channel.name, "failed", lines[-1][:300] if lines else "apprise reported a failure")

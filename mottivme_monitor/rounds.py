@@ -1,0 +1,112 @@
+"""One monitoring round (`run`): check, record, escalate, notify, publish the status page."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Callable
+
+from . import checks, clock, ladder, notify, statuspage
+from .config import Check, Config
+from .store import Incident, Store
+
+Printer = Callable[[str], None]
+
+
+def result_line(name: str, result: checks.Result, maintenance: bool = False) -> str:
+    state = "UP" if result.ok else "DOWN"
+    ms = f"{result.ms} ms" if result.ms is not None else "-"
+    tail = result.reason + (" [maintenance]" if maintenance else "")
+    return f"{name:<24} {state:<5} {ms:>9}  {tail}".rstrip()
+
+
+def run_round(cfg: Config, store: Store, now: int, out: Printer = print) -> None:
+    """Run every check concurrently, then handle each check; a failure in one never stops the others."""
+    beats = [c.name for c in cfg.checks if c.type == "heartbeat"]
+    pings = {name: store.latest_ping(name, now) for name in beats}
+    results = checks.run_all(cfg.checks, pings, now, {name: store.first_result(name) for name in beats})
+    recorded = {}
+    for check in cfg.checks:
+        state, window = store.record_result(check.name, now, results[check.name])
+        recorded[check.name] = (state, window)
+        out(result_line(check.name, results[check.name], window is not None))
+
+    just_resolved = set()
+    for check in cfg.checks:
+        state, window = recorded[check.name]
+        try:
+            resolved = _escalate(cfg, store, check, state, window is not None, now, out)
+            if resolved is not None:
+                just_resolved.add(resolved)
+        except Exception:  # noqa: BLE001 - log and go on with the next check
+            out(f"error {check.name}: escalation failed\n{traceback.format_exc().rstrip()}")
+
+    for incident in store.incidents_owing_resolved():
+        if incident.id not in just_resolved:
+            _retry_resolved(cfg, store, incident, now, out)
+
+    store.prune(now, cfg.raw_history_days)
+    statuspage.write(cfg, store, now)
+
+
+def _escalate(cfg: Config, store: Store, check: Check, state, in_maintenance: bool, now: int,
+              out: Printer) -> int | None:
+    """Apply the ladder to one check; returns the id of an incident resolved now, if any."""
+    incident = store.open_incident(check.name)
+    if incident is not None and not state.ok and incident.reason != state.reason:
+        incident = store.update_incident(incident.id, reason=state.reason)
+    last_end = (store.maintenance_ended_between(check.name, state.down_since, now)
+                if not state.ok else None)
+    plan = ladder.decide(check, state, incident, in_maintenance, last_end, now, cfg.public_url)
+    if plan is None:
+        return None
+
+    if plan.kind == "resolve":
+        incident = store.update_incident(incident.id, recovered=state.up_since, resolved=now,
+                                         resolve_pending=list(plan.channels))
+        outcomes = _deliver(cfg, store, plan, plan.channels, now, out)
+        store.update_incident(incident.id, resolve_pending=[o.channel for o in outcomes if o.status == "failed"])
+        return incident.id
+
+    if incident is None:
+        incident = store.create_incident(check.name, plan.started, state.reason)
+        out(f"incident {check.name}: opened (down since {clock.iso(plan.started)})")
+    outcomes = _deliver(cfg, store, plan, plan.channels, now, out)
+    done, sent = ladder.delivered(outcomes)
+    if done:
+        fields = {"last_notified": now, "channels": sorted(set(incident.channels) | set(sent))}
+        if plan.kind != "reminder":
+            fields["last_step"] = plan.step
+        store.update_incident(incident.id, **fields)
+    else:
+        out(f"notify {check.name}: every channel failed; retrying next round")
+    return None
+
+
+def _retry_resolved(cfg: Config, store: Store, incident: Incident, now: int, out: Printer) -> None:
+    """Resend a RESOLVED notice that failed earlier (for up to a day)."""
+    if now - incident.resolved > 86400:
+        store.update_incident(incident.id, resolve_pending=[])
+        out(f"notify {incident.check}: gave up on the RESOLVED notice to {', '.join(incident.resolve_pending)}")
+        return
+    outage = (incident.recovered or incident.resolved) - incident.started
+    plan = ladder.Plan("resolve", incident.check, tuple(incident.resolve_pending),
+                       f"[RESOLVED] {incident.check} is up again after {clock.duration(outage)}",
+                       f"Outage: {clock.hm(incident.started)} – {clock.hm(incident.recovered or incident.resolved)}")
+    outcomes = _deliver(cfg, store, plan, plan.channels, now, out)
+    store.update_incident(incident.id, resolve_pending=[o.channel for o in outcomes if o.status == "failed"])
+
+
+def _deliver(cfg: Config, store: Store, plan: ladder.Plan, channels, now: int, out: Printer):
+    """Send to each channel, log each outcome (database and stdout); never raises."""
+    outcomes = []
+    for name in channels:
+        channel = cfg.channels.get(name)
+        if channel is None:     # a channel removed from the config since it was notified
+            outcome = notify.Outcome(name, "skipped", "channel no longer configured")
+        else:
+            outcome = notify.send(channel, plan.title, plan.body)
+        outcomes.append(outcome)
+        store.log_notification(now, plan.check, name, plan.kind, outcome.status, outcome.detail, plan.title)
+        detail = f" ({outcome.detail})" if outcome.detail else ""
+        out(f"notify {plan.check} -> {name}: {outcome.status}{detail}: {plan.title}")
+    return outcomes

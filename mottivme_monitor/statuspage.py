@@ -1,0 +1,219 @@
+"""The static status page: www_dir/index.html and www_dir/status.json, written atomically.
+
+Uptime (per UTC day and over the last 30 days, today included) is
+    up results / results outside maintenance windows
+from the per-day aggregate table, so a page for 20 services x 30 days reads ~600 rows.
+Percentages are truncated (not rounded) to two decimals, so "100.00%" means no failure.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+
+from . import clock
+from .config import Config
+from .store import Store
+
+DAYS = 30
+HISTORY = 20
+
+
+def pct(up: int, total: int) -> float | None:
+    """Uptime percentage truncated to two decimals (None without data)."""
+    if total <= 0:
+        return None
+    return (up * 10000 // total) / 100
+
+
+def build(cfg: Config, store: Store, now: int) -> dict:
+    """Everything the page shows, as the JSON-ready status.json document."""
+    days = clock.last_days(now, DAYS)
+    daily = store.daily(days[0])
+    states = store.states()
+    names = {c.name for c in cfg.checks}
+    open_incidents = {i.check: i for i in store.open_incidents() if i.check in names}
+    windows = store.maintenance_active(now)
+    services = []
+    for check in cfg.checks:
+        st = states.get(check.name)
+        window = store.maintenance_at(check.name, now)
+        cells, up_sum, total_sum = [], 0, 0
+        for d in days:
+            total, up, maint = daily.get((check.name, d), (0, 0, 0))
+            up_sum, total_sum = up_sum + up, total_sum + total
+            cells.append({"date": d, "uptime": pct(up, total), "results": total, "maintenance": maint})
+        if window is not None:
+            state = "maintenance"
+        elif st is None:
+            state = "unknown"
+        else:
+            state = "up" if st.ok else "down"
+        services.append({
+            "name": check.name, "description": check.description, "group": check.group,
+            "state": state,
+            "ok": None if st is None else st.ok,
+            "reason": "" if st is None else st.reason,
+            "since": None if st is None else clock.iso(st.up_since if st.ok else st.down_since),
+            "last_check": None if st is None else clock.iso(st.ts),
+            "ms": None if st is None else st.ms,
+            "uptime_30d": pct(up_sum, total_sum),
+            "days": cells,
+            "maintenance": None if window is None else {"until": clock.iso(window.ends), "reason": window.reason},
+            "incident": _incident_json(open_incidents[check.name], now) if check.name in open_incidents else None,
+        })
+    down = sum(1 for s in services if s["state"] == "down")
+    in_maint = sum(1 for s in services if s["state"] == "maintenance")
+    if down:
+        text = f"{down} of {len(services)} services down"
+    else:
+        text = "All systems operational" + (f" ({in_maint} under maintenance)" if in_maint else "")
+    return {
+        "title": cfg.title,
+        "generated_at": clock.iso(now),
+        "interval_seconds": cfg.interval_seconds,
+        "summary": {"services": len(services), "down": down, "maintenance": in_maint, "text": text},
+        "services": services,
+        "incidents": {"open": [_incident_json(i, now) for i in open_incidents.values()],
+                      "recent": [_incident_json(i, now) for i in store.recent_incidents(HISTORY)]},
+        "maintenance": [{"check": w.check, "starts": clock.iso(w.starts), "ends": clock.iso(w.ends),
+                         "reason": w.reason} for w in windows],
+        "uptime_definition": "up results / results outside maintenance windows, per UTC day; "
+                             "30-day figure over the last 30 UTC days including today; truncated to 2 decimals",
+    }
+
+
+def _incident_json(incident, now: int) -> dict:
+    end = incident.recovered or incident.resolved
+    return {"check": incident.check, "started": clock.iso(incident.started),
+            "ended": clock.iso(end) if incident.resolved else None,
+            "duration_seconds": (end if incident.resolved else now) - incident.started,
+            "reason": incident.reason}
+
+
+# -- HTML -------------------------------------------------------------------------------
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
+main{max-width:880px;margin:0 auto;padding:24px 16px}
+h1{font-size:1.6em;margin:0 0 16px}h2{font-size:1.15em;margin:28px 0 10px}
+.banner{padding:14px 18px;border-radius:8px;color:#fff;font-weight:600;font-size:1.1em}
+.ok{background:#2e9d57}.bad{background:#c93c37}.maint{background:#3b73c4}
+.svc{background:#fff;border:1px solid #e1e4ea;border-radius:8px;padding:12px 16px;margin:10px 0}
+.row{display:flex;justify-content:space-between;gap:12px;flex-wrap:wrap}
+.name{font-weight:600}.desc{color:#5b6475;font-size:.9em}.reason{color:#a2302b;font-size:.9em}
+.st{font-weight:600}.st.up{color:#2e9d57}.st.down{color:#c93c37}.st.maintenance{color:#3b73c4}.st.unknown{color:#7b8494}
+.bar{display:flex;gap:2px;margin-top:8px}.bar span{flex:1;height:26px;border-radius:2px;background:#d5d9e0}
+.d100{background:#2e9d57!important}.d99{background:#8cc152!important}.d95{background:#f0ad3a!important}
+.dlow{background:#c93c37!important}.dmaint{background:#3b73c4!important}
+.uptime{color:#5b6475;font-size:.85em;margin-top:4px}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}
+th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #e1e4ea}
+footer{color:#7b8494;font-size:.8em;margin-top:28px}
+"""
+
+
+def _cell_class(cell: dict) -> str:
+    u = cell["uptime"]
+    if u is None:
+        return "dmaint" if cell["maintenance"] else ""
+    return "d100" if u >= 99.9 else "d99" if u >= 99 else "d95" if u >= 95 else "dlow"
+
+
+def _fmt_pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}%"
+
+
+def _when(iso_text: str | None) -> str:
+    """'2025-03-01T10:00:00Z' -> '2025-03-01 10:00 UTC'."""
+    return "—" if not iso_text else iso_text[:16].replace("T", " ") + " UTC"
+
+
+def render_html(data: dict) -> str:
+    """A self-contained page (inline CSS, no scripts, no external assets); everything escaped."""
+    e = html.escape
+    s = data["summary"]
+    banner = "bad" if s["down"] else ("maint" if s["maintenance"] else "ok")
+    parts = [f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+             f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+             f"<title>{e(data['title'])}</title><style>{CSS}</style></head><body><main>",
+             f"<h1>{e(data['title'])}</h1>",
+             f"<div class=\"banner {banner}\">{e(s['text'])}</div>"]
+    group = None
+    for svc in data["services"]:
+        if svc["group"] and svc["group"] != group:
+            group = svc["group"]
+            parts.append(f"<h2>{e(group)}</h2>")
+        if svc["state"] == "down":
+            label = f"Down since {_when(svc['since'])}"
+        elif svc["state"] == "maintenance":
+            label = f"Maintenance until {_when(svc['maintenance']['until'])}"
+        else:
+            label = {"up": "Up", "unknown": "No data yet"}[svc["state"]]
+        uptime = ("no uptime data yet" if svc["uptime_30d"] is None
+                  else f"{_fmt_pct(svc['uptime_30d'])} uptime over 30 days")
+        cells = "".join(
+            f"<span class=\"{_cell_class(c)}\" title=\"{e(c['date'])}: "
+            f"{e(_fmt_pct(c['uptime']) if c['uptime'] is not None else ('maintenance' if c['maintenance'] else 'no data'))}\"></span>"
+            for c in svc["days"])
+        detail = ""
+        if svc["state"] == "down" and svc["reason"]:
+            detail = f"<div class=\"reason\">{e(svc['reason'])}</div>"
+        elif svc["state"] == "maintenance" and svc["maintenance"]["reason"]:
+            detail = f"<div class=\"desc\">{e(svc['maintenance']['reason'])}</div>"
+        parts.append(
+            f"<div class=\"svc\" id=\"svc-{e(svc['name'])}\"><div class=\"row\"><div>"
+            f"<div class=\"name\">{e(svc['name'])}</div>"
+            + (f"<div class=\"desc\">{e(svc['description'])}</div>" if svc["description"] else "")
+            + f"</div><div class=\"st {e(svc['state'])}\">{e(label)}</div></div>{detail}"
+            f"<div class=\"bar\">{cells}</div>"
+            f"<div class=\"uptime\">{e(uptime)}</div></div>")
+    parts.append(_incident_table("Open incidents", data["incidents"]["open"], open_=True))
+    parts.append(_incident_table("Incident history", data["incidents"]["recent"], open_=False))
+    if data["maintenance"]:
+        rows = "".join(f"<tr><td>{e(m['check'] if m['check'] != '*' else 'all services')}</td>"
+                       f"<td>{e(_when(m['starts']))}</td><td>{e(_when(m['ends']))}</td><td>{e(m['reason'])}</td></tr>"
+                       for m in data["maintenance"])
+        parts.append("<h2>Maintenance</h2><table><tr><th>Service</th><th>Start</th><th>End</th>"
+                     f"<th>Reason</th></tr>{rows}</table>")
+    parts.append(f"<footer>Generated {e(_when(data['generated_at']))}. Uptime = up results / results "
+                 f"outside maintenance, per UTC day.</footer></main></body></html>\n")
+    return "".join(parts)
+
+
+def _incident_table(title: str, incidents: list, open_: bool) -> str:
+    e = html.escape
+    if not incidents:
+        return f"<h2>{e(title)}</h2><p class=\"desc\">None.</p>" if open_ else ""
+    rows = "".join(
+        f"<tr><td>{e(i['check'])}</td><td>{e(_when(i['started']))}</td>"
+        f"<td>{e(_when(i['ended']) if i['ended'] else 'ongoing')}</td>"
+        f"<td>{e(clock.duration(i['duration_seconds']))}</td><td>{e(i['reason'])}</td></tr>"
+        for i in incidents)
+    return (f"<h2>{e(title)}</h2><table><tr><th>Service</th><th>Start</th><th>End</th><th>Duration</th>"
+            f"<th>Last error</th></tr>{rows}</table>")
+
+
+def _write_atomic(path: str, text: str) -> None:
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)       # no fsync: the page is rewritten every round anyway
+        os.chmod(tmp, 0o644)          # the web server reads it
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write(cfg: Config, store: Store, now: int) -> dict:
+    """Regenerate index.html and status.json; returns the data."""
+    data = build(cfg, store, now)
+    os.makedirs(cfg.www_dir, exist_ok=True)
+    _write_atomic(os.path.join(cfg.www_dir, "status.json"), json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    _write_atomic(os.path.join(cfg.www_dir, "index.html"), render_html(data))
+    return data

@@ -1,0 +1,125 @@
+"""The CLI as the operator and the systemd units use it: exit codes, config errors, maintenance, status."""
+
+import json
+
+import pytest
+
+from mottivme_monitor import config
+from tests.monitor_receivers import Service, WebhookReceiver, at, cli, cli_process, dead_port, write_config
+
+CHANNELS = {"whatsapp": {"apprise": ""}, "email": {"apprise": ""}, "phone": {"apprise": ""}}
+
+
+def test_check_exits_0_when_all_up_and_1_when_one_is_down_and_records_nothing(tmp_path):
+    with Service() as up:
+        cfg = write_config(tmp_path, [{"name": "n8n", "type": "http", "url": up.url(), "timeout_seconds": 2}],
+                           CHANNELS)
+        proc = cli_process(cfg, "check")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "n8n" in proc.stdout and " UP " in proc.stdout
+
+        down = [{"name": "n8n", "type": "http", "url": up.url(), "timeout_seconds": 2},
+                {"name": "api", "type": "http", "url": f"http://127.0.0.1:{dead_port()}/", "timeout_seconds": 2}]
+        cfg = write_config(tmp_path, down, CHANNELS)
+        proc = cli_process(cfg, "check")
+        assert proc.returncode == 1
+        line = next(li for li in proc.stdout.splitlines() if li.startswith("api"))
+        assert "DOWN" in line and "connection refused" in line
+        code, out = cli(cfg, "check", "--json")
+        assert code == 1
+        assert {r["name"]: r["state"] for r in json.loads(out)} == {"n8n": "UP", "api": "DOWN"}
+    code, out = cli(cfg, "status", "--json")
+    assert [s["state"] for s in json.loads(out)["services"]] == ["unknown", "unknown"]   # check records nothing
+
+
+@pytest.mark.parametrize("content,problem", [
+    (None, "file not found"),
+    ("{not json", "invalid JSON at line 1"),
+    (json.dumps({"db": "x", "www_dir": "y", "channels": CHANNELS, "checks": []}), "'checks' must be a non-empty list"),
+    (json.dumps({"db": "x", "www_dir": "y", "checks": [{"name": "a", "type": "heartbeat", "max_age_minutes": 5}]}),
+     "default ladder.steps[0]: channel 'whatsapp' is not defined in 'channels'"),
+    (json.dumps({"db": "x", "www_dir": "y", "channels": {"whatsapp": {"apprise": ""}},
+                 "ladder": {"steps": [{"after_minutes": 5, "channels": ["sms"]}]},
+                 "checks": [{"name": "a", "type": "heartbeat", "max_age_minutes": 5}]}),
+     "ladder.steps[0]: channel 'sms' is not defined in 'channels'"),
+    (json.dumps({"db": "x", "www_dir": "y", "channels": CHANNELS,
+                 "checks": [{"name": "a", "type": "http", "url": "http://h/", "expected_status": [200]}]}),
+     "checks[0] (a): unknown key 'expected_status'"),
+])
+def test_bad_config_exits_2_naming_the_file_and_the_problem(tmp_path, capsys, content, problem):
+    path = tmp_path / "monitor.json"
+    if content is None:                       # one of them as a real process, the rest in-process
+        proc = cli_process(path, "run")
+        code, err = proc.returncode, proc.stderr
+    else:
+        path.write_text(content)
+        code, _ = cli(path, "run")
+        err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().count("\n") == 0, "one line"
+    assert err.startswith(f"error: {path}: ") and problem in err
+
+
+def test_env_vars_are_expanded_and_an_empty_channel_is_skipped(tmp_path):
+    raw = {"db": "${MON_DIR}/state.sqlite", "www_dir": "${MON_DIR}/www", "ping_token": "${MON_TOKEN}",
+           "channels": {"whatsapp": {"apprise": "${MON_WA}"}, "email": {"apprise": "${MON_UNSET_VAR}"},
+                        "phone": {"type": "webhook", "url": "${MON_UNSET_VAR}", "form": {"To": "${MON_TO}"}}},
+           "checks": [{"name": "db", "type": "postgres", "dsn": "${MON_UNSET_VAR}"}]}
+    expanded = config.expand_env(raw, {"MON_DIR": "/srv", "MON_TOKEN": "t0k", "MON_WA": "json://127.0.0.1:1/x",
+                                       "MON_TO": "+55"})
+    cfg = config.parse(expanded)
+    assert (cfg.db, cfg.ping_token, cfg.channels["phone"].form) == ("/srv/state.sqlite", "t0k", {"To": "+55"})
+    assert cfg.channels["whatsapp"].enabled and not cfg.channels["email"].enabled
+    assert not cfg.channels["phone"].enabled and cfg.checks[0].spec["dsn"] == ""
+
+    with WebhookReceiver() as hooks, Service(status=503) as svc:
+        path = write_config(tmp_path, [{"name": "n8n", "type": "http", "url": svc.url(), "timeout_seconds": 2}],
+                            {"whatsapp": {"apprise": "${MON_WA}"}, "email": {"apprise": "${MON_UNSET_VAR}"}},
+                            {"steps": [{"after_minutes": 0, "channels": ["whatsapp", "email"]}]})
+        proc = cli_process(path, "run", "--now", at(0),
+                           env={"MON_WA": hooks.url("/wa").replace("http://", "json://")})
+        assert proc.returncode == 0, proc.stderr
+        assert "notify n8n -> email: skipped (its URL is empty)" in proc.stdout
+        assert "notify n8n -> whatsapp: sent" in proc.stdout
+        assert len(hooks.paths("/wa")) == 1
+
+
+def test_maintenance_commands_are_idempotent_and_validate_names(tmp_path):
+    cfg = write_config(tmp_path, [{"name": "n8n", "type": "heartbeat", "max_age_minutes": 5},
+                                  {"name": "db", "type": "heartbeat", "max_age_minutes": 5}], CHANNELS)
+    code, out = cli(cfg, "maintenance", "start", "n8n", "db", "--minutes", 30, "--reason", "upgrade", "--now", at(0))
+    assert code == 0 and out.count("started, until 2025-03-01T03:42:00Z") == 2
+    code, out = cli(cfg, "maintenance", "start", "n8n", "--minutes", 60, "--reason", "longer", "--now", at(10))
+    assert "n8n: replaced, now until 2025-03-01T04:22:00Z (longer)" in out
+    code, out = cli(cfg, "maintenance", "list", "--now", at(11))
+    assert "n8n" in out and "longer" in out and "db" in out
+    code, out = cli(cfg, "maintenance", "end", "db", "--now", at(12))
+    assert code == 0 and "db: ended" in out
+    code, out = cli(cfg, "maintenance", "end", "db", "--now", at(13))
+    assert code == 0 and "db: nothing was open" in out
+    code, out = cli(cfg, "maintenance", "list", "--now", at(80))          # expired by itself
+    assert "no maintenance window is open" in out
+    code, out = cli(cfg, "maintenance", "end", "--all", "--now", at(80))
+    assert code == 0 and "nothing was open" in out
+    assert cli(cfg, "maintenance", "start", "typo", "--minutes", 5, "--reason", "x")[0] == 2
+    code, out = cli(cfg, "maintenance", "start", "*", "--minutes", 5, "--reason", "all", "--now", at(90))
+    assert "maintenance *: started" in out
+    code, out = cli(cfg, "status", "--now", at(91))
+    assert "MAINTENANCE" in out and "maintenance: * until" in out
+
+
+def test_run_prints_one_line_per_check_and_writes_the_page(tmp_path):
+    with Service() as svc:
+        cfg = write_config(tmp_path, [{"name": "n8n", "type": "http", "url": svc.url(), "timeout_seconds": 2},
+                                      {"name": "backup", "type": "heartbeat", "max_age_minutes": 1560}], CHANNELS)
+        code, out = cli(cfg, "run", "--now", at(0))
+        code, out2 = cli(cfg, "run", "--now", at(26 * 60 + 1))  # still no ping a day and 2 h later
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("n8n") and " UP " in lines[0]
+    assert lines[1].startswith("backup") and " UP " in lines[1] and "no ping yet" in lines[1]
+    assert (tmp_path / "www" / "index.html").stat().st_mode & 0o644 == 0o644
+    assert not [p for p in (tmp_path / "www").iterdir() if p.name.startswith(".tmp")]
+    assert "backup" in out2 and "never pinged" in out2
+    code, out = cli(cfg, "status", "--now", at(26 * 60 + 2))
+    assert "1 of 2 services down" in out

@@ -1,0 +1,252 @@
+"""Escalation ladder end to end: a real service, real apprise, real SMTP and webhook receivers,
+the real CLI; the clock is driven with `run --now`."""
+
+import base64
+import json
+
+import pytest
+
+from tests.monitor_receivers import (SmtpReceiver, Service, WebhookReceiver, at, cli, cli_process, dead_port,
+                                     write_config)
+
+TITLE_5 = "[DOWN 5 min] n8n: HTTP 503 — since 03:12 UTC"
+
+
+@pytest.fixture
+def receivers():
+    with WebhookReceiver() as hooks, SmtpReceiver() as smtp:
+        yield hooks, smtp
+
+
+def sop_config(tmp_path, service, hooks, smtp, reminder=60, whatsapp=None, **top):
+    """The SOP ladder: 5 min WhatsApp, 15 min WhatsApp + e-mail, 60 min phone call."""
+    channels = {
+        "whatsapp": {"apprise": whatsapp or hooks.url("/whatsapp").replace("http://", "json://")},
+        "email": {"apprise": smtp.apprise_url()},
+        "phone": {"type": "webhook", "url": hooks.url("/phone"), "auth": "AC123:call-token",
+                  "form": {"To": "+5511999990000", "From": "+5511888880000",
+                           "Twiml": "<Response><Say>{message}</Say></Response>"}},
+    }
+    ladder = {"steps": [{"after_minutes": 5, "channels": ["whatsapp"]},
+                        {"after_minutes": 15, "channels": ["whatsapp", "email"]},
+                        {"after_minutes": 60, "channels": ["phone"]}],
+              "reminder_minutes": reminder, "recovery_successes": 2}
+    checks = [{"name": "n8n", "type": "http", "url": service.url(), "timeout_seconds": 2,
+               "description": "Workflow engine"}]
+    return write_config(tmp_path, checks, channels, ladder, **top)
+
+
+def counts(hooks, smtp):
+    return len(hooks.paths("/whatsapp")), len(smtp.messages), len(hooks.paths("/phone"))
+
+
+def drive(config, minutes, hooks, smtp):
+    """Run one round per minute; returns {minute: (whatsapp, email, phone) newly received}."""
+    got = {}
+    for k in minutes:
+        before = counts(hooks, smtp)
+        code, _ = cli(config, "run", "--now", at(k))
+        assert code == 0
+        after = counts(hooks, smtp)
+        delta = tuple(a - b for a, b in zip(after, before))
+        if any(delta):
+            got[k] = delta
+    return got
+
+
+def test_each_step_fires_once_at_its_threshold_then_one_resolved_per_channel(tmp_path, receivers):
+    hooks, smtp = receivers
+    with Service(status=503) as service:
+        config = sop_config(tmp_path, service, hooks, smtp)
+        got = drive(config, range(0, 71), hooks, smtp)
+        assert got == {5: (1, 0, 0), 15: (1, 1, 0), 60: (0, 0, 1)}
+
+        wa = hooks.paths("/whatsapp")
+        assert wa[0].json["title"] == TITLE_5
+        assert "Reason: HTTP 503" in wa[0].json["message"]
+        assert wa[1].json["title"] == "[DOWN 15 min] n8n: HTTP 503 — since 03:12 UTC"
+        assert smtp.messages[0].subject == "[DOWN 15 min] n8n: HTTP 503 — since 03:12 UTC"
+        assert smtp.messages[0].rcpt_tos == ["ops@example.com"]
+        call = hooks.paths("/phone")[0]
+        assert call.form == {"To": "+5511999990000", "From": "+5511888880000",
+                             "Twiml": "<Response><Say>[DOWN 60 min] n8n: HTTP 503 — since 03:12 UTC</Say></Response>"}
+        assert call.headers["Authorization"] == "Basic " + base64.b64encode(b"AC123:call-token").decode()
+
+        service.status = 200
+        got = drive(config, range(71, 90), hooks, smtp)
+        # recovery_successes = 2: the 2nd good round (minute 72) resolves; nothing after that
+        assert got == {72: (1, 1, 1)}
+        resolved = "[RESOLVED] n8n is up again after 71 min"
+        assert hooks.paths("/whatsapp")[-1].json["title"] == resolved
+        assert smtp.messages[-1].subject == resolved
+        assert hooks.paths("/phone")[-1].form["Twiml"] == f"<Response><Say>{resolved}</Say></Response>"
+
+    status = json.loads((tmp_path / "www" / "status.json").read_text())
+    assert status["incidents"]["open"] == []
+    (incident,) = status["incidents"]["recent"]
+    assert incident["check"] == "n8n" and incident["started"] == at(0) and incident["ended"] == at(71)
+    assert incident["duration_seconds"] == 71 * 60
+
+
+def test_reminders_repeat_the_last_step_at_the_interval(tmp_path, receivers):
+    hooks, smtp = receivers
+    with Service(status=503) as service:
+        config = sop_config(tmp_path, service, hooks, smtp, reminder=10)
+        got = drive(config, range(0, 66), hooks, smtp)
+    # steps at 5 and 15; reminders of the 15-minute step at 25, 35, 45, 55; phone at 60
+    assert got == {5: (1, 0, 0), 15: (1, 1, 0), 25: (1, 1, 0), 35: (1, 1, 0), 45: (1, 1, 0), 55: (1, 1, 0),
+                   60: (0, 0, 1)}
+    assert hooks.paths("/whatsapp")[2].json["title"] == "[STILL DOWN 25 min] n8n: HTTP 503 — since 03:12 UTC"
+
+
+def test_missed_rounds_send_only_the_highest_crossed_step_once(tmp_path, receivers):
+    hooks, smtp = receivers
+    with Service(status=503) as service:
+        config = sop_config(tmp_path, service, hooks, smtp)
+        got = drive(config, [0, 20, 21, 22], hooks, smtp)
+    assert got == {20: (1, 1, 0)}
+    assert smtp.messages[0].subject.startswith("[DOWN 20 min] n8n")
+
+
+def test_flapping_service_pages_nobody(tmp_path, receivers):
+    hooks, smtp = receivers
+    with Service(status=503) as service:
+        config = sop_config(tmp_path, service, hooks, smtp)
+        for k in range(0, 120):
+            service.status = 503 if k % 2 == 0 else 200
+            assert cli(config, "run", "--now", at(k))[0] == 0
+    assert counts(hooks, smtp) == (0, 0, 0)
+    status = json.loads((tmp_path / "www" / "status.json").read_text())
+    assert status["incidents"] == {"open": [], "recent": []}
+    assert status["services"][0]["uptime_30d"] == 50.0
+
+
+def test_maintenance_window_silences_and_is_not_downtime(tmp_path, receivers):
+    hooks, smtp = receivers
+    with Service(status=200) as service:
+        config = sop_config(tmp_path, service, hooks, smtp)
+        code, out = cli(config, "maintenance", "start", "n8n", "--minutes", 45, "--reason", "n8n upgrade",
+                        "--now", at(0))
+        assert code == 0 and "started" in out
+        for k in range(0, 51):
+            service.status = 503 if 5 <= k < 35 else 200      # 30 minutes down, inside the window
+            assert cli(config, "run", "--now", at(k))[0] == 0
+            if k == 20:
+                html = (tmp_path / "www" / "index.html").read_text()
+                assert "Maintenance until" in html and "n8n upgrade" in html
+                status = json.loads((tmp_path / "www" / "status.json").read_text())
+                assert status["services"][0]["state"] == "maintenance"
+                assert status["maintenance"][0]["reason"] == "n8n upgrade"
+    assert counts(hooks, smtp) == (0, 0, 0)
+    status = json.loads((tmp_path / "www" / "status.json").read_text())
+    today = status["services"][0]["days"][-1]
+    assert today == {"date": "2025-03-01", "uptime": 100.0, "results": 6, "maintenance": 45}
+    assert status["services"][0]["uptime_30d"] == 100.0
+    assert status["incidents"]["recent"] == [] and status["maintenance"] == []
+
+
+def test_ladder_counts_from_the_end_of_the_window_when_still_down(tmp_path, receivers):
+    hooks, smtp = receivers
+    with Service(status=503) as service:
+        config = sop_config(tmp_path, service, hooks, smtp)
+        cli(config, "maintenance", "start", "*", "--minutes", 30, "--reason", "planned", "--now", at(0))
+        got = drive(config, range(0, 50), hooks, smtp)
+    # window ends at minute 30: WhatsApp 5 min later, e-mail 15 min later, since = end of the window
+    assert got == {35: (1, 0, 0), 45: (1, 1, 0)}
+    assert hooks.paths("/whatsapp")[0].json["title"] == "[DOWN 5 min] n8n: HTTP 503 — since 03:42 UTC"
+
+
+def test_ending_a_window_early_starts_the_ladder_then(tmp_path, receivers):
+    hooks, smtp = receivers
+    with Service(status=503) as service:
+        config = sop_config(tmp_path, service, hooks, smtp)
+        cli(config, "maintenance", "start", "n8n", "--minutes", 120, "--reason", "restore", "--now", at(0))
+        got = drive(config, range(0, 10), hooks, smtp)
+        code, out = cli(config, "maintenance", "end", "n8n", "--now", at(10))
+        assert code == 0 and "n8n: ended" in out
+        got.update(drive(config, range(10, 16), hooks, smtp))
+    assert got == {15: (1, 0, 0)}
+
+
+def test_a_new_process_continues_the_incident(tmp_path, receivers, monkeypatch):
+    """The incident is opened in one process; later rounds in new processes neither re-page nor lose it."""
+    hooks, smtp = receivers
+    monkeypatch.setenv("MON_TEST_WHATSAPP", hooks.url("/whatsapp").replace("http://", "json://"))
+    env = {"MON_TEST_WHATSAPP": hooks.url("/whatsapp").replace("http://", "json://")}
+    with Service(status=503) as service:
+        config = sop_config(tmp_path, service, hooks, smtp, whatsapp="${MON_TEST_WHATSAPP}")
+        assert drive(config, [0, 5], hooks, smtp) == {5: (1, 0, 0)}
+        proc = cli_process(config, "run", "--now", at(6), env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "notify" not in proc.stdout and counts(hooks, smtp) == (1, 0, 0)
+        proc = cli_process(config, "run", "--now", at(15), env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert counts(hooks, smtp) == (2, 1, 0)
+        assert "notify n8n -> email: sent" in proc.stdout
+        service.status = 200
+        drive(config, [16, 17], hooks, smtp)
+    assert counts(hooks, smtp) == (3, 2, 0)
+    proc = cli_process(config, "status", "--json", "--now", at(18), env=env)
+    assert proc.returncode == 0, proc.stderr
+    status = json.loads(proc.stdout)
+    (incident,) = status["incidents"]["recent"]
+    assert (incident["started"], incident["ended"]) == (at(0), at(16))
+    assert status["services"][0]["state"] == "up"
+
+
+def test_dead_channel_is_logged_retried_and_does_not_stop_other_checks(tmp_path, receivers):
+    hooks, smtp = receivers
+    port = dead_port()
+    with Service(status=503) as a, Service(status=503) as b:
+        channels = {"whatsapp": {"apprise": hooks.url("/whatsapp").replace("http://", "json://")},
+                    "broken": {"apprise": f"json://127.0.0.1:{port}/hook"}}
+        checks = [{"name": "a", "type": "http", "url": a.url(), "timeout_seconds": 2,
+                   "ladder": {"steps": [{"after_minutes": 5, "channels": ["broken"]}], "reminder_minutes": 0}},
+                  {"name": "b", "type": "http", "url": b.url(), "timeout_seconds": 2}]
+        ladder = {"steps": [{"after_minutes": 5, "channels": ["whatsapp"]}], "reminder_minutes": 0}
+        config = write_config(tmp_path, checks, channels, ladder)
+        for k in range(0, 5):
+            cli(config, "run", "--now", at(k))
+        code, out = cli(config, "run", "--now", at(5))
+        assert code == 0
+        assert "notify a -> broken: failed" in out and "every channel failed; retrying" in out
+        assert "notify b -> whatsapp: sent" in out
+        code, out = cli(config, "run", "--now", at(6))
+        assert "notify a -> broken: failed" in out and "notify b" not in out
+        with WebhookReceiver(port=port) as revived:
+            code, out = cli(config, "run", "--now", at(7))
+            assert "notify a -> broken: sent: [DOWN 7 min] a: HTTP 503" in out
+            cli(config, "run", "--now", at(8))
+            assert len(revived.paths("/hook")) == 1
+    assert len(hooks.paths("/whatsapp")) == 1
+
+
+def test_recovery_during_maintenance_is_announced_after_the_window(tmp_path, receivers):
+    hooks, smtp = receivers
+    with Service(status=503) as service:
+        config = sop_config(tmp_path, service, hooks, smtp)
+        assert drive(config, range(0, 6), hooks, smtp) == {5: (1, 0, 0)}        # incident open, WhatsApp paged
+        cli(config, "maintenance", "start", "n8n", "--minutes", 20, "--reason", "fixing", "--now", at(6))
+        service.status = 200
+        assert drive(config, range(6, 26), hooks, smtp) == {}                   # silent inside the window
+        assert drive(config, range(26, 30), hooks, smtp) == {26: (1, 0, 0)}     # RESOLVED once, to WhatsApp only
+    assert hooks.paths("/whatsapp")[-1].json["title"] == "[RESOLVED] n8n is up again after 6 min"
+
+
+def test_a_failed_resolved_notice_is_retried_until_delivered(tmp_path, receivers):
+    hooks, smtp = receivers
+    port = dead_port()
+    with Service(status=503) as service:
+        config = sop_config(tmp_path, service, hooks, smtp)
+        drive(config, range(0, 6), hooks, smtp)
+        # the WhatsApp provider goes away before the recovery
+        sop_config(tmp_path, service, hooks, smtp, whatsapp=f"json://127.0.0.1:{port}/whatsapp")
+        service.status = 200
+        cli(config, "run", "--now", at(6))
+        code, out = cli(config, "run", "--now", at(7))
+        assert "notify n8n -> whatsapp: failed" in out and "[RESOLVED]" in out
+        with WebhookReceiver(port=port) as back:
+            code, out = cli(config, "run", "--now", at(8))
+            assert "notify n8n -> whatsapp: sent: [RESOLVED] n8n is up again after 6 min" in out
+            cli(config, "run", "--now", at(9))
+            assert len(back.paths("/whatsapp")) == 1

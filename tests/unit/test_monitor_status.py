@@ -1,0 +1,103 @@
+"""Status page: uptime arithmetic from a known history, HTML content, escaping, speed."""
+
+import json
+import re
+import time
+
+from mottivme_monitor import clock, config, statuspage
+from mottivme_monitor.checks import Result
+from mottivme_monitor.store import Store
+
+CHANNELS = {"whatsapp": {"apprise": ""}, "email": {"apprise": ""}, "phone": {"apprise": ""}}
+
+
+def make_cfg(tmp_path, checks, **top):
+    return config.parse({"db": str(tmp_path / "state.sqlite"), "www_dir": str(tmp_path / "www"),
+                         "title": "Mottivme <status>", "channels": CHANNELS, "checks": checks, **top})
+
+
+def ts(text):
+    return clock.parse_iso(text)
+
+
+def test_uptime_from_a_known_history(tmp_path):
+    cfg = make_cfg(tmp_path, [
+        {"name": "n8n", "type": "http", "url": "http://127.0.0.1:9/", "description": "Workflows & <webhooks>"},
+        {"name": "backup", "type": "heartbeat", "max_age_minutes": 1560}])
+    step = 600   # one result every 10 minutes: 144 a day
+    with Store(cfg.db) as store:
+        day1, day2, day3 = ts("2025-03-01T00:00:00Z"), ts("2025-03-02T00:00:00Z"), ts("2025-03-03T00:00:00Z")
+        for t in range(day1, day2, step):                       # day 1: always up
+            store.record_result("n8n", t, Result(True, 10, ""))
+        for t in range(day2, day3, step):                       # day 2: down 06:00-12:00, 6 of 24 hours
+            down = day2 + 6 * 3600 <= t < day2 + 12 * 3600
+            store.record_result("n8n", t, Result(not down, 10, "HTTP 503" if down else ""))
+        for t in range(day3, day3 + 6 * 3600, step):            # today: up 00:00-05:50 (36 results)
+            store.record_result("n8n", t, Result(True, 10, ""))
+        data = statuspage.write(cfg, store, day3 + 6 * 3600)
+
+    n8n, backup = data["services"]
+    days = {d["date"]: d["uptime"] for d in n8n["days"]}
+    assert len(n8n["days"]) == 30 and n8n["days"][-1]["date"] == "2025-03-03"
+    assert (days["2025-03-01"], days["2025-03-02"], days["2025-03-03"]) == (100.0, 75.0, 100.0)
+    assert [d["uptime"] for d in n8n["days"][:27]] == [None] * 27
+    # 30 days: (144 + 108 + 36) up of (144 + 144 + 36) = 288/324 = 88.888...% -> truncated to 88.88
+    assert n8n["uptime_30d"] == 88.88
+    assert backup["uptime_30d"] is None and backup["state"] == "unknown"
+    assert n8n["state"] == "up" and n8n["since"] == "2025-03-02T12:00:00Z"
+
+    on_disk = json.loads((tmp_path / "www" / "status.json").read_text())
+    assert on_disk == json.loads(json.dumps(data))
+
+    html = (tmp_path / "www" / "index.html").read_text()
+    assert 'title="2025-03-02: 75.00%"' in html and 'title="2025-03-01: 100.00%"' in html
+    assert 'title="2025-02-02: no data"' in html
+    assert "88.88% uptime over 30 days" in html and "no uptime data yet" in html
+    assert "All systems operational" in html
+    assert "Mottivme &lt;status&gt;" in html and "Workflows &amp; &lt;webhooks&gt;" in html
+    assert "<script" not in html and "<link" not in html and "src=" not in html   # self-contained
+    assert re.search(r"Generated 2025-03-03 06:00 UTC", html)
+
+
+def test_down_services_incidents_and_maintenance_on_the_page(tmp_path):
+    cfg = make_cfg(tmp_path, [{"name": "a", "type": "http", "url": "http://127.0.0.1:9/"},
+                              {"name": "b", "type": "http", "url": "http://127.0.0.1:9/"},
+                              {"name": "c", "type": "http", "url": "http://127.0.0.1:9/"}])
+    t = ts("2025-03-01T10:00:00Z")
+    with Store(cfg.db) as store:
+        store.record_result("a", t, Result(False, 5, "HTTP <503>"))
+        store.record_result("b", t, Result(True, 5, ""))
+        store.start_maintenance(["c"], t - 60, 30, "disk swap")
+        store.record_result("c", t, Result(False, 5, "connection refused"))
+        store.create_incident("a", t - 1200, "HTTP <503>")
+        old = store.create_incident("b", t - 7200, "timeout after 10 s")
+        store.update_incident(old.id, recovered=t - 7200 + 47 * 60, resolved=t - 7200 + 48 * 60)
+        data = statuspage.write(cfg, store, t)
+    assert data["summary"] == {"services": 3, "down": 1, "maintenance": 1, "text": "1 of 3 services down"}
+    assert [s["state"] for s in data["services"]] == ["down", "up", "maintenance"]
+    assert data["services"][0]["incident"]["started"] == "2025-03-01T09:40:00Z"
+    assert data["incidents"]["recent"][0]["duration_seconds"] == 47 * 60
+    html = (tmp_path / "www" / "index.html").read_text()
+    assert "1 of 3 services down" in html and "Down since 2025-03-01 10:00 UTC" in html
+    assert "HTTP &lt;503&gt;" in html and "HTTP <503>" not in html
+    assert "Maintenance until 2025-03-01 10:29 UTC" in html and "disk swap" in html
+    assert "47 min" in html and "ongoing" in html
+
+
+def test_status_page_for_20_services_and_30_days_is_fast(tmp_path):
+    checks = [{"name": f"svc{i}", "type": "http", "url": "http://127.0.0.1:9/"} for i in range(20)]
+    cfg = make_cfg(tmp_path, checks)
+    now = ts("2025-03-31T12:00:00Z")
+    with Store(cfg.db) as store:
+        with store.tx() as c:     # a month of minute results, as the per-day aggregates hold them
+            c.executemany("INSERT INTO daily (check_name, day, total, up, maint) VALUES (?,?,1440,1439,0)",
+                          [(f"svc{i}", d) for i in range(20) for d in clock.last_days(now, 30)])
+            c.executemany("INSERT INTO results (check_name, ts, ok, ms, reason) VALUES (?,?,1,5,'')",
+                          [(f"svc{i}", now - m * 60) for i in range(20) for m in range(0, 43200, 10)])
+        for i in range(20):
+            store.record_result(f"svc{i}", now, Result(True, 5, ""))
+        start = time.perf_counter()
+        data = statuspage.write(cfg, store, now)
+        elapsed = time.perf_counter() - start
+    assert elapsed < 0.3, elapsed
+    assert data["services"][0]["uptime_30d"] == 99.93
