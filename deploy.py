@@ -1,4 +1,4 @@
-"""`pyinfra inventory.py deploy.py`: bare Debian 12 -> production n8n host (and the backup vault).
+"""`pyinfra inventory.py deploy.py`: bare Debian 12 -> production n8n host (and the backup vault, the monitor).
 Safe to re-run: a second run reports zero changes. Each concern is one @deploy in tasks/."""
 
 from pyinfra import host
@@ -6,13 +6,18 @@ from pyinfra import host
 from tasks.backup import backup, vault
 from tasks.base import base
 from tasks.docker import docker
+from tasks.monitoring import monitor_hosts, monitoring, reporting
 from tasks.n8n import n8n_stack
 
-if {"n8n_servers", "backup_vault"} & set(host.groups):
+if {"n8n_servers", "backup_vault", "monitors"} & set(host.groups):
     base()
 if "n8n_servers" in host.groups:
     docker()
     n8n_stack()
     backup()
+    if monitor_hosts():
+        reporting()
 if "backup_vault" in host.groups:
     vault()
+if "monitors" in host.groups:
+    monitoring()

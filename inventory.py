@@ -13,5 +13,7 @@ n8n_servers = _groups["n8n_servers"]
 sandbox = _groups.get("sandbox", [])
 # off-host backup repository over SFTP (BACKUP_VAULT)
 backup_vault = _groups.get("backup_vault", [])
+# the off-host monitor and status page (MONITOR_SERVERS)
+monitors = _groups.get("monitors", [])
 # sandbox only: the stand-in for Supabase's PostgreSQL (sandbox/supabase.py)
 supabase = _groups.get("supabase", [])

@@ -102,3 +102,66 @@ cleanup_minute = 41
 supabase_scratch_image_pattern = "pgvector/pgvector:pg{major}"
 # Monthly restore drill from cron (n8n-restore --drill on the 1st, two hours after the backup).
 restore_drill_monthly = True
+
+# --- monitoring: the `monitors` host(s), off the n8n servers (tasks/monitoring.py) ------------
+# The monitor is this project's mottivme_monitor/ in a virtualenv, run by a systemd timer.
+monitor_dir = "/opt/mottivme-monitor"  # venv/ and lib/ (the program)
+monitor_state_dir = "/var/lib/mottivme-monitor"  # state.sqlite (history) and www/ (status page)
+monitor_user = "mottivme-monitor"
+monitor_interval_seconds = 60
+monitor_raw_history_days = 35  # per-check results; 30-day uptime comes from daily totals
+# Public status page (SOP 05: status.mottivme.com.br; its DNS must point at the monitor host).
+monitor_status_host = "status.mottivme.com.br"
+monitor_title = "Mottivme status"
+# The heartbeat receiver (backup job, disk reports), behind Caddy at https://<status host>/ping/
+monitor_ping_listen = "127.0.0.1:8321"
+# Escalation ladder (SOP 05): a service down >= 5 min -> WhatsApp; >= 15 min -> WhatsApp and
+# e-mail; >= 60 min -> phone call. Each step once per incident, then a reminder every
+# reminder_minutes; one "resolved" notice after recovery_successes good checks in a row.
+# A check may carry its own "ladder" (same shape) to override this one.
+monitor_ladder = {
+    "steps": [
+        {"after_minutes": 5, "channels": ["whatsapp"]},
+        {"after_minutes": 15, "channels": ["whatsapp", "email"]},
+        {"after_minutes": 60, "channels": ["phone"]},
+    ],
+    "reminder_minutes": 60,
+    "recovery_successes": 2,
+}
+# Channels: apprise URLs (or a provider's HTTP API for the phone call) from .env; a channel
+# whose variable is empty is off. ${VAR} is filled in on the monitor host from a 0600 file.
+monitor_channels = {
+    "whatsapp": {"apprise": "${MONITOR_WHATSAPP_URL}"},
+    "email": {"apprise": "${MONITOR_EMAIL_URL}"},
+    # apprise has no voice calls: Twilio's Calls API (or any provider taking a form POST)
+    "phone": {"type": "webhook", "url": "${MONITOR_PHONE_URL}", "auth": "${MONITOR_PHONE_AUTH}",
+              "form": {"To": "${MONITOR_PHONE_TO}", "From": "${MONITOR_PHONE_FROM}",
+                       "Twiml": "<Response><Say>{message}</Say></Response>"}},
+}
+# Applied to every HTTP check (a check's own keys win). tls_min_days: an https certificate
+# with fewer days left counts as down (Let's Encrypt renews at 30 days left).
+monitor_http_defaults = {"method": "GET", "timeout_seconds": 10, "max_response_ms": 5000, "tls_verify": True,
+                         "tls_min_days": 14}
+# The checks, as data. ${VAR} comes from .env; a check whose variables are not set is left out
+# (the deploy prints which). The deploy adds, per n8n server, backup freshness (the backup job's
+# heartbeat) and disk space (a report the server pushes every monitor_disk_report_minutes).
+monitor_checks = [
+    {"name": "n8n", "description": "n8n: editor, webhooks and workflows", "type": "http",
+     "url": "https://${N8N_HOST}/healthz/readiness", "expect_status": [200]},
+    {"name": "railway", "description": "Railway APIs (FastAPI)", "type": "http",
+     "url": "${RAILWAY_HEALTH_URL}", "expect_status": [200], "json": [{"path": "status", "in": ["ok", "healthy"]}]},
+    {"name": "supabase-api", "description": "Supabase REST API", "type": "http",
+     "url": "https://${SUPABASE_PROJECT_REF}.supabase.co/rest/v1/", "expect_status": [200],
+     "headers": {"apikey": "${SUPABASE_ANON_KEY}", "Authorization": "Bearer ${SUPABASE_ANON_KEY}"}},
+    {"name": "supabase-db", "description": "Supabase database", "type": "postgres",
+     "dsn": "${SUPABASE_DB_URL}", "query": "select 1", "timeout_seconds": 10},
+    {"name": "gohighlevel", "description": "GoHighLevel API v2", "type": "http",
+     "url": "https://services.leadconnectorhq.com/locations/${GHL_LOCATION_ID}", "expect_status": [200],
+     "headers": {"Authorization": "Bearer ${GHL_API_TOKEN}", "Version": "2021-07-28"}},
+]
+monitor_backup_max_age_hours = 26  # the daily backup's heartbeat is older: backup check down
+monitor_disk_max_percent = 85
+monitor_disk_path = "/"  # the file system the n8n servers report (Docker's data lives there)
+monitor_disk_report_minutes = 5
+# Extra arguments of pip on the monitor host, e.g. "--proxy http://proxy:3128" (empty: none).
+pip_extra_args = ""

@@ -14,3 +14,12 @@ n8n_extra_env = {
 }
 # The sandbox's postgres stand-in image has pgvector.
 supabase_scratch_image_pattern = "postgres:{major}"
+# Caddy's local CA: the monitor and the pings from the servers do not verify certificates,
+# and reach the other sandbox servers by private address (no DNS here).
+# (Caddy's local CA issues 12-hour certificates: no minimum of days left.)
+monitor_http_defaults = {"method": "GET", "timeout_seconds": 10, "max_response_ms": 5000, "tls_verify": False,
+                         "tls_min_days": 0}
+monitor_status_host = "localhost"
+monitor_resolve_private = True
+# PyPI through the sandbox's apt proxy (CONNECT), trusting what the operator's machine trusts
+pip_extra_args = "--proxy http://127.0.0.1:3142 --cert /sbx/host-ca.crt"

@@ -4,15 +4,22 @@
 
 Restarts n8n's services, waits for /healthz/readiness through Caddy, prints how many seconds
 n8n did not answer. Not ready within the timeout (group_data n8n_ready_timeout): prints the last
-log lines of the failing container and fails. See docs/runbooks/restart_n8n.md."""
+log lines of the failing container and fails. The monitor's n8n check is silenced while it runs
+(a maintenance window that expires by itself if the runbook is interrupted). See docs/runbooks/restart_n8n.md."""
 
 from pyinfra import host
 
 from runbooks._args import arg
+from tasks.monitoring import maintenance
 from tasks.operations import run_and_report
 
 timeout = arg("timeout", str(host.data.n8n_ready_timeout), r"[1-9][0-9]{0,3}", "seconds, 1-9999")
 
+# pyinfra runs these in file order across hosts: silence, restart, then un-silence
+if "monitors" in host.groups:
+    maintenance("start", ["n8n"], minutes=int(timeout) // 60 + 5, reason="runbook restart_n8n")
 if "n8n_servers" in host.groups:
     run_and_report(name="restart n8n and wait for readiness", command=f"n8n-restart --timeout {timeout}",
                    what="restart")
+if "monitors" in host.groups:
+    maintenance("end", ["n8n"])

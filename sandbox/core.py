@@ -23,6 +23,7 @@ CACHE = Path(
 # apt-cacher-ng runs as its own user, which cannot enter root's home: its cache lives here.
 APT_CACHE = Path(os.environ.get("SBX_APT_CACHE") or "/var/cache/mottivme-infra/aptproxy")
 SERVER_IMAGE = "mottivme-sbx/bookworm-systemd:r2"
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 APT_PROXY_PORT = int(os.environ.get("SBX_APT_PROXY_PORT", "3142"))
 LABEL = "mottivme.sandbox"
 
@@ -170,6 +171,8 @@ class Sandbox:
             "-v", "/var/lib/docker",  # nested overlay2 needs a non-overlay filesystem
             "-v", f"{CACHE / 'images'}:/sbx/images:ro",
             "-v", f"{self.run_dir}:/sbx/run",
+            # what this machine trusts (it may reach PyPI through a TLS-inspecting proxy)
+            *(["-v", f"{HOST_CA.resolve()}:/sbx/host-ca.crt:ro"] if HOST_CA.exists() else []),
             SERVER_IMAGE,
         ).strip()
         ports = _free_ports(2, exclude={p for h in state["hosts"] for p in (h["ssh_port"], h["https_port"])})
@@ -275,6 +278,7 @@ class Sandbox:
             "RESTIC_PASSWORD": lambda: secrets.token_urlsafe(24),
             "SUPABASE_STANDIN_PASSWORD": lambda: secrets.token_hex(16),
             "BACKUP_SFTP_KEY_FILE": lambda: str(backup_key),
+            "MONITOR_PING_TOKEN": lambda: secrets.token_hex(24),
         }
         names = {line.split("=", 1)[0] for line in have.splitlines() if "=" in line}
         added = "".join(f"{k}={make()}\n" for k, make in wanted.items() if k not in names)

@@ -11,6 +11,7 @@ from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import apt, files, server
 
 from tasks.config import secret
+from tasks.monitoring import ping_curl_args, ping_url
 from tasks.n8n import install_scripts
 
 KEY_ON_HOST = "/etc/mottivme/backup_ed25519"
@@ -66,6 +67,9 @@ def backup():
     url = os.environ.get("SUPABASE_DB_URL", "")
     files.template(name="backup: settings (0600)", src="templates/backup.env.j2", dest="/etc/mottivme/backup.env",
                    mode="600", user="root", group="root", offsite_repositories=repos, sftp_command=sftp_command,
+                   success_hook=d.backup_success_hook or ping_url(f"backup-{host.name}"),
+                   failure_hook=d.backup_failure_hook or ping_url(f"backup-{host.name}", fail=True),
+                   hook_curl_args="" if d.backup_success_hook else ping_curl_args(),
                    secrets={"SUPABASE_DB_URL": HiddenValue(shlex.quote(url) if url else "")})
     install_scripts("n8n-backup", "n8n-restore", "n8n-supabase-cleanup")
     files.template(name="backup: cron (daily backup, weekly cleanup)", src="templates/cron-n8n.j2",

@@ -52,7 +52,7 @@ SECRETS = [
 ]
 
 # inventory group -> environment variable listing its hosts
-GROUP_VARS = {"n8n_servers": "N8N_SERVERS", "backup_vault": "BACKUP_VAULT"}
+GROUP_VARS = {"n8n_servers": "N8N_SERVERS", "backup_vault": "BACKUP_VAULT", "monitors": "MONITOR_SERVERS"}
 
 
 class ConfigError(Exception):
@@ -88,6 +88,12 @@ def check_optional(groups: dict, env: dict | None = None) -> list[str]:
         elif not Path(key).expanduser().exists():
             errors.append(f"BACKUP_SFTP_KEY_FILE={key} does not exist: create it with "
                           f"`ssh-keygen -t ed25519 -N '' -f {key}`")
+    if groups.get("monitors"):
+        token = env.get("MONITOR_PING_TOKEN", "")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{24,}", token):
+            errors.append("MONITOR_PING_TOKEN " + ("is not set" if not token else "must be at least 24 letters, "
+                          "digits, _ or -") + " but MONITOR_SERVERS is: generate it with `openssl rand -hex 24` "
+                          "(the servers' heartbeats to the monitor carry it)")
     url = env.get("SUPABASE_DB_URL", "")
     if url:
         m = re.fullmatch(r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+", url)

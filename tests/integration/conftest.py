@@ -2,8 +2,8 @@
 
 One sandbox (state in .sandbox-test/, servers tst-N) is shared by the whole session: a server
 that the deploy turns into an n8n host, the backup vault (which also looks at the n8n server
-from the private network, the way another machine would), and the stand-in for Supabase's
-database.
+from the private network, the way another machine would), the stand-in for Supabase's
+database, and the monitor.
 """
 
 import json
@@ -34,11 +34,12 @@ def sbx():
     s = Sandbox(state_dir=STATE, prefix="tst")
     # REUSE_SANDBOX=1 (with KEEP_SANDBOX=1 on the run before) skips the fresh servers: for
     # iterating on one test; CI and `make test` always start from fresh servers.
-    if not (os.environ.get("REUSE_SANDBOX") and len(s.load()["hosts"]) == 3):
+    if not (os.environ.get("REUSE_SANDBOX") and len(s.load()["hosts"]) == 4):
         s.down(stop_shared_services=False)  # whatever an interrupted earlier run left behind
         s.up(1, "n8n_servers")
         s.up(1, "backup_vault")
         s.up(1, "supabase")
+        s.up(1, "monitors")
     yield s
     if not os.environ.get("KEEP_SANDBOX"):
         s.down()
@@ -101,6 +102,11 @@ def vault(probe):
 @pytest.fixture(scope="session")
 def supabase_host(sbx):
     return Server(sbx, next(h for h in sbx.load()["hosts"] if h["group"] == "supabase"))
+
+
+@pytest.fixture(scope="session")
+def monitor(sbx):
+    return Server(sbx, next(h for h in sbx.load()["hosts"] if h["group"] == "monitors"))
 
 
 @pytest.fixture(scope="session")

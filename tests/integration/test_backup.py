@@ -187,6 +187,28 @@ def test_killed_backup_leaves_no_snapshot_and_the_next_run_works(n8n_server):
     assert snap in snapshot_ids(n8n_server) and snap not in before
 
 
+def test_repository_disk_full_fails_clearly_and_keeps_earlier_snapshots(n8n_server):
+    """The local repository on a file system with no room for the new snapshot: the backup fails
+    naming the full disk, and every earlier snapshot is still there and readable."""
+    repo = "/var/backups/n8n/restic"
+    before = snapshot_ids(n8n_server)
+    # a copy of the repository on a file system of its own, mounted over it, then filled up
+    n8n_server.sh(f"mkdir -p /mnt/itest-full && size=$(du -sm {repo} | cut -f1) && "
+                  f"mount -t tmpfs -o size=$((size + 8))m itest-full /mnt/itest-full && cp -a {repo}/. /mnt/itest-full/ && "
+                  f"mount --bind /mnt/itest-full {repo} && (dd if=/dev/zero of={repo}/filler bs=1M 2>/dev/null; true)")
+    try:
+        out = n8n_server.sh("n8n-backup --no-offsite 2>&1; echo rc=$?", check=False)
+        assert "rc=0" not in out, out[-2000:]
+        assert "FAILED local repository" in out and "the disk is full" in out, out[-2000:]
+        assert out.count("FAILED") == 1, out[-2000:]
+        n8n_server.sh(f"rm {repo}/filler")
+        assert snapshot_ids(n8n_server) == before  # the filled-up repository, room made again
+        n8n_server.sh("set -a && . /etc/mottivme/backup.env && restic check")
+    finally:
+        n8n_server.sh(f"umount {repo}; umount /mnt/itest-full", check=False)
+    assert snapshot_ids(n8n_server) == before
+
+
 def test_restore_drill_runs_in_throwaway_containers(n8n_server, sandbox_env):
     containers = n8n_server.sh("docker ps -a --format '{{.Names}}' | sort")
     r = run_pyinfra(["-y", "inventory.py", "runbooks/restore_drill.py", "--data", "from=offsite"], sandbox_env)

@@ -95,3 +95,11 @@ def test_backup_vault_needs_the_sftp_key(tmp_path):
     assert err.startswith("BACKUP_SFTP_KEY_FILE is not set") and "ssh-keygen" in err
     (err,) = config.check_optional(groups, {"BACKUP_SFTP_KEY_FILE": str(tmp_path / "nope")})
     assert "does not exist" in err
+
+
+def test_monitor_host_needs_a_ping_token():
+    groups = {"monitors": [("mon1", {})]}
+    (err,) = config.check_optional(groups, {})
+    assert err.startswith("MONITOR_PING_TOKEN is not set") and "openssl rand -hex 24" in err
+    assert config.check_optional(groups, {"MONITOR_PING_TOKEN": "a" * 48}) == []
+    assert config.check_optional({"monitors": []}, {}) == []

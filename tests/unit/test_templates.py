@@ -89,7 +89,8 @@ def test_scripts_render_to_valid_bash(tmp_path, name):
 def test_backup_env_and_cron():
     d = group_data()
     env = render("backup.env.j2", data=d, offsite_repositories=["sftp:restic@10.0.0.9:/srv/restic/n8n1"],
-                 sftp_command="ssh -i k restic@10.0.0.9 -s sftp",
+                 sftp_command="ssh -i k restic@10.0.0.9 -s sftp", success_hook="https://status.x/ping/t/backup-n1",
+                 failure_hook="https://status.x/ping/t/backup-n1/fail", hook_curl_args="",
                  secrets={"SUPABASE_DB_URL": HiddenValue("'postgresql://u:p@db.x.supabase.co:5432/postgres'")})
     assert "SUPABASE_DB_URL='postgresql://u:p@db.x.supabase.co:5432/postgres'" in env
     assert 'OFFSITE_REPOSITORIES="sftp:restic@10.0.0.9:/srv/restic/n8n1"' in env
@@ -97,3 +98,31 @@ def test_backup_env_and_cron():
     assert "17 3 * * * root /usr/local/sbin/n8n-backup" in cron
     assert "41 4 * * 0 root /usr/local/sbin/n8n-supabase-cleanup" in cron
     assert "n8n-restore --drill" in cron
+
+
+@pytest.mark.parametrize("groups,site,tls", [((), "status.mottivme.com.br {", None),
+                                            (("sandbox",), "localhost {", "tls internal")])
+def test_monitor_caddyfile_serves_the_page_and_the_pings(groups, site, tls):
+    d = group_data(*groups)
+    text = render("Caddyfile-monitor.j2", data=d)
+    assert site in text and f"root * {d['monitor_state_dir']}/www" in text
+    assert f"reverse_proxy {d['monitor_ping_listen']}" in text and "handle /ping/*" in text
+    assert (tls in text) if tls else ("tls " not in text)
+
+
+def test_monitor_units_and_command(tmp_path):
+    d = group_data()
+    ctx = dict(data=d, venv="/opt/mottivme-monitor/venv", lib="/opt/mottivme-monitor/lib",
+               config="/etc/mottivme-monitor/config.json", secrets="/etc/mottivme-monitor/secrets.env")
+    run = render("mottivme-monitor.service.j2", **ctx)
+    assert "Type=oneshot" in run and "User=mottivme-monitor" in run
+    assert "EnvironmentFile=/etc/mottivme-monitor/secrets.env" in run
+    assert "-m mottivme_monitor --config /etc/mottivme-monitor/config.json run" in run
+    assert "OnUnitActiveSec=60s" in render("mottivme-monitor.timer.j2", **ctx)
+    assert " serve" in render("mottivme-monitor-ping.service.j2", **ctx)
+    for name, extra in (("mottivme-monitor.sh.j2", ctx), ("mottivme-report-disk.sh.j2", dict(data=d, ping_env="/e"))):
+        script = tmp_path / name
+        script.write_text(render(name, **extra))
+        r = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    assert "*/5 * * * * root /usr/local/sbin/mottivme-report-disk" in render("cron-monitor-reports.j2", data=d)

@@ -1,0 +1,223 @@
+"""Monitoring off the n8n servers: the monitor host, and what the n8n servers report to it.
+
+`monitoring()` installs mottivme_monitor/ (this project's monitor) on a `monitors` host: its own
+virtualenv, a systemd timer that runs every check each minute, the heartbeat receiver, and Caddy
+serving the static status page (HTTPS). The checks are data (group_data `monitor_checks`);
+secrets stay in .env and reach the host only in a 0600 file that systemd reads.
+
+`reporting()` makes each n8n server report to it: the daily backup's heartbeat (success and
+failure hooks) and its disk usage every few minutes.
+
+`maintenance()` opens or closes a maintenance window (used by the runbooks, so planned work
+pages nobody).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from io import StringIO
+from pathlib import Path
+
+from pyinfra import host, inventory, logger
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, pip, server, systemd
+from pyinfra.operations.util import any_changed
+
+PACKAGE = Path(__file__).resolve().parent.parent / "mottivme_monitor"
+ETC = "/etc/mottivme-monitor"
+CONFIG = f"{ETC}/config.json"
+SECRETS = f"{ETC}/secrets.env"
+COMMAND = "/usr/local/bin/mottivme-monitor"
+PING_ENV = "/etc/mottivme/monitor-ping.env"
+_VAR = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+
+def monitor_hosts() -> list:
+    return list(inventory.get_group("monitors", default=[]))
+
+
+def requirements() -> list[str]:
+    """mottivme_monitor/requirements.txt as pip.packages wants it (extras split into their
+    packages, so the installed-version check matches and a second run changes nothing)."""
+    out = []
+    for line in (PACKAGE / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9_.-]+)\[([A-Za-z0-9_,-]+)\]==(\S+)", line)
+        if m and m.group(1).lower() == "psycopg":
+            out += [f"psycopg=={m.group(3)}", f"psycopg-{m.group(2)}=={m.group(3)}"]
+        else:
+            out.append(line)
+    return out
+
+
+def variables(obj) -> set[str]:
+    """The ${VAR} names an object (a check, a channel) refers to."""
+    return set(_VAR.findall(json.dumps(obj)))
+
+
+def _peer(h) -> str:
+    return h.data.get("peer_address") or h.name
+
+
+def checks() -> tuple[list[dict], list[str]]:
+    """(checks to render, "name (VAR not set)" for the ones left out)."""
+    d = host.data
+    out, skipped = [], []
+    n8n = list(inventory.get_group("n8n_servers", default=[]))
+    for check in d.monitor_checks:
+        c = {**d.monitor_http_defaults, **check} if check["type"] == "http" else dict(check)
+        missing = sorted(v for v in variables(c) if not os.environ.get(v))
+        if missing:
+            skipped.append(f"{c['name']} ({', '.join(missing)} not set)")
+            continue
+        if c["name"] == "n8n" and d.get("monitor_resolve_private") and n8n:
+            c["resolve"] = _peer(n8n[0])  # the sandbox has no DNS: connect to the n8n server itself
+        out.append(c)
+    for s in n8n:
+        out.append({"name": f"backup-{s.name}", "description": f"daily backup of {s.name}", "type": "heartbeat",
+                    "max_age_minutes": d.monitor_backup_max_age_hours * 60})
+        out.append({"name": f"disk-{s.name}", "description": f"disk space on {s.name} ({d.monitor_disk_path})",
+                    "type": "heartbeat", "max_age_minutes": d.monitor_disk_report_minutes * 3,
+                    "max_value": d.monitor_disk_max_percent, "unit": "%"})
+    return out, skipped
+
+
+def config() -> tuple[dict, list[str]]:
+    d = host.data
+    rendered, skipped = checks()
+    return {
+        "db": f"{d.monitor_state_dir}/state.sqlite",
+        "www_dir": f"{d.monitor_state_dir}/www",
+        "listen": d.monitor_ping_listen,
+        "ping_token": "${MONITOR_PING_TOKEN}",
+        "title": d.monitor_title,
+        "interval_seconds": d.monitor_interval_seconds,
+        "raw_history_days": d.monitor_raw_history_days,
+        "ladder": d.monitor_ladder,
+        "channels": d.monitor_channels,
+        "checks": rendered,
+    }, skipped
+
+
+def secrets_env(conf: dict) -> str:
+    """The values of every ${VAR} the configuration uses, for systemd's EnvironmentFile (and the
+    command's shell wrapper): single-quoted, so nothing in them is expanded."""
+    lines = ["# Managed by mottivme-infra (tasks/monitoring.py): secrets of the monitor, root only."]
+    for name in sorted(variables(conf)):
+        value = os.environ.get(name, "")
+        if "'" in value or "\n" in value:
+            raise ValueError(f"{name} contains a quote or a newline, which the monitor's environment file "
+                             "cannot hold: choose a value without them")
+        if value:
+            lines.append(f"{name}='{value}'")
+    return "\n".join(lines) + "\n"
+
+
+@deploy("Monitor")
+def monitoring():
+    d = host.data
+    venv, lib = f"{d.monitor_dir}/venv", f"{d.monitor_dir}/lib"
+    apt.packages(name="monitor: python3-venv, Caddy", packages=["python3-venv", "caddy", "curl"],
+                 no_recommends=True)
+    server.user(name=f"monitor: system user {d.monitor_user}", user=d.monitor_user, system=True,
+                home=d.monitor_state_dir, shell="/usr/sbin/nologin", create_home=False)
+    for path, owner, mode in ((d.monitor_dir, "root", "755"), (lib, "root", "755"), (ETC, "root", "755"),
+                              (d.monitor_state_dir, d.monitor_user, "755"),
+                              (f"{d.monitor_state_dir}/www", d.monitor_user, "755")):
+        files.directory(name=f"monitor: {path}", path=path, user=owner, group=owner, mode=mode)
+
+    pip.virtualenv(name="monitor: virtualenv", path=venv, python="python3", venv=True)
+    pip.packages(name="monitor: Python packages (pinned)", packages=requirements(), virtualenv=venv,
+                 extra_install_args=d.pip_extra_args or None)
+    code = files.sync(name="monitor: the program (mottivme_monitor/)", src=str(PACKAGE), dest=f"{lib}/mottivme_monitor",
+                      user="root", group="root", delete=True, exclude=["*.pyc"], exclude_dir=["__pycache__", "*/__pycache__"])
+
+    conf, skipped = config()
+    for s in skipped:
+        logger.warning(f"[{host.name}] monitor: check {s}: left out")
+    conf_op = files.put(name="monitor: configuration (checks, ladder, channels)",
+                        src=StringIO(json.dumps(conf, indent=2) + "\n"), dest=CONFIG, mode="644")
+    secrets_op = files.put(name="monitor: secrets (0600)", src=StringIO(secrets_env(conf)), dest=SECRETS,
+                           user="root", group="root", mode="600")
+    files.template(name=f"monitor: command {COMMAND}", src="templates/mottivme-monitor.sh.j2", dest=COMMAND,
+                   mode="755", venv=venv, lib=lib, config=CONFIG, secrets=SECRETS)
+
+    units = [files.template(name=f"monitor: unit {u}", src=f"templates/{u}.j2", dest=f"/etc/systemd/system/{u}",
+                            mode="644", venv=venv, lib=lib, config=CONFIG, secrets=SECRETS)
+             for u in ("mottivme-monitor.service", "mottivme-monitor.timer", "mottivme-monitor-ping.service")]
+    systemd.daemon_reload(name="monitor: systemd reload (units changed)", _if=any_changed(*units))
+    systemd.service(name="monitor: timer (every check each interval)", service="mottivme-monitor.timer",
+                    running=True, enabled=True)
+    systemd.service(name="monitor: heartbeat receiver", service="mottivme-monitor-ping.service",
+                    running=True, enabled=True)
+    changed = any_changed(code, conf_op, secrets_op, *units)
+    systemd.service(name="monitor: restart the heartbeat receiver (changed)", service="mottivme-monitor-ping.service",
+                    restarted=True, _if=changed)
+    # a first round now, so the status page exists and a broken configuration fails this deploy
+    server.shell(name="monitor: one round now (changed)", commands=[f"{COMMAND} run >/dev/null"], _if=changed)
+
+    caddyfile = files.template(name="monitor: Caddyfile (status page, /ping/)", src="templates/Caddyfile-monitor.j2",
+                               dest="/etc/caddy/Caddyfile", mode="644")
+    systemd.service(name="monitor: Caddy", service="caddy.service", running=True, enabled=True)
+    server.shell(name="monitor: reload Caddy (Caddyfile changed)",
+                 commands=["caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile >/dev/null 2>&1 "
+                           "|| caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile",
+                           "systemctl reload caddy"], _if=caddyfile.did_change)
+
+
+def ping_url(name: str, fail: bool = False) -> str:
+    """Where an n8n server sends a heartbeat (empty without a monitor host)."""
+    if not monitor_hosts():
+        return ""
+    token = os.environ["MONITOR_PING_TOKEN"]
+    return f"https://{host.data.monitor_status_host}/ping/{token}/{name}" + ("/fail" if fail else "")
+
+
+def ping_curl_args() -> str:
+    """curl options for the pings (the sandbox: no DNS, Caddy's local CA)."""
+    mons = monitor_hosts()
+    if not (mons and host.data.get("monitor_resolve_private")):
+        return ""
+    return f"-k --resolve {host.data.monitor_status_host}:443:{_peer(mons[0])}"
+
+
+@deploy("Reports to the monitor")
+def reporting():
+    d = host.data
+    files.directory(name="reports: /etc/mottivme", path="/etc/mottivme", mode="755")
+    files.put(name="reports: where to send them (0600)", dest=PING_ENV, user="root", group="root", mode="600",
+              src=StringIO("# Managed by mottivme-infra (tasks/monitoring.py)\n"
+                           f"DISK_PING_URL={shlex.quote(ping_url(f'disk-{host.name}'))}\n"
+                           f"PING_CURL_ARGS={shlex.quote(ping_curl_args())}\n"
+                           f"DISK_PATH={shlex.quote(d.monitor_disk_path)}\n"))
+    files.template(name="reports: /usr/local/sbin/mottivme-report-disk", src="templates/mottivme-report-disk.sh.j2",
+                   dest="/usr/local/sbin/mottivme-report-disk", mode="755", ping_env=PING_ENV)
+    files.template(name="reports: cron (disk usage)", src="templates/cron-monitor-reports.j2",
+                   dest="/etc/cron.d/mottivme-monitor-reports", mode="644")
+
+
+def maintenance(action: str, checks: list[str], minutes: int = 30, reason: str = "") -> None:
+    """Open (`start`) or close (`end`) a maintenance window on the monitor host(s): the checks
+    named are silenced while it lasts; it expires by itself after `minutes`.
+
+    + action: "start" or "end"
+    + checks: check names ("*" for all)
+
+    Example:
+
+    .. code:: python
+
+        if "monitors" in host.groups:
+            maintenance("start", ["n8n"], minutes=15, reason="restart_n8n runbook")
+    """
+    names = " ".join(shlex.quote(c) for c in checks)
+    if action == "start":
+        command = f"{COMMAND} maintenance start {names} --minutes {int(minutes)} --reason {shlex.quote(reason)}"
+    else:
+        command = f"{COMMAND} maintenance end {names}"
+    server.shell(name=f"monitor: maintenance {action} ({', '.join(checks)})", commands=[command])

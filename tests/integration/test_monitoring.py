@@ -1,0 +1,139 @@
+"""The monitor host: installed by deploy.py, watching the real n8n, the Supabase stand-in and the
+n8n server's reports; paging through a real receiver; silenced by the runbooks."""
+
+import base64
+import datetime as dt
+import json
+import ssl
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import run_pyinfra
+
+RECEIVER_PORT = 8599
+# a webhook receiver on the monitor host stands in for WhatsApp's API (apprise's json:// posts to it)
+RECEIVER = f"""
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
+        with open('/tmp/itest-whatsapp.log', 'ab') as f:
+            f.write(body.replace(b'\\n', b' ') + b'\\n')
+        self.send_response(200); self.end_headers(); self.wfile.write(b'ok')
+http.server.HTTPServer(('127.0.0.1', {RECEIVER_PORT}), H).serve_forever()
+"""
+
+
+def status(monitor) -> dict:
+    """status.json through the monitor's Caddy, as a browser gets it."""
+    url = f"https://localhost:{monitor.h['https_port']}/status.json"
+    with urllib.request.urlopen(url, context=ssl._create_unverified_context(), timeout=20) as r:
+        return json.loads(r.read())
+
+
+def service(doc: dict, name: str) -> dict:
+    return next(s for s in doc["services"] if s["name"] == name)
+
+
+def at(minutes: float) -> str:
+    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes)).isoformat(timespec="seconds")
+
+
+@pytest.fixture
+def paused_monitor(monitor, first_deploy):
+    """The monitor with its timer stopped (the test drives the clock) and a WhatsApp stand-in."""
+    monitor.sh("systemctl stop mottivme-monitor.timer")
+    monitor.sh("cp -a /etc/mottivme-monitor/secrets.env /root/monitor-secrets.keep && "
+               f"echo \"MONITOR_WHATSAPP_URL='json://127.0.0.1:{RECEIVER_PORT}/whatsapp'\" >> /etc/mottivme-monitor/secrets.env")
+    code = base64.b64encode(RECEIVER.encode()).decode()
+    monitor.sh(f"echo {code} | base64 -d > /root/itest-receiver.py && "
+               "systemd-run --unit itest-whatsapp python3 /root/itest-receiver.py && rm -f /tmp/itest-whatsapp.log")
+    yield monitor
+    monitor.sh("systemctl stop itest-whatsapp", check=False)
+    monitor.sh("mv /root/monitor-secrets.keep /etc/mottivme-monitor/secrets.env")
+    monitor.sh("systemctl start mottivme-monitor.timer")
+
+
+def messages(monitor) -> list[str]:
+    """Messages about n8n (the driven clock also ages the other checks' heartbeats)."""
+    return [m for m in monitor.sh("cat /tmp/itest-whatsapp.log 2>/dev/null || true").splitlines() if "] n8n" in m]
+
+
+def n8n_down(n8n_server):
+    n8n_server.sh("cd /opt/n8n && docker-compose -p n8n stop n8n")
+
+
+def n8n_up(n8n_server):
+    n8n_server.sh("cd /opt/n8n && docker-compose -p n8n up -d n8n && "
+                  "for i in $(seq 120); do curl -skf --resolve localhost:443:127.0.0.1 "
+                  "https://localhost/healthz/readiness >/dev/null && exit 0; sleep 1; done; exit 1")
+
+
+def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server):
+    """deploy.py set up the monitor: timer, receiver and Caddy run; the n8n server's backup
+    heartbeat and disk report arrive; every default check that has its variables is up."""
+    assert monitor.sh("systemctl is-active mottivme-monitor.timer mottivme-monitor-ping caddy").split() == ["active"] * 3
+    n8n_server.sh("n8n-backup --no-offsite --tag manual")
+    n8n_server.sh("mottivme-report-disk")
+    monitor.sh("mottivme-monitor run")
+    doc = status(monitor)
+    name = n8n_server.name
+    for check in ("n8n", "supabase-db", f"backup-{name}", f"disk-{name}"):
+        assert service(doc, check)["state"] == "up", service(doc, check)
+    # checks whose variables are not set in the sandbox (Railway, GoHighLevel...) are left out
+    assert "gohighlevel" not in {s["name"] for s in doc["services"]}
+    assert f"disk-{name}" in monitor.sh("mottivme-monitor status")
+
+
+def test_outage_pages_once_the_status_page_stays_up_and_recovery_is_announced(paused_monitor, n8n_server, sandbox_env):
+    monitor = paused_monitor
+    n8n_down(n8n_server)
+    try:
+        monitor.sh(f"mottivme-monitor run --now {at(1)}")
+        monitor.sh(f"mottivme-monitor run --now {at(3)}")
+        assert messages(monitor) == [], "nobody is paged before 5 minutes"
+        doc = status(monitor)  # served by the monitor's Caddy while n8n is down
+        assert service(doc, "n8n")["state"] == "down"
+        hc = run_pyinfra(["-y", "inventory.py", "runbooks/health_check.py"], sandbox_env)
+        assert hc.returncode != 0 and "n8n" in hc.stdout + hc.stderr
+        monitor.sh(f"mottivme-monitor run --now {at(7)}")
+        monitor.sh(f"mottivme-monitor run --now {at(8)}")
+        sent = messages(monitor)
+        assert len(sent) == 1 and "n8n" in sent[0] and "DOWN" in sent[0], sent
+    finally:
+        n8n_up(n8n_server)
+    monitor.sh(f"mottivme-monitor run --now {at(9)}")
+    monitor.sh(f"mottivme-monitor run --now {at(10)}")
+    monitor.sh(f"mottivme-monitor run --now {at(11)}")
+    sent = messages(monitor)
+    assert len(sent) == 2 and "RESOLVED" in sent[1], sent
+    assert service(status(monitor), "n8n")["state"] == "up"
+    hc = run_pyinfra(["-y", "inventory.py", "runbooks/health_check.py"], sandbox_env)
+    assert hc.returncode == 0, hc.stdout[-2000:] + hc.stderr[-2000:]
+
+
+def test_maintenance_window_silences_and_the_restart_runbook_opens_one(paused_monitor, n8n_server, sandbox_env):
+    monitor = paused_monitor
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/maintenance.py", "--data", "checks=n8n", "--data", "minutes=60",
+                     "--data", "reason=itest"], sandbox_env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    n8n_down(n8n_server)
+    try:
+        for minute in (21, 27, 37):  # 16 minutes of outage inside the window
+            monitor.sh(f"mottivme-monitor run --now {at(minute)}")
+        assert messages(monitor) == []
+    finally:
+        n8n_up(n8n_server)
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/maintenance.py", "--data", "action=end", "--data", "checks=n8n"],
+                    sandbox_env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    monitor.sh(f"mottivme-monitor run --now {at(38)}")
+
+    # the restart runbook opens a window before it restarts n8n and closes it afterwards
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/restart_n8n.py"], sandbox_env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    out = r.stdout + r.stderr
+    assert out.index("maintenance start (n8n)") < out.index("restart n8n and wait") < out.index("maintenance end (n8n)")
+    assert "n8n" not in monitor.sh("mottivme-monitor maintenance list").replace("no maintenance", "")
