@@ -51,6 +51,8 @@ bench: venv
 	$(BIN)/python bench/converge.py
 	$(BIN)/python bench/backup.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/runbooks.py
+	$(BIN)/python bench/monitor.py
+	$(BIN)/python bench/scaling.py
 
 dr-drill: venv
 	$(BIN)/python -m runbooks.dr_drill

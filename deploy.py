@@ -7,16 +7,23 @@ from tasks.backup import backup, vault
 from tasks.base import base
 from tasks.docker import docker
 from tasks.monitoring import monitor_hosts, monitoring, reporting
-from tasks.n8n import n8n_stack
+from tasks.n8n import n8n_stack, worker_hosts
+from tasks.scaling import settings
+from tasks.workers import tunnel_endpoint, workers
 
-if {"n8n_servers", "backup_vault", "monitors"} & set(host.groups):
+if {"n8n_servers", "backup_vault", "monitors", "n8n_workers"} & set(host.groups):
     base()
 if "n8n_servers" in host.groups:
     docker()
+    if worker_hosts() and settings(host.data).queue_mode:
+        tunnel_endpoint()
     n8n_stack()
     backup()
     if monitor_hosts():
         reporting()
+if "n8n_workers" in host.groups:
+    docker()
+    workers()
 if "backup_vault" in host.groups:
     vault()
 if "monitors" in host.groups:

@@ -63,6 +63,36 @@ caddy_tls = ""
 # Where local image archives live on the host (the sandbox preloads images; a real host pulls).
 image_archive_dir = ""
 
+# --- scaling: SOP 05's traffic tiers with n8n's queue mode (tasks/scaling.py, docs/scaling.md) --
+# bronze  (0-100 leads/day):   one n8n process, no Redis (today's set-up).
+# prata   (100-500):           + Redis; n8n in queue mode with worker processes on the main server.
+# ouro    (500-1000):          workers on the n8n_workers servers (N8N_WORKER_SERVERS) as well.
+# platina (1000+):             ouro + webhook processors on the main server (Caddy spreads
+#                              /webhook/ over them).
+# Moving between tiers is this one value and one deploy (`--data n8n_tier=ouro` for one run).
+n8n_tier = "bronze"
+n8n_tiers = {
+    "bronze": {"queue_mode": False, "main_workers": 0, "server_workers": 0, "webhook_processors": 0},
+    "prata": {"queue_mode": True, "main_workers": 1, "server_workers": 0, "webhook_processors": 0},
+    "ouro": {"queue_mode": True, "main_workers": 0, "server_workers": 2, "webhook_processors": 0},
+    "platina": {"queue_mode": True, "main_workers": 0, "server_workers": 2, "webhook_processors": 2},
+}
+# Set one of these to override the tier's value (None: the tier decides).
+n8n_queue_mode = None
+n8n_main_workers = None  # worker processes on the main server
+n8n_server_workers = None  # worker processes on each n8n_workers server
+n8n_webhook_processors = None
+n8n_worker_concurrency = 10  # executions at once per worker process (`n8n worker --concurrency`)
+# A stopping worker takes no new execution and gets this long to finish the running ones
+# (drain); queued executions stay in Redis for the other workers.
+n8n_worker_drain_seconds = 120
+# Worker servers reach the main server's Redis and PostgreSQL only through an SSH tunnel
+# (a restricted account on the main server; Redis and PostgreSQL listen on its loopback only).
+worker_stack_dir = "/opt/n8n-worker"
+tunnel_user = "n8n-tunnel"
+tunnel_redis_port = 6379  # loopback ports, on the main server and (forwarded) on the workers
+tunnel_postgres_port = 5432
+
 # --- backups (restic; tasks/backup.py, templates/n8n-backup.sh.j2) ----------------------------
 backup_dir = "/var/backups/n8n"  # staging, restores and the local restic repository
 backup_local_repository = "/var/backups/n8n/restic"

@@ -7,14 +7,18 @@
 Takes a safety snapshot, stops n8n, restores its database, starts it, waits for readiness and
 checks the counts against the snapshot's manifest. The Supabase dump goes into a scratch
 database and is checked there unless a target is named and confirmed. Works on a freshly
-provisioned host from the off-host repository (run deploy.py first). See docs/runbooks/restore.md."""
+provisioned host from the off-host repository (run deploy.py first). In queue mode the worker
+servers are drained and stopped first (they use the database being restored) and started again
+afterwards. See docs/runbooks/restore.md."""
 
 import shlex
 
 from pyinfra import host
 
 from runbooks._args import arg
+from tasks.facts import ComposeServices
 from tasks.operations import run_and_report
+from tasks.workers import PROJECT, drain, start_workers
 
 snapshot = arg("snapshot", "latest", r"latest|[0-9a-f]{8,64}|\d{4}-\d{2}-\d{2}",
                "latest, a snapshot id (8+ hex digits) or a date YYYY-MM-DD (the last snapshot of that day or before)")
@@ -29,5 +33,11 @@ if safety == "no":
 if confirm == "yes":
     command += " --confirm-supabase-overwrite"
 
+# worker servers running workers (what is deployed there decides, not the tier asked for now)
+workers_active = "n8n_workers" in host.groups and bool(host.get_fact(ComposeServices, project=PROJECT))
+if workers_active:  # pyinfra keeps file order across hosts: drain, restore, start
+    drain(name="workers: drain and stop during the restore")
 if "n8n_servers" in host.groups:
     run_and_report(name=f"restore snapshot {snapshot}", command=command, what="restore")
+if workers_active:
+    start_workers()

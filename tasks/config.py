@@ -52,7 +52,8 @@ SECRETS = [
 ]
 
 # inventory group -> environment variable listing its hosts
-GROUP_VARS = {"n8n_servers": "N8N_SERVERS", "backup_vault": "BACKUP_VAULT", "monitors": "MONITOR_SERVERS"}
+GROUP_VARS = {"n8n_servers": "N8N_SERVERS", "backup_vault": "BACKUP_VAULT", "monitors": "MONITOR_SERVERS",
+              "n8n_workers": "N8N_WORKER_SERVERS"}
 
 
 class ConfigError(Exception):
@@ -88,6 +89,16 @@ def check_optional(groups: dict, env: dict | None = None) -> list[str]:
         elif not Path(key).expanduser().exists():
             errors.append(f"BACKUP_SFTP_KEY_FILE={key} does not exist: create it with "
                           f"`ssh-keygen -t ed25519 -N '' -f {key}`")
+    if groups.get("n8n_workers"):
+        key = env.get("WORKER_TUNNEL_KEY_FILE", "")
+        if not key or not Path(key).expanduser().exists():
+            errors.append(f"WORKER_TUNNEL_KEY_FILE {'is not set' if not key else f'={key} does not exist'} but "
+                          "N8N_WORKER_SERVERS is: the worker servers reach Redis and PostgreSQL through an SSH "
+                          "tunnel with this key; create it with "
+                          f"`ssh-keygen -t ed25519 -N '' -f {key or '~/.ssh/mottivme-worker-tunnel'}`")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,}", env.get("REDIS_PASSWORD", "")):
+            errors.append("REDIS_PASSWORD must be at least 16 letters, digits, _ or - when N8N_WORKER_SERVERS is "
+                          "set (queue mode): generate it with `openssl rand -hex 24`")
     if groups.get("monitors"):
         token = env.get("MONITOR_PING_TOKEN", "")
         if not re.fullmatch(r"[A-Za-z0-9_-]{24,}", token):

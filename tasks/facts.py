@@ -63,6 +63,29 @@ class ComposeServices(FactBase):
         return services
 
 
+class ComposeHealth(FactBase):
+    """Health of each service container of a compose project that has a healthcheck:
+    {"n8n-worker-1": "healthy", "n8n-worker-2": "starting", ...}.
+
+    .. code:: python
+
+        host.get_fact(ComposeHealth, project="n8n-worker")
+    """
+
+    default = dict
+
+    def requires_command(self, *args, **kwargs) -> str:
+        return "docker"
+
+    def command(self, project: str) -> str:
+        return (f"for c in $(docker ps -q --filter label=com.docker.compose.project={project}); do "
+                "docker inspect -f '{{index .Config.Labels \"com.docker.compose.service\"}} "
+                "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' $c; done")
+
+    def process(self, output):
+        return dict(line.split() for line in output if len(line.split()) == 2)
+
+
 class HttpStatus(FactBase):
     """HTTP status of a URL fetched on the host itself (0 = no answer).
 

@@ -10,7 +10,7 @@ from shlex import quote
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, HiddenValue, operation
 
-from tasks.facts import ComposeServices, DockerImages, HttpStatus, N8nSettings, curl_command
+from tasks.facts import ComposeHealth, ComposeServices, DockerImages, HttpStatus, N8nSettings, curl_command
 
 
 def _fail(host, message: str) -> bool:
@@ -55,6 +55,55 @@ def compose_running(stack_dir: str, project: str, services: list[str], compose: 
     if all(state.get(s) == "running" for s in services):
         return
     yield f"cd {quote(stack_dir)} && {compose} -p {quote(project)} up -d --remove-orphans"
+
+
+@operation()
+def compose_stopped(stack_dir: str, project: str, timeout: int = 10, compose: str = "docker-compose"):
+    """Stop and remove a compose project's containers, if it has any, giving each ``timeout``
+    seconds to stop by itself (an n8n worker drains: it takes no new execution and finishes its
+    running ones). Volumes are kept.
+
+    .. code:: python
+
+        operations.compose_stopped(stack_dir="/opt/n8n-worker", project="n8n-worker", timeout=150)
+    """
+    if not host.get_fact(ComposeServices, project=project):
+        return
+    yield f"cd {quote(stack_dir)} && {compose} -p {quote(project)} down -t {int(timeout)}"
+
+
+def _wait_healthy(state, host, project, services, timeout, compose):
+    fact = ComposeHealth()
+    deadline = time.time() + timeout
+    health = {}
+    while time.time() < deadline:
+        ok, out = host.run_shell_command(fact.command(project), print_output=False, print_input=False)
+        health = fact.process(out.stdout_lines) if ok else {}
+        if all(health.get(s) == "healthy" for s in services):
+            return True
+        time.sleep(2)
+    bad = [s for s in services if health.get(s) != "healthy"]
+    ok, out = host.run_shell_command(f"{compose} -p {quote(project)} logs --no-color --tail 20 {' '.join(bad)}",
+                                     print_output=False, print_input=False)
+    tail = "\n".join(out.stdout_lines[-40:]) if out else ""
+    states = ", ".join(f"{s} ({health.get(s, 'missing')})" for s in bad)
+    return _fail(host, f"{states} not healthy after {timeout}s; last log lines:\n{tail}")
+
+
+@operation()
+def compose_healthy(stack_dir: str, project: str, services: list[str], timeout: int = 300,
+                    compose: str = "docker-compose"):
+    """Wait until the compose services' healthchecks pass (e.g. n8n workers, whose /healthz answers
+    once they take executions from Redis); fail with their last log lines otherwise.
+
+    .. code:: python
+
+        operations.compose_healthy(stack_dir="/opt/n8n-worker", project="n8n-worker",
+                                   services=["n8n-worker-1", "n8n-worker-2"])
+    """
+    if all(host.get_fact(ComposeHealth, project=project).get(s) == "healthy" for s in services):
+        return
+    yield FunctionCommand(_wait_healthy, (project, services, timeout, f"cd {quote(stack_dir)} && {compose}"), {})
 
 
 def _wait_ready(state, host, url, resolve, timeout, logs_command):

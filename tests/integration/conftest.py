@@ -150,3 +150,39 @@ class N8nClient:
 @pytest.fixture
 def n8n(n8n_server, first_deploy):
     return N8nClient(n8n_server.url)
+
+
+def n8n_api(n8n: N8nClient, sbx) -> dict:
+    """Headers for n8n's public API: the owner logs in and makes an API key."""
+    import time
+
+    s = secrets_of(sbx)
+    assert n8n.request("POST", "rest/login", {"emailOrLdapLoginId": s["N8N_OWNER_EMAIL"],
+                                              "password": s["N8N_OWNER_PASSWORD"]})[0] == 200
+    _, scopes = n8n.request("GET", "rest/api-keys/scopes")
+    _, key = n8n.request("POST", "rest/api-keys", {"label": f"itest-{time.time()}", "scopes": scopes["data"],
+                                                  "expiresAt": None})
+    return {"X-N8N-API-KEY": key["data"]["rawApiKey"]}
+
+
+def webhook_workflow(n8n: N8nClient, api: dict, name: str, path: str, webhook_id: str, **changes) -> str:
+    """Create and activate tests/fixtures/webhook-code-workflow.json as `name` on /webhook/<path>
+    (`changes`: response_mode, code); wait until the webhook answers; return the workflow's id."""
+    import time
+
+    wf = json.loads((ROOT / "tests" / "fixtures" / "webhook-code-workflow.json").read_text())
+    wf["name"] = name
+    hook, code = wf["nodes"]
+    hook["parameters"]["path"], hook["webhookId"] = path, webhook_id
+    if "response_mode" in changes:
+        hook["parameters"]["responseMode"] = changes["response_mode"]
+    if "code" in changes:
+        code["parameters"]["jsCode"] = changes["code"]
+    status, created = n8n.request("POST", "api/v1/workflows", wf, api)
+    assert status == 200, created
+    assert n8n.request("POST", f"api/v1/workflows/{created['id']}/activate", None, api)[0] == 200
+    for _ in range(60):
+        if n8n.request("GET", f"webhook/{path}")[0] == 200:
+            return created["id"]
+        time.sleep(0.5)
+    raise AssertionError(f"webhook {path} never answered")

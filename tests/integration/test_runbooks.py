@@ -79,31 +79,9 @@ def test_rotate_refuses_the_encryption_key(sandbox_env, first_deploy):
 
 def smoke_workflow(n8n, sbx, path: str) -> None:
     """An active webhook workflow answering 200 on /webhook/<path> (created through n8n's API)."""
-    import json
-    import time
+    from tests.integration.conftest import n8n_api, webhook_workflow
 
-    from tests.integration.conftest import secrets_of
-    from tests.integration.test_deploy import FIXTURES
-
-    s = secrets_of(sbx)
-    assert n8n.request("POST", "rest/login", {"emailOrLdapLoginId": s["N8N_OWNER_EMAIL"],
-                                              "password": s["N8N_OWNER_PASSWORD"]})[0] == 200
-    _, scopes = n8n.request("GET", "rest/api-keys/scopes")
-    _, key = n8n.request("POST", "rest/api-keys", {"label": f"smoke-{time.time()}", "scopes": scopes["data"],
-                                                  "expiresAt": None})
-    api = {"X-N8N-API-KEY": key["data"]["rawApiKey"]}
-    wf = json.loads((FIXTURES / "webhook-code-workflow.json").read_text())
-    wf["name"] = f"smoke {path}"
-    wf["nodes"][0]["parameters"]["path"] = path
-    wf["nodes"][0]["webhookId"] = "77777777-7777-4777-8777-777777777777"
-    status, created = n8n.request("POST", "api/v1/workflows", wf, api)
-    assert status == 200, created
-    assert n8n.request("POST", f"api/v1/workflows/{created['id']}/activate", None, api)[0] == 200
-    for _ in range(30):
-        if n8n.request("GET", f"webhook/{path}")[0] == 200:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"smoke webhook {path} never answered")
+    webhook_workflow(n8n, n8n_api(n8n, sbx), f"smoke {path}", path, "77777777-7777-4777-8777-777777777777")
 
 
 def running_version(n8n_server) -> str:

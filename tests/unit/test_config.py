@@ -103,3 +103,13 @@ def test_monitor_host_needs_a_ping_token():
     assert err.startswith("MONITOR_PING_TOKEN is not set") and "openssl rand -hex 24" in err
     assert config.check_optional(groups, {"MONITOR_PING_TOKEN": "a" * 48}) == []
     assert config.check_optional({"monitors": []}, {}) == []
+
+
+def test_worker_servers_need_a_tunnel_key_and_a_redis_password(tmp_path):
+    groups = {"n8n_workers": [("w1", {})]}
+    errors = config.check_optional(groups, {})
+    assert errors[0].startswith("WORKER_TUNNEL_KEY_FILE is not set") and "ssh-keygen" in errors[0]
+    assert errors[1].startswith("REDIS_PASSWORD must be") and "openssl rand -hex 24" in errors[1]
+    key = tmp_path / "k"
+    key.write_text("x")
+    assert config.check_optional(groups, {"WORKER_TUNNEL_KEY_FILE": str(key), "REDIS_PASSWORD": "r" * 32}) == []

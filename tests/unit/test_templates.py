@@ -8,11 +8,16 @@ import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pyinfra.api import HiddenValue
 
+from tasks import scaling
+from tasks.n8n import n8n_environment
 from tests.conftest import GOOD_SECRETS, ROOT
 
 
 class Data(dict):
     __getattr__ = dict.__getitem__
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
 
 
 def group_data(*groups):
@@ -31,29 +36,83 @@ def render(name, data=None, **ctx):
     return env.get_template(name).render(**ctx)
 
 
+def compose_config(tmp_path, text, name="docker-compose.yml"):
+    """`docker-compose config` of a rendered file (skips when docker-compose is missing)."""
+    (tmp_path / name).write_text(text)
+    (tmp_path / ".env").write_text("POSTGRES_PASSWORD=x\nN8N_ENCRYPTION_KEY=y\nREDIS_PASSWORD=z\n")
+    if not shutil.which("docker-compose"):
+        pytest.skip("docker-compose not installed (sandbox/install-host-deps.sh installs it)")
+    r = subprocess.run(["docker-compose", "-f", str(tmp_path / name), "config"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def render_compose(d, tier, tunnel=False):
+    d = Data(d, n8n_tier=tier)
+    s = scaling.settings(d)
+    return s, render("docker-compose.yml.j2", data=d, n8n_host="n8n.example.test",
+                     public_url="https://n8n.example.test/", n8n_image=f"{d['n8n_image_repo']}:{d['n8n_version']}",
+                     scaling=s, tunnel=tunnel,
+                     n8n_env=n8n_environment(d, s, "n8n.example.test", "https://n8n.example.test/"))
+
+
 @pytest.mark.parametrize("groups", [(), ("sandbox",)])
 def test_compose_file_is_valid_and_pins_versions(tmp_path, groups):
     d = group_data(*groups)
-    text = render("docker-compose.yml.j2", data=d, n8n_host="n8n.example.test",
-                  public_url="https://n8n.example.test/", n8n_image=f"{d['n8n_image_repo']}:{d['n8n_version']}")
+    _, text = render_compose(d, "bronze")
     assert ":latest" not in text and f"n8n:{d['n8n_version']}" in text
     assert "EXECUTIONS_DATA_MAX_AGE: \"720\"" in text  # SOP 05: 30 days of executions
     assert "N8N_BASIC_AUTH" not in text  # does nothing since n8n 1.0
-    (tmp_path / "docker-compose.yml").write_text(text)
-    (tmp_path / ".env").write_text("POSTGRES_PASSWORD=x\nN8N_ENCRYPTION_KEY=y\n")
-    if not shutil.which("docker-compose"):
-        pytest.skip("docker-compose not installed (sandbox/install-host-deps.sh installs it)")
-    r = subprocess.run(["docker-compose", "-f", str(tmp_path / "docker-compose.yml"), "config"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    assert "redis" not in text and "EXECUTIONS_MODE" not in text  # bronze: no queue
+    out = compose_config(tmp_path, text)
     # PostgreSQL and n8n publish no port; only Caddy's 80/443 are published
-    published = [line for line in r.stdout.splitlines() if "published:" in line]
+    published = [line for line in out.splitlines() if "published:" in line]
     assert sorted(x.split(":")[1].strip() for x in published) == ["443", "80"]
+
+
+def test_prata_adds_redis_and_a_worker_on_the_main_server(tmp_path):
+    s, text = render_compose(group_data(), "prata")
+    assert s.main_services == ["n8n", "n8n-worker-1"]
+    out = compose_config(tmp_path, text)
+    assert "EXECUTIONS_MODE: queue" in out and "QUEUE_BULL_REDIS_HOST: redis" in out
+    assert "- worker" in out and "--concurrency=10" in out
+    assert "redis-server -" in out and "requirepass $$REDIS_PASSWORD" in out  # password on stdin, not argv
+    published = [line for line in out.splitlines() if "published:" in line]
+    assert sorted(x.split(":")[1].strip() for x in published) == ["443", "80"], "Redis is not published"
+
+
+def test_ouro_publishes_redis_and_postgres_on_loopback_only_for_the_tunnel(tmp_path):
+    s, text = render_compose(group_data(), "ouro", tunnel=True)
+    assert s.main_services == ["n8n"] and s.server_services == ["n8n-worker-1", "n8n-worker-2"]
+    out = compose_config(tmp_path, text)
+    assert "- 127.0.0.1:5432:5432/tcp" in out and "- 127.0.0.1:6379:6379/tcp" in out
+    published = [line for line in out.splitlines() if "published:" in line]
+    assert sorted(x.split(":")[1].strip() for x in published) == ["443", "80"], "nothing else on a public address"
+
+
+def test_platina_spreads_webhooks_over_the_processors():
+    d = Data(group_data(), n8n_tier="platina")
+    s = scaling.settings(d)
+    _, text = render_compose(group_data(), "platina", tunnel=True)
+    assert "N8N_DISABLE_PRODUCTION_MAIN_PROCESS" in text and '["webhook"]' in text
+    caddy = render("Caddyfile.j2", data=d, n8n_host="n8n.example.test", scaling=s)
+    assert "handle /webhook/*" in caddy and "n8n-webhook-1:5678 n8n-webhook-2:5678" in caddy
+
+
+def test_worker_server_compose(tmp_path):
+    d = Data(group_data(), n8n_tier="ouro")
+    s = scaling.settings(d)
+    text = render("docker-compose-worker.yml.j2", data=d, scaling=s, n8n_image="n8nio/n8n:2.41.1",
+                  n8n_env=n8n_environment(d, s, "n8n.example.test", "https://n8n.example.test/", remote=True))
+    out = compose_config(tmp_path, text)
+    assert out.count("network_mode: host") == 2
+    assert "QUEUE_HEALTH_CHECK_PORT: '5681'" in out.replace('"', "'") and "5682" in out
+    assert "DB_POSTGRESDB_HOST: 127.0.0.1" in out and "QUEUE_BULL_REDIS_HOST: 127.0.0.1" in out
 
 
 def test_env_file_holds_the_secrets():
     secrets = {k: HiddenValue(v) for k, v in GOOD_SECRETS.items()}
-    text = render("n8n.env.j2", secrets=secrets)
+    text = render("n8n.env.j2", secrets=secrets, queue_mode=False)
     assert f"N8N_ENCRYPTION_KEY={GOOD_SECRETS['N8N_ENCRYPTION_KEY']}" in text
     assert f"DB_POSTGRESDB_PASSWORD={GOOD_SECRETS['POSTGRES_PASSWORD']}" in text
     assert "*MASKED*" not in text
@@ -68,7 +127,8 @@ def test_firewall_opens_only_configured_ports():
 
 @pytest.mark.parametrize("groups,tls", [((), None), (("sandbox",), "tls internal")])
 def test_caddyfile(groups, tls):
-    text = render("Caddyfile.j2", data=group_data(*groups), n8n_host="n8n.example.test")
+    d = group_data(*groups)
+    text = render("Caddyfile.j2", data=d, n8n_host="n8n.example.test", scaling=scaling.settings(d))
     assert "n8n.example.test {" in text and "reverse_proxy n8n:5678" in text
     assert (tls in text) if tls else ("tls " not in text)
 
@@ -78,7 +138,7 @@ def test_caddyfile(groups, tls):
                                   "n8n-deploy-version.sh.j2"])
 def test_scripts_render_to_valid_bash(tmp_path, name):
     text = render(name, data=group_data(), compose="docker-compose -p n8n", n8n_host="n8n.example.test",
-                  services=["n8n"], n8n_image="docker.n8n.io/n8nio/n8n:2.41.1")
+                  services=["n8n", "n8n-worker-1"], n8n_image="docker.n8n.io/n8nio/n8n:2.41.1", stack_dir="/opt/n8n")
     assert text.startswith("#!/usr/bin/env bash") and "set -Eeuo pipefail" in text
     script = tmp_path / "script.sh"
     script.write_text(text)

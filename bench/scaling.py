@@ -1,0 +1,101 @@
+"""Scaling benchmark: prints a table of executions per minute of a small webhook workflow with 0
+(tier bronze: the main server alone), 1 and 2 worker servers (tier ouro), in the same run, and
+the ratio to the single-server figure.
+
+    python bench/scaling.py [--executions 300] [--clients 10]
+
+Each measure fires N webhook calls (the workflow answers at once and runs a small Code node)
+from C parallel clients and times until PostgreSQL holds N successful executions.
+Own sandbox (.sandbox-bench-scaling, servers scl-N), removed at the end. All sandbox servers
+share this machine's cores: the figures show the overhead and the distribution work, not the
+gain of real extra machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sandbox.core import Sandbox  # noqa: E402
+from tests.integration.conftest import N8nClient, n8n_api, webhook_workflow  # noqa: E402
+
+STATE = ROOT / ".sandbox-bench-scaling"
+ENV = {k: v for k, v in os.environ.items()
+       if not k.startswith(("N8N_", "SSH_", "POSTGRES_", "RESTIC_", "REDIS_", "WORKER_", "MONITOR_"))}
+ENV.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null")
+CODE = "let x = 0; for (let i = 0; i < 20000; i++) { x += i % 7; }\nreturn [{ json: { x } }];"
+
+
+def pyinfra(*args: str) -> None:
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "pyinfra"), "-y", "inventory.py", *args], cwd=ROOT, env=ENV,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"pyinfra {' '.join(args)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
+
+
+def ssh(sbx: Sandbox, h: dict, command: str) -> str:
+    return subprocess.run(sbx.ssh_args(h) + [command], capture_output=True, text=True, check=True).stdout
+
+
+def successes(sbx: Sandbox, main: dict, wf: str) -> int:
+    sql = f"select count(*) from execution_entity where \\\"workflowId\\\" = '{wf}' and status = 'success'"
+    return int(ssh(sbx, main, f"docker exec n8n_postgres_1 psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip())
+
+
+def measure(sbx: Sandbox, main: dict, n8n: N8nClient, wf: str, path: str, count: int, clients: int) -> float:
+    """Executions per minute: `count` calls, until all of them succeeded."""
+    before = successes(sbx, main, wf)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        codes = list(pool.map(lambda _: n8n.request("GET", f"webhook/{path}")[0], range(count)))
+    assert all(c == 200 for c in codes), {c for c in codes}
+    while successes(sbx, main, wf) < before + count:
+        if time.perf_counter() - t0 > 900:
+            raise RuntimeError("executions did not finish within 15 minutes")
+        time.sleep(0.5)
+    return count / (time.perf_counter() - t0) * 60
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--executions", type=int, default=300)
+    p.add_argument("--clients", type=int, default=10)
+    a = p.parse_args()
+    sbx = Sandbox(state_dir=STATE, prefix="scl")
+    sbx.down(stop_shared_services=False)
+    rows = []
+    try:
+        sbx.up(1, "n8n_servers")
+        pyinfra("deploy.py")
+        main_h = next(h for h in sbx.load()["hosts"] if h["group"] == "n8n_servers")
+        n8n = N8nClient(f"https://localhost:{main_h['https_port']}/")
+        wf = webhook_workflow(n8n, n8n_api(n8n, sbx), "bench scaling", "bench-scaling",
+                              "99999999-9999-4999-8999-999999999901", code=CODE, response_mode="onReceived")
+        rows.append(("0 worker servers (bronze: main server alone)", measure(sbx, main_h, n8n, wf, "bench-scaling",
+                                                                            a.executions, a.clients)))
+        for n in (1, 2):
+            sbx.up(1, "n8n_workers")
+            pyinfra("deploy.py", "--data", "n8n_tier=ouro")
+            rows.append((f"{n} worker server{'s' if n > 1 else ''} (ouro: 2 workers each, concurrency 10)",
+                         measure(sbx, main_h, n8n, wf, "bench-scaling", a.executions, a.clients)))
+    finally:
+        sbx.down()
+    base = rows[0][1]
+    print()
+    print(f"| set-up ({a.executions} executions, {a.clients} clients) | executions/min | ratio to one server |")
+    print("|---|---:|---:|")
+    for name, rate in rows:
+        print(f"| {name} | {rate:.0f} | {rate / base:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""n8n worker servers (group n8n_workers, queue mode from tier ouro up) and the SSH tunnel they
+reach the main server's Redis and PostgreSQL through.
+
+Redis and PostgreSQL never listen on a public interface: on the main server they are published
+on 127.0.0.1 only, and each worker server holds an SSH tunnel (systemd unit `n8n-tunnel`) to a
+restricted account there that may open nothing but those two ports. See docs/scaling.md.
+"""
+
+from __future__ import annotations
+
+import os
+from io import StringIO
+from pathlib import Path
+
+import paramiko
+from pyinfra import host, inventory
+from pyinfra.api import deploy
+from pyinfra.operations import files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from tasks import operations, scaling
+from tasks.docker import compose_command
+from tasks.n8n import install_scripts, n8n_environment, n8n_host, n8n_image, public_url, stack_secrets
+
+KEY_ON_HOST = "/etc/mottivme/tunnel_ed25519"
+PROJECT = "n8n-worker"
+
+
+def main_server():
+    servers = list(inventory.get_group("n8n_servers", default=[]))
+    return servers[0] if servers else None
+
+
+def _private_key() -> str:
+    return Path(os.environ["WORKER_TUNNEL_KEY_FILE"]).expanduser().read_text()
+
+
+def tunnel_public_key() -> str:
+    key = paramiko.Ed25519Key.from_private_key(StringIO(_private_key()))
+    return f"{key.get_name()} {key.get_base64()} mottivme-worker-tunnel"
+
+
+@deploy("Tunnel endpoint for the worker servers")
+def tunnel_endpoint():
+    """On the main server: an account that can forward to Redis and PostgreSQL on loopback, and
+    nothing else (no shell, no other port, no agent or X11 forwarding)."""
+    d = host.data
+    home = f"/var/lib/{d.tunnel_user}"
+    server.user(name=f"tunnel: user {d.tunnel_user} (no shell)", user=d.tunnel_user, system=True, home=home,
+                shell="/usr/sbin/nologin", create_home=True)
+    files.directory(name="tunnel: .ssh", path=f"{home}/.ssh", user=d.tunnel_user, group=d.tunnel_user, mode="700")
+    allowed = ",".join(f'permitopen="127.0.0.1:{p}"' for p in (d.tunnel_redis_port, d.tunnel_postgres_port))
+    files.put(name="tunnel: the worker servers' key (port forwarding to Redis/PostgreSQL only)",
+              src=StringIO(f"restrict,port-forwarding,{allowed} {tunnel_public_key()}\n"),
+              dest=f"{home}/.ssh/authorized_keys", user=d.tunnel_user, group=d.tunnel_user, mode="600")
+
+
+def drain(name: str = "workers: drain and stop (running executions finish, queued ones stay in Redis)"):
+    d = host.data
+    operations.compose_stopped(name=name, stack_dir=d.worker_stack_dir, project=PROJECT,
+                               timeout=d.n8n_worker_drain_seconds + 30, compose=compose_command())
+
+
+def start_workers(name: str = "workers: start"):
+    """Start this worker server's workers (after a drain), always as an action (a runbook step)."""
+    d = host.data
+    server.shell(name=name, commands=[f"cd {d.worker_stack_dir} && {compose_command()} -p {PROJECT} up -d"])
+
+
+@deploy("n8n workers")
+def workers():
+    d = host.data
+    s = scaling.settings(d)
+    main = main_server()
+    files.directory(name="workers: /etc/mottivme", path="/etc/mottivme", mode="755")
+    key = files.put(name="workers: tunnel key (0600)", src=StringIO(_private_key()), dest=KEY_ON_HOST,
+                    user="root", group="root", mode="600")
+    unit = files.template(name="workers: tunnel unit", src="templates/n8n-tunnel.service.j2",
+                          dest="/etc/systemd/system/n8n-tunnel.service", mode="644", key=KEY_ON_HOST,
+                          address=main.data.get("peer_address") or main.name,
+                          port=main.data.get("peer_ssh_port") or 22)
+    systemd.daemon_reload(name="workers: systemd reload (unit changed)", _if=unit.did_change)
+
+    if not (s.queue_mode and s.server_workers):
+        drain()
+        systemd.service(name="workers: tunnel stopped (no workers in this tier)", service="n8n-tunnel.service",
+                        running=False, enabled=False)
+        return
+
+    systemd.service(name="workers: tunnel running", service="n8n-tunnel.service", running=True, enabled=True)
+    systemd.service(name="workers: tunnel restart (changed)", service="n8n-tunnel.service", restarted=True,
+                    _if=any_changed(unit, key))
+    files.directory(name="workers: stack directory", path=d.worker_stack_dir, mode="750")
+    compose_file = files.template(
+        name="workers: compose file", src="templates/docker-compose-worker.yml.j2",
+        dest=f"{d.worker_stack_dir}/docker-compose.yml", mode="644", scaling=s, n8n_image=n8n_image(),
+        n8n_env=n8n_environment(d, s, n8n_host(), public_url(), remote=True))
+    env_file = files.template(name="workers: secrets env file (0600)", src="templates/n8n.env.j2",
+                              dest=f"{d.worker_stack_dir}/.env", user="root", group="root", mode="600",
+                              queue_mode=True, secrets=stack_secrets(s))
+    operations.image(name=f"workers: image {n8n_image()}", ref=n8n_image(), archive_dir=d.image_archive_dir)
+    compose = f"cd {d.worker_stack_dir} && {compose_command()} -p {PROJECT}"
+    server.shell(name="workers: apply configuration (compose up -d)",
+                 commands=[f"{compose} up -d --remove-orphans -t {d.n8n_worker_drain_seconds + 30}"],
+                 _if=any_changed(compose_file, env_file))
+    operations.compose_running(name="workers: running", stack_dir=d.worker_stack_dir, project=PROJECT,
+                               services=s.server_services, compose=compose_command())
+    operations.compose_healthy(name="workers: healthy (taking executions)", stack_dir=d.worker_stack_dir,
+                               project=PROJECT, services=s.server_services, timeout=d.n8n_ready_timeout,
+                               compose=compose_command())
+    install_scripts("n8n-restart", stack_dir=d.worker_stack_dir, project=PROJECT, services=s.server_services)

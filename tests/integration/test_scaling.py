@@ -1,0 +1,156 @@
+"""Scaling tiers on sandbox servers: bronze -> ouro with one deploy, executions run by workers on
+other servers through the SSH tunnel, drained workers lose nothing, Redis/PostgreSQL closed to
+everything else, and back to bronze."""
+
+import json
+import re
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import run_pyinfra
+from tests.integration.conftest import N8nClient, Server, n8n_api, secrets_of, webhook_workflow
+
+RUN = uuid.uuid4().hex[:6]  # webhook paths of this run (a reused sandbox keeps older workflows)
+WHO, DRAIN = f"scaling-who-{RUN}", f"scaling-drain-{RUN}"
+SLEEP_CODE = ("const ms = Number($input.first().json.query.ms || 0);\n"
+              "await new Promise(r => setTimeout(r, ms));\n"
+              "return [{ json: { execution: $execution.id } }];")
+
+
+def deploy(env, tier, *extra):
+    return run_pyinfra(["-y", *extra, "inventory.py", "deploy.py", "--data", f"n8n_tier={tier}"], env, timeout=1500)
+
+
+@pytest.fixture(scope="module")
+def ouro(sbx, sandbox_env, first_deploy):
+    """Two worker servers join the sandbox; one deploy moves everything to tier ouro. Afterwards
+    one deploy brings it back to bronze (the workers drain) and the worker servers go."""
+    records = sbx.up(2, "n8n_workers")
+    workers = [Server(sbx, h) for h in records]
+    try:
+        r = deploy(sandbox_env, "ouro")
+        assert r.returncode == 0, f"bronze -> ouro failed:\n{r.stdout[-5000:]}\n{r.stderr[-3000:]}"
+        yield workers
+        r = deploy(sandbox_env, "bronze")
+        assert r.returncode == 0, f"ouro -> bronze failed:\n{r.stdout[-5000:]}\n{r.stderr[-3000:]}"
+        for w in workers:
+            assert w.sh("docker ps -q --filter label=com.docker.compose.project=n8n-worker").strip() == ""
+    finally:
+        sbx.down([w.name for w in workers], stop_shared_services=False)
+
+
+@pytest.fixture(scope="module")
+def api(ouro, n8n_server, sbx):
+    client = N8nClient(n8n_server.url)
+    return client, n8n_api(client, sbx)
+
+
+def psql(n8n_server, sql: str) -> str:
+    return n8n_server.sh(f"docker exec n8n_postgres_1 psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip()
+
+
+def worker_logs(server: Server) -> str:
+    return server.sh("for c in $(docker ps -aq --filter label=com.docker.compose.project=n8n-worker); do "
+                     "docker logs $c 2>&1; done")
+
+
+def test_bronze_to_ouro_is_one_deploy_and_the_next_changes_nothing(ouro, n8n_server, sandbox_env):
+    env = n8n_server.sh("docker exec n8n_n8n_1 env")
+    assert "EXECUTIONS_MODE=queue" in env and "QUEUE_BULL_REDIS_HOST=redis" in env
+    assert "running" in n8n_server.sh("docker inspect -f '{{.State.Status}}' n8n_redis_1")
+    for w in ouro:
+        assert w.sh("systemctl is-active n8n-tunnel").strip() == "active"
+        health = w.sh("docker ps --filter label=com.docker.compose.project=n8n-worker --format '{{.Names}} {{.Status}}'")
+        assert health.count("(healthy)") == 2, health
+    r = deploy(sandbox_env, "ouro", "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout)["results"]["totals"]["success"] == 0, "a second deploy changed something"
+
+
+def test_a_webhook_on_the_main_server_runs_on_a_worker_server(api, ouro, n8n_server):
+    n8n, headers = api
+    webhook_workflow(n8n, headers, "itest scaling who", WHO, str(uuid.uuid4()), code=SLEEP_CODE)
+    status, body = n8n.request("GET", f"webhook/{WHO}")
+    assert status == 200, body
+    execution = str(body["execution"])
+    started = re.compile(rf"Worker started execution {execution} \(job")
+    ran_on = [w.name for w in ouro if started.search(worker_logs(w))]
+    assert len(ran_on) == 1, f"execution {execution} started on {ran_on}"
+    assert not started.search(n8n_server.sh("docker logs n8n_n8n_1 2>&1")), "the main process ran it itself"
+
+
+def test_queued_executions_survive_a_worker_server_being_drained(api, ouro, n8n_server, sandbox_env):
+    """60 executions of 4 s for 40 worker slots; one worker server is drained at once: the ones it
+    was running finish, the queued ones go to the other server, every one succeeds."""
+    n8n, headers = api
+    wf = webhook_workflow(n8n, headers, "itest scaling drain", DRAIN, str(uuid.uuid4()),
+                          code=SLEEP_CODE, response_mode="onReceived")
+    before = int(psql(n8n_server, f"select count(*) from execution_entity where \\\"workflowId\\\" = '{wf}'"))
+    for _ in range(60):
+        assert n8n.request("GET", f"webhook/{DRAIN}?ms=4000")[0] == 200
+    drained = ouro[1]
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/drain_worker.py", "--limit", drained.name], sandbox_env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert drained.sh("docker ps -q --filter label=com.docker.compose.project=n8n-worker").strip() == ""
+    counts = {}
+    for _ in range(90):
+        rows = psql(n8n_server, f"select status, count(*) from execution_entity where \\\"workflowId\\\" = '{wf}' "
+                                "group by 1")
+        counts = dict(line.split("|") for line in rows.splitlines())
+        if int(counts.get("success", 0)) >= before + 60:
+            break
+        time.sleep(2)
+    assert int(counts.get("success", 0)) == before + 60, counts
+    assert set(counts) == {"success"}, counts
+    # back in service with one deploy
+    r = deploy(sandbox_env, "ouro")
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert drained.sh("systemctl is-active n8n-tunnel").strip() == "active"
+
+
+def test_redis_and_postgres_refuse_everything_but_the_stack_and_the_tunnel(ouro, n8n_server, probe, sbx):
+    main_ip = n8n_server.h["private_ip"]
+    for port in (6379, 5432):  # another machine on the private network
+        out = probe.sh(f"timeout 5 bash -c '</dev/tcp/{main_ip}/{port}' && echo open || echo closed", check=False)
+        assert out.strip().endswith("closed"), f"port {port} reachable from {probe.name}"
+    # no password, no Redis
+    assert "NOAUTH" in n8n_server.sh("docker exec n8n_redis_1 redis-cli ping 2>&1", check=False)
+    # the tunnel account opens nothing else and runs nothing
+    w = ouro[0]
+    ssh = (f"ssh -i /etc/mottivme/tunnel_ed25519 -o BatchMode=yes -o StrictHostKeyChecking=accept-new "
+           f"-o UserKnownHostsFile=/etc/mottivme/tunnel_known_hosts n8n-tunnel@{main_ip}")
+    assert "rc=0" not in w.sh(f"{ssh} id 2>&1; echo rc=$?", check=False)
+    out = w.sh(f"{ssh} -N -L 127.0.0.1:2222:127.0.0.1:22 & pid=$!; sleep 3; "
+               "timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/2222; head -c 4 <&3' 2>&1; kill $pid", check=False)
+    assert "SSH-" not in out, "the tunnel account could reach the main server's sshd"
+    # and through the tunnel, with the password, Redis answers (what the workers use)
+    secret = secrets_of(sbx)["REDIS_PASSWORD"]
+    got = w.sh(f"exec 3<>/dev/tcp/127.0.0.1/6379; printf 'AUTH {secret}\\r\\nPING\\r\\n' >&3; timeout 3 head -c 12 <&3")
+    assert "+OK" in got and "+PONG" in got
+
+
+def test_restart_runbook_restarts_workers_one_at_a_time(api, ouro, sandbox_env):
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/restart_n8n.py"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    for w in ouro:
+        assert out.count(f"[{w.name}] n8n-worker-1 restarted and healthy") == 1, out[-4000:]
+        assert f"[{w.name}] n8n-worker-2 restarted and healthy" in out
+    assert "n8n ready again" in out
+    n8n, _ = api
+    assert n8n.request("GET", f"webhook/{WHO}")[0] == 200
+
+
+def test_backup_and_restore_work_in_queue_mode(seeded, api, ouro, n8n_server, sandbox_env):
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/backup_now.py"], sandbox_env)
+    assert r.returncode == 0, r.stdout[-3000:]
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py", "--data", "snapshot=latest",
+                     "--data", "safety_snapshot=no"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    assert out.index("drain and stop during the restore") < out.index("restore snapshot") < out.index("workers: start")
+    n8n, _ = api
+    status, body = n8n.request("GET", f"webhook/{WHO}")
+    assert status == 200 and "execution" in body, body
