@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,10 @@ sys.path.insert(0, str(ROOT))
 from mottivme_monitor import checks, clock, config, rounds, statuspage  # noqa: E402
 from mottivme_monitor.store import Store  # noqa: E402
 from tests.monitor_receivers import Service, WebhookReceiver  # noqa: E402
+
+# the local stand-in service must not be the bottleneck: a listen backlog of 5 (the default)
+# makes hundreds of simultaneous connections wait for SYN retries
+ThreadingHTTPServer.request_queue_size = 1024
 
 
 def detection(repeat: int, interval: float, threshold_s: float) -> list[float]:
