@@ -154,3 +154,23 @@ def test_backup_and_restore_work_in_queue_mode(seeded, api, ouro, n8n_server, sa
     n8n, _ = api
     status, body = n8n.request("GET", f"webhook/{WHO}")
     assert status == 200 and "execution" in body, body
+
+
+def test_platina_webhook_processors_answer_webhooks_without_the_main_process(api, ouro, n8n_server, sandbox_env):
+    """Tier platina: production webhooks go through Caddy to the webhook processors and run on the
+    workers, so they keep answering while the main process is stopped."""
+    r = deploy(sandbox_env, "platina")
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    env = n8n_server.sh("docker exec n8n_n8n_1 env")
+    assert "N8N_DISABLE_PRODUCTION_MAIN_PROCESS=true" in env
+    n8n, _ = api
+    n8n_server.sh("cd /opt/n8n && docker-compose -p n8n stop n8n")
+    try:
+        for _ in range(3):
+            status, body = n8n.request("GET", f"webhook/{WHO}")
+            assert status == 200 and "execution" in body, (status, body)
+    finally:
+        n8n_server.sh("cd /opt/n8n && docker-compose -p n8n start n8n")
+    r = deploy(sandbox_env, "ouro")
+    assert r.returncode == 0, r.stdout[-4000:]
+    assert "n8n-webhook" not in n8n_server.sh("docker ps --format '{{.Names}}'")
