@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sandbox.core import Sandbox  # noqa: E402
+from sandbox.seed import ssh  # noqa: E402
 from tests.integration.conftest import N8nClient, n8n_api, webhook_workflow  # noqa: E402
 
 STATE = ROOT / ".sandbox-bench-scaling"
@@ -39,10 +40,6 @@ def pyinfra(*args: str) -> None:
                        capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"pyinfra {' '.join(args)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
-
-
-def ssh(sbx: Sandbox, h: dict, command: str) -> str:
-    return subprocess.run(sbx.ssh_args(h) + [command], capture_output=True, text=True, check=True).stdout
 
 
 def successes(sbx: Sandbox, main: dict, wf: str) -> int:

@@ -10,7 +10,7 @@ from pyinfra import host, inventory
 from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import apt, files, server
 
-from tasks.config import secret
+from tasks.config import peer, secret
 from tasks.monitoring import ping_curl_args, ping_url
 from tasks.n8n import install_scripts
 
@@ -39,7 +39,7 @@ def offsite() -> tuple[list[str], str]:
     vaults = vault_hosts()
     if vaults:
         v = vaults[0]  # one vault: every n8n server keeps its own repository in it
-        addr, port = v.data.get("peer_address") or v.name, v.data.get("peer_ssh_port") or 22
+        addr, port = peer(v)
         repos.append(f"sftp:{d.backup_vault_user}@{addr}:{d.backup_vault_path}/{host.name}")
         sftp_command = (f"ssh -i {KEY_ON_HOST} -p {port} -o BatchMode=yes -o ConnectTimeout=10 "
                         f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=/etc/mottivme/backup_known_hosts "

@@ -65,6 +65,12 @@ def secret(name: str) -> HiddenValue:
     return HiddenValue(os.environ[name])
 
 
+def peer(h) -> tuple[str, int]:
+    """(address, SSH port) by which the other servers reach inventory host `h` (the sandbox: its
+    private address; real hosts: their inventory name)."""
+    return h.data.get("peer_address") or h.name, h.data.get("peer_ssh_port") or 22
+
+
 def check_secrets(env: dict | None = None) -> list[str]:
     env = os.environ if env is None else env
     errors = []

@@ -26,6 +26,8 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
+from tasks.config import peer
+
 PACKAGE = Path(__file__).resolve().parent.parent / "mottivme_monitor"
 ETC = "/etc/mottivme-monitor"
 CONFIG = f"{ETC}/config.json"
@@ -60,10 +62,6 @@ def variables(obj) -> set[str]:
     return set(_VAR.findall(json.dumps(obj)))
 
 
-def _peer(h) -> str:
-    return h.data.get("peer_address") or h.name
-
-
 def checks() -> tuple[list[dict], list[str]]:
     """(checks to render, "name (VAR not set)" for the ones left out)."""
     d = host.data
@@ -76,7 +74,7 @@ def checks() -> tuple[list[dict], list[str]]:
             skipped.append(f"{c['name']} ({', '.join(missing)} not set)")
             continue
         if c["name"] == "n8n" and d.get("monitor_resolve_private") and n8n:
-            c["resolve"] = _peer(n8n[0])  # the sandbox has no DNS: connect to the n8n server itself
+            c["resolve"] = peer(n8n[0])[0]  # the sandbox has no DNS: connect to the n8n server itself
         out.append(c)
     for s in n8n:
         out.append({"name": f"backup-{s.name}", "description": f"daily backup of {s.name}", "type": "heartbeat",
@@ -183,7 +181,7 @@ def ping_curl_args() -> str:
     mons = monitor_hosts()
     if not (mons and host.data.get("monitor_resolve_private")):
         return ""
-    return f"-k --resolve {host.data.monitor_status_host}:443:{_peer(mons[0])}"
+    return f"-k --resolve {host.data.monitor_status_host}:443:{peer(mons[0])[0]}"
 
 
 @deploy("Reports to the monitor")

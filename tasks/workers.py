@@ -19,6 +19,7 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from tasks import operations, scaling
+from tasks.config import peer
 from tasks.docker import compose_command
 from tasks.n8n import install_scripts, n8n_environment, n8n_host, n8n_image, public_url, stack_secrets
 
@@ -71,14 +72,13 @@ def start_workers(name: str = "workers: start"):
 def workers():
     d = host.data
     s = scaling.settings(d)
-    main = main_server()
+    address, port = peer(main_server())
     files.directory(name="workers: /etc/mottivme", path="/etc/mottivme", mode="755")
     key = files.put(name="workers: tunnel key (0600)", src=StringIO(_private_key()), dest=KEY_ON_HOST,
                     user="root", group="root", mode="600")
     unit = files.template(name="workers: tunnel unit", src="templates/n8n-tunnel.service.j2",
                           dest="/etc/systemd/system/n8n-tunnel.service", mode="644", key=KEY_ON_HOST,
-                          address=main.data.get("peer_address") or main.name,
-                          port=main.data.get("peer_ssh_port") or 22)
+                          address=address, port=port)
     systemd.daemon_reload(name="workers: systemd reload (unit changed)", _if=unit.did_change)
 
     if not (s.queue_mode and s.server_workers):

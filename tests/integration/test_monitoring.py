@@ -5,7 +5,6 @@ import base64
 import datetime as dt
 import json
 import ssl
-import time
 import urllib.request
 
 import pytest
