@@ -38,6 +38,7 @@ workers_active = "n8n_workers" in host.groups and bool(host.get_fact(ComposeServ
 if workers_active:  # pyinfra keeps file order across hosts: drain, restore, start
     drain(name="workers: drain and stop during the restore")
 if "n8n_servers" in host.groups:
-    run_and_report(name=f"restore snapshot {snapshot}", command=command, what="restore")
+    # on a terminal: Ctrl-C before the database swap stops it at once and n8n never stops
+    run_and_report(name=f"restore snapshot {snapshot}", command=command, what="restore", pty=True)
 if workers_active:
     start_workers()

@@ -172,8 +172,8 @@ def n8n_owner(base_url: str, payload: HiddenValue, resolve: str | None = None):
     yield FunctionCommand(_claim_owner, (base_url, resolve, payload), {})
 
 
-def _run_and_report(state, host, command, what):
-    ok, out = host.run_shell_command(command, print_output=True, print_input=False)
+def _run_and_report(state, host, command, what, pty):
+    ok, out = host.run_shell_command(command, print_output=True, print_input=False, _get_pty=pty)
     if not ok:
         reason = (out.stderr_lines or out.stdout_lines or ["no output"])[-1]
         return _fail(host, f"{what} failed: {reason}")
@@ -181,12 +181,14 @@ def _run_and_report(state, host, command, what):
 
 
 @operation()
-def run_and_report(command: str, what: str):
+def run_and_report(command: str, what: str, pty: bool = False):
     """Run a command on the host (one of the project's scripts), show its output, and fail with
     its last line of errors when it fails. Always an action: it counts as a change.
+    ``pty``: run it on a terminal, so Ctrl-C here (the SSH session closing) sends it SIGHUP at
+    once instead of whenever it next prints (its output then arrives as one stream).
 
     .. code:: python
 
         operations.run_and_report(name="backup now", command="n8n-backup --tag manual", what="backup")
     """
-    yield FunctionCommand(_run_and_report, (command, what), {})
+    yield FunctionCommand(_run_and_report, (command, what, pty), {})
