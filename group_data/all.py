@@ -111,9 +111,7 @@ backup_check_subset = "10%"
 # Off-host copy: SFTP to the backup_vault host(s) (BACKUP_VAULT), into this directory there ...
 backup_vault_user = "restic"
 backup_vault_path = "/srv/restic"
-# ... and/or any restic repository URL, e.g. "s3:https://s3.example.com/bucket/n8n" (its
-# credentials, e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, come from .env).
-backup_offsite_repository = ""
+# ... and/or an S3-compatible bucket: BACKUP_S3_REPOSITORY and its keys in .env (.env.example).
 # Monitoring hooks: a URL called (GET) after every good backup (heartbeat), and one called
 # (POST, the one-line reason as body) after a failed one. Empty: none.
 backup_success_hook = ""

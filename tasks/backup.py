@@ -10,7 +10,7 @@ from pyinfra import host, inventory
 from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import apt, files, server
 
-from tasks.config import peer, secret
+from tasks.config import S3_KEYS, S3_OPTIONAL, peer, secret
 from tasks.monitoring import ping_curl_args, ping_url
 from tasks.n8n import install_scripts
 
@@ -44,9 +44,20 @@ def offsite() -> tuple[list[str], str]:
         sftp_command = (f"ssh -i {KEY_ON_HOST} -p {port} -o BatchMode=yes -o ConnectTimeout=10 "
                         f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=/etc/mottivme/backup_known_hosts "
                         f"{d.backup_vault_user}@{addr} -s sftp")
-    if d.backup_offsite_repository:
-        repos.append(d.backup_offsite_repository)
+    import os
+
+    if os.environ.get("BACKUP_S3_REPOSITORY"):
+        repos.append(os.environ["BACKUP_S3_REPOSITORY"])
     return repos, sftp_command
+
+
+def s3_credentials() -> dict[str, HiddenValue]:
+    """The S3 repository's credentials for backup.env (shell-quoted, masked in pyinfra's output)."""
+    import os
+
+    if not os.environ.get("BACKUP_S3_REPOSITORY"):
+        return {}
+    return {k: HiddenValue(shlex.quote(os.environ[k])) for k in S3_KEYS + S3_OPTIONAL if os.environ.get(k)}
 
 
 @deploy("Backups")
@@ -70,7 +81,8 @@ def backup():
                    success_hook=d.backup_success_hook or ping_url(f"backup-{host.name}"),
                    failure_hook=d.backup_failure_hook or ping_url(f"backup-{host.name}", fail=True),
                    hook_curl_args="" if d.backup_success_hook else ping_curl_args(),
-                   secrets={"SUPABASE_DB_URL": HiddenValue(shlex.quote(url) if url else "")})
+                   secrets={"SUPABASE_DB_URL": HiddenValue(shlex.quote(url) if url else "")},
+                   s3_credentials=s3_credentials())
     install_scripts("n8n-backup", "n8n-restore", "n8n-supabase-cleanup")
     files.template(name="backup: cron (daily backup, weekly cleanup)", src="templates/cron-n8n.j2",
                    dest="/etc/cron.d/mottivme-n8n", mode="644")

@@ -56,6 +56,11 @@ GROUP_VARS = {"n8n_servers": "N8N_SERVERS", "backup_vault": "BACKUP_VAULT", "mon
               "n8n_workers": "N8N_WORKER_SERVERS"}
 
 
+# credentials of the S3-compatible off-host repository (BACKUP_S3_REPOSITORY), as restic reads them
+S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+S3_OPTIONAL = ("AWS_DEFAULT_REGION",)
+
+
 class ConfigError(Exception):
     pass
 
@@ -111,6 +116,15 @@ def check_optional(groups: dict, env: dict | None = None) -> list[str]:
             errors.append("MONITOR_PING_TOKEN " + ("is not set" if not token else "must be at least 24 letters, "
                           "digits, _ or -") + " but MONITOR_SERVERS is: generate it with `openssl rand -hex 24` "
                           "(the servers' heartbeats to the monitor carry it)")
+    s3 = env.get("BACKUP_S3_REPOSITORY", "")
+    if s3:
+        if not re.fullmatch(r"s3:(https?://)?[^/\s]+/[^/\s]+(/\S*)?", s3):
+            errors.append(f"BACKUP_S3_REPOSITORY={s3} is not a restic S3 URL: write "
+                          "s3:https://HOST/BUCKET/PATH (any S3-compatible service; s3:s3.amazonaws.com/BUCKET/PATH for AWS)")
+        for var in S3_KEYS:
+            if not env.get(var):
+                errors.append(f"{var} is not set but BACKUP_S3_REPOSITORY is: set the access key the S3 "
+                              "service issued for that bucket (read, write and delete on it)")
     url = env.get("SUPABASE_DB_URL", "")
     if url:
         m = re.fullmatch(r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+", url)

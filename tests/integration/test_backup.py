@@ -3,12 +3,13 @@ faults an on-call engineer meets (lock, wrong password, unknown snapshot, vault 
 
 import json
 import re
+import runpy
 
 import pytest
 
 from sandbox import seed
-from tests.conftest import run_pyinfra
-from tests.integration.conftest import N8nClient
+from tests.conftest import ROOT, run_pyinfra
+from tests.integration.conftest import N8nClient, secrets_of
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -86,6 +87,9 @@ def test_backup_restore_roundtrip_gives_identical_data(n8n_server, supabase_host
     assert f"restore ok: snapshot {snap}" in out and "safety snapshot" in out
     assert n8n_state(n8n_server) == before_n8n
     assert supabase_checksums(supabase_host) == before_supa
+    # the database the restore replaced is kept for an undo: the destroyed state, no workflow
+    old_db = N8N_PSQL.replace("-d n8n ", "-d n8n_before_restore ")
+    assert n8n_server.sh(f"{old_db} -c 'select count(*) from workflow_entity'").strip() == "0"
     # the credential still decrypts with the key and works; a wrong password is still refused
     assert protected_webhook(n8n_server, seed.CREDENTIAL["data"]["password"]) == 200
     assert protected_webhook(n8n_server, "wrong") in (401, 403)
@@ -209,6 +213,38 @@ def test_repository_disk_full_fails_clearly_and_keeps_earlier_snapshots(n8n_serv
     assert snapshot_ids(n8n_server) == before
 
 
+def test_interrupted_restore_leaves_n8n_running_on_one_whole_database(n8n_server, sandbox_env):
+    """Ctrl-C while the snapshot is being restored: n8n is never left stopped, it runs on either its
+    own database or the whole restored one, and the half-restored copy is gone."""
+    import signal
+    import subprocess
+    import time
+
+    before = n8n_state(n8n_server)
+    started = n8n_server.sh("docker inspect -f '{{.State.StartedAt}}' n8n_n8n_1").strip()
+    n8n_server.sh(": > /var/log/n8n-backup.log")
+    p = subprocess.Popen([str(ROOT / ".venv" / "bin" / "pyinfra"), "-y", "inventory.py", "runbooks/restore.py",
+                          "--data", "safety_snapshot=no"], cwd=ROOT, env=sandbox_env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while "restoring n8n's database into" not in n8n_server.sh("cat /var/log/n8n-backup.log", check=False):
+        assert time.time() < deadline and p.poll() is None, "the restore never reached its database step"
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    p.wait(60)
+    deadline = time.time() + 300
+    while n8n_server.sh("pgrep -f '[n]8n-restore' || true").strip():
+        assert time.time() < deadline, "n8n-restore never ended"
+        time.sleep(1)
+    log = n8n_server.sh("cat /var/log/n8n-backup.log")
+    assert "FAILED restore n8n database: interrupted" in log or "restore ok" in log, log[-2000:]
+    if "interrupted" in log:  # stopped before the swap: n8n was never stopped
+        assert n8n_server.sh("docker inspect -f '{{.State.StartedAt}}' n8n_n8n_1").strip() == started
+    assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
+    assert n8n_state(n8n_server) == before  # the snapshot holds the same data
+    assert "n8n_restoring" not in n8n_server.sh(f"{N8N_PSQL} -c 'select datname from pg_database'")
+
+
 def test_restore_drill_runs_in_throwaway_containers(n8n_server, sandbox_env):
     containers = n8n_server.sh("docker ps -a --format '{{.Names}}' | sort")
     r = run_pyinfra(["-y", "inventory.py", "runbooks/restore_drill.py", "--data", "from=offsite"], sandbox_env)
@@ -262,3 +298,53 @@ def test_heartbeat_and_failure_hooks_are_called(n8n_server, vault):
     finally:
         n8n_server.sh("mv /root/backup.env.keep /etc/mottivme/backup.env")
         vault.sh("systemctl stop itest-hook", check=False)
+
+
+MOTO = "moto[server]==5.2.5"  # an S3-compatible service from PyPI: stands in for the bucket
+
+
+def sandbox_pip_args() -> str:
+    """pip on a sandbox server goes through the sandbox's proxy, as the monitor's deploy does."""
+    return runpy.run_path(str(ROOT / "group_data" / "sandbox.py"))["pip_extra_args"]
+
+
+def test_s3_repository_gets_the_copy_and_restores_when_the_vault_is_down(n8n_server, vault, sandbox_env, sbx):
+    """BACKUP_S3_REPOSITORY in .env: the deploy writes the bucket's keys (0600, never printed), the
+    backup copies each snapshot to the bucket as well as to the vault, and with the vault down the
+    restore runbook takes the snapshot from the bucket. The bucket is moto's S3 server on the vault
+    server's port 80 (open in its firewall)."""
+    vault.sh("test -x /opt/moto/bin/moto_server || { apt-get update -q >/dev/null && apt-get install -y -q python3-venv "
+             f">/dev/null && python3 -m venv /opt/moto && /opt/moto/bin/pip install -q {sandbox_pip_args()} '{MOTO}'; }}")
+    vault.sh("systemd-run --unit itest-s3 /opt/moto/bin/moto_server -H 0.0.0.0 -p 80 && "
+             "for i in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1/ && break; sleep 0.2; done")
+    bucket = f"s3:http://{vault.h['private_ip']}/mottivme-backups/{n8n_server.name}"
+    secret_key = "itest-s3-secret-" + secrets_of(sbx)["RESTIC_PASSWORD"][:12]
+    s3_env = {**sandbox_env, "BACKUP_S3_REPOSITORY": bucket, "AWS_ACCESS_KEY_ID": "itest-access-key",
+              "AWS_SECRET_ACCESS_KEY": secret_key, "AWS_DEFAULT_REGION": "us-east-1"}
+    try:
+        r = run_pyinfra(["-y", "inventory.py", "deploy.py"], s3_env)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0, out[-3000:]
+        assert secret_key not in out
+        assert n8n_server.sh("stat -c %a /etc/mottivme/backup.env").strip() == "600"
+        snap, out = backup_now(s3_env)
+        assert re.search(r"off-host: sftp:\S+ " + re.escape(bucket), out), out[-2000:]
+        in_bucket = n8n_server.sh(f"set -a && . /etc/mottivme/backup.env && RESTIC_REPOSITORY={bucket} restic snapshots --json")
+        # restic copy gives the copy an id of its own and records the local one as "original"
+        (copy,) = [s for s in json.loads(in_bucket) if s.get("original", "").startswith(snap)]
+        sbx.docker("exec", vault.h["container_id"], "systemctl", "stop", "ssh.service", "ssh.socket")
+        try:
+            # pyinfra stops when a host of the inventory does not answer: the vault is left out
+            r = run_pyinfra(["-y", "--limit", "n8n_servers", "inventory.py", "runbooks/restore.py",
+                             "--data", "from=offsite", "--data", "safety_snapshot=no"], s3_env)
+        finally:
+            sbx.docker("exec", vault.h["container_id"], "systemctl", "start", "ssh.service")
+        out = r.stdout + r.stderr
+        assert r.returncode == 0, out[-3000:]
+        assert f"snapshot {copy['short_id']} from {bucket}" in out and "restore ok" in out, out[-3000:]
+        assert secret_key not in out
+    finally:
+        vault.sh("systemctl stop itest-s3", check=False)
+        r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)  # back to the vault only
+        assert r.returncode == 0, r.stderr[-3000:]
+    assert "AWS_" not in n8n_server.sh("cat /etc/mottivme/backup.env")

@@ -113,3 +113,14 @@ def test_worker_servers_need_a_tunnel_key_and_a_redis_password(tmp_path):
     key = tmp_path / "k"
     key.write_text("x")
     assert config.check_optional(groups, {"WORKER_TUNNEL_KEY_FILE": str(key), "REDIS_PASSWORD": "r" * 32}) == []
+
+
+def test_s3_repository_needs_its_keys_and_a_restic_url():
+    errors = config.check_optional({}, {"BACKUP_S3_REPOSITORY": "s3:https://s3.example.test/bucket/n8n"})
+    assert [e.split()[0] for e in errors] == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    assert "is not set but BACKUP_S3_REPOSITORY is" in errors[0]
+    keys = {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"}
+    for url in ("s3:https://s3.example.test/bucket/n8n", "s3:http://10.0.0.9:9000/bucket", "s3:s3.amazonaws.com/b/p"):
+        assert config.check_optional({}, {"BACKUP_S3_REPOSITORY": url, **keys}) == []
+    (err,) = config.check_optional({}, {"BACKUP_S3_REPOSITORY": "https://s3.example.test/bucket", **keys})
+    assert "is not a restic S3 URL" in err and "s3:https://HOST/BUCKET/PATH" in err

@@ -151,9 +151,15 @@ def test_backup_env_and_cron():
     env = render("backup.env.j2", data=d, offsite_repositories=["sftp:restic@10.0.0.9:/srv/restic/n8n1"],
                  sftp_command="ssh -i k restic@10.0.0.9 -s sftp", success_hook="https://status.x/ping/t/backup-n1",
                  failure_hook="https://status.x/ping/t/backup-n1/fail", hook_curl_args="",
-                 secrets={"SUPABASE_DB_URL": HiddenValue("'postgresql://u:p@db.x.supabase.co:5432/postgres'")})
+                 secrets={"SUPABASE_DB_URL": HiddenValue("'postgresql://u:p@db.x.supabase.co:5432/postgres'")},
+                 s3_credentials={})
     assert "SUPABASE_DB_URL='postgresql://u:p@db.x.supabase.co:5432/postgres'" in env
     assert 'OFFSITE_REPOSITORIES="sftp:restic@10.0.0.9:/srv/restic/n8n1"' in env
+    assert "AWS_" not in env
+    s3 = render("backup.env.j2", data=d, offsite_repositories=["s3:https://s3.x/b/n8n"], sftp_command="",
+                success_hook="", failure_hook="", hook_curl_args="", secrets={"SUPABASE_DB_URL": HiddenValue("")},
+                s3_credentials={"AWS_SECRET_ACCESS_KEY": HiddenValue("'s e'"), "AWS_ACCESS_KEY_ID": HiddenValue("AK")})
+    assert "\nexport AWS_ACCESS_KEY_ID=AK\nexport AWS_SECRET_ACCESS_KEY='s e'\n" in s3
     cron = render("cron-n8n.j2", data=d)
     assert "17 3 * * * root /usr/local/sbin/n8n-backup" in cron
     assert "41 4 * * 0 root /usr/local/sbin/n8n-supabase-cleanup" in cron
