@@ -8,9 +8,11 @@ from tasks.base import base
 from tasks.docker import docker
 from tasks.monitoring import monitor_hosts, monitoring, reporting
 from tasks.n8n import n8n_stack, worker_hosts
+from tasks.rotation import refuse_deploy_if_pending
 from tasks.scaling import settings
 from tasks.workers import tunnel_endpoint, workers
 
+refuse_deploy_if_pending()
 if {"n8n_servers", "backup_vault", "monitors", "n8n_workers"} & set(host.groups):
     base()
 if "n8n_servers" in host.groups:

@@ -235,6 +235,14 @@ def _die(errors: list[str]) -> None:
     sys.exit(2)
 
 
+def rotation_pending_file() -> Path:
+    """Where a secret rotation keeps its new values until every host has them and they are written
+    back: beside the operator's .env (the sandbox: beside its secrets.env)."""
+    env = Path(os.environ.get("MOTTIVME_ENV_FILE") or ROOT / ".env")
+    sandbox_secrets = sandbox_state_file().parent / "secrets.env"
+    return (env if env.is_file() or not sandbox_secrets.is_file() else sandbox_secrets).with_name(".rotation-pending.env")
+
+
 def persist_secret(name: str, value: str) -> str:
     """Write a rotated secret back where the operator keeps it; return where (never the value).
 

@@ -83,6 +83,27 @@ class Server:
         return r.stdout
 
 
+def interrupt_runbook(server: Server, env: dict, args: list[str], reached: str, script: str) -> None:
+    """Run `pyinfra -y inventory.py ARGS` as an engineer would, press Ctrl-C (SIGINT) once the shell
+    test `reached` succeeds on the server, then wait until the server's `script` has ended."""
+    import signal
+    import subprocess
+    import time
+
+    p = subprocess.Popen([str(ROOT / ".venv" / "bin" / "pyinfra"), "-y", "inventory.py", *args], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while server.sh(f"{reached} && echo reached || true", check=False).strip() != "reached":
+        assert time.time() < deadline and p.poll() is None, f"{args[0]} never got to the point to interrupt"
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    p.wait(60)
+    deadline = time.time() + 300
+    while server.sh(f"pgrep -f '[{script[0]}]{script[1:]}' || true").strip():
+        assert time.time() < deadline, f"{script} never ended"
+        time.sleep(1)
+
+
 @pytest.fixture(scope="session")
 def n8n_server(sbx):
     return Server(sbx, next(h for h in sbx.load()["hosts"] if h["group"] == "n8n_servers"))

@@ -9,7 +9,7 @@ import pytest
 
 from sandbox import seed
 from tests.conftest import ROOT, run_pyinfra
-from tests.integration.conftest import N8nClient, secrets_of
+from tests.integration.conftest import N8nClient, interrupt_runbook, secrets_of
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -216,26 +216,11 @@ def test_repository_disk_full_fails_clearly_and_keeps_earlier_snapshots(n8n_serv
 def test_interrupted_restore_leaves_n8n_running_on_one_whole_database(n8n_server, sandbox_env):
     """Ctrl-C while the snapshot is being restored: n8n is never left stopped, it runs on either its
     own database or the whole restored one, and the half-restored copy is gone."""
-    import signal
-    import subprocess
-    import time
-
     before = n8n_state(n8n_server)
     started = n8n_server.sh("docker inspect -f '{{.State.StartedAt}}' n8n_n8n_1").strip()
     n8n_server.sh(": > /var/log/n8n-backup.log")
-    p = subprocess.Popen([str(ROOT / ".venv" / "bin" / "pyinfra"), "-y", "inventory.py", "runbooks/restore.py",
-                          "--data", "safety_snapshot=no"], cwd=ROOT, env=sandbox_env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 180
-    while "restoring n8n's database into" not in n8n_server.sh("cat /var/log/n8n-backup.log", check=False):
-        assert time.time() < deadline and p.poll() is None, "the restore never reached its database step"
-        time.sleep(0.2)
-    p.send_signal(signal.SIGINT)
-    p.wait(60)
-    deadline = time.time() + 300
-    while n8n_server.sh("pgrep -f '[n]8n-restore' || true").strip():
-        assert time.time() < deadline, "n8n-restore never ended"
-        time.sleep(1)
+    interrupt_runbook(n8n_server, sandbox_env, ["runbooks/restore.py", "--data", "safety_snapshot=no"],
+                      reached="grep -q \"restoring n8n's database into\" /var/log/n8n-backup.log", script="n8n-restore")
     log = n8n_server.sh("cat /var/log/n8n-backup.log")
     assert "FAILED restore n8n database: interrupted" in log or "restore ok" in log, log[-2000:]
     if "interrupted" in log:  # stopped before the swap: n8n was never stopped

@@ -3,7 +3,7 @@
 import re
 
 from tests.conftest import run_pyinfra
-from tests.integration.conftest import N8nClient
+from tests.integration.conftest import N8nClient, interrupt_runbook
 
 
 def test_restart_measures_unavailability_and_n8n_is_back(n8n_server, sandbox_env, first_deploy):
@@ -62,6 +62,37 @@ def test_rotate_secrets_applies_verifies_and_writes_back(n8n_server, sbx, sandbo
     r = run_pyinfra(["-y", "inventory.py", "runbooks/restore_drill.py", "--data", "from=offsite"], sandbox_env)
     assert r.returncode == 0 and "drill ok" in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
     # the operator's .env and the hosts agree: a deploy changes nothing
+    r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import json
+
+    assert json.loads(r.stdout)["results"]["totals"]["success"] == 0
+
+
+def test_interrupted_rotation_ends_verified_and_a_rerun_finishes_it(n8n_server, sbx, sandbox_env, first_deploy):
+    """Ctrl-C while a host rotates: the host finishes (n8n ready on the new password), the new value
+    waits in the pending file, deploy.py refuses to put the old one back, and running the runbook
+    again finishes the rotation with the same value."""
+    from tests.integration.conftest import secrets_of
+
+    old = secrets_of(sbx)["POSTGRES_PASSWORD"]
+    pending = sbx.state_dir / ".rotation-pending.env"
+    interrupt_runbook(n8n_server, sandbox_env, ["runbooks/rotate_secrets.py", "--data", "secrets=postgres"],
+                      reached="test -f /opt/n8n/.env.before-rotation", script="n8n-rotate-secrets")
+    assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
+    assert secrets_of(sbx)["POSTGRES_PASSWORD"] == old  # not written back: the run was cut short
+    new = pending.read_text().split("POSTGRES_PASSWORD=", 1)[1].split()[0]
+    assert oct(pending.stat().st_mode & 0o777) == "0o600" and new != old
+    assert n8n_server.sh("test -e /root/.mottivme-rotate.env && echo left || echo gone").strip() == "gone"
+
+    r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)
+    assert r.returncode == 2 and "a secret rotation has not finished" in r.stderr, r.stderr[-2000:]
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/rotate_secrets.py", "--data", "secrets=postgres"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "finishing the rotation that did not complete" in out and "postgres: already rotated" in out
+    assert secrets_of(sbx)["POSTGRES_PASSWORD"] == new and not pending.exists()
+    assert new not in out and old not in out
     r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
     assert r.returncode == 0, r.stderr[-2000:]
     import json
@@ -132,26 +163,9 @@ def test_a_failing_version_that_migrated_rolls_back_and_restores(n8n_server, san
 
 def test_interrupted_emergency_deploy_leaves_n8n_running(n8n_server, sandbox_env, first_deploy):
     """Ctrl-C once the switch has begun: the host finishes it, n8n ends up running (old or new)."""
-    import signal
-    import subprocess
-    import time
-
-    from tests.conftest import ROOT
-
     n8n_server.sh(": > /var/log/n8n-deploy.log")
-    p = subprocess.Popen([str(ROOT / ".venv" / "bin" / "pyinfra"), "-y", "inventory.py", "runbooks/emergency_deploy.py",
-                          "--data", "n8n_version=2.41.0"], cwd=ROOT, env=sandbox_env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 180
-    while "pre-deploy snapshot" not in n8n_server.sh("cat /var/log/n8n-deploy.log", check=False):
-        assert time.time() < deadline and p.poll() is None, "the deploy never reached its switch"
-        time.sleep(0.3)
-    p.send_signal(signal.SIGINT)
-    p.wait(60)
-    deadline = time.time() + 300
-    while n8n_server.sh("pgrep -f '[n]8n-deploy-version' || true").strip():
-        assert time.time() < deadline, "n8n-deploy-version never ended"
-        time.sleep(1)
+    interrupt_runbook(n8n_server, sandbox_env, ["runbooks/emergency_deploy.py", "--data", "n8n_version=2.41.0"],
+                      reached="grep -q 'pre-deploy snapshot' /var/log/n8n-deploy.log", script="n8n-deploy-version")
     assert running_version(n8n_server) in ("2.41.0", "2.41.1")
     assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
     # back to the declared version for whatever runs next
