@@ -1,14 +1,17 @@
 """Disaster-recovery drill (SOP 05: quarterly), for the sandbox or a staging inventory:
 
-    python -m runbooks.dr_drill [--report-dir reports] [--i-know-this-is-production]
+    python -m runbooks.dr_drill [--report-dir reports] [--rebuild replace|wipe] [--i-know-this-is-production]
 
 (a) outage: stops n8n, measures the time until readiness fails (detection) and until the restart
     runbook has it ready again (recovery);
 (b) data loss: a marker workflow and a marker Supabase table are backed up, deleted, restored
     with the restore runbook and checked;
-(c) server loss: the n8n server is destroyed (sandbox: the server itself is replaced by a new
-    one; staging: its stack, volumes and local backups are wiped) and rebuilt with deploy.py plus
-    a restore from the off-host repository.
+(c) server loss: the n8n server is destroyed and rebuilt with deploy.py plus a restore from the
+    off-host repository. --rebuild replace (the sandbox's default): the server itself is removed
+    and a bare Debian server takes its place. --rebuild wipe (staging, where the drill cannot
+    order a new machine): everything the deploy put there is wiped - the stack, its volumes,
+    /opt/n8n, /etc/mottivme, the local backups, scripts and cron entries - and Docker and the
+    Debian packages stay.
 It writes a dated markdown report with the timings (detection, recovery, RTO, data age = RPO)
 and what failed. Unlike the other runbooks it is a program, not a pyinfra deploy file: it
 destroys and recreates servers and runs several pyinfra deploys one after the other.
@@ -37,14 +40,38 @@ sys.path.insert(0, str(ROOT))
 from dotenv import load_dotenv  # noqa: E402
 
 from sandbox.core import Sandbox  # noqa: E402
+from tasks import config  # noqa: E402
 
 PYINFRA = str(ROOT / ".venv" / "bin" / "pyinfra")
 MARKER_TABLE = "dr_drill_marker"
+# --rebuild wipe: what deploy.py and the backups put on an n8n server, removed
+WIPE = ("cd /opt/n8n 2>/dev/null && docker-compose -p n8n down -v --remove-orphans >/dev/null 2>&1; "
+        "rm -rf /opt/n8n /etc/mottivme /var/backups/n8n /etc/cron.d/mottivme-* /usr/local/sbin/n8n-* "
+        "/var/log/n8n-*.log /etc/logrotate.d/mottivme-*")
+
+
+class N8nServer:
+    """The inventory's first n8n server, as pyinfra reaches it (read afresh: (c) may replace it)."""
+
+    def __init__(self):
+        self.name, d = config.inventory_groups()["n8n_servers"][0]
+        self.ssh_args = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+                         "-p", str(d.get("ssh_port", 22))]
+        if d.get("ssh_known_hosts_file"):
+            self.ssh_args += ["-o", f"UserKnownHostsFile={d['ssh_known_hosts_file']}"]
+        # as pyinfra: a new host is accepted on first contact and checked afterwards
+        self.ssh_args += ["-o", "StrictHostKeyChecking=" + ("no" if d.get("ssh_strict_host_key_checking") == "off"
+                                                            else "accept-new")]
+        if d.get("ssh_key"):
+            self.ssh_args += ["-i", d["ssh_key"], "-o", "IdentitiesOnly=yes"]
+        self.ssh_args.append(f"{d.get('ssh_user', 'root')}@{d.get('ssh_hostname', self.name)}")
+        base = d.get("n8n_public_url") or f"https://{os.environ.get('N8N_HOST', self.name)}/"
+        self.ready_url = os.environ.get("DR_DRILL_READY_URL") or base + "healthz/readiness"
 
 
 class Drill:
-    def __init__(self, sbx: Sandbox | None, env: dict):
-        self.sbx, self.env = sbx, env
+    def __init__(self, sbx: Sandbox | None, env: dict, rebuild: str):
+        self.sbx, self.env, self.rebuild = sbx, env, rebuild
         self.steps: list[tuple[str, str, float | None, str]] = []  # (part, step, seconds, result)
         self.failures: list[str] = []
 
@@ -58,20 +85,17 @@ class Drill:
             raise RuntimeError(f"pyinfra {' '.join(args)}: {(reason or out.splitlines() or ['?'])[-1]}")
         return out
 
-    def n8n_host(self) -> dict:
-        return next(h for h in self.sbx.load()["hosts"] if h["group"] == "n8n_servers")
-
     def sh(self, command: str, stdin: str | None = None) -> str:
-        h = self.n8n_host()
-        r = subprocess.run(self.sbx.ssh_args(h) + [command], input=stdin, capture_output=True, text=True, timeout=600)
+        s = N8nServer()
+        r = subprocess.run(s.ssh_args + [command], input=stdin, capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
-            raise RuntimeError(f"{h['name']}: {command[:60]}: {r.stderr.strip()[-300:]}")
+            raise RuntimeError(f"{s.name}: {command[:60]}: {r.stderr.strip()[-300:]}")
         return r.stdout
 
-    def ready(self) -> bool:
-        url = f"https://localhost:{self.n8n_host()['https_port']}/healthz/readiness"
+    def ready(self, url: str | None = None) -> bool:
         try:
-            with urllib.request.urlopen(url, context=ssl._create_unverified_context(), timeout=3) as r:
+            with urllib.request.urlopen(url or N8nServer().ready_url, context=ssl._create_unverified_context(),
+                                        timeout=3) as r:
                 return r.status == 200
         except Exception:  # noqa: BLE001 - any failure is "not ready"
             return False
@@ -101,10 +125,11 @@ class Drill:
         times = {}
 
         def detect():
+            server = N8nServer()
             t0 = time.perf_counter()
-            stop = subprocess.Popen(self.sbx.ssh_args(self.n8n_host()) + ["cd /opt/n8n && docker-compose -p n8n stop n8n"],
+            stop = subprocess.Popen(server.ssh_args + ["cd /opt/n8n && docker-compose -p n8n stop n8n"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            while self.ready():
+            while self.ready(server.ready_url):
                 if time.perf_counter() - t0 > 60:
                     raise RuntimeError("readiness still 200 a minute after n8n was stopped")
                 time.sleep(0.2)
@@ -151,9 +176,10 @@ class Drill:
                          "--data", "confirm_supabase_overwrite=yes")
             if self.psql_n8n("select name from workflow_entity where id = 'drDrillMarker001'") != marker:
                 raise RuntimeError("the marker workflow is not back")
-            if self.psql_supabase(f"select name from {MARKER_TABLE};") != marker:
+            if self.psql_supabase(f"select name from {MARKER_TABLE} where name = '{marker}';") != marker:
                 raise RuntimeError("the marker table is not back")
-            return "marker workflow and marker table are back"
+            self.psql_supabase(f"drop table {MARKER_TABLE};")  # the drill leaves no table behind in Supabase
+            return "marker workflow and marker table are back (the table is removed again)"
 
         self.step("(b) data loss", "marker data + backup", prepare)
         self.step("(b) data loss", "delete marker table and workflow", destroy)
@@ -172,10 +198,13 @@ class Drill:
         def destroy():
             times["t0"] = time.perf_counter()
             times["lost_at"] = time.time()
-            old = self.n8n_host()["name"]
+            old = N8nServer().name
+            if self.rebuild == "wipe":
+                self.sh(WIPE)
+                return f"{old} wiped: stack, volumes, /opt/n8n, /etc/mottivme, local backups, scripts, cron"
             self.sbx.down([old])
             self.sbx.up(1, "n8n_servers")
-            return f"{old} destroyed, replaced by a bare {self.n8n_host()['name']}"
+            return f"{old} destroyed, replaced by a bare {N8nServer().name}"
 
         def rebuild():
             self.pyinfra("deploy.py")
@@ -192,7 +221,7 @@ class Drill:
             return f"restored snapshot {m.group(1) if m else '?'} from the off-host repository; marker workflow back"
 
         self.step("(c) server loss", "backup", backup)
-        self.step("(c) server loss", "destroy the n8n server", destroy)
+        self.step("(c) server loss", f"destroy the n8n server ({self.rebuild})", destroy)
         self.step("(c) server loss", "rebuild with deploy.py", rebuild)
         self.step("(c) server loss", "restore from the off-host repository", restore)
         if "snapshot_at" in times and "lost_at" in times:
@@ -222,26 +251,41 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m runbooks.dr_drill", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--report-dir", default=str(ROOT / "reports"))
+    p.add_argument("--rebuild", choices=("replace", "wipe"),
+                   help="part (c): replace the server (sandbox, the default there) or wipe it (staging, the default there)")
     p.add_argument("--i-know-this-is-production", action="store_true")
     a = p.parse_args(argv)
     load_dotenv(os.environ.get("MOTTIVME_ENV_FILE") or ROOT / ".env", override=False)
+    sbx = None
     if os.environ.get("N8N_SERVERS"):
         if os.environ.get("DR_DRILL_ENVIRONMENT") != "staging" and not a.i_know_this_is_production:
-            print("dr-drill: refusing: .env targets real servers. The drill destroys a server: run it against the "
+            print("dr-drill: refusing: .env targets real servers. The drill wipes a server: run it against the "
                   "sandbox, or a staging inventory with DR_DRILL_ENVIRONMENT=staging", file=sys.stderr)
             return 2
-        print("dr-drill: a staging inventory is not supported yet (it needs a way to replace a server); "
-              "run it against the sandbox", file=sys.stderr)
+        if a.rebuild == "replace":
+            print("dr-drill: --rebuild replace needs the sandbox (the drill cannot order a new machine); "
+                  "staging uses --rebuild wipe", file=sys.stderr)
+            return 2
+        rebuild = "wipe"
+    else:
+        sbx = Sandbox()
+        if {h["group"] for h in sbx.load()["hosts"]} < {"n8n_servers", "backup_vault", "supabase"}:
+            print("dr-drill: the sandbox needs an n8n server, a backup vault and the Supabase stand-in: make sandbox-up; "
+                  "python -m sandbox up --group backup_vault; python -m sandbox up --group supabase; "
+                  "pyinfra -y inventory.py deploy.py sandbox/supabase.py", file=sys.stderr)
+            return 2
+        rebuild = a.rebuild or "replace"
+    try:
+        config.load_inventory()  # the configuration every pyinfra run below needs, checked first
+    except SystemExit as e:
+        return int(e.code or 2)
+    groups = config.inventory_groups()
+    if not groups.get("backup_vault") and not os.environ.get("BACKUP_S3_REPOSITORY"):
+        print("dr-drill: part (c) rebuilds from the off-host repository and none is configured: set BACKUP_VAULT "
+              "or BACKUP_S3_REPOSITORY", file=sys.stderr)
         return 2
-    sbx = Sandbox()
-    hosts = sbx.load()["hosts"]
-    if {h["group"] for h in hosts} < {"n8n_servers", "backup_vault", "supabase"}:
-        print("dr-drill: the sandbox needs an n8n server, a backup vault and the Supabase stand-in: make sandbox-up; "
-              "python -m sandbox up --group backup_vault; python -m sandbox up --group supabase; "
-              "pyinfra -y inventory.py deploy.py sandbox/supabase.py", file=sys.stderr)
-        return 2
-    drill = Drill(sbx, dict(os.environ))
-    monitored = any(h["group"] == "monitors" for h in hosts)
+    drill = Drill(sbx, dict(os.environ), rebuild)
+    monitored = bool(groups.get("monitors"))
     if monitored:  # the drill's outages are planned: page nobody (the window expires by itself)
         drill.step("-", "silence the monitor (maintenance window)", lambda: drill.pyinfra(
             "runbooks/maintenance.py", "--data", "checks=*", "--data", "minutes=120", "--data", "reason=DR drill") and None)

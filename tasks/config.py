@@ -164,12 +164,20 @@ def load_inventory(env_file: str | Path | None = None) -> dict[str, list]:
     except ConfigError as e:
         _die([str(e)])
     if sandbox:
+        names = ", ".join(f"{n} ({g})" for g, hs in groups.items() if g != "sandbox" for n, _ in hs)
+        print(f"inventory: no hosts in .env, targeting the sandbox in {sandbox.parent.name}/: {names}", file=sys.stderr)
         # the sandbox's own throwaway secrets fill whatever .env / the environment do not set
         load_dotenv(sandbox.parent / "secrets.env", override=False)
     errors = check_secrets() + check_optional(groups)
     if errors:
         _die(errors)
     return groups
+
+
+def inventory_groups() -> dict[str, list]:
+    """{group: [(name, host_data), ...]} as the inventory builds it, without its checks (for
+    programs such as the DR drill that reach the same servers outside pyinfra)."""
+    return _hosts()[0]
 
 
 def _hosts() -> tuple[dict[str, list], Path | None]:
@@ -221,9 +229,6 @@ def _hosts() -> tuple[dict[str, list], Path | None]:
             load_dotenv(state.parent / "secrets.env", override=False)
             os.environ["SUPABASE_DB_URL"] = (f"postgresql://postgres:{os.environ['SUPABASE_STANDIN_PASSWORD']}"
                                              f"@{h['private_ip']}:5432/postgres")
-    names = ", ".join(f"{h['name']} ({h['group']})" for h in hosts)
-    print(f"inventory: no hosts in .env, targeting the sandbox in {state.parent.name}/: {names}",
-          file=sys.stderr)
     return groups, state
 
 

@@ -10,10 +10,13 @@ from tests.integration.conftest import N8nClient
 
 
 @pytest.mark.replaces_servers
-def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp_path, seeded):
+@pytest.mark.parametrize("rebuild", ["wipe", "replace"])
+def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp_path, seeded, rebuild):
+    """replace: the sandbox's server is removed and a bare one takes its place; wipe (what a staging
+    inventory gets): everything the deploy put on the server is removed and rebuilt in place."""
     old_id = n8n_server.h["container_id"]
-    r = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "runbooks.dr_drill", "--report-dir", str(tmp_path)],
-                       cwd=ROOT, env=sandbox_env, capture_output=True, text=True, timeout=1800)
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "runbooks.dr_drill", "--report-dir", str(tmp_path),
+                        "--rebuild", rebuild], cwd=ROOT, env=sandbox_env, capture_output=True, text=True, timeout=1800)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-4000:]
     (report,) = tmp_path.glob("dr-drill-*.md")
@@ -21,8 +24,11 @@ def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp
     assert "Result: **PASSED**" in text and "FAILED" not in text
     for measure in ("time to detect", "time to recover", "RTO", "RPO"):
         assert re.search(rf"\| {measure}[^|]*\| [0-9.]+ s \|", text), measure
-    # the n8n server really was replaced, and the rebuilt one serves the restored data
-    assert n8n_server.h["container_id"] != old_id
+    # the n8n server really was replaced (or wiped), and the rebuilt one serves the restored data
+    if rebuild == "replace":
+        assert n8n_server.h["container_id"] != old_id
+    else:
+        assert n8n_server.h["container_id"] == old_id and re.search(r"\| [^|]* wiped: stack, volumes", text)
     assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
     assert "dr-drill-" in n8n_server.sh("cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n "
                                         "-Atc \"select name from workflow_entity where id = 'drDrillMarker001'\"")
@@ -33,3 +39,10 @@ def test_dr_drill_refuses_production(sandbox_env):
     r = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "runbooks.dr_drill"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "refusing" in r.stderr
+
+
+def test_dr_drill_on_staging_wipes_instead_of_replacing(sandbox_env):
+    env = dict(sandbox_env, N8N_SERVERS="n8n.staging.example.test", DR_DRILL_ENVIRONMENT="staging")
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "runbooks.dr_drill", "--rebuild", "replace"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--rebuild replace needs the sandbox" in r.stderr
