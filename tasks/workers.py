@@ -13,8 +13,8 @@ from io import StringIO
 from pathlib import Path
 
 import paramiko
-from pyinfra import host, inventory
-from pyinfra.api import deploy
+from pyinfra import host, inventory, logger
+from pyinfra.api import FunctionCommand, deploy, operation
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -66,6 +66,51 @@ def start_workers(name: str = "workers: start"):
     """Start this worker server's workers (after a drain), always as an action (a runbook step)."""
     d = host.data
     server.shell(name=name, commands=[f"cd {d.worker_stack_dir} && {compose_command()} -p {PROJECT} up -d"])
+
+
+def _worker_servers_ready(state, host):
+    failed = sorted(h.name for h in state.failed_hosts if "n8n_workers" in h.groups)
+    if failed:
+        return operations._fail(host, f"worker server(s) {', '.join(failed)} cannot take this version (see above): "
+                                      "nothing was changed")
+    return True
+
+
+@operation(is_idempotent=False)
+def worker_servers_ready():
+    """On the main server, before it switches versions: fail when a worker server failed its own
+    preparation (an image it cannot load), so main and workers never run different versions.
+
+    .. code:: python
+
+        workers.worker_servers_ready(name="worker servers have the image")
+    """
+    yield FunctionCommand(_worker_servers_ready, (), {})
+
+
+def _follow_main(state, host, version: str):
+    mains = {h.name for h in inventory.get_group("n8n_servers", default=[])}
+    failed = sorted(h.name for h in state.failed_hosts if h.name in mains)
+    if failed:
+        host.log_styled(f"workers stay on their version: the emergency deploy failed on {', '.join(failed)}, "
+                        "which rolled back to it", fg="yellow", log_func=logger.warning)
+        return True
+    repo, compose_file = host.data.n8n_image_repo, f"{host.data.worker_stack_dir}/docker-compose.yml"
+    ok, _ = host.run_shell_command(f"sed -i 's#^\\( *image: \\){repo}:.*#\\1{repo}:{version}#' {compose_file}")
+    return ok
+
+
+@operation(is_idempotent=False)
+def follow_main_version(version: str):
+    """On a worker server, after the main server's emergency deploy: point the workers at
+    ``version`` when every main server ended on it, or leave them on theirs when it rolled back.
+    The next ``start_workers()`` applies it.
+
+    .. code:: python
+
+        workers.follow_main_version(name="workers: the main server's version", version="2.41.0")
+    """
+    yield FunctionCommand(_follow_main, (version,), {})
 
 
 @deploy("n8n workers")

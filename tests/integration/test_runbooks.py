@@ -2,8 +2,14 @@
 
 import re
 
+import pytest
+
 from tests.conftest import run_pyinfra
 from tests.integration.conftest import N8nClient, interrupt_runbook
+
+# the runbooks back up first, and a backup dumps the Supabase stand-in: it must be there even
+# when this module runs on its own
+pytestmark = pytest.mark.usefixtures("seeded")
 
 
 def test_restart_measures_unavailability_and_n8n_is_back(n8n_server, sandbox_env, first_deploy):

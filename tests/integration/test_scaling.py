@@ -143,6 +143,34 @@ def test_restart_runbook_restarts_workers_one_at_a_time(api, ouro, sandbox_env):
     assert n8n.request("GET", f"webhook/{WHO}")[0] == 200
 
 
+def test_emergency_deploy_takes_the_worker_servers_along(api, ouro, n8n_server, sandbox_env):
+    """Main and workers never run different versions: a version a worker server cannot load stops
+    the runbook before anything stops; otherwise the worker servers drain during the switch and
+    start on the version the main server ended on."""
+    def images() -> set[str]:
+        return {i for w in ouro for i in w.sh("docker ps --filter label=com.docker.compose.project=n8n-worker "
+                                              "--format '{{.Image}}'").split()}
+
+    n8n_server.sh("docker tag docker.n8n.io/n8nio/n8n:2.41.1 docker.n8n.io/n8nio/n8n:2.41.7")  # on main only
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", "n8n_version=2.41.7"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "cannot take this version" in out and "nothing was changed" in out, out[-3000:]
+    assert images() == {"docker.n8n.io/n8nio/n8n:2.41.1"}
+    assert "n8n:2.41.1" in n8n_server.sh("docker inspect -f '{{.Config.Image}}' n8n_n8n_1")
+    n8n, _ = api
+    for version in ("2.41.0", "2.41.1"):
+        r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", f"n8n_version={version}"],
+                        sandbox_env)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0, out[-4000:]
+        assert (out.index("drain and stop during the switch") < out.index(f"emergency deploy of n8n {version}")
+                < out.index("the version the main server ended on")), out[-4000:]
+        assert images() == {f"docker.n8n.io/n8nio/n8n:{version}"}
+        status, body = n8n.request("GET", f"webhook/{WHO}")
+        assert status == 200 and "execution" in body, body
+    n8n_server.sh("docker rmi docker.n8n.io/n8nio/n8n:2.41.7 >/dev/null")
+
+
 def test_backup_and_restore_work_in_queue_mode(seeded, api, ouro, n8n_server, sandbox_env):
     r = run_pyinfra(["-y", "inventory.py", "runbooks/backup_now.py"], sandbox_env)
     assert r.returncode == 0, r.stdout[-3000:]
