@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets as _random
+import sys
 from io import StringIO
 
 from pyinfra import logger
@@ -56,10 +58,6 @@ def new_values(names: list[str]) -> dict[str, str]:
 
 def refuse_deploy_if_pending() -> None:
     """deploy.py with a rotation half done would put old values back on hosts that have new ones."""
-    import sys
-
-    import os
-
     waiting = pending()
     names = sorted(k for k, v in waiting.items() if os.environ.get(k) != v)  # set by hand meanwhile: done
     if waiting and not names:
