@@ -371,7 +371,7 @@ def _kill_group_file(pidfile: Path, group: bool = True) -> None:
             _kill_group(int(pidfile.read_text()), group)
         except ValueError:
             pass
-        pidfile.unlink()
+        pidfile.unlink(missing_ok=True)  # apt-cacher-ng removes its own on SIGTERM, sometimes first
 
 
 def _port_in_use(port: int) -> bool:
