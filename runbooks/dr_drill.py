@@ -276,10 +276,9 @@ def main(argv=None) -> int:
             return 2
         rebuild = a.rebuild or "replace"
     try:
-        config.load_inventory()  # the configuration every pyinfra run below needs, checked first
+        groups = config.load_inventory()  # the configuration every pyinfra run below needs, checked first
     except SystemExit as e:
         return int(e.code or 2)
-    groups = config.inventory_groups()
     if not groups.get("backup_vault") and not os.environ.get("BACKUP_S3_REPOSITORY"):
         print("dr-drill: part (c) rebuilds from the off-host repository and none is configured: set BACKUP_VAULT "
               "or BACKUP_S3_REPOSITORY", file=sys.stderr)

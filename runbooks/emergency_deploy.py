@@ -17,6 +17,7 @@ from runbooks._args import arg
 from tasks import workers
 from tasks.facts import ComposeServices
 from tasks.monitoring import maintenance
+from tasks.n8n import n8n_image
 from tasks.operations import image, run_and_report
 
 version = arg("n8n_version", "", r"\d+\.\d+\.\d+", "a version like 2.41.1")
@@ -32,7 +33,7 @@ if "monitors" in host.groups:  # pyinfra keeps file order across hosts
 # order across hosts)
 workers_active = "n8n_workers" in host.groups and bool(host.get_fact(ComposeServices, project=workers.PROJECT))
 if workers_active:
-    image(name=f"workers: image {version} (before anything is stopped)", ref=f"{host.data.n8n_image_repo}:{version}",
+    image(name=f"workers: image {version} (before anything is stopped)", ref=n8n_image(version),
           archive_dir=host.data.image_archive_dir)
 if "n8n_servers" in host.groups:
     workers.worker_servers_ready(name="worker servers can take this version")

@@ -1,6 +1,7 @@
 """Backups with restic: n8n-backup / n8n-restore / n8n-supabase-cleanup, their settings, cron
 and log rotation on the n8n servers; the SFTP-only account on the backup vault."""
 
+import os
 import shlex
 from io import StringIO
 from pathlib import Path
@@ -22,8 +23,6 @@ def vault_hosts():
 
 
 def _backup_private_key() -> str:
-    import os
-
     return Path(os.environ["BACKUP_SFTP_KEY_FILE"]).expanduser().read_text()
 
 
@@ -44,8 +43,6 @@ def offsite() -> tuple[list[str], str]:
         sftp_command = (f"ssh -i {KEY_ON_HOST} -p {port} -o BatchMode=yes -o ConnectTimeout=10 "
                         f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=/etc/mottivme/backup_known_hosts "
                         f"{d.backup_vault_user}@{addr} -s sftp")
-    import os
-
     if os.environ.get("BACKUP_S3_REPOSITORY"):
         repos.append(os.environ["BACKUP_S3_REPOSITORY"])
     return repos, sftp_command
@@ -53,8 +50,6 @@ def offsite() -> tuple[list[str], str]:
 
 def s3_credentials() -> dict[str, HiddenValue]:
     """The S3 repository's credentials for backup.env (shell-quoted, masked in pyinfra's output)."""
-    import os
-
     if not os.environ.get("BACKUP_S3_REPOSITORY"):
         return {}
     return {k: HiddenValue(shlex.quote(os.environ[k])) for k in S3_KEYS + S3_OPTIONAL if os.environ.get(k)}
@@ -73,8 +68,6 @@ def backup():
     if vault_hosts():
         files.put(name="backup: SFTP key for the vault (0600)", src=StringIO(_backup_private_key()),
                   dest=KEY_ON_HOST, mode="600", user="root", group="root")
-    import os
-
     url = os.environ.get("SUPABASE_DB_URL", "")
     files.template(name="backup: settings (0600)", src="templates/backup.env.j2", dest="/etc/mottivme/backup.env",
                    mode="600", user="root", group="root", offsite_repositories=repos, sftp_command=sftp_command,

@@ -3,12 +3,11 @@ faults an on-call engineer meets (lock, wrong password, unknown snapshot, vault 
 
 import json
 import re
-import runpy
 
 import pytest
 
 from sandbox import seed
-from tests.conftest import ROOT, run_pyinfra
+from tests.conftest import run_pyinfra
 from tests.integration.conftest import N8nClient, interrupt_runbook, secrets_of
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -290,7 +289,9 @@ MOTO = "moto[server]==5.2.5"  # an S3-compatible service from PyPI: stands in fo
 
 def sandbox_pip_args() -> str:
     """pip on a sandbox server goes through the sandbox's proxy, as the monitor's deploy does."""
-    return runpy.run_path(str(ROOT / "group_data" / "sandbox.py"))["pip_extra_args"]
+    from tests.unit.test_templates import group_data
+
+    return group_data("sandbox")["pip_extra_args"]
 
 
 def test_s3_repository_gets_the_copy_and_restores_when_the_vault_is_down(n8n_server, vault, sandbox_env, sbx):
