@@ -6,12 +6,13 @@ HOSTS   ?= 1
 BENCH_ROWS ?= 2000000
 PYINFRA := $(BIN)/pyinfra
 
-.PHONY: help venv demo deploy test test-unit sandbox-up sandbox-down sandbox-status images bench dr-drill clean
+.PHONY: help venv demo deploy lint test test-unit sandbox-up sandbox-down sandbox-status images bench dr-drill clean
 
 help:
 	@echo "make demo          sandbox server + deploy + print the n8n URL (fresh machine: installs what it needs)"
 	@echo "make test          unit tests, then integration tests on sandbox servers"
 	@echo "make test-unit     the quick tier only (seconds)"
+	@echo "make lint          ruff on the Python, shellcheck on the shell scripts"
 	@echo "make sandbox-up HOSTS=n | sandbox-down | sandbox-status | images"
 	@echo "make bench         benchmarks (print tables)"
 
@@ -28,6 +29,13 @@ demo: venv
 
 deploy: venv
 	$(PYINFRA) -y inventory.py deploy.py
+
+# every tracked shell script (templates are Jinja, not shell)
+SHELL_SCRIPTS = $(shell git ls-files | grep -v '^templates/' | xargs grep -lsE '^\#!.*(ba)?sh' 2>/dev/null)
+
+lint: venv
+	$(BIN)/ruff check .
+	shellcheck -S warning $(SHELL_SCRIPTS)
 
 test: venv
 	$(BIN)/pytest

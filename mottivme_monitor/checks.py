@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from . import clock, tlscert
 from .config import Check
@@ -186,7 +186,7 @@ def _tls_days_failure(der: bytes | None, min_days: float) -> str:
         expires = tlscert.not_after(der)
     except ValueError as e:
         return f"cannot read certificate expiry: {e}"
-    left = (expires - datetime.now(timezone.utc)).total_seconds() / 86400
+    left = (expires - datetime.now(UTC)).total_seconds() / 86400
     days = int(left // 1)
     if left < 0:
         return f"certificate expired {int(-left)} days ago" if left <= -1 else "certificate expired today"

@@ -27,7 +27,7 @@ class UsageError(Exception):
     """A bad argument the parser cannot see (e.g. an unknown check name)."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (built once per process; argparse parsers are reusable)."""
     now = argparse.ArgumentParser(add_help=False)

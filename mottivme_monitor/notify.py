@@ -73,7 +73,7 @@ def _send_webhook(channel: Channel, message: str) -> Outcome:
 
 
 def _send_apprise(channel: Channel, title: str, body: str) -> Outcome:
-    import apprise   # imported lazily: loading its plugins takes a few hundred ms
+    import apprise  # imported lazily: loading its plugins takes a few hundred ms
 
     notifier = apprise.Apprise()
     if not notifier.add(channel.url):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from . import checks, clock, ladder, notify, statuspage
 from .config import Check, Config

@@ -12,7 +12,7 @@ TBSCertificate, so a few DER length-prefixed fields are all there is to walk:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 UTC_TIME, GENERALIZED_TIME, CONTEXT_0 = 0x17, 0x18, 0xA0
 
@@ -41,7 +41,7 @@ def _time(tag: int, raw: bytes) -> datetime:
     elif tag != GENERALIZED_TIME:
         raise ValueError("validity is not a time")
     fmt = "%Y%m%d%H%M%S" if len(text) == 14 else "%Y%m%d%H%M"
-    return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, fmt).replace(tzinfo=UTC)
 
 
 def not_after(der: bytes) -> datetime:

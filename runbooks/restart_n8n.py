@@ -11,8 +11,8 @@ log lines of the failing container and fails. The monitor's n8n check is silence
 from pyinfra import host
 
 from runbooks._args import arg
-from tasks.monitoring import maintenance
 from tasks.facts import ComposeServices
+from tasks.monitoring import maintenance
 from tasks.operations import run_and_report
 from tasks.workers import PROJECT
 

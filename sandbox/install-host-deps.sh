@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the sandbox needs on this machine, from Debian packages only:
-# dockerd (docker.io), debootstrap, socat, apt-cacher-ng, zstd, iproute2, util-linux.
+# dockerd (docker.io), debootstrap, socat, apt-cacher-ng, zstd, iproute2, util-linux, and
+# the shell linter (`make lint`).
 # Services are NOT started by the packages (policy-rc.d denies it): the sandbox runs
 # its own private engine in its own network namespace and never the machine's docker0.
 # Safe to re-run: does nothing when every command is already there.
@@ -8,7 +9,7 @@ set -euo pipefail
 need=()
 for pair in dockerd:docker.io docker-compose:docker-compose debootstrap:debootstrap socat:socat \
             apt-cacher-ng:apt-cacher-ng zstd:zstd nsenter:util-linux ss:iproute2 \
-            ssh:openssh-client ssh-keygen:openssh-client; do
+            ssh:openssh-client ssh-keygen:openssh-client shellcheck:shellcheck; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

@@ -35,7 +35,7 @@ from mottivme_monitor.cli import main as monitor_main
 
 LOOPBACK = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
-T0 = datetime.datetime(2025, 3, 1, 3, 12, tzinfo=datetime.timezone.utc)
+T0 = datetime.datetime(2025, 3, 1, 3, 12, tzinfo=datetime.UTC)
 
 
 def at(minutes: float, start: datetime.datetime = T0) -> str:
@@ -278,7 +278,7 @@ def make_certs(directory: Path, days: float, name: str = "svc", hosts: tuple = (
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} test CA")])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)

@@ -37,7 +37,7 @@ def service(doc: dict, name: str) -> dict:
 
 
 def at(minutes: float) -> str:
-    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes)).isoformat(timespec="seconds")
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)).isoformat(timespec="seconds")
 
 
 @pytest.fixture

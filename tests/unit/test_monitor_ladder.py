@@ -6,8 +6,16 @@ import json
 
 import pytest
 
-from tests.monitor_receivers import (SmtpReceiver, Service, WebhookReceiver, at, cli, cli_process, dead_port,
-                                     write_config)
+from tests.monitor_receivers import (
+    Service,
+    SmtpReceiver,
+    WebhookReceiver,
+    at,
+    cli,
+    cli_process,
+    dead_port,
+    write_config,
+)
 
 TITLE_5 = "[DOWN 5 min] n8n: HTTP 503 — since 03:12 UTC"
 
@@ -48,7 +56,7 @@ def drive(config, minutes, hooks, smtp):
         code, _ = cli(config, "run", "--now", at(k))
         assert code == 0
         after = counts(hooks, smtp)
-        delta = tuple(a - b for a, b in zip(after, before))
+        delta = tuple(a - b for a, b in zip(after, before, strict=True))
         if any(delta):
             got[k] = delta
     return got
