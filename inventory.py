@@ -1,21 +1,18 @@
 """pyinfra inventory: `pyinfra inventory.py deploy.py`.
 
-Hosts come from `.env` or the environment (N8N_SERVERS=host1,host2:2222, SSH_USER, SSH_KEY_FILE).
-With none configured, the running sandbox (`make sandbox-up`) is the target. Secrets are checked
-here, before pyinfra connects to anything (see tasks/config.py and .env.example).
+Hosts come from `.env` or the environment (N8N_SERVERS=host1,host2:2222, SSH_USER, SSH_KEY_FILE;
+the groups are tasks/groups.py). With none configured, the running sandbox (`make sandbox-up`)
+is the target (inventory_sources.py). Secrets are checked here, before pyinfra connects to
+anything (tasks/config.py, tasks/variables.py and .env.example).
 """
 
-from tasks.config import load_inventory
+from inventory_sources import choose as _choose
+from tasks.config import load_inventory as _load
+from tasks.groups import NAMES as _NAMES
 
-_groups = load_inventory()
-
-n8n_servers = _groups["n8n_servers"]
-sandbox = _groups.get("sandbox", [])
-# off-host backup repository over SFTP (BACKUP_VAULT)
-backup_vault = _groups.get("backup_vault", [])
-# servers that run only n8n workers (queue mode, tier ouro and up: N8N_WORKER_SERVERS)
-n8n_workers = _groups.get("n8n_workers", [])
-# the off-host monitor and status page (MONITOR_SERVERS)
-monitors = _groups.get("monitors", [])
-# sandbox only: the stand-in for Supabase's PostgreSQL (sandbox/supabase.py)
-supabase = _groups.get("supabase", [])
+_groups = _load(_choose())
+# one pyinfra group per registered group (n8n_servers, n8n_workers, backup_vault, monitors), plus
+# whatever else the source has (the sandbox: `sandbox` for group_data/sandbox.py, `supabase`
+# for its stand-in of Supabase's database). (Names with a leading _ are not groups.)
+globals().update({name: _groups.get(name, []) for name in _NAMES})
+globals().update({name: hosts for name, hosts in _groups.items() if name not in _NAMES})

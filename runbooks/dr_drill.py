@@ -39,10 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 from dotenv import load_dotenv  # noqa: E402
 
-from sandbox.core import Sandbox  # noqa: E402
 from tasks import config  # noqa: E402
 
-PYINFRA = str(ROOT / ".venv" / "bin" / "pyinfra")
+PYINFRA = [sys.executable, "-m", "pyinfra"]  # the pyinfra of this interpreter, whatever the virtualenv
 MARKER_TABLE = "dr_drill_marker"
 # --rebuild wipe: what deploy.py and the backups put on an n8n server, removed
 WIPE = ("cd /opt/n8n 2>/dev/null && docker-compose -p n8n down -v --remove-orphans >/dev/null 2>&1; "
@@ -54,7 +53,7 @@ class N8nServer:
     """The inventory's first n8n server, as pyinfra reaches it (read afresh: (c) may replace it)."""
 
     def __init__(self):
-        self.name, d = config.inventory_groups()["n8n_servers"][0]
+        self.name, d = config.active_source().groups()["n8n_servers"][0]
         self.ssh_args = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
                          "-p", str(d.get("ssh_port", 22))]
         if d.get("ssh_known_hosts_file"):
@@ -70,14 +69,14 @@ class N8nServer:
 
 
 class Drill:
-    def __init__(self, sbx: Sandbox | None, env: dict, rebuild: str):
-        self.sbx, self.env, self.rebuild = sbx, env, rebuild
+    def __init__(self, source: config.InventorySource, env: dict, rebuild: str):
+        self.source, self.env, self.rebuild = source, env, rebuild
         self.steps: list[tuple[str, str, float | None, str]] = []  # (part, step, seconds, result)
         self.failures: list[str] = []
 
     # -- helpers ---------------------------------------------------------------------------------
     def pyinfra(self, *args: str) -> str:
-        r = subprocess.run([PYINFRA, "-y", "inventory.py", *args], cwd=ROOT, env=self.env, capture_output=True,
+        r = subprocess.run([*PYINFRA, "-y", "inventory.py", *args], cwd=ROOT, env=self.env, capture_output=True,
                            text=True, timeout=1800)
         out = r.stdout + r.stderr
         if r.returncode != 0:
@@ -202,8 +201,7 @@ class Drill:
             if self.rebuild == "wipe":
                 self.sh(WIPE)
                 return f"{old} wiped: stack, volumes, /opt/n8n, /etc/mottivme, local backups, scripts, cron"
-            self.sbx.down([old])
-            self.sbx.up(1, "n8n_servers")
+            self.source.replace_server(old, "n8n_servers")
             return f"{old} destroyed, replaced by a bare {N8nServer().name}"
 
         def rebuild():
@@ -256,34 +254,32 @@ def main(argv=None) -> int:
     p.add_argument("--i-know-this-is-production", action="store_true")
     a = p.parse_args(argv)
     load_dotenv(os.environ.get("MOTTIVME_ENV_FILE") or ROOT / ".env", override=False)
-    sbx = None
-    if os.environ.get("N8N_SERVERS"):
+    from inventory_sources import choose  # the inventory's own choice of hosts
+
+    source = choose()
+    if not source.can_replace_servers():  # real servers: only a staging inventory, which is wiped
         if os.environ.get("DR_DRILL_ENVIRONMENT") != "staging" and not a.i_know_this_is_production:
             print("dr-drill: refusing: .env targets real servers. The drill wipes a server: run it against the "
                   "sandbox, or a staging inventory with DR_DRILL_ENVIRONMENT=staging", file=sys.stderr)
             return 2
         if a.rebuild == "replace":
-            print("dr-drill: --rebuild replace needs the sandbox (the drill cannot order a new machine); "
+            print("dr-drill: --rebuild replace needs an inventory that can order a new server (the sandbox); "
                   "staging uses --rebuild wipe", file=sys.stderr)
             return 2
-        rebuild = "wipe"
-    else:
-        sbx = Sandbox()
-        if {h["group"] for h in sbx.load()["hosts"]} < {"n8n_servers", "backup_vault", "supabase"}:
-            print("dr-drill: the sandbox needs an n8n server, a backup vault and the Supabase stand-in: make sandbox-up; "
-                  "python -m sandbox up --group backup_vault; python -m sandbox up --group supabase; "
-                  "pyinfra -y inventory.py deploy.py sandbox/supabase.py", file=sys.stderr)
-            return 2
-        rebuild = a.rebuild or "replace"
+    rebuild = a.rebuild or ("replace" if source.can_replace_servers() else "wipe")
     try:
-        groups = config.load_inventory()  # the configuration every pyinfra run below needs, checked first
+        groups = config.load_inventory(source)  # the configuration every pyinfra run below needs, checked first
     except SystemExit as e:
         return int(e.code or 2)
+    if not groups.get("n8n_servers") or not os.environ.get("SUPABASE_DB_URL"):
+        print("dr-drill: the drill needs an n8n server and a Supabase database (SUPABASE_DB_URL; the sandbox: "
+              "python -m sandbox up --group supabase && pyinfra -y inventory.py sandbox/supabase.py)", file=sys.stderr)
+        return 2
     if not groups.get("backup_vault") and not os.environ.get("BACKUP_S3_REPOSITORY"):
         print("dr-drill: part (c) rebuilds from the off-host repository and none is configured: set BACKUP_VAULT "
               "or BACKUP_S3_REPOSITORY", file=sys.stderr)
         return 2
-    drill = Drill(sbx, dict(os.environ), rebuild)
+    drill = Drill(source, dict(os.environ), rebuild)
     monitored = bool(groups.get("monitors"))
     if monitored:  # the drill's outages are planned: page nobody (the window expires by itself)
         drill.step("-", "silence the monitor (maintenance window)", lambda: drill.pyinfra(

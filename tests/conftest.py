@@ -8,14 +8,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# Variables the project reads from the environment; tests start from none of them.
-PROJECT_VARS = ["N8N_SERVERS", "SSH_USER", "SSH_KEY_FILE", "SSH_KNOWN_HOSTS_FILE", "N8N_ENCRYPTION_KEY",
-                "POSTGRES_PASSWORD", "N8N_OWNER_EMAIL", "N8N_OWNER_PASSWORD", "N8N_HOST", "SBX_STATE", "RESTIC_PASSWORD", "BACKUP_VAULT",
-                "BACKUP_SFTP_KEY_FILE", "SUPABASE_DB_URL", "MONITOR_SERVERS", "MONITOR_PING_TOKEN",
-                "MONITOR_WHATSAPP_URL", "MONITOR_EMAIL_URL", "MONITOR_PHONE_URL", "MONITOR_PHONE_AUTH",
-                "MONITOR_PHONE_TO", "MONITOR_PHONE_FROM", "RAILWAY_HEALTH_URL", "SUPABASE_PROJECT_REF",
-                "SUPABASE_ANON_KEY", "GHL_LOCATION_ID", "GHL_API_TOKEN", "N8N_WORKER_SERVERS", "REDIS_PASSWORD",
-                "WORKER_TUNNEL_KEY_FILE"]
+from tasks.variables import VARIABLES  # noqa: E402
+
+# Variables the project reads from the environment (tasks/variables.py); tests start from none of
+# them, nor from the sandbox's own.
+PROJECT_VARS = [v.name for v in VARIABLES] + ["SBX_STATE"]
 
 GOOD_SECRETS = {
     "N8N_ENCRYPTION_KEY": "0123456789abcdef" * 4,

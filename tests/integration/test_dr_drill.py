@@ -45,4 +45,4 @@ def test_dr_drill_on_staging_wipes_instead_of_replacing(sandbox_env):
     env = dict(sandbox_env, N8N_SERVERS="n8n.staging.example.test", DR_DRILL_ENVIRONMENT="staging")
     r = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "runbooks.dr_drill", "--rebuild", "replace"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and "--rebuild replace needs the sandbox" in r.stderr
+    assert r.returncode == 2 and "--rebuild replace needs an inventory that can order a new server" in r.stderr

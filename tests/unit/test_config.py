@@ -2,18 +2,23 @@
 
 import pytest
 
-from tasks import config
-from tests.conftest import GOOD_SECRETS, clean_env, run_pyinfra
+from tasks import config, variables
+from tests.conftest import GOOD_SECRETS, ROOT, clean_env, run_pyinfra
+
+
+def check_optional(groups, env):
+    """The problems of `env` besides the always-needed variables (GOOD_SECRETS fills those)."""
+    return variables.problems({**GOOD_SECRETS, **env}, groups)
 
 
 def test_good_secrets_pass():
-    assert config.check_secrets(GOOD_SECRETS) == []
+    assert variables.problems(GOOD_SECRETS, {}) == []
 
 
-@pytest.mark.parametrize("name", [s.name for s in config.SECRETS])
+@pytest.mark.parametrize("name", variables.ALWAYS)
 def test_missing_secret_is_named_with_its_fix(name):
     env = {k: v for k, v in GOOD_SECRETS.items() if k != name}
-    errors = config.check_secrets(env)
+    errors = variables.problems(env, {})
     assert len(errors) == 1
     assert errors[0].startswith(f"{name} is not set")
     assert ".env" in errors[0]
@@ -28,13 +33,13 @@ def test_missing_secret_is_named_with_its_fix(name):
     ("N8N_HOST", "https://n8n.example.test/"),
 ])
 def test_malformed_secret_is_named(name, bad):
-    errors = config.check_secrets(dict(GOOD_SECRETS, **{name: bad}))
+    errors = variables.problems(dict(GOOD_SECRETS, **{name: bad}), {})
     assert len(errors) == 1 and errors[0].startswith(name)
     assert bad not in errors[0], "an error message must not repeat the secret value"
 
 
 def test_encryption_key_error_says_how_to_generate_and_never_rotate():
-    (err,) = config.check_secrets(dict(GOOD_SECRETS, N8N_ENCRYPTION_KEY="x"))
+    (err,) = variables.problems(dict(GOOD_SECRETS, N8N_ENCRYPTION_KEY="x"), {})
     assert "openssl rand -hex 32" in err and "never rotate" in err
 
 
@@ -79,48 +84,80 @@ def test_bad_host_list_is_named(tmp_path):
     ("https://db.abc.supabase.co", "must look like postgresql://"),
 ])
 def test_supabase_url_mistakes_are_named(url, problem):
-    (err,) = config.check_optional({}, {"SUPABASE_DB_URL": url})
+    (err,) = check_optional({}, {"SUPABASE_DB_URL": url})
     assert err.startswith("SUPABASE_DB_URL") and problem in err
 
 
 def test_supabase_database_host_and_pooler_are_accepted():
     for url in ("postgresql://postgres:pw@db.abcdefgh.supabase.co:5432/postgres",
                 "postgres://postgres.abc:pw@aws-0-sa-east-1.pooler.supabase.com:6543/postgres"):
-        assert config.check_optional({}, {"SUPABASE_DB_URL": url}) == []
+        assert check_optional({}, {"SUPABASE_DB_URL": url}) == []
 
 
 def test_backup_vault_needs_the_sftp_key(tmp_path):
     groups = {"backup_vault": [("vault.example.test", {})]}
-    (err,) = config.check_optional(groups, {})
+    (err,) = check_optional(groups, {})
     assert err.startswith("BACKUP_SFTP_KEY_FILE is not set") and "ssh-keygen" in err
-    (err,) = config.check_optional(groups, {"BACKUP_SFTP_KEY_FILE": str(tmp_path / "nope")})
+    (err,) = check_optional(groups, {"BACKUP_SFTP_KEY_FILE": str(tmp_path / "nope")})
     assert "does not exist" in err
 
 
 def test_monitor_host_needs_a_ping_token():
     groups = {"monitors": [("mon1", {})]}
-    (err,) = config.check_optional(groups, {})
+    (err,) = check_optional(groups, {})
     assert err.startswith("MONITOR_PING_TOKEN is not set") and "openssl rand -hex 24" in err
-    assert config.check_optional(groups, {"MONITOR_PING_TOKEN": "a" * 48}) == []
-    assert config.check_optional({"monitors": []}, {}) == []
+    assert check_optional(groups, {"MONITOR_PING_TOKEN": "a" * 48}) == []
+    assert check_optional({"monitors": []}, {}) == []
 
 
 def test_worker_servers_need_a_tunnel_key_and_a_redis_password(tmp_path):
     groups = {"n8n_workers": [("w1", {})]}
-    errors = config.check_optional(groups, {})
-    assert errors[0].startswith("WORKER_TUNNEL_KEY_FILE is not set") and "ssh-keygen" in errors[0]
-    assert errors[1].startswith("REDIS_PASSWORD must be") and "openssl rand -hex 24" in errors[1]
+    errors = sorted(check_optional(groups, {}))
+    assert errors[0].startswith("REDIS_PASSWORD is not set but N8N_WORKER_SERVERS is") and "openssl rand -hex 24" in errors[0]
+    assert errors[1].startswith("WORKER_TUNNEL_KEY_FILE is not set") and "ssh-keygen" in errors[1]
+    redis, key = sorted(check_optional(groups, {"WORKER_TUNNEL_KEY_FILE": "/nonexistent/key", "REDIS_PASSWORD": "short"}))
+    assert redis.startswith("REDIS_PASSWORD must be at least 16") and "short" not in redis
+    assert key == ("WORKER_TUNNEL_KEY_FILE=/nonexistent/key does not exist: the worker servers reach Redis and "
+                   "PostgreSQL through an SSH tunnel with this key; create it with "
+                   "`ssh-keygen -t ed25519 -N '' -f ~/.ssh/mottivme-worker-tunnel`")
     key = tmp_path / "k"
     key.write_text("x")
-    assert config.check_optional(groups, {"WORKER_TUNNEL_KEY_FILE": str(key), "REDIS_PASSWORD": "r" * 32}) == []
+    assert check_optional(groups, {"WORKER_TUNNEL_KEY_FILE": str(key), "REDIS_PASSWORD": "r" * 32}) == []
 
 
 def test_s3_repository_needs_its_keys_and_a_restic_url():
-    errors = config.check_optional({}, {"BACKUP_S3_REPOSITORY": "s3:https://s3.example.test/bucket/n8n"})
+    errors = check_optional({}, {"BACKUP_S3_REPOSITORY": "s3:https://s3.example.test/bucket/n8n"})
     assert [e.split()[0] for e in errors] == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
     assert "is not set but BACKUP_S3_REPOSITORY is" in errors[0]
     keys = {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"}
     for url in ("s3:https://s3.example.test/bucket/n8n", "s3:http://10.0.0.9:9000/bucket", "s3:s3.amazonaws.com/b/p"):
-        assert config.check_optional({}, {"BACKUP_S3_REPOSITORY": url, **keys}) == []
-    (err,) = config.check_optional({}, {"BACKUP_S3_REPOSITORY": "https://s3.example.test/bucket", **keys})
+        assert check_optional({}, {"BACKUP_S3_REPOSITORY": url, **keys}) == []
+    (err,) = check_optional({}, {"BACKUP_S3_REPOSITORY": "https://s3.example.test/bucket", **keys})
     assert "is not a restic S3 URL" in err and "s3:https://HOST/BUCKET/PATH" in err
+
+
+def test_env_example_is_the_registry():
+    """.env.example lists every variable the project reads, as tasks/variables.py describes them."""
+    assert (ROOT / ".env.example").read_text() == variables.env_example(), \
+        "regenerate it: python -m tasks.variables > .env.example"
+
+
+def test_every_variable_the_code_reads_is_registered():
+    """A name read from the environment anywhere in production code is in the registry."""
+    import re
+
+    read = set()
+    for path in [ROOT / "inventory.py", ROOT / "deploy.py", *(ROOT / "tasks").glob("*.py"), *(ROOT / "runbooks").glob("*.py")]:
+        read |= set(re.findall(r"""environ(?:\.get\(|\[)["']([A-Z][A-Z0-9_]+)["']""", path.read_text()))
+        read |= set(re.findall(r"""secret\(["']([A-Z][A-Z0-9_]+)["']\)""", path.read_text()))
+    assert read - set(variables.BY_NAME) == set()
+
+
+def test_secret_values_never_in_a_problem():
+    env = {"N8N_ENCRYPTION_KEY": "short-secret", "POSTGRES_PASSWORD": "p@ss word", "RESTIC_PASSWORD": "restic-short",
+           "N8N_OWNER_PASSWORD": "lowercase-owner", "SUPABASE_DB_URL": "mysql://u:topsecret@h/db", "N8N_HOST": "h",
+           "N8N_OWNER_EMAIL": "a@b.c", "MONITOR_PING_TOKEN": "tok$en"}
+    out = "\n".join(variables.problems(env, {"monitors": [("m", {})]}))
+    for v in env.values():
+        if v not in ("h", "a@b.c"):
+            assert v not in out

@@ -3,7 +3,8 @@
 import pytest
 
 from tasks import scaling
-from tests.unit.test_templates import Data, group_data
+from tasks.groupdata import Data
+from tasks.groupdata import load as group_data
 
 
 def tier(name, **over):

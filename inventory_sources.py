@@ -1,0 +1,11 @@
+"""Where the project's hosts come from: the servers listed in .env when it lists any, otherwise
+the local sandbox (`make sandbox-up`). inventory.py and the programs that reach the same servers
+outside a pyinfra run (the DR drill) ask `choose()`; production code never names the sandbox."""
+
+from sandbox.inventory_source import SandboxSource
+from tasks.config import EnvSource, InventorySource
+
+
+def choose() -> InventorySource:
+    env = EnvSource()
+    return env if env.configured() else SandboxSource()

@@ -1,0 +1,75 @@
+"""The sandbox as an inventory source (tasks/config.InventorySource): its servers from
+.sandbox/hosts.json, its throwaway secrets from .sandbox/secrets.env, the Supabase stand-in's
+URL, and "replace this server" for the DR drill. inventory.py uses it when .env lists no hosts;
+production code never names it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from tasks.config import ConfigError
+from tasks.groups import NAMES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def state_dir() -> Path:
+    state = Path(os.environ.get("SBX_STATE") or ROOT / ".sandbox")
+    return state if state.is_absolute() else ROOT / state
+
+
+class SandboxSource:
+    def __init__(self):
+        self.state = state_dir()
+
+    def _hosts(self) -> list[dict]:
+        f = self.state / "hosts.json"
+        return json.loads(f.read_text())["hosts"] if f.exists() else []
+
+    def configured(self) -> bool:
+        return bool(self._hosts())
+
+    def groups(self) -> dict[str, list[tuple[str, dict]]]:
+        hosts = self._hosts()
+        if not hosts:
+            raise ConfigError(
+                "no hosts to deploy to: set N8N_SERVERS (and SSH_USER, SSH_KEY_FILE) in .env for real "
+                "servers, or start a local sandbox server with `make sandbox-up`")
+        groups: dict[str, list] = {g: [] for g in NAMES}
+        for h in hosts:
+            groups.setdefault(h["group"], []).append((h["name"], {
+                "ssh_hostname": h["ssh_host"], "ssh_port": h["ssh_port"], "ssh_user": h["ssh_user"],
+                "ssh_key": h["key"], "ssh_known_hosts_file": "/dev/null",
+                "ssh_strict_host_key_checking": "off",
+                "n8n_public_url": f"https://localhost:{h['https_port']}/",
+                "private_ip": h["private_ip"],
+                # how the other servers reach this one (backup vault over SFTP, the monitor, the tunnel)
+                "peer_address": h["private_ip"], "peer_ssh_port": 22,
+            }))
+        groups["sandbox"] = [h["name"] for h in hosts]  # group_data/sandbox.py
+        standin = [h for h in hosts if h["group"] == "supabase"]
+        if standin and not os.environ.get("SUPABASE_DB_URL"):
+            # the stand-in for Supabase's database (sandbox/supabase.py)
+            password = dotenv_values(self.state / "secrets.env").get("SUPABASE_STANDIN_PASSWORD", "")
+            os.environ["SUPABASE_DB_URL"] = f"postgresql://postgres:{password}@{standin[0]['private_ip']}:5432/postgres"
+        return groups
+
+    def secret_files(self) -> list[Path]:
+        return [self.state / "secrets.env"]
+
+    def describe(self) -> str:
+        return f"no hosts in .env, targeting the sandbox in {self.state.name}/"
+
+    def can_replace_servers(self) -> bool:
+        return True
+
+    def replace_server(self, name: str, group: str) -> None:
+        from sandbox.core import Sandbox
+
+        sbx = Sandbox(state_dir=self.state)
+        sbx.down([name])
+        sbx.up(1, group)

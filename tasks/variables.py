@@ -1,0 +1,235 @@
+"""The one registry of the variables the project reads from `.env` / the environment.
+
+Each variable says once: whether it is a secret, what a good value looks like, how to make one,
+when it is needed (always, when a group has hosts, when another variable is set) and what to
+write about it in `.env.example`. From this list come the checks that run before any host is
+contacted (tasks/config.py), `.env.example` (`python -m tasks.variables > .env.example`; a unit
+test fails when they differ), the sandbox's throwaway values and the tests' clean environment.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks import groups
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    section: str
+    doc: str  # the comment above it in .env.example
+    secret: bool = False  # a value that is never printed
+    check: str = ""  # regular expression the whole value must match
+    problem: str = ""  # what a value that does not match means
+    fix: str = ""  # how to make a good one
+    needed: str = ""  # "always"; "group:<name>" (that group has hosts); "var:<NAME>" (that variable is set)
+    file: bool = False  # the value is a path that must exist
+    example: str = ""  # the value shown in .env.example
+    # how a throwaway value is made (the sandbox); None: it has no generated value
+    generate: Callable[[], str] | None = None
+    extra: Callable[[str], str] | None = None  # a further check: returns a problem, or ""
+
+
+def _hex(n: int) -> Callable[[], str]:
+    return lambda: secrets.token_hex(n)
+
+
+def _supabase_host(url: str) -> str:
+    m = re.fullmatch(r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+", url)
+    if m and m.group(1).endswith(".supabase.co") and not m.group(1).startswith("db."):
+        return (f"points at {m.group(1)}, Supabase's API host: the database is db.<project-ref>.supabase.co "
+                "or the pooler (*.pooler.supabase.com)")
+    return ""
+
+
+HOSTS = "hosts (leave empty to target the local sandbox started by `make sandbox-up`)"
+SECRETS = "secrets"
+MONITORING = "monitoring (a small server apart from n8n: tasks/monitoring.py, docs/monitoring.md)"
+SCALING = "scaling (queue mode, tiers prata and up: docs/scaling.md)"
+
+VARIABLES: tuple[Variable, ...] = (
+    # --- hosts ---------------------------------------------------------------------------------
+    Variable(groups.N8N_SERVERS.variable, HOSTS, "Comma-separated host or host:port list of the n8n servers."),
+    Variable("SSH_USER", HOSTS, "SSH user on the servers (root, or a user with passwordless sudo) and its private key.",
+             example="root"),
+    Variable("SSH_KEY_FILE", HOSTS, "", file=True, example="~/.ssh/id_ed25519",
+             fix="point it at the private key that logs in as SSH_USER"),
+    Variable("DR_DRILL_ENVIRONMENT", HOSTS,
+             'Set to "staging" when N8N_SERVERS is a staging inventory (the DR drill refuses production).'),
+    Variable("DR_DRILL_READY_URL", HOSTS,
+             "The URL the DR drill polls for readiness (default: https://$N8N_HOST/healthz/readiness)."),
+    Variable("SSH_KNOWN_HOSTS_FILE", HOSTS,
+             "known_hosts file used for the servers (default: ~/.ssh/known_hosts; new hosts are accepted\n"
+             "on first contact and checked afterwards)."),
+    Variable(groups.BACKUP_VAULT.variable, HOSTS,
+             "Backup vault: a server that keeps the off-host restic repositories, reached over SFTP\n"
+             "(host or host:port). The deploy creates an SFTP-only user there."),
+    Variable("BACKUP_SFTP_KEY_FILE", HOSTS,
+             "Private key the n8n servers use to reach the vault (its public half is installed there,\n"
+             "restricted to SFTP). Create it with: ssh-keygen -t ed25519 -N '' -f ~/.ssh/mottivme-backup",
+             needed=f"group:{groups.BACKUP_VAULT.name}", file=True,
+             fix="create a key with `ssh-keygen -t ed25519 -N '' -f ~/.ssh/mottivme-backup` and set its path"),
+    Variable("BACKUP_S3_REPOSITORY", HOSTS,
+             "... and/or an S3-compatible bucket (AWS S3, Backblaze B2, Wasabi, MinIO, Cloudflare R2 ...),\n"
+             "as a restic URL: s3:https://HOST/BUCKET/PATH (AWS: s3:s3.amazonaws.com/BUCKET/PATH). Empty: none.",
+             check=r"s3:(https?://)?[^/\s]+/[^/\s]+(/\S*)?", problem="is not a restic S3 URL",
+             fix="write s3:https://HOST/BUCKET/PATH (any S3-compatible service; s3:s3.amazonaws.com/BUCKET/PATH for AWS)"),
+    Variable("AWS_ACCESS_KEY_ID", HOSTS,
+             "Its access key (read, write and delete on that bucket only), written 0600 on the n8n servers.",
+             needed="var:BACKUP_S3_REPOSITORY",
+             fix="set the access key the S3 service issued for that bucket (read, write and delete on it)"),
+    Variable("AWS_SECRET_ACCESS_KEY", HOSTS, "", secret=True, needed="var:BACKUP_S3_REPOSITORY",
+             fix="set the access key the S3 service issued for that bucket (read, write and delete on it)"),
+    Variable("AWS_DEFAULT_REGION", HOSTS, "Region, where the service needs one (optional)."),
+    # --- secrets -------------------------------------------------------------------------------
+    Variable("N8N_ENCRYPTION_KEY", SECRETS,
+             "Encrypts every n8n credential. Generate ONCE (`openssl rand -hex 32`), keep it forever in a\n"
+             "password manager AND here. Never rotate it: with another key n8n cannot read its credentials.",
+             secret=True, needed="always", check=r"[A-Za-z0-9+/=_-]{32,}",
+             problem="must be at least 32 characters of letters, digits or + / = _ -",
+             fix="generate it ONCE with `openssl rand -hex 32`, keep it forever and never rotate it: n8n encrypts "
+                 "every credential with it (an existing server's key is in /opt/n8n/.env)",
+             generate=_hex(32)),
+    Variable("POSTGRES_PASSWORD", SECRETS, "Password of n8n's own PostgreSQL (user n8n). `openssl rand -hex 24`",
+             secret=True, needed="always", check=r"[A-Za-z0-9_-]{16,}",
+             problem="must be at least 16 characters of letters, digits, _ or -",
+             fix="generate it with `openssl rand -hex 24`", generate=_hex(24)),
+    Variable("N8N_OWNER_EMAIL", SECRETS,
+             "n8n's owner account, claimed by the first deploy so a fresh server is never open for takeover.\n"
+             "Password: 8-64 characters with a digit and a capital letter.",
+             needed="always", check=r"[^@\s]+@[^@\s]+\.[^@\s]+", problem="must be an e-mail address",
+             fix="set the e-mail of n8n's owner account"),
+    Variable("N8N_OWNER_PASSWORD", SECRETS, "", secret=True, needed="always", check=r"(?=.*[0-9])(?=.*[A-Z]).{8,64}",
+             problem="must be 8-64 characters with at least one digit and one capital letter (n8n's rule)",
+             fix="choose one, e.g. `echo \"N8n$(openssl rand -hex 12)\"`",
+             generate=lambda: f"N8n{secrets.token_hex(12)}"),
+    Variable("RESTIC_PASSWORD", SECRETS,
+             "Password of the restic backup repositories (local and off-host). `openssl rand -hex 24`.\n"
+             "Keep a copy in the password manager: without it no backup can be read.",
+             secret=True, needed="always", check=r".{16,}", problem="must be at least 16 characters",
+             fix="generate it with `openssl rand -hex 24` and keep a copy in the password manager: without it no "
+                 "backup can be read", generate=_hex(24)),
+    Variable("SUPABASE_DB_URL", SECRETS,
+             "Supabase's database, dumped by the daily backup and cleaned weekly (empty: skipped).\n"
+             "The DATABASE host: db.<project-ref>.supabase.co (or the pooler), not <ref>.supabase.co.\n"
+             "Supabase: Project Settings > Database > Connection string (URI).",
+             secret=True, check=r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+",
+             problem="must look like postgresql://USER:PASSWORD@HOST:5432/postgres",
+             fix="Supabase: Project Settings > Database > Connection string", extra=_supabase_host),
+    Variable("N8N_HOST", SECRETS, "Public host name of n8n (DNS A record -> the server). Caddy gets its certificate for it.",
+             needed="always", check=r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?",
+             problem="must be a bare host name (no https://, no path), e.g. n8n.mottivme.com.br",
+             fix="set the public name whose DNS points at the server", example="n8n.mottivme.com.br"),
+    # --- monitoring ----------------------------------------------------------------------------
+    Variable(groups.MONITORS.variable, MONITORING,
+             "The monitor host(s), host or host:port. Serves the status page (group_data monitor_status_host)."),
+    Variable("MONITOR_PING_TOKEN", MONITORING,
+             "Token in the heartbeat URLs the n8n servers call (backup done, disk usage). `openssl rand -hex 24`",
+             secret=True, needed=f"group:{groups.MONITORS.name}", check=r"[A-Za-z0-9_-]{24,}",
+             problem="must be at least 24 letters, digits, _ or -",
+             fix="generate it with `openssl rand -hex 24` (the servers' heartbeats to the monitor carry it)",
+             generate=_hex(24)),
+    Variable("MONITOR_WHATSAPP_URL", MONITORING,
+             "Notification channels, as apprise URLs (https://github.com/caronc/apprise/wiki); empty = off.\n"
+             "WhatsApp (Meta Cloud API): whatsapp://TOKEN@FROM_PHONE_ID/TO_PHONE", secret=True),
+    Variable("MONITOR_EMAIL_URL", MONITORING,
+             "E-mail: mailtos://user:password@smtp.example.com?to=oncall@mottivme.com.br", secret=True),
+    Variable("MONITOR_PHONE_URL", MONITORING,
+             "Phone call (apprise has none): a provider's HTTP API taking a form POST, e.g. Twilio's\n"
+             "https://api.twilio.com/2010-04-01/Accounts/ACxxx/Calls.json with AUTH \"ACxxx:auth-token\"."),
+    Variable("MONITOR_PHONE_AUTH", MONITORING, "", secret=True),
+    Variable("MONITOR_PHONE_TO", MONITORING, ""),
+    Variable("MONITOR_PHONE_FROM", MONITORING, ""),
+    Variable("RAILWAY_HEALTH_URL", MONITORING,
+             "Services checked (a check whose variables are empty is left out; the deploy says which).\n"
+             "Railway's health URL, e.g. https://agenticoskevsacademy-production.up.railway.app/health"),
+    Variable("SUPABASE_PROJECT_REF", MONITORING,
+             "Supabase REST API: https://<ref>.supabase.co/rest/v1/ with the anon (public) key"),
+    Variable("SUPABASE_ANON_KEY", MONITORING, "", secret=True),
+    Variable("GHL_LOCATION_ID", MONITORING,
+             "GoHighLevel API v2 (services.leadconnectorhq.com): a location id and a private integration token"),
+    Variable("GHL_API_TOKEN", MONITORING, "", secret=True),
+    # --- scaling -------------------------------------------------------------------------------
+    Variable("REDIS_PASSWORD", SCALING, "Password of Redis (n8n's queue). Needed from tier prata up. `openssl rand -hex 24`",
+             secret=True, needed=f"group:{groups.N8N_WORKERS.name}", check=r"[A-Za-z0-9_-]{16,}",
+             problem="must be at least 16 letters, digits, _ or -",
+             fix="generate it with `openssl rand -hex 24` (queue mode)", generate=_hex(24)),
+    Variable(groups.N8N_WORKERS.variable, SCALING,
+             "Servers that run only n8n workers (tiers ouro and platina), host or host:port, comma-separated."),
+    Variable("WORKER_TUNNEL_KEY_FILE", SCALING,
+             "Private key the worker servers use for their SSH tunnel to the main server's Redis and\n"
+             "PostgreSQL (its public half goes into a forwarding-only account there).\n"
+             "Create it with: ssh-keygen -t ed25519 -N '' -f ~/.ssh/mottivme-worker-tunnel",
+             needed=f"group:{groups.N8N_WORKERS.name}", file=True,
+             fix="the worker servers reach Redis and PostgreSQL through an SSH tunnel with this key; create it "
+                 "with `ssh-keygen -t ed25519 -N '' -f ~/.ssh/mottivme-worker-tunnel`"),
+    # --- where the settings come from ----------------------------------------------------------
+    Variable("MOTTIVME_ENV_FILE", "", ""),  # another file instead of ./.env (tests); not in .env itself
+)
+
+BY_NAME = {v.name: v for v in VARIABLES}
+ALWAYS = tuple(v.name for v in VARIABLES if v.needed == "always")
+IN_ENV_EXAMPLE = tuple(v for v in VARIABLES if v.section)
+
+
+def problems(env, group_hosts: dict[str, list]) -> list[str]:
+    """Every problem of `env` (a mapping), each naming the variable and its fix; never its value."""
+    out = []
+    for v in VARIABLES:
+        value = env.get(v.name, "") or ""
+        why = ""
+        if v.needed == "always":
+            why = "always"
+        elif v.needed.startswith("group:") and group_hosts.get(v.needed[6:]):
+            why = next(g.variable for g in groups.GROUPS if g.name == v.needed[6:])
+        elif v.needed.startswith("var:") and env.get(v.needed[4:]):
+            why = v.needed[4:]
+        if not value:
+            if why == "always":
+                out.append(f"{v.name} is not set: {v.fix}, then put it in .env (see .env.example)")
+            elif why:
+                out.append(f"{v.name} is not set but {why} is: {v.fix}")
+            continue
+        if v.check and not re.fullmatch(v.check, value):
+            out.append(f"{v.name} {v.problem}: {v.fix}")  # never the value: it may be a secret mistyped
+            continue
+        if v.file and (v.needed == "" or why) and not Path(value).expanduser().exists():
+            out.append(f"{v.name}={value} does not exist: {v.fix}")
+            continue
+        if v.extra:
+            problem = v.extra(value)
+            if problem:
+                out.append(f"{v.name} {problem}")
+    return out
+
+
+def env_example() -> str:
+    """The text of .env.example."""
+    lines = ["# mottivme-infra configuration. Copy to .env (git-ignored) and fill in. Every variable the",
+             "# project reads is listed here. The deploy checks them all before it contacts any host and",
+             "# names any that is missing or malformed. (Generated from tasks/variables.py:",
+             "# `python -m tasks.variables > .env.example`.)"]
+    section = None
+    for v in IN_ENV_EXAMPLE:
+        if v.section != section:
+            section = v.section
+            head = f"# --- {section} "
+            lines += ["", head + "-" * max(3, 96 - len(head))]
+        lines += [f"# {line}" for line in v.doc.splitlines()]
+        lines.append(f"{v.name}={v.example}")
+    return "\n".join(lines) + "\n"
+
+
+def generated(have: dict[str, str]) -> dict[str, str]:
+    """Throwaway values for every generable variable that `have` lacks (the sandbox's secrets)."""
+    return {v.name: v.generate() for v in VARIABLES if v.generate and not have.get(v.name)}
+
+
+if __name__ == "__main__":
+    sys.stdout.write(env_example())

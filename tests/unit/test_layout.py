@@ -1,0 +1,44 @@
+"""The shape the project keeps: production code never reaches into the sandbox, the host
+programs need nothing but the server's python3, templates hold configuration only."""
+
+import ast
+import re
+import sys
+
+from tests.conftest import ROOT
+
+PRODUCTION = ["tasks", "runbooks", "mottivme_host"]
+
+
+def imports(path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def test_production_code_never_imports_the_sandbox():
+    offenders = [str(p.relative_to(ROOT)) for d in PRODUCTION for p in (ROOT / d).rglob("*.py")
+                 if "sandbox" in imports(p)]
+    assert offenders == []
+
+
+def test_sandbox_settings_live_in_group_data_sandbox_only():
+    assert not re.search(r"^sandbox_\w+\s*=", (ROOT / "group_data" / "all.py").read_text(), re.M)
+
+
+def test_host_programs_need_only_the_standard_library():
+    """The deploy copies mottivme_host to servers that have python3 and nothing from PyPI."""
+    allowed = set(sys.stdlib_module_names) | {"mottivme_host", "__future__"}
+    for p in (ROOT / "mottivme_host").rglob("*.py"):
+        assert imports(p) <= allowed, f"{p.name} imports {imports(p) - allowed}"
+
+
+def test_host_programs_run_on_debian_12_python():
+    """Debian 12's python3 is 3.11: no syntax from later versions."""
+    for p in [*(ROOT / "mottivme_host").rglob("*.py"), ROOT / "mottivme_host" / "bin" / "mottivme-host"]:
+        ast.parse(p.read_text(), feature_version=(3, 11))
