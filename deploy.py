@@ -3,11 +3,13 @@ Safe to re-run: a second run reports zero changes. Each concern is one @deploy i
 
 from pyinfra import host
 
-from tasks.backup import backup, vault
+from tasks import workers as worker_servers
+from tasks.backup import backup, backup_settings, vault
 from tasks.base import base
 from tasks.docker import docker
-from tasks.monitoring import monitor_hosts, monitoring, reporting
-from tasks.n8n import n8n_stack, worker_hosts
+from tasks.hostprograms import cleanup_settings, host_programs
+from tasks.monitoring import monitor_hosts, monitoring, report_settings, reporting
+from tasks.n8n import host_settings, n8n_stack, worker_hosts
 from tasks.rotation import refuse_deploy_if_pending
 from tasks.scaling import settings
 from tasks.workers import tunnel_endpoint, workers
@@ -21,11 +23,14 @@ if "n8n_servers" in host.groups:
         tunnel_endpoint()
     n8n_stack()
     backup()
+    host_programs({**host_settings(settings(host.data)), "backup": backup_settings(),
+                   "cleanup": cleanup_settings(host.data), "reports": report_settings()})
     if monitor_hosts():
         reporting()
 if "n8n_workers" in host.groups:
     docker()
     workers()
+    host_programs(worker_servers.host_settings())
 if "backup_vault" in host.groups:
     vault()
 if "monitors" in host.groups:

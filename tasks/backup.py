@@ -1,21 +1,23 @@
-"""Backups with restic: n8n-backup / n8n-restore / n8n-supabase-cleanup, their settings, cron
-and log rotation on the n8n servers; the SFTP-only account on the backup vault."""
+"""Backups with restic on the n8n servers: the repository password, the vault key, cron and log
+rotation, and the backup part of the host programs' settings (`backup_settings()`; the programs
+themselves are mottivme_host/backup.py, restore.py, cleanup.py); the SFTP-only account on the
+backup vault."""
 
 import os
-import shlex
 from io import StringIO
 from pathlib import Path
 
 import paramiko
 from pyinfra import host, inventory
-from pyinfra.api import HiddenValue, deploy
+from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server
 
-from tasks.config import S3_KEYS, S3_OPTIONAL, peer, secret
+from tasks.config import peer, secret
 from tasks.monitoring import ping_curl_args, ping_url
-from tasks.n8n import install_scripts
+from tasks.variables import VARIABLES
 
 KEY_ON_HOST = "/etc/mottivme/backup_ed25519"
+PASSWORD_FILE = "/etc/mottivme/restic-password"
 
 
 def vault_hosts():
@@ -48,11 +50,36 @@ def offsite() -> tuple[list[str], str]:
     return repos, sftp_command
 
 
-def s3_credentials() -> dict[str, HiddenValue]:
-    """The S3 repository's credentials for backup.env (shell-quoted, masked in pyinfra's output)."""
+def s3_credentials() -> dict[str, str]:
+    """The S3 repository's credentials, as restic reads them from its environment."""
     if not os.environ.get("BACKUP_S3_REPOSITORY"):
         return {}
-    return {k: HiddenValue(shlex.quote(os.environ[k])) for k in S3_KEYS + S3_OPTIONAL if os.environ.get(k)}
+    return {v.name: os.environ[v.name] for v in VARIABLES if v.name.startswith("AWS_") and os.environ.get(v.name)}
+
+
+def backup_settings() -> dict:
+    """The `backup` section of the host programs' settings (mottivme_host.settings.Backup)."""
+    d = host.data
+    repos, sftp_command = offsite()
+    return {
+        "dir": d.backup_dir,
+        "local_repository": d.backup_local_repository,
+        "password_file": PASSWORD_FILE,
+        "log": d.backup_log,
+        "keep": {"last": d.backup_keep_last, "daily": d.backup_keep_daily, "weekly": d.backup_keep_weekly,
+                 "monthly": d.backup_keep_monthly},
+        "check_weekday": d.backup_check_weekday,
+        "check_subset": d.backup_check_subset,
+        "offsite_repositories": repos,
+        "sftp_command": sftp_command,
+        "success_hook": d.backup_success_hook or ping_url(f"backup-{host.name}"),
+        "failure_hook": d.backup_failure_hook or ping_url(f"backup-{host.name}", fail=True),
+        "hook_curl_args": [] if d.backup_success_hook else ping_curl_args().split(),
+        "postgres_image_pattern": d.postgres_image_pattern,
+        "scratch_image_pattern": d.supabase_scratch_image_pattern,
+        "supabase_db_url": os.environ.get("SUPABASE_DB_URL", ""),
+        "env": s3_credentials(),
+    }
 
 
 @deploy("Backups")
@@ -63,20 +90,12 @@ def backup():
     files.directory(name="backup: directory", path=d.backup_dir, mode="700")
     files.directory(name="backup: /etc/mottivme", path="/etc/mottivme", mode="755")
     files.put(name="backup: restic password (0600)", src=StringIO(secret("RESTIC_PASSWORD").unmask() + "\n"),
-              dest="/etc/mottivme/restic-password", mode="600", user="root", group="root")
-    repos, sftp_command = offsite()
+              dest=PASSWORD_FILE, mode="600", user="root", group="root")
     if vault_hosts():
         files.put(name="backup: SFTP key for the vault (0600)", src=StringIO(_backup_private_key()),
                   dest=KEY_ON_HOST, mode="600", user="root", group="root")
-    url = os.environ.get("SUPABASE_DB_URL", "")
-    files.template(name="backup: settings (0600)", src="templates/backup.env.j2", dest="/etc/mottivme/backup.env",
-                   mode="600", user="root", group="root", offsite_repositories=repos, sftp_command=sftp_command,
-                   success_hook=d.backup_success_hook or ping_url(f"backup-{host.name}"),
-                   failure_hook=d.backup_failure_hook or ping_url(f"backup-{host.name}", fail=True),
-                   hook_curl_args="" if d.backup_success_hook else ping_curl_args(),
-                   secrets={"SUPABASE_DB_URL": HiddenValue(shlex.quote(url) if url else "")},
-                   s3_credentials=s3_credentials())
-    install_scripts("n8n-backup", "n8n-restore", "n8n-supabase-cleanup")
+    files.file(name="backup: the old settings file is gone (now in the host programs' settings)",
+               path="/etc/mottivme/backup.env", present=False)
     files.template(name="backup: cron (daily backup, weekly cleanup)", src="templates/cron-n8n.j2",
                    dest="/etc/cron.d/mottivme-n8n", mode="644")
     files.template(name="backup: log rotation", src="templates/logrotate-n8n-backup.j2",

@@ -184,17 +184,19 @@ def ping_curl_args() -> str:
     return f"-k --resolve {host.data.monitor_status_host}:443:{peer(mons[0])[0]}"
 
 
+def report_settings() -> dict | None:
+    """The `reports` section of an n8n server's host-program settings (mottivme_host report-disk)."""
+    if not monitor_hosts():
+        return None
+    return {"disk_url": ping_url(f"disk-{host.name}"), "disk_path": host.data.monitor_disk_path,
+            "curl_args": ping_curl_args().split()}
+
+
 @deploy("Reports to the monitor")
 def reporting():
-    d = host.data
-    files.directory(name="reports: /etc/mottivme", path="/etc/mottivme", mode="755")
-    files.put(name="reports: where to send them (0600)", dest=PING_ENV, user="root", group="root", mode="600",
-              src=StringIO("# Managed by mottivme-infra (tasks/monitoring.py)\n"
-                           f"DISK_PING_URL={shlex.quote(ping_url(f'disk-{host.name}'))}\n"
-                           f"PING_CURL_ARGS={shlex.quote(ping_curl_args())}\n"
-                           f"DISK_PATH={shlex.quote(d.monitor_disk_path)}\n"))
-    files.template(name="reports: /usr/local/sbin/mottivme-report-disk", src="templates/mottivme-report-disk.sh.j2",
-                   dest="/usr/local/sbin/mottivme-report-disk", mode="755", ping_env=PING_ENV)
+    """Cron runs `mottivme-report-disk` (mottivme_host/report_disk.py) with the settings above."""
+    files.file(name="reports: the old settings file is gone (now in the host programs' settings)", path=PING_ENV,
+               present=False)
     files.template(name="reports: cron (disk usage)", src="templates/cron-monitor-reports.j2",
                    dest="/etc/cron.d/mottivme-monitor-reports", mode="644")
 

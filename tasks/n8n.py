@@ -7,7 +7,7 @@ from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
-from tasks import operations, scaling
+from tasks import hostprograms, operations, scaling
 from tasks.config import secret
 from tasks.docker import compose_command
 
@@ -53,7 +53,9 @@ def n8n_environment(d, s, n8n_host: str, public_url: str, remote: bool = False) 
 
 
 def n8n_image(version: str | None = None) -> str:
-    """The n8n image of this host: `n8n_image_repo`:`n8n_version` (so --data n8n_version=X works)."""
+    """The n8n image of this host: `n8n_image_repo`:`n8n_version` (so --data n8n_version=X works).
+    The compose files name it `n8n_image_repo`:${N8N_VERSION}, the version being in the stack's
+    .env: the one place the deploy and the host programs (deploy-version) agree on."""
     return f"{host.data.n8n_image_repo}:{version or host.data.n8n_version}"
 
 
@@ -80,6 +82,13 @@ def compose(args: str) -> str:
     return f"cd {d.stack_dir} && {compose_command()} -p {d.compose_project} {args}"
 
 
+def host_settings(s) -> dict:
+    """The host programs' settings of an n8n server (mottivme_host.settings), backup part aside."""
+    d = host.data
+    return hostprograms.stack_settings(d, compose=compose_command(), project=d.compose_project,
+                                      stack_dir=d.stack_dir, services=s.main_services, n8n_host=n8n_host())
+
+
 def stack_services(s) -> list[str]:
     """Every compose service of the main server's stack."""
     return ["postgres"] + (["redis"] if s.queue_mode else []) + s.main_services + ["caddy"]
@@ -94,18 +103,6 @@ def worker_hosts() -> list:
     return list(inventory.get_group("n8n_workers", default=[]))
 
 
-def install_scripts(*names: str, stack_dir: str | None = None, project: str | None = None,
-                    services: list[str] | None = None) -> None:
-    """Host scripts from templates/<name>.sh.j2 into /usr/local/sbin: cron, the runbooks and a
-    person over SSH all run the same code. A worker server passes its own stack and services."""
-    ctx = dict(compose=f"{compose_command()} -p {project or host.data.compose_project}", n8n_host=n8n_host(),
-               n8n_image=n8n_image(), stack_dir=stack_dir or host.data.stack_dir,
-               services=scaling.settings(host.data).main_services if services is None else services)
-    for name in names:
-        files.template(name=f"script /usr/local/sbin/{name}", src=f"templates/{name}.sh.j2",
-                       dest=f"/usr/local/sbin/{name}", mode="755", **ctx)
-
-
 @deploy("n8n stack")
 def n8n_stack():
     d = host.data
@@ -113,14 +110,14 @@ def n8n_stack():
     files.directory(name="caddy config directory", path=f"{d.stack_dir}/caddy", mode="755")
     s = scaling.settings(d)
     scaling.refuse_if_unfit(s, len(worker_hosts()))
-    ctx = dict(n8n_host=n8n_host(), public_url=public_url(), n8n_image=n8n_image(), scaling=s,
+    ctx = dict(n8n_host=n8n_host(), public_url=public_url(), scaling=s,
                n8n_env=n8n_environment(d, s, n8n_host(), public_url()), tunnel=bool(s.queue_mode and worker_hosts()))
     compose_file = files.template(name="compose file", src="templates/docker-compose.yml.j2",
                                   dest=f"{d.stack_dir}/docker-compose.yml", mode="644", **ctx)
     env_file = files.template(
         name="secrets env file (0600)", src="templates/n8n.env.j2", dest=f"{d.stack_dir}/.env",
         user="root", group="root", mode="600",
-        queue_mode=s.queue_mode, secrets=stack_secrets(s))
+        queue_mode=s.queue_mode, secrets=stack_secrets(s), n8n_version=d.n8n_version)
     caddyfile = files.template(name="Caddyfile", src="templates/Caddyfile.j2",
                                dest=f"{d.stack_dir}/caddy/Caddyfile", mode="644", **ctx)
 
@@ -140,7 +137,6 @@ def n8n_stack():
         operations.compose_healthy(name="workers / webhook processors healthy", stack_dir=d.stack_dir,
                                    project=d.compose_project, services=s.main_services[1:], timeout=d.n8n_ready_timeout,
                                    compose=compose_command())
-    install_scripts("n8n-restart", "n8n-deploy-version", "n8n-rotate-secrets")
     operations.n8n_ready(name="n8n ready (/healthz/readiness through Caddy)",
                          url=local_url("healthz/readiness"), resolve=local_resolve(),
                          timeout=d.n8n_ready_timeout, logs_command=compose("logs --no-color --tail 40 n8n"))

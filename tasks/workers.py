@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from io import StringIO
 from pathlib import Path
+from shlex import quote
 
 import paramiko
 from pyinfra import host, inventory, logger
@@ -18,10 +19,10 @@ from pyinfra.api import FunctionCommand, deploy, operation
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import operations, scaling
+from tasks import hostprograms, operations, scaling
 from tasks.config import peer
 from tasks.docker import compose_command
-from tasks.n8n import install_scripts, n8n_environment, n8n_host, n8n_image, public_url, stack_secrets
+from tasks.n8n import n8n_environment, n8n_host, n8n_image, public_url, stack_secrets
 
 KEY_ON_HOST = "/etc/mottivme/tunnel_ed25519"
 PROJECT = "n8n-worker"
@@ -95,8 +96,7 @@ def _follow_main(state, host, version: str):
         host.log_styled(f"workers stay on their version: the emergency deploy failed on {', '.join(failed)}, "
                         "which rolled back to it", fg="yellow", log_func=logger.warning)
         return True
-    repo, compose_file = host.data.n8n_image_repo, f"{host.data.worker_stack_dir}/docker-compose.yml"
-    ok, _ = host.run_shell_command(f"sed -i 's#^\\( *image: \\){repo}:.*#\\1{repo}:{version}#' {compose_file}")
+    ok, _ = host.run_shell_command(f"mottivme-host set-version {quote(version)}")
     return ok
 
 
@@ -111,6 +111,14 @@ def follow_main_version(version: str):
         workers.follow_main_version(name="workers: the main server's version", version="2.41.0")
     """
     yield FunctionCommand(_follow_main, (version,), {})
+
+
+def host_settings() -> dict:
+    """The host programs' settings of a worker server (restart, set-version; no backups here)."""
+    d = host.data
+    s = scaling.settings(d)
+    return hostprograms.stack_settings(d, compose=compose_command(), project=PROJECT, stack_dir=d.worker_stack_dir,
+                                      services=s.server_services if s.queue_mode else [], n8n_host=n8n_host())
 
 
 @deploy("n8n workers")
@@ -138,11 +146,11 @@ def workers():
     files.directory(name="workers: stack directory", path=d.worker_stack_dir, mode="750")
     compose_file = files.template(
         name="workers: compose file", src="templates/docker-compose-worker.yml.j2",
-        dest=f"{d.worker_stack_dir}/docker-compose.yml", mode="644", scaling=s, n8n_image=n8n_image(),
+        dest=f"{d.worker_stack_dir}/docker-compose.yml", mode="644", scaling=s,
         n8n_env=n8n_environment(d, s, n8n_host(), public_url(), remote=True))
     env_file = files.template(name="workers: secrets env file (0600)", src="templates/n8n.env.j2",
                               dest=f"{d.worker_stack_dir}/.env", user="root", group="root", mode="600",
-                              queue_mode=True, secrets=stack_secrets(s))
+                              queue_mode=True, secrets=stack_secrets(s), n8n_version=d.n8n_version)
     operations.image(name=f"workers: image {n8n_image()}", ref=n8n_image(), archive_dir=d.image_archive_dir)
     compose = f"cd {d.worker_stack_dir} && {compose_command()} -p {PROJECT}"
     server.shell(name="workers: apply configuration (compose up -d)",
@@ -153,4 +161,3 @@ def workers():
     operations.compose_healthy(name="workers: healthy (taking executions)", stack_dir=d.worker_stack_dir,
                                project=PROJECT, services=s.server_services, timeout=d.n8n_ready_timeout,
                                compose=compose_command())
-    install_scripts("n8n-restart", stack_dir=d.worker_stack_dir, project=PROJECT, services=s.server_services)

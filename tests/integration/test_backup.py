@@ -289,9 +289,9 @@ MOTO = "moto[server]==5.2.5"  # an S3-compatible service from PyPI: stands in fo
 
 def sandbox_pip_args() -> str:
     """pip on a sandbox server goes through the sandbox's proxy, as the monitor's deploy does."""
-    from tests.unit.test_templates import group_data
+    from tasks.groupdata import load
 
-    return group_data("sandbox")["pip_extra_args"]
+    return load("sandbox")["pip_extra_args"]
 
 
 def test_s3_repository_gets_the_copy_and_restores_when_the_vault_is_down(n8n_server, vault, sandbox_env, sbx):

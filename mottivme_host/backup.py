@@ -1,0 +1,395 @@
+"""Back up this n8n host into restic.
+
+n8n-backup [--tag TAG] [--no-offsite] [--check]
+
+One run: pg_dump -Fc of n8n's PostgreSQL; n8n's workflows and credentials (encrypted form)
+exported with its CLI; pg_dump of Supabase (pg_dump of the server's major version); the stack's
+configuration; manifest.json (sizes, sha256, row counts, versions, times). All of it becomes ONE
+restic snapshot in the local repository (a snapshot exists only once complete), which is then
+copied to the off-host repositories. Retention and (weekly, or with --check) `restic check` follow.
+Never runs twice at once (exit 75). Exit 0 = good; otherwise one line on stderr says why, and
+the failure hook (if set) gets it. A good run calls the success hook (heartbeat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import traceback
+
+from . import common
+from .common import Fail, Lock, Log
+from .restic import Repo, first_error, no_repository
+from .run import CommandFailed, Runner
+from .settings import Settings
+from .stack import COUNTS_SQL, Stack, parse_counts
+
+PROG = "n8n-backup"
+# n8n's CLI runs beside the live n8n: it gets its own task-broker port. The counts come as $1 and
+# $2 (values are never part of the script): no export call for an empty table.
+EXPORT_SH = ("set -e; rm -rf /tmp/n8n-backup; mkdir -p /tmp/n8n-backup/workflows /tmp/n8n-backup/credentials\n"
+             'if [ "$1" != 0 ]; then n8n export:workflow --backup --output=/tmp/n8n-backup/workflows/; fi\n'
+             'if [ "$2" != 0 ]; then n8n export:credentials --backup --output=/tmp/n8n-backup/credentials/; fi\n'
+             "n8n --version > /tmp/n8n-backup/n8n-version.txt")
+BROKER_PORT = 5691
+# the Supabase URL holds its password: it reaches psql/pg_dump only through the environment
+SUPABASE_VERSION_SH = 'psql "$SUPABASE_DB_URL" -Atc "show server_version_num"'
+SUPABASE_DUMP_SH = 'pg_dump -Fc --schema=public "$SUPABASE_DB_URL"'
+SUPABASE_COUNTS_SH = 'psql "$SUPABASE_DB_URL" -AtF " " -c "$SQL"'
+CONFIG_FILES = ("docker-compose.yml", ".env", "caddy")
+DISK_FULL = ("the disk is full (see df -h {dir} {repo}): free space, or lower the retention (group_data "
+             "backup_keep_*) and run restic forget --prune; earlier snapshots are untouched")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tag", action="append", default=[], metavar="TAG",
+                   help="a tag of the snapshot (repeatable; n8n is always one; none given: scheduled)")
+    p.add_argument("--no-offsite", dest="offsite", action="store_false", help="no off-host copy this time")
+    p.add_argument("--check", action="store_true", help="`restic check` this time, whatever the weekday")
+
+
+def main(ns, s: Settings, runner: Runner) -> int:
+    if s.backup is None:
+        raise Fail("start: this host keeps no backups (no backup settings): it is not an n8n server")
+    old_umask = os.umask(0o077)  # the staging copy holds the stack's secrets (.env, dumps)
+    try:
+        return _Backup(ns, s, runner).main()
+    finally:
+        os.umask(old_umask)
+
+
+class _Backup:
+    def __init__(self, ns, s: Settings, runner: Runner):
+        self.s, self.b, self.r = s, s.backup, runner
+        self.tags = ["n8n", *ns.tag]
+        if len(self.tags) == 1:
+            self.tags.append("scheduled")
+        self.offsite = ns.offsite
+        self.check = ns.check or common.weekday() == self.b.check_weekday
+        self.host = common.hostname()
+        self.stage = os.path.join(self.b.dir, "staging")
+        self.step = "start"
+        self.log: Log | None = None
+
+    # --- the run, its one failure line and its clean-up ------------------------------------------
+    def main(self) -> int:
+        os.makedirs(self.b.dir, exist_ok=True)
+        self.log = Log(self.b.log)
+        lock, locked = None, False
+        try:
+            try:
+                lock = Lock(self.b.lock)
+                if not lock.try_acquire():
+                    self.step = "lock"
+                    self.fail(f"another n8n-backup is running (lock {self.b.lock})", 75)
+                locked = True
+                return self.backup()
+            except Fail:
+                raise
+            except KeyboardInterrupt:
+                raise Fail(f"{self.step}: interrupted", 130) from None
+            except CommandFailed as e:
+                self.log_text(e.result.stderr)
+                raise Fail(f"{self.step}: {e} (details in {self.b.log})") from None
+            except Exception as e:  # a bug or an OSError of our own: still one line, and the hook
+                self.log_text(traceback.format_exc())
+                what = str(e) if isinstance(e, OSError) else f"{type(e).__name__}: {e}"
+                raise Fail(f"{self.step}: {what} (details in {self.b.log})") from None
+        except Fail as e:
+            raise self.failed(e) from None
+        finally:
+            if locked:  # never another run's staging
+                shutil.rmtree(self.stage, ignore_errors=True)
+            if lock is not None:
+                os.close(lock.fd)
+            self.log.file.close()
+
+    def fail(self, message: str, code: int = 1):
+        raise Fail(f"{self.step}: {message}", code)
+
+    def failed(self, e: Fail) -> Fail:
+        """Log the failure, name a full disk, tell the failure hook; the CLI prints the one line."""
+        msg = e.message
+        if "no space left on device" in (self.log.this_run() + msg).lower():
+            msg += "; " + DISK_FULL.format(dir=self.b.dir, repo=self.b.local_repository)
+        self.log.log(f"FAILED {msg}")
+        try:
+            self.hook(self.b.failure_hook, f"{PROG} on {self.host} failed: {msg}")
+        except KeyboardInterrupt:
+            pass
+        return Fail(msg, e.code)
+
+    def hook(self, url: str, body: str | None = None) -> None:
+        """GET (heartbeat) or POST `body`. The URL may hold a token: it is never logged or printed."""
+        if not url:
+            return
+        argv = ["curl", "-fsS", "-m", "10", "--retry", "2", *self.b.hook_curl_args]
+        argv += ["-X", "POST", "--data-binary", body, url] if body is not None else [url]
+        try:
+            ok = self.r.run(argv, check=False).ok  # its output (which may name the URL) is dropped
+        except OSError:
+            ok = False
+        if not ok:
+            self.log.log("failure hook did not answer" if body is not None
+                         else "success hook (heartbeat) did not answer")
+
+    def log_text(self, text: str) -> None:
+        """A command's own words (stderr), as they are, into the log."""
+        if text:
+            self.log.file.write(text if text.endswith("\n") else text + "\n")
+            self.log.file.flush()
+
+    # --- the backup ----------------------------------------------------------------------------
+    def backup(self) -> int:
+        b, r, lf = self.b, self.r, self.log.file
+        t0 = r.now()
+        started = common.now_iso()
+        self.log.log(f"start tags={' '.join(self.tags)}")
+        if os.path.lexists(self.stage):
+            shutil.rmtree(self.stage)
+        for d in ("n8n", "supabase", "config"):
+            os.makedirs(os.path.join(self.stage, d))
+
+        self.n8n_database()
+        self.n8n_export()
+        self.supabase()
+        self.step = "configuration"
+        for name in CONFIG_FILES:
+            _copy_as_is(os.path.join(self.s.stack_dir, name), os.path.join(self.stage, "config", name))
+        self.step = "manifest"
+        manifest = write_manifest(self.stage, self.host, started, common.now_iso(), " ".join(self.tags))
+
+        self.step = "local repository"
+        local = Repo(b.local_repository, b, r)
+        snap = self.snapshot(local)
+        short = snap[:8]
+        self.log.log(f"snapshot {short} in {b.local_repository}")
+        shutil.copyfile(os.path.join(self.stage, "manifest.json"), os.path.join(b.dir, "last-manifest.json"))
+        self.step = "retention (local)"
+        local.run(*local.forget_args(self.host), stdout=lf, log=lf)
+        if self.check:
+            self.step = "check (local)"
+            local.run("check", f"--read-data-subset={b.check_subset}", stdout=lf, log=lf)
+
+        done, errors = [], []
+        if self.offsite:
+            for url in b.offsite_repositories:
+                self.step = f"off-host copy to {url}"
+                why = self.offsite_copy(url, local, snap)
+                if why:
+                    self.log.log(f"off-host copy to {url} failed: {why}")
+                    errors.append(url)
+                else:
+                    done.append(url)
+            if not b.offsite_repositories:
+                self.log.log("no off-host repository configured (BACKUP_VAULT / BACKUP_S3_REPOSITORY)")
+
+        self.step = "done"
+        shutil.rmtree(self.stage)
+        secs = int(r.now() - t0)
+        summary = _summary(manifest)
+        if errors:
+            self.fail(f"snapshot {short} kept locally, but the off-host copy failed for {' '.join(errors)} "
+                      f"(details in {b.log})")
+        with open(os.path.join(b.dir, "last-success"), "w") as f:
+            f.write(common.now_iso() + "\n")
+        offhost = " ".join(done) or "none"
+        self.log.log(f"ok snapshot {short} in {secs}s; {summary}; off-host: {offhost}")
+        _print(f"backup ok: snapshot {short} ({summary}) off-host: {offhost} in {secs}s")
+        self.hook(b.success_hook)
+        return 0
+
+    def n8n_database(self) -> None:
+        self.step = "n8n database dump"
+        s, lf, st = self.s, self.log.file, Stack(self.s, self.r)
+        d = os.path.join(self.stage, "n8n")
+        with open(os.path.join(d, "n8n-db.dump"), "wb") as f:
+            st.compose("exec", "-T", "postgres", "pg_dump", "-U", s.postgres_user, "-Fc", s.postgres_db,
+                       stdout=f, log=lf)
+        _write(os.path.join(d, "row-counts.txt"), st.psql(COUNTS_SQL, fields=" ", log=lf).stdout)
+        _write(os.path.join(d, "postgres-version.txt"), st.psql("show server_version", log=lf).stdout)
+
+    def n8n_export(self) -> None:
+        """Workflows and credentials with n8n's CLI (credentials stay encrypted with N8N_ENCRYPTION_KEY)."""
+        self.step = "n8n export"
+        lf, st = self.log.file, Stack(self.s, self.r)
+        with open(os.path.join(self.stage, "n8n", "row-counts.txt")) as f:
+            counts = parse_counts(f.read())
+        cid = st.container_id("n8n")
+        if not cid:
+            self.fail("the n8n container does not exist")
+        st.compose("exec", "-T", "-e", f"N8N_RUNNERS_BROKER_PORT={BROKER_PORT}", "n8n", "sh", "-c", EXPORT_SH, "sh",
+                   str(counts.get("workflow_entity", 0)), str(counts.get("credentials_entity", 0)),
+                   stdout=lf, log=lf)
+        self.r.run(["docker", "cp", f"{cid}:/tmp/n8n-backup/.", os.path.join(self.stage, "n8n", "export")],
+                   stdout=lf, log=lf)
+        st.compose("exec", "-T", "n8n", "rm", "-rf", "/tmp/n8n-backup", stdout=lf, log=lf)
+
+    def supabase(self) -> None:
+        """pg_dump of Supabase's public schema, with the pg_dump of the server's major version."""
+        self.step = "supabase dump"
+        url, r, lf = self.b.supabase_db_url, self.r, self.log.file
+        if not url:
+            self.log.log("SUPABASE_DB_URL is not set: no Supabase dump")
+            return
+        env = {"SUPABASE_DB_URL": url}
+        docker_run = ["docker", "run", "--rm", "--network", "host", "-e", "SUPABASE_DB_URL"]
+        num = r.run([*docker_run, self.s.postgres_image, "sh", "-c", SUPABASE_VERSION_SH],
+                    env=env, log=lf).stdout.strip()
+        if not num.isdigit():
+            self.fail(f"the server's version number is not a number: {num[:40]!r}")
+        major = int(num) // 10000
+        image = self.b.postgres_image_pattern.replace("{major}", str(major))
+        if not r.run(["docker", "image", "inspect", image], check=False).ok:
+            if not r.run(["docker", "pull", "-q", image], stdout=lf, log=lf, check=False).ok:
+                self.fail(f"no pg_dump for PostgreSQL {major}: image {image} not available")
+        d = os.path.join(self.stage, "supabase")
+        with open(os.path.join(d, "supabase.dump"), "wb") as f:
+            r.run([*docker_run, image, "sh", "-c", SUPABASE_DUMP_SH], env=env, stdout=f, log=lf)
+        counts = r.run([*docker_run, "-e", "SQL", image, "sh", "-c", SUPABASE_COUNTS_SH],
+                       env={**env, "SQL": COUNTS_SQL}, log=lf).stdout
+        _write(os.path.join(d, "row-counts.txt"), counts)
+        _write(os.path.join(d, "server-version-num.txt"), num + "\n")
+
+    def snapshot(self, local: Repo) -> str:
+        """The one restic snapshot of the complete staging directory (the repository made when absent)."""
+        b, lf = self.b, self.log.file
+        got = local.opens()
+        if not got.ok:
+            self.log_text(got.stderr)
+            if not no_repository(got.stderr):
+                self.fail(f"cannot open the repository {b.local_repository}: {first_error(got.stderr)}")
+            local.run("init", stdout=lf, log=lf)
+        tag_args = [a for t in self.tags for a in ("--tag", t)]
+        res = local.run("backup", "--json", "--host", self.host, *tag_args, self.stage, log=lf, check=False)
+        if not res.ok:
+            self.fail(f"restic backup failed (details in {b.log})")
+        snap = _snapshot_id(res.stdout)
+        if not snap:
+            self.fail("restic made no snapshot")
+        return snap
+
+    def offsite_copy(self, url: str, local: Repo, snap: str) -> str | None:
+        """Copy the new snapshot to `url` (made when absent), then retention (and check) there.
+        None when done, else what failed (its details are in the log)."""
+        lf = self.log.file
+        off = Repo(url, self.b, self.r)
+        env = {"RESTIC_FROM_REPOSITORY": local.url, "RESTIC_FROM_PASSWORD_FILE": local.password_file}
+        got = off.run("cat", "config", "--no-lock", env=env, check=False)
+        if not got.ok:
+            if not no_repository(got.stderr):
+                self.log_text(got.stderr)
+                return f"cannot open the repository: {first_error(got.stderr)}"
+            if not off.run("init", "--copy-chunker-params", env=env, stdout=lf, log=lf, check=False).ok:
+                return "`restic init --copy-chunker-params` failed"
+        steps = [["copy", snap], off.forget_args(self.host)]
+        if self.check:
+            steps.append(["check", f"--read-data-subset={self.b.check_subset}"])
+        for args in steps:
+            res = off.run(*args, env=env, stdout=lf, log=lf, check=False)
+            if not res.ok:
+                return f"`restic {' '.join(args)}` exited {res.returncode}"
+        return None
+
+
+# --- the manifest: format 1, exactly as the shell version wrote it -----------------------------------
+def write_manifest(stage: str, host: str, started: str, finished: str, tags: str) -> dict:
+    """`<stage>/manifest.json`: sizes and sha256 of every staged file, row counts, versions, times."""
+
+    def counts(path):
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return {t: int(c) for t, c in (line.split() for line in f if line.strip())}
+
+    def text(path):
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return f.read().strip()
+
+    files = {}
+    for root, _, names in os.walk(stage):
+        for n in sorted(names):
+            p = os.path.join(root, n)
+            files[os.path.relpath(p, stage)] = {"size": os.path.getsize(p), "sha256": _sha256(p)}
+    n8n_counts = counts(f"{stage}/n8n/row-counts.txt") or {}
+    manifest = {
+        "format": 1, "host": host, "tags": tags.split(), "started": started, "finished": finished,
+        "n8n": {"version": text(f"{stage}/n8n/export/n8n-version.txt"),
+                "postgres_version": text(f"{stage}/n8n/postgres-version.txt"),
+                "workflows": n8n_counts.get("workflow_entity", 0),
+                "credentials": n8n_counts.get("credentials_entity", 0),
+                "row_counts": n8n_counts},
+        "supabase": None if not os.path.exists(f"{stage}/supabase/supabase.dump") else {
+            "server_version_num": int(text(f"{stage}/supabase/server-version-num.txt")),
+            "row_counts": counts(f"{stage}/supabase/row-counts.txt")},
+        "files": files,
+    }
+    with open(f"{stage}/manifest.json", "w") as f:
+        json.dump(manifest, f, indent=2)
+    return manifest
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _summary(m: dict) -> str:
+    n8n = f"n8n: {m['n8n']['workflows']} workflows, {m['n8n']['credentials']} credentials"
+    if not m["supabase"]:
+        return f"{n8n}; supabase: not configured"
+    counts = m["supabase"]["row_counts"] or {}
+    return f"{n8n}; supabase: {len(counts)} tables, {sum(counts.values())} rows"
+
+
+def _snapshot_id(out: str) -> str:
+    """The snapshot id of `restic backup --json`'s summary line ("" when it made none)."""
+    for line in out.splitlines():
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(msg, dict) and msg.get("message_type") == "summary":
+            return msg.get("snapshot_id") or ""
+    return ""
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _copy_as_is(src: str, dst: str) -> None:
+    """`cp -a`: contents, permissions, times and owners; symbolic links stay links."""
+    if os.path.isdir(src) and not os.path.islink(src):
+        shutil.copytree(src, dst, symlinks=True)
+        for root, dirs, names in os.walk(src):
+            for n in dirs + names:
+                p = os.path.join(root, n)
+                _same_owner(p, os.path.join(dst, os.path.relpath(p, src)))
+    else:
+        shutil.copy2(src, dst, follow_symlinks=False)
+    _same_owner(src, dst)
+
+
+def _same_owner(src: str, dst: str) -> None:
+    st = os.lstat(src)
+    try:
+        os.lchown(dst, st.st_uid, st.st_gid)
+    except OSError:  # not root: the files are the runner's own
+        pass
+
+
+def _print(line: str) -> None:
+    try:
+        print(line, flush=True)
+    except (BrokenPipeError, OSError, ValueError):  # stdout may be a closed SSH channel
+        pass

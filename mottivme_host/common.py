@@ -1,0 +1,116 @@
+"""What every host program shares: its log, its one-line failure, the lock, timings."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import os
+import signal
+import socket
+import sys
+
+
+class Fail(Exception):
+    """End the program: `<program>: FAILED <step>: <message>` on stderr and in the log, exit `code`."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+class Log:
+    """Lines to the program's log file (`YYYY-MM-DD HH:MM:SS [pid] <prefix>message`) and, with
+    `say`, to stdout too. stdout may be a closed SSH channel: writing there never fails the run."""
+
+    def __init__(self, path: str, prefix: str = "", out=None):
+        self.path, self.prefix = path, prefix
+        self.out = out if out is not None else sys.stdout
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        self.file = open(path, "a", buffering=1)
+        self.start = self.file.tell()  # where this run's lines begin
+
+    def log(self, message: str) -> None:
+        stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        self.file.write(f"{stamp} [{os.getpid()}] {self.prefix}{message}\n")
+
+    def say(self, message: str) -> None:
+        self.log(message)
+        try:
+            print(message, file=self.out, flush=True)
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    def this_run(self) -> str:
+        """What this run has written to the log so far (other programs' lines included)."""
+        try:
+            with open(self.path, errors="replace") as f:
+                f.seek(self.start)
+                return f.read()
+        except OSError:
+            return ""
+
+
+def stderr_line(message: str) -> None:
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+
+
+class Lock:
+    """flock on a file: one holder at a time (the same lock file as cron's jobs and the restore)."""
+
+    def __init__(self, path: str):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def try_acquire(self) -> bool:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def acquire(self, timeout: float, sleep, now) -> bool:
+        deadline = now() + timeout
+        while not self.try_acquire():
+            if now() >= deadline:
+                return False
+            sleep(1)
+        return True
+
+
+class Laps:
+    """The time of each phase, printed as a table at the end (`  phase      12.3 s`)."""
+
+    def __init__(self, now):
+        self.now, self.t, self.rows = now, now(), []
+
+    def lap(self, label: str) -> float:
+        t = self.now()
+        took, self.t = t - self.t, t
+        self.rows.append((label, took))
+        return took
+
+    def lines(self) -> list[str]:
+        return [f"  {label:<38} {took:7.1f} s" for label, took in self.rows]
+
+
+def ignore_interrupts() -> None:
+    """From here on Ctrl-C, a lost SSH session or a kill do not stop the program (it always ends
+    on a running n8n); the commands it starts inherit that."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def now_iso() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def weekday() -> int:
+    """1 = Monday ... 7 = Sunday (date +%u)."""
+    return _dt.date.today().isoweekday()

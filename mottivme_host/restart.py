@@ -1,0 +1,146 @@
+"""Restart n8n's services, each healthy or ready again before the next, and say how long n8n was down.
+
+n8n-restart [--timeout SECONDS]
+
+Restarts n8n's services: queue-mode workers and webhook processors one at a time (each back to
+healthy before the next, so executions go on), then the main process, waiting for
+/healthz/readiness through Caddy and saying how long n8n did not answer. If something is not
+ready in time, print the last log lines of the failing container and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+from .common import Fail, stderr_line
+from .run import Runner
+from .settings import Settings
+from .stack import Stack
+
+PROG = "n8n-restart"
+PROBE_INTERVAL = 0.2  # seconds between two readiness probes during the main process's restart
+PROBE_TIMEOUT = 2  # curl -m of one probe
+LOG_LINES = 25
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=int, default=None, metavar="SECONDS",
+                   help="how long each service gets to be healthy / ready again (default: the settings' ready_timeout)")
+
+
+def main(ns, s: Settings, runner: Runner) -> int:
+    timeout = s.ready_timeout if ns.timeout is None else ns.timeout
+    st = Stack(s, runner)
+    for service in [x for x in s.services if x != "n8n"]:
+        _restart_one(st, runner, service, timeout)
+    if "n8n" in s.services:
+        _restart_main(st, runner, timeout)
+    return 0
+
+
+def _say(message: str) -> None:
+    try:
+        print(message, file=sys.stdout, flush=True)
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+
+
+def _restart(st: Stack, *args: str) -> None:
+    r = st.compose("restart", *args, check=False)
+    if not r.ok:
+        err = (r.stderr.strip().splitlines() or [""])[-1]
+        command = " ".join([*st.s.compose, "restart", *args])
+        raise Fail(f"`{command}` exited {r.returncode}" + (f": {err}" if err else ""))
+
+
+def _health(st: Stack, runner: Runner, service: str) -> str:
+    cid = st.container_id(service)
+    if not cid:
+        return ""
+    r = runner.run(["docker", "inspect", "--format", "{{.State.Health.Status}}", cid], check=False)
+    return r.stdout.strip() if r.ok else ""
+
+
+def _restart_one(st: Stack, runner: Runner, service: str, timeout: int) -> None:
+    """A worker or webhook processor: it drains first (stop timeout = drain + 30 s), then must be
+    healthy again (its compose health check) within `timeout` seconds of the restart's start."""
+    t = runner.now()
+    _restart(st, "-t", str(st.s.drain_seconds + 30), service)
+    while True:
+        health = _health(st, runner, service)
+        if health == "healthy" or runner.now() - t >= timeout:
+            break
+        runner.sleep(1)
+    if health != "healthy":
+        stderr_line(f"{PROG}: FAILED {service} is not healthy {timeout}s after its restart ({health}). Last log lines:")
+        for line in st.logs(service, LOG_LINES):
+            stderr_line(f"  {line}")
+        raise Fail(f"{service} is not healthy {timeout}s after its restart", 1)
+    _say(f"{service} restarted and healthy in {int(runner.now() - t)}s")
+
+
+class _Prober(threading.Thread):
+    """Probes readiness every PROBE_INTERVAL seconds, recording (time the probe started, status),
+    until a probe started after `restarted` (the time the restart command returned) says 200,
+    or the deadline. Time is the runner's (the unit tests' fake clock)."""
+
+    def __init__(self, st: Stack, runner: Runner, deadline: float):
+        super().__init__(name="readiness-prober", daemon=True)
+        self.st, self.r, self.deadline = st, runner, deadline
+        self.lock = threading.Lock()
+        self.probes: list[tuple[float, str]] = []
+        self.restarted: float | None = None
+        self.ready_at: float | None = None
+        self.halt = threading.Event()
+
+    def mark_restarted(self, t: float) -> None:
+        with self.lock:
+            self.restarted = t
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            t = self.r.now()
+            try:
+                code = self.st.http_status(timeout=PROBE_TIMEOUT)
+            except Exception:  # curl missing or the like: a failed probe, never a dead thread
+                code = "000"
+            with self.lock:
+                self.probes.append((t, code))
+                restarted = self.restarted
+            if restarted is not None and t > restarted and code == "200":
+                self.ready_at = t
+                return
+            if self.r.now() >= self.deadline:
+                return
+            self.r.sleep(PROBE_INTERVAL)
+
+    def outage(self) -> float:
+        """First to last failed probe, plus one interval (0.0 when no probe failed)."""
+        failed = [t for t, code in self.probes if code != "200"]
+        return failed[-1] - failed[0] + PROBE_INTERVAL if failed else 0.0
+
+
+def _restart_main(st: Stack, runner: Runner, timeout: int) -> None:
+    """The main process: its outage is measured by probing readiness while it restarts."""
+    before = st.http_status(timeout=PROBE_TIMEOUT)
+    t0 = runner.now()
+    prober = _Prober(st, runner, deadline=t0 + timeout)
+    prober.start()
+    try:
+        _say(f"restarting: n8n (readiness before: {before})")
+        _restart(st, "n8n")
+        prober.mark_restarted(runner.now())
+        prober.join()  # it ends by itself: ready, or the deadline
+    finally:
+        prober.halt.set()
+    if prober.ready_at is None:
+        last = prober.probes[-1][1] if prober.probes else "000"
+        message = f"n8n is not ready {timeout}s after the restart (readiness {last})"
+        stderr_line(f"{PROG}: FAILED {message}. Last log lines:")
+        for line in st.logs("n8n", LOG_LINES):
+            stderr_line(f"  {line}")
+        raise Fail(message, 1)
+    _say(f"n8n ready again: unavailable for {prober.outage():.1f}s "
+         f"(restart + readiness took {prober.ready_at - t0:.1f}s)")

@@ -1,0 +1,528 @@
+"""Restore n8n from a restic snapshot over the live stack, or check one in throwaway containers (--drill).
+
+n8n-restore [--snapshot latest|ID|YYYY-MM-DD] [--from auto|local|offsite] [--drill]
+            [--no-safety-snapshot] [--supabase-target scratch|URL --confirm-supabase-overwrite]
+
+Restore: find the snapshot (local repository first, then the off-host ones), verify every file
+against its manifest, check the snapshot's N8N_ENCRYPTION_KEY is the one in use, take a safety
+snapshot, restore n8n's database into a new database beside the live one (n8n keeps running),
+compare its counts with the manifest, then stop n8n, swap the databases in one transaction,
+start it and wait for readiness (swapped back when it does not get ready). The Supabase dump is
+restored into a throwaway scratch database and checked, never over production unless a target
+is named AND confirmed.
+--drill: restore into throwaway containers (PostgreSQL + n8n) beside the live stack, check
+them, remove them; the live stack is not touched. Prints the time of each step.
+Bad input (unknown snapshot, wrong password, no repository, host not provisioned) changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import hashlib
+import json
+import os
+import shutil
+
+from . import common, envfile
+from .common import Fail, Laps, Lock, Log
+from .restic import Repo, wrong_password
+from .run import CommandFailed, Runner
+from .settings import Settings
+from .stack import COUNTS_SQL, Stack, parse_counts
+
+# n8n's tables whose counts must match the manifest exactly (executions etc. may differ)
+EXACT = ("workflow_entity", "credentials_entity", "user", "project", "shared_workflow", "shared_credentials")
+ALL = None  # compare every table (the Supabase dump)
+LOCK_WAIT = 600
+SWAP_TRIES = 5
+
+DRILL_READY_JS = ("fetch('http://127.0.0.1:5678/healthz/readiness')"
+                  ".then(r=>console.log(r.status),()=>console.log(0))")
+# count of the credentials that decrypt with the key the throwaway n8n got
+DECRYPT_SH = (r'n8n export:credentials --all --decrypted --output=/tmp/c.json >/dev/null 2>&1 && '
+              r'node -e "console.log(require(\"/tmp/c.json\").filter(c => typeof c.data === \"object\").length)"; '
+              r'rm -f /tmp/c.json')
+TARGET_SH = ('pg_restore --clean --if-exists --no-owner --no-privileges --exit-on-error '
+             '-L /tmp/supabase.list -d "$TARGET"')
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--snapshot", default="latest", metavar="latest|ID|YYYY-MM-DD",
+                   help="latest (default; never a pre-restore safety snapshot), a snapshot id (prefix) "
+                        "or a date: the last snapshot of that day or before")
+    p.add_argument("--from", dest="source", default="auto", choices=("auto", "local", "offsite"),
+                   help="auto (default: the local repository, then the off-host ones), local or offsite")
+    p.add_argument("--drill", action="store_true",
+                   help="restore into throwaway containers and check them; the live stack is not touched")
+    p.add_argument("--no-safety-snapshot", dest="safety", action="store_false",
+                   help="no `n8n-backup --tag pre-restore` before the restore")
+    p.add_argument("--supabase-target", default="scratch", metavar="scratch|URL",
+                   help="scratch (default: a throwaway database, checked) or a postgresql:// URL to restore over")
+    p.add_argument("--confirm-supabase-overwrite", dest="confirm", action="store_true",
+                   help="needed with a --supabase-target other than scratch")
+
+
+def main(ns, s: Settings, runner: Runner) -> int:
+    if s.backup is None:
+        raise Fail("check host: this host keeps no backups (no backup settings): it is not an n8n server", 4)
+    old_umask = os.umask(0o077)  # the work dir and the restored config hold the stack's secrets
+    try:
+        return _Restore(ns, s, runner).main()
+    finally:
+        os.umask(old_umask)
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _env_value(path: str, key: str) -> str | None:
+    try:
+        return envfile.read(path).get(key, "")
+    except OSError:
+        return None
+
+
+def _pick(snaps: list[dict], want: str) -> dict | None:
+    """The snapshot `want` names: latest (never a safety snapshot: those only by id), the last of
+    a day or before (YYYY-MM-DD), or the newest whose id starts with `want`."""
+    snaps = sorted(snaps, key=lambda x: x.get("time", ""))
+    if want == "latest":
+        hits = [x for x in snaps if "pre-restore" not in (x.get("tags") or [])]
+    elif len(want) == 10 and want[4] == "-" and want[7] == "-":
+        hits = [x for x in snaps if x.get("time", "")[:10] <= want]
+    else:
+        hits = [x for x in snaps if x.get("id", "").startswith(want)]
+    return hits[-1] if hits else None
+
+
+class _Restore:
+    def __init__(self, ns, s: Settings, runner: Runner):
+        self.ns, self.s, self.r, self.b = ns, s, runner, s.backup
+        self.stack = Stack(s, runner)
+        self.step = "start"
+        self.cleanups: list = []
+        self.laps = Laps(runner.now)
+        self.pid = os.getpid()
+        self.log: Log | None = None
+        self.lock: Lock | None = None  # released after the clean-ups
+
+    # --- the frame: log, failure, clean-up -------------------------------------------------------
+    def main(self) -> int:
+        self.log = Log(self.b.log, prefix="restore: ")
+        try:
+            self.run()
+        except Fail:
+            raise
+        except CommandFailed as e:
+            self.fail(f"{e} (details in {self.b.log})")
+        except KeyboardInterrupt:
+            self.fail("interrupted", 130)
+        except OSError as e:
+            self.fail(f"{e} (details in {self.b.log})")
+        finally:
+            self.clean_up()
+            if self.lock is not None:
+                os.close(self.lock.fd)
+            self.log.file.close()
+        for line in self.laps.lines():
+            try:
+                print(line, flush=True)
+            except (BrokenPipeError, OSError, ValueError):
+                pass
+        return 0
+
+    def fail(self, message: str, code: int = 1):
+        self.log.log(f"FAILED {self.step}: {message}")
+        raise Fail(f"{self.step}: {message}", code) from None
+
+    def say(self, message: str) -> None:
+        self.log.say(message)
+
+    def clean_up(self) -> None:
+        for fn in self.cleanups:
+            try:
+                fn()
+            except BaseException:  # noqa: BLE001 - a clean-up never stops the others
+                pass
+
+    def run_(self, argv: list[str], **kw):
+        """A command whose output (stdout and stderr) goes to the log unless told otherwise."""
+        kw.setdefault("stdout", self.log.file)
+        kw.setdefault("log", self.log.file)
+        self.log.file.flush()
+        return self.r.run(argv, **kw)
+
+    # --- the run -----------------------------------------------------------------------------
+    def run(self) -> None:
+        s, ns = self.s, self.ns
+        # --- validate: provisioned host, repository, snapshot (nothing is changed here) -------
+        self.step = "check host"
+        if not (os.path.isfile(os.path.join(s.stack_dir, "docker-compose.yml")) and self._postgres_running()):
+            self.fail(f"this host is not provisioned (no n8n stack in {s.stack_dir}): "
+                      "run `pyinfra inventory.py deploy.py` first", 4)
+        if ns.supabase_target != "scratch" and not ns.confirm:
+            self.fail("--supabase-target other than scratch overwrites that database: "
+                      "add --confirm-supabase-overwrite", 2)
+
+        self.step = "find snapshot"
+        repo, snap = self.find_snapshot()
+        self.short = snap["id"][:8]
+        self.say(f"snapshot {self.short} from {repo.url}")
+        self.laps.lap("find snapshot")
+
+        self.step = "restore files"
+        self.work = os.path.join(self.b.dir, "restore", self.short)
+        shutil.rmtree(self.work, ignore_errors=True)
+        os.makedirs(self.work)
+        self.cleanups.append(lambda: shutil.rmtree(self.work, ignore_errors=True))
+        self.log.file.flush()
+        repo.run("restore", snap["id"], "--target", self.work, stdout=self.log.file, log=self.log.file)
+        self.src = self.find_manifest()
+        if self.src is None:
+            self.fail(f"snapshot {self.short} has no manifest.json: not a complete n8n-backup snapshot")
+        self.laps.lap("restore files from restic")
+
+        self.step = "verify files"
+        self.verify_files()
+        env_path = os.path.join(s.stack_dir, s.env_file)
+        key_now = _env_value(env_path, "N8N_ENCRYPTION_KEY")
+        key_then = _env_value(os.path.join(self.src, "config", ".env"), "N8N_ENCRYPTION_KEY")
+        if key_now is None or key_then is None or key_now != key_then:
+            self.fail(f"snapshot {self.short} was made with another N8N_ENCRYPTION_KEY than the one in {env_path}: "
+                      "its credentials could not be decrypted. Put the snapshot's key in your .env (see config/.env "
+                      "in the snapshot) and deploy first", 5)
+        self.laps.lap("verify sha256 and encryption key")
+
+        if ns.drill:
+            self.drill()
+        else:
+            self.live()
+
+    def _postgres_running(self) -> bool:
+        try:
+            return bool(self.stack.container_id("postgres"))
+        except OSError:  # no compose at all
+            return False
+
+    def find_snapshot(self) -> tuple[Repo, dict]:
+        ns, b = self.ns, self.b
+        local = [b.local_repository]
+        offsite = list(b.offsite_repositories)
+        urls = {"auto": local + offsite, "local": local, "offsite": offsite}[ns.source]
+        if not urls:
+            self.fail("no off-host repository is configured", 2)
+        problems = []
+        for url in urls:
+            repo = Repo(url, b, self.r)
+            # stdout is the JSON; ssh/restic notices (a vault's host key seen first) come on stderr
+            res = repo.run("snapshots", "--json", "--tag", "n8n", check=False)
+            if not res.ok:
+                err = res.stderr or ""
+                self.log.log(f"{url}: {err.strip()}")
+                if wrong_password(err):
+                    problems.append(f"{url}: RESTIC_PASSWORD does not open it (wrong password?)")
+                else:
+                    last = (err.strip().splitlines() or [""])[-1]
+                    problems.append(f"{url}: no repository there ({last[:120]})")
+                continue
+            try:
+                snaps = json.loads(res.stdout or "[]") or []
+            except ValueError:
+                problems.append(f"{url}: restic's snapshot list is not JSON")
+                continue
+            snap = _pick(snaps, ns.snapshot)
+            if snap is not None:
+                return repo, snap
+            problems.append(f"{url}: no snapshot '{ns.snapshot}'")
+        self.fail(f"no snapshot '{ns.snapshot}' found: {';'.join(problems)}", 3)
+
+    def find_manifest(self) -> str | None:
+        """The directory of the snapshot's manifest.json (the backup's staging directory)."""
+        found = []
+        for root, dirs, names in os.walk(self.work):
+            dirs.sort()
+            if "manifest.json" in names and "staging" in os.path.relpath(os.path.join(root, "manifest.json"),
+                                                                         self.work):
+                found.append(root)
+        return found[0] if found else None
+
+    def verify_files(self) -> None:
+        bad = None
+        try:
+            with open(os.path.join(self.src, "manifest.json")) as f:
+                self.manifest = json.load(f)
+            files = self.manifest["files"]
+            for rel, meta in files.items():
+                path = os.path.join(self.src, rel)
+                if not os.path.isfile(path):
+                    bad = f"{rel}: missing"
+                elif _sha256(path) != meta["sha256"]:
+                    bad = f"{rel}: sha256 mismatch"
+                if bad:
+                    break
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            bad = f"manifest.json unreadable: {e}"
+        if bad:
+            self.log.log(bad)
+            self.fail(f"files of snapshot {self.short} do not match its manifest")
+        self.log.log(f"all {len(files)} files match")
+
+    # --- helpers -----------------------------------------------------------------------------
+    def mf(self, *path, default=None):
+        v = self.manifest
+        for k in path:
+            if not isinstance(v, dict):
+                return default
+            v = v.get(k)
+        return default if v is None else v
+
+    def compare_counts(self, label: str, expected: dict | None, actual: dict[str, int], exact) -> bool:
+        """Every table of the restored database against the manifest; only `exact` tables count
+        (ALL: every table)."""
+        expected = expected or {}
+        good = True
+        for table, n in actual.items():
+            want = expected.get(table, "missing")
+            if want != n and (exact is ALL or table in exact):
+                self.say(f"  {label} {table}: {n} rows, manifest {want}")
+                good = False
+        return good
+
+    def wait_until(self, tries: int, argv: list[str]) -> bool:
+        """Runs `argv` once a second until it succeeds, at most `tries` times."""
+        for _ in range(tries):
+            if self.r.run(argv, check=False).ok:
+                return True
+            self.r.sleep(1)
+        return False
+
+    def dump(self, *rel: str):
+        return open(os.path.join(self.src, *rel), "rb")
+
+    # --- drill: throwaway PostgreSQL + n8n on their own network; the live stack is untouched ----
+    def drill(self) -> None:
+        s = self.s
+        user, db = s.postgres_user, s.postgres_db
+        self.step = "drill"
+        version = _env_value(os.path.join(s.stack_dir, s.env_file), "N8N_VERSION")
+        if not version:
+            self.fail(f"no N8N_VERSION in {os.path.join(s.stack_dir, s.env_file)}: deploy first")
+        image = f"{s.n8n_image_repo}:{version}"
+        net, pg, app = f"n8n-drill-{self.pid}", f"n8n-drill-pg-{self.pid}", f"n8n-drill-n8n-{self.pid}"
+        self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", app, pg], check=False))
+        self.cleanups.append(lambda: self.r.run(["docker", "network", "rm", net], check=False))
+        self.run_(["docker", "network", "create", "--internal", net])
+        self.run_(["docker", "run", "-d", "--name", pg, "--network", net, "--network-alias", "db",
+                   "-e", "POSTGRES_PASSWORD=drill", "-e", f"POSTGRES_USER={user}", "-e", f"POSTGRES_DB={db}",
+                   s.postgres_image])
+        self.wait_until(60, ["docker", "exec", pg, "pg_isready", "-U", user, "-h", "127.0.0.1"])
+        self.laps.lap("drill: start throwaway PostgreSQL")
+        with self.dump("n8n", "n8n-db.dump") as f:
+            self.run_(["docker", "exec", "-i", pg, "pg_restore", "-U", user, "-d", db, "--no-owner",
+                       "--exit-on-error"], stdin=f)
+        self.laps.lap("drill: pg_restore n8n database")
+
+        # the snapshot's key reaches n8n by a file only root reads (never on a command line)
+        key_file = os.path.join(self.work, "drill.env")
+        key = _env_value(os.path.join(self.src, "config", ".env"), "N8N_ENCRYPTION_KEY") or ""
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"N8N_ENCRYPTION_KEY={key}\n")
+        self.run_(["docker", "run", "-d", "--name", app, "--network", net, "-e", "DB_TYPE=postgresdb",
+                   "-e", "DB_POSTGRESDB_HOST=db", "-e", f"DB_POSTGRESDB_DATABASE={db}",
+                   "-e", f"DB_POSTGRESDB_USER={user}", "-e", "DB_POSTGRESDB_PASSWORD=drill",
+                   "--env-file", key_file, "-e", "N8N_DIAGNOSTICS_ENABLED=false",
+                   "-e", "N8N_VERSION_NOTIFICATIONS_ENABLED=false", "-e", "N8N_TEMPLATES_ENABLED=false",
+                   "-e", "N8N_DISABLED_MODULES=mcp-registry", image])
+        if not self.drill_ready(app):
+            self.fail("the throwaway n8n did not become ready on the restored database")
+        self.laps.lap("drill: throwaway n8n ready")
+
+        res = self.r.run(["docker", "exec", pg, "psql", "-U", user, "-d", db, "-AtF", " ", "-c", COUNTS_SQL],
+                         log=self.log.file)
+        if not self.compare_counts("n8n", self.mf("n8n", "row_counts"), parse_counts(res.stdout), EXACT):
+            self.fail("restored n8n database differs from the manifest")
+        creds = self.mf("n8n", "credentials", default=0)
+        n_dec = 0
+        if creds != 0:
+            res = self.r.run(["docker", "exec", "-e", "N8N_RUNNERS_BROKER_PORT=5691", app, "sh", "-c", DECRYPT_SH],
+                             log=self.log.file, check=False)
+            out = res.stdout.strip() if res.ok else ""
+            n_dec = int(out) if out.isdigit() else 0
+            if n_dec != creds:
+                self.fail(f"only {n_dec} of {creds} credentials decrypt with the snapshot's key")
+        self.laps.lap("drill: counts + credentials decrypt")
+        self.supabase()
+        self.say(f"drill ok: snapshot {self.short} restores; n8n ready on it; "
+                 f"{self.mf('n8n', 'workflows', default=0)} workflows, {creds} credentials ({n_dec} decrypt)")
+
+    def drill_ready(self, app: str) -> bool:
+        """Until the throwaway n8n's readiness (asked from inside its container) answers 200."""
+        deadline = self.r.now() + self.s.ready_timeout
+        while self.r.now() < deadline:
+            res = self.r.run(["docker", "exec", app, "node", "-e", DRILL_READY_JS], check=False)
+            if res.ok and res.stdout.strip() == "200":
+                return True
+            self.r.sleep(2)
+        return False
+
+    # --- restore over the live stack -------------------------------------------------------------
+    def pg(self, *sqls: str, check: bool = True):
+        """psql on the maintenance database `postgres` of the stack's PostgreSQL."""
+        args = []
+        for sql in sqls:
+            args += ["-c", sql]
+        self.log.file.flush()
+        return self.stack.compose("exec", "-T", "postgres", "psql", "-U", self.s.postgres_user, "-d", "postgres",
+                                  "-v", "ON_ERROR_STOP=1", "-qX", *args,
+                                  stdout=self.log.file, log=self.log.file, check=check)
+
+    def services(self, action: str, check: bool = False):
+        self.log.file.flush()
+        args = ["up", "-d"] if action == "up" else [action]
+        return self.stack.compose(*args, *self.s.services, stdout=self.log.file, log=self.log.file, check=check)
+
+    def swap(self, old: str, new: str) -> bool:
+        """live -> `old`, `new` -> live, in one transaction (all or nothing)."""
+        live = self.s.postgres_db
+        for _ in range(SWAP_TRIES):  # a terminated session takes a moment to leave
+            res = self.pg(f"select pg_terminate_backend(pid) from pg_stat_activity where datname in "
+                          f"('{live}', '{old}', '{new}') and pid <> pg_backend_pid()",
+                          f'alter database "{live}" rename to "{old}"; alter database "{new}" rename to "{live}"',
+                          check=False)
+            if res.ok:
+                return True
+            self.r.sleep(1)
+        return False
+
+    def live(self) -> None:
+        s, b = self.s, self.b
+        if self.ns.safety:
+            self.step = "safety snapshot"
+            res = self.r.run(["n8n-backup", "--tag", "pre-restore", "--no-offsite"], check=False)
+            out = "\n".join(x for x in (res.stdout.strip(), (res.stderr or "").strip()) if x)
+            if not res.ok:
+                self.fail(f"the safety snapshot failed, nothing was changed ({out}); --no-safety-snapshot skips it")
+            line = next((x for x in out.splitlines() if x.startswith("backup ok: ")), out)
+            self.say(f"safety snapshot: {line.removeprefix('backup ok: ')}")
+            self.laps.lap("safety snapshot")
+        self.step = "lock"
+        lock = self.lock = Lock(b.lock)
+        if not lock.acquire(LOCK_WAIT, self.r.sleep, self.r.now):
+            self.fail("a backup has held the lock for 10 minutes")
+        # the snapshot goes into a new database beside the live one and is checked there while n8n
+        # keeps running; n8n stops only for the swap. A failure or Ctrl-C before the swap leaves n8n
+        # as it was; from the swap on, interruptions are ignored and it always ends with n8n running.
+        db = s.postgres_db
+        new_db, old_db, failed_db = f"{db}_restoring", f"{db}_before_restore", f"{db}_restore_failed"
+        self.step = "restore n8n database"
+        self.cleanups.append(lambda: self.pg(f'drop database if exists "{new_db}" with (force)', check=False))
+        self.say(f"restoring n8n's database into {new_db} (n8n keeps running)")
+        self.pg(f'drop database if exists "{new_db}" with (force)',
+                f'create database "{new_db}" owner "{s.postgres_user}"')
+        with self.dump("n8n", "n8n-db.dump") as f:
+            self.log.file.flush()
+            self.stack.compose("exec", "-T", "postgres", "pg_restore", "-U", s.postgres_user, "-d", new_db,
+                               "--no-owner", "--exit-on-error", stdin=f, stdout=self.log.file, log=self.log.file)
+        if not self.compare_counts("n8n", self.mf("n8n", "row_counts"), self.stack.counts(new_db), EXACT):
+            self.fail("the restored n8n database differs from the manifest; the live one is untouched")
+        self.laps.lap(f"pg_restore into {new_db}, verify counts")
+
+        common.ignore_interrupts()
+        self.step = "swap databases"
+        self.pg(f'drop database if exists "{old_db}" with (force)')
+        try:
+            self.services("stop", check=True)
+        except CommandFailed:
+            self.services("up")  # never left stopped
+            raise
+        if not self.swap(old_db, new_db):
+            self.services("up")
+            self.fail(f"could not swap in the restored database: n8n is started again on its own database "
+                      f"(details in {b.log})")
+        self.step = "start n8n"
+        self.services("up")
+        if not self.stack.wait_ready():
+            # undo: the previous database back in service, the restored one kept for a look
+            self.services("stop")
+            self.pg(f'drop database if exists "{failed_db}" with (force)', check=False)
+            self.swap(failed_db, old_db)
+            self.services("up")
+            self.fail(f"n8n was not ready after {s.ready_timeout}s on the restored database, so its previous "
+                      f"database is back in service; the restored one is kept as {failed_db} and "
+                      f"`{' '.join(s.compose)} logs n8n` says why")
+        self.laps.lap("swap databases, start n8n, wait for readiness")
+        self.say(f"previous database kept as {old_db} until the next restore (undo: docs/runbooks/restore.md)")
+        kept = os.path.join(b.dir, "restored-config", self.short)
+        os.makedirs(os.path.dirname(kept), exist_ok=True)
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(os.path.join(self.src, "config"), kept, symlinks=True)
+        if not _same_file(os.path.join(self.src, "config", "docker-compose.yml"),
+                          os.path.join(s.stack_dir, "docker-compose.yml")):
+            self.say(f"note: the snapshot's compose file differs from the deployed one (kept in {kept})")
+        self.supabase()
+        self.say(f"restore ok: snapshot {self.short}; n8n ready; {self.mf('n8n', 'workflows', default=0)} workflows, "
+                 f"{self.mf('n8n', 'credentials', default=0)} credentials as in the manifest")
+
+    # --- Supabase: a scratch database (checked), or over a named and confirmed target ----------
+    def supabase(self) -> None:
+        sb = self.mf("supabase")
+        if not sb:
+            self.say("supabase: not in this snapshot")
+            return
+        s, b, target = self.s, self.b, self.ns.supabase_target
+        scratch = target == "scratch"
+        self.step = "supabase scratch restore" if scratch else "supabase restore into the named target"
+        major = int(sb.get("server_version_num") or 0) // 10000
+        # the dump's own `CREATE SCHEMA public` is left out: the schema (and its extensions) exist
+        with self.dump("supabase", "supabase.dump") as f:
+            res = self.r.run(["docker", "run", "--rm", "-i", s.postgres_image, "pg_restore", "-l"], stdin=f,
+                             log=self.log.file)
+        listing = os.path.join(self.work, "supabase.list")
+        with open(listing, "w") as f:
+            f.writelines(line + "\n" for line in res.stdout.splitlines() if " SCHEMA - public " not in line)
+        if scratch:
+            image = b.scratch_image_pattern.replace("{major}", str(major))
+            name = f"n8n-restore-scratch-{self.pid}"
+            self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", name], check=False))
+            self.run_(["docker", "run", "-d", "--name", name, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
+                       image])
+            self.wait_until(60, ["docker", "exec", name, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"])
+            self.run_(["docker", "exec", name, "psql", "-U", "postgres", "-qc",
+                       "create extension if not exists vector"], check=False)
+            self.run_(["docker", "cp", listing, f"{name}:/tmp/supabase.list"])
+            with self.dump("supabase", "supabase.dump") as f:
+                self.run_(["docker", "exec", "-i", name, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
+                           "--no-privileges", "--exit-on-error", "-L", "/tmp/supabase.list"], stdin=f)
+            res = self.r.run(["docker", "exec", name, "psql", "-U", "postgres", "-AtF", " ", "-c", COUNTS_SQL],
+                             log=self.log.file)
+            expected = sb.get("row_counts") or {}
+            if not self.compare_counts("supabase", expected, parse_counts(res.stdout), ALL):
+                self.fail("the Supabase dump restored into a scratch database but its row counts differ "
+                          "from the manifest")
+            self.run_(["docker", "rm", "-f", "-v", name])
+            rows = sum(v for v in expected.values() if isinstance(v, int))
+            self.say(f"supabase: dump restored into a scratch database, row counts match the manifest "
+                     f"({len(expected)} tables, {rows} rows); production untouched")
+        else:
+            image = b.postgres_image_pattern.replace("{major}", str(major))
+            # the URL holds a password: only in the environment of docker, never on a command line
+            with self.dump("supabase", "supabase.dump") as f:
+                self.run_(["docker", "run", "--rm", "-i", "--network", "host", "-e", "TARGET",
+                           "-v", f"{listing}:/tmp/supabase.list:ro", image, "sh", "-c", TARGET_SH],
+                          stdin=f, env={"TARGET": target})
+            self.say("supabase: restored over the named target database")
+        self.laps.lap("supabase restore + check")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False

@@ -1,0 +1,59 @@
+"""The seam through which every external command runs (docker, restic, curl, ...).
+
+Programs call `runner.run([...])`; tests pass a recording fake (tests/unit/host_fakes.py) that
+answers per command and records what was asked, so every decision can be driven from the quick
+tier. Commands are argv lists, never shell strings: no value is ever interpreted by a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Result:
+    argv: list[str]
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class CommandFailed(Exception):
+    def __init__(self, result: Result):
+        self.result = result
+        super().__init__(f"`{' '.join(result.argv)[:160]}` exited {result.returncode}")
+
+
+class Runner:
+    """Runs commands for real. `stdin`/`stdout` may be open files (a dump streamed to disk, a
+    dump fed to pg_restore); otherwise output is captured as text. `log` (an open file) gets
+    stderr when given, so the program's own log has the details."""
+
+    def run(self, argv: list[str], *, input: str | None = None, stdin=None, stdout=None, log=None,
+            env: dict | None = None, check: bool = True, cwd: str | None = None,
+            timeout: float | None = None) -> Result:
+        full_env = None
+        if env:
+            full_env = dict(os.environ)
+            full_env.update(env)
+        p = subprocess.run(argv, input=input, stdin=stdin, text=True, cwd=cwd, env=full_env, timeout=timeout,
+                           stdout=stdout if stdout is not None else subprocess.PIPE,
+                           stderr=log if log is not None else subprocess.PIPE)
+        r = Result(list(argv), p.returncode, p.stdout if stdout is None else "",
+                   p.stderr if log is None else "")
+        if check and not r.ok:
+            raise CommandFailed(r)
+        return r
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def now(self) -> float:
+        return time.monotonic()

@@ -1,0 +1,131 @@
+"""The one settings file of the host programs, rendered by the deploy (tasks/hostprograms.py)
+from group_data: /etc/mottivme/host.json, root-only (0600: it may hold the Supabase URL and the
+S3 keys). The programs never read group_data, templates or each other's files for settings."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, fields
+
+PATH = os.environ.get("MOTTIVME_HOST_SETTINGS", "/etc/mottivme/host.json")
+
+
+@dataclass(frozen=True)
+class Retention:
+    last: int = 3
+    daily: int = 7
+    weekly: int = 4
+    monthly: int = 12
+
+    def args(self) -> list[str]:
+        return ["--keep-last", str(self.last), "--keep-daily", str(self.daily),
+                "--keep-weekly", str(self.weekly), "--keep-monthly", str(self.monthly)]
+
+
+@dataclass(frozen=True)
+class Backup:
+    dir: str = "/var/backups/n8n"
+    local_repository: str = "/var/backups/n8n/restic"
+    password_file: str = "/etc/mottivme/restic-password"
+    log: str = "/var/log/n8n-backup.log"
+    keep: Retention = field(default_factory=Retention)
+    check_weekday: int = 7  # 1 = Monday ... 7 = Sunday
+    check_subset: str = "10%"
+    offsite_repositories: tuple[str, ...] = ()
+    sftp_command: str = ""  # the ssh command restic's sftp: backend uses
+    success_hook: str = ""  # GET after a good backup (heartbeat); may hold a token: never logged
+    failure_hook: str = ""  # POST with the one-line reason after a failed one
+    hook_curl_args: tuple[str, ...] = ()
+    # pg_dump/pg_restore of another server must have its major version: image per major
+    postgres_image_pattern: str = "postgres:{major}"
+    scratch_image_pattern: str = "pgvector/pgvector:pg{major}"
+    supabase_db_url: str = ""  # empty: no Supabase dump
+    env: dict = field(default_factory=dict)  # extra environment of restic (S3 keys)
+    lock: str = "/run/lock/n8n-backup.lock"
+
+
+@dataclass(frozen=True)
+class Cleanup:
+    retention_days: dict = field(default_factory=dict)  # table -> days kept
+    batch_size: int = 5000
+    log: str = "/var/log/n8n-cleanup.log"
+    lock: str = "/run/lock/n8n-supabase-cleanup.lock"
+
+
+@dataclass(frozen=True)
+class Reports:
+    """What this server reports to the monitor host (tasks/monitoring.py `reporting()`)."""
+    disk_url: str = ""  # POST the percent used of disk_path here (holds a token: never in argv or logs)
+    disk_path: str = "/"
+    curl_args: tuple[str, ...] = ()  # the sandbox: -k --resolve (no DNS, Caddy's local CA)
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack_dir: str = "/opt/n8n"
+    compose: tuple[str, ...] = ("docker-compose", "-p", "n8n")  # argv prefix, run in stack_dir
+    compose_project: str = "n8n"
+    services: tuple[str, ...] = ("n8n",)  # n8n's processes in this stack (main, workers, webhook)
+    n8n_host: str = ""  # the public name; readiness is asked of the host's own Caddy with it
+    n8n_image_repo: str = "docker.n8n.io/n8nio/n8n"
+    ready_timeout: int = 300
+    drain_seconds: int = 120  # a worker's graceful shutdown (its stop timeout is this + 30)
+    postgres_user: str = "n8n"
+    postgres_db: str = "n8n"
+    postgres_image: str = "postgres:17"  # the stack's PostgreSQL image (psql, pg_restore -l)
+    deploy_log: str = "/var/log/n8n-deploy.log"
+    env_file: str = ".env"  # in stack_dir: the stack's secrets and N8N_VERSION (the running version)
+    # sandbox only (group_data/sandbox.py): image archives to `docker load` instead of pulling
+    image_archive_dir: str = ""
+    backup: Backup | None = None  # None on a worker server: no backups there
+    cleanup: Cleanup | None = None
+    reports: Reports | None = None
+
+    @property
+    def backend_network(self) -> str:
+        return f"{self.compose_project}_backend"
+
+    @property
+    def ready_url(self) -> str:
+        return f"https://{self.n8n_host}/healthz/readiness"
+
+    @property
+    def resolve(self) -> str:
+        """curl --resolve pin: the host's own Caddy, whatever DNS says."""
+        return f"{self.n8n_host}:443:127.0.0.1"
+
+
+def _build(cls, data: dict):
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"unknown settings {', '.join(unknown)} for {cls.__name__}")
+    kw = {}
+    for name, value in data.items():
+        if name == "keep":
+            value = Retention(**value)
+        elif name == "backup" and value is not None:
+            value = _build(Backup, value)
+        elif name == "cleanup" and value is not None:
+            value = _build(Cleanup, value)
+        elif name == "reports" and value is not None:
+            value = _build(Reports, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kw[name] = value
+    return cls(**kw)
+
+
+def from_dict(data: dict) -> Settings:
+    return _build(Settings, data)
+
+
+def load(path: str | None = None) -> Settings:
+    path = path or PATH
+    try:
+        with open(path) as f:
+            return from_dict(json.load(f))
+    except FileNotFoundError:
+        raise SystemExit(f"mottivme-host: no settings at {path}: this server is not provisioned; "
+                         "run `pyinfra inventory.py deploy.py` first") from None

@@ -1,0 +1,66 @@
+"""The compose stack of this server: compose commands, PostgreSQL queries, readiness."""
+
+from __future__ import annotations
+
+from .run import Result, Runner
+from .settings import Settings
+
+# "table count" per base table of a schema, exact (query_to_xml: one statement, no function)
+COUNTS_SQL = ("select table_name, (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I', "
+              "table_schema, table_name), false, true, '')))[1]::text from information_schema.tables "
+              "where table_schema = 'public' and table_type = 'BASE TABLE' order by 1")
+
+
+def parse_counts(text: str) -> dict[str, int]:
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+class Stack:
+    def __init__(self, s: Settings, runner: Runner):
+        self.s, self.r = s, runner
+
+    def compose(self, *args: str, check: bool = True, **kw) -> Result:
+        return self.r.run([*self.s.compose, *args], cwd=self.s.stack_dir, check=check, **kw)
+
+    def container_id(self, service: str) -> str:
+        r = self.compose("ps", "-q", service, check=False)
+        return r.stdout.strip() if r.ok else ""
+
+    def psql(self, sql: str, db: str | None = None, *, fields: str = "", check: bool = True, **kw) -> Result:
+        """psql in the stack's postgres container, tuples only (`fields`: -F separator)."""
+        args = ["exec", "-T", "postgres", "psql", "-U", self.s.postgres_user, "-d", db or self.s.postgres_db,
+                "-v", "ON_ERROR_STOP=1", "-AtqX"]
+        if fields:
+            args += ["-F", fields]
+        return self.compose(*args, "-c", sql, check=check, **kw)
+
+    def counts(self, db: str | None = None) -> dict[str, int]:
+        return parse_counts(self.psql(COUNTS_SQL, db, fields=" ").stdout)
+
+    def scalar(self, sql: str, db: str | None = None) -> str:
+        return self.psql(sql, db).stdout.strip()
+
+    def http_status(self, path: str = "healthz/readiness", timeout: int = 5) -> str:
+        """HTTP status of https://<n8n_host>/<path> through the host's own Caddy ("000": none)."""
+        r = self.r.run(["curl", "-sk", "-m", str(timeout), "-o", "/dev/null", "-w", "%{http_code}",
+                        "--resolve", self.s.resolve, f"https://{self.s.n8n_host}/{path}"], check=False)
+        return (r.stdout or "").strip() or "000"
+
+    def wait_ready(self, timeout: float | None = None, interval: float = 2, path: str = "healthz/readiness") -> bool:
+        """Until readiness answers 200, at most `timeout` seconds (default: the settings')."""
+        deadline = self.r.now() + (self.s.ready_timeout if timeout is None else timeout)
+        while True:
+            if self.http_status(path) == "200":
+                return True
+            if self.r.now() >= deadline:
+                return False
+            self.r.sleep(interval)
+
+    def logs(self, service: str, tail: int = 25) -> list[str]:
+        r = self.compose("logs", "--no-color", "--tail", str(tail), service, check=False)
+        return (r.stdout + r.stderr).splitlines()

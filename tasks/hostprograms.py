@@ -1,0 +1,63 @@
+"""The host programs (mottivme_host/, this project's stdlib-only package) on the n8n servers and
+the worker servers, and their one settings file /etc/mottivme/host.json (0600), built here from
+group_data. Cron, the runbooks and a person over SSH all run the same code:
+`mottivme-host <command>`, or its old names (n8n-backup, n8n-restore, ...), which link to it."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files
+
+from mottivme_host.cli import ALIASES
+
+PACKAGE = Path(__file__).resolve().parent.parent / "mottivme_host"
+LIB = "/usr/local/lib/mottivme"
+ENTRY = "/usr/local/sbin/mottivme-host"
+SETTINGS = "/etc/mottivme/host.json"
+
+
+def stack_settings(d, *, compose: str, project: str, stack_dir: str, services: list[str], n8n_host: str) -> dict:
+    """What every host program needs to know of the stack it runs on."""
+    return {
+        "stack_dir": stack_dir,
+        "compose": [*compose.split(), "-p", project],
+        "compose_project": project,
+        "services": list(services),
+        "n8n_host": n8n_host,
+        "n8n_image_repo": d.n8n_image_repo,
+        "ready_timeout": d.n8n_ready_timeout,
+        "drain_seconds": d.n8n_worker_drain_seconds,
+        "postgres_user": d.postgres_user,
+        "postgres_db": d.postgres_db,
+        "postgres_image": d.postgres_image,
+        "deploy_log": d.deploy_log,
+        "image_archive_dir": d.image_archive_dir,
+    }
+
+
+def cleanup_settings(d) -> dict:
+    return {"retention_days": dict(d.cleanup_retention_days), "batch_size": d.cleanup_batch_size,
+            "log": d.cleanup_log}
+
+
+@deploy("Host programs")
+def host_programs(settings: dict):
+    """Install mottivme_host and write its settings (`settings`: the dict of mottivme_host.settings)."""
+    apt.packages(name="host programs: python3", packages=["python3"], no_recommends=True)
+    files.directory(name=f"host programs: {LIB}", path=LIB, mode="755")
+    files.sync(name="host programs: the package (mottivme_host/)", src=str(PACKAGE), dest=f"{LIB}/mottivme_host",
+               user="root", group="root", mode="644", dir_mode="755", delete=True, exclude=["*.pyc"],
+               exclude_dir=["__pycache__", "*/__pycache__"])
+    files.put(name=f"host programs: {ENTRY}", src=str(PACKAGE / "bin" / "mottivme-host"), dest=ENTRY, mode="755")
+    for alias in ALIASES:
+        files.link(name=f"host programs: /usr/local/sbin/{alias}", path=f"/usr/local/sbin/{alias}", target=ENTRY,
+                   force=True, force_backup=False)
+    files.directory(name="host programs: /etc/mottivme", path="/etc/mottivme", mode="755")
+    files.put(name=f"host programs: settings {SETTINGS} (0600)", dest=SETTINGS, user="root", group="root",
+              mode="600", src=StringIO(json.dumps(settings, indent=2, sort_keys=True) + "\n"))
+
+

@@ -1,0 +1,474 @@
+"""n8n-backup (mottivme_host/backup.py) driven by the recording fake: what goes into the snapshot,
+the repository decisions (init or refuse), the off-host copies, the one FAILED line and its hook,
+the lock, the staging clean-up, and that the Supabase URL and the hook URLs stay secret.
+No docker, no restic."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+
+import pytest
+
+from mottivme_host import cli, common, settings
+from tests.host_fake import FakeRunner
+
+HOST = "n8n-test-1"
+SUPA_PASSWORD = "supa-S3cret-pw"
+SUPA_URL = f"postgresql://postgres:{SUPA_PASSWORD}@db.example.test:5432/postgres"
+OK_HOOK = "https://hooks.example.test/ping/ok-TOKEN-1234"
+FAIL_HOOK = "https://hooks.example.test/ping/fail-TOKEN-5678"
+VAULT = "sftp:restic@vault.example.test:/srv/restic/n8n-test-1"
+BUCKET = "s3:http://s3.example.test/mottivme-backups/n8n-test-1"
+SFTP_COMMAND = "ssh -i /etc/mottivme/backup-key restic@vault.example.test -s sftp"
+SNAP = "0123abcd" + "e" * 56
+N8N_DUMP = bytes(range(256)) * 6000  # > 1 MiB: hashed in more than one block
+SUPA_DUMP = b"PGDMP supabase dump"
+N8N_COUNTS = "credentials_entity 1\nexecution_entity 12\nworkflow_entity 4\n"
+SUPA_COUNTS = "rag_documents 20\nworkflow_executions 3000\n"
+NO_REPO = ("Fatal: unable to open config file: stat /x/config: no such file or directory\n"
+           "Is there a repository at the following location?\n")
+DISK_HINT = ("the disk is full (see df -h {dir} {repo}): free space, or lower the retention (group_data "
+             "backup_keep_*) and run restic forget --prune; earlier snapshots are untouched")
+
+
+def summary_json(snapshot_id: str | None = SNAP) -> str:
+    summary = {"message_type": "summary", "files_new": 11, "total_bytes_processed": 1234}
+    if snapshot_id:
+        summary["snapshot_id"] = snapshot_id
+    return json.dumps({"message_type": "status", "percent_done": 0.5}) + "\n" + json.dumps(summary) + "\n"
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _host(monkeypatch):
+    """A fixed host name, and a weekday that is not the check day (7) unless a test says so."""
+    monkeypatch.setattr(common, "hostname", lambda: HOST)
+    monkeypatch.setattr(common, "weekday", lambda: 3)
+
+
+def make_settings(tmp_path, **backup) -> settings.Settings:
+    stack = tmp_path / "opt-n8n"
+    (stack / "caddy").mkdir(parents=True)
+    (stack / "docker-compose.yml").write_text("services:\n  n8n: {}\n")
+    (stack / ".env").write_text("N8N_ENCRYPTION_KEY=0123456789abcdef\n")
+    (stack / ".env").chmod(0o600)
+    (stack / "caddy" / "Caddyfile").write_text("n8n.example.test {\n  reverse_proxy n8n:5678\n}\n")
+    b = {"dir": str(tmp_path / "backups"), "local_repository": str(tmp_path / "backups" / "restic"),
+         "password_file": str(tmp_path / "restic-password"), "log": str(tmp_path / "log" / "n8n-backup.log"),
+         "lock": str(tmp_path / "lock" / "n8n-backup.lock"), "offsite_repositories": [VAULT, BUCKET],
+         "sftp_command": SFTP_COMMAND, "success_hook": OK_HOOK, "failure_hook": FAIL_HOOK,
+         "hook_curl_args": ["--resolve", "hooks.example.test:443:10.0.0.9"], "supabase_db_url": SUPA_URL,
+         "env": {"AWS_ACCESS_KEY_ID": "access-key"}}
+    b.update(backup)
+    return settings.from_dict({"stack_dir": str(stack), "compose": ["docker-compose", "-p", "n8n"],
+                               "postgres_image": "postgres:17", "backup": b})
+
+
+@pytest.fixture
+def s(tmp_path):
+    return make_settings(tmp_path)
+
+
+def stage(s) -> str:
+    return os.path.join(s.backup.dir, "staging")
+
+
+def docker_cp(argv, kw):
+    """What n8n's export leaves in the container, copied out."""
+    dest = argv[-1]
+    os.makedirs(os.path.join(dest, "workflows"))
+    os.makedirs(os.path.join(dest, "credentials"))
+    with open(os.path.join(dest, "n8n-version.txt"), "w") as f:
+        f.write("2.41.1\n")
+    with open(os.path.join(dest, "workflows", "w1.json"), "w") as f:
+        f.write('{"id": "w1"}')
+
+
+@pytest.fixture
+def fake():
+    r = FakeRunner()
+    r.on("pg_dump -U n8n -Fc n8n", write=N8N_DUMP)
+    r.on(lambda c: c.startswith("docker-compose") and "information_schema" in c, stdout=N8N_COUNTS)
+    r.on("show server_version", stdout="17.4 (Debian 17.4-1.pgdg120+2)\n")
+    r.on("ps -q n8n", stdout="c0ffee42\n")
+    r.on("docker cp", call=docker_cp)
+    r.on("show server_version_num", stdout="150008\n")
+    r.on("pg_dump -Fc --schema=public", write=SUPA_DUMP)
+    r.on(lambda c: c.startswith("docker run") and "-e SQL" in c, stdout=SUPA_COUNTS)
+    r.on("restic backup --json", stdout=summary_json())
+    return r
+
+
+def backup(s, r, *args) -> int:
+    return cli.main(["n8n-backup", *args], runner=r, settings=s)
+
+
+def log_of(s) -> str:
+    with open(s.backup.log) as f:
+        return f.read()
+
+
+def restic_calls(r, *words, repo=None):
+    """restic calls whose arguments include `words` in order, in `repo` (its RESTIC_REPOSITORY) if given."""
+    out = []
+    for c in r.calls:
+        if c.argv[0] != "restic" or (repo and (c.kw["env"] or {}).get("RESTIC_REPOSITORY") != repo):
+            continue
+        args = [a for a in c.argv[1:] if not a.startswith("sftp.command=") and a != "-o"]
+        if args[:len(words)] == list(words):
+            out.append(c)
+    return out
+
+
+def hook_calls(r, url):
+    return [c for c in r.calls if c.argv[0] == "curl" and c.argv[-1] == url]
+
+
+def assert_secrets_kept(s, r, out: str) -> None:
+    for c in r.calls:
+        assert SUPA_PASSWORD not in c.cmd, c.cmd
+    log = log_of(s)
+    for secret in (SUPA_PASSWORD, "ok-TOKEN-1234", "fail-TOKEN-5678"):
+        assert secret not in out and secret not in log
+
+
+# --- a good run ------------------------------------------------------------------------------
+def test_good_run_makes_one_snapshot_of_everything_then_copies_it_off_host(s, fake, capsys):
+    staged = {}
+
+    def at_snapshot(argv, kw):  # what restic is given: the complete staging directory
+        root = argv[-1]
+        staged["files"] = sorted(os.path.relpath(os.path.join(d, n), root) for d, _, ns in os.walk(root) for n in ns)
+        staged["env_mode"] = os.stat(os.path.join(root, "config", ".env")).st_mode & 0o777
+        with open(os.path.join(root, "manifest.json")) as f:
+            staged["manifest"] = f.read()
+
+    fake.on("restic backup --json", stdout=summary_json(), call=at_snapshot)
+    assert backup(s, fake) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out == (f"backup ok: snapshot 0123abcd (n8n: 4 workflows, 1 credentials; supabase: 2 tables, 3020 rows) "
+                   f"off-host: {VAULT} {BUCKET} in 0s\n")
+
+    # the manifest, exactly as the shell version's: same keys, sizes and sha256 of each staged file
+    with open(os.path.join(s.backup.dir, "last-manifest.json")) as f:
+        text = f.read()
+    assert text == staged["manifest"]
+    m = json.loads(text)
+    assert text == json.dumps(m, indent=2)
+    assert list(m) == ["format", "host", "tags", "started", "finished", "n8n", "supabase", "files"]
+    assert m["format"] == 1 and m["host"] == HOST and m["tags"] == ["n8n", "scheduled"]
+    assert m["n8n"] == {"version": "2.41.1", "postgres_version": "17.4 (Debian 17.4-1.pgdg120+2)", "workflows": 4,
+                        "credentials": 1,
+                        "row_counts": {"credentials_entity": 1, "execution_entity": 12, "workflow_entity": 4}}
+    assert m["supabase"] == {"server_version_num": 150008,
+                             "row_counts": {"rag_documents": 20, "workflow_executions": 3000}}
+    assert m["files"]["n8n/n8n-db.dump"] == {"size": len(N8N_DUMP), "sha256": hashlib.sha256(N8N_DUMP).hexdigest()}
+    assert m["files"]["supabase/supabase.dump"]["sha256"] == hashlib.sha256(SUPA_DUMP).hexdigest()
+    assert set(m["files"]) == {
+        "n8n/n8n-db.dump", "n8n/row-counts.txt", "n8n/postgres-version.txt", "n8n/export/n8n-version.txt",
+        "n8n/export/workflows/w1.json", "supabase/supabase.dump", "supabase/row-counts.txt",
+        "supabase/server-version-num.txt", "config/docker-compose.yml", "config/.env", "config/caddy/Caddyfile"}
+    assert staged["files"] == sorted([*m["files"], "manifest.json"])
+    assert staged["env_mode"] == 0o600  # copied keeping its permissions
+
+    # one snapshot of the staging directory, tagged, in the local repository
+    (snap,) = restic_calls(fake, "backup", repo=s.backup.local_repository)
+    assert snap.argv[1:] == ["backup", "--json", "--host", HOST, "--tag", "n8n", "--tag", "scheduled", stage(s)]
+    assert snap.kw["env"]["RESTIC_PASSWORD_FILE"] == s.backup.password_file
+    assert not restic_calls(fake, "init")
+    assert not restic_calls(fake, "check")
+    assert fake.index("pg_dump -U n8n") < fake.index("restic backup") < fake.index("restic forget")
+    # the n8n export gets the counts as arguments and a task-broker port of its own
+    (export,) = [c for c in fake.calls if "export:workflow" in c.cmd]
+    assert export.argv[:8] == ["docker-compose", "-p", "n8n", "exec", "-T", "-e", "N8N_RUNNERS_BROKER_PORT=5691", "n8n"]
+    assert export.argv[-3:] == ["sh", "4", "1"]
+
+    # copied to both off-host repositories, retention applied there
+    for url in (VAULT, BUCKET):
+        (copy,) = restic_calls(fake, "copy", SNAP, repo=url)
+        assert copy.kw["env"]["RESTIC_FROM_REPOSITORY"] == s.backup.local_repository
+        assert copy.kw["env"]["RESTIC_FROM_PASSWORD_FILE"] == s.backup.password_file
+        assert restic_calls(fake, "forget", "--host", HOST, "--tag", "n8n", repo=url)
+    (vault_copy,) = restic_calls(fake, "copy", repo=VAULT)
+    assert vault_copy.argv[1:3] == ["-o", f"sftp.command={SFTP_COMMAND}"]
+
+    # the heartbeat, a GET; no failure hook
+    (ok,) = hook_calls(fake, OK_HOOK)
+    assert ok.argv == ["curl", "-fsS", "-m", "10", "--retry", "2", "--resolve", "hooks.example.test:443:10.0.0.9",
+                       OK_HOOK]
+    assert not hook_calls(fake, FAIL_HOOK)
+    assert not os.path.exists(stage(s))
+    assert os.path.exists(os.path.join(s.backup.dir, "last-success"))
+    assert "ok snapshot 0123abcd in 0s; n8n: 4 workflows" in log_of(s)
+    assert_secrets_kept(s, fake, out + err)
+
+
+def test_supabase_url_reaches_the_containers_only_through_the_environment(s, fake, capsys):
+    assert backup(s, fake) == 0
+    supa = [c for c in fake.calls if c.argv[:2] == ["docker", "run"]]
+    assert len(supa) == 3  # server version, dump, row counts
+    for c in supa:
+        assert c.argv[c.argv.index("-e") + 1] == "SUPABASE_DB_URL"
+        assert c.kw["env"]["SUPABASE_DB_URL"] == SUPA_URL
+        assert '"$SUPABASE_DB_URL"' in c.argv[-1]
+    # the server is PostgreSQL 15: its own pg_dump
+    assert [c.argv[c.argv.index("sh") - 1] for c in supa] == ["postgres:17", "postgres:15", "postgres:15"]
+    assert_secrets_kept(s, fake, "".join(capsys.readouterr()))
+
+
+def test_tags_given_replace_scheduled(s, fake, capsys):
+    assert backup(s, fake, "--tag", "manual", "--tag", "pre-upgrade") == 0
+    (snap,) = restic_calls(fake, "backup")
+    assert snap.argv[5:11] == ["--tag", "n8n", "--tag", "manual", "--tag", "pre-upgrade"]
+    with open(os.path.join(s.backup.dir, "last-manifest.json")) as f:
+        assert json.load(f)["tags"] == ["n8n", "manual", "pre-upgrade"]
+
+
+# --- the local repository -------------------------------------------------------------------
+def test_no_repository_yet_is_initialised_then_used(s, fake, capsys):
+    fake.on(lambda c: c.startswith("restic cat config"), rc=1, stderr=NO_REPO)
+    assert backup(s, fake) == 0
+    (init,) = restic_calls(fake, "init", repo=s.backup.local_repository)
+    assert fake.calls.index(init) < fake.index("restic backup")
+    assert "unable to open config file" in log_of(s)
+
+
+def test_a_repository_that_does_not_open_fails_once_and_is_never_initialised(s, fake, capsys):
+    fake.on(lambda c: c.startswith("restic cat config"), rc=1,
+            stderr="repository 1a2b3c opened\nFatal: wrong password or no key found\n")
+    assert backup(s, fake) == 1
+    out, err = capsys.readouterr()
+    msg = (f"local repository: cannot open the repository {s.backup.local_repository}: "
+           "Fatal: wrong password or no key found")
+    assert err == f"n8n-backup: FAILED {msg}\n"
+    assert (out + err).count("FAILED") == 1 and "disk is full" not in err
+    assert not restic_calls(fake, "init") and not restic_calls(fake, "backup")
+    (hook,) = hook_calls(fake, FAIL_HOOK)
+    assert hook.argv[-5:] == ["-X", "POST", "--data-binary", f"n8n-backup on {HOST} failed: {msg}", FAIL_HOOK]
+    assert not hook_calls(fake, OK_HOOK)
+    assert f"FAILED {msg}" in log_of(s)
+    assert not os.path.exists(stage(s))  # removed on failure too
+    assert not os.path.exists(os.path.join(s.backup.dir, "last-success"))
+    assert_secrets_kept(s, fake, out + err)
+
+
+def test_a_full_disk_is_named_with_what_to_do(s, fake, capsys):
+    fake.on("restic backup --json", rc=1,
+            stderr="Fatal: unable to save snapshot: write /var/backups/n8n/restic/data/ab/x: no space left on device\n")
+    assert backup(s, fake) == 1
+    out, err = capsys.readouterr()
+    hint = DISK_HINT.format(dir=s.backup.dir, repo=s.backup.local_repository)
+    msg = f"local repository: restic backup failed (details in {s.backup.log}); {hint}"
+    assert err == f"n8n-backup: FAILED {msg}\n"
+    assert (out + err).count("FAILED") == 1
+    assert hook_calls(fake, FAIL_HOOK)[0].argv[-1] == FAIL_HOOK
+    assert hook_calls(fake, FAIL_HOOK)[0].argv[-2] == f"n8n-backup on {HOST} failed: {msg}"
+    assert not os.path.exists(stage(s))
+
+
+def test_a_full_disk_of_an_earlier_run_is_not_this_runs_reason(s, fake, capsys):
+    os.makedirs(os.path.dirname(s.backup.log))
+    with open(s.backup.log, "w") as f:
+        f.write("2026-01-01 03:17:00 [1] restic: write x: No space left on device\n")
+    fake.on("restic backup --json", rc=1, stderr="Fatal: unable to save snapshot: ciphertext verification failed\n")
+    assert backup(s, fake) == 1
+    err = capsys.readouterr().err
+    assert "FAILED local repository: restic backup failed" in err and "disk is full" not in err
+
+
+def test_a_backup_that_made_no_snapshot_fails(s, fake, capsys):
+    fake.on("restic backup --json", stdout=summary_json(None))
+    assert backup(s, fake) == 1
+    assert capsys.readouterr().err == "n8n-backup: FAILED local repository: restic made no snapshot\n"
+    assert not restic_calls(fake, "copy") and not os.path.exists(os.path.join(s.backup.dir, "last-manifest.json"))
+
+
+# --- failures on the way ---------------------------------------------------------------------
+def test_a_failed_command_is_one_line_naming_the_step_and_the_command(s, fake, capsys):
+    fake.on("pg_dump -U n8n -Fc n8n", rc=1, stderr="pg_dump: error: connection refused\n")
+    assert backup(s, fake) == 1
+    out, err = capsys.readouterr()
+    assert err == ("n8n-backup: FAILED n8n database dump: "
+                   "`docker-compose -p n8n exec -T postgres pg_dump -U n8n -Fc n8n` "
+                   f"exited 1 (details in {s.backup.log})\n")
+    assert (out + err).count("FAILED") == 1
+    assert "pg_dump: error: connection refused" in log_of(s)
+    assert not restic_calls(fake, "backup")
+    assert len(hook_calls(fake, FAIL_HOOK)) == 1
+    assert not os.path.exists(stage(s))
+
+
+def test_no_pg_dump_for_the_supabase_major_fails_naming_it(s, fake, capsys):
+    fake.on("show server_version_num", stdout="160004\n")
+    fake.on("docker image inspect", rc=1)
+    fake.on("docker pull", rc=1, stderr="Error response from daemon: manifest unknown\n")
+    assert backup(s, fake) == 1
+    err = capsys.readouterr().err
+    assert err == "n8n-backup: FAILED supabase dump: no pg_dump for PostgreSQL 16: image postgres:16 not available\n"
+    assert fake.ran("docker pull -q postgres:16")
+    assert not fake.ran("pg_dump -Fc --schema=public") and not restic_calls(fake, "backup")
+    assert not os.path.exists(stage(s))
+
+
+def test_a_missing_pg_dump_image_is_pulled(s, fake, capsys):
+    fake.on("docker image inspect postgres:15", rc=1)
+    assert backup(s, fake) == 0
+    assert fake.index("docker pull -q postgres:15") < fake.index("pg_dump -Fc --schema=public")
+
+
+def test_without_supabase_the_backup_says_so(tmp_path, fake, capsys):
+    s = make_settings(tmp_path, supabase_db_url="")
+    assert backup(s, fake) == 0
+    out = capsys.readouterr().out
+    assert "(n8n: 4 workflows, 1 credentials; supabase: not configured)" in out
+    assert not [c for c in fake.calls if c.argv[:2] == ["docker", "run"]]
+    assert "SUPABASE_DB_URL is not set: no Supabase dump" in log_of(s)
+    with open(os.path.join(s.backup.dir, "last-manifest.json")) as f:
+        m = json.load(f)
+    assert m["supabase"] is None and not any(k.startswith("supabase/") for k in m["files"])
+
+
+def test_ctrl_c_is_one_interrupted_line_exit_130_and_the_staging_goes(s, fake, capsys):
+    def interrupt(argv, kw):
+        raise KeyboardInterrupt
+
+    fake.on("restic backup --json", call=interrupt)
+    assert backup(s, fake) == 130
+    out, err = capsys.readouterr()
+    assert err == "n8n-backup: FAILED local repository: interrupted\n" and "FAILED" not in out
+    assert hook_calls(fake, FAIL_HOOK)[0].argv[-2] == f"n8n-backup on {HOST} failed: local repository: interrupted"
+    assert not os.path.exists(stage(s))
+
+
+def test_a_hook_that_does_not_answer_is_logged_not_fatal(s, fake, capsys):
+    fake.on(lambda c: c.startswith("curl"), rc=28, stderr=f"curl: (28) timeout on {OK_HOOK}\n")
+    assert backup(s, fake) == 0
+    assert "backup ok" in capsys.readouterr().out
+    assert "success hook (heartbeat) did not answer" in log_of(s)
+    assert "ok-TOKEN-1234" not in log_of(s)
+
+
+# --- the lock --------------------------------------------------------------------------------
+def test_a_second_backup_refuses_with_75_and_leaves_the_first_ones_staging(s, fake, capsys):
+    os.makedirs(os.path.dirname(s.backup.lock))
+    os.makedirs(stage(s))
+    marker = os.path.join(stage(s), "being-written")
+    open(marker, "w").close()
+    fd = os.open(s.backup.lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert backup(s, fake) == 75
+    finally:
+        os.close(fd)
+    out, err = capsys.readouterr()
+    assert err == f"n8n-backup: FAILED lock: another n8n-backup is running (lock {s.backup.lock})\n"
+    assert "FAILED" not in out
+    assert os.path.exists(marker)
+    assert [c.argv[0] for c in fake.calls] == ["curl"]  # the failure hook, nothing else
+    assert hook_calls(fake, FAIL_HOOK)
+
+
+def test_the_lock_is_released_after_a_run(s, fake, capsys):
+    assert backup(s, fake) == 0
+    assert backup(s, fake) == 0
+    assert len(restic_calls(fake, "backup")) == 2
+
+
+# --- off-host copies -------------------------------------------------------------------------
+def test_one_off_host_failure_still_copies_to_the_other_and_keeps_the_local_snapshot(s, fake, capsys):
+    fake.on(lambda c: "sftp.command" in c and " copy " in c, rc=1,
+            stderr="Fatal: unable to open repository at sftp:...: ssh: connect to host vault port 22: refused\n")
+    assert backup(s, fake) == 1
+    out, err = capsys.readouterr()
+    msg = (f"done: snapshot 0123abcd kept locally, but the off-host copy failed for {VAULT} "
+           f"(details in {s.backup.log})")
+    assert err == f"n8n-backup: FAILED {msg}\n"
+    assert (out + err).count("FAILED") == 1 and "backup ok" not in out
+    assert restic_calls(fake, "copy", SNAP, repo=BUCKET) and restic_calls(fake, "forget", repo=BUCKET)
+    assert not restic_calls(fake, "forget", repo=VAULT)
+    assert restic_calls(fake, "forget", repo=s.backup.local_repository)  # the local snapshot stays
+    assert os.path.exists(os.path.join(s.backup.dir, "last-manifest.json"))
+    assert not os.path.exists(os.path.join(s.backup.dir, "last-success"))
+    (hook,) = hook_calls(fake, FAIL_HOOK)
+    assert hook.argv[-2] == f"n8n-backup on {HOST} failed: {msg}"
+    assert not hook_calls(fake, OK_HOOK)
+    log = log_of(s)
+    assert f"off-host copy to {VAULT} failed: `restic copy {SNAP}` exited 1" in log and "port 22: refused" in log
+    assert not os.path.exists(stage(s))
+
+
+def test_a_missing_off_host_repository_is_initialised(s, fake, capsys):
+    def cat_config(argv, kw):
+        if kw["env"]["RESTIC_REPOSITORY"] == BUCKET:
+            return 1, "", NO_REPO
+        return None
+
+    fake.on(lambda c: "cat config --no-lock" in c, call=cat_config)
+    assert backup(s, fake) == 0
+    (init,) = restic_calls(fake, "init", repo=BUCKET)
+    assert init.argv[1:] == ["init", "--copy-chunker-params"]
+    assert init.kw["env"]["RESTIC_FROM_REPOSITORY"] == s.backup.local_repository
+    assert fake.calls.index(init) < fake.calls.index(restic_calls(fake, "copy", repo=BUCKET)[0])
+    assert not restic_calls(fake, "init", repo=VAULT) and not restic_calls(fake, "init", repo=s.backup.local_repository)
+
+
+def test_an_off_host_repository_that_does_not_open_is_not_initialised(s, fake, capsys):
+    def cat_config(argv, kw):
+        if kw["env"]["RESTIC_REPOSITORY"] == VAULT:
+            return 1, "", "Fatal: unable to open repository at sftp:x: unable to start the sftp session, error: EOF\n"
+        return None
+
+    fake.on(lambda c: "cat config --no-lock" in c, call=cat_config)
+    assert backup(s, fake) == 1
+    assert f"the off-host copy failed for {VAULT} (details" in capsys.readouterr().err
+    assert not restic_calls(fake, "init") and not restic_calls(fake, "copy", repo=VAULT)
+    assert restic_calls(fake, "copy", repo=BUCKET)
+    assert "unable to start the sftp session" in log_of(s)
+
+
+def test_no_offsite_skips_every_copy(s, fake, capsys):
+    assert backup(s, fake, "--no-offsite") == 0
+    assert "off-host: none in 0s" in capsys.readouterr().out
+    assert not restic_calls(fake, "copy") and not restic_calls(fake, "cat", repo=VAULT)
+    assert not restic_calls(fake, "cat", repo=BUCKET)
+    assert "no off-host repository configured" not in log_of(s)
+
+
+def test_no_off_host_repository_configured_is_logged(tmp_path, fake, capsys):
+    s = make_settings(tmp_path, offsite_repositories=[])
+    assert backup(s, fake) == 0
+    assert "off-host: none" in capsys.readouterr().out
+    assert "no off-host repository configured (BACKUP_VAULT / BACKUP_S3_REPOSITORY)" in log_of(s)
+
+
+# --- the weekly check ------------------------------------------------------------------------
+@pytest.mark.parametrize("weekday,args,checked", [(7, [], True), (3, ["--check"], True), (3, [], False),
+                                                  (7, ["--no-offsite"], True)])
+def test_restic_check_on_the_check_day_or_when_asked(s, fake, capsys, monkeypatch, weekday, args, checked):
+    monkeypatch.setattr(common, "weekday", lambda: weekday)
+    assert backup(s, fake, *args) == 0
+    repos = [s.backup.local_repository] + ([] if "--no-offsite" in args else [VAULT, BUCKET])
+    for url in repos:
+        calls = restic_calls(fake, "check", repo=url)
+        assert [c.argv[-1] for c in calls] == (["--read-data-subset=10%"] if checked else [])
+
+
+def test_staging_left_by_a_killed_run_is_replaced(s, fake, capsys):
+    os.makedirs(os.path.join(stage(s), "n8n"))
+    with open(os.path.join(stage(s), "n8n", "stale.dump"), "w") as f:
+        f.write("half")
+    assert backup(s, fake) == 0
+    with open(os.path.join(s.backup.dir, "last-manifest.json")) as f:
+        assert "n8n/stale.dump" not in json.load(f)["files"]
+
+
+def test_output_lines_match_what_the_runbooks_read(s, fake, capsys):
+    assert backup(s, fake, "--tag", "manual") == 0
+    assert re.search(r"backup ok: snapshot ([0-9a-f]{8})", capsys.readouterr().out)

@@ -1,0 +1,153 @@
+"""n8n-restart (mottivme_host/restart.py) driven by the recording fake: workers one at a time, the
+main process's outage measured from readiness probes made on the fake clock, the failures."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from mottivme_host import cli, settings
+from tests.host_fake import FakeRunner
+
+
+def make_settings(tmp_path, services=("n8n",), timeout=30):
+    return settings.from_dict({"stack_dir": str(tmp_path / "stack"), "services": list(services), "n8n_host": "n8n.test",
+                               "ready_timeout": timeout, "drain_seconds": 120,
+                               "deploy_log": str(tmp_path / "log" / "n8n-deploy.log")})
+
+
+def run(fake, s, *args):
+    return cli.main(["n8n-restart", *args], runner=fake, settings=s)
+
+
+def is_main_restart(cmd: str) -> bool:
+    return cmd.endswith(" restart n8n")
+
+
+class Outage:
+    """Readiness as n8n answers it: 200, except from 0.1 s to `seconds` + 0.1 s after `compose
+    restart n8n` began (on the fake clock) — `forever`: from then on. Each probe from the prober
+    thread takes a little real time, as curl does, so the main thread is never starved."""
+
+    def __init__(self, fake: FakeRunner, seconds: float = 3.0, code: str = "502", forever: bool = False):
+        self.fake, self.seconds, self.code, self.forever = fake, seconds, code, forever
+        self.at: float | None = None
+        fake.on(is_main_restart, call=self.restart)
+        fake.on("healthz/readiness", call=self.status)
+
+    def restart(self, argv, kw):
+        self.at = self.fake.clock
+
+    def status(self, argv, kw):
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.0005)
+        t = self.fake.clock
+        if self.at is not None and t >= self.at + 0.1 and (self.forever or t < self.at + self.seconds + 0.1):
+            return 0, self.code, ""
+        return 0, "200", ""
+
+
+def test_the_outage_is_measured_from_the_probes_made_during_the_restart(tmp_path, capsys):
+    fake = FakeRunner()
+    outage = Outage(fake, seconds=3.0)
+    assert run(fake, make_settings(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "restarting: n8n (readiness before: 200)" in out
+    m = re.search(r"n8n ready again: unavailable for ([0-9.]+)s \(restart \+ readiness took ([0-9.]+)s\)", out)
+    assert m, out
+    # 15 failed probes 0.2 s apart, from 0.2 s to 3.0 s after the restart began
+    assert m.group(1) == "3.0"
+    took = float(m.group(2))
+    assert 0 < float(m.group(1)) <= took
+    assert took >= outage.at - 1000.0 + 3.2 - 0.05  # ready: the first 200 after the outage
+    assert out.index("restarting: n8n") < out.index("n8n ready again")
+    # probing every 0.2 s on the runner's clock, never a real wait
+    assert fake.sleeps and set(fake.sleeps) == {0.2}
+    # readiness through the host's own Caddy, with a 2 s probe timeout
+    probe = next(c.argv for c in fake.calls if "healthz/readiness" in c.cmd)
+    assert probe[:4] == ["curl", "-sk", "-m", "2"] and "n8n.test:443:127.0.0.1" in probe
+
+
+def test_no_failed_probe_means_no_outage(tmp_path, capsys):
+    fake = FakeRunner()
+    Outage(fake, seconds=0.0)  # never fails (the window is empty)
+    assert run(fake, make_settings(tmp_path)) == 0
+    assert "unavailable for 0.0s" in capsys.readouterr().out
+
+
+def test_not_ready_in_time_fails_with_the_last_log_lines(tmp_path, capsys):
+    fake = FakeRunner()
+    Outage(fake, code="502", forever=True)
+    fake.on("logs --no-color --tail 25 n8n", stdout="n8n  | Error: config is not valid JSON\nn8n  | exiting\n")
+    assert run(fake, make_settings(tmp_path), "--timeout", "25") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "n8n-restart: FAILED n8n is not ready 25s after the restart (readiness 502). Last log lines:"
+    assert err[1:3] == ["  n8n  | Error: config is not valid JSON", "  n8n  | exiting"]
+    assert err[-1] == "n8n-restart: FAILED n8n is not ready 25s after the restart (readiness 502)"
+    # the prober stopped at the deadline: 25 s of probes every 0.2 s, not one more
+    assert 1024.8 <= fake.clock <= 1025.3
+
+
+def test_workers_one_at_a_time_each_healthy_before_the_next_then_the_main_process(tmp_path, capsys):
+    fake = FakeRunner()
+    Outage(fake, seconds=1.0)
+    fake.on("ps -q n8n-worker-1", stdout="cid-w1\n")
+    fake.on("ps -q n8n-webhook-1", stdout="cid-h1\n")
+    fake.on("docker inspect", stdout="healthy\n")
+    fake.on("docker inspect", stdout="starting\n", times=2)  # the first worker takes 2 s
+    s = make_settings(tmp_path, services=("n8n", "n8n-worker-1", "n8n-webhook-1"))
+    assert run(fake, s) == 0
+    out = capsys.readouterr().out
+    assert "n8n-worker-1 restarted and healthy in 2s" in out
+    assert "n8n-webhook-1 restarted and healthy in 0s" in out
+    cmds = fake.commands()
+    w1 = fake.index("restart -t 150 n8n-worker-1")  # drain (120) + 30 s to stop
+    h1 = fake.index("restart -t 150 n8n-webhook-1")
+    main = next(i for i, c in enumerate(cmds) if is_main_restart(c))
+    healthy_w1 = max(i for i, c in enumerate(cmds) if c.startswith("docker inspect") and "cid-w1" in c)
+    assert w1 < healthy_w1 < h1 < main
+    assert cmds[w1].startswith("docker-compose -p n8n restart") and fake.calls[w1].kw["cwd"] == s.stack_dir
+    assert fake.calls[healthy_w1].argv == ["docker", "inspect", "--format", "{{.State.Health.Status}}", "cid-w1"]
+    assert out.index("n8n-webhook-1 restarted") < out.index("restarting: n8n") < out.index("n8n ready again")
+
+
+def test_an_unhealthy_worker_fails_with_its_logs_and_n8n_is_not_restarted(tmp_path, capsys):
+    fake = FakeRunner()
+    Outage(fake)
+    fake.on("ps -q n8n-worker-1", stdout="cid-w1\n")
+    fake.on("docker inspect", stdout="unhealthy\n")
+    fake.on("logs --no-color --tail 25 n8n-worker-1", stdout="worker | Redis connection refused\n")
+    s = make_settings(tmp_path, services=("n8n", "n8n-worker-1", "n8n-worker-2"))
+    assert run(fake, s, "--timeout", "10") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "n8n-restart: FAILED n8n-worker-1 is not healthy 10s after its restart (unhealthy). Last log lines:",
+        "  worker | Redis connection refused",
+        "n8n-restart: FAILED n8n-worker-1 is not healthy 10s after its restart",
+    ]
+    assert not fake.ran("restart -t 150 n8n-worker-2")
+    assert not any(is_main_restart(c) for c in fake.commands())
+    assert not fake.ran("healthz/readiness")
+    assert set(fake.sleeps) == {1} and 10 <= sum(fake.sleeps) <= 11
+
+
+def test_a_worker_server_restarts_its_workers_only(tmp_path, capsys):
+    fake = FakeRunner()
+    fake.on("docker inspect", stdout="healthy\n")
+    fake.on("ps -q", stdout="cid\n")
+    s = make_settings(tmp_path, services=("n8n-worker-1", "n8n-worker-2"))
+    assert run(fake, s) == 0
+    out = capsys.readouterr().out
+    assert "n8n-worker-1 restarted and healthy" in out and "n8n-worker-2 restarted and healthy" in out
+    assert fake.index("restart -t 150 n8n-worker-1") < fake.index("restart -t 150 n8n-worker-2")
+    assert not fake.ran("curl") and "restarting: n8n" not in out
+
+
+def test_a_failed_restart_command_fails_at_once(tmp_path, capsys):
+    fake = FakeRunner()
+    Outage(fake)
+    fake.on(is_main_restart, rc=1, stderr="ERROR: No such service: n8n\n")
+    assert run(fake, make_settings(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "n8n-restart: FAILED `docker-compose -p n8n restart n8n` exited 1: ERROR: No such service: n8n" in err

@@ -1,0 +1,603 @@
+"""n8n-restore (mottivme_host/restore.py) driven by the recording fake: snapshot selection, the checks
+that change nothing, the live swap and its undo, the drill, the Supabase part. No docker, no restic."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+
+import pytest
+
+from mottivme_host import cli, common, settings
+from tests.host_fake import Call, FakeRunner
+
+KEY = "0123456789abcdef" * 4
+LOCAL = "/var/backups/n8n/restic"
+VAULT = "sftp:restic@vault:/srv/restic/tst-1"
+BUCKET = "s3:http://bucket.example.test/n8n"
+SECRET_URL = "postgresql://postgres:s3cr3t-pass@db.supabase.example.test:5432/postgres"
+
+
+def snap(short: str, time: str, *tags: str) -> dict:
+    return {"id": short + "0" * 56, "short_id": short, "time": time, "tags": ["n8n", *tags]}
+
+
+SNAPS = [
+    snap("aaaa1111", "2026-11-27T03:17:01.123456789-03:00", "scheduled"),
+    snap("cccc3333", "2026-11-29T10:00:00.5-03:00", "pre-restore"),  # newest, but a safety snapshot
+    snap("bbbb2222", "2026-11-28T03:17:01.5-03:00", "scheduled"),
+]
+
+N8N_COUNTS = {"credentials_entity": 2, "execution_entity": 40, "project": 1, "shared_credentials": 2,
+              "shared_workflow": 3, "user": 1, "workflow_entity": 3}
+SUPA_COUNTS = {"agent_metrics": 5, "conversation_history": 7}
+COMPOSE_YML = "services:\n  n8n:\n    image: docker.n8n.io/n8nio/n8n:${N8N_VERSION}\n"
+
+
+def counts_text(counts: dict) -> str:
+    return "".join(f"{t} {n}\n" for t, n in sorted(counts.items()))
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    f = FakeRunner()
+    # the real one would make this very pytest process deaf to Ctrl-C; recorded in the command order
+    monkeypatch.setattr(common, "ignore_interrupts", lambda: f.calls.append(Call(["<ignore interrupts>"])))
+    return f
+
+
+class Host:
+    """A provisioned host on disk (stack dir, backup dir) and one snapshot tree restic 'restores'."""
+
+    def __init__(self, tmp_path, fake: FakeRunner):
+        self.tmp, self.fake = tmp_path, fake
+        self.stack = tmp_path / "opt" / "n8n"
+        self.stack.mkdir(parents=True)
+        (self.stack / "docker-compose.yml").write_text(COMPOSE_YML)
+        (self.stack / ".env").write_text(f"POSTGRES_PASSWORD=pg\nN8N_ENCRYPTION_KEY={KEY}\nN8N_VERSION=2.41.1\n")
+        self.backup_dir = tmp_path / "backups"
+        self.log = tmp_path / "log" / "n8n-backup.log"
+        self.snapshot_root = tmp_path / "snapshot-tree"  # what `restic restore` brings back
+        self.staging = self.snapshot_root / "var" / "backups" / "n8n" / "staging"
+        self.answers = {LOCAL: (0, json.dumps(SNAPS), "")}
+        self.offsite = [VAULT]
+        self.restored_into: list[str] = []
+        self.write_snapshot()
+        self.default_rules()
+
+    def settings(self, **over):
+        backup = {"dir": str(self.backup_dir), "local_repository": LOCAL, "offsite_repositories": self.offsite,
+                  "sftp_command": "ssh -i /etc/mottivme/vault-key restic@vault -s sftp",
+                  "password_file": str(self.tmp / "restic-password"), "log": str(self.log),
+                  "lock": str(self.tmp / "lock" / "n8n-backup.lock")}
+        data = {"stack_dir": str(self.stack), "n8n_host": "n8n.example.test", "services": ["n8n", "n8n-worker"],
+                "backup": backup}
+        data.update(over)
+        return settings.from_dict(data)
+
+    def write_snapshot(self, key: str = KEY, supabase: bool = True, n8n_counts: dict | None = None,
+                       compose: str = COMPOSE_YML):
+        shutil.rmtree(self.snapshot_root, ignore_errors=True)
+        st = self.staging
+        for d in ("n8n/export", "supabase", "config/caddy"):
+            (st / d).mkdir(parents=True, exist_ok=True)
+        n8n_counts = N8N_COUNTS if n8n_counts is None else n8n_counts
+        (st / "n8n" / "n8n-db.dump").write_bytes(b"PGDMP n8n " * 1000)
+        (st / "n8n" / "row-counts.txt").write_text(counts_text(n8n_counts))
+        (st / "n8n" / "export" / "n8n-version.txt").write_text("2.41.1\n")
+        (st / "config" / ".env").write_text(f"POSTGRES_PASSWORD=pg\nN8N_ENCRYPTION_KEY={key}\nN8N_VERSION=2.41.1\n")
+        (st / "config" / "docker-compose.yml").write_text(compose)
+        (st / "config" / "caddy" / "Caddyfile").write_text("n8n.example.test { reverse_proxy n8n:5678 }\n")
+        if supabase:
+            (st / "supabase" / "supabase.dump").write_bytes(b"PGDMP supabase " * 1000)
+        files = {}
+        for root, _, names in os.walk(st):
+            for n in sorted(names):
+                p = os.path.join(root, n)
+                data = open(p, "rb").read()
+                files[os.path.relpath(p, st)] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        manifest = {
+            "format": 1, "host": "n8n-1", "tags": ["n8n", "scheduled"], "started": "2026-11-28T03:17:00-03:00",
+            "finished": "2026-11-28T03:17:40-03:00",
+            "n8n": {"version": "2.41.1", "postgres_version": "17.2", "workflows": n8n_counts.get("workflow_entity", 0),
+                    "credentials": n8n_counts.get("credentials_entity", 0), "row_counts": n8n_counts},
+            "supabase": {"server_version_num": 150008, "row_counts": SUPA_COUNTS} if supabase else None,
+            "files": files,
+        }
+        (st / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+    def default_rules(self):
+        f = self.fake
+        f.on("ps -q postgres", stdout="4f2c9a\n")
+        f.on("restic", call=self._restic_snapshots)  # snapshots: per repository (RESTIC_REPOSITORY)
+        f.on(lambda c: c.startswith("restic") and " restore " in c, call=self._restic_restore)
+        f.on("query_to_xml", stdout=counts_text(N8N_COUNTS))  # the n8n database (restoring, drill)
+        f.on(lambda c: "n8n-restore-scratch" in c and "query_to_xml" in c, stdout=counts_text(SUPA_COUNTS))
+        f.on("curl", stdout="200")
+        f.on("fetch(", stdout="200\n")
+        f.on("export:credentials", stdout="2\n")
+        f.on("pg_restore -l", stdout=";\n1; 2615 2200 SCHEMA - public pg_database_owner\n"
+                                     "215; 1259 16390 TABLE public agent_metrics postgres\n"
+                                     "216; 1259 16391 TABLE public conversation_history postgres\n")
+        f.on("n8n-backup", stdout="backup ok: snapshot dddd4444 (n8n: 3 workflows, 2 credentials; supabase: "
+                                  "2 tables, 12 rows) off-host: none in 7s\n")
+
+    def _restic_snapshots(self, argv, kw):
+        if "snapshots" not in argv:
+            return None
+        return self.answers.get(kw["env"]["RESTIC_REPOSITORY"], (0, "[]", ""))
+
+    def _restic_restore(self, argv, kw):
+        target = argv[argv.index("--target") + 1]
+        self.restored_into.append(target)
+        shutil.copytree(self.snapshot_root, target, dirs_exist_ok=True)
+        return None
+
+    def logtext(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+@pytest.fixture
+def host(tmp_path, fake):
+    return Host(tmp_path, fake)
+
+
+def restore(host: Host, *args: str, **settings_over) -> int:
+    return cli.main(["n8n-restore", *args], runner=host.fake, settings=host.settings(**settings_over))
+
+
+def cmds(fake: FakeRunner) -> list[str]:
+    return fake.commands()
+
+
+def restic_calls(fake: FakeRunner, sub: str) -> list:
+    return [c for c in fake.calls if c.argv[0] == "restic" and sub in c.argv]
+
+
+# --- validation: nothing changes -------------------------------------------------------------
+def test_not_provisioned_without_compose_file_exits_4(host, capsys):
+    (host.stack / "docker-compose.yml").unlink()
+    assert restore(host) == 4
+    err = capsys.readouterr().err
+    assert (f"n8n-restore: FAILED check host: this host is not provisioned (no n8n stack in {host.stack}): "
+            "run `pyinfra inventory.py deploy.py` first") in err
+    assert not host.fake.ran("restic")
+    assert "FAILED check host: this host is not provisioned" in host.logtext()
+
+
+def test_not_provisioned_without_postgres_container_exits_4(host, capsys):
+    host.fake.on("ps -q postgres", stdout="")
+    assert restore(host) == 4
+    assert "not provisioned" in capsys.readouterr().err
+    assert not host.fake.ran("restic")
+
+
+def test_named_supabase_target_without_confirmation_exits_2_before_any_restic(host, capsys):
+    assert restore(host, "--supabase-target", SECRET_URL) == 2
+    err = capsys.readouterr().err
+    assert "check host: --supabase-target other than scratch overwrites that database: add " \
+           "--confirm-supabase-overwrite" in err
+    assert not host.fake.ran("restic")
+    assert SECRET_URL not in err + host.logtext()
+
+
+def test_unknown_argument_exits_2(host):
+    with pytest.raises(SystemExit) as e:
+        restore(host, "--bogus")
+    assert e.value.code == 2
+    assert host.fake.calls == []
+
+
+# --- which snapshot --------------------------------------------------------------------------
+def test_latest_is_the_newest_that_is_not_a_safety_snapshot(host, capsys):
+    assert restore(host, "--drill") == 0
+    assert f"snapshot bbbb2222 from {LOCAL}" in capsys.readouterr().out
+    [r] = restic_calls(host.fake, "restore")
+    assert r.argv[r.argv.index("restore") + 1] == "bbbb2222" + "0" * 56
+    assert r.kw["env"]["RESTIC_REPOSITORY"] == LOCAL
+    # the JSON list comes apart from stderr (ssh notices), of the n8n tag only
+    [s] = restic_calls(host.fake, "snapshots")
+    assert s.argv[-3:] == ["--json", "--tag", "n8n"]
+
+
+def test_date_picks_the_last_snapshot_of_that_day_or_before(host, capsys):
+    assert restore(host, "--drill", "--snapshot", "2026-11-27") == 0
+    assert "snapshot aaaa1111 from" in capsys.readouterr().out
+    assert restore(host, "--drill", "--snapshot", "2026-11-30") == 0  # a safety snapshot counts by date
+    assert "snapshot cccc3333 from" in capsys.readouterr().out
+
+
+def test_id_prefix_picks_that_snapshot_even_a_safety_one(host, capsys):
+    assert restore(host, "--drill", "--snapshot", "cccc33") == 0
+    assert f"snapshot cccc3333 from {LOCAL}" in capsys.readouterr().out
+
+
+def test_no_snapshot_exits_3_naming_each_repositorys_problem(host, capsys):
+    host.offsite = [VAULT, BUCKET]
+    host.answers = {
+        LOCAL: (1, "", "Fatal: unable to open config file: stat /var/backups/n8n/restic/config: no such file\n"
+                       "Is there a repository at the following location?\n" + LOCAL + "\n"),
+        VAULT: (1, "", "Fatal: wrong password or no key found\n"),
+        BUCKET: (0, json.dumps(SNAPS), ""),
+    }
+    assert restore(host, "--snapshot", "0123abcd") == 3
+    err = capsys.readouterr().err
+    line = [x for x in err.splitlines() if "FAILED" in x][0]
+    assert line == ("n8n-restore: FAILED find snapshot: no snapshot '0123abcd' found: "
+                    f"{LOCAL}: no repository there ({LOCAL});"
+                    f"{VAULT}: RESTIC_PASSWORD does not open it (wrong password?);"
+                    f"{BUCKET}: no snapshot '0123abcd'")
+    assert [c.kw["env"]["RESTIC_REPOSITORY"] for c in restic_calls(host.fake, "snapshots")] == [LOCAL, VAULT, BUCKET]
+    # only the sftp repository gets the ssh command
+    vault_call = restic_calls(host.fake, "snapshots")[1]
+    assert vault_call.argv[1:3] == ["-o", "sftp.command=ssh -i /etc/mottivme/vault-key restic@vault -s sftp"]
+    assert "-o" not in restic_calls(host.fake, "snapshots")[2].argv
+    assert not restic_calls(host.fake, "restore") and not host.fake.ran("n8n-backup") and not host.fake.ran("stop")
+
+
+def test_no_repository_message_is_cut_to_120_characters(host, capsys):
+    host.answers = {LOCAL: (1, "", "ssh: notice\nFatal: " + "x" * 300 + "\n")}
+    assert restore(host, "--from", "local") == 3
+    err = capsys.readouterr().err
+    assert f"{LOCAL}: no repository there (Fatal: {'x' * 113})" in err
+
+
+def test_auto_falls_through_from_the_local_repository_to_the_off_host_one(host, capsys):
+    host.answers = {LOCAL: (0, "[]", ""), VAULT: (0, json.dumps(SNAPS[:1]), "")}
+    assert restore(host, "--drill") == 0
+    assert f"snapshot aaaa1111 from {VAULT}" in capsys.readouterr().out
+    [r] = restic_calls(host.fake, "restore")
+    assert r.kw["env"]["RESTIC_REPOSITORY"] == VAULT and r.argv[1] == "-o"
+
+
+def test_from_local_never_asks_the_off_host_repository(host, capsys):
+    host.answers = {LOCAL: (0, "[]", ""), VAULT: (0, json.dumps(SNAPS), "")}
+    assert restore(host, "--from", "local") == 3
+    assert f"{LOCAL}: no snapshot 'latest'" in capsys.readouterr().err
+    assert [c.kw["env"]["RESTIC_REPOSITORY"] for c in restic_calls(host.fake, "snapshots")] == [LOCAL]
+
+
+def test_from_offsite_without_an_off_host_repository_exits_2(host, capsys):
+    host.offsite = []
+    assert restore(host, "--from", "offsite") == 2
+    assert "find snapshot: no off-host repository is configured" in capsys.readouterr().err
+    assert not host.fake.ran("restic")
+
+
+# --- the snapshot's files --------------------------------------------------------------------
+def test_a_file_that_does_not_match_its_sha256_fails_before_anything_is_stopped(host, capsys):
+    with open(host.staging / "n8n" / "n8n-db.dump", "ab") as f:
+        f.write(b"bit rot")
+    assert restore(host) == 1
+    err = capsys.readouterr().err
+    assert "n8n-restore: FAILED verify files: files of snapshot bbbb2222 do not match its manifest" in err
+    assert "n8n/n8n-db.dump: sha256 mismatch" in host.logtext()
+    for never in ("n8n-backup", "stop", "create database", "pg_restore", "docker run"):
+        assert not host.fake.ran(never), never
+    assert not os.path.exists(host.restored_into[0])  # the work dir is removed
+
+
+def test_a_snapshot_without_manifest_is_refused(host, capsys):
+    (host.staging / "manifest.json").unlink()
+    assert restore(host) == 1
+    assert "restore files: snapshot bbbb2222 has no manifest.json: not a complete n8n-backup snapshot" in \
+        capsys.readouterr().err
+
+
+def test_another_encryption_key_exits_5(host, capsys):
+    host.write_snapshot(key="f" * 64)
+    assert restore(host) == 5
+    err = capsys.readouterr().err
+    assert (f"verify files: snapshot bbbb2222 was made with another N8N_ENCRYPTION_KEY than the one in "
+            f"{host.stack}/.env: its credentials could not be decrypted. Put the snapshot's key in your .env "
+            "(see config/.env in the snapshot) and deploy first") in err
+    assert not host.fake.ran("n8n-backup") and not host.fake.ran("stop")
+    assert KEY not in err and "f" * 64 not in err
+
+
+# --- restore over the live stack -------------------------------------------------------------
+def test_good_live_restore_swaps_in_the_checked_database(host, capsys):
+    lists = []
+    host.fake.on("docker cp", call=lambda argv, kw: lists.append(open(argv[2]).read()))
+    assert restore(host) == 0
+    out = capsys.readouterr().out
+    c = cmds(host.fake)
+    i = host.fake.index
+    assert i("n8n-backup --tag pre-restore --no-offsite") < i('create database "n8n_restoring" owner "n8n"')
+    assert i('create database "n8n_restoring"') < i("pg_restore -U n8n -d n8n_restoring --no-owner --exit-on-error")
+    assert i("-d n8n_restoring") < i("<ignore interrupts>") < i("stop n8n n8n-worker")
+    assert i('drop database if exists "n8n_before_restore"') < i("stop n8n n8n-worker")
+    assert i("stop n8n n8n-worker") < i('alter database "n8n" rename to "n8n_before_restore"; '
+                                        'alter database "n8n_restoring" rename to "n8n"')
+    assert i("alter database") < i("up -d n8n n8n-worker") < i("curl")
+    assert i("curl") < i("n8n-restore-scratch")  # Supabase after n8n is back
+    swap = next(x for x in c if "alter database" in x)
+    assert "pg_terminate_backend" in swap  # terminate and rename in one psql
+    assert "--resolve n8n.example.test:443:127.0.0.1 https://n8n.example.test/healthz/readiness" in c[i("curl")]
+    assert all(x.kw["cwd"] == str(host.stack) for x in host.fake.calls if x.argv[0] == "docker-compose")
+    lines = out.splitlines()
+    assert "safety snapshot: snapshot dddd4444 (n8n: 3 workflows, 2 credentials; supabase: 2 tables, 12 rows) " \
+           "off-host: none in 7s" in lines
+    assert "restoring n8n's database into n8n_restoring (n8n keeps running)" in lines
+    assert "previous database kept as n8n_before_restore until the next restore (undo: docs/runbooks/restore.md)" \
+        in lines
+    assert ("supabase: dump restored into a scratch database, row counts match the manifest (2 tables, 12 rows); "
+            "production untouched") in lines
+    assert "restore ok: snapshot bbbb2222; n8n ready; 3 workflows, 2 credentials as in the manifest" in lines
+    assert not any(x.startswith("note:") for x in lines)  # the same compose file
+    for label in ("find snapshot", "restore files from restic", "verify sha256 and encryption key", "safety snapshot",
+                  "pg_restore into n8n_restoring, verify counts", "swap databases, start n8n, wait for readiness",
+                  "supabase restore + check"):
+        assert re.search(rf"^  {re.escape(label)}\s+[0-9.]+ s$", out, re.M), label
+    # the snapshot's config kept aside, the work dir gone, no throwaway container left
+    kept = host.backup_dir / "restored-config" / "bbbb2222"
+    assert (kept / ".env").read_text().startswith("POSTGRES_PASSWORD=") and (kept / "caddy" / "Caddyfile").exists()
+    assert not os.path.exists(host.backup_dir / "restore" / "bbbb2222")
+    assert i("docker rm -f -v n8n-restore-scratch") > i("n8n-restore-scratch")
+    # the dump's own `CREATE SCHEMA public` is left out of the restore list
+    assert "SCHEMA - public" not in lists[0] and "TABLE public agent_metrics" in lists[0]
+    assert "restore: restore ok: snapshot bbbb2222" in host.logtext()
+
+
+def test_no_safety_snapshot_skips_the_backup(host, capsys):
+    assert restore(host, "--no-safety-snapshot") == 0
+    assert not host.fake.ran("n8n-backup")
+    assert "safety snapshot" not in capsys.readouterr().out
+
+
+def test_a_failed_safety_snapshot_changes_nothing(host, capsys):
+    host.fake.on("n8n-backup", rc=1, stderr="n8n-backup: FAILED lock: another n8n-backup is running\n")
+    assert restore(host) == 1
+    err = capsys.readouterr().err
+    assert ("n8n-restore: FAILED safety snapshot: the safety snapshot failed, nothing was changed (n8n-backup: "
+            "FAILED lock: another n8n-backup is running); --no-safety-snapshot skips it") in err
+    assert not host.fake.ran("create database") and not host.fake.ran("stop")
+
+
+def test_counts_that_differ_in_the_restoring_database_leave_the_live_one_untouched(host, capsys):
+    bad = dict(N8N_COUNTS, workflow_entity=2, execution_entity=7)
+    host.fake.on(lambda c: "-d n8n_restoring" in c and "query_to_xml" in c, stdout=counts_text(bad))
+    assert restore(host) == 1
+    cap = capsys.readouterr()
+    assert ("n8n-restore: FAILED restore n8n database: the restored n8n database differs from the manifest; "
+            "the live one is untouched") in cap.err
+    assert "  n8n workflow_entity: 2 rows, manifest 3" in cap.out
+    assert "execution_entity" not in cap.out  # not one of the exact tables
+    c = cmds(host.fake)
+    assert not any(" stop " in x for x in c) and not host.fake.ran("alter database")
+    assert not host.fake.ran("<ignore interrupts>")
+    assert 'drop database if exists "n8n_restoring" with (force)' in c[-1]  # the clean-up
+    assert "restore: FAILED restore n8n database: the restored n8n database differs" in host.logtext()
+
+
+def test_a_table_missing_from_the_manifest_counts_as_a_difference(host, capsys):
+    host.write_snapshot(n8n_counts={k: v for k, v in N8N_COUNTS.items() if k != "user"})
+    assert restore(host) == 1
+    assert "  n8n user: 1 rows, manifest missing" in capsys.readouterr().out
+
+
+def test_swap_that_fails_five_times_starts_n8n_again_on_its_own_database(host, capsys):
+    host.fake.on("alter database", rc=1, stderr="ERROR: database \"n8n\" is being accessed by other users")
+    assert restore(host) == 1
+    err = capsys.readouterr().err
+    assert (f"n8n-restore: FAILED swap databases: could not swap in the restored database: n8n is started again "
+            f"on its own database (details in {host.log})") in err
+    c = cmds(host.fake)
+    alters = [k for k, x in enumerate(c) if "alter database" in x]
+    assert len(alters) == 5
+    assert host.fake.index("stop n8n n8n-worker") < alters[0]
+    ups = [k for k, x in enumerate(c) if "up -d n8n n8n-worker" in x]
+    assert ups and ups[0] > alters[-1]
+    assert not host.fake.ran("curl")
+    assert 'drop database if exists "n8n_restoring"' in c[-1]
+    assert "is being accessed by other users" in host.logtext()
+
+
+def test_swap_succeeding_on_a_later_try(host, capsys):
+    host.fake.on("alter database", rc=1, times=2)
+    assert restore(host) == 0
+    assert sum("alter database" in x for x in cmds(host.fake)) == 3
+    assert host.fake.sleeps.count(1) >= 2
+
+
+def test_not_ready_after_the_swap_puts_the_previous_database_back(host, capsys):
+    host.fake.on("curl", stdout="502")
+    assert restore(host, "--no-safety-snapshot") == 1
+    err = capsys.readouterr().err
+    assert ("n8n-restore: FAILED start n8n: n8n was not ready after 300s on the restored database, so its previous "
+            "database is back in service; the restored one is kept as n8n_restore_failed and "
+            "`docker-compose -p n8n logs n8n` says why") in err
+    i = host.fake.index
+    c = cmds(host.fake)
+    swap_back = ('alter database "n8n" rename to "n8n_restore_failed"; '
+                 'alter database "n8n_before_restore" rename to "n8n"')
+    stops = [k for k, x in enumerate(c) if "stop n8n n8n-worker" in x]
+    ups = [k for k, x in enumerate(c) if "up -d n8n n8n-worker" in x]
+    assert len(stops) == 2 and len(ups) == 2
+    assert ups[0] < i("curl") < stops[1] < i('drop database if exists "n8n_restore_failed"') < i(swap_back) < ups[1]
+    assert not host.fake.ran("n8n-restore-scratch")  # no Supabase part, no "restore ok"
+
+
+def test_the_lock_held_by_a_backup_stops_the_restore_before_any_change(host, capsys):
+    holder = common.Lock(str(host.tmp / "lock" / "n8n-backup.lock"))
+    assert holder.try_acquire()
+    try:
+        assert restore(host, "--no-safety-snapshot") == 1
+    finally:
+        os.close(holder.fd)
+    assert "lock: a backup has held the lock for 10 minutes" in capsys.readouterr().err
+    assert sum(host.fake.sleeps) >= 600
+    assert not host.fake.ran("create database")
+
+
+def test_interrupted_while_restoring_leaves_n8n_running_and_drops_the_copy(host, capsys):
+    def interrupt(argv, kw):
+        raise KeyboardInterrupt
+
+    host.fake.on("pg_restore -U n8n -d n8n_restoring", call=interrupt)
+    assert restore(host, "--no-safety-snapshot") == 130
+    assert "n8n-restore: FAILED restore n8n database: interrupted" in capsys.readouterr().err
+    assert "restore: FAILED restore n8n database: interrupted" in host.logtext()
+    c = cmds(host.fake)
+    assert not any(" stop " in x for x in c)
+    assert 'drop database if exists "n8n_restoring" with (force)' in c[-1]
+
+
+def test_an_unexpected_command_failure_names_the_command_and_the_log(host, capsys):
+    host.fake.on("pg_restore -U n8n -d n8n_restoring", rc=1, stderr="pg_restore: error: could not read input")
+    assert restore(host, "--no-safety-snapshot") == 1
+    err = capsys.readouterr().err
+    assert re.search(r"FAILED restore n8n database: `docker-compose -p n8n exec -T postgres pg_restore .*` exited 1 "
+                     rf"\(details in {re.escape(str(host.log))}\)", err)
+    assert err.count("FAILED") == 1
+    assert "could not read input" in host.logtext()
+
+
+def test_a_different_compose_file_in_the_snapshot_is_noted(host, capsys):
+    host.write_snapshot(compose="services: {}\n")
+    assert restore(host, "--no-safety-snapshot") == 0
+    kept = host.backup_dir / "restored-config" / "bbbb2222"
+    assert (f"note: the snapshot's compose file differs from the deployed one (kept in {kept})"
+            in capsys.readouterr().out.splitlines())
+
+
+# --- Supabase --------------------------------------------------------------------------------
+def test_a_snapshot_without_supabase_says_so(host, capsys):
+    host.write_snapshot(supabase=False)
+    assert restore(host, "--no-safety-snapshot") == 0
+    assert "supabase: not in this snapshot" in capsys.readouterr().out.splitlines()
+    assert not host.fake.ran("n8n-restore-scratch")
+
+
+def test_scratch_check_uses_the_servers_major_and_no_network(host, capsys):
+    assert restore(host, "--no-safety-snapshot") == 0
+    run = next(x for x in cmds(host.fake) if x.startswith("docker run -d --name n8n-restore-scratch"))
+    assert "--network none" in run and run.endswith("pgvector/pgvector:pg15")
+    assert host.fake.ran("pg_restore -U postgres -d postgres --no-owner --no-privileges --exit-on-error "
+                         "-L /tmp/supabase.list")
+
+
+def test_scratch_counts_that_differ_fail(host, capsys):
+    host.fake.on(lambda c: "n8n-restore-scratch" in c and "query_to_xml" in c,
+                 stdout=counts_text(dict(SUPA_COUNTS, agent_metrics=4, extra_table=1)))
+    assert restore(host, "--no-safety-snapshot") == 1
+    cap = capsys.readouterr()
+    assert ("FAILED supabase scratch restore: the Supabase dump restored into a scratch database but its row counts "
+            "differ from the manifest") in cap.err
+    assert "  supabase agent_metrics: 4 rows, manifest 5" in cap.out
+    assert "  supabase extra_table: 1 rows, manifest missing" in cap.out
+    assert host.fake.index("query_to_xml") < len(cmds(host.fake)) - 1
+    assert any(x.startswith("docker rm -f -v n8n-restore-scratch") for x in cmds(host.fake))  # clean-up
+
+
+def test_a_named_supabase_target_gets_its_url_only_through_the_environment(host, capsys):
+    assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 0
+    cap = capsys.readouterr()
+    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    assert target_run.argv[:9] == ["docker", "run", "--rm", "-i", "--network", "host", "-e", "TARGET", "-v"]
+    assert "postgres:15" in target_run.argv and target_run.kw["env"] == {"TARGET": SECRET_URL}
+    assert target_run.argv[-1].endswith('-d "$TARGET"')
+    assert "supabase: restored over the named target database" in cap.out.splitlines()
+    assert not host.fake.ran("n8n-restore-scratch")
+    for c in host.fake.calls:
+        assert "s3cr3t" not in c.cmd
+    assert "s3cr3t" not in cap.out + cap.err + host.logtext()
+
+
+def test_a_failing_named_target_restore_does_not_print_its_url(host, capsys):
+    host.fake.on("--clean --if-exists", rc=1, stderr="pg_restore: error: connection failed")
+    assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 1
+    cap = capsys.readouterr()
+    assert "FAILED supabase restore into the named target: `docker run" in cap.err
+    assert "s3cr3t" not in cap.out + cap.err + host.logtext()
+
+
+# --- drill -----------------------------------------------------------------------------------
+def test_drill_restores_into_throwaway_containers_and_never_touches_the_live_stack(host, capsys):
+    env_files = []
+
+    def app_started(argv, kw):
+        path = argv[argv.index("--env-file") + 1]
+        env_files.append((open(path).read(), os.stat(path).st_mode & 0o777))
+
+    host.fake.on(lambda c: c.startswith("docker run -d --name n8n-drill-n8n-"), call=app_started)
+    assert restore(host, "--drill") == 0
+    out = capsys.readouterr().out
+    assert "drill ok: snapshot bbbb2222 restores; n8n ready on it; 3 workflows, 2 credentials (2 decrypt)" in \
+        out.splitlines()
+    assert re.search(r"drill: throwaway n8n ready\s+[0-9.]+ s", out)
+    for label in ("drill: start throwaway PostgreSQL", "drill: pg_restore n8n database",
+                  "drill: counts + credentials decrypt", "supabase restore + check"):
+        assert re.search(rf"^  {re.escape(label)}\s+[0-9.]+ s$", out, re.M), label
+    c = cmds(host.fake)
+    # the live stack: only the provisioning check
+    assert [x for x in c if x.startswith("docker-compose")] == ["docker-compose -p n8n ps -q postgres"]
+    assert not host.fake.ran("n8n-backup") and not host.fake.ran("curl")
+    i = host.fake.index
+    pid = os.getpid()
+    assert c[i("docker network create")] == f"docker network create --internal n8n-drill-{pid}"
+    pg_run = c[i(f"--name n8n-drill-pg-{pid}")]
+    assert f"--network n8n-drill-{pid} --network-alias db" in pg_run and pg_run.endswith("postgres:17")
+    app_run = c[i(f"docker run -d --name n8n-drill-n8n-{pid}")]
+    assert app_run.endswith("docker.n8n.io/n8nio/n8n:2.41.1") and "-e DB_POSTGRESDB_HOST=db" in app_run
+    assert KEY not in " ".join(c)  # the key only in a 0600 file
+    assert env_files == [(f"N8N_ENCRYPTION_KEY={KEY}\n", 0o600)]
+    assert i("pg_isready") < i("pg_restore -U n8n -d n8n") < i(f"docker run -d --name n8n-drill-n8n-{pid}")
+    assert i("fetch(") < i(f"docker exec n8n-drill-pg-{pid} psql") < i("export:credentials")
+    assert c[i("export:credentials")].startswith(f"docker exec -e N8N_RUNNERS_BROKER_PORT=5691 n8n-drill-n8n-{pid} sh")
+    # removed at the end: containers (volumes too), then the network; the work dir
+    assert i(f"docker rm -f -v n8n-drill-n8n-{pid} n8n-drill-pg-{pid}") < i(f"docker network rm n8n-drill-{pid}")
+    assert not os.path.exists(host.backup_dir / "restore" / "bbbb2222")
+
+
+def test_drill_where_n8n_never_gets_ready_fails_and_cleans_up(host, capsys):
+    host.fake.on("fetch(", stdout="0\n")
+    assert restore(host, "--drill") == 1
+    assert "n8n-restore: FAILED drill: the throwaway n8n did not become ready on the restored database" in \
+        capsys.readouterr().err
+    assert sum(host.fake.sleeps) >= 300
+    assert host.fake.ran("docker network rm n8n-drill-") and host.fake.ran("docker rm -f -v n8n-drill-n8n-")
+
+
+def test_drill_with_credentials_that_do_not_decrypt_fails(host, capsys):
+    host.fake.on("export:credentials", stdout="1\n")
+    assert restore(host, "--drill") == 1
+    assert "FAILED drill: only 1 of 2 credentials decrypt with the snapshot's key" in capsys.readouterr().err
+
+
+def test_drill_counts_that_differ_fail(host, capsys):
+    host.fake.on(lambda c: "n8n-drill-pg" in c and "query_to_xml" in c,
+                 stdout=counts_text(dict(N8N_COUNTS, shared_credentials=1)))
+    assert restore(host, "--drill") == 1
+    cap = capsys.readouterr()
+    assert "FAILED drill: restored n8n database differs from the manifest" in cap.err
+    assert "  n8n shared_credentials: 1 rows, manifest 2" in cap.out
+
+
+def test_a_failing_stop_starts_n8n_again_before_failing(host, capsys):
+    host.fake.on("stop n8n n8n-worker", rc=1, stderr="ERROR: for n8n  timeout")
+    assert restore(host, "--no-safety-snapshot") == 1
+    assert re.search(r"FAILED swap databases: `docker-compose -p n8n stop n8n n8n-worker` exited 1",
+                     capsys.readouterr().err)
+    assert host.fake.index("stop n8n n8n-worker") < host.fake.index("up -d n8n n8n-worker")
+    assert not host.fake.ran("alter database")
+
+
+def test_the_restored_files_and_kept_config_are_private(host, capsys):
+    modes = []
+    host.fake.on("docker cp", call=lambda argv, kw: modes.append(os.stat(argv[2]).st_mode & 0o777))
+    old = os.umask(0o022)
+    try:
+        assert restore(host, "--no-safety-snapshot") == 0
+        assert os.umask(0o022) == 0o022  # the program gives the umask back
+    finally:
+        os.umask(old)
+    assert modes == [0o600]
+    # the copy keeps the snapshot's modes (cp -a); the directory holding the copies is root's only
+    assert os.stat(host.backup_dir / "restored-config").st_mode & 0o777 == 0o700
