@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from mottivme_monitor import checks, clock, config, rounds, statuspage  # noqa: E402
 from mottivme_monitor.store import Store  # noqa: E402
-from tests.monitor_receivers import Service, WebhookReceiver  # noqa: E402
+from sandbox.receivers import Service, WebhookReceiver  # noqa: E402
 
 # the local stand-in service must not be the bottleneck: a listen backlog of 5 (the default)
 # makes hundreds of simultaneous connections wait for SYN retries

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sandbox.core import Sandbox  # noqa: E402
+from sandbox.n8n_client import N8nClient, n8n_api, webhook_workflow  # noqa: E402
 from sandbox.seed import ssh  # noqa: E402
-from tests.integration.conftest import N8nClient, n8n_api, webhook_workflow  # noqa: E402
 
 STATE = ROOT / ".sandbox-bench-scaling"
 ENV = {k: v for k, v in os.environ.items()
@@ -74,7 +74,7 @@ def main() -> int:
         pyinfra("deploy.py")
         main_h = next(h for h in sbx.load()["hosts"] if h["group"] == "n8n_servers")
         n8n = N8nClient(f"https://localhost:{main_h['https_port']}/")
-        wf = webhook_workflow(n8n, n8n_api(n8n, sbx), "bench scaling", "bench-scaling",
+        wf = webhook_workflow(n8n, n8n_api(n8n, sbx.secrets()), "bench scaling", "bench-scaling",
                               "99999999-9999-4999-8999-999999999901", code=CODE, response_mode="onReceived")
         rows.append(("0 worker servers (bronze: main server alone)", measure(sbx, main_h, n8n, wf, "bench-scaling",
                                                                             a.executions, a.clients)))

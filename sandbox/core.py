@@ -60,6 +60,13 @@ class Sandbox:
             return json.loads(self.hosts_file.read_text())
         return {"hosts": []}
 
+    def secrets(self) -> dict[str, str]:
+        """This sandbox's throwaway secrets (secrets.env)."""
+        from dotenv import dotenv_values
+
+        f = self.state_dir / "secrets.env"
+        return {k: v for k, v in dotenv_values(f).items() if v is not None} if f.exists() else {}
+
     def save(self, state: dict) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         state["prefix"] = self.prefix

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, run_pyinfra
-from tests.integration.conftest import STATE, N8nClient, secrets_of
+from sandbox.n8n_client import N8nClient
+from tests.helpers import ROOT, STATE, run_pyinfra, secrets_of
 
 FIXTURES = ROOT / "tests" / "fixtures"
 

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.integration.conftest import N8nClient
+from sandbox.n8n_client import N8nClient
+from tests.helpers import ROOT
 
 
 @pytest.mark.replaces_servers

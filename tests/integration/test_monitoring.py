@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import run_pyinfra
+from tests.helpers import run_pyinfra
 
 RECEIVER_PORT = 8599
 # a webhook receiver on the monitor host stands in for WhatsApp's API (apprise's json:// posts to it)

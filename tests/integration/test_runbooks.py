@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from tests.conftest import run_pyinfra
-from tests.integration.conftest import N8nClient, interrupt_runbook
+from sandbox.n8n_client import N8nClient
+from tests.helpers import interrupt_runbook, run_pyinfra, secrets_of
 
 # the runbooks back up first, and a backup dumps the Supabase stand-in: it must be there even
 # when this module runs on its own
@@ -40,8 +40,6 @@ def test_restart_with_a_broken_configuration_fails_with_the_containers_log(n8n_s
 
 
 def test_rotate_secrets_applies_verifies_and_writes_back(n8n_server, sbx, sandbox_env, first_deploy):
-    from tests.integration.conftest import secrets_of
-
     old = secrets_of(sbx)
     r = run_pyinfra(["-y", "inventory.py", "runbooks/rotate_secrets.py"], sandbox_env)
     out = r.stdout + r.stderr
@@ -79,8 +77,6 @@ def test_interrupted_rotation_ends_verified_and_a_rerun_finishes_it(n8n_server, 
     """Ctrl-C while a host rotates: the host finishes (n8n ready on the new password), the new value
     waits in the pending file, deploy.py refuses to put the old one back, and running the runbook
     again finishes the rotation with the same value."""
-    from tests.integration.conftest import secrets_of
-
     old = secrets_of(sbx)["POSTGRES_PASSWORD"]
     pending = sbx.state_dir / ".rotation-pending.env"
     interrupt_runbook(n8n_server, sandbox_env, ["runbooks/rotate_secrets.py", "--data", "secrets=postgres"],
@@ -116,9 +112,9 @@ def test_rotate_refuses_the_encryption_key(sandbox_env, first_deploy):
 
 def smoke_workflow(n8n, sbx, path: str) -> None:
     """An active webhook workflow answering 200 on /webhook/<path> (created through n8n's API)."""
-    from tests.integration.conftest import n8n_api, webhook_workflow
+    from sandbox.n8n_client import n8n_api, webhook_workflow
 
-    webhook_workflow(n8n, n8n_api(n8n, sbx), f"smoke {path}", path, "77777777-7777-4777-8777-777777777777")
+    webhook_workflow(n8n, n8n_api(n8n, secrets_of(sbx)), f"smoke {path}", path, "77777777-7777-4777-8777-777777777777")
 
 
 def running_version(n8n_server) -> str:

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from tests.conftest import run_pyinfra
-from tests.integration.conftest import N8nClient, Server, n8n_api, secrets_of, webhook_workflow
+from sandbox.n8n_client import N8nClient, n8n_api, webhook_workflow
+from tests.helpers import Server, run_pyinfra, secrets_of
 
 RUN = uuid.uuid4().hex[:6]  # webhook paths of this run (a reused sandbox keeps older workflows)
 WHO, DRAIN = f"scaling-who-{RUN}", f"scaling-drain-{RUN}"
@@ -44,7 +44,7 @@ def ouro(sbx, sandbox_env, first_deploy):
 @pytest.fixture(scope="module")
 def api(ouro, n8n_server, sbx):
     client = N8nClient(n8n_server.url)
-    return client, n8n_api(client, sbx)
+    return client, n8n_api(client, secrets_of(sbx))
 
 
 def psql(n8n_server, sql: str) -> str:

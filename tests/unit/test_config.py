@@ -3,7 +3,7 @@
 import pytest
 
 from tasks import config, variables
-from tests.conftest import GOOD_SECRETS, ROOT, clean_env, run_pyinfra
+from tests.helpers import GOOD_SECRETS, ROOT, clean_env, run_pyinfra
 
 
 def check_optional(groups, env):
@@ -161,3 +161,20 @@ def test_secret_values_never_in_a_problem():
     for v in env.values():
         if v not in ("h", "a@b.c"):
             assert v not in out
+
+
+def test_backup_sources_are_checked_before_any_host():
+    from tasks.groupdata import load
+
+    assert variables.source_problems(load("n8n_servers")["backup_sources"], GOOD_SECRETS) == []
+    two = [{"name": "n8n", "kind": "n8n"},
+           {"name": "supabase", "kind": "postgres", "url_env": "SUPABASE_DB_URL"},
+           {"name": "analytics", "kind": "postgres", "url_env": "ANALYTICS_DB_URL", "schemas": ["public", "stats"]}]
+    assert variables.source_problems(two, {"ANALYTICS_DB_URL": "postgresql://u:pw@db.example.test:5432/a"}) == []
+    (err,) = variables.source_problems(two, {"ANALYTICS_DB_URL": "mysql://u:s3cret@h/a"})
+    assert err.startswith("ANALYTICS_DB_URL (backup source analytics) must look like postgresql://") and "s3cret" not in err
+    bad = [{"name": "n8n", "kind": "n8n"}, {"name": "n8n", "kind": "postgres", "url_env": "lower"},
+           {"name": "x", "kind": "mysql"}, {"name": "y", "kind": "postgres", "url_env": "Y_URL", "schemas": ["a;b"]}]
+    errors = variables.source_problems(bad, {})
+    assert len(errors) == 5 and any("unique" in e for e in errors) and any("kind must be" in e for e in errors)
+    assert any("url_env must name" in e for e in errors) and any("schemas must be" in e for e in errors)

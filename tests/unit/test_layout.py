@@ -5,7 +5,7 @@ import ast
 import re
 import sys
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PRODUCTION = ["tasks", "runbooks", "mottivme_host"]
 
@@ -42,3 +42,23 @@ def test_host_programs_run_on_debian_12_python():
     """Debian 12's python3 is 3.11: no syntax from later versions."""
     for p in [*(ROOT / "mottivme_host").rglob("*.py"), ROOT / "mottivme_host" / "bin" / "mottivme-host"]:
         ast.parse(p.read_text(), feature_version=(3, 11))
+
+
+def modules_imported(path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module)
+    return out
+
+
+def test_tests_and_benches_stand_on_their_own():
+    """No test module imports another (shared code is tests/helpers.py); bench/ imports nothing of tests/."""
+    for p in (ROOT / "tests").rglob("*.py"):
+        from_tests = {m for m in modules_imported(p) if m.split(".")[0] == "tests"}
+        assert from_tests <= {"tests.helpers"}, f"{p.relative_to(ROOT)} imports {from_tests}"
+    for p in (ROOT / "bench").glob("*.py"):
+        assert not {m for m in modules_imported(p) if m.split(".")[0] == "tests"}, p.name

@@ -12,7 +12,7 @@ import pytest
 
 from mottivme_monitor import checks, clock, config, tlscert
 from mottivme_monitor.store import Store
-from tests.monitor_receivers import ROOT, Service, at, cli, dead_port, make_certs, write_config
+from sandbox.receivers import ROOT, Service, at, cli, dead_port, make_certs, write_config
 
 CHANNELS = {"whatsapp": {"apprise": ""}, "email": {"apprise": ""}, "phone": {"apprise": ""}}
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from mottivme_monitor import config
-from tests.monitor_receivers import Service, WebhookReceiver, at, cli, cli_process, dead_port, write_config
+from sandbox.receivers import Service, WebhookReceiver, at, cli, cli_process, dead_port, write_config
 
 CHANNELS = {"whatsapp": {"apprise": ""}, "email": {"apprise": ""}, "phone": {"apprise": ""}}
 

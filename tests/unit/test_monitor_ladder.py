@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.monitor_receivers import (
+from sandbox.receivers import (
     Service,
     SmtpReceiver,
     WebhookReceiver,

@@ -1,0 +1,216 @@
+"""What the tests share (the one helpers module; conftest files hold fixtures only, and no test
+module imports another): the project's paths, a clean environment, pyinfra as a user runs it,
+sandbox servers by name, Ctrl-C of a runbook, and the recording fake of the host programs' runner."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mottivme_host.run import CommandFailed, Result  # noqa: E402
+from tasks.variables import VARIABLES  # noqa: E402
+
+# Variables the project reads from the environment (tasks/variables.py); tests start from none of
+# them, nor from the sandbox's own.
+PROJECT_VARS = [v.name for v in VARIABLES] + ["SBX_STATE"]
+
+GOOD_SECRETS = {
+    "N8N_ENCRYPTION_KEY": "0123456789abcdef" * 4,
+    "POSTGRES_PASSWORD": "pg-password-0123456789",
+    "N8N_OWNER_EMAIL": "owner@example.test",
+    "N8N_OWNER_PASSWORD": "Owner-pass-123",
+    "N8N_HOST": "n8n.example.test",
+    "RESTIC_PASSWORD": "restic-password-0123456789",
+}
+
+
+def clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in PROJECT_VARS}
+    env.update(extra)
+    return env
+
+
+def run_pyinfra(args, env, timeout=900, cwd=ROOT) -> subprocess.CompletedProcess:
+    """Run the pyinfra CLI exactly as a user does, from the repository root."""
+    return subprocess.run([sys.executable, "-m", "pyinfra", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+STATE = ROOT / ".sandbox-test"  # the integration tier's sandbox
+
+
+def secrets_of(sbx) -> dict:
+    return sbx.secrets()
+
+
+class Server:
+    """A sandbox server by name; its record is read afresh (the DR drill replaces a server)."""
+
+    def __init__(self, sbx, record):
+        self.sbx, self.name = sbx, record["name"]
+
+    @property
+    def h(self) -> dict:
+        return next(h for h in self.sbx.load()["hosts"] if h["name"] == self.name)
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.h['https_port']}/"
+
+    def sh(self, command: str, check: bool = True) -> str:
+        r = subprocess.run(self.sbx.ssh_args(self.h) + [command], capture_output=True, text=True, timeout=300)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{self.name}: `{command}` exit {r.returncode}: {r.stderr}{r.stdout}")
+        return r.stdout
+
+
+def interrupt_runbook(server: Server, env: dict, args: list[str], reached: str, script: str) -> None:
+    """Run `pyinfra -y inventory.py ARGS` as an engineer would, press Ctrl-C (SIGINT) once the shell
+    test `reached` succeeds on the server, then wait until the server's `script` has ended."""
+    p = subprocess.Popen([sys.executable, "-m", "pyinfra", "-y", "inventory.py", *args], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while server.sh(f"{reached} && echo reached || true", check=False).strip() != "reached":
+        assert time.time() < deadline and p.poll() is None, f"{args[0]} never got to the point to interrupt"
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    p.wait(60)
+    deadline = time.time() + 300
+    while server.sh(f"pgrep -f '[{script[0]}]{script[1:]}' || true").strip():
+        assert time.time() < deadline, f"{script} never ended"
+        time.sleep(1)
+
+
+
+
+def edit_host_settings(server, section: str, **values) -> None:
+    """Change keys of one section of /etc/mottivme/host.json on `server` (keep a copy first)."""
+    import json as _json
+
+    server.sh("python3 -c 'import json, sys; p = \"/etc/mottivme/host.json\"; d = json.load(open(p)); "
+              "d[sys.argv[1]].update(json.loads(sys.argv[2])); json.dump(d, open(p, \"w\"))' "
+              f"{section} {shlex.quote(_json.dumps(values))}")
+
+
+# --- the recording stand-in for mottivme_host.run.Runner ----------------------------------------
+# A recording stand-in for mottivme_host.run.Runner: the quick tier drives the host programs'
+# decisions with it (what a restore does when a count mismatches, when the swap fails, ...).
+#
+#     r = FakeRunner()
+#     r.on("restic cat config", rc=1, stderr="Fatal: unable to open config file")
+#     r.on("pg_dump", write=b"dump bytes")            # written to the stdout file the program gives
+#     r.on(lambda cmd: cmd.startswith("curl"), stdout="200")
+#     ... program runs ...
+#     assert r.ran("restic init")
+#
+# Rules are tried newest first; a rule's `times` limits how often it answers. A command no rule
+# matches succeeds with no output. `sleep()` advances a fake clock, so waits cost no time.
+
+
+
+
+
+
+@dataclass
+class Rule:
+    match: Callable[[str], bool]
+    rc: int = 0
+    stdout: str = ""
+    stderr: str = ""
+    write: bytes | str | None = None
+    call: Callable | None = None  # call(argv, kw) -> None | (rc, stdout, stderr)
+    times: int | None = None
+
+
+@dataclass
+class Call:
+    argv: list[str]
+    kw: dict = field(default_factory=dict)
+
+    @property
+    def cmd(self) -> str:
+        return " ".join(self.argv)
+
+
+class FakeRunner:
+    def __init__(self):
+        self.rules: list[Rule] = []
+        self.calls: list[Call] = []
+        self.clock = 1000.0
+        self.sleeps: list[float] = []
+
+    def on(self, match, rc: int = 0, stdout: str = "", stderr: str = "", write=None, call=None, times=None) -> Rule:
+        """`match`: a substring of the command line, a compiled regex, or a predicate on it."""
+        if isinstance(match, str):
+            m = match
+            pred = lambda cmd: m in cmd  # noqa: E731
+        elif isinstance(match, re.Pattern):
+            pred = lambda cmd: bool(match.search(cmd))  # noqa: E731
+        else:
+            pred = match
+        rule = Rule(pred, rc, stdout, stderr, write, call, times)
+        self.rules.insert(0, rule)
+        return rule
+
+    def run(self, argv, *, input=None, stdin=None, stdout=None, log=None, env=None, check=True, cwd=None,
+            timeout=None) -> Result:
+        call = Call(list(argv), dict(input=input, stdin=stdin, stdout=stdout, env=env, cwd=cwd))
+        self.calls.append(call)
+        rc, out, err = 0, "", ""
+        for rule in self.rules:
+            if rule.times == 0 or not rule.match(call.cmd):
+                continue
+            if rule.times is not None:
+                rule.times -= 1
+            rc, out, err = rule.rc, rule.stdout, rule.stderr
+            if rule.write is not None and stdout is not None:
+                data = rule.write
+                if "b" in getattr(stdout, "mode", ""):
+                    stdout.write(data if isinstance(data, bytes) else data.encode())
+                else:
+                    stdout.write(data if isinstance(data, str) else data.decode())
+                stdout.flush()
+            if rule.call is not None:
+                got = rule.call(call.argv, call.kw)
+                if got is not None:
+                    rc, out, err = got
+            break
+        if log is not None and err:
+            log.write(err if "b" not in getattr(log, "mode", "") else err.encode())
+            err = ""
+        result = Result(call.argv, rc, "" if stdout is not None else out, err)
+        if check and rc != 0:
+            raise CommandFailed(result)
+        return result
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.clock += seconds
+
+    def now(self) -> float:
+        return self.clock
+
+    # --- what was run ----------------------------------------------------------------------
+    def commands(self) -> list[str]:
+        return [c.cmd for c in self.calls]
+
+    def ran(self, fragment: str) -> bool:
+        return any(fragment in c for c in self.commands())
+
+    def index(self, fragment: str) -> int:
+        """Position of the first command containing `fragment` (ValueError when none)."""
+        for i, c in enumerate(self.commands()):
+            if fragment in c:
+                return i
+        raise ValueError(f"no command with {fragment!r} in:\n" + "\n".join(self.commands()))
