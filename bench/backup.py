@@ -62,10 +62,14 @@ def main() -> None:
         def sh(cmd: str) -> str:
             return seed.ssh(sbx, n8n, cmd)
 
-        size = sh("set -a; . /etc/mottivme/backup.env; set +a; docker run --rm --network host "
+        # Supabase's URL from the host programs' settings, into the environment (never argv)
+        url = ("SUPABASE_DB_URL=$(python3 -c 'import json; print(next(s[\"url\"] for s in json.load(open("
+               "\"/etc/mottivme/host.json\"))[\"backup\"][\"sources\"] if s[\"name\"] == \"supabase\"))'); "
+               "export SUPABASE_DB_URL; ")
+        size = sh(url + "docker run --rm --network host "
                   "-e SUPABASE_DB_URL postgres:17 sh -c 'psql \"$SUPABASE_DB_URL\" -Atc "
                   "\"select pg_database_size(current_database())\"'").strip()
-        raw_dump, _ = timed(lambda: sh("set -a; . /etc/mottivme/backup.env; set +a; docker run --rm --network host -e SUPABASE_DB_URL "
+        raw_dump, _ = timed(lambda: sh(url + "docker run --rm --network host -e SUPABASE_DB_URL "
                                        "postgres:17 sh -c 'pg_dump -Fc --schema=public \"$SUPABASE_DB_URL\"' > /tmp/raw.dump"))
         repo_bytes = lambda: int(sh("du -sb /var/backups/n8n/restic | cut -f1"))  # noqa: E731
         backup1, _ = timed(lambda: sh("n8n-backup --no-offsite"))

@@ -2,11 +2,13 @@
 
 n8n-backup [--tag TAG] [--no-offsite] [--check]
 
-One run: pg_dump -Fc of n8n's PostgreSQL; n8n's workflows and credentials (encrypted form)
-exported with its CLI; pg_dump of Supabase (pg_dump of the server's major version); the stack's
-configuration; manifest.json (sizes, sha256, row counts, versions, times). All of it becomes ONE
-restic snapshot in the local repository (a snapshot exists only once complete), which is then
-copied to the off-host repositories. Retention and (weekly, or with --check) `restic check` follow.
+One run, of the backup sources of the settings: the source n8n is a pg_dump -Fc of n8n's
+PostgreSQL, its workflows and credentials (encrypted form) exported with its CLI and the stack's
+configuration; each postgres source (Supabase, ...) is a pg_dump -Fc of its schemas, with the
+pg_dump of that server's major version, made while the n8n part runs. manifest.json holds sizes,
+sha256, row counts, versions and times. All of it becomes ONE restic snapshot in the local
+repository (a snapshot exists only once complete), which is then copied to the off-host
+repositories. Retention and (weekly, or with --check) `restic check` follow.
 Never runs twice at once (exit 75). Exit 0 = good; otherwise one line on stderr says why, and
 the failure hook (if set) gets it. A good run calls the success hook (heartbeat).
 """
@@ -14,18 +16,18 @@ the failure hook (if set) gets it. A good run calls the success hook (heartbeat)
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
+import threading
 import traceback
 
 from . import common
 from .common import Fail, Lock, Log
 from .restic import Repo, first_error, no_repository
 from .run import CommandFailed, Runner
-from .settings import Settings
-from .stack import COUNTS_SQL, Stack, parse_counts
+from .settings import Settings, Source
+from .stack import COUNTS_SQL, SCHEMA_NAME, SOURCE_NAME, Stack, counts_sql, parse_counts
 
 PROG = "n8n-backup"
 # n8n's CLI runs beside the live n8n: it gets its own task-broker port. The counts come as $1 and
@@ -35,10 +37,12 @@ EXPORT_SH = ("set -e; rm -rf /tmp/n8n-backup; mkdir -p /tmp/n8n-backup/workflows
              'if [ "$2" != 0 ]; then n8n export:credentials --backup --output=/tmp/n8n-backup/credentials/; fi\n'
              "n8n --version > /tmp/n8n-backup/n8n-version.txt")
 BROKER_PORT = 5691
-# the Supabase URL holds its password: it reaches psql/pg_dump only through the environment
-SUPABASE_VERSION_SH = 'psql "$SUPABASE_DB_URL" -Atc "show server_version_num"'
-SUPABASE_DUMP_SH = 'pg_dump -Fc --schema=public "$SUPABASE_DB_URL"'
-SUPABASE_COUNTS_SH = 'psql "$SUPABASE_DB_URL" -AtF " " -c "$SQL"'
+# a postgres source's URL holds its password: it reaches psql/pg_dump only through the environment
+# (DB_URL); the schemas come as arguments ("$@": --schema=<s> each), never as part of the script
+DB_VERSION_SH = 'psql "$DB_URL" -Atc "show server_version_num"'
+DB_DUMP_SH = 'pg_dump -Fc "$@" "$DB_URL"'
+DB_COUNTS_SH = 'psql "$DB_URL" -AtF " " -c "$SQL"'
+KINDS = ("n8n", "postgres")
 CONFIG_FILES = ("docker-compose.yml", ".env", "caddy")
 DISK_FULL = ("the disk is full (see df -h {dir} {repo}): free space, or lower the retention (group_data "
              "backup_keep_*) and run restic forget --prune; earlier snapshots are untouched")
@@ -61,9 +65,44 @@ def main(ns, s: Settings, runner: Runner) -> int:
         os.umask(old_umask)
 
 
+class _Cancelled(Exception):
+    """A part of the backup stops before its next command: another part failed, or Ctrl-C."""
+
+
+class _Cancellable:
+    """The runner as the concurrent parts use it: once `cancel` is set, no further command starts
+    (the one running ends on its own; the program waits for it)."""
+
+    def __init__(self, runner: Runner, cancel: threading.Event):
+        self.r, self.cancel = runner, cancel
+
+    def run(self, argv, **kw):
+        if self.cancel.is_set():
+            raise _Cancelled
+        return self.r.run(argv, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self.r, name)
+
+
+class _Part:
+    """A postgres source's dump, in a thread of its own beside the n8n part."""
+
+    def __init__(self, source: Source):
+        self.source, self.step = source, f"{source.name} dump"
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+
+class _Step(threading.local):
+    name = "start"  # each thread (the n8n part, each postgres source's part) has its own step
+
+
 class _Backup:
     def __init__(self, ns, s: Settings, runner: Runner):
         self.s, self.b, self.r = s, s.backup, runner
+        self._step = _Step()
+        self.cancel = threading.Event()
         self.tags = ["n8n", *ns.tag]
         if len(self.tags) == 1:
             self.tags.append("scheduled")
@@ -71,8 +110,15 @@ class _Backup:
         self.check = ns.check or common.weekday() == self.b.check_weekday
         self.host = common.hostname()
         self.stage = os.path.join(self.b.dir, "staging")
-        self.step = "start"
         self.log: Log | None = None
+
+    @property
+    def step(self) -> str:
+        return self._step.name
+
+    @step.setter
+    def step(self, name: str) -> None:
+        self._step.name = name
 
     # --- the run, its one failure line and its clean-up ------------------------------------------
     def main(self) -> int:
@@ -148,19 +194,20 @@ class _Backup:
         t0 = r.now()
         started = common.now_iso()
         self.log.log(f"start tags={' '.join(self.tags)}")
+        self.step = "settings"
+        databases = self.databases()
+        self.step = "start"
         if os.path.lexists(self.stage):
             shutil.rmtree(self.stage)
-        for d in ("n8n", "supabase", "config"):
+        for d in ("n8n", *(x.name for x in databases), "config"):
             os.makedirs(os.path.join(self.stage, d))
 
-        self.n8n_database()
-        self.n8n_export()
-        self.supabase()
+        self.dumps(databases)
         self.step = "configuration"
         for name in CONFIG_FILES:
             _copy_as_is(os.path.join(self.s.stack_dir, name), os.path.join(self.stage, "config", name))
         self.step = "manifest"
-        manifest = write_manifest(self.stage, self.host, started, common.now_iso(), " ".join(self.tags))
+        manifest = write_manifest(self.stage, self.host, started, common.now_iso(), " ".join(self.tags), databases)
 
         self.step = "local repository"
         local = Repo(b.local_repository, b, r)
@@ -198,13 +245,91 @@ class _Backup:
             f.write(common.now_iso() + "\n")
         offhost = " ".join(done) or "none"
         self.log.log(f"ok snapshot {short} in {secs}s; {summary}; off-host: {offhost}")
-        _print(f"backup ok: snapshot {short} ({summary}) off-host: {offhost} in {secs}s")
+        common.out_line(f"backup ok: snapshot {short} ({summary}) off-host: {offhost} in {secs}s")
         self.hook(b.success_hook)
         return 0
 
-    def n8n_database(self) -> None:
+    def databases(self) -> list[Source]:
+        """The postgres sources to dump (those with a URL), after checking every source."""
+        sources, out = self.b.sources, []
+        names = [x.name for x in sources]
+        for x in sources:
+            if not SOURCE_NAME.fullmatch(x.name) or x.name == "config":
+                self.fail(f"backup source {x.name!r}: a name is lower-case letters, digits, - and _ (not config)")
+            if names.count(x.name) > 1:
+                self.fail(f"two backup sources are named {x.name}")
+            if x.kind not in KINDS:
+                self.fail(f"backup source {x.name}: kind {x.kind!r} is not one of {', '.join(KINDS)}")
+            if x.kind == "n8n" and x.name != "n8n":
+                self.fail(f"backup source {x.name}: the source of kind n8n is named n8n")
+            if x.kind == "postgres":
+                if x.name == "n8n":
+                    self.fail("backup source n8n: the name n8n is the n8n source's")
+                bad = [sc for sc in x.schemas if not SCHEMA_NAME.fullmatch(sc)]
+                if bad or not x.schemas:
+                    self.fail(f"backup source {x.name}: schemas {list(x.schemas)}: one or more plain lower-case "
+                              "schema names")
+                if x.url:
+                    out.append(x)
+                else:
+                    self.log.log(f"{x.name}: no URL: not backed up")
+        if "n8n" not in names:
+            self.fail("the backup sources have no n8n source")
+        return out
+
+    def dumps(self, databases: list[Source]) -> None:
+        """The n8n part here, each postgres source's dump in a thread of its own meanwhile. A part that
+        fails (or Ctrl-C) stops the others before their next command; every thread has ended before
+        this returns or raises. The failure named is the n8n part's, else the first source's."""
+        run = _Cancellable(self.r, self.cancel)
+        parts = [_Part(x) for x in databases]
+        try:
+            for part in parts:
+                part.thread = threading.Thread(target=self.part, args=(part, run), name=part.step, daemon=True)
+                part.thread.start()
+            self.n8n_database(run)
+            self.n8n_export(run)
+        except _Cancelled:  # a postgres source failed: its failure is the one reported
+            pass
+        except BaseException:
+            self.cancel.set()
+            self.wait(parts, quiet=True)
+            raise
+        self.wait(parts)
+        for part in parts:
+            if part.error is not None:
+                self.step = part.step
+                raise part.error
+
+    def wait(self, parts: list[_Part], quiet: bool = False) -> None:
+        """Until every part's thread has ended. Ctrl-C meanwhile: no further command, then (unless
+        `quiet`: another failure is being reported) "<the part waited for>: interrupted"."""
+        interrupted = False
+        for part in parts:
+            while part.thread is not None and part.thread.is_alive():
+                if not quiet and not interrupted:
+                    self.step = part.step
+                try:
+                    part.thread.join()
+                except KeyboardInterrupt:
+                    interrupted = True
+                    self.cancel.set()
+        if interrupted and not quiet:
+            raise KeyboardInterrupt
+
+    def part(self, part: _Part, run) -> None:
+        self.step = part.step
+        try:
+            self.postgres(part.source, run)
+        except _Cancelled:
+            pass
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            part.error = e
+            self.cancel.set()
+
+    def n8n_database(self, run) -> None:
         self.step = "n8n database dump"
-        s, lf, st = self.s, self.log.file, Stack(self.s, self.r)
+        s, lf, st = self.s, self.log.file, Stack(self.s, run)
         d = os.path.join(self.stage, "n8n")
         with open(os.path.join(d, "n8n-db.dump"), "wb") as f:
             st.compose("exec", "-T", "postgres", "pg_dump", "-U", s.postgres_user, "-Fc", s.postgres_db,
@@ -212,10 +337,10 @@ class _Backup:
         _write(os.path.join(d, "row-counts.txt"), st.psql(COUNTS_SQL, fields=" ", log=lf).stdout)
         _write(os.path.join(d, "postgres-version.txt"), st.psql("show server_version", log=lf).stdout)
 
-    def n8n_export(self) -> None:
+    def n8n_export(self, run) -> None:
         """Workflows and credentials with n8n's CLI (credentials stay encrypted with N8N_ENCRYPTION_KEY)."""
         self.step = "n8n export"
-        lf, st = self.log.file, Stack(self.s, self.r)
+        lf, st = self.log.file, Stack(self.s, run)
         with open(os.path.join(self.stage, "n8n", "row-counts.txt")) as f:
             counts = parse_counts(f.read())
         cid = st.container_id("n8n")
@@ -224,21 +349,16 @@ class _Backup:
         st.compose("exec", "-T", "-e", f"N8N_RUNNERS_BROKER_PORT={BROKER_PORT}", "n8n", "sh", "-c", EXPORT_SH, "sh",
                    str(counts.get("workflow_entity", 0)), str(counts.get("credentials_entity", 0)),
                    stdout=lf, log=lf)
-        self.r.run(["docker", "cp", f"{cid}:/tmp/n8n-backup/.", os.path.join(self.stage, "n8n", "export")],
-                   stdout=lf, log=lf)
+        run.run(["docker", "cp", f"{cid}:/tmp/n8n-backup/.", os.path.join(self.stage, "n8n", "export")],
+                stdout=lf, log=lf)
         st.compose("exec", "-T", "n8n", "rm", "-rf", "/tmp/n8n-backup", stdout=lf, log=lf)
 
-    def supabase(self) -> None:
-        """pg_dump of Supabase's public schema, with the pg_dump of the server's major version."""
-        self.step = "supabase dump"
-        url, r, lf = self.b.supabase_db_url, self.r, self.log.file
-        if not url:
-            self.log.log("SUPABASE_DB_URL is not set: no Supabase dump")
-            return
-        env = {"SUPABASE_DB_URL": url}
-        docker_run = ["docker", "run", "--rm", "--network", "host", "-e", "SUPABASE_DB_URL"]
-        num = r.run([*docker_run, self.s.postgres_image, "sh", "-c", SUPABASE_VERSION_SH],
-                    env=env, log=lf).stdout.strip()
+    def postgres(self, source: Source, r) -> None:
+        """pg_dump of a postgres source's schemas, with the pg_dump of the server's major version."""
+        lf, name = self.log.file, source.name
+        env = {"DB_URL": source.url}
+        docker_run = ["docker", "run", "--rm", "--network", "host", "-e", "DB_URL"]
+        num = r.run([*docker_run, self.s.postgres_image, "sh", "-c", DB_VERSION_SH], env=env, log=lf).stdout.strip()
         if not num.isdigit():
             self.fail(f"the server's version number is not a number: {num[:40]!r}")
         major = int(num) // 10000
@@ -246,13 +366,15 @@ class _Backup:
         if not r.run(["docker", "image", "inspect", image], check=False).ok:
             if not r.run(["docker", "pull", "-q", image], stdout=lf, log=lf, check=False).ok:
                 self.fail(f"no pg_dump for PostgreSQL {major}: image {image} not available")
-        d = os.path.join(self.stage, "supabase")
-        with open(os.path.join(d, "supabase.dump"), "wb") as f:
-            r.run([*docker_run, image, "sh", "-c", SUPABASE_DUMP_SH], env=env, stdout=f, log=lf)
-        counts = r.run([*docker_run, "-e", "SQL", image, "sh", "-c", SUPABASE_COUNTS_SH],
-                       env={**env, "SQL": COUNTS_SQL}, log=lf).stdout
+        d = os.path.join(self.stage, name)
+        with open(os.path.join(d, f"{name}.dump"), "wb") as f:
+            r.run([*docker_run, image, "sh", "-c", DB_DUMP_SH, "sh", *(f"--schema={x}" for x in source.schemas)],
+                  env=env, stdout=f, log=lf)
+        counts = r.run([*docker_run, "-e", "SQL", image, "sh", "-c", DB_COUNTS_SH],
+                       env={**env, "SQL": counts_sql(source.schemas)}, log=lf).stdout
         _write(os.path.join(d, "row-counts.txt"), counts)
         _write(os.path.join(d, "server-version-num.txt"), num + "\n")
+        self.log.log(f"{name}: dumped ({', '.join(source.schemas)})")
 
     def snapshot(self, local: Repo) -> str:
         """The one restic snapshot of the complete staging directory (the repository made when absent)."""
@@ -295,9 +417,11 @@ class _Backup:
         return None
 
 
-# --- the manifest: format 1, exactly as the shell version wrote it -----------------------------------
-def write_manifest(stage: str, host: str, started: str, finished: str, tags: str) -> dict:
-    """`<stage>/manifest.json`: sizes and sha256 of every staged file, row counts, versions, times."""
+# --- the manifest: format 2 (restore.py reads format 1 as well) ------------------------------------
+def write_manifest(stage: str, host: str, started: str, finished: str, tags: str,
+                   databases: list[Source] = ()) -> dict:
+    """`<stage>/manifest.json`: sizes and sha256 of every staged file; per source its row counts,
+    versions and dump; times. `databases`: the postgres sources dumped, in the settings' order."""
 
     def counts(path):
         if not os.path.exists(path):
@@ -315,39 +439,41 @@ def write_manifest(stage: str, host: str, started: str, finished: str, tags: str
     for root, _, names in os.walk(stage):
         for n in sorted(names):
             p = os.path.join(root, n)
-            files[os.path.relpath(p, stage)] = {"size": os.path.getsize(p), "sha256": _sha256(p)}
+            files[os.path.relpath(p, stage)] = {"size": os.path.getsize(p), "sha256": common.sha256(p)}
     n8n_counts = counts(f"{stage}/n8n/row-counts.txt") or {}
-    manifest = {
-        "format": 1, "host": host, "tags": tags.split(), "started": started, "finished": finished,
-        "n8n": {"version": text(f"{stage}/n8n/export/n8n-version.txt"),
+    sources = {
+        "n8n": {"kind": "n8n", "version": text(f"{stage}/n8n/export/n8n-version.txt"),
                 "postgres_version": text(f"{stage}/n8n/postgres-version.txt"),
                 "workflows": n8n_counts.get("workflow_entity", 0),
                 "credentials": n8n_counts.get("credentials_entity", 0),
-                "row_counts": n8n_counts},
-        "supabase": None if not os.path.exists(f"{stage}/supabase/supabase.dump") else {
-            "server_version_num": int(text(f"{stage}/supabase/server-version-num.txt")),
-            "row_counts": counts(f"{stage}/supabase/row-counts.txt")},
-        "files": files,
+                "row_counts": n8n_counts, "dump": "n8n/n8n-db.dump"},
     }
+    for x in databases:
+        sources[x.name] = {"kind": "postgres",
+                           "server_version_num": int(text(f"{stage}/{x.name}/server-version-num.txt")),
+                           "schemas": list(x.schemas),
+                           "row_counts": counts(f"{stage}/{x.name}/row-counts.txt") or {},
+                           "dump": f"{x.name}/{x.name}.dump"}
+    manifest = {"format": 2, "host": host, "tags": tags.split(), "started": started, "finished": finished,
+                "sources": sources, "files": files}
     with open(f"{stage}/manifest.json", "w") as f:
         json.dump(manifest, f, indent=2)
     return manifest
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def _summary(m: dict) -> str:
-    n8n = f"n8n: {m['n8n']['workflows']} workflows, {m['n8n']['credentials']} credentials"
-    if not m["supabase"]:
-        return f"{n8n}; supabase: not configured"
-    counts = m["supabase"]["row_counts"] or {}
-    return f"{n8n}; supabase: {len(counts)} tables, {sum(counts.values())} rows"
+    """`n8n: N workflows, M credentials; supabase: T tables, R rows; ...` (the manifest's order)."""
+    parts = []
+    for name, x in m["sources"].items():
+        if x["kind"] == "n8n":
+            parts.append(f"{name}: {x['workflows']} workflows, {x['credentials']} credentials")
+        else:
+            counts = x["row_counts"] or {}
+            parts.append(f"{name}: {len(counts)} tables, {sum(counts.values())} rows")
+    if not any(x["kind"] == "postgres" for x in m["sources"].values()):
+        parts.append("no database sources")
+    return "; ".join(parts)
 
 
 def _snapshot_id(out: str) -> str:
@@ -387,9 +513,3 @@ def _same_owner(src: str, dst: str) -> None:
     except OSError:  # not root: the files are the runner's own
         pass
 
-
-def _print(line: str) -> None:
-    try:
-        print(line, flush=True)
-    except (BrokenPipeError, OSError, ValueError):  # stdout may be a closed SSH channel
-        pass

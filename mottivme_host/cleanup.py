@@ -5,7 +5,8 @@ n8n-supabase-cleanup [--dry-run]
 For each table of the retention settings (group_data cleanup_retention_days: table -> days kept),
 rows whose created_at is older than that many days are deleted in batches (cleanup_batch_size
 rows a statement: short transactions, no long table locks) until a batch comes back short.
---dry-run only counts. Nothing to do when SUPABASE_DB_URL is not set (exit 0); never runs twice
+--dry-run only counts. The database is the backup source named by the cleanup settings
+(Supabase); nothing to do when it is not configured (exit 0); never runs twice
 at once (exit 75); a failed command or a bad setting: a FAILED line, exit 1.
 Every line goes to stdout and to the cleanup log, with the time.
 """
@@ -17,7 +18,7 @@ import datetime as _dt
 import os
 import re
 
-from .common import Fail, Lock
+from .common import Fail, Lock, out_line
 from .run import Runner
 from .settings import Settings
 
@@ -54,10 +55,7 @@ class _Out:
     def say(self, message: str) -> None:
         line = f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M:%S')} {message}"
         self.file.write(line + "\n")
-        try:
-            print(line, flush=True)
-        except (BrokenPipeError, OSError, ValueError):  # stdout may be a closed SSH channel
-            pass
+        out_line(line)
 
     def close(self) -> None:
         self.file.close()
@@ -66,11 +64,12 @@ class _Out:
 class _Cleanup:
     def __init__(self, ns, s: Settings, runner: Runner, out: _Out):
         self.ns, self.s, self.c, self.r, self.out = ns, s, s.cleanup, runner, out
-        self.url = s.backup.supabase_db_url if s.backup is not None else ""
+        sources = s.backup.sources if s.backup is not None else ()
+        self.url = next((x.url for x in sources if x.name == self.c.source and x.kind == "postgres"), "")
 
     def main(self) -> int:
         if not self.url:
-            self.out.say("SUPABASE_DB_URL is not set: nothing to clean")
+            self.out.say(f"the database {self.c.source} is not configured (its URL is not set): nothing to clean")
             return 0
         try:
             plan = [(quote_table(t), t, _positive(d, f"cleanup_retention_days: {t}: days kept"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import fcntl
+import hashlib
 import os
 import signal
 import socket
@@ -35,10 +36,7 @@ class Log:
 
     def say(self, message: str) -> None:
         self.log(message)
-        try:
-            print(message, file=self.out, flush=True)
-        except (BrokenPipeError, OSError, ValueError):
-            pass
+        out_line(message, self.out)
 
     def this_run(self) -> str:
         """What this run has written to the log so far (other programs' lines included)."""
@@ -50,11 +48,26 @@ class Log:
             return ""
 
 
-def stderr_line(message: str) -> None:
+def out_line(message: str, file=None) -> None:
+    """Print one line; stdout may be a closed SSH channel (a runbook cut short): that never fails
+    the program."""
     try:
-        print(message, file=sys.stderr, flush=True)
+        print(message, file=file or sys.stdout, flush=True)
     except (BrokenPipeError, OSError, ValueError):
         pass
+
+
+def stderr_line(message: str) -> None:
+    out_line(message, sys.stderr)
+
+
+def sha256(path: str) -> str:
+    """sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 class Lock:

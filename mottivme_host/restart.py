@@ -11,10 +11,9 @@ ready in time, print the last log lines of the failing container and exit 1.
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 
-from .common import Fail, stderr_line
+from .common import Fail, out_line, stderr_line
 from .run import Runner
 from .settings import Settings
 from .stack import Stack
@@ -39,12 +38,6 @@ def main(ns, s: Settings, runner: Runner) -> int:
         _restart_main(st, runner, timeout)
     return 0
 
-
-def _say(message: str) -> None:
-    try:
-        print(message, file=sys.stdout, flush=True)
-    except (BrokenPipeError, OSError, ValueError):
-        pass
 
 
 def _restart(st: Stack, *args: str) -> None:
@@ -78,7 +71,7 @@ def _restart_one(st: Stack, runner: Runner, service: str, timeout: int) -> None:
         for line in st.logs(service, LOG_LINES):
             stderr_line(f"  {line}")
         raise Fail(f"{service} is not healthy {timeout}s after its restart", 1)
-    _say(f"{service} restarted and healthy in {int(runner.now() - t)}s")
+    out_line(f"{service} restarted and healthy in {int(runner.now() - t)}s")
 
 
 class _Prober(threading.Thread):
@@ -129,7 +122,7 @@ def _restart_main(st: Stack, runner: Runner, timeout: int) -> None:
     prober = _Prober(st, runner, deadline=t0 + timeout)
     prober.start()
     try:
-        _say(f"restarting: n8n (readiness before: {before})")
+        out_line(f"restarting: n8n (readiness before: {before})")
         _restart(st, "n8n")
         prober.mark_restarted(runner.now())
         prober.join()  # it ends by itself: ready, or the deadline
@@ -142,5 +135,5 @@ def _restart_main(st: Stack, runner: Runner, timeout: int) -> None:
         for line in st.logs("n8n", LOG_LINES):
             stderr_line(f"  {line}")
         raise Fail(message, 1)
-    _say(f"n8n ready again: unavailable for {prober.outage():.1f}s "
+    out_line(f"n8n ready again: unavailable for {prober.outage():.1f}s "
          f"(restart + readiness took {prober.ready_at - t0:.1f}s)")

@@ -1,25 +1,29 @@
 """Restore n8n from a restic snapshot over the live stack, or check one in throwaway containers (--drill).
 
 n8n-restore [--snapshot latest|ID|YYYY-MM-DD] [--from auto|local|offsite] [--drill]
-            [--no-safety-snapshot] [--supabase-target scratch|URL --confirm-supabase-overwrite]
+            [--source NAME ...] [--target scratch|URL --confirm-overwrite] [--no-safety-snapshot]
+            [--supabase-target scratch|URL --confirm-supabase-overwrite]
 
 Restore: find the snapshot (local repository first, then the off-host ones), verify every file
-against its manifest, check the snapshot's N8N_ENCRYPTION_KEY is the one in use, take a safety
-snapshot, restore n8n's database into a new database beside the live one (n8n keeps running),
-compare its counts with the manifest, then stop n8n, swap the databases in one transaction,
-start it and wait for readiness (swapped back when it does not get ready). The Supabase dump is
-restored into a throwaway scratch database and checked, never over production unless a target
-is named AND confirmed.
---drill: restore into throwaway containers (PostgreSQL + n8n) beside the live stack, check
-them, remove them; the live stack is not touched. Prints the time of each step.
-Bad input (unknown snapshot, wrong password, no repository, host not provisioned) changes nothing.
+against its manifest, then restore the backup sources chosen with --source (default: every
+source in the snapshot). The source n8n: check the snapshot's N8N_ENCRYPTION_KEY is the one in
+use, take a safety snapshot, restore n8n's database into a new database beside the live one (n8n
+keeps running), compare its counts with the manifest, then stop n8n, swap the databases in one
+transaction, start it and wait for readiness (swapped back when it does not get ready). Each
+postgres source (Supabase, ...) is restored into a throwaway scratch database and checked, never
+over a database unless a target is named AND confirmed (--target URL: the one postgres source
+chosen; --supabase-target: the source supabase). Without n8n among the sources, n8n is not touched.
+--drill: restore into throwaway containers (PostgreSQL + n8n, a scratch database per postgres
+source) beside the live stack, check them, remove them; the live stack is not touched.
+Prints the time of each step. Snapshots of either manifest format (1: n8n + Supabase; 2: sources)
+restore. Bad input (unknown snapshot or source, wrong password, no repository, host not
+provisioned) changes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import filecmp
-import hashlib
 import json
 import os
 import shutil
@@ -29,11 +33,11 @@ from .common import Fail, Laps, Lock, Log
 from .restic import Repo, wrong_password
 from .run import CommandFailed, Runner
 from .settings import Settings
-from .stack import COUNTS_SQL, Stack, parse_counts
+from .stack import COUNTS_SQL, SCHEMA_NAME, SOURCE_NAME, Stack, counts_sql, parse_counts
 
 # n8n's tables whose counts must match the manifest exactly (executions etc. may differ)
 EXACT = ("workflow_entity", "credentials_entity", "user", "project", "shared_workflow", "shared_credentials")
-ALL = None  # compare every table (the Supabase dump)
+ALL = None  # compare every table (a postgres source's dump)
 LOCK_WAIT = 600
 SWAP_TRIES = 5
 
@@ -44,23 +48,78 @@ DECRYPT_SH = (r'n8n export:credentials --all --decrypted --output=/tmp/c.json >/
               r'node -e "console.log(require(\"/tmp/c.json\").filter(c => typeof c.data === \"object\").length)"; '
               r'rm -f /tmp/c.json')
 TARGET_SH = ('pg_restore --clean --if-exists --no-owner --no-privileges --exit-on-error '
-             '-L /tmp/supabase.list -d "$TARGET"')
+             '-L /tmp/restore.list -d "$TARGET"')
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snapshot", default="latest", metavar="latest|ID|YYYY-MM-DD",
                    help="latest (default; never a pre-restore safety snapshot), a snapshot id (prefix) "
                         "or a date: the last snapshot of that day or before")
-    p.add_argument("--from", dest="source", default="auto", choices=("auto", "local", "offsite"),
+    p.add_argument("--from", dest="origin", default="auto", choices=("auto", "local", "offsite"),
                    help="auto (default: the local repository, then the off-host ones), local or offsite")
     p.add_argument("--drill", action="store_true",
                    help="restore into throwaway containers and check them; the live stack is not touched")
+    p.add_argument("--source", dest="sources", action="append", default=[], metavar="NAME",
+                   help="a backup source to restore, e.g. n8n or supabase (repeatable; default: every source "
+                        "in the snapshot); without n8n, n8n is not touched")
+    p.add_argument("--target", default="scratch", metavar="scratch|URL",
+                   help="scratch (default: each postgres source into a throwaway database, checked) or a "
+                        "postgresql:// URL to restore the one postgres source chosen over")
+    p.add_argument("--confirm-overwrite", dest="confirm", action="store_true",
+                   help="needed with a --target other than scratch")
     p.add_argument("--no-safety-snapshot", dest="safety", action="store_false",
-                   help="no `n8n-backup --tag pre-restore` before the restore")
+                   help="no `n8n-backup --tag pre-restore` before the restore of n8n")
     p.add_argument("--supabase-target", default="scratch", metavar="scratch|URL",
-                   help="scratch (default: a throwaway database, checked) or a postgresql:// URL to restore over")
+                   help="--target for the source supabase (scratch, the default, or a postgresql:// URL)")
     p.add_argument("--confirm-supabase-overwrite", dest="confirm", action="store_true",
-                   help="needed with a --supabase-target other than scratch")
+                   help="the same as --confirm-overwrite")
+
+
+class ManifestError(ValueError):
+    """A manifest.json this program cannot read."""
+
+
+def manifest_v2(m: dict) -> dict:
+    """The manifest in format 2 (`sources`: name -> kind, row counts, dump, ...), whichever format
+    the snapshot has: format 1 (top-level n8n and supabase, the Supabase dump at
+    supabase/supabase.dump, its public schema) is converted. Checked: kinds, names, dumps listed."""
+    if not isinstance(m, dict):
+        raise ManifestError("not a JSON object")
+    fmt = m.get("format")
+    if fmt == 1:
+        n8n = m.get("n8n")
+        if not isinstance(n8n, dict):
+            raise ManifestError("format 1 without n8n")
+        sources = {"n8n": {"kind": "n8n", **n8n, "dump": "n8n/n8n-db.dump"}}
+        sb = m.get("supabase")
+        if sb:
+            sources["supabase"] = {"kind": "postgres", "server_version_num": sb.get("server_version_num"),
+                                   "schemas": ["public"], "row_counts": sb.get("row_counts") or {},
+                                   "dump": "supabase/supabase.dump"}
+        m = {"format": 2, **{k: m.get(k) for k in ("host", "tags", "started", "finished")},
+             "sources": sources, "files": m.get("files")}
+    elif fmt != 2:
+        raise ManifestError(f"manifest format {fmt!r} is not one this program reads (1 or 2): "
+                            "a newer mottivme-host made it; deploy first")
+    sources, files = m.get("sources"), m.get("files")
+    if not isinstance(sources, dict) or not isinstance(files, dict):
+        raise ManifestError("no sources or files")
+    for name, x in sources.items():
+        kind = x.get("kind") if isinstance(x, dict) else None
+        if not SOURCE_NAME.fullmatch(name) or kind not in ("n8n", "postgres") or (kind == "n8n") != (name == "n8n"):
+            raise ManifestError(f"source {name!r} of kind {kind!r} is not one this program restores")
+        if x.get("dump") not in files:
+            raise ManifestError(f"source {name}: its dump {x.get('dump')!r} is not among the files")
+        schemas = x.get("schemas", ["public"])
+        if kind == "postgres" and not (isinstance(schemas, list) and schemas and all(
+                isinstance(sc, str) and SCHEMA_NAME.fullmatch(sc) for sc in schemas)):
+            raise ManifestError(f"source {name}: schemas {schemas!r}")
+        if kind == "postgres" and not (isinstance(x.get("server_version_num"), int)
+                                       and isinstance(x.get("row_counts"), dict)):
+            raise ManifestError(f"source {name}: no server_version_num or row_counts")
+    if "n8n" not in sources:
+        raise ManifestError("no source n8n")
+    return m
 
 
 def main(ns, s: Settings, runner: Runner) -> int:
@@ -72,13 +131,6 @@ def main(ns, s: Settings, runner: Runner) -> int:
     finally:
         os.umask(old_umask)
 
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _env_value(path: str, key: str) -> str | None:
@@ -131,10 +183,7 @@ class _Restore:
                 os.close(self.lock.fd)
             self.log.file.close()
         for line in self.laps.lines():
-            try:
-                print(line, flush=True)
-            except (BrokenPipeError, OSError, ValueError):
-                pass
+            common.out_line(line)
         return 0
 
     def fail(self, message: str, code: int = 1):
@@ -166,9 +215,7 @@ class _Restore:
         if not (os.path.isfile(os.path.join(s.stack_dir, "docker-compose.yml")) and self._postgres_running()):
             self.fail(f"this host is not provisioned (no n8n stack in {s.stack_dir}): "
                       "run `pyinfra inventory.py deploy.py` first", 4)
-        if ns.supabase_target != "scratch" and not ns.confirm:
-            self.fail("--supabase-target other than scratch overwrites that database: "
-                      "add --confirm-supabase-overwrite", 2)
+        self.check_options()
 
         self.step = "find snapshot"
         repo, snap = self.find_snapshot()
@@ -190,19 +237,67 @@ class _Restore:
 
         self.step = "verify files"
         self.verify_files()
-        env_path = os.path.join(s.stack_dir, s.env_file)
-        key_now = _env_value(env_path, "N8N_ENCRYPTION_KEY")
-        key_then = _env_value(os.path.join(self.src, "config", ".env"), "N8N_ENCRYPTION_KEY")
-        if key_now is None or key_then is None or key_now != key_then:
-            self.fail(f"snapshot {self.short} was made with another N8N_ENCRYPTION_KEY than the one in {env_path}: "
-                      "its credentials could not be decrypted. Put the snapshot's key in your .env (see config/.env "
-                      "in the snapshot) and deploy first", 5)
-        self.laps.lap("verify sha256 and encryption key")
+        self.step = "select sources"
+        self.select_sources()
+        self.step = "verify files"
+        if self.n8n:
+            env_path = os.path.join(s.stack_dir, s.env_file)
+            key_now = _env_value(env_path, "N8N_ENCRYPTION_KEY")
+            key_then = _env_value(os.path.join(self.src, "config", ".env"), "N8N_ENCRYPTION_KEY")
+            if key_now is None or key_then is None or key_now != key_then:
+                self.fail(f"snapshot {self.short} was made with another N8N_ENCRYPTION_KEY than the one in "
+                          f"{env_path}: its credentials could not be decrypted. Put the snapshot's key in your .env "
+                          "(see config/.env in the snapshot) and deploy first", 5)
+            self.laps.lap("verify sha256 and encryption key")
+        else:
+            self.laps.lap("verify sha256")
 
         if ns.drill:
             self.drill()
         else:
             self.live()
+
+    def check_options(self) -> None:
+        """The choice of sources and targets, before anything is read (exit 2; a URL is never shown)."""
+        ns = self.ns
+        for opt, value, confirm in (("--target", ns.target, "--confirm-overwrite"),
+                                    ("--supabase-target", ns.supabase_target, "--confirm-supabase-overwrite")):
+            if value == "scratch":
+                continue
+            if ns.drill:
+                self.fail(f"{opt}: a drill restores into throwaway containers only", 2)
+            if not ns.confirm:
+                self.fail(f"{opt} other than scratch overwrites that database: add {confirm}", 2)
+        chosen = list(dict.fromkeys(ns.sources))
+        if ns.target != "scratch" and chosen and len([x for x in chosen if x != "n8n"]) != 1:
+            self.fail("--target URL needs exactly one --source (a database source)", 2)
+        if ns.supabase_target != "scratch" and chosen and "supabase" not in chosen:
+            self.fail("--supabase-target is the target of the source supabase, which no --source chose", 2)
+
+    def select_sources(self) -> None:
+        """The snapshot's sources to restore (--source; default: all), and each database's target."""
+        ns, have = self.ns, self.manifest["sources"]
+        unknown = [x for x in dict.fromkeys(ns.sources) if x not in have]
+        if unknown:
+            self.fail(f"no source {', '.join(unknown)} in snapshot {self.short}: it has {', '.join(have)}", 2)
+        chosen = [x for x in have if not ns.sources or x in ns.sources]
+        self.n8n = "n8n" in chosen
+        self.targets = {x: "scratch" for x in chosen if have[x]["kind"] == "postgres"}
+        # asked for (a database source of this host, or --supabase-target) but not in this snapshot
+        self.missing = [] if ns.sources else [x.name for x in self.b.sources
+                                              if x.kind == "postgres" and x.url and x.name not in have]
+        if ns.target != "scratch":
+            if len(self.targets) != 1:
+                self.fail(f"--target URL needs exactly one --source (a database source; this snapshot has "
+                          f"{', '.join(self.targets) or 'none'})", 2)
+            self.targets = {x: ns.target for x in self.targets}
+        if ns.supabase_target != "scratch":
+            if "supabase" not in have:
+                self.missing += [] if "supabase" in self.missing else ["supabase"]
+            elif self.targets.get("supabase") not in ("scratch", ns.supabase_target):
+                self.fail("--target and --supabase-target name two databases for the source supabase", 2)
+            else:
+                self.targets["supabase"] = ns.supabase_target
 
     def _postgres_running(self) -> bool:
         try:
@@ -214,7 +309,7 @@ class _Restore:
         ns, b = self.ns, self.b
         local = [b.local_repository]
         offsite = list(b.offsite_repositories)
-        urls = {"auto": local + offsite, "local": local, "offsite": offsite}[ns.source]
+        urls = {"auto": local + offsite, "local": local, "offsite": offsite}[ns.origin]
         if not urls:
             self.fail("no off-host repository is configured", 2)
         problems = []
@@ -256,13 +351,17 @@ class _Restore:
         bad = None
         try:
             with open(os.path.join(self.src, "manifest.json")) as f:
-                self.manifest = json.load(f)
+                raw = json.load(f)
+            try:
+                self.manifest = manifest_v2(raw)
+            except ManifestError as e:
+                self.fail(f"snapshot {self.short}: manifest.json: {e}")
             files = self.manifest["files"]
             for rel, meta in files.items():
                 path = os.path.join(self.src, rel)
                 if not os.path.isfile(path):
                     bad = f"{rel}: missing"
-                elif _sha256(path) != meta["sha256"]:
+                elif common.sha256(path) != meta["sha256"]:
                     bad = f"{rel}: sha256 mismatch"
                 if bad:
                     break
@@ -275,7 +374,8 @@ class _Restore:
 
     # --- helpers -----------------------------------------------------------------------------
     def mf(self, *path, default=None):
-        v = self.manifest
+        """A value of the manifest's sources: mf("n8n", "workflows")."""
+        v = self.manifest["sources"]
         for k in path:
             if not isinstance(v, dict):
                 return default
@@ -302,11 +402,16 @@ class _Restore:
             self.r.sleep(1)
         return False
 
-    def dump(self, *rel: str):
-        return open(os.path.join(self.src, *rel), "rb")
+    def dump(self, source: str):
+        """The source's dump file (its path as the manifest names it: a verified file)."""
+        return open(os.path.join(self.src, self.mf(source, "dump")), "rb")
 
     # --- drill: throwaway PostgreSQL + n8n on their own network; the live stack is untouched ----
     def drill(self) -> None:
+        if not self.n8n:
+            self.databases()
+            self.say(f"drill ok: snapshot {self.short}; {self.done()}")
+            return
         s = self.s
         user, db = s.postgres_user, s.postgres_db
         self.step = "drill"
@@ -323,7 +428,7 @@ class _Restore:
                    s.postgres_image])
         self.wait_until(60, ["docker", "exec", pg, "pg_isready", "-U", user, "-h", "127.0.0.1"])
         self.laps.lap("drill: start throwaway PostgreSQL")
-        with self.dump("n8n", "n8n-db.dump") as f:
+        with self.dump("n8n") as f:
             self.run_(["docker", "exec", "-i", pg, "pg_restore", "-U", user, "-d", db, "--no-owner",
                        "--exit-on-error"], stdin=f)
         self.laps.lap("drill: pg_restore n8n database")
@@ -358,7 +463,7 @@ class _Restore:
             if n_dec != creds:
                 self.fail(f"only {n_dec} of {creds} credentials decrypt with the snapshot's key")
         self.laps.lap("drill: counts + credentials decrypt")
-        self.supabase()
+        self.databases()
         self.say(f"drill ok: snapshot {self.short} restores; n8n ready on it; "
                  f"{self.mf('n8n', 'workflows', default=0)} workflows, {creds} credentials ({n_dec} decrypt)")
 
@@ -402,6 +507,24 @@ class _Restore:
         return False
 
     def live(self) -> None:
+        if self.n8n:
+            self.live_n8n()
+        elif any(t != "scratch" for t in self.targets.values()):
+            self.take_lock()  # no backup dumps a database while it is being restored over
+        self.databases()
+        if self.n8n:
+            self.say(f"restore ok: snapshot {self.short}; n8n ready; {self.mf('n8n', 'workflows', default=0)} "
+                     f"workflows, {self.mf('n8n', 'credentials', default=0)} credentials as in the manifest")
+        else:
+            self.say(f"restore ok: snapshot {self.short}; {self.done()}")
+
+    def take_lock(self) -> None:
+        self.step = "lock"
+        lock = self.lock = Lock(self.b.lock)
+        if not lock.acquire(LOCK_WAIT, self.r.sleep, self.r.now):
+            self.fail("a backup has held the lock for 10 minutes")
+
+    def live_n8n(self) -> None:
         s, b = self.s, self.b
         if self.ns.safety:
             self.step = "safety snapshot"
@@ -412,10 +535,7 @@ class _Restore:
             line = next((x for x in out.splitlines() if x.startswith("backup ok: ")), out)
             self.say(f"safety snapshot: {line.removeprefix('backup ok: ')}")
             self.laps.lap("safety snapshot")
-        self.step = "lock"
-        lock = self.lock = Lock(b.lock)
-        if not lock.acquire(LOCK_WAIT, self.r.sleep, self.r.now):
-            self.fail("a backup has held the lock for 10 minutes")
+        self.take_lock()
         # the snapshot goes into a new database beside the live one and is checked there while n8n
         # keeps running; n8n stops only for the swap. A failure or Ctrl-C before the swap leaves n8n
         # as it was; from the swap on, interruptions are ignored and it always ends with n8n running.
@@ -426,7 +546,7 @@ class _Restore:
         self.say(f"restoring n8n's database into {new_db} (n8n keeps running)")
         self.pg(f'drop database if exists "{new_db}" with (force)',
                 f'create database "{new_db}" owner "{s.postgres_user}"')
-        with self.dump("n8n", "n8n-db.dump") as f:
+        with self.dump("n8n") as f:
             self.log.file.flush()
             self.stack.compose("exec", "-T", "postgres", "pg_restore", "-U", s.postgres_user, "-d", new_db,
                                "--no-owner", "--exit-on-error", stdin=f, stdout=self.log.file, log=self.log.file)
@@ -466,59 +586,67 @@ class _Restore:
         if not _same_file(os.path.join(self.src, "config", "docker-compose.yml"),
                           os.path.join(s.stack_dir, "docker-compose.yml")):
             self.say(f"note: the snapshot's compose file differs from the deployed one (kept in {kept})")
-        self.supabase()
-        self.say(f"restore ok: snapshot {self.short}; n8n ready; {self.mf('n8n', 'workflows', default=0)} workflows, "
-                 f"{self.mf('n8n', 'credentials', default=0)} credentials as in the manifest")
 
-    # --- Supabase: a scratch database (checked), or over a named and confirmed target ----------
-    def supabase(self) -> None:
-        sb = self.mf("supabase")
-        if not sb:
-            self.say("supabase: not in this snapshot")
-            return
-        s, b, target = self.s, self.b, self.ns.supabase_target
+    # --- postgres sources: each in a scratch database (checked), or over a named and confirmed target
+    def databases(self) -> None:
+        """Every chosen postgres source, in the snapshot's order; then those asked for but absent."""
+        for name, target in self.targets.items():
+            self.database(name, target)
+        for name in self.missing:
+            self.say(f"{name}: not in this snapshot")
+
+    def done(self) -> str:
+        """`supabase restored; analytics checked`: what a restore of database sources alone did."""
+        restored = [x for x, t in self.targets.items() if t != "scratch"]
+        checked = [x for x, t in self.targets.items() if t == "scratch"]
+        return "; ".join(f"{', '.join(names)} {what}" for names, what in ((restored, "restored"), (checked, "checked"))
+                         if names) or "nothing restored"
+
+    def database(self, name: str, target: str) -> None:
+        s, b = self.s, self.b
         scratch = target == "scratch"
-        self.step = "supabase scratch restore" if scratch else "supabase restore into the named target"
-        major = int(sb.get("server_version_num") or 0) // 10000
+        self.step = f"{name} scratch restore" if scratch else f"{name} restore into the named target"
+        major = int(self.mf(name, "server_version_num", default=0)) // 10000
         # the dump's own `CREATE SCHEMA public` is left out: the schema (and its extensions) exist
-        with self.dump("supabase", "supabase.dump") as f:
+        with self.dump(name) as f:
             res = self.r.run(["docker", "run", "--rm", "-i", s.postgres_image, "pg_restore", "-l"], stdin=f,
                              log=self.log.file)
-        listing = os.path.join(self.work, "supabase.list")
+        listing = os.path.join(self.work, f"{name}.list")
         with open(listing, "w") as f:
             f.writelines(line + "\n" for line in res.stdout.splitlines() if " SCHEMA - public " not in line)
         if scratch:
             image = b.scratch_image_pattern.replace("{major}", str(major))
-            name = f"n8n-restore-scratch-{self.pid}"
-            self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", name], check=False))
-            self.run_(["docker", "run", "-d", "--name", name, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
+            box = f"n8n-restore-scratch-{self.pid}-{name}"
+            self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", box], check=False))
+            self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
                        image])
-            self.wait_until(60, ["docker", "exec", name, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"])
-            self.run_(["docker", "exec", name, "psql", "-U", "postgres", "-qc",
+            self.wait_until(60, ["docker", "exec", box, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"])
+            self.run_(["docker", "exec", box, "psql", "-U", "postgres", "-qc",
                        "create extension if not exists vector"], check=False)
-            self.run_(["docker", "cp", listing, f"{name}:/tmp/supabase.list"])
-            with self.dump("supabase", "supabase.dump") as f:
-                self.run_(["docker", "exec", "-i", name, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
-                           "--no-privileges", "--exit-on-error", "-L", "/tmp/supabase.list"], stdin=f)
-            res = self.r.run(["docker", "exec", name, "psql", "-U", "postgres", "-AtF", " ", "-c", COUNTS_SQL],
+            self.run_(["docker", "cp", listing, f"{box}:/tmp/{name}.list"])
+            with self.dump(name) as f:
+                self.run_(["docker", "exec", "-i", box, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
+                           "--no-privileges", "--exit-on-error", "-L", f"/tmp/{name}.list"], stdin=f)
+            sql = counts_sql(self.mf(name, "schemas", default=["public"]))
+            res = self.r.run(["docker", "exec", box, "psql", "-U", "postgres", "-AtF", " ", "-c", sql],
                              log=self.log.file)
-            expected = sb.get("row_counts") or {}
-            if not self.compare_counts("supabase", expected, parse_counts(res.stdout), ALL):
-                self.fail("the Supabase dump restored into a scratch database but its row counts differ "
+            expected = self.mf(name, "row_counts", default={})
+            if not self.compare_counts(name, expected, parse_counts(res.stdout), ALL):
+                self.fail(f"the {name} dump restored into a scratch database but its row counts differ "
                           "from the manifest")
-            self.run_(["docker", "rm", "-f", "-v", name])
+            self.run_(["docker", "rm", "-f", "-v", box])
             rows = sum(v for v in expected.values() if isinstance(v, int))
-            self.say(f"supabase: dump restored into a scratch database, row counts match the manifest "
+            self.say(f"{name}: dump restored into a scratch database, row counts match the manifest "
                      f"({len(expected)} tables, {rows} rows); production untouched")
         else:
             image = b.postgres_image_pattern.replace("{major}", str(major))
             # the URL holds a password: only in the environment of docker, never on a command line
-            with self.dump("supabase", "supabase.dump") as f:
+            with self.dump(name) as f:
                 self.run_(["docker", "run", "--rm", "-i", "--network", "host", "-e", "TARGET",
-                           "-v", f"{listing}:/tmp/supabase.list:ro", image, "sh", "-c", TARGET_SH],
+                           "-v", f"{listing}:/tmp/restore.list:ro", image, "sh", "-c", TARGET_SH],
                           stdin=f, env={"TARGET": target})
-            self.say("supabase: restored over the named target database")
-        self.laps.lap("supabase restore + check")
+            self.say(f"{name}: restored over the named target database")
+        self.laps.lap(f"{name} restore + check")
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -19,11 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 
 from . import common, envfile, restic
-from .common import Fail
+from .common import Fail, out_line
 from .run import Runner
 from .settings import Settings
 from .stack import Stack
@@ -56,12 +55,6 @@ def main(ns, s: Settings, runner: Runner) -> int:
         except FileNotFoundError:
             pass
 
-
-def _say(message: str) -> None:
-    try:
-        print(message, file=sys.stdout, flush=True)
-    except (BrokenPipeError, OSError, ValueError):
-        pass
 
 
 def _write_private(path: str, text: str) -> None:
@@ -142,7 +135,7 @@ class _Postgres:
         if not old:
             raise Fail(f"postgres: no POSTGRES_PASSWORD in {self.env}: nothing was rotated")
         if old == new:
-            _say("postgres: already rotated")
+            out_line("postgres: already rotated")
             return
         _copy_private(self.env, self.before)
         if not self.set_role(new):
@@ -158,7 +151,7 @@ class _Postgres:
         if not self.password_works(new):
             raise self.rollback("the new password does not work", old)
         os.unlink(self.before)
-        _say("postgres: password rotated, n8n ready, the old password is refused")
+        out_line("postgres: password rotated, n8n ready, the old password is refused")
 
 
 class _Restic:
@@ -181,7 +174,7 @@ class _Restic:
         if not new or "\n" in new:
             raise Fail("restic: the new password must be one non-empty line: nothing was rotated")
         if self.current_password() == new:
-            _say("restic: already rotated")
+            out_line("restic: already rotated")
             return
         urls = [u for u in (self.b.local_repository, *self.b.offsite_repositories) if u]
         # 1. every repository must open with the current password; none is changed before that
@@ -230,4 +223,4 @@ class _Restic:
         if left:
             raise Fail(f"restic: the new password is in force, but an old key could not be removed from "
                        f"{', '.join(dict.fromkeys(left))}: remove it by hand (restic key list, restic key remove ID)")
-        _say(f"restic: password rotated in {len(present)} repositories, the old key removed")
+        out_line(f"restic: password rotated in {len(present)} repositories, the old key removed")

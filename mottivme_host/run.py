@@ -1,6 +1,6 @@
 """The seam through which every external command runs (docker, restic, curl, ...).
 
-Programs call `runner.run([...])`; tests pass a recording fake (tests/unit/host_fakes.py) that
+Programs call `runner.run([...])`; tests pass a recording fake (FakeRunner in tests/helpers.py) that
 answers per command and records what was asked, so every decision can be driven from the quick
 tier. Commands are argv lists, never shell strings: no value is ever interpreted by a shell.
 """

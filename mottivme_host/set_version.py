@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from . import envfile
-from .common import Fail
+from .common import Fail, out_line
 from .deploy_version import env_path, valid_version
 from .run import Runner
 from .settings import Settings
@@ -33,15 +32,9 @@ def main(ns, s: Settings, runner: Runner) -> int:
         raise Fail(f"no {path}: there is no n8n stack here; provision it with deploy.py first", 4)
     old = envfile.read(path).get("N8N_VERSION", "").strip()
     if old == version:
-        _say(f"n8n version already {version} in {path}")
+        out_line(f"n8n version already {version} in {path}")
         return 0
     envfile.update(path, {"N8N_VERSION": version})
-    _say(f"n8n version set to {version} in {path} (was {old or 'not set'}); `compose up -d` applies it")
+    out_line(f"n8n version set to {version} in {path} (was {old or 'not set'}); `compose up -d` applies it")
     return 0
 
-
-def _say(message: str) -> None:
-    try:
-        print(message, file=sys.stdout, flush=True)
-    except (BrokenPipeError, OSError, ValueError):
-        pass

@@ -24,6 +24,19 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class Source:
+    """One thing the backup holds (group_data `backup_sources`; borgmatic's model).
+
+    kind "n8n": n8n's own database, its workflows and credentials (n8n's CLI) and the stack's
+    configuration - exactly one, named "n8n". kind "postgres": a PostgreSQL database at `url`
+    (from .env; it holds the password), dumped with pg_dump of the server's own major version."""
+    name: str
+    kind: str
+    url: str = ""
+    schemas: tuple[str, ...] = ("public",)  # postgres: the schemas dumped
+
+
+@dataclass(frozen=True)
 class Backup:
     dir: str = "/var/backups/n8n"
     local_repository: str = "/var/backups/n8n/restic"
@@ -40,13 +53,14 @@ class Backup:
     # pg_dump/pg_restore of another server must have its major version: image per major
     postgres_image_pattern: str = "postgres:{major}"
     scratch_image_pattern: str = "pgvector/pgvector:pg{major}"
-    supabase_db_url: str = ""  # empty: no Supabase dump
+    sources: tuple[Source, ...] = (Source("n8n", "n8n"),)
     env: dict = field(default_factory=dict)  # extra environment of restic (S3 keys)
     lock: str = "/run/lock/n8n-backup.lock"
 
 
 @dataclass(frozen=True)
 class Cleanup:
+    source: str = "supabase"  # the backup source (a postgres one) whose old rows are deleted
     retention_days: dict = field(default_factory=dict)  # table -> days kept
     batch_size: int = 5000
     log: str = "/var/log/n8n-cleanup.log"
@@ -105,6 +119,8 @@ def _build(cls, data: dict):
     for name, value in data.items():
         if name == "keep":
             value = Retention(**value)
+        elif name == "sources":
+            value = tuple(_build(Source, s) for s in value)
         elif name == "backup" and value is not None:
             value = _build(Backup, value)
         elif name == "cleanup" and value is not None:

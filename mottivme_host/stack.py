@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .run import Result, Runner
 from .settings import Settings
 
@@ -9,6 +11,26 @@ from .settings import Settings
 COUNTS_SQL = ("select table_name, (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I', "
               "table_schema, table_name), false, true, '')))[1]::text from information_schema.tables "
               "where table_schema = 'public' and table_type = 'BASE TABLE' order by 1")
+# a backup source's name: its directory and dump file in the snapshot, a container name's tail
+SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+# a schema a postgres source dumps: a plain (unquoted, lower-case) PostgreSQL identifier
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def counts_sql(schemas=("public",)) -> str:
+    """COUNTS_SQL over `schemas`: tables named `schema.table`, except for the one schema public
+    (plain `table`, the counts' keys of every earlier manifest)."""
+    schemas = tuple(schemas)
+    if schemas == ("public",):
+        return COUNTS_SQL
+    for name in schemas:
+        if not SCHEMA_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a plain schema name")
+    listed = ", ".join(f"'{name}'" for name in schemas)
+    return ("select table_schema || '.' || table_name, (xpath('/row/c/text()', query_to_xml(format("
+            "'select count(*) as c from %I.%I', table_schema, table_name), false, true, '')))[1]::text "
+            f"from information_schema.tables where table_schema in ({listed}) and table_type = 'BASE TABLE' "
+            "order by 1")
 
 
 def parse_counts(text: str) -> dict[str, int]:

@@ -116,8 +116,11 @@ class Drill:
         return self.sh(f"cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip()
 
     def psql_supabase(self, sql: str) -> str:
-        return self.sh("set -a; . /etc/mottivme/backup.env; set +a; docker run --rm -i --network host -e SUPABASE_DB_URL postgres:17 "
-                       "sh -c 'psql \"$SUPABASE_DB_URL\" -AtqX -v ON_ERROR_STOP=1'", stdin=sql).strip()
+        """SQL on Supabase's database from the n8n server; the URL (it holds the password) goes on
+        stdin, never into a command line."""
+        return self.sh("read -r SUPABASE_DB_URL && export SUPABASE_DB_URL && docker run --rm -i --network host "
+                       "-e SUPABASE_DB_URL postgres:17 sh -c 'psql \"$SUPABASE_DB_URL\" -AtqX -v ON_ERROR_STOP=1'",
+                       stdin=os.environ["SUPABASE_DB_URL"] + "\n" + sql).strip()
 
     # -- (a) outage ------------------------------------------------------------------------------
     def outage(self):
@@ -170,7 +173,7 @@ class Drill:
             return "marker table dropped, marker workflow deleted"
 
         def restore():
-            url = self.sh(". /etc/mottivme/backup.env; printf %s \"$SUPABASE_DB_URL\"")
+            url = os.environ["SUPABASE_DB_URL"]
             self.pyinfra("runbooks/restore.py", "--data", "snapshot=latest", "--data", f"supabase_target={url}",
                          "--data", "confirm_supabase_overwrite=yes")
             if self.psql_n8n("select name from workflow_entity where id = 'drDrillMarker001'") != marker:

@@ -2,11 +2,14 @@
 
     pyinfra inventory.py runbooks/restore.py --data snapshot=latest      # or an id, or YYYY-MM-DD
         [--data from=auto|local|offsite] [--data safety_snapshot=no]
-        [--data supabase_target=postgresql://... --data confirm_supabase_overwrite=yes]
+        [--data sources=n8n,supabase]       # the backup sources to restore (default: all in the snapshot)
+        [--data target=postgresql://... --data confirm_overwrite=yes]   # one postgres source, over a database
+        (--data supabase_target=... --data confirm_supabase_overwrite=yes: the same for the source supabase)
 
 Takes a safety snapshot, stops n8n, restores its database, starts it, waits for readiness and
-checks the counts against the snapshot's manifest. The Supabase dump goes into a scratch
-database and is checked there unless a target is named and confirmed. Works on a freshly
+checks the counts against the snapshot's manifest. Each database source (Supabase, ...) goes
+into a scratch database and is checked there unless a target is named and confirmed; with
+`sources=supabase` (or any database source alone) n8n is not touched. Works on a freshly
 provisioned host from the off-host repository (run deploy.py first). In queue mode the worker
 servers are drained and stopped first (they use the database being restored) and started again
 afterwards. See docs/runbooks/restore.md."""
@@ -24,17 +27,29 @@ snapshot = arg("snapshot", "latest", r"latest|[0-9a-f]{8,64}|\d{4}-\d{2}-\d{2}",
                "latest, a snapshot id (8+ hex digits) or a date YYYY-MM-DD (the last snapshot of that day or before)")
 source = arg("from", "auto", r"auto|local|offsite", "auto (local, then off-host), local or offsite")
 safety = arg("safety_snapshot", "yes", r"yes|no", "yes (default) or no")
-target = arg("supabase_target", "scratch", r"scratch|postgres(ql)?://\S+", "scratch (default) or a postgresql:// URL")
-confirm = arg("confirm_supabase_overwrite", "no", r"yes|no", "yes to restore over the named Supabase database")
+sources = arg("sources", "", r"([a-z][a-z0-9_-]*(,[a-z][a-z0-9_-]*)*)?",
+              "comma-separated backup source names (group_data backup_sources), e.g. n8n,supabase")
+url = r"scratch|postgres(ql)?://\S+"
+target = arg("target", "scratch", url, "scratch (default) or a postgresql:// URL")
+confirm = arg("confirm_overwrite", "no", r"yes|no", "yes to restore over the named database")
+supabase_target = arg("supabase_target", "scratch", url, "scratch (default) or a postgresql:// URL")
+confirm_supabase = arg("confirm_supabase_overwrite", "no", r"yes|no", "yes to restore over the named Supabase database")
 
-command = f"n8n-restore --snapshot {snapshot} --from {source} --supabase-target {shlex.quote(target)}"
+command = f"n8n-restore --snapshot {snapshot} --from {source}"
+command += "".join(f" --source {s}" for s in filter(None, sources.split(",")))
+if target != "scratch":
+    command += f" --target {shlex.quote(target)}" + (" --confirm-overwrite" if confirm == "yes" else "")
+if supabase_target != "scratch":
+    command += f" --supabase-target {shlex.quote(supabase_target)}"
+    command += " --confirm-supabase-overwrite" if confirm_supabase == "yes" else ""
 if safety == "no":
     command += " --no-safety-snapshot"
-if confirm == "yes":
-    command += " --confirm-supabase-overwrite"
 
 # worker servers running workers (what is deployed there decides, not the tier asked for now)
-workers_active = "n8n_workers" in host.groups and bool(host.get_fact(ComposeServices, project=PROJECT))
+# (a restore of database sources alone leaves n8n, and so the workers, alone)
+touches_n8n = not sources or "n8n" in sources.split(",")
+workers_active = (touches_n8n and "n8n_workers" in host.groups
+                  and bool(host.get_fact(ComposeServices, project=PROJECT)))
 if workers_active:  # pyinfra keeps file order across hosts: drain, restore, start
     drain(name="workers: drain and stop during the restore")
 if "n8n_servers" in host.groups:

@@ -18,8 +18,8 @@ from typing import Protocol
 
 from pyinfra.api import HiddenValue
 
+from tasks import groupdata, variables
 from tasks import groups as group_registry
-from tasks import variables
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,6 +135,8 @@ def load_inventory(source: InventorySource) -> dict[str, list]:
     for f in source.secret_files():  # values .env / the environment do not set
         load_dotenv(f, override=False)
     errors = variables.problems(os.environ, found)
+    errors += variables.source_problems(groupdata.load(group_registry.N8N_SERVERS.name).get("backup_sources", []),
+                                        os.environ)
     if errors:
         _die(errors)
     return found

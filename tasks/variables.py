@@ -209,6 +209,40 @@ def problems(env, group_hosts: dict[str, list]) -> list[str]:
     return out
 
 
+POSTGRES_URL = BY_NAME["SUPABASE_DB_URL"].check
+IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+
+
+def source_problems(sources: list[dict], env) -> list[str]:
+    """group_data `backup_sources` (tasks/backup.py): well-formed, and each postgres source's URL
+    (named by its `url_env`) a PostgreSQL URL when set. Never the URL itself in a message."""
+    out, names = [], []
+    where = "group_data backup_sources"
+    for i, s in enumerate(sources):
+        name, kind = s.get("name", ""), s.get("kind")
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", str(name)) or name in names:
+            out.append(f"{where}[{i}]: name {name!r} must be a unique lower-case word (its directory in the snapshot)")
+        names.append(name)
+        if kind == "n8n":
+            if name != "n8n":
+                out.append(f"{where}[{i}]: the n8n source is named \"n8n\"")
+        elif kind == "postgres":
+            var = s.get("url_env", "")
+            if not re.fullmatch(r"[A-Z][A-Z0-9_]*", str(var)):
+                out.append(f"{where}[{i}] ({name}): url_env must name the .env variable holding its URL, e.g. "
+                           "ANALYTICS_DB_URL")
+            elif env.get(var) and not re.fullmatch(POSTGRES_URL, env[var]):
+                out.append(f"{var} (backup source {name}) must look like postgresql://USER:PASSWORD@HOST:5432/DATABASE")
+            schemas = s.get("schemas", ["public"])
+            if not schemas or not all(isinstance(x, str) and re.fullmatch(IDENT, x) for x in schemas):
+                out.append(f"{where}[{i}] ({name}): schemas must be a list of schema names, e.g. [\"public\"]")
+        else:
+            out.append(f"{where}[{i}] ({name}): kind must be \"n8n\" or \"postgres\", not {kind!r}")
+    if names.count("n8n") != 1:
+        out.append(f"{where}: needs exactly one source of kind n8n, named \"n8n\"")
+    return out
+
+
 def env_example() -> str:
     """The text of .env.example."""
     lines = ["# mottivme-infra configuration. Copy to .env (git-ignored) and fill in. Every variable the",

@@ -3,12 +3,13 @@ faults an on-call engineer meets (lock, wrong password, unknown snapshot, vault 
 
 import json
 import re
+import shlex
 
 import pytest
 
 from sandbox import seed
-from tests.conftest import run_pyinfra
-from tests.integration.conftest import N8nClient, interrupt_runbook, secrets_of
+from sandbox.n8n_client import N8nClient
+from tests.helpers import edit_host_settings, interrupt_runbook, run_pyinfra, secrets_of
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -58,7 +59,10 @@ def test_cron_has_the_daily_backup_and_weekly_cleanup(n8n_server):
     assert re.search(r"^41 4 \* \* 0 root /usr/local/sbin/n8n-supabase-cleanup ", cron, re.M)
     assert n8n_server.sh("systemctl is-active cron").strip() == "active"
     assert n8n_server.sh("cat /etc/timezone").strip() == "America/Sao_Paulo"
-    assert n8n_server.sh("stat -c '%a' /etc/mottivme/backup.env /etc/mottivme/restic-password").split() == ["600", "600"]
+    assert n8n_server.sh("stat -c '%a' /etc/mottivme/host.json /etc/mottivme/restic-password").split() == ["600", "600"]
+    # the programs are the package, linked under their usual names, with one settings file
+    assert n8n_server.sh("readlink /usr/local/sbin/n8n-backup; test -e /etc/mottivme/backup.env || echo gone").split() \
+        == ["/usr/local/sbin/mottivme-host", "gone"]
 
 
 def test_backup_restore_roundtrip_gives_identical_data(n8n_server, supabase_host, sandbox_env, sbx):
@@ -69,7 +73,8 @@ def test_backup_restore_roundtrip_gives_identical_data(n8n_server, supabase_host
     snap, out = backup_now(sandbox_env)
     assert "4 workflows, 1 credentials" in out and "supabase: 6 tables" in out and "off-host: sftp:" in out
     manifest = json.loads(n8n_server.sh("cat /var/backups/n8n/last-manifest.json"))
-    assert manifest["n8n"]["version"] == "2.41.1" and manifest["supabase"]["row_counts"]["workflow_executions"] == 3000
+    sources = manifest["sources"]
+    assert sources["n8n"]["version"] == "2.41.1" and sources["supabase"]["row_counts"]["workflow_executions"] == 3000
     assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
 
     # destroy: every workflow and credential of n8n, every row of Supabase
@@ -95,8 +100,6 @@ def test_backup_restore_roundtrip_gives_identical_data(n8n_server, supabase_host
 
 
 def _standin_password(sbx) -> str:
-    from tests.integration.conftest import secrets_of
-
     return secrets_of(sbx)["SUPABASE_STANDIN_PASSWORD"]
 
 
@@ -206,7 +209,7 @@ def test_repository_disk_full_fails_clearly_and_keeps_earlier_snapshots(n8n_serv
         assert out.count("FAILED") == 1, out[-2000:]
         n8n_server.sh(f"rm {repo}/filler")
         assert snapshot_ids(n8n_server) == before  # the filled-up repository, room made again
-        n8n_server.sh("set -a && . /etc/mottivme/backup.env && restic check")
+        n8n_server.sh(f"RESTIC_PASSWORD_FILE=/etc/mottivme/restic-password restic -r {repo} check")
     finally:
         n8n_server.sh(f"umount {repo}; umount /mnt/itest-full", check=False)
     assert snapshot_ids(n8n_server) == before
@@ -266,9 +269,9 @@ def test_heartbeat_and_failure_hooks_are_called(n8n_server, vault):
     A small HTTP server on the vault (port 80, open in its firewall) stands in for the monitor."""
     ip = vault.h["private_ip"]
     vault.sh("systemd-run --unit itest-hook python3 -m http.server 80 --directory /tmp")
-    n8n_server.sh("cp -a /etc/mottivme/backup.env /root/backup.env.keep && "
-                  f"sed -i 's#^BACKUP_SUCCESS_HOOK=.*#BACKUP_SUCCESS_HOOK=\"http://{ip}/heartbeat\"#; "
-                  f"s#^BACKUP_FAILURE_HOOK=.*#BACKUP_FAILURE_HOOK=\"http://{ip}/failed\"#' /etc/mottivme/backup.env")
+    n8n_server.sh("cp -a /etc/mottivme/host.json /root/host.json.keep")
+    edit_host_settings(n8n_server, "backup", success_hook=f"http://{ip}/heartbeat", failure_hook=f"http://{ip}/failed",
+                       hook_curl_args=[])
     try:
         assert "backup ok" in n8n_server.sh("n8n-backup --no-offsite")
         n8n_server.sh("cp -a /etc/mottivme/restic-password /root/rp.keep && echo wrong > /etc/mottivme/restic-password")
@@ -280,7 +283,7 @@ def test_heartbeat_and_failure_hooks_are_called(n8n_server, vault):
         assert '"GET /heartbeat HTTP/1.1"' in log
         assert '"POST /failed HTTP/1.1"' in log
     finally:
-        n8n_server.sh("mv /root/backup.env.keep /etc/mottivme/backup.env")
+        n8n_server.sh("mv /root/host.json.keep /etc/mottivme/host.json")
         vault.sh("systemctl stop itest-hook", check=False)
 
 
@@ -312,10 +315,13 @@ def test_s3_repository_gets_the_copy_and_restores_when_the_vault_is_down(n8n_ser
         out = r.stdout + r.stderr
         assert r.returncode == 0, out[-3000:]
         assert secret_key not in out
-        assert n8n_server.sh("stat -c %a /etc/mottivme/backup.env").strip() == "600"
+        assert n8n_server.sh("stat -c %a /etc/mottivme/host.json").strip() == "600"
         snap, out = backup_now(s3_env)
         assert re.search(r"off-host: sftp:\S+ " + re.escape(bucket), out), out[-2000:]
-        in_bucket = n8n_server.sh(f"set -a && . /etc/mottivme/backup.env && RESTIC_REPOSITORY={bucket} restic snapshots --json")
+        keys = json.loads(n8n_server.sh("cat /etc/mottivme/host.json"))["backup"]["env"]
+        assert keys["AWS_SECRET_ACCESS_KEY"] == secret_key
+        in_bucket = n8n_server.sh(" ".join(f"{k}={shlex.quote(v)}" for k, v in keys.items()) + " RESTIC_PASSWORD_FILE="
+                                  f"/etc/mottivme/restic-password RESTIC_REPOSITORY={bucket} restic snapshots --json")
         # restic copy gives the copy an id of its own and records the local one as "original"
         (copy,) = [s for s in json.loads(in_bucket) if s.get("original", "").startswith(snap)]
         sbx.docker("exec", vault.h["container_id"], "systemctl", "stop", "ssh.service", "ssh.socket")
@@ -333,4 +339,46 @@ def test_s3_repository_gets_the_copy_and_restores_when_the_vault_is_down(n8n_ser
         vault.sh("systemctl stop itest-s3", check=False)
         r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)  # back to the vault only
         assert r.returncode == 0, r.stderr[-3000:]
-    assert "AWS_" not in n8n_server.sh("cat /etc/mottivme/backup.env")
+    assert "AWS_" not in n8n_server.sh("cat /etc/mottivme/host.json")
+
+
+def test_a_second_database_is_one_more_backup_source(n8n_server, supabase_host, sandbox_env, sbx, tmp_path):
+    """group_data backup_sources: a second PostgreSQL database is one entry (and its URL in .env),
+    no code: the deploy hands it to the host, the backup dumps it beside Supabase, and the restore
+    runbook restores that source alone over its database (n8n untouched)."""
+    supabase_host.sh(f"echo 'create database analytics' | {SUPABASE_PSQL}; "
+                     "echo 'create table if not exists visits (id bigint primary key, page text); "
+                     "insert into visits select g, md5(g::text) from generate_series(1, 2500) g on conflict do nothing' "
+                     "| docker exec -i supabase-db psql -U postgres -d analytics -AtqX -v ON_ERROR_STOP=1", check=False)
+    extra = tmp_path / "group_data"
+    extra.mkdir()
+    (extra / "n8n_servers.py").write_text(
+        "backup_sources = [\n"
+        "    {'name': 'n8n', 'kind': 'n8n'},\n"
+        "    {'name': 'supabase', 'kind': 'postgres', 'url_env': 'SUPABASE_DB_URL', 'schemas': ['public']},\n"
+        "    {'name': 'analytics', 'kind': 'postgres', 'url_env': 'ANALYTICS_DB_URL', 'schemas': ['public']},\n"
+        "]\n")
+    url = f"postgresql://postgres:{_standin_password(sbx)}@{supabase_host.h['private_ip']}:5432/analytics"
+    env = {**sandbox_env, "ANALYTICS_DB_URL": url}
+    try:
+        r = run_pyinfra(["-y", "--group-data", str(extra), "inventory.py", "deploy.py"], env)
+        assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+        snap, out = backup_now(env)
+        assert "supabase: 6 tables" in out and "analytics: 1 tables, 2500 rows" in out, out[-2000:]
+        assert url not in out and _standin_password(sbx) not in out
+        supabase_host.sh("echo 'delete from visits where id % 2 = 0' "
+                         "| docker exec -i supabase-db psql -U postgres -d analytics -AtqX -v ON_ERROR_STOP=1")
+        started = n8n_server.sh("docker inspect -f '{{.State.StartedAt}}' n8n_n8n_1").strip()
+        r = run_pyinfra(["-y", "--group-data", str(extra), "inventory.py", "runbooks/restore.py",
+                         "--data", f"snapshot={snap}", "--data", "sources=analytics", "--data", f"target={url}",
+                         "--data", "confirm_overwrite=yes"], env)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0, out[-3000:]
+        assert "analytics: restored over the named target database" in out
+        count = "echo 'select count(*) from visits' | docker exec -i supabase-db psql -U postgres -d analytics -AtqX"
+        assert supabase_host.sh(count).strip() == "2500"
+        assert n8n_server.sh("docker inspect -f '{{.State.StartedAt}}' n8n_n8n_1").strip() == started  # n8n untouched
+    finally:
+        r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)  # back to the configured sources
+        assert r.returncode == 0, r.stderr[-3000:]
+        supabase_host.sh(f"echo 'drop database if exists analytics with (force)' | {SUPABASE_PSQL}", check=False)

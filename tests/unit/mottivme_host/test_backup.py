@@ -1,7 +1,7 @@
-"""n8n-backup (mottivme_host/backup.py) driven by the recording fake: what goes into the snapshot,
-the repository decisions (init or refuse), the off-host copies, the one FAILED line and its hook,
-the lock, the staging clean-up, and that the Supabase URL and the hook URLs stay secret.
-No docker, no restic."""
+"""n8n-backup (mottivme_host/backup.py) driven by the recording fake: what goes into the snapshot
+(the backup sources: n8n and each postgres database, dumped beside the n8n part), the repository
+decisions (init or refuse), the off-host copies, the one FAILED line and its hook, the lock, the
+staging clean-up, and that the databases' URLs and the hook URLs stay secret. No docker, no restic."""
 
 from __future__ import annotations
 
@@ -10,15 +10,19 @@ import hashlib
 import json
 import os
 import re
+import threading
+import time
 
 import pytest
 
-from mottivme_host import cli, common, settings
-from tests.host_fake import FakeRunner
+from mottivme_host import cli, common, settings, stack
+from tests.helpers import FakeRunner
 
 HOST = "n8n-test-1"
 SUPA_PASSWORD = "supa-S3cret-pw"
 SUPA_URL = f"postgresql://postgres:{SUPA_PASSWORD}@db.example.test:5432/postgres"
+ANALYTICS_PASSWORD = "an4lytics-Pw-99"
+ANALYTICS_URL = f"postgresql://reader:{ANALYTICS_PASSWORD}@analytics.example.test:5432/analytics"
 OK_HOOK = "https://hooks.example.test/ping/ok-TOKEN-1234"
 FAIL_HOOK = "https://hooks.example.test/ping/fail-TOKEN-5678"
 VAULT = "sftp:restic@vault.example.test:/srv/restic/n8n-test-1"
@@ -29,6 +33,12 @@ N8N_DUMP = bytes(range(256)) * 6000  # > 1 MiB: hashed in more than one block
 SUPA_DUMP = b"PGDMP supabase dump"
 N8N_COUNTS = "credentials_entity 1\nexecution_entity 12\nworkflow_entity 4\n"
 SUPA_COUNTS = "rag_documents 20\nworkflow_executions 3000\n"
+ANALYTICS_DUMP = b"PGDMP analytics dump"
+ANALYTICS_COUNTS = "public.visits 2500\nreporting.daily 30\nreporting.monthly 1\n"
+N8N_SOURCE = {"name": "n8n", "kind": "n8n"}
+SUPA_SOURCE = {"name": "supabase", "kind": "postgres", "url": SUPA_URL}
+ANALYTICS_SOURCE = {"name": "analytics", "kind": "postgres", "url": ANALYTICS_URL, "schemas": ["public", "reporting"]}
+DB_DUMP = 'pg_dump -Fc "$@" "$DB_URL"'  # a postgres source's dump, in its container
 NO_REPO = ("Fatal: unable to open config file: stat /x/config: no such file or directory\n"
            "Is there a repository at the following location?\n")
 DISK_HINT = ("the disk is full (see df -h {dir} {repo}): free space, or lower the retention (group_data "
@@ -63,7 +73,7 @@ def make_settings(tmp_path, **backup) -> settings.Settings:
          "password_file": str(tmp_path / "restic-password"), "log": str(tmp_path / "log" / "n8n-backup.log"),
          "lock": str(tmp_path / "lock" / "n8n-backup.lock"), "offsite_repositories": [VAULT, BUCKET],
          "sftp_command": SFTP_COMMAND, "success_hook": OK_HOOK, "failure_hook": FAIL_HOOK,
-         "hook_curl_args": ["--resolve", "hooks.example.test:443:10.0.0.9"], "supabase_db_url": SUPA_URL,
+         "hook_curl_args": ["--resolve", "hooks.example.test:443:10.0.0.9"], "sources": [N8N_SOURCE, SUPA_SOURCE],
          "env": {"AWS_ACCESS_KEY_ID": "access-key"}}
     b.update(backup)
     return settings.from_dict({"stack_dir": str(stack), "compose": ["docker-compose", "-p", "n8n"],
@@ -90,6 +100,25 @@ def docker_cp(argv, kw):
         f.write('{"id": "w1"}')
 
 
+def databases(r: FakeRunner, dbs: dict) -> None:
+    """The postgres sources' servers, told apart by the URL their container gets in its environment:
+    URL -> (server_version_num, dump bytes, counts text)."""
+
+    def version(argv, kw):
+        return 0, dbs[kw["env"]["DB_URL"]][0] + "\n", ""
+
+    def dump(argv, kw):
+        kw["stdout"].write(dbs[kw["env"]["DB_URL"]][1])
+        kw["stdout"].flush()
+
+    def counts(argv, kw):
+        return 0, dbs[kw["env"]["DB_URL"]][2], ""
+
+    r.on("show server_version_num", call=version)
+    r.on(DB_DUMP, call=dump)
+    r.on(lambda c: c.startswith("docker run") and "-e SQL" in c, call=counts)
+
+
 @pytest.fixture
 def fake():
     r = FakeRunner()
@@ -98,9 +127,8 @@ def fake():
     r.on("show server_version", stdout="17.4 (Debian 17.4-1.pgdg120+2)\n")
     r.on("ps -q n8n", stdout="c0ffee42\n")
     r.on("docker cp", call=docker_cp)
-    r.on("show server_version_num", stdout="150008\n")
-    r.on("pg_dump -Fc --schema=public", write=SUPA_DUMP)
-    r.on(lambda c: c.startswith("docker run") and "-e SQL" in c, stdout=SUPA_COUNTS)
+    databases(r, {SUPA_URL: ("150008", SUPA_DUMP, SUPA_COUNTS),
+                  ANALYTICS_URL: ("160004", ANALYTICS_DUMP, ANALYTICS_COUNTS)})
     r.on("restic backup --json", stdout=summary_json())
     return r
 
@@ -132,10 +160,25 @@ def hook_calls(r, url):
 
 def assert_secrets_kept(s, r, out: str) -> None:
     for c in r.calls:
-        assert SUPA_PASSWORD not in c.cmd, c.cmd
+        assert SUPA_PASSWORD not in c.cmd and ANALYTICS_PASSWORD not in c.cmd, c.cmd
     log = log_of(s)
-    for secret in (SUPA_PASSWORD, "ok-TOKEN-1234", "fail-TOKEN-5678"):
+    for secret in (SUPA_PASSWORD, ANALYTICS_PASSWORD, "ok-TOKEN-1234", "fail-TOKEN-5678"):
         assert secret not in out and secret not in log
+    staged = os.path.join(s.backup.dir, "last-manifest.json")
+    if os.path.exists(staged):
+        with open(staged) as f:
+            text = f.read()
+        assert SUPA_PASSWORD not in text and ANALYTICS_PASSWORD not in text
+
+
+def manifest_of(s) -> dict:
+    with open(os.path.join(s.backup.dir, "last-manifest.json")) as f:
+        return json.load(f)
+
+
+def db_calls(r, url):
+    """The commands run for the postgres source at `url` (its URL only in their environment)."""
+    return [c for c in r.calls if (c.kw.get("env") or {}).get("DB_URL") == url]
 
 
 # --- a good run ------------------------------------------------------------------------------
@@ -156,19 +199,22 @@ def test_good_run_makes_one_snapshot_of_everything_then_copies_it_off_host(s, fa
     assert out == (f"backup ok: snapshot 0123abcd (n8n: 4 workflows, 1 credentials; supabase: 2 tables, 3020 rows) "
                    f"off-host: {VAULT} {BUCKET} in 0s\n")
 
-    # the manifest, exactly as the shell version's: same keys, sizes and sha256 of each staged file
+    # the manifest (format 2: per source), sizes and sha256 of each staged file
     with open(os.path.join(s.backup.dir, "last-manifest.json")) as f:
         text = f.read()
     assert text == staged["manifest"]
     m = json.loads(text)
     assert text == json.dumps(m, indent=2)
-    assert list(m) == ["format", "host", "tags", "started", "finished", "n8n", "supabase", "files"]
-    assert m["format"] == 1 and m["host"] == HOST and m["tags"] == ["n8n", "scheduled"]
-    assert m["n8n"] == {"version": "2.41.1", "postgres_version": "17.4 (Debian 17.4-1.pgdg120+2)", "workflows": 4,
-                        "credentials": 1,
-                        "row_counts": {"credentials_entity": 1, "execution_entity": 12, "workflow_entity": 4}}
-    assert m["supabase"] == {"server_version_num": 150008,
-                             "row_counts": {"rag_documents": 20, "workflow_executions": 3000}}
+    assert list(m) == ["format", "host", "tags", "started", "finished", "sources", "files"]
+    assert m["format"] == 2 and m["host"] == HOST and m["tags"] == ["n8n", "scheduled"]
+    assert list(m["sources"]) == ["n8n", "supabase"]
+    assert m["sources"]["n8n"] == {
+        "kind": "n8n", "version": "2.41.1", "postgres_version": "17.4 (Debian 17.4-1.pgdg120+2)", "workflows": 4,
+        "credentials": 1, "row_counts": {"credentials_entity": 1, "execution_entity": 12, "workflow_entity": 4},
+        "dump": "n8n/n8n-db.dump"}
+    assert m["sources"]["supabase"] == {"kind": "postgres", "server_version_num": 150008, "schemas": ["public"],
+                                        "row_counts": {"rag_documents": 20, "workflow_executions": 3000},
+                                        "dump": "supabase/supabase.dump"}
     assert m["files"]["n8n/n8n-db.dump"] == {"size": len(N8N_DUMP), "sha256": hashlib.sha256(N8N_DUMP).hexdigest()}
     assert m["files"]["supabase/supabase.dump"]["sha256"] == hashlib.sha256(SUPA_DUMP).hexdigest()
     assert set(m["files"]) == {
@@ -213,13 +259,15 @@ def test_good_run_makes_one_snapshot_of_everything_then_copies_it_off_host(s, fa
 def test_supabase_url_reaches_the_containers_only_through_the_environment(s, fake, capsys):
     assert backup(s, fake) == 0
     supa = [c for c in fake.calls if c.argv[:2] == ["docker", "run"]]
-    assert len(supa) == 3  # server version, dump, row counts
+    assert len(supa) == 3 and db_calls(fake, SUPA_URL) == supa  # server version, dump, row counts
     for c in supa:
-        assert c.argv[c.argv.index("-e") + 1] == "SUPABASE_DB_URL"
-        assert c.kw["env"]["SUPABASE_DB_URL"] == SUPA_URL
-        assert '"$SUPABASE_DB_URL"' in c.argv[-1]
-    # the server is PostgreSQL 15: its own pg_dump
+        assert c.argv[c.argv.index("-e") + 1] == "DB_URL"
+        assert c.kw["env"]["DB_URL"] == SUPA_URL
+        assert '"$DB_URL"' in c.argv[c.argv.index("-c") + 1]
+    # the server is PostgreSQL 15: its own pg_dump; the schema an argument of the script, not part of it
     assert [c.argv[c.argv.index("sh") - 1] for c in supa] == ["postgres:17", "postgres:15", "postgres:15"]
+    assert supa[1].argv[-4:] == ["-c", DB_DUMP, "sh", "--schema=public"]
+    assert supa[2].kw["env"]["SQL"] == stack.COUNTS_SQL  # one schema public: the counts' keys as ever
     assert_secrets_kept(s, fake, "".join(capsys.readouterr()))
 
 
@@ -313,26 +361,183 @@ def test_no_pg_dump_for_the_supabase_major_fails_naming_it(s, fake, capsys):
     err = capsys.readouterr().err
     assert err == "n8n-backup: FAILED supabase dump: no pg_dump for PostgreSQL 16: image postgres:16 not available\n"
     assert fake.ran("docker pull -q postgres:16")
-    assert not fake.ran("pg_dump -Fc --schema=public") and not restic_calls(fake, "backup")
+    assert not fake.ran(DB_DUMP) and not restic_calls(fake, "backup")
     assert not os.path.exists(stage(s))
 
 
 def test_a_missing_pg_dump_image_is_pulled(s, fake, capsys):
     fake.on("docker image inspect postgres:15", rc=1)
     assert backup(s, fake) == 0
-    assert fake.index("docker pull -q postgres:15") < fake.index("pg_dump -Fc --schema=public")
+    assert fake.index("docker pull -q postgres:15") < fake.index(DB_DUMP)
 
 
-def test_without_supabase_the_backup_says_so(tmp_path, fake, capsys):
-    s = make_settings(tmp_path, supabase_db_url="")
+@pytest.mark.parametrize("sources", [[N8N_SOURCE], [N8N_SOURCE, dict(SUPA_SOURCE, url="")]])
+def test_without_a_database_source_the_backup_says_so(tmp_path, fake, capsys, sources):
+    s = make_settings(tmp_path, sources=sources)
     assert backup(s, fake) == 0
     out = capsys.readouterr().out
-    assert "(n8n: 4 workflows, 1 credentials; supabase: not configured)" in out
+    assert "(n8n: 4 workflows, 1 credentials; no database sources)" in out
     assert not [c for c in fake.calls if c.argv[:2] == ["docker", "run"]]
-    assert "SUPABASE_DB_URL is not set: no Supabase dump" in log_of(s)
-    with open(os.path.join(s.backup.dir, "last-manifest.json")) as f:
-        m = json.load(f)
-    assert m["supabase"] is None and not any(k.startswith("supabase/") for k in m["files"])
+    assert ("supabase: no URL: not backed up" in log_of(s)) == (len(sources) == 2)
+    m = manifest_of(s)
+    assert list(m["sources"]) == ["n8n"] and not any(k.startswith("supabase/") for k in m["files"])
+
+
+# --- several database sources, beside the n8n part ------------------------------------------------
+def test_two_database_sources_are_both_dumped_listed_and_summed_up(tmp_path, fake, capsys):
+    s = make_settings(tmp_path, sources=[N8N_SOURCE, SUPA_SOURCE, ANALYTICS_SOURCE])
+    assert backup(s, fake) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert (f"backup ok: snapshot 0123abcd (n8n: 4 workflows, 1 credentials; supabase: 2 tables, 3020 rows; "
+            f"analytics: 3 tables, 2531 rows) off-host: {VAULT} {BUCKET} in 0s\n") == out
+    m = manifest_of(s)
+    assert list(m["sources"]) == ["n8n", "supabase", "analytics"]  # the settings' order
+    assert m["sources"]["analytics"] == {
+        "kind": "postgres", "server_version_num": 160004, "schemas": ["public", "reporting"],
+        "row_counts": {"public.visits": 2500, "reporting.daily": 30, "reporting.monthly": 1},
+        "dump": "analytics/analytics.dump"}
+    assert m["sources"]["supabase"]["dump"] == "supabase/supabase.dump"
+    assert m["files"]["analytics/analytics.dump"]["sha256"] == hashlib.sha256(ANALYTICS_DUMP).hexdigest()
+    assert m["files"]["supabase/supabase.dump"]["sha256"] == hashlib.sha256(SUPA_DUMP).hexdigest()
+    assert {"analytics/row-counts.txt", "analytics/server-version-num.txt"} <= set(m["files"])
+    # each server its own pg_dump (15, 16), each source its schemas and its counts over them
+    version, dump, counts = db_calls(fake, ANALYTICS_URL)
+    assert "postgres:16" in dump.argv and dump.argv[-3:] == ["sh", "--schema=public", "--schema=reporting"]
+    assert counts.kw["env"]["SQL"] == stack.counts_sql(["public", "reporting"]) != stack.COUNTS_SQL
+    assert "table_schema in ('public', 'reporting')" in counts.kw["env"]["SQL"]
+    assert [c.kw["env"]["DB_URL"] for c in db_calls(fake, SUPA_URL)] == [SUPA_URL] * 3
+    assert len([c for c in fake.calls if c.argv[:2] == ["docker", "run"]]) == 6
+    assert_secrets_kept(s, fake, out + err)
+
+
+def test_a_failing_database_source_is_named_and_no_snapshot_is_made(tmp_path, fake, capsys):
+    s = make_settings(tmp_path, sources=[N8N_SOURCE, SUPA_SOURCE, ANALYTICS_SOURCE])
+    fake.on(lambda c: DB_DUMP in c and "--schema=reporting" in c, rc=1,
+            stderr="pg_dump: error: permission denied for schema reporting\n")
+    assert backup(s, fake) == 1
+    out, err = capsys.readouterr()
+    assert err.startswith("n8n-backup: FAILED analytics dump: `docker run --rm --network host -e DB_URL postgres:16 "
+                          "sh -c pg_dump")
+    assert err.endswith(f"exited 1 (details in {s.backup.log})\n") and err.count("\n") == 1
+    assert (out + err).count("FAILED") == 1 and "backup ok" not in out
+    assert "permission denied for schema reporting" in log_of(s)
+    assert not restic_calls(fake, "backup") and not restic_calls(fake, "init")
+    (hook,) = hook_calls(fake, FAIL_HOOK)
+    assert hook.argv[-2].startswith(f"n8n-backup on {HOST} failed: analytics dump: ")
+    assert not os.path.exists(stage(s))
+    assert_secrets_kept(s, fake, out + err)
+
+
+def test_no_pg_dump_for_a_second_sources_major_names_that_source(tmp_path, fake, capsys):
+    s = make_settings(tmp_path, sources=[N8N_SOURCE, SUPA_SOURCE, ANALYTICS_SOURCE])
+    fake.on("docker image inspect postgres:16", rc=1)
+    fake.on("docker pull -q postgres:16", rc=1)
+    assert backup(s, fake) == 1
+    assert capsys.readouterr().err == ("n8n-backup: FAILED analytics dump: no pg_dump for PostgreSQL 16: "
+                                       "image postgres:16 not available\n")
+    assert not restic_calls(fake, "backup")
+
+
+def test_database_dumps_run_while_the_n8n_part_runs(s, fake, capsys):
+    """The n8n pg_dump and Supabase's pg_dump each wait (5 s at most) for the other to have begun:
+    both see it only when they run at the same time; one after the other, the first waits in vain."""
+    n8n_began, supa_began, met = threading.Event(), threading.Event(), {}
+
+    def n8n_dump(argv, kw):
+        n8n_began.set()
+        met["n8n saw supabase"] = supa_began.wait(timeout=5)
+        kw["stdout"].write(N8N_DUMP)
+
+    def supa_dump(argv, kw):
+        supa_began.set()
+        met["supabase saw n8n"] = n8n_began.wait(timeout=5)
+        kw["stdout"].write(SUPA_DUMP)
+
+    fake.on("pg_dump -U n8n -Fc n8n", call=n8n_dump)
+    fake.on(DB_DUMP, call=supa_dump)
+    t0 = time.monotonic()
+    assert backup(s, fake) == 0
+    assert met == {"n8n saw supabase": True, "supabase saw n8n": True}, "the dumps ran one after the other"
+    assert time.monotonic() - t0 < 5
+    m = manifest_of(s)
+    assert m["files"]["n8n/n8n-db.dump"]["sha256"] == hashlib.sha256(N8N_DUMP).hexdigest()
+    assert m["files"]["supabase/supabase.dump"]["sha256"] == hashlib.sha256(SUPA_DUMP).hexdigest()
+
+
+@pytest.mark.parametrize("how", ["fails", "interrupted"])
+def test_an_n8n_failure_waits_for_the_running_dump_and_starts_nothing_after_it(s, fake, capsys, how):
+    """The n8n part fails (or Ctrl-C) while Supabase's pg_dump runs: the program ends only once that
+    dump has ended, Supabase's next command (its counts) never starts, and the line names the n8n part."""
+    dump_began, n8n_failed, dump_ended = threading.Event(), threading.Event(), threading.Event()
+    threads = threading.active_count()
+
+    def supa_dump(argv, kw):
+        dump_began.set()
+        assert n8n_failed.wait(timeout=5)
+        time.sleep(0.2)  # still dumping while the n8n part's failure goes up
+        dump_ended.set()
+
+    def n8n_dump(argv, kw):
+        assert dump_began.wait(timeout=5), "Supabase's dump did not run beside the n8n part"
+        n8n_failed.set()
+        if how == "interrupted":
+            raise KeyboardInterrupt
+        return 1, "", "pg_dump: error: connection refused\n"
+
+    fake.on(DB_DUMP, call=supa_dump)
+    fake.on("pg_dump -U n8n -Fc n8n", call=n8n_dump)
+    assert backup(s, fake) == (130 if how == "interrupted" else 1)
+    assert dump_ended.is_set(), "the program ended while a dump still ran"
+    err = capsys.readouterr().err
+    assert err.startswith("n8n-backup: FAILED n8n database dump: ") and err.count("FAILED") == 1
+    if how == "interrupted":
+        assert err == "n8n-backup: FAILED n8n database dump: interrupted\n"
+    else:
+        assert "exited 1 (details in" in err
+    supa = db_calls(fake, SUPA_URL)
+    assert len(supa) == 2 and DB_DUMP in supa[-1].cmd  # version, dump; no counts after the failure
+    assert not restic_calls(fake, "backup") and not os.path.exists(stage(s))
+    assert threading.active_count() == threads
+
+
+def test_ctrl_c_while_only_a_dump_runs_names_that_dump(s, fake, capsys):
+    def interrupt(argv, kw):
+        raise KeyboardInterrupt
+
+    fake.on(DB_DUMP, call=interrupt)
+    assert backup(s, fake) == 130
+    assert capsys.readouterr().err == "n8n-backup: FAILED supabase dump: interrupted\n"
+    assert not restic_calls(fake, "backup")
+
+
+@pytest.mark.parametrize("sources,message", [
+    ([SUPA_SOURCE], "the backup sources have no n8n source"),
+    ([N8N_SOURCE, SUPA_SOURCE, dict(SUPA_SOURCE, url=ANALYTICS_URL)], "two backup sources are named supabase"),
+    ([N8N_SOURCE, dict(SUPA_SOURCE, kind="mysql")], "backup source supabase: kind 'mysql' is not one of n8n, postgres"),
+    ([N8N_SOURCE, dict(SUPA_SOURCE, name="../etc")], "backup source '../etc': a name is lower-case letters"),
+    ([N8N_SOURCE, dict(SUPA_SOURCE, name="config")], "backup source 'config': a name is lower-case letters"),
+    ([{"name": "main", "kind": "n8n"}], "backup source main: the source of kind n8n is named n8n"),
+    ([N8N_SOURCE, dict(SUPA_SOURCE, schemas=["public; drop"])], "backup source supabase: schemas ['public; drop']"),
+    ([N8N_SOURCE, dict(SUPA_SOURCE, schemas=[])], "backup source supabase: schemas []"),
+])
+def test_bad_backup_sources_fail_before_any_dump(tmp_path, fake, capsys, sources, message):
+    s = make_settings(tmp_path, sources=sources)
+    assert backup(s, fake) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"n8n-backup: FAILED settings: {message}"), err
+    assert not fake.ran("pg_dump") and not restic_calls(fake, "backup")
+    assert hook_calls(fake, FAIL_HOOK)
+    assert SUPA_PASSWORD not in err and ANALYTICS_PASSWORD not in err
+
+
+def test_counts_sql_names_tables_by_schema_unless_the_one_schema_is_public():
+    assert stack.counts_sql() == stack.counts_sql(["public"]) == stack.COUNTS_SQL
+    sql = stack.counts_sql(("reporting",))
+    assert sql.startswith("select table_schema || '.' || table_name,")
+    assert "table_schema in ('reporting')" in sql
+    with pytest.raises(ValueError):
+        stack.counts_sql(["x') or true --"])
 
 
 def test_ctrl_c_is_one_interrupted_line_exit_130_and_the_staging_goes(s, fake, capsys):

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from mottivme_host import cli, settings
-from tests.host_fake import FakeRunner
+from tests.helpers import FakeRunner
 
 SUPA_PASSWORD = "supa-S3cret-pw"
 SUPA_URL = f"postgresql://postgres:{SUPA_PASSWORD}@db.example.test:5432/postgres"
@@ -19,15 +19,13 @@ PSQL = ["docker", "run", "--rm", "-i", "--network", "host", "-e", "SUPABASE_DB_U
         "sh", "-c", 'psql "$SUPABASE_DB_URL" -v ON_ERROR_STOP=1 -Atq']
 
 
-
-
-
-
 def make_settings(tmp_path, url=SUPA_URL, retention=None, batch_size=3) -> settings.Settings:
     retention = {"workflow_executions": 90, "conversation_history": 180} if retention is None else retention
     return settings.from_dict({
         "postgres_image": "postgres:17",
-        "backup": {"supabase_db_url": url, "log": str(tmp_path / "log" / "n8n-backup.log")},
+        "backup": {"sources": [{"name": "n8n", "kind": "n8n"}, {"name": "analytics", "kind": "postgres", "url": "postgresql://other"}]
+                   + ([{"name": "supabase", "kind": "postgres", "url": url}] if url else []),
+                   "log": str(tmp_path / "log" / "n8n-backup.log")},
         "cleanup": {"retention_days": retention, "batch_size": batch_size, "log": str(tmp_path / "log" / "cleanup.log"),
                     "lock": str(tmp_path / "lock" / "cleanup.lock")}})
 
@@ -126,7 +124,8 @@ def test_without_a_url_there_is_nothing_to_do(tmp_path, capsys):
     s = make_settings(tmp_path, url="")
     r = FakeRunner()
     assert cleanup(s, r) == 0
-    assert re.fullmatch(STAMP + "SUPABASE_DB_URL is not set: nothing to clean\n", capsys.readouterr().out)
+    assert re.fullmatch(STAMP + r"the database supabase is not configured \(its URL is not set\): nothing to clean\n",
+                        capsys.readouterr().out)
     assert r.calls == []
 
 

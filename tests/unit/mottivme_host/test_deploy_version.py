@@ -10,7 +10,7 @@ import re
 import pytest
 
 from mottivme_host import cli, common, envfile, settings
-from tests.host_fake import Call, FakeRunner
+from tests.helpers import Call, FakeRunner
 
 OLD, NEW = "2.41.1", "2.41.0"
 REPO = "docker.n8n.io/n8nio/n8n"

@@ -8,7 +8,7 @@ import threading
 import time
 
 from mottivme_host import cli, settings
-from tests.host_fake import FakeRunner
+from tests.helpers import FakeRunner
 
 
 def make_settings(tmp_path, services=("n8n",), timeout=30):

@@ -1,5 +1,6 @@
 """n8n-restore (mottivme_host/restore.py) driven by the recording fake: snapshot selection, the checks
-that change nothing, the live swap and its undo, the drill, the Supabase part. No docker, no restic."""
+that change nothing, the live swap and its undo, the drill, the database sources (Supabase, ...):
+scratch checks, named targets, --source, and snapshots of manifest format 1. No docker, no restic."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import shutil
 
 import pytest
 
-from mottivme_host import cli, common, settings
-from tests.host_fake import Call, FakeRunner
+from mottivme_host import cli, common, settings, stack
+from mottivme_host import restore as restore_mod
+from tests.helpers import Call, FakeRunner
 
 KEY = "0123456789abcdef" * 4
 LOCAL = "/var/backups/n8n/restic"
@@ -34,6 +36,10 @@ SNAPS = [
 N8N_COUNTS = {"credentials_entity": 2, "execution_entity": 40, "project": 1, "shared_credentials": 2,
               "shared_workflow": 3, "user": 1, "workflow_entity": 3}
 SUPA_COUNTS = {"agent_metrics": 5, "conversation_history": 7}
+ANALYTICS_COUNTS = {"public.visits": 2500, "reporting.daily": 30}
+ANALYTICS_URL = "postgresql://reader:an4lytics-pw@analytics.example.test:5432/analytics"
+SUPABASE = {"supabase": (["public"], SUPA_COUNTS, 150008)}
+BOTH = {**SUPABASE, "analytics": (["public", "reporting"], ANALYTICS_COUNTS, 160004)}
 COMPOSE_YML = "services:\n  n8n:\n    image: docker.n8n.io/n8nio/n8n:${N8N_VERSION}\n"
 
 
@@ -71,21 +77,29 @@ class Host:
         self.write_snapshot()
         self.default_rules()
 
-    def settings(self, **over):
+    def settings(self, sources=None, **over):
         backup = {"dir": str(self.backup_dir), "local_repository": LOCAL, "offsite_repositories": self.offsite,
                   "sftp_command": "ssh -i /etc/mottivme/vault-key restic@vault -s sftp",
                   "password_file": str(self.tmp / "restic-password"), "log": str(self.log),
                   "lock": str(self.tmp / "lock" / "n8n-backup.lock")}
+        if sources is not None:
+            backup["sources"] = sources
         data = {"stack_dir": str(self.stack), "n8n_host": "n8n.example.test", "services": ["n8n", "n8n-worker"],
                 "backup": backup}
         data.update(over)
         return settings.from_dict(data)
 
     def write_snapshot(self, key: str = KEY, supabase: bool = True, n8n_counts: dict | None = None,
-                       compose: str = COMPOSE_YML):
+                       compose: str = COMPOSE_YML, fmt: int = 2, databases: dict | None = None):
+        """A backup's staging tree and manifest. `databases`: name -> (schemas, row counts, server
+        version number) of the postgres sources (default: Supabase, unless supabase=False).
+        fmt=1: the manifest as the first version of the backup wrote it (n8n and supabase keys)."""
         shutil.rmtree(self.snapshot_root, ignore_errors=True)
+        if databases is None:
+            databases = SUPABASE if supabase else {}
+        assert fmt == 2 or set(databases) <= {"supabase"}
         st = self.staging
-        for d in ("n8n/export", "supabase", "config/caddy"):
+        for d in ("n8n/export", "config/caddy", *databases):
             (st / d).mkdir(parents=True, exist_ok=True)
         n8n_counts = N8N_COUNTS if n8n_counts is None else n8n_counts
         (st / "n8n" / "n8n-db.dump").write_bytes(b"PGDMP n8n " * 1000)
@@ -94,22 +108,29 @@ class Host:
         (st / "config" / ".env").write_text(f"POSTGRES_PASSWORD=pg\nN8N_ENCRYPTION_KEY={key}\nN8N_VERSION=2.41.1\n")
         (st / "config" / "docker-compose.yml").write_text(compose)
         (st / "config" / "caddy" / "Caddyfile").write_text("n8n.example.test { reverse_proxy n8n:5678 }\n")
-        if supabase:
-            (st / "supabase" / "supabase.dump").write_bytes(b"PGDMP supabase " * 1000)
+        for name in databases:
+            (st / name / f"{name}.dump").write_bytes(f"PGDMP {name} ".encode() * 1000)
         files = {}
         for root, _, names in os.walk(st):
             for n in sorted(names):
                 p = os.path.join(root, n)
                 data = open(p, "rb").read()
                 files[os.path.relpath(p, st)] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        manifest = {
-            "format": 1, "host": "n8n-1", "tags": ["n8n", "scheduled"], "started": "2026-11-28T03:17:00-03:00",
-            "finished": "2026-11-28T03:17:40-03:00",
-            "n8n": {"version": "2.41.1", "postgres_version": "17.2", "workflows": n8n_counts.get("workflow_entity", 0),
-                    "credentials": n8n_counts.get("credentials_entity", 0), "row_counts": n8n_counts},
-            "supabase": {"server_version_num": 150008, "row_counts": SUPA_COUNTS} if supabase else None,
-            "files": files,
-        }
+        n8n = {"version": "2.41.1", "postgres_version": "17.2", "workflows": n8n_counts.get("workflow_entity", 0),
+               "credentials": n8n_counts.get("credentials_entity", 0), "row_counts": n8n_counts}
+        head = {"host": "n8n-1", "tags": ["n8n", "scheduled"], "started": "2026-11-28T03:17:00-03:00",
+                "finished": "2026-11-28T03:17:40-03:00"}
+        if fmt == 1:
+            sb = databases.get("supabase")
+            manifest = {"format": 1, **head, "n8n": n8n,
+                        "supabase": {"server_version_num": sb[2], "row_counts": sb[1]} if sb else None,
+                        "files": files}
+        else:
+            sources = {"n8n": {"kind": "n8n", **n8n, "dump": "n8n/n8n-db.dump"}}
+            for name, (schemas, counts, num) in databases.items():
+                sources[name] = {"kind": "postgres", "server_version_num": num, "schemas": schemas,
+                                 "row_counts": counts, "dump": f"{name}/{name}.dump"}
+            manifest = {"format": 2, **head, "sources": sources, "files": files}
         (st / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
     def default_rules(self):
@@ -119,6 +140,8 @@ class Host:
         f.on(lambda c: c.startswith("restic") and " restore " in c, call=self._restic_restore)
         f.on("query_to_xml", stdout=counts_text(N8N_COUNTS))  # the n8n database (restoring, drill)
         f.on(lambda c: "n8n-restore-scratch" in c and "query_to_xml" in c, stdout=counts_text(SUPA_COUNTS))
+        f.on(lambda c: "n8n-restore-scratch" in c and "-analytics" in c and "query_to_xml" in c,
+             stdout=counts_text(ANALYTICS_COUNTS))
         f.on("curl", stdout="200")
         f.on("fetch(", stdout="200\n")
         f.on("export:credentials", stdout="2\n")
@@ -468,11 +491,23 @@ def test_a_different_compose_file_in_the_snapshot_is_noted(host, capsys):
 
 
 # --- Supabase --------------------------------------------------------------------------------
-def test_a_snapshot_without_supabase_says_so(host, capsys):
-    host.write_snapshot(supabase=False)
-    assert restore(host, "--no-safety-snapshot") == 0
-    assert "supabase: not in this snapshot" in capsys.readouterr().out.splitlines()
+@pytest.mark.parametrize("fmt", [1, 2])
+def test_a_snapshot_without_a_configured_database_says_so(host, capsys, fmt):
+    host.write_snapshot(supabase=False, fmt=fmt)
+    sources = [{"name": "n8n", "kind": "n8n"}, {"name": "supabase", "kind": "postgres", "url": SECRET_URL}]
+    assert restore(host, "--no-safety-snapshot", sources=sources) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "supabase: not in this snapshot" in lines
+    assert "restore ok: snapshot bbbb2222; n8n ready; 3 workflows, 2 credentials as in the manifest" in lines
     assert not host.fake.ran("n8n-restore-scratch")
+    assert "s3cr3t" not in host.logtext()
+
+
+def test_a_supabase_target_for_a_snapshot_without_supabase_says_so(host, capsys):
+    host.write_snapshot(supabase=False)
+    assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 0
+    assert "supabase: not in this snapshot" in capsys.readouterr().out.splitlines()
+    assert not host.fake.ran("--clean")
 
 
 def test_scratch_check_uses_the_servers_major_and_no_network(host, capsys):
@@ -488,7 +523,7 @@ def test_scratch_counts_that_differ_fail(host, capsys):
                  stdout=counts_text(dict(SUPA_COUNTS, agent_metrics=4, extra_table=1)))
     assert restore(host, "--no-safety-snapshot") == 1
     cap = capsys.readouterr()
-    assert ("FAILED supabase scratch restore: the Supabase dump restored into a scratch database but its row counts "
+    assert ("FAILED supabase scratch restore: the supabase dump restored into a scratch database but its row counts "
             "differ from the manifest") in cap.err
     assert "  supabase agent_metrics: 4 rows, manifest 5" in cap.out
     assert "  supabase extra_table: 1 rows, manifest missing" in cap.out
@@ -601,3 +636,231 @@ def test_the_restored_files_and_kept_config_are_private(host, capsys):
     assert modes == [0o600]
     # the copy keeps the snapshot's modes (cp -a); the directory holding the copies is root's only
     assert os.stat(host.backup_dir / "restored-config").st_mode & 0o777 == 0o700
+
+
+# --- the manifest's formats --------------------------------------------------------------------
+FORMAT_1 = {"format": 1, "host": "n8n-1", "tags": ["n8n", "scheduled"], "started": "s", "finished": "f",
+            "n8n": {"version": "2.41.1", "postgres_version": "17.2", "workflows": 3, "credentials": 2,
+                    "row_counts": N8N_COUNTS},
+            "supabase": {"server_version_num": 150008, "row_counts": SUPA_COUNTS},
+            "files": {"n8n/n8n-db.dump": {}, "supabase/supabase.dump": {}}}
+
+
+def test_a_format_1_manifest_reads_as_format_2():
+    assert restore_mod.manifest_v2(FORMAT_1) == {
+        "format": 2, "host": "n8n-1", "tags": ["n8n", "scheduled"], "started": "s", "finished": "f",
+        "sources": {
+            "n8n": {"kind": "n8n", "version": "2.41.1", "postgres_version": "17.2", "workflows": 3, "credentials": 2,
+                    "row_counts": N8N_COUNTS, "dump": "n8n/n8n-db.dump"},
+            "supabase": {"kind": "postgres", "server_version_num": 150008, "schemas": ["public"],
+                         "row_counts": SUPA_COUNTS, "dump": "supabase/supabase.dump"}},
+        "files": FORMAT_1["files"]}
+    without = restore_mod.manifest_v2(dict(FORMAT_1, supabase=None))
+    assert list(without["sources"]) == ["n8n"]
+    v2 = restore_mod.manifest_v2(FORMAT_1)
+    assert restore_mod.manifest_v2(v2) == v2  # format 2 as it is
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"format": 3}, "manifest format 3 is not one this program reads"),
+    ({"format": 2, "sources": {"n8n": {"kind": "n8n", "dump": "n8n/n8n-db.dump"},
+                               "../x": {"kind": "postgres", "dump": "n8n/n8n-db.dump"}}}, "source '../x'"),
+    ({"format": 2, "sources": {"n8n": {"kind": "n8n", "dump": "n8n/n8n-db.dump"},
+                               "x": {"kind": "postgres", "dump": "x/elsewhere.dump"}}}, "is not among the files"),
+    ({"format": 2, "sources": {"n8n": {"kind": "n8n", "dump": "n8n/n8n-db.dump"},
+                               "x": {"kind": "postgres", "dump": "n8n/n8n-db.dump", "schemas": ["a'b"]}}},
+     "source x: schemas"),
+    ({"format": 2, "sources": {"n8n": {"kind": "n8n", "dump": "n8n/n8n-db.dump"},
+                               "x": {"kind": "postgres", "dump": "n8n/n8n-db.dump", "row_counts": {}}}},
+     "source x: no server_version_num or row_counts"),
+    ({"format": 2, "sources": {"x": {"kind": "postgres", "dump": "n8n/n8n-db.dump", "server_version_num": 150008,
+                                     "row_counts": {}}}}, "no source n8n"),
+    ({"format": 2, "sources": {"n8n": {"kind": "postgres", "dump": "n8n/n8n-db.dump"}}}, "source 'n8n' of kind"),
+])
+def test_a_manifest_this_program_cannot_read_is_refused(change, message):
+    with pytest.raises(restore_mod.ManifestError, match=re.escape(message)):
+        restore_mod.manifest_v2(dict(FORMAT_1, **change))
+
+
+def test_a_format_1_snapshot_restores_end_to_end(host, capsys):
+    host.write_snapshot(fmt=1)
+    assert json.loads((host.staging / "manifest.json").read_text())["format"] == 1
+    assert restore(host) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert ("supabase: dump restored into a scratch database, row counts match the manifest (2 tables, 12 rows); "
+            "production untouched") in lines
+    assert "restore ok: snapshot bbbb2222; n8n ready; 3 workflows, 2 credentials as in the manifest" in lines
+    assert host.fake.index("n8n-backup --tag pre-restore") < host.fake.index("alter database") < \
+        host.fake.index("n8n-restore-scratch")
+    assert host.fake.ran("pg_restore -U postgres -d postgres --no-owner --no-privileges --exit-on-error "
+                         "-L /tmp/supabase.list")
+    scratch_counts = next(c for c in host.fake.calls if "n8n-restore-scratch" in c.cmd and "query_to_xml" in c.cmd)
+    assert scratch_counts.argv[-1] == stack.COUNTS_SQL
+
+
+def test_a_format_1_snapshot_restores_supabase_over_a_named_target(host, capsys):
+    host.write_snapshot(fmt=1)
+    assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 0
+    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    assert target_run.kw["env"] == {"TARGET": SECRET_URL} and "postgres:15" in target_run.argv
+    assert target_run.kw["stdin"].name.endswith("supabase/supabase.dump")
+    assert "supabase: restored over the named target database" in capsys.readouterr().out.splitlines()
+
+
+def test_an_unknown_manifest_format_is_named(host, capsys):
+    m = json.loads((host.staging / "manifest.json").read_text())
+    (host.staging / "manifest.json").write_text(json.dumps(dict(m, format=3)))
+    assert restore(host) == 1
+    assert ("FAILED verify files: snapshot bbbb2222: manifest.json: manifest format 3 is not one this program reads"
+            in capsys.readouterr().err)
+    assert not host.fake.ran("n8n-backup") and not host.fake.ran("stop")
+
+
+# --- choosing sources and targets --------------------------------------------------------------
+def live_stack_commands(fake) -> list[str]:
+    return [x for x in cmds(fake) if x.startswith("docker-compose")]
+
+
+def test_source_supabase_alone_never_touches_n8n(host, capsys):
+    host.write_snapshot(key="f" * 64)  # n8n's key does not matter to a database source
+    assert restore(host, "--source", "supabase") == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert ("supabase: dump restored into a scratch database, row counts match the manifest (2 tables, 12 rows); "
+            "production untouched") in lines
+    assert "restore ok: snapshot bbbb2222; supabase checked" in lines
+    assert live_stack_commands(host.fake) == ["docker-compose -p n8n ps -q postgres"]  # the provisioning check
+    for never in ("n8n-backup", "curl", "<ignore interrupts>", "alter database", "create database", "n8n-drill"):
+        assert not host.fake.ran(never), never
+    assert re.search(r"^  supabase restore \+ check\s+[0-9.]+ s$", out, re.M)
+    assert "safety snapshot" not in out and "n8n ready" not in out
+
+
+def test_source_supabase_over_a_named_target_restores_it_alone(host, capsys):
+    locked = []
+    host.fake.on("--clean --if-exists", call=lambda argv, kw: locked.append(
+        not common.Lock(str(host.tmp / "lock" / "n8n-backup.lock")).try_acquire()))
+    assert restore(host, "--source", "supabase", "--target", SECRET_URL, "--confirm-overwrite") == 0
+    cap = capsys.readouterr()
+    lines = cap.out.splitlines()
+    assert "supabase: restored over the named target database" in lines
+    assert "restore ok: snapshot bbbb2222; supabase restored" in lines
+    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    assert target_run.kw["env"] == {"TARGET": SECRET_URL} and target_run.argv[-1].endswith('-d "$TARGET"')
+    assert locked == [True]  # no backup dumps it meanwhile
+    assert live_stack_commands(host.fake) == ["docker-compose -p n8n ps -q postgres"]
+    assert not host.fake.ran("n8n-backup") and not host.fake.ran("n8n-restore-scratch")
+    for c in host.fake.calls:
+        assert "s3cr3t" not in c.cmd
+    assert "s3cr3t" not in cap.out + cap.err + host.logtext()
+
+
+def test_an_unknown_source_exits_2_naming_the_snapshots_sources(host, capsys):
+    host.write_snapshot(databases=BOTH)
+    assert restore(host, "--source", "nope", "--source", "supabase") == 2
+    err = capsys.readouterr().err
+    assert "n8n-restore: FAILED select sources: no source nope in snapshot bbbb2222: it has n8n, supabase, " \
+           "analytics\n" == err
+    for never in ("n8n-backup", "stop", "create database", "pg_restore", "docker run"):
+        assert not host.fake.ran(never), never
+    assert not os.path.exists(host.restored_into[0])
+
+
+def test_target_url_with_two_database_sources_exits_2(host, capsys):
+    host.write_snapshot(databases=BOTH)
+    # every source of the snapshot (two databases): found out once the manifest is read
+    assert restore(host, "--target", SECRET_URL, "--confirm-overwrite") == 2
+    err = capsys.readouterr().err
+    assert ("FAILED select sources: --target URL needs exactly one --source (a database source; this snapshot has "
+            "supabase, analytics)") in err
+    # two named: before any restic
+    calls = len(host.fake.calls)
+    assert restore(host, "--source", "supabase", "--source", "analytics", "--target", SECRET_URL,
+                   "--confirm-overwrite") == 2
+    assert "FAILED check host: --target URL needs exactly one --source" in capsys.readouterr().err
+    assert not any(c.argv[0] == "restic" for c in host.fake.calls[calls:])
+    for never in ("n8n-backup", "stop", "create database", "--clean", "pg_restore"):
+        assert not host.fake.ran(never), never
+    assert "s3cr3t" not in err + host.logtext()
+
+
+def test_target_url_without_confirmation_exits_2(host, capsys):
+    assert restore(host, "--source", "supabase", "--target", SECRET_URL) == 2
+    err = capsys.readouterr().err
+    assert "FAILED check host: --target other than scratch overwrites that database: add --confirm-overwrite" in err
+    assert not host.fake.ran("restic") and "s3cr3t" not in err + host.logtext()
+
+
+def test_two_database_sources_are_each_checked_in_scratch(host, capsys):
+    host.write_snapshot(databases=BOTH)
+    assert restore(host, "--no-safety-snapshot") == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert ("analytics: dump restored into a scratch database, row counts match the manifest (2 tables, 2530 rows); "
+            "production untouched") in lines
+    assert "restore ok: snapshot bbbb2222; n8n ready; 3 workflows, 2 credentials as in the manifest" in lines
+    pid = os.getpid()
+    runs = [x for x in cmds(host.fake) if x.startswith("docker run -d --name n8n-restore-scratch")]
+    assert [r.split()[4] for r in runs] == [f"n8n-restore-scratch-{pid}-supabase", f"n8n-restore-scratch-{pid}-analytics"]
+    assert runs[0].endswith("pgvector/pgvector:pg15") and runs[1].endswith("pgvector/pgvector:pg16")
+    counts = next(c for c in host.fake.calls if f"n8n-restore-scratch-{pid}-analytics" in c.cmd and "query_to_xml" in c.cmd)
+    assert counts.argv[-1] == stack.counts_sql(["public", "reporting"])
+    assert host.fake.ran("-L /tmp/analytics.list")
+    for label in ("supabase restore + check", "analytics restore + check"):
+        assert re.search(rf"^  {re.escape(label)}\s+[0-9.]+ s$", out, re.M), label
+    assert host.fake.index(f"docker rm -f -v n8n-restore-scratch-{pid}-supabase") < \
+        host.fake.index(f"n8n-restore-scratch-{pid}-analytics")
+
+
+def test_one_named_database_over_its_target_and_the_others_untouched(host, capsys):
+    host.write_snapshot(databases=BOTH)
+    assert restore(host, "--source", "analytics", "--target", ANALYTICS_URL, "--confirm-overwrite") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "analytics: restored over the named target database" in lines
+    assert "restore ok: snapshot bbbb2222; analytics restored" in lines
+    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    assert target_run.kw["env"] == {"TARGET": ANALYTICS_URL} and "postgres:16" in target_run.argv
+    assert target_run.kw["stdin"].name.endswith("analytics/analytics.dump")
+    assert not host.fake.ran("n8n-restore-scratch") and not host.fake.ran("n8n-backup")
+    assert live_stack_commands(host.fake) == ["docker-compose -p n8n ps -q postgres"]
+    assert "an4lytics" not in " ".join(cmds(host.fake)) + host.logtext()
+
+
+def test_supabase_target_and_target_for_another_source_together(host, capsys):
+    host.write_snapshot(databases=BOTH)
+    assert restore(host, "--source", "supabase", "--source", "analytics", "--supabase-target", SECRET_URL,
+                   "--confirm-supabase-overwrite") == 0
+    assert "restore ok: snapshot bbbb2222; supabase restored; analytics checked" in capsys.readouterr().out
+    assert restore(host, "--source", "analytics", "--supabase-target", SECRET_URL,
+                   "--confirm-supabase-overwrite") == 2
+    assert "--supabase-target is the target of the source supabase, which no --source chose" in \
+        capsys.readouterr().err
+    assert restore(host, "--source", "supabase", "--target", ANALYTICS_URL, "--supabase-target", SECRET_URL,
+                   "--confirm-overwrite") == 2
+    assert "--target and --supabase-target name two databases for the source supabase" in capsys.readouterr().err
+
+
+def test_drill_checks_every_database_in_scratch(host, capsys):
+    host.write_snapshot(databases=BOTH)
+    assert restore(host, "--drill") == 0
+    out = capsys.readouterr().out
+    assert "drill ok: snapshot bbbb2222 restores; n8n ready on it; 3 workflows, 2 credentials (2 decrypt)" in \
+        out.splitlines()
+    pid = os.getpid()
+    for name in ("supabase", "analytics"):
+        assert host.fake.ran(f"docker run -d --name n8n-restore-scratch-{pid}-{name}")
+        assert re.search(rf"^  {name} restore \+ check\s+[0-9.]+ s$", out, re.M)
+    assert live_stack_commands(host.fake) == ["docker-compose -p n8n ps -q postgres"]
+
+
+def test_drill_of_a_database_source_alone(host, capsys):
+    assert restore(host, "--drill", "--source", "supabase") == 0
+    assert "drill ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out.splitlines()
+    assert not host.fake.ran("n8n-drill")
+
+
+def test_drill_refuses_a_target(host, capsys):
+    assert restore(host, "--drill", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 2
+    assert "FAILED check host: --supabase-target: a drill restores into throwaway containers only" in \
+        capsys.readouterr().err
+    assert not host.fake.ran("restic")

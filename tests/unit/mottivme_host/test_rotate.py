@@ -10,7 +10,7 @@ import os
 import pytest
 
 from mottivme_host import cli, common, envfile, settings
-from tests.host_fake import Call, FakeRunner
+from tests.helpers import Call, FakeRunner
 
 OLD_PG, NEW_PG = "old-pg-pass", "new'pg-pass"  # a quote: the SQL literal must double it
 OLD_RESTIC, NEW_RESTIC = "old-restic-pass", "new-restic-pass"
