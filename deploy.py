@@ -3,6 +3,7 @@ Safe to re-run: a second run reports zero changes. Each concern is one @deploy i
 
 from pyinfra import host
 
+from tasks import scaling, settings
 from tasks import workers as worker_servers
 from tasks.backup import backup, backup_settings, vault
 from tasks.base import base
@@ -11,7 +12,6 @@ from tasks.hostprograms import cleanup_settings, host_programs
 from tasks.monitoring import monitor_hosts, monitoring, report_settings, reporting
 from tasks.n8n import host_settings, n8n_stack, worker_hosts
 from tasks.rotation import refuse_deploy_if_pending
-from tasks.scaling import settings
 from tasks.workers import tunnel_endpoint, workers
 
 refuse_deploy_if_pending()
@@ -19,12 +19,12 @@ if {"n8n_servers", "backup_vault", "monitors", "n8n_workers"} & set(host.groups)
     base()
 if "n8n_servers" in host.groups:
     docker()
-    if worker_hosts() and settings(host.data).queue_mode:
+    if worker_hosts() and scaling.settings(host.data).queue_mode:
         tunnel_endpoint()
     n8n_stack()
     backup()
-    host_programs({**host_settings(settings(host.data)), "backup": backup_settings(),
-                   "cleanup": cleanup_settings(host.data), "reports": report_settings()})
+    host_programs({**host_settings(scaling.settings(host.data)), "backup": backup_settings(),
+                   "cleanup": cleanup_settings(settings.Cleanup.from_data(host.data)), "reports": report_settings()})
     if monitor_hosts():
         reporting()
 if "n8n_workers" in host.groups:

@@ -90,6 +90,19 @@ tunnel_redis_port = 6379  # loopback ports, on the main server and (forwarded) o
 tunnel_postgres_port = 5432
 
 # --- backups (restic; tasks/backup.py, mottivme_host/backup.py) ------------------------------
+# What the backup holds, as data (borgmatic's model). Each source has a name (its directory in
+# the snapshot, its key in the manifest, `--data sources=NAME` of the restore runbook) and a kind:
+#   n8n      - n8n's own database, its workflows and credentials (n8n's CLI; credentials stay
+#              encrypted) and the stack's configuration. Exactly one, named "n8n".
+#   postgres - a PostgreSQL database at the URL in the .env variable `url_env` (it holds the
+#              password: never written here), dumped with pg_dump of that server's own major
+#              version; `schemas`: what is dumped. A source whose variable is empty is left out.
+# A second database is one more entry (and its URL in .env), e.g.
+#   {"name": "analytics", "kind": "postgres", "url_env": "ANALYTICS_DB_URL", "schemas": ["public"]}
+backup_sources = [
+    {"name": "n8n", "kind": "n8n"},
+    {"name": "supabase", "kind": "postgres", "url_env": "SUPABASE_DB_URL", "schemas": ["public"]},
+]
 backup_dir = "/var/backups/n8n"  # staging, restores and the local restic repository
 backup_local_repository = "/var/backups/n8n/restic"
 backup_log = "/var/log/n8n-backup.log"  # rotated weekly by logrotate, 8 kept (as the two below)
@@ -118,6 +131,7 @@ backup_failure_hook = ""
 postgres_image_pattern = "postgres:{major}"
 
 # --- weekly cleanup of Supabase tables (SOP 05 "Limpeza semanal") ------------------------------
+cleanup_source = "supabase"  # the backup source (kind postgres) whose tables these are
 # table -> days kept (rows whose created_at is older are deleted, in batches).
 cleanup_retention_days = {"workflow_executions": 90, "conversation_history": 180}
 cleanup_batch_size = 5000
@@ -189,5 +203,8 @@ monitor_backup_max_age_hours = 26  # the daily backup's heartbeat is older: back
 monitor_disk_max_percent = 85
 monitor_disk_path = "/"  # the file system the n8n servers report (Docker's data lives there)
 monitor_disk_report_minutes = 5
+# Reach the n8n server and the monitor by their private addresses, and skip certificate checks
+# of the pings (a network without DNS and with Caddy's local CA: the sandbox).
+monitor_resolve_private = False
 # Extra arguments of pip on the monitor host, e.g. "--proxy http://proxy:3128" (empty: none).
 pip_extra_args = ""

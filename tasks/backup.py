@@ -12,6 +12,7 @@ from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server
 
+from tasks import settings
 from tasks.config import peer, secret
 from tasks.monitoring import ping_curl_args, ping_url
 from tasks.variables import VARIABLES
@@ -33,18 +34,17 @@ def backup_public_key() -> str:
     return f"{key.get_name()} {key.get_base64()} mottivme-backup"
 
 
-def offsite() -> tuple[list[str], str]:
+def offsite(bk: settings.Backup) -> tuple[list[str], str]:
     """Off-host restic repositories of this host and the ssh command restic's sftp uses."""
-    d = host.data
     repos, sftp_command = [], ""
     vaults = vault_hosts()
     if vaults:
         v = vaults[0]  # one vault: every n8n server keeps its own repository in it
         addr, port = peer(v)
-        repos.append(f"sftp:{d.backup_vault_user}@{addr}:{d.backup_vault_path}/{host.name}")
+        repos.append(f"sftp:{bk.vault_user}@{addr}:{bk.vault_path}/{host.name}")
         sftp_command = (f"ssh -i {KEY_ON_HOST} -p {port} -o BatchMode=yes -o ConnectTimeout=10 "
                         f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=/etc/mottivme/backup_known_hosts "
-                        f"{d.backup_vault_user}@{addr} -s sftp")
+                        f"{bk.vault_user}@{addr} -s sftp")
     if os.environ.get("BACKUP_S3_REPOSITORY"):
         repos.append(os.environ["BACKUP_S3_REPOSITORY"])
     return repos, sftp_command
@@ -59,35 +59,49 @@ def s3_credentials() -> dict[str, str]:
 
 def backup_settings() -> dict:
     """The `backup` section of the host programs' settings (mottivme_host.settings.Backup)."""
-    d = host.data
-    repos, sftp_command = offsite()
+    bk, m = settings.Backup.from_data(host.data), settings.Monitor.from_data(host.data)
+    repos, sftp_command = offsite(bk)
     return {
-        "dir": d.backup_dir,
-        "local_repository": d.backup_local_repository,
+        "dir": bk.dir,
+        "local_repository": bk.local_repository,
         "password_file": PASSWORD_FILE,
-        "log": d.backup_log,
-        "keep": {"last": d.backup_keep_last, "daily": d.backup_keep_daily, "weekly": d.backup_keep_weekly,
-                 "monthly": d.backup_keep_monthly},
-        "check_weekday": d.backup_check_weekday,
-        "check_subset": d.backup_check_subset,
+        "log": bk.log,
+        "keep": {"last": bk.keep_last, "daily": bk.keep_daily, "weekly": bk.keep_weekly, "monthly": bk.keep_monthly},
+        "check_weekday": bk.check_weekday,
+        "check_subset": bk.check_subset,
         "offsite_repositories": repos,
         "sftp_command": sftp_command,
-        "success_hook": d.backup_success_hook or ping_url(f"backup-{host.name}"),
-        "failure_hook": d.backup_failure_hook or ping_url(f"backup-{host.name}", fail=True),
-        "hook_curl_args": [] if d.backup_success_hook else ping_curl_args().split(),
-        "postgres_image_pattern": d.postgres_image_pattern,
-        "scratch_image_pattern": d.supabase_scratch_image_pattern,
-        "supabase_db_url": os.environ.get("SUPABASE_DB_URL", ""),
+        "success_hook": bk.success_hook or ping_url(m, f"backup-{host.name}"),
+        "failure_hook": bk.failure_hook or ping_url(m, f"backup-{host.name}", fail=True),
+        "hook_curl_args": [] if bk.success_hook else ping_curl_args(m).split(),
+        "postgres_image_pattern": bk.postgres_image_pattern,
+        "scratch_image_pattern": bk.scratch_image_pattern,
+        "sources": sources(bk.sources),
         "env": s3_credentials(),
     }
 
 
+def sources(configured: list[dict]) -> list[dict]:
+    """group_data `backup_sources` as the host programs take them: each postgres source with its
+    URL from .env (sources whose variable is empty are left out). Checked at inventory time
+    (tasks/config.py: source_problems)."""
+    out = []
+    for s in configured:
+        if s["kind"] == "n8n":
+            out.append({"name": s["name"], "kind": "n8n"})
+        elif os.environ.get(s["url_env"]):
+            out.append({"name": s["name"], "kind": "postgres", "url": os.environ[s["url_env"]],
+                        "schemas": list(s.get("schemas", ["public"]))})
+    return out
+
+
 @deploy("Backups")
 def backup():
-    d = host.data
+    bk, b = settings.Backup.from_data(host.data), settings.Base.from_data(host.data)
+    st, cl = settings.Stack.from_data(host.data), settings.Cleanup.from_data(host.data)
     apt.packages(name="backup: restic, jq, python3", packages=["restic", "jq", "python3", "curl"],
                  no_recommends=True)
-    files.directory(name="backup: directory", path=d.backup_dir, mode="700")
+    files.directory(name="backup: directory", path=bk.dir, mode="700")
     files.directory(name="backup: /etc/mottivme", path="/etc/mottivme", mode="755")
     files.put(name="backup: restic password (0600)", src=StringIO(secret("RESTIC_PASSWORD").unmask() + "\n"),
               dest=PASSWORD_FILE, mode="600", user="root", group="root")
@@ -97,26 +111,26 @@ def backup():
     files.file(name="backup: the old settings file is gone (now in the host programs' settings)",
                path="/etc/mottivme/backup.env", present=False)
     files.template(name="backup: cron (daily backup, weekly cleanup)", src="templates/cron-n8n.j2",
-                   dest="/etc/cron.d/mottivme-n8n", mode="644")
+                   dest="/etc/cron.d/mottivme-n8n", mode="644", base=b, backup=bk, cleanup=cl)
     files.template(name="backup: log rotation", src="templates/logrotate-n8n-backup.j2",
-                   dest="/etc/logrotate.d/mottivme-n8n-backup", mode="644")
+                   dest="/etc/logrotate.d/mottivme-n8n-backup", mode="644", stack=st, backup=bk, cleanup=cl)
 
 
 @deploy("Backup vault")
 def vault():
-    d = host.data
-    server.user(name="vault: SFTP-only user", user=d.backup_vault_user, home=d.backup_vault_path,
+    bk = settings.Backup.from_data(host.data)
+    server.user(name="vault: SFTP-only user", user=bk.vault_user, home=bk.vault_path,
                 shell="/usr/sbin/nologin", create_home=True)
-    files.directory(name="vault: repository directory", path=d.backup_vault_path, user=d.backup_vault_user,
-                    group=d.backup_vault_user, mode="700")
-    files.directory(name="vault: .ssh", path=f"{d.backup_vault_path}/.ssh", user=d.backup_vault_user,
-                    group=d.backup_vault_user, mode="700")
+    files.directory(name="vault: repository directory", path=bk.vault_path, user=bk.vault_user,
+                    group=bk.vault_user, mode="700")
+    files.directory(name="vault: .ssh", path=f"{bk.vault_path}/.ssh", user=bk.vault_user,
+                    group=bk.vault_user, mode="700")
     files.put(name="vault: the n8n servers' backup key (restricted)",
               src=StringIO(f"restrict {backup_public_key()}\n"),
-              dest=f"{d.backup_vault_path}/.ssh/authorized_keys", user=d.backup_vault_user,
-              group=d.backup_vault_user, mode="600")
+              dest=f"{bk.vault_path}/.ssh/authorized_keys", user=bk.vault_user,
+              group=bk.vault_user, mode="600")
     conf = files.template(name="vault: sshd allows the backup user SFTP only",
                           src="templates/sshd-backup-vault.conf.j2",
-                          dest="/etc/ssh/sshd_config.d/60-mottivme-backup-vault.conf", mode="644")
+                          dest="/etc/ssh/sshd_config.d/60-mottivme-backup-vault.conf", mode="644", backup=bk)
     server.shell(name="vault: check and reload sshd", commands=["sshd -t", "systemctl reload ssh"],
                  _if=conf.did_change)

@@ -5,13 +5,16 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from tasks import settings
+
 
 @deploy("Base system")
 def base():
+    b = settings.Base.from_data(host.data)
     apt.update(name="apt: refresh package lists (at most hourly)", cache_time=3600)
-    apt.packages(name="apt: base packages", packages=host.data.base_packages, no_recommends=True)
+    apt.packages(name="apt: base packages", packages=b.packages, no_recommends=True)
 
-    zone = host.data.timezone
+    zone = b.timezone
     tz = files.link(name=f"timezone: {zone}", path="/etc/localtime", target=f"/usr/share/zoneinfo/{zone}")
     files.put(name="timezone: /etc/timezone", src=_text(zone + "\n"), dest="/etc/timezone")
     # cron reads the timezone when it starts: the backup schedule is in the server's timezone
@@ -25,13 +28,13 @@ def base():
                           dest="/etc/ssh/sshd_config.d/50-mottivme.conf", mode="644")
     server.shell(name="ssh: check and reload sshd", commands=["sshd -t", "systemctl reload ssh"],
                  _if=sshd.did_change)
-    if host.data.admin_ssh_keys:
-        server.user_authorized_keys(name="ssh: admin keys", user=host.data.get("ssh_user") or "root",
-                                    public_keys=host.data.admin_ssh_keys, delete_keys=False)
+    if b.admin_ssh_keys:
+        server.user_authorized_keys(name="ssh: admin keys", user=b.ssh_user or "root",
+                                    public_keys=b.admin_ssh_keys, delete_keys=False)
 
     files.directory(name="firewall: /etc/mottivme", path="/etc/mottivme", mode="755")
     rules = files.template(name="firewall: rules (inbound only 22/80/443)", src="templates/firewall.nft.j2",
-                           dest="/etc/mottivme/firewall.nft", mode="644")
+                           dest="/etc/mottivme/firewall.nft", mode="644", base=b)
     unit = files.template(name="firewall: systemd unit", src="templates/mottivme-firewall.service.j2",
                           dest="/etc/systemd/system/mottivme-firewall.service", mode="644")
     systemd.daemon_reload(name="firewall: systemd reload (unit changed)", _if=unit.did_change)

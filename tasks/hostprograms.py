@@ -13,6 +13,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
 from mottivme_host.cli import ALIASES
+from tasks import settings
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mottivme_host"
 LIB = "/usr/local/lib/mottivme"
@@ -20,28 +21,30 @@ ENTRY = "/usr/local/sbin/mottivme-host"
 SETTINGS = "/etc/mottivme/host.json"
 
 
-def stack_settings(d, *, compose: str, project: str, stack_dir: str, services: list[str], n8n_host: str) -> dict:
-    """What every host program needs to know of the stack it runs on."""
+def stack_settings(st: settings.Stack, *, compose: str, project: str, stack_dir: str, services: list[str],
+                   n8n_host: str) -> dict:
+    """What every host program needs to know of the stack it runs on (the main server's or a
+    worker server's: `project`, `stack_dir`)."""
     return {
         "stack_dir": stack_dir,
         "compose": [*compose.split(), "-p", project],
         "compose_project": project,
         "services": list(services),
         "n8n_host": n8n_host,
-        "n8n_image_repo": d.n8n_image_repo,
-        "ready_timeout": d.n8n_ready_timeout,
-        "drain_seconds": d.n8n_worker_drain_seconds,
-        "postgres_user": d.postgres_user,
-        "postgres_db": d.postgres_db,
-        "postgres_image": d.postgres_image,
-        "deploy_log": d.deploy_log,
-        "image_archive_dir": d.image_archive_dir,
+        "n8n_image_repo": st.n8n_image_repo,
+        "ready_timeout": st.ready_timeout,
+        "drain_seconds": st.drain_seconds,
+        "postgres_user": st.postgres_user,
+        "postgres_db": st.postgres_db,
+        "postgres_image": st.postgres_image,
+        "deploy_log": st.deploy_log,
+        "image_archive_dir": st.image_archive_dir,
     }
 
 
-def cleanup_settings(d) -> dict:
-    return {"retention_days": dict(d.cleanup_retention_days), "batch_size": d.cleanup_batch_size,
-            "log": d.cleanup_log}
+def cleanup_settings(cl: settings.Cleanup) -> dict:
+    return {"source": cl.source, "retention_days": dict(cl.retention_days), "batch_size": cl.batch_size,
+            "log": cl.log}
 
 
 @deploy("Host programs")

@@ -26,13 +26,15 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
+from tasks import settings
 from tasks.config import peer
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mottivme_monitor"
 ETC = "/etc/mottivme-monitor"
 CONFIG = f"{ETC}/config.json"
 SECRETS = f"{ETC}/secrets.env"
-COMMAND = "/usr/local/bin/mottivme-monitor"
+COMMAND = "/usr/local/bin/mottivme-monitor"  # mottivme_monitor/launcher.py
+LAUNCH = f"{ETC}/launch.json"
 PING_ENV = "/etc/mottivme/monitor-ping.env"
 _VAR = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
@@ -62,42 +64,40 @@ def variables(obj) -> set[str]:
     return set(_VAR.findall(json.dumps(obj)))
 
 
-def checks() -> tuple[list[dict], list[str]]:
+def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
     """(checks to render, "name (VAR not set)" for the ones left out)."""
-    d = host.data
     out, skipped = [], []
     n8n = list(inventory.get_group("n8n_servers", default=[]))
-    for check in d.monitor_checks:
-        c = {**d.monitor_http_defaults, **check} if check["type"] == "http" else dict(check)
+    for check in m.checks:
+        c = {**m.http_defaults, **check} if check["type"] == "http" else dict(check)
         missing = sorted(v for v in variables(c) if not os.environ.get(v))
         if missing:
             skipped.append(f"{c['name']} ({', '.join(missing)} not set)")
             continue
-        if c["name"] == "n8n" and d.get("monitor_resolve_private") and n8n:
+        if c["name"] == "n8n" and m.resolve_private and n8n:
             c["resolve"] = peer(n8n[0])[0]  # the sandbox has no DNS: connect to the n8n server itself
         out.append(c)
     for s in n8n:
         out.append({"name": f"backup-{s.name}", "description": f"daily backup of {s.name}", "type": "heartbeat",
-                    "max_age_minutes": d.monitor_backup_max_age_hours * 60})
-        out.append({"name": f"disk-{s.name}", "description": f"disk space on {s.name} ({d.monitor_disk_path})",
-                    "type": "heartbeat", "max_age_minutes": d.monitor_disk_report_minutes * 3,
-                    "max_value": d.monitor_disk_max_percent, "unit": "%"})
+                    "max_age_minutes": m.backup_max_age_hours * 60})
+        out.append({"name": f"disk-{s.name}", "description": f"disk space on {s.name} ({m.disk_path})",
+                    "type": "heartbeat", "max_age_minutes": m.disk_report_minutes * 3,
+                    "max_value": m.disk_max_percent, "unit": "%"})
     return out, skipped
 
 
-def config() -> tuple[dict, list[str]]:
-    d = host.data
-    rendered, skipped = checks()
+def config(m: settings.Monitor) -> tuple[dict, list[str]]:
+    rendered, skipped = checks(m)
     return {
-        "db": f"{d.monitor_state_dir}/state.sqlite",
-        "www_dir": f"{d.monitor_state_dir}/www",
-        "listen": d.monitor_ping_listen,
+        "db": f"{m.state_dir}/state.sqlite",
+        "www_dir": f"{m.state_dir}/www",
+        "listen": m.ping_listen,
         "ping_token": "${MONITOR_PING_TOKEN}",
-        "title": d.monitor_title,
-        "interval_seconds": d.monitor_interval_seconds,
-        "raw_history_days": d.monitor_raw_history_days,
-        "ladder": d.monitor_ladder,
-        "channels": d.monitor_channels,
+        "title": m.title,
+        "interval_seconds": m.interval_seconds,
+        "raw_history_days": m.raw_history_days,
+        "ladder": m.ladder,
+        "channels": m.channels,
         "checks": rendered,
     }, skipped
 
@@ -118,35 +118,37 @@ def secrets_env(conf: dict) -> str:
 
 @deploy("Monitor")
 def monitoring():
-    d = host.data
-    venv, lib = f"{d.monitor_dir}/venv", f"{d.monitor_dir}/lib"
+    m, b = settings.Monitor.from_data(host.data), settings.Base.from_data(host.data)
+    venv, lib = f"{m.dir}/venv", f"{m.dir}/lib"
     apt.packages(name="monitor: python3-venv, Caddy", packages=["python3-venv", "caddy", "curl"],
                  no_recommends=True)
-    server.user(name=f"monitor: system user {d.monitor_user}", user=d.monitor_user, system=True,
-                home=d.monitor_state_dir, shell="/usr/sbin/nologin", create_home=False)
-    for path, owner, mode in ((d.monitor_dir, "root", "755"), (lib, "root", "755"), (ETC, "root", "755"),
-                              (d.monitor_state_dir, d.monitor_user, "755"),
-                              (f"{d.monitor_state_dir}/www", d.monitor_user, "755")):
+    server.user(name=f"monitor: system user {m.user}", user=m.user, system=True,
+                home=m.state_dir, shell="/usr/sbin/nologin", create_home=False)
+    for path, owner, mode in ((m.dir, "root", "755"), (lib, "root", "755"), (ETC, "root", "755"),
+                              (m.state_dir, m.user, "755"),
+                              (f"{m.state_dir}/www", m.user, "755")):
         files.directory(name=f"monitor: {path}", path=path, user=owner, group=owner, mode=mode)
 
     pip.virtualenv(name="monitor: virtualenv", path=venv, python="python3", venv=True)
     pip.packages(name="monitor: Python packages (pinned)", packages=requirements(), virtualenv=venv,
-                 extra_install_args=d.pip_extra_args or None)
+                 extra_install_args=m.pip_extra_args or None)
     code = files.sync(name="monitor: the program (mottivme_monitor/)", src=str(PACKAGE), dest=f"{lib}/mottivme_monitor",
                       user="root", group="root", delete=True, exclude=["*.pyc"], exclude_dir=["__pycache__", "*/__pycache__"])
 
-    conf, skipped = config()
+    conf, skipped = config(m)
     for s in skipped:
         logger.warning(f"[{host.name}] monitor: check {s}: left out")
     conf_op = files.put(name="monitor: configuration (checks, ladder, channels)",
                         src=StringIO(json.dumps(conf, indent=2) + "\n"), dest=CONFIG, mode="644")
     secrets_op = files.put(name="monitor: secrets (0600)", src=StringIO(secrets_env(conf)), dest=SECRETS,
                            user="root", group="root", mode="600")
-    files.template(name=f"monitor: command {COMMAND}", src="templates/mottivme-monitor.sh.j2", dest=COMMAND,
-                   mode="755", venv=venv, lib=lib, config=CONFIG, secrets=SECRETS)
+    files.put(name="monitor: where its command finds things", dest=LAUNCH, mode="644",
+              src=StringIO(json.dumps({"venv": venv, "lib": lib, "config": CONFIG, "secrets": SECRETS,
+                                       "user": m.user}, indent=2, sort_keys=True) + "\n"))
+    files.put(name=f"monitor: command {COMMAND}", src=str(PACKAGE / "launcher.py"), dest=COMMAND, mode="755")
 
     units = [files.template(name=f"monitor: unit {u}", src=f"templates/{u}.j2", dest=f"/etc/systemd/system/{u}",
-                            mode="644", venv=venv, lib=lib, config=CONFIG, secrets=SECRETS)
+                            mode="644", monitor=m, venv=venv, lib=lib, config=CONFIG, secrets=SECRETS)
              for u in ("mottivme-monitor.service", "mottivme-monitor.timer", "mottivme-monitor-ping.service")]
     systemd.daemon_reload(name="monitor: systemd reload (units changed)", _if=any_changed(*units))
     systemd.service(name="monitor: timer (every check each interval)", service="mottivme-monitor.timer",
@@ -160,7 +162,7 @@ def monitoring():
     server.shell(name="monitor: one round now (changed)", commands=[f"{COMMAND} run >/dev/null"], _if=changed)
 
     caddyfile = files.template(name="monitor: Caddyfile (status page, /ping/)", src="templates/Caddyfile-monitor.j2",
-                               dest="/etc/caddy/Caddyfile", mode="644")
+                               dest="/etc/caddy/Caddyfile", mode="644", base=b, monitor=m)
     systemd.service(name="monitor: Caddy", service="caddy.service", running=True, enabled=True)
     server.shell(name="monitor: reload Caddy (Caddyfile changed)",
                  commands=["caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile >/dev/null 2>&1 "
@@ -168,37 +170,39 @@ def monitoring():
                            "systemctl reload caddy"], _if=caddyfile.did_change)
 
 
-def ping_url(name: str, fail: bool = False) -> str:
+def ping_url(m: settings.Monitor, name: str, fail: bool = False) -> str:
     """Where an n8n server sends a heartbeat (empty without a monitor host)."""
     if not monitor_hosts():
         return ""
     token = os.environ["MONITOR_PING_TOKEN"]
-    return f"https://{host.data.monitor_status_host}/ping/{token}/{name}" + ("/fail" if fail else "")
+    return f"https://{m.status_host}/ping/{token}/{name}" + ("/fail" if fail else "")
 
 
-def ping_curl_args() -> str:
+def ping_curl_args(m: settings.Monitor) -> str:
     """curl options for the pings (the sandbox: no DNS, Caddy's local CA)."""
     mons = monitor_hosts()
-    if not (mons and host.data.get("monitor_resolve_private")):
+    if not (mons and m.resolve_private):
         return ""
-    return f"-k --resolve {host.data.monitor_status_host}:443:{peer(mons[0])[0]}"
+    return f"-k --resolve {m.status_host}:443:{peer(mons[0])[0]}"
 
 
 def report_settings() -> dict | None:
     """The `reports` section of an n8n server's host-program settings (mottivme_host report-disk)."""
     if not monitor_hosts():
         return None
-    return {"disk_url": ping_url(f"disk-{host.name}"), "disk_path": host.data.monitor_disk_path,
-            "curl_args": ping_curl_args().split()}
+    m = settings.Monitor.from_data(host.data)
+    return {"disk_url": ping_url(m, f"disk-{host.name}"), "disk_path": m.disk_path,
+            "curl_args": ping_curl_args(m).split()}
 
 
 @deploy("Reports to the monitor")
 def reporting():
     """Cron runs `mottivme-report-disk` (mottivme_host/report_disk.py) with the settings above."""
+    m = settings.Monitor.from_data(host.data)
     files.file(name="reports: the old settings file is gone (now in the host programs' settings)", path=PING_ENV,
                present=False)
     files.template(name="reports: cron (disk usage)", src="templates/cron-monitor-reports.j2",
-                   dest="/etc/cron.d/mottivme-monitor-reports", mode="644")
+                   dest="/etc/cron.d/mottivme-monitor-reports", mode="644", monitor=m)
 
 
 def maintenance(action: str, checks: list[str], minutes: int = 30, reason: str = "") -> None:

@@ -19,7 +19,7 @@ from pyinfra.api import FunctionCommand, deploy, operation
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import hostprograms, operations, scaling
+from tasks import hostprograms, operations, scaling, settings
 from tasks.config import peer
 from tasks.docker import compose_command
 from tasks.n8n import n8n_environment, n8n_host, n8n_image, public_url, stack_secrets
@@ -46,27 +46,27 @@ def tunnel_public_key() -> str:
 def tunnel_endpoint():
     """On the main server: an account that can forward to Redis and PostgreSQL on loopback, and
     nothing else (no shell, no other port, no agent or X11 forwarding)."""
-    d = host.data
-    home = f"/var/lib/{d.tunnel_user}"
-    server.user(name=f"tunnel: user {d.tunnel_user} (no shell)", user=d.tunnel_user, system=True, home=home,
+    w = settings.Workers.from_data(host.data)
+    home = f"/var/lib/{w.tunnel_user}"
+    server.user(name=f"tunnel: user {w.tunnel_user} (no shell)", user=w.tunnel_user, system=True, home=home,
                 shell="/usr/sbin/nologin", create_home=True)
-    files.directory(name="tunnel: .ssh", path=f"{home}/.ssh", user=d.tunnel_user, group=d.tunnel_user, mode="700")
-    allowed = ",".join(f'permitopen="127.0.0.1:{p}"' for p in (d.tunnel_redis_port, d.tunnel_postgres_port))
+    files.directory(name="tunnel: .ssh", path=f"{home}/.ssh", user=w.tunnel_user, group=w.tunnel_user, mode="700")
+    allowed = ",".join(f'permitopen="127.0.0.1:{p}"' for p in (w.redis_port, w.postgres_port))
     files.put(name="tunnel: the worker servers' key (port forwarding to Redis/PostgreSQL only)",
               src=StringIO(f"restrict,port-forwarding,{allowed} {tunnel_public_key()}\n"),
-              dest=f"{home}/.ssh/authorized_keys", user=d.tunnel_user, group=d.tunnel_user, mode="600")
+              dest=f"{home}/.ssh/authorized_keys", user=w.tunnel_user, group=w.tunnel_user, mode="600")
 
 
 def drain(name: str = "workers: drain and stop (running executions finish, queued ones stay in Redis)"):
-    d = host.data
-    operations.compose_stopped(name=name, stack_dir=d.worker_stack_dir, project=PROJECT,
-                               timeout=d.n8n_worker_drain_seconds + 30, compose=compose_command())
+    w, st = settings.Workers.from_data(host.data), settings.Stack.from_data(host.data)
+    operations.compose_stopped(name=name, stack_dir=w.stack_dir, project=PROJECT,
+                               timeout=st.drain_seconds + 30, compose=compose_command())
 
 
 def start_workers(name: str = "workers: start"):
     """Start this worker server's workers (after a drain), always as an action (a runbook step)."""
-    d = host.data
-    server.shell(name=name, commands=[f"cd {d.worker_stack_dir} && {compose_command()} -p {PROJECT} up -d"])
+    w = settings.Workers.from_data(host.data)
+    server.shell(name=name, commands=[f"cd {w.stack_dir} && {compose_command()} -p {PROJECT} up -d"])
 
 
 def _worker_servers_ready(state, host):
@@ -115,27 +115,28 @@ def follow_main_version(version: str):
 
 def host_settings() -> dict:
     """The host programs' settings of a worker server (restart, set-version; no backups here)."""
-    d = host.data
-    s = scaling.settings(d)
-    return hostprograms.stack_settings(d, compose=compose_command(), project=PROJECT, stack_dir=d.worker_stack_dir,
-                                      services=s.server_services if s.queue_mode else [], n8n_host=n8n_host())
+    w, st = settings.Workers.from_data(host.data), settings.Stack.from_data(host.data)
+    s = scaling.settings(host.data)
+    return hostprograms.stack_settings(st, compose=compose_command(), project=PROJECT, stack_dir=w.stack_dir,
+                                      services=s.server_services if s.queue_mode else [], n8n_host=n8n_host(st))
 
 
 @deploy("n8n workers")
 def workers():
-    d = host.data
-    s = scaling.settings(d)
+    b, dk = settings.Base.from_data(host.data), settings.Docker.from_data(host.data)
+    st, w = settings.Stack.from_data(host.data), settings.Workers.from_data(host.data)
+    s = scaling.settings(host.data)
     address, port = peer(main_server())
     files.directory(name="workers: /etc/mottivme", path="/etc/mottivme", mode="755")
     key = files.put(name="workers: tunnel key (0600)", src=StringIO(_private_key()), dest=KEY_ON_HOST,
                     user="root", group="root", mode="600")
     unit = files.template(name="workers: tunnel unit", src="templates/n8n-tunnel.service.j2",
-                          dest="/etc/systemd/system/n8n-tunnel.service", mode="644", key=KEY_ON_HOST,
+                          dest="/etc/systemd/system/n8n-tunnel.service", mode="644", workers=w, key=KEY_ON_HOST,
                           address=address, port=port)
     systemd.daemon_reload(name="workers: systemd reload (unit changed)", _if=unit.did_change)
 
     if not (s.queue_mode and s.server_workers):
-        drain()
+        drain()  # reads its own settings (the runbooks call it)
         systemd.service(name="workers: tunnel stopped (no workers in this tier)", service="n8n-tunnel.service",
                         running=False, enabled=False)
         return
@@ -143,21 +144,21 @@ def workers():
     systemd.service(name="workers: tunnel running", service="n8n-tunnel.service", running=True, enabled=True)
     systemd.service(name="workers: tunnel restart (changed)", service="n8n-tunnel.service", restarted=True,
                     _if=any_changed(unit, key))
-    files.directory(name="workers: stack directory", path=d.worker_stack_dir, mode="750")
+    files.directory(name="workers: stack directory", path=w.stack_dir, mode="750")
     compose_file = files.template(
         name="workers: compose file", src="templates/docker-compose-worker.yml.j2",
-        dest=f"{d.worker_stack_dir}/docker-compose.yml", mode="644", scaling=s,
-        n8n_env=n8n_environment(d, s, n8n_host(), public_url(), remote=True))
+        dest=f"{w.stack_dir}/docker-compose.yml", mode="644", stack=st, scaling=s,
+        n8n_env=n8n_environment(b, st, w, s, n8n_host(st), public_url(st), remote=True))
     env_file = files.template(name="workers: secrets env file (0600)", src="templates/n8n.env.j2",
-                              dest=f"{d.worker_stack_dir}/.env", user="root", group="root", mode="600",
-                              queue_mode=True, secrets=stack_secrets(s), n8n_version=d.n8n_version)
-    operations.image(name=f"workers: image {n8n_image()}", ref=n8n_image(), archive_dir=d.image_archive_dir)
-    compose = f"cd {d.worker_stack_dir} && {compose_command()} -p {PROJECT}"
+                              dest=f"{w.stack_dir}/.env", user="root", group="root", mode="600",
+                              queue_mode=True, secrets=stack_secrets(s), n8n_version=st.n8n_version)
+    operations.image(name=f"workers: image {n8n_image(st=st)}", ref=n8n_image(st=st), archive_dir=st.image_archive_dir)
+    compose = f"cd {w.stack_dir} && {compose_command(dk)} -p {PROJECT}"
     server.shell(name="workers: apply configuration (compose up -d)",
-                 commands=[f"{compose} up -d --remove-orphans -t {d.n8n_worker_drain_seconds + 30}"],
+                 commands=[f"{compose} up -d --remove-orphans -t {st.drain_seconds + 30}"],
                  _if=any_changed(compose_file, env_file))
-    operations.compose_running(name="workers: running", stack_dir=d.worker_stack_dir, project=PROJECT,
-                               services=s.server_services, compose=compose_command())
-    operations.compose_healthy(name="workers: healthy (taking executions)", stack_dir=d.worker_stack_dir,
-                               project=PROJECT, services=s.server_services, timeout=d.n8n_ready_timeout,
-                               compose=compose_command())
+    operations.compose_running(name="workers: running", stack_dir=w.stack_dir, project=PROJECT,
+                               services=s.server_services, compose=compose_command(dk))
+    operations.compose_healthy(name="workers: healthy (taking executions)", stack_dir=w.stack_dir,
+                               project=PROJECT, services=s.server_services, timeout=st.ready_timeout,
+                               compose=compose_command(dk))

@@ -1,28 +1,52 @@
-"""The templates render with every value from group_data, and the results are valid."""
+"""The templates render with every value from group_data, handed to them as the settings objects
+of tasks/settings.py (never `host.data`), and the results are valid. Every group_data key is held
+by one settings class, or said to be read elsewhere."""
 
+import re
 import shutil
 import subprocess
+from collections import Counter
+from dataclasses import FrozenInstanceError, fields
 
 import pytest
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pyinfra.api import HiddenValue
+from pyinfra.api.host import HostData
 
-from tasks import groupdata, scaling
+from tasks import groupdata, scaling, settings
 from tasks.groupdata import Data
 from tasks.n8n import n8n_environment
-from tests.conftest import GOOD_SECRETS, ROOT
+from tests.helpers import GOOD_SECRETS, ROOT
 
 
 def group_data(*groups):
     return groupdata.load(*groups)
 
 
-def render(name, data=None, **ctx):
-    """Render as pyinfra's files.template does: the template sees `host.data`."""
-    ctx["host"] = type("Host", (), {"data": data or Data()})
+def of(d, *names):
+    """The settings objects `names` ("base", "stack", ...) of group data `d`, as the deploy hands
+    them to a template (`files.template(..., stack=..., backup=...)`)."""
+    classes = {c.__name__.lower(): c for c in settings.CLASSES}
+    return {n: classes[n].from_data(d) for n in names}
+
+
+class NoHostData:
+    def __getattr__(self, name):
+        raise AssertionError(f"a template read host.data.{name}: hand it a settings object (tasks/settings.py)")
+
+
+def render(name, **ctx):
+    """Render as pyinfra's files.template does: the template sees `host` too, but may not read its data."""
+    ctx["host"] = type("Host", (), {"data": NoHostData()})
     env = Environment(loader=FileSystemLoader(str(ROOT / "templates")), undefined=StrictUndefined,
                       keep_trailing_newline=True)
     return env.get_template(name).render(**ctx)
+
+
+def environment(d, s, remote=False):
+    o = of(d, "base", "stack", "workers")
+    return n8n_environment(o["base"], o["stack"], o["workers"], s, "n8n.example.test", "https://n8n.example.test/",
+                           remote=remote)
 
 
 def compose_config(tmp_path, text, name="docker-compose.yml"):
@@ -39,9 +63,8 @@ def compose_config(tmp_path, text, name="docker-compose.yml"):
 def render_compose(d, tier, tunnel=False):
     d = Data(d, n8n_tier=tier)
     s = scaling.settings(d)
-    return s, render("docker-compose.yml.j2", data=d, n8n_host="n8n.example.test",
-                     public_url="https://n8n.example.test/", scaling=s, tunnel=tunnel,
-                     n8n_env=n8n_environment(d, s, "n8n.example.test", "https://n8n.example.test/"))
+    return s, render("docker-compose.yml.j2", n8n_host="n8n.example.test", public_url="https://n8n.example.test/",
+                     scaling=s, tunnel=tunnel, n8n_env=environment(d, s), **of(d, "stack", "workers"))
 
 
 @pytest.mark.parametrize("groups", [(), ("sandbox",)])
@@ -85,15 +108,14 @@ def test_platina_spreads_webhooks_over_the_processors():
     s = scaling.settings(d)
     _, text = render_compose(group_data(), "platina", tunnel=True)
     assert "N8N_DISABLE_PRODUCTION_MAIN_PROCESS" in text and '["webhook"]' in text
-    caddy = render("Caddyfile.j2", data=d, n8n_host="n8n.example.test", scaling=s)
+    caddy = render("Caddyfile.j2", n8n_host="n8n.example.test", scaling=s, **of(d, "base"))
     assert "handle /webhook/*" in caddy and "n8n-webhook-1:5678 n8n-webhook-2:5678" in caddy
 
 
 def test_worker_server_compose(tmp_path):
     d = Data(group_data(), n8n_tier="ouro")
     s = scaling.settings(d)
-    text = render("docker-compose-worker.yml.j2", data=d, scaling=s,
-                  n8n_env=n8n_environment(d, s, "n8n.example.test", "https://n8n.example.test/", remote=True))
+    text = render("docker-compose-worker.yml.j2", scaling=s, n8n_env=environment(d, s, remote=True), **of(d, "stack"))
     out = compose_config(tmp_path, text)
     assert out.count("network_mode: host") == 2 and out.count(f"image: {d['n8n_image_repo']}:2.41.1") == 2
     assert "QUEUE_HEALTH_CHECK_PORT: '5681'" in out.replace('"', "'") and "5682" in out
@@ -110,7 +132,7 @@ def test_env_file_holds_the_secrets():
 
 
 def test_firewall_opens_only_configured_ports():
-    text = render("firewall.nft.j2", data=group_data())
+    text = render("firewall.nft.j2", **of(group_data(), "base"))
     assert "tcp dport { 22, 80, 443 } accept" in text
     assert "policy drop" in text
     assert not any(line.strip().startswith("flush") for line in text.splitlines())
@@ -119,13 +141,13 @@ def test_firewall_opens_only_configured_ports():
 @pytest.mark.parametrize("groups,tls", [((), None), (("sandbox",), "tls internal")])
 def test_caddyfile(groups, tls):
     d = group_data(*groups)
-    text = render("Caddyfile.j2", data=d, n8n_host="n8n.example.test", scaling=scaling.settings(d))
+    text = render("Caddyfile.j2", n8n_host="n8n.example.test", scaling=scaling.settings(d), **of(d, "base"))
     assert "n8n.example.test {" in text and "reverse_proxy n8n:5678" in text
     assert (tls in text) if tls else ("tls " not in text)
 
 
 def test_cron_runs_the_host_programs():
-    cron = render("cron-n8n.j2", data=group_data())
+    cron = render("cron-n8n.j2", **of(group_data(), "base", "backup", "cleanup"))
     assert "17 3 * * * root /usr/local/sbin/n8n-backup" in cron
     assert "41 4 * * 0 root /usr/local/sbin/n8n-supabase-cleanup" in cron
     assert "n8n-restore --drill" in cron
@@ -135,22 +157,22 @@ def test_no_template_holds_a_program():
     """Templates are configuration only: the programs are mottivme_host (tested in tests/unit/mottivme_host)."""
     scripts = sorted(p.name for p in (ROOT / "templates").iterdir()
                      if p.read_text().startswith("#!") and not p.name.endswith(".nft.j2"))  # nft: a ruleset
-    assert scripts == ["mottivme-monitor.sh.j2"]  # the monitor's launcher: issue 11 moves it next
+    assert scripts == []
 
 
 @pytest.mark.parametrize("groups,site,tls", [((), "status.mottivme.com.br {", None),
                                             (("sandbox",), "localhost {", "tls internal")])
 def test_monitor_caddyfile_serves_the_page_and_the_pings(groups, site, tls):
     d = group_data(*groups)
-    text = render("Caddyfile-monitor.j2", data=d)
+    text = render("Caddyfile-monitor.j2", **of(d, "base", "monitor"))
     assert site in text and f"root * {d['monitor_state_dir']}/www" in text
     assert f"reverse_proxy {d['monitor_ping_listen']}" in text and "handle /ping/*" in text
     assert (tls in text) if tls else ("tls " not in text)
 
 
-def test_monitor_units_and_command(tmp_path):
+def test_monitor_units():
     d = group_data()
-    ctx = dict(data=d, venv="/opt/mottivme-monitor/venv", lib="/opt/mottivme-monitor/lib",
+    ctx = dict(**of(d, "monitor"), venv="/opt/mottivme-monitor/venv", lib="/opt/mottivme-monitor/lib",
                config="/etc/mottivme-monitor/config.json", secrets="/etc/mottivme-monitor/secrets.env")
     run = render("mottivme-monitor.service.j2", **ctx)
     assert "Type=oneshot" in run and "User=mottivme-monitor" in run
@@ -158,8 +180,92 @@ def test_monitor_units_and_command(tmp_path):
     assert "-m mottivme_monitor --config /etc/mottivme-monitor/config.json run" in run
     assert "OnUnitActiveSec=60s" in render("mottivme-monitor.timer.j2", **ctx)
     assert " serve" in render("mottivme-monitor-ping.service.j2", **ctx)
-    script = tmp_path / "mottivme-monitor"
-    script.write_text(render("mottivme-monitor.sh.j2", **ctx))
-    r = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert "*/5 * * * * root /usr/local/sbin/mottivme-report-disk" in render("cron-monitor-reports.j2", data=d)
+    assert "*/5 * * * * root /usr/local/sbin/mottivme-report-disk" in render("cron-monitor-reports.j2", **of(d, "monitor"))
+
+
+def test_log_rotation_docker_daemon_tunnel_and_vault_sshd():
+    d = group_data()
+    rotated = render("logrotate-n8n-backup.j2", **of(d, "stack", "backup", "cleanup")).splitlines()[1]
+    assert rotated == "/var/log/n8n-backup.log /var/log/n8n-cleanup.log /var/log/n8n-deploy.log {"
+    assert '"max-size": "20m", "max-file": "5"' in render("docker-daemon.json.j2", **of(d, "docker"))
+    tunnel = render("n8n-tunnel.service.j2", key="/k", address="10.0.0.5", port=2222, **of(d, "workers"))
+    assert "-L 127.0.0.1:6379:127.0.0.1:6379" in tunnel and "n8n-tunnel@10.0.0.5" in tunnel
+    assert "Match User restic" in render("sshd-backup-vault.conf.j2", **of(d, "backup"))
+
+
+# --- one settings layer (tasks/settings.py) ----------------------------------------------------
+
+def test_no_template_reads_host_data():
+    """Templates get what they use as settings objects: a setting traces group_data -> a field of
+    tasks/settings.py -> its uses, never through `host.data` (or `host["data"]`)."""
+    offenders = [p.name for p in sorted((ROOT / "templates").iterdir())
+                 if re.search(r"\bhost\s*(\.\s*data\b|\[)", p.read_text())]
+    assert offenders == []
+
+
+class Recording(Data):
+    """group_data that writes down every key read from it."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.reads = []
+
+    def __getattr__(self, k):
+        self.reads.append(k)
+        return super().__getitem__(k)
+
+    def get(self, k, default=None):
+        self.reads.append(k)
+        return super().get(k, default)
+
+
+def test_every_group_data_key_is_held_by_exactly_one_settings_class():
+    defined = set(group_data())  # group_data/all.py: every tunable
+    held = Counter(k for c in settings.CLASSES for k in c.keys().values())
+    assert [k for k, n in held.items() if n > 1] == [], "a key is held by two classes: give it one owner"
+    assert sorted(defined - set(held) - set(settings.READ_ELSEWHERE)) == [], \
+        "a group_data key nobody reads: hold it in a class of tasks/settings.py (or list it in READ_ELSEWHERE)"
+    optional = {f.metadata["key"] for c in settings.CLASSES for f in fields(c) if f.metadata["optional"]}
+    assert sorted(set(held) - defined - optional) == [], "a settings field with no key in group_data/all.py"
+    assert sorted(optional & defined) == [], "a key of group_data/all.py is always there: not optional"
+    assert sorted(set(settings.READ_ELSEWHERE) - defined) == [] and not set(settings.READ_ELSEWHERE) & set(held)
+    # what READ_ELSEWHERE gives to tasks/scaling.py is exactly what scaling.settings() reads
+    d = Recording(group_data())
+    scaling.settings(d)
+    assert set(d.reads) == {k for k, v in settings.READ_ELSEWHERE.items() if v == "tasks/scaling.py"}
+
+
+@pytest.mark.parametrize("cls", settings.CLASSES, ids=lambda c: c.__name__)
+def test_from_data_reads_each_key_of_its_class_once(cls):
+    d = Recording(group_data())
+    obj = cls.from_data(d)
+    assert Counter(d.reads) == Counter(cls.keys().values())
+    assert [f.name for f in fields(cls) if not f.metadata["optional"] and getattr(obj, f.name) is None] == []
+    with pytest.raises(FrozenInstanceError):
+        obj.__setattr__(next(iter(cls.keys())), "changed")
+
+
+def test_other_groups_only_override_keys_of_all():
+    """group_data/<group>.py overrides all.py's keys (the sandbox adds only its own sandbox_* ones)."""
+    defined = set(group_data())
+    for f in sorted((ROOT / "group_data").glob("*.py")):
+        extra = set(groupdata.load(f.stem)) - defined
+        assert sorted(k for k in extra if k != "sandbox" and not k.startswith("sandbox_")) == [], f.name
+
+
+@pytest.mark.parametrize("kind", ["Data", "pyinfra HostData"])
+@pytest.mark.parametrize("cls", settings.CLASSES, ids=lambda c: c.__name__)
+def test_a_missing_key_is_named(cls, kind):
+    for f in fields(cls):
+        if f.metadata["optional"]:
+            continue
+        values = {k: v for k, v in group_data().items() if k != f.metadata["key"]}
+        d = Data(values) if kind == "Data" else HostData("n8n-1", values)
+        with pytest.raises(settings.SettingsError, match=rf"group_data key '{f.metadata['key']}' is missing"):
+            cls.from_data(d)
+
+
+def test_optional_host_data_is_none_when_absent_and_wins_when_set():
+    assert settings.Base.from_data(HostData("h", group_data())).ssh_user is None
+    st = settings.Stack.from_data(HostData("h", {"n8n_public_url": "https://localhost:8443/"}, group_data()))
+    assert st.public_url == "https://localhost:8443/" and st.host_override is None

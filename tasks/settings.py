@@ -1,0 +1,203 @@
+"""group_data as typed, frozen settings: one class per concern, each field naming the group_data
+key it holds (`key("backup_hour")`). `Backup.from_data(host.data)` reads every key of the class
+once, from pyinfra host data or any mapping with attribute access (tasks.groupdata.Data); a
+missing key stops it with `SettingsError` naming the key.
+
+The deploy functions in tasks/ build the objects they need once and hand them to operations and
+templates (`files.template(..., backup=b)`, `{{ backup.hour }}`); no template reads `host.data`.
+So a setting traces statically: its key in group_data/all.py -> the field here -> `<object>.<field>`.
+
+Every key of group_data/all.py is held by exactly one class here, or is listed in READ_ELSEWHERE
+(tests/unit/test_templates.py checks both ways). Fields are frozen (not reassignable); their
+values are group_data's own (lists and dicts stay lists and dicts: what the operations and
+templates got before). A field's comment is there only where group_data's does not say it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Self
+
+
+class SettingsError(Exception):
+    pass
+
+
+def key(name: str, *, optional: bool = False) -> Any:
+    """A field holding group_data key `name`. `optional`: host data an inventory source may set
+    (not group_data; None when absent)."""
+    return field(metadata={"key": name, "optional": optional})
+
+
+_ABSENT = object()
+
+
+def _read(data, name: str):
+    """data.<name> from pyinfra host data (AttributeError when absent) or a Data (KeyError)."""
+    try:
+        return getattr(data, name)
+    except (AttributeError, KeyError):
+        return _ABSENT
+
+
+class _Settings:
+    @classmethod
+    def from_data(cls, data) -> Self:
+        values = {}
+        for f in fields(cls):
+            name, optional = f.metadata["key"], f.metadata["optional"]
+            value = _read(data, name)
+            if value is _ABSENT:
+                if not optional:
+                    raise SettingsError(f"group_data key {name!r} is missing (tasks/settings.py {cls.__name__}."
+                                        f"{f.name}): set it in group_data/all.py")
+                value = None
+            values[f.name] = value
+        return cls(**values)
+
+    @classmethod
+    def keys(cls) -> dict[str, str]:
+        """{field: its group_data key}."""
+        return {f.name: f.metadata["key"] for f in fields(cls)}
+
+
+@dataclass(frozen=True)
+class Base(_Settings):
+    """Every host: packages, timezone, SSH, firewall (tasks/base.py)."""
+
+    timezone: str = key("timezone")  # also n8n's (GENERIC_TIMEZONE, TZ) and cron's
+    packages: list[str] = key("base_packages")
+    admin_ssh_keys: list[str] = key("admin_ssh_keys")
+    firewall_open_tcp_ports: list[int] = key("firewall_open_tcp_ports")
+    caddy_tls: str = key("caddy_tls")  # every host's Caddy: the n8n servers' and the monitor's
+    ssh_user: str | None = key("ssh_user", optional=True)  # the inventory's deploy user (the admin keys' owner)
+
+
+@dataclass(frozen=True)
+class Docker(_Settings):
+    """Docker engine and compose (tasks/docker.py)."""
+
+    source: str = key("docker_source")
+    log_max_size: str = key("docker_log_max_size")
+    log_max_files: int = key("docker_log_max_files")
+
+
+@dataclass(frozen=True)
+class Stack(_Settings):
+    """The n8n stack on the main server (tasks/n8n.py), and what its processes share with the
+    worker servers' (image, database, environment, drain)."""
+
+    n8n_version: str = key("n8n_version")
+    n8n_image_repo: str = key("n8n_image_repo")
+    postgres_image: str = key("postgres_image")
+    redis_image: str = key("redis_image")  # queue mode (tier prata and up)
+    caddy_image: str = key("caddy_image")
+    dir: str = key("stack_dir")
+    compose_project: str = key("compose_project")
+    postgres_db: str = key("postgres_db")
+    postgres_user: str = key("postgres_user")
+    executions_prune: bool = key("executions_prune")
+    executions_max_age_hours: int = key("executions_max_age_hours")
+    executions_prune_max_count: int = key("executions_prune_max_count")
+    runners_mode: str = key("n8n_runners_mode")
+    extra_env: dict[str, str] = key("n8n_extra_env")
+    owner_first_name: str = key("n8n_owner_first_name")
+    owner_last_name: str = key("n8n_owner_last_name")
+    metrics: bool = key("n8n_metrics")  # N8N_METRICS
+    ready_timeout: int = key("n8n_ready_timeout")
+    image_archive_dir: str = key("image_archive_dir")
+    drain_seconds: int = key("n8n_worker_drain_seconds")
+    deploy_log: str = key("deploy_log")
+    host_override: str | None = key("n8n_host_override", optional=True)  # instead of N8N_HOST from .env
+    public_url: str | None = key("n8n_public_url", optional=True)  # instead of https://<N8N_HOST>/ (the sandbox)
+
+
+@dataclass(frozen=True)
+class Workers(_Settings):
+    """The worker servers (tasks/workers.py) and the SSH tunnel to the main server's Redis and
+    PostgreSQL (its account there, the loopback ports both ends use)."""
+
+    stack_dir: str = key("worker_stack_dir")
+    tunnel_user: str = key("tunnel_user")
+    redis_port: int = key("tunnel_redis_port")
+    postgres_port: int = key("tunnel_postgres_port")
+
+
+@dataclass(frozen=True)
+class Backup(_Settings):
+    """Backups on the n8n servers and the backup vault (tasks/backup.py)."""
+
+    sources: list[dict] = key("backup_sources")
+    dir: str = key("backup_dir")
+    local_repository: str = key("backup_local_repository")
+    log: str = key("backup_log")
+    hour: int = key("backup_hour")
+    minute: int = key("backup_minute")
+    keep_last: int = key("backup_keep_last")
+    keep_daily: int = key("backup_keep_daily")
+    keep_weekly: int = key("backup_keep_weekly")
+    keep_monthly: int = key("backup_keep_monthly")
+    check_weekday: int = key("backup_check_weekday")
+    check_subset: str = key("backup_check_subset")
+    vault_user: str = key("backup_vault_user")
+    vault_path: str = key("backup_vault_path")
+    success_hook: str = key("backup_success_hook")
+    failure_hook: str = key("backup_failure_hook")
+    postgres_image_pattern: str = key("postgres_image_pattern")
+    scratch_image_pattern: str = key("supabase_scratch_image_pattern")
+    drill_monthly: bool = key("restore_drill_monthly")
+
+
+@dataclass(frozen=True)
+class Cleanup(_Settings):
+    """The weekly cleanup of Supabase tables (mottivme_host/cleanup.py; its cron line)."""
+
+    source: str = key("cleanup_source")
+    retention_days: dict[str, int] = key("cleanup_retention_days")
+    batch_size: int = key("cleanup_batch_size")
+    weekday: int = key("cleanup_weekday")
+    hour: int = key("cleanup_hour")
+    minute: int = key("cleanup_minute")
+    log: str = key("cleanup_log")
+
+
+@dataclass(frozen=True)
+class Monitor(_Settings):
+    """The monitor host, and what the n8n servers report to it (tasks/monitoring.py)."""
+
+    dir: str = key("monitor_dir")
+    state_dir: str = key("monitor_state_dir")
+    user: str = key("monitor_user")
+    interval_seconds: int = key("monitor_interval_seconds")
+    raw_history_days: int = key("monitor_raw_history_days")
+    status_host: str = key("monitor_status_host")
+    title: str = key("monitor_title")
+    ping_listen: str = key("monitor_ping_listen")
+    ladder: dict = key("monitor_ladder")
+    channels: dict = key("monitor_channels")
+    http_defaults: dict = key("monitor_http_defaults")
+    checks: list[dict] = key("monitor_checks")
+    backup_max_age_hours: int = key("monitor_backup_max_age_hours")
+    disk_max_percent: int = key("monitor_disk_max_percent")
+    disk_path: str = key("monitor_disk_path")
+    disk_report_minutes: int = key("monitor_disk_report_minutes")
+    resolve_private: bool = key("monitor_resolve_private")
+    pip_extra_args: str = key("pip_extra_args")
+
+
+CLASSES = (Base, Docker, Stack, Workers, Backup, Cleanup, Monitor)
+
+# Keys of group_data/all.py that no class here holds, and who reads them instead.
+READ_ELSEWHERE = {
+    # the tier and its overrides: tasks/scaling.py `settings(data)` turns them into its own frozen
+    # `Scaling` (tier -> queue mode, worker and webhook-processor counts)
+    "n8n_tier": "tasks/scaling.py",
+    "n8n_tiers": "tasks/scaling.py",
+    "n8n_queue_mode": "tasks/scaling.py",
+    "n8n_main_workers": "tasks/scaling.py",
+    "n8n_server_workers": "tasks/scaling.py",
+    "n8n_webhook_processors": "tasks/scaling.py",
+    "n8n_worker_concurrency": "tasks/scaling.py",
+    # only builds postgres_image inside group_data/all.py (the sandbox's image builder reads it too)
+    "postgres_major": "group_data/all.py",
+}
