@@ -22,13 +22,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
 
+# the demo targets the local sandbox only, whatever .env says (MOTTIVME_TARGET=sandbox: no host
+# and no secret from .env), so it can never reach a production server
 demo: venv
+	@echo "demo: the local sandbox only (never the hosts of .env)"
 	@test -s .sandbox/hosts.json && grep -q '"name"' .sandbox/hosts.json || $(BIN)/python -m sandbox up --hosts $(HOSTS)
-	$(PYINFRA) -y inventory.py deploy.py
+	MOTTIVME_TARGET=sandbox $(PYINFRA) -y inventory.py deploy.py
 	@$(BIN)/python -m sandbox urls
 
+# production: pyinfra shows what it will change and asks before it does (no -y here)
 deploy: venv
-	$(PYINFRA) -y inventory.py deploy.py
+	$(PYINFRA) inventory.py deploy.py
 
 # every tracked shell script (templates are Jinja, not shell)
 SHELL_SCRIPTS = $(shell git ls-files | grep -v '^templates/' | xargs grep -lsE '^\#!.*(ba)?sh' 2>/dev/null)

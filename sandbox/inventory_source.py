@@ -23,8 +23,10 @@ def state_dir() -> Path:
 
 
 class SandboxSource:
-    def __init__(self):
+    def __init__(self, env_file: bool = True):
+        """`env_file`: False = the operator's .env is not read at all (`make demo`)."""
         self.state = state_dir()
+        self.reads_env_file = env_file
 
     def _hosts(self) -> list[dict]:
         f = self.state / "hosts.json"

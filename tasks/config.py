@@ -35,6 +35,7 @@ class InventorySource(Protocol):
     def groups(self) -> dict[str, list[tuple[str, dict]]]: ...  # {group: [(name, host data)]}; may raise ConfigError
     def secret_files(self) -> list[Path]: ...  # read after .env for unset values; rotated values go back there
     def describe(self) -> str: ...
+    reads_env_file: bool  # the operator's .env is read (False: only the source's own secret files)
     def can_replace_servers(self) -> bool: ...  # the DR drill's "destroy the server, get a bare one"
     def replace_server(self, name: str, group: str) -> None: ...
 
@@ -52,6 +53,8 @@ def load_env() -> None:
 
 class EnvSource:
     """The servers listed in .env / the environment (N8N_SERVERS=host1,host2:2222, SSH_USER, SSH_KEY_FILE)."""
+
+    reads_env_file = True
 
     def __init__(self):
         load_env()
@@ -123,7 +126,8 @@ def load_inventory(source: InventorySource) -> dict[str, list]:
     global _active
     from dotenv import load_dotenv
 
-    load_env()
+    if source.reads_env_file:
+        load_env()
     _active = source
     try:
         found = source.groups()
@@ -151,7 +155,8 @@ def _die(errors: list[str]) -> None:
 
 
 def _secret_homes() -> list[Path]:
-    return [env_file(), *active_source().secret_files()]
+    source = active_source()
+    return [env_file()] * source.reads_env_file + source.secret_files()
 
 
 def rotation_pending_file() -> Path:

@@ -178,3 +178,26 @@ def test_backup_sources_are_checked_before_any_host():
     errors = variables.source_problems(bad, {})
     assert len(errors) == 5 and any("unique" in e for e in errors) and any("kind must be" in e for e in errors)
     assert any("url_env must name" in e for e in errors) and any("schemas must be" in e for e in errors)
+
+
+def test_the_demo_never_targets_the_hosts_in_env(tmp_path):
+    """`make demo` (MOTTIVME_TARGET=sandbox) with a .env that lists a production server: the run
+    looks for the sandbox only and never contacts that server; the .env's secrets are not read."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("N8N_SERVERS=127.0.0.1:1\n" + "".join(f"{k}={v}\n" for k, v in GOOD_SECRETS.items()))
+    env = clean_env(MOTTIVME_ENV_FILE=str(env_file), SBX_STATE=str(tmp_path / "no-sandbox"), MOTTIVME_TARGET="sandbox")
+    r = run_pyinfra(["-y", "inventory.py", "deploy.py"], env, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2, out
+    assert "make sandbox-up" in out and "127.0.0.1" not in out and "Connecting" not in out
+
+
+def test_make_demo_uses_the_sandbox_and_make_deploy_asks_first():
+    import subprocess
+
+    demo = subprocess.run(["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    (deploy_line,) = [line for line in demo.splitlines() if "inventory.py deploy.py" in line]
+    assert deploy_line.startswith("MOTTIVME_TARGET=sandbox ")
+    prod = subprocess.run(["make", "-n", "deploy"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    (prod_line,) = [line for line in prod.splitlines() if "inventory.py deploy.py" in line]
+    assert " -y" not in prod_line
