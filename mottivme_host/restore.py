@@ -47,8 +47,10 @@ DRILL_READY_JS = ("fetch('http://127.0.0.1:5678/healthz/readiness')"
 DECRYPT_SH = (r'n8n export:credentials --all --decrypted --output=/tmp/c.json >/dev/null 2>&1 && '
               r'node -e "console.log(require(\"/tmp/c.json\").filter(c => typeof c.data === \"object\").length)"; '
               r'rm -f /tmp/c.json')
+# a database source's dump is read from a read-only bind mount, so pg_restore can run parallel jobs
+JOBS = str(max(1, min(4, os.cpu_count() or 1)))
 TARGET_SH = ('pg_restore --clean --if-exists --no-owner --no-privileges --exit-on-error '
-             '-L /tmp/restore.list -d "$TARGET"')
+             f'-j {JOBS} -L /tmp/restore.list -d "$TARGET" /tmp/restore.dump')
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -402,9 +404,12 @@ class _Restore:
             self.r.sleep(1)
         return False
 
-    def dump(self, source: str):
+    def dump_path(self, source: str) -> str:
         """The source's dump file (its path as the manifest names it: a verified file)."""
-        return open(os.path.join(self.src, self.mf(source, "dump")), "rb")
+        return os.path.join(self.src, self.mf(source, "dump"))
+
+    def dump(self, source: str):
+        return open(self.dump_path(source), "rb")
 
     # --- drill: throwaway PostgreSQL + n8n on their own network; the live stack is untouched ----
     def drill(self) -> None:
@@ -619,14 +624,13 @@ class _Restore:
             box = f"n8n-restore-scratch-{self.pid}-{name}"
             self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", box], check=False))
             self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
-                       image])
+                       "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro", image])
             self.wait_until(60, ["docker", "exec", box, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"])
             self.run_(["docker", "exec", box, "psql", "-U", "postgres", "-qc",
                        "create extension if not exists vector"], check=False)
             self.run_(["docker", "cp", listing, f"{box}:/tmp/{name}.list"])
-            with self.dump(name) as f:
-                self.run_(["docker", "exec", "-i", box, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
-                           "--no-privileges", "--exit-on-error", "-L", f"/tmp/{name}.list"], stdin=f)
+            self.run_(["docker", "exec", box, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
+                       "--no-privileges", "--exit-on-error", "-j", JOBS, "-L", f"/tmp/{name}.list", "/tmp/restore.dump"])
             sql = counts_sql(self.mf(name, "schemas", default=["public"]))
             res = self.r.run(["docker", "exec", box, "psql", "-U", "postgres", "-AtF", " ", "-c", sql],
                              log=self.log.file)
@@ -641,10 +645,9 @@ class _Restore:
         else:
             image = b.postgres_image_pattern.replace("{major}", str(major))
             # the URL holds a password: only in the environment of docker, never on a command line
-            with self.dump(name) as f:
-                self.run_(["docker", "run", "--rm", "-i", "--network", "host", "-e", "TARGET",
-                           "-v", f"{listing}:/tmp/restore.list:ro", image, "sh", "-c", TARGET_SH],
-                          stdin=f, env={"TARGET": target})
+            self.run_(["docker", "run", "--rm", "--network", "host", "-e", "TARGET",
+                       "-v", f"{listing}:/tmp/restore.list:ro", "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro",
+                       image, "sh", "-c", TARGET_SH], env={"TARGET": target})
             self.say(f"{name}: restored over the named target database")
         self.laps.lap(f"{name} restore + check")
 

@@ -514,8 +514,10 @@ def test_scratch_check_uses_the_servers_major_and_no_network(host, capsys):
     assert restore(host, "--no-safety-snapshot") == 0
     run = next(x for x in cmds(host.fake) if x.startswith("docker run -d --name n8n-restore-scratch"))
     assert "--network none" in run and run.endswith("pgvector/pgvector:pg15")
+    # the verified dump, read-only, so that pg_restore can run parallel jobs
+    assert re.search(r" -v \S+/supabase/supabase\.dump:/tmp/restore\.dump:ro ", run)
     assert host.fake.ran("pg_restore -U postgres -d postgres --no-owner --no-privileges --exit-on-error "
-                         "-L /tmp/supabase.list")
+                         f"-j {restore_mod.JOBS} -L /tmp/supabase.list /tmp/restore.dump")
 
 
 def test_scratch_counts_that_differ_fail(host, capsys):
@@ -535,9 +537,9 @@ def test_a_named_supabase_target_gets_its_url_only_through_the_environment(host,
     assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 0
     cap = capsys.readouterr()
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
-    assert target_run.argv[:9] == ["docker", "run", "--rm", "-i", "--network", "host", "-e", "TARGET", "-v"]
+    assert target_run.argv[:8] == ["docker", "run", "--rm", "--network", "host", "-e", "TARGET", "-v"]
     assert "postgres:15" in target_run.argv and target_run.kw["env"] == {"TARGET": SECRET_URL}
-    assert target_run.argv[-1].endswith('-d "$TARGET"')
+    assert target_run.argv[-1].endswith(f'-j {restore_mod.JOBS} -L /tmp/restore.list -d "$TARGET" /tmp/restore.dump')
     assert "supabase: restored over the named target database" in cap.out.splitlines()
     assert not host.fake.ran("n8n-restore-scratch")
     for c in host.fake.calls:
@@ -693,7 +695,7 @@ def test_a_format_1_snapshot_restores_end_to_end(host, capsys):
     assert host.fake.index("n8n-backup --tag pre-restore") < host.fake.index("alter database") < \
         host.fake.index("n8n-restore-scratch")
     assert host.fake.ran("pg_restore -U postgres -d postgres --no-owner --no-privileges --exit-on-error "
-                         "-L /tmp/supabase.list")
+                         f"-j {restore_mod.JOBS} -L /tmp/supabase.list /tmp/restore.dump")
     scratch_counts = next(c for c in host.fake.calls if "n8n-restore-scratch" in c.cmd and "query_to_xml" in c.cmd)
     assert scratch_counts.argv[-1] == stack.COUNTS_SQL
 
@@ -703,7 +705,7 @@ def test_a_format_1_snapshot_restores_supabase_over_a_named_target(host, capsys)
     assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 0
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
     assert target_run.kw["env"] == {"TARGET": SECRET_URL} and "postgres:15" in target_run.argv
-    assert target_run.kw["stdin"].name.endswith("supabase/supabase.dump")
+    assert any(a.endswith("supabase/supabase.dump:/tmp/restore.dump:ro") for a in target_run.argv)
     assert "supabase: restored over the named target database" in capsys.readouterr().out.splitlines()
 
 
@@ -746,7 +748,7 @@ def test_source_supabase_over_a_named_target_restores_it_alone(host, capsys):
     assert "supabase: restored over the named target database" in lines
     assert "restore ok: snapshot bbbb2222; supabase restored" in lines
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
-    assert target_run.kw["env"] == {"TARGET": SECRET_URL} and target_run.argv[-1].endswith('-d "$TARGET"')
+    assert target_run.kw["env"] == {"TARGET": SECRET_URL} and target_run.argv[-1].endswith('-d "$TARGET" /tmp/restore.dump')
     assert locked == [True]  # no backup dumps it meanwhile
     assert live_stack_commands(host.fake) == ["docker-compose -p n8n ps -q postgres"]
     assert not host.fake.ran("n8n-backup") and not host.fake.ran("n8n-restore-scratch")
@@ -820,7 +822,7 @@ def test_one_named_database_over_its_target_and_the_others_untouched(host, capsy
     assert "restore ok: snapshot bbbb2222; analytics restored" in lines
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
     assert target_run.kw["env"] == {"TARGET": ANALYTICS_URL} and "postgres:16" in target_run.argv
-    assert target_run.kw["stdin"].name.endswith("analytics/analytics.dump")
+    assert any(a.endswith("analytics/analytics.dump:/tmp/restore.dump:ro") for a in target_run.argv)
     assert not host.fake.ran("n8n-restore-scratch") and not host.fake.ran("n8n-backup")
     assert live_stack_commands(host.fake) == ["docker-compose -p n8n ps -q postgres"]
     assert "an4lytics" not in " ".join(cmds(host.fake)) + host.logtext()
