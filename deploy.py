@@ -19,18 +19,19 @@ if {"n8n_servers", "backup_vault", "monitors", "n8n_workers"} & set(host.groups)
     base()
 if "n8n_servers" in host.groups:
     docker()
+    # the host programs first: the stack and the backup below change what the older ones expected
+    host_programs({**host_settings(scaling.settings(host.data)), "backup": backup_settings(),
+                   "cleanup": cleanup_settings(settings.Cleanup.from_data(host.data)), "reports": report_settings()})
     if worker_hosts() and scaling.settings(host.data).queue_mode:
         tunnel_endpoint()
     n8n_stack()
     backup()
-    host_programs({**host_settings(scaling.settings(host.data)), "backup": backup_settings(),
-                   "cleanup": cleanup_settings(settings.Cleanup.from_data(host.data)), "reports": report_settings()})
     if monitor_hosts():
         reporting()
 if "n8n_workers" in host.groups:
     docker()
-    workers()
     host_programs(worker_servers.host_settings())
+    workers()
 if "backup_vault" in host.groups:
     vault()
 if "monitors" in host.groups:

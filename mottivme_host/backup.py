@@ -27,7 +27,7 @@ from .common import Fail, Lock, Log
 from .restic import Repo, first_error, no_repository
 from .run import CommandFailed, Runner
 from .settings import Settings, Source
-from .stack import COUNTS_SQL, SCHEMA_NAME, SOURCE_NAME, Stack, counts_sql, parse_counts
+from .stack import COUNTS_SQL, RESERVED_SOURCE_NAMES, SCHEMA_NAME, SOURCE_NAME, Stack, counts_sql, parse_counts
 
 PROG = "n8n-backup"
 # n8n's CLI runs beside the live n8n: it gets its own task-broker port. The counts come as $1 and
@@ -173,9 +173,9 @@ class _Backup:
         if not url:
             return
         argv = ["curl", "-fsS", "-m", "10", "--retry", "2", *self.b.hook_curl_args]
-        argv += ["-X", "POST", "--data-binary", body, url] if body is not None else [url]
-        try:
-            ok = self.r.run(argv, check=False).ok  # its output (which may name the URL) is dropped
+        argv += ["-X", "POST", "--data-binary", body] if body is not None else []
+        try:  # the URL reaches curl on stdin, never on a command line; its output (which may name it) is dropped
+            ok = self.r.run([*argv, "-o", "/dev/null", "-K", "-"], input=common.curl_config(url), check=False).ok
         except OSError:
             ok = False
         if not ok:
@@ -254,7 +254,7 @@ class _Backup:
         sources, out = self.b.sources, []
         names = [x.name for x in sources]
         for x in sources:
-            if not SOURCE_NAME.fullmatch(x.name) or x.name == "config":
+            if not SOURCE_NAME.fullmatch(x.name) or x.name in RESERVED_SOURCE_NAMES:
                 self.fail(f"backup source {x.name!r}: a name is lower-case letters, digits, - and _ (not config)")
             if names.count(x.name) > 1:
                 self.fail(f"two backup sources are named {x.name}")

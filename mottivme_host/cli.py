@@ -50,14 +50,19 @@ def main(argv: list[str] | None = None, runner: Runner | None = None, settings=N
     s = settings if settings is not None else settings_mod.load()
     runner = runner or Runner()
     # a lost SSH session (HUP) or a kill (TERM) interrupts like Ctrl-C: the program's own
-    # clean-up runs (Python's default for HUP would end it with none)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    # clean-up runs (Python's default for HUP would end it with none). A signal the caller ignores
+    # stays ignored: deploy-version's rollback runs n8n-restore that way, and it must not be cut.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _terminate)
     try:
         return ns.module.main(ns, s, runner) or 0
     except Fail as e:
         stderr_line(f"{prog}: FAILED {e.message}")
         return e.code
+    except KeyboardInterrupt:
+        stderr_line(f"{prog}: FAILED interrupted")
+        return 130
 
 
 def _terminate(signum, frame):

@@ -61,6 +61,11 @@ def stderr_line(message: str) -> None:
     out_line(message, sys.stderr)
 
 
+def curl_config(url: str) -> str:
+    """A curl config (`curl -K -`, on stdin) naming `url`: a URL with a token never goes in argv."""
+    return 'url = "' + url.replace("\\", "\\\\").replace('"', '\\"') + '"\n'
+
+
 def sha256(path: str) -> str:
     """sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()

@@ -45,6 +45,8 @@ def update(path: str, values: dict[str, str]) -> bool:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it replaces the file every secret of the stack is in
         os.chown(tmp, st.st_uid, st.st_gid)
         os.chmod(tmp, st.st_mode & 0o777)
         os.replace(tmp, path)

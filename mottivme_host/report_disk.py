@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from .common import Fail
+from .common import Fail, curl_config
 from .run import Runner
 from .settings import Settings
 
@@ -28,10 +28,6 @@ def used_percent(path: str) -> int:
     # df's Use%: used / (used + available to unprivileged users), rounded up
     denominator = used + avail
     return 0 if denominator == 0 else -(-used * 100 // denominator)
-
-
-def curl_config(url: str) -> str:
-    return 'url = "' + url.replace("\\", "\\\\").replace('"', '\\"') + '"\n'
 
 
 def main(ns, s: Settings, runner: Runner) -> int:

@@ -145,3 +145,10 @@ def load(path: str | None = None) -> Settings:
     except FileNotFoundError:
         raise SystemExit(f"mottivme-host: no settings at {path}: this server is not provisioned; "
                          "run `pyinfra inventory.py deploy.py` first") from None
+    except PermissionError:
+        raise SystemExit(f"mottivme-host: cannot read the settings {path} (root only, 0600): run it as root, "
+                         "e.g. with sudo") from None
+    except (OSError, ValueError, TypeError) as e:  # broken JSON, an unknown key, a wrong value
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SystemExit(f"mottivme-host: cannot read the settings {path} ({reason}): the deploy writes it; "
+                         "run `pyinfra inventory.py deploy.py` again") from None

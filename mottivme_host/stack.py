@@ -15,6 +15,8 @@ COUNTS_SQL = ("select table_name, (xpath('/row/c/text()', query_to_xml(format('s
 SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 # a schema a postgres source dumps: a plain (unquoted, lower-case) PostgreSQL identifier
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# names a source cannot take: directories of the snapshot that are not sources
+RESERVED_SOURCE_NAMES = frozenset({"config"})
 
 
 def counts_sql(schemas=("public",)) -> str:

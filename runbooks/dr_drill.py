@@ -37,8 +37,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dotenv import load_dotenv  # noqa: E402
-
 from tasks import config  # noqa: E402
 
 PYINFRA = [sys.executable, "-m", "pyinfra"]  # the pyinfra of this interpreter, whatever the virtualenv
@@ -46,7 +44,7 @@ MARKER_TABLE = "dr_drill_marker"
 # --rebuild wipe: what deploy.py and the backups put on an n8n server, removed
 WIPE = ("cd /opt/n8n 2>/dev/null && docker-compose -p n8n down -v --remove-orphans >/dev/null 2>&1; "
         "rm -rf /opt/n8n /etc/mottivme /var/backups/n8n /etc/cron.d/mottivme-* /usr/local/sbin/n8n-* "
-        "/var/log/n8n-*.log /etc/logrotate.d/mottivme-*")
+        "/usr/local/sbin/mottivme-* /usr/local/lib/mottivme /var/log/n8n-*.log /etc/logrotate.d/mottivme-*")
 
 
 class N8nServer:
@@ -203,7 +201,7 @@ class Drill:
             old = N8nServer().name
             if self.rebuild == "wipe":
                 self.sh(WIPE)
-                return f"{old} wiped: stack, volumes, /opt/n8n, /etc/mottivme, local backups, scripts, cron"
+                return f"{old} wiped: stack, volumes, /opt/n8n, /etc/mottivme, local backups, host programs, cron"
             self.source.replace_server(old, "n8n_servers")
             return f"{old} destroyed, replaced by a bare {N8nServer().name}"
 
@@ -256,8 +254,7 @@ def main(argv=None) -> int:
                    help="part (c): replace the server (sandbox, the default there) or wipe it (staging, the default there)")
     p.add_argument("--i-know-this-is-production", action="store_true")
     a = p.parse_args(argv)
-    load_dotenv(os.environ.get("MOTTIVME_ENV_FILE") or ROOT / ".env", override=False)
-    from inventory_sources import choose  # the inventory's own choice of hosts
+    from inventory_sources import choose  # the inventory's own choice of hosts (it reads .env when it may)
 
     source = choose()
     if not source.can_replace_servers():  # real servers: only a staging inventory, which is wiped

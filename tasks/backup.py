@@ -102,7 +102,7 @@ def backup():
     apt.packages(name="backup: restic, jq, python3", packages=["restic", "jq", "python3", "curl"],
                  no_recommends=True)
     files.directory(name="backup: directory", path=bk.dir, mode="700")
-    files.directory(name="backup: /etc/mottivme", path="/etc/mottivme", mode="755")
+    files.directory(name="backup: /etc/mottivme", path="/etc/mottivme", mode="700")
     files.put(name="backup: restic password (0600)", src=StringIO(secret("RESTIC_PASSWORD").unmask() + "\n"),
               dest=PASSWORD_FILE, mode="600", user="root", group="root")
     if vault_hosts():

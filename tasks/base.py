@@ -32,7 +32,7 @@ def base():
         server.user_authorized_keys(name="ssh: admin keys", user=b.ssh_user or "root",
                                     public_keys=b.admin_ssh_keys, delete_keys=False)
 
-    files.directory(name="firewall: /etc/mottivme", path="/etc/mottivme", mode="755")
+    files.directory(name="firewall: /etc/mottivme", path="/etc/mottivme", mode="700")
     rules = files.template(name="firewall: rules (inbound only 22/80/443)", src="templates/firewall.nft.j2",
                            dest="/etc/mottivme/firewall.nft", mode="644", base=b)
     unit = files.template(name="firewall: systemd unit", src="templates/mottivme-firewall.service.j2",

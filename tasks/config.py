@@ -128,6 +128,10 @@ def load_inventory(source: InventorySource) -> dict[str, list]:
 
     if source.reads_env_file:
         load_env()
+    else:  # a sandbox-only run: no value of the project's from the shell either, only the source's own
+        for v in variables.VARIABLES:
+            if v.name not in ("MOTTIVME_ENV_FILE", "MOTTIVME_TARGET"):
+                os.environ.pop(v.name, None)
     _active = source
     try:
         found = source.groups()

@@ -59,7 +59,7 @@ def host_programs(settings: dict):
     for alias in ALIASES:
         files.link(name=f"host programs: /usr/local/sbin/{alias}", path=f"/usr/local/sbin/{alias}", target=ENTRY,
                    force=True, force_backup=False)
-    files.directory(name="host programs: /etc/mottivme", path="/etc/mottivme", mode="755")
+    files.directory(name="host programs: /etc/mottivme", path="/etc/mottivme", mode="700")
     files.put(name=f"host programs: settings {SETTINGS} (0600)", dest=SETTINGS, user="root", group="root",
               mode="600", src=StringIO(json.dumps(settings, indent=2, sort_keys=True) + "\n"))
 

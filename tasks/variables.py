@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mottivme_host.stack import RESERVED_SOURCE_NAMES, SCHEMA_NAME, SOURCE_NAME  # the host's own rules
 from tasks import groups
 
 
@@ -171,6 +172,8 @@ VARIABLES: tuple[Variable, ...] = (
                  "with `ssh-keygen -t ed25519 -N '' -f ~/.ssh/mottivme-worker-tunnel`"),
     # --- where the settings come from ----------------------------------------------------------
     Variable("MOTTIVME_ENV_FILE", "", ""),  # another file instead of ./.env (tests); not in .env itself
+    # "sandbox": the local sandbox whatever .env lists, and no value from .env or the shell (make demo)
+    Variable("MOTTIVME_TARGET", "", ""),
 )
 
 BY_NAME = {v.name: v for v in VARIABLES}
@@ -210,7 +213,6 @@ def problems(env, group_hosts: dict[str, list]) -> list[str]:
 
 
 POSTGRES_URL = BY_NAME["SUPABASE_DB_URL"].check
-IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
 def source_problems(sources: list[dict], env) -> list[str]:
@@ -220,8 +222,9 @@ def source_problems(sources: list[dict], env) -> list[str]:
     where = "group_data backup_sources"
     for i, s in enumerate(sources):
         name, kind = s.get("name", ""), s.get("kind")
-        if not re.fullmatch(r"[a-z][a-z0-9_-]*", str(name)) or name in names:
-            out.append(f"{where}[{i}]: name {name!r} must be a unique lower-case word (its directory in the snapshot)")
+        if not SOURCE_NAME.fullmatch(str(name)) or name in RESERVED_SOURCE_NAMES or name in names:
+            out.append(f"{where}[{i}]: name {name!r} must be unique, up to 40 lower-case letters, digits, _ or -, "
+                       f"and not {', '.join(sorted(RESERVED_SOURCE_NAMES))} (its directory in the snapshot)")
         names.append(name)
         if kind == "n8n":
             if name != "n8n":
@@ -234,8 +237,9 @@ def source_problems(sources: list[dict], env) -> list[str]:
             elif env.get(var) and not re.fullmatch(POSTGRES_URL, env[var]):
                 out.append(f"{var} (backup source {name}) must look like postgresql://USER:PASSWORD@HOST:5432/DATABASE")
             schemas = s.get("schemas", ["public"])
-            if not schemas or not all(isinstance(x, str) and re.fullmatch(IDENT, x) for x in schemas):
-                out.append(f"{where}[{i}] ({name}): schemas must be a list of schema names, e.g. [\"public\"]")
+            if not schemas or not all(isinstance(x, str) and SCHEMA_NAME.fullmatch(x) for x in schemas):
+                out.append(f"{where}[{i}] ({name}): schemas must be a list of lower-case schema names, "
+                           "e.g. [\"public\"]")
         else:
             out.append(f"{where}[{i}] ({name}): kind must be \"n8n\" or \"postgres\", not {kind!r}")
     if names.count("n8n") != 1:

@@ -127,7 +127,7 @@ def workers():
     st, w = settings.Stack.from_data(host.data), settings.Workers.from_data(host.data)
     s = scaling.settings(host.data)
     address, port = peer(main_server())
-    files.directory(name="workers: /etc/mottivme", path="/etc/mottivme", mode="755")
+    files.directory(name="workers: /etc/mottivme", path="/etc/mottivme", mode="700")
     key = files.put(name="workers: tunnel key (0600)", src=StringIO(_private_key()), dest=KEY_ON_HOST,
                     user="root", group="root", mode="600")
     unit = files.template(name="workers: tunnel unit", src="templates/n8n-tunnel.service.j2",

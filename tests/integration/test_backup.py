@@ -59,7 +59,8 @@ def test_cron_has_the_daily_backup_and_weekly_cleanup(n8n_server):
     assert re.search(r"^41 4 \* \* 0 root /usr/local/sbin/n8n-supabase-cleanup ", cron, re.M)
     assert n8n_server.sh("systemctl is-active cron").strip() == "active"
     assert n8n_server.sh("cat /etc/timezone").strip() == "America/Sao_Paulo"
-    assert n8n_server.sh("stat -c '%a' /etc/mottivme/host.json /etc/mottivme/restic-password").split() == ["600", "600"]
+    assert n8n_server.sh("stat -c '%a' /etc/mottivme /etc/mottivme/host.json /etc/mottivme/restic-password").split() \
+        == ["700", "600", "600"]
     # the programs are the package, linked under their usual names, with one settings file
     assert n8n_server.sh("readlink /usr/local/sbin/n8n-backup; test -e /etc/mottivme/backup.env || echo gone").split() \
         == ["/usr/local/sbin/mottivme-host", "gone"]

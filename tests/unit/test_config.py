@@ -147,10 +147,12 @@ def test_every_variable_the_code_reads_is_registered():
     import re
 
     read = set()
-    for path in [ROOT / "inventory.py", ROOT / "deploy.py", *(ROOT / "tasks").glob("*.py"), *(ROOT / "runbooks").glob("*.py")]:
+    for path in [ROOT / "inventory.py", ROOT / "inventory_sources.py", ROOT / "deploy.py", ROOT / "sandbox" / "inventory_source.py",
+                 *(ROOT / "tasks").glob("*.py"), *(ROOT / "runbooks").glob("*.py")]:
         read |= set(re.findall(r"""environ(?:\.get\(|\[)["']([A-Z][A-Z0-9_]+)["']""", path.read_text()))
         read |= set(re.findall(r"""secret\(["']([A-Z][A-Z0-9_]+)["']\)""", path.read_text()))
-    assert read - set(variables.BY_NAME) == set()
+    # (SBX_*: the sandbox's own settings, docs/sandbox.md)
+    assert {n for n in read - set(variables.BY_NAME) if not n.startswith("SBX_")} == set()
 
 
 def test_secret_values_never_in_a_problem():
@@ -176,8 +178,13 @@ def test_backup_sources_are_checked_before_any_host():
     bad = [{"name": "n8n", "kind": "n8n"}, {"name": "n8n", "kind": "postgres", "url_env": "lower"},
            {"name": "x", "kind": "mysql"}, {"name": "y", "kind": "postgres", "url_env": "Y_URL", "schemas": ["a;b"]}]
     errors = variables.source_problems(bad, {})
-    assert len(errors) == 5 and any("unique" in e for e in errors) and any("kind must be" in e for e in errors)
+    assert len(errors) == 5, errors and any("unique" in e for e in errors) and any("kind must be" in e for e in errors)
     assert any("url_env must name" in e for e in errors) and any("schemas must be" in e for e in errors)
+    # what the host programs would refuse is refused here, before any host
+    for wrong in ({"name": "config", "kind": "postgres", "url_env": "C_URL"},
+                  {"name": "x" * 41, "kind": "postgres", "url_env": "C_URL"},
+                  {"name": "reports", "kind": "postgres", "url_env": "C_URL", "schemas": ["Reporting"]}):
+        assert len(variables.source_problems([{"name": "n8n", "kind": "n8n"}, wrong], {})) == 1, wrong
 
 
 def test_the_demo_never_targets_the_hosts_in_env(tmp_path):
@@ -201,3 +208,47 @@ def test_make_demo_uses_the_sandbox_and_make_deploy_asks_first():
     prod = subprocess.run(["make", "-n", "deploy"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     (prod_line,) = [line for line in prod.splitlines() if "inventory.py deploy.py" in line]
     assert " -y" not in prod_line
+
+
+def test_a_sandbox_only_run_carries_no_production_value(tmp_path, monkeypatch):
+    """MOTTIVME_TARGET=sandbox (make demo, a DR drill on the sandbox): production values, whether in
+    .env or exported in the shell, are not used; the sandbox's own throwaway ones are."""
+    import json
+
+    from inventory_sources import choose
+
+    state = tmp_path / "sbx"
+    state.mkdir()
+    (state / "hosts.json").write_text(json.dumps({"prefix": "t", "hosts": [
+        {"name": "t-1", "group": "n8n_servers", "ssh_host": "127.0.0.1", "ssh_port": 1, "ssh_user": "root",
+         "key": "/dev/null", "https_port": 2, "private_ip": "10.99.0.2"},
+        {"name": "t-2", "group": "supabase", "ssh_host": "127.0.0.1", "ssh_port": 3, "ssh_user": "root",
+         "key": "/dev/null", "https_port": 4, "private_ip": "10.99.0.3"}]}))
+    sandbox = {k: f"sandbox-{v}" if k != "N8N_OWNER_EMAIL" else v for k, v in GOOD_SECRETS.items()}
+    sandbox["N8N_HOST"] = "localhost"
+    (state / "secrets.env").write_text("".join(f"{k}={v}\n" for k, v in sandbox.items())
+                                       + "SUPABASE_STANDIN_PASSWORD=standin\n")
+    prod = tmp_path / ".env"
+    prod.write_text("N8N_SERVERS=n8n.prod.example\nRESTIC_PASSWORD=PRODUCTION-restic-0123456789\n"
+                    "BACKUP_S3_REPOSITORY=s3:https://s3.prod.example/b/n8n\nAWS_SECRET_ACCESS_KEY=PRODUCTION-aws\n")
+    for k in [v.name for v in variables.VARIABLES]:
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("MOTTIVME_ENV_FILE", str(prod))
+    monkeypatch.setenv("SBX_STATE", str(state))
+    monkeypatch.setenv("MOTTIVME_TARGET", "sandbox")
+    monkeypatch.setattr(config, "_active", None)  # load_inventory records its source: put it back after
+    monkeypatch.setenv("SUPABASE_DB_URL", "postgresql://postgres:PRODUCTION-pw@db.prod.supabase.co:5432/postgres")
+    monkeypatch.setenv("N8N_ENCRYPTION_KEY", "PRODUCTION-key-0123456789abcdef0123456789")
+    import os
+
+    saved = dict(os.environ)  # load_inventory fills the environment from the sandbox's secrets
+    try:
+        groups = config.load_inventory(choose())
+        assert [n for n, _ in groups["n8n_servers"]] == ["t-1"]
+        carried = {k: v for k, v in os.environ.items() if "PRODUCTION" in v or "prod.example" in v}
+        assert carried == {}
+        assert os.environ["SUPABASE_DB_URL"] == "postgresql://postgres:standin@10.99.0.3:5432/postgres"
+        assert os.environ["RESTIC_PASSWORD"] == sandbox["RESTIC_PASSWORD"]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

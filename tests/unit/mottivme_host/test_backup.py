@@ -155,7 +155,8 @@ def restic_calls(r, *words, repo=None):
 
 
 def hook_calls(r, url):
-    return [c for c in r.calls if c.argv[0] == "curl" and c.argv[-1] == url]
+    """curl calls for `url`: the URL holds the heartbeat token, so it goes on stdin (-K -), never argv."""
+    return [c for c in r.calls if c.argv[0] == "curl" and common.curl_config(url) == (c.kw.get("input") or "")]
 
 
 def assert_secrets_kept(s, r, out: str) -> None:
@@ -248,7 +249,8 @@ def test_good_run_makes_one_snapshot_of_everything_then_copies_it_off_host(s, fa
     # the heartbeat, a GET; no failure hook
     (ok,) = hook_calls(fake, OK_HOOK)
     assert ok.argv == ["curl", "-fsS", "-m", "10", "--retry", "2", "--resolve", "hooks.example.test:443:10.0.0.9",
-                       OK_HOOK]
+                       "-o", "/dev/null", "-K", "-"]
+    assert not any("TOKEN" in a for c in fake.calls for a in c.argv)  # no token on any command line
     assert not hook_calls(fake, FAIL_HOOK)
     assert not os.path.exists(stage(s))
     assert os.path.exists(os.path.join(s.backup.dir, "last-success"))
@@ -299,7 +301,8 @@ def test_a_repository_that_does_not_open_fails_once_and_is_never_initialised(s, 
     assert (out + err).count("FAILED") == 1 and "disk is full" not in err
     assert not restic_calls(fake, "init") and not restic_calls(fake, "backup")
     (hook,) = hook_calls(fake, FAIL_HOOK)
-    assert hook.argv[-5:] == ["-X", "POST", "--data-binary", f"n8n-backup on {HOST} failed: {msg}", FAIL_HOOK]
+    assert hook.argv[-8:] == ["-X", "POST", "--data-binary", f"n8n-backup on {HOST} failed: {msg}", "-o", "/dev/null",
+                              "-K", "-"]
     assert not hook_calls(fake, OK_HOOK)
     assert f"FAILED {msg}" in log_of(s)
     assert not os.path.exists(stage(s))  # removed on failure too
@@ -316,8 +319,7 @@ def test_a_full_disk_is_named_with_what_to_do(s, fake, capsys):
     msg = f"local repository: restic backup failed (details in {s.backup.log}); {hint}"
     assert err == f"n8n-backup: FAILED {msg}\n"
     assert (out + err).count("FAILED") == 1
-    assert hook_calls(fake, FAIL_HOOK)[0].argv[-1] == FAIL_HOOK
-    assert hook_calls(fake, FAIL_HOOK)[0].argv[-2] == f"n8n-backup on {HOST} failed: {msg}"
+    assert hook_calls(fake, FAIL_HOOK)[0].argv[-5] == f"n8n-backup on {HOST} failed: {msg}"
     assert not os.path.exists(stage(s))
 
 
@@ -424,7 +426,7 @@ def test_a_failing_database_source_is_named_and_no_snapshot_is_made(tmp_path, fa
     assert "permission denied for schema reporting" in log_of(s)
     assert not restic_calls(fake, "backup") and not restic_calls(fake, "init")
     (hook,) = hook_calls(fake, FAIL_HOOK)
-    assert hook.argv[-2].startswith(f"n8n-backup on {HOST} failed: analytics dump: ")
+    assert hook.argv[-5].startswith(f"n8n-backup on {HOST} failed: analytics dump: ")
     assert not os.path.exists(stage(s))
     assert_secrets_kept(s, fake, out + err)
 
@@ -548,7 +550,7 @@ def test_ctrl_c_is_one_interrupted_line_exit_130_and_the_staging_goes(s, fake, c
     assert backup(s, fake) == 130
     out, err = capsys.readouterr()
     assert err == "n8n-backup: FAILED local repository: interrupted\n" and "FAILED" not in out
-    assert hook_calls(fake, FAIL_HOOK)[0].argv[-2] == f"n8n-backup on {HOST} failed: local repository: interrupted"
+    assert hook_calls(fake, FAIL_HOOK)[0].argv[-5] == f"n8n-backup on {HOST} failed: local repository: interrupted"
     assert not os.path.exists(stage(s))
 
 
@@ -602,7 +604,7 @@ def test_one_off_host_failure_still_copies_to_the_other_and_keeps_the_local_snap
     assert os.path.exists(os.path.join(s.backup.dir, "last-manifest.json"))
     assert not os.path.exists(os.path.join(s.backup.dir, "last-success"))
     (hook,) = hook_calls(fake, FAIL_HOOK)
-    assert hook.argv[-2] == f"n8n-backup on {HOST} failed: {msg}"
+    assert hook.argv[-5] == f"n8n-backup on {HOST} failed: {msg}"
     assert not hook_calls(fake, OK_HOOK)
     log = log_of(s)
     assert f"off-host copy to {VAULT} failed: `restic copy {SNAP}` exited 1" in log and "port 22: refused" in log
