@@ -6,13 +6,15 @@ n8n-restore [--snapshot latest|ID|YYYY-MM-DD] [--from auto|local|offsite] [--dri
 
 Restore: find the snapshot (local repository first, then the off-host ones), verify every file
 against its manifest, then restore the backup sources chosen with --source (default: every
-source in the snapshot). The source n8n: check the snapshot's N8N_ENCRYPTION_KEY is the one in
-use, take a safety snapshot, restore n8n's database into a new database beside the live one (n8n
-keeps running), compare its counts with the manifest, then stop n8n, swap the databases in one
-transaction, start it and wait for readiness (swapped back when it does not get ready). Each
-postgres source (Supabase, ...) is restored into a throwaway scratch database and checked, never
-over a database unless a target is named AND confirmed (--target URL: the one postgres source
-chosen; --supabase-target: the source supabase). Without n8n among the sources, n8n is not touched.
+source in the snapshot). Before anything is overwritten (n8n, or a named target) a safety
+snapshot is taken (`n8n-backup --tag pre-restore`). The source n8n: check the snapshot's
+N8N_ENCRYPTION_KEY is the one in use, restore n8n's database into a new database beside the live
+one (n8n keeps running), compare its counts with the manifest, then stop n8n, swap the databases
+in one transaction, start it and wait for readiness (swapped back when it does not get ready;
+exit 6 when even that fails). Each postgres source (Supabase, ...) is restored into a throwaway
+scratch database and checked, never over a database unless a target is named AND confirmed
+(--target URL: the one postgres source named with --source; --supabase-target: the source
+supabase). Without n8n among the sources, n8n is not touched.
 --drill: restore into throwaway containers (PostgreSQL + n8n, a scratch database per postgres
 source) beside the live stack, check them, remove them; the live stack is not touched.
 Prints the time of each step. Snapshots of either manifest format (1: n8n + Supabase; 2: sources)
@@ -27,6 +29,7 @@ import filecmp
 import json
 import os
 import shutil
+import tempfile
 
 from . import common, envfile
 from .common import Fail, Laps, Lock, Log
@@ -66,11 +69,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "in the snapshot); without n8n, n8n is not touched")
     p.add_argument("--target", default="scratch", metavar="scratch|URL",
                    help="scratch (default: each postgres source into a throwaway database, checked) or a "
-                        "postgresql:// URL to restore the one postgres source chosen over")
+                        "postgresql:// URL to restore the one postgres source named with --source over")
     p.add_argument("--confirm-overwrite", dest="confirm", action="store_true",
                    help="needed with a --target other than scratch")
     p.add_argument("--no-safety-snapshot", dest="safety", action="store_false",
-                   help="no `n8n-backup --tag pre-restore` before the restore of n8n")
+                   help="no `n8n-backup --tag pre-restore` before n8n or a named target is overwritten")
     p.add_argument("--supabase-target", default="scratch", metavar="scratch|URL",
                    help="--target for the source supabase (scratch, the default, or a postgresql:// URL)")
     p.add_argument("--confirm-supabase-overwrite", dest="confirm", action="store_true",
@@ -226,9 +229,10 @@ class _Restore:
         self.laps.lap("find snapshot")
 
         self.step = "restore files"
-        self.work = os.path.join(self.b.dir, "restore", self.short)
-        shutil.rmtree(self.work, ignore_errors=True)
-        os.makedirs(self.work)
+        # a directory of this run's own (0700): another restore or drill of the same snapshot keeps its files
+        parent = os.path.join(self.b.dir, "restore")
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+        self.work = tempfile.mkdtemp(prefix=f"{self.short}-", dir=parent)
         self.cleanups.append(lambda: shutil.rmtree(self.work, ignore_errors=True))
         self.log.file.flush()
         repo.run("restore", snap["id"], "--target", self.work, stdout=self.log.file, log=self.log.file)
@@ -271,7 +275,11 @@ class _Restore:
             if not ns.confirm:
                 self.fail(f"{opt} other than scratch overwrites that database: add {confirm}", 2)
         chosen = list(dict.fromkeys(ns.sources))
-        if ns.target != "scratch" and chosen and len([x for x in chosen if x != "n8n"]) != 1:
+        databases = [x for x in chosen if x != "n8n"]  # the one source n8n is the only one not a database
+        if ns.target != "scratch" and not databases:
+            # never a guess of which database goes over the URL (nor n8n over the live stack with it)
+            self.fail("--target URL needs --source NAME (the database to restore over it)", 2)
+        if ns.target != "scratch" and len(databases) != 1:
             self.fail("--target URL needs exactly one --source (a database source)", 2)
         if ns.supabase_target != "scratch" and chosen and "supabase" not in chosen:
             self.fail("--supabase-target is the target of the source supabase, which no --source chose", 2)
@@ -385,14 +393,16 @@ class _Restore:
         return default if v is None else v
 
     def compare_counts(self, label: str, expected: dict | None, actual: dict[str, int], exact) -> bool:
-        """Every table of the restored database against the manifest; only `exact` tables count
-        (ALL: every table)."""
+        """Every table of the restored database or the manifest against the other; only `exact`
+        tables count (ALL: every table). A table the restore lacks has 0 rows."""
         expected = expected or {}
         good = True
-        for table, n in actual.items():
+        for table in [*actual, *(x for x in expected if x not in actual)]:
             want = expected.get(table, "missing")
+            n = actual.get(table, 0)
             if want != n and (exact is ALL or table in exact):
-                self.say(f"  {label} {table}: {n} rows, manifest {want}")
+                gone = "" if table in actual else " (not in the restored database)"
+                self.say(f"  {label} {table}: {n} rows{gone}, manifest {want}")
                 good = False
         return good
 
@@ -512,10 +522,14 @@ class _Restore:
         return False
 
     def live(self) -> None:
+        if self.n8n or any(t != "scratch" for t in self.targets.values()):
+            # something is overwritten: a copy of it first (the backup takes the lock itself), then
+            # the lock: no backup dumps a database while it is being restored over
+            if self.ns.safety:
+                self.safety_snapshot()
+            self.take_lock()
         if self.n8n:
             self.live_n8n()
-        elif any(t != "scratch" for t in self.targets.values()):
-            self.take_lock()  # no backup dumps a database while it is being restored over
         self.databases()
         if self.n8n:
             self.say(f"restore ok: snapshot {self.short}; n8n ready; {self.mf('n8n', 'workflows', default=0)} "
@@ -529,18 +543,20 @@ class _Restore:
         if not lock.acquire(LOCK_WAIT, self.r.sleep, self.r.now):
             self.fail("a backup has held the lock for 10 minutes")
 
+    def safety_snapshot(self) -> None:
+        """`n8n-backup --tag pre-restore` (every source of this host), before anything is overwritten."""
+        self.step = "safety snapshot"
+        res = self.r.run(["n8n-backup", "--tag", "pre-restore", "--no-offsite"], check=False)
+        out = "\n".join(x for x in (res.stdout.strip(), (res.stderr or "").strip()) if x)
+        if not res.ok:
+            self.fail(f"the safety snapshot failed, nothing was changed ({out}); --no-safety-snapshot skips it")
+        line = next((x for x in out.splitlines() if x.startswith("backup ok: ")), out)
+        self.say(f"safety snapshot: {line.removeprefix('backup ok: ')}")
+        self.laps.lap("safety snapshot")
+
     def live_n8n(self) -> None:
+        """n8n's database: restored beside the live one, checked, swapped in (the lock is held)."""
         s, b = self.s, self.b
-        if self.ns.safety:
-            self.step = "safety snapshot"
-            res = self.r.run(["n8n-backup", "--tag", "pre-restore", "--no-offsite"], check=False)
-            out = "\n".join(x for x in (res.stdout.strip(), (res.stderr or "").strip()) if x)
-            if not res.ok:
-                self.fail(f"the safety snapshot failed, nothing was changed ({out}); --no-safety-snapshot skips it")
-            line = next((x for x in out.splitlines() if x.startswith("backup ok: ")), out)
-            self.say(f"safety snapshot: {line.removeprefix('backup ok: ')}")
-            self.laps.lap("safety snapshot")
-        self.take_lock()
         # the snapshot goes into a new database beside the live one and is checked there while n8n
         # keeps running; n8n stops only for the swap. A failure or Ctrl-C before the swap leaves n8n
         # as it was; from the swap on, interruptions are ignored and it always ends with n8n running.
@@ -574,11 +590,17 @@ class _Restore:
         self.step = "start n8n"
         self.services("up")
         if not self.stack.wait_ready():
-            # undo: the previous database back in service, the restored one kept for a look
-            self.services("stop")
-            self.pg(f'drop database if exists "{failed_db}" with (force)', check=False)
-            self.swap(failed_db, old_db)
-            self.services("up")
+            # undo: the previous database back in service, the restored one kept for a look; n8n is
+            # started again whatever happens
+            undone = False
+            try:
+                self.services("stop")
+                self.pg(f'drop database if exists "{failed_db}" with (force)', check=False)
+                undone = self.swap(failed_db, old_db)
+            finally:
+                self.services("up")
+            if not undone:
+                self.rollback_incomplete(failed_db, old_db)
             self.fail(f"n8n was not ready after {s.ready_timeout}s on the restored database, so its previous "
                       f"database is back in service; the restored one is kept as {failed_db} and "
                       f"`{' '.join(s.compose)} logs n8n` says why")
@@ -591,6 +613,19 @@ class _Restore:
         if not _same_file(os.path.join(self.src, "config", "docker-compose.yml"),
                           os.path.join(s.stack_dir, "docker-compose.yml")):
             self.say(f"note: the snapshot's compose file differs from the deployed one (kept in {kept})")
+
+    def rollback_incomplete(self, failed_db: str, old_db: str) -> None:
+        """The swap back failed (it is one transaction: nothing of it happened): n8n runs on the
+        restored database, the previous data waits in `old_db`. Exit 6, with the manual undo."""
+        s = self.s
+        db, compose = s.postgres_db, " ".join(s.compose)
+        sql = f'alter database "{db}" rename to "{failed_db}"; alter database "{old_db}" rename to "{db}"'
+        self.step = "ROLLBACK INCOMPLETE"
+        self.fail(f"n8n was not ready after {s.ready_timeout}s on the restored database and the previous one "
+                  f"could not be swapped back: n8n is started on the restored database ({db}), which it was not "
+                  f"ready on; the previous data is in {old_db}. To put it back: cd {s.stack_dir} && {compose} stop {' '.join(s.services)} && "
+                  f"{compose} exec -T postgres psql -U {s.postgres_user} -d postgres -c '{sql}' && "
+                  f"{compose} up -d (details in {self.b.log})", 6)
 
     # --- postgres sources: each in a scratch database (checked), or over a named and confirmed target
     def databases(self) -> None:

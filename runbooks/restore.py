@@ -3,22 +3,24 @@
     pyinfra inventory.py runbooks/restore.py --data snapshot=latest      # or an id, or YYYY-MM-DD
         [--data from=auto|local|offsite] [--data safety_snapshot=no]
         [--data sources=n8n,supabase]       # the backup sources to restore (default: all in the snapshot)
-        [--data target=postgresql://... --data confirm_overwrite=yes]   # one postgres source, over a database
+        [--data target=postgresql://... --data confirm_overwrite=yes]   # the one database source named
+                                            # in sources= (needed), over that database
         (--data supabase_target=... --data confirm_supabase_overwrite=yes: the same for the source supabase)
 
 Takes a safety snapshot, stops n8n, restores its database, starts it, waits for readiness and
 checks the counts against the snapshot's manifest. Each database source (Supabase, ...) goes
-into a scratch database and is checked there unless a target is named and confirmed; with
-`sources=supabase` (or any database source alone) n8n is not touched. Works on a freshly
-provisioned host from the off-host repository (run deploy.py first). In queue mode the worker
-servers are drained and stopped first (they use the database being restored) and started again
-afterwards. See docs/runbooks/restore.md."""
+into a scratch database and is checked there unless a target is named and confirmed (then a
+safety snapshot is taken first too); with `sources=supabase` (or any database source alone) n8n
+is not touched. `target=` needs `sources=` naming the database that goes over it. Works on a
+freshly provisioned host from the off-host repository (run deploy.py first). In queue mode the
+worker servers are drained and stopped first (they use the database being restored) and started
+again afterwards. See docs/runbooks/restore.md."""
 
 import shlex
 
 from pyinfra import host
 
-from runbooks._args import arg
+from runbooks._args import arg, refuse
 from tasks.facts import ComposeServices
 from tasks.operations import run_and_report
 from tasks.workers import PROJECT, drain, start_workers
@@ -34,6 +36,9 @@ target = arg("target", "scratch", url, "scratch (default) or a postgresql:// URL
 confirm = arg("confirm_overwrite", "no", r"yes|no", "yes to restore over the named database")
 supabase_target = arg("supabase_target", "scratch", url, "scratch (default) or a postgresql:// URL")
 confirm_supabase = arg("confirm_supabase_overwrite", "no", r"yes|no", "yes to restore over the named Supabase database")
+if target != "scratch" and not [s for s in sources.split(",") if s and s != "n8n"]:
+    # never a guess of which database goes over the URL (nor n8n over the live stack with it)
+    refuse("--data target=URL needs --data sources=NAME (the database source to restore over it, e.g. sources=supabase)")
 
 command = f"n8n-restore --snapshot {snapshot} --from {source}"
 command += "".join(f" --source {s}" for s in filter(None, sources.split(",")))

@@ -14,7 +14,7 @@ import pytest
 
 from mottivme_host import cli, common, settings, stack
 from mottivme_host import restore as restore_mod
-from tests.helpers import Call, FakeRunner
+from tests.helpers import ROOT, Call, FakeRunner
 
 KEY = "0123456789abcdef" * 4
 LOCAL = "/var/backups/n8n/restic"
@@ -361,7 +361,7 @@ def test_good_live_restore_swaps_in_the_checked_database(host, capsys):
     # the snapshot's config kept aside, the work dir gone, no throwaway container left
     kept = host.backup_dir / "restored-config" / "bbbb2222"
     assert (kept / ".env").read_text().startswith("POSTGRES_PASSWORD=") and (kept / "caddy" / "Caddyfile").exists()
-    assert not os.path.exists(host.backup_dir / "restore" / "bbbb2222")
+    assert os.listdir(host.backup_dir / "restore") == []
     assert i("docker rm -f -v n8n-restore-scratch") > i("n8n-restore-scratch")
     # the dump's own `CREATE SCHEMA public` is left out of the restore list
     assert "SCHEMA - public" not in lists[0] and "TABLE public agent_metrics" in lists[0]
@@ -405,6 +405,23 @@ def test_a_table_missing_from_the_manifest_counts_as_a_difference(host, capsys):
     assert "  n8n user: 1 rows, manifest missing" in capsys.readouterr().out
 
 
+def test_an_exact_table_missing_after_the_restore_is_a_difference(host, capsys):
+    gone = {k: v for k, v in N8N_COUNTS.items() if k not in ("credentials_entity", "execution_entity")}
+    host.fake.on(lambda c: "-d n8n_restoring" in c and "query_to_xml" in c, stdout=counts_text(gone))
+    assert restore(host) == 1
+    cap = capsys.readouterr()
+    assert "FAILED restore n8n database: the restored n8n database differs from the manifest" in cap.err
+    assert "  n8n credentials_entity: 0 rows (not in the restored database), manifest 2" in cap.out
+    assert "execution_entity" not in cap.out  # not one of the exact tables
+    assert not host.fake.ran("alter database")
+
+
+def test_an_other_n8n_table_missing_after_the_restore_is_no_difference(host, capsys):
+    gone = {k: v for k, v in N8N_COUNTS.items() if k != "execution_entity"}
+    host.fake.on(lambda c: "-d n8n_restoring" in c and "query_to_xml" in c, stdout=counts_text(gone))
+    assert restore(host, "--no-safety-snapshot") == 0
+
+
 def test_swap_that_fails_five_times_starts_n8n_again_on_its_own_database(host, capsys):
     host.fake.on("alter database", rc=1, stderr="ERROR: database \"n8n\" is being accessed by other users")
     assert restore(host) == 1
@@ -445,6 +462,39 @@ def test_not_ready_after_the_swap_puts_the_previous_database_back(host, capsys):
     assert len(stops) == 2 and len(ups) == 2
     assert ups[0] < i("curl") < stops[1] < i('drop database if exists "n8n_restore_failed"') < i(swap_back) < ups[1]
     assert not host.fake.ran("n8n-restore-scratch")  # no Supabase part, no "restore ok"
+
+
+def test_not_ready_and_a_failing_swap_back_says_rollback_incomplete(host, capsys):
+    host.fake.on("curl", stdout="502")
+    host.fake.on('rename to "n8n_restore_failed"', rc=1, stderr="ERROR: database is being accessed by other users")
+    assert restore(host, "--no-safety-snapshot") == 6
+    err = capsys.readouterr().err
+    assert "is back in service" not in err
+    assert ("n8n-restore: FAILED ROLLBACK INCOMPLETE: n8n was not ready after 300s on the restored database and "
+            "the previous one could not be swapped back: n8n is started on the restored database (n8n), which it "
+            "was not ready on; the previous data is in n8n_before_restore. To put it back: ") in err
+    assert (f"cd {host.stack} && docker-compose -p n8n stop n8n n8n-worker && docker-compose -p n8n exec -T postgres "
+            "psql -U n8n -d postgres -c 'alter database \"n8n\" rename to \"n8n_restore_failed\"; "
+            "alter database \"n8n_before_restore\" rename to \"n8n\"' && docker-compose -p n8n up -d") in err
+    c = cmds(host.fake)
+    assert sum('rename to "n8n_restore_failed"' in x for x in c) == restore_mod.SWAP_TRIES
+    ups = [k for k, x in enumerate(c) if "up -d n8n n8n-worker" in x]
+    assert len(ups) == 2 and ups[1] > max(k for k, x in enumerate(c) if "n8n_restore_failed" in x)
+    assert "FAILED ROLLBACK INCOMPLETE" in host.logtext()
+
+
+def test_not_ready_and_an_error_during_the_undo_still_starts_n8n(host, capsys):
+    host.fake.on("curl", stdout="502")
+
+    def boom(argv, kw):
+        raise OSError("docker socket gone")
+
+    host.fake.on('drop database if exists "n8n_restore_failed"', call=boom)
+    assert restore(host, "--no-safety-snapshot") == 1
+    assert "docker socket gone" in capsys.readouterr().err
+    c = cmds(host.fake)
+    ups = [k for k, x in enumerate(c) if "up -d n8n n8n-worker" in x]
+    assert len(ups) == 2 and ups[1] > host.fake.index('drop database if exists "n8n_restore_failed"')
 
 
 def test_the_lock_held_by_a_backup_stops_the_restore_before_any_change(host, capsys):
@@ -533,6 +583,22 @@ def test_scratch_counts_that_differ_fail(host, capsys):
     assert any(x.startswith("docker rm -f -v n8n-restore-scratch") for x in cmds(host.fake))  # clean-up
 
 
+def test_a_scratch_table_missing_after_the_restore_fails(host, capsys):
+    host.fake.on(lambda c: "n8n-restore-scratch" in c and "query_to_xml" in c,
+                 stdout=counts_text({"agent_metrics": 5}))
+    assert restore(host, "--source", "supabase") == 1
+    cap = capsys.readouterr()
+    assert ("FAILED supabase scratch restore: the supabase dump restored into a scratch database but its row counts "
+            "differ from the manifest") in cap.err
+    assert "  supabase conversation_history: 0 rows (not in the restored database), manifest 7" in cap.out
+
+
+def test_a_scratch_table_empty_in_the_manifest_may_be_missing(host, capsys):
+    host.write_snapshot(databases={"supabase": (["public"], dict(SUPA_COUNTS, empty_table=0), 150008)})
+    assert restore(host, "--source", "supabase") == 0
+    assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out.splitlines()
+
+
 def test_a_named_supabase_target_gets_its_url_only_through_the_environment(host, capsys):
     assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 0
     cap = capsys.readouterr()
@@ -542,6 +608,8 @@ def test_a_named_supabase_target_gets_its_url_only_through_the_environment(host,
     assert target_run.argv[-1].endswith(f'-j {restore_mod.JOBS} -L /tmp/restore.list -d "$TARGET" /tmp/restore.dump')
     assert "supabase: restored over the named target database" in cap.out.splitlines()
     assert not host.fake.ran("n8n-restore-scratch")
+    # --supabase-target names its source; by default n8n is restored too (the DR drill relies on it)
+    assert host.fake.ran("alter database") and "restore ok: snapshot bbbb2222; n8n ready" in cap.out
     for c in host.fake.calls:
         assert "s3cr3t" not in c.cmd
     assert "s3cr3t" not in cap.out + cap.err + host.logtext()
@@ -590,7 +658,7 @@ def test_drill_restores_into_throwaway_containers_and_never_touches_the_live_sta
     assert c[i("export:credentials")].startswith(f"docker exec -e N8N_RUNNERS_BROKER_PORT=5691 n8n-drill-n8n-{pid} sh")
     # removed at the end: containers (volumes too), then the network; the work dir
     assert i(f"docker rm -f -v n8n-drill-n8n-{pid} n8n-drill-pg-{pid}") < i(f"docker network rm n8n-drill-{pid}")
-    assert not os.path.exists(host.backup_dir / "restore" / "bbbb2222")
+    assert os.listdir(host.backup_dir / "restore") == []
 
 
 def test_drill_where_n8n_never_gets_ready_fails_and_cleans_up(host, capsys):
@@ -624,6 +692,27 @@ def test_a_failing_stop_starts_n8n_again_before_failing(host, capsys):
                      capsys.readouterr().err)
     assert host.fake.index("stop n8n n8n-worker") < host.fake.index("up -d n8n n8n-worker")
     assert not host.fake.ran("alter database")
+
+
+def test_each_run_restores_into_its_own_work_directory(host, capsys):
+    # another run of the same snapshot (a drill from cron beside a live restore) keeps its files
+    other = host.backup_dir / "restore" / "bbbb2222"
+    other.mkdir(parents=True)
+    (other / "n8n-db.dump").write_bytes(b"another run's verified file")
+    modes = []
+
+    def restic_restore(argv, kw):
+        modes.append(os.stat(argv[argv.index("--target") + 1]).st_mode & 0o777)
+        return host._restic_restore(argv, kw)
+
+    host.fake.on(lambda c: c.startswith("restic") and " restore " in c, call=restic_restore)
+    assert restore(host, "--drill") == 0
+    assert (other / "n8n-db.dump").read_bytes() == b"another run's verified file"
+    [work] = host.restored_into
+    assert os.path.dirname(work) == str(host.backup_dir / "restore") and work != str(other)
+    assert os.path.basename(work).startswith("bbbb2222-")
+    assert modes == [0o700]
+    assert os.listdir(host.backup_dir / "restore") == ["bbbb2222"]  # this run's directory is removed
 
 
 def test_the_restored_files_and_kept_config_are_private(host, capsys):
@@ -738,10 +827,21 @@ def test_source_supabase_alone_never_touches_n8n(host, capsys):
     assert "safety snapshot" not in out and "n8n ready" not in out
 
 
+def lock_held(host) -> bool:
+    """Whether someone (the restore) holds the backup lock now."""
+    probe = common.Lock(str(host.tmp / "lock" / "n8n-backup.lock"))
+    if not probe.try_acquire():
+        return True
+    os.close(probe.fd)
+    return False
+
+
 def test_source_supabase_over_a_named_target_restores_it_alone(host, capsys):
     locked = []
-    host.fake.on("--clean --if-exists", call=lambda argv, kw: locked.append(
-        not common.Lock(str(host.tmp / "lock" / "n8n-backup.lock")).try_acquire()))
+    host.fake.on("--clean --if-exists", call=lambda argv, kw: locked.append(lock_held(host)))
+    backup_locked = []
+    host.fake.on("n8n-backup", call=lambda argv, kw: backup_locked.append(lock_held(host)),
+                 stdout="backup ok: snapshot dddd4444 (n8n: 3 workflows, 2 credentials) off-host: none in 7s\n")
     assert restore(host, "--source", "supabase", "--target", SECRET_URL, "--confirm-overwrite") == 0
     cap = capsys.readouterr()
     lines = cap.out.splitlines()
@@ -750,8 +850,13 @@ def test_source_supabase_over_a_named_target_restores_it_alone(host, capsys):
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
     assert target_run.kw["env"] == {"TARGET": SECRET_URL} and target_run.argv[-1].endswith('-d "$TARGET" /tmp/restore.dump')
     assert locked == [True]  # no backup dumps it meanwhile
+    # a copy of what is overwritten is taken first, before the lock (the backup takes it itself)
+    assert "safety snapshot: snapshot dddd4444 (n8n: 3 workflows, 2 credentials) off-host: none in 7s" in lines
+    assert host.fake.index("n8n-backup --tag pre-restore --no-offsite") < host.fake.index("--clean --if-exists")
+    assert backup_locked == [False]
+    assert re.search(r"^  safety snapshot\s+[0-9.]+ s$", cap.out, re.M)
     assert live_stack_commands(host.fake) == ["docker-compose -p n8n ps -q postgres"]
-    assert not host.fake.ran("n8n-backup") and not host.fake.ran("n8n-restore-scratch")
+    assert not host.fake.ran("n8n-restore-scratch")
     for c in host.fake.calls:
         assert "s3cr3t" not in c.cmd
     assert "s3cr3t" not in cap.out + cap.err + host.logtext()
@@ -768,19 +873,27 @@ def test_an_unknown_source_exits_2_naming_the_snapshots_sources(host, capsys):
     assert not os.path.exists(host.restored_into[0])
 
 
+@pytest.mark.parametrize("sources", [[], ["--source", "n8n"]])
+def test_target_url_without_a_database_source_exits_2_before_any_restic(host, capsys, sources):
+    # the snapshot has one database, but the operator named none: nothing is guessed over a URL
+    assert restore(host, *sources, "--target", SECRET_URL, "--confirm-overwrite") == 2
+    err = capsys.readouterr().err
+    assert ("n8n-restore: FAILED check host: --target URL needs --source NAME (the database to restore over it)\n"
+            == err)
+    assert not host.fake.ran("restic")
+    for never in ("n8n-backup", "stop", "create database", "--clean", "pg_restore"):
+        assert not host.fake.ran(never), never
+    assert "s3cr3t" not in err + host.logtext()
+
+
 def test_target_url_with_two_database_sources_exits_2(host, capsys):
     host.write_snapshot(databases=BOTH)
-    # every source of the snapshot (two databases): found out once the manifest is read
-    assert restore(host, "--target", SECRET_URL, "--confirm-overwrite") == 2
-    err = capsys.readouterr().err
-    assert ("FAILED select sources: --target URL needs exactly one --source (a database source; this snapshot has "
-            "supabase, analytics)") in err
     # two named: before any restic
-    calls = len(host.fake.calls)
     assert restore(host, "--source", "supabase", "--source", "analytics", "--target", SECRET_URL,
                    "--confirm-overwrite") == 2
-    assert "FAILED check host: --target URL needs exactly one --source" in capsys.readouterr().err
-    assert not any(c.argv[0] == "restic" for c in host.fake.calls[calls:])
+    err = capsys.readouterr().err
+    assert "FAILED check host: --target URL needs exactly one --source" in err
+    assert not host.fake.ran("restic")
     for never in ("n8n-backup", "stop", "create database", "--clean", "pg_restore"):
         assert not host.fake.ran(never), never
     assert "s3cr3t" not in err + host.logtext()
@@ -823,9 +936,34 @@ def test_one_named_database_over_its_target_and_the_others_untouched(host, capsy
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
     assert target_run.kw["env"] == {"TARGET": ANALYTICS_URL} and "postgres:16" in target_run.argv
     assert any(a.endswith("analytics/analytics.dump:/tmp/restore.dump:ro") for a in target_run.argv)
-    assert not host.fake.ran("n8n-restore-scratch") and not host.fake.ran("n8n-backup")
+    assert not host.fake.ran("n8n-restore-scratch")
+    assert host.fake.index("n8n-backup --tag pre-restore --no-offsite") < host.fake.index("--clean --if-exists")
     assert live_stack_commands(host.fake) == ["docker-compose -p n8n ps -q postgres"]
     assert "an4lytics" not in " ".join(cmds(host.fake)) + host.logtext()
+
+
+def test_a_named_target_without_safety_snapshot_skips_it(host, capsys):
+    assert restore(host, "--source", "supabase", "--target", SECRET_URL, "--confirm-overwrite",
+                   "--no-safety-snapshot") == 0
+    out = capsys.readouterr().out
+    assert "restore ok: snapshot bbbb2222; supabase restored" in out.splitlines()
+    assert not host.fake.ran("n8n-backup") and "safety snapshot" not in out
+
+
+def test_a_failed_safety_snapshot_leaves_the_named_target_untouched(host, capsys):
+    host.fake.on("n8n-backup", rc=1, stderr="n8n-backup: FAILED supabase: connection refused\n")
+    assert restore(host, "--source", "supabase", "--target", SECRET_URL, "--confirm-overwrite") == 1
+    err = capsys.readouterr().err
+    assert ("n8n-restore: FAILED safety snapshot: the safety snapshot failed, nothing was changed (n8n-backup: "
+            "FAILED supabase: connection refused); --no-safety-snapshot skips it") in err
+    assert not host.fake.ran("--clean") and not host.fake.ran("docker run --rm --network host")
+    assert "s3cr3t" not in err + host.logtext()
+
+
+def test_a_scratch_check_alone_takes_no_safety_snapshot(host, capsys):
+    host.write_snapshot(databases=BOTH)
+    assert restore(host, "--source", "supabase", "--source", "analytics") == 0
+    assert not host.fake.ran("n8n-backup") and "safety snapshot" not in capsys.readouterr().out
 
 
 def test_supabase_target_and_target_for_another_source_together(host, capsys):
@@ -866,3 +1004,44 @@ def test_drill_refuses_a_target(host, capsys):
     assert "FAILED check host: --supabase-target: a drill restores into throwaway containers only" in \
         capsys.readouterr().err
     assert not host.fake.ran("restic")
+
+
+# --- the runbook (runbooks/restore.py): its input, checked before any host runs it --------------
+def run_runbook(monkeypatch, **data) -> list[dict]:
+    """runbooks/restore.py with `--data` values, on an n8n server; the command it would run."""
+    import runpy
+    import types
+
+    import pyinfra
+
+    from runbooks import _args
+    from tasks import operations
+
+    h = types.SimpleNamespace(data=data, groups=["n8n_servers"])
+    monkeypatch.setattr(pyinfra, "host", h)
+    monkeypatch.setattr(_args, "host", h)
+    ran = []
+    monkeypatch.setattr(operations, "run_and_report", lambda **kw: ran.append(kw))
+    runpy.run_path(str(ROOT / "runbooks" / "restore.py"))
+    return ran
+
+
+@pytest.mark.parametrize("sources", ["", "n8n"])
+def test_runbook_target_without_a_database_source_is_refused(monkeypatch, capsys, sources):
+    with pytest.raises(SystemExit) as e:
+        run_runbook(monkeypatch, target=SECRET_URL, confirm_overwrite="yes", sources=sources)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err == ("runbook: --data target=URL needs --data sources=NAME (the database source to restore over "
+                   "it, e.g. sources=supabase)\n")
+    assert "s3cr3t" not in err
+
+
+def test_runbook_target_with_its_source_runs_the_restore(monkeypatch):
+    [op] = run_runbook(monkeypatch, target=SECRET_URL, confirm_overwrite="yes", sources="supabase")
+    assert op["command"] == (f"n8n-restore --snapshot latest --from auto --source supabase --target {SECRET_URL} "
+                             "--confirm-overwrite")
+    # --supabase-target names its source: no sources= needed (the DR drill restores n8n and supabase)
+    [op] = run_runbook(monkeypatch, supabase_target=SECRET_URL, confirm_supabase_overwrite="yes")
+    assert op["command"] == (f"n8n-restore --snapshot latest --from auto --supabase-target {SECRET_URL} "
+                             "--confirm-supabase-overwrite")
