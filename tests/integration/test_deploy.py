@@ -8,10 +8,8 @@ import time
 
 import pytest
 
-from sandbox.n8n_client import N8nClient
-from tests.helpers import ROOT, STATE, run_pyinfra, secrets_of
-
-FIXTURES = ROOT / "tests" / "fixtures"
+from sandbox.n8n_client import WEBHOOK_WORKFLOW, N8nClient
+from tests.helpers import STATE, run_pyinfra, secrets_of
 
 
 def test_fresh_server_answers_ready_through_https(n8n_server, first_deploy):
@@ -47,7 +45,7 @@ def test_workflow_imported_and_executed_through_the_api(n8n, sbx):
                                                         "scopes": scopes["data"], "expiresAt": None})
     assert status == 200, key
     api = {"X-N8N-API-KEY": key["data"]["rawApiKey"]}
-    workflow = json.loads((FIXTURES / "webhook-code-workflow.json").read_text())
+    workflow = json.loads(WEBHOOK_WORKFLOW.read_text())
     status, created = n8n.request("POST", "api/v1/workflows", workflow, api)
     assert status == 200, created
     status, active = n8n.request("POST", f"api/v1/workflows/{created['id']}/activate", None, api)
