@@ -2,10 +2,12 @@
 
     python bench/backup.py [--rows 2000000]     # default: about 1 GB of Supabase data
 
-- backup time (n8n-backup, local repository) vs a raw `pg_dump -Fc` of the same data, same run;
+- backup time (n8n-backup, local repository) vs raw `pg_dump -Fc` of the same databases (n8n's and
+  Supabase's, one after the other), same run;
 - bytes a second backup adds after a small change, as % of the first;
-- restore time (n8n-restore, incl. the Supabase dump checked in a scratch database) vs a raw
-  `pg_restore` of the same dump into a scratch database;
+- restore of the Supabase source (`n8n-restore --source supabase`: into a scratch database,
+  checked) vs a raw `pg_restore -j` of the same dump into the same kind of scratch database, and
+  its phases; n8n's source restored to ready (`--source n8n`) beside it;
 - full restore onto a fresh server: new server + deploy.py + restore from the off-host repository.
 
 Own sandbox (.sandbox-bench-backup, servers bkb-N), removed at the end.
@@ -26,13 +28,14 @@ from sandbox import seed  # noqa: E402
 from sandbox.core import Sandbox  # noqa: E402
 
 STATE = ROOT / ".sandbox-bench-backup"
-PYINFRA = str(ROOT / ".venv" / "bin" / "pyinfra")
+PYINFRA = [sys.executable, "-m", "pyinfra"]
+JOBS = 2  # the restore's pg_restore -j on these 2-core machines (mottivme_host.restore.JOBS)
 
 
 def pyinfra(*args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("N8N_", "SSH_", "POSTGRES_", "RESTIC_"))}
     env.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null")
-    r = subprocess.run([PYINFRA, "-y", "inventory.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    r = subprocess.run([*PYINFRA, "-y", "inventory.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"pyinfra {' '.join(args)} failed:\n{r.stderr[-3000:]}")
     return r.stdout + r.stderr
@@ -71,6 +74,8 @@ def main() -> None:
                   "\"select pg_database_size(current_database())\"'").strip()
         raw_dump, _ = timed(lambda: sh(url + "docker run --rm --network host -e SUPABASE_DB_URL "
                                        "postgres:17 sh -c 'pg_dump -Fc --schema=public \"$SUPABASE_DB_URL\"' > /tmp/raw.dump"))
+        raw_n8n, _ = timed(lambda: sh("cd /opt/n8n && docker-compose -p n8n exec -T postgres pg_dump -U n8n -Fc n8n "
+                                      "> /tmp/raw-n8n.dump"))
         repo_bytes = lambda: int(sh("du -sb /var/backups/n8n/restic | cut -f1"))  # noqa: E731
         backup1, _ = timed(lambda: sh("n8n-backup --no-offsite"))
         size1 = repo_bytes()
@@ -79,14 +84,15 @@ def main() -> None:
         backup2, _ = timed(lambda: sh("n8n-backup --no-offsite"))
         added = repo_bytes() - size1
         raw_restore, _ = timed(lambda: sh(
-            "docker rm -f rawscratch >/dev/null 2>&1; docker run -d --name rawscratch -e POSTGRES_PASSWORD=x postgres:17 >/dev/null; "
+            "docker rm -f rawscratch >/dev/null 2>&1; docker run -d --name rawscratch --network none "
+            "-e POSTGRES_PASSWORD=x -v /tmp/raw.dump:/tmp/raw.dump:ro postgres:17 >/dev/null; "
             "until docker exec rawscratch pg_isready -h 127.0.0.1 -U postgres >/dev/null 2>&1; do sleep 0.5; done; "
             "docker exec rawscratch psql -U postgres -qc 'create extension vector'; "
-            "docker run --rm -i postgres:17 pg_restore -l < /tmp/raw.dump | grep -v ' SCHEMA - public ' > /tmp/raw.list; "
-            "docker cp /tmp/raw.list rawscratch:/tmp/raw.list; "
-            "docker exec -i rawscratch pg_restore -U postgres -d postgres --no-owner -L /tmp/raw.list < /tmp/raw.dump; "
+            f"docker exec rawscratch pg_restore -U postgres -d postgres --no-owner -j {JOBS} /tmp/raw.dump; "
             "docker rm -f rawscratch >/dev/null"))
-        restore, _ = timed(lambda: sh("n8n-restore --snapshot latest --no-safety-snapshot"))
+        restore_supabase, out_supabase = timed(lambda: sh("n8n-restore --snapshot latest --source supabase"))
+        phases = [line.strip() for line in out_supabase.splitlines() if re.match(r"\s+\S.*\s[0-9.]+ s$", line)]
+        restore_n8n, _ = timed(lambda: sh("n8n-restore --snapshot latest --source n8n --no-safety-snapshot"))
         # full restore onto a fresh server: the n8n server is destroyed and rebuilt from nothing
         sh("n8n-backup")  # make sure the off-host repository has the newest snapshot
         sbx.down([n8n["name"]])
@@ -104,10 +110,17 @@ def main() -> None:
     print()
     print("| measure | value | reference | ratio |")
     print("|---|---:|---:|---:|")
-    print(f"| backup (n8n-backup, first) | {backup1:.1f} s | raw pg_dump -Fc {raw_dump:.1f} s | {backup1 / raw_dump:.2f} |")
+    raw = raw_dump + raw_n8n
+    print(f"| backup (n8n-backup, first) | {backup1:.1f} s | raw pg_dump -Fc of both databases {raw:.1f} s "
+          f"(Supabase {raw_dump:.1f} s, n8n {raw_n8n:.1f} s) | {backup1 / raw:.2f} |")
     print(f"| second backup after 1000 new rows | {backup2:.1f} s, +{added / 1e6:.1f} MB | first {size1 / 1e6:.1f} MB | {100 * added / size1:.1f} % |")
-    print(f"| restore (n8n + Supabase scratch check) | {restore:.1f} s | raw pg_restore {raw_restore:.1f} s | {restore / raw_restore:.2f} |")
+    print(f"| restore of the Supabase source (scratch database, counts checked) | {restore_supabase:.1f} s "
+          f"| raw pg_restore -j {JOBS} into a scratch database {raw_restore:.1f} s | {restore_supabase / raw_restore:.2f} |")
+    print(f"| restore of the n8n source, to ready | {restore_n8n:.1f} s | | |")
     print(f"| full restore onto a fresh server (up + deploy + restore from vault) | {fresh:.1f} s | | |")
+    print()
+    print("Phases of the Supabase restore (n8n-restore's own table):")
+    print("\n".join(f"    {line}" for line in phases))
 
 
 if __name__ == "__main__":
