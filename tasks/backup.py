@@ -9,10 +9,10 @@ from pathlib import Path
 
 import paramiko
 from pyinfra import host, inventory
-from pyinfra.api import deploy
+from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import apt, files, server
 
-from tasks import settings
+from tasks import operations, settings
 from tasks.config import peer, secret
 from tasks.monitoring import ping_curl_args, ping_url
 from tasks.variables import VARIABLES
@@ -103,11 +103,11 @@ def backup():
                  no_recommends=True)
     files.directory(name="backup: directory", path=bk.dir, mode="700")
     files.directory(name="backup: /etc/mottivme", path="/etc/mottivme", mode="700")
-    files.put(name="backup: restic password (0600)", src=StringIO(secret("RESTIC_PASSWORD").unmask() + "\n"),
-              dest=PASSWORD_FILE, mode="600", user="root", group="root")
+    operations.secret_file(name="backup: restic password (0600)", dest=PASSWORD_FILE,
+                           content=HiddenValue(secret("RESTIC_PASSWORD").unmask() + "\n"))
     if vault_hosts():
-        files.put(name="backup: SFTP key for the vault (0600)", src=StringIO(_backup_private_key()),
-                  dest=KEY_ON_HOST, mode="600", user="root", group="root")
+        operations.secret_file(name="backup: SFTP key for the vault (0600)", dest=KEY_ON_HOST,
+                               content=HiddenValue(_backup_private_key()))
     files.file(name="backup: the old settings file is gone (now in the host programs' settings)",
                path="/etc/mottivme/backup.env", present=False)
     files.template(name="backup: cron (daily backup, weekly cleanup)", src="templates/cron-n8n.j2",

@@ -6,14 +6,13 @@ group_data. Cron, the runbooks and a person over SSH all run the same code:
 from __future__ import annotations
 
 import json
-from io import StringIO
 from pathlib import Path
 
-from pyinfra.api import deploy
+from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import apt, files
 
 from mottivme_host.cli import ALIASES
-from tasks import settings
+from tasks import operations, settings
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mottivme_host"
 LIB = "/usr/local/lib/mottivme"
@@ -60,7 +59,7 @@ def host_programs(settings: dict):
         files.link(name=f"host programs: /usr/local/sbin/{alias}", path=f"/usr/local/sbin/{alias}", target=ENTRY,
                    force=True, force_backup=False)
     files.directory(name="host programs: /etc/mottivme", path="/etc/mottivme", mode="700")
-    files.put(name=f"host programs: settings {SETTINGS} (0600)", dest=SETTINGS, user="root", group="root",
-              mode="600", src=StringIO(json.dumps(settings, indent=2, sort_keys=True) + "\n"))
+    operations.secret_file(name=f"host programs: settings {SETTINGS} (0600)", dest=SETTINGS,
+                           content=HiddenValue(json.dumps(settings, indent=2, sort_keys=True) + "\n"))
 
 

@@ -22,11 +22,11 @@ from io import StringIO
 from pathlib import Path
 
 from pyinfra import host, inventory, logger
-from pyinfra.api import deploy
+from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import apt, files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import settings
+from tasks import operations, settings
 from tasks.config import peer
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mottivme_monitor"
@@ -140,8 +140,8 @@ def monitoring():
         logger.warning(f"[{host.name}] monitor: check {s}: left out")
     conf_op = files.put(name="monitor: configuration (checks, ladder, channels)",
                         src=StringIO(json.dumps(conf, indent=2) + "\n"), dest=CONFIG, mode="644")
-    secrets_op = files.put(name="monitor: secrets (0600)", src=StringIO(secrets_env(conf)), dest=SECRETS,
-                           user="root", group="root", mode="600")
+    secrets_op = operations.secret_file(name="monitor: secrets (0600)", dest=SECRETS,
+                                        content=HiddenValue(secrets_env(conf)))
     files.put(name="monitor: where its command finds things", dest=LAUNCH, mode="644",
               src=StringIO(json.dumps({"venv": venv, "lib": lib, "config": CONFIG, "secrets": SECRETS,
                                        "user": m.user}, indent=2, sort_keys=True) + "\n"))

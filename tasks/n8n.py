@@ -123,10 +123,10 @@ def n8n_stack():
                tunnel=bool(s.queue_mode and worker_hosts()))
     compose_file = files.template(name="compose file", src="templates/docker-compose.yml.j2",
                                   dest=f"{st.dir}/docker-compose.yml", mode="644", stack=st, workers=w, **ctx)
-    env_file = files.template(
-        name="secrets env file (0600)", src="templates/n8n.env.j2", dest=f"{st.dir}/.env",
-        user="root", group="root", mode="600",
-        queue_mode=s.queue_mode, secrets=stack_secrets(s), n8n_version=st.n8n_version)
+    env_file = operations.secret_file(
+        name="secrets env file (0600)", dest=f"{st.dir}/.env",
+        content=operations.render_secret("n8n.env.j2", queue_mode=s.queue_mode, secrets=stack_secrets(s),
+                                         n8n_version=st.n8n_version))
     caddyfile = files.template(name="Caddyfile", src="templates/Caddyfile.j2",
                                dest=f"{st.dir}/caddy/Caddyfile", mode="644", base=b, **ctx)
 

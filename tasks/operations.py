@@ -3,14 +3,65 @@ to do, so a second deploy reports zero changes."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from io import StringIO
 from shlex import quote
 
-from pyinfra import host, logger
+from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, HiddenValue, operation
+from pyinfra.facts.files import File, Sha256File
 
 from tasks.facts import ComposeHealth, ComposeServices, DockerImages, HttpStatus, N8nSettings, curl_command
+
+
+def _write_secret(state, host, dest: str, content: HiddenValue, user: str, group: str, mode: str):
+    tmp = f"{dest}.mottivme-new"
+    # the file exists with its final owner and mode before a byte of the secret is in it
+    ok, _ = host.run_shell_command(f"install -m {mode} -o {quote(user)} -g {quote(group)} /dev/null {quote(tmp)}",
+                                   print_input=False)
+    if not ok:
+        return _fail(host, f"cannot create {tmp}")
+    try:
+        host.put_file(StringIO(content.unmask()), tmp, print_output=False, print_input=False)
+    except Exception:  # noqa: BLE001 - one line, never the content
+        host.run_shell_command(f"rm -f {quote(tmp)}", print_input=False)
+        return _fail(host, f"cannot write {dest}")
+    ok, _ = host.run_shell_command(f"mv -f {quote(tmp)} {quote(dest)}", print_input=False)
+    return ok or _fail(host, f"cannot move {tmp} to {dest}")
+
+
+@operation()
+def secret_file(dest: str, content: HiddenValue, user: str = "root", group: str = "root", mode: str = "600"):
+    """A file that holds a secret: compared by its sha256, written only when it differs, never shown
+    (not even with ``--diff`` or ``-vvv``: pyinfra's files.put/template print what they write), and
+    with its owner and mode from before its first byte (files.put uploads, then chmods).
+
+    + dest: the file on the host
+    + content: its whole text, as a HiddenValue
+
+    .. code:: python
+
+        operations.secret_file(name="restic password", dest="/etc/mottivme/restic-password",
+                               content=HiddenValue(password + "\\n"))
+    """
+    want = hashlib.sha256(content.unmask().encode()).hexdigest()
+    info = host.get_fact(File, path=dest)
+    if (info and host.get_fact(Sha256File, path=dest) == want and info.get("user") == user
+            and info.get("group") == group and info.get("mode") == int(mode)):
+        return
+    if state.config.DIFF:
+        host.log(f"Will {'modify' if info else 'create'} {dest} (it holds a secret: its content is not shown)",
+                 logger.info)
+    yield FunctionCommand(_write_secret, (dest, content, user, group, mode), {})
+
+
+def render_secret(template: str, **context) -> HiddenValue:
+    """A template rendered here (as files.template would) for secret_file: its text stays hidden."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(loader=FileSystemLoader("templates"), undefined=StrictUndefined, keep_trailing_newline=True)
+    return HiddenValue(env.get_template(template.removeprefix("templates/")).render(**context))
 
 
 def _fail(host, message: str) -> bool:

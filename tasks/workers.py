@@ -15,7 +15,7 @@ from shlex import quote
 
 import paramiko
 from pyinfra import host, inventory, logger
-from pyinfra.api import FunctionCommand, deploy, operation
+from pyinfra.api import FunctionCommand, HiddenValue, deploy, operation
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -128,8 +128,8 @@ def workers():
     s = scaling.settings(host.data)
     address, port = peer(main_server())
     files.directory(name="workers: /etc/mottivme", path="/etc/mottivme", mode="700")
-    key = files.put(name="workers: tunnel key (0600)", src=StringIO(_private_key()), dest=KEY_ON_HOST,
-                    user="root", group="root", mode="600")
+    key = operations.secret_file(name="workers: tunnel key (0600)", content=HiddenValue(_private_key()),
+                                 dest=KEY_ON_HOST)
     unit = files.template(name="workers: tunnel unit", src="templates/n8n-tunnel.service.j2",
                           dest="/etc/systemd/system/n8n-tunnel.service", mode="644", workers=w, key=KEY_ON_HOST,
                           address=address, port=port)
@@ -149,9 +149,10 @@ def workers():
         name="workers: compose file", src="templates/docker-compose-worker.yml.j2",
         dest=f"{w.stack_dir}/docker-compose.yml", mode="644", stack=st, scaling=s,
         n8n_env=n8n_environment(b, st, w, s, n8n_host(st), public_url(st), remote=True))
-    env_file = files.template(name="workers: secrets env file (0600)", src="templates/n8n.env.j2",
-                              dest=f"{w.stack_dir}/.env", user="root", group="root", mode="600",
-                              queue_mode=True, secrets=stack_secrets(s), n8n_version=st.n8n_version)
+    env_file = operations.secret_file(
+        name="workers: secrets env file (0600)", dest=f"{w.stack_dir}/.env",
+        content=operations.render_secret("n8n.env.j2", queue_mode=True, secrets=stack_secrets(s),
+                                         n8n_version=st.n8n_version))
     operations.image(name=f"workers: image {n8n_image(st=st)}", ref=n8n_image(st=st), archive_dir=st.image_archive_dir)
     compose = f"cd {w.stack_dir} && {compose_command(dk)} -p {PROJECT}"
     server.shell(name="workers: apply configuration (compose up -d)",

@@ -157,3 +157,28 @@ def test_no_secret_value_in_any_output(sbx, sandbox_env, first_deploy):
     for name in ("N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "N8N_OWNER_PASSWORD"):
         assert s[name] not in text, f"{name} leaked into pyinfra output"
     assert "*MASKED*" in text or "Results" in text
+
+
+def test_secret_files_are_never_shown_even_with_diff_and_are_private_from_their_first_byte(
+        n8n_server, sbx, sandbox_env, first_deploy):
+    """Every secret file changed on the host, then a deploy with --diff -vvv (pyinfra's own
+    files.put/template would print their contents): no secret value in the output, each file
+    written back 0600 root, and the next run changes nothing."""
+    secret_files = ["/opt/n8n/.env", "/etc/mottivme/restic-password", "/etc/mottivme/host.json",
+                    "/etc/mottivme/backup_ed25519"]
+    n8n_server.sh("for f in " + " ".join(secret_files) + "; do echo '# drift' >> $f; done")
+    r = run_pyinfra(["-y", "--diff", "-vvv", "inventory.py", "deploy.py"], sandbox_env, timeout=1200)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    s = secrets_of(sbx)
+    for name in ("N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "RESTIC_PASSWORD", "N8N_OWNER_PASSWORD",
+                 "SUPABASE_STANDIN_PASSWORD", "MONITOR_PING_TOKEN"):
+        if s.get(name):
+            assert s[name] not in out, f"{name} shown by --diff -vvv"
+    assert "BEGIN OPENSSH PRIVATE KEY" not in out and "it holds a secret: its content is not shown" in out
+    listing = n8n_server.sh("stat -c '%a %U %n' " + " ".join(secret_files) + "; grep -l '# drift' "
+                            + " ".join(secret_files) + " || true")
+    assert listing.split("\n")[:4] == [f"600 root {f}" for f in secret_files], listing
+    assert "# drift" not in listing
+    r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
+    assert r.returncode == 0 and json.loads(r.stdout)["results"]["totals"]["success"] == 0, r.stderr[-2000:]

@@ -269,3 +269,16 @@ def test_optional_host_data_is_none_when_absent_and_wins_when_set():
     assert settings.Base.from_data(HostData("h", group_data())).ssh_user is None
     st = settings.Stack.from_data(HostData("h", {"n8n_public_url": "https://localhost:8443/"}, group_data()))
     assert st.public_url == "https://localhost:8443/" and st.host_override is None
+
+
+def test_secret_files_render_as_files_template_would(tmp_path):
+    """operations.render_secret (for secret_file, which never prints what it writes) gives the same
+    text as the template rendered the way pyinfra's files.template renders it."""
+    from tasks import operations
+
+    secrets = {k: HiddenValue(v) for k, v in GOOD_SECRETS.items()}
+    secrets["REDIS_PASSWORD"] = HiddenValue("redis-password-0123456789")
+    for queue in (False, True):
+        hidden = operations.render_secret("n8n.env.j2", secrets=secrets, queue_mode=queue, n8n_version="2.41.1")
+        assert hidden.unmask() == render("n8n.env.j2", secrets=secrets, queue_mode=queue, n8n_version="2.41.1")
+        assert GOOD_SECRETS["POSTGRES_PASSWORD"] not in repr(hidden) + str(hidden)
