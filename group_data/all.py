@@ -56,6 +56,9 @@ n8n_metrics = True
 n8n_ready_timeout = 300
 # Caddy TLS: "" = automatic HTTPS (Let's Encrypt) for N8N_HOST; "internal" = Caddy's own CA.
 caddy_tls = ""
+# HTTP Strict-Transport-Security of every public site (n8n, the status page): browsers then
+# never reach them over plain HTTP. Empty: not sent.
+caddy_hsts = "max-age=31536000; includeSubDomains"
 # Where local image archives live on the host (the sandbox preloads images; a real host pulls).
 image_archive_dir = ""
 

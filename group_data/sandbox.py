@@ -8,6 +8,8 @@ sandbox_node_wheel_version = "24.19.0"
 sandbox_extra_n8n_versions = ["2.41.0"]
 # Caddy's own local CA instead of Let's Encrypt.
 caddy_tls = "internal"
+# no HSTS: the sandbox's sites are https://localhost:PORT, and a browser would pin every localhost
+caddy_hsts = ""
 # The sandbox bind-mounts its image archives here; the deploy loads them instead of pulling.
 image_archive_dir = "/sbx/images"
 # No Internet: keep n8n from calling api.n8n.io (templates, version checks, MCP registry).

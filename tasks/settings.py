@@ -70,6 +70,7 @@ class Base(_Settings):
     admin_ssh_keys: list[str] = key("admin_ssh_keys")
     firewall_open_tcp_ports: list[int] = key("firewall_open_tcp_ports")
     caddy_tls: str = key("caddy_tls")  # every host's Caddy: the n8n servers' and the monitor's
+    caddy_hsts: str = key("caddy_hsts")
     ssh_user: str | None = key("ssh_user", optional=True)  # the inventory's deploy user (the admin keys' owner)
 
 

@@ -182,3 +182,24 @@ def test_secret_files_are_never_shown_even_with_diff_and_are_private_from_their_
     assert "# drift" not in listing
     r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
     assert r.returncode == 0 and json.loads(r.stdout)["results"]["totals"]["success"] == 0, r.stderr[-2000:]
+
+
+def test_metrics_stay_inside_and_security_headers_are_sent(n8n_server, first_deploy):
+    """n8n's /metrics (on: n8n_metrics) answers inside the stack but not through Caddy; the site
+    sends the usual security headers."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    inside = n8n_server.sh("docker exec n8n_n8n_1 node -e \"fetch('http://127.0.0.1:5678/metrics')"
+                           ".then(r=>console.log(r.status),()=>console.log(0))\"")
+    assert inside.strip() == "200"
+    ctx = ssl._create_unverified_context()
+    try:
+        urllib.request.urlopen(n8n_server.url + "metrics", context=ctx, timeout=30)
+        raise AssertionError("/metrics answered through Caddy")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+    with urllib.request.urlopen(n8n_server.url + "healthz/readiness", context=ctx, timeout=30) as r:
+        assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Referrer-Policy"]
+        assert "Server" not in r.headers

@@ -144,6 +144,9 @@ def test_caddyfile(groups, tls):
     text = render("Caddyfile.j2", n8n_host="n8n.example.test", scaling=scaling.settings(d), **of(d, "base"))
     assert "n8n.example.test {" in text and "reverse_proxy n8n:5678" in text
     assert (tls in text) if tls else ("tls " not in text)
+    assert "handle /metrics* {" in text and 'X-Content-Type-Options "nosniff"' in text
+    # HSTS on real hosts; never on the sandbox's https://localhost:PORT (a browser would pin localhost)
+    assert ("Strict-Transport-Security" in text) == (not groups)
 
 
 def test_cron_runs_the_host_programs():
