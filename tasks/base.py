@@ -24,10 +24,14 @@ def base():
     files.template(name="unattended security upgrades", src="templates/20auto-upgrades.j2",
                    dest="/etc/apt/apt.conf.d/20auto-upgrades")
 
+    # sshd keeps the FIRST value it reads, and reads the drop-ins in name order: 00- comes before
+    # anything an image brings (cloud-init's 50-cloud-init.conf enables passwords, for one)
     sshd = files.template(name="ssh: keys only, no passwords", src="templates/sshd-hardening.conf.j2",
-                          dest="/etc/ssh/sshd_config.d/50-mottivme.conf", mode="644")
+                          dest="/etc/ssh/sshd_config.d/00-mottivme.conf", mode="644")
+    old = files.file(name="ssh: the earlier drop-in (50-mottivme.conf) is gone",
+                     path="/etc/ssh/sshd_config.d/50-mottivme.conf", present=False)
     server.shell(name="ssh: check and reload sshd", commands=["sshd -t", "systemctl reload ssh"],
-                 _if=sshd.did_change)
+                 _if=any_changed(sshd, old))
     if b.admin_ssh_keys:
         server.user_authorized_keys(name="ssh: admin keys", user=b.ssh_user or "root",
                                     public_keys=b.admin_ssh_keys, delete_keys=False)

@@ -203,3 +203,17 @@ def test_metrics_stay_inside_and_security_headers_are_sent(n8n_server, first_dep
     with urllib.request.urlopen(n8n_server.url + "healthz/readiness", context=ctx, timeout=30) as r:
         assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Referrer-Policy"]
         assert "Server" not in r.headers
+
+
+def test_ssh_hardening_holds_over_a_cloud_init_drop_in(n8n_server, sandbox_env, first_deploy):
+    """An image's own drop-in that enables passwords (cloud-init's) loses to the deploy's."""
+    n8n_server.sh("printf 'PasswordAuthentication yes\\nPermitRootLogin yes\\nKbdInteractiveAuthentication yes\\n' "
+                  "> /etc/ssh/sshd_config.d/50-cloud-init.conf && systemctl reload ssh")
+    try:
+        r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)
+        assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+        effective = set(n8n_server.sh("sshd -T").splitlines())
+        assert {"passwordauthentication no", "kbdinteractiveauthentication no", "permitemptypasswords no",
+                "permitrootlogin without-password", "x11forwarding no", "maxauthtries 4"} <= effective
+    finally:
+        n8n_server.sh("rm -f /etc/ssh/sshd_config.d/50-cloud-init.conf && systemctl reload ssh")
