@@ -55,6 +55,12 @@ def tunnel_endpoint():
     files.put(name="tunnel: the worker servers' key (port forwarding to Redis/PostgreSQL only)",
               src=StringIO(f"restrict,port-forwarding,{allowed} {tunnel_public_key()}\n"),
               dest=f"{home}/.ssh/authorized_keys", user=w.tunnel_user, group=w.tunnel_user, mode="600")
+    # the key's options allow local forwards to those ports; sshd itself refuses remote forwards
+    conf = files.template(name="tunnel: sshd allows the account local forwards only",
+                          src="templates/sshd-worker-tunnel.conf.j2",
+                          dest="/etc/ssh/sshd_config.d/60-mottivme-worker-tunnel.conf", mode="644", workers=w)
+    server.shell(name="tunnel: check and reload sshd", commands=["sshd -t", "systemctl reload ssh"],
+                 _if=conf.did_change)
 
 
 def drain(name: str = "workers: drain and stop (running executions finish, queued ones stay in Redis)"):

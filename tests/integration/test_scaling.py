@@ -125,6 +125,10 @@ def test_redis_and_postgres_refuse_everything_but_the_stack_and_the_tunnel(ouro,
     out = w.sh(f"{ssh} -N -L 127.0.0.1:2222:127.0.0.1:22 & pid=$!; sleep 3; "
                "timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/2222; head -c 4 <&3' 2>&1; kill $pid", check=False)
     assert "SSH-" not in out, "the tunnel account could reach the main server's sshd"
+    # nor listen on the main server (a remote forward): refused at once, not left open
+    out = w.sh(f"timeout 10 {ssh} -N -o ExitOnForwardFailure=yes -R 127.0.0.1:2223:127.0.0.1:22 2>&1; echo rc=$?",
+               check=False)
+    assert "rc=255" in out and "remote port forwarding failed" in out, out
     # and through the tunnel, with the password, Redis answers (what the workers use)
     secret = secrets_of(sbx)["REDIS_PASSWORD"]
     got = w.sh(f"exec 3<>/dev/tcp/127.0.0.1/6379; printf 'AUTH {secret}\\r\\nPING\\r\\n' >&3; timeout 3 head -c 12 <&3")

@@ -194,6 +194,9 @@ def test_log_rotation_docker_daemon_tunnel_and_vault_sshd():
     tunnel = render("n8n-tunnel.service.j2", key="/k", address="10.0.0.5", port=2222, **of(d, "workers"))
     assert "-L 127.0.0.1:6379:127.0.0.1:6379" in tunnel and "n8n-tunnel@10.0.0.5" in tunnel
     assert "Match User restic" in render("sshd-backup-vault.conf.j2", **of(d, "backup"))
+    tunnel_sshd = render("sshd-worker-tunnel.conf.j2", **of(d, "workers"))
+    assert "Match User n8n-tunnel" in tunnel_sshd and "AllowTcpForwarding local" in tunnel_sshd
+    assert "PermitListen none" in tunnel_sshd
 
 
 # --- one settings layer (tasks/settings.py) ----------------------------------------------------
