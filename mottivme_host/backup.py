@@ -197,6 +197,7 @@ class _Backup:
         self.step = "settings"
         databases = self.databases()
         self.step = "start"
+        self.check_room()
         if os.path.lexists(self.stage):
             shutil.rmtree(self.stage)
         for d in ("n8n", *(x.name for x in databases), "config"):
@@ -326,6 +327,21 @@ class _Backup:
         except BaseException as e:  # noqa: BLE001 - reported by the main thread
             part.error = e
             self.cancel.set()
+
+    def check_room(self) -> None:
+        """The staging directory needs about the room the last backup's files took: fail now, with
+        the numbers, rather than with a full disk in the middle of a dump."""
+        try:
+            with open(os.path.join(self.b.dir, "last-manifest.json")) as f:
+                need = sum(int(x.get("size", 0)) for x in json.load(f).get("files", {}).values())
+        except (OSError, ValueError, AttributeError, TypeError):
+            return  # a first backup, or no readable manifest: nothing to go by
+        st = os.statvfs(self.b.dir)
+        free = st.f_bavail * st.f_frsize
+        if free < need:
+            self.fail(f"not enough free space for the backup: the last one was {need // 1_000_000} MB, "
+                      f"{free // 1_000_000} MB free on {self.b.dir} (df -h {self.b.dir}): free space, or lower "
+                      "the retention (group_data backup_keep_*); nothing was changed")
 
     def n8n_database(self, run) -> None:
         self.step = "n8n database dump"

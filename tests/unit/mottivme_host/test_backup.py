@@ -679,3 +679,31 @@ def test_staging_left_by_a_killed_run_is_replaced(s, fake, capsys):
 def test_output_lines_match_what_the_runbooks_read(s, fake, capsys):
     assert backup(s, fake, "--tag", "manual") == 0
     assert re.search(r"backup ok: snapshot ([0-9a-f]{8})", capsys.readouterr().out)
+
+
+def test_a_backup_that_would_not_fit_fails_before_it_starts(s, fake, capsys, monkeypatch):
+    """The last backup's files (its manifest) need that much room again in the staging directory:
+    with less free, nothing is dumped, the line names both numbers and what to do, and the failure
+    hook is told."""
+    import json as _json
+
+    os.makedirs(s.backup.dir, exist_ok=True)
+    with open(os.path.join(s.backup.dir, "last-manifest.json"), "w") as f:
+        _json.dump({"files": {"n8n/n8n-db.dump": {"size": 3_000_000_000}, "supabase/supabase.dump": {"size": 1}}}, f)
+    real = os.statvfs
+
+    class Small:
+        f_bavail, f_frsize = 1_000, 1_000_000  # 1 GB free
+
+    monkeypatch.setattr(os, "statvfs", lambda p: Small() if os.path.realpath(p).startswith(os.path.realpath(s.backup.dir)) else real(p))
+    assert backup(s, fake) == 1
+    err = capsys.readouterr().err
+    assert err.count("FAILED") == 1 and "not enough free space" in err
+    assert "3000 MB" in err and "1000 MB free" in err and s.backup.dir in err
+    assert not fake.ran("pg_dump") and not restic_calls(fake, "backup")
+    assert hook_calls(fake, FAIL_HOOK)
+
+
+def test_without_an_earlier_manifest_the_space_check_does_not_stop_a_first_backup(s, fake, capsys):
+    assert not os.path.exists(os.path.join(s.backup.dir, "last-manifest.json"))
+    assert backup(s, fake) == 0
