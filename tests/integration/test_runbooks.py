@@ -1,5 +1,6 @@
 """Incident runbooks on the sandbox's n8n server."""
 
+import json
 import re
 
 import pytest
@@ -71,6 +72,37 @@ def test_rotate_secrets_applies_verifies_and_writes_back(n8n_server, sbx, sandbo
     import json
 
     assert json.loads(r.stdout)["results"]["totals"]["success"] == 0
+
+
+def test_restic_rotation_with_the_vault_down_loses_nothing_and_a_rerun_finishes(n8n_server, vault, sbx, sandbox_env,
+                                                                                 first_deploy):
+    """The vault's SSH down during a restic password rotation: the rotation stops naming the vault's
+    repository, the old password stays in force everywhere (no repository is orphaned), and the
+    same run again with the vault up puts the new key in every repository."""
+    old = secrets_of(sbx)["RESTIC_PASSWORD"]
+    sbx.docker("exec", vault.h["container_id"], "systemctl", "stop", "ssh.service", "ssh.socket")
+    try:  # pyinfra stops when a host of the inventory does not answer: the vault is left out
+        r = run_pyinfra(["-y", "--limit", "n8n_servers", "inventory.py", "runbooks/rotate_secrets.py",
+                         "--data", "secrets=restic"], sandbox_env)
+    finally:
+        sbx.docker("exec", vault.h["container_id"], "systemctl", "start", "ssh.service")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "restic: cannot open sftp:" in out and "nothing was rotated" in out, out[-3000:]
+    assert secrets_of(sbx)["RESTIC_PASSWORD"] == old
+    opens = "restic -r {} snapshots --json >/dev/null 2>&1 && echo opens || echo refused"
+    sftp = ("-o sftp.command='" + json.loads(n8n_server.sh("cat /etc/mottivme/host.json"))["backup"]["sftp_command"]
+            + "' ")
+    vault_repo = json.loads(n8n_server.sh("cat /etc/mottivme/host.json"))["backup"]["offsite_repositories"][0]
+    for repo in ("/var/backups/n8n/restic", sftp + vault_repo):
+        assert n8n_server.sh(f"RESTIC_PASSWORD='{old}' " + opens.format(repo)).strip() == "opens", repo
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/rotate_secrets.py", "--data", "secrets=restic"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and "restic: password rotated in 2 repositories" in out, out[-3000:]
+    new = secrets_of(sbx)["RESTIC_PASSWORD"]
+    assert new != old
+    for repo in ("/var/backups/n8n/restic", sftp + vault_repo):
+        assert n8n_server.sh(f"RESTIC_PASSWORD='{new}' " + opens.format(repo)).strip() == "opens", repo
+        assert n8n_server.sh(f"RESTIC_PASSWORD='{old}' " + opens.format(repo)).strip() == "refused", repo
 
 
 def test_interrupted_rotation_ends_verified_and_a_rerun_finishes_it(n8n_server, sbx, sandbox_env, first_deploy):
