@@ -159,29 +159,38 @@ def test_no_secret_value_in_any_output(sbx, sandbox_env, first_deploy):
     assert "*MASKED*" in text or "Results" in text
 
 
-def test_secret_files_are_never_shown_even_with_diff_and_are_private_from_their_first_byte(
-        n8n_server, sbx, sandbox_env, first_deploy):
-    """Every secret file changed on the host, then a deploy with --diff -vvv (pyinfra's own
-    files.put/template would print their contents): no secret value in the output, each file
-    written back 0600 root, and the next run changes nothing."""
+def test_secret_files_never_shown_and_ssh_hardening_holds_over_an_image_drop_in(n8n_server, sbx, sandbox_env,
+                                                                                   first_deploy):
+    """Every secret file changed on the host, and a drop-in of the kind an image brings (cloud-init's)
+    that enables passwords; then one deploy with --diff -vvv (pyinfra's own files.put/template would
+    print secret contents): no secret value in the output, each secret file written back 0600 root,
+    sshd's effective settings are the deploy's, and the next run changes nothing."""
     secret_files = ["/opt/n8n/.env", "/etc/mottivme/restic-password", "/etc/mottivme/host.json",
                     "/etc/mottivme/backup_ed25519"]
     n8n_server.sh("for f in " + " ".join(secret_files) + "; do echo '# drift' >> $f; done")
-    r = run_pyinfra(["-y", "--diff", "-vvv", "inventory.py", "deploy.py"], sandbox_env, timeout=1200)
-    out = r.stdout + r.stderr
-    assert r.returncode == 0, out[-3000:]
-    s = secrets_of(sbx)
-    for name in ("N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "RESTIC_PASSWORD", "N8N_OWNER_PASSWORD",
-                 "SUPABASE_STANDIN_PASSWORD", "MONITOR_PING_TOKEN"):
-        if s.get(name):
-            assert s[name] not in out, f"{name} shown by --diff -vvv"
-    assert "BEGIN OPENSSH PRIVATE KEY" not in out and "it holds a secret: its content is not shown" in out
-    listing = n8n_server.sh("stat -c '%a %U %n' " + " ".join(secret_files) + "; grep -l '# drift' "
-                            + " ".join(secret_files) + " || true")
-    assert listing.split("\n")[:4] == [f"600 root {f}" for f in secret_files], listing
-    assert "# drift" not in listing
-    r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
-    assert r.returncode == 0 and json.loads(r.stdout)["results"]["totals"]["success"] == 0, r.stderr[-2000:]
+    n8n_server.sh("printf 'PasswordAuthentication yes\\nPermitRootLogin yes\\nKbdInteractiveAuthentication yes\\n' "
+                  "> /etc/ssh/sshd_config.d/50-cloud-init.conf && systemctl reload ssh")
+    try:
+        r = run_pyinfra(["-y", "--diff", "-vvv", "inventory.py", "deploy.py"], sandbox_env, timeout=1200)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0, out[-3000:]
+        s = secrets_of(sbx)
+        for name in ("N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "RESTIC_PASSWORD", "N8N_OWNER_PASSWORD",
+                     "SUPABASE_STANDIN_PASSWORD", "MONITOR_PING_TOKEN"):
+            if s.get(name):
+                assert s[name] not in out, f"{name} shown by --diff -vvv"
+        assert "BEGIN OPENSSH PRIVATE KEY" not in out and "it holds a secret: its content is not shown" in out
+        listing = n8n_server.sh("stat -c '%a %U %n' " + " ".join(secret_files) + "; grep -l '# drift' "
+                                + " ".join(secret_files) + " || true")
+        assert listing.split("\n")[:4] == [f"600 root {f}" for f in secret_files], listing
+        assert "# drift" not in listing
+        effective = set(n8n_server.sh("sshd -T").splitlines())
+        assert {"passwordauthentication no", "kbdinteractiveauthentication no", "permitemptypasswords no",
+                "permitrootlogin without-password", "x11forwarding no", "maxauthtries 4"} <= effective
+        r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
+        assert r.returncode == 0 and json.loads(r.stdout)["results"]["totals"]["success"] == 0, r.stderr[-2000:]
+    finally:
+        n8n_server.sh("rm -f /etc/ssh/sshd_config.d/50-cloud-init.conf && systemctl reload ssh")
 
 
 def test_metrics_stay_inside_and_security_headers_are_sent(n8n_server, first_deploy):
@@ -203,17 +212,3 @@ def test_metrics_stay_inside_and_security_headers_are_sent(n8n_server, first_dep
     with urllib.request.urlopen(n8n_server.url + "healthz/readiness", context=ctx, timeout=30) as r:
         assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Referrer-Policy"]
         assert "Server" not in r.headers
-
-
-def test_ssh_hardening_holds_over_a_cloud_init_drop_in(n8n_server, sandbox_env, first_deploy):
-    """An image's own drop-in that enables passwords (cloud-init's) loses to the deploy's."""
-    n8n_server.sh("printf 'PasswordAuthentication yes\\nPermitRootLogin yes\\nKbdInteractiveAuthentication yes\\n' "
-                  "> /etc/ssh/sshd_config.d/50-cloud-init.conf && systemctl reload ssh")
-    try:
-        r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)
-        assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-        effective = set(n8n_server.sh("sshd -T").splitlines())
-        assert {"passwordauthentication no", "kbdinteractiveauthentication no", "permitemptypasswords no",
-                "permitrootlogin without-password", "x11forwarding no", "maxauthtries 4"} <= effective
-    finally:
-        n8n_server.sh("rm -f /etc/ssh/sshd_config.d/50-cloud-init.conf && systemctl reload ssh")
