@@ -41,6 +41,9 @@ def test_restart_with_a_broken_configuration_fails_with_the_containers_log(n8n_s
 
 
 def test_rotate_secrets_applies_verifies_and_writes_back(n8n_server, sbx, sandbox_env, first_deploy):
+    # both repositories exist (a rotation skips one that does not exist yet): run on its own, this
+    # module has made no off-host backup before
+    assert "off-host: sftp:" in n8n_server.sh("n8n-backup --tag manual")
     old = secrets_of(sbx)
     r = run_pyinfra(["-y", "inventory.py", "runbooks/rotate_secrets.py"], sandbox_env)
     out = r.stdout + r.stderr
@@ -81,6 +84,7 @@ def test_restic_rotation_with_the_vault_down_loses_nothing_and_a_rerun_finishes(
     same run again with the vault up puts the new key in every repository."""
     import time
 
+    assert "off-host: sftp:" in n8n_server.sh("n8n-backup --tag manual")  # both repositories exist
     old = secrets_of(sbx)["RESTIC_PASSWORD"]
     settings = json.loads(n8n_server.sh("cat /etc/mottivme/host.json"))["backup"]
     repos = ["/var/backups/n8n/restic",
