@@ -3,7 +3,7 @@ Safe to re-run: a second run reports zero changes. Each concern is one @deploy i
 
 from pyinfra import host
 
-from tasks import scaling, settings
+from tasks import operations, scaling, settings
 from tasks import workers as worker_servers
 from tasks.backup import backup, backup_settings, vault
 from tasks.base import base
@@ -19,19 +19,27 @@ if {"n8n_servers", "backup_vault", "monitors", "n8n_workers"} & set(host.groups)
     base()
 if "n8n_servers" in host.groups:
     docker()
-    # the host programs first: the stack and the backup below change what the older ones expected
-    host_programs({**host_settings(scaling.settings(host.data)), "backup": backup_settings(),
-                   "cleanup": cleanup_settings(settings.Cleanup.from_data(host.data)), "reports": report_settings()})
     if worker_hosts() and scaling.settings(host.data).queue_mode:
         tunnel_endpoint()
     n8n_stack()
     backup()
+    # (after the stack: pyinfra merges the hosts' operation lists, and this order keeps the worker
+    # servers' health wait after the main server's `compose up`; an earlier place broke tier ouro)
+    host_programs({**host_settings(scaling.settings(host.data)), "backup": backup_settings(),
+                   "cleanup": cleanup_settings(settings.Cleanup.from_data(host.data)), "reports": report_settings()})
     if monitor_hosts():
         reporting()
+configured_workers = None
 if "n8n_workers" in host.groups:
     docker()
+    configured_workers = workers()
+# one line, every host: the main server's stack above is up before a worker server starts its
+# workers below (pyinfra interleaves hosts whose operation lists differ by position otherwise)
+operations.barrier(name="the main server's stack is up before the worker servers start")
+if "n8n_workers" in host.groups:
+    if configured_workers:
+        worker_servers.start_configured_workers(*configured_workers)
     host_programs(worker_servers.host_settings())
-    workers()
 if "backup_vault" in host.groups:
     vault()
 if "monitors" in host.groups:

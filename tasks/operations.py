@@ -64,6 +64,20 @@ def render_secret(template: str, **context) -> HiddenValue:
     return HiddenValue(env.get_template(template.removeprefix("templates/")).render(**context))
 
 
+@operation(is_idempotent=True)
+def barrier():
+    """Nothing, on every host, from one line of deploy.py: pyinfra orders the hosts' operations as
+    one graph, so what each host does before this line comes before what any host does after it.
+    (Without it, hosts whose operation lists differ are interleaved by position.)
+
+    .. code:: python
+
+        operations.barrier(name="main server's stack up before the workers start")
+    """
+    return
+    yield  # an operation is a generator
+
+
 def _fail(host, message: str) -> bool:
     """End a Python-side command with a one-line reason (no traceback): pyinfra counts False as failed."""
     host.log_styled(message, fg="red", log_func=logger.error)

@@ -129,7 +129,9 @@ def host_settings() -> dict:
 
 @deploy("n8n workers")
 def workers():
-    b, dk = settings.Base.from_data(host.data), settings.Docker.from_data(host.data)
+    """A worker server up to its workers' start; returns what start_configured_workers() needs
+    (None: no workers in this tier)."""
+    b = settings.Base.from_data(host.data)
     st, w = settings.Stack.from_data(host.data), settings.Workers.from_data(host.data)
     s = scaling.settings(host.data)
     address, port = peer(main_server())
@@ -145,7 +147,7 @@ def workers():
         drain()  # reads its own settings (the runbooks call it)
         systemd.service(name="workers: tunnel stopped (no workers in this tier)", service="n8n-tunnel.service",
                         running=False, enabled=False)
-        return
+        return None
 
     systemd.service(name="workers: tunnel running", service="n8n-tunnel.service", running=True, enabled=True)
     systemd.service(name="workers: tunnel restart (changed)", service="n8n-tunnel.service", restarted=True,
@@ -160,6 +162,15 @@ def workers():
         content=operations.render_secret("n8n.env.j2", queue_mode=True, secrets=stack_secrets(s),
                                          n8n_version=st.n8n_version))
     operations.image(name=f"workers: image {n8n_image(st=st)}", ref=n8n_image(st=st), archive_dir=st.image_archive_dir)
+    return compose_file, env_file
+
+
+@deploy("n8n workers: start")
+def start_configured_workers(compose_file, env_file):
+    """The second half of workers(), once the main server's stack is up (deploy.py puts a barrier
+    between them: the workers can only become healthy through it)."""
+    dk, st, w = settings.Docker.from_data(host.data), settings.Stack.from_data(host.data), settings.Workers.from_data(host.data)
+    s = scaling.settings(host.data)
     compose = f"cd {w.stack_dir} && {compose_command(dk)} -p {PROJECT}"
     server.shell(name="workers: apply configuration (compose up -d)",
                  commands=[f"{compose} up -d --remove-orphans -t {st.drain_seconds + 30}"],
