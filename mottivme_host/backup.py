@@ -27,7 +27,7 @@ from .common import Fail, Lock, Log
 from .restic import Repo, first_error, no_repository
 from .run import CommandFailed, Runner
 from .settings import Settings, Source
-from .stack import COUNTS_SQL, RESERVED_SOURCE_NAMES, SCHEMA_NAME, SOURCE_NAME, PgPass, Stack, counts_sql, parse_counts
+from .stack import COUNTS_SQL, RESERVED_SOURCE_NAMES, SCHEMA_NAME, SOURCE_NAME, Stack, counts_sql, parse_counts
 
 PROG = "n8n-backup"
 # n8n's CLI runs beside the live n8n: it gets its own task-broker port. The counts come as $1 and
@@ -372,11 +372,8 @@ class _Backup:
     def postgres(self, source: Source, r) -> None:
         """pg_dump of a postgres source's schemas, with the pg_dump of the server's major version."""
         lf, name = self.log.file, source.name
-        with PgPass(source.url, self.b.dir) as pg:  # the password in a 0600 file, never in an argv
-            self._postgres(source, r, lf, name, {"DB_URL": pg.url},
-                           ["docker", "run", "--rm", "--network", "host", "-e", "DB_URL", *pg.docker_args])
-
-    def _postgres(self, source: Source, r, lf, name: str, env: dict, docker_run: list[str]) -> None:
+        env = {"DB_URL": source.url}
+        docker_run = ["docker", "run", "--rm", "--network", "host", "-e", "DB_URL"]
         num = r.run([*docker_run, self.s.postgres_image, "sh", "-c", DB_VERSION_SH], env=env, log=lf).stdout.strip()
         if not num.isdigit():
             self.fail(f"the server's version number is not a number: {num[:40]!r}")

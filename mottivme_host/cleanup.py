@@ -21,7 +21,6 @@ import re
 from .common import Fail, Lock, out_line
 from .run import Runner
 from .settings import Settings
-from .stack import PgPass
 
 # the URL holds Supabase's password: psql gets it from the environment, never as an argument
 PSQL_SH = 'psql "$SUPABASE_DB_URL" -v ON_ERROR_STOP=1 -Atq'
@@ -113,17 +112,13 @@ class _Cleanup:
 
     def psql(self, sql: str, name: str) -> int | None:
         """The one number `sql` answers (psql on Supabase, in a throwaway container); None: failed (said)."""
-        # the password in a 0600 file (in the backups' root-only directory), never in an argv
-        pg = PgPass(self.url, self.s.backup.dir if self.s.backup else os.path.dirname(self.c.lock))
-        argv = ["docker", "run", "--rm", "-i", "--network", "host", "-e", "SUPABASE_DB_URL", *pg.docker_args,
-                self.s.postgres_image, "sh", "-c", PSQL_SH]
+        argv = ["docker", "run", "--rm", "-i", "--network", "host", "-e", "SUPABASE_DB_URL", self.s.postgres_image,
+                "sh", "-c", PSQL_SH]
         try:
-            res = self.r.run(argv, input=sql, env={"SUPABASE_DB_URL": pg.url}, check=False)
+            res = self.r.run(argv, input=sql, env={"SUPABASE_DB_URL": self.url}, check=False)
         except OSError as e:
             self.out.say(f"FAILED: {name}: {argv[0]}: {e}")
             return None
-        finally:
-            pg.__exit__()
         if not res.ok:
             self.out.say(f"FAILED: {name}: `{' '.join(argv)[:120]}` exited {res.returncode}{_why(res.stderr)}")
             return None

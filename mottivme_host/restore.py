@@ -36,7 +36,7 @@ from .common import Fail, Laps, Lock, Log
 from .restic import Repo, wrong_password
 from .run import CommandFailed, Runner
 from .settings import Settings
-from .stack import COUNTS_SQL, SCHEMA_NAME, SOURCE_NAME, PgPass, Stack, counts_sql, parse_counts
+from .stack import COUNTS_SQL, SCHEMA_NAME, SOURCE_NAME, Stack, counts_sql, parse_counts
 
 # n8n's tables whose counts must match the manifest exactly (executions etc. may differ)
 EXACT = ("workflow_entity", "credentials_entity", "user", "project", "shared_workflow", "shared_credentials")
@@ -680,10 +680,9 @@ class _Restore:
         else:
             image = b.postgres_image_pattern.replace("{major}", str(major))
             # the URL holds a password: only in the environment of docker, never on a command line
-            with PgPass(target, self.work) as pg:  # its password in a 0600 file, never in an argv
-                self.run_(["docker", "run", "--rm", "--network", "host", "-e", "TARGET", *pg.docker_args,
-                           "-v", f"{listing}:/tmp/restore.list:ro", "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro",
-                           image, "sh", "-c", TARGET_SH], env={"TARGET": pg.url})
+            self.run_(["docker", "run", "--rm", "--network", "host", "-e", "TARGET",
+                       "-v", f"{listing}:/tmp/restore.list:ro", "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro",
+                       image, "sh", "-c", TARGET_SH], env={"TARGET": target})
             self.say(f"{name}: restored over the named target database")
         self.laps.lap(f"{name} restore + check")
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-import urllib.parse
 
 from .run import Result, Runner
 from .settings import Settings
@@ -36,44 +33,6 @@ def counts_sql(schemas=("public",)) -> str:
             "'select count(*) as c from %I.%I', table_schema, table_name), false, true, '')))[1]::text "
             f"from information_schema.tables where table_schema in ({listed}) and table_type = 'BASE TABLE' "
             "order by 1")
-
-
-def without_password(url: str) -> tuple[str, str]:
-    """(the URL without its password, the password) of postgresql://USER:PASSWORD@HOST..."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url, ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    user = parts.netloc.rsplit("@", 1)[0].split(":", 1)[0]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{host}")), urllib.parse.unquote(parts.password)
-
-
-class PgPass:
-    """A database URL's password in a 0600 pgpass file that a container gets read-only: the URL it
-    gets has no password, so none shows in a process list (pg_dump's argv) or `docker inspect`.
-
-        with PgPass(url, directory) as pg:
-            runner.run(["docker", "run", "-e", "DB_URL", *pg.docker_args, image, ...], env={"DB_URL": pg.url})
-    """
-
-    MOUNT = "/run/mottivme-pgpass"
-
-    def __init__(self, url: str, directory: str):
-        self.url, password = without_password(url)
-        os.makedirs(directory, exist_ok=True)
-        fd, self.path = tempfile.mkstemp(prefix=".pgpass-", dir=directory)  # 0600 from the start
-        with os.fdopen(fd, "w") as f:
-            f.write("*:*:*:*:" + password.replace("\\", "\\\\").replace(":", "\\:") + "\n")
-        self.docker_args = ["-v", f"{self.path}:{self.MOUNT}:ro", "-e", f"PGPASSFILE={self.MOUNT}"]
-
-    def __enter__(self) -> PgPass:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
 
 
 def parse_counts(text: str) -> dict[str, int]:

@@ -102,9 +102,7 @@ def docker_cp(argv, kw):
 
 def databases(r: FakeRunner, dbs: dict) -> None:
     """The postgres sources' servers, told apart by the URL their container gets in its environment:
-    URL -> (server_version_num, dump bytes, counts text). The container gets the URL without its
-    password (that is in the pgpass file it mounts)."""
-    dbs = {stack.without_password(url)[0]: v for url, v in dbs.items()}
+    URL -> (server_version_num, dump bytes, counts text)."""
 
     def version(argv, kw):
         return 0, dbs[kw["env"]["DB_URL"]][0] + "\n", ""
@@ -180,9 +178,8 @@ def manifest_of(s) -> dict:
 
 
 def db_calls(r, url):
-    """The commands run for the postgres source at `url` (its URL, without the password, only in
-    their environment; the password in the pgpass file they mount)."""
-    return [c for c in r.calls if (c.kw.get("env") or {}).get("DB_URL") == stack.without_password(url)[0]]
+    """The commands run for the postgres source at `url` (its URL only in their environment)."""
+    return [c for c in r.calls if (c.kw.get("env") or {}).get("DB_URL") == url]
 
 
 # --- a good run ------------------------------------------------------------------------------
@@ -262,23 +259,12 @@ def test_good_run_makes_one_snapshot_of_everything_then_copies_it_off_host(s, fa
 
 
 def test_supabase_url_reaches_the_containers_only_through_the_environment(s, fake, capsys):
-    pgpass = []  # what each container's pgpass file holds while it runs
-
-    def read_pgpass(argv, kw):
-        mount = next(a for a in argv if a.endswith(":/run/mottivme-pgpass:ro"))
-        path = mount.split(":")[0]
-        pgpass.append((oct(os.stat(path).st_mode & 0o777), open(path).read()))
-
-    fake.on(lambda c: c.startswith("docker run") and "PGPASSFILE" in c and "server_version_num" in c,
-            stdout="150008\n", call=read_pgpass, times=1)
     assert backup(s, fake) == 0
     supa = [c for c in fake.calls if c.argv[:2] == ["docker", "run"]]
     assert len(supa) == 3 and db_calls(fake, SUPA_URL) == supa  # server version, dump, row counts
-    assert pgpass == [("0o600", f"*:*:*:*:{stack.without_password(SUPA_URL)[1]}\n")]
-    assert not [f for f in os.listdir(s.backup.dir) if f.startswith(".pgpass")]  # removed after
     for c in supa:
-        assert c.argv[c.argv.index("-e") + 1] == "DB_URL" and "PGPASSFILE=/run/mottivme-pgpass" in c.argv
-        assert c.kw["env"]["DB_URL"] == stack.without_password(SUPA_URL)[0]
+        assert c.argv[c.argv.index("-e") + 1] == "DB_URL"
+        assert c.kw["env"]["DB_URL"] == SUPA_URL
         assert '"$DB_URL"' in c.argv[c.argv.index("-c") + 1]
     # the server is PostgreSQL 15: its own pg_dump; the schema an argument of the script, not part of it
     assert [c.argv[c.argv.index("sh") - 1] for c in supa] == ["postgres:17", "postgres:15", "postgres:15"]
@@ -422,7 +408,7 @@ def test_two_database_sources_are_both_dumped_listed_and_summed_up(tmp_path, fak
     assert "postgres:16" in dump.argv and dump.argv[-3:] == ["sh", "--schema=public", "--schema=reporting"]
     assert counts.kw["env"]["SQL"] == stack.counts_sql(["public", "reporting"]) != stack.COUNTS_SQL
     assert "table_schema in ('public', 'reporting')" in counts.kw["env"]["SQL"]
-    assert [c.kw["env"]["DB_URL"] for c in db_calls(fake, SUPA_URL)] == [stack.without_password(SUPA_URL)[0]] * 3
+    assert [c.kw["env"]["DB_URL"] for c in db_calls(fake, SUPA_URL)] == [SUPA_URL] * 3
     assert len([c for c in fake.calls if c.argv[:2] == ["docker", "run"]]) == 6
     assert_secrets_kept(s, fake, out + err)
 
@@ -433,7 +419,8 @@ def test_a_failing_database_source_is_named_and_no_snapshot_is_made(tmp_path, fa
             stderr="pg_dump: error: permission denied for schema reporting\n")
     assert backup(s, fake) == 1
     out, err = capsys.readouterr()
-    assert err.startswith("n8n-backup: FAILED analytics dump: `docker run --rm --network host -e DB_URL -v ")
+    assert err.startswith("n8n-backup: FAILED analytics dump: `docker run --rm --network host -e DB_URL postgres:16 "
+                          "sh -c pg_dump")
     assert err.endswith(f"exited 1 (details in {s.backup.log})\n") and err.count("\n") == 1
     assert (out + err).count("FAILED") == 1 and "backup ok" not in out
     assert "permission denied for schema reporting" in log_of(s)

@@ -67,23 +67,3 @@ def test_ctrl_c_before_a_program_handles_it_is_one_line(capsys):
     finally:
         cli._commands = saved
     assert capsys.readouterr().err == "n8n-restart: FAILED interrupted\n"
-
-
-def test_a_database_url_loses_only_its_password():
-    from mottivme_host.stack import without_password
-
-    assert without_password("postgresql://postgres:pa%40ss%3Aw@db.x.supabase.co:5432/postgres?sslmode=require") == (
-        "postgresql://postgres@db.x.supabase.co:5432/postgres?sslmode=require", "pa@ss:w")
-    assert without_password("postgres://u@h/db") == ("postgres://u@h/db", "")
-    assert without_password("postgresql://postgres.ref:p@aws-0.pooler.supabase.com:6543/postgres")[0] == \
-        "postgresql://postgres.ref@aws-0.pooler.supabase.com:6543/postgres"
-
-
-def test_the_pgpass_file_is_private_escaped_and_removed(tmp_path):
-    from mottivme_host.stack import PgPass
-
-    with PgPass("postgresql://u:a%3Ab%5Cc@h:5432/d", str(tmp_path)) as pg:
-        assert oct(os.stat(pg.path).st_mode & 0o777) == "0o600"
-        assert open(pg.path).read() == "*:*:*:*:a\\:b\\\\c\n"  # libpq's escapes for : and \
-        assert pg.url == "postgresql://u@h:5432/d" and f"{pg.path}:/run/mottivme-pgpass:ro" in pg.docker_args
-    assert not os.path.exists(pg.path)

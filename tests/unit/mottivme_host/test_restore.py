@@ -604,7 +604,7 @@ def test_a_named_supabase_target_gets_its_url_only_through_the_environment(host,
     cap = capsys.readouterr()
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
     assert target_run.argv[:8] == ["docker", "run", "--rm", "--network", "host", "-e", "TARGET", "-v"]
-    assert "postgres:15" in target_run.argv and target_run.kw["env"] == {"TARGET": stack.without_password(SECRET_URL)[0]}
+    assert "postgres:15" in target_run.argv and target_run.kw["env"] == {"TARGET": SECRET_URL}
     assert target_run.argv[-1].endswith(f'-j {restore_mod.JOBS} -L /tmp/restore.list -d "$TARGET" /tmp/restore.dump')
     assert "supabase: restored over the named target database" in cap.out.splitlines()
     assert not host.fake.ran("n8n-restore-scratch")
@@ -793,7 +793,7 @@ def test_a_format_1_snapshot_restores_supabase_over_a_named_target(host, capsys)
     host.write_snapshot(fmt=1)
     assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 0
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
-    assert target_run.kw["env"] == {"TARGET": stack.without_password(SECRET_URL)[0]} and "postgres:15" in target_run.argv
+    assert target_run.kw["env"] == {"TARGET": SECRET_URL} and "postgres:15" in target_run.argv
     assert any(a.endswith("supabase/supabase.dump:/tmp/restore.dump:ro") for a in target_run.argv)
     assert "supabase: restored over the named target database" in capsys.readouterr().out.splitlines()
 
@@ -848,7 +848,7 @@ def test_source_supabase_over_a_named_target_restores_it_alone(host, capsys):
     assert "supabase: restored over the named target database" in lines
     assert "restore ok: snapshot bbbb2222; supabase restored" in lines
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
-    assert target_run.kw["env"] == {"TARGET": stack.without_password(SECRET_URL)[0]} and target_run.argv[-1].endswith('-d "$TARGET" /tmp/restore.dump')
+    assert target_run.kw["env"] == {"TARGET": SECRET_URL} and target_run.argv[-1].endswith('-d "$TARGET" /tmp/restore.dump')
     assert locked == [True]  # no backup dumps it meanwhile
     # a copy of what is overwritten is taken first, before the lock (the backup takes it itself)
     assert "safety snapshot: snapshot dddd4444 (n8n: 3 workflows, 2 credentials) off-host: none in 7s" in lines
@@ -934,7 +934,7 @@ def test_one_named_database_over_its_target_and_the_others_untouched(host, capsy
     assert "analytics: restored over the named target database" in lines
     assert "restore ok: snapshot bbbb2222; analytics restored" in lines
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
-    assert target_run.kw["env"] == {"TARGET": stack.without_password(ANALYTICS_URL)[0]} and "postgres:16" in target_run.argv
+    assert target_run.kw["env"] == {"TARGET": ANALYTICS_URL} and "postgres:16" in target_run.argv
     assert any(a.endswith("analytics/analytics.dump:/tmp/restore.dump:ro") for a in target_run.argv)
     assert not host.fake.ran("n8n-restore-scratch")
     assert host.fake.index("n8n-backup --tag pre-restore --no-offsite") < host.fake.index("--clean --if-exists")
