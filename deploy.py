@@ -19,13 +19,14 @@ if {"n8n_servers", "backup_vault", "monitors", "n8n_workers"} & set(host.groups)
     base()
 if "n8n_servers" in host.groups:
     docker()
-    if worker_hosts() and scaling.settings(host.data).queue_mode:
+    tier = scaling.settings(host.data)
+    if worker_hosts() and tier.queue_mode:
         tunnel_endpoint()
     n8n_stack()
     backup()
     # (after the stack: pyinfra merges the hosts' operation lists, and this order keeps the worker
     # servers' health wait after the main server's `compose up`; an earlier place broke tier ouro)
-    host_programs({**host_settings(scaling.settings(host.data)), "backup": backup_settings(),
+    host_programs({**host_settings(tier), "backup": backup_settings(),
                    "cleanup": cleanup_settings(settings.Cleanup.from_data(host.data)), "reports": report_settings()})
     if monitor_hosts():
         reporting()

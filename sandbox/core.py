@@ -40,11 +40,15 @@ def log(msg: str) -> None:
 # --- one sandbox = one state dir (.sandbox by default; the tests use their own) ---------------
 
 
+def resolve_state_dir(path: str | Path | None = None) -> Path:
+    """A sandbox's state directory: `path`, else SBX_STATE, else .sandbox (relative: to the repository)."""
+    state = Path(path or os.environ.get("SBX_STATE") or ROOT / ".sandbox")
+    return state if state.is_absolute() else ROOT / state
+
+
 class Sandbox:
     def __init__(self, state_dir: str | Path | None = None, prefix: str | None = None):
-        self.state_dir = Path(state_dir or os.environ.get("SBX_STATE") or ROOT / ".sandbox")
-        if not self.state_dir.is_absolute():
-            self.state_dir = ROOT / self.state_dir
+        self.state_dir = resolve_state_dir(state_dir)
         self.hosts_file = self.state_dir / "hosts.json"
         # a sandbox keeps the prefix it was made with (its servers' names), whoever opens it later
         recorded = json.loads(self.hosts_file.read_text()).get("prefix") if self.hosts_file.exists() else None

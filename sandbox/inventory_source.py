@@ -17,15 +17,12 @@ from tasks.groups import NAMES
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def state_dir() -> Path:
-    state = Path(os.environ.get("SBX_STATE") or ROOT / ".sandbox")
-    return state if state.is_absolute() else ROOT / state
-
-
 class SandboxSource:
     def __init__(self, env_file: bool = True):
         """`env_file`: False = the operator's .env is not read at all (`make demo`)."""
-        self.state = state_dir()
+        from sandbox.core import resolve_state_dir
+
+        self.state = resolve_state_dir()
         self.reads_env_file = env_file
 
     def _hosts(self) -> list[dict]:
