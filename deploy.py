@@ -1,9 +1,9 @@
-"""`pyinfra inventory.py deploy.py`: bare Debian 12 -> production n8n host (and the backup vault, the monitor).
+"""`pyinfra inventory.py deploy.py`: bare Debian 13 (or 12) -> production n8n host (and the backup vault, the monitor).
 Safe to re-run: a second run reports zero changes. Each concern is one @deploy in tasks/."""
 
 from pyinfra import host
 
-from tasks import operations, scaling, settings
+from tasks import operations, platform, scaling, settings
 from tasks import workers as worker_servers
 from tasks.backup import backup, backup_settings, vault
 from tasks.base import base
@@ -15,6 +15,7 @@ from tasks.rotation import refuse_deploy_if_pending
 from tasks.workers import tunnel_endpoint, workers
 
 refuse_deploy_if_pending()
+platform.refuse_unsupported_os()
 if {"n8n_servers", "backup_vault", "monitors", "n8n_workers"} & set(host.groups):
     base()
 if "n8n_servers" in host.groups:

@@ -74,7 +74,7 @@ def main() -> None:
                   "\"select pg_database_size(current_database())\"'").strip()
         raw_dump, _ = timed(lambda: sh(url + "docker run --rm --network host -e SUPABASE_DB_URL "
                                        "postgres:17 sh -c 'pg_dump -Fc --schema=public \"$SUPABASE_DB_URL\"' > /tmp/raw.dump"))
-        raw_n8n, _ = timed(lambda: sh("cd /opt/n8n && docker-compose -p n8n exec -T postgres pg_dump -U n8n -Fc n8n "
+        raw_n8n, _ = timed(lambda: sh("mottivme-host compose exec -T postgres pg_dump -U n8n -Fc n8n "
                                       "> /tmp/raw-n8n.dump"))
         repo_bytes = lambda: int(sh("du -sb /var/backups/n8n/restic | cut -f1"))  # noqa: E731
         backup1, _ = timed(lambda: sh("n8n-backup --no-offsite"))

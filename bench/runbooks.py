@@ -48,9 +48,9 @@ def main() -> None:
         # n8n's own start-to-ready: `start` of a stopped container until readiness answers 200
         ready = ("until [ \"$(curl -sk -o /dev/null -w '%{http_code}' https://localhost/healthz/readiness)\" = 200 ]; "
                  "do sleep 0.2; done")
-        seed.ssh(sbx, h, "cd /opt/n8n && docker-compose -p n8n stop n8n >/dev/null 2>&1")
+        seed.ssh(sbx, h, "mottivme-host compose stop n8n >/dev/null 2>&1")
         t0 = time.perf_counter()
-        seed.ssh(sbx, h, f"cd /opt/n8n && docker-compose -p n8n start n8n >/dev/null 2>&1; {ready}")
+        seed.ssh(sbx, h, f"mottivme-host compose start n8n >/dev/null 2>&1; {ready}")
         start_to_ready = time.perf_counter() - t0
         _, out = pyinfra("runbooks/restart_n8n.py")
         down = float(re.search(r"unavailable for ([0-9.]+)s", out).group(1))

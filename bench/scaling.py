@@ -44,7 +44,7 @@ def pyinfra(*args: str) -> None:
 
 def successes(sbx: Sandbox, main: dict, wf: str) -> int:
     sql = f"select count(*) from execution_entity where \\\"workflowId\\\" = '{wf}' and status = 'success'"
-    return int(ssh(sbx, main, f"docker exec n8n_postgres_1 psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip())
+    return int(ssh(sbx, main, f"docker exec $(mottivme-host compose ps -q postgres) psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip())
 
 
 def measure(sbx: Sandbox, main: dict, n8n: N8nClient, wf: str, path: str, count: int, clients: int) -> float:

@@ -27,7 +27,8 @@ admin_ssh_keys: list[str] = []
 firewall_open_tcp_ports = [22, 80, 443]
 
 # --- Docker -----------------------------------------------------------------------------------
-# "debian": docker.io + docker-compose from Debian 12 (default, no third-party repository).
+# "debian": docker.io + docker-compose from Debian (default, no third-party repository): Compose v2
+# on Debian 13, Compose v1 (1.29) on Debian 12.
 # "docker": docker-ce + the compose plugin from Docker's own apt repository (production option).
 docker_source = "debian"
 # Container log rotation (json-file driver), so logs never fill the disk.

@@ -19,12 +19,12 @@ ALIASES = {"n8n-backup": "backup", "n8n-restore": "restore", "n8n-supabase-clean
 
 
 def _commands():
-    from . import backup, cleanup, deploy_version, report_disk, restart, restore, rotate, set_version
+    from . import backup, cleanup, compose, deploy_version, report_disk, restart, restore, rotate, set_version
 
     return {
         "backup": backup, "restore": restore, "cleanup": cleanup, "deploy-version": deploy_version,
         "restart": restart, "rotate": rotate, "set-version": set_version,
-        "report-disk": report_disk,
+        "report-disk": report_disk, "compose": compose,
     }
 
 

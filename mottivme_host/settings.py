@@ -78,7 +78,8 @@ class Reports:
 @dataclass(frozen=True)
 class Settings:
     stack_dir: str = "/opt/n8n"
-    compose: tuple[str, ...] = ("docker-compose", "-p", "n8n")  # argv prefix, run in stack_dir
+    compose: tuple[str, ...] = ("docker", "compose", "-p", "n8n")  # argv prefix, run in stack_dir (the deploy
+    # writes the host's own: Compose v1 `docker-compose` on Debian 12 with Debian's packages)
     compose_project: str = "n8n"
     services: tuple[str, ...] = ("n8n",)  # n8n's processes in this stack (main, workers, webhook)
     n8n_host: str = ""  # the public name; readiness is asked of the host's own Caddy with it

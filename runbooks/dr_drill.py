@@ -42,7 +42,7 @@ from tasks import config  # noqa: E402
 PYINFRA = [sys.executable, "-m", "pyinfra"]  # the pyinfra of this interpreter, whatever the virtualenv
 MARKER_TABLE = "dr_drill_marker"
 # --rebuild wipe: what deploy.py and the backups put on an n8n server, removed
-WIPE = ("cd /opt/n8n 2>/dev/null && docker-compose -p n8n down -v --remove-orphans >/dev/null 2>&1; "
+WIPE = ("{ ! command -v mottivme-host >/dev/null || mottivme-host compose down -v --remove-orphans; } >/dev/null 2>&1; "
         "rm -rf /opt/n8n /etc/mottivme /var/backups/n8n /etc/cron.d/mottivme-* /usr/local/sbin/n8n-* "
         "/usr/local/sbin/mottivme-* /usr/local/lib/mottivme /var/log/n8n-*.log /etc/logrotate.d/mottivme-*")
 
@@ -111,7 +111,7 @@ class Drill:
             return None
 
     def psql_n8n(self, sql: str) -> str:
-        return self.sh(f"cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip()
+        return self.sh(f"mottivme-host compose exec -T postgres psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip()
 
     def psql_supabase(self, sql: str) -> str:
         """SQL on Supabase's database from the n8n server; the URL (it holds the password) goes on
@@ -127,7 +127,7 @@ class Drill:
         def detect():
             server = N8nServer()
             t0 = time.perf_counter()
-            stop = subprocess.Popen(server.ssh_args + ["cd /opt/n8n && docker-compose -p n8n stop n8n"],
+            stop = subprocess.Popen(server.ssh_args + ["mottivme-host compose stop n8n"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             while self.ready(server.ready_url):
                 if time.perf_counter() - t0 > 60:
@@ -159,7 +159,7 @@ class Drill:
                                f"insert into {MARKER_TABLE} (name) values ('{marker}');")
             wf = json.dumps([{"id": "drDrillMarker001", "name": marker, "active": False, "nodes": [], "connections": {},
                               "settings": {}}])
-            self.sh("cd /opt/n8n && docker-compose -p n8n exec -T -e N8N_RUNNERS_BROKER_PORT=5691 n8n sh -c "
+            self.sh("mottivme-host compose exec -T -e N8N_RUNNERS_BROKER_PORT=5691 n8n sh -c "
                     "'cat > /home/node/dr.json && n8n import:workflow --input=/home/node/dr.json >/dev/null; rm -f /home/node/dr.json'",
                     stdin=wf)
             out = self.pyinfra("runbooks/backup_now.py", "--data", "tag=dr-drill")

@@ -1,4 +1,4 @@
-"""Disposable Debian 12 servers on this machine, for the demo, the tests and the benchmarks.
+"""Disposable Debian 13 (and 12) servers on this machine, for the demo, the tests and the benchmarks.
 
 Each server is a container with systemd as PID 1, sshd, cron and python3, in its own network
 namespace, run by the sandbox's private Docker engine (``sandbox/engine.sh``: its own

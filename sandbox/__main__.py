@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from sandbox.core import Sandbox, SandboxError
+from sandbox.core import RELEASES, Sandbox, SandboxError
 
 
 def readiness(url: str) -> str:
@@ -27,10 +27,12 @@ def main(argv=None) -> int:
     up.add_argument("--hosts", type=int, default=int(os.environ.get("HOSTS", "1")))
     up.add_argument("--group", default="n8n_servers",
                     help="inventory group of the new servers (n8n_servers, backup_vault, monitors, ...)")
+    up.add_argument("--debian", default=None, help="Debian release of the new servers: 13 (default; or SBX_DEBIAN) or 12")
     down = sub.add_parser("down", help="remove servers (default: all) and stop what the sandbox runs")
     down.add_argument("names", nargs="*")
     sub.add_parser("status", help="print .sandbox/hosts.json")
-    sub.add_parser("images", help="build the server and stand-in images (cached on disk)")
+    images = sub.add_parser("images", help="build the server and stand-in images (cached on disk)")
+    images.add_argument("--debian", default=None, help="only this Debian release's server image (default: 13 and 12)")
     sub.add_parser("urls", help="print each server's n8n URL and its readiness")
     seed = sub.add_parser("seed", help="fill the Supabase stand-in and n8n with production-shaped data")
     seed.add_argument("--rows", type=int, default=5000, help="rows of the big tables")
@@ -42,14 +44,15 @@ def main(argv=None) -> int:
     sbx = Sandbox()
     try:
         if a.cmd == "up":
-            sbx.up(a.hosts, a.group)
+            sbx.up(a.hosts, a.group, a.debian)
             print(f"hosts: {sbx.hosts_file}")
         elif a.cmd == "down":
             sbx.down(a.names or None)
         elif a.cmd == "status":
             print(json.dumps(sbx.load(), indent=2))
         elif a.cmd == "images":
-            sbx.build_images()
+            for release in [a.debian] if a.debian else sorted(RELEASES, reverse=True):  # 13, then 12
+                sbx.build_images(release=release)
         elif a.cmd == "seed":
             from sandbox import seed as seeding
 

@@ -3,7 +3,8 @@
 # (Debian's apt via debootstrap, PyPI via pip, npm), each as ONE layer assembled in a chroot
 # and `docker import`ed into the private engine, then `docker save | zstd` into the cache.
 #
-#   server    Debian 12 "server" with systemd as PID 1, sshd, sudo, python3, cron
+#   server    Debian $SERVER_SUITE "server" (trixie = 13, bookworm = 12) with systemd as PID 1,
+#             sshd, sudo, python3, cron
 #   n8n       stand-in for $N8N_IMAGE: npm package n8n@$N8N_VERSION on Node 24 (PyPI wheel)
 #   postgres  stand-in for $POSTGRES_IMAGE: PostgreSQL $PG_MAJOR + pgvector (Debian $PG_SUITE)
 #   redis     stand-in for $REDIS_IMAGE: Debian's redis-server 7
@@ -20,6 +21,7 @@ OUT=$SBX_CACHE/images
 : "${DOCKER_HOST:?set DOCKER_HOST to the private engine (sandbox/engine.sh start)}"
 : "${N8N_VERSION:?}" "${N8N_IMAGE:?}"  # N8N_EXTRA_VERSIONS: more n8n versions to build "${POSTGRES_IMAGE:?}" "${PG_MAJOR:?}" "${REDIS_IMAGE:?}" "${CADDY_IMAGE:?}"
 SERVER_IMAGE=${SERVER_IMAGE:?}
+SERVER_SUITE=${SERVER_SUITE:-trixie}
 NODE_WHEEL_VERSION=${NODE_WHEEL_VERSION:-24.19.0}
 PG_SUITE=${PG_SUITE:-trixie}
 MIRROR=${SBX_MIRROR:-$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)}
@@ -66,16 +68,16 @@ save() {  # save ARCHIVE TAG...
 }
 
 step_server() {  # systemd server image; imported into the engine, its rootfs kept for re-import
-  local arc="$OUT/server-bookworm-${SERVER_IMAGE##*:}.tar.zst" r="$WORK/rootfs-server"
+  local arc="$OUT/server-$SERVER_SUITE-${SERVER_IMAGE##*:}.tar.zst" r="$WORK/rootfs-server"
   if [ -s "$arc" ]; then
     docker image inspect "$SERVER_IMAGE" >/dev/null 2>&1 || zstd -dc -q "$arc" | docker load -q >/dev/null
     return
   fi
-  log "server: debootstrap bookworm + systemd, sshd, python3"
+  log "server: debootstrap $SERVER_SUITE + systemd, sshd, python3"
   rm -rf "$r"; mkdir -p "$r"; chmod 755 "$r"   # "/" must be 0755, or dbus and non-root users break
   debootstrap --variant=minbase --cache-dir="$WORK/debs" \
     --include=openssh-server,python3,sudo,cron,ca-certificates,curl,systemd,systemd-sysv,dbus,iproute2,procps,zstd,gnupg,socat \
-    bookworm "$r" "$MIRROR" > "$WORK/debootstrap-server.log" 2>&1 || { tail -20 "$WORK/debootstrap-server.log" >&2; exit 1; }
+    "$SERVER_SUITE" "$r" "$MIRROR" > "$WORK/debootstrap-server.log" 2>&1 || { tail -20 "$WORK/debootstrap-server.log" >&2; exit 1; }
   slim "$r"
   cat > "$r/etc/dpkg/dpkg.cfg.d/01-sbx-nodoc" <<'CFG'
 path-exclude /usr/share/doc/*

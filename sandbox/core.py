@@ -23,7 +23,10 @@ CACHE = Path(
 )
 # apt-cacher-ng runs as its own user, which cannot enter root's home: its cache lives here.
 APT_CACHE = Path(os.environ.get("SBX_APT_CACHE") or "/var/cache/mottivme-infra/aptproxy")
-SERVER_IMAGE = "mottivme-sbx/bookworm-systemd:r2"
+# The Debian releases a sandbox server can run (VERSION_ID -> debootstrap suite, server image).
+# 13 is what a server rented today comes with (the default); 12 is still supported.
+RELEASES = {"13": ("trixie", "mottivme-sbx/trixie-systemd:r1"), "12": ("bookworm", "mottivme-sbx/bookworm-systemd:r2")}
+DEFAULT_RELEASE = "13"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 APT_PROXY_PORT = int(os.environ.get("SBX_APT_PROXY_PORT", "3142"))
 LABEL = "mottivme.sandbox"
@@ -44,6 +47,14 @@ def resolve_state_dir(path: str | Path | None = None) -> Path:
     """A sandbox's state directory: `path`, else SBX_STATE, else .sandbox (relative: to the repository)."""
     state = Path(path or os.environ.get("SBX_STATE") or ROOT / ".sandbox")
     return state if state.is_absolute() else ROOT / state
+
+
+def release_of(value: str | None = None) -> str:
+    """A Debian release the sandbox can start: `value`, else SBX_DEBIAN, else the default (13)."""
+    rel = str(value or os.environ.get("SBX_DEBIAN") or DEFAULT_RELEASE)
+    if rel not in RELEASES:
+        raise SandboxError(f"Debian {rel} is not a sandbox release: use one of {', '.join(sorted(RELEASES))}")
+    return rel
 
 
 class Sandbox:
@@ -91,13 +102,15 @@ class Sandbox:
         env = dict(os.environ, DOCKER_HOST=self.docker_host)
         return _run(["docker", *args], env=env, capture=capture, check=check)
 
-    def build_images(self, steps: list[str] | None = None) -> None:
-        """Build (or take from the cache) the server image and the stand-in images."""
+    def build_images(self, steps: list[str] | None = None, release: str | None = None) -> None:
+        """Build (or take from the cache) the server image of a Debian release and the stand-in images."""
         v = versions()
+        suite, image = RELEASES[release_of(release)]
         env = dict(
             _cache_env(),
             DOCKER_HOST=self.docker_host,
-            SERVER_IMAGE=SERVER_IMAGE,
+            SERVER_IMAGE=image,
+            SERVER_SUITE=suite,
             N8N_VERSION=v["n8n_version"],
             N8N_IMAGE=f"{v['n8n_image_repo']}:{v['n8n_version']}",
             N8N_EXTRA_VERSIONS=" ".join(v["sandbox_extra_n8n_versions"]),
@@ -141,10 +154,12 @@ class Sandbox:
             _wait(sock.exists, 10, "apt proxy socket did not appear")
 
     # -- servers -----------------------------------------------------------------------------
-    def up(self, count: int = 1, group: str = "n8n_servers") -> list[dict]:
-        """Start `count` new servers in `group`; return their records."""
+    def up(self, count: int = 1, group: str = "n8n_servers", release: str | None = None) -> list[dict]:
+        """Start `count` new servers in `group` on Debian `release` (default: SBX_DEBIAN, else 13);
+        return their records."""
         t0 = time.time()
-        self.build_images()
+        release = release_of(release)
+        self.build_images(release=release)
         self.ensure_apt_proxy()
         self._ensure_key()
         self._ensure_secrets()
@@ -156,17 +171,17 @@ class Sandbox:
         for _ in range(count):
             i = next(k for k in range(1, 1000) if k not in used)
             used.add(i)
-            new.append(self._start(i, group, state))
+            new.append(self._start(i, group, state, release))
             state["hosts"].append(new[-1])
             self.save(state)
         for h in new:
             self._wait_ready(h)
         self._write_etc_hosts(state)
         log(f"{len(new)} server(s) ready in {time.time() - t0:.1f}s: "
-            + ", ".join(f"{h['name']} ssh 127.0.0.1:{h['ssh_port']} https 127.0.0.1:{h['https_port']}" for h in new))
+            + ", ".join(f"{h['name']} (Debian {release}) ssh 127.0.0.1:{h['ssh_port']} https 127.0.0.1:{h['https_port']}" for h in new))
         return new
 
-    def _start(self, i: int, group: str, state: dict) -> dict:
+    def _start(self, i: int, group: str, state: dict, release: str) -> dict:
         name = f"{self.prefix}-{i}"
         container = f"mottivme-{name}"
         self.docker("rm", "-f", "-v", container, check=False)
@@ -185,11 +200,11 @@ class Sandbox:
             "-v", f"{self.run_dir}:/sbx/run",
             # what this machine trusts (it may reach PyPI through a TLS-inspecting proxy)
             *(["-v", f"{HOST_CA.resolve()}:/sbx/host-ca.crt:ro"] if HOST_CA.exists() else []),
-            SERVER_IMAGE,
+            RELEASES[release][1],
         ).strip()
         ports = _free_ports(2, exclude={p for h in state["hosts"] for p in (h["ssh_port"], h["https_port"])})
         host = {
-            "name": name, "index": i, "group": group, "container": container, "container_id": cid,
+            "name": name, "index": i, "group": group, "release": release, "container": container, "container_id": cid,
             "ssh_host": "127.0.0.1", "ssh_port": ports[0], "https_port": ports[1],
             "ssh_user": "root", "key": str(self.key),
             "private_ip": self.docker("inspect", "-f",

@@ -70,5 +70,6 @@ class SandboxSource:
         from sandbox.core import Sandbox
 
         sbx = Sandbox(state_dir=self.state)
+        old = next((h for h in sbx.load()["hosts"] if h["name"] == name), {})
         sbx.down([name])
-        sbx.up(1, group)
+        sbx.up(1, group, old.get("release"))  # the same Debian release as the server it replaces

@@ -116,13 +116,13 @@ def seed_supabase(sbx: Sandbox, rows: int) -> None:
 def seed_n8n(sbx: Sandbox, count: int) -> None:
     """Import through n8n's CLI, then restart n8n so the active webhook is registered."""
     h = _one(sbx, "n8n_servers")
-    exec_n8n = "cd /opt/n8n && docker-compose -p n8n exec -T -e N8N_RUNNERS_BROKER_PORT=5691 n8n sh -c"
+    exec_n8n = "mottivme-host compose exec -T -e N8N_RUNNERS_BROKER_PORT=5691 n8n sh -c"
     ssh(sbx, h, f"{exec_n8n} 'umask 077; cat > /home/node/seed-c.json'", json.dumps([CREDENTIAL]))
     ssh(sbx, h, f"{exec_n8n} 'cat > /home/node/seed-w.json'", json.dumps(workflows(count)))
     ssh(sbx, h, f"{exec_n8n} 'n8n import:credentials --input=/home/node/seed-c.json && n8n import:workflow --input=/home/node/seed-w.json "
                 "&& n8n publish:workflow --id=seedProtected001; rc=$?; rm -f /home/node/seed-c.json /home/node/seed-w.json; exit $rc' >/dev/null")
     # a workflow published by the CLI is activated when n8n starts
-    ssh(sbx, h, "cd /opt/n8n && docker-compose -p n8n restart n8n >/dev/null 2>&1; "
+    ssh(sbx, h, "mottivme-host compose restart n8n >/dev/null 2>&1; "
                 "for i in $(seq 120); do [ \"$(curl -sk -o /dev/null -w '%{http_code}' "
                 "https://localhost/healthz/readiness)\" = 200 ] && exit 0; sleep 1; done; exit 1")
 

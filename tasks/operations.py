@@ -107,14 +107,14 @@ def image(ref: str, archive_dir: str = ""):
 
 
 @operation()
-def compose_running(stack_dir: str, project: str, services: list[str], compose: str = "docker-compose"):
+def compose_running(stack_dir: str, project: str, services: list[str], *, compose: str):
     """Start the compose project's services that are not running (drift: a stopped or removed
     container). Configuration changes are applied by the caller with ``compose up -d``.
 
     .. code:: python
 
         operations.compose_running(stack_dir="/opt/n8n", project="n8n",
-                                   services=["postgres", "n8n", "caddy"])
+                                   services=["postgres", "n8n", "caddy"], compose="docker compose")
     """
     state = host.get_fact(ComposeServices, project=project)
     if all(state.get(s) == "running" for s in services):
@@ -123,14 +123,15 @@ def compose_running(stack_dir: str, project: str, services: list[str], compose: 
 
 
 @operation()
-def compose_stopped(stack_dir: str, project: str, timeout: int = 10, compose: str = "docker-compose"):
+def compose_stopped(stack_dir: str, project: str, timeout: int = 10, *, compose: str):
     """Stop and remove a compose project's containers, if it has any, giving each ``timeout``
     seconds to stop by itself (an n8n worker drains: it takes no new execution and finishes its
     running ones). Volumes are kept.
 
     .. code:: python
 
-        operations.compose_stopped(stack_dir="/opt/n8n-worker", project="n8n-worker", timeout=150)
+        operations.compose_stopped(stack_dir="/opt/n8n-worker", project="n8n-worker", timeout=150,
+                                   compose="docker compose")
     """
     if not host.get_fact(ComposeServices, project=project):
         return
@@ -156,15 +157,14 @@ def _wait_healthy(state, host, project, services, timeout, compose):
 
 
 @operation()
-def compose_healthy(stack_dir: str, project: str, services: list[str], timeout: int = 300,
-                    compose: str = "docker-compose"):
+def compose_healthy(stack_dir: str, project: str, services: list[str], timeout: int = 300, *, compose: str):
     """Wait until the compose services' healthchecks pass (e.g. n8n workers, whose /healthz answers
     once they take executions from Redis); fail with their last log lines otherwise.
 
     .. code:: python
 
         operations.compose_healthy(stack_dir="/opt/n8n-worker", project="n8n-worker",
-                                   services=["n8n-worker-1", "n8n-worker-2"])
+                                   services=["n8n-worker-1", "n8n-worker-2"], compose="docker compose")
     """
     if all(host.get_fact(ComposeHealth, project=project).get(s) == "healthy" for s in services):
         return

@@ -50,6 +50,37 @@ def run_pyinfra(args, env, timeout=900, cwd=ROOT) -> subprocess.CompletedProcess
 STATE = ROOT / ".sandbox-test"  # the integration tier's sandbox
 
 
+# -- the data a backup must bring back (integration tier) ---------------------------------------
+SUPABASE_PSQL = "docker exec -i supabase-db psql -U postgres -AtqX -v ON_ERROR_STOP=1"
+N8N_PSQL = "mottivme-host compose exec -T postgres psql -U n8n -d n8n -AtqX -v ON_ERROR_STOP=1"
+
+
+def supabase_checksums(supabase_host) -> dict:
+    """md5 of every row of every SOP table (vectors included), in id order."""
+    from sandbox import seed
+
+    sql = " union all ".join(
+        f"select '{t}', count(*), md5(coalesce(string_agg(x::text, '|' order by x.id), '')) from {t} x"
+        for t in seed.TABLES)
+    out = supabase_host.sh(f"echo \"{sql}\" | {SUPABASE_PSQL}")
+    return {line.split("|")[0]: tuple(line.split("|")[1:]) for line in out.splitlines()}
+
+
+def n8n_state(n8n_server) -> dict:
+    wf = n8n_server.sh(f"{N8N_PSQL} -c 'select id, name, \"versionId\" from workflow_entity order by id'")
+    cred = n8n_server.sh(f"{N8N_PSQL} -c 'select id, name, type, data from credentials_entity order by id'")
+    return {"workflows": wf.splitlines(), "credentials": cred.splitlines()}
+
+
+def backup_now(sandbox_env, tag="manual"):
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/backup_now.py", "--data", f"tag={tag}"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    m = re.search(r"backup ok: snapshot ([0-9a-f]{8})", out)
+    assert m, out[-3000:]
+    return m.group(1), out
+
+
 def secrets_of(sbx) -> dict:
     return sbx.secrets()
 

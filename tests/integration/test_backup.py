@@ -9,43 +9,25 @@ import pytest
 
 from sandbox import seed
 from sandbox.n8n_client import N8nClient
-from tests.helpers import edit_host_settings, interrupt_runbook, run_pyinfra, secrets_of
+from tests.helpers import (
+    N8N_PSQL,
+    SUPABASE_PSQL,
+    backup_now,
+    edit_host_settings,
+    interrupt_runbook,
+    n8n_state,
+    run_pyinfra,
+    secrets_of,
+    supabase_checksums,
+)
 
 pytestmark = pytest.mark.usefixtures("seeded")
-
-SUPABASE_PSQL = "docker exec -i supabase-db psql -U postgres -AtqX -v ON_ERROR_STOP=1"
-N8N_PSQL = "cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n -AtqX -v ON_ERROR_STOP=1"
-
-
-def supabase_checksums(supabase_host) -> dict:
-    """md5 of every row of every SOP table (vectors included), in id order."""
-    sql = " union all ".join(
-        f"select '{t}', count(*), md5(coalesce(string_agg(x::text, '|' order by x.id), '')) from {t} x"
-        for t in seed.TABLES)
-    out = supabase_host.sh(f"echo \"{sql}\" | {SUPABASE_PSQL}")
-    return {line.split("|")[0]: tuple(line.split("|")[1:]) for line in out.splitlines()}
-
-
-def n8n_state(n8n_server) -> dict:
-    wf = n8n_server.sh(f"{N8N_PSQL} -c 'select id, name, \"versionId\" from workflow_entity order by id'")
-    cred = n8n_server.sh(f"{N8N_PSQL} -c 'select id, name, type, data from credentials_entity order by id'")
-    return {"workflows": wf.splitlines(), "credentials": cred.splitlines()}
-
 
 def protected_webhook(n8n_server, password: str) -> int:
     status, _ = N8nClient(n8n_server.url).request(
         "GET", "webhook/seed-protected",
         headers={"Authorization": "Basic " + __import__("base64").b64encode(f"seed-user:{password}".encode()).decode()})
     return status
-
-
-def backup_now(sandbox_env, tag="manual"):
-    r = run_pyinfra(["-y", "inventory.py", "runbooks/backup_now.py", "--data", f"tag={tag}"], sandbox_env)
-    out = r.stdout + r.stderr
-    assert r.returncode == 0, out[-3000:]
-    m = re.search(r"backup ok: snapshot ([0-9a-f]{8})", out)
-    assert m, out[-3000:]
-    return m.group(1), out
 
 
 def snapshot_ids(n8n_server, repo="/var/backups/n8n/restic") -> list[str]:
@@ -126,7 +108,7 @@ def test_unknown_snapshot_fails_clearly_and_changes_nothing(n8n_server, sandbox_
     assert r.returncode != 0
     assert message in r.stdout + r.stderr
     assert n8n_state(n8n_server) == before
-    assert n8n_server.sh("cd /opt/n8n && docker-compose -p n8n ps -q n8n | xargs docker inspect -f '{{.State.Running}}'").strip() == "true"
+    assert n8n_server.sh("mottivme-host compose ps -q n8n | xargs docker inspect -f '{{.State.Running}}'").strip() == "true"
 
 
 def test_malformed_runbook_input_is_refused_before_any_host_runs_it(sandbox_env):
@@ -220,14 +202,14 @@ def test_interrupted_restore_leaves_n8n_running_on_one_whole_database(n8n_server
     """Ctrl-C while the snapshot is being restored: n8n is never left stopped, it runs on either its
     own database or the whole restored one, and the half-restored copy is gone."""
     before = n8n_state(n8n_server)
-    started = n8n_server.sh("docker inspect -f '{{.State.StartedAt}}' n8n_n8n_1").strip()
+    started = n8n_server.sh("docker inspect -f '{{.State.StartedAt}}' $(mottivme-host compose ps -q n8n)").strip()
     n8n_server.sh(": > /var/log/n8n-backup.log")
     interrupt_runbook(n8n_server, sandbox_env, ["runbooks/restore.py", "--data", "safety_snapshot=no"],
                       reached="grep -q \"restoring n8n's database into\" /var/log/n8n-backup.log", script="n8n-restore")
     log = n8n_server.sh("cat /var/log/n8n-backup.log")
     assert "FAILED restore n8n database: interrupted" in log or "restore ok" in log, log[-2000:]
     if "interrupted" in log:  # stopped before the swap: n8n was never stopped
-        assert n8n_server.sh("docker inspect -f '{{.State.StartedAt}}' n8n_n8n_1").strip() == started
+        assert n8n_server.sh("docker inspect -f '{{.State.StartedAt}}' $(mottivme-host compose ps -q n8n)").strip() == started
     assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
     assert n8n_state(n8n_server) == before  # the snapshot holds the same data
     assert "n8n_restoring" not in n8n_server.sh(f"{N8N_PSQL} -c 'select datname from pg_database'")
@@ -369,7 +351,7 @@ def test_a_second_database_is_one_more_backup_source(n8n_server, supabase_host, 
         assert url not in out and _standin_password(sbx) not in out
         supabase_host.sh("echo 'delete from visits where id % 2 = 0' "
                          "| docker exec -i supabase-db psql -U postgres -d analytics -AtqX -v ON_ERROR_STOP=1")
-        started = n8n_server.sh("docker inspect -f '{{.State.StartedAt}}' n8n_n8n_1").strip()
+        started = n8n_server.sh("docker inspect -f '{{.State.StartedAt}}' $(mottivme-host compose ps -q n8n)").strip()
         r = run_pyinfra(["-y", "--group-data", str(extra), "inventory.py", "runbooks/restore.py",
                          "--data", f"snapshot={snap}", "--data", "sources=analytics", "--data", f"target={url}",
                          "--data", "confirm_overwrite=yes"], env)
@@ -378,7 +360,7 @@ def test_a_second_database_is_one_more_backup_source(n8n_server, supabase_host, 
         assert "analytics: restored over the named target database" in out
         count = "echo 'select count(*) from visits' | docker exec -i supabase-db psql -U postgres -d analytics -AtqX"
         assert supabase_host.sh(count).strip() == "2500"
-        assert n8n_server.sh("docker inspect -f '{{.State.StartedAt}}' n8n_n8n_1").strip() == started  # n8n untouched
+        assert n8n_server.sh("docker inspect -f '{{.State.StartedAt}}' $(mottivme-host compose ps -q n8n)").strip() == started  # n8n untouched
     finally:
         r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)  # back to the configured sources
         assert r.returncode == 0, r.stderr[-3000:]

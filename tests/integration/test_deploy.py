@@ -116,7 +116,7 @@ def test_second_run_changes_nothing(sandbox_env, first_deploy):
 
 def test_drift_is_converged(n8n_server, sandbox_env, first_deploy):
     """A stopped n8n container and a hand-edited Caddyfile are put back by the next run."""
-    n8n_server.sh("docker stop n8n_n8n_1 >/dev/null && echo '# edited by hand' >> /opt/n8n/caddy/Caddyfile")
+    n8n_server.sh("docker stop $(mottivme-host compose ps -q n8n) >/dev/null && echo '# edited by hand' >> /opt/n8n/caddy/Caddyfile")
     r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
     assert r.returncode == 0, r.stderr[-3000:]
     changed = {op["name"] for op in json.loads(r.stdout)["results"]["operations"] if op["success"]}
@@ -200,7 +200,7 @@ def test_metrics_stay_inside_and_security_headers_are_sent(n8n_server, first_dep
     import urllib.error
     import urllib.request
 
-    inside = n8n_server.sh("docker exec n8n_n8n_1 node -e \"fetch('http://127.0.0.1:5678/metrics')"
+    inside = n8n_server.sh("docker exec $(mottivme-host compose ps -q n8n) node -e \"fetch('http://127.0.0.1:5678/metrics')"
                            ".then(r=>console.log(r.status),()=>console.log(0))\"")
     assert inside.strip() == "200"
     ctx = ssl._create_unverified_context()

@@ -30,7 +30,7 @@ def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp
     else:
         assert n8n_server.h["container_id"] == old_id and re.search(r"\| [^|]* wiped: stack, volumes", text)
     assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
-    assert "dr-drill-" in n8n_server.sh("cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n "
+    assert "dr-drill-" in n8n_server.sh("mottivme-host compose exec -T postgres psql -U n8n -d n8n "
                                         "-Atc \"select name from workflow_entity where id = 'drDrillMarker001'\"")
 
 

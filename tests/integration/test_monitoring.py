@@ -61,11 +61,11 @@ def messages(monitor) -> list[str]:
 
 
 def n8n_down(n8n_server):
-    n8n_server.sh("cd /opt/n8n && docker-compose -p n8n stop n8n")
+    n8n_server.sh("mottivme-host compose stop n8n")
 
 
 def n8n_up(n8n_server):
-    n8n_server.sh("cd /opt/n8n && docker-compose -p n8n up -d n8n && "
+    n8n_server.sh("mottivme-host compose up -d n8n && "
                   "for i in $(seq 120); do curl -skf --resolve localhost:443:127.0.0.1 "
                   "https://localhost/healthz/readiness >/dev/null && exit 0; sleep 1; done; exit 1")
 

@@ -24,7 +24,7 @@ def test_restart_measures_unavailability_and_n8n_is_back(n8n_server, sandbox_env
 
 
 def test_restart_with_a_broken_configuration_fails_with_the_containers_log(n8n_server, sandbox_env, first_deploy):
-    config = "docker exec n8n_n8n_1 sh -c"
+    config = "docker exec $(mottivme-host compose ps -q n8n) sh -c"
     n8n_server.sh(f"{config} 'cp /home/node/.n8n/config /home/node/.n8n/config.keep && echo \"{{not json\" > /home/node/.n8n/config'")
     try:
         r = run_pyinfra(["-y", "inventory.py", "runbooks/restart_n8n.py", "--data", "timeout=25"], sandbox_env)
@@ -120,12 +120,12 @@ def smoke_workflow(n8n, sbx, path: str) -> None:
 
 
 def running_version(n8n_server) -> str:
-    return n8n_server.sh("docker inspect -f '{{.Config.Image}}' n8n_n8n_1").strip().rsplit(":", 1)[1]
+    return n8n_server.sh("docker inspect -f '{{.Config.Image}}' $(mottivme-host compose ps -q n8n)").strip().rsplit(":", 1)[1]
 
 
 def test_emergency_deploy_forward_and_back(n8n_server, n8n, sbx, sandbox_env):
     smoke_workflow(n8n, sbx, "smoke-ping")
-    count = n8n_server.sh("cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n -Atc "
+    count = n8n_server.sh("mottivme-host compose exec -T postgres psql -U n8n -d n8n -Atc "
                           "'select count(*) from workflow_entity'").strip()
     for version, was in (("2.41.0", "2.41.1"), ("2.41.1", "2.41.0")):
         r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", f"n8n_version={version}",
@@ -150,7 +150,7 @@ def test_a_failing_version_that_migrated_rolls_back_and_restores(n8n_server, san
     from sandbox import seed
 
     seed.build_failing_n8n_image(n8n_server.sbx, n8n_server.h)
-    sql = "cd /opt/n8n && docker-compose -p n8n exec -T postgres psql -U n8n -d n8n -Atc "
+    sql = "mottivme-host compose exec -T postgres psql -U n8n -d n8n -Atc "
     wf_before = n8n_server.sh(sql + "'select id from workflow_entity order by id'")
     mig_before = n8n_server.sh(sql + "'select count(*) from migrations'").strip()
     r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", "n8n_version=2.41.9",

@@ -48,7 +48,7 @@ def api(ouro, n8n_server, sbx):
 
 
 def psql(n8n_server, sql: str) -> str:
-    return n8n_server.sh(f"docker exec n8n_postgres_1 psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip()
+    return n8n_server.sh(f"docker exec $(mottivme-host compose ps -q postgres) psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip()
 
 
 def worker_logs(server: Server) -> str:
@@ -57,9 +57,9 @@ def worker_logs(server: Server) -> str:
 
 
 def test_bronze_to_ouro_is_one_deploy_and_the_next_changes_nothing(ouro, n8n_server, sandbox_env):
-    env = n8n_server.sh("docker exec n8n_n8n_1 env")
+    env = n8n_server.sh("docker exec $(mottivme-host compose ps -q n8n) env")
     assert "EXECUTIONS_MODE=queue" in env and "QUEUE_BULL_REDIS_HOST=redis" in env
-    assert "running" in n8n_server.sh("docker inspect -f '{{.State.Status}}' n8n_redis_1")
+    assert "running" in n8n_server.sh("docker inspect -f '{{.State.Status}}' $(mottivme-host compose ps -q redis)")
     for w in ouro:
         assert w.sh("systemctl is-active n8n-tunnel").strip() == "active"
         health = w.sh("docker ps --filter label=com.docker.compose.project=n8n-worker --format '{{.Names}} {{.Status}}'")
@@ -78,7 +78,7 @@ def test_a_webhook_on_the_main_server_runs_on_a_worker_server(api, ouro, n8n_ser
     started = re.compile(rf"Worker started execution {execution} \(job")
     ran_on = [w.name for w in ouro if started.search(worker_logs(w))]
     assert len(ran_on) == 1, f"execution {execution} started on {ran_on}"
-    assert not started.search(n8n_server.sh("docker logs n8n_n8n_1 2>&1")), "the main process ran it itself"
+    assert not started.search(n8n_server.sh("docker logs $(mottivme-host compose ps -q n8n) 2>&1")), "the main process ran it itself"
 
 
 def test_queued_executions_survive_a_worker_server_being_drained(api, ouro, n8n_server, sandbox_env):
@@ -116,7 +116,7 @@ def test_redis_and_postgres_refuse_everything_but_the_stack_and_the_tunnel(ouro,
         out = probe.sh(f"timeout 5 bash -c '</dev/tcp/{main_ip}/{port}' && echo open || echo closed", check=False)
         assert out.strip().endswith("closed"), f"port {port} reachable from {probe.name}"
     # no password, no Redis
-    assert "NOAUTH" in n8n_server.sh("docker exec n8n_redis_1 redis-cli ping 2>&1", check=False)
+    assert "NOAUTH" in n8n_server.sh("docker exec $(mottivme-host compose ps -q redis) redis-cli ping 2>&1", check=False)
     # the tunnel account opens nothing else and runs nothing
     w = ouro[0]
     ssh = (f"ssh -i /etc/mottivme/tunnel_ed25519 -o BatchMode=yes -o StrictHostKeyChecking=accept-new "
@@ -160,7 +160,7 @@ def test_emergency_deploy_takes_the_worker_servers_along(api, ouro, n8n_server, 
     out = r.stdout + r.stderr
     assert r.returncode != 0 and "cannot take this version" in out and "nothing was changed" in out, out[-3000:]
     assert images() == {"docker.n8n.io/n8nio/n8n:2.41.1"}
-    assert "n8n:2.41.1" in n8n_server.sh("docker inspect -f '{{.Config.Image}}' n8n_n8n_1")
+    assert "n8n:2.41.1" in n8n_server.sh("docker inspect -f '{{.Config.Image}}' $(mottivme-host compose ps -q n8n)")
     n8n, _ = api
     for version in ("2.41.0", "2.41.1"):
         r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", f"n8n_version={version}"],
@@ -193,16 +193,16 @@ def test_platina_webhook_processors_answer_webhooks_without_the_main_process(api
     workers, so they keep answering while the main process is stopped."""
     r = deploy(sandbox_env, "platina")
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    env = n8n_server.sh("docker exec n8n_n8n_1 env")
+    env = n8n_server.sh("docker exec $(mottivme-host compose ps -q n8n) env")
     assert "N8N_DISABLE_PRODUCTION_MAIN_PROCESS=true" in env
     n8n, _ = api
-    n8n_server.sh("cd /opt/n8n && docker-compose -p n8n stop n8n")
+    n8n_server.sh("mottivme-host compose stop n8n")
     try:
         for _ in range(3):
             status, body = n8n.request("GET", f"webhook/{WHO}")
             assert status == 200 and "execution" in body, (status, body)
     finally:
-        n8n_server.sh("cd /opt/n8n && docker-compose -p n8n start n8n")
+        n8n_server.sh("mottivme-host compose start n8n")
     r = deploy(sandbox_env, "ouro")
     assert r.returncode == 0, r.stdout[-4000:]
     assert "n8n-webhook" not in n8n_server.sh("docker ps --format '{{.Names}}'")

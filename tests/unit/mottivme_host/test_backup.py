@@ -76,7 +76,7 @@ def make_settings(tmp_path, **backup) -> settings.Settings:
          "hook_curl_args": ["--resolve", "hooks.example.test:443:10.0.0.9"], "sources": [N8N_SOURCE, SUPA_SOURCE],
          "env": {"AWS_ACCESS_KEY_ID": "access-key"}}
     b.update(backup)
-    return settings.from_dict({"stack_dir": str(stack), "compose": ["docker-compose", "-p", "n8n"],
+    return settings.from_dict({"stack_dir": str(stack), "compose": ["docker", "compose", "-p", "n8n"],
                                "postgres_image": "postgres:17", "backup": b})
 
 
@@ -123,7 +123,7 @@ def databases(r: FakeRunner, dbs: dict) -> None:
 def fake():
     r = FakeRunner()
     r.on("pg_dump -U n8n -Fc n8n", write=N8N_DUMP)
-    r.on(lambda c: c.startswith("docker-compose") and "information_schema" in c, stdout=N8N_COUNTS)
+    r.on(lambda c: c.startswith("docker compose") and "information_schema" in c, stdout=N8N_COUNTS)
     r.on("show server_version", stdout="17.4 (Debian 17.4-1.pgdg120+2)\n")
     r.on("ps -q n8n", stdout="c0ffee42\n")
     r.on("docker cp", call=docker_cp)
@@ -234,7 +234,7 @@ def test_good_run_makes_one_snapshot_of_everything_then_copies_it_off_host(s, fa
     assert fake.index("pg_dump -U n8n") < fake.index("restic backup") < fake.index("restic forget")
     # the n8n export gets the counts as arguments and a task-broker port of its own
     (export,) = [c for c in fake.calls if "export:workflow" in c.cmd]
-    assert export.argv[:8] == ["docker-compose", "-p", "n8n", "exec", "-T", "-e", "N8N_RUNNERS_BROKER_PORT=5691", "n8n"]
+    assert export.argv[:9] == ["docker", "compose", "-p", "n8n", "exec", "-T", "-e", "N8N_RUNNERS_BROKER_PORT=5691", "n8n"]
     assert export.argv[-3:] == ["sh", "4", "1"]
 
     # copied to both off-host repositories, retention applied there
@@ -346,7 +346,7 @@ def test_a_failed_command_is_one_line_naming_the_step_and_the_command(s, fake, c
     assert backup(s, fake) == 1
     out, err = capsys.readouterr()
     assert err == ("n8n-backup: FAILED n8n database dump: "
-                   "`docker-compose -p n8n exec -T postgres pg_dump -U n8n -Fc n8n` "
+                   "`docker compose -p n8n exec -T postgres pg_dump -U n8n -Fc n8n` "
                    f"exited 1 (details in {s.backup.log})\n")
     assert (out + err).count("FAILED") == 1
     assert "pg_dump: error: connection refused" in log_of(s)

@@ -67,3 +67,15 @@ def test_ctrl_c_before_a_program_handles_it_is_one_line(capsys):
     finally:
         cli._commands = saved
     assert capsys.readouterr().err == "n8n-restart: FAILED interrupted\n"
+
+
+def test_compose_runs_the_recorded_compose_in_the_stack_directory(tmp_path):
+    """`mottivme-host compose ARGS` is the one way to call compose on a server: the prefix the deploy
+    recorded (Compose v2 on Debian 13, v1 on 12), in the stack's directory, with ARGS as given."""
+    probe = ("import sys; sys.path.insert(0, {root!r}); from mottivme_host import cli, settings; "
+             "s = settings.Settings(stack_dir={d!r}, compose=({sh!r}, '-c', 'echo \"$PWD|$*\"', 'compose', '-p', 'n8n')); "
+             "sys.exit(cli.main(['mottivme-host', 'compose', 'exec', '-T', 'postgres', 'psql', '-c', 'select 1'], "
+             "settings=s))").format(root=str(ROOT), d=str(tmp_path), sh="/bin/sh")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"{tmp_path}|-p n8n exec -T postgres psql -c select 1"

@@ -101,7 +101,7 @@ def test_the_running_version_again_does_nothing(tmp_path, env_file, fake, capsys
     s = make_settings(tmp_path)
     assert deploy(fake, s, OLD) == 0
     assert capsys.readouterr().out == f"n8n is already on {OLD}: nothing to do\n"
-    assert fake.commands() == ["docker-compose -p n8n ps -q n8n"]
+    assert fake.commands() == ["docker compose -p n8n ps -q n8n"]
     assert env_file.read_text() == ENV
     assert f"n8n is already on {OLD}: nothing to do" in deploy_log(s)
 
@@ -181,7 +181,7 @@ def test_a_good_deploy_snapshots_then_switches_the_env_file_and_checks(tmp_path,
             < fake.index("n8n-backup") < fake.index("<ignore interrupts>") < fake.index("up -d")
             < fake.index("webhook/smoke-ping"))
     up = fake.calls[fake.index("up -d")]
-    assert up.argv == ["docker-compose", "-p", "n8n", "up", "-d", "n8n", "n8n-worker-1"] and up.kw["cwd"] == s.stack_dir
+    assert up.argv == ["docker", "compose", "-p", "n8n", "up", "-d", "n8n", "n8n-worker-1"] and up.kw["cwd"] == s.stack_dir
     assert not fake.ran("n8n-restore")
     log = deploy_log(s)
     assert f"pre-deploy snapshot {SNAP}" in log and f"deployed {NEW} (was {OLD})" in log
@@ -247,7 +247,7 @@ def test_a_failing_smoke_webhook_rolls_back(tmp_path, env_file, fake, capsys):
 def test_the_old_version_not_ready_either_says_the_rollback_is_incomplete(tmp_path, env_file, fake, capsys):
     Stack(fake, env_file, ready=())
     assert deploy(fake, make_settings(tmp_path), NEW) == 1
-    assert (f"FAILED ROLLBACK INCOMPLETE: n8n {OLD} is not ready either; see `docker-compose -p n8n logs n8n`"
+    assert (f"FAILED ROLLBACK INCOMPLETE: n8n {OLD} is not ready either; see `docker compose -p n8n logs n8n`"
             in capsys.readouterr().err)
     assert version_in(env_file) == OLD
 

@@ -107,7 +107,7 @@ def test_workers_one_at_a_time_each_healthy_before_the_next_then_the_main_proces
     main = next(i for i, c in enumerate(cmds) if is_main_restart(c))
     healthy_w1 = max(i for i, c in enumerate(cmds) if c.startswith("docker inspect") and "cid-w1" in c)
     assert w1 < healthy_w1 < h1 < main
-    assert cmds[w1].startswith("docker-compose -p n8n restart") and fake.calls[w1].kw["cwd"] == s.stack_dir
+    assert cmds[w1].startswith("docker compose -p n8n restart") and fake.calls[w1].kw["cwd"] == s.stack_dir
     assert fake.calls[healthy_w1].argv == ["docker", "inspect", "--format", "{{.State.Health.Status}}", "cid-w1"]
     assert out.index("n8n-webhook-1 restarted") < out.index("restarting: n8n") < out.index("n8n ready again")
 
@@ -150,4 +150,4 @@ def test_a_failed_restart_command_fails_at_once(tmp_path, capsys):
     fake.on(is_main_restart, rc=1, stderr="ERROR: No such service: n8n\n")
     assert run(fake, make_settings(tmp_path)) == 1
     err = capsys.readouterr().err
-    assert "n8n-restart: FAILED `docker-compose -p n8n restart n8n` exited 1: ERROR: No such service: n8n" in err
+    assert "n8n-restart: FAILED `docker compose -p n8n restart n8n` exited 1: ERROR: No such service: n8n" in err

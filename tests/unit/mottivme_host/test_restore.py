@@ -343,7 +343,7 @@ def test_good_live_restore_swaps_in_the_checked_database(host, capsys):
     swap = next(x for x in c if "alter database" in x)
     assert "pg_terminate_backend" in swap  # terminate and rename in one psql
     assert "--resolve n8n.example.test:443:127.0.0.1 https://n8n.example.test/healthz/readiness" in c[i("curl")]
-    assert all(x.kw["cwd"] == str(host.stack) for x in host.fake.calls if x.argv[0] == "docker-compose")
+    assert all(x.kw["cwd"] == str(host.stack) for x in host.fake.calls if x.argv[:2] == ["docker", "compose"])
     lines = out.splitlines()
     assert "safety snapshot: snapshot dddd4444 (n8n: 3 workflows, 2 credentials; supabase: 2 tables, 12 rows) " \
            "off-host: none in 7s" in lines
@@ -452,7 +452,7 @@ def test_not_ready_after_the_swap_puts_the_previous_database_back(host, capsys):
     err = capsys.readouterr().err
     assert ("n8n-restore: FAILED start n8n: n8n was not ready after 300s on the restored database, so its previous "
             "database is back in service; the restored one is kept as n8n_restore_failed and "
-            "`docker-compose -p n8n logs n8n` says why") in err
+            "`docker compose -p n8n logs n8n` says why") in err
     i = host.fake.index
     c = cmds(host.fake)
     swap_back = ('alter database "n8n" rename to "n8n_restore_failed"; '
@@ -473,9 +473,9 @@ def test_not_ready_and_a_failing_swap_back_says_rollback_incomplete(host, capsys
     assert ("n8n-restore: FAILED ROLLBACK INCOMPLETE: n8n was not ready after 300s on the restored database and "
             "the previous one could not be swapped back: n8n is started on the restored database (n8n), which it "
             "was not ready on; the previous data is in n8n_before_restore. To put it back: ") in err
-    assert (f"cd {host.stack} && docker-compose -p n8n stop n8n n8n-worker && docker-compose -p n8n exec -T postgres "
+    assert (f"cd {host.stack} && docker compose -p n8n stop n8n n8n-worker && docker compose -p n8n exec -T postgres "
             "psql -U n8n -d postgres -c 'alter database \"n8n\" rename to \"n8n_restore_failed\"; "
-            "alter database \"n8n_before_restore\" rename to \"n8n\"' && docker-compose -p n8n up -d") in err
+            "alter database \"n8n_before_restore\" rename to \"n8n\"' && docker compose -p n8n up -d") in err
     c = cmds(host.fake)
     assert sum('rename to "n8n_restore_failed"' in x for x in c) == restore_mod.SWAP_TRIES
     ups = [k for k, x in enumerate(c) if "up -d n8n n8n-worker" in x]
@@ -526,7 +526,7 @@ def test_an_unexpected_command_failure_names_the_command_and_the_log(host, capsy
     host.fake.on("pg_restore -U n8n -d n8n_restoring", rc=1, stderr="pg_restore: error: could not read input")
     assert restore(host, "--no-safety-snapshot") == 1
     err = capsys.readouterr().err
-    assert re.search(r"FAILED restore n8n database: `docker-compose -p n8n exec -T postgres pg_restore .*` exited 1 "
+    assert re.search(r"FAILED restore n8n database: `docker compose -p n8n exec -T postgres pg_restore .*` exited 1 "
                      rf"\(details in {re.escape(str(host.log))}\)", err)
     assert err.count("FAILED") == 1
     assert "could not read input" in host.logtext()
@@ -642,7 +642,7 @@ def test_drill_restores_into_throwaway_containers_and_never_touches_the_live_sta
         assert re.search(rf"^  {re.escape(label)}\s+[0-9.]+ s$", out, re.M), label
     c = cmds(host.fake)
     # the live stack: only the provisioning check
-    assert [x for x in c if x.startswith("docker-compose")] == ["docker-compose -p n8n ps -q postgres"]
+    assert [x for x in c if x.startswith("docker compose")] == ["docker compose -p n8n ps -q postgres"]
     assert not host.fake.ran("n8n-backup") and not host.fake.ran("curl")
     i = host.fake.index
     pid = os.getpid()
@@ -688,7 +688,7 @@ def test_drill_counts_that_differ_fail(host, capsys):
 def test_a_failing_stop_starts_n8n_again_before_failing(host, capsys):
     host.fake.on("stop n8n n8n-worker", rc=1, stderr="ERROR: for n8n  timeout")
     assert restore(host, "--no-safety-snapshot") == 1
-    assert re.search(r"FAILED swap databases: `docker-compose -p n8n stop n8n n8n-worker` exited 1",
+    assert re.search(r"FAILED swap databases: `docker compose -p n8n stop n8n n8n-worker` exited 1",
                      capsys.readouterr().err)
     assert host.fake.index("stop n8n n8n-worker") < host.fake.index("up -d n8n n8n-worker")
     assert not host.fake.ran("alter database")
@@ -809,7 +809,7 @@ def test_an_unknown_manifest_format_is_named(host, capsys):
 
 # --- choosing sources and targets --------------------------------------------------------------
 def live_stack_commands(fake) -> list[str]:
-    return [x for x in cmds(fake) if x.startswith("docker-compose")]
+    return [x for x in cmds(fake) if x.startswith("docker compose")]
 
 
 def test_source_supabase_alone_never_touches_n8n(host, capsys):
@@ -820,7 +820,7 @@ def test_source_supabase_alone_never_touches_n8n(host, capsys):
     assert ("supabase: dump restored into a scratch database, row counts match the manifest (2 tables, 12 rows); "
             "production untouched") in lines
     assert "restore ok: snapshot bbbb2222; supabase checked" in lines
-    assert live_stack_commands(host.fake) == ["docker-compose -p n8n ps -q postgres"]  # the provisioning check
+    assert live_stack_commands(host.fake) == ["docker compose -p n8n ps -q postgres"]  # the provisioning check
     for never in ("n8n-backup", "curl", "<ignore interrupts>", "alter database", "create database", "n8n-drill"):
         assert not host.fake.ran(never), never
     assert re.search(r"^  supabase restore \+ check\s+[0-9.]+ s$", out, re.M)
@@ -855,7 +855,7 @@ def test_source_supabase_over_a_named_target_restores_it_alone(host, capsys):
     assert host.fake.index("n8n-backup --tag pre-restore --no-offsite") < host.fake.index("--clean --if-exists")
     assert backup_locked == [False]
     assert re.search(r"^  safety snapshot\s+[0-9.]+ s$", cap.out, re.M)
-    assert live_stack_commands(host.fake) == ["docker-compose -p n8n ps -q postgres"]
+    assert live_stack_commands(host.fake) == ["docker compose -p n8n ps -q postgres"]
     assert not host.fake.ran("n8n-restore-scratch")
     for c in host.fake.calls:
         assert "s3cr3t" not in c.cmd
@@ -938,7 +938,7 @@ def test_one_named_database_over_its_target_and_the_others_untouched(host, capsy
     assert any(a.endswith("analytics/analytics.dump:/tmp/restore.dump:ro") for a in target_run.argv)
     assert not host.fake.ran("n8n-restore-scratch")
     assert host.fake.index("n8n-backup --tag pre-restore --no-offsite") < host.fake.index("--clean --if-exists")
-    assert live_stack_commands(host.fake) == ["docker-compose -p n8n ps -q postgres"]
+    assert live_stack_commands(host.fake) == ["docker compose -p n8n ps -q postgres"]
     assert "an4lytics" not in " ".join(cmds(host.fake)) + host.logtext()
 
 
@@ -990,7 +990,7 @@ def test_drill_checks_every_database_in_scratch(host, capsys):
     for name in ("supabase", "analytics"):
         assert host.fake.ran(f"docker run -d --name n8n-restore-scratch-{pid}-{name}")
         assert re.search(rf"^  {name} restore \+ check\s+[0-9.]+ s$", out, re.M)
-    assert live_stack_commands(host.fake) == ["docker-compose -p n8n ps -q postgres"]
+    assert live_stack_commands(host.fake) == ["docker compose -p n8n ps -q postgres"]
 
 
 def test_drill_of_a_database_source_alone(host, capsys):

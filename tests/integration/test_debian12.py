@@ -1,0 +1,74 @@
+"""The short tier on Debian 12 (bookworm), still supported beside the default Debian 13: fresh
+deploy -> ready -> zero-change re-run -> backup -> destroy -> restore -> identical data.
+
+Its own sandbox (.sandbox-test12, servers t12-N): an n8n server and the Supabase stand-in, both
+Debian 12. Debian 12's own Docker packages bring Compose v1 (`docker-compose` 1.29), which the
+deploy detects and records for the host programs."""
+
+import json
+import re
+
+import pytest
+
+from sandbox import seed
+from sandbox.core import Sandbox
+from tests.helpers import ROOT, Server, backup_now, clean_env, n8n_state, run_pyinfra, supabase_checksums
+
+STATE12 = ROOT / ".sandbox-test12"
+
+
+@pytest.fixture(scope="module")
+def sbx12():
+    s = Sandbox(state_dir=STATE12, prefix="t12")
+    s.down(stop_shared_services=False)  # whatever an interrupted earlier run left behind
+    s.up(1, "n8n_servers", release="12")
+    s.up(1, "supabase", release="12")
+    yield s
+    s.down(stop_shared_services=False)
+
+
+@pytest.fixture(scope="module")
+def env12(sbx12, tmp_path_factory):
+    return clean_env(SBX_STATE=str(STATE12), MOTTIVME_ENV_FILE=str(tmp_path_factory.mktemp("env12") / "none.env"))
+
+
+def server(sbx, group):
+    return Server(sbx, next(h for h in sbx.load()["hosts"] if h["group"] == group))
+
+
+def test_debian_12_deploys_reruns_with_no_change_backs_up_and_restores(sbx12, env12):
+    n8n_server, supabase_host = server(sbx12, "n8n_servers"), server(sbx12, "supabase")
+    assert n8n_server.sh(". /etc/os-release; echo $VERSION_CODENAME").strip() == "bookworm"
+
+    r = run_pyinfra(["-y", "inventory.py", "deploy.py"], env12)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
+    ready = "curl -sk -o /dev/null -w '%{http_code}' https://localhost/healthz/readiness"
+    assert n8n_server.sh(ready).strip() == "200"
+    # Debian 12's packages: Compose v1, recorded once for everything that runs compose on the server
+    assert json.loads(n8n_server.sh("cat /etc/mottivme/host.json"))["compose"][:1] == ["docker-compose"]
+    assert "n8n-n8n-1" not in n8n_server.sh("mottivme-host compose ps")  # v1 names containers n8n_n8n_1
+
+    again = run_pyinfra(["-y", "inventory.py", "deploy.py"], env12)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert re.search(r"Grand total\s+\d+\s+-\s+-\s+\d+", again.stdout), again.stdout[-3000:]  # zero changes
+
+    r = run_pyinfra(["-y", "inventory.py", "sandbox/supabase.py"], env12)
+    assert r.returncode == 0, r.stderr[-3000:]
+    seed.seed_supabase(sbx12, 500)
+    seed.seed_n8n(sbx12, 2)
+    before_supa, before_n8n = supabase_checksums(supabase_host), n8n_state(n8n_server)
+    snap, out = backup_now(env12)
+    assert "supabase: 6 tables" in out
+
+    n8n_server.sh("mottivme-host compose exec -T postgres psql -U n8n -d n8n -c 'delete from workflow_published_version' "
+                  "-c 'delete from workflow_entity' -c 'delete from credentials_entity'")
+    supabase_host.sh(f"echo 'truncate {', '.join(seed.TABLES)}' | docker exec -i supabase-db psql -U postgres")
+    assert n8n_state(n8n_server)["workflows"] == []
+    password = sbx12.secrets()["SUPABASE_STANDIN_PASSWORD"]
+    url = f"postgresql://postgres:{password}@{supabase_host.h['private_ip']}:5432/postgres"
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py", "--data", f"snapshot={snap}",
+                     "--data", f"supabase_target={url}", "--data", "confirm_supabase_overwrite=yes"], env12)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    assert n8n_state(n8n_server) == before_n8n
+    assert supabase_checksums(supabase_host) == before_supa
+    assert n8n_server.sh(ready).strip() == "200"
