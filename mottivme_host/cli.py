@@ -19,12 +19,24 @@ ALIASES = {"n8n-backup": "backup", "n8n-restore": "restore", "n8n-supabase-clean
 
 
 def _commands():
-    from . import backup, cleanup, compose, deploy_version, report_disk, restart, restore, rotate, set_version
+    from . import (
+        backup,
+        cleanup,
+        compose,
+        deploy_version,
+        psql,
+        report_disk,
+        restart,
+        restore,
+        rotate,
+        set_version,
+        status,
+    )
 
     return {
         "backup": backup, "restore": restore, "cleanup": cleanup, "deploy-version": deploy_version,
         "restart": restart, "rotate": rotate, "set-version": set_version,
-        "report-disk": report_disk, "compose": compose,
+        "report-disk": report_disk, "compose": compose, "psql": psql, "status": status,
     }
 
 

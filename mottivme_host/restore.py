@@ -67,9 +67,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", dest="sources", action="append", default=[], metavar="NAME",
                    help="a backup source to restore, e.g. n8n or supabase (repeatable; default: every source "
                         "in the snapshot); without n8n, n8n is not touched")
-    p.add_argument("--target", default="scratch", metavar="scratch|URL",
-                   help="scratch (default: each postgres source into a throwaway database, checked) or a "
-                        "postgresql:// URL to restore the one postgres source named with --source over")
+    p.add_argument("--target", default="scratch", metavar="scratch|NAME|URL",
+                   help="scratch (default: each postgres source into a throwaway database, checked), the name "
+                        "of a database source (its configured database: `--source supabase --target supabase`) "
+                        "or a postgresql:// URL, to restore the one postgres source named with --source over")
     p.add_argument("--confirm-overwrite", dest="confirm", action="store_true",
                    help="needed with a --target other than scratch")
     p.add_argument("--no-safety-snapshot", dest="safety", action="store_false",
@@ -266,6 +267,8 @@ class _Restore:
     def check_options(self) -> None:
         """The choice of sources and targets, before anything is read (exit 2; a URL is never shown)."""
         ns = self.ns
+        ns.target, ns.supabase_target = self.by_name("--target", ns.target), self.by_name("--supabase-target",
+                                                                                          ns.supabase_target)
         for opt, value, confirm in (("--target", ns.target, "--confirm-overwrite"),
                                     ("--supabase-target", ns.supabase_target, "--confirm-supabase-overwrite")):
             if value == "scratch":
@@ -283,6 +286,18 @@ class _Restore:
             self.fail("--target URL needs exactly one --source (a database source)", 2)
         if ns.supabase_target != "scratch" and chosen and "supabase" not in chosen:
             self.fail("--supabase-target is the target of the source supabase, which no --source chose", 2)
+
+    def by_name(self, opt: str, value: str) -> str:
+        """A target named by its backup source (`--target supabase`: the database that source backs up,
+        its URL from this server's settings, so no password is typed or shown) -> its URL."""
+        if value == "scratch" or "://" in value:
+            return value
+        databases = [x for x in self.b.sources if x.kind == "postgres" and x.url]
+        src = next((x for x in databases if x.name == value), None)
+        if src is None:
+            names = ", ".join(x.name for x in databases) or "none configured"
+            self.fail(f"{opt} {value}: not a database source of this server (scratch, or one of: {names})", 2)
+        return src.url
 
     def select_sources(self) -> None:
         """The snapshot's sources to restore (--source; default: all), and each database's target."""

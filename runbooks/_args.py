@@ -1,17 +1,73 @@
-"""Checks of runbook input (`--data key=value`), before anything runs on a host."""
+"""Runbook input, checked before anything runs on a host.
 
+Each runbook declares its options once, as a literal dict the console (`mottivme`) reads without
+running the runbook:
+
+    OPTIONS = {"snapshot": ("latest", r"latest|[0-9a-f]{8,64}", "latest or a snapshot id")}
+    #           name         default   pattern (whole value)       what a value must be
+
+`options(OPTIONS)` returns the values as typed on the command line (`--data name=value`): pyinfra
+turns `3e123456` into a float and `01234567` into 1234567 before a runbook sees host.data, so the
+values are read back from the command line itself. A `--data` key that is not an option of the
+runbook is refused (a misspelled key would otherwise be ignored), except group_data keys and
+pyinfra's own connection keys (`ssh_...`), which pyinfra uses as host data.
+"""
+
+from __future__ import annotations
+
+import difflib
 import re
 import sys
 
-from pyinfra import host
+from tasks import groupdata
 
 
-def arg(name: str, default: str, pattern: str, explain: str) -> str:
-    """host.data[name] (from --data) or default; exit with a clear error when it is malformed."""
-    value = str(host.data.get(name, default))
-    if not re.fullmatch(pattern, value):
-        refuse(f"--data {name}={value!r} is not valid: {explain}")
-    return value
+def given(argv: list[str] | None = None) -> dict[str, str]:
+    """The `--data key=value` pairs of a pyinfra command line, as typed (the last one wins)."""
+    argv = sys.argv if argv is None else argv
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--data" and i + 1 < len(argv):
+            pair, i = argv[i + 1], i + 2
+        elif a.startswith("--data="):
+            pair, i = a[len("--data="):], i + 1
+        else:
+            i += 1
+            continue
+        key, sep, value = pair.partition("=")
+        if sep:
+            out[key.strip()] = value
+    return out
+
+
+def _host_data_keys() -> set[str]:
+    keys: set[str] = set()
+    for f in sorted(groupdata.DIR.glob("*.py")):
+        keys |= set(groupdata.load_file(f))
+    return keys
+
+
+def options(spec: dict[str, tuple], argv: list[str] | None = None) -> dict[str, str]:
+    """The runbook's option values (given, else default), each checked against its pattern; one
+    line and exit 2 for an unknown key or a malformed value."""
+    values = given(argv)
+    allowed = set(spec)
+    for key in values:
+        if key in allowed or key.startswith("ssh_") or key in _host_data_keys():
+            continue
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        known = ", ".join(sorted(allowed)) or "none"
+        refuse(f"--data {key} is not an option of this runbook: {hint}its options: {known}")
+    out = {}
+    for name, (default, pattern, explain) in spec.items():
+        value = values.get(name, default)
+        if not re.fullmatch(pattern, value):
+            refuse(f"--data {name}={value!r} is not valid: {explain}")
+        out[name] = value
+    return out
 
 
 def refuse(message: str) -> None:

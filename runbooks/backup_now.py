@@ -5,10 +5,13 @@ and the manifest summary. See docs/runbooks/backup_now.md."""
 
 from pyinfra import host
 
-from runbooks._args import arg
+from runbooks._args import options
 from tasks.operations import run_and_report
 
-tag = arg("tag", "manual", r"[a-z0-9][a-z0-9-]{0,30}", "a short lowercase tag, e.g. manual or before-upgrade")
+OPTIONS = {
+    "tag": ("manual", r"[a-z0-9][a-z0-9-]{0,30}", "a short lowercase tag, e.g. manual or before-upgrade"),
+}
+tag = options(OPTIONS)["tag"]
 
 if "n8n_servers" in host.groups:
     run_and_report(name=f"backup now (tag {tag})", command=f"n8n-backup --tag {tag}", what="backup")

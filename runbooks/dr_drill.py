@@ -39,6 +39,15 @@ sys.path.insert(0, str(ROOT))
 
 from tasks import config  # noqa: E402
 
+# its options, as data (read by the `mottivme` console too): name -> (default, pattern, explanation);
+# a default of False is a flag
+OPTIONS = {
+    "report_dir": ("reports", r".+", "the directory of the dated report (relative: to the repository)"),
+    "rebuild": ("", r"(replace|wipe)?", "part (c): replace the server (the sandbox's default) or wipe it "
+                                        "(staging's default, where no new server can be ordered)"),
+    "i_know_this_is_production": (False, None, "run although the inventory is not the sandbox nor "
+                                               "DR_DRILL_ENVIRONMENT=staging (the drill wipes a server)"),
+}
 PYINFRA = [sys.executable, "-m", "pyinfra"]  # the pyinfra of this interpreter, whatever the virtualenv
 MARKER_TABLE = "dr_drill_marker"
 # --rebuild wipe: what deploy.py and the backups put on an n8n server, removed
@@ -249,11 +258,16 @@ class Drill:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m runbooks.dr_drill", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--report-dir", default=str(ROOT / "reports"))
-    p.add_argument("--rebuild", choices=("replace", "wipe"),
-                   help="part (c): replace the server (sandbox, the default there) or wipe it (staging, the default there)")
-    p.add_argument("--i-know-this-is-production", action="store_true")
+    for name, (default, _pattern, explain) in OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        if default is False:
+            p.add_argument(flag, action="store_true", help=explain)
+        else:
+            p.add_argument(flag, default=default, help=explain)
     a = p.parse_args(argv)
+    for name, (_default, pattern, explain) in OPTIONS.items():
+        if pattern and not re.fullmatch(pattern, getattr(a, name)):
+            p.error(f"--{name.replace('_', '-')} {getattr(a, name)!r} is not valid: {explain}")
     from inventory_sources import choose  # the inventory's own choice of hosts (it reads .env when it may)
 
     source = choose()
@@ -292,7 +306,8 @@ def main(argv=None) -> int:
         if monitored:
             drill.step("-", "end the maintenance window", lambda: drill.pyinfra(
                 "runbooks/maintenance.py", "--data", "action=end", "--data", "checks=*") and None)
-    path = drill.report(Path(a.report_dir), t_outage, t_rebuild)
+    report_dir = Path(a.report_dir)
+    path = drill.report(report_dir if report_dir.is_absolute() else ROOT / report_dir, t_outage, t_rebuild)
     print(f"dr-drill: {'PASSED' if not drill.failures else 'FAILED'}; report {path}")
     return 0 if not drill.failures else 1
 

@@ -12,7 +12,11 @@ See docs/runbooks/drain_worker.md."""
 from pyinfra import host
 from pyinfra.operations import systemd
 
+from runbooks._args import options
 from tasks.workers import drain
+
+OPTIONS: dict = {}
+options(OPTIONS)
 
 if "n8n_workers" in host.groups:
     drain()

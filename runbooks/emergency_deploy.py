@@ -13,16 +13,21 @@ See docs/runbooks/emergency_deploy.md."""
 
 from pyinfra import host
 
-from runbooks._args import arg
+from runbooks._args import options
 from tasks import workers
 from tasks.facts import ComposeServices
 from tasks.monitoring import maintenance
 from tasks.n8n import n8n_image
 from tasks.operations import image, run_and_report
 
-version = arg("n8n_version", "", r"\d+\.\d+\.\d+", "a version like 2.41.1")
-smoke = arg("smoke_webhook", "", r"[A-Za-z0-9/_-]{0,100}", "a webhook path like health-ping")
-timeout = arg("timeout", str(host.data.n8n_ready_timeout), r"[1-9][0-9]{0,3}", "seconds")
+OPTIONS = {
+    "n8n_version": ("", r"\d+\.\d+\.\d+", "the n8n version to deploy, like 2.41.1 (needed)"),
+    "smoke_webhook": ("", r"[A-Za-z0-9/_-]{0,100}", "a webhook path like health-ping, called after the switch"),
+    "timeout": ("", r"([1-9][0-9]{0,3})?", "seconds to wait for readiness, 1-9999 (default: group_data n8n_ready_timeout)"),
+}
+opts = options(OPTIONS)
+version, smoke = opts["n8n_version"], opts["smoke_webhook"]
+timeout = opts["timeout"] or str(host.data.n8n_ready_timeout)
 
 command = f"n8n-deploy-version {version} --timeout {timeout}" + (f" --smoke-webhook {smoke}" if smoke else "")
 if "monitors" in host.groups:  # pyinfra keeps file order across hosts

@@ -8,9 +8,12 @@ and fails (non-zero exit) if any service is down. See docs/runbooks/health_check
 
 from pyinfra import host, inventory
 
-from runbooks._args import refuse
+from runbooks._args import options, refuse
 from tasks.monitoring import COMMAND
 from tasks.operations import run_and_report
+
+OPTIONS: dict = {}
+options(OPTIONS)
 
 if not list(inventory.get_group("monitors", default=[])):
     refuse("no monitor host in the inventory: set MONITOR_SERVERS in .env and run deploy.py first "

@@ -9,13 +9,17 @@ emergency-deploy and DR-drill runbooks open and close their own. See docs/runboo
 
 from pyinfra import host
 
-from runbooks._args import arg
+from runbooks._args import options
 from tasks.monitoring import maintenance
 
-action = arg("action", "start", r"start|end", "start or end")
-checks = arg("checks", "*", r"(\*|[A-Za-z0-9_.-]+)(,[A-Za-z0-9_.-]+)*", "check names separated by commas, or *")
-minutes = arg("minutes", "30", r"[1-9][0-9]{0,3}", "minutes, 1-9999")
-reason = arg("reason", "planned maintenance", r"[^'\"\\$`]{1,200}", "a short text without quotes")
+OPTIONS = {
+    "action": ("start", r"start|end", "start or end"),
+    "checks": ("*", r"(\*|[A-Za-z0-9_.-]+)(,[A-Za-z0-9_.-]+)*", "check names separated by commas, or *"),
+    "minutes": ("30", r"[1-9][0-9]{0,3}", "minutes, 1-9999"),
+    "reason": ("planned maintenance", r"[^'\"\\$`]{1,200}", "a short text without quotes"),
+}
+opts = options(OPTIONS)
+action, checks, minutes, reason = opts["action"], opts["checks"], opts["minutes"], opts["reason"]
 
 if "monitors" in host.groups:
     maintenance(action, checks.split(","), minutes=int(minutes), reason=reason)

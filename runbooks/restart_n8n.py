@@ -10,13 +10,16 @@ log lines of the failing container and fails. The monitor's n8n check is silence
 
 from pyinfra import host
 
-from runbooks._args import arg
+from runbooks._args import options
 from tasks.facts import ComposeServices
 from tasks.monitoring import maintenance
 from tasks.operations import run_and_report
 from tasks.workers import PROJECT
 
-timeout = arg("timeout", str(host.data.n8n_ready_timeout), r"[1-9][0-9]{0,3}", "seconds, 1-9999")
+OPTIONS = {
+    "timeout": ("", r"([1-9][0-9]{0,3})?", "seconds to wait for readiness, 1-9999 (default: group_data n8n_ready_timeout)"),
+}
+timeout = options(OPTIONS)["timeout"] or str(host.data.n8n_ready_timeout)
 
 # pyinfra runs these in file order across hosts: silence, restart, then un-silence
 if "monitors" in host.groups:

@@ -3,8 +3,9 @@
     pyinfra inventory.py runbooks/restore.py --data snapshot=latest      # or an id, or YYYY-MM-DD
         [--data from=auto|local|offsite] [--data safety_snapshot=no]
         [--data sources=n8n,supabase]       # the backup sources to restore (default: all in the snapshot)
-        [--data target=postgresql://... --data confirm_overwrite=yes]   # the one database source named
-                                            # in sources= (needed), over that database
+        [--data target=supabase --data confirm_overwrite=yes]   # the one database source named in
+                                            # sources= (needed), over its configured database (the URL
+                                            # of .env; or target=postgresql://... for another one)
         (--data supabase_target=... --data confirm_supabase_overwrite=yes: the same for the source supabase)
 
 Takes a safety snapshot, stops n8n, restores its database, starts it, waits for readiness and
@@ -20,22 +21,29 @@ import shlex
 
 from pyinfra import host
 
-from runbooks._args import arg, refuse
+from runbooks._args import options, refuse
 from tasks.facts import ComposeServices
 from tasks.operations import run_and_report
 from tasks.workers import PROJECT, drain, start_workers
 
-snapshot = arg("snapshot", "latest", r"latest|[0-9a-f]{8,64}|\d{4}-\d{2}-\d{2}",
-               "latest, a snapshot id (8+ hex digits) or a date YYYY-MM-DD (the last snapshot of that day or before)")
-source = arg("from", "auto", r"auto|local|offsite", "auto (local, then off-host), local or offsite")
-safety = arg("safety_snapshot", "yes", r"yes|no", "yes (default) or no")
-sources = arg("sources", "", r"([a-z][a-z0-9_-]*(,[a-z][a-z0-9_-]*)*)?",
-              "comma-separated backup source names (group_data backup_sources), e.g. n8n,supabase")
-url = r"scratch|postgres(ql)?://\S+"
-target = arg("target", "scratch", url, "scratch (default) or a postgresql:// URL")
-confirm = arg("confirm_overwrite", "no", r"yes|no", "yes to restore over the named database")
-supabase_target = arg("supabase_target", "scratch", url, "scratch (default) or a postgresql:// URL")
-confirm_supabase = arg("confirm_supabase_overwrite", "no", r"yes|no", "yes to restore over the named Supabase database")
+OPTIONS = {
+    "snapshot": ("latest", r"latest|[0-9a-f]{8,64}|\d{4}-\d{2}-\d{2}",
+                 "latest, a snapshot id (8+ hex digits) or a date YYYY-MM-DD (the last snapshot of that day or before)"),
+    "from": ("auto", r"auto|local|offsite", "auto (local, then off-host), local or offsite"),
+    "safety_snapshot": ("yes", r"yes|no", "yes or no: a snapshot of what the restore replaces, first"),
+    "sources": ("", r"([a-z][a-z0-9_-]*(,[a-z][a-z0-9_-]*)*)?",
+                "comma-separated backup source names (group_data backup_sources), e.g. n8n,supabase"),
+    "target": ("scratch", r"scratch|[a-z0-9][a-z0-9_-]{0,39}|postgres(ql)?://\S+",
+               "scratch, a database source by name (its database from .env: target=supabase, no password "
+               "typed) or a postgresql:// URL; with sources= and confirm_overwrite=yes"),
+    "confirm_overwrite": ("no", r"yes|no", "yes to restore over the named database"),
+    "supabase_target": ("scratch", r"scratch|postgres(ql)?://\S+", "scratch or a postgresql:// URL"),
+    "confirm_supabase_overwrite": ("no", r"yes|no", "yes to restore over the named Supabase database"),
+}
+opts = options(OPTIONS)
+snapshot, source, safety, sources = opts["snapshot"], opts["from"], opts["safety_snapshot"], opts["sources"]
+target, confirm = opts["target"], opts["confirm_overwrite"]
+supabase_target, confirm_supabase = opts["supabase_target"], opts["confirm_supabase_overwrite"]
 if target != "scratch" and not [s for s in sources.split(",") if s and s != "n8n"]:
     # never a guess of which database goes over the URL (nor n8n over the live stack with it)
     refuse("--data target=URL needs --data sources=NAME (the database source to restore over it, e.g. sources=supabase)")

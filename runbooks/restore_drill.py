@@ -9,11 +9,15 @@ stack is not touched. See docs/runbooks/restore_drill.md."""
 
 from pyinfra import host
 
-from runbooks._args import arg
+from runbooks._args import options
 from tasks.operations import run_and_report
 
-snapshot = arg("snapshot", "latest", r"latest|[0-9a-f]{8,64}|\d{4}-\d{2}-\d{2}", "latest, a snapshot id or YYYY-MM-DD")
-source = arg("from", "auto", r"auto|local|offsite", "auto, local or offsite")
+OPTIONS = {
+    "snapshot": ("latest", r"latest|[0-9a-f]{8,64}|\d{4}-\d{2}-\d{2}", "latest, a snapshot id or YYYY-MM-DD"),
+    "from": ("auto", r"auto|local|offsite", "auto (local, then off-host), local or offsite"),
+}
+opts = options(OPTIONS)
+snapshot, source = opts["snapshot"], opts["from"]
 
 if "n8n_servers" in host.groups:
     run_and_report(name=f"restore drill of snapshot {snapshot}",

@@ -11,11 +11,14 @@ See docs/runbooks/rotate_secrets.md."""
 from pyinfra import host
 from pyinfra.api import HiddenValue
 
-from runbooks._args import arg, refuse
+from runbooks._args import options, refuse
 from tasks import rotation
 
-requested = arg("secrets", "postgres,restic", r"[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*",
-                "a comma-separated list of: " + ", ".join(rotation.ROTATABLE))
+OPTIONS = {
+    "secrets": ("postgres,restic", r"[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*",
+                "a comma-separated list of: postgres, restic (see tasks/rotation.py ROTATABLE)"),
+}
+requested = options(OPTIONS)["secrets"]
 names = requested.split(",")
 for n in names:
     if n.upper() in rotation.NEVER or n.lower() in ("encryption", "encryption_key", "n8n_encryption_key"):

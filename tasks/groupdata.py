@@ -15,8 +15,13 @@ class Data(dict):
     __getattr__ = dict.__getitem__
 
 
+def load_file(path: Path) -> dict:
+    """One group_data file's settings."""
+    return {k: v for k, v in runpy.run_path(str(path)).items() if not k.startswith("__")}
+
+
 def load(*groups: str) -> Data:
     d = Data()
     for g in ("all", *groups):
-        d.update({k: v for k, v in runpy.run_path(str(DIR / f"{g}.py")).items() if not k.startswith("__")})
+        d.update(load_file(DIR / f"{g}.py"))
     return d

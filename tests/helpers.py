@@ -47,6 +47,12 @@ def run_pyinfra(args, env, timeout=900, cwd=ROOT) -> subprocess.CompletedProcess
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_mottivme(args, env, timeout=900) -> subprocess.CompletedProcess:
+    """The on-call console `mottivme ARGS` (its module, with this interpreter), as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "mottivme_console.program", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
 STATE = ROOT / ".sandbox-test"  # the integration tier's sandbox
 
 

@@ -1010,16 +1010,18 @@ def test_drill_refuses_a_target(host, capsys):
 def run_runbook(monkeypatch, **data) -> list[dict]:
     """runbooks/restore.py with `--data` values, on an n8n server; the command it would run."""
     import runpy
+    import sys
     import types
 
     import pyinfra
 
-    from runbooks import _args
     from tasks import operations
 
     h = types.SimpleNamespace(data=data, groups=["n8n_servers"])
     monkeypatch.setattr(pyinfra, "host", h)
-    monkeypatch.setattr(_args, "host", h)
+    # the runbook reads its values as typed, from pyinfra's command line
+    monkeypatch.setattr(sys, "argv", ["pyinfra", "inventory.py", "runbooks/restore.py",
+                                      *[x for k, v in data.items() for x in ("--data", f"{k}={v}")]])
     ran = []
     monkeypatch.setattr(operations, "run_and_report", lambda **kw: ran.append(kw))
     runpy.run_path(str(ROOT / "runbooks" / "restore.py"))
@@ -1045,3 +1047,27 @@ def test_runbook_target_with_its_source_runs_the_restore(monkeypatch):
     [op] = run_runbook(monkeypatch, supabase_target=SECRET_URL, confirm_supabase_overwrite="yes")
     assert op["command"] == (f"n8n-restore --snapshot latest --from auto --supabase-target {SECRET_URL} "
                              "--confirm-supabase-overwrite")
+
+
+CONFIGURED = [{"name": "n8n", "kind": "n8n"}, {"name": "supabase", "kind": "postgres", "url": SECRET_URL}]
+
+
+def test_a_target_named_by_its_source_takes_the_configured_url_and_never_shows_it(host, capsys):
+    """`--source supabase --target supabase`: the operator types no password; the URL comes from the
+    server's settings (.env at deploy time) and reaches pg_restore only through the environment."""
+    host.fake.on("n8n-backup", stdout="backup ok: snapshot dddd4444 (n8n: 3 workflows, 2 credentials) off-host: none in 7s\n")
+    assert restore(host, "--source", "supabase", "--target", "supabase", "--confirm-overwrite", sources=CONFIGURED) == 0
+    cap = capsys.readouterr()
+    assert "restore ok: snapshot bbbb2222; supabase restored" in cap.out.splitlines()
+    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    assert target_run.kw["env"] == {"TARGET": SECRET_URL}
+    assert all("s3cr3t" not in c.cmd for c in host.fake.calls)
+    assert "s3cr3t" not in cap.out + cap.err + host.logtext()
+
+
+def test_a_target_name_that_is_no_database_source_exits_2_naming_the_choices(host, capsys):
+    assert restore(host, "--source", "supabase", "--target", "supabse", "--confirm-overwrite", sources=CONFIGURED) == 2
+    err = capsys.readouterr().err
+    assert err == ("n8n-restore: FAILED check host: --target supabse: not a database source of this server "
+                   "(scratch, or one of: supabase)\n")
+    assert not [c for c in host.fake.calls if c.argv[0] == "restic" or c.argv[:2] == ["docker", "run"]]

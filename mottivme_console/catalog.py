@@ -1,0 +1,65 @@
+"""The runbooks, read as data (never run) for the console: each file of runbooks/ with its
+one-line purpose (the first line of its docstring), its text, and its OPTIONS (a literal dict:
+name -> (default, pattern, explanation); a default of False is a flag)."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNBOOKS = ROOT / "runbooks"
+# runbooks that are programs of their own (python -m runbooks.NAME), not pyinfra deploy files
+PROGRAMS = {"dr_drill"}
+
+
+@dataclass(frozen=True)
+class Runbook:
+    name: str  # file name without .py (restore, dr_drill)
+    path: Path
+    doc: str
+    options: dict = field(default_factory=dict)
+
+    @property
+    def command(self) -> str:
+        """The console's name for it: dashes, like every other command (dr-drill)."""
+        return self.name.replace("_", "-")
+
+    @property
+    def summary(self) -> str:
+        """The purpose: the docstring's first line, without the usage that may follow it."""
+        first = self.doc.strip().splitlines()[0] if self.doc.strip() else ""
+        return first.split(": `pyinfra")[0].rstrip(":.")
+
+    @property
+    def is_program(self) -> bool:
+        return self.name in PROGRAMS
+
+
+class CatalogError(Exception):
+    pass
+
+
+def read(path: Path) -> Runbook:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    doc = ast.get_docstring(tree) or ""
+    options = None
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
+            node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(target, ast.Name) and target.id == "OPTIONS":
+            try:
+                options = ast.literal_eval(node.value)
+            except ValueError:
+                raise CatalogError(f"{path.name}: OPTIONS must be a literal dict (the console reads it without "
+                                   "running the runbook)") from None
+    if options is None:
+        raise CatalogError(f"{path.name}: no OPTIONS (declare OPTIONS = {{}} when it takes none)")
+    if not doc:
+        raise CatalogError(f"{path.name}: no docstring (its first line is the runbook's purpose)")
+    return Runbook(path.stem, path, doc, options)
+
+
+def runbooks() -> list[Runbook]:
+    return [read(p) for p in sorted(RUNBOOKS.glob("*.py")) if not p.name.startswith("_")]

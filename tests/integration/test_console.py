@@ -1,0 +1,56 @@
+"""The on-call console on the sandbox: status, psql, logs, a runbook through it, strict input on
+both forms, and a restore over Supabase named by its source (no URL, no password typed)."""
+
+import re
+
+import pytest
+
+from tests.helpers import SUPABASE_PSQL, backup_now, run_mottivme, run_pyinfra, supabase_checksums
+
+pytestmark = pytest.mark.usefixtures("seeded")
+
+
+def test_status_shows_every_n8n_server_version_containers_and_last_backup(n8n_server, sandbox_env):
+    backup_now(sandbox_env, tag="console-status")
+    r = run_mottivme(["status"], sandbox_env)
+    out = r.stdout
+    assert f"== {n8n_server.name} (n8n_servers)" in out, r.stderr[-2000:]
+    assert re.search(r"^n8n 2\.41\.\d$", out, re.M) and re.search(r"^n8n: Up .*\(healthy\)$", out, re.M)
+    assert re.search(r"^last backup: \S+ \(0\.\d h ago\), [0-9.]+ MB, sources n8n, supabase$", out, re.M), out
+    assert r.returncode == (1 if re.search(r"^!", out, re.M) else 0)
+
+
+def test_psql_on_both_databases_and_logs(n8n_server, sandbox_env):
+    r = run_mottivme(["psql", "n8n", "--command", "select count(*) > 0 from workflow_entity"], sandbox_env)
+    assert r.returncode == 0 and re.search(r"^ t$", r.stdout, re.M), r.stdout + r.stderr
+    r = run_mottivme(["psql", "supabase", "--command", "select count(*) from rag_documents"], sandbox_env)
+    assert r.returncode == 0 and re.search(r"^\s+\d+$", r.stdout, re.M), r.stdout + r.stderr
+    r = run_mottivme(["psql", "nope"], sandbox_env)
+    assert r.returncode == 2 and "no database 'nope' on this server: choose one of n8n, supabase" in r.stdout + r.stderr
+    r = run_mottivme(["logs", "n8n", "--tail", "5"], sandbox_env)
+    assert r.returncode == 0 and r.stdout.strip(), r.stderr[-2000:]
+
+
+def test_a_runbook_through_the_console_and_strict_input_on_both_forms(n8n_server, sandbox_env):
+    r = run_mottivme(["backup-now", "--tag", "console"], sandbox_env)
+    assert r.returncode == 0 and re.search(r"backup ok: snapshot [0-9a-f]{8}", r.stdout + r.stderr), r.stderr[-3000:]
+    before = n8n_server.sh("wc -l < /var/log/n8n-backup.log")
+    r = run_mottivme(["backup-now", "--tga", "x"], sandbox_env)
+    assert r.returncode == 1 and "No idea what '--tga' is! Did you mean --tag?" in r.stderr
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/backup_now.py", "--data", "tga=x"], sandbox_env)
+    assert r.returncode == 2 and "runbook: --data tga is not an option of this runbook: did you mean tag?" in r.stderr
+    assert n8n_server.sh("wc -l < /var/log/n8n-backup.log") == before  # nothing ran
+
+
+def test_restore_over_supabase_named_by_its_source(supabase_host, sandbox_env):
+    before = supabase_checksums(supabase_host)
+    backup_now(sandbox_env, tag="console-restore")
+    supabase_host.sh(f"echo \"insert into agent_metrics (agent, metric, value) values ('later', 'x', 1)\" | {SUPABASE_PSQL}")
+    assert supabase_checksums(supabase_host) != before
+    r = run_mottivme(["restore", "--sources", "supabase", "--target", "supabase", "--confirm-overwrite", "yes",
+                      "--safety-snapshot", "no"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "supabase restored" in out
+    assert supabase_checksums(supabase_host) == before
+    assert "postgresql://" not in out

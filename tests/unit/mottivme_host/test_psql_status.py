@@ -1,0 +1,56 @@
+"""`mottivme-host psql` (no password on any command line) and `mottivme-host status`."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from mottivme_host import psql, settings, status
+from mottivme_host.common import Fail
+from tests.helpers import FakeRunner
+
+URL = "postgresql://postgres.abcd:s3cr%3Et@db.example.test:6543/postgres?sslmode=require"
+
+
+def make(tmp_path, **backup):
+    return settings.from_dict({
+        "stack_dir": str(tmp_path), "compose": ["docker", "compose", "-p", "n8n"],
+        "backup": {"dir": str(tmp_path), "sources": [{"name": "n8n", "kind": "n8n"},
+                                                     {"name": "supabase", "kind": "postgres", "url": URL}], **backup}})
+
+
+def test_a_source_url_becomes_libpq_environment_never_arguments(tmp_path):
+    argv, env = psql.command(make(tmp_path), "supabase", None, tty=True)
+    assert env == {"PGHOST": "db.example.test", "PGPORT": "6543", "PGUSER": "postgres.abcd", "PGPASSWORD": "s3cr>t",
+                   "PGDATABASE": "postgres", "PGSSLMODE": "require"}
+    assert argv[:5] == ["docker", "run", "--rm", "-i", "-t"] and argv[-2:] == ["postgres:17", "psql"]
+    assert "-e" in argv and "PGPASSWORD" in argv
+    assert not any("s3cr" in a or "abcd@" in a for a in argv)  # only names: values come from the environment
+
+
+def test_n8n_is_the_stack_database_and_one_statement_needs_no_tty(tmp_path):
+    argv, env = psql.command(make(tmp_path), "n8n", "select 1", tty=True)
+    assert argv == ["docker", "compose", "-p", "n8n", "exec", "-T", "postgres", "psql", "-U", "n8n", "-d", "n8n",
+                    "-c", "select 1"] and env == {}
+
+
+def test_an_unknown_database_names_the_choices(tmp_path):
+    with pytest.raises(Fail) as e:
+        psql.command(make(tmp_path), "supabse", None, tty=False)
+    assert e.value.message == "no database 'supabse' on this server: choose one of n8n, supabase"
+
+
+def test_status_flags_what_needs_attention(tmp_path):
+    (tmp_path / ".env").write_text("N8N_VERSION=2.41.1\n")
+    finished = "2026-12-01T03:17:00+00:00"
+    (tmp_path / "last-manifest.json").write_text(json.dumps(
+        {"finished": finished, "files": {"a": {"size": 2_500_000}}, "sources": {"n8n": {}, "supabase": {}}}))
+    fake = FakeRunner()
+    fake.on(lambda c: c.startswith("docker ps"), stdout="n8n\tUp 2 hours (healthy)\npostgres\tRestarting (1) 5 seconds ago\n")
+    now = dt.datetime(2026, 12, 1, 9, 17, tzinfo=dt.UTC)
+    out = status.lines(make(tmp_path), fake, now)
+    assert out[:3] == ["n8n 2.41.1", "n8n: Up 2 hours (healthy)", "! postgres: Restarting (1) 5 seconds ago"]
+    assert out[3] == f"last backup: {finished} (6.0 h ago), 2.5 MB, sources n8n, supabase"
+    late = status.lines(make(tmp_path), fake, now + dt.timedelta(days=2))
+    assert late[3].startswith("! last backup:") and "54.0 h ago" in late[3]
+    assert out[-1].startswith(("disk /:", "! disk /:"))

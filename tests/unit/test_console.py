@@ -1,0 +1,103 @@
+"""The on-call console `mottivme`: every runbook listed with its purpose, per-command help, strict
+options, values passed exactly as typed; and the pyinfra form's own strictness (runbooks/_args.py)."""
+
+import subprocess
+import sys
+
+import pytest
+from invoke import Context
+
+from mottivme_console import catalog, program
+from runbooks import _args
+from tests.helpers import ROOT
+
+RUNBOOK_FILES = sorted(p.stem for p in (ROOT / "runbooks").glob("*.py") if not p.name.startswith("_"))
+
+
+def mottivme(*args):
+    return subprocess.run([sys.executable, "-m", "mottivme_console.program", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_mottivme_alone_lists_every_runbook_with_its_purpose():
+    r = mottivme()
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    for name in RUNBOOK_FILES:
+        line = next((x for x in lines if x.split()[:1] == [name.replace("_", "-")]), None)
+        assert line, f"runbooks/{name}.py is not listed:\n{r.stdout}"
+        assert len(line.split()) > 2, f"no purpose for {name}: {line!r}"
+    assert any(x.split()[:1] == ["deploy"] for x in lines)
+
+
+def test_help_of_a_runbook_shows_its_options_with_defaults_and_an_example():
+    r = mottivme("restore", "--help")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert "--snapshot=STRING latest, a snapshot id" in text and "(default: latest)" in text
+    assert "--from=STRING auto (local, then off-host), local or offsite (default: auto)" in text
+    assert "Example: mottivme restore --snapshot latest" in text
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["restore", "--snaphsot", "latest"], "No idea what '--snaphsot' is! Did you mean --snapshot? "
+                                          "`mottivme restore --help` lists its options"),
+    (["restor"], "No idea what 'restor' is! Did you mean restore?"),
+    (["restore", "--snapshot", "x;rm -rf /"], "mottivme restore: --snapshot 'x;rm -rf /' is not valid: latest, a snapshot id"),
+    (["maintenance", "--minutes", "0"], "mottivme maintenance: --minutes '0' is not valid: minutes, 1-9999"),
+])
+def test_unknown_options_and_malformed_values_are_one_line_and_nothing_runs(args, expected):
+    r = mottivme(*args)
+    assert r.returncode != 0
+    assert expected in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert "inventory:" not in r.stderr  # refused before pyinfra or the inventory ran
+
+
+def test_values_reach_the_runbook_exactly_as_typed(monkeypatch):
+    ran = []
+    monkeypatch.setattr(program, "run", ran.append)
+    ns, c = program.namespace(), Context()
+    ns["restore"](c, snapshot="3e123456", from_="offsite", limit="n8n_servers")
+    assert ran[-1] == [sys.executable, "-m", "pyinfra", "-y", "inventory.py", "runbooks/restore.py",
+                       "--limit", "n8n_servers", "--data", "snapshot=3e123456", "--data", "from=offsite"]
+    ns["dr-drill"](c, rebuild="wipe", i_know_this_is_production=True)
+    assert ran[-1] == [sys.executable, "-m", "runbooks.dr_drill", "--rebuild", "wipe", "--i-know-this-is-production"]
+    ns["deploy"](c, dry=True)
+    assert ran[-1] == [sys.executable, "-m", "pyinfra", "inventory.py", "deploy.py", "--dry"]
+
+
+def test_every_runbook_declares_literal_options_and_a_purpose():
+    books = {rb.name: rb for rb in catalog.runbooks()}
+    assert sorted(books) == RUNBOOK_FILES
+    for rb in books.values():
+        assert rb.summary and not rb.summary.startswith("`")
+        for name, (default, pattern, explain) in rb.options.items():
+            assert explain
+            if default not in (False, ""):  # "" that fails the pattern: an option the runbook needs
+                assert _args.re.fullmatch(pattern, default), f"{rb.name}: default of {name} fails its pattern"
+
+
+def test_the_pyinfra_form_reads_values_as_typed():
+    argv = ["pyinfra", "inventory.py", "runbooks/restore.py", "--data", "snapshot=3e123456", "--data=from=offsite",
+            "--data", "tag=01234567"]
+    assert _args.given(argv) == {"snapshot": "3e123456", "from": "offsite", "tag": "01234567"}
+    spec = catalog.read(ROOT / "runbooks" / "restore.py").options
+    assert _args.options(spec, argv[:6])["snapshot"] == "3e123456"  # pyinfra's host.data has inf here
+
+
+def test_the_pyinfra_form_refuses_a_misspelled_key(capsys):
+    spec = catalog.read(ROOT / "runbooks" / "restore.py").options
+    with pytest.raises(SystemExit) as e:
+        _args.options(spec, ["pyinfra", "--data", "snaphsot=2024-01-01"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("runbook: --data snaphsot is not an option of this runbook: did you mean snapshot?")
+    # pyinfra's own host data keys stay allowed: group_data settings and connection keys
+    assert _args.options(spec, ["pyinfra", "--data", "n8n_ready_timeout=60", "--data", "ssh_port=2222"])
+
+
+def test_rotate_secrets_names_every_rotatable_secret():
+    from tasks import rotation
+
+    explain = catalog.read(ROOT / "runbooks" / "rotate_secrets.py").options["secrets"][2]
+    assert all(name in explain for name in rotation.ROTATABLE)
