@@ -20,6 +20,7 @@ class Runbook:
     path: Path
     doc: str
     options: dict = field(default_factory=dict)
+    runs_on: tuple[str, ...] = ()  # the inventory groups it works on (RUNS_ON); () for a program
 
     @property
     def command(self) -> str:
@@ -44,21 +45,23 @@ class CatalogError(Exception):
 def read(path: Path) -> Runbook:
     tree = ast.parse(path.read_text(), filename=str(path))
     doc = ast.get_docstring(tree) or ""
-    options = None
+    found = {}
     for node in tree.body:
         target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
             node.target if isinstance(node, ast.AnnAssign) else None
-        if isinstance(target, ast.Name) and target.id == "OPTIONS":
+        if isinstance(target, ast.Name) and target.id in ("OPTIONS", "RUNS_ON"):
             try:
-                options = ast.literal_eval(node.value)
+                found[target.id] = ast.literal_eval(node.value)
             except ValueError:
-                raise CatalogError(f"{path.name}: OPTIONS must be a literal dict (the console reads it without "
+                raise CatalogError(f"{path.name}: {target.id} must be a literal (the console reads it without "
                                    "running the runbook)") from None
-    if options is None:
+    if "OPTIONS" not in found:
         raise CatalogError(f"{path.name}: no OPTIONS (declare OPTIONS = {{}} when it takes none)")
+    if "RUNS_ON" not in found and path.stem not in PROGRAMS:
+        raise CatalogError(f"{path.name}: no RUNS_ON (the inventory groups it works on)")
     if not doc:
         raise CatalogError(f"{path.name}: no docstring (its first line is the runbook's purpose)")
-    return Runbook(path.stem, path, doc, options)
+    return Runbook(path.stem, path, doc, found["OPTIONS"], tuple(found.get("RUNS_ON", ())))
 
 
 def runbooks() -> list[Runbook]:

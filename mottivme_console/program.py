@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import keyword
+import os
 import re
 import signal
 import subprocess
@@ -26,12 +27,13 @@ from mottivme_console import catalog, remote
 
 ROOT = catalog.ROOT
 PYINFRA = [sys.executable, "-m", "pyinfra"]
+ENV = dict(os.environ)  # what the commands it runs get: the caller's environment, not what reading the inventory added
 
 
 def run(argv: list[str]) -> None:
     """Run a command from the repository root, in the foreground (Ctrl-C reaches it too and it
     finishes its own clean-up); a failure ends the console with the same exit status."""
-    p = subprocess.Popen(argv, cwd=ROOT)
+    p = subprocess.Popen(argv, cwd=ROOT, env=ENV)
     while True:
         try:
             rc = p.wait()
@@ -97,13 +99,15 @@ def runbook_task(rb: catalog.Runbook) -> Task:
     def body(given):
         limit = given.pop("limit", None)
         argv = [*PYINFRA, "-y", "inventory.py", f"runbooks/{rb.name}.py"]
-        argv += ["--limit", limit] if limit else []
+        for target in [limit] if limit else remote.targets(rb.runs_on):
+            argv += ["--limit", target]
         for k, v in given.items():
             argv += ["--data", f"{k}={v}"]
         run(argv)
 
     return _task(rb.command, doc, rb.options, body,
-                 extra={"limit": (None, "only these hosts or groups (pyinfra's --limit)")})
+                 extra={"limit": (None, "only these hosts or groups (pyinfra's --limit; default: the hosts of "
+                                        f"{', '.join(rb.runs_on)})")})
 
 
 def deploy_task() -> Task:

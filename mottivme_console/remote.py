@@ -32,6 +32,39 @@ def inventory() -> dict[str, list]:
         raise Exit(code=int(e.code or 2)) from None
 
 
+def answers(name: str, data: dict, timeout: float = 8) -> str | None:
+    """None when the host's SSH server lets us in, else why not (one line)."""
+    try:
+        c = connection(name, data, timeout)
+        c.open()
+        c.close()
+        return None
+    except Exception as e:  # noqa: BLE001 - any failure means: it does not answer
+        return f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else 'no answer'}"
+
+
+def targets(groups: tuple[str, ...]) -> list[str]:
+    """The hosts a runbook runs on: those of its groups in the inventory. A monitor that does not
+    answer is left out with a warning (no maintenance window, people may be paged), unless the
+    runbook works on the monitor alone; with no host at all, one line and exit 2."""
+    inv = inventory()
+    hosts = []
+    for group in groups:
+        for name, data in inv.get(group, []):
+            if name in hosts:
+                continue
+            if group == "monitors" and set(groups) != {"monitors"}:
+                why = answers(name, data)
+                if why:
+                    print(f"mottivme: warning: the monitor {name} does not answer ({why}): no maintenance window "
+                          "is opened, its checks may page people during this work", file=sys.stderr)
+                    continue
+            hosts.append(name)
+    if not hosts:
+        raise Exit(f"mottivme: no host of {', '.join(groups)} in the inventory (.env or the sandbox)", 2)
+    return hosts
+
+
 def pick(groups: dict, name: str | None, group: str = "n8n_servers") -> tuple[str, dict]:
     """The server `name` (any group), or the one server of `group`; one line naming the choices otherwise."""
     every = {n: d for hosts in groups.values() for n, d in hosts}
@@ -46,7 +79,7 @@ def pick(groups: dict, name: str | None, group: str = "n8n_servers") -> tuple[st
     return hosts[0]
 
 
-def connection(name: str, data: dict):
+def connection(name: str, data: dict, timeout: float = 15):
     """A Fabric connection with the inventory's SSH settings for this host."""
     import paramiko
     from fabric import Connection
@@ -55,7 +88,7 @@ def connection(name: str, data: dict):
     c = Connection(host=data.get("ssh_hostname") or name, user=data.get("ssh_user") or "root",
                    port=int(data.get("ssh_port") or 22),
                    connect_kwargs={"key_filename": key, "look_for_keys": not key, "allow_agent": not key},
-                   connect_timeout=15)
+                   connect_timeout=timeout)
     known = data.get("ssh_known_hosts_file") or str(Path("~/.ssh/known_hosts").expanduser())
     strict = str(data.get("ssh_strict_host_key_checking") or "accept-new")
     if known != "/dev/null" and os.path.exists(known):

@@ -8,6 +8,7 @@ from pyinfra import host
 from runbooks._args import options
 from tasks.operations import run_and_report
 
+RUNS_ON = ["n8n_servers"]  # its groups (the console runs it on these only)
 OPTIONS = {
     "tag": ("manual", r"[a-z0-9][a-z0-9-]{0,30}", "a short lowercase tag, e.g. manual or before-upgrade"),
 }

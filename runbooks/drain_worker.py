@@ -15,6 +15,7 @@ from pyinfra.operations import systemd
 from runbooks._args import options
 from tasks.workers import drain
 
+RUNS_ON = ["n8n_workers"]  # its groups (the console runs it on these only)
 OPTIONS: dict = {}
 options(OPTIONS)
 

@@ -20,6 +20,7 @@ from tasks.monitoring import maintenance
 from tasks.n8n import n8n_image
 from tasks.operations import image, run_and_report
 
+RUNS_ON = ["n8n_servers", "n8n_workers", "monitors"]  # its groups (the console runs it on these only)
 OPTIONS = {
     "n8n_version": ("", r"\d+\.\d+\.\d+", "the n8n version to deploy, like 2.41.1 (needed)"),
     "smoke_webhook": ("", r"[A-Za-z0-9/_-]{0,100}", "a webhook path like health-ping, called after the switch"),

@@ -12,6 +12,7 @@ from runbooks._args import options, refuse
 from tasks.monitoring import COMMAND
 from tasks.operations import run_and_report
 
+RUNS_ON = ["monitors"]  # its groups (the console runs it on these only)
 OPTIONS: dict = {}
 options(OPTIONS)
 

@@ -12,6 +12,7 @@ from pyinfra import host
 from runbooks._args import options
 from tasks.monitoring import maintenance
 
+RUNS_ON = ["monitors"]  # its groups (the console runs it on these only)
 OPTIONS = {
     "action": ("start", r"start|end", "start or end"),
     "checks": ("*", r"(\*|[A-Za-z0-9_.-]+)(,[A-Za-z0-9_.-]+)*", "check names separated by commas, or *"),

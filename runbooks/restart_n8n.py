@@ -16,6 +16,7 @@ from tasks.monitoring import maintenance
 from tasks.operations import run_and_report
 from tasks.workers import PROJECT
 
+RUNS_ON = ["n8n_servers", "n8n_workers", "monitors"]  # its groups (the console runs it on these only)
 OPTIONS = {
     "timeout": ("", r"([1-9][0-9]{0,3})?", "seconds to wait for readiness, 1-9999 (default: group_data n8n_ready_timeout)"),
 }

@@ -26,6 +26,7 @@ from tasks.facts import ComposeServices
 from tasks.operations import run_and_report
 from tasks.workers import PROJECT, drain, start_workers
 
+RUNS_ON = ["n8n_servers", "n8n_workers"]  # its groups (the console runs it on these only)
 OPTIONS = {
     "snapshot": ("latest", r"latest|[0-9a-f]{8,64}|\d{4}-\d{2}-\d{2}",
                  "latest, a snapshot id (8+ hex digits) or a date YYYY-MM-DD (the last snapshot of that day or before)"),

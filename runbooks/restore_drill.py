@@ -12,6 +12,7 @@ from pyinfra import host
 from runbooks._args import options
 from tasks.operations import run_and_report
 
+RUNS_ON = ["n8n_servers"]  # its groups (the console runs it on these only)
 OPTIONS = {
     "snapshot": ("latest", r"latest|[0-9a-f]{8,64}|\d{4}-\d{2}-\d{2}", "latest, a snapshot id or YYYY-MM-DD"),
     "from": ("auto", r"auto|local|offsite", "auto (local, then off-host), local or offsite"),

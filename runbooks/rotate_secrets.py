@@ -14,6 +14,7 @@ from pyinfra.api import HiddenValue
 from runbooks._args import options, refuse
 from tasks import rotation
 
+RUNS_ON = ["n8n_servers"]  # its groups (the console runs it on these only)
 OPTIONS = {
     "secrets": ("postgres,restic", r"[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*",
                 "a comma-separated list of: postgres, restic (see tasks/rotation.py ROTATABLE)"),

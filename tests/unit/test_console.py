@@ -101,3 +101,25 @@ def test_rotate_secrets_names_every_rotatable_secret():
 
     explain = catalog.read(ROOT / "runbooks" / "rotate_secrets.py").options["secrets"][2]
     assert all(name in explain for name in rotation.ROTATABLE)
+
+
+def test_a_runbook_runs_on_its_groups_and_a_silent_monitor_is_a_warning(monkeypatch, capsys):
+    from mottivme_console import remote
+
+    inv = {"n8n_servers": [("n8n1", {})], "n8n_workers": [("w1", {}), ("w2", {})], "monitors": [("mon", {})],
+           "backup_vault": [("vault", {})]}
+    monkeypatch.setattr(remote, "inventory", lambda: inv)
+    monkeypatch.setattr(remote, "answers", lambda name, data: "TimeoutError: timed out")
+    ran = []
+    monkeypatch.setattr(program, "run", ran.append)
+    program.namespace()["restart-n8n"](Context())
+    limits = [ran[-1][i + 1] for i, a in enumerate(ran[-1]) if a == "--limit"]
+    assert limits == ["n8n1", "w1", "w2"]  # not the vault; the monitor did not answer
+    assert "warning: the monitor mon does not answer (TimeoutError: timed out): no maintenance window" in \
+        capsys.readouterr().err
+    # a runbook of the monitor alone keeps it (its own failure says why)
+    program.namespace()["health-check"](Context())
+    assert [ran[-1][i + 1] for i, a in enumerate(ran[-1]) if a == "--limit"] == ["mon"]
+    monkeypatch.setattr(remote, "answers", lambda name, data: None)
+    program.namespace()["restart-n8n"](Context())
+    assert [ran[-1][i + 1] for i, a in enumerate(ran[-1]) if a == "--limit"] == ["n8n1", "w1", "w2", "mon"]
