@@ -98,6 +98,13 @@ class _Step(threading.local):
     name = "start"  # each thread (the n8n part, each postgres source's part) has its own step
 
 
+def _size(path: str) -> int:
+    """Bytes of a file, or of every file under a directory."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
 class _Backup:
     def __init__(self, ns, s: Settings, runner: Runner):
         self.s, self.b, self.r = s, s.backup, runner
@@ -182,6 +189,16 @@ class _Backup:
             self.log.log("failure hook did not answer" if body is not None
                          else "success hook (heartbeat) did not answer")
 
+    def progress(self, what: str, t0: float, path: str | None = None) -> None:
+        """One line as a phase ends: what, its size, how long it took - to the log, and to stderr
+        when that is a terminal (a runbook, by hand; cron and the programs that call this one read
+        only the result line on stdout)."""
+        size = f"{_size(path) / 1e6:.1f} MB, " if path else ""
+        msg = f"{what} ({size}{self.r.now() - t0:.1f} s)"
+        self.log.log(msg)
+        if common.on_terminal():
+            common.stderr_line(f"{PROG}: {msg}")
+
     def log_text(self, text: str) -> None:
         """A command's own words (stderr), as they are, into the log."""
         if text:
@@ -211,8 +228,10 @@ class _Backup:
         manifest = write_manifest(self.stage, self.host, started, common.now_iso(), " ".join(self.tags), databases)
 
         self.step = "local repository"
+        t1 = r.now()
         local = Repo(b.local_repository, b, r)
         snap = self.snapshot(local)
+        self.progress("stored in the local repository", t1, self.stage)
         short = snap[:8]
         self.log.log(f"snapshot {short} in {b.local_repository}")
         shutil.copyfile(os.path.join(self.stage, "manifest.json"), os.path.join(b.dir, "last-manifest.json"))
@@ -226,7 +245,10 @@ class _Backup:
         if self.offsite:
             for url in b.offsite_repositories:
                 self.step = f"off-host copy to {url}"
+                t1 = r.now()
                 why = self.offsite_copy(url, local, snap)
+                if not why:
+                    self.progress(f"copied off-host to {url}", t1)
                 if why:
                     self.log.log(f"off-host copy to {url} failed: {why}")
                     errors.append(url)
@@ -345,6 +367,7 @@ class _Backup:
 
     def n8n_database(self, run) -> None:
         self.step = "n8n database dump"
+        t0 = self.r.now()
         s, lf, st = self.s, self.log.file, Stack(self.s, run)
         d = os.path.join(self.stage, "n8n")
         with open(os.path.join(d, "n8n-db.dump"), "wb") as f:
@@ -352,10 +375,12 @@ class _Backup:
                        stdout=f, log=lf)
         _write(os.path.join(d, "row-counts.txt"), st.psql(COUNTS_SQL, fields=" ", log=lf).stdout)
         _write(os.path.join(d, "postgres-version.txt"), st.psql("show server_version", log=lf).stdout)
+        self.progress("n8n database dumped", t0, os.path.join(d, "n8n-db.dump"))
 
     def n8n_export(self, run) -> None:
         """Workflows and credentials with n8n's CLI (credentials stay encrypted with N8N_ENCRYPTION_KEY)."""
         self.step = "n8n export"
+        t0 = self.r.now()
         lf, st = self.log.file, Stack(self.s, run)
         with open(os.path.join(self.stage, "n8n", "row-counts.txt")) as f:
             counts = parse_counts(f.read())
@@ -368,10 +393,12 @@ class _Backup:
         run.run(["docker", "cp", f"{cid}:/tmp/n8n-backup/.", os.path.join(self.stage, "n8n", "export")],
                 stdout=lf, log=lf)
         st.compose("exec", "-T", "n8n", "rm", "-rf", "/tmp/n8n-backup", stdout=lf, log=lf)
+        self.progress("n8n workflows and credentials exported", t0, os.path.join(self.stage, "n8n", "export"))
 
     def postgres(self, source: Source, r) -> None:
         """pg_dump of a postgres source's schemas, with the pg_dump of the server's major version."""
         lf, name = self.log.file, source.name
+        t0 = self.r.now()
         env = {"DB_URL": source.url}
         docker_run = ["docker", "run", "--rm", "--network", "host", "-e", "DB_URL"]
         num = r.run([*docker_run, self.s.postgres_image, "sh", "-c", DB_VERSION_SH], env=env, log=lf).stdout.strip()
@@ -390,7 +417,7 @@ class _Backup:
                        env={**env, "SQL": counts_sql(source.schemas)}, log=lf).stdout
         _write(os.path.join(d, "row-counts.txt"), counts)
         _write(os.path.join(d, "server-version-num.txt"), num + "\n")
-        self.log.log(f"{name}: dumped ({', '.join(source.schemas)})")
+        self.progress(f"{name} dumped ({', '.join(source.schemas)})", t0, os.path.join(d, f"{name}.dump"))
 
     def snapshot(self, local: Repo) -> str:
         """The one restic snapshot of the complete staging directory (the repository made when absent)."""

@@ -61,6 +61,14 @@ def stderr_line(message: str) -> None:
     out_line(message, sys.stderr)
 
 
+def on_terminal() -> bool:
+    """stderr is a terminal: a person watches (progress lines are for them)."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def curl_config(url: str) -> str:
     """A curl config (`curl -K -`, on stdin) naming `url`: a URL with a token never goes in argv."""
     return 'url = "' + url.replace("\\", "\\\\").replace('"', '\\"') + '"\n'
@@ -101,13 +109,15 @@ class Lock:
 class Laps:
     """The time of each phase, printed as a table at the end (`  phase      12.3 s`)."""
 
-    def __init__(self, now):
-        self.now, self.t, self.rows = now, now(), []
+    def __init__(self, now, on_lap=None):
+        self.now, self.t, self.rows, self.on_lap = now, now(), [], on_lap
 
     def lap(self, label: str) -> float:
         t = self.now()
         took, self.t = t - self.t, t
         self.rows.append((label, took))
+        if self.on_lap is not None:  # progress as it goes (the table comes at the end)
+            self.on_lap(f"{label} ({took:.1f} s)")
         return took
 
     def lines(self) -> list[str]:

@@ -165,7 +165,7 @@ class _Restore:
         self.stack = Stack(s, runner)
         self.step = "start"
         self.cleanups: list = []
-        self.laps = Laps(runner.now)
+        self.laps = Laps(runner.now, on_lap=self.progress)
         self.pid = os.getpid()
         self.log: Log | None = None
         self.lock: Lock | None = None  # released after the clean-ups
@@ -191,6 +191,13 @@ class _Restore:
         for line in self.laps.lines():
             common.out_line(line)
         return 0
+
+    def progress(self, message: str) -> None:
+        """A phase done: to the log, and to stderr when a person watches (a terminal)."""
+        if self.log is not None:
+            self.log.log(message)
+        if common.on_terminal():
+            common.stderr_line(f"n8n-restore: {message}")
 
     def fail(self, message: str, code: int = 1):
         self.log.log(f"FAILED {self.step}: {message}")

@@ -15,4 +15,5 @@ OPTIONS = {
 tag = options(OPTIONS)["tag"]
 
 if "n8n_servers" in host.groups:
-    run_and_report(name=f"backup now (tag {tag})", command=f"n8n-backup --tag {tag}", what="backup")
+    run_and_report(name=f"backup now (tag {tag})", command=f"n8n-backup --tag {tag}", what="backup",
+                   pty=True)  # a terminal: the backup prints each phase as it ends

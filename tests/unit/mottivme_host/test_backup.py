@@ -707,3 +707,24 @@ def test_a_backup_that_would_not_fit_fails_before_it_starts(s, fake, capsys, mon
 def test_without_an_earlier_manifest_the_space_check_does_not_stop_a_first_backup(s, fake, capsys):
     assert not os.path.exists(os.path.join(s.backup.dir, "last-manifest.json"))
     assert backup(s, fake) == 0
+
+
+def test_on_a_terminal_each_phase_is_reported_as_it_ends_with_size_and_time(s, fake, capsys, monkeypatch):
+    """A person watching (a runbook, by hand) sees progress on stderr; the log always has it;
+    stdout keeps the one result line that cron and the calling programs read."""
+    monkeypatch.setattr(common, "on_terminal", lambda: True)
+    fake.on("restic backup --json", stdout=summary_json())
+    assert backup(s, fake) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("backup ok: snapshot 0123abcd") and out.count("\n") == 1
+    lines = err.splitlines()
+    assert [re.sub(r"\(.*\)$", "", x).strip() for x in lines if not x.startswith("n8n-backup: supabase")] == [
+        "n8n-backup: n8n database dumped", "n8n-backup: n8n workflows and credentials exported",
+        "n8n-backup: stored in the local repository", f"n8n-backup: copied off-host to {VAULT}",
+        f"n8n-backup: copied off-host to {BUCKET}"]
+    assert re.fullmatch(r"n8n-backup: n8n database dumped \(\d+\.\d MB, \d+\.\d s\)", lines[[
+        i for i, x in enumerate(lines) if "n8n database" in x][0]])
+    assert any(re.fullmatch(r"n8n-backup: supabase dumped \(public\) \(\d+\.\d MB, \d+\.\d s\)", x) for x in lines)
+    with open(s.backup.log) as f:
+        log = f.read()
+    assert "stored in the local repository (" in log and f"copied off-host to {BUCKET} (" in log

@@ -1071,3 +1071,15 @@ def test_a_target_name_that_is_no_database_source_exits_2_naming_the_choices(hos
     assert err == ("n8n-restore: FAILED check host: --target supabse: not a database source of this server "
                    "(scratch, or one of: supabase)\n")
     assert not [c for c in host.fake.calls if c.argv[0] == "restic" or c.argv[:2] == ["docker", "run"]]
+
+
+def test_on_a_terminal_each_phase_is_reported_as_it_ends(host, capsys, monkeypatch):
+    monkeypatch.setattr(common, "on_terminal", lambda: True)
+    assert restore(host) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [re.sub(r" \([0-9.]+ s\)$", "", x) for x in err] == [
+        "n8n-restore: find snapshot", "n8n-restore: restore files from restic",
+        "n8n-restore: verify sha256 and encryption key", "n8n-restore: safety snapshot",
+        "n8n-restore: pg_restore into n8n_restoring, verify counts",
+        "n8n-restore: swap databases, start n8n, wait for readiness", "n8n-restore: supabase restore + check"]
+    assert "restore: verify sha256 and encryption key (" in host.logtext()
