@@ -156,6 +156,8 @@ monitor_interval_seconds = 60
 monitor_raw_history_days = 35  # per-check results; 30-day uptime comes from daily totals
 # Public status page (SOP 05: status.mottivme.com.br; its DNS must point at the monitor host).
 monitor_status_host = "status.mottivme.com.br"
+# `mottivme doctor` looks up N8N_HOST and monitor_status_host in DNS (the sandbox has no DNS)
+doctor_check_dns = True
 monitor_title = "Mottivme status"
 # The heartbeat receiver (backup job, disk reports), behind Caddy at https://<status host>/ping/
 monitor_ping_listen = "127.0.0.1:8321"

@@ -29,3 +29,6 @@ monitor_status_host = "localhost"
 monitor_resolve_private = True
 # PyPI through the sandbox's apt proxy (CONNECT), trusting what the operator's machine trusts
 pip_extra_args = "--proxy http://127.0.0.1:3142 --cert /sbx/host-ca.crt"
+
+# `mottivme doctor`: the sandbox has no DNS (its servers are reached with --resolve)
+doctor_check_dns = False

@@ -24,6 +24,7 @@ from invoke import Collection, Program, Task
 from invoke.exceptions import Exit, ParseError
 
 from mottivme_console import catalog, remote
+from runbooks import _args
 
 ROOT = catalog.ROOT
 PYINFRA = [sys.executable, "-m", "pyinfra"]
@@ -41,7 +42,7 @@ def run(argv: list[str]) -> None:
         except KeyboardInterrupt:
             continue  # the child got the same Ctrl-C: wait for it to clean up and exit
     if rc:
-        raise Exit(code=rc)
+        raise Exit(code=rc if rc > 0 else 128 - rc)  # killed by signal N: 128 + N, like a shell
 
 
 def _param(name: str, default) -> inspect.Parameter:
@@ -49,7 +50,7 @@ def _param(name: str, default) -> inspect.Parameter:
                              inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
 
 
-def _task(name: str, doc: str, options: dict, body, extra: dict | None = None, positional=()) -> Task:
+def _task(name: str, doc: str, options: dict, body, extra: dict | None = None) -> Task:
     """An Invoke task `name` whose options are `options` (name -> (default, pattern, explanation))
     plus `extra` (name -> (default, help)); `body(given)` gets the options the user gave, as typed."""
     extra = extra or {}
@@ -67,13 +68,13 @@ def _task(name: str, doc: str, options: dict, body, extra: dict | None = None, p
         given = {k.rstrip("_"): v for k, v in kw.items() if v not in (None, False)}
         for opt, value in given.items():  # the runbook checks again; here it costs no inventory load
             if opt in options and options[opt][1] and not re.fullmatch(options[opt][1], value):
-                raise Exit(f"mottivme {name}: --{opt.replace('_', '-')} {value!r} is not valid: "
+                raise Exit(f"mottivme {name}: --{opt.replace('_', '-')} {_args.mask(value)!r} is not valid: "
                            f"{options[opt][2]}", code=2)
         body(given)
 
     call.__signature__ = inspect.Signature(params)
     call.__doc__ = doc
-    return Task(call, name=name, help=helps, auto_shortflags=False, positional=list(positional))
+    return Task(call, name=name, help=helps, auto_shortflags=False)
 
 
 def _example(command: str, options: dict) -> str:
@@ -132,22 +133,26 @@ def server_tasks() -> list[Task]:
     server = {"server": (None, "the server (default: the only n8n server)")}
     return [
         _task("ssh", "A shell on a server (or one command on it).\n\nExample: mottivme ssh n8n1.example.com",
-              {}, lambda g: remote.ssh(g.get("server"), g.get("command")), positional=["server"],
+              {}, lambda g: remote.ssh(g.get("server"), g.get("command")),
               extra={"server": (None, "the server's inventory name (default: the only n8n server)"),
                      "command": (None, "run this command instead of a shell")}),
         _task("logs", "Follow or read a service's logs (SOP 05: `docker-compose logs -f n8n`).\n\n"
                       "Example: mottivme logs n8n --follow",
               {}, lambda g: remote.logs(g.get("service") or "n8n", bool(g.get("follow")), g.get("tail") or "100",
-                                        g.get("server")), positional=["service"],
+                                        g.get("server")),
               extra={"service": (None, "n8n (default), postgres, caddy, redis, n8n-worker-1, ..."),
                      "follow": (False, "keep printing new lines (Ctrl-C ends it)"),
                      "tail": (None, "lines of history first (default: 100; all for everything)"), **server}),
         _task("psql", "A psql shell on n8n's database or a backup source's (supabase); no password on any "
                       "command line.\n\nExample: mottivme psql supabase --command 'select count(*) from rag_documents'",
               {}, lambda g: remote.psql(g.get("database") or "", g.get("command"), g.get("server")),
-              positional=["database"],
               extra={"database": (None, "n8n or supabase (any database backup source)"),
                      "command": (None, "run this SQL and exit"), **server}),
+        _task("doctor", "What is wrong, each finding with its fix: configuration, rotation, monitor and vault, DNS, "
+                        "every server's containers, files, certificate, disk, memory, backups, firewall, sshd."
+                        "\n\nExample: mottivme doctor --drift",
+              {}, lambda g: remote.doctor(bool(g.get("drift"))),
+              extra={"drift": (False, "also run a dry deploy and report what it would change (slower)")}),
         _task("status", "Every server at a glance: n8n version, containers, last backup, disk (! = needs "
                         "attention).\n\nExample: mottivme status", {}, lambda g: remote.status()),
     ]
@@ -169,6 +174,9 @@ class Console(Program):
             super().parse_tasks()
         except ParseError as e:
             raise ParseError(self._one_line(e), e.context) from None
+        if len(self.tasks) > 1:  # Invoke would run them one after the other: never two runbooks by accident
+            names = " and ".join(t.name for t in self.tasks)
+            raise ParseError(f"mottivme: one command at a time, not {names} (a stray word is read as a command)")
 
     def parse_core(self, argv) -> None:
         try:
@@ -199,8 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     if len(argv) == 1:
         argv.append("--list")
-    elif len(argv) > 2 and not argv[1].startswith("-") and {"--help", "-h"} & set(argv[2:]):
-        argv = [argv[0], "--help", argv[1]]  # `mottivme psql --help`: a positional would take "--help" as its value
+    argv = _checked(argv)
     try:
         ns = namespace()
     except catalog.CatalogError as e:
@@ -210,19 +217,53 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _refuse_unknown_flags(ns: Collection, argv: list[str]) -> None:
-    """An unknown --flag, before Invoke's parser sees it (a command with a positional argument
-    would take the misspelled flag as that argument's value)."""
+    """An unknown --flag of the command, with the nearest known one (the word after an option that
+    takes a value is that value, whatever it looks like)."""
     if len(argv) < 3 or argv[1] not in ns.task_names:
         return
-    known = {"--" + n for a in ns[argv[1]].get_arguments() for n in a.names}
+    args = ns[argv[1]].get_arguments()
+    known = {"--" + n for a in args for n in a.names}
+    takes_value = {"--" + n for a in args for n in a.names if a.kind is not bool}
+    skip = False
     for token in argv[2:]:
+        if skip:
+            skip = False
+            continue
         flag = token.split("=")[0]
         if flag.startswith("--") and flag not in known | {"--help"}:
             close = difflib.get_close_matches(flag, sorted(known), n=1)
             hint = f" Did you mean {close[0]}?" if close else ""
-            print(f"mottivme: No idea what '{flag}' is!{hint} `mottivme {argv[1]} --help` lists its options",
-                  file=sys.stderr)
-            sys.exit(1)
+            _usage(f"No idea what '{flag}' is!{hint} `mottivme {argv[1]} --help` lists its options")
+        skip = flag in takes_value and "=" not in token
+
+
+# the one word a command may take without its flag: `mottivme ssh NAME`, `mottivme logs caddy`
+BARE_WORD = {"ssh": "--server", "logs": "--service", "psql": "--database"}
+# Invoke's own flags the console keeps (the others, like --dry or --echo, would silently change nothing)
+CORE_FLAGS = {"--help", "-h", "--list", "-l", "--version", "-V"}
+
+
+def _usage(message: str) -> None:
+    print(f"mottivme: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _checked(argv: list[str]) -> list[str]:
+    """Only the console's own flags before the command; `--help` after it is the command's help;
+    a command's one bare word becomes its flag."""
+    i = next((k for k, a in enumerate(argv[1:], 1) if not a.startswith("-")), len(argv))
+    for flag in argv[1:i]:
+        if flag not in CORE_FLAGS:
+            _usage(f"{flag} is not an option of mottivme itself: options go after the command "
+                   "(`mottivme COMMAND --help` lists them)")
+    if i == len(argv):
+        return argv
+    command, rest = argv[i], argv[i + 1:]
+    if {"--help", "-h"} & set(rest):
+        return [argv[0], "--help", command]
+    if command in BARE_WORD and rest and not rest[0].startswith("-"):
+        rest = [BARE_WORD[command], *rest]
+    return [*argv[:i + 1], *rest]
 
 
 if __name__ == "__main__":

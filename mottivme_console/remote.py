@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sys
 from pathlib import Path
 from shlex import quote
@@ -79,9 +80,25 @@ def pick(groups: dict, name: str | None, group: str = "n8n_servers") -> tuple[st
     return hosts[0]
 
 
+def _policy(strict: str, known: str):
+    """OpenSSH's StrictHostKeyChecking for paramiko: "yes" refuses a host whose key is not known;
+    "accept-new" (pyinfra's default) appends it to the known-hosts file (never rewrites the file);
+    "off"/"no" accepts it."""
+    import paramiko
+
+    class AcceptNew(paramiko.MissingHostKeyPolicy):
+        def missing_host_key(self, client, hostname, key):
+            if known != "/dev/null":
+                with open(known, "a") as f:
+                    f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+    if strict == "yes":
+        return paramiko.RejectPolicy()
+    return AcceptNew() if strict == "accept-new" else paramiko.AutoAddPolicy()
+
+
 def connection(name: str, data: dict, timeout: float = 15):
     """A Fabric connection with the inventory's SSH settings for this host."""
-    import paramiko
     from fabric import Connection
 
     key = data.get("ssh_key")
@@ -92,13 +109,22 @@ def connection(name: str, data: dict, timeout: float = 15):
     known = data.get("ssh_known_hosts_file") or str(Path("~/.ssh/known_hosts").expanduser())
     strict = str(data.get("ssh_strict_host_key_checking") or "accept-new")
     if known != "/dev/null" and os.path.exists(known):
-        c.client.load_host_keys(known)
-    # like OpenSSH: "yes" refuses an unknown key; accept-new (pyinfra's default) records it; off accepts it
-    c.client.set_missing_host_key_policy(paramiko.RejectPolicy() if strict == "yes" else paramiko.AutoAddPolicy())
+        try:  # read only: paramiko never saves this file (a mismatching key is still refused)
+            c.client.load_system_host_keys(known)
+        except Exception as e:  # noqa: BLE001 - e.g. @cert-authority lines paramiko cannot read
+            raise Exit(f"mottivme: cannot read the known-hosts file {known} ({e.__class__.__name__}): set "
+                       "SSH_KNOWN_HOSTS_FILE to a file of plain host keys", 2) from None
+    c.client.set_missing_host_key_policy(_policy(strict, known))
     return c
 
 
+def _root(data: dict, command: str) -> str:
+    """The host programs need root (host.json is 0600, the Docker socket): sudo for another user."""
+    return command if (data.get("ssh_user") or "root") == "root" else f"sudo -n {command}"
+
+
 def run_on(name: str, data: dict, command: str, *, pty: bool = False, warn: bool = False):
+    command = _root(data, command) if command.startswith("mottivme-host ") else command
     try:
         return connection(name, data).run(command, pty=pty, warn=warn, **({} if pty else {"in_stream": False}))
     except Exception as e:  # noqa: BLE001 - an unreachable server is one line, not a traceback
@@ -140,7 +166,104 @@ def status() -> None:
     for group in SERVER_GROUPS:
         for name, data in groups.get(group, []):
             print(f"== {name} ({group})", flush=True)
-            r = run_on(name, data, "mottivme-host status", warn=True)
+            try:
+                r = run_on(name, data, "mottivme-host status", warn=True)
+            except Exit as e:  # the others are still reported: this is when status matters most
+                print(f"! unreachable: {e.message or e.code}", flush=True)
+                bad = True
+                continue
             bad = bad or not r.ok or any(line.startswith("!") for line in r.stdout.splitlines())
     if bad:
         raise Exit("mottivme status: something needs attention (lines starting with !)", 1)
+
+
+def _say(level: str, check: str, found: str, fix: str = "") -> None:
+    print(f"{level:<4}  {check}: {found}" + (f" -- fix: {fix}" if fix and level != "ok" else ""), flush=True)
+
+
+def _addresses(name: str) -> set[str]:
+    try:
+        return {a[4][0] for a in socket.getaddrinfo(name, 443, proto=socket.IPPROTO_TCP)}
+    except OSError:
+        return set()
+
+
+def doctor(drift: bool) -> None:
+    """One screen of findings, each with its fix: the configuration, a pending rotation, the
+    monitor and the vault answering, DNS, then every server's own checks (`mottivme-host doctor`),
+    and with `drift` what a deploy would change. Exit 1 when anything FAILs."""
+    from tasks import groupdata, rotation
+
+    groups = inventory()
+    failed = False
+    _say("ok", "configuration", ".env (or the sandbox) has every variable, valid")
+    waiting = sorted(k for k, v in rotation.pending().items() if os.environ.get(k) != v)
+    if waiting:
+        names = ",".join(n for n, var in rotation.ROTATABLE.items() if var in waiting)
+        _say("FAIL", "secret rotation", f"unfinished ({', '.join(waiting)}): deploys are refused until it ends",
+             f"mottivme rotate-secrets --secrets {names}")
+        failed = True
+    else:
+        _say("ok", "secret rotation", "none pending")
+    for group, what in (("monitors", "monitor"), ("backup_vault", "backup vault")):
+        for name, data in groups.get(group, []):
+            why = answers(name, data)
+            if why:
+                failed = True
+                _say("FAIL", what, f"{name} does not answer ({why})", "is the server up? ssh to it; then mottivme deploy")
+            else:
+                _say("ok", what, f"{name} answers")
+    for name, data in groups.get("n8n_servers", []):
+        mine = [g for g, hosts in groups.items() if any(n == name for n, _ in hosts)]
+        gd = groupdata.load(*[g for g in mine if (groupdata.DIR / f"{g}.py").exists()])
+        if not gd.get("doctor_check_dns", True):
+            continue
+        host = os.environ.get("N8N_HOST", "")
+        server = _addresses(data.get("ssh_hostname") or name)
+        for label, fqdn in (("DNS of N8N_HOST", host), ("DNS of the status page", gd.get("monitor_status_host", ""))):
+            if not fqdn:
+                continue
+            got = _addresses(fqdn)
+            if not got:
+                failed = True
+                _say("FAIL", label, f"{fqdn} does not resolve", "an A record for it (Caddy needs it for the certificate)")
+            elif label.endswith("N8N_HOST") and server and not got & server:
+                _say("WARN", label, f"{fqdn} -> {', '.join(sorted(got))}, the server is {', '.join(sorted(server))}",
+                     "point it at the server (unless a proxy in front is meant)")
+            else:
+                _say("ok", label, f"{fqdn} -> {', '.join(sorted(got))}")
+    for group in SERVER_GROUPS:
+        for name, data in groups.get(group, []):
+            print(f"== {name} ({group})", flush=True)
+            try:
+                r = run_on(name, data, "mottivme-host doctor", warn=True)
+            except Exit as e:
+                _say("FAIL", "reachable", str(e.message or e.code), "is the server up? mottivme ssh " + name)
+                failed = True
+                continue
+            failed = failed or not r.ok
+    if drift:
+        print("== drift (pyinfra inventory.py deploy.py --dry)", flush=True)
+        changes = _drift()
+        if changes:
+            failed = True
+            _say("FAIL", "drift", f"a deploy would change {len(changes)} operation(s): {', '.join(changes[:5])}",
+                 "mottivme deploy --dry shows them; mottivme deploy puts them back")
+        else:
+            _say("ok", "drift", "a deploy would change nothing")
+    if failed:
+        raise Exit("mottivme doctor: something is wrong (FAIL lines above, each with its fix)", 1)
+
+
+def _drift() -> list[str]:
+    """The operations a deploy would change now (pyinfra's dry-run plan)."""
+    import json
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-m", "pyinfra", "-y", "--dry", "--json", "inventory.py", "deploy.py"],
+                       cwd=ROOT, capture_output=True, text=True)
+    try:
+        plan = json.loads(r.stdout)["plan"]
+    except (ValueError, KeyError, TypeError):
+        raise Exit(f"mottivme doctor: the dry run failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}", 1) from None
+    return [f"{op['name']} ({', '.join(op['hosts_with_change'])})" for op in plan if op.get("hosts_with_change")]

@@ -240,6 +240,8 @@ class _Backup:
         if self.check:
             self.step = "check (local)"
             local.run("check", f"--read-data-subset={b.check_subset}", stdout=lf, log=lf)
+            with open(os.path.join(b.dir, "last-check"), "w") as f:  # `mottivme doctor` reads its age
+                f.write(common.now_iso() + "\n")
 
         done, errors = [], []
         if self.offsite:

@@ -24,6 +24,7 @@ def _commands():
         cleanup,
         compose,
         deploy_version,
+        doctor,
         psql,
         report_disk,
         restart,
@@ -37,6 +38,7 @@ def _commands():
         "backup": backup, "restore": restore, "cleanup": cleanup, "deploy-version": deploy_version,
         "restart": restart, "rotate": rotate, "set-version": set_version,
         "report-disk": report_disk, "compose": compose, "psql": psql, "status": status,
+        "doctor": doctor,
     }
 
 

@@ -10,7 +10,8 @@ running the runbook:
 turns `3e123456` into a float and `01234567` into 1234567 before a runbook sees host.data, so the
 values are read back from the command line itself. A `--data` key that is not an option of the
 runbook is refused (a misspelled key would otherwise be ignored), except group_data keys and
-pyinfra's own connection keys (`ssh_...`), which pyinfra uses as host data.
+pyinfra's own connection and global-argument keys (`ssh_...`, `_sudo`, ...), which pyinfra uses
+as host data. A value is never echoed whole when refused: a URL's password is masked.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def options(spec: dict[str, tuple], argv: list[str] | None = None) -> dict[str, 
     values = given(argv)
     allowed = set(spec)
     for key in values:
-        if key in allowed or key.startswith("ssh_") or key in _host_data_keys():
+        if key in allowed or key.startswith(("ssh_", "_")) or key in _host_data_keys():
             continue
         close = difflib.get_close_matches(key, allowed, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
@@ -65,9 +66,14 @@ def options(spec: dict[str, tuple], argv: list[str] | None = None) -> dict[str, 
     for name, (default, pattern, explain) in spec.items():
         value = values.get(name, default)
         if not re.fullmatch(pattern, value):
-            refuse(f"--data {name}={value!r} is not valid: {explain}")
+            refuse(f"--data {name}={mask(value)!r} is not valid: {explain}")
         out[name] = value
     return out
+
+
+def mask(value: str) -> str:
+    """A value fit to print: the password of a URL in it (scheme://user:password@) hidden."""
+    return re.sub(r"(://[^:/@\s]*:)[^@]*@", r"\1***@", value)
 
 
 def refuse(message: str) -> None:

@@ -180,8 +180,8 @@ class Drill:
             return "marker table dropped, marker workflow deleted"
 
         def restore():
-            url = os.environ["SUPABASE_DB_URL"]
-            self.pyinfra("runbooks/restore.py", "--data", "snapshot=latest", "--data", f"supabase_target={url}",
+            # over the configured database, named (its URL, with the password, stays in the server's settings)
+            self.pyinfra("runbooks/restore.py", "--data", "snapshot=latest", "--data", "supabase_target=supabase",
                          "--data", "confirm_supabase_overwrite=yes")
             if self.psql_n8n("select name from workflow_entity where id = 'drDrillMarker001'") != marker:
                 raise RuntimeError("the marker workflow is not back")

@@ -38,7 +38,8 @@ OPTIONS = {
                "scratch, a database source by name (its database from .env: target=supabase, no password "
                "typed) or a postgresql:// URL; with sources= and confirm_overwrite=yes"),
     "confirm_overwrite": ("no", r"yes|no", "yes to restore over the named database"),
-    "supabase_target": ("scratch", r"scratch|postgres(ql)?://\S+", "scratch or a postgresql:// URL"),
+    "supabase_target": ("scratch", r"scratch|supabase|postgres(ql)?://\S+",
+                        "scratch, supabase (its database from .env) or a postgresql:// URL"),
     "confirm_supabase_overwrite": ("no", r"yes|no", "yes to restore over the named Supabase database"),
 }
 opts = options(OPTIONS)

@@ -201,4 +201,6 @@ READ_ELSEWHERE = {
     "n8n_worker_concurrency": "tasks/scaling.py",
     # only builds postgres_image inside group_data/all.py (the sandbox's image builder reads it too)
     "postgres_major": "group_data/all.py",
+    # the console's `mottivme doctor` (outside pyinfra, through tasks/groupdata.py)
+    "doctor_check_dns": "mottivme_console/remote.py",
 }

@@ -123,3 +123,45 @@ def test_a_runbook_runs_on_its_groups_and_a_silent_monitor_is_a_warning(monkeypa
     monkeypatch.setattr(remote, "answers", lambda name, data: None)
     program.namespace()["restart-n8n"](Context())
     assert [ran[-1][i + 1] for i, a in enumerate(ran[-1]) if a == "--limit"] == ["n8n1", "w1", "w2", "mon"]
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["ssh", "n8n1", "restore"], "mottivme: one command at a time, not ssh and restore"),
+    (["restore", "--snapshot", "latest", "backup-now"], "mottivme: one command at a time, not restore and backup-now"),
+    (["--dry", "restore"], "mottivme: --dry is not an option of mottivme itself"),
+    (["-e", "restart-n8n"], "mottivme: -e is not an option of mottivme itself"),
+])
+def test_nothing_runs_from_a_stray_word_or_one_of_invokes_own_flags(args, expected):
+    r = mottivme(*args)
+    assert r.returncode != 0 and expected in r.stderr, r.stderr
+    assert "inventory:" not in r.stderr
+
+
+def test_a_bare_word_is_the_commands_one_argument_and_an_option_value_may_look_like_a_flag(monkeypatch):
+    calls = []
+    monkeypatch.setattr(program.remote, "ssh", lambda server, command: calls.append(("ssh", server, command)))
+    monkeypatch.setattr(program.remote, "logs", lambda *a: calls.append(("logs", *a)))
+    for argv in (["mottivme", "ssh"], ["mottivme", "ssh", "n8n1"], ["mottivme", "ssh", "--command", "-- x"],
+                 ["mottivme", "logs", "caddy", "--follow"], ["mottivme", "logs"]):
+        program.main(argv)
+    assert calls == [("ssh", None, None), ("ssh", "n8n1", None), ("ssh", None, "-- x"),
+                     ("logs", "caddy", True, "100", None), ("logs", "n8n", False, "100", None)]
+
+
+def test_a_refused_url_never_shows_its_password():
+    r = mottivme("restore", "--target", "postgresql://postgres:s3cr3t pass@db.example.test/postgres")
+    assert r.returncode == 2 and "s3cr3t" not in r.stderr and "postgresql://postgres:***@" in r.stderr
+
+
+def test_host_keys_follow_openssh_and_the_known_hosts_file_is_only_appended(tmp_path):
+    import paramiko
+
+    from mottivme_console import remote
+
+    known = tmp_path / "known_hosts"
+    known.write_text("# kept\n@cert-authority *.example.test ssh-ed25519 AAAAC3Nza\n")
+    key = paramiko.RSAKey.generate(1024)
+    remote._policy("accept-new", str(known)).missing_host_key(paramiko.SSHClient(), "[n8n1.example.test]:2222", key)
+    assert known.read_text().splitlines()[:2] == ["# kept", "@cert-authority *.example.test ssh-ed25519 AAAAC3Nza"]
+    assert known.read_text().splitlines()[2] == f"[n8n1.example.test]:2222 ssh-rsa {key.get_base64()}"
+    assert isinstance(remote._policy("yes", str(known)), paramiko.RejectPolicy)  # an unknown host is refused

@@ -1083,3 +1083,11 @@ def test_on_a_terminal_each_phase_is_reported_as_it_ends(host, capsys, monkeypat
         "n8n-restore: pg_restore into n8n_restoring, verify counts",
         "n8n-restore: swap databases, start n8n, wait for readiness", "n8n-restore: supabase restore + check"]
     assert "restore: verify sha256 and encryption key (" in host.logtext()
+
+
+def test_a_target_named_by_another_source_is_refused(host, capsys):
+    """`--source a --target b` would put a's dump over b's live database."""
+    sources = [*CONFIGURED, {"name": "analytics", "kind": "postgres", "url": "postgresql://a:b@h/analytics"}]
+    assert restore(host, "--source", "supabase", "--target", "analytics", "--confirm-overwrite", sources=sources) == 2
+    assert capsys.readouterr().err == ("n8n-restore: FAILED check host: --target analytics: that database takes only "
+                                       "the dump of its own source (--source analytics)\n")
