@@ -203,7 +203,8 @@ class Console(Program):
 
 
 def main(argv: list[str] | None = None) -> None:
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `mottivme | head`: end quietly, like any CLI
+    if argv is None:  # the command itself (not a caller in-process): `mottivme | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     argv = list(sys.argv if argv is None else argv)
     if len(argv) == 1:
         argv.append("--list")
