@@ -51,7 +51,7 @@ def targets(groups: tuple[str, ...]) -> list[str]:
     inv = inventory()
     hosts = []
     for group in groups:
-        for name, data in inv.get(group, []):
+        for name, data in _hosts(inv.get(group, [])):
             if name in hosts:
                 continue
             if group == "monitors" and set(groups) != {"monitors"}:
@@ -66,14 +66,20 @@ def targets(groups: tuple[str, ...]) -> list[str]:
     return hosts
 
 
+def _hosts(entries) -> list[tuple[str, dict]]:
+    """A group's (name, data) pairs: a source may also list a group by host names alone (the
+    sandbox's `sandbox` group, for its group_data), whose data is in the other groups."""
+    return [e for e in entries if isinstance(e, tuple)]
+
+
 def pick(groups: dict, name: str | None, group: str = "n8n_servers") -> tuple[str, dict]:
     """The server `name` (any group), or the one server of `group`; one line naming the choices otherwise."""
-    every = {n: d for hosts in groups.values() for n, d in hosts}
+    every = {n: d for hosts in groups.values() for n, d in _hosts(hosts)}
     if name:
         if name not in every:
             raise Exit(f"mottivme: no server {name!r} in the inventory: choose one of {', '.join(sorted(every))}", 2)
         return name, every[name]
-    hosts = groups.get(group, [])
+    hosts = _hosts(groups.get(group, []))
     if len(hosts) != 1:
         names = ", ".join(n for n, _ in hosts) or "none"
         raise Exit(f"mottivme: name the server with --server ({group}: {names})", 2)
@@ -164,7 +170,7 @@ def status() -> None:
     groups = inventory()
     bad = False
     for group in SERVER_GROUPS:
-        for name, data in groups.get(group, []):
+        for name, data in _hosts(groups.get(group, [])):
             print(f"== {name} ({group})", flush=True)
             try:
                 r = run_on(name, data, "mottivme-host status", warn=True)
@@ -206,15 +212,15 @@ def doctor(drift: bool) -> None:
     else:
         _say("ok", "secret rotation", "none pending")
     for group, what in (("monitors", "monitor"), ("backup_vault", "backup vault")):
-        for name, data in groups.get(group, []):
+        for name, data in _hosts(groups.get(group, [])):
             why = answers(name, data)
             if why:
                 failed = True
                 _say("FAIL", what, f"{name} does not answer ({why})", "is the server up? ssh to it; then mottivme deploy")
             else:
                 _say("ok", what, f"{name} answers")
-    for name, data in groups.get("n8n_servers", []):
-        mine = [g for g, hosts in groups.items() if any(n == name for n, _ in hosts)]
+    for name, data in _hosts(groups.get("n8n_servers", [])):
+        mine = [g for g, hosts in groups.items() if name in hosts or any(n == name for n, _ in _hosts(hosts))]
         gd = groupdata.load(*[g for g in mine if (groupdata.DIR / f"{g}.py").exists()])
         if not gd.get("doctor_check_dns", True):
             continue
@@ -233,7 +239,7 @@ def doctor(drift: bool) -> None:
             else:
                 _say("ok", label, f"{fqdn} -> {', '.join(sorted(got))}")
     for group in SERVER_GROUPS:
-        for name, data in groups.get(group, []):
+        for name, data in _hosts(groups.get(group, [])):
             print(f"== {name} ({group})", flush=True)
             try:
                 r = run_on(name, data, "mottivme-host doctor", warn=True)

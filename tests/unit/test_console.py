@@ -165,3 +165,17 @@ def test_host_keys_follow_openssh_and_the_known_hosts_file_is_only_appended(tmp_
     assert known.read_text().splitlines()[:2] == ["# kept", "@cert-authority *.example.test ssh-ed25519 AAAAC3Nza"]
     assert known.read_text().splitlines()[2] == f"[n8n1.example.test]:2222 ssh-rsa {key.get_base64()}"
     assert isinstance(remote._policy("yes", str(known)), paramiko.RejectPolicy)  # an unknown host is refused
+
+
+def test_servers_are_picked_by_name_from_an_inventory_like_the_sandboxs():
+    """The sandbox source also lists a `sandbox` group by names alone (for group_data/sandbox.py)."""
+    from invoke.exceptions import Exit
+
+    from mottivme_console import remote
+
+    inv = {"n8n_servers": [("sbx-1", {"ssh_port": 2201})], "monitors": [("sbx-2", {})], "sandbox": ["sbx-1", "sbx-2"]}
+    assert remote.pick(inv, None) == ("sbx-1", {"ssh_port": 2201})
+    assert remote.pick(inv, "sbx-2") == ("sbx-2", {})
+    with pytest.raises(Exit) as e:
+        remote.pick(inv, "sbx-9")
+    assert e.value.message == "mottivme: no server 'sbx-9' in the inventory: choose one of sbx-1, sbx-2"
