@@ -24,7 +24,9 @@ from invoke import Collection, Program, Task
 from invoke.exceptions import Exit, ParseError
 
 from mottivme_console import catalog, remote
-from runbooks import _args
+
+sys.path.insert(0, str(catalog.ROOT))  # the console script runs from anywhere: the project's modules
+from runbooks import _args  # noqa: E402
 
 ROOT = catalog.ROOT
 PYINFRA = [sys.executable, "-m", "pyinfra"]

@@ -3,6 +3,7 @@ options, values passed exactly as typed; and the pyinfra form's own strictness (
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from invoke import Context
@@ -179,3 +180,11 @@ def test_servers_are_picked_by_name_from_an_inventory_like_the_sandboxs():
     with pytest.raises(Exit) as e:
         remote.pick(inv, "sbx-9")
     assert e.value.message == "mottivme: no server 'sbx-9' in the inventory: choose one of sbx-1, sbx-2"
+
+
+def test_the_installed_console_script_works_from_any_directory(tmp_path):
+    """`make venv` installs `mottivme` next to this interpreter; it finds the project from anywhere."""
+    script = Path(sys.executable).parent / "mottivme"
+    assert script.exists(), "run `make venv` (pip install -e .): it installs the console script"
+    r = subprocess.run([str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "restore-drill" in r.stdout, r.stderr[-2000:]
