@@ -15,6 +15,7 @@ help:
 	@echo "make lint          ruff on the Python, shellcheck on the shell scripts"
 	@echo "make sandbox-up HOSTS=n | sandbox-down | sandbox-status | images"
 	@echo "make bench         benchmarks (print tables)"
+	@echo "runbooks: .venv/bin/mottivme lists them (the on-call console, installed by make venv)"
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
