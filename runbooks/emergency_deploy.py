@@ -22,12 +22,13 @@ from tasks.operations import image, run_and_report
 
 RUNS_ON = ["n8n_servers", "n8n_workers", "monitors"]  # its groups (the console runs it on these only)
 OPTIONS = {
-    "n8n_version": ("", r"\d+\.\d+\.\d+", "the n8n version to deploy, like 2.41.1 (needed)"),
+    "n8n_version": ("", r"(\d+\.\d+\.\d+)?", "the n8n version to deploy, like 2.41.1 (default: group_data "
+                                             "n8n_version, e.g. to go back to it after an emergency)"),
     "smoke_webhook": ("", r"[A-Za-z0-9/_-]{0,100}", "a webhook path like health-ping, called after the switch"),
     "timeout": ("", r"([1-9][0-9]{0,3})?", "seconds to wait for readiness, 1-9999 (default: group_data n8n_ready_timeout)"),
 }
 opts = options(OPTIONS)
-version, smoke = opts["n8n_version"], opts["smoke_webhook"]
+version, smoke = opts["n8n_version"] or str(host.data.n8n_version), opts["smoke_webhook"]
 timeout = opts["timeout"] or str(host.data.n8n_ready_timeout)
 
 command = f"n8n-deploy-version {version} --timeout {timeout}" + (f" --smoke-webhook {smoke}" if smoke else "")

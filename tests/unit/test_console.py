@@ -188,3 +188,26 @@ def test_the_installed_console_script_works_from_any_directory(tmp_path):
     assert script.exists(), "run `make venv` (pip install -e .): it installs the console script"
     r = subprocess.run([str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "restore-drill" in r.stdout, r.stderr[-2000:]
+
+
+def test_emergency_deploy_without_a_version_goes_to_group_datas(monkeypatch):
+    """The pyinfra form with no --data n8n_version deploys the declared version (back after an emergency)."""
+    import runpy
+    import types
+
+    import pyinfra
+
+    from tasks import operations, workers
+
+    h = types.SimpleNamespace(data=types.SimpleNamespace(n8n_version="2.41.1", n8n_ready_timeout=300),
+                              groups=["n8n_servers"])
+    monkeypatch.setattr(pyinfra, "host", h)
+    monkeypatch.setattr(sys, "argv", ["pyinfra", "-y", "inventory.py", "runbooks/emergency_deploy.py"])
+    ran = []
+    monkeypatch.setattr(operations, "run_and_report", lambda **kw: ran.append(kw["command"]))
+    monkeypatch.setattr(workers, "worker_servers_ready", lambda **kw: None)
+    runpy.run_path(str(ROOT / "runbooks" / "emergency_deploy.py"))
+    assert ran == ["n8n-deploy-version 2.41.1 --timeout 300"]
+    monkeypatch.setattr(sys, "argv", [*sys.argv, "--data", "n8n_version=2.41.0", "--data", "timeout=60"])
+    runpy.run_path(str(ROOT / "runbooks" / "emergency_deploy.py"))
+    assert ran[-1] == "n8n-deploy-version 2.41.0 --timeout 60"
