@@ -7,9 +7,11 @@ anything (tasks/config.py, tasks/variables.py and .env.example).
 """
 
 from inventory_sources import choose as _choose
+from runbooks._args import check_command_line as _check_runbook_input
 from tasks.config import load_inventory as _load
 from tasks.groups import NAMES as _NAMES
 
+_check_runbook_input()  # a runbook's --data, before any configuration or host
 _groups = _load(_choose())
 # one pyinfra group per registered group (n8n_servers, n8n_workers, backup_vault, monitors), plus
 # whatever else the source has (the sandbox: `sandbox` for group_data/sandbox.py, `supabase`

@@ -5,10 +5,15 @@ name -> (default, pattern, explanation); a default of False is a flag)."""
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the console script runs from anywhere: the project's modules
+
+from runbooks._args import declared  # noqa: E402  (one reader of a runbook's literals)
+
 RUNBOOKS = ROOT / "runbooks"
 # runbooks that are programs of their own (python -m runbooks.NAME), not pyinfra deploy files
 PROGRAMS = {"dr_drill"}
@@ -46,22 +51,19 @@ def read(path: Path) -> Runbook:
     tree = ast.parse(path.read_text(), filename=str(path))
     doc = ast.get_docstring(tree) or ""
     found = {}
-    for node in tree.body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
-            node.target if isinstance(node, ast.AnnAssign) else None
-        if isinstance(target, ast.Name) and target.id in ("OPTIONS", "RUNS_ON"):
-            try:
-                found[target.id] = ast.literal_eval(node.value)
-            except ValueError:
-                raise CatalogError(f"{path.name}: {target.id} must be a literal (the console reads it without "
-                                   "running the runbook)") from None
-    if "OPTIONS" not in found:
+    for name in ("OPTIONS", "RUNS_ON"):
+        try:
+            found[name] = declared(path, name)
+        except ValueError:
+            raise CatalogError(f"{path.name}: {name} must be a literal (the console reads it without "
+                               "running the runbook)") from None
+    if found["OPTIONS"] is None:
         raise CatalogError(f"{path.name}: no OPTIONS (declare OPTIONS = {{}} when it takes none)")
-    if "RUNS_ON" not in found and path.stem not in PROGRAMS:
+    if found["RUNS_ON"] is None and path.stem not in PROGRAMS:
         raise CatalogError(f"{path.name}: no RUNS_ON (the inventory groups it works on)")
     if not doc:
         raise CatalogError(f"{path.name}: no docstring (its first line is the runbook's purpose)")
-    return Runbook(path.stem, path, doc, found["OPTIONS"], tuple(found.get("RUNS_ON", ())))
+    return Runbook(path.stem, path, doc, found["OPTIONS"], tuple(found["RUNS_ON"] or ()))
 
 
 def runbooks() -> list[Runbook]:

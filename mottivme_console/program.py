@@ -24,9 +24,7 @@ from invoke import Collection, Program, Task
 from invoke.exceptions import Exit, ParseError
 
 from mottivme_console import catalog, remote
-
-sys.path.insert(0, str(catalog.ROOT))  # the console script runs from anywhere: the project's modules
-from runbooks import _args  # noqa: E402
+from runbooks import _args  # (importable: catalog put the project on sys.path)
 
 ROOT = catalog.ROOT
 PYINFRA = [sys.executable, "-m", "pyinfra"]

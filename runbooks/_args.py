@@ -16,9 +16,11 @@ as host data. A value is never echoed whole when refused: a URL's password is ma
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 import sys
+from pathlib import Path
 
 from tasks import groupdata
 
@@ -74,6 +76,31 @@ def options(spec: dict[str, tuple], argv: list[str] | None = None) -> dict[str, 
 def mask(value: str) -> str:
     """A value fit to print: the password of a URL in it (scheme://user:password@) hidden."""
     return re.sub(r"(://[^:/@\s]*:)[^@]*@", r"\1***@", value)
+
+
+def declared(path: Path, name: str = "OPTIONS"):
+    """A runbook's literal OPTIONS (or RUNS_ON), read without running it; None when it has none."""
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
+            node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(target, ast.Name) and target.id == name:
+            return ast.literal_eval(node.value)
+    return None
+
+
+def check_command_line(argv: list[str] | None = None) -> None:
+    """For inventory.py, before pyinfra connects to any host: the runbook named on pyinfra's
+    command line gets its `--data` checked here, once (one line, exit 2), rather than in every
+    host's run of the file."""
+    argv = sys.argv if argv is None else argv
+    root = Path(__file__).resolve().parent
+    for arg in argv:
+        path = Path(arg)
+        if path.suffix == ".py" and path.parent.name == "runbooks" and (root / path.name).is_file():
+            spec = declared(root / path.name)
+            if spec is not None:
+                options(spec, argv)
+            return
 
 
 def refuse(message: str) -> None:

@@ -36,7 +36,7 @@ def test_a_runbook_through_the_console_and_strict_input_on_both_forms(n8n_server
     assert r.returncode == 0 and re.search(r"backup ok: snapshot [0-9a-f]{8}", r.stdout + r.stderr), r.stderr[-3000:]
     before = n8n_server.sh("wc -l < /var/log/n8n-backup.log")
     r = run_mottivme(["backup-now", "--tga", "x"], sandbox_env)
-    assert r.returncode == 1 and "No idea what '--tga' is! Did you mean --tag?" in r.stderr
+    assert r.returncode == 2 and "No idea what '--tga' is! Did you mean --tag?" in r.stderr
     r = run_pyinfra(["-y", "inventory.py", "runbooks/backup_now.py", "--data", "tga=x"], sandbox_env)
     assert r.returncode == 2 and "runbook: --data tga is not an option of this runbook: did you mean tag?" in r.stderr
     assert n8n_server.sh("wc -l < /var/log/n8n-backup.log") == before  # nothing ran

@@ -211,3 +211,15 @@ def test_emergency_deploy_without_a_version_goes_to_group_datas(monkeypatch):
     monkeypatch.setattr(sys, "argv", [*sys.argv, "--data", "n8n_version=2.41.0", "--data", "timeout=60"])
     runpy.run_path(str(ROOT / "runbooks" / "emergency_deploy.py"))
     assert ran[-1] == "n8n-deploy-version 2.41.0 --timeout 60"
+
+
+def test_the_pyinfra_form_refuses_bad_input_in_one_line_before_any_host(tmp_path):
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("SBX_STATE", "MOTTIVME_TARGET")}
+    env.update(MOTTIVME_ENV_FILE=str(tmp_path / "none.env"), SBX_STATE=str(tmp_path / "no-sandbox"))
+    for data, expected in ((["--data", "tga=x"], "runbook: --data tga is not an option of this runbook: did you mean tag?"),
+                           (["--data", "tag=Not Valid"], "runbook: --data tag='Not Valid' is not valid: a short lowercase tag")):
+        r = subprocess.run([sys.executable, "-m", "pyinfra", "-y", "inventory.py", "runbooks/backup_now.py", *data],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2
+        assert sum(x.startswith("runbook:") for x in r.stderr.splitlines()) == 1 and expected in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and "Connecting to hosts" not in r.stderr
