@@ -70,8 +70,6 @@ class EnvSource:
             out[g.name] = []
             for name, port in parse_hosts(os.environ.get(g.variable, ""), g.variable):
                 data = {"ssh_user": user, "peer_address": name, "peer_ssh_port": port or 22}
-                if user != "root":  # .env.example: root, or a user with passwordless sudo
-                    data["_sudo"] = True
                 if port:
                     data["ssh_port"] = port
                 if key:
