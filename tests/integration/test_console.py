@@ -54,3 +54,23 @@ def test_restore_over_supabase_named_by_its_source(supabase_host, sandbox_env):
     assert "supabase restored" in out
     assert supabase_checksums(supabase_host) == before
     assert "postgresql://" not in out
+
+
+def test_doctor_finds_what_is_wrong_with_its_fix(n8n_server, sandbox_env):
+    r = run_mottivme(["doctor"], sandbox_env)
+    out = r.stdout
+    assert f"== {n8n_server.name} (n8n_servers)" in out, r.stderr[-2000:]
+    for line in ("ok    secret rotation: none pending", "ok    compose file: valid", "ok    Caddyfile: valid",
+                 "ok    firewall: table inet mottivme_fw loaded", "ok    sshd: keys only"):
+        assert line in out, out
+    assert re.search(r"^ok    containers: caddy, n8n, postgres: running and healthy$", out, re.M), out
+    assert re.search(r"^ok    certificate: localhost: [0-9.]+ (h|days) left$", out, re.M), out
+    assert r.returncode == (1 if "FAIL" in out else 0)
+    n8n_server.sh("nft delete table inet mottivme_fw")
+    try:
+        r = run_mottivme(["doctor"], sandbox_env)
+        assert r.returncode == 1
+        assert ("FAIL  firewall: table inet mottivme_fw not loaded -- fix: systemctl restart mottivme-firewall, "
+                "or mottivme deploy") in r.stdout
+    finally:
+        n8n_server.sh("systemctl restart mottivme-firewall")
