@@ -4,7 +4,6 @@ name -> (default, pattern, explanation); a default of False is a flag)."""
 
 from __future__ import annotations
 
-import ast
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,22 +47,18 @@ class CatalogError(Exception):
 
 
 def read(path: Path) -> Runbook:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    doc = ast.get_docstring(tree) or ""
-    found = {}
-    for name in ("OPTIONS", "RUNS_ON"):
-        try:
-            found[name] = declared(path, name)
-        except ValueError:
-            raise CatalogError(f"{path.name}: {name} must be a literal (the console reads it without "
-                               "running the runbook)") from None
-    if found["OPTIONS"] is None:
+    try:
+        doc, found = declared(path)
+    except ValueError as e:
+        raise CatalogError(f"{path.name}: {e} must be a literal (the console reads it without "
+                           "running the runbook)") from None
+    if "OPTIONS" not in found:
         raise CatalogError(f"{path.name}: no OPTIONS (declare OPTIONS = {{}} when it takes none)")
-    if found["RUNS_ON"] is None and path.stem not in PROGRAMS:
+    if "RUNS_ON" not in found and path.stem not in PROGRAMS:
         raise CatalogError(f"{path.name}: no RUNS_ON (the inventory groups it works on)")
     if not doc:
         raise CatalogError(f"{path.name}: no docstring (its first line is the runbook's purpose)")
-    return Runbook(path.stem, path, doc, found["OPTIONS"], tuple(found["RUNS_ON"] or ()))
+    return Runbook(path.stem, path, doc, found["OPTIONS"], tuple(found.get("RUNS_ON", ())))
 
 
 def runbooks() -> list[Runbook]:

@@ -184,7 +184,9 @@ def status() -> None:
 
 
 def _say(level: str, check: str, found: str, fix: str = "") -> None:
-    print(f"{level:<4}  {check}: {found}" + (f" -- fix: {fix}" if fix and level != "ok" else ""), flush=True)
+    from mottivme_host.doctor import line  # the servers' own doctor prints its findings the same way
+
+    print(line(level, check, found, fix), flush=True)
 
 
 def _addresses(name: str) -> set[str]:

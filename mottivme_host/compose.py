@@ -23,13 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="compose's own arguments")
 
 
-def argv(s: Settings, args: list[str]) -> list[str]:
-    """The full command line: the stack's compose prefix (with its project name), then `args`."""
-    return [*s.compose, *args]
-
-
 def main(ns, s: Settings, runner: Runner) -> int:
-    cmd = argv(s, ns.args)
+    cmd = [*s.compose, *ns.args]  # the stack's compose prefix (with its project name), then ARGS
     os.chdir(s.stack_dir)
     os.execvp(cmd[0], cmd)
     return 127  # not reached

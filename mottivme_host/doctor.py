@@ -20,10 +20,14 @@ from . import status
 from .run import Runner
 from .settings import Settings
 
-BACKUP_MAX_AGE_H = status.BACKUP_MAX_AGE_H
 CHECK_MAX_AGE_D = 8  # the repository check runs weekly
-DISK_WARN, DISK_FAIL = 85, 95  # percent used
+DISK_FAIL = 95  # percent used (status.DISK_WARN_PERCENT: a warning)
 MEM_WARN, MEM_FAIL = 10, 3  # percent available
+
+
+def line(level: str, check: str, found: str, fix: str = "") -> str:
+    """One finding as printed (here and by the console's own checks)."""
+    return f"{level:<4}  {check}: {found}" + (f" -- fix: {fix}" if fix and level != "ok" else "")
 
 
 class Findings(list):
@@ -31,8 +35,7 @@ class Findings(list):
         self.append((level, check, found, fix))
 
     def lines(self) -> list[str]:
-        return [f"{level:<4}  {check}: {found}" + (f" -- fix: {fix}" if fix and level != "ok" else "")
-                for level, check, found, fix in self]
+        return [line(*finding) for finding in self]
 
     @property
     def failed(self) -> bool:
@@ -44,12 +47,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _age_hours(path: str, now: dt.datetime) -> float | None:
+    """Hours since the time written in `path` (last-success, last-check); None: none."""
     try:
         with open(path) as f:
-            when = dt.datetime.fromisoformat(f.read().strip().replace("Z", "+00:00"))
+            return status.hours_since(f.read(), now)
     except (OSError, ValueError):
         return None
-    return (now - when).total_seconds() / 3600
 
 
 def _cert_dates(text: str) -> tuple[dt.datetime, dt.datetime] | None:
@@ -68,8 +71,7 @@ def check(s: Settings, r: Runner, now: dt.datetime | None = None, root: str = "/
     now = now or dt.datetime.now(dt.UTC)
     f = Findings()
     rows = status.containers(s, r)
-    bad = [f"{svc} ({st})" for svc, st in rows
-           if not st.startswith("Up") or "unhealthy" in st or "Restarting" in st or "starting" in st]
+    bad = [f"{svc} ({st})" for svc, st in rows if status.unwell(st)]
     if not rows:
         f.add("FAIL", "containers", "none of the stack exists", "mottivme deploy")
     elif bad:
@@ -98,7 +100,7 @@ def check(s: Settings, r: Runner, now: dt.datetime | None = None, root: str = "/
 
     du = shutil.disk_usage(root)
     used = 100 * du.used / du.total
-    level = "FAIL" if used >= DISK_FAIL else "WARN" if used >= DISK_WARN else "ok"
+    level = "FAIL" if used >= DISK_FAIL else "WARN" if used >= status.DISK_WARN_PERCENT else "ok"
     f.add(level, "disk /", f"{used:.0f} % used, {du.free / 1e9:.1f} GB free",
           "free space (docker image prune; old logs), or a bigger disk")
     mem = _meminfo()
@@ -112,7 +114,7 @@ def check(s: Settings, r: Runner, now: dt.datetime | None = None, root: str = "/
         age = _age_hours(os.path.join(s.backup.dir, "last-success"), now)
         if age is None:
             f.add("FAIL", "last backup", "none succeeded on this server", "mottivme backup-now")
-        elif age > BACKUP_MAX_AGE_H:
+        elif age > status.BACKUP_MAX_AGE_H:
             f.add("FAIL", "last backup", f"{age:.0f} h ago", f"mottivme backup-now; why the daily one failed: {s.backup.log}")
         else:
             f.add("ok", "last backup", f"{age:.1f} h ago")

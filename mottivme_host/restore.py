@@ -275,14 +275,12 @@ class _Restore:
         """The choice of sources and targets, before anything is read (exit 2; a URL is never shown)."""
         ns = self.ns
         databases = [x for x in dict.fromkeys(ns.sources) if x != "n8n"]
-        for opt, value, own in (("--target", ns.target, databases[0] if len(databases) == 1 else None),
-                                ("--supabase-target", ns.supabase_target, "supabase")):
-            if value != "scratch" and "://" not in value and value != own and self.by_name(opt, value):
-                # a database named by its source takes that source's dump, never another's
-                self.fail(f"{opt} {value}: that database takes only the dump of its own source "
-                          f"(--source {value})", 2)
-        ns.target, ns.supabase_target = self.by_name("--target", ns.target), self.by_name("--supabase-target",
-                                                                                          ns.supabase_target)
+        for attr, own in (("target", databases[0] if len(databases) == 1 else None), ("supabase_target", "supabase")):
+            opt, value = "--" + attr.replace("_", "-"), getattr(ns, attr)
+            url = self.by_name(opt, value)
+            if url != value and value != own:  # a database named by its source takes only that source's dump
+                self.fail(f"{opt} {value}: that database takes only the dump of its own source (--source {value})", 2)
+            setattr(ns, attr, url)
         for opt, value, confirm in (("--target", ns.target, "--confirm-overwrite"),
                                     ("--supabase-target", ns.supabase_target, "--confirm-supabase-overwrite")):
             if value == "scratch":

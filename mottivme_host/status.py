@@ -24,6 +24,16 @@ BACKUP_MAX_AGE_H = 26  # a daily backup, plus slack
 DISK_WARN_PERCENT = 85
 
 
+def unwell(state: str) -> bool:
+    """A container state (`docker ps` Status) that needs attention: not up, unhealthy, restarting, starting."""
+    return not state.startswith("Up") or any(w in state for w in ("unhealthy", "Restarting", "starting"))
+
+
+def hours_since(iso: str, now: dt.datetime) -> float:
+    """Hours from an ISO 8601 time (with its offset) to `now`."""
+    return (now - dt.datetime.fromisoformat(iso.strip().replace("Z", "+00:00"))).total_seconds() / 3600
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     pass
 
@@ -45,15 +55,13 @@ def lines(s: Settings, runner: Runner, now: dt.datetime | None = None) -> list[s
     if not rows:
         out.append("! no container of the stack (run deploy.py, or `mottivme-host compose up -d`)")
     for service, status in rows:
-        bad = not status.startswith("Up") or "unhealthy" in status or "Restarting" in status
-        out.append(f"{'! ' if bad else ''}{service}: {status}")
+        out.append(f"{'! ' if unwell(status) else ''}{service}: {status}")
     if s.backup is not None:
         path = os.path.join(s.backup.dir, "last-manifest.json")
         try:
             with open(path) as f:
                 m = json.load(f)
-            finished = dt.datetime.fromisoformat(m["finished"].replace("Z", "+00:00"))
-            age = (now - finished).total_seconds() / 3600
+            age = hours_since(m["finished"], now)
             size = sum(int(x.get("size", 0)) for x in m.get("files", {}).values())
             flag = "! " if age > BACKUP_MAX_AGE_H else ""
             out.append(f"{flag}last backup: {m['finished']} ({age:.1f} h ago), {size / 1e6:.1f} MB, "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import re
 import sys
 from pathlib import Path
@@ -45,11 +46,10 @@ def given(argv: list[str] | None = None) -> dict[str, str]:
     return out
 
 
-def _host_data_keys() -> set[str]:
-    keys: set[str] = set()
-    for f in sorted(groupdata.DIR.glob("*.py")):
-        keys |= set(groupdata.load_file(f))
-    return keys
+@functools.cache
+def _host_data_keys() -> frozenset[str]:
+    """Every group_data key (pyinfra takes `--data` for them as host data overrides)."""
+    return frozenset(k for f in sorted(groupdata.DIR.glob("*.py")) for k in groupdata.load_file(f))
 
 
 def options(spec: dict[str, tuple], argv: list[str] | None = None) -> dict[str, str]:
@@ -78,14 +78,20 @@ def mask(value: str) -> str:
     return re.sub(r"(://[^:/@\s]*:)[^@]*@", r"\1***@", value)
 
 
-def declared(path: Path, name: str = "OPTIONS"):
-    """A runbook's literal OPTIONS (or RUNS_ON), read without running it; None when it has none."""
-    for node in ast.parse(path.read_text(), filename=str(path)).body:
+def declared(path: Path) -> tuple[str, dict]:
+    """A runbook read without running it: its docstring and its literal OPTIONS and RUNS_ON (those it
+    has). ValueError names one that is not a literal."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = {}
+    for node in tree.body:
         target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
             node.target if isinstance(node, ast.AnnAssign) else None
-        if isinstance(target, ast.Name) and target.id == name:
-            return ast.literal_eval(node.value)
-    return None
+        if isinstance(target, ast.Name) and target.id in ("OPTIONS", "RUNS_ON"):
+            try:
+                found[target.id] = ast.literal_eval(node.value)
+            except ValueError:
+                raise ValueError(target.id) from None
+    return ast.get_docstring(tree) or "", found
 
 
 def check_command_line(argv: list[str] | None = None) -> None:
@@ -97,7 +103,7 @@ def check_command_line(argv: list[str] | None = None) -> None:
     for arg in argv:
         path = Path(arg)
         if path.suffix == ".py" and path.parent.name == "runbooks" and (root / path.name).is_file():
-            spec = declared(root / path.name)
+            spec = declared(root / path.name)[1].get("OPTIONS")
             if spec is not None:
                 options(spec, argv)
             return

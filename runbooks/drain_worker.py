@@ -12,12 +12,10 @@ See docs/runbooks/drain_worker.md."""
 from pyinfra import host
 from pyinfra.operations import systemd
 
-from runbooks._args import options
 from tasks.workers import drain
 
 RUNS_ON = ["n8n_workers"]  # its groups (the console runs it on these only)
-OPTIONS: dict = {}
-options(OPTIONS)
+OPTIONS: dict = {}  # none (inventory.py refuses any --data key that is not a group_data one)
 
 if "n8n_workers" in host.groups:
     drain()

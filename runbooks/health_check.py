@@ -8,13 +8,12 @@ and fails (non-zero exit) if any service is down. See docs/runbooks/health_check
 
 from pyinfra import host, inventory
 
-from runbooks._args import options, refuse
+from runbooks._args import refuse
 from tasks.monitoring import COMMAND
 from tasks.operations import run_and_report
 
 RUNS_ON = ["monitors"]  # its groups (the console runs it on these only)
-OPTIONS: dict = {}
-options(OPTIONS)
+OPTIONS: dict = {}  # none (inventory.py refuses any --data key that is not a group_data one)
 
 if not list(inventory.get_group("monitors", default=[])):
     refuse("no monitor host in the inventory: set MONITOR_SERVERS in .env and run deploy.py first "

@@ -56,6 +56,30 @@ def run_mottivme(args, env, timeout=900) -> subprocess.CompletedProcess:
 STATE = ROOT / ".sandbox-test"  # the integration tier's sandbox
 
 
+def run_runbook(monkeypatch, name: str, data: dict, host_data: dict | None = None,
+                groups=("n8n_servers",)) -> list[dict]:
+    """runbooks/NAME.py as pyinfra would run it on one host of `groups`, with `--data k=v` for each
+    of `data` on the command line (the runbook reads its values there, as typed) and `host_data` as
+    its host.data (group_data); the run_and_report calls it made, not run."""
+    import runpy
+    import types
+
+    import pyinfra
+
+    from tasks import operations, workers
+    from tasks.groupdata import Data
+
+    monkeypatch.setattr(pyinfra, "host", types.SimpleNamespace(data=Data({**(host_data or {}), **data}),
+                                                              groups=list(groups)))
+    monkeypatch.setattr(sys, "argv", ["pyinfra", "-y", "inventory.py", f"runbooks/{name}.py",
+                                      *[x for k, v in data.items() for x in ("--data", f"{k}={v}")]])
+    ran = []
+    monkeypatch.setattr(operations, "run_and_report", lambda **kw: ran.append(kw))
+    monkeypatch.setattr(workers, "worker_servers_ready", lambda **kw: None)
+    runpy.run_path(str(ROOT / "runbooks" / f"{name}.py"))
+    return ran
+
+
 # -- the data a backup must bring back (integration tier) ---------------------------------------
 SUPABASE_PSQL = "docker exec -i supabase-db psql -U postgres -AtqX -v ON_ERROR_STOP=1"
 N8N_PSQL = "mottivme-host compose exec -T postgres psql -U n8n -d n8n -AtqX -v ON_ERROR_STOP=1"

@@ -10,7 +10,7 @@ from invoke import Context
 
 from mottivme_console import catalog, program
 from runbooks import _args
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_runbook
 
 RUNBOOK_FILES = sorted(p.stem for p in (ROOT / "runbooks").glob("*.py") if not p.name.startswith("_"))
 
@@ -192,25 +192,11 @@ def test_the_installed_console_script_works_from_any_directory(tmp_path):
 
 def test_emergency_deploy_without_a_version_goes_to_group_datas(monkeypatch):
     """The pyinfra form with no --data n8n_version deploys the declared version (back after an emergency)."""
-    import runpy
-    import types
-
-    import pyinfra
-
-    from tasks import operations, workers
-
-    h = types.SimpleNamespace(data=types.SimpleNamespace(n8n_version="2.41.1", n8n_ready_timeout=300),
-                              groups=["n8n_servers"])
-    monkeypatch.setattr(pyinfra, "host", h)
-    monkeypatch.setattr(sys, "argv", ["pyinfra", "-y", "inventory.py", "runbooks/emergency_deploy.py"])
-    ran = []
-    monkeypatch.setattr(operations, "run_and_report", lambda **kw: ran.append(kw["command"]))
-    monkeypatch.setattr(workers, "worker_servers_ready", lambda **kw: None)
-    runpy.run_path(str(ROOT / "runbooks" / "emergency_deploy.py"))
+    group_data = {"n8n_version": "2.41.1", "n8n_ready_timeout": 300}
+    ran = [op["command"] for op in run_runbook(monkeypatch, "emergency_deploy", {}, group_data)]
     assert ran == ["n8n-deploy-version 2.41.1 --timeout 300"]
-    monkeypatch.setattr(sys, "argv", [*sys.argv, "--data", "n8n_version=2.41.0", "--data", "timeout=60"])
-    runpy.run_path(str(ROOT / "runbooks" / "emergency_deploy.py"))
-    assert ran[-1] == "n8n-deploy-version 2.41.0 --timeout 60"
+    ran = run_runbook(monkeypatch, "emergency_deploy", {"n8n_version": "2.41.0", "timeout": "60"}, group_data)
+    assert [op["command"] for op in ran] == ["n8n-deploy-version 2.41.0 --timeout 60"]
 
 
 def test_the_pyinfra_form_refuses_bad_input_in_one_line_before_any_host(tmp_path):

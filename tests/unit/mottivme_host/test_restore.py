@@ -14,7 +14,8 @@ import pytest
 
 from mottivme_host import cli, common, settings, stack
 from mottivme_host import restore as restore_mod
-from tests.helpers import ROOT, Call, FakeRunner
+from tests.helpers import Call, FakeRunner
+from tests.helpers import run_runbook as run_a_runbook
 
 KEY = "0123456789abcdef" * 4
 LOCAL = "/var/backups/n8n/restic"
@@ -1009,23 +1010,7 @@ def test_drill_refuses_a_target(host, capsys):
 # --- the runbook (runbooks/restore.py): its input, checked before any host runs it --------------
 def run_runbook(monkeypatch, **data) -> list[dict]:
     """runbooks/restore.py with `--data` values, on an n8n server; the command it would run."""
-    import runpy
-    import sys
-    import types
-
-    import pyinfra
-
-    from tasks import operations
-
-    h = types.SimpleNamespace(data=data, groups=["n8n_servers"])
-    monkeypatch.setattr(pyinfra, "host", h)
-    # the runbook reads its values as typed, from pyinfra's command line
-    monkeypatch.setattr(sys, "argv", ["pyinfra", "inventory.py", "runbooks/restore.py",
-                                      *[x for k, v in data.items() for x in ("--data", f"{k}={v}")]])
-    ran = []
-    monkeypatch.setattr(operations, "run_and_report", lambda **kw: ran.append(kw))
-    runpy.run_path(str(ROOT / "runbooks" / "restore.py"))
-    return ran
+    return run_a_runbook(monkeypatch, "restore", data)
 
 
 @pytest.mark.parametrize("sources", ["", "n8n"])
