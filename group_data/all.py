@@ -147,6 +147,14 @@ supabase_scratch_image_pattern = "pgvector/pgvector:pg{major}"
 # Monthly restore drill from cron (n8n-restore --drill on the 1st, two hours after the backup).
 restore_drill_monthly = True
 
+# --- secret rotation (SOP 05: every 90 days; runbooks/rotate_secrets.py) ------------------------
+# Each n8n server records the day it first held each rotatable secret's value (PostgreSQL's and
+# restic's passwords; mottivme-host secret-age) and warns this many days before the limit:
+# `mottivme status`, `mottivme doctor`, and the monitor's secrets-<server> check (a warning by
+# e-mail, monitor_warning_ladder, not a page).
+secret_max_age_days = 90
+secret_warn_days = 7
+
 # --- monitoring: the `monitors` host(s), off the n8n servers (tasks/monitoring.py) ------------
 # The monitor is this project's mottivme_monitor/ in a virtualenv, run by a systemd timer.
 monitor_dir = "/opt/mottivme-monitor"  # venv/ and lib/ (the program)
@@ -173,6 +181,13 @@ monitor_ladder = {
     ],
     "reminder_minutes": 60,
     "recovery_successes": 2,
+}
+# Warnings (not pages): checks that only warn (a secret due for rotation) carry this ladder:
+# e-mail at once, then a reminder once a day until it clears.
+monitor_warning_ladder = {
+    "steps": [{"after_minutes": 0, "channels": ["email"]}],
+    "reminder_minutes": 24 * 60,
+    "recovery_successes": 1,
 }
 # Channels: apprise URLs (or a provider's HTTP API for the phone call) from .env; a channel
 # whose variable is empty is off. ${VAR} is filled in on the monitor host from a 0600 file.

@@ -30,6 +30,7 @@ def _commands():
         restart,
         restore,
         rotate,
+        secret_age,
         set_version,
         status,
     )
@@ -38,7 +39,7 @@ def _commands():
         "backup": backup, "restore": restore, "cleanup": cleanup, "deploy-version": deploy_version,
         "restart": restart, "rotate": rotate, "set-version": set_version,
         "report-disk": report_disk, "compose": compose, "psql": psql, "status": status,
-        "doctor": doctor,
+        "doctor": doctor, "secret-age": secret_age,
     }
 
 

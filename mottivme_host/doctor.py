@@ -4,7 +4,7 @@ mottivme-host doctor
 
 Checks: the stack's containers (running, healthy, not restarting), the compose file and the
 Caddyfile as deployed, the certificate Caddy serves (past its renewal point?), disk and memory,
-the last backup's age and the last repository check's, a pending reboot, the firewall table and
+the last backup's age and the last repository check's, the oldest secret's age, a pending reboot, the firewall table and
 sshd's effective settings. Each line: `ok`, `WARN` or `FAIL`, the check, what was found and, when
 not ok, the fix. Exit 1 when a check FAILs (warnings alone: 0).
 """
@@ -16,7 +16,8 @@ import datetime as dt
 import os
 import shutil
 
-from . import status
+from . import secret_age, status
+from .common import Fail
 from .run import Runner
 from .settings import Settings
 
@@ -124,6 +125,17 @@ def check(s: Settings, r: Runner, now: dt.datetime | None = None, root: str = "/
                   "n8n-backup --check on the server (runs weekly by itself)")
         else:
             f.add("ok", "repository check", f"{age / 24:.1f} days ago")
+
+    try:
+        old = secret_age.oldest(secret_age.refresh(s, now, save=False), now)
+    except Fail as e:
+        f.add("WARN", "secret age", str(e), "mottivme-host secret-age on the server starts a new record")
+    else:
+        if old:
+            name, days = old
+            level = "WARN" if days >= s.secret_max_age_days - s.secret_warn_days else "ok"
+            f.add(level, "secret age", f"{name} {days} days old (SOP 05: rotate every {s.secret_max_age_days})",
+                  "mottivme rotate-secrets")
 
     if os.path.exists(os.path.join(root, "var/run/reboot-required")):
         f.add("WARN", "reboot", "required (a kernel or library update)", "reboot in a maintenance window")

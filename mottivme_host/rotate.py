@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 
-from . import common, envfile, restic
+from . import common, envfile, restic, secret_age
 from .common import Fail, out_line
 from .run import Runner
 from .settings import Settings
@@ -48,6 +48,7 @@ def main(ns, s: Settings, runner: Runner) -> int:
             _Postgres(s, runner).rotate(values["POSTGRES_PASSWORD"])
         if "RESTIC_PASSWORD" in values:
             _Restic(s, runner).rotate(values["RESTIC_PASSWORD"])
+        _record_ages(s, runner)
         return 0
     finally:
         try:  # the new values do not stay on the host, even when the caller is gone
@@ -55,6 +56,18 @@ def main(ns, s: Settings, runner: Runner) -> int:
         except FileNotFoundError:
             pass
 
+
+
+def _record_ages(s: Settings, runner: Runner) -> None:
+    """The new values start their 90 days today, and the monitor hears it now (its secret-age
+    warning clears). Not a reason to fail a rotation that is done: cron records them daily."""
+    try:
+        since = secret_age.refresh(s)
+        days = secret_age.oldest_days(since)
+        if days is not None:
+            secret_age.report(s, runner, days)
+    except (Fail, OSError) as e:
+        out_line(f"secret ages not recorded now ({e}); cron records them within a day")
 
 
 def _write_private(path: str, text: str) -> None:

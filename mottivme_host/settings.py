@@ -72,6 +72,7 @@ class Reports:
     """What this server reports to the monitor host (tasks/monitoring.py `reporting()`)."""
     disk_url: str = ""  # POST the percent used of disk_path here (holds a token: never in argv or logs)
     disk_path: str = "/"
+    secrets_url: str = ""  # POST the oldest rotatable secret's age (days) here (secret-age --report)
     curl_args: tuple[str, ...] = ()  # the sandbox: -k --resolve (no DNS, Caddy's local CA)
 
 
@@ -93,6 +94,11 @@ class Settings:
     env_file: str = ".env"  # in stack_dir: the stack's secrets and N8N_VERSION (the running version)
     # sandbox only (group_data/sandbox.py): image archives to `docker load` instead of pulling
     image_archive_dir: str = ""
+    # SOP 05: the rotatable secrets are rotated every secret_max_age_days; secret-age warns
+    # secret_warn_days before. The record of their ages (fingerprints and days, root only):
+    secret_max_age_days: int = 90
+    secret_warn_days: int = 7
+    secret_ages: str = "/var/lib/mottivme/secret-ages.json"
     backup: Backup | None = None  # None on a worker server: no backups there
     cleanup: Cleanup | None = None
     reports: Reports | None = None

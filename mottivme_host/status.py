@@ -3,8 +3,8 @@
 mottivme-host status
 
 Read-only; the console's `mottivme status` prints it for every server. A line starting with
-"!" needs attention (a container not running or unhealthy, no backup for over a day, a disk
-over 85 % full).
+"!" needs attention (a container not running or unhealthy, no backup for over a day, a secret
+due for rotation within a week, a disk over 85 % full).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import json
 import os
 import shutil
 
-from . import envfile
+from . import envfile, secret_age
+from .common import Fail
 from .deploy_version import env_path
 from .run import Runner
 from .settings import Settings
@@ -68,6 +69,10 @@ def lines(s: Settings, runner: Runner, now: dt.datetime | None = None) -> list[s
                        f"sources {', '.join(m.get('sources', {}))}")
         except (OSError, ValueError, KeyError):
             out.append("! last backup: none recorded on this server (run `mottivme backup-now`)")
+    try:
+        out += secret_age.lines(s, secret_age.refresh(s, now, save=False), now)
+    except Fail as e:
+        out.append(f"! secret ages: {e}")
     du = shutil.disk_usage("/")
     percent = 100 * du.used / du.total
     out.append(f"{'! ' if percent > DISK_WARN_PERCENT else ''}disk /: {percent:.0f} % used, {du.free / 1e9:.1f} GB free")

@@ -27,7 +27,8 @@ DEFAULT_LADDER = {
     "recovery_successes": 2,
 }
 
-COMMON_KEYS = {"name", "type", "description", "group", "ladder"}
+COMMON_KEYS = {"name", "type", "description", "group", "ladder", "severity"}
+SEVERITIES = ("page", "warning")  # warning: its messages and page say WARNING, not DOWN
 TYPE_KEYS = {
     "http": {"url", "method", "headers", "body", "expect_status", "json", "max_response_ms",
              "timeout_seconds", "tls_min_days", "tls_verify", "ca_file", "resolve"},
@@ -77,6 +78,7 @@ class Check:
     ladder: Ladder
     description: str = ""
     group: str = ""
+    severity: str = "page"  # "warning": not an outage (a secret due for rotation); see SEVERITIES
 
 
 @dataclass(frozen=True)
@@ -267,8 +269,11 @@ def _check(raw: Any, where: str, default_ladder: Ladder, channels: Mapping[str, 
     spec = {"http": _http_spec, "postgres": _postgres_spec, "heartbeat": _heartbeat_spec}[kind](raw, where)
     if kind == "heartbeat" and not spec["value_label"]:
         spec["value_label"] = name.split("-")[0]      # "disk-n8n1" -> "disk at 91 % > 85 %"
-    return Check(name=name, type=kind, spec=spec, ladder=ladder,
-                 description=_str(raw, "description", "", where), group=_str(raw, "group", "", where))
+    severity = _str(raw, "severity", "page", where)
+    if severity not in SEVERITIES:
+        raise ConfigError(f"{where}: 'severity' must be one of {', '.join(SEVERITIES)}")
+    return Check(name=name, type=kind, spec=spec, ladder=ladder, description=_str(raw, "description", "", where),
+                 group=_str(raw, "group", "", where), severity=severity)
 
 
 def _http_spec(raw: dict, where: str) -> dict:

@@ -63,12 +63,13 @@ def decide(check: Check, state: State, incident: Incident | None, in_maintenance
     step = highest_step(check, down_for)
     if step is None:
         return None                                   # short failure: no incident, nothing sent
+    word = "WARNING" if check.severity == "warning" else "DOWN"
     if incident is None or step > incident.last_step:
-        kind, label = ("open+step" if incident is None else "step"), "DOWN"
+        kind, label = ("open+step" if incident is None else "step"), word
         channels = ladder.steps[step].channels
     elif (ladder.reminder_minutes > 0 and incident.last_step >= 0 and incident.last_notified is not None
           and now - incident.last_notified >= ladder.reminder_minutes * 60):
-        kind, label, step = "reminder", "STILL DOWN", incident.last_step
+        kind, label, step = "reminder", f"STILL {word}", incident.last_step
         channels = ladder.steps[step].channels
     else:
         return None
@@ -76,7 +77,7 @@ def decide(check: Check, state: State, incident: Incident | None, in_maintenance
     body = "\n".join(filter(None, [
         f"{check.name}: {check.description}" if check.description else "",
         f"Reason: {state.reason}",
-        f"Down since: {clock.hm(start)} ({clock.duration(down_for)})",
+        f"{'Since' if check.severity == 'warning' else 'Down since'}: {clock.hm(start)} ({clock.duration(down_for)})",
         _status_line(public_url)]))
     return Plan(kind, check.name, tuple(channels), title, body, step=step, started=start)
 

@@ -50,7 +50,7 @@ def build(cfg: Config, store: Store, now: int) -> dict:
         elif st is None:
             state = "unknown"
         else:
-            state = "up" if st.ok else "down"
+            state = "up" if st.ok else "warning" if check.severity == "warning" else "down"
         services.append({
             "name": check.name, "description": check.description, "group": check.group,
             "state": state,
@@ -66,15 +66,19 @@ def build(cfg: Config, store: Store, now: int) -> dict:
         })
     down = sum(1 for s in services if s["state"] == "down")
     in_maint = sum(1 for s in services if s["state"] == "maintenance")
+    warnings = sum(1 for s in services if s["state"] == "warning")
     if down:
         text = f"{down} of {len(services)} services down"
     else:
-        text = "All systems operational" + (f" ({in_maint} under maintenance)" if in_maint else "")
+        notes = [f"{in_maint} under maintenance" if in_maint else "",
+                 f"{warnings} warning{'s' if warnings > 1 else ''}" if warnings else ""]
+        text = "All systems operational" + (f" ({', '.join(filter(None, notes))})" if any(notes) else "")
     return {
         "title": cfg.title,
         "generated_at": clock.iso(now),
         "interval_seconds": cfg.interval_seconds,
-        "summary": {"services": len(services), "down": down, "maintenance": in_maint, "text": text},
+        "summary": {"services": len(services), "down": down, "maintenance": in_maint, "warnings": warnings,
+                    "text": text},
         "services": services,
         "incidents": {"open": [_incident_json(i, now) for i in open_incidents.values()],
                       "recent": [_incident_json(i, now) for i in store.recent_incidents(HISTORY)]},
@@ -104,7 +108,7 @@ h1{font-size:1.6em;margin:0 0 16px}h2{font-size:1.15em;margin:28px 0 10px}
 .svc{background:#fff;border:1px solid #e1e4ea;border-radius:8px;padding:12px 16px;margin:10px 0}
 .row{display:flex;justify-content:space-between;gap:12px;flex-wrap:wrap}
 .name{font-weight:600}.desc{color:#5b6475;font-size:.9em}.reason{color:#a2302b;font-size:.9em}
-.st{font-weight:600}.st.up{color:#2e9d57}.st.down{color:#c93c37}.st.maintenance{color:#3b73c4}.st.unknown{color:#7b8494}
+.st{font-weight:600}.st.up{color:#2e9d57}.st.down{color:#c93c37}.st.maintenance{color:#3b73c4}.st.warning{color:#b7791f}.st.unknown{color:#7b8494}
 .bar{display:flex;gap:2px;margin-top:8px}.bar span{flex:1;height:26px;border-radius:2px;background:#d5d9e0}
 .d100{background:#2e9d57!important}.d99{background:#8cc152!important}.d95{background:#f0ad3a!important}
 .dlow{background:#c93c37!important}.dmaint{background:#3b73c4!important}
@@ -148,6 +152,8 @@ def render_html(data: dict) -> str:
             parts.append(f"<h2>{e(group)}</h2>")
         if svc["state"] == "down":
             label = f"Down since {_when(svc['since'])}"
+        elif svc["state"] == "warning":
+            label = f"Warning since {_when(svc['since'])}"
         elif svc["state"] == "maintenance":
             label = f"Maintenance until {_when(svc['maintenance']['until'])}"
         else:
@@ -159,7 +165,7 @@ def render_html(data: dict) -> str:
             f"{e(_fmt_pct(c['uptime']) if c['uptime'] is not None else ('maintenance' if c['maintenance'] else 'no data'))}\"></span>"
             for c in svc["days"])
         detail = ""
-        if svc["state"] == "down" and svc["reason"]:
+        if svc["state"] in ("down", "warning") and svc["reason"]:
             detail = f"<div class=\"reason\">{e(svc['reason'])}</div>"
         elif svc["state"] == "maintenance" and svc["maintenance"]["reason"]:
             detail = f"<div class=\"desc\">{e(svc['maintenance']['reason'])}</div>"

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pyinfra import host
 from pyinfra.api import HiddenValue, deploy
-from pyinfra.operations import apt, files
+from pyinfra.facts.files import File
+from pyinfra.operations import apt, files, server
 
 from mottivme_host.cli import ALIASES
+from mottivme_host.settings import Settings as HostSettings
 from tasks import operations, settings
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mottivme_host"
@@ -38,6 +41,8 @@ def stack_settings(st: settings.Stack, *, compose: str, project: str, stack_dir:
         "postgres_image": st.postgres_image,
         "deploy_log": st.deploy_log,
         "image_archive_dir": st.image_archive_dir,
+        "secret_max_age_days": st.secret_max_age_days,
+        "secret_warn_days": st.secret_warn_days,
     }
 
 
@@ -61,5 +66,8 @@ def host_programs(settings: dict):
     files.directory(name="host programs: /etc/mottivme", path="/etc/mottivme", mode="700")
     operations.secret_file(name=f"host programs: settings {SETTINGS} (0600)", dest=SETTINGS,
                            content=HiddenValue(json.dumps(settings, indent=2, sort_keys=True) + "\n"))
+    if not host.get_fact(File, path=HostSettings().secret_ages):  # once: the days count from this deploy
+        server.shell(name="host programs: start counting the secrets' age (mottivme-host secret-age)",
+                     commands=["mottivme-host secret-age >/dev/null"])
 
 

@@ -6,7 +6,8 @@ serving the static status page (HTTPS). The checks are data (group_data `monitor
 secrets stay in .env and reach the host only in a 0600 file that systemd reads.
 
 `reporting()` makes each n8n server report to it: the daily backup's heartbeat (success and
-failure hooks) and its disk usage every few minutes.
+failure hooks), its disk usage every few minutes and its oldest secret's age daily (a warning
+from secret_warn_days before secret_max_age_days, with monitor_warning_ladder).
 
 `maintenance()` opens or closes a maintenance window (used by the runbooks, so planned work
 pages nobody).
@@ -77,12 +78,17 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
         if c["name"] == "n8n" and m.resolve_private and n8n:
             c["resolve"] = peer(n8n[0])[0]  # the sandbox has no DNS: connect to the n8n server itself
         out.append(c)
+    st = settings.Stack.from_data(host.data)
     for s in n8n:
         out.append({"name": f"backup-{s.name}", "description": f"daily backup of {s.name}", "type": "heartbeat",
                     "max_age_minutes": m.backup_max_age_hours * 60})
         out.append({"name": f"disk-{s.name}", "description": f"disk space on {s.name} ({m.disk_path})",
                     "type": "heartbeat", "max_age_minutes": m.disk_report_minutes * 3,
                     "max_value": m.disk_max_percent, "unit": "%"})
+        out.append({"name": f"secrets-{s.name}", "description": f"age of the rotatable secrets on {s.name}",
+                    "type": "heartbeat", "max_age_minutes": 26 * 60, "value_label": "oldest secret",
+                    "max_value": st.secret_max_age_days - st.secret_warn_days - 1, "unit": "days",
+                    "severity": "warning", "ladder": m.warning_ladder})
     return out, skipped
 
 
@@ -192,16 +198,18 @@ def report_settings() -> dict | None:
         return None
     m = settings.Monitor.from_data(host.data)
     return {"disk_url": ping_url(m, f"disk-{host.name}"), "disk_path": m.disk_path,
+            "secrets_url": ping_url(m, f"secrets-{host.name}"),
             "curl_args": ping_curl_args(m).split()}
 
 
 @deploy("Reports to the monitor")
 def reporting():
-    """Cron runs `mottivme-report-disk` (mottivme_host/report_disk.py) with the settings above."""
+    """Cron runs `mottivme-report-disk` (mottivme_host/report_disk.py) and `mottivme-host secret-age
+    --report` with the settings above."""
     m = settings.Monitor.from_data(host.data)
     files.file(name="reports: the old settings file is gone (now in the host programs' settings)", path=PING_ENV,
                present=False)
-    files.template(name="reports: cron (disk usage)", src="templates/cron-monitor-reports.j2",
+    files.template(name="reports: cron (disk usage, secret age)", src="templates/cron-monitor-reports.j2",
                    dest="/etc/cron.d/mottivme-monitor-reports", mode="644", monitor=m)
 
 

@@ -109,6 +109,8 @@ class Stack(_Settings):
     image_archive_dir: str = key("image_archive_dir")
     drain_seconds: int = key("n8n_worker_drain_seconds")
     deploy_log: str = key("deploy_log")
+    secret_max_age_days: int = key("secret_max_age_days")
+    secret_warn_days: int = key("secret_warn_days")
     host_override: str | None = key("n8n_host_override", optional=True)  # instead of N8N_HOST from .env
     public_url: str | None = key("n8n_public_url", optional=True)  # instead of https://<N8N_HOST>/ (the sandbox)
 
@@ -175,6 +177,7 @@ class Monitor(_Settings):
     title: str = key("monitor_title")
     ping_listen: str = key("monitor_ping_listen")
     ladder: dict = key("monitor_ladder")
+    warning_ladder: dict = key("monitor_warning_ladder")
     channels: dict = key("monitor_channels")
     http_defaults: dict = key("monitor_http_defaults")
     checks: list[dict] = key("monitor_checks")

@@ -19,7 +19,7 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
         with open('/tmp/itest-whatsapp.log', 'ab') as f:
-            f.write(body.replace(b'\\n', b' ') + b'\\n')
+            f.write(self.path.encode() + b' ' + body.replace(b'\\n', b' ') + b'\\n')
         self.send_response(200); self.end_headers(); self.wfile.write(b'ok')
 http.server.HTTPServer(('127.0.0.1', {RECEIVER_PORT}), H).serve_forever()
 """
@@ -55,9 +55,10 @@ def paused_monitor(monitor, first_deploy):
     monitor.sh("systemctl start mottivme-monitor.timer")
 
 
-def messages(monitor) -> list[str]:
-    """Messages about n8n (the driven clock also ages the other checks' heartbeats)."""
-    return [m for m in monitor.sh("cat /tmp/itest-whatsapp.log 2>/dev/null || true").splitlines() if "] n8n" in m]
+def messages(monitor, about: str = "n8n", channel: str = "/whatsapp") -> list[str]:
+    """Messages about one check on one channel (the driven clock also ages the other checks' heartbeats)."""
+    return [m for m in monitor.sh("cat /tmp/itest-whatsapp.log 2>/dev/null || true").splitlines()
+            if m.startswith(channel + " ") and f"] {about} " in m]
 
 
 def n8n_down(n8n_server):
@@ -136,3 +137,32 @@ def test_maintenance_window_silences_and_the_restart_runbook_opens_one(paused_mo
     out = r.stdout + r.stderr
     assert out.index("maintenance start (n8n)") < out.index("restart n8n and wait") < out.index("maintenance end (n8n)")
     assert "n8n" not in monitor.sh("mottivme-monitor maintenance list").replace("no maintenance", "")
+
+
+def test_a_secret_due_for_rotation_warns_by_email_not_by_page_and_the_rotation_clears_it(
+        paused_monitor, n8n_server, sandbox_env):
+    monitor, check = paused_monitor, f"secrets-{n8n_server.name}"
+    monitor.sh(f"echo \"MONITOR_EMAIL_URL='json://127.0.0.1:{RECEIVER_PORT}/email'\" >> /etc/mottivme-monitor/secrets.env")
+    # the deploy started the count; 85 days pass for restic's password
+    assert "RESTIC_PASSWORD: 0 days old" in n8n_server.sh("mottivme-host secret-age")
+    n8n_server.sh("python3 -c \"import json, datetime as d; p = '/var/lib/mottivme/secret-ages.json'; "
+                  "r = json.load(open(p)); r['secrets']['RESTIC_PASSWORD']['since'] = "
+                  "str(d.date.today() - d.timedelta(days=85)); json.dump(r, open(p, 'w'))\"")
+    out = n8n_server.sh("mottivme-host secret-age --report")
+    assert "! RESTIC_PASSWORD: 85 days old" in out and "rotate it (mottivme rotate-secrets)" in out
+    assert "WARN  secret age: RESTIC_PASSWORD 85 days old" in n8n_server.sh("mottivme-host doctor", check=False)
+
+    monitor.sh(f"mottivme-monitor run --now {at(1)}")
+    monitor.sh(f"mottivme-monitor run --now {at(2)}")
+    warned = messages(monitor, check, "/email")
+    assert len(warned) == 1 and "oldest secret at 85 days" in warned[0], warned
+    assert messages(monitor, check, "/whatsapp") == [], "a secret's age is a warning, never a page"
+    assert "oldest secret at 85 days" in service(status(monitor), check)["reason"]
+
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/rotate_secrets.py", "--data", "secrets=restic"], sandbox_env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "RESTIC_PASSWORD: 0 days old" in n8n_server.sh("mottivme-host secret-age")
+    monitor.sh(f"mottivme-monitor run --now {at(3)}")  # the rotation reported the new age itself
+    sent = messages(monitor, check, "/email")
+    assert len(sent) == 2 and "RESOLVED" in sent[1], sent
+    assert service(status(monitor), check)["state"] == "up"

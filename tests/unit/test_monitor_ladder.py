@@ -258,3 +258,28 @@ def test_a_failed_resolved_notice_is_retried_until_delivered(tmp_path, receivers
             assert "notify n8n -> whatsapp: sent: [RESOLVED] n8n is up again after 6 min" in out
             cli(config, "run", "--now", at(9))
             assert len(back.paths("/whatsapp")) == 1
+
+
+def test_a_warning_check_says_warning_on_the_warning_ladder_and_reminds_daily(tmp_path):
+    from mottivme_monitor import config, ladder
+    from mottivme_monitor.store import Incident, State
+
+    cfg = config.parse({
+        "db": str(tmp_path / "s.sqlite"), "www_dir": str(tmp_path / "www"),
+        "channels": {"whatsapp": {"apprise": ""}, "email": {"apprise": ""}},
+        "ladder": {"steps": [{"after_minutes": 5, "channels": ["whatsapp"]}]},
+        "checks": [{"name": "secrets-n1", "type": "heartbeat", "max_age_minutes": 1560, "max_value": 82,
+                    "severity": "warning", "ladder": {"steps": [{"after_minutes": 0, "channels": ["email"]}],
+                                                      "reminder_minutes": 1440, "recovery_successes": 1}}]})
+    check = cfg.checks[0]
+    down = State("secrets-n1", False, 1000, None, "oldest secret at 85 days > 82 days", 1000, None, 0)
+    plan = ladder.decide(check, down, None, False, None, 1000)
+    assert plan.kind == "open+step" and plan.channels == ("email",)
+    assert plan.title.startswith("[WARNING 0 min] secrets-n1: oldest secret at 85 days > 82 days")
+    assert "DOWN" not in plan.title + plan.body
+    incident = Incident(1, "secrets-n1", 1000, down.reason, 0, 1000, ["email"], None, None, [])
+    assert ladder.decide(check, down, incident, False, None, 1000 + 3600) is None  # no page, no hourly reminder
+    again = ladder.decide(check, down, incident, False, None, 1000 + 86400)
+    assert again.kind == "reminder" and again.title.startswith("[STILL WARNING 24 h]")
+    up = State("secrets-n1", True, 2000, None, "", None, 2000, 1)
+    assert ladder.decide(check, up, incident, False, None, 2000).title.startswith("[RESOLVED] secrets-n1")

@@ -73,7 +73,8 @@ def test_down_services_incidents_and_maintenance_on_the_page(tmp_path):
         old = store.create_incident("b", t - 7200, "timeout after 10 s")
         store.update_incident(old.id, recovered=t - 7200 + 47 * 60, resolved=t - 7200 + 48 * 60)
         data = statuspage.write(cfg, store, t)
-    assert data["summary"] == {"services": 3, "down": 1, "maintenance": 1, "text": "1 of 3 services down"}
+    assert data["summary"] == {"services": 3, "down": 1, "maintenance": 1, "warnings": 0,
+                               "text": "1 of 3 services down"}
     assert [s["state"] for s in data["services"]] == ["down", "up", "maintenance"]
     assert data["services"][0]["incident"]["started"] == "2025-03-01T09:40:00Z"
     assert data["incidents"]["recent"][0]["duration_seconds"] == 47 * 60
@@ -82,6 +83,29 @@ def test_down_services_incidents_and_maintenance_on_the_page(tmp_path):
     assert "HTTP &lt;503&gt;" in html and "HTTP <503>" not in html
     assert "Maintenance until 2025-03-01 10:29 UTC" in html and "disk swap" in html
     assert "47 min" in html and "ongoing" in html
+
+
+def test_a_warning_check_is_a_warning_on_the_page_not_an_outage(tmp_path):
+    cfg = make_cfg(tmp_path, [{"name": "n8n", "type": "http", "url": "http://127.0.0.1:9/"},
+                              {"name": "secrets-n1", "type": "heartbeat", "max_age_minutes": 1560, "max_value": 82,
+                               "unit": "days", "value_label": "oldest secret", "severity": "warning"}])
+    t = ts("2025-03-01T10:00:00Z")
+    with Store(cfg.db) as store:
+        store.record_result("n8n", t, Result(True, 5, ""))
+        store.record_result("secrets-n1", t, Result(False, None, "oldest secret at 85 days > 82 days"))
+        data = statuspage.write(cfg, store, t)
+    assert [s["state"] for s in data["services"]] == ["up", "warning"]
+    assert data["summary"]["text"] == "All systems operational (1 warning)" and data["summary"]["down"] == 0
+    html = (tmp_path / "www" / "index.html").read_text()
+    assert "Warning since 2025-03-01 10:00 UTC" in html and "oldest secret at 85 days &gt; 82 days" in html
+    assert 'class="banner ok"' in html
+
+
+def test_a_severity_other_than_page_or_warning_is_refused(tmp_path):
+    import pytest
+
+    with pytest.raises(config.ConfigError, match="'severity' must be one of page, warning"):
+        make_cfg(tmp_path, [{"name": "x", "type": "heartbeat", "max_age_minutes": 5, "severity": "info"}])
 
 
 def test_status_page_for_20_services_and_30_days_is_fast(tmp_path):

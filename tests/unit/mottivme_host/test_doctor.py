@@ -67,3 +67,19 @@ def test_the_exit_status_is_1_only_for_a_failure(tmp_path, capsys):
     fake.on("docker ps", stdout="")
     assert cli.main(["mottivme-host", "doctor"], runner=fake, settings=make(tmp_path)) == 1
     assert "FAIL  containers: none of the stack exists -- fix: mottivme deploy" in capsys.readouterr().out
+
+
+def test_a_secret_within_a_week_of_90_days_is_a_warning_with_its_fix(tmp_path):
+    from mottivme_host import secret_age
+
+    (tmp_path / ".env").write_text("POSTGRES_PASSWORD=pg-value-123\n")
+    s = settings.from_dict({"stack_dir": str(tmp_path), "secret_ages": str(tmp_path / "lib" / "ages.json")})
+    secret_age.refresh(s, NOW - dt.timedelta(days=84))
+    found = doctor.check(s, healthy(tmp_path), NOW, root=str(tmp_path))
+    assert ("WARN  secret age: POSTGRES_PASSWORD 84 days old (SOP 05: rotate every 90) -- fix: mottivme "
+            "rotate-secrets") in found.lines()
+    assert not found.failed  # a warning, not a failure
+    (tmp_path / ".env").write_text("POSTGRES_PASSWORD=rotated-value-456\n")  # rotated
+    secret_age.refresh(s, NOW)
+    assert "ok    secret age: POSTGRES_PASSWORD 0 days old (SOP 05: rotate every 90)" in \
+        doctor.check(s, healthy(tmp_path), NOW, root=str(tmp_path)).lines()

@@ -54,3 +54,17 @@ def test_status_flags_what_needs_attention(tmp_path):
     late = status.lines(make(tmp_path), fake, now + dt.timedelta(days=2))
     assert late[3].startswith("! last backup:") and "54.0 h ago" in late[3]
     assert out[-1].startswith(("disk /:", "! disk /:"))
+
+
+def test_status_shows_each_secret_age_and_flags_one_due_within_a_week(tmp_path):
+    from mottivme_host import secret_age, settings
+
+    (tmp_path / ".env").write_text("N8N_VERSION=2.41.1\nPOSTGRES_PASSWORD=pg-value-123\n")
+    s = settings.from_dict({"stack_dir": str(tmp_path), "secret_ages": str(tmp_path / "lib" / "ages.json")})
+    now = dt.datetime(2026, 12, 1, 9, 17, tzinfo=dt.UTC)
+    secret_age.refresh(s, now - dt.timedelta(days=10))
+    fake = FakeRunner()
+    assert "POSTGRES_PASSWORD: 10 days old, due on 2027-02-19" in status.lines(s, fake, now)
+    assert ("! POSTGRES_PASSWORD: 85 days old, due on 2027-02-19: rotate it (mottivme rotate-secrets)"
+            in status.lines(s, fake, now + dt.timedelta(days=75)))
+    assert "pg-value-123" not in "\n".join(status.lines(s, fake, now))

@@ -4,12 +4,14 @@ restic never left with a repository on a password that is gone."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import os
 
 import pytest
 
-from mottivme_host import cli, common, envfile, settings
+from mottivme_host import cli, common, envfile, secret_age, settings
 from tests.helpers import Call, FakeRunner
 
 OLD_PG, NEW_PG = "old-pg-pass", "new'pg-pass"  # a quote: the SQL literal must double it
@@ -44,6 +46,7 @@ def host(tmp_path):
     pw.chmod(0o600)
     s = settings.from_dict({
         "stack_dir": str(stack), "n8n_host": "n8n.test", "ready_timeout": 20,
+        "secret_ages": str(tmp_path / "lib" / "secret-ages.json"),
         "backup": {"local_repository": LOCAL, "offsite_repositories": [VAULT, BUCKET], "password_file": str(pw),
                    "sftp_command": "ssh -i /etc/mottivme/backup_ed25519 restic@vault -s sftp",
                    "env": {"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s3cret"}},
@@ -354,6 +357,19 @@ def test_postgres_then_restic_in_one_run(tmp_path, host, fake, capsys):
     assert envfile.read(str(env))["POSTGRES_PASSWORD"] == NEW_PG and pw.read_text() == NEW_RESTIC + "\n"
     assert not os.path.exists(path)
     assert_no_secret_in_argv(fake)
+
+
+def test_the_rotated_values_start_their_90_days_today_and_the_monitor_hears_it(tmp_path, host, fake, capsys):
+    s, env, pw = host
+    secret_age.refresh(s, dt.datetime.now(dt.UTC) - dt.timedelta(days=85))  # the values in force are 85 days old
+    s = dataclasses.replace(s, reports=settings.Reports(secrets_url="https://status.test/ping/secrets-n1?token=t"))
+    Postgres(fake, env)
+    Restic(fake, {LOCAL: old_keys(), VAULT: old_keys(), BUCKET: "missing"})
+    assert rotate(fake, s, values_file(tmp_path, POSTGRES_PASSWORD=NEW_PG, RESTIC_PASSWORD=NEW_RESTIC)) == 0
+    today = dt.datetime.now(dt.UTC).date()
+    assert secret_age.refresh(s) == {"POSTGRES_PASSWORD": today, "RESTIC_PASSWORD": today}
+    report = [c for c in fake.calls if c.argv[0] == "curl" and "ping/secrets" in (c.kw.get("input") or "")]
+    assert len(report) == 1 and report[0].argv[report[0].argv.index("--data-binary") + 1] == "0"
 
 
 def test_a_failed_postgres_rotation_leaves_restic_alone(tmp_path, host, fake, capsys):
