@@ -146,16 +146,23 @@ def _env_value(path: str, key: str) -> str | None:
         return None
 
 
+def backup_id(snap: dict) -> str:
+    """The id the backup printed: a copy (`restic copy`, the off-host repositories) has an id of
+    its own and keeps the backup's as `original`."""
+    return snap.get("original") or snap.get("id", "")
+
+
 def _pick(snaps: list[dict], want: str) -> dict | None:
     """The snapshot `want` names: latest (never a safety snapshot: those only by id), the last of
-    a day or before (YYYY-MM-DD), or the newest whose id starts with `want`."""
+    a day or before (YYYY-MM-DD), or the newest whose id - or the backup's id it is a copy of -
+    starts with `want`."""
     snaps = sorted(snaps, key=lambda x: x.get("time", ""))
     if want == "latest":
         hits = [x for x in snaps if "pre-restore" not in (x.get("tags") or [])]
     elif len(want) == 10 and want[4] == "-" and want[7] == "-":
         hits = [x for x in snaps if x.get("time", "")[:10] <= want]
     else:
-        hits = [x for x in snaps if x.get("id", "").startswith(want)]
+        hits = [x for x in snaps if x.get("id", "").startswith(want) or backup_id(x).startswith(want)]
     return hits[-1] if hits else None
 
 
@@ -232,8 +239,9 @@ class _Restore:
 
         self.step = "find snapshot"
         repo, snap = self.find_snapshot()
-        self.short = snap["id"][:8]
-        self.say(f"snapshot {self.short} from {repo.url}")
+        self.short = backup_id(snap)[:8]  # one name for the snapshot in every repository
+        stored = f" (stored as {snap['id'][:8]} in {repo.url})" if backup_id(snap) != snap["id"] else f" from {repo.url}"
+        self.say(f"snapshot {self.short}{stored}")
         self.laps.lap("find snapshot")
 
         self.step = "restore files"

@@ -200,9 +200,10 @@ class Drill:
         times = {}
 
         def backup():
-            self.pyinfra("runbooks/backup_now.py", "--data", "tag=dr-drill")
+            out = self.pyinfra("runbooks/backup_now.py", "--data", "tag=dr-drill")
             times["snapshot_at"] = time.time()
-            return "fresh snapshot copied off-host"
+            times["snapshot"] = re.search(r"backup ok: snapshot ([0-9a-f]{8})", out).group(1)
+            return f"fresh snapshot {times['snapshot']} copied off-host"
 
         def destroy():
             times["t0"] = time.perf_counter()
@@ -219,14 +220,18 @@ class Drill:
             return "deploy.py converged the new server"
 
         def restore():
-            out = self.pyinfra("runbooks/restore.py", "--data", "from=offsite", "--data", "safety_snapshot=no")
+            # by the id the backup printed: its copy in the off-host repository answers to it too
+            out = self.pyinfra("runbooks/restore.py", "--data", f"snapshot={times['snapshot']}", "--data", "from=offsite",
+                               "--data", "safety_snapshot=no")
             if not self.ready():
                 raise RuntimeError("n8n not ready after the restore")
             if self.psql_n8n("select name from workflow_entity where id = 'drDrillMarker001'") != marker:
                 raise RuntimeError("the marker workflow is not on the rebuilt server")
             times["rto"] = time.perf_counter() - times["t0"]
-            m = re.search(r"snapshot ([0-9a-f]{8}) from (\S+)", out)
-            return f"restored snapshot {m.group(1) if m else '?'} from the off-host repository; marker workflow back"
+            m = re.search(r"snapshot ([0-9a-f]{8}) \(stored as ([0-9a-f]{8}) in (\S+)\)", out)
+            if not m:
+                raise RuntimeError(f"the restore did not say it read snapshot {times['snapshot']}'s off-host copy")
+            return f"restored snapshot {m.group(1)} (its copy {m.group(2)} in {m.group(3)}); marker workflow back"
 
         self.step("(c) server loss", "backup", backup)
         self.step("(c) server loss", f"destroy the n8n server ({self.rebuild})", destroy)

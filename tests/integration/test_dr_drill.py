@@ -29,6 +29,9 @@ def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp
         assert n8n_server.h["container_id"] != old_id
     else:
         assert n8n_server.h["container_id"] == old_id and re.search(r"\| [^|]* wiped: stack, volumes", text)
+    # restored by the id the backup printed, though its off-host copy has an id of its own
+    printed = re.search(r"fresh snapshot ([0-9a-f]{8}) copied off-host", text).group(1)
+    assert re.search(rf"restored snapshot {printed} \(its copy [0-9a-f]{{8}} in sftp:", text), text
     assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
     assert "dr-drill-" in n8n_server.sh("mottivme-host compose exec -T postgres psql -U n8n -d n8n "
                                         "-Atc \"select name from workflow_entity where id = 'drDrillMarker001'\"")

@@ -280,6 +280,18 @@ def test_auto_falls_through_from_the_local_repository_to_the_off_host_one(host, 
     assert r.kw["env"]["RESTIC_REPOSITORY"] == VAULT and r.argv[1] == "-o"
 
 
+def test_the_id_the_backup_printed_finds_its_copy_in_an_off_host_repository(host, capsys):
+    """`restic copy` gives the copy another id; it keeps the backup's id as `original`."""
+    copy = {**snap("9f8e7d6c", "2026-11-28T03:17:00Z"), "original": "bbbb2222" + "0" * 56}
+    other = {**snap("5a5a5a5a", "2026-11-29T03:17:00Z"), "original": "cccc3333" + "0" * 56}
+    host.answers = {LOCAL: (0, "[]", ""), VAULT: (0, json.dumps([copy, other]), "")}
+    assert restore(host, "--drill", "--from", "offsite", "--snapshot", "bbbb2222") == 0
+    out = capsys.readouterr().out
+    assert f"snapshot bbbb2222 (stored as 9f8e7d6c in {VAULT})" in out and "drill ok: snapshot bbbb2222" in out
+    [r] = restic_calls(host.fake, "restore")
+    assert r.argv[r.argv.index("restore") + 1] == "9f8e7d6c" + "0" * 56  # restic is given the copy's own id
+
+
 def test_from_local_never_asks_the_off_host_repository(host, capsys):
     host.answers = {LOCAL: (0, "[]", ""), VAULT: (0, json.dumps(SNAPS), "")}
     assert restore(host, "--from", "local") == 3
