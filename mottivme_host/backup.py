@@ -171,6 +171,8 @@ class _Backup:
         self.log.log(f"FAILED {msg}")
         try:
             self.hook(self.b.failure_hook, f"{PROG} on {self.host} failed: {msg}")
+            if self.check:  # the weekly repository check did not complete either
+                common.report_job(self.s, self.r, "check", f"{PROG} --check failed: {msg}")
         except KeyboardInterrupt:
             pass
         return Fail(msg, e.code)
@@ -272,6 +274,8 @@ class _Backup:
         self.log.log(f"ok snapshot {short} in {secs}s; {summary}; off-host: {offhost}")
         common.out_line(f"backup ok: snapshot {short} ({summary}) off-host: {offhost} in {secs}s")
         self.hook(b.success_hook)
+        if self.check:
+            common.report_job(self.s, self.r, "check")
         return 0
 
     def databases(self) -> list[Source]:

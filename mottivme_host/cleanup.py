@@ -18,7 +18,7 @@ import datetime as _dt
 import os
 import re
 
-from .common import Fail, Lock, out_line
+from .common import Fail, Lock, out_line, report_job
 from .run import Runner
 from .settings import Settings
 
@@ -36,13 +36,18 @@ def main(ns, s: Settings, runner: Runner) -> int:
     if c is None:
         raise Fail("start: this host has no cleanup settings: it is not an n8n server")
     out = _Out(c.log)
+    rc = 1
     try:
-        return _Cleanup(ns, s, runner, out).main()
+        rc = _Cleanup(ns, s, runner, out).main()
+        return rc
     except KeyboardInterrupt:
         out.say("FAILED: interrupted")
-        return 130
+        rc = 130
+        return rc
     finally:
         out.close()
+        if not ns.dry_run and rc != 75:  # 75: another cleanup is running, and it reports
+            report_job(s, runner, "cleanup", None if rc == 0 else out.last.split(" ", 2)[-1])
 
 
 class _Out:
@@ -51,9 +56,11 @@ class _Out:
     def __init__(self, path: str):
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         self.file = open(path, "a", buffering=1)
+        self.last = "  no output"
 
     def say(self, message: str) -> None:
         line = f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M:%S')} {message}"
+        self.last = line
         self.file.write(line + "\n")
         out_line(line)
 

@@ -179,6 +179,18 @@ class _Restore:
 
     # --- the frame: log, failure, clean-up -------------------------------------------------------
     def main(self) -> int:
+        """The run; a drill (the monthly one from cron) tells the monitor how it went."""
+        try:
+            rc = self._main()
+        except Fail as e:
+            if self.ns.drill:
+                common.report_job(self.s, self.r, "drill", f"restore drill failed: {e.message}")
+            raise
+        if self.ns.drill:
+            common.report_job(self.s, self.r, "drill")
+        return rc
+
+    def _main(self) -> int:
         self.log = Log(self.b.log, prefix="restore: ")
         try:
             self.run()

@@ -73,6 +73,9 @@ class Reports:
     disk_url: str = ""  # POST the percent used of disk_path here (holds a token: never in argv or logs)
     disk_path: str = "/"
     secrets_url: str = ""  # POST the oldest rotatable secret's age (days) here (secret-age --report)
+    # scheduled job -> heartbeat URL (common.report_job): "check" (the backup's weekly repository
+    # check), "cleanup" (the weekly Supabase cleanup), "drill" (the monthly restore drill)
+    jobs: dict = field(default_factory=dict)
     curl_args: tuple[str, ...] = ()  # the sandbox: -k --resolve (no DNS, Caddy's local CA)
 
 

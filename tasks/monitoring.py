@@ -79,6 +79,14 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
             c["resolve"] = peer(n8n[0])[0]  # the sandbox has no DNS: connect to the n8n server itself
         out.append(c)
     st = settings.Stack.from_data(host.data)
+    bk, cl = settings.Backup.from_data(host.data), settings.Cleanup.from_data(host.data)
+    # the scheduled jobs beside the backup: each its own heartbeat and freshness (a missed or failed
+    # one is a warning by e-mail, not a page): the weekly repository check and cleanup, the monthly drill
+    jobs = [("check", "weekly restic repository check", 8 * 24 * 60)]
+    if cl.retention_days:
+        jobs.append(("cleanup", "weekly cleanup of old Supabase rows", 8 * 24 * 60))
+    if bk.drill_monthly:
+        jobs.append(("drill", "monthly restore drill", 32 * 24 * 60))
     for s in n8n:
         out.append({"name": f"backup-{s.name}", "description": f"daily backup of {s.name}", "type": "heartbeat",
                     "max_age_minutes": m.backup_max_age_hours * 60})
@@ -89,6 +97,9 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
                     "type": "heartbeat", "max_age_minutes": 26 * 60, "value_label": "oldest secret",
                     "max_value": st.secret_max_age_days - st.secret_warn_days - 1, "unit": "days",
                     "severity": "warning", "ladder": m.warning_ladder})
+        for job, what, minutes in jobs:
+            out.append({"name": f"{job}-{s.name}", "description": f"{what} on {s.name}", "type": "heartbeat",
+                        "max_age_minutes": minutes, "severity": "warning", "ladder": m.warning_ladder})
     return out, skipped
 
 
@@ -199,6 +210,7 @@ def report_settings() -> dict | None:
     m = settings.Monitor.from_data(host.data)
     return {"disk_url": ping_url(m, f"disk-{host.name}"), "disk_path": m.disk_path,
             "secrets_url": ping_url(m, f"secrets-{host.name}"),
+            "jobs": {job: ping_url(m, f"{job}-{host.name}") for job in ("check", "cleanup", "drill")},
             "curl_args": ping_curl_args(m).split()}
 
 

@@ -75,13 +75,22 @@ def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server):
     """deploy.py set up the monitor: timer, receiver and Caddy run; the n8n server's backup
     heartbeat and disk report arrive; every default check that has its variables is up."""
     assert monitor.sh("systemctl is-active mottivme-monitor.timer mottivme-monitor-ping caddy").split() == ["active"] * 3
-    n8n_server.sh("n8n-backup --no-offsite --tag manual")
+    n8n_server.sh("n8n-backup --no-offsite --check --tag manual")
     n8n_server.sh("mottivme-report-disk")
+    n8n_server.sh("n8n-supabase-cleanup")
+    n8n_server.sh("n8n-restore --drill --snapshot deadbeef", check=False)  # a drill that fails
     monitor.sh("mottivme-monitor run")
     doc = status(monitor)
     name = n8n_server.name
     for check in ("n8n", "supabase-db", f"backup-{name}", f"disk-{name}"):
         assert service(doc, check)["state"] == "up", service(doc, check)
+    # the scheduled jobs report to checks of their own: pinged (no grace "no ping yet" reason)
+    for check in (f"check-{name}", f"cleanup-{name}"):
+        assert (service(doc, check)["state"], service(doc, check)["reason"]) == ("up", ""), service(doc, check)
+    drill = service(doc, f"drill-{name}")
+    assert drill["state"] == "warning" and "reported failure: restore drill failed: find snapshot: no snapshot " \
+        "'deadbeef'" in drill["reason"], drill
+    assert "All systems operational" in doc["summary"]["text"]  # a warning is not an outage
     # checks whose variables are not set in the sandbox (Railway, GoHighLevel...) are left out
     assert "gohighlevel" not in {s["name"] for s in doc["services"]}
     assert f"disk-{name}" in monitor.sh("mottivme-monitor status")

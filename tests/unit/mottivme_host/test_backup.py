@@ -667,6 +667,27 @@ def test_restic_check_on_the_check_day_or_when_asked(s, fake, capsys, monkeypatc
         assert [c.argv[-1] for c in calls] == (["--read-data-subset=10%"] if checked else [])
 
 
+CHECK_URL = "https://status.test/ping/tok-secret/check-n1"
+
+
+def test_the_weekly_check_reports_to_its_own_heartbeat_and_a_daily_backup_does_not(s, fake, capsys, monkeypatch):
+    import dataclasses
+
+    s = dataclasses.replace(s, reports=settings.Reports(jobs={"check": CHECK_URL}))
+    sent = lambda: [c for c in fake.calls if c.argv[0] == "curl" and CHECK_URL in (c.kw.get("input") or "")]  # noqa: E731
+    assert backup(s, fake) == 0 and sent() == []  # not the check day
+    monkeypatch.setattr(common, "weekday", lambda: 7)
+    assert backup(s, fake) == 0
+    [ok] = sent()
+    assert ok.kw["input"] == f'url = "{CHECK_URL}"\n' and "--data-binary" not in ok.argv
+    fake.calls.clear()
+    fake.on(lambda c: c.startswith("restic") and " check " in f" {c} ", rc=1, stderr="Fatal: pack 1a2b damaged\n")
+    assert backup(s, fake) != 0
+    [bad] = sent()
+    assert bad.kw["input"] == f'url = "{CHECK_URL}/fail"\n'
+    assert bad.argv[bad.argv.index("--data-binary") + 1].startswith("n8n-backup --check failed: check (local)")
+
+
 def test_staging_left_by_a_killed_run_is_replaced(s, fake, capsys):
     os.makedirs(os.path.join(stage(s), "n8n"))
     with open(os.path.join(stage(s), "n8n", "stale.dump"), "w") as f:

@@ -163,3 +163,31 @@ def test_an_answer_that_is_not_a_number_fails(tmp_path, capsys):
     r.on("psql", stdout="NOTICE: something\n")
     assert cleanup(s, r) == 1
     assert "FAILED: workflow_executions: psql answered 'NOTICE: something', not a number" in capsys.readouterr().out
+
+
+CLEANUP_URL = "https://status.test/ping/tok-secret/cleanup-n1"
+
+
+def with_reports(s):
+    import dataclasses
+
+    return dataclasses.replace(s, reports=settings.Reports(jobs={"cleanup": CLEANUP_URL}))
+
+
+def reports_sent(r):
+    return [(c.kw["input"], c.argv[c.argv.index("--data-binary") + 1] if "--data-binary" in c.argv else None)
+            for c in r.calls if c.argv[0] == "curl"]
+
+
+def test_the_cleanup_reports_success_and_failure_to_its_heartbeat_not_a_dry_run(tmp_path, capsys):
+    s = with_reports(make_settings(tmp_path))
+    r = answering({"workflow_executions": [2], "conversation_history": [0]})
+    assert cleanup(s, r) == 0
+    assert reports_sent(r) == [(f'url = "{CLEANUP_URL}"\n', None)]
+    r = answering({"workflow_executions": [7], "conversation_history": [0]})
+    assert cleanup(s, r, "--dry-run") == 0 and reports_sent(r) == []
+    r = FakeRunner()
+    r.on("psql", rc=2, stderr='psql: error: connection to server at "db.example.test" failed: timeout\n')
+    assert cleanup(s, r) == 1
+    [(url, body)] = reports_sent(r)
+    assert url == f'url = "{CLEANUP_URL}/fail"\n' and body.startswith("FAILED") and SUPA_PASSWORD not in body

@@ -1088,3 +1088,27 @@ def test_a_target_named_by_another_source_is_refused(host, capsys):
     assert restore(host, "--source", "supabase", "--target", "analytics", "--confirm-overwrite", sources=sources) == 2
     assert capsys.readouterr().err == ("n8n-restore: FAILED check host: --target analytics: that database takes only "
                                        "the dump of its own source (--source analytics)\n")
+
+
+# --- the monthly drill tells the monitor -----------------------------------------------------
+DRILL_URL = "https://status.test/ping/tok-secret/drill-n1"
+
+
+def job_calls(fake, url):
+    return [c for c in fake.calls if c.argv[0] == "curl" and url in (c.kw.get("input") or "")]
+
+
+def test_a_drill_reports_success_and_failure_to_its_heartbeat_and_a_restore_does_not(host, capsys):
+    reports = {"jobs": {"drill": DRILL_URL}, "curl_args": ["-k"]}
+    assert restore(host, "--drill", reports=reports) == 0
+    [ok] = job_calls(host.fake, DRILL_URL)
+    assert "--data-binary" not in ok.argv and ok.kw["input"] == f'url = "{DRILL_URL}"\n'
+    assert not any("tok-secret" in a for c in host.fake.calls for a in c.argv)
+    host.fake.calls.clear()
+    assert restore(host, "--drill", "--snapshot", "0123abcd", reports=reports) == 3
+    [bad] = job_calls(host.fake, DRILL_URL + "/fail")
+    body = bad.argv[bad.argv.index("--data-binary") + 1]
+    assert body.startswith("restore drill failed: find snapshot: no snapshot '0123abcd' found")
+    host.fake.calls.clear()
+    assert restore(host, "--no-safety-snapshot", reports=reports) == 0
+    assert job_calls(host.fake, DRILL_URL) == []  # a restore is not the drill
