@@ -41,8 +41,14 @@ operations.barrier(name="the main server's stack is up before the worker servers
 if "n8n_workers" in host.groups:
     if configured_workers:
         worker_servers.start_configured_workers(*configured_workers)
-    host_programs(worker_servers.host_settings())
+    host_programs({**worker_servers.host_settings(), "reports": report_settings()})
+    if monitor_hosts():
+        reporting()
 if "backup_vault" in host.groups:
     vault()
 if "monitors" in host.groups:
     monitoring()
+if {"backup_vault", "monitors"} & set(host.groups) and not {"n8n_servers", "n8n_workers"} & set(host.groups) \
+        and monitor_hosts():
+    host_programs({"reports": report_settings()})  # only report-disk runs here: disk and memory
+    reporting()

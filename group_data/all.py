@@ -205,7 +205,8 @@ monitor_http_defaults = {"method": "GET", "timeout_seconds": 10, "max_response_m
                          "tls_min_days": 14}
 # The checks, as data. ${VAR} comes from .env; a check whose variables are not set is left out
 # (the deploy prints which). The deploy adds, per n8n server, backup freshness (the backup job's
-# heartbeat) and disk space (a report the server pushes every monitor_disk_report_minutes).
+# heartbeat), its scheduled jobs and its secrets' age; per managed server (n8n and worker servers,
+# vault, monitor) disk space and memory (reports pushed every monitor_disk_report_minutes).
 monitor_checks = [
     {"name": "n8n", "description": "n8n: editor, webhooks and workflows", "type": "http",
      "url": "https://${N8N_HOST}/healthz/readiness", "expect_status": [200]},
@@ -223,7 +224,8 @@ monitor_checks = [
 monitor_backup_max_age_hours = 26  # the daily backup's heartbeat is older: backup check down
 monitor_disk_max_percent = 85
 monitor_disk_path = "/"  # the file system the n8n servers report (Docker's data lives there)
-monitor_disk_report_minutes = 5
+monitor_disk_report_minutes = 5  # every managed server reports its disk and memory this often
+monitor_memory_max_percent = 90  # memory in use above it: a warning (e-mail), not a page
 # Reach the n8n server and the monitor by their private addresses, and skip certificate checks
 # of the pings (a network without DNS and with Caddy's local CA: the sandbox).
 monitor_resolve_private = False

@@ -1,9 +1,11 @@
-"""Send this server's disk usage to the monitor.
+"""Send this server's disk and memory use to the monitor.
 
-The percent used of the reported file system (settings `reports.disk_path`) is POSTed to the
-monitor's heartbeat receiver, which alerts above its threshold or when the reports stop. Run by
-cron every few minutes. The URL holds the heartbeat token: it reaches curl on stdin (`-K -`),
-never on a command line that `ps` shows. Nothing to do (exit 0) when no monitor is configured.
+The percent used of the reported file system (settings `reports.disk_path`) and of memory (what
+the kernel cannot hand out again: 100 - MemAvailable / MemTotal) are POSTed to the monitor's
+heartbeat receiver, which alerts above its thresholds or when the reports stop. Every server the
+deploy manages runs it from cron every few minutes: n8n and worker servers, the backup vault, the
+monitor. The URLs hold the heartbeat token: they reach curl on stdin (`-K -`), never on a command
+line that `ps` shows. Nothing to do (exit 0) when no monitor is configured.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from .settings import Settings
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--print", action="store_true", help="print the percentage instead of sending it")
+    p.add_argument("--print", action="store_true", help="print the percentages instead of sending them")
 
 
 def used_percent(path: str) -> int:
@@ -30,17 +32,35 @@ def used_percent(path: str) -> int:
     return 0 if denominator == 0 else -(-used * 100 // denominator)
 
 
+def memory_percent(meminfo: str = "/proc/meminfo") -> int:
+    """Percent of memory in use as `free` counts it (100 - available), rounded up."""
+    values = {}
+    with open(meminfo) as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if rest.split():
+                values[key] = int(rest.split()[0])
+    total, avail = values.get("MemTotal", 0), values.get("MemAvailable", 0)
+    return 0 if total <= 0 else -(-(total - avail) * 100 // total)
+
+
 def main(ns, s: Settings, runner: Runner) -> int:
     r = s.reports
-    percent = used_percent(r.disk_path if r else "/")
+    measures = [("disk", used_percent(r.disk_path if r else "/"), r.disk_url if r else ""),
+                ("memory", memory_percent(), r.memory_url if r else "")]
     if ns.print:
-        print(percent)
+        for name, percent, _ in measures:
+            print(f"{name} {percent} %")
         return 0
-    if not (r and r.disk_url):
-        return 0
-    res = runner.run(["curl", "-fsS", "-m", "10", "--retry", "2", *r.curl_args, "-X", "POST",
-                      "--data-binary", str(percent), "-o", "/dev/null", "-K", "-"], input=curl_config(r.disk_url),
-                     check=False)
-    if not res.ok:
-        raise Fail(f"the monitor did not take the disk report ({res.stderr.strip()[:160] or f'curl exit {res.returncode}'})")
+    failed = []
+    for name, percent, url in measures:
+        if not url:
+            continue
+        res = runner.run(["curl", "-fsS", "-m", "10", "--retry", "2", *r.curl_args, "-X", "POST",
+                          "--data-binary", str(percent), "-o", "/dev/null", "-K", "-"], input=curl_config(url),
+                         check=False)
+        if not res.ok:
+            failed.append(f"{name}: {res.stderr.strip()[:160] or f'curl exit {res.returncode}'}")
+    if failed:
+        raise Fail(f"the monitor did not take the report ({'; '.join(failed)})")
     return 0

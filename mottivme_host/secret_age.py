@@ -56,17 +56,17 @@ def current_values(s: Settings) -> dict[str, str]:
     return values
 
 
-def _load(path: str) -> dict:
+def _load(path: str) -> tuple[dict, bool]:
     try:
         with open(path) as f:
             record = json.load(f)
         if isinstance(record.get("key"), str) and isinstance(record.get("secrets"), dict):
-            return record
+            return record, False
     except FileNotFoundError:
         pass
     except (OSError, ValueError) as e:
         raise Fail(f"cannot read {path} ({e}): move it aside and run again (ages then count from today)") from None
-    return {"key": secrets.token_hex(32), "secrets": {}}
+    return {"key": secrets.token_hex(32), "secrets": {}}, True
 
 
 def _save(path: str, record: dict) -> None:
@@ -93,9 +93,8 @@ def refresh(s: Settings, now: dt.datetime | None = None, save: bool = True) -> d
     """Record every secret whose value is new (unless `save` is False: status and doctor only
     read), and return each secret's first day with its value."""
     today = (now or dt.datetime.now(dt.UTC)).date()
-    record = _load(s.secret_ages)
+    record, changed = _load(s.secret_ages)  # a new record is kept even empty (the deploy looks for it)
     key = bytes.fromhex(record["key"])
-    changed = False
     since = {}
     for name, value in current_values(s).items():
         mark = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()

@@ -69,9 +69,11 @@ class Cleanup:
 
 @dataclass(frozen=True)
 class Reports:
-    """What this server reports to the monitor host (tasks/monitoring.py `reporting()`)."""
+    """What this server reports to the monitor host (tasks/monitoring.py `reporting()`): every
+    managed server its disk and memory; an n8n server also its secrets' age and scheduled jobs."""
     disk_url: str = ""  # POST the percent used of disk_path here (holds a token: never in argv or logs)
     disk_path: str = "/"
+    memory_url: str = ""  # POST the percent of memory in use here
     secrets_url: str = ""  # POST the oldest rotatable secret's age (days) here (secret-age --report)
     # scheduled job -> heartbeat URL (common.report_job): "check" (the backup's weekly repository
     # check), "cleanup" (the weekly Supabase cleanup), "drill" (the monthly restore drill)

@@ -66,7 +66,7 @@ def host_programs(settings: dict):
     files.directory(name="host programs: /etc/mottivme", path="/etc/mottivme", mode="700")
     operations.secret_file(name=f"host programs: settings {SETTINGS} (0600)", dest=SETTINGS,
                            content=HiddenValue(json.dumps(settings, indent=2, sort_keys=True) + "\n"))
-    if not host.get_fact(File, path=HostSettings().secret_ages):  # once: the days count from this deploy
+    if "stack_dir" in settings and not host.get_fact(File, path=HostSettings().secret_ages):  # once: from now
         server.shell(name="host programs: start counting the secrets' age (mottivme-host secret-age)",
                      commands=["mottivme-host secret-age >/dev/null"])
 

@@ -90,9 +90,6 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
     for s in n8n:
         out.append({"name": f"backup-{s.name}", "description": f"daily backup of {s.name}", "type": "heartbeat",
                     "max_age_minutes": m.backup_max_age_hours * 60})
-        out.append({"name": f"disk-{s.name}", "description": f"disk space on {s.name} ({m.disk_path})",
-                    "type": "heartbeat", "max_age_minutes": m.disk_report_minutes * 3,
-                    "max_value": m.disk_max_percent, "unit": "%"})
         out.append({"name": f"secrets-{s.name}", "description": f"age of the rotatable secrets on {s.name}",
                     "type": "heartbeat", "max_age_minutes": 26 * 60, "value_label": "oldest secret",
                     "max_value": st.secret_max_age_days - st.secret_warn_days - 1, "unit": "days",
@@ -100,6 +97,13 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
         for job, what, minutes in jobs:
             out.append({"name": f"{job}-{s.name}", "description": f"{what} on {s.name}", "type": "heartbeat",
                         "max_age_minutes": minutes, "severity": "warning", "ladder": m.warning_ladder})
+    for h in managed_hosts():
+        out.append({"name": f"disk-{h.name}", "description": f"disk space on {h.name} ({m.disk_path})",
+                    "type": "heartbeat", "max_age_minutes": m.disk_report_minutes * 3,
+                    "max_value": m.disk_max_percent, "unit": "%"})
+        out.append({"name": f"memory-{h.name}", "description": f"memory in use on {h.name}", "type": "heartbeat",
+                    "max_age_minutes": m.disk_report_minutes * 3, "max_value": m.memory_max_percent, "unit": "%",
+                    "severity": "warning", "ladder": m.warning_ladder})
     return out, skipped
 
 
@@ -204,14 +208,29 @@ def ping_curl_args(m: settings.Monitor) -> str:
 
 
 def report_settings() -> dict | None:
-    """The `reports` section of an n8n server's host-program settings (mottivme_host report-disk)."""
+    """The `reports` section of a server's host-program settings: every managed server reports its
+    disk and memory (mottivme_host report-disk); an n8n server also its secrets' age and its
+    scheduled jobs."""
     if not monitor_hosts():
         return None
     m = settings.Monitor.from_data(host.data)
-    return {"disk_url": ping_url(m, f"disk-{host.name}"), "disk_path": m.disk_path,
-            "secrets_url": ping_url(m, f"secrets-{host.name}"),
-            "jobs": {job: ping_url(m, f"{job}-{host.name}") for job in ("check", "cleanup", "drill")},
-            "curl_args": ping_curl_args(m).split()}
+    out = {"disk_url": ping_url(m, f"disk-{host.name}"), "memory_url": ping_url(m, f"memory-{host.name}"),
+           "disk_path": m.disk_path, "curl_args": ping_curl_args(m).split()}
+    if "n8n_servers" in host.groups:
+        out["secrets_url"] = ping_url(m, f"secrets-{host.name}")
+        out["jobs"] = {job: ping_url(m, f"{job}-{host.name}") for job in ("check", "cleanup", "drill")}
+    return out
+
+
+def managed_hosts() -> list:
+    """Every server the deploy manages, in inventory order: each reports its disk and memory."""
+    seen, out = set(), []
+    for group in ("n8n_servers", "n8n_workers", "backup_vault", "monitors"):
+        for h in inventory.get_group(group, default=[]):
+            if h.name not in seen:
+                seen.add(h.name)
+                out.append(h)
+    return out
 
 
 @deploy("Reports to the monitor")
@@ -221,8 +240,9 @@ def reporting():
     m = settings.Monitor.from_data(host.data)
     files.file(name="reports: the old settings file is gone (now in the host programs' settings)", path=PING_ENV,
                present=False)
-    files.template(name="reports: cron (disk usage, secret age)", src="templates/cron-monitor-reports.j2",
-                   dest="/etc/cron.d/mottivme-monitor-reports", mode="644", monitor=m)
+    files.template(name="reports: cron (disk and memory; an n8n server's secret age)",
+                   src="templates/cron-monitor-reports.j2", dest="/etc/cron.d/mottivme-monitor-reports", mode="644",
+                   monitor=m, n8n_server="n8n_servers" in host.groups)
 
 
 def maintenance(action: str, checks: list[str], minutes: int = 30, reason: str = "") -> None:

@@ -185,6 +185,7 @@ class Monitor(_Settings):
     disk_max_percent: int = key("monitor_disk_max_percent")
     disk_path: str = key("monitor_disk_path")
     disk_report_minutes: int = key("monitor_disk_report_minutes")
+    memory_max_percent: int = key("monitor_memory_max_percent")
     resolve_private: bool = key("monitor_resolve_private")
     pip_extra_args: str = key("pip_extra_args")
 

@@ -71,12 +71,13 @@ def n8n_up(n8n_server):
                   "https://localhost/healthz/readiness >/dev/null && exit 0; sleep 1; done; exit 1")
 
 
-def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server):
+def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, vault):
     """deploy.py set up the monitor: timer, receiver and Caddy run; the n8n server's backup
     heartbeat and disk report arrive; every default check that has its variables is up."""
     assert monitor.sh("systemctl is-active mottivme-monitor.timer mottivme-monitor-ping caddy").split() == ["active"] * 3
     n8n_server.sh("n8n-backup --no-offsite --check --tag manual")
-    n8n_server.sh("mottivme-report-disk")
+    for server in (n8n_server, vault, monitor):  # every managed server reports its disk and memory
+        server.sh("mottivme-report-disk")
     n8n_server.sh("n8n-supabase-cleanup")
     n8n_server.sh("n8n-restore --drill --snapshot deadbeef", check=False)  # a drill that fails
     monitor.sh("mottivme-monitor run")
@@ -84,8 +85,10 @@ def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server):
     name = n8n_server.name
     for check in ("n8n", "supabase-db", f"backup-{name}", f"disk-{name}"):
         assert service(doc, check)["state"] == "up", service(doc, check)
-    # the scheduled jobs report to checks of their own: pinged (no grace "no ping yet" reason)
-    for check in (f"check-{name}", f"cleanup-{name}"):
+    # the scheduled jobs report to checks of their own, every server its disk and memory: pinged
+    # (no grace "no ping yet" reason)
+    reports = [f"{kind}-{server.name}" for server in (n8n_server, vault, monitor) for kind in ("disk", "memory")]
+    for check in (f"check-{name}", f"cleanup-{name}", *reports):
         assert (service(doc, check)["state"], service(doc, check)["reason"]) == ("up", ""), service(doc, check)
     drill = service(doc, f"drill-{name}")
     assert drill["state"] == "warning" and "reported failure: restore drill failed: find snapshot: no snapshot " \

@@ -183,7 +183,10 @@ def test_monitor_units():
     assert "-m mottivme_monitor --config /etc/mottivme-monitor/config.json run" in run
     assert "OnUnitActiveSec=60s" in render("mottivme-monitor.timer.j2", **ctx)
     assert " serve" in render("mottivme-monitor-ping.service.j2", **ctx)
-    assert "*/5 * * * * root /usr/local/sbin/mottivme-report-disk" in render("cron-monitor-reports.j2", **of(d, "monitor"))
+    n8n = render("cron-monitor-reports.j2", **of(d, "monitor"), n8n_server=True)
+    other = render("cron-monitor-reports.j2", **of(d, "monitor"), n8n_server=False)
+    assert "*/5 * * * * root /usr/local/sbin/mottivme-report-disk" in n8n and "mottivme-report-disk" in other
+    assert "mottivme-host secret-age --report" in n8n and "secret-age" not in other  # an n8n server's secrets
 
 
 def test_log_rotation_docker_daemon_tunnel_and_vault_sshd():
