@@ -1,6 +1,7 @@
 """Disaster-recovery drill (SOP 05: quarterly), for the sandbox or a staging inventory:
 
-    python -m runbooks.dr_drill [--report-dir reports] [--rebuild replace|wipe] [--i-know-this-is-production]
+    python -m runbooks.dr_drill [--report-dir reports] [--parts a,b,c] [--rebuild replace|wipe]
+                                [--i-know-this-is-production]
 
 (a) outage: stops n8n, measures the time until readiness fails (detection) and until the restart
     runbook has it ready again (recovery);
@@ -43,6 +44,7 @@ from tasks import config  # noqa: E402
 # a default of False is a flag
 OPTIONS = {
     "report_dir": ("reports", r".+", "the directory of the dated report (relative: to the repository)"),
+    "parts": ("a,b,c", r"[abc](,[abc])*", "the parts to run, e.g. c (server loss only); default all three"),
     "rebuild": ("", r"(replace|wipe)?", "part (c): replace the server (the sandbox's default) or wipe it "
                                         "(staging's default, where no new server can be ordered)"),
     "i_know_this_is_production": (False, None, "run although the inventory is not the sandbox nor "
@@ -78,6 +80,7 @@ class N8nServer:
 class Drill:
     def __init__(self, source: config.InventorySource, env: dict, rebuild: str):
         self.source, self.env, self.rebuild = source, env, rebuild
+        self.parts = {"a", "b", "c"}
         self.steps: list[tuple[str, str, float | None, str]] = []  # (part, step, seconds, result)
         self.failures: list[str] = []
 
@@ -159,6 +162,14 @@ class Drill:
         self.step("(a) outage", "recover with runbooks/restart_n8n.py", recover)
         return times
 
+    def marker_workflow(self, marker: str) -> None:
+        """A workflow named `marker` (id drDrillMarker001), imported with n8n's CLI."""
+        wf = json.dumps([{"id": "drDrillMarker001", "name": marker, "active": False, "nodes": [], "connections": {},
+                          "settings": {}}])
+        self.sh("mottivme-host compose exec -T -e N8N_RUNNERS_BROKER_PORT=5691 n8n sh -c "
+                "'cat > /home/node/dr.json && n8n import:workflow --input=/home/node/dr.json >/dev/null; rm -f /home/node/dr.json'",
+                stdin=wf)
+
     # -- (b) data loss ---------------------------------------------------------------------------
     def data_loss(self):
         marker = f"dr-drill-{int(time.time())}"
@@ -166,11 +177,7 @@ class Drill:
         def prepare():
             self.psql_supabase(f"create table if not exists {MARKER_TABLE} (name text primary key, at timestamptz default now());"
                                f"insert into {MARKER_TABLE} (name) values ('{marker}');")
-            wf = json.dumps([{"id": "drDrillMarker001", "name": marker, "active": False, "nodes": [], "connections": {},
-                              "settings": {}}])
-            self.sh("mottivme-host compose exec -T -e N8N_RUNNERS_BROKER_PORT=5691 n8n sh -c "
-                    "'cat > /home/node/dr.json && n8n import:workflow --input=/home/node/dr.json >/dev/null; rm -f /home/node/dr.json'",
-                    stdin=wf)
+            self.marker_workflow(marker)
             out = self.pyinfra("runbooks/backup_now.py", "--data", "tag=dr-drill")
             return re.search(r"backup ok: snapshot [0-9a-f]{8}", out).group(0)
 
@@ -196,8 +203,11 @@ class Drill:
         return marker
 
     # -- (c) server loss -------------------------------------------------------------------------
-    def server_loss(self, marker: str):
+    def server_loss(self, marker: str | None):
         times = {}
+        if marker is None:  # part (b) did not run: (c) puts its own marker workflow in the backup
+            marker = f"dr-drill-{int(time.time())}"
+            self.step("(c) server loss", "marker workflow", lambda: self.marker_workflow(marker) or marker)
 
         def backup():
             out = self.pyinfra("runbooks/backup_now.py", "--data", "tag=dr-drill")
@@ -248,6 +258,7 @@ class Drill:
         fmt = lambda v: f"{v:.1f} s" if isinstance(v, float) else "—"  # noqa: E731
         lines = [f"# DR drill {now:%Y-%m-%d %H:%M}", "",
                  f"Result: **{'PASSED' if not self.failures else 'FAILED'}**", "",
+                 f"Parts run: {', '.join(sorted(self.parts))} (a outage, b data loss, c server loss; — : not run)", "",
                  "| measure | value |", "|---|---:|",
                  f"| time to detect an n8n outage (readiness failing) | {fmt(a.get('detect'))} |",
                  f"| time to recover with the restart runbook | {fmt(a.get('recover'))} |",
@@ -303,10 +314,11 @@ def main(argv=None) -> int:
     if monitored:  # the drill's outages are planned: page nobody (the window expires by itself)
         drill.step("-", "silence the monitor (maintenance window)", lambda: drill.pyinfra(
             "runbooks/maintenance.py", "--data", "checks=*", "--data", "minutes=120", "--data", "reason=DR drill") and None)
+    parts = drill.parts = set(a.parts.split(","))
     try:
-        t_outage = drill.outage()
-        marker = drill.data_loss()
-        t_rebuild = drill.server_loss(marker)
+        t_outage = drill.outage() if "a" in parts else {}
+        marker = drill.data_loss() if "b" in parts else None
+        t_rebuild = drill.server_loss(marker) if "c" in parts else {}
     finally:
         if monitored:
             drill.step("-", "end the maintenance window", lambda: drill.pyinfra(

@@ -15,15 +15,21 @@ def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp
     """replace: the sandbox's server is removed and a bare one takes its place; wipe (what a staging
     inventory gets): everything the deploy put on the server is removed and rebuilt in place."""
     old_id = n8n_server.h["container_id"]
+    # the wipe drill runs every part; the replace drill only what differs, part (c) (server loss)
+    parts = ["--parts", "c"] if rebuild == "replace" else []
     r = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "runbooks.dr_drill", "--report-dir", str(tmp_path),
-                        "--rebuild", rebuild], cwd=ROOT, env=sandbox_env, capture_output=True, text=True, timeout=1800)
+                        "--rebuild", rebuild, *parts], cwd=ROOT, env=sandbox_env, capture_output=True, text=True,
+                       timeout=1800)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-4000:]
     (report,) = tmp_path.glob("dr-drill-*.md")
     text = report.read_text()
     assert "Result: **PASSED**" in text and "FAILED" not in text
-    for measure in ("time to detect", "time to recover", "RTO", "RPO"):
+    measured = ("RTO", "RPO") if parts else ("time to detect", "time to recover", "RTO", "RPO")
+    for measure in measured:
         assert re.search(rf"\| {measure}[^|]*\| [0-9.]+ s \|", text), measure
+    if parts:
+        assert "Parts run: c " in text and re.search(r"\| time to detect[^|]*\| — \|", text)
     # the n8n server really was replaced (or wiped), and the rebuilt one serves the restored data
     if rebuild == "replace":
         assert n8n_server.h["container_id"] != old_id
