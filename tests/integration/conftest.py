@@ -7,6 +7,7 @@ database, and the monitor.
 """
 
 import os
+import threading
 
 import pytest
 
@@ -38,6 +39,47 @@ def sbx():
     yield s
     if not os.environ.get("KEEP_SANDBOX"):
         s.down()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def beside(request, tmp_path_factory):
+    """Modules marked `beside` bring servers of their own (the Debian 12 tier): their scenario, the
+    module's `beside(tmp_dir)`, starts once the shared sandbox is up (its engine and apt proxy) and
+    runs in a thread while the other tests do - two cores mostly wait on servers. The module's test
+    collects the outcome (`beside_outcome`); the session waits for every scenario before it ends."""
+    modules = {item.module for item in request.session.items if item.get_closest_marker("beside")}
+    runs = {}
+    if modules:
+        request.getfixturevalue("sbx")
+    for module in sorted(modules, key=lambda m: m.__name__):
+        box: dict = {}
+        tmp = tmp_path_factory.mktemp(module.__name__.rsplit(".", 1)[-1])
+
+        def run(m=module, b=box, d=tmp):
+            try:
+                m.beside(d)
+            except BaseException as e:  # noqa: BLE001 - re-raised by the module's test
+                b["error"] = e
+
+        t = threading.Thread(target=run, name=f"beside-{module.__name__}", daemon=True)
+        t.start()
+        runs[module.__name__] = (t, box)
+    yield runs
+    for t, _ in runs.values():
+        t.join()
+
+
+@pytest.fixture
+def beside_outcome(beside):
+    """outcome(__name__): wait for this module's scenario; its failure is this test's failure."""
+
+    def outcome(name: str) -> None:
+        t, box = beside[name]
+        t.join()
+        if "error" in box:
+            raise box["error"]
+
+    return outcome
 
 
 @pytest.fixture(scope="session")

@@ -16,26 +16,32 @@ from tests.helpers import ROOT, Server, backup_now, clean_env, n8n_state, run_py
 STATE12 = ROOT / ".sandbox-test12"
 
 
-@pytest.fixture(scope="module")
-def sbx12():
-    s = Sandbox(state_dir=STATE12, prefix="t12")
-    s.down(stop_shared_services=False)  # whatever an interrupted earlier run left behind
-    s.up(1, "n8n_servers", release="12")
-    s.up(1, "supabase", release="12")
-    yield s
-    s.down(stop_shared_services=False)
-
-
-@pytest.fixture(scope="module")
-def env12(sbx12, tmp_path_factory):
-    return clean_env(SBX_STATE=str(STATE12), MOTTIVME_ENV_FILE=str(tmp_path_factory.mktemp("env12") / "none.env"))
+# servers of its own: its scenario starts with the integration session and runs beside the other
+# tests (conftest.py `beside`); the test collects its outcome
+pytestmark = pytest.mark.beside
 
 
 def server(sbx, group):
     return Server(sbx, next(h for h in sbx.load()["hosts"] if h["group"] == group))
 
 
-def test_debian_12_deploys_reruns_with_no_change_backs_up_and_restores(sbx12, env12):
+def beside(tmp_dir):
+    """The whole short tier on fresh Debian 12 servers (run in a thread; raises on the first failure)."""
+    sbx12 = Sandbox(state_dir=STATE12, prefix="t12")
+    sbx12.down(stop_shared_services=False)  # whatever an interrupted earlier run left behind
+    try:
+        sbx12.up(1, "n8n_servers", release="12")
+        sbx12.up(1, "supabase", release="12")
+        scenario(sbx12, clean_env(SBX_STATE=str(STATE12), MOTTIVME_ENV_FILE=str(tmp_dir / "none.env")))
+    finally:
+        sbx12.down(stop_shared_services=False)
+
+
+def test_debian_12_deploys_reruns_with_no_change_backs_up_and_restores(beside_outcome):
+    beside_outcome(__name__)  # the scenario's own failure, with its traceback
+
+
+def scenario(sbx12, env12):
     n8n_server, supabase_host = server(sbx12, "n8n_servers"), server(sbx12, "supabase")
     assert n8n_server.sh(". /etc/os-release; echo $VERSION_CODENAME").strip() == "bookworm"
 
