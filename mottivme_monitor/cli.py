@@ -148,7 +148,7 @@ def cmd_serve(cfg: Config, args, now: int) -> int:
 
 def cmd_status(cfg: Config, args, now: int) -> int:
     with Store(cfg.db) as store:
-        data = statuspage.build(cfg, store, now)
+        data = statuspage.build(cfg, store, now, published=False)  # on the monitor host: the full reasons
     if args.json:
         print(json.dumps(data, indent=1, ensure_ascii=False))
         return EXIT_OK
@@ -156,7 +156,7 @@ def cmd_status(cfg: Config, args, now: int) -> int:
     print(f"{'NAME':<24} {'STATE':<12} {'SINCE':<21} {'30 DAYS':>8}  REASON")
     for s in data["services"]:
         uptime = "-" if s["uptime_30d"] is None else f"{s['uptime_30d']:.2f}%"
-        reason = s["reason"] if s["state"] == "down" else (s["maintenance"] or {}).get("reason", "")
+        reason = s["reason"] if s["state"] in ("down", "warning") else (s["maintenance"] or {}).get("reason", "")
         print(f"{s['name']:<24} {s['state'].upper():<12} {s['since'] or '-':<21} {uptime:>8}  {reason}".rstrip())
     for i in data["incidents"]["open"]:
         print(f"open incident: {i['check']} since {i['started']} ({clock.duration(i['duration_seconds'])}): {i['reason']}")

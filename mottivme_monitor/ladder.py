@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from . import clock
 from .config import Check
+from .reasons import public
 from .store import Incident, State
 
 
@@ -53,7 +54,7 @@ def decide(check: Check, state: State, incident: Incident | None, in_maintenance
             body = "\n".join(filter(None, [
                 f"Outage: {clock.hm(incident.started, now)} – {clock.hm(state.up_since or now, now)} "
                 f"({clock.duration(outage)})",
-                f"Last error: {incident.reason}" if incident.reason else "",
+                f"Last error: {public(incident.reason)}" if incident.reason else "",
                 _status_line(public_url)]))
             return Plan("resolve", check.name, tuple(incident.channels), title, body)
         return None
@@ -73,10 +74,11 @@ def decide(check: Check, state: State, incident: Incident | None, in_maintenance
         channels = ladder.steps[step].channels
     else:
         return None
-    title = f"[{label} {clock.duration(down_for)}] {check.name}: {state.reason} — since {clock.hm(start, now)}"
+    reason = public(state.reason)  # alerts leave the monitor host: the fixed vocabulary only
+    title = f"[{label} {clock.duration(down_for)}] {check.name}: {reason} — since {clock.hm(start, now)}"
     body = "\n".join(filter(None, [
         f"{check.name}: {check.description}" if check.description else "",
-        f"Reason: {state.reason}",
+        f"Reason: {reason}",
         f"{'Since' if check.severity == 'warning' else 'Down since'}: {clock.hm(start)} ({clock.duration(down_for)})",
         _status_line(public_url)]))
     return Plan(kind, check.name, tuple(channels), title, body, step=step, started=start)

@@ -15,6 +15,7 @@ import tempfile
 
 from . import clock
 from .config import Config
+from .reasons import public
 from .store import Store
 
 DAYS = 30
@@ -28,8 +29,10 @@ def pct(up: int, total: int) -> float | None:
     return (up * 10000 // total) / 100
 
 
-def build(cfg: Config, store: Store, now: int) -> dict:
-    """Everything the page shows, as the JSON-ready status.json document."""
+def build(cfg: Config, store: Store, now: int, published: bool = True) -> dict:
+    """Everything the page shows, as the JSON-ready status.json document. `published`: reasons in
+    the fixed vocabulary (reasons.py); False only for the operators' `mottivme-monitor status`."""
+    say = public if published else (lambda reason: reason)
     days = clock.last_days(now, DAYS)
     daily = store.daily(days[0])
     states = store.states()
@@ -55,14 +58,14 @@ def build(cfg: Config, store: Store, now: int) -> dict:
             "name": check.name, "description": check.description, "group": check.group,
             "state": state,
             "ok": None if st is None else st.ok,
-            "reason": "" if st is None else st.reason,
+            "reason": "" if st is None else say(st.reason),
             "since": None if st is None else clock.iso(st.up_since if st.ok else st.down_since),
             "last_check": None if st is None else clock.iso(st.ts),
             "ms": None if st is None else st.ms,
             "uptime_30d": pct(up_sum, total_sum),
             "days": cells,
             "maintenance": None if window is None else {"until": clock.iso(window.ends), "reason": window.reason},
-            "incident": _incident_json(open_incidents[check.name], now) if check.name in open_incidents else None,
+            "incident": _incident_json(open_incidents[check.name], now, say) if check.name in open_incidents else None,
         })
     down = sum(1 for s in services if s["state"] == "down")
     in_maint = sum(1 for s in services if s["state"] == "maintenance")
@@ -80,8 +83,8 @@ def build(cfg: Config, store: Store, now: int) -> dict:
         "summary": {"services": len(services), "down": down, "maintenance": in_maint, "warnings": warnings,
                     "text": text},
         "services": services,
-        "incidents": {"open": [_incident_json(i, now) for i in open_incidents.values()],
-                      "recent": [_incident_json(i, now) for i in store.recent_incidents(HISTORY)]},
+        "incidents": {"open": [_incident_json(i, now, say) for i in open_incidents.values()],
+                      "recent": [_incident_json(i, now, say) for i in store.recent_incidents(HISTORY)]},
         "maintenance": [{"check": w.check, "starts": clock.iso(w.starts), "ends": clock.iso(w.ends),
                          "reason": w.reason} for w in windows],
         "uptime_definition": "up results / results outside maintenance windows, per UTC day; "
@@ -89,12 +92,12 @@ def build(cfg: Config, store: Store, now: int) -> dict:
     }
 
 
-def _incident_json(incident, now: int) -> dict:
+def _incident_json(incident, now: int, say) -> dict:
     end = incident.recovered or incident.resolved
     return {"check": incident.check, "started": clock.iso(incident.started),
             "ended": clock.iso(end) if incident.resolved else None,
             "duration_seconds": (end if incident.resolved else now) - incident.started,
-            "reason": incident.reason}
+            "reason": say(incident.reason)}
 
 
 # -- HTML -------------------------------------------------------------------------------

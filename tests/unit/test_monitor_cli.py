@@ -123,3 +123,13 @@ def test_run_prints_one_line_per_check_and_writes_the_page(tmp_path):
     assert "backup" in out2 and "never pinged" in out2
     code, out = cli(cfg, "status", "--now", at(26 * 60 + 2))
     assert "1 of 2 services down" in out
+
+
+def test_operators_see_the_full_reason_on_the_monitor_host_the_page_its_kind(tmp_path):
+    cfg = write_config(tmp_path, [{"name": "db", "type": "postgres", "dsn": "postgresql://u:pw@127.0.0.1:9/db",
+                                   "timeout_seconds": 2}], CHANNELS)
+    cli(cfg, "run", "--now", at(0))
+    code, out = cli(cfg, "status", "--now", at(1))
+    assert "connection refused (127.0.0.1 port 9)" in out  # `mottivme-monitor status`: everything
+    page = json.loads((tmp_path / "www" / "status.json").read_text())
+    assert page["services"][0]["reason"] == "connection refused"  # published: its kind

@@ -283,3 +283,22 @@ def test_a_warning_check_says_warning_on_the_warning_ladder_and_reminds_daily(tm
     assert again.kind == "reminder" and again.title.startswith("[STILL WARNING 24 h]")
     up = State("secrets-n1", True, 2000, None, "", None, 2000, 1)
     assert ladder.decide(check, up, incident, False, None, 2000).title.startswith("[RESOLVED] secrets-n1")
+
+
+def test_an_alert_says_the_published_reason_never_the_free_text(tmp_path):
+    from mottivme_monitor import config, ladder
+    from mottivme_monitor.store import Incident, State
+
+    cfg = config.parse({"db": str(tmp_path / "s.sqlite"), "www_dir": str(tmp_path / "www"),
+                        "channels": {"whatsapp": {"apprise": ""}},
+                        "ladder": {"steps": [{"after_minutes": 5, "channels": ["whatsapp"]}]},
+                        "checks": [{"name": "backup-n1", "type": "heartbeat", "max_age_minutes": 60}]})
+    leak = "reported failure: n8n-backup failed: pg_dump postgresql://postgres:pw-1@10.0.0.5/db"
+    down = State("backup-n1", False, 1000, None, leak, 1000, None, 0)
+    plan = ladder.decide(cfg.checks[0], down, None, False, None, 1000 + 600)
+    assert plan.title.startswith("[DOWN 10 min] backup-n1: reported failure — since")
+    assert "pw-1" not in plan.title + plan.body and "10.0.0.5" not in plan.title + plan.body
+    incident = Incident(1, "backup-n1", 1000, leak, 0, 1600, ["whatsapp"], None, None, [])
+    up = State("backup-n1", True, 2000, None, "", None, 2000, 2)
+    resolved = ladder.decide(cfg.checks[0], up, incident, False, None, 2000)
+    assert "Last error: reported failure" in resolved.body and "pw-1" not in resolved.body

@@ -80,7 +80,8 @@ def test_down_services_incidents_and_maintenance_on_the_page(tmp_path):
     assert data["incidents"]["recent"][0]["duration_seconds"] == 47 * 60
     html = (tmp_path / "www" / "index.html").read_text()
     assert "1 of 3 services down" in html and "Down since 2025-03-01 10:00 UTC" in html
-    assert "HTTP &lt;503&gt;" in html and "HTTP <503>" not in html
+    # a reason outside the published vocabulary is named by its kind only (escaped or not, never shown)
+    assert "503&gt;" not in html and "HTTP <503>" not in html and "check failed" in html
     assert "Maintenance until 2025-03-01 10:29 UTC" in html and "disk swap" in html
     assert "47 min" in html and "ongoing" in html
 
@@ -106,6 +107,28 @@ def test_a_severity_other_than_page_or_warning_is_refused(tmp_path):
 
     with pytest.raises(config.ConfigError, match="'severity' must be one of page, warning"):
         make_cfg(tmp_path, [{"name": "x", "type": "heartbeat", "max_age_minutes": 5, "severity": "info"}])
+
+
+def test_published_reasons_never_carry_what_a_check_or_a_server_wrote_freely(tmp_path):
+    leaky = {
+        "a": 'connection to server at "10.0.0.5", port 5432 failed: FATAL: password "p%40ss" is wrong',
+        "b": "reported failure: n8n-backup on n8n1 failed: supabase dump: pg_dump: postgresql://u:pw@db/x",
+        "c": "status is 'internal token abc123', expected 'ok'",
+        "d": "connection refused (10.0.0.5 port 5432)",
+        "e": "DNS lookup failed: Name or service not known for internal.example",
+    }
+    cfg = make_cfg(tmp_path, [{"name": n, "type": "http", "url": "http://127.0.0.1:9/"} for n in leaky])
+    t = ts("2025-03-01T10:00:00Z")
+    with Store(cfg.db) as store:
+        for name, reason in leaky.items():
+            store.record_result(name, t, Result(False, 5, reason))
+            store.create_incident(name, t - 600, reason)
+        data = statuspage.write(cfg, store, t)
+    published = json.dumps(data) + (tmp_path / "www" / "index.html").read_text()
+    for secret in ("10.0.0.5", "p%40ss", "pw@db", "abc123", "internal.example", "n8n1"):
+        assert secret not in published, secret
+    assert [s["reason"] for s in data["services"]] == [
+        "check failed", "reported failure", "unexpected response content", "connection refused", "DNS lookup failed"]
 
 
 def test_status_page_for_20_services_and_30_days_is_fast(tmp_path):

@@ -1,0 +1,61 @@
+"""What a check's reason may say outside the monitor host: a fixed vocabulary.
+
+A reason is written by the checks (checks.py) or comes with a failure ping from a server. Some
+carry what must never be published - libpq echoing part of a connection string, a response
+body's value, a host name and port of the private network, a program's own error text. The
+status page, status.json and the alerts say `public(reason)`: the reason itself when it matches
+one of the shapes below (numbers and fixed words only), else the name of its kind. The full
+reason stays on the monitor host (`mottivme-monitor status`, the SQLite history) for operators.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUM = r"[0-9]+(?:\.[0-9]+)?"
+_DUR = rf"{_NUM} (?:s|min|h|d)(?: {_NUM} (?:s|min|h))?"
+_UNIT = r"(?: ?[%A-Za-z]{1,8})?"
+# shapes published as they are (the whole reason must match)
+EXACT = [re.compile(p) for p in (
+    r"HTTP [1-5][0-9][0-9]",
+    rf"timeout after {_NUM} s(?: \(check hung\))?",
+    r"connection refused", r"connection reset", r"connection closed without a response",
+    r"response is not JSON",
+    rf"took {_NUM} ms > {_NUM} ms",
+    r"no server certificate", r"certificate expired today", rf"certificate expired {_NUM} days ago",
+    rf"certificate expires in {_NUM} days \(< {_NUM}\)",
+    r"timeout connecting to the database", r"password authentication failed",
+    r"never pinged", r"reported failure",
+    rf"no ping yet \(the first is due within {_DUR}\)",
+    rf"no ping for {_DUR} \(max {_DUR}\)",
+    rf"[a-z][a-z ]{{0,30}} at {_NUM}{_UNIT} > {_NUM}{_UNIT}",
+    rf"ping carried no value \(max {_NUM}{_UNIT}\)",
+)]
+# everything else: by its beginning, the name of its kind
+KINDS = [
+    ("TLS certificate not trusted", "TLS certificate not trusted"),
+    ("TLS error", "TLS error"),
+    ("DNS lookup failed", "DNS lookup failed"),
+    ("bad HTTP response", "bad HTTP response"),
+    ("connection refused", "connection refused"),  # "connection refused (10.0.0.5 port 5432)"
+    ("reported failure", "reported failure"),  # the server's own text stays on the monitor
+    ("dsn is empty", "not configured"),
+    ("ca_file not readable", "monitor configuration error"),
+    ("psycopg is not installed", "monitor configuration error"),
+    ("monitor error", "monitor error"),
+]
+JSON_CONDITION = re.compile(r"^\S+ is (?:missing|present, expected absent|.+, expected .+)$")
+
+
+def public(reason: str) -> str:
+    """The reason as it may be published (status page, status.json, alerts); "" stays ""."""
+    if not reason:
+        return ""
+    if any(p.fullmatch(reason) for p in EXACT):
+        return reason
+    for prefix, kind in KINDS:
+        if reason.startswith(prefix):
+            return kind
+    if JSON_CONDITION.match(reason):
+        return "unexpected response content"
+    return "check failed"
