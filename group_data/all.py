@@ -223,7 +223,7 @@ monitor_checks = [
 ]
 monitor_backup_max_age_hours = 26  # the daily backup's heartbeat is older: backup check down
 monitor_disk_max_percent = 85
-monitor_disk_path = "/"  # the file system the n8n servers report (Docker's data lives there)
+monitor_disk_path = "/"  # the file system the servers report (Docker's data); the vault: backup_vault_path
 monitor_disk_report_minutes = 5  # every managed server reports its disk and memory this often
 monitor_memory_max_percent = 90  # memory in use above it: a warning (e-mail), not a page
 # Reach the n8n server and the monitor by their private addresses, and skip certificate checks

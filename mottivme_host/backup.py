@@ -16,6 +16,7 @@ the failure hook (if set) gets it. A good run calls the success hook (heartbeat)
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import os
 import shutil
@@ -28,8 +29,10 @@ from .restic import Repo, first_error, no_repository
 from .run import CommandFailed, Runner
 from .settings import Settings, Source
 from .stack import COUNTS_SQL, RESERVED_SOURCE_NAMES, SCHEMA_NAME, SOURCE_NAME, Stack, counts_sql, parse_counts
+from .status import hours_since
 
 PROG = "n8n-backup"
+CHECK_MAX_AGE_D = 8  # the repository check runs weekly: older than this, the next backup checks
 # n8n's CLI runs beside the live n8n: it gets its own task-broker port. The counts come as $1 and
 # $2 (values are never part of the script): no export call for an empty table.
 EXPORT_SH = ("set -e; rm -rf /tmp/n8n-backup; mkdir -p /tmp/n8n-backup/workflows /tmp/n8n-backup/credentials\n"
@@ -114,7 +117,10 @@ class _Backup:
         if len(self.tags) == 1:
             self.tags.append("scheduled")
         self.offsite = ns.offsite
-        self.check = ns.check or common.weekday() == self.b.check_weekday
+        # the weekly check; again on the next day when the last one is overdue (a failed check day)
+        self.check = ns.check or common.weekday() == self.b.check_weekday or self.check_overdue()
+        self.check_reported = False
+        self.check_failures: list[str] = []  # off-host repositories whose check failed
         self.host = common.hostname()
         self.stage = os.path.join(self.b.dir, "staging")
         self.log: Log | None = None
@@ -171,7 +177,7 @@ class _Backup:
         self.log.log(f"FAILED {msg}")
         try:
             self.hook(self.b.failure_hook, f"{PROG} on {self.host} failed: {msg}")
-            if self.check:  # the weekly repository check did not complete either
+            if self.check and not self.check_reported:  # the repository check did not complete either
                 common.report_job(self.s, self.r, "check", f"{PROG} --check failed: {msg}")
         except KeyboardInterrupt:
             pass
@@ -182,9 +188,11 @@ class _Backup:
         if not url:
             return
         argv = ["curl", "-fsS", "-m", "10", "--retry", "2", *self.b.hook_curl_args]
-        argv += ["-X", "POST", "--data-binary", body] if body is not None else []
-        try:  # the URL reaches curl on stdin, never on a command line; its output (which may name it) is dropped
-            ok = self.r.run([*argv, "-o", "/dev/null", "-K", "-"], input=common.curl_config(url), check=False).ok
+        argv += ["-X", "POST"] if body is not None else []
+        body = common.without_urls(body) if body is not None else None
+        try:  # the URL and the body reach curl on stdin, never on a command line; its output (which may name it) is dropped
+            ok = self.r.run([*argv, "-o", "/dev/null", "-K", "-"], input=common.curl_config(url, body),
+                            check=False).ok
         except OSError:
             ok = False
         if not ok:
@@ -260,6 +268,11 @@ class _Backup:
                     done.append(url)
             if not b.offsite_repositories:
                 self.log.log("no off-host repository configured (BACKUP_VAULT / BACKUP_S3_REPOSITORY)")
+        if self.check:  # every check has run: the monitor hears it whatever comes after
+            unchecked = [u for u in errors if u in self.check_failures]
+            common.report_job(self.s, self.r, "check", f"restic check failed for {' '.join(unchecked)}"
+                              if unchecked else None)
+            self.check_reported = True
 
         self.step = "done"
         shutil.rmtree(self.stage)
@@ -274,9 +287,16 @@ class _Backup:
         self.log.log(f"ok snapshot {short} in {secs}s; {summary}; off-host: {offhost}")
         common.out_line(f"backup ok: snapshot {short} ({summary}) off-host: {offhost} in {secs}s")
         self.hook(b.success_hook)
-        if self.check:
-            common.report_job(self.s, self.r, "check")
         return 0
+
+    def check_overdue(self) -> bool:
+        """The last repository check is older than CHECK_MAX_AGE_D days (none yet: not overdue)."""
+        try:
+            with open(os.path.join(self.b.dir, "last-check")) as f:
+                last = f.read()
+            return hours_since(last, _dt.datetime.now(_dt.UTC)) > 24 * CHECK_MAX_AGE_D
+        except (OSError, ValueError):
+            return False
 
     def databases(self) -> list[Source]:
         """The postgres sources to dump (those with a URL), after checking every source."""
@@ -461,6 +481,8 @@ class _Backup:
             steps.append(["check", f"--read-data-subset={self.b.check_subset}"])
         for args in steps:
             res = off.run(*args, env=env, stdout=lf, log=lf, check=False)
+            if not res.ok and args[0] == "check":
+                self.check_failures.append(url)
             if not res.ok:
                 return f"`restic {' '.join(args)}` exited {res.returncode}"
         return None

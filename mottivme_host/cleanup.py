@@ -44,6 +44,9 @@ def main(ns, s: Settings, runner: Runner) -> int:
         out.say("FAILED: interrupted")
         rc = 130
         return rc
+    except Exception as e:  # a bug: said (and reported) as what it is, then the traceback
+        out.say(f"FAILED: {type(e).__name__}")
+        raise
     finally:
         out.close()
         if not ns.dry_run and rc != 75:  # 75: another cleanup is running, and it reports

@@ -6,6 +6,7 @@ import datetime as _dt
 import fcntl
 import hashlib
 import os
+import re
 import signal
 import socket
 import sys
@@ -69,9 +70,22 @@ def on_terminal() -> bool:
         return False
 
 
-def curl_config(url: str) -> str:
-    """A curl config (`curl -K -`, on stdin) naming `url`: a URL with a token never goes in argv."""
-    return 'url = "' + url.replace("\\", "\\\\").replace('"', '\\"') + '"\n'
+def _curl_quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def curl_config(url: str, body: str | None = None) -> str:
+    """A curl config (`curl -K -`, on stdin) naming `url` and, for a POST, its body: a URL with a
+    token, or a reason, never goes in argv (where `ps` shows it)."""
+    return f"url = {_curl_quoted(url)}\n" + (f"data-binary = {_curl_quoted(body)}\n" if body is not None else "")
+
+
+URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def without_urls(text: str) -> str:
+    """A reason with every URL in it (a connection string holds its password) replaced by <url>."""
+    return URL_IN_TEXT.sub("<url>", text)
 
 
 def report_job(s, runner, job: str, error: str | None = None) -> bool:
@@ -83,11 +97,12 @@ def report_job(s, runner, job: str, error: str | None = None) -> bool:
     if not url:
         return False
     argv = ["curl", "-fsS", "-m", "10", "--retry", "2", *r.curl_args]
-    if error is not None:
-        argv += ["-X", "POST", "--data-binary", " ".join(error.split())[:300]]
-        url += "/fail"
+    body = None
+    if error is not None:  # the reason, on stdin too, without any URL in it
+        argv += ["-X", "POST"]
+        body, url = without_urls(" ".join(error.split()))[:300], url + "/fail"
     try:
-        return runner.run([*argv, "-o", "/dev/null", "-K", "-"], input=curl_config(url), check=False).ok
+        return runner.run([*argv, "-o", "/dev/null", "-K", "-"], input=curl_config(url, body), check=False).ok
     except OSError:
         return False
 

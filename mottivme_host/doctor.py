@@ -17,11 +17,11 @@ import os
 import shutil
 
 from . import secret_age, status
+from .backup import CHECK_MAX_AGE_D
 from .common import Fail
 from .run import Runner
 from .settings import Settings
 
-CHECK_MAX_AGE_D = 8  # the repository check runs weekly
 DISK_FAIL = 95  # percent used (status.DISK_WARN_PERCENT: a warning)
 MEM_WARN, MEM_FAIL = 10, 3  # percent available
 

@@ -161,9 +161,17 @@ def _pick(snaps: list[dict], want: str) -> dict | None:
         hits = [x for x in snaps if "pre-restore" not in (x.get("tags") or [])]
     elif len(want) == 10 and want[4] == "-" and want[7] == "-":
         hits = [x for x in snaps if x.get("time", "")[:10] <= want]
-    else:
-        hits = [x for x in snaps if x.get("id", "").startswith(want) or backup_id(x).startswith(want)]
+    else:  # a snapshot's own id first, else the backup's id its copy keeps; one backup, or none
+        hits = ([x for x in snaps if x.get("id", "").startswith(want)]
+                or [x for x in snaps if backup_id(x).startswith(want)])
+        names = sorted({backup_id(x)[:12] for x in hits})
+        if len(names) > 1:
+            raise Ambiguous(f"'{want}' names several snapshots ({', '.join(names)}): give more of its digits")
     return hits[-1] if hits else None
+
+
+class Ambiguous(ValueError):
+    """A snapshot id prefix that names more than one backup."""
 
 
 class _Restore:
@@ -185,6 +193,10 @@ class _Restore:
         except Fail as e:
             if self.ns.drill:
                 common.report_job(self.s, self.r, "drill", f"restore drill failed: {e.message}")
+            raise
+        except Exception as e:  # a bug: the monitor hears of it too, then the traceback
+            if self.ns.drill:
+                common.report_job(self.s, self.r, "drill", f"restore drill failed: {type(e).__name__}")
             raise
         if self.ns.drill:
             common.report_job(self.s, self.r, "drill")
@@ -388,7 +400,10 @@ class _Restore:
             except ValueError:
                 problems.append(f"{url}: restic's snapshot list is not JSON")
                 continue
-            snap = _pick(snaps, ns.snapshot)
+            try:
+                snap = _pick(snaps, ns.snapshot)
+            except Ambiguous as e:
+                self.fail(str(e), 2)
             if snap is not None:
                 return repo, snap
             problems.append(f"{url}: no snapshot '{ns.snapshot}'")

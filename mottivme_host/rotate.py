@@ -44,11 +44,13 @@ def main(ns, s: Settings, runner: Runner) -> int:
             raise Fail(f"cannot read {ns.values_file}: {e.strerror}") from None
         if "N8N_ENCRYPTION_KEY" in values:
             raise Fail("N8N_ENCRYPTION_KEY is never rotated: n8n encrypts every credential with it")
-        if "POSTGRES_PASSWORD" in values:
-            _Postgres(s, runner).rotate(values["POSTGRES_PASSWORD"])
-        if "RESTIC_PASSWORD" in values:
-            _Restic(s, runner).rotate(values["RESTIC_PASSWORD"])
-        _record_ages(s, runner)
+        try:
+            if "POSTGRES_PASSWORD" in values:
+                _Postgres(s, runner).rotate(values["POSTGRES_PASSWORD"])
+            if "RESTIC_PASSWORD" in values:
+                _Restic(s, runner).rotate(values["RESTIC_PASSWORD"])
+        finally:  # what did rotate (postgres, when restic then failed) starts its days; what rolled back did not
+            _record_ages(s, runner)
         return 0
     finally:
         try:  # the new values do not stay on the host, even when the caller is gone
@@ -66,7 +68,7 @@ def _record_ages(s: Settings, runner: Runner) -> None:
         days = secret_age.oldest_days(since)
         if days is not None:
             secret_age.report(s, runner, days)
-    except (Fail, OSError) as e:
+    except Exception as e:  # noqa: BLE001 - never turns a rotation that is done into a failure
         out_line(f"secret ages not recorded now ({e}); cron records them within a day")
 
 

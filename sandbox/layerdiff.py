@@ -7,8 +7,12 @@ between two patch releases) instead of 1.3 GB again. Writes to OUTDIR:
 
 - ``layer.tar``: every entry of NEW that OLD lacks or holds differently (type, mode, content,
   link target), under PREFIX, owned by root like the rest of the image;
-- ``Dockerfile``: FROM the first version's image, remove what NEW no longer has, ADD the layer
-  (``--from IMAGE``, ``--env K=V`` and ``--user U`` are written into it).
+- ``Dockerfile``: FROM the first version's image, remove what NEW no longer has (RUN rm lines,
+  each a layer of whiteouts, only when something was removed), ADD the layer (``--from IMAGE``,
+  ``--env K=V`` and ``--user U`` are written into it).
+
+OLD must be the tree the image holds (build-images.sh copies it out of the image), so that the
+result is exactly NEW.
 
 Prints one summary line. Standard library only (run by build-images.sh with the host's python3).
 """
@@ -71,8 +75,13 @@ def write_layer(new_root: str, changed: list[str], prefix: str, out: str) -> Non
 
 def dockerfile(base: str, prefix: str, removed: list[str], env: list[str], user: str) -> str:
     lines = [f"FROM {base}", "USER root"]
-    if removed:
-        lines.append("RUN " + json.dumps(["rm", "-rf", *(f"/{prefix.strip('/')}/{rel}" for rel in removed)]))
+    paths = [f"/{prefix.strip('/')}/{rel}" for rel in removed]
+    while paths:  # a Dockerfile line may not pass 64 KiB: RUN lines of at most ~16 KiB
+        chunk, size = [], 0
+        while paths and (not chunk or size + len(paths[0]) < 16384):
+            size += len(paths[0]) + 4
+            chunk.append(paths.pop(0))
+        lines.append("RUN " + json.dumps(["rm", "-rf", *chunk]))
     lines.append("ADD layer.tar /")
     lines += [f"ENV {kv}" for kv in env]
     if user:

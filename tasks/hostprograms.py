@@ -1,6 +1,6 @@
 """The host programs (mottivme_host/, this project's stdlib-only package) on the n8n servers and
-the worker servers, and their one settings file /etc/mottivme/host.json (0600), built here from
-group_data. Cron, the runbooks and a person over SSH all run the same code:
+the worker servers (and, for the reports to the monitor, on the vault and the monitor), and their
+one settings file /etc/mottivme/host.json (0600), built here from group_data. Cron, the runbooks and a person over SSH all run the same code:
 `mottivme-host <command>`, or its old names (n8n-backup, n8n-restore, ...), which link to it."""
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ def host_programs(settings: dict):
     files.directory(name="host programs: /etc/mottivme", path="/etc/mottivme", mode="700")
     operations.secret_file(name=f"host programs: settings {SETTINGS} (0600)", dest=SETTINGS,
                            content=HiddenValue(json.dumps(settings, indent=2, sort_keys=True) + "\n"))
-    if "stack_dir" in settings and not host.get_fact(File, path=HostSettings().secret_ages):  # once: from now
+    # an n8n server (it keeps the backups): the secrets' days count from its first deploy; cron
+    # and the rotation keep the record up to date from then on
+    if settings.get("backup") and not host.get_fact(File, path=HostSettings().secret_ages):
         server.shell(name="host programs: start counting the secrets' age (mottivme-host secret-age)",
-                     commands=["mottivme-host secret-age >/dev/null"])
+                     commands=[f"{ENTRY} secret-age >/dev/null"])
 
 

@@ -78,16 +78,17 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
         if c["name"] == "n8n" and m.resolve_private and n8n:
             c["resolve"] = peer(n8n[0])[0]  # the sandbox has no DNS: connect to the n8n server itself
         out.append(c)
-    st = settings.Stack.from_data(host.data)
-    bk, cl = settings.Backup.from_data(host.data), settings.Cleanup.from_data(host.data)
-    # the scheduled jobs beside the backup: each its own heartbeat and freshness (a missed or failed
-    # one is a warning by e-mail, not a page): the weekly repository check and cleanup, the monthly drill
-    jobs = [("check", "weekly restic repository check", 8 * 24 * 60)]
-    if cl.retention_days:
-        jobs.append(("cleanup", "weekly cleanup of old Supabase rows", 8 * 24 * 60))
-    if bk.drill_monthly:
-        jobs.append(("drill", "monthly restore drill", 32 * 24 * 60))
     for s in n8n:
+        # that server's own settings (group_data/n8n_servers.py may differ from the monitor's)
+        st, bk = settings.Stack.from_data(s.data), settings.Backup.from_data(s.data)
+        cl = settings.Cleanup.from_data(s.data)
+        # the scheduled jobs beside the backup: each its own heartbeat and freshness (a missed or
+        # failed one is a warning by e-mail, not a page): weekly check and cleanup, monthly drill
+        jobs = [("check", "weekly restic repository check", 8 * 24 * 60)]
+        if cl.retention_days:
+            jobs.append(("cleanup", "weekly cleanup of old Supabase rows", 8 * 24 * 60))
+        if bk.drill_monthly:
+            jobs.append(("drill", "monthly restore drill", 32 * 24 * 60))
         out.append({"name": f"backup-{s.name}", "description": f"daily backup of {s.name}", "type": "heartbeat",
                     "max_age_minutes": m.backup_max_age_hours * 60})
         out.append({"name": f"secrets-{s.name}", "description": f"age of the rotatable secrets on {s.name}",
@@ -98,7 +99,7 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
             out.append({"name": f"{job}-{s.name}", "description": f"{what} on {s.name}", "type": "heartbeat",
                         "max_age_minutes": minutes, "severity": "warning", "ladder": m.warning_ladder})
     for h in managed_hosts():
-        out.append({"name": f"disk-{h.name}", "description": f"disk space on {h.name} ({m.disk_path})",
+        out.append({"name": f"disk-{h.name}", "description": f"disk space on {h.name} ({disk_path(h, m)})",
                     "type": "heartbeat", "max_age_minutes": m.disk_report_minutes * 3,
                     "max_value": m.disk_max_percent, "unit": "%"})
         out.append({"name": f"memory-{h.name}", "description": f"memory in use on {h.name}", "type": "heartbeat",
@@ -215,11 +216,19 @@ def report_settings() -> dict | None:
         return None
     m = settings.Monitor.from_data(host.data)
     out = {"disk_url": ping_url(m, f"disk-{host.name}"), "memory_url": ping_url(m, f"memory-{host.name}"),
-           "disk_path": m.disk_path, "curl_args": ping_curl_args(m).split()}
+           "disk_path": disk_path(host, m), "curl_args": ping_curl_args(m).split()}
     if "n8n_servers" in host.groups:
         out["secrets_url"] = ping_url(m, f"secrets-{host.name}")
         out["jobs"] = {job: ping_url(m, f"{job}-{host.name}") for job in ("check", "cleanup", "drill")}
     return out
+
+
+def disk_path(h, m: settings.Monitor) -> str:
+    """The file system a server reports: the vault's repositories (their own volume, often), else
+    monitor_disk_path (Docker's data on an n8n server)."""
+    if "backup_vault" in h.groups:
+        return settings.Backup.from_data(h.data).vault_path
+    return m.disk_path
 
 
 def managed_hosts() -> list:

@@ -98,3 +98,19 @@ def test_identical_trees_give_an_empty_layer_and_no_removal(tmp_path):
 def test_a_missing_tree_is_refused(tmp_path, capsys):
     assert layerdiff.main([str(tmp_path / "nope"), str(tmp_path), "opt/x", str(tmp_path / "ctx"), "--from", "x:1"]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_many_removals_stay_within_the_dockerfile_line_limit(tmp_path):
+    old = tree(tmp_path / "old", {f"gone/asset-{i:05d}-{'x' * 60}.js": "x" for i in range(3000)})
+    new = tree(tmp_path / "new", {"kept.js": "k"})
+    (old / "kept.js").write_text("k")
+    # one removed directory is one path; removed files of a kept directory are each a path
+    old2 = tree(tmp_path / "old2", {f"dist/asset-{i:05d}-{'x' * 60}.js": "x" for i in range(3000)})
+    new2 = tree(tmp_path / "new2", {"dist/kept.js": "k"})
+    for o, n in ((old, new), (old2, new2)):
+        out = tmp_path / f"ctx-{o.name}"
+        layerdiff.main([str(o), str(n), "usr/local/lib/node_modules/n8n", str(out), "--from", "x:1"])
+        lines = (out / "Dockerfile").read_text().splitlines()
+        assert all(len(line.encode()) < 65536 for line in lines)
+        removed = [p for line in lines if line.startswith("RUN ") for p in json.loads(line[4:])[2:]]
+        assert len(removed) == (1 if o.name == "old" else 3000)

@@ -156,7 +156,14 @@ def restic_calls(r, *words, repo=None):
 
 def hook_calls(r, url):
     """curl calls for `url`: the URL holds the heartbeat token, so it goes on stdin (-K -), never argv."""
-    return [c for c in r.calls if c.argv[0] == "curl" and common.curl_config(url) == (c.kw.get("input") or "")]
+    return [c for c in r.calls if c.argv[0] == "curl" and (c.kw.get("input") or "").startswith(common.curl_config(url))]
+
+
+def posted(call) -> str | None:
+    """The body a curl call POSTs: on stdin (`data-binary = "..."` in its config), never in argv."""
+    assert "--data-binary" not in call.argv
+    m = re.search(r'^data-binary = "(.*)"$', call.kw.get("input") or "", re.M)
+    return None if m is None else m.group(1).replace('\\"', '"').replace("\\\\", "\\")
 
 
 def assert_secrets_kept(s, r, out: str) -> None:
@@ -301,8 +308,8 @@ def test_a_repository_that_does_not_open_fails_once_and_is_never_initialised(s, 
     assert (out + err).count("FAILED") == 1 and "disk is full" not in err
     assert not restic_calls(fake, "init") and not restic_calls(fake, "backup")
     (hook,) = hook_calls(fake, FAIL_HOOK)
-    assert hook.argv[-8:] == ["-X", "POST", "--data-binary", f"n8n-backup on {HOST} failed: {msg}", "-o", "/dev/null",
-                              "-K", "-"]
+    assert hook.argv[-6:] == ["-X", "POST", "-o", "/dev/null", "-K", "-"]
+    assert posted(hook) == f"n8n-backup on {HOST} failed: {msg}"
     assert not hook_calls(fake, OK_HOOK)
     assert f"FAILED {msg}" in log_of(s)
     assert not os.path.exists(stage(s))  # removed on failure too
@@ -319,7 +326,7 @@ def test_a_full_disk_is_named_with_what_to_do(s, fake, capsys):
     msg = f"local repository: restic backup failed (details in {s.backup.log}); {hint}"
     assert err == f"n8n-backup: FAILED {msg}\n"
     assert (out + err).count("FAILED") == 1
-    assert hook_calls(fake, FAIL_HOOK)[0].argv[-5] == f"n8n-backup on {HOST} failed: {msg}"
+    assert posted(hook_calls(fake, FAIL_HOOK)[0]) == f"n8n-backup on {HOST} failed: {msg}"
     assert not os.path.exists(stage(s))
 
 
@@ -426,7 +433,7 @@ def test_a_failing_database_source_is_named_and_no_snapshot_is_made(tmp_path, fa
     assert "permission denied for schema reporting" in log_of(s)
     assert not restic_calls(fake, "backup") and not restic_calls(fake, "init")
     (hook,) = hook_calls(fake, FAIL_HOOK)
-    assert hook.argv[-5].startswith(f"n8n-backup on {HOST} failed: analytics dump: ")
+    assert posted(hook).startswith(f"n8n-backup on {HOST} failed: analytics dump: ")
     assert not os.path.exists(stage(s))
     assert_secrets_kept(s, fake, out + err)
 
@@ -550,7 +557,7 @@ def test_ctrl_c_is_one_interrupted_line_exit_130_and_the_staging_goes(s, fake, c
     assert backup(s, fake) == 130
     out, err = capsys.readouterr()
     assert err == "n8n-backup: FAILED local repository: interrupted\n" and "FAILED" not in out
-    assert hook_calls(fake, FAIL_HOOK)[0].argv[-5] == f"n8n-backup on {HOST} failed: local repository: interrupted"
+    assert posted(hook_calls(fake, FAIL_HOOK)[0]) == f"n8n-backup on {HOST} failed: local repository: interrupted"
     assert not os.path.exists(stage(s))
 
 
@@ -604,7 +611,7 @@ def test_one_off_host_failure_still_copies_to_the_other_and_keeps_the_local_snap
     assert os.path.exists(os.path.join(s.backup.dir, "last-manifest.json"))
     assert not os.path.exists(os.path.join(s.backup.dir, "last-success"))
     (hook,) = hook_calls(fake, FAIL_HOOK)
-    assert hook.argv[-5] == f"n8n-backup on {HOST} failed: {msg}"
+    assert posted(hook) == f"n8n-backup on {HOST} failed: {msg}"
     assert not hook_calls(fake, OK_HOOK)
     log = log_of(s)
     assert f"off-host copy to {VAULT} failed: `restic copy {SNAP}` exited 1" in log and "port 22: refused" in log
@@ -679,13 +686,38 @@ def test_the_weekly_check_reports_to_its_own_heartbeat_and_a_daily_backup_does_n
     monkeypatch.setattr(common, "weekday", lambda: 7)
     assert backup(s, fake) == 0
     [ok] = sent()
-    assert ok.kw["input"] == f'url = "{CHECK_URL}"\n' and "--data-binary" not in ok.argv
+    assert ok.kw["input"] == f'url = "{CHECK_URL}"\n' and posted(ok) is None
     fake.calls.clear()
     fake.on(lambda c: c.startswith("restic") and " check " in f" {c} ", rc=1, stderr="Fatal: pack 1a2b damaged\n")
     assert backup(s, fake) != 0
     [bad] = sent()
-    assert bad.kw["input"] == f'url = "{CHECK_URL}/fail"\n'
-    assert bad.argv[bad.argv.index("--data-binary") + 1].startswith("n8n-backup --check failed: check (local)")
+    assert bad.kw["input"].startswith(f'url = "{CHECK_URL}/fail"\n')
+    assert posted(bad).startswith("n8n-backup --check failed: check (local)")
+
+
+def test_a_check_day_backup_failing_after_its_checks_still_reports_the_check_done(s, fake, capsys, monkeypatch):
+    import dataclasses
+
+    s = dataclasses.replace(s, reports=settings.Reports(jobs={"check": CHECK_URL}))
+    monkeypatch.setattr(common, "weekday", lambda: 7)
+    # the vault's copy fails (no check happens there); the local and the bucket's checks pass
+    fake.on(lambda c: "sftp.command" in c and " copy " in c, rc=1, stderr="Fatal: ssh: connect to host vault\n")
+    assert backup(s, fake) == 1
+    [ok] = hook_calls(fake, CHECK_URL)
+    assert posted(ok) is None  # the checks that ran all passed: no week of false warnings
+    assert hook_calls(fake, FAIL_HOOK)  # the backup itself still failed, and says so
+
+
+def test_an_overdue_check_runs_with_the_next_daily_backup(s, fake, capsys):
+    last = os.path.join(s.backup.dir, "last-check")
+    os.makedirs(s.backup.dir, exist_ok=True)
+    with open(last, "w") as f:
+        f.write("2020-01-05T03:17:00+00:00\n")  # a check day whose backup failed, long ago
+    assert backup(s, fake) == 0  # weekday 3, not the check day
+    assert restic_calls(fake, "check", repo=s.backup.local_repository)
+    fake.calls.clear()
+    assert backup(s, fake) == 0  # the check is fresh again: daily backups do not check
+    assert not restic_calls(fake, "check", repo=s.backup.local_repository)
 
 
 def test_staging_left_by_a_killed_run_is_replaced(s, fake, capsys):

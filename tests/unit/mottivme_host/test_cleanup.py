@@ -175,8 +175,13 @@ def with_reports(s):
 
 
 def reports_sent(r):
-    return [(c.kw["input"], c.argv[c.argv.index("--data-binary") + 1] if "--data-binary" in c.argv else None)
-            for c in r.calls if c.argv[0] == "curl"]
+    """(URL line, POSTed body) of each report: both on curl's stdin, never in argv."""
+    out = []
+    for c in (c for c in r.calls if c.argv[0] == "curl"):
+        assert "--data-binary" not in c.argv and "tok-secret" not in c.cmd
+        url, _, body = c.kw["input"].partition("\n")
+        out.append((url + "\n", re.fullmatch(r'data-binary = "(.*)"\n', body).group(1) if body else None))
+    return out
 
 
 def test_the_cleanup_reports_success_and_failure_to_its_heartbeat_not_a_dry_run(tmp_path, capsys):
@@ -187,7 +192,9 @@ def test_the_cleanup_reports_success_and_failure_to_its_heartbeat_not_a_dry_run(
     r = answering({"workflow_executions": [7], "conversation_history": [0]})
     assert cleanup(s, r, "--dry-run") == 0 and reports_sent(r) == []
     r = FakeRunner()
-    r.on("psql", rc=2, stderr='psql: error: connection to server at "db.example.test" failed: timeout\n')
+    # libpq quotes a connection string it cannot parse, password and all: the monitor never gets it
+    r.on("psql", rc=2, stderr=f'psql: error: invalid URI query parameter: "{SUPA_URL}?x"\n')
     assert cleanup(s, r) == 1
     [(url, body)] = reports_sent(r)
-    assert url == f'url = "{CLEANUP_URL}/fail"\n' and body.startswith("FAILED") and SUPA_PASSWORD not in body
+    assert url == f'url = "{CLEANUP_URL}/fail"\n' and body.startswith("FAILED") and "<url>" in body
+    assert SUPA_PASSWORD not in body

@@ -1107,8 +1107,21 @@ def test_a_drill_reports_success_and_failure_to_its_heartbeat_and_a_restore_does
     host.fake.calls.clear()
     assert restore(host, "--drill", "--snapshot", "0123abcd", reports=reports) == 3
     [bad] = job_calls(host.fake, DRILL_URL + "/fail")
-    body = bad.argv[bad.argv.index("--data-binary") + 1]
-    assert body.startswith("restore drill failed: find snapshot: no snapshot '0123abcd' found")
+    assert "--data-binary" not in bad.argv  # the reason goes on stdin, beside the URL
+    body = bad.kw["input"].split("\n")[1]
+    assert body.startswith('data-binary = "restore drill failed: find snapshot: no snapshot \'0123abcd\' found')
     host.fake.calls.clear()
     assert restore(host, "--no-safety-snapshot", reports=reports) == 0
     assert job_calls(host.fake, DRILL_URL) == []  # a restore is not the drill
+
+
+def test_a_prefix_naming_two_backups_is_refused_and_an_own_id_wins_over_a_copy(host, capsys):
+    a = {**snap("abcd1111", "2026-11-28T03:17:00Z")}
+    b = {**snap("abcd2222", "2026-11-29T03:17:00Z")}
+    copy = {**snap("77770000", "2026-11-29T04:00:00Z"), "original": "abcd9999" + "0" * 56}
+    host.answers = {LOCAL: (0, json.dumps([a, b, copy]), "")}
+    assert restore(host, "--drill", "--snapshot", "abcd") == 2
+    assert "'abcd' names several snapshots (abcd11110000, abcd22220000): give more of its digits" in \
+        capsys.readouterr().err
+    assert restore(host, "--drill", "--snapshot", "abcd2") == 0
+    assert "snapshot abcd2222 from" in capsys.readouterr().out

@@ -380,3 +380,13 @@ def test_a_failed_postgres_rotation_leaves_restic_alone(tmp_path, host, fake, ca
     assert rotate(fake, s, path) == 1
     assert not fake.ran("restic") and pw.read_text() == OLD_RESTIC + "\n"
     assert not os.path.exists(path)
+
+
+def test_a_damaged_age_record_never_fails_a_rotation_that_is_done(tmp_path, host, fake, capsys):
+    s, env, pw = host
+    os.makedirs(os.path.dirname(s.secret_ages))
+    with open(s.secret_ages, "w") as f:
+        f.write('["damaged"]')
+    Postgres(fake, env)
+    assert rotate(fake, s, values_file(tmp_path, POSTGRES_PASSWORD=NEW_PG)) == 0
+    assert "secret ages not recorded now" in capsys.readouterr().out

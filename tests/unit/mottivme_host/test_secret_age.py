@@ -100,3 +100,17 @@ def test_the_record_holds_one_fingerprint_per_secret_under_its_own_key(server):
     secret_age.refresh(s, at(0))
     record = json.load(open(s.secret_ages))
     assert set(record["secrets"]) == {"POSTGRES_PASSWORD", "RESTIC_PASSWORD"} and len(record["key"]) == 64
+
+
+@pytest.mark.parametrize("content", ['["a list"]', '{"key": "not-hex", "secrets": {}}',
+                                     '{"key": "' + "a" * 64 + '", "secrets": {"X": {"fingerprint": "f", "since": "soon"}}}'])
+def test_a_damaged_record_is_one_line_with_its_fix_in_status_and_doctor(server, content):
+    from mottivme_host import doctor, status
+
+    s, _, _ = server
+    os.makedirs(os.path.dirname(s.secret_ages))
+    open(s.secret_ages, "w").write(content)
+    with pytest.raises(common.Fail, match="is damaged: move it aside and run again"):
+        secret_age.refresh(s)
+    assert any(line.startswith("! secret ages:") and "damaged" in line for line in status.lines(s, FakeRunner()))
+    assert any(level == "WARN" and check == "secret age" for level, check, *_ in doctor.check(s, FakeRunner()))
