@@ -57,8 +57,9 @@ def paused_monitor(monitor, first_deploy):
 
 def messages(monitor, about: str = "n8n", channel: str = "/whatsapp") -> list[str]:
     """Messages about one check on one channel (the driven clock also ages the other checks' heartbeats)."""
+    # titles: "[DOWN 5 min] n8n: HTTP 502 — since ..." and "[RESOLVED] n8n is up again after ..."
     return [m for m in monitor.sh("cat /tmp/itest-whatsapp.log 2>/dev/null || true").splitlines()
-            if m.startswith(channel + " ") and f"] {about} " in m]
+            if m.startswith(channel + " ") and (f"] {about}: " in m or f"] {about} is up again" in m)]
 
 
 def n8n_down(n8n_server):
@@ -160,7 +161,7 @@ def test_a_secret_due_for_rotation_warns_by_email_not_by_page_and_the_rotation_c
     assert "RESTIC_PASSWORD: 0 days old" in n8n_server.sh("mottivme-host secret-age")
     n8n_server.sh("python3 -c \"import json, datetime as d; p = '/var/lib/mottivme/secret-ages.json'; "
                   "r = json.load(open(p)); r['secrets']['RESTIC_PASSWORD']['since'] = "
-                  "str(d.date.today() - d.timedelta(days=85)); json.dump(r, open(p, 'w'))\"")
+                  "str(d.datetime.now(d.timezone.utc).date() - d.timedelta(days=85)); json.dump(r, open(p, 'w'))\"")
     out = n8n_server.sh("mottivme-host secret-age --report")
     assert "! RESTIC_PASSWORD: 85 days old" in out and "rotate it (mottivme rotate-secrets)" in out
     assert "WARN  secret age: RESTIC_PASSWORD 85 days old" in n8n_server.sh("mottivme-host doctor", check=False)
