@@ -115,13 +115,14 @@ def cmd_check(cfg: Config, args, now: int) -> int:
     if db_error:
         results.update({c.name: checks.Result(False, None, db_error) for c in beats})
     if args.json:
-        print(json.dumps([{"name": n, "ok": r.ok, "state": "UP" if r.ok else "DOWN", "ms": r.ms, "reason": r.reason}
-                          for n, r in results.items()], indent=1))
+        print(json.dumps([{"name": c.name, "ok": results[c.name].ok, "state": rounds.state_word(c, results[c.name]),
+                           "ms": results[c.name].ms, "reason": results[c.name].reason} for c in cfg.checks], indent=1))
     else:
-        print(f"{'NAME':<24} {'STATE':<5} {'MS':>9}  REASON")
-        for name, result in results.items():
-            print(rounds.result_line(name, result))
-    return EXIT_OK if all(r.ok for r in results.values()) else EXIT_DOWN
+        print(f"{'NAME':<24} {'STATE':<7} {'MS':>9}  REASON")
+        for c in cfg.checks:
+            print(rounds.result_line(c, results[c.name]))
+    # a warning (a secret due, a late weekly job) is not a failed health check: only what is down
+    return EXIT_OK if all(results[c.name].ok or c.severity == "warning" for c in cfg.checks) else EXIT_DOWN
 
 
 def cmd_serve(cfg: Config, args, now: int) -> int:

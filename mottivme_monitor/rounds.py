@@ -12,11 +12,15 @@ from .store import Incident, Store
 Printer = Callable[[str], None]
 
 
-def result_line(name: str, result: checks.Result, maintenance: bool = False) -> str:
-    state = "UP" if result.ok else "DOWN"
+def state_word(check: Check, result: checks.Result) -> str:
+    """UP, DOWN, or WARNING for a check whose severity is "warning" (not an outage)."""
+    return "UP" if result.ok else "WARNING" if check.severity == "warning" else "DOWN"
+
+
+def result_line(check: Check, result: checks.Result, maintenance: bool = False) -> str:
     ms = f"{result.ms} ms" if result.ms is not None else "-"
     tail = result.reason + (" [maintenance]" if maintenance else "")
-    return f"{name:<24} {state:<5} {ms:>9}  {tail}".rstrip()
+    return f"{check.name:<24} {state_word(check, result):<7} {ms:>9}  {tail}".rstrip()
 
 
 def run_round(cfg: Config, store: Store, now: int, out: Printer = print) -> None:
@@ -28,7 +32,7 @@ def run_round(cfg: Config, store: Store, now: int, out: Printer = print) -> None
     for check in cfg.checks:
         state, window = store.record_result(check.name, now, results[check.name])
         recorded[check.name] = (state, window)
-        out(result_line(check.name, results[check.name], window is not None))
+        out(result_line(check, results[check.name], window is not None))
 
     just_resolved = set()
     for check in cfg.checks:

@@ -3,8 +3,8 @@
     pyinfra inventory.py runbooks/health_check.py
 
 Runs the monitor's checks on the monitor host (the same checks, with the same secrets, that
-page people) without recording or notifying, prints one table (service, UP/DOWN, time, reason)
-and fails (non-zero exit) if any service is down. See docs/runbooks/health_check.md."""
+page people) without recording or notifying, prints one table (service, UP/DOWN/WARNING, time,
+reason) and fails (non-zero exit) if any service is down (a warning alone does not fail it). See docs/runbooks/health_check.md."""
 
 from pyinfra import host, inventory
 

@@ -133,3 +133,17 @@ def test_operators_see_the_full_reason_on_the_monitor_host_the_page_its_kind(tmp
     assert "connection refused (127.0.0.1 port 9)" in out  # `mottivme-monitor status`: everything
     page = json.loads((tmp_path / "www" / "status.json").read_text())
     assert page["services"][0]["reason"] == "connection refused"  # published: its kind
+
+
+def test_a_warning_alone_is_not_a_failed_health_check(tmp_path):
+    with Service() as svc:
+        cfg = write_config(tmp_path, [
+            {"name": "n8n", "type": "http", "url": svc.url(), "timeout_seconds": 2},
+            {"name": "secrets-n1", "type": "heartbeat", "max_age_minutes": 60, "severity": "warning"}], CHANNELS)
+        cli(cfg, "run", "--now", at(0))
+        code, out = cli(cfg, "check", "--now", at(120))  # the warning check: never pinged
+        code_json, out_json = cli(cfg, "check", "--json", "--now", at(120))
+    assert code == 0 and code_json == 0, out
+    line = next(x for x in out.splitlines() if x.startswith("secrets-n1"))
+    assert " WARNING " in line and "never pinged" in line
+    assert {d["name"]: d["state"] for d in json.loads(out_json)} == {"n8n": "UP", "secrets-n1": "WARNING"}
