@@ -187,12 +187,8 @@ class _Backup:
         """GET (heartbeat) or POST `body`. The URL may hold a token: it is never logged or printed."""
         if not url:
             return
-        argv = ["curl", "-fsS", "-m", "10", "--retry", "2", *self.b.hook_curl_args]
-        argv += ["-X", "POST"] if body is not None else []
-        body = common.without_urls(body) if body is not None else None
-        try:  # the URL and the body reach curl on stdin, never on a command line; its output (which may name it) is dropped
-            ok = self.r.run([*argv, "-o", "/dev/null", "-K", "-"], input=common.curl_config(url, body),
-                            check=False).ok
+        try:
+            ok = common.send(self.r, url, self.b.hook_curl_args, body).ok
         except OSError:
             ok = False
         if not ok:

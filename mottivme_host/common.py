@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import sys
+import tempfile
 
 
 class Fail(Exception):
@@ -88,6 +89,34 @@ def without_urls(text: str) -> str:
     return URL_IN_TEXT.sub("<url>", text)
 
 
+def send(runner, url: str, curl_args=(), body: str | None = None):
+    """GET `url`, or POST `body` to it, with curl; the Result. The URL (it holds a heartbeat
+    token) and the body (every URL in it replaced: a connection string holds its password) reach
+    curl on stdin, never argv; curl's output, which may name the URL, is dropped."""
+    argv = ["curl", "-fsS", "-m", "10", "--retry", "2", *curl_args, *(["-X", "POST"] if body is not None else [])]
+    body = without_urls(body) if body is not None else None
+    return runner.run([*argv, "-o", "/dev/null", "-K", "-"], input=curl_config(url, body), check=False)
+
+
+def write_private(path: str, text: str) -> None:
+    """Write `text` to `path` atomically, 0600 from the first byte (mkstemp, then renamed over it)."""
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
 def report_job(s, runner, job: str, error: str | None = None) -> bool:
     """Tell the monitor how a scheduled job ended (settings `reports.jobs`: job -> heartbeat URL):
     GET the URL when it succeeded, POST the one-line reason to URL/fail when it did not. Best
@@ -96,13 +125,10 @@ def report_job(s, runner, job: str, error: str | None = None) -> bool:
     url = dict(r.jobs).get(job, "") if r is not None else ""
     if not url:
         return False
-    argv = ["curl", "-fsS", "-m", "10", "--retry", "2", *r.curl_args]
-    body = None
-    if error is not None:  # the reason, on stdin too, without any URL in it
-        argv += ["-X", "POST"]
-        body, url = without_urls(" ".join(error.split()))[:300], url + "/fail"
     try:
-        return runner.run([*argv, "-o", "/dev/null", "-K", "-"], input=curl_config(url, body), check=False).ok
+        if error is None:
+            return send(runner, url, r.curl_args).ok
+        return send(runner, url + "/fail", r.curl_args, " ".join(error.split())[:300]).ok
     except OSError:
         return False
 

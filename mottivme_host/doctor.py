@@ -133,7 +133,7 @@ def check(s: Settings, r: Runner, now: dt.datetime | None = None, root: str = "/
     else:
         if old:
             name, days = old
-            level = "WARN" if days >= s.secret_max_age_days - s.secret_warn_days else "ok"
+            level = "WARN" if secret_age.due_soon(s, days) else "ok"
             f.add(level, "secret age", f"{name} {days} days old (SOP 05: rotate every {s.secret_max_age_days})",
                   "mottivme rotate-secrets")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from .common import Fail, curl_config
+from .common import Fail, send
 from .run import Runner
 from .settings import Settings
 
@@ -56,9 +56,7 @@ def main(ns, s: Settings, runner: Runner) -> int:
     for name, percent, url in measures:
         if not url:
             continue
-        res = runner.run(["curl", "-fsS", "-m", "10", "--retry", "2", *r.curl_args, "-X", "POST",
-                          "--data-binary", str(percent), "-o", "/dev/null", "-K", "-"], input=curl_config(url),
-                         check=False)
+        res = send(runner, url, r.curl_args, str(percent))
         if not res.ok:
             failed.append(f"{name}: {res.stderr.strip()[:160] or f'curl exit {res.returncode}'}")
     if failed:

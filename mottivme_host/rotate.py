@@ -64,31 +64,11 @@ def _record_ages(s: Settings, runner: Runner) -> None:
     """The new values start their 90 days today, and the monitor hears it now (its secret-age
     warning clears). Not a reason to fail a rotation that is done: cron records them daily."""
     try:
-        since = secret_age.refresh(s)
-        days = secret_age.oldest_days(since)
-        if days is not None:
-            secret_age.report(s, runner, days)
+        old = secret_age.oldest(secret_age.refresh(s))
+        if old is not None:
+            secret_age.report(s, runner, old[1])
     except Exception as e:  # noqa: BLE001 - never turns a rotation that is done into a failure
         out_line(f"secret ages not recorded now ({e}); cron records them within a day")
-
-
-def _write_private(path: str, text: str) -> None:
-    """Write `text` to `path` atomically, 0600 from the start (a temporary file renamed over it)."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")  # mkstemp: 0600
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _copy_private(src: str, dst: str) -> None:
@@ -219,7 +199,7 @@ class _Restic:
         finally:
             os.unlink(newfile)
         # 3. the new password from now on
-        _write_private(self.b.password_file, new + "\n")
+        common.write_private(self.b.password_file, new + "\n")
         # 4. then the old keys go
         left = []
         for url in present:

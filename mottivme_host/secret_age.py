@@ -24,10 +24,9 @@ import json
 import os
 import re
 import secrets
-import tempfile
 
 from . import envfile
-from .common import Fail, curl_config
+from .common import Fail, send, write_private
 from .deploy_version import env_path
 from .run import Runner
 from .settings import Settings
@@ -90,23 +89,9 @@ def _load(path: str) -> tuple[dict, bool]:
 
 
 def _save(path: str, record: dict) -> None:
-    """Atomically, 0600 from the first byte (mkstemp), in a directory only root enters."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Atomically, 0600 from the first byte, in a directory only root enters."""
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    write_private(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def refresh(s: Settings, now: dt.datetime | None = None, save: bool = True) -> dict[str, dt.date]:
@@ -139,11 +124,16 @@ def lines(s: Settings, since: dict[str, dt.date], now: dt.datetime | None = None
         due = since[name] + dt.timedelta(days=s.secret_max_age_days)
         if age >= s.secret_max_age_days:
             out.append(f"! {name}: {age} days old, due on {due}: rotate it now (mottivme rotate-secrets)")
-        elif age >= s.secret_max_age_days - s.secret_warn_days:
+        elif due_soon(s, age):
             out.append(f"! {name}: {age} days old, due on {due}: rotate it (mottivme rotate-secrets)")
         else:
             out.append(f"{name}: {age} days old, due on {due}")
     return out
+
+
+def due_soon(s: Settings, days: int) -> bool:
+    """A secret this old is within secret_warn_days of secret_max_age_days, or past it."""
+    return days >= s.secret_max_age_days - s.secret_warn_days
 
 
 def oldest(since: dict[str, dt.date], now: dt.datetime | None = None) -> tuple[str, int] | None:
@@ -152,19 +142,12 @@ def oldest(since: dict[str, dt.date], now: dt.datetime | None = None) -> tuple[s
     return max(((name, (today - d).days) for name, d in since.items()), key=lambda x: x[1], default=None)
 
 
-def oldest_days(since: dict[str, dt.date], now: dt.datetime | None = None) -> int | None:
-    today = (now or dt.datetime.now(dt.UTC)).date()
-    return max(((today - d).days for d in since.values()), default=None)
-
-
 def report(s: Settings, runner: Runner, days: int) -> None:
     """POST the oldest age to the monitor (the URL holds the heartbeat token: curl reads it on stdin)."""
     r = s.reports
     if not (r and r.secrets_url):
         return
-    res = runner.run(["curl", "-fsS", "-m", "10", "--retry", "2", *r.curl_args, "-X", "POST",
-                      "--data-binary", str(days), "-o", "/dev/null", "-K", "-"], input=curl_config(r.secrets_url),
-                     check=False)
+    res = send(runner, r.secrets_url, r.curl_args, str(days))
     if not res.ok:
         raise Fail(f"the monitor did not take the secret-age report "
                    f"({res.stderr.strip()[:160] or f'curl exit {res.returncode}'})")
@@ -174,7 +157,7 @@ def main(ns, s: Settings, runner: Runner) -> int:
     since = refresh(s)
     for line in lines(s, since) or ["no rotatable secret on this server"]:
         print(line)
-    days = oldest_days(since)
-    if ns.report and days is not None:
-        report(s, runner, days)
+    old = oldest(since)
+    if ns.report and old is not None:
+        report(s, runner, old[1])
     return 0

@@ -80,6 +80,11 @@ class Check:
     group: str = ""
     severity: str = "page"  # "warning": not an outage (a secret due for rotation); see SEVERITIES
 
+    @property
+    def down_word(self) -> str:
+        """What a failing result of this check is called: DOWN, or WARNING (severity "warning")."""
+        return "WARNING" if self.severity == "warning" else "DOWN"
+
 
 @dataclass(frozen=True)
 class Config:

@@ -64,7 +64,7 @@ def decide(check: Check, state: State, incident: Incident | None, in_maintenance
     step = highest_step(check, down_for)
     if step is None:
         return None                                   # short failure: no incident, nothing sent
-    word = "WARNING" if check.severity == "warning" else "DOWN"
+    word = check.down_word
     if incident is None or step > incident.last_step:
         kind, label = ("open+step" if incident is None else "step"), word
         channels = ladder.steps[step].channels

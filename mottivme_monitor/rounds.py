@@ -12,15 +12,10 @@ from .store import Incident, Store
 Printer = Callable[[str], None]
 
 
-def state_word(check: Check, result: checks.Result) -> str:
-    """UP, DOWN, or WARNING for a check whose severity is "warning" (not an outage)."""
-    return "UP" if result.ok else "WARNING" if check.severity == "warning" else "DOWN"
-
-
 def result_line(check: Check, result: checks.Result, maintenance: bool = False) -> str:
     ms = f"{result.ms} ms" if result.ms is not None else "-"
     tail = result.reason + (" [maintenance]" if maintenance else "")
-    return f"{check.name:<24} {state_word(check, result):<7} {ms:>9}  {tail}".rstrip()
+    return f"{check.name:<24} {'UP' if result.ok else check.down_word:<7} {ms:>9}  {tail}".rstrip()
 
 
 def run_round(cfg: Config, store: Store, now: int, out: Printer = print) -> None:

@@ -53,7 +53,7 @@ def build(cfg: Config, store: Store, now: int, published: bool = True) -> dict:
         elif st is None:
             state = "unknown"
         else:
-            state = "up" if st.ok else "warning" if check.severity == "warning" else "down"
+            state = "up" if st.ok else check.down_word.lower()
         services.append({
             "name": check.name, "description": check.description, "group": check.group,
             "state": state,

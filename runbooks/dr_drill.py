@@ -78,9 +78,8 @@ class N8nServer:
 
 
 class Drill:
-    def __init__(self, source: config.InventorySource, env: dict, rebuild: str):
-        self.source, self.env, self.rebuild = source, env, rebuild
-        self.parts = {"a", "b", "c"}
+    def __init__(self, source: config.InventorySource, env: dict, rebuild: str, parts: set[str]):
+        self.source, self.env, self.rebuild, self.parts = source, env, rebuild, parts
         self.steps: list[tuple[str, str, float | None, str]] = []  # (part, step, seconds, result)
         self.failures: list[str] = []
 
@@ -309,12 +308,12 @@ def main(argv=None) -> int:
         print("dr-drill: part (c) rebuilds from the off-host repository and none is configured: set BACKUP_VAULT "
               "or BACKUP_S3_REPOSITORY", file=sys.stderr)
         return 2
-    drill = Drill(source, dict(os.environ), rebuild)
+    parts = set(a.parts.split(","))
+    drill = Drill(source, dict(os.environ), rebuild, parts)
     monitored = bool(groups.get("monitors"))
     if monitored:  # the drill's outages are planned: page nobody (the window expires by itself)
         drill.step("-", "silence the monitor (maintenance window)", lambda: drill.pyinfra(
             "runbooks/maintenance.py", "--data", "checks=*", "--data", "minutes=120", "--data", "reason=DR drill") and None)
-    parts = drill.parts = set(a.parts.split(","))
     try:
         t_outage = drill.outage() if "a" in parts else {}
         marker = drill.data_loss() if "b" in parts else None

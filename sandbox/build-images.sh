@@ -137,6 +137,7 @@ step_n8n() {  # the deployed version, then each extra one (the emergency deploy'
   build_n8n
   local v
   for v in ${N8N_EXTRA_VERSIONS:-}; do [ "$v" = "$N8N_VERSION" ] || build_n8n_over "$v"; done
+  docker rmi -f "$N8N_IMAGE" >/dev/null 2>&1 || true  # the servers load the archives; keep the engine small
 }
 
 stage_n8n() {  # stage_n8n VERSION: npm's n8n@VERSION in $WORK/n8n-stage-VERSION (kept: the next build reuses it)
@@ -182,7 +183,7 @@ build_n8n_over() {  # build_n8n_over VERSION: the deployed version's image plus 
   [ "$got" = "$v" ] || { echo "build-images: $tag says n8n $got" >&2; exit 1; }
   save "$arc" "$tag"
   rm -f "$(archive "$tag" -r1)" "$(archive "$tag" -r2)"   # earlier revisions
-  docker rmi -f "$tag" "$N8N_IMAGE" >/dev/null
+  docker rmi -f "$tag" >/dev/null
 }
 
 build_n8n() {
@@ -211,8 +212,7 @@ build_n8n() {
     --change "ENV N8N_VERSION=$N8N_VERSION" \
     --change 'WORKDIR /home/node' --change 'USER node' --change 'EXPOSE 5678/tcp' \
     --change 'ENTRYPOINT ["tini", "--", "/docker-entrypoint.sh"]'
-  save "$arc" "$N8N_IMAGE"
-  docker rmi -f "$N8N_IMAGE" >/dev/null   # the servers load the archive; keep the engine small
+  save "$arc" "$N8N_IMAGE"   # kept in the engine until step_n8n ends: the extra versions build on it
 }
 
 step_postgres() {

@@ -27,7 +27,7 @@ from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import apt, files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import operations, settings
+from tasks import groups, operations, settings
 from tasks.config import peer
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mottivme_monitor"
@@ -38,6 +38,12 @@ COMMAND = "/usr/local/bin/mottivme-monitor"  # mottivme_monitor/launcher.py
 LAUNCH = f"{ETC}/launch.json"
 PING_ENV = "/etc/mottivme/monitor-ping.env"
 _VAR = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+
+# the scheduled jobs of an n8n server that report to the monitor (mottivme_host common.report_job):
+# job -> (what it is, days after which a job that did not report is late: a warning, not a page)
+JOBS = {"check": ("weekly restic repository check", 8), "cleanup": ("weekly cleanup of old Supabase rows", 8),
+        "drill": ("monthly restore drill", 32)}
 
 
 def monitor_hosts() -> list:
@@ -82,22 +88,17 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
         # that server's own settings (group_data/n8n_servers.py may differ from the monitor's)
         st, bk = settings.Stack.from_data(s.data), settings.Backup.from_data(s.data)
         cl = settings.Cleanup.from_data(s.data)
-        # the scheduled jobs beside the backup: each its own heartbeat and freshness (a missed or
-        # failed one is a warning by e-mail, not a page): weekly check and cleanup, monthly drill
-        jobs = [("check", "weekly restic repository check", 8 * 24 * 60)]
-        if cl.retention_days:
-            jobs.append(("cleanup", "weekly cleanup of old Supabase rows", 8 * 24 * 60))
-        if bk.drill_monthly:
-            jobs.append(("drill", "monthly restore drill", 32 * 24 * 60))
+        scheduled = {"check": True, "cleanup": bool(cl.retention_days), "drill": bk.drill_monthly}
         out.append({"name": f"backup-{s.name}", "description": f"daily backup of {s.name}", "type": "heartbeat",
                     "max_age_minutes": m.backup_max_age_hours * 60})
         out.append({"name": f"secrets-{s.name}", "description": f"age of the rotatable secrets on {s.name}",
                     "type": "heartbeat", "max_age_minutes": 26 * 60, "value_label": "oldest secret",
                     "max_value": st.secret_max_age_days - st.secret_warn_days - 1, "unit": "days",
                     "severity": "warning", "ladder": m.warning_ladder})
-        for job, what, minutes in jobs:
-            out.append({"name": f"{job}-{s.name}", "description": f"{what} on {s.name}", "type": "heartbeat",
-                        "max_age_minutes": minutes, "severity": "warning", "ladder": m.warning_ladder})
+        for job, (what, days) in JOBS.items():
+            if scheduled[job]:
+                out.append({"name": f"{job}-{s.name}", "description": f"{what} on {s.name}", "type": "heartbeat",
+                            "max_age_minutes": days * 24 * 60, "severity": "warning", "ladder": m.warning_ladder})
     for h in managed_hosts():
         out.append({"name": f"disk-{h.name}", "description": f"disk space on {h.name} ({disk_path(h, m)})",
                     "type": "heartbeat", "max_age_minutes": m.disk_report_minutes * 3,
@@ -219,7 +220,7 @@ def report_settings() -> dict | None:
            "disk_path": disk_path(host, m), "curl_args": ping_curl_args(m).split()}
     if "n8n_servers" in host.groups:
         out["secrets_url"] = ping_url(m, f"secrets-{host.name}")
-        out["jobs"] = {job: ping_url(m, f"{job}-{host.name}") for job in ("check", "cleanup", "drill")}
+        out["jobs"] = {job: ping_url(m, f"{job}-{host.name}") for job in JOBS}
     return out
 
 
@@ -234,7 +235,7 @@ def disk_path(h, m: settings.Monitor) -> str:
 def managed_hosts() -> list:
     """Every server the deploy manages, in inventory order: each reports its disk and memory."""
     seen, out = set(), []
-    for group in ("n8n_servers", "n8n_workers", "backup_vault", "monitors"):
+    for group in groups.NAMES:
         for h in inventory.get_group(group, default=[]):
             if h.name not in seen:
                 seen.add(h.name)

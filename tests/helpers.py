@@ -204,6 +204,14 @@ class Call:
         return " ".join(self.argv)
 
 
+def posted(call) -> str | None:
+    """The body a curl call POSTs to the monitor or a hook: on stdin (`data-binary = "..."` in its
+    config, common.send), never in argv."""
+    assert "--data-binary" not in call.argv
+    m = re.search(r'^data-binary = "(.*)"$', call.kw.get("input") or "", re.M)
+    return None if m is None else m.group(1).replace('\\"', '"').replace("\\\\", "\\")
+
+
 class FakeRunner:
     def __init__(self):
         self.rules: list[Rule] = []

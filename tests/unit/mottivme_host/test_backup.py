@@ -16,7 +16,7 @@ import time
 import pytest
 
 from mottivme_host import cli, common, settings, stack
-from tests.helpers import FakeRunner
+from tests.helpers import FakeRunner, posted
 
 HOST = "n8n-test-1"
 SUPA_PASSWORD = "supa-S3cret-pw"
@@ -157,13 +157,6 @@ def restic_calls(r, *words, repo=None):
 def hook_calls(r, url):
     """curl calls for `url`: the URL holds the heartbeat token, so it goes on stdin (-K -), never argv."""
     return [c for c in r.calls if c.argv[0] == "curl" and (c.kw.get("input") or "").startswith(common.curl_config(url))]
-
-
-def posted(call) -> str | None:
-    """The body a curl call POSTs: on stdin (`data-binary = "..."` in its config), never in argv."""
-    assert "--data-binary" not in call.argv
-    m = re.search(r'^data-binary = "(.*)"$', call.kw.get("input") or "", re.M)
-    return None if m is None else m.group(1).replace('\\"', '"').replace("\\\\", "\\")
 
 
 def assert_secrets_kept(s, r, out: str) -> None:

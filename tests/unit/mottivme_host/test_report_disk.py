@@ -3,7 +3,7 @@
 import dataclasses
 
 from mottivme_host import cli, common, report_disk, settings
-from tests.helpers import FakeRunner
+from tests.helpers import FakeRunner, posted
 
 DISK, MEM = "https://status.test/ping/tok-secret/disk-v1", "https://status.test/ping/tok-secret/memory-v1"
 
@@ -24,7 +24,7 @@ def test_both_reports_go_to_their_own_heartbeat_with_the_url_on_stdin(tmp_path, 
     monkeypatch.setattr(report_disk, "memory_percent", lambda: 42)
     fake = FakeRunner()
     assert cli.main(["mottivme-report-disk"], runner=fake, settings=make(tmp_path, disk_url=DISK, memory_url=MEM)) == 0
-    sent = [(c.kw["input"], c.argv[c.argv.index("--data-binary") + 1]) for c in fake.calls]
+    sent = [(c.kw["input"].splitlines()[0] + "\n", posted(c)) for c in fake.calls]
     assert sent == [(common.curl_config(DISK), str(report_disk.used_percent(str(tmp_path)))),
                     (common.curl_config(MEM), "42")]
     assert not any("tok-secret" in a for c in fake.calls for a in c.argv)

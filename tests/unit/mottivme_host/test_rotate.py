@@ -12,7 +12,7 @@ import os
 import pytest
 
 from mottivme_host import cli, common, envfile, secret_age, settings
-from tests.helpers import Call, FakeRunner
+from tests.helpers import Call, FakeRunner, posted
 
 OLD_PG, NEW_PG = "old-pg-pass", "new'pg-pass"  # a quote: the SQL literal must double it
 OLD_RESTIC, NEW_RESTIC = "old-restic-pass", "new-restic-pass"
@@ -369,7 +369,7 @@ def test_the_rotated_values_start_their_90_days_today_and_the_monitor_hears_it(t
     today = dt.datetime.now(dt.UTC).date()
     assert secret_age.refresh(s) == {"POSTGRES_PASSWORD": today, "RESTIC_PASSWORD": today}
     report = [c for c in fake.calls if c.argv[0] == "curl" and "ping/secrets" in (c.kw.get("input") or "")]
-    assert len(report) == 1 and report[0].argv[report[0].argv.index("--data-binary") + 1] == "0"
+    assert len(report) == 1 and posted(report[0]) == "0"
 
 
 def test_a_failed_postgres_rotation_leaves_restic_alone(tmp_path, host, fake, capsys):

@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from mottivme_host import cli, common, secret_age, settings
-from tests.helpers import FakeRunner
+from tests.helpers import FakeRunner, posted
 
 PG, RESTIC = "pg-secret-value-0123", "restic-secret-value-4567"
 URL = "https://status.test/ping/secrets-n1?token=hb-token-secret"
@@ -65,7 +65,7 @@ def test_a_value_changed_by_hand_counts_from_that_day(server):
     pw.write_text("changed-by-hand-value\n")
     since = secret_age.refresh(s, at(50))
     assert since == {"POSTGRES_PASSWORD": at(0).date(), "RESTIC_PASSWORD": at(50).date()}
-    assert secret_age.oldest_days(since, at(60)) == 60
+    assert secret_age.oldest(since, at(60)) == ("POSTGRES_PASSWORD", 60)
 
 
 def test_report_sends_the_oldest_age_with_the_url_on_stdin_only(server, capsys):
@@ -73,7 +73,7 @@ def test_report_sends_the_oldest_age_with_the_url_on_stdin_only(server, capsys):
     fake = FakeRunner()
     assert cli.main(["mottivme-host", "secret-age", "--report"], runner=fake, settings=s) == 0
     [call] = fake.calls
-    assert call.argv[0] == "curl" and "0" in call.argv and call.kw["input"] == common.curl_config(URL)
+    assert call.argv[0] == "curl" and posted(call) == "0" and call.kw["input"] == common.curl_config(URL, "0")
     assert not any(URL in a or "hb-token-secret" in a for a in call.argv)
     out = capsys.readouterr().out
     assert "POSTGRES_PASSWORD: 0 days old" in out and PG not in out and RESTIC not in out
