@@ -80,7 +80,7 @@ class Sandbox:
         from dotenv import dotenv_values
 
         f = self.state_dir / "secrets.env"
-        return {k: v for k, v in dotenv_values(f).items() if v is not None} if f.exists() else {}
+        return {k: v for k, v in dotenv_values(f, interpolate=False).items() if v is not None} if f.exists() else {}
 
     def save(self, state: dict) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,7 @@ class SandboxSource:
         standin = [h for h in hosts if h["group"] == "supabase"]
         if standin and not os.environ.get("SUPABASE_DB_URL"):
             # the stand-in for Supabase's database (sandbox/supabase.py)
-            password = dotenv_values(self.state / "secrets.env").get("SUPABASE_STANDIN_PASSWORD", "")
+            password = dotenv_values(self.state / "secrets.env", interpolate=False).get("SUPABASE_STANDIN_PASSWORD", "")
             os.environ["SUPABASE_DB_URL"] = f"postgresql://postgres:{password}@{standin[0]['private_ip']}:5432/postgres"
         return groups
 

@@ -45,10 +45,11 @@ def env_file() -> Path:
 
 
 def load_env() -> None:
-    """.env (MOTTIVME_ENV_FILE names another file) under whatever the environment already sets."""
+    """.env (MOTTIVME_ENV_FILE names another file) under whatever the environment already sets, each
+    value exactly as written: no ${VAR} expansion (a $ in a password is a $)."""
     from dotenv import load_dotenv
 
-    load_dotenv(env_file(), override=False)
+    load_dotenv(env_file(), override=False, interpolate=False)
 
 
 class EnvSource:
@@ -141,7 +142,7 @@ def load_inventory(source: InventorySource) -> dict[str, list]:
         names = ", ".join(f"{n} ({g})" for g, hs in found.items() if g in group_registry.NAMES for n, _ in hs)
         print(f"inventory: {source.describe()}: {names}", file=sys.stderr)
     for f in source.secret_files():  # values .env / the environment do not set
-        load_dotenv(f, override=False)
+        load_dotenv(f, override=False, interpolate=False)
     errors = variables.problems(os.environ, found)
     errors += variables.source_problems(groupdata.load(group_registry.N8N_SERVERS.name).get("backup_sources", []),
                                         os.environ)
@@ -180,7 +181,7 @@ def persist_secret(name: str, value: str) -> str:
     from dotenv import dotenv_values, set_key
 
     for f in _secret_homes():
-        if f.is_file() and name in dotenv_values(f):
+        if f.is_file() and name in dotenv_values(f, interpolate=False):
             set_key(str(f), name, value, quote_mode="never")
             os.environ[name] = value
             return str(f)

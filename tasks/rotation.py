@@ -23,7 +23,7 @@ def pending() -> dict[str, str]:
     from dotenv import dotenv_values
 
     f = rotation_pending_file()
-    return {k: v for k, v in dotenv_values(f).items() if v} if f.is_file() else {}
+    return {k: v for k, v in dotenv_values(f, interpolate=False).items() if v} if f.is_file() else {}
 
 
 def _write_pending(values: dict[str, str]) -> None:

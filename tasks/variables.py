@@ -41,7 +41,38 @@ def _hex(n: int) -> Callable[[], str]:
     return lambda: secrets.token_hex(n)
 
 
-def _supabase_host(url: str) -> str:
+def postgres_url_problem(url: str) -> str:
+    """The URL as libpq itself reads it (psycopg's conninfo_to_dict is PQconninfoParse), and as the
+    servers split it into libpq's variables (mottivme_host.psql.pg_env): both must agree, so what
+    reaches pg_dump is what the operator wrote. Returns a problem, never any part of the URL."""
+    from psycopg import conninfo
+
+    from mottivme_host.psql import pg_env
+
+    encode = ("percent-encode the special characters of the user and password (% as %25, @ as %40, / as %2F, "
+              ": as %3A, # as %23, ? as %3F)")
+    try:
+        libpq = conninfo.conninfo_to_dict(url)
+    except Exception:  # libpq's message quotes the URL: never shown
+        return f"is not a URL libpq can read: {encode}"
+    missing = [k for k in ("host", "user", "password", "dbname") if not libpq.get(k)]
+    if missing:
+        return f"has no {', '.join(missing)} (libpq reads none): write postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+    try:
+        ours = pg_env(url)
+    except ValueError:
+        ours = {}
+    theirs = {"PGHOST": libpq["host"], "PGPORT": str(libpq.get("port") or 5432), "PGUSER": libpq["user"],
+              "PGPASSWORD": libpq["password"], "PGDATABASE": libpq["dbname"]}
+    if any(ours.get(k) != v for k, v in theirs.items()):
+        return f"is read differently by libpq and by the servers' programs (one host only, no IPv6 brackets): {encode}"
+    return ""
+
+
+def _supabase_url(url: str) -> str:
+    problem = postgres_url_problem(url)
+    if problem:
+        return problem
     m = re.fullmatch(r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+", url)
     if m and m.group(1).endswith(".supabase.co") and not m.group(1).startswith("db."):
         return (f"points at {m.group(1)}, Supabase's API host: the database is db.<project-ref>.supabase.co "
@@ -122,7 +153,7 @@ VARIABLES: tuple[Variable, ...] = (
              "Supabase: Project Settings > Database > Connection string (URI).",
              secret=True, check=r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+",
              problem="must look like postgresql://USER:PASSWORD@HOST:5432/postgres",
-             fix="Supabase: Project Settings > Database > Connection string", extra=_supabase_host),
+             fix="Supabase: Project Settings > Database > Connection string", extra=_supabase_url),
     Variable("N8N_HOST", SECRETS, "Public host name of n8n (DNS A record -> the server). Caddy gets its certificate for it.",
              needed="always", check=r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?",
              problem="must be a bare host name (no https://, no path), e.g. n8n.mottivme.com.br",
@@ -199,6 +230,13 @@ def problems(env, group_hosts: dict[str, list]) -> list[str]:
             elif why:
                 out.append(f"{v.name} is not set but {why} is: {v.fix}")
             continue
+        if value != value.strip():
+            out.append(f"{v.name} has spaces at its start or end (inside quotes in .env?): remove them")
+            continue
+        if v.section == MONITORING and re.search(r"['\\$\n]", value):
+            out.append(f"{v.name} holds a quote, a backslash or a $, which the monitor's environment file (systemd) "
+                       "does not keep as written: percent-encode them in a URL (' as %27, \\ as %5C, $ as %24)")
+            continue
         if v.check and not re.fullmatch(v.check, value):
             out.append(f"{v.name} {v.problem}: {v.fix}")  # never the value: it may be a secret mistyped
             continue
@@ -236,6 +274,8 @@ def source_problems(sources: list[dict], env) -> list[str]:
                            "ANALYTICS_DB_URL")
             elif env.get(var) and not re.fullmatch(POSTGRES_URL, env[var]):
                 out.append(f"{var} (backup source {name}) must look like postgresql://USER:PASSWORD@HOST:5432/DATABASE")
+            elif env.get(var) and postgres_url_problem(env[var]):
+                out.append(f"{var} (backup source {name}) {postgres_url_problem(env[var])}")
             schemas = s.get("schemas", ["public"])
             if not schemas or not all(isinstance(x, str) and SCHEMA_NAME.fullmatch(x) for x in schemas):
                 out.append(f"{where}[{i}] ({name}): schemas must be a list of lower-case schema names, "

@@ -94,6 +94,52 @@ def test_supabase_database_host_and_pooler_are_accepted():
         assert check_optional({}, {"SUPABASE_DB_URL": url}) == []
 
 
+@pytest.mark.parametrize("url,problem", [
+    # libpq reads these differently from a plain URL split (or not at all): refused, never shown
+    ("postgresql://postgres:pa%zzss@db.abc.supabase.co:5432/postgres", "not a URL libpq can read"),
+    ("postgresql://postgres:pa#ss@db.abc.supabase.co:5432/postgres", "percent-encode"),
+    ("postgresql://postgres:pw@db.abc.supabase.co:5432/postgres#x", "read differently"),
+    ("postgresql://postgres:pw@db.abc.supabase.co:5432/postgres?host=db.other.example", "read differently"),
+    ("postgresql://postgres:pw@db.a.supabase.co,db.b.supabase.co/postgres", "read differently"),
+    ("postgresql://postgres@db.abc.supabase.co:5432/postgres", "has no password"),
+])
+def test_the_supabase_url_is_read_as_libpq_reads_it(url, problem):
+    (err,) = check_optional({}, {"SUPABASE_DB_URL": url})
+    assert err.startswith("SUPABASE_DB_URL") and problem in err
+    assert "pa%zzss" not in err and "pa#ss" not in err
+
+
+def test_a_percent_encoded_password_is_accepted():
+    url = "postgresql://postgres:p%40ss%2Fw%25rd@db.abcdefgh.supabase.co:5432/postgres?sslmode=require"
+    assert check_optional({}, {"SUPABASE_DB_URL": url}) == []
+
+
+def test_env_values_are_read_exactly(tmp_path, monkeypatch):
+    """A $ in a password is a $: no ${VAR} expansion from .env (python-dotenv's default expands it)."""
+    monkeypatch.setenv("HOME_OF_SOMETHING", "EXPANDED")
+    f = tmp_path / "x.env"
+    f.write_text("RESTIC_PASSWORD=abc${HOME_OF_SOMETHING}def$x1234567890\n")
+    for k in variables.BY_NAME:
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("MOTTIVME_ENV_FILE", str(f))
+    config.load_env()
+    import os
+    assert os.environ["RESTIC_PASSWORD"] == "abc${HOME_OF_SOMETHING}def$x1234567890"
+
+
+def test_spaces_around_a_value_are_refused():
+    (err,) = check_optional({}, {"AWS_DEFAULT_REGION": " sa-east-1"})
+    assert err == "AWS_DEFAULT_REGION has spaces at its start or end (inside quotes in .env?): remove them"
+
+
+@pytest.mark.parametrize("value", ["mailtos://u:pa$s@smtp.example.test?to=a@b.c", "mailtos://u:pa's@smtp.example.test",
+                                   "mailtos://u:pa\\s@smtp.example.test"])
+def test_monitor_values_the_systemd_environment_file_cannot_hold_are_refused(value):
+    (err,) = check_optional({}, {"MONITOR_EMAIL_URL": value})
+    assert err.startswith("MONITOR_EMAIL_URL holds a quote, a backslash or a $") and "%24" in err
+    assert value not in err
+
+
 def test_backup_vault_needs_the_sftp_key(tmp_path):
     groups = {"backup_vault": [("vault.example.test", {})]}
     (err,) = check_optional(groups, {})
