@@ -25,6 +25,7 @@ import traceback
 
 from . import common
 from .common import Fail, Lock, Log
+from .pgaccess import Access
 from .restic import Repo, first_error, no_repository
 from .run import CommandFailed, Runner
 from .settings import Settings, Source
@@ -40,11 +41,11 @@ EXPORT_SH = ("set -e; rm -rf /tmp/n8n-backup; mkdir -p /tmp/n8n-backup/workflows
              'if [ "$2" != 0 ]; then n8n export:credentials --backup --output=/tmp/n8n-backup/credentials/; fi\n'
              "n8n --version > /tmp/n8n-backup/n8n-version.txt")
 BROKER_PORT = 5691
-# a postgres source's URL holds its password: it reaches psql/pg_dump only through the environment
-# (DB_URL); the schemas come as arguments ("$@": --schema=<s> each), never as part of the script
-DB_VERSION_SH = 'psql "$DB_URL" -Atc "show server_version_num"'
-DB_DUMP_SH = 'pg_dump -Fc "$@" "$DB_URL"'
-DB_COUNTS_SH = 'psql "$DB_URL" -AtF " " -c "$SQL"'
+# a postgres source's URL holds its password: its containers get libpq's variables and a pgpass
+# file (pgaccess.Access), never the URL or the password in an argv or an environment
+DB_VERSION = ["psql", "-Atc", "show server_version_num"]
+DB_DUMP = ["pg_dump", "-Fc"]  # + --schema=<s> each
+DB_COUNTS = ["psql", "-AtF", " ", "-c"]  # + the statement
 KINDS = ("n8n", "postgres")
 CONFIG_FILES = ("docker-compose.yml", ".env", "caddy")
 DISK_FULL = ("the disk is full (see df -h {dir} {repo}): free space, or lower the retention (group_data "
@@ -421,22 +422,26 @@ class _Backup:
         """pg_dump of a postgres source's schemas, with the pg_dump of the server's major version."""
         lf, name = self.log.file, source.name
         t0 = self.r.now()
-        env = {"DB_URL": source.url}
-        docker_run = ["docker", "run", "--rm", "--network", "host", "-e", "DB_URL"]
-        num = r.run([*docker_run, self.s.postgres_image, "sh", "-c", DB_VERSION_SH], env=env, log=lf).stdout.strip()
-        if not num.isdigit():
-            self.fail(f"the server's version number is not a number: {num[:40]!r}")
-        major = int(num) // 10000
-        image = self.b.postgres_image_pattern.replace("{major}", str(major))
-        if not r.run(["docker", "image", "inspect", image], check=False).ok:
-            if not r.run(["docker", "pull", "-q", image], stdout=lf, log=lf, check=False).ok:
-                self.fail(f"no pg_dump for PostgreSQL {major}: image {image} not available")
-        d = os.path.join(self.stage, name)
-        with open(os.path.join(d, f"{name}.dump"), "wb") as f:
-            r.run([*docker_run, image, "sh", "-c", DB_DUMP_SH, "sh", *(f"--schema={x}" for x in source.schemas)],
-                  env=env, stdout=f, log=lf)
-        counts = r.run([*docker_run, "-e", "SQL", image, "sh", "-c", DB_COUNTS_SH],
-                       env={**env, "SQL": counts_sql(source.schemas)}, log=lf).stdout
+        try:
+            access = Access(source.url, self.s.run_dir)
+        except ValueError as e:
+            self.fail(f"the URL of {name} in the settings is unusable ({e}): check its variable in .env and run "
+                      "deploy.py")
+        with access as db:
+            docker_run = ["docker", "run", "--rm", "--network", "host", *db.docker_args()]
+            num = r.run([*docker_run, self.s.postgres_image, *DB_VERSION], env=db.env, log=lf).stdout.strip()
+            if not num.isdigit():
+                self.fail(f"the server's version number is not a number: {num[:40]!r}")
+            major = int(num) // 10000
+            image = self.b.postgres_image_pattern.replace("{major}", str(major))
+            if not r.run(["docker", "image", "inspect", image], check=False).ok:
+                if not r.run(["docker", "pull", "-q", image], stdout=lf, log=lf, check=False).ok:
+                    self.fail(f"no pg_dump for PostgreSQL {major}: image {image} not available")
+            d = os.path.join(self.stage, name)
+            with open(os.path.join(d, f"{name}.dump"), "wb") as f:
+                r.run([*docker_run, image, *DB_DUMP, *(f"--schema={x}" for x in source.schemas)],
+                      env=db.env, stdout=f, log=lf)
+            counts = r.run([*docker_run, image, *DB_COUNTS, counts_sql(source.schemas)], env=db.env, log=lf).stdout
         _write(os.path.join(d, "row-counts.txt"), counts)
         _write(os.path.join(d, "server-version-num.txt"), num + "\n")
         self.progress(f"{name} dumped ({', '.join(source.schemas)})", t0, os.path.join(d, f"{name}.dump"))

@@ -19,11 +19,12 @@ import os
 import re
 
 from .common import Fail, Lock, out_line, report_job
+from .pgaccess import Access
 from .run import Runner
 from .settings import Settings
 
-# the URL holds Supabase's password: psql gets it from the environment, never as an argument
-PSQL_SH = 'psql "$SUPABASE_DB_URL" -v ON_ERROR_STOP=1 -Atq'
+# the URL holds Supabase's password: psql gets libpq's variables and a pgpass file (pgaccess.Access)
+PSQL = ["psql", "-v", "ON_ERROR_STOP=1", "-Atq"]
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 
 
@@ -93,9 +94,16 @@ class _Cleanup:
             if not lock.try_acquire():
                 self.out.say("another cleanup is running")
                 return 75
-            for table, name, days in plan:
-                if not self.clean(table, name, days, batch):
-                    return 1
+            try:
+                access = Access(self.url, self.s.run_dir)
+            except ValueError as e:
+                self.out.say(f"FAILED: the URL of {self.c.source} in the settings is unusable ({e}): check its "
+                             "variable in .env and run deploy.py")
+                return 1
+            with access as self.db:
+                for table, name, days in plan:
+                    if not self.clean(table, name, days, batch):
+                        return 1
             return 0
         finally:
             os.close(lock.fd)
@@ -122,10 +130,10 @@ class _Cleanup:
 
     def psql(self, sql: str, name: str) -> int | None:
         """The one number `sql` answers (psql on Supabase, in a throwaway container); None: failed (said)."""
-        argv = ["docker", "run", "--rm", "-i", "--network", "host", "-e", "SUPABASE_DB_URL", self.s.postgres_image,
-                "sh", "-c", PSQL_SH]
+        argv = ["docker", "run", "--rm", "-i", "--network", "host", *self.db.docker_args(), self.s.postgres_image,
+                *PSQL]
         try:
-            res = self.r.run(argv, input=sql, env={"SUPABASE_DB_URL": self.url}, check=False)
+            res = self.r.run(argv, input=sql, env=self.db.env, check=False)
         except OSError as e:
             self.out.say(f"FAILED: {name}: {argv[0]}: {e}")
             return None

@@ -4,72 +4,78 @@ mottivme-host psql n8n [-c SQL]          n8n's own database, in the stack's post
 mottivme-host psql supabase [-c SQL]     a database backup source (group_data backup_sources)
 
 A source's URL (it holds the password) is split into libpq's environment variables (PGHOST,
-PGPASSWORD, ...), which reach psql through `docker run -e NAME` (name only: the value comes
-from this program's environment): neither docker's nor psql's command line holds it.
+PGUSER, ...), which reach psql through `docker run -e NAME`, and a pgpass file for the password
+(mottivme_host/pgaccess.py): no command line and no container's environment holds it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from .common import Fail
+from .pgaccess import Access
 from .run import Runner
-from .settings import Settings
-
-# URL query parameters passed on as libpq environment variables
-QUERY_ENV = {"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "application_name": "PGAPPNAME",
-             "connect_timeout": "PGCONNECT_TIMEOUT", "options": "PGOPTIONS"}
+from .settings import Settings, Source
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("database", metavar="DATABASE", help="n8n, or the name of a database backup source (supabase)")
     p.add_argument("-c", dest="sql", metavar="SQL", help="run this statement and exit")
+    p.add_argument("--rows", action="store_true",
+                   help="unaligned rows without headers or notices (psql -Atq), for scripts: statements on stdin")
 
 
-def pg_env(url: str) -> dict[str, str]:
-    """libpq's environment for a postgresql:// URL: PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, ..."""
-    u = urlsplit(url)
-    if u.scheme not in ("postgres", "postgresql") or not u.hostname:
-        raise ValueError("not a postgresql:// URL with a host")
-    env = {"PGHOST": u.hostname, "PGPORT": str(u.port or 5432)}
-    if u.username:
-        env["PGUSER"] = unquote(u.username)
-    if u.password is not None:
-        env["PGPASSWORD"] = unquote(u.password)
-    if u.path.strip("/"):
-        env["PGDATABASE"] = unquote(u.path.lstrip("/"))
-    for key, values in parse_qs(u.query).items():
-        if key in QUERY_ENV:
-            env[QUERY_ENV[key]] = values[-1]
-    return env
-
-
-def command(s: Settings, name: str, sql: str | None, tty: bool) -> tuple[list[str], dict[str, str]]:
-    """The command line and the extra environment of a psql on database `name`."""
-    one = ["-c", sql] if sql else []
+def source(s: Settings, name: str) -> Source | None:
+    """The postgres backup source `name`; None for n8n's own database."""
     if name == "n8n":
-        return [*s.compose, "exec", *([] if tty and not sql else ["-T"]), "postgres", "psql", "-U", s.postgres_user,
-                "-d", s.postgres_db, *one], {}
+        return None
     sources = [x for x in (s.backup.sources if s.backup else ()) if x.kind == "postgres"]
     src = next((x for x in sources if x.name == name), None)
     if src is None:
         known = ", ".join(["n8n", *(x.name for x in sources)])
         raise Fail(f"no database '{name}' on this server: choose one of {known}", 2)
+    return src
+
+
+def n8n_command(s: Settings, sql: str | None, tty: bool) -> list[str]:
+    """psql in the stack's own postgres container (its local socket: no password)."""
+    one = ["-c", sql] if sql else []
+    return [*s.compose, "exec", *([] if tty and not sql else ["-T"]), "postgres", "psql", "-U", s.postgres_user,
+            "-d", s.postgres_db, *one]
+
+
+def access(s: Settings, src: Source) -> Access:
     try:
-        env = pg_env(src.url)
+        return Access(src.url, s.run_dir)
     except ValueError as e:
-        raise Fail(f"the URL of {name} in the settings is unusable ({e}): check its variable in .env "
+        raise Fail(f"the URL of {src.name} in the settings is unusable ({e}): check its variable in .env "
                    "and run deploy.py", 2) from None
+
+
+def command(s: Settings, sql: str | None, tty: bool, db: Access, rows: bool = False) -> list[str]:
+    """psql in a throwaway container on the database `db` opens (entered: its pgpass file exists);
+    a failed statement stops it with a non-zero exit."""
+    one = ["-c", sql] if sql else []
     flags = ["-i", "-t"] if tty and not sql else ["-i"]
-    names = [x for k in sorted(env) for x in ("-e", k)]
-    return ["docker", "run", "--rm", *flags, "--network", "host", *names, s.postgres_image, "psql", *one], env
+    return ["docker", "run", "--rm", *flags, "--network", "host", *db.docker_args(), s.postgres_image, "psql", "-X",
+            "-v", "ON_ERROR_STOP=1", *(["-Atq"] if rows else []), *one]
 
 
 def main(ns, s: Settings, runner: Runner) -> int:
-    argv, env = command(s, ns.database, ns.sql, sys.stdin.isatty())
+    tty = sys.stdin.isatty()
+    src = source(s, ns.database)
     os.chdir(s.stack_dir)
-    os.execvpe(argv[0], argv, {**os.environ, **env})
-    return 127  # not reached
+    if src is None:
+        argv = n8n_command(s, ns.sql, tty)
+        os.execvp(argv[0], argv)
+    with access(s, src) as db:  # its pgpass file lives as long as psql does, then it is removed
+        # Ctrl-C belongs to psql (it cancels a query): this process only waits
+        old = signal.signal(signal.SIGINT, lambda *_: None)
+        try:
+            return subprocess.call(command(s, ns.sql, tty, db, ns.rows), env={**os.environ, **db.env})
+        finally:
+            signal.signal(signal.SIGINT, old)

@@ -33,6 +33,7 @@ import tempfile
 
 from . import common, envfile
 from .common import Fail, Laps, Lock, Log
+from .pgaccess import Access
 from .restic import Repo, wrong_password
 from .run import CommandFailed, Runner
 from .settings import Settings
@@ -52,8 +53,9 @@ DECRYPT_SH = (r'n8n export:credentials --all --decrypted --output=/tmp/c.json >/
               r'rm -f /tmp/c.json')
 # a database source's dump is read from a read-only bind mount, so pg_restore can run parallel jobs
 JOBS = str(max(1, min(4, os.cpu_count() or 1)))
-TARGET_SH = ('pg_restore --clean --if-exists --no-owner --no-privileges --exit-on-error '
-             f'-j {JOBS} -L /tmp/restore.list -d "$TARGET" /tmp/restore.dump')
+# over a named target: libpq's variables and a pgpass file (pgaccess.Access); -d is the database's name
+TARGET_RESTORE = ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges", "--exit-on-error",
+                  "-j", JOBS, "-L", "/tmp/restore.list"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -741,10 +743,17 @@ class _Restore:
                      f"({len(expected)} tables, {rows} rows); production untouched")
         else:
             image = b.postgres_image_pattern.replace("{major}", str(major))
-            # the URL holds a password: only in the environment of docker, never on a command line
-            self.run_(["docker", "run", "--rm", "--network", "host", "-e", "TARGET",
-                       "-v", f"{listing}:/tmp/restore.list:ro", "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro",
-                       image, "sh", "-c", TARGET_SH], env={"TARGET": target})
+            # the URL holds a password: in no command line and no container's environment
+            try:
+                access = Access(target, s.run_dir)
+            except ValueError as e:
+                self.fail(f"the URL of {name}'s target is unusable ({e}): check its variable in .env and run deploy.py")
+            with access as db:
+                self.run_(["docker", "run", "--rm", "--network", "host", *db.docker_args(),
+                           "-v", f"{listing}:/tmp/restore.list:ro",
+                           "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro",
+                           image, *TARGET_RESTORE, "-d", db.env.get("PGDATABASE", "postgres"), "/tmp/restore.dump"],
+                          env=db.env)
             self.say(f"{name}: restored over the named target database")
         self.laps.lap(f"{name} restore + check")
 

@@ -20,9 +20,11 @@ import argparse
 import json
 import os
 import tempfile
+from urllib.parse import quote
 
 from . import common, envfile, restic, secret_age
 from .common import Fail, out_line
+from .pgaccess import Access
 from .run import Runner
 from .settings import Settings
 from .stack import Stack
@@ -99,11 +101,12 @@ class _Postgres:
 
     def password_works(self, password: str) -> bool:
         """A connection from the stack's network, as n8n connects (inside the postgres container
-        loopback is trusted, so that would prove nothing). The password is in the environment."""
+        loopback is trusted, so that would prove nothing). The password in a pgpass file only."""
         s = self.s
-        r = self.r.run(["docker", "run", "--rm", "--network", s.backend_network, "-e", "PGPASSWORD", s.postgres_image,
-                        "psql", "-h", "postgres", "-U", s.postgres_user, "-d", "postgres", "-Atc", "select 1"],
-                       env={"PGPASSWORD": password}, check=False)
+        url = f"postgresql://{quote(s.postgres_user, safe='')}:{quote(password, safe='')}@postgres/postgres"
+        with Access(url, s.run_dir) as db:
+            r = self.r.run(["docker", "run", "--rm", "--network", s.backend_network, *db.docker_args(),
+                            s.postgres_image, "psql", "-Atc", "select 1"], env=db.env, check=False)
         return r.ok
 
     def up(self) -> bool:

@@ -104,6 +104,9 @@ class Settings:
     secret_max_age_days: int = 90
     secret_warn_days: int = 7
     secret_ages: str = "/var/lib/mottivme/secret-ages.json"
+    # root-only files of running commands (a database password's pgpass file while its container
+    # runs: mottivme_host/pgaccess.py); /run is a tmpfs, so they never reach a disk
+    run_dir: str = "/run/mottivme"
     backup: Backup | None = None  # None on a worker server: no backups there
     cleanup: Cleanup | None = None
     reports: Reports | None = None

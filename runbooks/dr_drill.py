@@ -38,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mottivme_host.common import without_urls, write_private  # noqa: E402
 from tasks import config  # noqa: E402
 
 # its options, as data (read by the `mottivme` console too): name -> (default, pattern, explanation);
@@ -116,20 +117,19 @@ class Drill:
             print(f"[dr-drill] {part} {name}: {result} ({time.perf_counter() - t0:.1f}s)", flush=True)
             return result
         except Exception as e:  # noqa: BLE001 - a failed step is reported, the drill goes on
-            self.steps.append((part, name, time.perf_counter() - t0, f"FAILED: {e}"))
-            self.failures.append(f"{part} {name}: {e}")
-            print(f"[dr-drill] {part} {name}: FAILED: {e}", flush=True)
+            why = without_urls(str(e))  # a command's error may quote a connection string
+            self.steps.append((part, name, time.perf_counter() - t0, f"FAILED: {why}"))
+            self.failures.append(f"{part} {name}: {why}")
+            print(f"[dr-drill] {part} {name}: FAILED: {why}", flush=True)
             return None
 
     def psql_n8n(self, sql: str) -> str:
         return self.sh(f"mottivme-host compose exec -T postgres psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip()
 
     def psql_supabase(self, sql: str) -> str:
-        """SQL on Supabase's database from the n8n server; the URL (it holds the password) goes on
-        stdin, never into a command line."""
-        return self.sh("read -r SUPABASE_DB_URL && export SUPABASE_DB_URL && docker run --rm -i --network host "
-                       "-e SUPABASE_DB_URL postgres:17 sh -c 'psql \"$SUPABASE_DB_URL\" -AtqX -v ON_ERROR_STOP=1'",
-                       stdin=os.environ["SUPABASE_DB_URL"] + "\n" + sql).strip()
+        """SQL (on stdin) on Supabase's database, with the n8n server's own settings: its URL is in no
+        command line, here or there (mottivme-host psql: a pgpass file)."""
+        return self.sh("mottivme-host psql supabase --rows", stdin=sql + "\n").strip()
 
     # -- (a) outage ------------------------------------------------------------------------------
     def outage(self):
@@ -266,7 +266,7 @@ class Drill:
                  "| part | step | time | result |", "|---|---|---:|---|"]
         lines += [f"| {p} | {s} | {fmt(t)} | {r} |" for p, s, t, r in self.steps]
         lines += ["", "## Failures", ""] + ([f"- {f}" for f in self.failures] or ["none"])
-        path.write_text("\n".join(lines) + "\n")
+        write_private(str(path), "\n".join(lines) + "\n")  # 0600: it names hosts and what failed on them
         return path
 
 

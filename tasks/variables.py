@@ -43,11 +43,11 @@ def _hex(n: int) -> Callable[[], str]:
 
 def postgres_url_problem(url: str) -> str:
     """The URL as libpq itself reads it (psycopg's conninfo_to_dict is PQconninfoParse), and as the
-    servers split it into libpq's variables (mottivme_host.psql.pg_env): both must agree, so what
+    servers split it into libpq's variables (mottivme_host.pgaccess.pg_env): both must agree, so what
     reaches pg_dump is what the operator wrote. Returns a problem, never any part of the URL."""
     from psycopg import conninfo
 
-    from mottivme_host.psql import pg_env
+    from mottivme_host.pgaccess import pg_env
 
     encode = ("percent-encode the special characters of the user and password (% as %25, @ as %40, / as %2F, "
               ": as %3A, # as %23, ? as %3F)")

@@ -204,6 +204,27 @@ class Call:
         return " ".join(self.argv)
 
 
+def pgpass_of(argv) -> tuple[str, int] | None:
+    """The pgpass file a container is given (mottivme_host/pgaccess.py): its text and mode, read
+    while the command runs (it is removed after); None when there is none."""
+    mounts = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-v" and argv[i + 1].endswith(":/run/pgpass:ro")]
+    if not mounts:
+        return None
+    path = mounts[0].split(":")[0]
+    with open(path) as f:
+        return f.read(), os.stat(path).st_mode & 0o777
+
+
+def libpq_url(call) -> str:
+    """The database a container reached: libpq's variables (named with -e, values in the environment
+    docker was given) and the password of its pgpass file (0600, any host: `*:*:*:*:`)."""
+    env = call.kw["env"]
+    assert all(f"-e {k}" in call.cmd for k in env), call.cmd
+    text, mode = call.kw["pgpass"]
+    assert mode == 0o600 and text.startswith("*:*:*:*:") and text.endswith("\n")
+    return f"postgresql://{env['PGUSER']}:{text[8:-1]}@{env['PGHOST']}:{env['PGPORT']}/{env['PGDATABASE']}"
+
+
 def posted(call) -> str | None:
     """The body a curl call POSTs to the monitor or a hook: on stdin (`data-binary = "..."` in its
     config, common.send), never in argv."""
@@ -234,7 +255,7 @@ class FakeRunner:
 
     def run(self, argv, *, input=None, stdin=None, stdout=None, log=None, env=None, check=True, cwd=None,
             timeout=None) -> Result:
-        call = Call(list(argv), dict(input=input, stdin=stdin, stdout=stdout, env=env, cwd=cwd))
+        call = Call(list(argv), dict(input=input, stdin=stdin, stdout=stdout, env=env, cwd=cwd, pgpass=pgpass_of(argv)))
         self.calls.append(call)
         rc, out, err = 0, "", ""
         for rule in self.rules:

@@ -153,6 +153,26 @@ def test_two_backups_at_once_the_second_refuses(n8n_server):
     assert "first=0" in out
 
 
+def test_no_password_in_a_command_line_or_a_throwaway_container_during_a_backup(n8n_server, sbx):
+    """What `ps` and `docker inspect` show while a backup runs, sampled on the server every 50 ms:
+    the database dumps ran, and no password (Supabase's, the stack's, restic's) is in any of it.
+    (The stack's own n8n and postgres containers get theirs from their env file, as Compose gives it.)"""
+    sample = ("while [ ! -e /tmp/argv-stop ]; do ps -eo args; "
+              "for c in $(docker ps --format '{{.ID}}:{{.Label \"com.docker.compose.project\"}}' | grep ':$'); do "
+              "docker inspect -f '{{json .Config.Env}} {{json .Path}} {{json .Args}}' ${c%:} 2>/dev/null; done; "
+              "sleep 0.05; done")
+    n8n_server.sh(f"rm -f /tmp/argv-stop; ({sample}) > /tmp/argv-sampled 2>&1 & "
+                  "n8n-backup --no-offsite --tag argv-check >/dev/null; rc=$?; touch /tmp/argv-stop; wait; "
+                  "rm -f /tmp/argv-stop; exit $rc")
+    seen = n8n_server.sh("cat /tmp/argv-sampled; rm -f /tmp/argv-sampled")
+    assert "pg_dump -Fc --schema=public" in seen  # sampled while Supabase's dump ran ...
+    assert "PGPASSFILE=/run/pgpass" in seen  # ... and its container was inspected
+    s = secrets_of(sbx)
+    for name in ("SUPABASE_STANDIN_PASSWORD", "POSTGRES_PASSWORD", "RESTIC_PASSWORD", "N8N_ENCRYPTION_KEY"):
+        assert s[name] not in seen, f"{name} visible in a command line or a throwaway container during a backup"
+    assert n8n_server.sh("ls -A /run/mottivme").strip() == ""  # the pgpass files are gone
+
+
 def test_vault_unreachable_keeps_the_local_snapshot_and_reports(n8n_server, vault, sbx):
     before = snapshot_ids(n8n_server)
     sbx.docker("exec", vault.h["container_id"], "systemctl", "stop", "ssh.service", "ssh.socket")

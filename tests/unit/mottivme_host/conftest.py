@@ -1,5 +1,6 @@
 """Shared by the host programs' unit tests (no __init__.py here: it would shadow mottivme_host)."""
 
+import os
 import signal
 
 import pytest
@@ -12,3 +13,12 @@ def _signals():
     yield
     for sig, handler in saved.items():
         signal.signal(sig, handler)
+
+
+@pytest.fixture(autouse=True)
+def _nothing_in_the_machines_run_dir():
+    """The programs' private files (pgpass) go to the settings' run_dir: the tests' own, never the
+    machine's /run/mottivme (the tests may run as root)."""
+    before = os.path.exists("/run/mottivme")
+    yield
+    assert before or not os.path.exists("/run/mottivme"), "a test wrote to the machine's /run/mottivme"

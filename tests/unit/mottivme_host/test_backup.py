@@ -16,7 +16,7 @@ import time
 import pytest
 
 from mottivme_host import cli, common, settings, stack
-from tests.helpers import FakeRunner, posted
+from tests.helpers import Call, FakeRunner, libpq_url, pgpass_of, posted
 
 HOST = "n8n-test-1"
 SUPA_PASSWORD = "supa-S3cret-pw"
@@ -38,7 +38,7 @@ ANALYTICS_COUNTS = "public.visits 2500\nreporting.daily 30\nreporting.monthly 1\
 N8N_SOURCE = {"name": "n8n", "kind": "n8n"}
 SUPA_SOURCE = {"name": "supabase", "kind": "postgres", "url": SUPA_URL}
 ANALYTICS_SOURCE = {"name": "analytics", "kind": "postgres", "url": ANALYTICS_URL, "schemas": ["public", "reporting"]}
-DB_DUMP = 'pg_dump -Fc "$@" "$DB_URL"'  # a postgres source's dump, in its container
+DB_DUMP = "pg_dump -Fc"  # a postgres source's dump, in its container
 NO_REPO = ("Fatal: unable to open config file: stat /x/config: no such file or directory\n"
            "Is there a repository at the following location?\n")
 DISK_HINT = ("the disk is full (see df -h {dir} {repo}): free space, or lower the retention (group_data "
@@ -77,7 +77,8 @@ def make_settings(tmp_path, **backup) -> settings.Settings:
          "env": {"AWS_ACCESS_KEY_ID": "access-key"}}
     b.update(backup)
     return settings.from_dict({"stack_dir": str(stack), "compose": ["docker", "compose", "-p", "n8n"],
-                               "postgres_image": "postgres:17", "backup": b})
+                               "postgres_image": "postgres:17", "backup": b,
+                               "run_dir": str(tmp_path / "run")})
 
 
 @pytest.fixture
@@ -101,22 +102,22 @@ def docker_cp(argv, kw):
 
 
 def databases(r: FakeRunner, dbs: dict) -> None:
-    """The postgres sources' servers, told apart by the URL their container gets in its environment:
+    """The postgres sources' servers, told apart by the URL their container reaches (url_of):
     URL -> (server_version_num, dump bytes, counts text)."""
 
     def version(argv, kw):
-        return 0, dbs[kw["env"]["DB_URL"]][0] + "\n", ""
+        return 0, dbs[libpq_url(Call(argv, kw))][0] + "\n", ""
 
     def dump(argv, kw):
-        kw["stdout"].write(dbs[kw["env"]["DB_URL"]][1])
+        kw["stdout"].write(dbs[libpq_url(Call(argv, kw))][1])
         kw["stdout"].flush()
 
     def counts(argv, kw):
-        return 0, dbs[kw["env"]["DB_URL"]][2], ""
+        return 0, dbs[libpq_url(Call(argv, kw))][2], ""
 
     r.on("show server_version_num", call=version)
     r.on(DB_DUMP, call=dump)
-    r.on(lambda c: c.startswith("docker run") and "-e SQL" in c, call=counts)
+    r.on(lambda c: c.startswith("docker run") and "psql -AtF" in c, call=counts)
 
 
 @pytest.fixture
@@ -178,8 +179,9 @@ def manifest_of(s) -> dict:
 
 
 def db_calls(r, url):
-    """The commands run for the postgres source at `url` (its URL only in their environment)."""
-    return [c for c in r.calls if (c.kw.get("env") or {}).get("DB_URL") == url]
+    """The commands run for the postgres source at `url` (told apart by the host libpq is given)."""
+    host = url.split("@")[1].split(":")[0]
+    return [c for c in r.calls if (c.kw.get("env") or {}).get("PGHOST") == host]
 
 
 # --- a good run ------------------------------------------------------------------------------
@@ -258,18 +260,24 @@ def test_good_run_makes_one_snapshot_of_everything_then_copies_it_off_host(s, fa
     assert_secrets_kept(s, fake, out + err)
 
 
-def test_supabase_url_reaches_the_containers_only_through_the_environment(s, fake, capsys):
+def test_the_supabase_password_reaches_the_containers_only_in_a_private_pgpass_file(s, fake, capsys):
+    seen = []
+    fake.on("pg_dump -Fc", call=lambda argv, kw: seen.append(pgpass_of(argv)) or (0, "", ""))
     assert backup(s, fake) == 0
     supa = [c for c in fake.calls if c.argv[:2] == ["docker", "run"]]
     assert len(supa) == 3 and db_calls(fake, SUPA_URL) == supa  # server version, dump, row counts
+    assert seen == [(f"*:*:*:*:{SUPA_PASSWORD}\n", 0o600)]  # the file exists while the container runs
     for c in supa:
-        assert c.argv[c.argv.index("-e") + 1] == "DB_URL"
-        assert c.kw["env"]["DB_URL"] == SUPA_URL
-        assert '"$DB_URL"' in c.argv[c.argv.index("-c") + 1]
-    # the server is PostgreSQL 15: its own pg_dump; the schema an argument of the script, not part of it
-    assert [c.argv[c.argv.index("sh") - 1] for c in supa] == ["postgres:17", "postgres:15", "postgres:15"]
-    assert supa[1].argv[-4:] == ["-c", DB_DUMP, "sh", "--schema=public"]
-    assert supa[2].kw["env"]["SQL"] == stack.COUNTS_SQL  # one schema public: the counts' keys as ever
+        # libpq's variables by name; no URL and no password in the environment docker passes on
+        assert c.kw["env"] == {"PGHOST": "db.example.test", "PGPORT": "5432", "PGUSER": "postgres",
+                               "PGDATABASE": "postgres"}
+        assert "PGPASSFILE=/run/pgpass" in c.argv and "sh" not in c.argv
+    assert os.listdir(s.run_dir) == []  # gone after
+    # the server is PostgreSQL 15: its own pg_dump; the schema an argument of pg_dump, no shell
+    assert [c.argv[c.argv.index("PGPASSFILE=/run/pgpass") + 1] for c in supa] == ["postgres:17", "postgres:15",
+                                                                                  "postgres:15"]
+    assert supa[1].argv[-3:] == ["pg_dump", "-Fc", "--schema=public"]
+    assert supa[2].argv[-1] == stack.COUNTS_SQL  # one schema public: the counts' keys as ever
     assert_secrets_kept(s, fake, "".join(capsys.readouterr()))
 
 
@@ -405,10 +413,10 @@ def test_two_database_sources_are_both_dumped_listed_and_summed_up(tmp_path, fak
     assert {"analytics/row-counts.txt", "analytics/server-version-num.txt"} <= set(m["files"])
     # each server its own pg_dump (15, 16), each source its schemas and its counts over them
     version, dump, counts = db_calls(fake, ANALYTICS_URL)
-    assert "postgres:16" in dump.argv and dump.argv[-3:] == ["sh", "--schema=public", "--schema=reporting"]
-    assert counts.kw["env"]["SQL"] == stack.counts_sql(["public", "reporting"]) != stack.COUNTS_SQL
-    assert "table_schema in ('public', 'reporting')" in counts.kw["env"]["SQL"]
-    assert [c.kw["env"]["DB_URL"] for c in db_calls(fake, SUPA_URL)] == [SUPA_URL] * 3
+    assert "postgres:16" in dump.argv and dump.argv[-3:] == ["-Fc", "--schema=public", "--schema=reporting"]
+    assert counts.argv[-1] == stack.counts_sql(["public", "reporting"]) != stack.COUNTS_SQL
+    assert "table_schema in ('public', 'reporting')" in counts.argv[-1]
+    assert [c.kw["env"]["PGUSER"] for c in db_calls(fake, SUPA_URL)] == ["postgres"] * 3
     assert len([c for c in fake.calls if c.argv[:2] == ["docker", "run"]]) == 6
     assert_secrets_kept(s, fake, out + err)
 
@@ -419,8 +427,8 @@ def test_a_failing_database_source_is_named_and_no_snapshot_is_made(tmp_path, fa
             stderr="pg_dump: error: permission denied for schema reporting\n")
     assert backup(s, fake) == 1
     out, err = capsys.readouterr()
-    assert err.startswith("n8n-backup: FAILED analytics dump: `docker run --rm --network host -e DB_URL postgres:16 "
-                          "sh -c pg_dump")
+    assert err.startswith("n8n-backup: FAILED analytics dump: `docker run --rm --network host -e PGDATABASE -e PGHOST "
+                          "-e PGPORT -e PGUSER -v ")
     assert err.endswith(f"exited 1 (details in {s.backup.log})\n") and err.count("\n") == 1
     assert (out + err).count("FAILED") == 1 and "backup ok" not in out
     assert "permission denied for schema reporting" in log_of(s)

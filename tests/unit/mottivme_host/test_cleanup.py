@@ -10,19 +10,18 @@ import re
 import pytest
 
 from mottivme_host import cli, settings
-from tests.helpers import FakeRunner, posted
+from tests.helpers import FakeRunner, libpq_url, posted
 
 SUPA_PASSWORD = "supa-S3cret-pw"
 SUPA_URL = f"postgresql://postgres:{SUPA_PASSWORD}@db.example.test:5432/postgres"
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
-PSQL = ["docker", "run", "--rm", "-i", "--network", "host", "-e", "SUPABASE_DB_URL", "postgres:17",
-        "sh", "-c", 'psql "$SUPABASE_DB_URL" -v ON_ERROR_STOP=1 -Atq']
+PSQL = ["postgres:17", "psql", "-v", "ON_ERROR_STOP=1", "-Atq"]  # the end of each psql's argv
 
 
 def make_settings(tmp_path, url=SUPA_URL, retention=None, batch_size=3) -> settings.Settings:
     retention = {"workflow_executions": 90, "conversation_history": 180} if retention is None else retention
     return settings.from_dict({
-        "postgres_image": "postgres:17",
+        "postgres_image": "postgres:17", "run_dir": str(tmp_path / "run"),
         "backup": {"sources": [{"name": "n8n", "kind": "n8n"}, {"name": "analytics", "kind": "postgres", "url": "postgresql://other"}]
                    + ([{"name": "supabase", "kind": "postgres", "url": url}] if url else []),
                    "log": str(tmp_path / "log" / "n8n-backup.log")},
@@ -82,13 +81,17 @@ def test_deletes_in_batches_until_a_short_batch_and_totals(tmp_path, capsys):
     assert "deleted 7 rows" in log_of(s)
 
 
-def test_the_url_reaches_psql_only_through_the_environment(tmp_path, capsys):
+def test_the_password_reaches_psql_only_in_a_private_pgpass_file(tmp_path, capsys):
     s = make_settings(tmp_path)
     r = answering({"workflow_executions": [0], "conversation_history": [0]})
     assert cleanup(s, r) == 0
+    assert len(r.calls) == 2
     for c in r.calls:
-        assert c.argv == PSQL
-        assert c.kw["env"] == {"SUPABASE_DB_URL": SUPA_URL}
+        assert c.argv[:6] == ["docker", "run", "--rm", "-i", "--network", "host"] and c.argv[-5:] == PSQL
+        assert c.kw["env"] == {"PGHOST": "db.example.test", "PGPORT": "5432", "PGUSER": "postgres",
+                               "PGDATABASE": "postgres"}
+        assert libpq_url(c) == SUPA_URL and SUPA_PASSWORD not in c.cmd
+    assert os.listdir(s.run_dir) == []  # removed after the last psql
     out, err = capsys.readouterr()
     assert SUPA_PASSWORD not in out + err + log_of(s)
 

@@ -2,41 +2,48 @@
 
 import datetime as dt
 import json
+import os
 
 import pytest
 
 from mottivme_host import psql, settings, status
 from mottivme_host.common import Fail
-from tests.helpers import FakeRunner
+from tests.helpers import Call, FakeRunner, libpq_url, pgpass_of
 
 URL = "postgresql://postgres.abcd:s3cr%3Et@db.example.test:6543/postgres?sslmode=require"
 
 
 def make(tmp_path, **backup):
     return settings.from_dict({
-        "stack_dir": str(tmp_path), "compose": ["docker", "compose", "-p", "n8n"],
+        "stack_dir": str(tmp_path), "compose": ["docker", "compose", "-p", "n8n"], "run_dir": str(tmp_path / "run"),
         "backup": {"dir": str(tmp_path), "sources": [{"name": "n8n", "kind": "n8n"},
                                                      {"name": "supabase", "kind": "postgres", "url": URL}], **backup}})
 
 
-def test_a_source_url_becomes_libpq_environment_never_arguments(tmp_path):
-    argv, env = psql.command(make(tmp_path), "supabase", None, tty=True)
-    assert env == {"PGHOST": "db.example.test", "PGPORT": "6543", "PGUSER": "postgres.abcd", "PGPASSWORD": "s3cr>t",
-                   "PGDATABASE": "postgres", "PGSSLMODE": "require"}
-    assert argv[:5] == ["docker", "run", "--rm", "-i", "-t"] and argv[-2:] == ["postgres:17", "psql"]
-    assert "-e" in argv and "PGPASSWORD" in argv
+def test_a_source_url_becomes_libpq_environment_and_a_pgpass_file_never_arguments(tmp_path):
+    s = make(tmp_path)
+    with psql.access(s, psql.source(s, "supabase")) as db:
+        argv = psql.command(s, None, True, db)
+        call = Call(argv, {"env": db.env, "pgpass": pgpass_of(argv)})
+        assert libpq_url(call) == "postgresql://postgres.abcd:s3cr>t@db.example.test:6543/postgres"
+    assert db.env == {"PGHOST": "db.example.test", "PGPORT": "6543", "PGUSER": "postgres.abcd",
+                      "PGDATABASE": "postgres", "PGSSLMODE": "require"}
+    assert argv[:5] == ["docker", "run", "--rm", "-i", "-t"]
+    assert argv[-5:] == ["postgres:17", "psql", "-X", "-v", "ON_ERROR_STOP=1"]
     assert not any("s3cr" in a or "abcd@" in a for a in argv)  # only names: values come from the environment
+    assert os.listdir(s.run_dir) == []  # the pgpass file lives as long as psql
 
 
 def test_n8n_is_the_stack_database_and_one_statement_needs_no_tty(tmp_path):
-    argv, env = psql.command(make(tmp_path), "n8n", "select 1", tty=True)
-    assert argv == ["docker", "compose", "-p", "n8n", "exec", "-T", "postgres", "psql", "-U", "n8n", "-d", "n8n",
-                    "-c", "select 1"] and env == {}
+    s = make(tmp_path)
+    assert psql.source(s, "n8n") is None
+    assert psql.n8n_command(s, "select 1", tty=True) == [
+        "docker", "compose", "-p", "n8n", "exec", "-T", "postgres", "psql", "-U", "n8n", "-d", "n8n", "-c", "select 1"]
 
 
 def test_an_unknown_database_names_the_choices(tmp_path):
     with pytest.raises(Fail) as e:
-        psql.command(make(tmp_path), "supabse", None, tty=False)
+        psql.source(make(tmp_path), "supabse")
     assert e.value.message == "no database 'supabse' on this server: choose one of n8n, supabase"
 
 

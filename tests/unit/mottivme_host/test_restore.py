@@ -14,7 +14,7 @@ import pytest
 
 from mottivme_host import cli, common, settings, stack
 from mottivme_host import restore as restore_mod
-from tests.helpers import Call, FakeRunner
+from tests.helpers import Call, FakeRunner, libpq_url
 from tests.helpers import run_runbook as run_a_runbook
 
 KEY = "0123456789abcdef" * 4
@@ -86,7 +86,7 @@ class Host:
         if sources is not None:
             backup["sources"] = sources
         data = {"stack_dir": str(self.stack), "n8n_host": "n8n.example.test", "services": ["n8n", "n8n-worker"],
-                "backup": backup}
+                "backup": backup, "run_dir": str(self.stack.parent / "run")}
         data.update(over)
         return settings.from_dict(data)
 
@@ -612,13 +612,19 @@ def test_a_scratch_table_empty_in_the_manifest_may_be_missing(host, capsys):
     assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out.splitlines()
 
 
-def test_a_named_supabase_target_gets_its_url_only_through_the_environment(host, capsys):
+def test_a_named_supabase_target_gets_its_password_only_in_a_pgpass_file(host, capsys):
     assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 0
     cap = capsys.readouterr()
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
-    assert target_run.argv[:8] == ["docker", "run", "--rm", "--network", "host", "-e", "TARGET", "-v"]
-    assert "postgres:15" in target_run.argv and target_run.kw["env"] == {"TARGET": SECRET_URL}
-    assert target_run.argv[-1].endswith(f'-j {restore_mod.JOBS} -L /tmp/restore.list -d "$TARGET" /tmp/restore.dump')
+    assert target_run.argv[:6] == ["docker", "run", "--rm", "--network", "host", "-e"]
+    # libpq's variables by name, the password in a 0600 pgpass file: no URL in any argv or environment
+    assert "postgres:15" in target_run.argv and libpq_url(target_run) == SECRET_URL
+    assert target_run.kw["env"] == {"PGHOST": "db.supabase.example.test", "PGPORT": "5432", "PGUSER": "postgres",
+                                    "PGDATABASE": "postgres"}
+    assert target_run.argv[-13:] == ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
+                                     "--exit-on-error", "-j", restore_mod.JOBS, "-L", "/tmp/restore.list", "-d",
+                                     "postgres", "/tmp/restore.dump"]
+    assert os.listdir(host.settings().run_dir) == []
     assert "supabase: restored over the named target database" in cap.out.splitlines()
     assert not host.fake.ran("n8n-restore-scratch")
     # --supabase-target names its source; by default n8n is restored too (the DR drill relies on it)
@@ -806,7 +812,7 @@ def test_a_format_1_snapshot_restores_supabase_over_a_named_target(host, capsys)
     host.write_snapshot(fmt=1)
     assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 0
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
-    assert target_run.kw["env"] == {"TARGET": SECRET_URL} and "postgres:15" in target_run.argv
+    assert libpq_url(target_run) == SECRET_URL and "postgres:15" in target_run.argv
     assert any(a.endswith("supabase/supabase.dump:/tmp/restore.dump:ro") for a in target_run.argv)
     assert "supabase: restored over the named target database" in capsys.readouterr().out.splitlines()
 
@@ -861,7 +867,7 @@ def test_source_supabase_over_a_named_target_restores_it_alone(host, capsys):
     assert "supabase: restored over the named target database" in lines
     assert "restore ok: snapshot bbbb2222; supabase restored" in lines
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
-    assert target_run.kw["env"] == {"TARGET": SECRET_URL} and target_run.argv[-1].endswith('-d "$TARGET" /tmp/restore.dump')
+    assert libpq_url(target_run) == SECRET_URL and target_run.argv[-3:] == ["-d", "postgres", "/tmp/restore.dump"]
     assert locked == [True]  # no backup dumps it meanwhile
     # a copy of what is overwritten is taken first, before the lock (the backup takes it itself)
     assert "safety snapshot: snapshot dddd4444 (n8n: 3 workflows, 2 credentials) off-host: none in 7s" in lines
@@ -947,7 +953,7 @@ def test_one_named_database_over_its_target_and_the_others_untouched(host, capsy
     assert "analytics: restored over the named target database" in lines
     assert "restore ok: snapshot bbbb2222; analytics restored" in lines
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
-    assert target_run.kw["env"] == {"TARGET": ANALYTICS_URL} and "postgres:16" in target_run.argv
+    assert libpq_url(target_run) == ANALYTICS_URL and "postgres:16" in target_run.argv
     assert any(a.endswith("analytics/analytics.dump:/tmp/restore.dump:ro") for a in target_run.argv)
     assert not host.fake.ran("n8n-restore-scratch")
     assert host.fake.index("n8n-backup --tag pre-restore --no-offsite") < host.fake.index("--clean --if-exists")
@@ -1057,7 +1063,7 @@ def test_a_target_named_by_its_source_takes_the_configured_url_and_never_shows_i
     cap = capsys.readouterr()
     assert "restore ok: snapshot bbbb2222; supabase restored" in cap.out.splitlines()
     [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
-    assert target_run.kw["env"] == {"TARGET": SECRET_URL}
+    assert libpq_url(target_run) == SECRET_URL
     assert all("s3cr3t" not in c.cmd for c in host.fake.calls)
     assert "s3cr3t" not in cap.out + cap.err + host.logtext()
 

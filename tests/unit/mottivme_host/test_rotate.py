@@ -12,7 +12,7 @@ import os
 import pytest
 
 from mottivme_host import cli, common, envfile, secret_age, settings
-from tests.helpers import Call, FakeRunner, posted
+from tests.helpers import Call, FakeRunner, libpq_url, posted
 
 OLD_PG, NEW_PG = "old-pg-pass", "new'pg-pass"  # a quote: the SQL literal must double it
 OLD_RESTIC, NEW_RESTIC = "old-restic-pass", "new-restic-pass"
@@ -45,7 +45,7 @@ def host(tmp_path):
     pw.write_text(OLD_RESTIC + "\n")
     pw.chmod(0o600)
     s = settings.from_dict({
-        "stack_dir": str(stack), "n8n_host": "n8n.test", "ready_timeout": 20,
+        "stack_dir": str(stack), "n8n_host": "n8n.test", "ready_timeout": 20, "run_dir": str(tmp_path / "run"),
         "secret_ages": str(tmp_path / "lib" / "secret-ages.json"),
         "backup": {"local_repository": LOCAL, "offsite_repositories": [VAULT, BUCKET], "password_file": str(pw),
                    "sftp_command": "ssh -i /etc/mottivme/backup_ed25519 restic@vault -s sftp",
@@ -99,9 +99,11 @@ class Postgres:
         return None
 
     def connect(self, argv, kw):
-        assert argv == ["docker", "run", "--rm", "--network", "n8n_backend", "-e", "PGPASSWORD", "postgres:17",
-                        "psql", "-h", "postgres", "-U", "n8n", "-d", "postgres", "-Atc", "select 1"]
-        ok = self.trust or kw["env"]["PGPASSWORD"] == self.password
+        assert argv[:5] == ["docker", "run", "--rm", "--network", "n8n_backend"]
+        assert argv[-4:] == ["postgres:17", "psql", "-Atc", "select 1"]
+        # as n8n connects: host postgres, user n8n; the password only in a 0600 pgpass file
+        assert kw["env"] == {"PGHOST": "postgres", "PGPORT": "5432", "PGUSER": "n8n", "PGDATABASE": "postgres"}
+        ok = self.trust or libpq_url(Call(argv, kw)) == f"postgresql://n8n:{self.password}@postgres:5432/postgres"
         return (0, "1\n", "") if ok else (2, "", "psql: error: password authentication failed\n")
 
 
@@ -201,7 +203,7 @@ def test_postgres_rotation_applies_verifies_and_keeps_the_new_password(tmp_path,
     cmds = fake.commands()
     tries = [i for i, c in enumerate(cmds) if c.startswith("docker run")]
     assert fake.index("exec -T postgres psql") < fake.index("up -d") < fake.index("healthz/readiness") < tries[0]
-    assert [fake.calls[i].kw["env"]["PGPASSWORD"] for i in tries] == [OLD_PG, NEW_PG]
+    assert [libpq_url(fake.calls[i]).split(":")[2].split("@")[0] for i in tries] == [OLD_PG, NEW_PG]
     assert_no_secret_in_argv(fake)
     assert not any(secret in out.out + out.err for secret in SECRETS)
 
