@@ -17,7 +17,9 @@ Top level (keys starting with "_" are ignored as comments; any other unknown key
     db                  path of the SQLite database (required)
     www_dir             directory for index.html and status.json (required)
     listen              "host:port" of `serve` (default "127.0.0.1:8321")
-    ping_token          secret in the ping URLs; `serve` refuses to start when it is empty
+    ping_token          the master heartbeat token; `serve` refuses to start when it is empty.
+                        A heartbeat check with a `sender` takes only that server's own
+                        token, derived from this one (tokens.py); a check without, this one
     title               status page title (default "Status")
     public_url          optional status page URL, added to notification bodies
     interval_seconds    informational, copied to status.json (default 60)
@@ -71,7 +73,10 @@ Checks: {"name": ..., "type": "http"|"postgres"|"heartbeat", "description": "", 
     postgres: dsn (required; "" -> down "dsn is empty"), query "select 1", timeout_seconds 10
         (libpq connect_timeout). Reasons: "connection refused (HOST port N)", libpq's message.
     heartbeat: max_age_minutes (required), max_value (none), unit "",
-        value_label (default: the name up to its first "-", so "disk-n8n1" -> "disk").
+        value_label (default: the name up to its first "-", so "disk-n8n1" -> "disk"),
+        sender (none: the inventory name of the server that sends it; its pings are then
+        taken only with server_token(ping_token, sender), never the master token; without a
+        sender, only the master token).
         Judged from the newest ping at or before the round's time. Reasons: "never pinged",
         "no ping for 26 h 3 min (max 26 h)", "disk at 91 % > 85 %" (value_label "disk"),
         "reported failure: <body of the /fail ping>", "ping carried no value (max 85 %)".
@@ -96,8 +101,12 @@ Commands (exit 0 = the monitor worked, even with services down; 2 = bad config/u
         GET|POST /ping/<token>/<name>: a ping now; the value is ?value=N or a numeric POST
         body. GET|POST /ping/<token>/<name>/fail: an explicit failure; the check is down
         until the next good ping; the body (<= 300 chars) is the reason.
-        200 "ok"; wrong token 403; a name that is not a heartbeat check 404; a value that is
-        not a number 400. GET /healthz: 200 "ok". The token is masked in the request log.
+        <token> is the check's sender's token (server_token(ping_token, sender)), or
+        ping_token for a check without a sender.
+        200 "ok"; a token that is nobody's 403 (whatever the name); a name that is not a
+        heartbeat check 404; another sender's token, or the master token for a check with a
+        sender, 403; a value that is not a number 400. GET /healthz: 200 "ok". The token is
+        masked in the request log.
         Pings are stamped with the real clock.
     maintenance start NAME [NAME...] --minutes N --reason TEXT [--now]
     maintenance end NAME [NAME...] | --all [--now]
@@ -108,6 +117,10 @@ Commands (exit 0 = the monitor worked, even with services down; 2 = bad config/u
         name does not end a "*" window (end "*" or --all).
     status [--json] [--now]
         The current state from the database (no checks run); --json = status.json's content.
+    token SERVER
+        Prints SERVER's heartbeat token (server_token(ping_token, SERVER)), to send one of its
+        pings by hand; a SERVER that no heartbeat check has as its sender is an error (exit 2)
+        listing the senders.
 
 Escalation ladder
 -----------------

@@ -18,6 +18,7 @@ import traceback
 from . import checks, clock, rounds, statuspage
 from .config import Config, ConfigError, load
 from .store import Store, StoreError
+from .tokens import server_token
 
 DEFAULT_CONFIG = "/etc/mottivme-monitor/config.json"
 EXIT_OK, EXIT_DOWN, EXIT_CONFIG, EXIT_FAILED = 0, 1, 2, 3
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("names", nargs="*", metavar="NAME")
     me.add_argument("--all", action="store_true", help="end every open window")
     msub.add_parser("list", parents=[now], help="open windows")
+    t = sub.add_parser("token", help="a server's heartbeat token (to send one of its pings by hand)")
+    t.add_argument("server", help="the server's inventory name (the 'sender' of its heartbeat checks)")
     return p
 
 
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         handler = {"run": cmd_run, "check": cmd_check, "serve": cmd_serve, "status": cmd_status,
-                   "maintenance": cmd_maintenance}[args.command]
+                   "maintenance": cmd_maintenance, "token": cmd_token}[args.command]
         return handler(cfg, args, now)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -204,4 +207,17 @@ def cmd_maintenance(cfg: Config, args, now: int) -> int:
                 print(f"{w.check:<24} {clock.iso(w.starts)} -> {clock.iso(w.ends)}  {w.reason}")
             if not windows:
                 print("no maintenance window is open")
+    return EXIT_OK
+
+
+def cmd_token(cfg: Config, args, now: int) -> int:
+    """Print the token the receiver takes for the heartbeats of `server` (tokens.py), derived from
+    ping_token here on the monitor host, so the operator never copies the master token to a server."""
+    if not cfg.ping_token:
+        raise UsageError(f"{cfg.path}: 'ping_token' is empty (is MONITOR_PING_TOKEN set?): no token to derive from")
+    senders = cfg.senders()
+    if args.server not in senders:
+        raise UsageError(f"no heartbeat check has sender '{args.server}' (senders: {', '.join(senders) or 'none'}); "
+                         "a check without a sender takes the master ping_token")
+    print(server_token(cfg.ping_token, args.server))
     return EXIT_OK

@@ -33,7 +33,7 @@ TYPE_KEYS = {
     "http": {"url", "method", "headers", "body", "expect_status", "json", "max_response_ms",
              "timeout_seconds", "tls_min_days", "tls_verify", "ca_file", "resolve"},
     "postgres": {"dsn", "query", "timeout_seconds"},
-    "heartbeat": {"max_age_minutes", "max_value", "unit", "value_label"},
+    "heartbeat": {"max_age_minutes", "max_value", "unit", "value_label", "sender"},
 }
 TOP_KEYS = {"db", "www_dir", "listen", "ping_token", "title", "public_url", "interval_seconds",
             "raw_history_days", "ladder", "channels", "checks"}
@@ -104,6 +104,10 @@ class Config:
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
+
+    def senders(self) -> list[str]:
+        """The servers named as a heartbeat check's `sender`, sorted: each pings with a token of its own."""
+        return sorted({c.spec["sender"] for c in self.checks if c.type == "heartbeat" and c.spec["sender"]})
 
 
 def expand_env(value: Any, env: Mapping[str, str]) -> Any:
@@ -334,7 +338,12 @@ def _heartbeat_spec(raw: dict, where: str) -> dict:
     max_age = _num(raw, "max_age_minutes", None, where, minimum=0.1)
     if max_age is None:
         raise ConfigError(f"{where}: 'max_age_minutes' is required")
+    sender = _str(raw, "sender", "", where)
+    if "sender" in raw and not sender:
+        raise ConfigError(f"{where}: 'sender' must be a non-empty string (the inventory name of the server whose "
+                          "token this heartbeat takes), or left out (the master ping_token)")
     return {"max_age_minutes": max_age,
             "max_value": _num(raw, "max_value", None, where),
             "unit": _str(raw, "unit", "", where),
-            "value_label": _str(raw, "value_label", "", where)}
+            "value_label": _str(raw, "value_label", "", where),
+            "sender": sender}

@@ -4,8 +4,14 @@
     GET|POST /ping/<token>/<name>/fail   record an explicit failure (POST body = reason, <= 300 chars)
     GET /healthz                          200 "ok"
 
-Wrong token -> 403, a name that is not a heartbeat check -> 404, bad value -> 400.
-The token never appears in the request log.
+Tokens (tokens.py): a heartbeat check with a `sender` takes only that server's own token,
+server_token(ping_token, sender), and refuses the master `ping_token` (a server holds its own token
+only, so a leaked one fakes no other server's heartbeats); a check without `sender` (an operator's)
+takes the master token.
+
+A token that is nobody's -> 403 before the name is looked at (it learns nothing about names); a
+name that is not a heartbeat check -> 404; a token that is not this check's -> 403; bad value ->
+400. The token never appears in the request log.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from . import clock
 from .config import Config
 from .store import Store
+from .tokens import server_token
 
 MAX_BODY = 10_000
 
@@ -26,6 +33,7 @@ class PingHandler(BaseHTTPRequestHandler):
     server_version = "mottivme-monitor"
     sys_version = ""
     cfg: Config                     # set on the subclass made by make_server()
+    tokens: dict[str, str]          # sender -> its token, made once by make_server()
 
     def do_GET(self):
         self._handle(b"")
@@ -50,11 +58,15 @@ class PingHandler(BaseHTTPRequestHandler):
         if len(parts) not in (3, 4) or parts[0] != "ping" or (len(parts) == 4 and parts[3] != "fail"):
             return self._answer(404, "not found", head)
         token, name = parts[1], parts[2]
-        if not self.cfg.ping_token or not hmac.compare_digest(token.encode(), self.cfg.ping_token.encode()):
+        known = (self.cfg.ping_token, *self.tokens.values())
+        if not self.cfg.ping_token or not any([self._is(token, t) for t in known]):  # a list: each compared
             return self._answer(403, "forbidden", head)
         check = self.cfg.check(name)
         if check is None or check.type != "heartbeat":
             return self._answer(404, "unknown check", head)
+        sender = check.spec["sender"]
+        if not self._is(token, self.tokens[sender] if sender else self.cfg.ping_token):
+            return self._answer(403, "forbidden: not this check's token (each server pings with its own)", head)
         text = body.decode("utf-8", "replace").strip()
         with Store(self.cfg.db) as store:
             if len(parts) == 4:
@@ -69,6 +81,11 @@ class PingHandler(BaseHTTPRequestHandler):
                     return self._answer(400, "value must be a number", head)
             store.add_ping(name, clock.real_now(), value=value)
         self._answer(200, "ok", head)
+
+    @staticmethod
+    def _is(token: str, expected: str) -> bool:
+        """Constant-time comparison (a timing difference would tell a token's prefix)."""
+        return hmac.compare_digest(token.encode(), expected.encode())
 
     def _answer(self, status: int, text: str, head: bool = False) -> None:
         data = (text + "\n").encode()
@@ -92,7 +109,8 @@ class PingHandler(BaseHTTPRequestHandler):
 def make_server(cfg: Config, host: str | None = None, port: int | None = None) -> ThreadingHTTPServer:
     """A ready server (not yet serving); port 0 picks a free port."""
     Store(cfg.db).close()      # create/migrate the database before the first request
-    handler = type("BoundPingHandler", (PingHandler,), {"cfg": cfg})
+    tokens = {s: server_token(cfg.ping_token, s) for s in cfg.senders()} if cfg.ping_token else {}
+    handler = type("BoundPingHandler", (PingHandler,), {"cfg": cfg, "tokens": tokens})
     server = ThreadingHTTPServer((cfg.listen_host if host is None else host,
                                   cfg.listen_port if port is None else port), handler)
     server.daemon_threads = True

@@ -12,6 +12,7 @@ import pytest
 
 from mottivme_monitor import checks, clock, config, tlscert
 from mottivme_monitor.store import Store
+from mottivme_monitor.tokens import server_token
 from sandbox.receivers import ROOT, Service, at, cli, dead_port, make_certs, write_config
 
 CHANNELS = {"whatsapp": {"apprise": ""}, "email": {"apprise": ""}, "phone": {"apprise": ""}}
@@ -163,7 +164,9 @@ def ping_server(tmp_path):
     checks_cfg = [{"name": "backup", "type": "heartbeat", "max_age_minutes": 1560},
                   {"name": "disk-n8n1", "type": "heartbeat", "max_age_minutes": 15, "max_value": 85, "unit": "%",
                    "value_label": "disk"},
-                  {"name": "site", "type": "http", "url": "http://127.0.0.1:9/"}]
+                  {"name": "site", "type": "http", "url": "http://127.0.0.1:9/"},
+                  {"name": "backup-n1", "type": "heartbeat", "max_age_minutes": 1560, "sender": "n1"},
+                  {"name": "disk-n2", "type": "heartbeat", "max_age_minutes": 15, "max_value": 85, "sender": "n2"}]
     cfg = write_config(tmp_path, checks_cfg, CHANNELS)
     proc = subprocess.Popen([sys.executable, "-m", "mottivme_monitor", "--config", str(cfg), "serve",
                              "--listen", "127.0.0.1:0"], env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -219,6 +222,37 @@ def test_serve_records_pings_and_rejects_bad_requests(ping_server):
     proc.wait(timeout=10)
     log = proc.stderr.read()
     assert "/ping/***/backup" in log and "test-token" not in log
+
+
+def test_a_server_pings_its_own_checks_only_with_its_own_token(ping_server):
+    cfg_path, base, proc = ping_server
+    code, out = cli(cfg_path, "token", "n1")      # what the operator reads on the monitor host
+    n1, n2 = out.strip(), server_token("test-token", "n2")
+    assert code == 0 and n1 == server_token("test-token", "n1") and len(n1) == 48
+    assert len({n1, n2, "test-token"}) == 3
+
+    assert call(f"{base}/ping/{n1}/backup-n1") == (200, "ok\n")
+    assert call(f"{base}/ping/{n2}/disk-n2?value=40") == (200, "ok\n")
+    assert call(f"{base}/ping/{n1}/disk-n2?value=99")[0] == 403, "n1's token: not n2's checks"
+    assert call(f"{base}/ping/{n2}/backup-n1/fail", data=b"faked failure")[0] == 403
+    assert call(f"{base}/ping/test-token/backup-n1")[0] == 403, "the master token: not a server's check"
+    assert call(f"{base}/ping/test-token/backup-n1/fail", data=b"faked")[0] == 403
+    assert call(f"{base}/ping/{n1}/backup")[0] == 403, "a check without sender takes the master token only"
+    assert call(f"{base}/ping/test-token/backup") == (200, "ok\n")
+    # a token that is nobody's (another master, a server with no checks) learns nothing about names
+    for nobody in (server_token("other-master", "n1"), server_token("test-token", "n3"), n1[:-1]):
+        assert [call(f"{base}/ping/{nobody}/{name}")[0] for name in ("backup-n1", "nope", "site")] == [403] * 3
+    assert call(f"{base}/ping/{n1}/nope")[0] == 404
+
+    now = clock.real_now() + 1
+    with Store(config.load(str(cfg_path)).db) as store:
+        assert [r[0] for r in store.conn.execute("SELECT name FROM pings ORDER BY id")] == [
+            "backup-n1", "disk-n2", "backup"]
+        assert not store.latest_ping("backup-n1", now).failed and store.latest_ping("disk-n2", now).value == 40
+    proc.terminate()
+    proc.wait(timeout=10)
+    log = proc.stderr.read()
+    assert "/ping/***/backup-n1" in log and n1 not in log and n2 not in log and "test-token" not in log
 
 
 # -- postgres --------------------------------------------------------------------------

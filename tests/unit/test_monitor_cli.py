@@ -5,6 +5,7 @@ import json
 import pytest
 
 from mottivme_monitor import config
+from mottivme_monitor.tokens import server_token
 from sandbox.receivers import Service, WebhookReceiver, at, cli, cli_process, dead_port, write_config
 
 CHANNELS = {"whatsapp": {"apprise": ""}, "email": {"apprise": ""}, "phone": {"apprise": ""}}
@@ -45,6 +46,15 @@ def test_check_exits_0_when_all_up_and_1_when_one_is_down_and_records_nothing(tm
     (json.dumps({"db": "x", "www_dir": "y", "channels": CHANNELS,
                  "checks": [{"name": "a", "type": "http", "url": "http://h/", "expected_status": [200]}]}),
      "checks[0] (a): unknown key 'expected_status'"),
+    (json.dumps({"db": "x", "www_dir": "y", "channels": CHANNELS,
+                 "checks": [{"name": "a", "type": "http", "url": "http://h/", "sender": "n1"}]}),
+     "checks[0] (a): unknown key 'sender'"),   # heartbeats only: nothing else takes pings
+    (json.dumps({"db": "x", "www_dir": "y", "channels": CHANNELS,
+                 "checks": [{"name": "a", "type": "heartbeat", "max_age_minutes": 5, "sender": ""}]}),
+     "checks[0] (a): 'sender' must be a non-empty string (the inventory name of the server"),
+    (json.dumps({"db": "x", "www_dir": "y", "channels": CHANNELS,
+                 "checks": [{"name": "a", "type": "heartbeat", "max_age_minutes": 5, "sender": ["n1"]}]}),
+     "checks[0] (a): 'sender' must be a string"),
 ])
 def test_bad_config_exits_2_naming_the_file_and_the_problem(tmp_path, capsys, content, problem):
     path = tmp_path / "monitor.json"
@@ -147,3 +157,20 @@ def test_a_warning_alone_is_not_a_failed_health_check(tmp_path):
     line = next(x for x in out.splitlines() if x.startswith("secrets-n1"))
     assert " WARNING " in line and "never pinged" in line
     assert {d["name"]: d["state"] for d in json.loads(out_json)} == {"n8n": "UP", "secrets-n1": "WARNING"}
+
+
+def test_token_prints_a_servers_token_and_names_the_fix_otherwise(tmp_path, capsys):
+    beats = [{"name": "backup-n1", "type": "heartbeat", "max_age_minutes": 5, "sender": "n1"},
+             {"name": "disk-v1", "type": "heartbeat", "max_age_minutes": 5, "sender": "v1"},
+             {"name": "manual", "type": "heartbeat", "max_age_minutes": 5}]
+    cfg = write_config(tmp_path, beats, CHANNELS, ping_token="master-token-0123456789")
+    code, out = cli(cfg, "token", "n1")
+    assert code == 0 and out == server_token("master-token-0123456789", "n1") + "\n"
+    assert "master-token" not in out and out != cli(cfg, "token", "v1")[1]
+    capsys.readouterr()
+    assert cli(cfg, "token", "n9") == (2, "")
+    assert capsys.readouterr().err == ("error: no heartbeat check has sender 'n9' (senders: n1, v1); "
+                                       "a check without a sender takes the master ping_token\n")
+    cfg = write_config(tmp_path, beats, CHANNELS, ping_token="")
+    assert cli(cfg, "token", "n1") == (2, "")
+    assert "'ping_token' is empty (is MONITOR_PING_TOKEN set?)" in capsys.readouterr().err
