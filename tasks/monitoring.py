@@ -9,6 +9,10 @@ secrets stay in .env and reach the host only in a 0600 file that systemd reads.
 failure hooks), its disk usage every few minutes and its oldest secret's age daily (a warning
 from secret_warn_days before secret_max_age_days, with monitor_warning_ladder).
 
+Each server's URLs carry its own token (mottivme_monitor/tokens.py, derived from
+MONITOR_PING_TOKEN), and each heartbeat check names its `sender`, so the monitor takes a check's
+heartbeat only from the server it belongs to; the master token stays in .env and on the monitor.
+
 `maintenance()` opens or closes a maintenance window (used by the runbooks, so planned work
 pages nobody).
 """
@@ -27,6 +31,7 @@ from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import apt, files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
+from mottivme_monitor.tokens import server_token
 from tasks import groups, operations, settings
 from tasks.config import peer
 
@@ -90,22 +95,23 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
         cl = settings.Cleanup.from_data(s.data)
         scheduled = {"check": True, "cleanup": bool(cl.retention_days), "drill": bk.drill_monthly}
         out.append({"name": f"backup-{s.name}", "description": f"daily backup of {s.name}", "type": "heartbeat",
-                    "max_age_minutes": m.backup_max_age_hours * 60})
+                    "sender": s.name, "max_age_minutes": m.backup_max_age_hours * 60})
         out.append({"name": f"secrets-{s.name}", "description": f"age of the rotatable secrets on {s.name}",
-                    "type": "heartbeat", "max_age_minutes": 26 * 60, "value_label": "oldest secret",
+                    "type": "heartbeat", "sender": s.name, "max_age_minutes": 26 * 60, "value_label": "oldest secret",
                     "max_value": st.secret_max_age_days - st.secret_warn_days - 1, "unit": "days",
                     "severity": "warning", "ladder": m.warning_ladder})
         for job, (what, days) in JOBS.items():
             if scheduled[job]:
                 out.append({"name": f"{job}-{s.name}", "description": f"{what} on {s.name}", "type": "heartbeat",
-                            "max_age_minutes": days * 24 * 60, "severity": "warning", "ladder": m.warning_ladder})
+                            "sender": s.name, "max_age_minutes": days * 24 * 60, "severity": "warning",
+                            "ladder": m.warning_ladder})
     for h in managed_hosts():
         out.append({"name": f"disk-{h.name}", "description": f"disk space on {h.name} ({disk_path(h, m)})",
-                    "type": "heartbeat", "max_age_minutes": m.disk_report_minutes * 3,
+                    "type": "heartbeat", "sender": h.name, "max_age_minutes": m.disk_report_minutes * 3,
                     "max_value": m.disk_max_percent, "unit": "%"})
         out.append({"name": f"memory-{h.name}", "description": f"memory in use on {h.name}", "type": "heartbeat",
-                    "max_age_minutes": m.disk_report_minutes * 3, "max_value": m.memory_max_percent, "unit": "%",
-                    "severity": "warning", "ladder": m.warning_ladder})
+                    "sender": h.name, "max_age_minutes": m.disk_report_minutes * 3,
+                    "max_value": m.memory_max_percent, "unit": "%", "severity": "warning", "ladder": m.warning_ladder})
     return out, skipped
 
 
@@ -193,11 +199,12 @@ def monitoring():
                            "systemctl reload caddy"], _if=caddyfile.did_change)
 
 
-def ping_url(m: settings.Monitor, name: str, fail: bool = False) -> str:
-    """Where an n8n server sends a heartbeat (empty without a monitor host)."""
+def ping_url(m: settings.Monitor, name: str, *, sender: str, fail: bool = False) -> str:
+    """Where `sender` (the server the check `name` belongs to: its `sender` in checks()) sends that
+    heartbeat, with that server's own token, never the master one (empty without a monitor host)."""
     if not monitor_hosts():
         return ""
-    token = os.environ["MONITOR_PING_TOKEN"]
+    token = server_token(os.environ["MONITOR_PING_TOKEN"], sender)
     return f"https://{m.status_host}/ping/{token}/{name}" + ("/fail" if fail else "")
 
 
@@ -216,11 +223,12 @@ def report_settings() -> dict | None:
     if not monitor_hosts():
         return None
     m = settings.Monitor.from_data(host.data)
-    out = {"disk_url": ping_url(m, f"disk-{host.name}"), "memory_url": ping_url(m, f"memory-{host.name}"),
+    me = host.name
+    out = {"disk_url": ping_url(m, f"disk-{me}", sender=me), "memory_url": ping_url(m, f"memory-{me}", sender=me),
            "disk_path": disk_path(host, m), "curl_args": ping_curl_args(m).split()}
     if "n8n_servers" in host.groups:
-        out["secrets_url"] = ping_url(m, f"secrets-{host.name}")
-        out["jobs"] = {job: ping_url(m, f"{job}-{host.name}") for job in JOBS}
+        out["secrets_url"] = ping_url(m, f"secrets-{me}", sender=me)
+        out["jobs"] = {job: ping_url(m, f"{job}-{me}", sender=me) for job in JOBS}
     return out
 
 

@@ -162,10 +162,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(groups.MONITORS.variable, MONITORING,
              "The monitor host(s), host or host:port. Serves the status page (group_data monitor_status_host)."),
     Variable("MONITOR_PING_TOKEN", MONITORING,
-             "Token in the heartbeat URLs the n8n servers call (backup done, disk usage). `openssl rand -hex 24`",
+             "Master of the heartbeat tokens (backup done, disk usage): each server gets a token derived from it\n"
+             "for its own checks only (mottivme_monitor/tokens.py); this one stays here and on the monitor.\n"
+             "`openssl rand -hex 24`",
              secret=True, needed=f"group:{groups.MONITORS.name}", check=r"[A-Za-z0-9_-]{24,}",
              problem="must be at least 24 letters, digits, _ or -",
-             fix="generate it with `openssl rand -hex 24` (the servers' heartbeats to the monitor carry it)",
+             fix="generate it with `openssl rand -hex 24` (each server's heartbeat token is derived from it)",
              generate=_hex(24)),
     Variable("MONITOR_WHATSAPP_URL", MONITORING,
              "Notification channels, as apprise URLs (https://github.com/caronc/apprise/wiki); empty = off.\n"

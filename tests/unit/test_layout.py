@@ -38,6 +38,15 @@ def test_host_programs_need_only_the_standard_library():
         assert imports(p) <= allowed, f"{p.name} imports {imports(p) - allowed}"
 
 
+def test_what_the_deploy_takes_from_the_monitor_is_standard_library_only():
+    """The deploy takes one thing from the monitor's package, the heartbeat token derivation
+    (held once for both), and that module needs nothing the monitor's virtualenv adds."""
+    from_monitor = {m for d in ("tasks", "runbooks") for p in (ROOT / d).rglob("*.py")
+                    for m in modules_imported(p) if m.split(".")[0] == "mottivme_monitor"}
+    assert from_monitor == {"mottivme_monitor.tokens"}
+    assert imports(ROOT / "mottivme_monitor" / "tokens.py") <= set(sys.stdlib_module_names) | {"__future__"}
+
+
 def test_host_programs_run_on_debian_12_python():
     """Debian 12's python3 is 3.11: no syntax from later versions."""
     for p in [*(ROOT / "mottivme_host").rglob("*.py"), ROOT / "mottivme_host" / "bin" / "mottivme-host"]:

@@ -1,8 +1,20 @@
-"""What the deploy hands the monitor host: pinned packages, the ${VAR}s and their 0600 file."""
+"""What the deploy hands the monitor host: pinned packages, the ${VAR}s and their 0600 file; and
+what it hands each server: heartbeat URLs with that server's own token, for its own checks."""
+
+import hashlib
+import hmac
+import json
+import threading
+import urllib.error
+import urllib.request
 
 import pytest
 
-from tasks import monitoring
+from mottivme_monitor import config as monitor_config
+from mottivme_monitor.server import make_server
+from mottivme_monitor.tokens import server_token
+from tasks import backup, groupdata, monitoring, settings
+from tests.helpers import PROJECT_VARS
 
 
 def test_requirements_are_pinned_and_extras_split():
@@ -33,3 +45,126 @@ def test_a_quote_in_a_secret_is_refused_by_name(monkeypatch):
     monkeypatch.setenv("MONITOR_PING_TOKEN", "it's")
     with pytest.raises(ValueError, match="MONITOR_PING_TOKEN"):
         monitoring.secrets_env({"ping_token": "${MONITOR_PING_TOKEN}"})
+
+
+# -- one heartbeat token per server ----------------------------------------------------
+
+MASTER = "master-ping-token-0123456789abcdef"
+
+
+class FakeHost:
+    """An inventory host as tasks/ reads it: name, groups, group_data."""
+
+    def __init__(self, name: str, *group_names: str):
+        self.name, self.groups = name, list(group_names)
+        self.data = groupdata.load(*[g for g in group_names if (groupdata.DIR / f"{g}.py").exists()])
+
+
+class FakeInventory:
+    def __init__(self, hosts):
+        self.hosts = hosts
+
+    def get_group(self, name, default=None):
+        return [h for h in self.hosts if name in h.groups] or default
+
+
+@pytest.fixture
+def fleet(monkeypatch):
+    """Two n8n servers, a worker server, the vault and the monitor; MONITOR_PING_TOKEN set."""
+    hosts = [FakeHost("n1", "n8n_servers"), FakeHost("n2", "n8n_servers"), FakeHost("w1", "n8n_workers"),
+             FakeHost("v1", "backup_vault"), FakeHost("mon", "monitors")]
+    for name in PROJECT_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MONITOR_PING_TOKEN", MASTER)
+    for module in (monitoring, backup):
+        monkeypatch.setattr(module, "inventory", FakeInventory(hosts))
+    return hosts
+
+
+def on(monkeypatch, h: FakeHost) -> None:
+    """Render as pyinfra does while it works on host `h`."""
+    for module in (monitoring, backup):
+        monkeypatch.setattr(module, "host", h)
+
+
+def urls_of(h: FakeHost) -> dict[str, str]:
+    """Every heartbeat URL host `h`'s host-program settings hold: {check name (or /fail): URL}."""
+    r = monitoring.report_settings()
+    urls = [r["disk_url"], r["memory_url"], r.get("secrets_url", ""), *r.get("jobs", {}).values()]
+    if "n8n_servers" in h.groups:
+        b = backup.backup_settings()
+        urls += [b["success_hook"], b["failure_hook"]]
+    return {u.split("/ping/", 1)[1].split("/", 1)[1]: u for u in urls if u}
+
+
+def test_the_token_is_hmac_of_the_master_and_the_server_name():
+    want = hmac.new(MASTER.encode(), b"mottivme-ping:n1", hashlib.sha256).hexdigest()[:48]
+    assert server_token(MASTER, "n1") == want
+    assert len({server_token(MASTER, "n1"), server_token(MASTER, "n2"), server_token("other" + MASTER, "n1")}) == 3
+    with pytest.raises(ValueError, match="MONITOR_PING_TOKEN"):
+        server_token("", "n1")
+
+
+def test_every_rendered_heartbeat_check_names_its_sender(fleet, monkeypatch):
+    on(monkeypatch, fleet[-1])
+    conf, _ = monitoring.config(settings.Monitor.from_data(fleet[-1].data))
+    beats = [c for c in conf["checks"] if c["type"] == "heartbeat"]
+    assert {c["name"] for c in beats} >= {"backup-n1", "secrets-n2", "check-n1", "disk-w1", "memory-v1", "disk-mon"}
+    assert all(c["name"].endswith("-" + c["sender"]) for c in beats), [c for c in beats if "sender" not in c]
+    assert {c["sender"] for c in beats} == {h.name for h in fleet}
+    cfg = monitor_config.parse(monitor_config.expand_env(conf, {"MONITOR_PING_TOKEN": MASTER}))
+    assert cfg.senders() == sorted(h.name for h in fleet)  # the monitor reads the senders the deploy wrote
+
+
+def test_a_servers_urls_carry_its_own_token_for_its_own_checks_never_the_master(fleet, monkeypatch):
+    for h in fleet:
+        on(monkeypatch, h)
+        urls = urls_of(h)
+        assert {"disk-" + h.name, "memory-" + h.name} <= set(urls)
+        if "n8n_servers" in h.groups:
+            assert {f"backup-{h.name}", f"backup-{h.name}/fail", f"secrets-{h.name}", f"drill-{h.name}"} <= set(urls)
+        for path, url in urls.items():
+            assert url == f"https://status.mottivme.com.br/ping/{server_token(MASTER, h.name)}/{path}"
+            assert path.split("/")[0].endswith("-" + h.name), "a server pings only checks of its own"
+            assert MASTER not in url
+        settings_text = json.dumps([monitoring.report_settings(),
+                                    backup.backup_settings() if "n8n_servers" in h.groups else {}])
+        assert MASTER not in settings_text
+
+
+def test_the_monitor_takes_each_servers_rendered_urls_and_nobody_elses(fleet, monkeypatch, tmp_path):
+    """The contract end to end: the config the deploy renders, served by the real receiver,
+    pinged with the URLs the deploy gives each server."""
+    on(monkeypatch, fleet[-1])
+    conf, _ = monitoring.config(settings.Monitor.from_data(fleet[-1].data))
+    conf.update(db=str(tmp_path / "state.sqlite"), www_dir=str(tmp_path / "www"))
+    cfg = monitor_config.parse(monitor_config.expand_env(conf, {"MONITOR_PING_TOKEN": MASTER}))
+    server = make_server(cfg, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        urls = {}
+        for h in fleet:
+            on(monkeypatch, h)
+            urls[h.name] = {p: u.replace("https://status.mottivme.com.br", base) for p, u in urls_of(h).items()}
+        for name, own in urls.items():
+            for path, url in own.items():  # (a job not scheduled here has a URL but no check)
+                assert get(url) == (200 if cfg.check(path.split("/")[0]) else 404), (name, path)
+            assert get(own[f"disk-{name}"]) == 200
+        # n1's token on n2's URLs (a leaked n1 fakes nothing of n2's), and the master token
+        n1, n2 = server_token(MASTER, "n1"), server_token(MASTER, "n2")
+        for path, url in urls["n2"].items():
+            assert get(url.replace(n2, n1)) == 403, path
+            assert get(url.replace(n2, MASTER)) == 403, path
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=b"" if url.endswith("/fail") else None),
+                                    timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
