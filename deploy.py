@@ -3,7 +3,7 @@ Safe to re-run: a second run reports zero changes. Each concern is one @deploy i
 
 from pyinfra import host
 
-from tasks import operations, platform, scaling, settings
+from tasks import operations, platform, scaling, settings, versions
 from tasks import workers as worker_servers
 from tasks.backup import backup, backup_settings, vault
 from tasks.base import base
@@ -16,6 +16,9 @@ from tasks.workers import tunnel_endpoint, workers
 
 refuse_deploy_if_pending()
 platform.refuse_unsupported_os()
+if "n8n_servers" in host.groups:
+    versions.refuse_swaps_and_downgrades()  # a secret in use differing from .env's, an older n8n_version
+version = versions.stack_version()  # the version n8n runs now (group_data's on a new server)
 if {"n8n_servers", "backup_vault", "monitors", "n8n_workers"} & set(host.groups):
     base()
 if "n8n_servers" in host.groups:
@@ -23,7 +26,7 @@ if "n8n_servers" in host.groups:
     tier = scaling.settings(host.data)
     if worker_hosts() and tier.queue_mode:
         tunnel_endpoint()
-    n8n_stack()
+    n8n_stack(version)
     backup()
     # (after the stack: pyinfra merges the hosts' operation lists, and this order keeps the worker
     # servers' health wait after the main server's `compose up`; an earlier place broke tier ouro)
@@ -34,7 +37,7 @@ if "n8n_servers" in host.groups:
 configured_workers = None
 if "n8n_workers" in host.groups:
     docker()
-    configured_workers = workers()
+    configured_workers = workers(version)
 # one line, every host: the main server's stack above is up before a worker server starts its
 # workers below (pyinfra interleaves hosts whose operation lists differ by position otherwise)
 operations.barrier(name="the main server's stack is up before the worker servers start")
@@ -44,6 +47,11 @@ if "n8n_workers" in host.groups:
     host_programs({**worker_servers.host_settings(), "reports": report_settings()})
     if monitor_hosts():
         reporting()
+# n8n_version moved up in group_data: the same path as the emergency deploy (snapshot, rollback,
+# worker servers taken along), never a plain re-render
+upgrade = versions.upgrade_due()
+if upgrade:
+    versions.change_version(upgrade, reason=f"deploy.py: n8n {upgrade}")
 if "backup_vault" in host.groups:
     vault()
 if "monitors" in host.groups:

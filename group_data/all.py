@@ -6,7 +6,8 @@ environment or `.env` (see `.env.example`).
 """
 
 # --- versions (pinned: never `latest`) --------------------------------------------------------
-n8n_version = "2.41.1"  # `--data n8n_version=X.Y.Z` overrides it for one run
+n8n_version = "2.41.1"  # `--data n8n_version=X.Y.Z` overrides it for one run. A running server moves up
+# to it with a snapshot and rollback (tasks/versions.py); deploy.py never goes back (emergency_deploy does)
 n8n_image_repo = "docker.n8n.io/n8nio/n8n"
 # n8n 2.x supports PostgreSQL 17 (16 on compatibility support).
 postgres_major = 17

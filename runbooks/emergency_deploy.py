@@ -14,11 +14,7 @@ See docs/runbooks/emergency_deploy.md."""
 from pyinfra import host
 
 from runbooks._args import options
-from tasks import workers
-from tasks.facts import ComposeServices
-from tasks.monitoring import maintenance
-from tasks.n8n import n8n_image
-from tasks.operations import image, run_and_report
+from tasks.versions import change_version
 
 RUNS_ON = ["n8n_servers", "n8n_workers", "monitors"]  # its groups (the console runs it on these only)
 OPTIONS = {
@@ -28,28 +24,8 @@ OPTIONS = {
     "timeout": ("", r"([1-9][0-9]{0,3})?", "seconds to wait for readiness, 1-9999 (default: group_data n8n_ready_timeout)"),
 }
 opts = options(OPTIONS)
-version, smoke = opts["n8n_version"] or str(host.data.n8n_version), opts["smoke_webhook"]
-timeout = opts["timeout"] or str(host.data.n8n_ready_timeout)
-
-command = f"n8n-deploy-version {version} --timeout {timeout}" + (f" --smoke-webhook {smoke}" if smoke else "")
-if "monitors" in host.groups:  # pyinfra keeps file order across hosts
-    maintenance("start", ["n8n"], minutes=3 * int(timeout) // 60 + 15, reason=f"runbook emergency_deploy {version}")
-# worker servers running workers (what is deployed there decides) follow the main server: the
-# image first (a server that cannot load it stops the run before anything is stopped), drained
-# during the switch, then started on the version the main server ended on (pyinfra keeps file
-# order across hosts)
-workers_active = "n8n_workers" in host.groups and bool(host.get_fact(ComposeServices, project=workers.PROJECT))
-if workers_active:
-    image(name=f"workers: image {version} (before anything is stopped)", ref=n8n_image(version),
-          archive_dir=host.data.image_archive_dir)
-if "n8n_servers" in host.groups:
-    workers.worker_servers_ready(name="worker servers can take this version")
-if workers_active:
-    workers.drain(name="workers: drain and stop during the switch")
-if "n8n_servers" in host.groups:
-    run_and_report(name=f"emergency deploy of n8n {version}", command=command, what="emergency deploy")
-if workers_active:
-    workers.follow_main_version(name="workers: the version the main server ended on", version=version)
-    workers.start_workers()
-if "monitors" in host.groups:
-    maintenance("end", ["n8n"])
+version = opts["n8n_version"] or str(host.data.n8n_version)
+# the same path deploy.py takes to move n8n up (tasks/versions.py): the monitor silenced, worker
+# servers drained and taken along, the main server switched with a snapshot first and rollback
+change_version(version, smoke=opts["smoke_webhook"], timeout=opts["timeout"],
+               reason=f"runbook emergency_deploy {version}")

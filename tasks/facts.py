@@ -124,3 +124,57 @@ class N8nSettings(FactBase):
             return json.loads("".join(output)).get("data", {})
         except ValueError:
             return {}
+
+
+# the secrets whose value in use on a server a deploy compares with .env's (never overwrites)
+IN_USE = ("N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "RESTIC_PASSWORD")
+PBKDF2_ROUNDS = 100_000
+
+
+def fingerprint(value: str, salt: str) -> str:
+    """A value's salted, slow fingerprint (PBKDF2-SHA256): equal values match, and nothing shown
+    at any verbosity helps guess one (the salt is new on every run)."""
+    import hashlib
+
+    return hashlib.pbkdf2_hmac("sha256", value.encode(), salt.encode(), PBKDF2_ROUNDS).hex()[:32]
+
+
+# runs with the server's python3 (there since the first deploy: the host programs need it)
+_STACK_STATE_PY = f"""
+import hashlib, sys
+env = {{}}
+for line in open(sys.argv[1]):
+    line = line.rstrip("\\n")
+    if "=" in line and not line.lstrip().startswith("#"):
+        k, v = line.split("=", 1)
+        env[k.strip()] = v
+try:
+    env["RESTIC_PASSWORD"] = (open(sys.argv[2]).read().splitlines() or [""])[0]
+except OSError:
+    pass
+print("N8N_VERSION=" + env.get("N8N_VERSION", ""))
+for k in {IN_USE!r}:
+    if env.get(k):
+        print(k + "=" + hashlib.pbkdf2_hmac("sha256", env[k].encode(), sys.argv[3].encode(), {PBKDF2_ROUNDS}).hex()[:32])
+"""
+
+
+class StackState(FactBase):
+    """The n8n stack as this server runs it: its n8n version (N8N_VERSION of the stack's .env) and
+    the fingerprints (fingerprint(), salted with `salt`) of the secrets in use. Empty on a server
+    without a stack yet.
+
+    .. code:: python
+
+        host.get_fact(StackState, env_file="/opt/n8n/.env", password_file="/etc/mottivme/restic-password",
+                      salt="1f2e...")  # {"N8N_VERSION": "2.41.1", "N8N_ENCRYPTION_KEY": "<fingerprint>", ...}
+    """
+
+    default = dict
+
+    def command(self, env_file: str, password_file: str, salt: str) -> str:
+        return (f"test -f {quote(env_file)} || exit 0; python3 -c {quote(_STACK_STATE_PY)} "
+                f"{quote(env_file)} {quote(password_file)} {quote(salt)}")
+
+    def process(self, output):
+        return dict(line.split("=", 1) for line in output if "=" in line)

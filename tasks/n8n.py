@@ -111,7 +111,9 @@ def worker_hosts() -> list:
 
 
 @deploy("n8n stack")
-def n8n_stack():
+def n8n_stack(version: str):
+    """The main server's stack, running n8n `version` (tasks/versions.stack_version: the one it runs
+    already; only versions.change_version() moves it)."""
     b, dk = settings.Base.from_data(host.data), settings.Docker.from_data(host.data)
     st, w = settings.Stack.from_data(host.data), settings.Workers.from_data(host.data)
     files.directory(name="stack directory", path=st.dir, mode="750")
@@ -126,11 +128,11 @@ def n8n_stack():
     env_file = operations.secret_file(
         name="secrets env file (0600)", dest=f"{st.dir}/.env",
         content=operations.render_secret("n8n.env.j2", queue_mode=s.queue_mode, secrets=stack_secrets(s),
-                                         n8n_version=st.n8n_version))
+                                         n8n_version=version))
     caddyfile = files.template(name="Caddyfile", src="templates/Caddyfile.j2",
                                dest=f"{st.dir}/caddy/Caddyfile", mode="644", base=b, **ctx)
 
-    for ref in (st.postgres_image, n8n_image(st=st), st.caddy_image) + ((st.redis_image,) if s.queue_mode else ()):
+    for ref in (st.postgres_image, n8n_image(version, st), st.caddy_image) + ((st.redis_image,) if s.queue_mode else ()):
         operations.image(name=f"image {ref}", ref=ref, archive_dir=st.image_archive_dir)
 
     applied = server.shell(name="apply configuration (compose up -d)",

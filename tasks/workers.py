@@ -99,7 +99,7 @@ def _follow_main(state, host, version: str):
     mains = {h.name for h in inventory.get_group("n8n_servers", default=[])}
     failed = sorted(h.name for h in state.failed_hosts if h.name in mains)
     if failed:
-        host.log_styled(f"workers stay on their version: the emergency deploy failed on {', '.join(failed)}, "
+        host.log_styled(f"workers stay on their version: the version change failed on {', '.join(failed)}, "
                         "which rolled back to it", fg="yellow", log_func=logger.warning)
         return True
     ok, _ = host.run_shell_command(f"mottivme-host set-version {quote(version)}")
@@ -128,7 +128,7 @@ def host_settings() -> dict:
 
 
 @deploy("n8n workers")
-def workers():
+def workers(version: str):
     """A worker server up to its workers' start; returns what start_configured_workers() needs
     (None: no workers in this tier)."""
     b = settings.Base.from_data(host.data)
@@ -160,8 +160,9 @@ def workers():
     env_file = operations.secret_file(
         name="workers: secrets env file (0600)", dest=f"{w.stack_dir}/.env",
         content=operations.render_secret("n8n.env.j2", queue_mode=True, secrets=stack_secrets(s),
-                                         n8n_version=st.n8n_version))
-    operations.image(name=f"workers: image {n8n_image(st=st)}", ref=n8n_image(st=st), archive_dir=st.image_archive_dir)
+                                         n8n_version=version))
+    operations.image(name=f"workers: image {n8n_image(version, st)}", ref=n8n_image(version, st),
+                     archive_dir=st.image_archive_dir)
     return compose_file, env_file
 
 

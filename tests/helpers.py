@@ -66,11 +66,12 @@ def run_runbook(monkeypatch, name: str, data: dict, host_data: dict | None = Non
 
     import pyinfra
 
-    from tasks import operations, workers
+    from tasks import operations, versions, workers
     from tasks.groupdata import Data
 
-    monkeypatch.setattr(pyinfra, "host", types.SimpleNamespace(data=Data({**(host_data or {}), **data}),
-                                                              groups=list(groups)))
+    fake_host = types.SimpleNamespace(data=Data({**(host_data or {}), **data}), groups=list(groups))
+    monkeypatch.setattr(pyinfra, "host", fake_host)
+    monkeypatch.setattr(versions, "host", fake_host)  # the runbooks' shared steps (imported once)
     monkeypatch.setattr(sys, "argv", ["pyinfra", "-y", "inventory.py", f"runbooks/{name}.py",
                                       *[x for k, v in data.items() for x in ("--data", f"{k}={v}")]])
     ran = []

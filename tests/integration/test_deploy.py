@@ -126,6 +126,28 @@ def test_drift_is_converged(n8n_server, sandbox_env, first_deploy):
     assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
 
 
+def test_a_secret_in_use_that_differs_from_env_stops_the_deploy_and_changes_nothing(n8n_server, sandbox_env,
+                                                                                    first_deploy):
+    """As if .env came from another installation: the server's encryption key and restic password
+    differ from it. The deploy names both with their fix and writes neither (a new key would make
+    every credential unreadable; a new restic password every backup)."""
+    n8n_server.sh("cp -p /opt/n8n/.env /root/env.keep && cp -p /etc/mottivme/restic-password /root/restic.keep && "
+                  "sed -i 's/^N8N_ENCRYPTION_KEY=.*/N8N_ENCRYPTION_KEY=the-other-installations-key-0123456789/' "
+                  "/opt/n8n/.env && echo the-other-restic-password-0123 > /etc/mottivme/restic-password")
+    try:
+        before = n8n_server.sh("sha256sum /opt/n8n/.env /etc/mottivme/restic-password")
+        r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)
+        out = r.stdout + r.stderr
+        assert r.returncode == 2, out[-3000:]
+        assert "N8N_ENCRYPTION_KEY in .env is not the one this server uses: n8n encrypts every credential" in out
+        assert "RESTIC_PASSWORD in .env is not the one this server uses" in out and "Nothing was changed." in out
+        assert "the-other-" not in out
+        assert n8n_server.sh("sha256sum /opt/n8n/.env /etc/mottivme/restic-password") == before
+    finally:
+        n8n_server.sh("cp -p /root/env.keep /opt/n8n/.env && cp -p /root/restic.keep /etc/mottivme/restic-password "
+                      "&& rm -f /root/env.keep /root/restic.keep")
+
+
 def test_unreachable_host_others_converge_and_run_fails_naming_it(sbx, sandbox_env, tmp_path, first_deploy):
     """A second server that does not answer: the good one still converges, the run exits
     non-zero and the output names the unreachable host."""

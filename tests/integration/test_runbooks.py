@@ -123,18 +123,40 @@ def running_version(n8n_server) -> str:
     return n8n_server.sh("docker inspect -f '{{.Config.Image}}' $(mottivme-host compose ps -q n8n)").strip().rsplit(":", 1)[1]
 
 
-def test_emergency_deploy_forward_and_back(n8n_server, n8n, sbx, sandbox_env):
+def test_versions_move_on_purpose_back_by_the_runbook_forward_by_deploy_py(n8n_server, n8n, sbx, sandbox_env):
+    """deploy.py never goes back (the database may be migrated); the emergency deploy does, with a
+    snapshot and rollback; deploy.py moves up to group_data's version through the same path; and
+    the next deploy changes nothing."""
     smoke_workflow(n8n, sbx, "smoke-ping")
     count = n8n_server.sh("mottivme-host compose exec -T postgres psql -U n8n -d n8n -Atc "
                           "'select count(*) from workflow_entity'").strip()
-    for version, was in (("2.41.0", "2.41.1"), ("2.41.1", "2.41.0")):
-        r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", f"n8n_version={version}",
-                         "--data", "smoke_webhook=smoke-ping"], sandbox_env)
-        out = r.stdout + r.stderr
-        assert r.returncode == 0, out[-3000:]
-        assert f"deployed {version} (was {was}): ready, {count} workflows, smoke webhook ok" in out
-        assert running_version(n8n_server) == version
-        assert N8nClient(n8n_server.url).request("GET", "webhook/smoke-ping")[0] == 200
+    r = run_pyinfra(["-y", "inventory.py", "deploy.py", "--data", "n8n_version=2.41.0"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2 and "n8n here runs 2.41.1 (its database migrated to it) and n8n_version says 2.41.0: " \
+        "deploy.py never goes back" in out, out[-3000:]
+    assert running_version(n8n_server) == "2.41.1"
+
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", "n8n_version=2.41.0",
+                     "--data", "smoke_webhook=smoke-ping"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert f"deployed 2.41.0 (was 2.41.1): ready, {count} workflows, smoke webhook ok" in out
+    assert running_version(n8n_server) == "2.41.0"
+    assert N8nClient(n8n_server.url).request("GET", "webhook/smoke-ping")[0] == 200
+
+    snaps = n8n_server.sh("restic -r /var/backups/n8n/restic --password-file /etc/mottivme/restic-password "
+                          "snapshots --json --tag pre-deploy")
+    r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)  # group_data says 2.41.1
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert f"deployed 2.41.1 (was 2.41.0): ready, {count} workflows" in out
+    assert running_version(n8n_server) == "2.41.1"
+    assert N8nClient(n8n_server.url).request("GET", "webhook/smoke-ping")[0] == 200
+    after = n8n_server.sh("restic -r /var/backups/n8n/restic --password-file /etc/mottivme/restic-password "
+                          "snapshots --json --tag pre-deploy")
+    assert len(json.loads(after)) == len(json.loads(snaps)) + 1  # the snapshot before the change
+    r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
+    assert r.returncode == 0 and json.loads(r.stdout)["results"]["totals"]["success"] == 0, r.stderr[-2000:]
 
 
 def test_emergency_deploy_of_an_unknown_version_changes_nothing(n8n_server, sandbox_env, first_deploy):
