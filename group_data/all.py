@@ -106,7 +106,9 @@ tunnel_postgres_port = 5432
 #   {"name": "analytics", "kind": "postgres", "url_env": "ANALYTICS_DB_URL", "schemas": ["public"]}
 backup_sources = [
     {"name": "n8n", "kind": "n8n"},
-    {"name": "supabase", "kind": "postgres", "url_env": "SUPABASE_DB_URL", "schemas": ["public"]},
+    # drill_url_env: the .env variable of the database the DR drill restores it into (never url_env's)
+    {"name": "supabase", "kind": "postgres", "url_env": "SUPABASE_DB_URL", "schemas": ["public"],
+     "drill_url_env": "DR_DRILL_SUPABASE_URL"},
 ]
 backup_dir = "/var/backups/n8n"  # staging, restores and the local restic repository
 backup_local_repository = "/var/backups/n8n/restic"

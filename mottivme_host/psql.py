@@ -25,6 +25,8 @@ from .settings import Settings, Source
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("database", metavar="DATABASE", help="n8n, or the name of a database backup source (supabase)")
     p.add_argument("-c", dest="sql", metavar="SQL", help="run this statement and exit")
+    p.add_argument("--drill", action="store_true",
+                   help="the source's DR drill database (DR_DRILL_SUPABASE_URL for supabase) instead of its own")
     p.add_argument("--rows", action="store_true",
                    help="unaligned rows without headers or notices (psql -Atq), for scripts: statements on stdin")
 
@@ -48,9 +50,12 @@ def n8n_command(s: Settings, sql: str | None, tty: bool) -> list[str]:
             "-d", s.postgres_db, *one]
 
 
-def access(s: Settings, src: Source) -> Access:
+def access(s: Settings, src: Source, drill: bool = False) -> Access:
+    if drill and not src.drill_url:
+        raise Fail(f"{src.name} has no drill database on this server: set its drill URL in .env "
+                   "(DR_DRILL_SUPABASE_URL for supabase) and run deploy.py", 2)
     try:
-        return Access(src.url, s.run_dir)
+        return Access(src.drill_url if drill else src.url, s.run_dir)
     except ValueError as e:
         raise Fail(f"the URL of {src.name} in the settings is unusable ({e}): check its variable in .env "
                    "and run deploy.py", 2) from None
@@ -70,9 +75,11 @@ def main(ns, s: Settings, runner: Runner) -> int:
     src = source(s, ns.database)
     os.chdir(s.stack_dir)
     if src is None:
+        if ns.drill:
+            raise Fail("n8n has no drill database: --drill is for a database source (supabase)", 2)
         argv = n8n_command(s, ns.sql, tty)
         os.execvp(argv[0], argv)
-    with access(s, src) as db:  # its pgpass file lives as long as psql does, then it is removed
+    with access(s, src, ns.drill) as db:  # its pgpass file lives as long as psql does, then it is removed
         # Ctrl-C belongs to psql (it cancels a query): this process only waits
         old = signal.signal(signal.SIGINT, lambda *_: None)
         try:

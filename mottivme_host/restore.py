@@ -55,7 +55,7 @@ DECRYPT_SH = (r'n8n export:credentials --all --decrypted --output=/tmp/c.json >/
 JOBS = str(max(1, min(4, os.cpu_count() or 1)))
 # over a named target: libpq's variables and a pgpass file (pgaccess.Access); -d is the database's name
 TARGET_RESTORE = ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges", "--exit-on-error",
-                  "-j", JOBS, "-L", "/tmp/restore.list"]
+                  "-L", "/tmp/restore.list"]  # + -j JOBS, or --single-transaction (a drill database)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,16 +69,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", dest="sources", action="append", default=[], metavar="NAME",
                    help="a backup source to restore, e.g. n8n or supabase (repeatable; default: every source "
                         "in the snapshot); without n8n, n8n is not touched")
-    p.add_argument("--target", default="scratch", metavar="scratch|NAME|URL",
-                   help="scratch (default: each postgres source into a throwaway database, checked), the name "
-                        "of a database source (its configured database: `--source supabase --target supabase`) "
+    p.add_argument("--target", default="scratch", metavar="scratch|drill|NAME|URL",
+                   help="scratch (default: each postgres source into a throwaway database, checked), drill (the "
+                        "source's drill database, e.g. DR_DRILL_SUPABASE_URL: one transaction, counts checked), the "
+                        "name of a database source (its configured database: `--source supabase --target supabase`) "
                         "or a postgresql:// URL, to restore the one postgres source named with --source over")
     p.add_argument("--confirm-overwrite", dest="confirm", action="store_true",
                    help="needed with a --target other than scratch")
     p.add_argument("--no-safety-snapshot", dest="safety", action="store_false",
                    help="no `n8n-backup --tag pre-restore` before n8n or a named target is overwritten")
-    p.add_argument("--supabase-target", default="scratch", metavar="scratch|URL",
-                   help="--target for the source supabase (scratch, the default, or a postgresql:// URL)")
+    p.add_argument("--supabase-target", default="scratch", metavar="scratch|drill|supabase|URL",
+                   help="--target for the source supabase (scratch, the default; drill; supabase; or a postgresql:// URL)")
     p.add_argument("--confirm-supabase-overwrite", dest="confirm", action="store_true",
                    help="the same as --confirm-overwrite")
 
@@ -182,6 +183,7 @@ class _Restore:
         self.stack = Stack(s, runner)
         self.step = "start"
         self.cleanups: list = []
+        self.drill_urls: set[str] = set()  # targets named `drill`: one transaction, counts checked after
         self.laps = Laps(runner.now, on_lap=self.progress)
         self.pid = os.getpid()
         self.log: Log | None = None
@@ -311,8 +313,8 @@ class _Restore:
         databases = [x for x in dict.fromkeys(ns.sources) if x != "n8n"]
         for attr, own in (("target", databases[0] if len(databases) == 1 else None), ("supabase_target", "supabase")):
             opt, value = "--" + attr.replace("_", "-"), getattr(ns, attr)
-            url = self.by_name(opt, value)
-            if url != value and value != own:  # a database named by its source takes only that source's dump
+            url = self.by_name(opt, value, own)
+            if url != value and value not in (own, "drill"):  # a database named by its source takes only its dump
                 self.fail(f"{opt} {value}: that database takes only the dump of its own source (--source {value})", 2)
             setattr(ns, attr, url)
         for opt, value, confirm in (("--target", ns.target, "--confirm-overwrite"),
@@ -333,11 +335,22 @@ class _Restore:
         if ns.supabase_target != "scratch" and chosen and "supabase" not in chosen:
             self.fail("--supabase-target is the target of the source supabase, which no --source chose", 2)
 
-    def by_name(self, opt: str, value: str) -> str:
+    def by_name(self, opt: str, value: str, own: str | None) -> str:
         """A target named by its backup source (`--target supabase`: the database that source backs up,
-        its URL from this server's settings, so no password is typed or shown) -> its URL."""
+        its URL from this server's settings, so no password is typed or shown) -> its URL. `drill`:
+        the drill database of the source `own` (never the one it backs up)."""
         if value == "scratch" or "://" in value:
             return value
+        if value == "drill":
+            src = next((x for x in self.b.sources if x.kind == "postgres" and x.name == own), None)
+            if own is None:
+                self.fail(f"{opt} drill needs exactly one --source (the database source to restore there)", 2)
+            if src is None or not src.drill_url:
+                self.fail(f"{opt} drill: {own} has no drill database on this server: set its drill URL in .env "
+                          f"(DR_DRILL_SUPABASE_URL for supabase: an empty database, never production's) and run "
+                          f"deploy.py", 2)
+            self.drill_urls.add(src.drill_url)
+            return src.drill_url
         databases = [x for x in self.b.sources if x.kind == "postgres" and x.url]
         src = next((x for x in databases if x.name == value), None)
         if src is None:
@@ -748,13 +761,32 @@ class _Restore:
                 access = Access(target, s.run_dir)
             except ValueError as e:
                 self.fail(f"the URL of {name}'s target is unusable ({e}): check its variable in .env and run deploy.py")
+            drill = target in self.drill_urls
+            # a drill database: all or nothing (pg_restore cannot run parallel jobs in one transaction)
+            mode = ["--single-transaction"] if drill else ["-j", JOBS]
             with access as db:
-                self.run_(["docker", "run", "--rm", "--network", "host", *db.docker_args(),
-                           "-v", f"{listing}:/tmp/restore.list:ro",
+                docker_run = ["docker", "run", "--rm", "--network", "host", *db.docker_args()]
+                if drill:  # its own database: the extensions the dump's tables need (as the scratch one)
+                    self.run_([*docker_run, image, "psql", "-qc", "create extension if not exists vector"],
+                              env=db.env, check=False)
+                self.run_([*docker_run, "-v", f"{listing}:/tmp/restore.list:ro",
                            "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro",
-                           image, *TARGET_RESTORE, "-d", db.env.get("PGDATABASE", "postgres"), "/tmp/restore.dump"],
-                          env=db.env)
-            self.say(f"{name}: restored over the named target database")
+                           image, *TARGET_RESTORE, *mode, "-d", db.env.get("PGDATABASE", "postgres"),
+                           "/tmp/restore.dump"], env=db.env)
+                if drill:
+                    sql = counts_sql(self.mf(name, "schemas", default=["public"]))
+                    res = self.r.run([*docker_run, image, "psql", "-AtF", " ", "-c", sql], env=db.env,
+                                     log=self.log.file)
+            if drill:
+                expected = self.mf(name, "row_counts", default={})
+                if not self.compare_counts(name, expected, parse_counts(res.stdout), ALL):
+                    self.fail(f"the {name} dump restored into the drill database but its row counts differ "
+                              "from the manifest")
+                rows = sum(v for v in expected.values() if isinstance(v, int))
+                self.say(f"{name}: restored into the drill database in one transaction, row counts match the "
+                         f"manifest ({len(expected)} tables, {rows} rows); production untouched")
+            else:
+                self.say(f"{name}: restored over the named target database")
         self.laps.lap(f"{name} restore + check")
 
 

@@ -34,6 +34,9 @@ class Source:
     kind: str
     url: str = ""
     schemas: tuple[str, ...] = ("public",)  # postgres: the schemas dumped
+    # postgres: the database the DR drill restores this source into (`n8n-restore --target drill`:
+    # one transaction, counts checked); never `url`. From .env (DR_DRILL_SUPABASE_URL for supabase)
+    drill_url: str = ""
 
 
 @dataclass(frozen=True)

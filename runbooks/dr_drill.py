@@ -126,10 +126,11 @@ class Drill:
     def psql_n8n(self, sql: str) -> str:
         return self.sh(f"mottivme-host compose exec -T postgres psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip()
 
-    def psql_supabase(self, sql: str) -> str:
-        """SQL (on stdin) on Supabase's database, with the n8n server's own settings: its URL is in no
-        command line, here or there (mottivme-host psql: a pgpass file)."""
-        return self.sh("mottivme-host psql supabase --rows", stdin=sql + "\n").strip()
+    def psql_supabase(self, sql: str, drill: bool = False) -> str:
+        """SQL (on stdin) on Supabase's database, or the drill's (DR_DRILL_SUPABASE_URL), with the n8n
+        server's own settings: no URL in any command line, here or there (mottivme-host psql: a
+        pgpass file)."""
+        return self.sh("mottivme-host psql supabase --rows" + " --drill" * drill, stdin=sql + "\n").strip()
 
     # -- (a) outage ------------------------------------------------------------------------------
     def outage(self):
@@ -171,34 +172,39 @@ class Drill:
 
     # -- (b) data loss ---------------------------------------------------------------------------
     def data_loss(self):
+        """A marker in n8n and in Supabase, a backup, n8n's marker lost; the restore brings n8n back
+        and puts Supabase into the drill's own database (DR_DRILL_SUPABASE_URL: one transaction,
+        counts checked), never over the database the backup came from."""
         marker = f"dr-drill-{int(time.time())}"
 
         def prepare():
             self.psql_supabase(f"create table if not exists {MARKER_TABLE} (name text primary key, at timestamptz default now());"
                                f"insert into {MARKER_TABLE} (name) values ('{marker}');")
             self.marker_workflow(marker)
-            out = self.pyinfra("runbooks/backup_now.py", "--data", "tag=dr-drill")
+            try:
+                out = self.pyinfra("runbooks/backup_now.py", "--data", "tag=dr-drill")
+            finally:  # the backup holds it: Supabase keeps no drill table
+                self.psql_supabase(f"drop table if exists {MARKER_TABLE};")
             return re.search(r"backup ok: snapshot [0-9a-f]{8}", out).group(0)
 
         def destroy():
-            self.psql_supabase(f"drop table {MARKER_TABLE};")
             self.psql_n8n("delete from workflow_entity where id = 'drDrillMarker001'")
-            return "marker table dropped, marker workflow deleted"
+            return "marker workflow deleted (the marker table left Supabase with the backup)"
 
         def restore():
-            # over the configured database, named (its URL, with the password, stays in the server's settings)
-            self.pyinfra("runbooks/restore.py", "--data", "snapshot=latest", "--data", "supabase_target=supabase",
+            self.pyinfra("runbooks/restore.py", "--data", "snapshot=latest", "--data", "supabase_target=drill",
                          "--data", "confirm_supabase_overwrite=yes")
             if self.psql_n8n("select name from workflow_entity where id = 'drDrillMarker001'") != marker:
                 raise RuntimeError("the marker workflow is not back")
-            if self.psql_supabase(f"select name from {MARKER_TABLE} where name = '{marker}';") != marker:
-                raise RuntimeError("the marker table is not back")
-            self.psql_supabase(f"drop table {MARKER_TABLE};")  # the drill leaves no table behind in Supabase
-            return "marker workflow and marker table are back (the table is removed again)"
+            if self.psql_supabase(f"select name from {MARKER_TABLE} where name = '{marker}';", drill=True) != marker:
+                raise RuntimeError("the marker table is not in the drill database")
+            if self.psql_supabase(f"select to_regclass('{MARKER_TABLE}') is null;") != "t":
+                raise RuntimeError("the marker table is in Supabase: the restore went over it")
+            return "marker workflow back; Supabase restored into the drill database with the marker table"
 
         self.step("(b) data loss", "marker data + backup", prepare)
-        self.step("(b) data loss", "delete marker table and workflow", destroy)
-        self.step("(b) data loss", "restore (runbooks/restore.py)", restore)
+        self.step("(b) data loss", "delete the marker workflow", destroy)
+        self.step("(b) data loss", "restore (runbooks/restore.py, Supabase into the drill database)", restore)
         return marker
 
     # -- (c) server loss -------------------------------------------------------------------------
@@ -304,11 +310,16 @@ def main(argv=None) -> int:
         print("dr-drill: the drill needs an n8n server and a Supabase database (SUPABASE_DB_URL; the sandbox: "
               "python -m sandbox up --group supabase && pyinfra -y inventory.py sandbox/supabase.py)", file=sys.stderr)
         return 2
+    parts = set(a.parts.split(","))
+    if "b" in parts and not os.environ.get("DR_DRILL_SUPABASE_URL"):
+        print("dr-drill: part (b) restores Supabase into a database of its own and DR_DRILL_SUPABASE_URL is not set: "
+              "point it at an empty database (never the one SUPABASE_DB_URL names), run deploy.py, or leave (b) out "
+              "with --parts a,c", file=sys.stderr)
+        return 2
     if not groups.get("backup_vault") and not os.environ.get("BACKUP_S3_REPOSITORY"):
         print("dr-drill: part (c) rebuilds from the off-host repository and none is configured: set BACKUP_VAULT "
               "or BACKUP_S3_REPOSITORY", file=sys.stderr)
         return 2
-    parts = set(a.parts.split(","))
     drill = Drill(source, dict(os.environ), rebuild, parts)
     monitored = bool(groups.get("monitors"))
     if monitored:  # the drill's outages are planned: page nobody (the window expires by itself)

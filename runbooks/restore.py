@@ -35,11 +35,13 @@ OPTIONS = {
     "sources": ("", r"([a-z][a-z0-9_-]*(,[a-z][a-z0-9_-]*)*)?",
                 "comma-separated backup source names (group_data backup_sources), e.g. n8n,supabase"),
     "target": ("scratch", r"scratch|[a-z0-9][a-z0-9_-]{0,39}|postgres(ql)?://\S+",
-               "scratch, a database source by name (its database from .env: target=supabase, no password "
-               "typed) or a postgresql:// URL; with sources= and confirm_overwrite=yes"),
+               "scratch, drill (the source's drill database), a database source by name (its database from "
+               ".env: target=supabase, no password typed) or a postgresql:// URL; with sources= and "
+               "confirm_overwrite=yes"),
     "confirm_overwrite": ("no", r"yes|no", "yes to restore over the named database"),
-    "supabase_target": ("scratch", r"scratch|supabase|postgres(ql)?://\S+",
-                        "scratch, supabase (its database from .env) or a postgresql:// URL"),
+    "supabase_target": ("scratch", r"scratch|drill|supabase|postgres(ql)?://\S+",
+                        "scratch, drill (DR_DRILL_SUPABASE_URL's database: one transaction, counts checked), "
+                        "supabase (its database from .env) or a postgresql:// URL"),
     "confirm_supabase_overwrite": ("no", r"yes|no", "yes to restore over the named Supabase database"),
 }
 opts = options(OPTIONS)

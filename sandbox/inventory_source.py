@@ -52,9 +52,11 @@ class SandboxSource:
         groups["sandbox"] = [h["name"] for h in hosts]  # group_data/sandbox.py
         standin = [h for h in hosts if h["group"] == "supabase"]
         if standin and not os.environ.get("SUPABASE_DB_URL"):
-            # the stand-in for Supabase's database (sandbox/supabase.py)
+            # the stand-in for Supabase's database (sandbox/supabase.py), and the DR drill's own beside it
             password = dotenv_values(self.state / "secrets.env", interpolate=False).get("SUPABASE_STANDIN_PASSWORD", "")
-            os.environ["SUPABASE_DB_URL"] = f"postgresql://postgres:{password}@{standin[0]['private_ip']}:5432/postgres"
+            base = f"postgresql://postgres:{password}@{standin[0]['private_ip']}:5432"
+            os.environ["SUPABASE_DB_URL"] = f"{base}/postgres"
+            os.environ.setdefault("DR_DRILL_SUPABASE_URL", f"{base}/drill")
         return groups
 
     def secret_files(self) -> list[Path]:

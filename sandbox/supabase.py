@@ -1,6 +1,7 @@
 """pyinfra deploy: the sandbox's stand-in for Supabase's database (PostgreSQL 17 + pgvector) on the
 sandbox servers of the group `supabase`. Sandbox only: `pyinfra -y inventory.py sandbox/supabase.py`.
-Reachable by the other sandbox servers on <private ip>:5432 (SUPABASE_DB_URL is set from it)."""
+Reachable by the other sandbox servers on <private ip>:5432 (SUPABASE_DB_URL is set from it; its
+database `drill` is DR_DRILL_SUPABASE_URL's)."""
 
 import os
 from io import StringIO
@@ -23,4 +24,8 @@ if "supabase" in host.groups:
         f"{host.data.postgres_image}",
         "for i in $(seq 60); do docker exec supabase-db pg_isready -h 127.0.0.1 -U postgres && break; sleep 1; done",
         "docker exec supabase-db psql -U postgres -qc 'create extension if not exists vector'",
+        # the DR drill's own database (DR_DRILL_SUPABASE_URL): it restores Supabase there, never over it
+        "docker exec supabase-db psql -U postgres -Atc \"select 1 from pg_database where datname = 'drill'\" "
+        "| grep -q 1 || docker exec supabase-db createdb -U postgres drill",
+        "docker exec supabase-db psql -U postgres -d drill -qc 'create extension if not exists vector'",
     ])

@@ -83,7 +83,8 @@ def backup_settings() -> dict:
 
 def sources(configured: list[dict]) -> list[dict]:
     """group_data `backup_sources` as the host programs take them: each postgres source with its
-    URL from .env (sources whose variable is empty are left out). Checked at inventory time
+    URL from .env (sources whose variable is empty are left out) and, when its `drill_url_env` is
+    set, the database the DR drill restores it into. Checked at inventory time
     (tasks/config.py: source_problems)."""
     out = []
     for s in configured:
@@ -91,7 +92,9 @@ def sources(configured: list[dict]) -> list[dict]:
             out.append({"name": s["name"], "kind": "n8n"})
         elif os.environ.get(s["url_env"]):
             out.append({"name": s["name"], "kind": "postgres", "url": os.environ[s["url_env"]],
-                        "schemas": list(s.get("schemas", ["public"]))})
+                        "schemas": list(s.get("schemas", ["public"])),
+                        **({"drill_url": os.environ[s["drill_url_env"]]}
+                           if os.environ.get(s.get("drill_url_env", "")) else {})})
     return out
 
 

@@ -69,6 +69,17 @@ def postgres_url_problem(url: str) -> str:
     return ""
 
 
+def same_database(a: str, b: str) -> bool:
+    """Two URLs naming one database (host, port and database name, as the servers split them)."""
+    from mottivme_host.pgaccess import pg_env
+
+    try:
+        x, y = pg_env(a), pg_env(b)
+    except ValueError:
+        return False
+    return all(x.get(k) == y.get(k) for k in ("PGHOST", "PGPORT", "PGDATABASE"))
+
+
 def _supabase_url(url: str) -> str:
     problem = postgres_url_problem(url)
     if problem:
@@ -154,6 +165,13 @@ VARIABLES: tuple[Variable, ...] = (
              secret=True, check=r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+",
              problem="must look like postgresql://USER:PASSWORD@HOST:5432/postgres",
              fix="Supabase: Project Settings > Database > Connection string", extra=_supabase_url),
+    Variable("DR_DRILL_SUPABASE_URL", SECRETS,
+             "The database the DR drill restores Supabase into, in one transaction, and checks: an empty\n"
+             "database of its own (a staging project, or `create database drill` beside it), NEVER the one\n"
+             "SUPABASE_DB_URL names. Empty: the drill does not restore Supabase (docs/runbooks/dr_drill.md).",
+             secret=True, check=r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+", problem="must look like postgresql://USER:PASSWORD@HOST:5432/DATABASE",
+             fix="point it at an empty database of its own, never the one SUPABASE_DB_URL names",
+             extra=postgres_url_problem),
     Variable("N8N_HOST", SECRETS, "Public host name of n8n (DNS A record -> the server). Caddy gets its certificate for it.",
              needed="always", check=r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?",
              problem="must be a bare host name (no https://, no path), e.g. n8n.mottivme.com.br",
@@ -278,6 +296,15 @@ def source_problems(sources: list[dict], env) -> list[str]:
                 out.append(f"{var} (backup source {name}) must look like postgresql://USER:PASSWORD@HOST:5432/DATABASE")
             elif env.get(var) and postgres_url_problem(env[var]):
                 out.append(f"{var} (backup source {name}) {postgres_url_problem(env[var])}")
+            drill = s.get("drill_url_env", "")
+            if drill and not re.fullmatch(r"[A-Z][A-Z0-9_]*", str(drill)):
+                out.append(f"{where}[{i}] ({name}): drill_url_env must name the .env variable of the DR drill's "
+                           "database, e.g. DR_DRILL_SUPABASE_URL")
+            elif drill and env.get(drill) and same_database(env.get(drill, ""), env.get(var, "")):
+                out.append(f"{drill} names the database {var} names (backup source {name}): the DR drill would "
+                           "restore over it; point it at an empty database of its own")
+            elif drill and env.get(drill) and drill not in BY_NAME and postgres_url_problem(env[drill]):
+                out.append(f"{drill} (the drill database of {name}) {postgres_url_problem(env[drill])}")
             schemas = s.get("schemas", ["public"])
             if not schemas or not all(isinstance(x, str) and SCHEMA_NAME.fullmatch(x) for x in schemas):
                 out.append(f"{where}[{i}] ({name}): schemas must be a list of lower-case schema names, "

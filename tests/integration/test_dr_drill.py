@@ -30,6 +30,8 @@ def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp
         assert re.search(rf"\| {measure}[^|]*\| [0-9.]+ s \|", text), measure
     if parts:
         assert "Parts run: c " in text and re.search(r"\| time to detect[^|]*\| — \|", text)
+    else:  # (b): Supabase restored into the drill's own database, never over the stand-in it came from
+        assert "Supabase restored into the drill database with the marker table" in text
     # the n8n server really was replaced (or wiped), and the rebuilt one serves the restored data
     if rebuild == "replace":
         assert n8n_server.h["container_id"] != old_id

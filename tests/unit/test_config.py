@@ -140,6 +140,19 @@ def test_monitor_values_the_systemd_environment_file_cannot_hold_are_refused(val
     assert value not in err
 
 
+def test_the_drill_database_is_never_the_one_the_backup_comes_from():
+    from tasks.groupdata import load
+
+    sources = load("n8n_servers")["backup_sources"]
+    prod = "postgresql://postgres:pw@db.abcdefgh.supabase.co:5432/postgres"
+    env = {"SUPABASE_DB_URL": prod, "DR_DRILL_SUPABASE_URL": prod.replace(":pw@", ":other@")}
+    (err,) = variables.source_problems(sources, env)
+    assert err.startswith("DR_DRILL_SUPABASE_URL names the database SUPABASE_DB_URL names (backup source supabase): "
+                          "the DR drill would restore over it") and "other" not in err
+    env["DR_DRILL_SUPABASE_URL"] = prod.replace("/postgres", "/drill")
+    assert variables.source_problems(sources, env) == [] and check_optional({}, env) == []
+
+
 def test_backup_vault_needs_the_sftp_key(tmp_path):
     groups = {"backup_vault": [("vault.example.test", {})]}
     (err,) = check_optional(groups, {})

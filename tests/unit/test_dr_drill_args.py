@@ -24,3 +24,19 @@ def test_a_failed_step_never_shows_a_connection_string_and_the_report_is_private
     assert "s3cr3t-pw" not in text and "connection to <url> failed" in text
     assert "- b marker row: psql: error: connection to <url> failed" in text
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_part_b_without_a_drill_database_is_refused_before_any_host(tmp_path, capsys, monkeypatch):
+    """Part (b) restores Supabase: only into DR_DRILL_SUPABASE_URL's database, never SUPABASE_DB_URL's."""
+    from tests.helpers import GOOD_SECRETS
+
+    for k, v in {**GOOD_SECRETS, "N8N_SERVERS": "127.0.0.1:9", "BACKUP_S3_REPOSITORY": "s3:h.test/b/p",
+                 "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "DR_DRILL_ENVIRONMENT": "staging",
+                 "SUPABASE_DB_URL": "postgresql://postgres:pw@db.abcdefgh.supabase.co:5432/postgres",
+                 "MOTTIVME_ENV_FILE": str(tmp_path / "none.env")}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("DR_DRILL_SUPABASE_URL", raising=False)
+    monkeypatch.delenv("MOTTIVME_TARGET", raising=False)
+    assert dr_drill.main(["--parts", "b", "--rebuild", "wipe"]) == 2
+    err = capsys.readouterr().err
+    assert "part (b) restores Supabase into a database of its own and DR_DRILL_SUPABASE_URL is not set" in err

@@ -34,6 +34,19 @@ def test_a_source_url_becomes_libpq_environment_and_a_pgpass_file_never_argument
     assert os.listdir(s.run_dir) == []  # the pgpass file lives as long as psql
 
 
+def test_drill_is_the_sources_drill_database_and_refused_without_one(tmp_path):
+    drill = "postgresql://postgres:dr1ll@db.example.test:6543/drill"
+    s = settings.from_dict({"run_dir": str(tmp_path / "run"), "backup": {"sources": [
+        {"name": "n8n", "kind": "n8n"}, {"name": "supabase", "kind": "postgres", "url": URL, "drill_url": drill}]}})
+    with psql.access(s, psql.source(s, "supabase"), drill=True) as db:
+        argv = psql.command(s, "select 1", False, db, rows=True)
+        assert libpq_url(Call(argv, {"env": db.env, "pgpass": pgpass_of(argv)})) == drill
+    assert argv[-4:] == ["ON_ERROR_STOP=1", "-Atq", "-c", "select 1"]
+    with pytest.raises(Fail) as e:
+        psql.access(make(tmp_path), psql.source(make(tmp_path), "supabase"), drill=True)
+    assert e.value.message.startswith("supabase has no drill database on this server")
+
+
 def test_n8n_is_the_stack_database_and_one_statement_needs_no_tty(tmp_path):
     s = make(tmp_path)
     assert psql.source(s, "n8n") is None

@@ -622,7 +622,7 @@ def test_a_named_supabase_target_gets_its_password_only_in_a_pgpass_file(host, c
     assert target_run.kw["env"] == {"PGHOST": "db.supabase.example.test", "PGPORT": "5432", "PGUSER": "postgres",
                                     "PGDATABASE": "postgres"}
     assert target_run.argv[-13:] == ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
-                                     "--exit-on-error", "-j", restore_mod.JOBS, "-L", "/tmp/restore.list", "-d",
+                                     "--exit-on-error", "-L", "/tmp/restore.list", "-j", restore_mod.JOBS, "-d",
                                      "postgres", "/tmp/restore.dump"]
     assert os.listdir(host.settings().run_dir) == []
     assert "supabase: restored over the named target database" in cap.out.splitlines()
@@ -1074,6 +1074,54 @@ def test_a_target_name_that_is_no_database_source_exits_2_naming_the_choices(hos
     assert err == ("n8n-restore: FAILED check host: --target supabse: not a database source of this server "
                    "(scratch, or one of: supabase)\n")
     assert not [c for c in host.fake.calls if c.argv[0] == "restic" or c.argv[:2] == ["docker", "run"]]
+
+
+DRILL_DB_URL = "postgresql://postgres:dr1ll-pass@db.supabase.example.test:5432/drill"
+WITH_DRILL = [{"name": "n8n", "kind": "n8n"},
+              {"name": "supabase", "kind": "postgres", "url": SECRET_URL, "drill_url": DRILL_DB_URL}]
+
+
+def test_the_drill_target_takes_the_drill_database_in_one_transaction_and_checks_its_counts(host, capsys):
+    host.fake.on(lambda c: "psql -AtF" in c and c.startswith("docker run"),
+                 stdout="agent_metrics 5\nconversation_history 7\n")
+    assert restore(host, "--source", "supabase", "--target", "drill", "--confirm-overwrite", sources=WITH_DRILL) == 0
+    cap = capsys.readouterr()
+    assert ("supabase: restored into the drill database in one transaction, row counts match the manifest "
+            "(2 tables, 12 rows); production untouched") in cap.out.splitlines()
+    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    assert libpq_url(target_run) == DRILL_DB_URL  # never the database it backs up
+    assert "--single-transaction" in target_run.argv and "-j" not in target_run.argv
+    assert target_run.argv[-3:] == ["-d", "drill", "/tmp/restore.dump"]
+    runs = [c for c in host.fake.calls if c.argv[:2] == ["docker", "run"] and c.kw.get("pgpass")]
+    assert all(libpq_url(c) == DRILL_DB_URL for c in runs) and len(runs) == 3  # extension, restore, counts
+    assert "dr1ll-pass" not in cap.out + cap.err + host.logtext()
+
+
+def test_a_drill_database_whose_counts_differ_fails(host, capsys):
+    host.fake.on(lambda c: "psql -AtF" in c and c.startswith("docker run"), stdout="agent_metrics 5\n")
+    assert restore(host, "--source", "supabase", "--target", "drill", "--confirm-overwrite", sources=WITH_DRILL) == 1
+    err = capsys.readouterr().err
+    assert "the supabase dump restored into the drill database but its row counts differ from the manifest" in err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--source", "supabase", "--target", "drill"], "--target drill: supabase has no drill database on this server: "
+                                                     "set its drill URL in .env (DR_DRILL_SUPABASE_URL"),
+    (["--target", "drill"], "--target drill needs exactly one --source"),
+])
+def test_a_drill_target_without_its_database_or_its_source_is_refused_first(host, capsys, args, message):
+    assert restore(host, *args, "--confirm-overwrite", sources=CONFIGURED) == 2
+    assert message in capsys.readouterr().err
+    assert not [c for c in host.fake.calls if "--clean" in c.cmd]
+
+
+def test_supabase_target_drill_is_the_drill_database_of_supabase(host, capsys):
+    host.fake.on(lambda c: "psql -AtF" in c and c.startswith("docker run"),
+                 stdout="agent_metrics 5\nconversation_history 7\n")
+    assert restore(host, "--no-safety-snapshot", "--supabase-target", "drill", "--confirm-supabase-overwrite",
+                   sources=WITH_DRILL) == 0
+    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    assert libpq_url(target_run) == DRILL_DB_URL and "--single-transaction" in target_run.argv
 
 
 def test_on_a_terminal_each_phase_is_reported_as_it_ends(host, capsys, monkeypatch):
