@@ -108,20 +108,31 @@ class HttpStatus(FactBase):
         return int(text) if text.isdigit() else 0
 
 
-class N8nSettings(FactBase):
-    """n8n's public front-end settings (`GET /rest/settings`), or {} when n8n does not answer.
+# n8n's own HTTP port, asked from inside its container (node's fetch): the deploy reaches n8n there
+# while Caddy keeps the public out (no owner claimed yet)
+N8N_INSIDE = "http://127.0.0.1:5678"
+SETTINGS_JS = (f"fetch('{N8N_INSIDE}/rest/settings').then(r => r.json())"
+               ".then(j => console.log(JSON.stringify(j.data || {})), () => console.log('{}'))")
 
-    `["userManagement"]["showSetupOnFirstLoad"]` is true until the owner account is claimed.
+
+class N8nSettings(FactBase):
+    """n8n's front-end settings (`GET /rest/settings`, asked inside the n8n container), or {} when
+    n8n does not answer. `["userManagement"]["showSetupOnFirstLoad"]` is true until the owner
+    account is claimed.
+
+    .. code:: python
+
+        host.get_fact(N8nSettings, compose="cd /opt/n8n && docker compose -p n8n")
     """
 
     default = dict
 
-    def command(self, url: str, resolve: str | None = None) -> str:
-        return curl_command(url, resolve, "-f ") + " 2>/dev/null || true"
+    def command(self, compose: str) -> str:
+        return f"{compose} exec -T n8n node -e {quote(SETTINGS_JS)} 2>/dev/null || true"
 
     def process(self, output):
         try:
-            return json.loads("".join(output)).get("data", {})
+            return json.loads("".join(output))
         except ValueError:
             return {}
 

@@ -6,6 +6,7 @@ import json
 
 from pyinfra import host, inventory
 from pyinfra.api import HiddenValue, deploy
+from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
@@ -129,8 +130,13 @@ def n8n_stack(version: str):
         name="secrets env file (0600)", dest=f"{st.dir}/.env",
         content=operations.render_secret("n8n.env.j2", queue_mode=s.queue_mode, secrets=stack_secrets(s),
                                          n8n_version=version))
-    caddyfile = files.template(name="Caddyfile", src="templates/Caddyfile.j2",
-                               dest=f"{st.dir}/caddy/Caddyfile", mode="644", base=b, **ctx)
+    # until n8n's owner is claimed (the marker below), Caddy answers the public 503: nobody but the
+    # deploy, from inside the server, ever sees the setup page of a fresh n8n
+    claimed_marker = f"{st.dir}/.owner-claimed"
+    owner_claimed = bool(host.get_fact(File, path=claimed_marker))
+    caddyfile = files.template(name="Caddyfile" + ("" if owner_claimed else " (closed until the owner is claimed)"),
+                               src="templates/Caddyfile.j2", dest=f"{st.dir}/caddy/Caddyfile", mode="644", base=b,
+                               owner_claimed=owner_claimed, **ctx)
 
     for ref in (st.postgres_image, n8n_image(version, st), st.caddy_image) + ((st.redis_image,) if s.queue_mode else ()):
         operations.image(name=f"image {ref}", ref=ref, archive_dir=st.image_archive_dir)
@@ -156,5 +162,12 @@ def n8n_stack(version: str):
         "email": secret("N8N_OWNER_EMAIL").unmask(), "password": secret("N8N_OWNER_PASSWORD").unmask(),
         "firstName": st.owner_first_name, "lastName": st.owner_last_name,
     })
-    operations.n8n_owner(name="n8n owner account claimed", base_url=local_url(st=st), resolve=local_resolve(st),
+    operations.n8n_owner(name="n8n owner account claimed", compose=compose(st, dk, "").rstrip(),
                          payload=HiddenValue(owner))
+    if not owner_claimed:
+        files.file(name="owner claimed: n8n opens to the public", path=claimed_marker, mode="600")
+        opened = files.template(name="Caddyfile (open)", src="templates/Caddyfile.j2",
+                                dest=f"{st.dir}/caddy/Caddyfile", mode="644", base=b, owner_claimed=True, **ctx)
+        server.shell(name="reload Caddy (open)", commands=[compose(st, dk, "exec -T caddy caddy reload --config "
+                                                                          "/etc/caddy/Caddyfile --adapter caddyfile")],
+                     _if=opened.did_change)

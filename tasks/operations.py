@@ -12,7 +12,7 @@ from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, HiddenValue, operation
 from pyinfra.facts.files import File, Sha256File
 
-from tasks.facts import ComposeHealth, ComposeServices, DockerImages, HttpStatus, N8nSettings, curl_command
+from tasks.facts import N8N_INSIDE, ComposeHealth, ComposeServices, DockerImages, HttpStatus, N8nSettings
 
 
 def _write_secret(state, host, dest: str, content: HiddenValue, user: str, group: str, mode: str):
@@ -205,36 +205,42 @@ def n8n_ready(url: str, resolve: str | None = None, timeout: int = 300, logs_com
     yield FunctionCommand(_wait_ready, (url, resolve, timeout, logs_command), {})
 
 
-def _claim_owner(state, host, base_url, resolve, payload: HiddenValue):
+# POST the owner's JSON (on stdin) to n8n's owner setup, inside its container; prints the status
+CLAIM_JS = ("let b = ''; process.stdin.on('data', d => b += d).on('end', () => "
+            f"fetch('{N8N_INSIDE}/rest/owner/setup', {{method: 'POST', headers: {{'Content-Type': 'application/json'}}, "
+            "body: b}).then(r => console.log(r.status), () => console.log(0)))")
+
+
+def _claim_owner(state, host, compose, payload: HiddenValue):
     tmp = "/root/.n8n-owner-setup.json"
     host.run_shell_command(f"install -m 600 /dev/null {tmp}", print_input=False)
     try:
         host.put_file(StringIO(payload.unmask()), tmp, print_output=False, print_input=False)
-        ok, out = host.run_shell_command(
-            curl_command(base_url + "rest/owner/setup", resolve,
-                  f"-f -H 'Content-Type: application/json' --data-binary @{tmp} -o /dev/null -w '%{{http_code}}' "),
-            print_output=False, print_input=False)
+        ok, out = host.run_shell_command(f"{compose} exec -T n8n node -e {quote(CLAIM_JS)} < {tmp}",
+                                         print_output=False, print_input=False)
     finally:
         host.run_shell_command(f"rm -f {tmp}", print_input=False)
-    if not ok:
-        return _fail(host, f"claiming n8n's owner account failed: HTTP {''.join(out.stdout_lines)}")
+    status = "".join(out.stdout_lines).strip()
+    if not ok or status != "200":
+        return _fail(host, f"claiming n8n's owner account failed: HTTP {status or 'no answer'}")
     return True
 
 
 @operation()
-def n8n_owner(base_url: str, payload: HiddenValue, resolve: str | None = None):
+def n8n_owner(compose: str, payload: HiddenValue):
     """Claim n8n's owner account when the instance still offers its owner-setup page, so no
-    fresh server is ever open for takeover. ``payload`` is the JSON body of
-    ``POST /rest/owner/setup`` (email, firstName, lastName, password), kept hidden.
+    fresh server is ever open for takeover: from inside the n8n container (``compose`` runs the
+    stack's compose), while Caddy keeps the public out. ``payload`` is the JSON body of
+    ``POST /rest/owner/setup`` (email, firstName, lastName, password), kept hidden, on stdin.
 
     .. code:: python
 
-        operations.n8n_owner(base_url="https://n8n.example.com/", payload=HiddenValue(body))
+        operations.n8n_owner(compose="cd /opt/n8n && docker compose -p n8n", payload=HiddenValue(body))
     """
-    settings = host.get_fact(N8nSettings, url=base_url + "rest/settings", resolve=resolve)
+    settings = host.get_fact(N8nSettings, compose=compose)
     if settings and not settings.get("userManagement", {}).get("showSetupOnFirstLoad", False):
         return
-    yield FunctionCommand(_claim_owner, (base_url, resolve, payload), {})
+    yield FunctionCommand(_claim_owner, (compose, payload), {})
 
 
 def _run_and_report(state, host, command, what, pty):

@@ -6,6 +6,11 @@ Debian 12. Debian 12's own Docker packages bring Compose v1 (`docker-compose` 1.
 deploy detects and records for the host programs."""
 
 import json
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -37,6 +42,23 @@ def beside(tmp_dir):
         sbx12.down(stop_shared_services=False)
 
 
+def poll_once(url: str):
+    """(status, None) or ("setup", showSetupOnFirstLoad) of GET /rest/settings from outside."""
+    try:
+        with urllib.request.urlopen(url + "rest/settings", context=ssl._create_unverified_context(), timeout=5) as r:
+            return "setup", json.loads(r.read()).get("data", {}).get("userManagement", {}).get("showSetupOnFirstLoad")
+    except urllib.error.HTTPError as e:
+        return e.code, None
+    except Exception:  # noqa: BLE001 - not listening yet, reset: nothing served
+        return 0, None
+
+
+def poll_settings(url: str, seen: list, done: threading.Event) -> None:
+    while not done.is_set():
+        seen.append(poll_once(url))
+        time.sleep(0.25)
+
+
 def test_debian_12_deploys_reruns_with_no_change_backs_up_and_restores(beside_outcome):
     beside_outcome(__name__)  # the scenario's own failure, with its traceback
 
@@ -45,8 +67,20 @@ def scenario(sbx12, env12):
     n8n_server, supabase_host = server(sbx12, "n8n_servers"), server(sbx12, "supabase")
     assert n8n_server.sh(". /etc/os-release; echo $VERSION_CODENAME").strip() == "bookworm"
 
-    r = run_pyinfra(["-y", "inventory.py", "deploy.py"], env12)
+    # the public polls n8n's settings all through the fresh deploy: it never meets the setup page
+    # (Caddy answers 503 until the deploy, from inside the server, has claimed the owner)
+    seen, done = [], threading.Event()
+    poller = threading.Thread(target=poll_settings, args=(n8n_server.url, seen, done), daemon=True)
+    poller.start()
+    try:
+        r = run_pyinfra(["-y", "inventory.py", "deploy.py"], env12)
+    finally:
+        done.set()
+        poller.join(30)
     assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
+    assert (503, None) in seen, seen[-20:]  # polled while closed ...
+    assert ("setup", True) not in seen, "the owner-setup page was public during the first deploy"
+    assert poll_once(n8n_server.url) == ("setup", False)  # ... and open, owner claimed, afterwards
     ready = "curl -sk -o /dev/null -w '%{http_code}' https://localhost/healthz/readiness"
     assert n8n_server.sh(ready).strip() == "200"
     # Debian 12's packages: Compose v1, recorded once for everything that runs compose on the server

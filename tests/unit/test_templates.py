@@ -108,7 +108,7 @@ def test_platina_spreads_webhooks_over_the_processors():
     s = scaling.settings(d)
     _, text = render_compose(group_data(), "platina", tunnel=True)
     assert "N8N_DISABLE_PRODUCTION_MAIN_PROCESS" in text and '["webhook"]' in text
-    caddy = render("Caddyfile.j2", n8n_host="n8n.example.test", scaling=s, **of(d, "base"))
+    caddy = render("Caddyfile.j2", n8n_host="n8n.example.test", scaling=s, owner_claimed=True, **of(d, "base"))
     assert "handle /webhook/*" in caddy and "n8n-webhook-1:5678 n8n-webhook-2:5678" in caddy
 
 
@@ -141,12 +141,25 @@ def test_firewall_opens_only_configured_ports():
 @pytest.mark.parametrize("groups,tls", [((), None), (("sandbox",), "tls internal")])
 def test_caddyfile(groups, tls):
     d = group_data(*groups)
-    text = render("Caddyfile.j2", n8n_host="n8n.example.test", scaling=scaling.settings(d), **of(d, "base"))
+    text = render("Caddyfile.j2", n8n_host="n8n.example.test", scaling=scaling.settings(d), owner_claimed=True,
+                  **of(d, "base"))
     assert "n8n.example.test {" in text and "reverse_proxy n8n:5678" in text
     assert (tls in text) if tls else ("tls " not in text)
     assert "handle /metrics* {" in text and 'X-Content-Type-Options "nosniff"' in text
     # HSTS on real hosts; never on the sandbox's https://localhost:PORT (a browser would pin localhost)
     assert ("Strict-Transport-Security" in text) == (not groups)
+
+
+@pytest.mark.parametrize("tier", ["bronze", "platina"])
+def test_until_the_owner_is_claimed_caddy_serves_the_public_only_503(tier):
+    d = Data(group_data(), n8n_tier=tier)
+    text = render("Caddyfile.j2", n8n_host="n8n.example.test", scaling=scaling.settings(d), owner_claimed=False,
+                  **of(d, "base"))
+    site = text[text.index("n8n.example.test {"):]
+    # n8n only for its health (the deploy waits on it); everything else, setup page and webhooks, 503
+    assert site.count("reverse_proxy") == 1 and "handle /healthz* {\n\t\treverse_proxy n8n:5678" in site
+    assert 'respond "n8n is being set up" 503' in site and "/webhook/" not in site
+    assert "handle /metrics* {" in site and 'X-Content-Type-Options "nosniff"' in site
 
 
 def test_cron_runs_the_host_programs():
