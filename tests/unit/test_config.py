@@ -1,5 +1,7 @@
 """Secrets and hosts are checked before pyinfra contacts any host."""
 
+import os
+
 import pytest
 
 from tasks import config, variables
@@ -212,6 +214,57 @@ def test_every_variable_the_code_reads_is_registered():
         read |= set(re.findall(r"""secret\(["']([A-Z][A-Z0-9_]+)["']\)""", path.read_text()))
     # (SBX_*: the sandbox's own settings, docs/sandbox.md)
     assert {n for n in read - set(variables.BY_NAME) if not n.startswith("SBX_")} == set()
+
+
+EXPANDED = ["$(touch /tmp/pwned)", "${IFS}x", "$HOME", "a'b", "a\\b"]  # what a $-expanding or quoting parser reads
+LITERAL = ["`touch /tmp/pwned`", "a;touch /tmp/pwned", "a|b&c"]  # only a shell would run these
+
+
+@pytest.mark.parametrize("name", ["N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "MONITOR_PING_TOKEN",
+                                  "MONITOR_WHATSAPP_URL", "MONITOR_EMAIL_URL", "MONITOR_PHONE_AUTH", "GHL_API_TOKEN"])
+@pytest.mark.parametrize("bad", EXPANDED)
+def test_a_value_a_compose_or_systemd_file_would_expand_is_refused_before_any_host(name, bad):
+    """Values written into files that something parses with $-expansion or quotes (the stack's .env
+    for Compose, the monitor's systemd environment file) cannot carry one: refused, never shown."""
+    value = "x" * 32 + bad
+    problems = check_optional({}, {name: value})
+    assert [p for p in problems if p.startswith(name)] and not any(value in p for p in problems), problems
+
+
+@pytest.mark.parametrize("bad", LITERAL)
+def test_shell_words_in_a_monitor_value_stay_words(bad, tmp_path):
+    """No shell reads the monitor's environment file (systemd, the launcher): accepted, and read back
+    exactly as written."""
+    from mottivme_monitor.launcher import read_env
+    from tasks import monitoring
+
+    value = "mailtos://u:p@smtp.example.test/" + bad
+    assert check_optional({}, {"MONITOR_EMAIL_URL": value}) == []
+    f = tmp_path / "secrets.env"
+    os.environ["MONITOR_EMAIL_URL"] = value
+    try:
+        f.write_text(monitoring.secrets_env({"channels": [{"url": "${MONITOR_EMAIL_URL}"}]}))
+    finally:
+        del os.environ["MONITOR_EMAIL_URL"]
+    assert read_env(str(f)) == {"MONITOR_EMAIL_URL": value}
+
+
+def test_an_s3_repository_that_looks_like_a_command_stays_a_string_on_the_server():
+    """Accepted by the check (it is a well-formed restic URL): it reaches restic in its environment,
+    never a shell."""
+    from tasks.backup import sources  # noqa: F401 - the deploy's own module loads
+
+    bad = "s3:h.example.test/b/$(touch${IFS}/tmp/pwned)"
+    assert check_optional({}, {"BACKUP_S3_REPOSITORY": bad, "AWS_ACCESS_KEY_ID": "a",
+                               "AWS_SECRET_ACCESS_KEY": "b"}) == []
+    from mottivme_host.restic import Repo
+    from mottivme_host.settings import Backup
+    from tests.helpers import FakeRunner
+
+    fake = FakeRunner()
+    Repo(bad, Backup(), fake).run("snapshots", check=False)
+    (call,) = fake.calls
+    assert call.argv[0] == "restic" and "sh" not in call.argv and call.kw["env"]["RESTIC_REPOSITORY"] == bad
 
 
 def test_secret_values_never_in_a_problem():
