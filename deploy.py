@@ -16,7 +16,7 @@ from tasks.workers import tunnel_endpoint, workers
 
 refuse_deploy_if_pending()
 platform.refuse_unsupported_os()
-if "n8n_servers" in host.groups:
+if {"n8n_servers", "n8n_workers"} & set(host.groups):
     versions.refuse_swaps_and_downgrades()  # a secret in use differing from .env's, an older n8n_version
 version = versions.stack_version()  # the version n8n runs now (group_data's on a new server)
 if {"n8n_servers", "backup_vault", "monitors", "n8n_workers"} & set(host.groups):

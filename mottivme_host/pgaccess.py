@@ -16,29 +16,44 @@ from __future__ import annotations
 
 import os
 import tempfile
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 MOUNT = "/run/pgpass"  # where the container sees the file
-# URL query parameters passed on as libpq environment variables
-QUERY_ENV = {"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "application_name": "PGAPPNAME",
-             "connect_timeout": "PGCONNECT_TIMEOUT", "options": "PGOPTIONS"}
+# URL query parameters passed on as libpq environment variables; any other is refused (libpq would
+# honour it, these programs would not: the URL must mean here what it means to libpq)
+QUERY_ENV = {"sslmode": "PGSSLMODE", "application_name": "PGAPPNAME", "connect_timeout": "PGCONNECT_TIMEOUT",
+             "options": "PGOPTIONS", "channel_binding": "PGCHANNELBINDING", "gssencmode": "PGGSSENCMODE",
+             "target_session_attrs": "PGTARGETSESSIONATTRS", "sslnegotiation": "PGSSLNEGOTIATION"}
 
 
 def pg_env(url: str) -> dict[str, str]:
-    """libpq's environment for a postgresql:// URL: PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, ..."""
-    u = urlsplit(url)
+    """libpq's environment for a postgresql:// URL: PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, ...
+    ValueError (its message never holds a part of the URL) for one these programs cannot pass on
+    exactly: no host or database, a parameter they do not know, a control character."""
+    try:
+        u = urlsplit(url)
+        port = u.port
+    except ValueError:
+        raise ValueError("not a URL these programs can read (a special character of the user or password not percent-encoded?)") from None
     if u.scheme not in ("postgres", "postgresql") or not u.hostname:
         raise ValueError("not a postgresql:// URL with a host")
-    env = {"PGHOST": u.hostname, "PGPORT": str(u.port or 5432)}
+    env = {"PGHOST": u.hostname, "PGPORT": str(port or 5432)}
     if u.username:
         env["PGUSER"] = unquote(u.username)
     if u.password is not None:
         env["PGPASSWORD"] = unquote(u.password)
-    if u.path.strip("/"):
-        env["PGDATABASE"] = unquote(u.path.lstrip("/"))
-    for key, values in parse_qs(u.query).items():
-        if key in QUERY_ENV:
-            env[QUERY_ENV[key]] = values[-1]
+    if not u.path.strip("/"):
+        raise ValueError("no database name after the host (.../postgres)")
+    env["PGDATABASE"] = unquote(u.path.lstrip("/"))
+    for pair in filter(None, u.query.split("&")):
+        key, _, value = pair.partition("=")
+        key = unquote(key)
+        if key not in QUERY_ENV:
+            raise ValueError(f"the parameter {key[:40]!r} is not one these programs pass on "
+                             f"({', '.join(sorted(QUERY_ENV))})")
+        env[QUERY_ENV[key]] = unquote(value)  # libpq's own decoding: %XX only, a + stays a +
+    if any(ord(c) < 32 or ord(c) == 127 for v in env.values() for c in v):
+        raise ValueError("a control character (a percent-encoded newline?) in it")
     return env
 
 
@@ -59,8 +74,12 @@ class Access:
         if self.password is not None:
             os.makedirs(self.run_dir, mode=0o700, exist_ok=True)
             fd, self.path = tempfile.mkstemp(dir=self.run_dir, prefix="pgpass.")  # 0600 from its first byte
-            with os.fdopen(fd, "w") as f:
-                f.write(pgpass_line(self.password))
+            try:
+                with os.fdopen(fd, "w") as f:
+                    f.write(pgpass_line(self.password))
+            except BaseException:  # a full /run: no half-written password left behind
+                self.__exit__()
+                raise
         return self
 
     def __exit__(self, *exc) -> None:

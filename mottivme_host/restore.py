@@ -28,6 +28,7 @@ import argparse
 import filecmp
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -140,6 +141,9 @@ def main(ns, s: Settings, runner: Runner) -> int:
     finally:
         os.umask(old_umask)
 
+
+
+VERSION = re.compile(r"\d+\.\d+\.\d+")  # an n8n release
 
 
 def _env_value(path: str, key: str) -> str | None:
@@ -599,6 +603,8 @@ class _Restore:
         return False
 
     def live(self) -> None:
+        if self.n8n:
+            self.refuse_a_newer_n8n()
         if self.n8n or any(t != "scratch" for t in self.targets.values()):
             # something is overwritten: a copy of it first (the backup takes the lock itself), then
             # the lock: no backup dumps a database while it is being restored over
@@ -613,6 +619,19 @@ class _Restore:
                      f"workflows, {self.mf('n8n', 'credentials', default=0)} credentials as in the manifest")
         else:
             self.say(f"restore ok: snapshot {self.short}; {self.done()}")
+
+    def refuse_a_newer_n8n(self) -> None:
+        """n8n's migrations only go forward: a database a newer n8n wrote is never restored under an
+        older one (a rebuilt server gets group_data's version, which may lag behind an emergency
+        deploy). Stops before anything is changed."""
+        taken = str(self.mf("n8n", "version", default=""))
+        env = os.path.join(self.s.stack_dir, self.s.env_file)
+        here = _env_value(env, "N8N_VERSION") or ""
+        key = lambda v: tuple(int(x) for x in v.split("."))  # noqa: E731
+        if VERSION.fullmatch(taken) and VERSION.fullmatch(here) and key(taken) > key(here):
+            self.fail(f"snapshot {self.short} was taken on n8n {taken}, newer than this server's {here}: its database "
+                      f"is migrated past {here}. Move this server to {taken} first (pyinfra inventory.py "
+                      f"runbooks/emergency_deploy.py --data n8n_version={taken}), then restore; nothing was changed", 2)
 
     def take_lock(self) -> None:
         self.step = "lock"

@@ -138,7 +138,7 @@ class N8nSettings(FactBase):
 
 
 # the secrets whose value in use on a server a deploy compares with .env's (never overwrites)
-IN_USE = ("N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "RESTIC_PASSWORD")
+IN_USE = ("N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "RESTIC_PASSWORD")
 PBKDF2_ROUNDS = 100_000
 
 
@@ -167,13 +167,14 @@ print("N8N_VERSION=" + env.get("N8N_VERSION", ""))
 for k in {IN_USE!r}:
     if env.get(k):
         print(k + "=" + hashlib.pbkdf2_hmac("sha256", env[k].encode(), sys.argv[3].encode(), {PBKDF2_ROUNDS}).hex()[:32])
+print("STATE=ok")
 """
 
 
 class StackState(FactBase):
     """The n8n stack as this server runs it: its n8n version (N8N_VERSION of the stack's .env) and
-    the fingerprints (fingerprint(), salted with `salt`) of the secrets in use. Empty on a server
-    without a stack yet.
+    the fingerprints (fingerprint(), salted with `salt`) of the secrets in use; "STATE": "ok", or
+    "none" on a server without a stack yet (missing: the fact failed).
 
     .. code:: python
 
@@ -184,7 +185,7 @@ class StackState(FactBase):
     default = dict
 
     def command(self, env_file: str, password_file: str, salt: str) -> str:
-        return (f"test -f {quote(env_file)} || exit 0; python3 -c {quote(_STACK_STATE_PY)} "
+        return (f"test -f {quote(env_file)} || {{ echo STATE=none; exit 0; }}; python3 -c {quote(_STACK_STATE_PY)} "
                 f"{quote(env_file)} {quote(password_file)} {quote(salt)}")
 
     def process(self, output):

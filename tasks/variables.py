@@ -60,9 +60,9 @@ def postgres_url_problem(url: str) -> str:
         return f"has no {', '.join(missing)} (libpq reads none): write postgresql://USER:PASSWORD@HOST:5432/DATABASE"
     try:
         ours = pg_env(url)
-    except ValueError:
-        ours = {}
-    theirs = {"PGHOST": libpq["host"], "PGPORT": str(libpq.get("port") or 5432), "PGUSER": libpq["user"],
+    except ValueError as e:  # its message names no part of the URL
+        return f"cannot be used as it is: {e}"
+    theirs = {"PGHOST": libpq["host"].lower(), "PGPORT": str(libpq.get("port") or 5432), "PGUSER": libpq["user"],
               "PGPASSWORD": libpq["password"], "PGDATABASE": libpq["dbname"]}
     if any(ours.get(k) != v for k, v in theirs.items()):
         return f"is read differently by libpq and by the servers' programs (one host only, no IPv6 brackets): {encode}"
@@ -85,7 +85,7 @@ def _supabase_url(url: str) -> str:
     if problem:
         return problem
     m = re.fullmatch(r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+", url)
-    if m and m.group(1).endswith(".supabase.co") and not m.group(1).startswith("db."):
+    if m and m.group(1).lower().endswith(".supabase.co") and not m.group(1).lower().startswith("db."):
         return (f"points at {m.group(1)}, Supabase's API host: the database is db.<project-ref>.supabase.co "
                 "or the pooler (*.pooler.supabase.com)")
     return ""
@@ -253,7 +253,8 @@ def problems(env, group_hosts: dict[str, list]) -> list[str]:
         if value != value.strip():
             out.append(f"{v.name} has spaces at its start or end (inside quotes in .env?): remove them")
             continue
-        if v.section == MONITORING and re.search(r"['\\$\n]", value):
+        if (v.section == MONITORING or v.name == "SUPABASE_DB_URL") and re.search(r"['\\$\n]", value):
+            # (the monitor's environment file holds these; the Supabase URL for its database check)
             out.append(f"{v.name} holds a quote, a backslash or a $, which the monitor's environment file (systemd) "
                        "does not keep as written: percent-encode them in a URL (' as %27, \\ as %5C, $ as %24)")
             continue

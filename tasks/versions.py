@@ -18,6 +18,7 @@ import secrets
 import sys
 
 from pyinfra import host, inventory
+from pyinfra import state as pyinfra_state
 
 from tasks import groups, operations, settings, workers
 from tasks.backup import PASSWORD_FILE
@@ -33,31 +34,52 @@ WHY = {
     "POSTGRES_PASSWORD": "n8n's database has the server's password: with .env's n8n would not start. Finish the "
                          "rotation (pyinfra inventory.py runbooks/rotate_secrets.py --data secrets=postgres) or put "
                          "the server's value in .env",
+    "REDIS_PASSWORD": "Redis and every n8n process of the queue have the server's password: with .env's the workers "
+                      "would lose the queue. Put the server's value in .env (REDIS_PASSWORD in {dir}/.env there)",
     "RESTIC_PASSWORD": "the backup repositories open with the server's password: with .env's no backup could be read "
                        "or made. Finish the rotation (pyinfra inventory.py runbooks/rotate_secrets.py --data "
                        "secrets=restic) or put the server's value in .env",
 }
 
 
+VERSION = re.compile(r"\d+\.\d+\.\d+")  # n8n's releases; n8n-deploy-version takes nothing else
+
+
 def version_key(v: str) -> tuple:
-    """2.41.10 > 2.41.9: numbers compared as numbers."""
-    return tuple(int(x) for x in re.findall(r"\d+", v))
+    """2.41.10 > 2.41.9: numbers compared as numbers (X.Y.Z only: checked before)."""
+    return tuple(int(x) for x in v.split("."))
+
+
+def _stack_env(h) -> str:
+    """The stack's settings file on `h`: the main stack's on an n8n server, the workers' on a worker server."""
+    if groups.N8N_WORKERS.name in h.groups and groups.N8N_SERVERS.name not in h.groups:
+        return f"{settings.Workers.from_data(h.data).stack_dir}/.env"
+    return f"{settings.Stack.from_data(h.data).dir}/.env"
 
 
 def state(h=None) -> dict:
-    """The stack as server `h` (default: this host) runs it (StackState)."""
+    """The stack as server `h` (default: this host) runs it (StackState); stops the run (exit 2)
+    when it cannot be read: nothing may then be decided about its version or secrets."""
     h = h or host
-    st = settings.Stack.from_data(h.data)
-    return h.get_fact(StackState, env_file=f"{st.dir}/.env", password_file=PASSWORD_FILE, salt=SALT)
+    now = h.get_fact(StackState, env_file=_stack_env(h), password_file=PASSWORD_FILE, salt=SALT)
+    if now.get("STATE") not in ("ok", "none"):
+        print(f"mottivme-infra: {h.name}: cannot read what its n8n stack runs ({_stack_env(h)}: version, secrets in "
+              f"use; see the error above: python3 missing? `apt install python3` there). Nothing was changed.",
+              file=sys.stderr)
+        sys.exit(2)
+    return now
 
 
-def problems(now: dict, wanted_version: str, env, stack_dir: str) -> list[str]:
+def problems(now: dict, wanted_version: str | None, env, stack_dir: str) -> list[str]:
     """Why a deploy must not touch this server: secrets in use that differ from `env`'s, a version
-    older than the one it runs. Never a value."""
+    older than the one it runs (`wanted_version` None: not this server's to decide). Never a value."""
     out = [f"{name} in .env is not the one this server uses: {WHY[name].format(dir=stack_dir)}"
            for name in IN_USE if now.get(name) and env.get(name) and now[name] != fingerprint(env[name], SALT)]
     running = now.get("N8N_VERSION")
-    if running and version_key(wanted_version) < version_key(running):
+    if wanted_version is not None and not VERSION.fullmatch(wanted_version):
+        out.append(f"n8n_version {wanted_version!r} is not a release number X.Y.Z (e.g. 2.41.1)")
+    elif wanted_version and running and VERSION.fullmatch(running) \
+            and version_key(wanted_version) < version_key(running):
         out.append(f"n8n here runs {running} (its database migrated to it) and n8n_version says {wanted_version}: "
                    f"deploy.py never goes back. Keep {running} (set n8n_version = \"{running}\" in group_data), or go "
                    f"back on purpose, with a snapshot and rollback: pyinfra inventory.py runbooks/emergency_deploy.py "
@@ -66,39 +88,52 @@ def problems(now: dict, wanted_version: str, env, stack_dir: str) -> list[str]:
 
 
 def refuse_swaps_and_downgrades() -> None:
-    """deploy.py, on an n8n server, before any operation: stop (exit 2) with every reason."""
-    st = settings.Stack.from_data(host.data)
-    found = problems(state(), st.n8n_version, os.environ, st.dir)
+    """deploy.py, before any operation, on an n8n server or a worker server: stop (exit 2) with
+    every reason (a worker server's version follows the main server's: only its secrets count)."""
+    main = groups.N8N_SERVERS.name in host.groups
+    stack_dir = _stack_env(host).rsplit("/", 1)[0]
+    wanted = str(settings.Stack.from_data(host.data).n8n_version) if main else None
+    found = problems(state(), wanted, os.environ, stack_dir)
     for p in found:
         print(f"mottivme-infra: {host.name}: {p}. Nothing was changed.", file=sys.stderr)
     if found:
         sys.exit(2)
 
 
-def _main_server():
+def main_server():
+    """The n8n server the worker servers work for (the inventory's first), when this run reaches it."""
     mains = inventory.get_group(groups.N8N_SERVERS.name, default=[])
-    return mains[0] if mains else None
+    return mains[0] if mains and pyinfra_state.is_host_in_limit(mains[0]) else None
+
+
+def _governing():
+    """The server whose version this host's stack follows: itself (an n8n server), else the main
+    server (worker servers, the monitor); None when the run does not reach it."""
+    return host if groups.N8N_SERVERS.name in host.groups else main_server()
 
 
 def running_version() -> str:
-    """The version the main n8n server runs now ("" when it has no stack yet): what this run renders
-    into the stacks' settings, so only change_version() moves it."""
-    main = _main_server()
-    return state(main).get("N8N_VERSION", "") if main is not None else ""
+    """The version this host's stack follows runs now ("" when it has no stack yet, or this run does
+    not reach it): what this run renders into the stack's settings, so only change_version() moves it."""
+    h = _governing()
+    return state(h).get("N8N_VERSION", "") if h is not None else ""
 
 
 def stack_version() -> str:
-    """The version the stacks' settings name in this run: the running one, or group_data's on a
+    """The version the stack's settings name in this run: the running one, or group_data's on a
     server that has none yet."""
     return running_version() or str(settings.Stack.from_data(host.data).n8n_version)
 
 
 def upgrade_due() -> str:
-    """group_data's n8n_version when the running main server is older (deploy.py then moves it up
-    with change_version()); "" otherwise."""
+    """group_data's n8n_version when the server this host follows runs an older one (deploy.py then
+    moves it up with change_version()); "" otherwise, and when this run does not reach that server
+    (`--limit` a worker server: the workers never move without their main server)."""
     running = running_version()
     wanted = str(settings.Stack.from_data(host.data).n8n_version)
-    return wanted if running and version_key(running) < version_key(wanted) else ""
+    if not (running and VERSION.fullmatch(running) and VERSION.fullmatch(wanted)):
+        return ""
+    return wanted if version_key(running) < version_key(wanted) else ""
 
 
 def change_version(version: str, smoke: str = "", timeout: str = "", reason: str = "") -> None:

@@ -222,8 +222,26 @@ def libpq_url(call) -> str:
     env = call.kw["env"]
     assert all(f"-e {k}" in call.cmd for k in env), call.cmd
     text, mode = call.kw["pgpass"]
-    assert mode == 0o600 and text.startswith("*:*:*:*:") and text.endswith("\n")
-    return f"postgresql://{env['PGUSER']}:{text[8:-1]}@{env['PGHOST']}:{env['PGPORT']}/{env['PGDATABASE']}"
+    assert mode == 0o600 and text.startswith("*:*:*:*:") and text.endswith("\n") and text.count("\n") == 1
+    return f"postgresql://{env['PGUSER']}:{pgpass_password(text)}@{env['PGHOST']}:{env['PGPORT']}/{env['PGDATABASE']}"
+
+
+def pgpass_password(line: str) -> str:
+    """The password field of a pgpass line as libpq reads it (fe-connect.c passwordFromFile): fields
+    end at an unescaped colon, a backslash takes the next character, the password ends at the next
+    unescaped colon too."""
+    fields, field, chars = [], "", iter(line.rstrip("\n"))
+    for c in chars:
+        if c == "\\":
+            field += next(chars, "")
+        elif c == ":":
+            fields.append(field)
+            field = ""
+            if len(fields) == 5:
+                break
+        else:
+            field += c
+    return (fields + [field])[4]
 
 
 def posted(call) -> str | None:

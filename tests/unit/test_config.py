@@ -101,7 +101,10 @@ def test_supabase_database_host_and_pooler_are_accepted():
     ("postgresql://postgres:pa%zzss@db.abc.supabase.co:5432/postgres", "not a URL libpq can read"),
     ("postgresql://postgres:pa#ss@db.abc.supabase.co:5432/postgres", "percent-encode"),
     ("postgresql://postgres:pw@db.abc.supabase.co:5432/postgres#x", "read differently"),
-    ("postgresql://postgres:pw@db.abc.supabase.co:5432/postgres?host=db.other.example", "read differently"),
+    ("postgresql://postgres:pw@db.abc.supabase.co:5432/postgres?host=db.other.example", "the parameter 'host' is not"),
+    ("postgresql://postgres:pw@db.abc.supabase.co:5432/postgres?sslcert=/x", "the parameter 'sslcert' is not"),
+    ("postgresql://postgres:pw%0A@db.abc.supabase.co:5432/postgres", "a control character"),
+    ("postgresql://postgres:pw@db.abc.supabase.co:5432/", "must look like postgresql://"),
     ("postgresql://postgres:pw@db.a.supabase.co,db.b.supabase.co/postgres", "read differently"),
     ("postgresql://postgres@db.abc.supabase.co:5432/postgres", "has no password"),
 ])
@@ -113,6 +116,9 @@ def test_the_supabase_url_is_read_as_libpq_reads_it(url, problem):
 
 def test_a_percent_encoded_password_is_accepted():
     url = "postgresql://postgres:p%40ss%2Fw%25rd@db.abcdefgh.supabase.co:5432/postgres?sslmode=require"
+    assert check_optional({}, {"SUPABASE_DB_URL": url}) == []
+    # libpq's parameters that the servers pass on, and a host in capitals (a host name has no case)
+    url = "postgresql://postgres:pw@DB.abcdefgh.supabase.co:5432/postgres?channel_binding=require&options=-c+x%3D1"
     assert check_optional({}, {"SUPABASE_DB_URL": url}) == []
 
 

@@ -19,6 +19,7 @@ def _signals():
 def _nothing_in_the_machines_run_dir():
     """The programs' private files (pgpass) go to the settings' run_dir: the tests' own, never the
     machine's /run/mottivme (the tests may run as root)."""
-    before = os.path.exists("/run/mottivme")
+    listing = lambda: sorted(os.listdir("/run/mottivme")) if os.path.isdir("/run/mottivme") else None  # noqa: E731
+    before = listing()
     yield
-    assert before or not os.path.exists("/run/mottivme"), "a test wrote to the machine's /run/mottivme"
+    assert listing() == before, "a test wrote to the machine's /run/mottivme"

@@ -8,7 +8,7 @@ import pytest
 
 from mottivme_host import psql, settings, status
 from mottivme_host.common import Fail
-from tests.helpers import Call, FakeRunner, libpq_url, pgpass_of
+from tests.helpers import Call, FakeRunner, libpq_url, pgpass_of, pgpass_password
 
 URL = "postgresql://postgres.abcd:s3cr%3Et@db.example.test:6543/postgres?sslmode=require"
 
@@ -45,6 +45,33 @@ def test_drill_is_the_sources_drill_database_and_refused_without_one(tmp_path):
     with pytest.raises(Fail) as e:
         psql.access(make(tmp_path), psql.source(make(tmp_path), "supabase"), drill=True)
     assert e.value.message.startswith("supabase has no drill database on this server")
+
+
+@pytest.mark.parametrize("password", ["a:b", "a\\b", "a\\:b", "ends\\", ":", "#x*", "spa ce", "ü:ñ"])
+def test_a_password_with_colons_and_backslashes_reaches_libpq_exactly(tmp_path, password):
+    from urllib.parse import quote
+
+    from mottivme_host.pgaccess import Access, pgpass_line
+
+    line = pgpass_line(password)
+    assert line.count("\n") == 1 and pgpass_password(line) == password
+    url = f"postgresql://u:{quote(password, safe='')}@db.example.test:5432/d"
+    with Access(url, str(tmp_path / "run")) as db:
+        argv = ["docker", "run", *db.docker_args(), "postgres:17", "psql"]
+        assert libpq_url(Call(argv, {"env": db.env, "pgpass": pgpass_of(argv)})) == f"postgresql://u:{password}@db.example.test:5432/d"
+
+
+def test_a_pgpass_file_that_cannot_be_written_is_not_left_behind(tmp_path, monkeypatch):
+    from mottivme_host import pgaccess
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pgaccess, "pgpass_line", full)
+    with pytest.raises(OSError):
+        with pgaccess.Access("postgresql://u:pw@h/d", str(tmp_path / "run")):
+            pass
+    assert os.listdir(tmp_path / "run") == []
 
 
 def test_n8n_is_the_stack_database_and_one_statement_needs_no_tty(tmp_path):

@@ -1124,6 +1124,20 @@ def test_supabase_target_drill_is_the_drill_database_of_supabase(host, capsys):
     assert libpq_url(target_run) == DRILL_DB_URL and "--single-transaction" in target_run.argv
 
 
+def test_a_snapshot_of_a_newer_n8n_is_never_restored_under_an_older_one(host, capsys):
+    """A rebuilt server on group_data's 2.41.0 and a backup that n8n 2.41.1 wrote: refused before
+    anything is changed (no safety snapshot, n8n not stopped)."""
+    (host.stack / ".env").write_text(f"POSTGRES_PASSWORD=pg\nN8N_ENCRYPTION_KEY={KEY}\nN8N_VERSION=2.41.0\n")
+    assert restore(host) == 2
+    err = capsys.readouterr().err
+    assert ("snapshot bbbb2222 was taken on n8n 2.41.1, newer than this server's 2.41.0: its database is migrated "
+            "past 2.41.0. Move this server to 2.41.1 first (pyinfra inventory.py runbooks/emergency_deploy.py "
+            "--data n8n_version=2.41.1), then restore; nothing was changed") in err
+    assert not host.fake.ran("n8n-backup") and not host.fake.ran("stop")
+    # the databases alone (n8n untouched) still restore
+    assert restore(host, "--source", "supabase") == 0
+
+
 def test_on_a_terminal_each_phase_is_reported_as_it_ends(host, capsys, monkeypatch):
     monkeypatch.setattr(common, "on_terminal", lambda: True)
     assert restore(host) == 0
