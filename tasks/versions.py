@@ -60,7 +60,7 @@ def _stack_env(h) -> str:
 def state(h=None) -> dict:
     """The stack as server `h` (default: this host) runs it (StackState); stops the run (exit 2)
     when it cannot be read: nothing may then be decided about its version or secrets."""
-    h = h or host
+    h = host if h is None else h
     now = h.get_fact(StackState, env_file=_stack_env(h), password_file=PASSWORD_FILE, salt=SALT)
     if now.get("STATE") not in ("ok", "none"):
         print(f"mottivme-infra: {h.name}: cannot read what its n8n stack runs ({_stack_env(h)}: version, secrets in "
