@@ -104,6 +104,40 @@ def test_interrupted_rotation_ends_verified_and_a_rerun_finishes_it(n8n_server, 
     assert json.loads(r.stdout)["results"]["totals"]["success"] == 0
 
 
+def test_a_rotation_with_the_vault_down_stops_naming_it_and_a_rerun_with_it_up_finishes(n8n_server, vault, sbx,
+                                                                                        sandbox_env, first_deploy):
+    """An off-host repository that exists but does not answer stops the restic rotation before any
+    key changes (the old password stays in force everywhere, the new one waits in the pending
+    file); run again with the vault up, every repository gets the new password."""
+    assert "off-host: sftp:" in n8n_server.sh("n8n-backup --tag manual")  # the vault's repository exists
+    old = secrets_of(sbx)["RESTIC_PASSWORD"]
+    pending = sbx.state_dir / ".rotation-pending.env"
+    sbx.docker("exec", vault.h["container_id"], "systemctl", "stop", "ssh.service", "ssh.socket")
+    try:  # (the vault itself left out of the run: pyinfra cannot reach it either)
+        r = run_pyinfra(["-y", "--limit", "n8n_servers", "inventory.py", "runbooks/rotate_secrets.py",
+                         "--data", "secrets=restic"], sandbox_env)
+    finally:
+        sbx.docker("exec", vault.h["container_id"], "systemctl", "start", "ssh.service")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out[-3000:]
+    assert re.search(r"restic: cannot open sftp:\S+ \(.+\): nothing was rotated, the old password stays in force", out), \
+        out[-3000:]
+    assert secrets_of(sbx)["RESTIC_PASSWORD"] == old and "RESTIC_PASSWORD=" in pending.read_text()
+    restic = "restic -r /var/backups/n8n/restic snapshots --json >/dev/null 2>&1 && echo opens || echo refused"
+    assert n8n_server.sh(f"RESTIC_PASSWORD='{old}' {restic}").strip() == "opens"
+
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/rotate_secrets.py", "--data", "secrets=restic"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "finishing the rotation that did not complete" in out
+    assert "restic: password rotated in 2 repositories, the old key removed" in out
+    new = secrets_of(sbx)["RESTIC_PASSWORD"]
+    assert new != old and not pending.exists()
+    assert n8n_server.sh(f"RESTIC_PASSWORD='{new}' {restic}").strip() == "opens"
+    assert n8n_server.sh(f"RESTIC_PASSWORD='{old}' {restic}").strip() == "refused"
+    assert "off-host: sftp:" in n8n_server.sh("n8n-backup")  # the vault's repository opens with the new one
+
+
 def test_rotate_refuses_the_encryption_key(sandbox_env, first_deploy):
     r = run_pyinfra(["-y", "inventory.py", "runbooks/rotate_secrets.py", "--data", "secrets=N8N_ENCRYPTION_KEY"],
                     sandbox_env)
