@@ -143,20 +143,26 @@ def change_version(version: str, smoke: str = "", timeout: str = "", reason: str
     main server switches with n8n-deploy-version (snapshot, readiness, smoke test, rollback)."""
     timeout = timeout or str(host.data.n8n_ready_timeout)
     command = f"n8n-deploy-version {version} --timeout {timeout}" + (f" --smoke-webhook {smoke}" if smoke else "")
+    # every host takes part in the barriers: pyinfra orders hosts' operations as one graph and
+    # would otherwise interleave hosts whose earlier operations differ (deploy.py) by position
+    operations.barrier(name=f"n8n {version}: every host ready for the change")
     if "monitors" in host.groups:
         maintenance("start", ["n8n"], minutes=3 * int(timeout) // 60 + 15, reason=reason or f"n8n {version}")
     workers_active = ("n8n_workers" in host.groups
                       and bool(host.get_fact(ComposeServices, project=workers.PROJECT)))
     if workers_active:
         operations.image(name=f"workers: image {version} (before anything is stopped)", ref=n8n_image(version),
-              archive_dir=host.data.image_archive_dir)
+                         archive_dir=host.data.image_archive_dir)
+    operations.barrier(name=f"n8n {version}: the worker servers have the image")
     if "n8n_servers" in host.groups:
         workers.worker_servers_ready(name="worker servers can take this version")
     if workers_active:
         workers.drain(name="workers: drain and stop during the switch")
+    operations.barrier(name=f"n8n {version}: the workers are stopped")
     if "n8n_servers" in host.groups:
         operations.run_and_report(name=f"n8n {version} (snapshot first, rollback on failure)", command=command,
-                       what="version change")
+                                  what="version change")
+    operations.barrier(name=f"n8n {version}: the main server switched (or rolled back)")
     if workers_active:
         workers.follow_main_version(name="workers: the version the main server ended on", version=version)
         workers.start_workers()

@@ -76,6 +76,7 @@ def run_runbook(monkeypatch, name: str, data: dict, host_data: dict | None = Non
                                       *[x for k, v in data.items() for x in ("--data", f"{k}={v}")]])
     ran = []
     monkeypatch.setattr(operations, "run_and_report", lambda **kw: ran.append(kw))
+    monkeypatch.setattr(operations, "barrier", lambda **kw: None)
     monkeypatch.setattr(workers, "worker_servers_ready", lambda **kw: None)
     runpy.run_path(str(ROOT / "runbooks" / f"{name}.py"))
     return ran
