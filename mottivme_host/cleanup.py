@@ -20,7 +20,7 @@ import re
 
 from .common import Fail, Lock, out_line, report_job
 from .pgaccess import Access
-from .run import Runner
+from .run import Runner, shown
 from .settings import Settings
 
 # the URL holds Supabase's password: psql gets libpq's variables and a pgpass file (pgaccess.Access)
@@ -138,7 +138,7 @@ class _Cleanup:
             self.out.say(f"FAILED: {name}: {argv[0]}: {e}")
             return None
         if not res.ok:
-            self.out.say(f"FAILED: {name}: `{' '.join(argv)[:120]}` exited {res.returncode}{_why(res.stderr)}")
+            self.out.say(f"FAILED: {name}: `{shown(argv)}` exited {res.returncode}{_why(res.stderr)}")
             return None
         try:
             return int(res.stdout.strip())

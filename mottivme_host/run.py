@@ -25,10 +25,26 @@ class Result:
         return self.returncode == 0
 
 
+# `docker run` options that say how, not what: left out of a failure's one line (the program and
+# its arguments are what an operator needs; the full command is in the log's context)
+_DOCKER_RUN_PAIRS = {"-e", "-v", "--network", "--name", "-w", "--user"}
+_DOCKER_RUN_FLAGS = {"--rm", "-i", "-t", "-d"}
+
+
+def shown(argv: list[str]) -> str:
+    """A command for a one-line message: `docker run … IMAGE PROGRAM ARGS` (its options elided)."""
+    if argv[:2] != ["docker", "run"]:
+        return " ".join(argv)[:160]
+    rest, i = argv[2:], 0
+    while i < len(rest) and rest[i].startswith("-"):
+        i += 2 if rest[i] in _DOCKER_RUN_PAIRS else 1
+    return ("docker run … " + " ".join(rest[i:]))[:160]
+
+
 class CommandFailed(Exception):
     def __init__(self, result: Result):
         self.result = result
-        super().__init__(f"`{' '.join(result.argv)[:160]}` exited {result.returncode}")
+        super().__init__(f"`{shown(result.argv)}` exited {result.returncode}")
 
 
 class Runner:

@@ -427,8 +427,8 @@ def test_a_failing_database_source_is_named_and_no_snapshot_is_made(tmp_path, fa
             stderr="pg_dump: error: permission denied for schema reporting\n")
     assert backup(s, fake) == 1
     out, err = capsys.readouterr()
-    assert err.startswith("n8n-backup: FAILED analytics dump: `docker run --rm --network host -e PGDATABASE -e PGHOST "
-                          "-e PGPORT -e PGUSER -v ")
+    assert err.startswith("n8n-backup: FAILED analytics dump: `docker run … postgres:16 pg_dump -Fc --schema=public "
+                          "--schema=reporting` exited 1")
     assert err.endswith(f"exited 1 (details in {s.backup.log})\n") and err.count("\n") == 1
     assert (out + err).count("FAILED") == 1 and "backup ok" not in out
     assert "permission denied for schema reporting" in log_of(s)

@@ -115,3 +115,13 @@ def test_status_shows_each_secret_age_and_flags_one_due_within_a_week(tmp_path):
     assert ("! POSTGRES_PASSWORD: 85 days old, due on 2027-02-19: rotate it (mottivme rotate-secrets)"
             in status.lines(s, fake, now + dt.timedelta(days=75)))
     assert "pg-value-123" not in "\n".join(status.lines(s, fake, now))
+
+
+def test_a_failed_container_command_is_shown_by_its_image_and_program():
+    """`docker run`'s options (names, mounts: the pgpass file's path) are left out of the one line."""
+    from mottivme_host.run import CommandFailed, Result
+
+    argv = ["docker", "run", "--rm", "-i", "--network", "host", "-e", "PGHOST", "-v", "/run/mottivme/pgpass.x:/run/pgpass:ro",
+            "-e", "PGPASSFILE=/run/pgpass", "postgres:17", "psql", "-X", "-Atc", "show server_version_num"]
+    assert str(CommandFailed(Result(argv, 2))) == "`docker run … postgres:17 psql -X -Atc show server_version_num` exited 2"
+    assert str(CommandFailed(Result(["restic", "check"], 1))) == "`restic check` exited 1"
