@@ -423,10 +423,9 @@ class _Backup:
         lf, name = self.log.file, source.name
         t0 = self.r.now()
         try:
-            access = Access(source.url, self.s.run_dir)
+            access = Access(source.url, self.s.run_dir, name)
         except ValueError as e:
-            self.fail(f"the URL of {name} in the settings is unusable ({e}): check its variable in .env and run "
-                      "deploy.py")
+            self.fail(str(e))
         with access as db:
             docker_run = ["docker", "run", "--rm", "--network", "host", *db.docker_args()]
             num = r.run([*docker_run, self.s.postgres_image, *DB_VERSION], env=db.env, log=lf).stdout.strip()

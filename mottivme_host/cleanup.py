@@ -95,10 +95,9 @@ class _Cleanup:
                 self.out.say("another cleanup is running")
                 return 75
             try:
-                access = Access(self.url, self.s.run_dir)
+                access = Access(self.url, self.s.run_dir, self.c.source)
             except ValueError as e:
-                self.out.say(f"FAILED: the URL of {self.c.source} in the settings is unusable ({e}): check its "
-                             "variable in .env and run deploy.py")
+                self.out.say(f"FAILED: {e}")
                 return 1
             with access as self.db:
                 for table, name, days in plan:

@@ -47,6 +47,11 @@ def valid_version(version: str) -> bool:
     return bool(VERSION_RE.fullmatch(version))
 
 
+def version_key(version: str) -> tuple[int, ...]:
+    """2.41.10 > 2.41.9: a release's numbers compared as numbers (valid_version first)."""
+    return tuple(int(x) for x in version.split("."))
+
+
 def env_path(s: Settings) -> str:
     return os.path.join(s.stack_dir, s.env_file)
 

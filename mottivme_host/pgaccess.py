@@ -63,8 +63,13 @@ def pgpass_line(password: str) -> str:
 
 
 class Access:
-    def __init__(self, url: str, run_dir: str):
-        env = pg_env(url)  # ValueError: not a usable URL (its message never holds the URL)
+    def __init__(self, url: str, run_dir: str, what: str = "the database"):
+        """ValueError, saying `what` and the fix (never a part of the URL), for a URL pg_env refuses."""
+        try:
+            env = pg_env(url)
+        except ValueError as e:
+            raise ValueError(f"the URL of {what} in the settings is unusable ({e}): check its variable in .env "
+                             "and run deploy.py") from None
         self.password = env.pop("PGPASSWORD", None)
         self.env = env  # the variables docker passes by name (the values come from this environment)
         self.run_dir = run_dir

@@ -55,10 +55,9 @@ def access(s: Settings, src: Source, drill: bool = False) -> Access:
         raise Fail(f"{src.name} has no drill database on this server: set its drill URL in .env "
                    "(DR_DRILL_SUPABASE_URL for supabase) and run deploy.py", 2)
     try:
-        return Access(src.drill_url if drill else src.url, s.run_dir)
+        return Access(src.drill_url if drill else src.url, s.run_dir, src.name)
     except ValueError as e:
-        raise Fail(f"the URL of {src.name} in the settings is unusable ({e}): check its variable in .env "
-                   "and run deploy.py", 2) from None
+        raise Fail(str(e), 2) from None
 
 
 def command(s: Settings, sql: str | None, tty: bool, db: Access, rows: bool = False) -> list[str]:

@@ -28,12 +28,12 @@ import argparse
 import filecmp
 import json
 import os
-import re
 import shutil
 import tempfile
 
 from . import common, envfile
 from .common import Fail, Laps, Lock, Log
+from .deploy_version import valid_version, version_key
 from .pgaccess import Access
 from .restic import Repo, wrong_password
 from .run import CommandFailed, Runner
@@ -141,9 +141,6 @@ def main(ns, s: Settings, runner: Runner) -> int:
     finally:
         os.umask(old_umask)
 
-
-
-VERSION = re.compile(r"\d+\.\d+\.\d+")  # an n8n release
 
 
 def _env_value(path: str, key: str) -> str | None:
@@ -627,8 +624,7 @@ class _Restore:
         taken = str(self.mf("n8n", "version", default=""))
         env = os.path.join(self.s.stack_dir, self.s.env_file)
         here = _env_value(env, "N8N_VERSION") or ""
-        key = lambda v: tuple(int(x) for x in v.split("."))  # noqa: E731
-        if VERSION.fullmatch(taken) and VERSION.fullmatch(here) and key(taken) > key(here):
+        if valid_version(taken) and valid_version(here) and version_key(taken) > version_key(here):
             self.fail(f"snapshot {self.short} was taken on n8n {taken}, newer than this server's {here}: its database "
                       f"is migrated past {here}. Move this server to {taken} first (pyinfra inventory.py "
                       f"runbooks/emergency_deploy.py --data n8n_version={taken}), then restore; nothing was changed", 2)
@@ -738,6 +734,19 @@ class _Restore:
         return "; ".join(f"{', '.join(names)} {what}" for names, what in ((restored, "restored"), (checked, "checked"))
                          if names) or "nothing restored"
 
+    def counts_sql(self, name: str) -> str:
+        """The row counts of database source `name`'s schemas (as its backup counted them)."""
+        return counts_sql(self.mf(name, "schemas", default=["public"]))
+
+    def counts_match(self, name: str, psql_out: str, where: str) -> str:
+        """The counts a restored copy of `name` gave (counts_sql's output) against the manifest's;
+        fails naming `where` when they differ, else "N tables, M rows"."""
+        expected = self.mf(name, "row_counts", default={})
+        if not self.compare_counts(name, expected, parse_counts(psql_out), ALL):
+            self.fail(f"the {name} dump restored into {where} but its row counts differ from the manifest")
+        rows = sum(v for v in expected.values() if isinstance(v, int))
+        return f"{len(expected)} tables, {rows} rows"
+
     def database(self, name: str, target: str) -> None:
         s, b = self.s, self.b
         scratch = target == "scratch"
@@ -762,24 +771,19 @@ class _Restore:
             self.run_(["docker", "cp", listing, f"{box}:/tmp/{name}.list"])
             self.run_(["docker", "exec", box, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
                        "--no-privileges", "--exit-on-error", "-j", JOBS, "-L", f"/tmp/{name}.list", "/tmp/restore.dump"])
-            sql = counts_sql(self.mf(name, "schemas", default=["public"]))
-            res = self.r.run(["docker", "exec", box, "psql", "-U", "postgres", "-AtF", " ", "-c", sql],
+            res = self.r.run(["docker", "exec", box, "psql", "-U", "postgres", "-AtF", " ", "-c", self.counts_sql(name)],
                              log=self.log.file)
-            expected = self.mf(name, "row_counts", default={})
-            if not self.compare_counts(name, expected, parse_counts(res.stdout), ALL):
-                self.fail(f"the {name} dump restored into a scratch database but its row counts differ "
-                          "from the manifest")
+            tally = self.counts_match(name, res.stdout, "a scratch database")
             self.run_(["docker", "rm", "-f", "-v", box])
-            rows = sum(v for v in expected.values() if isinstance(v, int))
-            self.say(f"{name}: dump restored into a scratch database, row counts match the manifest "
-                     f"({len(expected)} tables, {rows} rows); production untouched")
+            self.say(f"{name}: dump restored into a scratch database, row counts match the manifest ({tally}); "
+                     "production untouched")
         else:
             image = b.postgres_image_pattern.replace("{major}", str(major))
             # the URL holds a password: in no command line and no container's environment
             try:
-                access = Access(target, s.run_dir)
+                access = Access(target, s.run_dir, f"{name}'s target")
             except ValueError as e:
-                self.fail(f"the URL of {name}'s target is unusable ({e}): check its variable in .env and run deploy.py")
+                self.fail(str(e))
             drill = target in self.drill_urls
             # a drill database: all or nothing (pg_restore cannot run parallel jobs in one transaction)
             mode = ["--single-transaction"] if drill else ["-j", JOBS]
@@ -793,17 +797,12 @@ class _Restore:
                            image, *TARGET_RESTORE, *mode, "-d", db.env.get("PGDATABASE", "postgres"),
                            "/tmp/restore.dump"], env=db.env)
                 if drill:
-                    sql = counts_sql(self.mf(name, "schemas", default=["public"]))
-                    res = self.r.run([*docker_run, image, "psql", "-AtF", " ", "-c", sql], env=db.env,
-                                     log=self.log.file)
+                    res = self.r.run([*docker_run, image, "psql", "-AtF", " ", "-c", self.counts_sql(name)],
+                                     env=db.env, log=self.log.file)
             if drill:
-                expected = self.mf(name, "row_counts", default={})
-                if not self.compare_counts(name, expected, parse_counts(res.stdout), ALL):
-                    self.fail(f"the {name} dump restored into the drill database but its row counts differ "
-                              "from the manifest")
-                rows = sum(v for v in expected.values() if isinstance(v, int))
+                tally = self.counts_match(name, res.stdout, "the drill database")
                 self.say(f"{name}: restored into the drill database in one transaction, row counts match the "
-                         f"manifest ({len(expected)} tables, {rows} rows); production untouched")
+                         f"manifest ({tally}); production untouched")
             else:
                 self.say(f"{name}: restored over the named target database")
         self.laps.lap(f"{name} restore + check")

@@ -125,7 +125,7 @@ def cmd_check(cfg: Config, args, now: int) -> int:
         for c in cfg.checks:
             print(rounds.result_line(c, results[c.name]))
     # a warning (a secret due, a late weekly job) is not a failed health check: only what is down
-    return EXIT_OK if all(results[c.name].ok or c.down_word == "WARNING" for c in cfg.checks) else EXIT_DOWN
+    return EXIT_OK if all(results[c.name].ok or c.severity == "warning" for c in cfg.checks) else EXIT_DOWN
 
 
 def cmd_serve(cfg: Config, args, now: int) -> int:

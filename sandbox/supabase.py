@@ -26,6 +26,5 @@ if "supabase" in host.groups:
         "docker exec supabase-db psql -U postgres -qc 'create extension if not exists vector'",
         # the DR drill's own database (DR_DRILL_SUPABASE_URL): it restores Supabase there, never over it
         "docker exec supabase-db psql -U postgres -Atc \"select 1 from pg_database where datname = 'drill'\" "
-        "| grep -q 1 || docker exec supabase-db createdb -U postgres drill",
-        "docker exec supabase-db psql -U postgres -d drill -qc 'create extension if not exists vector'",
+        "| grep -q 1 || docker exec supabase-db createdb -U postgres drill",  # (its extensions: the restore's)
     ])

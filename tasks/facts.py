@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from shlex import quote
 
 from pyinfra.api import FactBase
+
+from mottivme_host import stack_state
 
 
 def curl_command(url: str, resolve: str | None = None, extra: str = "") -> str:
@@ -137,43 +140,9 @@ class N8nSettings(FactBase):
             return {}
 
 
-# the secrets whose value in use on a server a deploy compares with .env's (never overwrites)
-IN_USE = ("N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "RESTIC_PASSWORD")
-PBKDF2_ROUNDS = 100_000
-
-
-def fingerprint(value: str, salt: str) -> str:
-    """A value's salted, slow fingerprint (PBKDF2-SHA256): equal values match, and nothing shown
-    at any verbosity helps guess one (the salt is new on every run)."""
-    import hashlib
-
-    return hashlib.pbkdf2_hmac("sha256", value.encode(), salt.encode(), PBKDF2_ROUNDS).hex()[:32]
-
-
-# runs with the server's python3 (there since the first deploy: the host programs need it)
-_STACK_STATE_PY = f"""
-import hashlib, sys
-env = {{}}
-for line in open(sys.argv[1]):
-    line = line.rstrip("\\n")
-    if "=" in line and not line.lstrip().startswith("#"):
-        k, v = line.split("=", 1)
-        env[k.strip()] = v
-try:
-    env["RESTIC_PASSWORD"] = (open(sys.argv[2]).read().splitlines() or [""])[0]
-except OSError:
-    pass
-print("N8N_VERSION=" + env.get("N8N_VERSION", ""))
-for k in {IN_USE!r}:
-    if env.get(k):
-        print(k + "=" + hashlib.pbkdf2_hmac("sha256", env[k].encode(), sys.argv[3].encode(), {PBKDF2_ROUNDS}).hex()[:32])
-print("STATE=ok")
-"""
-
-
 class StackState(FactBase):
     """The n8n stack as this server runs it: its n8n version (N8N_VERSION of the stack's .env) and
-    the fingerprints (fingerprint(), salted with `salt`) of the secrets in use; "STATE": "ok", or
+    the fingerprints (mottivme_host/stack_state.py, salted with `salt`) of the secrets in use; "STATE": "ok", or
     "none" on a server without a stack yet (missing: the fact failed).
 
     .. code:: python
@@ -185,7 +154,8 @@ class StackState(FactBase):
     default = dict
 
     def command(self, env_file: str, password_file: str, salt: str) -> str:
-        return (f"test -f {quote(env_file)} || {{ echo STATE=none; exit 0; }}; python3 -c {quote(_STACK_STATE_PY)} "
+        program = inspect.getsource(stack_state)  # the host package's module, run as it is
+        return (f"test -f {quote(env_file)} || {{ echo STATE=none; exit 0; }}; python3 -c {quote(program)} "
                 f"{quote(env_file)} {quote(password_file)} {quote(salt)}")
 
     def process(self, output):

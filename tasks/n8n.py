@@ -146,9 +146,8 @@ def n8n_stack(version: str):
                            _if=any_changed(compose_file, env_file))
     operations.compose_running(name="services running", stack_dir=st.dir, project=st.compose_project,
                                services=stack_services(s), compose=compose_command(dk))
-    server.shell(name="reload Caddy (Caddyfile changed)",
-                 commands=[compose(st, dk, "exec -T caddy caddy reload --config /etc/caddy/Caddyfile "
-                                           "--adapter caddyfile")],
+    reload_caddy = compose(st, dk, "exec -T caddy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile")
+    server.shell(name="reload Caddy (Caddyfile changed)", commands=[reload_caddy],
                  _if=[caddyfile.did_change, applied.did_not_change])
 
     if len(s.main_services) > 1:
@@ -168,6 +167,4 @@ def n8n_stack(version: str):
         files.file(name="owner claimed: n8n opens to the public", path=claimed_marker, mode="600")
         opened = files.template(name="Caddyfile (open)", src="templates/Caddyfile.j2",
                                 dest=f"{st.dir}/caddy/Caddyfile", mode="644", base=b, owner_claimed=True, **ctx)
-        server.shell(name="reload Caddy (open)", commands=[compose(st, dk, "exec -T caddy caddy reload --config "
-                                                                          "/etc/caddy/Caddyfile --adapter caddyfile")],
-                     _if=opened.did_change)
+        server.shell(name="reload Caddy (open)", commands=[reload_caddy], _if=opened.did_change)

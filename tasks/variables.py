@@ -37,6 +37,11 @@ class Variable:
     extra: Callable[[str], str] | None = None  # a further check: returns a problem, or ""
 
 
+# the shape every database URL is checked for first (then libpq reads it: postgres_url_problem)
+POSTGRES_URL = r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+"
+POSTGRES_URL_PROBLEM = "must look like postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+
+
 def _hex(n: int) -> Callable[[], str]:
     return lambda: secrets.token_hex(n)
 
@@ -84,7 +89,7 @@ def _supabase_url(url: str) -> str:
     problem = postgres_url_problem(url)
     if problem:
         return problem
-    m = re.fullmatch(r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+", url)
+    m = re.fullmatch(POSTGRES_URL, url)
     if m and m.group(1).lower().endswith(".supabase.co") and not m.group(1).lower().startswith("db."):
         return (f"points at {m.group(1)}, Supabase's API host: the database is db.<project-ref>.supabase.co "
                 "or the pooler (*.pooler.supabase.com)")
@@ -162,14 +167,14 @@ VARIABLES: tuple[Variable, ...] = (
              "Supabase's database, dumped by the daily backup and cleaned weekly (empty: skipped).\n"
              "The DATABASE host: db.<project-ref>.supabase.co (or the pooler), not <ref>.supabase.co.\n"
              "Supabase: Project Settings > Database > Connection string (URI).",
-             secret=True, check=r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+",
+             secret=True, check=POSTGRES_URL,
              problem="must look like postgresql://USER:PASSWORD@HOST:5432/postgres",
              fix="Supabase: Project Settings > Database > Connection string", extra=_supabase_url),
     Variable("DR_DRILL_SUPABASE_URL", SECRETS,
              "The database the DR drill restores Supabase into, in one transaction, and checks: an empty\n"
              "database of its own (a staging project, or `create database drill` beside it), NEVER the one\n"
              "SUPABASE_DB_URL names. Empty: the drill does not restore Supabase (docs/runbooks/dr_drill.md).",
-             secret=True, check=r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+", problem="must look like postgresql://USER:PASSWORD@HOST:5432/DATABASE",
+             secret=True, check=POSTGRES_URL, problem=POSTGRES_URL_PROBLEM,
              fix="point it at an empty database of its own, never the one SUPABASE_DB_URL names",
              extra=postgres_url_problem),
     Variable("N8N_HOST", SECRETS, "Public host name of n8n (DNS A record -> the server). Caddy gets its certificate for it.",
@@ -271,9 +276,6 @@ def problems(env, group_hosts: dict[str, list]) -> list[str]:
     return out
 
 
-POSTGRES_URL = BY_NAME["SUPABASE_DB_URL"].check
-
-
 def source_problems(sources: list[dict], env) -> list[str]:
     """group_data `backup_sources` (tasks/backup.py): well-formed, and each postgres source's URL
     (named by its `url_env`) a PostgreSQL URL when set. Never the URL itself in a message."""
@@ -294,9 +296,9 @@ def source_problems(sources: list[dict], env) -> list[str]:
                 out.append(f"{where}[{i}] ({name}): url_env must name the .env variable holding its URL, e.g. "
                            "ANALYTICS_DB_URL")
             elif env.get(var) and not re.fullmatch(POSTGRES_URL, env[var]):
-                out.append(f"{var} (backup source {name}) must look like postgresql://USER:PASSWORD@HOST:5432/DATABASE")
-            elif env.get(var) and postgres_url_problem(env[var]):
-                out.append(f"{var} (backup source {name}) {postgres_url_problem(env[var])}")
+                out.append(f"{var} (backup source {name}) {POSTGRES_URL_PROBLEM}")
+            elif env.get(var) and (problem := postgres_url_problem(env[var])):
+                out.append(f"{var} (backup source {name}) {problem}")
             drill = s.get("drill_url_env", "")
             if drill and not re.fullmatch(r"[A-Z][A-Z0-9_]*", str(drill)):
                 out.append(f"{where}[{i}] ({name}): drill_url_env must name the .env variable of the DR drill's "
@@ -304,8 +306,8 @@ def source_problems(sources: list[dict], env) -> list[str]:
             elif drill and env.get(drill) and same_database(env.get(drill, ""), env.get(var, "")):
                 out.append(f"{drill} names the database {var} names (backup source {name}): the DR drill would "
                            "restore over it; point it at an empty database of its own")
-            elif drill and env.get(drill) and drill not in BY_NAME and postgres_url_problem(env[drill]):
-                out.append(f"{drill} (the drill database of {name}) {postgres_url_problem(env[drill])}")
+            elif drill and env.get(drill) and drill not in BY_NAME and (problem := postgres_url_problem(env[drill])):
+                out.append(f"{drill} (the drill database of {name}) {problem}")
             schemas = s.get("schemas", ["public"])
             if not schemas or not all(isinstance(x, str) and SCHEMA_NAME.fullmatch(x) for x in schemas):
                 out.append(f"{where}[{i}] ({name}): schemas must be a list of lower-case schema names, "

@@ -7,22 +7,24 @@
   through the emergency deploy runbook: `deploy.py` refuses.
 - A secret in use (the encryption key, n8n's database password, the backups' password) differing
   from `.env`'s stops the deploy before any change: writing it would lose every credential, stop
-  n8n or make every backup unreadable. The comparison is by salted fingerprint (tasks/facts.py).
+  n8n or make every backup unreadable. The comparison is by salted fingerprint
+  (mottivme_host/stack_state.py).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import sys
 
 from pyinfra import host, inventory
 from pyinfra import state as pyinfra_state
 
+from mottivme_host.deploy_version import valid_version, version_key
+from mottivme_host.stack_state import IN_USE, fingerprint
 from tasks import groups, operations, settings, workers
 from tasks.backup import PASSWORD_FILE
-from tasks.facts import IN_USE, ComposeServices, StackState, fingerprint
+from tasks.facts import ComposeServices, StackState
 from tasks.monitoring import maintenance
 from tasks.n8n import n8n_image
 
@@ -40,14 +42,6 @@ WHY = {
                        "or made. Finish the rotation (pyinfra inventory.py runbooks/rotate_secrets.py --data "
                        "secrets=restic) or put the server's value in .env",
 }
-
-
-VERSION = re.compile(r"\d+\.\d+\.\d+")  # n8n's releases; n8n-deploy-version takes nothing else
-
-
-def version_key(v: str) -> tuple:
-    """2.41.10 > 2.41.9: numbers compared as numbers (X.Y.Z only: checked before)."""
-    return tuple(int(x) for x in v.split("."))
 
 
 def _stack_env(h) -> str:
@@ -76,9 +70,9 @@ def problems(now: dict, wanted_version: str | None, env, stack_dir: str) -> list
     out = [f"{name} in .env is not the one this server uses: {WHY[name].format(dir=stack_dir)}"
            for name in IN_USE if now.get(name) and env.get(name) and now[name] != fingerprint(env[name], SALT)]
     running = now.get("N8N_VERSION")
-    if wanted_version is not None and not VERSION.fullmatch(wanted_version):
+    if wanted_version is not None and not valid_version(wanted_version):
         out.append(f"n8n_version {wanted_version!r} is not a release number X.Y.Z (e.g. 2.41.1)")
-    elif wanted_version and running and VERSION.fullmatch(running) \
+    elif wanted_version and running and valid_version(running) \
             and version_key(wanted_version) < version_key(running):
         out.append(f"n8n here runs {running} (its database migrated to it) and n8n_version says {wanted_version}: "
                    f"deploy.py never goes back. Keep {running} (set n8n_version = \"{running}\" in group_data), or go "
@@ -131,7 +125,7 @@ def upgrade_due() -> str:
     (`--limit` a worker server: the workers never move without their main server)."""
     running = running_version()
     wanted = str(settings.Stack.from_data(host.data).n8n_version)
-    if not (running and VERSION.fullmatch(running) and VERSION.fullmatch(wanted)):
+    if not (running and valid_version(running) and valid_version(wanted)):
         return ""
     return wanted if version_key(running) < version_key(wanted) else ""
 

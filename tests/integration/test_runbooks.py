@@ -178,17 +178,18 @@ def test_versions_move_on_purpose_back_by_the_runbook_forward_by_deploy_py(n8n_s
     assert running_version(n8n_server) == "2.41.0"
     assert N8nClient(n8n_server.url).request("GET", "webhook/smoke-ping")[0] == 200
 
-    snaps = n8n_server.sh("restic -r /var/backups/n8n/restic --password-file /etc/mottivme/restic-password "
-                          "snapshots --json --tag pre-deploy")
+    def pre_deploy_snapshots() -> int:
+        return len(json.loads(n8n_server.sh("restic -r /var/backups/n8n/restic --password-file "
+                                            "/etc/mottivme/restic-password snapshots --json --tag pre-deploy")))
+
+    snaps = pre_deploy_snapshots()
     r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)  # group_data says 2.41.1
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
     assert f"deployed 2.41.1 (was 2.41.0): ready, {count} workflows" in out
     assert running_version(n8n_server) == "2.41.1"
     assert N8nClient(n8n_server.url).request("GET", "webhook/smoke-ping")[0] == 200
-    after = n8n_server.sh("restic -r /var/backups/n8n/restic --password-file /etc/mottivme/restic-password "
-                          "snapshots --json --tag pre-deploy")
-    assert len(json.loads(after)) == len(json.loads(snaps)) + 1  # the snapshot before the change
+    assert pre_deploy_snapshots() == snaps + 1  # the snapshot before the change
     r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
     assert r.returncode == 0 and json.loads(r.stdout)["results"]["totals"]["success"] == 0, r.stderr[-2000:]
 

@@ -4,8 +4,9 @@ import subprocess
 
 import pytest
 
+from mottivme_host.stack_state import fingerprint
 from tasks import versions
-from tasks.facts import StackState, fingerprint
+from tasks.facts import StackState
 
 ENV = {"N8N_ENCRYPTION_KEY": "k" * 64, "POSTGRES_PASSWORD": "pg-password-123456", "REDIS_PASSWORD": "redis-pw-1234567",
        "RESTIC_PASSWORD": "restic-pw-1234567"}
