@@ -113,6 +113,41 @@ def backup_now(sandbox_env, tag="manual"):
     return m.group(1), out
 
 
+def dr_drill(env: dict, report_dir: Path, rebuild: str, n8n_server: Server) -> str:
+    """Run the DR drill as an engineer does (`--rebuild wipe` runs every part, `replace` only part
+    (c), what differs) and check what its report and the rebuilt server show; returns the report."""
+    old_id = n8n_server.h["container_id"]
+    parts = ["--parts", "c"] if rebuild == "replace" else []
+    r = subprocess.run([sys.executable, "-m", "runbooks.dr_drill", "--report-dir", str(report_dir), "--rebuild", rebuild,
+                        *parts], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    (report,) = report_dir.glob("dr-drill-*.md")
+    text = report.read_text()
+    assert "Result: **PASSED**" in text and "FAILED" not in text
+    measured = ("RTO", "RPO") if parts else ("time to detect", "time to recover", "RTO", "RPO")
+    for measure in measured:
+        assert re.search(rf"\| {measure}[^|]*\| [0-9.]+ s \|", text), measure
+    if parts:
+        assert "Parts run: c " in text and re.search(r"\| time to detect[^|]*\| — \|", text)
+    else:  # (b): Supabase restored into the drill's own database, never over the stand-in it came from
+        assert "Supabase restored into the drill database with the marker table" in text
+    # the n8n server really was replaced (or wiped), and the rebuilt one serves the restored data
+    if rebuild == "replace":
+        assert n8n_server.h["container_id"] != old_id
+    else:
+        assert n8n_server.h["container_id"] == old_id and re.search(r"\| [^|]* wiped: stack, volumes", text)
+    # restored by the id the backup printed, though its off-host copy has an id of its own
+    printed = re.search(r"fresh snapshot ([0-9a-f]{8}) copied off-host", text).group(1)
+    assert re.search(rf"restored snapshot {printed} \(its copy [0-9a-f]{{8}} in sftp:", text), text
+    from sandbox.n8n_client import N8nClient
+
+    assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200  # from outside
+    assert "dr-drill-" in n8n_server.sh("mottivme-host compose exec -T postgres psql -U n8n -d n8n "
+                                        "-Atc \"select name from workflow_entity where id = 'drDrillMarker001'\"")
+    return text
+
+
 def secrets_of(sbx) -> dict:
     return sbx.secrets()
 

@@ -1,8 +1,10 @@
 """The short tier on Debian 12 (bookworm), still supported beside the default Debian 13: fresh
-deploy -> ready -> zero-change re-run -> backup -> destroy -> restore -> identical data.
+deploy -> ready -> zero-change re-run -> backup -> destroy -> restore -> identical data; then the
+DR drill's server loss: the n8n server removed, a bare Debian 12 one in its place, rebuilt by
+deploy.py and restored from the vault.
 
-Its own sandbox (.sandbox-test12, servers t12-N): an n8n server and the Supabase stand-in, both
-Debian 12. Debian 12's own Docker packages bring Compose v1 (`docker-compose` 1.29), which the
+Its own sandbox (.sandbox-test12, servers t12-N): an n8n server, the backup vault and the Supabase
+stand-in, all Debian 12. Debian 12's own Docker packages bring Compose v1 (`docker-compose` 1.29), which the
 deploy detects and records for the host programs."""
 
 import json
@@ -16,7 +18,7 @@ import pytest
 
 from sandbox import seed
 from sandbox.core import Sandbox
-from tests.helpers import ROOT, Server, backup_now, clean_env, n8n_state, run_pyinfra, supabase_checksums
+from tests.helpers import ROOT, Server, backup_now, clean_env, dr_drill, n8n_state, run_pyinfra, supabase_checksums
 
 STATE12 = ROOT / ".sandbox-test12"
 
@@ -36,8 +38,9 @@ def beside(tmp_dir):
     sbx12.down(stop_shared_services=False)  # whatever an interrupted earlier run left behind
     try:
         sbx12.up(1, "n8n_servers", release="12")
+        sbx12.up(1, "backup_vault", release="12")
         sbx12.up(1, "supabase", release="12")
-        scenario(sbx12, clean_env(SBX_STATE=str(STATE12), MOTTIVME_ENV_FILE=str(tmp_dir / "none.env")))
+        scenario(sbx12, clean_env(SBX_STATE=str(STATE12), MOTTIVME_ENV_FILE=str(tmp_dir / "none.env")), tmp_dir)
     finally:
         sbx12.down(stop_shared_services=False)
 
@@ -59,11 +62,11 @@ def poll_settings(url: str, seen: list, done: threading.Event) -> None:
         time.sleep(0.25)
 
 
-def test_debian_12_deploys_reruns_with_no_change_backs_up_and_restores(beside_outcome):
+def test_debian_12_deploys_reruns_with_no_change_backs_up_restores_and_survives_server_loss(beside_outcome):
     beside_outcome(__name__)  # the scenario's own failure, with its traceback
 
 
-def scenario(sbx12, env12):
+def scenario(sbx12, env12, tmp_dir):
     n8n_server, supabase_host = server(sbx12, "n8n_servers"), server(sbx12, "supabase")
     assert n8n_server.sh(". /etc/os-release; echo $VERSION_CODENAME").strip() == "bookworm"
 
@@ -113,3 +116,9 @@ def scenario(sbx12, env12):
     assert n8n_state(n8n_server) == before_n8n
     assert supabase_checksums(supabase_host) == before_supa
     assert n8n_server.sh(ready).strip() == "200"
+
+    # server loss (the DR drill's part (c), --rebuild replace): this server is removed and a bare
+    # Debian 12 one takes its place; deploy.py and the vault's copy bring n8n back with its data
+    report_dir = tmp_dir / "dr-drill"
+    report_dir.mkdir()
+    dr_drill(env12, report_dir, "replace", n8n_server)

@@ -24,9 +24,10 @@ def deploy(env, tier, *extra):
 
 
 @pytest.fixture(scope="module")
-def ouro(sbx, sandbox_env, first_deploy):
+def ouro(sbx, sandbox_env, first_deploy, n8n_server):
     """Two worker servers join the sandbox; one deploy moves everything to tier ouro. Afterwards
-    one deploy brings it back to bronze (the workers drain) and the worker servers go."""
+    one deploy brings it back to bronze from whatever tier the tests left (platina: the webhook
+    processors go too, the workers drain) and the worker servers go."""
     records = sbx.up(2, "n8n_workers")
     workers = [Server(sbx, h) for h in records]
     try:
@@ -37,6 +38,8 @@ def ouro(sbx, sandbox_env, first_deploy):
         assert r.returncode == 0, f"ouro -> bronze failed:\n{r.stdout[-5000:]}\n{r.stderr[-3000:]}"
         for w in workers:
             assert w.sh("docker ps -q --filter label=com.docker.compose.project=n8n-worker").strip() == ""
+        names = n8n_server.sh("docker ps --format '{{.Names}}'")
+        assert "n8n-webhook" not in names and "redis" not in names, names
     finally:
         sbx.down([w.name for w in workers], stop_shared_services=False)
 
@@ -194,7 +197,8 @@ def test_backup_and_restore_work_in_queue_mode(seeded, api, ouro, n8n_server, sa
 
 def test_platina_webhook_processors_answer_webhooks_without_the_main_process(api, ouro, n8n_server, sandbox_env):
     """Tier platina: production webhooks go through Caddy to the webhook processors and run on the
-    workers, so they keep answering while the main process is stopped."""
+    workers, so they keep answering while the main process is stopped. (The last test of the
+    module: its teardown goes from platina straight back to bronze.)"""
     r = deploy(sandbox_env, "platina")
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     env = n8n_server.sh("docker exec $(mottivme-host compose ps -q n8n) env")
@@ -207,6 +211,3 @@ def test_platina_webhook_processors_answer_webhooks_without_the_main_process(api
             assert status == 200 and "execution" in body, (status, body)
     finally:
         n8n_server.sh("mottivme-host compose start n8n")
-    r = deploy(sandbox_env, "ouro")
-    assert r.returncode == 0, r.stdout[-4000:]
-    assert "n8n-webhook" not in n8n_server.sh("docker ps --format '{{.Names}}'")
