@@ -213,6 +213,12 @@ def doctor(drift: bool) -> None:
         failed = True
     else:
         _say("ok", "secret rotation", "none pending")
+    if groups.get("monitors"):
+        from tasks.monitoring import FREE_FORM_FIX, free_form_whatsapp
+
+        for c in free_form_whatsapp(groupdata.load().get("monitor_channels", {})):
+            _say("WARN", "WhatsApp alerts", f"channel {c} is a free-form message: Meta delivers it only within 24 h "
+                 "of the recipient's last message, so an outage page may never arrive", FREE_FORM_FIX)
     for group, what in (("monitors", "monitor"), ("backup_vault", "backup vault")):
         for name, data in _hosts(groups.get(group, [])):
             why = answers(name, data)

@@ -6,12 +6,19 @@ when the channel is disabled because its URL expanded to "").
 Webhook channels POST `form` form-encoded; `{message}` in a field is replaced by the
 message (XML-escaped when the field holds XML, e.g. Twilio's Twiml), with HTTP basic
 auth from `auth` ("user:password") when set. 2xx = sent.
+
+WhatsApp (Meta's Cloud API) delivers a free-form message a business starts only within 24 hours
+of the recipient's last message; outside that window it takes an approved template. A template
+URL (`whatsapp://TEMPLATE:TOKEN@PHONE_ID/TO?lang=pt_BR&:body=1`) gets the message as the
+template's one body parameter, on one line (Meta refuses a parameter with a newline, a tab or more
+than four spaces in a row) and at most TEMPLATE_PARAMETER_MAX characters.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +26,8 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape as xml_escape
 
 from .config import Channel
+
+TEMPLATE_PARAMETER_MAX = 1000  # Meta: a template's body, parameters filled in, at most 1024 characters
 
 
 @dataclass(frozen=True)
@@ -78,9 +87,28 @@ def _send_apprise(channel: Channel, title: str, body: str) -> Outcome:
     notifier = apprise.Apprise()
     if not notifier.add(channel.url):
         return Outcome(channel.name, "failed", "apprise does not accept this URL")
+    if whatsapp_form(channel.url) == "template":  # the message is the template's parameter
+        title, body = "", template_parameter(title, body)
     with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as log:
         ok = notifier.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
     if ok:
         return Outcome(channel.name, "sent")
     lines = [line.strip() for line in log.getvalue().splitlines() if line.strip()]
     return Outcome(channel.name, "failed", lines[-1][:300] if lines else "apprise reported a failure")
+
+
+def whatsapp_form(url: str) -> str:
+    """"template", "free-form" or "" (not a WhatsApp URL), for apprise's
+    whatsapp://[TEMPLATE:]TOKEN@PHONE_ID/TO[?template=TEMPLATE&...]"""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "whatsapp":
+        return ""
+    named = parts.password is not None or urllib.parse.parse_qs(parts.query).get("template", [""])[0]
+    return "template" if named else "free-form"
+
+
+def template_parameter(title: str, body: str) -> str:
+    """The message as one template parameter: one line, spaces collapsed, at most
+    TEMPLATE_PARAMETER_MAX characters."""
+    text = re.sub(r"\s+", " ", " — ".join(part for part in (title, body) if part.strip())).strip()
+    return text if len(text) <= TEMPLATE_PARAMETER_MAX else text[:TEMPLATE_PARAMETER_MAX - 1].rstrip() + "…"

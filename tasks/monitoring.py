@@ -31,6 +31,7 @@ from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import apt, files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
+from mottivme_monitor.notify import whatsapp_form
 from mottivme_monitor.tokens import server_token
 from tasks import groups, operations, settings
 from tasks.config import peer
@@ -74,6 +75,22 @@ def requirements() -> list[str]:
 def variables(obj) -> set[str]:
     """The ${VAR} names an object (a check, a channel) refers to."""
     return set(_VAR.findall(json.dumps(obj)))
+
+
+def free_form_whatsapp(channels: dict, env=None) -> list[str]:
+    """The channels whose WhatsApp URL is a free-form message ("NAME (VAR)"): Meta delivers one a
+    business starts only within 24 h of the recipient's last message, so a page may never arrive."""
+    env = os.environ if env is None else env
+    out = []
+    for name, spec in channels.items():
+        url = _VAR.sub(lambda v: env.get(v.group(1), ""), str(spec.get("apprise", spec.get("url", ""))))
+        if whatsapp_form(url) == "free-form":
+            out.append(f"{name} ({', '.join(sorted(variables(spec))) or 'group_data monitor_channels'})")
+    return out
+
+
+FREE_FORM_FIX = ("an approved template: whatsapp://TEMPLATE:TOKEN@PHONE_ID/TO?lang=pt_BR&:body=1 "
+                 "(docs/monitoring.md, WhatsApp)")
 
 
 def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
@@ -167,6 +184,9 @@ def monitoring():
     conf, skipped = config(m)
     for s in skipped:
         logger.warning(f"[{host.name}] monitor: check {s}: left out")
+    for c in free_form_whatsapp(m.channels):
+        logger.warning(f"[{host.name}] monitor: channel {c}: a free-form WhatsApp message arrives only within 24 h "
+                       f"of the recipient's last message; use {FREE_FORM_FIX}")
     conf_op = files.put(name="monitor: configuration (checks, ladder, channels)",
                         src=StringIO(json.dumps(conf, indent=2) + "\n"), dest=CONFIG, mode="644")
     secrets_op = operations.secret_file(name="monitor: secrets (0600)", dest=SECRETS,

@@ -194,7 +194,9 @@ VARIABLES: tuple[Variable, ...] = (
              generate=_hex(24)),
     Variable("MONITOR_WHATSAPP_URL", MONITORING,
              "Notification channels, as apprise URLs (https://github.com/caronc/apprise/wiki); empty = off.\n"
-             "WhatsApp (Meta Cloud API): whatsapp://TOKEN@FROM_PHONE_ID/TO_PHONE", secret=True),
+             "WhatsApp (Meta Cloud API), an approved template with one body parameter (Meta delivers a free-form\n"
+             "message only within 24 h of the recipient's last one; docs/monitoring.md, WhatsApp):\n"
+             "whatsapp://TEMPLATE:TOKEN@FROM_PHONE_ID/TO_PHONE?lang=pt_BR&:body=1", secret=True),
     Variable("MONITOR_EMAIL_URL", MONITORING,
              "E-mail: mailtos://user:password@smtp.example.com?to=oncall@mottivme.com.br", secret=True),
     Variable("MONITOR_PHONE_URL", MONITORING,

@@ -302,3 +302,42 @@ def test_an_alert_says_the_published_reason_never_the_free_text(tmp_path):
     up = State("backup-n1", True, 2000, None, "", None, 2000, 2)
     resolved = ladder.decide(cfg.checks[0], up, incident, False, None, 2000)
     assert "Last error: reported failure" in resolved.body and "pw-1" not in resolved.body
+
+
+WA_TEMPLATE = "whatsapp://mottivme_alerta:EAAGtoken123@1234567890/5511999990000?lang=pt_BR&:body=1"
+
+
+@pytest.mark.parametrize("url", [WA_TEMPLATE, "whatsapp://EAAGtoken123@1234567890/5511999990000?template=mottivme_alerta"
+                                 "&lang=pt_BR&:body=1"])
+def test_whatsapp_template_form_pages_with_the_message_as_its_one_parameter(tmp_path, receivers, monkeypatch, url):
+    """Meta delivers a business-initiated WhatsApp message outside the recipient's 24-hour window
+    only as an approved template: the page goes out as the template (its name, pt_BR) with the
+    message, on one line, as its body parameter. Only Meta's address is replaced (apprise posts to
+    the local receiver instead of graph.facebook.com); apprise builds and sends the real request."""
+    from apprise.plugins.whatsapp import NotifyWhatsApp
+
+    hooks, smtp = receivers
+    monkeypatch.setattr(NotifyWhatsApp, "notify_url", hooks.url("/graph/{fb_ver}/{phone_id}/messages"))
+    with Service(status=503) as service:
+        config = sop_config(tmp_path, service, hooks, smtp, whatsapp=url)
+        for k in range(0, 6):
+            assert cli(config, "run", "--now", at(k))[0] == 0
+    (sent,) = [r for r in hooks.requests if r.path.endswith("/1234567890/messages")]
+    assert sent.headers["Authorization"] == "Bearer EAAGtoken123"
+    payload = sent.json
+    assert payload["to"] == "+5511999990000" and payload["type"] == "template", payload
+    template = payload["template"]
+    assert template["name"] == "mottivme_alerta" and template["language"] == {"code": "pt_BR"}
+    (parameter,) = template["components"][0]["parameters"]
+    text = parameter["text"]
+    assert text.startswith(TITLE_5 + " — ") and "Reason: HTTP 503" in text
+    assert "\n" not in text and "\t" not in text and "     " not in text and len(text) <= 1024
+
+
+def test_a_long_message_is_cut_to_what_a_template_parameter_takes():
+    from mottivme_monitor.notify import TEMPLATE_PARAMETER_MAX, template_parameter, whatsapp_form
+
+    text = template_parameter("[DOWN 5 min] n8n", "line\n\tnext     spaced\n" * 200)
+    assert len(text) == TEMPLATE_PARAMETER_MAX and text.endswith("…") and "line next spaced line" in text
+    assert whatsapp_form("whatsapp://EAAGtoken123@1234567890/5511999990000") == "free-form"
+    assert whatsapp_form(WA_TEMPLATE) == "template" and whatsapp_form("json://127.0.0.1/x") == ""

@@ -168,3 +168,19 @@ def get(url: str) -> int:
             return resp.status
     except urllib.error.HTTPError as e:
         return e.code
+
+
+def test_a_free_form_whatsapp_channel_is_named_without_its_secret():
+    """The deploy and `mottivme doctor` warn about a free-form WhatsApp URL (Meta drops it outside
+    the recipient's 24-hour window): by channel and variable, never the URL (it holds the token)."""
+    from tasks.monitoring import free_form_whatsapp
+
+    channels = {"whatsapp": {"apprise": "${MONITOR_WHATSAPP_URL}"}, "email": {"apprise": "${MONITOR_EMAIL_URL}"}}
+    free = {"MONITOR_WHATSAPP_URL": "whatsapp://EAAGsecret999@1234567890/5511999990000",
+            "MONITOR_EMAIL_URL": "mailtos://u:p@smtp.example.test"}
+    (found,) = free_form_whatsapp(channels, free)
+    assert found == "whatsapp (MONITOR_WHATSAPP_URL)" and "EAAGsecret999" not in found
+    template = dict(free, MONITOR_WHATSAPP_URL="whatsapp://mottivme_alerta:EAAGsecret999@1234567890/5511999990000"
+                                               "?lang=pt_BR&:body=1")
+    assert free_form_whatsapp(channels, template) == []
+    assert free_form_whatsapp(channels, {}) == []  # a channel that is off warns about nothing
