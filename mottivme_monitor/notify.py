@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,8 +25,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape as xml_escape
 
 from .config import Channel
-
-TEMPLATE_PARAMETER_MAX = 1000  # Meta: a template's body, parameters filled in, at most 1024 characters
+from .whatsapp import template_parameter, whatsapp_form
 
 
 @dataclass(frozen=True)
@@ -96,19 +94,3 @@ def _send_apprise(channel: Channel, title: str, body: str) -> Outcome:
     lines = [line.strip() for line in log.getvalue().splitlines() if line.strip()]
     return Outcome(channel.name, "failed", lines[-1][:300] if lines else "apprise reported a failure")
 
-
-def whatsapp_form(url: str) -> str:
-    """"template", "free-form" or "" (not a WhatsApp URL), for apprise's
-    whatsapp://[TEMPLATE:]TOKEN@PHONE_ID/TO[?template=TEMPLATE&...]"""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "whatsapp":
-        return ""
-    named = parts.password is not None or urllib.parse.parse_qs(parts.query).get("template", [""])[0]
-    return "template" if named else "free-form"
-
-
-def template_parameter(title: str, body: str) -> str:
-    """The message as one template parameter: one line, spaces collapsed, at most
-    TEMPLATE_PARAMETER_MAX characters."""
-    text = re.sub(r"\s+", " ", " — ".join(part for part in (title, body) if part.strip())).strip()
-    return text if len(text) <= TEMPLATE_PARAMETER_MAX else text[:TEMPLATE_PARAMETER_MAX - 1].rstrip() + "…"

@@ -31,8 +31,8 @@ from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import apt, files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
-from mottivme_monitor.notify import whatsapp_form
 from mottivme_monitor.tokens import server_token
+from mottivme_monitor.whatsapp import whatsapp_form
 from tasks import groups, operations, settings
 from tasks.config import peer
 

@@ -39,12 +39,14 @@ def test_host_programs_need_only_the_standard_library():
 
 
 def test_what_the_deploy_takes_from_the_monitor_is_standard_library_only():
-    """The deploy takes one thing from the monitor's package, the heartbeat token derivation
-    (held once for both), and that module needs nothing the monitor's virtualenv adds."""
-    from_monitor = {m for d in ("tasks", "runbooks") for p in (ROOT / d).rglob("*.py")
+    """The deploy takes two things from the monitor's package, held once for both: the heartbeat
+    token derivation and the WhatsApp URL's form; those modules need nothing the monitor's
+    virtualenv adds."""
+    from_monitor = {m for d in ("tasks", "runbooks", "mottivme_console") for p in (ROOT / d).rglob("*.py")
                     for m in modules_imported(p) if m.split(".")[0] == "mottivme_monitor"}
-    assert from_monitor == {"mottivme_monitor.tokens"}
-    assert imports(ROOT / "mottivme_monitor" / "tokens.py") <= set(sys.stdlib_module_names) | {"__future__"}
+    assert from_monitor == {"mottivme_monitor.tokens", "mottivme_monitor.whatsapp"}
+    for name in ("tokens", "whatsapp"):
+        assert imports(ROOT / "mottivme_monitor" / f"{name}.py") <= set(sys.stdlib_module_names) | {"__future__"}
 
 
 def test_host_programs_run_on_debian_12_python():

@@ -335,7 +335,7 @@ def test_whatsapp_template_form_pages_with_the_message_as_its_one_parameter(tmp_
 
 
 def test_a_long_message_is_cut_to_what_a_template_parameter_takes():
-    from mottivme_monitor.notify import TEMPLATE_PARAMETER_MAX, template_parameter, whatsapp_form
+    from mottivme_monitor.whatsapp import TEMPLATE_PARAMETER_MAX, template_parameter, whatsapp_form
 
     text = template_parameter("[DOWN 5 min] n8n", "line\n\tnext     spaced\n" * 200)
     assert len(text) == TEMPLATE_PARAMETER_MAX and text.endswith("…") and "line next spaced line" in text
