@@ -21,8 +21,15 @@ base_packages = [
     "ca-certificates", "curl", "gnupg", "tzdata", "netbase", "nftables", "unattended-upgrades",
     "apt-listchanges", "zstd", "jq", "logrotate", "cron",
 ]
-# Public SSH keys allowed to log in as the deploy user (in addition to the ones already there).
-admin_ssh_keys: list[str] = []
+# Who may log in to the servers (SOP 05, Controle de Acesso; tasks/access.py). One dict per
+# person: "name", "ssh_key" (their OpenSSH public key: the .pub file's one line, never the
+# private key), "state" ("present": the key is in the deploy user's authorized_keys on every
+# server; "absent": the deploy takes exactly that key off every server), optional "email" (for
+# the access report). Keys nobody is listed for are left alone; `mottivme access` shows them.
+people: list[dict] = [
+    # {"name": "Ana Souza", "email": "ana@mottivme.com.br", "state": "present",
+    #  "ssh_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA... ana@notebook"},
+]
 # Ports open to the world. Everything else inbound is dropped (Docker's published ports are
 # only 80/443 of Caddy; PostgreSQL and n8n are never published).
 firewall_open_tcp_ports = [22, 80, 443]

@@ -153,6 +153,9 @@ def server_tasks() -> list[Task]:
                         "\n\nExample: mottivme doctor --drift",
               {}, lambda g: remote.doctor(bool(g.get("drift"))),
               extra={"drift": (False, "also run a dry deploy and report what it would change (slower)")}),
+        _task("access", "Who can log in where (SOP 05, Controle de Acesso): group_data `people` and every key each "
+                        "server holds, by fingerprint; exit 1 while an absent person's key is still on a server."
+                        "\n\nExample: mottivme access", {}, lambda g: remote.access()),
         _task("status", "Every server at a glance: n8n version, containers, last backup, disk (! = needs "
                         "attention).\n\nExample: mottivme status", {}, lambda g: remote.status()),
     ]

@@ -129,10 +129,11 @@ def _root(data: dict, command: str) -> str:
     return command if (data.get("ssh_user") or "root") == "root" else f"sudo -n {command}"
 
 
-def run_on(name: str, data: dict, command: str, *, pty: bool = False, warn: bool = False):
+def run_on(name: str, data: dict, command: str, *, pty: bool = False, warn: bool = False, hide: bool = False):
     command = _root(data, command) if command.startswith("mottivme-host ") else command
     try:
-        return connection(name, data).run(command, pty=pty, warn=warn, **({} if pty else {"in_stream": False}))
+        return connection(name, data).run(command, pty=pty, warn=warn, hide=hide,
+                                          **({} if pty else {"in_stream": False}))
     except Exception as e:  # noqa: BLE001 - an unreachable server is one line, not a traceback
         if e.__class__.__name__ == "UnexpectedExit":
             raise Exit(code=e.result.exited) from None
@@ -181,6 +182,38 @@ def status() -> None:
             bad = bad or not r.ok or any(line.startswith("!") for line in r.stdout.splitlines())
     if bad:
         raise Exit("mottivme status: something needs attention (lines starting with !)", 1)
+
+
+def access() -> None:
+    """SOP 05's access table from what the servers hold: each person of group_data `people` (state,
+    key fingerprint) and each key a server holds that nobody is listed for, by server."""
+    from tasks import access as rules
+    from tasks import groupdata
+
+    groups = inventory()
+    people = groupdata.load().get("people", [])
+    servers, seen = {}, set()
+    for entries in groups.values():
+        for name, data in _hosts(entries):
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
+                r = run_on(name, data, "cat ~/.ssh/authorized_keys 2>/dev/null || true", warn=True, hide=True)
+                servers[name] = r.stdout if r.ok else None
+            except Exit:
+                servers[name] = None
+    rows = rules.access_report(people, servers)
+    head = ["who", "e-mail", "state", "SSH key", *servers]
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    for r in [head, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip(), flush=True)
+    print("yes: the key logs in there; ?: the server did not answer. People: group_data `people` "
+          "(docs/access.md); a deploy adds the present and removes the absent.", flush=True)
+    stale = [r[0] for r in rows if r[2] == "absent" and "yes" in r[4:]]
+    if stale or "?" in {v for r in rows for v in r[4:]}:
+        raise Exit("mottivme access: " + (f"{', '.join(stale)} still on a server: mottivme deploy takes them off"
+                                          if stale else "a server did not answer"), 1)
 
 
 def _say(level: str, check: str, found: str, fix: str = "") -> None:

@@ -5,7 +5,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import settings
+from tasks import access, settings
 
 
 @deploy("Base system")
@@ -32,9 +32,11 @@ def base():
                      path="/etc/ssh/sshd_config.d/50-mottivme.conf", present=False)
     server.shell(name="ssh: check and reload sshd", commands=["sshd -t", "systemctl reload ssh"],
                  _if=any_changed(sshd, old))
-    if b.admin_ssh_keys:
-        server.user_authorized_keys(name="ssh: admin keys", user=b.ssh_user or "root",
-                                    public_keys=b.admin_ssh_keys, delete_keys=False)
+    if b.people:
+        access.refuse_problems(b.people)  # also what --data people=... gives, after the inventory's check
+        present, absent = access.wanted(b.people)
+        access.authorized_keys(name=f"ssh: people's keys ({len(present)} present, {len(absent)} absent)",
+                               user=b.ssh_user or "root", present=present, absent=absent)
 
     files.directory(name="firewall: /etc/mottivme", path="/etc/mottivme", mode="700")
     rules = files.template(name="firewall: rules (inbound only 22/80/443)", src="templates/firewall.nft.j2",

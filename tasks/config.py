@@ -18,7 +18,7 @@ from typing import Protocol
 
 from pyinfra.api import HiddenValue
 
-from tasks import groupdata, variables
+from tasks import access, groupdata, variables
 from tasks import groups as group_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,6 +146,11 @@ def load_inventory(source: InventorySource) -> dict[str, list]:
     errors = variables.problems(os.environ, found)
     errors += variables.source_problems(groupdata.load(group_registry.N8N_SERVERS.name).get("backup_sources", []),
                                         os.environ)
+    everyone = groupdata.load()
+    errors += access.problems(everyone.get("people", []))
+    if "admin_ssh_keys" in everyone:
+        errors.append("group_data admin_ssh_keys is now `people` (a name, the key and present/absent per person): "
+                      "move each key there (group_data/all.py shows the shape)")
     if errors:
         _die(errors)
     return found

@@ -67,11 +67,11 @@ class Base(_Settings):
 
     timezone: str = key("timezone")  # also n8n's (GENERIC_TIMEZONE, TZ) and cron's
     packages: list[str] = key("base_packages")
-    admin_ssh_keys: list[str] = key("admin_ssh_keys")
+    people: list[dict] = key("people")  # who may log in (tasks/access.py)
     firewall_open_tcp_ports: list[int] = key("firewall_open_tcp_ports")
     caddy_tls: str = key("caddy_tls")  # every host's Caddy: the n8n servers' and the monitor's
     caddy_hsts: str = key("caddy_hsts")
-    ssh_user: str | None = key("ssh_user", optional=True)  # the inventory's deploy user (the admin keys' owner)
+    ssh_user: str | None = key("ssh_user", optional=True)  # the inventory's deploy user (people's keys go to it)
 
 
 @dataclass(frozen=True)

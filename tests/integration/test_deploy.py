@@ -4,12 +4,13 @@ import json
 import re
 import shutil
 import socket
+import subprocess
 import time
 
 import pytest
 
 from sandbox.n8n_client import WEBHOOK_WORKFLOW, N8nClient
-from tests.helpers import STATE, run_pyinfra, secrets_of
+from tests.helpers import STATE, run_mottivme, run_pyinfra, secrets_of
 
 
 def test_fresh_server_answers_ready_through_https(n8n_server, first_deploy):
@@ -234,3 +235,51 @@ def test_metrics_stay_inside_and_security_headers_are_sent(n8n_server, first_dep
     with urllib.request.urlopen(n8n_server.url + "healthz/readiness", context=ctx, timeout=30) as r:
         assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Referrer-Policy"]
         assert "Server" not in r.headers
+
+
+def test_people_come_and_go_by_group_data_and_keys_nobody_listed_stay(sbx, n8n_server, sandbox_env, first_deploy,
+                                                                      tmp_path):
+    """SOP 05 access control as data: a present person's key logs in on every server, a person set
+    absent is refused everywhere (their key taken off whatever its comment), a key nobody listed is
+    left alone, and `mottivme access` shows who has what where."""
+    keys = {}
+    for who in ("ana", "bruno", "stray"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{who}@notebook", "-f",
+                        str(tmp_path / who)], check=True)
+        keys[who] = (tmp_path / f"{who}.pub").read_text().strip()
+    n8n_server.sh(f"echo '{keys['stray']}' >> /root/.ssh/authorized_keys")
+    servers = sbx.load()["hosts"]
+
+    def logs_in(h: dict, who: str) -> bool:
+        return subprocess.run(["ssh", "-i", str(tmp_path / who), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o",
+                               "LogLevel=ERROR", "-p", str(h["ssh_port"]), f"root@{h['ssh_host']}", "true"],
+                              capture_output=True, timeout=60).returncode == 0
+
+    people = [{"name": "Ana Souza", "email": "ana@mottivme.com.br", "ssh_key": keys["ana"], "state": "present"},
+              {"name": "Bruno Lima", "ssh_key": keys["bruno"], "state": "present"}]
+    r = run_pyinfra(["-y", "inventory.py", "deploy.py", "--data", f"people={json.dumps(people)}"], sandbox_env)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert all(logs_in(h, "ana") and logs_in(h, "bruno") for h in servers), "a present person cannot log in"
+
+    people[1]["state"] = "absent"  # Bruno leaves the team
+    r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py", "--data", f"people={json.dumps(people)}"],
+                    sandbox_env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    changed = {op["name"] for op in json.loads(r.stdout)["results"]["operations"] if op["success"]}
+    assert changed == {"Base system | ssh: people's keys (1 present, 1 absent)"}, changed
+    for h in servers:
+        assert not logs_in(h, "bruno"), f"{h['name']}: an absent person still logs in"
+        assert logs_in(h, "ana"), h["name"]
+    assert logs_in(n8n_server.h, "stray"), "a key nobody listed was taken off"
+    assert subprocess.run(sbx.ssh_args(n8n_server.h) + ["true"]).returncode == 0  # nor the deploy's own
+
+    # the access table (group_data here has nobody: the report reads people from group_data)
+    r = run_mottivme(["access"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    lines = out.splitlines()
+    columns = next(line for line in lines if line.startswith("who ")).split()[-len(servers):]
+    stray = next(line for line in lines if line.startswith("(not in group_data) stray@notebook"))
+    assert dict(zip(columns, stray.split()[-len(servers):], strict=True)) == {
+        h["name"]: "yes" if h["name"] == n8n_server.name else "no" for h in servers}, out

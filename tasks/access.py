@@ -1,0 +1,185 @@
+"""Who has access to the servers (SOP 05, "Controle de Acesso"), as data: group_data `people`.
+
+Each person is a dict: `name`, `ssh_key` (their OpenSSH public key, one line), `state`
+("present" or "absent") and, for the access report, an optional `email`. The deploy puts every
+present person's key in the servers' admin account (the inventory's ssh_user, root by default)
+and takes every absent person's key out of it, on every server; a key is matched by its type and
+material, whatever its comment. Keys nobody is listed for are left alone (the deploy's own, a
+provider's rescue key): `mottivme access` shows them as "not in group_data", so they can be
+listed as someone's or removed by hand.
+
+`problems()` checks the list before any host is contacted (tasks/config.py); `access_report()`
+is the SOP's access table made real from each server's authorized_keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import struct
+import sys
+from io import StringIO
+from shlex import quote
+
+from pyinfra import host
+from pyinfra.api import operation
+from pyinfra.facts.files import FileContents
+from pyinfra.facts.server import Users
+from pyinfra.operations import files
+
+KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+             "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+STATES = ("present", "absent")
+FIELDS = {"name", "email", "ssh_key", "state"}
+WHERE = "group_data people"
+
+
+def key_material(line: str) -> tuple[str, str] | None:
+    """(type, base64 blob) of an authorized_keys line or a public key (options and comment
+    ignored), or None when the line holds no key."""
+    words = line.strip().split()
+    for i, word in enumerate(words[:-1]):
+        if word in KEY_TYPES and re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", words[i + 1]):
+            return word, words[i + 1]
+    return None
+
+
+def _comment(line: str) -> str:
+    words = line.split()
+    return " ".join(words[words.index(key_material(line)[1]) + 1:])
+
+
+def fingerprint(material: tuple[str, str]) -> str:
+    """ssh-keygen -l's SHA256 fingerprint of a key."""
+    digest = hashlib.sha256(base64.b64decode(material[1])).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def _key_problem(value) -> str | None:
+    if not isinstance(value, str) or "PRIVATE KEY" in value:
+        return "must be an OpenSSH public key (the .pub file's one line); never a private key"
+    if "\n" in value.strip() or "\r" in value:
+        return "must be one line"
+    words = value.split()
+    if len(words) < 2 or words[0] not in KEY_TYPES:
+        return f"must start with a key type ({', '.join(KEY_TYPES[:3])}, ...) and the key, e.g. 'ssh-ed25519 AAAA... ana'"
+    try:
+        blob = base64.b64decode(words[1], validate=True)
+        (length,) = struct.unpack(">I", blob[:4])
+        inner = blob[4:4 + length].decode()
+    except (binascii.Error, struct.error, UnicodeDecodeError):
+        return "is not a valid public key (its base64 part does not decode): copy the .pub file's line whole"
+    if inner != words[0]:
+        return f"says {words[0]} but holds a {inner} key: copy the .pub file's line whole"
+    return None
+
+
+def problems(people) -> list[str]:
+    """Every problem of group_data `people`, each naming the entry and its fix (never contacting a host)."""
+    if not isinstance(people, list):
+        return [f"{WHERE} must be a list of people (dicts with name, ssh_key, state)"]
+    out, names, keys = [], {}, {}
+    for i, p in enumerate(people):
+        if not isinstance(p, dict):
+            out.append(f"{WHERE}[{i}]: must be a dict with name, ssh_key, state")
+            continue
+        name = p.get("name")
+        who = f"{WHERE}[{i}] ({name})" if isinstance(name, str) and name else f"{WHERE}[{i}]"
+        unknown = sorted(set(p) - FIELDS)
+        if unknown:
+            out.append(f"{who}: unknown key(s) {', '.join(unknown)} (a person has {', '.join(sorted(FIELDS))})")
+        if not isinstance(name, str) or not name.strip() or len(name) > 80 or not name.isprintable():
+            out.append(f"{who}: name must be the person's name, up to 80 printable characters")
+        elif name in names:
+            out.append(f"{who}: {name!r} is listed twice (entries {names[name]} and {i})")
+        else:
+            names[name] = i
+        if p.get("state") not in STATES:
+            out.append(f"{who}: state must be \"present\" or \"absent\" (absent takes their key off every server)")
+        email = p.get("email", "")
+        if email and (not isinstance(email, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email)):
+            out.append(f"{who}: email {email!r} is not an e-mail address")
+        problem = _key_problem(p.get("ssh_key"))
+        if problem:
+            out.append(f"{who}: ssh_key {problem}")
+            continue
+        material = key_material(p["ssh_key"])
+        if material in keys:
+            out.append(f"{who}: the same SSH key as {keys[material]}: each person has a key of their own")
+        else:
+            keys[material] = name
+    return out
+
+
+def refuse_problems(people) -> None:
+    """Stop the run (exit 2, before any operation runs) when `people` has a problem, naming each."""
+    errors = problems(people)
+    if errors:
+        print("mottivme-infra: cannot deploy, fix group_data people first (nothing was changed):", file=sys.stderr)
+        for e in errors:
+            print(f"  - {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def wanted(people: list[dict]) -> tuple[list[str], list[tuple[str, str]]]:
+    """(the present people's keys as authorized_keys lines, the absent people's key materials)."""
+    present = [" ".join(p["ssh_key"].split()[:2] + [p["name"].replace(" ", "_")]) for p in people
+               if p["state"] == "present"]
+    absent = [key_material(p["ssh_key"]) for p in people if p["state"] == "absent"]
+    return present, absent
+
+
+@operation()
+def authorized_keys(user: str, present: list[str], absent: list[tuple[str, str]]):
+    """``user``'s ~/.ssh/authorized_keys holds each ``present`` key and none of the ``absent`` ones
+    (matched by type and material, whatever the comment or options); every other line is kept.
+
+    .. code:: python
+
+        access.authorized_keys(name="ssh: people's keys", user="root",
+                               present=["ssh-ed25519 AAAA... ana"], absent=[("ssh-ed25519", "AAAA...")])
+    """
+    info = host.get_fact(Users).get(user)
+    if not info:
+        raise ValueError(f"no user {user} on {host.name}")
+    home, group = info["home"], info["group"]
+    path = f"{home}/.ssh/authorized_keys"
+    lines = host.get_fact(FileContents, path=path) or []
+    want = merged(lines, present, absent)
+    if want == lines:
+        return
+    yield f"install -d -m 700 -o {quote(user)} -g {quote(group)} {quote(home + '/.ssh')}"
+    yield from files.put._inner(src=StringIO("".join(f"{line}\n" for line in want)), dest=path,
+                                user=user, group=group, mode="600")
+
+
+def merged(lines: list[str], present: list[str], absent: list[tuple[str, str]]) -> list[str]:
+    """authorized_keys `lines` without the absent keys' lines, then each present key it lacks;
+    every other line (other keys, comments, options) as it was, in its place."""
+    gone = set(absent)
+    kept = [line for line in lines if key_material(line) not in gone]
+    have = {key_material(line) for line in kept}
+    return kept + [key for key in present if key_material(key) not in have]
+
+
+def access_report(people: list[dict], servers: dict[str, str]) -> list[list[str]]:
+    """Rows of the access table: one per person, then one per key a server holds that nobody is
+    listed for. `servers`: {server name: its authorized_keys text, or None when it did not answer}.
+    Columns: who, e-mail, state, fingerprint, then per server "yes"/"no"/"?" (did not answer)."""
+    held = {name: ({key_material(line) for line in text.splitlines()} - {None}) if text is not None else None
+            for name, text in servers.items()}
+    rows, listed = [], set()
+    for p in people:
+        material = key_material(p["ssh_key"])
+        listed.add(material)
+        rows.append([p["name"], p.get("email", ""), p["state"], fingerprint(material),
+                     *("?" if keys is None else "yes" if material in keys else "no" for keys in held.values())])
+    comments = {key_material(line): _comment(line) for text in servers.values() if text
+                for line in text.splitlines() if key_material(line)}
+    strays = sorted({m for keys in held.values() if keys for m in keys} - listed, key=fingerprint)
+    for material in strays:
+        rows.append([f"(not in group_data) {comments.get(material, '')}".strip(), "", "-", fingerprint(material),
+                     *("?" if keys is None else "yes" if material in keys else "no" for keys in held.values())])
+    return rows

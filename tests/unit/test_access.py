@@ -1,0 +1,87 @@
+"""Access as data (tasks/access.py): group_data `people` checked before any host is contacted, the
+authorized_keys a deploy leaves, and the access report."""
+
+import subprocess
+
+import pytest
+
+from tasks import access
+
+
+def keypair(tmp_path, name: str, kind: str = "ed25519") -> tuple[str, str]:
+    """(public key line, its ssh-keygen -l fingerprint), made by ssh-keygen."""
+    path = tmp_path / name
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"{name}@notebook", "-f", str(path)], check=True)
+    line = path.with_suffix(".pub").read_text().strip()
+    fp = subprocess.run(["ssh-keygen", "-l", "-f", str(path.with_suffix(".pub"))], capture_output=True, text=True,
+                        check=True).stdout.split()[1]
+    return line, fp
+
+
+@pytest.fixture
+def keys(tmp_path):
+    return {n: keypair(tmp_path, n) for n in ("ana", "bruno", "deploy")} | {"rsa": keypair(tmp_path, "rsa", "rsa")}
+
+
+def person(name, key, state="present", **extra):
+    return {"name": name, "ssh_key": key, "state": state, **extra}
+
+
+def test_well_formed_people_have_no_problem_and_fingerprints_are_ssh_keygens(keys):
+    people = [person("Ana Souza", keys["ana"][0], email="ana@mottivme.com.br"), person("Bruno", keys["bruno"][0], "absent"),
+              person("RSA user", keys["rsa"][0])]
+    assert access.problems(people) == []
+    for name in ("ana", "rsa"):
+        assert access.fingerprint(access.key_material(keys[name][0])) == keys[name][1]
+
+
+def test_every_problem_is_named_with_its_fix(keys, tmp_path):
+    ana = keys["ana"][0]
+    kind, blob, _ = ana.split()
+    private = (tmp_path / "ana").read_text()
+    found = "\n".join(access.problems([
+        person("Ana", ana), person("Ana", keys["bruno"][0]),                       # the same name twice
+        person("Carla", ana),                                                       # Ana's key
+        person("Dani", private),                                                    # a private key
+        person("Edu", f"ssh-rsa {blob} edu"),                                       # type and key disagree
+        person("Fabi", f"{kind} {blob[:-8]}@@@@ fabi"),                             # broken base64
+        person("Gil", keys["rsa"][0], "gone"), {"name": "Hugo", "ssh_key": keys["deploy"][0], "state": "present",
+                                                "role": "admin"},
+        person("Ivo", keys["rsa"][0].replace(" ", "\n", 1)),
+    ]))
+    assert "'Ana' is listed twice" in found
+    assert "(Carla): the same SSH key as Ana" in found
+    assert "(Dani): ssh_key must be an OpenSSH public key" in found and "never a private key" in found
+    assert private.splitlines()[1] not in found  # not even a piece of it
+    assert "(Edu): ssh_key says ssh-rsa but holds a ssh-ed25519 key" in found
+    assert "(Fabi): ssh_key is not a valid public key" in found
+    assert "(Gil): state must be \"present\" or \"absent\"" in found
+    assert "(Hugo): unknown key(s) role" in found
+    assert "(Ivo): ssh_key must be one line" in found
+    assert access.problems({"name": "x"}) == ["group_data people must be a list of people (dicts with name, ssh_key, state)"]
+
+
+def test_a_deploy_adds_the_present_removes_the_absent_and_leaves_every_other_line(keys):
+    ana, bruno, deploy = (keys[n][0] for n in ("ana", "bruno", "deploy"))
+    b_kind, b_blob, _ = bruno.split()
+    on_server = ["# provider's rescue key below", deploy,
+                 f'from="10.0.0.0/8",no-agent-forwarding {b_kind} {b_blob} bruno-old-laptop']  # Bruno's key, other comment
+    present, absent = access.wanted([person("Ana Souza", ana), person("Bruno", bruno, "absent")])
+    after = access.merged(on_server, present, absent)
+    assert after == ["# provider's rescue key below", deploy, " ".join(ana.split()[:2]) + " Ana_Souza"]
+    assert access.merged(after, present, absent) == after  # the second run changes nothing
+    # Ana's key already there under another comment: kept as it is, not added twice
+    own = [ana.replace("ana@notebook", "ana-on-her-phone")]
+    assert access.merged(own, present, absent) == own
+
+
+def test_the_report_shows_who_has_what_where_and_keys_nobody_is_listed_for(keys):
+    ana, bruno, deploy = (keys[n][0] for n in ("ana", "bruno", "deploy"))
+    people = [person("Ana Souza", ana, email="ana@mottivme.com.br"), person("Bruno", bruno, "absent")]
+    servers = {"n8n-1": f"{ana}\n{deploy}\n", "vault-1": f"{bruno}\n", "monitor-1": None}
+    rows = access.access_report(people, servers)
+    assert rows == [
+        ["Ana Souza", "ana@mottivme.com.br", "present", keys["ana"][1], "yes", "no", "?"],
+        ["Bruno", "", "absent", keys["bruno"][1], "no", "yes", "?"],  # still on vault-1: the next deploy takes it off
+        ["(not in group_data) deploy@notebook", "", "-", keys["deploy"][1], "yes", "no", "?"],
+    ]
