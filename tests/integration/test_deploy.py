@@ -10,7 +10,7 @@ import time
 import pytest
 
 from sandbox.n8n_client import WEBHOOK_WORKFLOW, N8nClient
-from tests.helpers import STATE, run_mottivme, run_pyinfra, secrets_of
+from tests.helpers import ROOT, STATE, run_mottivme, run_pyinfra, secrets_of
 
 
 def test_fresh_server_answers_ready_through_https(n8n_server, first_deploy):
@@ -283,3 +283,24 @@ def test_people_come_and_go_by_group_data_and_keys_nobody_listed_stay(sbx, n8n_s
     stray = next(line for line in lines if line.startswith("(not in group_data) stray@notebook"))
     assert dict(zip(columns, stray.split()[-len(servers):], strict=True)) == {
         h["name"]: "yes" if h["name"] == n8n_server.name else "no" for h in servers}, out
+
+
+def test_a_port_published_on_loopback_is_out_of_a_neighbours_reach(n8n_server, probe, first_deploy):
+    """A neighbour on the same network segment sends a SYN for 127.0.0.1:PORT to the server's MAC:
+    without the firewall's prerouting rule Docker's DNAT would hand it to a container published on
+    127.0.0.1 (what tiers ouro/platina do with Redis and PostgreSQL for the worker tunnel)."""
+    n8n_server.sh("docker rm -f itest-loopback >/dev/null 2>&1; docker run -d --name itest-loopback "
+                  "-p 127.0.0.1:7777:80 caddy:2 caddy file-server --listen :80 >/dev/null && "
+                  "for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:7777/ && break; sleep 0.2; done")
+    try:
+        mac = n8n_server.sh("cat /sys/class/net/$(ip -o route get 1.1.1.1 | awk '{print $5}')/address").strip()
+        script = (ROOT / "tests" / "forged_syn.py").read_text()
+        ip = n8n_server.h["private_ip"]
+
+        def forged(dest: str, port: int) -> str:
+            return probe.sh(f"python3 - {mac} {dest} {port} {probe.h['private_ip']} <<'EOF'\n{script}\nEOF").strip()
+
+        assert forged(ip, 443) == "answered"  # the forged frame itself is fine: an open port answers it
+        assert forged("127.0.0.1", 7777) == "silent", "a loopback-published port answered a neighbour"
+    finally:
+        n8n_server.sh("docker rm -f itest-loopback >/dev/null 2>&1", check=False)
