@@ -36,7 +36,7 @@ TYPE_KEYS = {
     "heartbeat": {"max_age_minutes", "max_value", "unit", "value_label", "sender"},
 }
 TOP_KEYS = {"db", "www_dir", "listen", "ping_token", "title", "public_url", "interval_seconds",
-            "raw_history_days", "ladder", "channels", "checks"}
+            "raw_history_days", "ladder", "channels", "checks", "deadman_url"}
 
 
 class ConfigError(Exception):
@@ -101,6 +101,7 @@ class Config:
     ladder: Ladder
     channels: Mapping[str, Channel]
     checks: tuple[Check, ...]
+    deadman_url: str = ""  # pinged after every round (a dead man's switch outside); "" = none
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
@@ -164,7 +165,15 @@ def parse(data: Any, path: str = "<config>") -> Config:
         interval_seconds=int(_num(data, "interval_seconds", 60, "", minimum=1)),
         raw_history_days=int(_num(data, "raw_history_days", 35, "", minimum=1)),
         ladder=ladder, channels=channels, checks=tuple(checks),
+        deadman_url=_deadman(data),
     )
+
+
+def _deadman(data: dict) -> str:
+    url = _str(data, "deadman_url", "")
+    if url and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+        raise ConfigError("'deadman_url' must be an http(s) URL (a healthchecks.io-style ping URL) or empty")
+    return url
 
 
 # -- pieces ---------------------------------------------------------------------------

@@ -94,3 +94,20 @@ def _send_apprise(channel: Channel, title: str, body: str) -> Outcome:
     lines = [line.strip() for line in log.getvalue().splitlines() if line.strip()]
     return Outcome(channel.name, "failed", lines[-1][:300] if lines else "apprise reported a failure")
 
+
+
+def ping_deadman(url: str, timeout: float = 10) -> str:
+    """GET a dead man's switch URL (healthchecks.io's protocol: any 2xx = alive); "" when it
+    answered, else the problem in a few words (never the URL: its path is the switch's secret)."""
+    req = urllib.request.Request(url, headers={"User-Agent": "mottivme-monitor/1"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=timeout) as resp:
+            return "" if 200 <= resp.status < 300 else f"HTTP {resp.status}"
+    except urllib.error.HTTPError as e:
+        return f"HTTP {e.code}"
+    except urllib.error.URLError as e:
+        reason = e.reason
+        return getattr(reason, "strerror", None) or type(reason).__name__
+    except OSError as e:
+        return e.strerror or type(e).__name__

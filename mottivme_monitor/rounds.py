@@ -45,6 +45,11 @@ def run_round(cfg: Config, store: Store, now: int, out: Printer = print) -> None
 
     store.prune(now, cfg.raw_history_days)
     statuspage.write(cfg, store, now)
+    if cfg.deadman_url:  # the round got this far: the monitor is alive (what watches it from outside hears)
+        problem = notify.ping_deadman(cfg.deadman_url)
+        if problem:
+            out(f"error deadman: the dead man's switch ping failed ({problem}): whatever watches the monitor "
+                "from outside will report it down")
 
 
 def _escalate(cfg: Config, store: Store, check: Check, state, in_maintenance: bool, now: int,

@@ -139,6 +139,7 @@ def config(m: settings.Monitor) -> tuple[dict, list[str]]:
         "www_dir": f"{m.state_dir}/www",
         "listen": m.ping_listen,
         "ping_token": "${MONITOR_PING_TOKEN}",
+        "deadman_url": "${MONITOR_DEADMAN_URL}",  # empty: nothing outside watches the monitor
         "title": m.title,
         "interval_seconds": m.interval_seconds,
         "raw_history_days": m.raw_history_days,

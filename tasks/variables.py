@@ -192,6 +192,11 @@ VARIABLES: tuple[Variable, ...] = (
              problem="must be at least 24 letters, digits, _ or -",
              fix="generate it with `openssl rand -hex 24` (each server's heartbeat token is derived from it)",
              generate=_hex(24)),
+    Variable("MONITOR_DEADMAN_URL", MONITORING,
+             "Who watches the monitor: a dead man's switch outside (healthchecks.io or a compatible service)\n"
+             "pinged after every round; it alerts when the pings stop. e.g. https://hc-ping.com/<uuid>; empty = none.",
+             secret=True, check=r"https?://[^\s/'\\$]+(/[^\s'\\$]*)?", problem="must be an http(s) ping URL",
+             fix="paste the check's ping URL from healthchecks.io (or a compatible service)"),
     Variable("MONITOR_WHATSAPP_URL", MONITORING,
              "Notification channels, as apprise URLs (https://github.com/caronc/apprise/wiki); empty = off.\n"
              "WhatsApp (Meta Cloud API), an approved template with one body parameter (Meta delivers a free-form\n"

@@ -16,6 +16,10 @@ RECEIVER_PORT = 8599
 RECEIVER = f"""
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # the dead man's switch (healthchecks.io's protocol)
+        with open('/tmp/itest-whatsapp.log', 'ab') as f:
+            f.write(b'GET ' + self.path.encode() + b'\\n')
+        self.send_response(200); self.end_headers(); self.wfile.write(b'OK')
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
         with open('/tmp/itest-whatsapp.log', 'ab') as f:
@@ -45,7 +49,9 @@ def paused_monitor(monitor, first_deploy):
     """The monitor with its timer stopped (the test drives the clock) and a WhatsApp stand-in."""
     monitor.sh("systemctl stop mottivme-monitor.timer")
     monitor.sh("cp -a /etc/mottivme-monitor/secrets.env /root/monitor-secrets.keep && "
-               f"echo \"MONITOR_WHATSAPP_URL='json://127.0.0.1:{RECEIVER_PORT}/whatsapp'\" >> /etc/mottivme-monitor/secrets.env")
+               f"echo \"MONITOR_WHATSAPP_URL='json://127.0.0.1:{RECEIVER_PORT}/whatsapp'\" >> /etc/mottivme-monitor/secrets.env && "
+               f"echo \"MONITOR_DEADMAN_URL='http://127.0.0.1:{RECEIVER_PORT}/deadman/itest-uuid'\" "
+               ">> /etc/mottivme-monitor/secrets.env")
     code = base64.b64encode(RECEIVER.encode()).decode()
     monitor.sh(f"echo {code} | base64 -d > /root/itest-receiver.py && "
                "systemd-run --unit itest-whatsapp python3 /root/itest-receiver.py && rm -f /tmp/itest-whatsapp.log")
@@ -124,6 +130,9 @@ def test_outage_pages_once_the_status_page_stays_up_and_recovery_is_announced(pa
     sent = messages(monitor)
     assert len(sent) == 2 and "RESOLVED" in sent[1], sent
     assert service(status(monitor), "n8n")["state"] == "up"
+    # every round, outage or not, told the dead man's switch outside that the monitor is alive
+    pings = [m for m in monitor.sh("cat /tmp/itest-whatsapp.log").splitlines() if m.startswith("GET /deadman/")]
+    assert pings == ["GET /deadman/itest-uuid"] * 7, pings
     hc = run_pyinfra(["-y", "inventory.py", "runbooks/health_check.py"], sandbox_env)
     assert hc.returncode == 0, hc.stdout[-2000:] + hc.stderr[-2000:]
 

@@ -175,6 +175,11 @@ def test_monitor_host_needs_a_ping_token():
     assert err.startswith("MONITOR_PING_TOKEN is not set") and "openssl rand -hex 24" in err
     assert check_optional(groups, {"MONITOR_PING_TOKEN": "a" * 48}) == []
     assert check_optional({"monitors": []}, {}) == []
+    # the dead man's switch that watches the monitor: a ping URL, refused without a word of it
+    ok = {"MONITOR_PING_TOKEN": "a" * 48}
+    assert check_optional(groups, {**ok, "MONITOR_DEADMAN_URL": "https://hc-ping.com/6f1c0e1a-uuid"}) == []
+    (err,) = check_optional(groups, {**ok, "MONITOR_DEADMAN_URL": "hc-ping.com/6f1c0e1a-uuid"})
+    assert err.startswith("MONITOR_DEADMAN_URL must be an http(s) ping URL") and "6f1c0e1a" not in err
 
 
 def test_worker_servers_need_a_tunnel_key_and_a_redis_password(tmp_path):

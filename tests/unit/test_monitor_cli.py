@@ -174,3 +174,28 @@ def test_token_prints_a_servers_token_and_names_the_fix_otherwise(tmp_path, caps
     cfg = write_config(tmp_path, beats, CHANNELS, ping_token="")
     assert cli(cfg, "token", "n1") == (2, "")
     assert "'ping_token' is empty (is MONITOR_PING_TOKEN set?)" in capsys.readouterr().err
+
+
+def test_every_round_pings_the_dead_mans_switch_and_a_failed_ping_never_names_its_url(tmp_path):
+    """Something outside watches the monitor (healthchecks.io's protocol): each round that runs to
+    its end GETs deadman_url; a switch that does not answer is one line without the URL (its path
+    is the switch's secret), and the round's work is done all the same."""
+    with Service(status=503) as svc, WebhookReceiver() as switch:
+        url = switch.url("/ping/6f1c0e1a-secret-uuid")
+        cfg = write_config(tmp_path, [{"name": "n8n", "type": "http", "url": svc.url(), "timeout_seconds": 2}],
+                           CHANNELS, deadman_url=url)
+        for k in range(3):  # a round with a check down is still a round: the monitor itself is alive
+            assert cli(cfg, "run", "--now", at(k))[0] == 0
+        assert [r.method for r in switch.paths("/ping/6f1c0e1a-secret-uuid")] == ["GET"] * 3
+        switch.status = 500
+        code, out = cli(cfg, "run", "--now", at(3))
+    assert code == 0 and "deadman: the dead man's switch ping failed (HTTP 500)" in out
+    code, out = cli(write_config(tmp_path, [{"name": "n8n", "type": "heartbeat", "max_age_minutes": 5}], CHANNELS,
+                                 deadman_url=f"http://127.0.0.1:{dead_port()}/ping/6f1c0e1a-secret-uuid"),
+                    "run", "--now", at(4))
+    assert code == 0 and "dead man's switch ping failed" in out and "6f1c0e1a" not in out
+    status = json.loads((tmp_path / "www" / "status.json").read_text())
+    assert "6f1c0e1a" not in json.dumps(status)  # nor on the status page
+    with pytest.raises(config.ConfigError, match="'deadman_url' must be an http"):
+        config.parse({"db": "x", "www_dir": "y", "channels": CHANNELS, "deadman_url": "hc-ping.com/uuid",
+                      "checks": [{"name": "a", "type": "heartbeat", "max_age_minutes": 5}]})
