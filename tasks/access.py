@@ -170,16 +170,13 @@ def access_report(people: list[dict], servers: dict[str, str]) -> list[list[str]
     Columns: who, e-mail, state, fingerprint, then per server "yes"/"no"/"?" (did not answer)."""
     held = {name: ({key_material(line) for line in text.splitlines()} - {None}) if text is not None else None
             for name, text in servers.items()}
-    rows, listed = [], set()
-    for p in people:
-        material = key_material(p["ssh_key"])
-        listed.add(material)
-        rows.append([p["name"], p.get("email", ""), p["state"], fingerprint(material),
-                     *("?" if keys is None else "yes" if material in keys else "no" for keys in held.values())])
+    def row(who: str, email: str, state: str, material: tuple[str, str]) -> list[str]:
+        return [who, email, state, fingerprint(material),
+                *("?" if keys is None else "yes" if material in keys else "no" for keys in held.values())]
+
+    rows = [row(p["name"], p.get("email", ""), p["state"], key_material(p["ssh_key"])) for p in people]
+    listed = {key_material(p["ssh_key"]) for p in people}
     comments = {key_material(line): _comment(line) for text in servers.values() if text
                 for line in text.splitlines() if key_material(line)}
     strays = sorted({m for keys in held.values() if keys for m in keys} - listed, key=fingerprint)
-    for material in strays:
-        rows.append([f"(not in group_data) {comments.get(material, '')}".strip(), "", "-", fingerprint(material),
-                     *("?" if keys is None else "yes" if material in keys else "no" for keys in held.values())])
-    return rows
+    return rows + [row(f"(not in group_data) {comments.get(m, '')}".strip(), "", "-", m) for m in strays]
