@@ -31,6 +31,7 @@ import re
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -86,10 +87,23 @@ class Drill:
 
     # -- helpers ---------------------------------------------------------------------------------
     def pyinfra(self, *args: str) -> str:
-        r = subprocess.run([*PYINFRA, "-y", "inventory.py", *args], cwd=ROOT, env=self.env, capture_output=True,
-                           text=True, timeout=1800)
-        out = r.stdout + r.stderr
-        if r.returncode != 0:
+        """Run a pyinfra deploy or runbook, showing each operation as it starts (a rebuild is
+        minutes of work: the engineer sees where it is); its whole output is returned."""
+        p = subprocess.Popen([*PYINFRA, "-y", "inventory.py", *args], cwd=ROOT, env=self.env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        watchdog = threading.Timer(1800, p.kill)
+        watchdog.start()
+        lines = []
+        try:
+            for line in p.stdout:
+                lines.append(line)
+                if line.startswith("--> Starting operation: "):
+                    print(f"    {without_urls(line.removeprefix('--> Starting operation: ').strip())}", flush=True)
+            returncode = p.wait()
+        finally:
+            watchdog.cancel()
+        out = "".join(lines)
+        if returncode != 0:
             reason = [line.strip() for line in out.splitlines() if "FAILED" in line or "failed" in line]
             raise RuntimeError(f"pyinfra {' '.join(args)}: {(reason or out.splitlines() or ['?'])[-1]}")
         return out
@@ -110,6 +124,7 @@ class Drill:
             return False
 
     def step(self, part: str, name: str, fn):
+        print(f"[dr-drill] {part} {name} ...", flush=True)
         t0 = time.perf_counter()
         try:
             result = fn() or "ok"
