@@ -123,9 +123,9 @@ def dr_drill(env: dict, report_dir: Path, rebuild: str, n8n_server: Server) -> s
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-4000:]
     # it said what it was doing as it went: the rebuild's operations between its start and its end
-    assert (out.index("[dr-drill] (c) server loss rebuild with deploy.py ...")
-            < out.index("\n    n8n stack | n8n ready (/healthz/readiness through Caddy)\n")
-            < out.index("[dr-drill] (c) server loss rebuild with deploy.py: deploy.py converged")), out[-4000:]
+    start = out.index("[dr-drill] (c) server loss rebuild with deploy.py ...")
+    end = out.index("[dr-drill] (c) server loss rebuild with deploy.py: deploy.py converged", start)
+    assert "\n    n8n stack | n8n ready (/healthz/readiness through Caddy)\n" in out[start:end], out[start:end][-3000:]
     (report,) = report_dir.glob("dr-drill-*.md")
     text = report.read_text()
     assert "Result: **PASSED**" in text and "FAILED" not in text
