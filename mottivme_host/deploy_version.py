@@ -52,6 +52,14 @@ def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(x) for x in version.split("."))
 
 
+def archive_pattern(archive_dir: str, ref: str) -> str:
+    """The glob of `ref`'s image archives in `archive_dir` (the sandbox's `docker save | zstd`
+    files, named `<ref with / and : as _>-rN[-on-BASE].tar.zst`); the last by name is loaded. The
+    `-r` after the tag keeps 2.41.1 from matching 2.41.10's archives."""
+    name = ref.replace("/", "_").replace(":", "_")
+    return os.path.join(glob.escape(archive_dir), f"{glob.escape(name)}-r*.tar.zst")
+
+
 def env_path(s: Settings) -> str:
     return os.path.join(s.stack_dir, s.env_file)
 
@@ -128,9 +136,7 @@ class _Deploy:
         if self.image_present(ref):
             return
         if self.s.image_archive_dir:
-            name = ref.replace("/", "_").replace(":", "_")
-            pattern = os.path.join(glob.escape(self.s.image_archive_dir), f"{glob.escape(name)}*.tar.zst")
-            archives = sorted(glob.glob(pattern))  # `ls | tail -n 1`: the last by name
+            archives = sorted(glob.glob(archive_pattern(self.s.image_archive_dir, ref)))  # the last by name
             if archives:
                 self.log.log(f"loading {ref} from {archives[-1]}")
                 self.load_archive(archives[-1])
