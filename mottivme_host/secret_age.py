@@ -94,10 +94,16 @@ def _save(path: str, record: dict) -> None:
     write_private(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
+def _today(now: dt.datetime | None) -> dt.date:
+    """The server's own day (its clock zone, America/Sao_Paulo as deployed): a secret's age turns
+    at local midnight, as the people who read it count days, not at 21:00 (UTC's midnight)."""
+    return (now or dt.datetime.now(dt.UTC)).astimezone().date()
+
+
 def refresh(s: Settings, now: dt.datetime | None = None, save: bool = True) -> dict[str, dt.date]:
     """Record every secret whose value is new (unless `save` is False: status and doctor only
     read), and return each secret's first day with its value."""
-    today = (now or dt.datetime.now(dt.UTC)).date()
+    today = _today(now)
     record, changed = _load(s.secret_ages)  # a new record is kept even empty (the deploy looks for it)
     key = bytes.fromhex(record["key"])
     since = {}
@@ -115,7 +121,7 @@ def refresh(s: Settings, now: dt.datetime | None = None, save: bool = True) -> d
 
 
 def lines(s: Settings, since: dict[str, dt.date], now: dt.datetime | None = None) -> list[str]:
-    today = (now or dt.datetime.now(dt.UTC)).date()
+    today = _today(now)
     out = []
     for name in ROTATABLE:
         if name not in since:
@@ -138,7 +144,7 @@ def due_soon(s: Settings, days: int) -> bool:
 
 def oldest(since: dict[str, dt.date], now: dt.datetime | None = None) -> tuple[str, int] | None:
     """(name, days) of the oldest secret; None when the server holds none."""
-    today = (now or dt.datetime.now(dt.UTC)).date()
+    today = _today(now)
     return max(((name, (today - d).days) for name, d in since.items()), key=lambda x: x[1], default=None)
 
 

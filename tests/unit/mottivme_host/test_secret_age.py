@@ -114,3 +114,26 @@ def test_a_damaged_record_is_one_line_with_its_fix_in_status_and_doctor(server, 
         secret_age.refresh(s)
     assert any(line.startswith("! secret ages:") and "damaged" in line for line in status.lines(s, FakeRunner()))
     assert any(level == "WARN" and check == "secret age" for level, check, *_ in doctor.check(s, FakeRunner()))
+
+
+@pytest.fixture
+def sao_paulo(monkeypatch):
+    """The server's clock zone as the deploy sets it."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/Sao_Paulo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_days_turn_at_the_servers_midnight_not_utcs(server, sao_paulo):
+    """22:30 in São Paulo is 01:30 UTC the next day: the value first held then dates from the local
+    day, and the next morning it is a day old (UTC days would say 0, and turn at 21:00 local)."""
+    s, _, _ = server
+    since = secret_age.refresh(s, dt.datetime(2026, 9, 1, 1, 30, tzinfo=dt.UTC))
+    assert since == {"POSTGRES_PASSWORD": dt.date(2026, 8, 31), "RESTIC_PASSWORD": dt.date(2026, 8, 31)}
+    assert secret_age.oldest(since, dt.datetime(2026, 9, 1, 12, 0, tzinfo=dt.UTC))[1] == 1
+    assert secret_age.lines(s, since, dt.datetime(2026, 9, 1, 12, 0, tzinfo=dt.UTC))[0] == \
+        "POSTGRES_PASSWORD: 1 days old, due on 2026-11-29"
