@@ -18,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import re
+import shlex
 import struct
 import sys
 from io import StringIO
@@ -36,14 +37,27 @@ FIELDS = {"name", "email", "ssh_key", "state"}
 WHERE = "group_data people"
 
 
+BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
 def key_material(line: str) -> tuple[str, str] | None:
-    """(type, base64 blob) of an authorized_keys line or a public key (options and comment
-    ignored), or None when the line holds no key."""
-    words = line.strip().split()
-    for i, word in enumerate(words[:-1]):
-        if word in KEY_TYPES and re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", words[i + 1]):
-            return word, words[i + 1]
+    """(type, base64 blob) of an authorized_keys line or a public key - `[options] type key
+    [comment]`, options possibly quoted - or None when the line holds no key."""
+    try:
+        words = shlex.split(line)
+    except ValueError:  # an unbalanced quote (in a comment, say)
+        words = line.split()
+    for i in (0, 1):  # the key comes first, or right after the options
+        if len(words) > i + 1 and words[i] in KEY_TYPES and BASE64.fullmatch(words[i + 1]):
+            return words[i], words[i + 1]
     return None
+
+
+def _every_material(line: str) -> set[tuple[str, str]]:
+    """Every (type, base64) pair anywhere in a line, quoted options included: an absent key is
+    taken off whatever a line wraps it in."""
+    words = line.replace('"', " ").replace(",", " ").split()
+    return {(w, words[i + 1]) for i, w in enumerate(words[:-1]) if w in KEY_TYPES and BASE64.fullmatch(words[i + 1])}
 
 
 def _comment(line: str) -> str:
@@ -159,7 +173,7 @@ def merged(lines: list[str], present: list[str], absent: list[tuple[str, str]]) 
     """authorized_keys `lines` without the absent keys' lines, then each present key it lacks;
     every other line (other keys, comments, options) as it was, in its place."""
     gone = set(absent)
-    kept = [line for line in lines if key_material(line) not in gone]
+    kept = [line for line in lines if not _every_material(line) & gone]
     have = {key_material(line) for line in kept}
     return kept + [key for key in present if key_material(key) not in have]
 

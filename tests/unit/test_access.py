@@ -70,6 +70,13 @@ def test_a_deploy_adds_the_present_removes_the_absent_and_leaves_every_other_lin
     after = access.merged(on_server, present, absent)
     assert after == ["# provider's rescue key below", deploy, " ".join(ana.split()[:2]) + " Ana_Souza"]
     assert access.merged(after, present, absent) == after  # the second run changes nothing
+    # a key hidden in a line's options does not pass for the line's key, and an absent key goes
+    # whatever the line wraps it in
+    a_kind, a_blob, _ = ana.split()
+    decoy = f'command="echo {b_kind} {b_blob}" {a_kind} {a_blob} ana'
+    assert access.key_material(decoy) == (a_kind, a_blob)
+    assert access.merged([decoy, deploy], present, absent) == [deploy, " ".join(ana.split()[:2]) + " Ana_Souza"]
+    assert access.key_material(f"{a_kind} {a_blob} D'Ávila laptop") == (a_kind, a_blob)  # a lone quote
     # Ana's key already there under another comment: kept as it is, not added twice
     own = [ana.replace("ana@notebook", "ana-on-her-phone")]
     assert access.merged(own, present, absent) == own
