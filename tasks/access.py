@@ -18,7 +18,6 @@ import base64
 import binascii
 import hashlib
 import re
-import shlex
 import struct
 import sys
 from io import StringIO
@@ -30,45 +29,78 @@ from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Users
 from pyinfra.operations import files
 
-KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-             "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+# the key types of a person's .pub file, with the number of length-prefixed fields its key holds
+KEY_FIELDS = {"ssh-ed25519": 2, "ssh-rsa": 3, "ecdsa-sha2-nistp256": 3, "ecdsa-sha2-nistp384": 3,
+              "ecdsa-sha2-nistp521": 3, "sk-ssh-ed25519@openssh.com": 3, "sk-ecdsa-sha2-nistp256@openssh.com": 4}
+KEY_TYPES = tuple(KEY_FIELDS)
+# what sshd also takes as an RSA key's label in authorized_keys
+LABELS = (*KEY_TYPES, "rsa-sha2-256", "rsa-sha2-512")
 STATES = ("present", "absent")
 FIELDS = {"name", "email", "ssh_key", "state"}
 WHERE = "group_data people"
-
-
 BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 
+def _words(line: str) -> list[str]:
+    """The words of an authorized_keys line after its options (`[options] type key [comment]`;
+    the options end at the first blank outside double quotes); [] for a comment or a blank line."""
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return []
+    if line.split()[0] in LABELS:
+        return line.split()
+    quoted, escaped = False, False
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch in " \t" and not quoted:
+            return line[i:].split()
+    return []
+
+
 def key_material(line: str) -> tuple[str, str] | None:
-    """(type, base64 blob) of an authorized_keys line or a public key - `[options] type key
-    [comment]`, options possibly quoted - or None when the line holds no key."""
-    try:
-        words = shlex.split(line)
-    except ValueError:  # an unbalanced quote (in a comment, say)
-        words = line.split()
-    for i in (0, 1):  # the key comes first, or right after the options
-        if len(words) > i + 1 and words[i] in KEY_TYPES and BASE64.fullmatch(words[i + 1]):
-            return words[i], words[i + 1]
+    """(label, base64 key) of an authorized_keys line or a public key, or None when it holds none.
+    A key is the same key whatever its label (ssh-rsa, rsa-sha2-512), options or comment: compare
+    the base64 part."""
+    words = _words(line)
+    if len(words) >= 2 and words[0] in LABELS and BASE64.fullmatch(words[1]):
+        return words[0], words[1]
     return None
 
 
-def _every_material(line: str) -> set[tuple[str, str]]:
-    """Every (type, base64) pair anywhere in a line, quoted options included: an absent key is
+def _every_key(line: str) -> set[str]:
+    """Every key (base64 part) anywhere in a line, options and comment included: an absent key is
     taken off whatever a line wraps it in."""
     words = line.replace('"', " ").replace(",", " ").split()
-    return {(w, words[i + 1]) for i, w in enumerate(words[:-1]) if w in KEY_TYPES and BASE64.fullmatch(words[i + 1])}
+    return {words[i + 1] for i, w in enumerate(words[:-1]) if w in LABELS and BASE64.fullmatch(words[i + 1])}
 
 
 def _comment(line: str) -> str:
-    words = line.split()
-    return " ".join(words[words.index(key_material(line)[1]) + 1:])
+    return " ".join(_words(line)[2:])
 
 
 def fingerprint(material: tuple[str, str]) -> str:
     """ssh-keygen -l's SHA256 fingerprint of a key."""
     digest = hashlib.sha256(base64.b64decode(material[1])).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def _fields(blob: bytes) -> list[bytes] | None:
+    """A key's length-prefixed fields, or None when they do not fill it exactly."""
+    out, i = [], 0
+    while i < len(blob):
+        if i + 4 > len(blob):
+            return None
+        (n,) = struct.unpack(">I", blob[i:i + 4])
+        if i + 4 + n > len(blob):
+            return None
+        out.append(blob[i + 4:i + 4 + n])
+        i += 4 + n
+    return out
 
 
 def _key_problem(value) -> str | None:
@@ -80,13 +112,17 @@ def _key_problem(value) -> str | None:
     if len(words) < 2 or words[0] not in KEY_TYPES:
         return f"must start with a key type ({', '.join(KEY_TYPES[:3])}, ...) and the key, e.g. 'ssh-ed25519 AAAA... ana'"
     try:
-        blob = base64.b64decode(words[1], validate=True)
-        (length,) = struct.unpack(">I", blob[:4])
-        inner = blob[4:4 + length].decode()
-    except (binascii.Error, struct.error, UnicodeDecodeError):
-        return "is not a valid public key (its base64 part does not decode): copy the .pub file's line whole"
+        fields = _fields(base64.b64decode(words[1], validate=True))
+    except binascii.Error:
+        fields = None
+    whole = "is not a valid public key (cut short or broken): copy the .pub file's line whole"
+    if not fields:
+        return whole
+    inner = fields[0].decode(errors="replace")
     if inner != words[0]:
         return f"says {words[0]} but holds a {inner} key: copy the .pub file's line whole"
+    if len(fields) != KEY_FIELDS[inner] or ("ed25519" in inner and len(fields[1]) != 32):
+        return whole
     return None
 
 
@@ -119,7 +155,7 @@ def problems(people) -> list[str]:
         if problem:
             out.append(f"{who}: ssh_key {problem}")
             continue
-        material = key_material(p["ssh_key"])
+        material = key_material(p["ssh_key"])[1]
         if material in keys:
             out.append(f"{who}: the same SSH key as {keys[material]}: each person has a key of their own")
         else:
@@ -137,23 +173,23 @@ def refuse_problems(people) -> None:
         sys.exit(2)
 
 
-def wanted(people: list[dict]) -> tuple[list[str], list[tuple[str, str]]]:
-    """(the present people's keys as authorized_keys lines, the absent people's key materials)."""
+def wanted(people: list[dict]) -> tuple[list[str], list[str]]:
+    """(the present people's keys as authorized_keys lines, the absent people's keys' base64 parts)."""
     present = [" ".join(p["ssh_key"].split()[:2] + [p["name"].replace(" ", "_")]) for p in people
                if p["state"] == "present"]
-    absent = [key_material(p["ssh_key"]) for p in people if p["state"] == "absent"]
+    absent = [key_material(p["ssh_key"])[1] for p in people if p["state"] == "absent"]
     return present, absent
 
 
 @operation()
-def authorized_keys(user: str, present: list[str], absent: list[tuple[str, str]]):
+def authorized_keys(user: str, present: list[str], absent: list[str]):
     """``user``'s ~/.ssh/authorized_keys holds each ``present`` key and none of the ``absent`` ones
     (matched by type and material, whatever the comment or options); every other line is kept.
 
     .. code:: python
 
         access.authorized_keys(name="ssh: people's keys", user="root",
-                               present=["ssh-ed25519 AAAA... ana"], absent=[("ssh-ed25519", "AAAA...")])
+                               present=["ssh-ed25519 AAAA... ana"], absent=["AAAA..."])
     """
     info = host.get_fact(Users).get(user)
     if not info:
@@ -169,28 +205,28 @@ def authorized_keys(user: str, present: list[str], absent: list[tuple[str, str]]
                                 user=user, group=group, mode="600")
 
 
-def merged(lines: list[str], present: list[str], absent: list[tuple[str, str]]) -> list[str]:
+def merged(lines: list[str], present: list[str], absent: list[str]) -> list[str]:
     """authorized_keys `lines` without the absent keys' lines, then each present key it lacks;
     every other line (other keys, comments, options) as it was, in its place."""
     gone = set(absent)
-    kept = [line for line in lines if not _every_material(line) & gone]
-    have = {key_material(line) for line in kept}
-    return kept + [key for key in present if key_material(key) not in have]
+    kept = [line for line in lines if not _every_key(line) & gone]
+    have = {m[1] for m in map(key_material, kept) if m}
+    return kept + [key for key in present if key_material(key)[1] not in have]
 
 
 def access_report(people: list[dict], servers: dict[str, str]) -> list[list[str]]:
     """Rows of the access table: one per person, then one per key a server holds that nobody is
     listed for. `servers`: {server name: its authorized_keys text, or None when it did not answer}.
     Columns: who, e-mail, state, fingerprint, then per server "yes"/"no"/"?" (did not answer)."""
-    held = {name: ({key_material(line) for line in text.splitlines()} - {None}) if text is not None else None
-            for name, text in servers.items()}
-    def row(who: str, email: str, state: str, material: tuple[str, str]) -> list[str]:
-        return [who, email, state, fingerprint(material),
-                *("?" if keys is None else "yes" if material in keys else "no" for keys in held.values())]
+    found = {name: {m[1]: _comment(line) for line in text.splitlines() if (m := key_material(line))}
+             if text is not None else None for name, text in servers.items()}
 
-    rows = [row(p["name"], p.get("email", ""), p["state"], key_material(p["ssh_key"])) for p in people]
-    listed = {key_material(p["ssh_key"]) for p in people}
-    comments = {key_material(line): _comment(line) for text in servers.values() if text
-                for line in text.splitlines() if key_material(line)}
-    strays = sorted({m for keys in held.values() if keys for m in keys} - listed, key=fingerprint)
-    return rows + [row(f"(not in group_data) {comments.get(m, '')}".strip(), "", "-", m) for m in strays]
+    def row(who: str, email: str, state: str, key: str) -> list[str]:
+        return [who, email, state, fingerprint(("", key)),
+                *("?" if keys is None else "yes" if key in keys else "no" for keys in found.values())]
+
+    rows = [row(p["name"], p.get("email", ""), p["state"], key_material(p["ssh_key"])[1]) for p in people]
+    listed = {key_material(p["ssh_key"])[1] for p in people}
+    comments = {k: c for keys in found.values() if keys for k, c in keys.items()}
+    strays = sorted(set(comments) - listed, key=lambda k: fingerprint(("", k)))
+    return rows + [row(f"(not in group_data) {comments[k]}".strip(), "", "-", k) for k in strays]

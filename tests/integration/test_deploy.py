@@ -209,7 +209,8 @@ def test_secret_files_never_shown_and_ssh_hardening_holds_over_an_image_drop_in(
         assert "# drift" not in listing
         effective = set(n8n_server.sh("sshd -T").splitlines())
         assert {"passwordauthentication no", "kbdinteractiveauthentication no", "permitemptypasswords no",
-                "permitrootlogin without-password", "x11forwarding no", "maxauthtries 4"} <= effective
+                "permitrootlogin without-password", "x11forwarding no", "maxauthtries 4",
+                "authorizedkeysfile .ssh/authorized_keys"} <= effective
         r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
         assert r.returncode == 0 and json.loads(r.stdout)["results"]["totals"]["success"] == 0, r.stderr[-2000:]
     finally:

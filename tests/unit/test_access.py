@@ -58,6 +58,10 @@ def test_every_problem_is_named_with_its_fix(keys, tmp_path):
     assert "(Gil): state must be \"present\" or \"absent\"" in found
     assert "(Hugo): unknown key(s) role" in found
     assert "(Ivo): ssh_key must be one line" in found
+    cut = f"{kind} {blob[:-4]} cut"  # still decodes, still says ssh-ed25519: but a key cut short
+    assert access.problems([person("Joao", cut)]) == [
+        "group_data people[0] (Joao): ssh_key is not a valid public key (cut short or broken): copy the .pub file's "
+        "line whole"]
     assert access.problems({"name": "x"}) == ["group_data people must be a list of people (dicts with name, ssh_key, state)"]
 
 
@@ -77,6 +81,13 @@ def test_a_deploy_adds_the_present_removes_the_absent_and_leaves_every_other_lin
     assert access.key_material(decoy) == (a_kind, a_blob)
     assert access.merged([decoy, deploy], present, absent) == [deploy, " ".join(ana.split()[:2]) + " Ana_Souza"]
     assert access.key_material(f"{a_kind} {a_blob} D'Ávila laptop") == (a_kind, a_blob)  # a lone quote
+    joana = f'restrict,command="rrsync -ro /srv" {a_kind} {a_blob} Joana D\'Arc'  # options and a lone quote
+    assert access.key_material(joana) == (a_kind, a_blob)
+    assert access.merged([joana], present, absent) == [joana]  # Ana's key already there: not added twice
+    # an RSA key is the same key under the labels sshd also takes for it
+    r_kind, r_blob, _ = keys["rsa"][0].split()
+    gone_rsa = access.wanted([person("RSA user", keys["rsa"][0], "absent")])[1]
+    assert access.merged([f"rsa-sha2-512 {r_blob} bob", deploy], [], gone_rsa) == [deploy]
     # Ana's key already there under another comment: kept as it is, not added twice
     own = [ana.replace("ana@notebook", "ana-on-her-phone")]
     assert access.merged(own, present, absent) == own
@@ -85,7 +96,9 @@ def test_a_deploy_adds_the_present_removes_the_absent_and_leaves_every_other_lin
 def test_the_report_shows_who_has_what_where_and_keys_nobody_is_listed_for(keys):
     ana, bruno, deploy = (keys[n][0] for n in ("ana", "bruno", "deploy"))
     people = [person("Ana Souza", ana, email="ana@mottivme.com.br"), person("Bruno", bruno, "absent")]
-    servers = {"n8n-1": f"{ana}\n{deploy}\n", "vault-1": f"{bruno}\n", "monitor-1": None}
+    b_kind, b_blob, _ = bruno.split()
+    servers = {"n8n-1": f"{ana}\n{deploy}\n" + 'ssh-ed25519 AAAA"" junk\n',
+               "vault-1": f"from=\"10.0.0.1\" {b_kind} {b_blob} bruno\n", "monitor-1": None}
     rows = access.access_report(people, servers)
     assert rows == [
         ["Ana Souza", "ana@mottivme.com.br", "present", keys["ana"][1], "yes", "no", "?"],
