@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -98,7 +99,16 @@ def _send_apprise(channel: Channel, title: str, body: str) -> Outcome:
 
 def ping_deadman(url: str, timeout: float = 10) -> str:
     """GET a dead man's switch URL (healthchecks.io's protocol: any 2xx = alive); "" when it
-    answered, else the problem in a few words (never the URL: its path is the switch's secret)."""
+    answered, else the problem in a few words (never the URL: its path is the switch's secret).
+    At most `timeout` seconds in all, however slowly the switch answers: the round waits no longer."""
+    box: list[str] = []
+    t = threading.Thread(target=lambda: box.append(_get_status(url, timeout)), daemon=True)
+    t.start()
+    t.join(timeout)
+    return box[0] if box else f"no answer within {timeout:g} s"
+
+
+def _get_status(url: str, timeout: float) -> str:
     req = urllib.request.Request(url, headers={"User-Agent": "mottivme-monitor/1"})
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
@@ -111,3 +121,5 @@ def ping_deadman(url: str, timeout: float = 10) -> str:
         return getattr(reason, "strerror", None) or type(reason).__name__
     except OSError as e:
         return e.strerror or type(e).__name__
+    except Exception as e:  # noqa: BLE001 - not HTTP at all (BadStatusLine...): a reason, never a traceback
+        return f"not an HTTP answer ({type(e).__name__})"

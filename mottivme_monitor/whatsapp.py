@@ -20,10 +20,10 @@ def whatsapp_form(url: str) -> str:
     """"template", "free-form" or "" (not a WhatsApp URL), for apprise's
     whatsapp://[TEMPLATE:]TOKEN@PHONE_ID/TO[?template=TEMPLATE&...]"""
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "whatsapp":
+    if parts.scheme.lower() != "whatsapp":
         return ""
-    named = parts.password is not None or urllib.parse.parse_qs(parts.query).get("template", [""])[0]
-    return "template" if named else "free-form"
+    query = {k.lower(): v for k, v in urllib.parse.parse_qsl(parts.query)}  # apprise reads them lower-cased
+    return "template" if parts.password or query.get("template") else "free-form"
 
 
 def template_parameter(title: str, body: str) -> str:

@@ -52,6 +52,7 @@ OPTIONS = {
     "i_know_this_is_production": (False, None, "run although the inventory is not the sandbox nor "
                                                "DR_DRILL_ENVIRONMENT=staging (the drill wipes a server)"),
 }
+OPERATION_STARTS = re.compile(r"--> Starting (?:serial |nested )?operation: (.*)")  # pyinfra's progress lines
 PYINFRA = [sys.executable, "-m", "pyinfra"]  # the pyinfra of this interpreter, whatever the virtualenv
 MARKER_TABLE = "dr_drill_marker"
 # --rebuild wipe: what deploy.py and the backups put on an n8n server, removed
@@ -90,16 +91,22 @@ class Drill:
         """Run a pyinfra deploy or runbook, showing each operation as it starts (a rebuild is
         minutes of work: the engineer sees where it is); its whole output is returned."""
         p = subprocess.Popen([*PYINFRA, "-y", "inventory.py", *args], cwd=ROOT, env=self.env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                             errors="replace", stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
         watchdog = threading.Timer(1800, p.kill)
         watchdog.start()
         lines = []
         try:
             for line in p.stdout:
                 lines.append(line)
-                if line.startswith("--> Starting operation: "):
-                    print(f"    {without_urls(line.removeprefix('--> Starting operation: ').strip())}", flush=True)
+                started = OPERATION_STARTS.match(line)
+                if started:
+                    print(f"    {without_urls(started.group(1).strip())}", flush=True)
             returncode = p.wait()
+        except BaseException:  # never leave the deploy running behind a failed (or interrupted) read
+            p.kill()
+            p.wait()
+            raise
         finally:
             watchdog.cancel()
         out = "".join(lines)

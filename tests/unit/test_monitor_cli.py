@@ -199,3 +199,44 @@ def test_every_round_pings_the_dead_mans_switch_and_a_failed_ping_never_names_it
     with pytest.raises(config.ConfigError, match="'deadman_url' must be an http"):
         config.parse({"db": "x", "www_dir": "y", "channels": CHANNELS, "deadman_url": "hc-ping.com/uuid",
                       "checks": [{"name": "a", "type": "heartbeat", "max_age_minutes": 5}]})
+
+
+def test_a_switch_that_is_not_http_or_dribbles_is_a_short_reason_in_bounded_time():
+    """A dead man's switch answering something that is not HTTP, or one byte at a time, costs the
+    round at most the ping's timeout and one short reason, never a traceback."""
+    import socket
+    import threading
+    import time
+
+    from mottivme_monitor import notify
+
+    def serve(answer) -> int:
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+
+        def run():
+            conn, _ = srv.accept()
+            conn.recv(1024)
+            answer(conn)
+            conn.close()
+            srv.close()
+
+        threading.Thread(target=run, daemon=True).start()
+        return srv.getsockname()[1]
+
+    port = serve(lambda c: c.sendall(b"SSH-2.0-OpenSSH_9.2\r\n"))
+    assert notify.ping_deadman(f"http://127.0.0.1:{port}/ping/uuid", timeout=2) == "not an HTTP answer (BadStatusLine)"
+
+    def dribble(c):
+        for b in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100:
+            try:
+                c.sendall(bytes([b]))
+            except OSError:
+                return
+            time.sleep(0.3)
+
+    port = serve(dribble)
+    t0 = time.monotonic()
+    assert notify.ping_deadman(f"http://127.0.0.1:{port}/ping/uuid", timeout=1) == "no answer within 1 s"
+    assert time.monotonic() - t0 < 1.5

@@ -341,3 +341,6 @@ def test_a_long_message_is_cut_to_what_a_template_parameter_takes():
     assert len(text) == TEMPLATE_PARAMETER_MAX and text.endswith("…") and "line next spaced line" in text
     assert whatsapp_form("whatsapp://EAAGtoken123@1234567890/5511999990000") == "free-form"
     assert whatsapp_form(WA_TEMPLATE) == "template" and whatsapp_form("json://127.0.0.1/x") == ""
+    # as apprise reads them: query keys in any case, an empty template name is no template
+    assert whatsapp_form("whatsapp://EAAGtoken123@1234567890/5511999990000?Template=alerta") == "template"
+    assert whatsapp_form("whatsapp://EAAGtoken123:@1234567890/5511999990000") == "free-form"
