@@ -3,8 +3,8 @@
 Each person is a dict: `name`, `ssh_key` (their OpenSSH public key, one line), `state`
 ("present" or "absent") and, for the access report, an optional `email`. The deploy puts every
 present person's key in the servers' admin account (the inventory's ssh_user, root by default)
-and takes every absent person's key out of it, on every server; a key is matched by its type and
-material, whatever its comment. Keys nobody is listed for are left alone (the deploy's own, a
+and takes every absent person's key out of it, on every server; a key is matched by its key
+material (the base64 part), whatever its label, options or comment. Keys nobody is listed for are left alone (the deploy's own, a
 provider's rescue key): `mottivme access` shows them as "not in group_data", so they can be
 listed as someone's or removed by hand.
 
@@ -184,7 +184,7 @@ def wanted(people: list[dict]) -> tuple[list[str], list[str]]:
 @operation()
 def authorized_keys(user: str, present: list[str], absent: list[str]):
     """``user``'s ~/.ssh/authorized_keys holds each ``present`` key and none of the ``absent`` ones
-    (matched by type and material, whatever the comment or options); every other line is kept.
+    (matched by key material, whatever the label, options or comment); every other line is kept.
 
     .. code:: python
 
