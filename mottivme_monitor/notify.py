@@ -7,11 +7,7 @@ Webhook channels POST `form` form-encoded; `{message}` in a field is replaced by
 message (XML-escaped when the field holds XML, e.g. Twilio's Twiml), with HTTP basic
 auth from `auth` ("user:password") when set. 2xx = sent.
 
-WhatsApp (Meta's Cloud API) delivers a free-form message a business starts only within 24 hours
-of the recipient's last message; outside that window it takes an approved template. A template
-URL (`whatsapp://TEMPLATE:TOKEN@PHONE_ID/TO?lang=pt_BR&:body=1`) gets the message as the
-template's one body parameter, on one line (Meta refuses a parameter with a newline, a tab or more
-than four spaces in a row) and at most TEMPLATE_PARAMETER_MAX characters.
+A WhatsApp template URL gets the message as the template's one body parameter (whatsapp.py).
 """
 
 from __future__ import annotations
@@ -64,20 +60,24 @@ def _send_webhook(channel: Channel, message: str) -> Outcome:
                                           "User-Agent": "mottivme-monitor/1"})
     if channel.auth:
         req.add_header("Authorization", "Basic " + base64.b64encode(channel.auth.encode()).decode())
+    problem = _http(req, channel.timeout_seconds)
+    return Outcome(channel.name, "failed", problem) if problem else Outcome(channel.name, "sent")
+
+
+def _http(req: urllib.request.Request, timeout: float) -> str:
+    """Send a request (no proxy); "" for a 2xx answer, else the problem in a few words (never the URL)."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(req, timeout=channel.timeout_seconds) as resp:
+        with opener.open(req, timeout=timeout) as resp:
             status = resp.status
     except urllib.error.HTTPError as e:
-        return Outcome(channel.name, "failed", f"HTTP {e.code}")
+        return f"HTTP {e.code}"
     except urllib.error.URLError as e:
         reason = e.reason
-        return Outcome(channel.name, "failed", getattr(reason, "strerror", None) or str(reason))
+        return getattr(reason, "strerror", None) or str(reason)
     except OSError as e:
-        return Outcome(channel.name, "failed", e.strerror or str(e))
-    if 200 <= status < 300:
-        return Outcome(channel.name, "sent")
-    return Outcome(channel.name, "failed", f"HTTP {status}")
+        return e.strerror or str(e)
+    return "" if 200 <= status < 300 else f"HTTP {status}"
 
 
 def _send_apprise(channel: Channel, title: str, body: str) -> Outcome:
@@ -96,30 +96,20 @@ def _send_apprise(channel: Channel, title: str, body: str) -> Outcome:
     return Outcome(channel.name, "failed", lines[-1][:300] if lines else "apprise reported a failure")
 
 
-
 def ping_deadman(url: str, timeout: float = 10) -> str:
     """GET a dead man's switch URL (healthchecks.io's protocol: any 2xx = alive); "" when it
     answered, else the problem in a few words (never the URL: its path is the switch's secret).
     At most `timeout` seconds in all, however slowly the switch answers: the round waits no longer."""
+    req = urllib.request.Request(url, headers={"User-Agent": "mottivme-monitor/1"})
+
+    def get() -> str:
+        try:
+            return _http(req, timeout)
+        except Exception as e:  # noqa: BLE001 - not HTTP at all (BadStatusLine...): a reason, never a traceback
+            return f"not an HTTP answer ({type(e).__name__})"
+
     box: list[str] = []
-    t = threading.Thread(target=lambda: box.append(_get_status(url, timeout)), daemon=True)
+    t = threading.Thread(target=lambda: box.append(get()), daemon=True)
     t.start()
     t.join(timeout)
     return box[0] if box else f"no answer within {timeout:g} s"
-
-
-def _get_status(url: str, timeout: float) -> str:
-    req = urllib.request.Request(url, headers={"User-Agent": "mottivme-monitor/1"})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(req, timeout=timeout) as resp:
-            return "" if 200 <= resp.status < 300 else f"HTTP {resp.status}"
-    except urllib.error.HTTPError as e:
-        return f"HTTP {e.code}"
-    except urllib.error.URLError as e:
-        reason = e.reason
-        return getattr(reason, "strerror", None) or type(reason).__name__
-    except OSError as e:
-        return e.strerror or type(e).__name__
-    except Exception as e:  # noqa: BLE001 - not HTTP at all (BadStatusLine...): a reason, never a traceback
-        return f"not an HTTP answer ({type(e).__name__})"

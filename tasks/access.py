@@ -19,7 +19,6 @@ import binascii
 import hashlib
 import re
 import struct
-import sys
 from io import StringIO
 from shlex import quote
 
@@ -165,12 +164,11 @@ def problems(people) -> list[str]:
 
 def refuse_problems(people) -> None:
     """Stop the run (exit 2, before any operation runs) when `people` has a problem, naming each."""
+    from tasks.config import _die  # (config imports this module)
+
     errors = problems(people)
     if errors:
-        print("mottivme-infra: cannot deploy, fix group_data people first (nothing was changed):", file=sys.stderr)
-        for e in errors:
-            print(f"  - {e}", file=sys.stderr)
-        sys.exit(2)
+        _die(errors, "cannot deploy, fix group_data people first (nothing was changed)")
 
 
 def wanted(people: list[dict]) -> tuple[list[str], list[str]]:

@@ -144,11 +144,10 @@ def load_inventory(source: InventorySource) -> dict[str, list]:
     for f in source.secret_files():  # values .env / the environment do not set
         load_dotenv(f, override=False, interpolate=False)
     errors = variables.problems(os.environ, found)
-    errors += variables.source_problems(groupdata.load(group_registry.N8N_SERVERS.name).get("backup_sources", []),
-                                        os.environ)
-    everyone = groupdata.load()
-    errors += access.problems(everyone.get("people", []))
-    if "admin_ssh_keys" in everyone:
+    data = groupdata.load(group_registry.N8N_SERVERS.name)
+    errors += variables.source_problems(data.get("backup_sources", []), os.environ)
+    errors += access.problems(data.get("people", []))
+    if "admin_ssh_keys" in data:
         errors.append("group_data admin_ssh_keys is now `people` (a name, the key and present/absent per person): "
                       "move each key there (group_data/all.py shows the shape)")
     if errors:
@@ -156,9 +155,8 @@ def load_inventory(source: InventorySource) -> dict[str, list]:
     return found
 
 
-def _die(errors: list[str]) -> None:
-    print("mottivme-infra: cannot start, fix the configuration first (nothing was contacted):",
-          file=sys.stderr)
+def _die(errors: list[str], header: str = "cannot start, fix the configuration first (nothing was contacted)") -> None:
+    print(f"mottivme-infra: {header}:", file=sys.stderr)
     for e in errors:
         print(f"  - {e}", file=sys.stderr)
     sys.exit(2)

@@ -31,6 +31,7 @@ from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import apt, files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
+from mottivme_monitor.config import expand_env
 from mottivme_monitor.tokens import server_token
 from mottivme_monitor.whatsapp import whatsapp_form
 from tasks import groups, operations, settings
@@ -83,7 +84,7 @@ def free_form_whatsapp(channels: dict, env=None) -> list[str]:
     env = os.environ if env is None else env
     out = []
     for name, spec in channels.items():
-        url = _VAR.sub(lambda v: env.get(v.group(1), ""), str(spec.get("apprise", spec.get("url", ""))))
+        url = expand_env(str(spec.get("apprise", spec.get("url", ""))), env)  # as the monitor will read it
         if whatsapp_form(url) == "free-form":
             out.append(f"{name} ({', '.join(sorted(variables(spec))) or 'group_data monitor_channels'})")
     return out

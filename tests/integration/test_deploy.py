@@ -253,10 +253,9 @@ def test_people_come_and_go_by_group_data_and_keys_nobody_listed_stay(sbx, n8n_s
     servers = [h for h in sbx.load()["hosts"] if h["group"] in GROUP_NAMES]  # the servers the deploy manages
 
     def logs_in(h: dict, who: str) -> bool:
-        return subprocess.run(["ssh", "-i", str(tmp_path / who), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-                               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o",
-                               "LogLevel=ERROR", "-p", str(h["ssh_port"]), f"root@{h['ssh_host']}", "true"],
-                              capture_output=True, timeout=60).returncode == 0
+        args = sbx.ssh_args(h)  # the sandbox's options, with this person's key in place of its own
+        args[args.index("-i") + 1] = str(tmp_path / who)
+        return subprocess.run([*args, "true"], capture_output=True, timeout=60).returncode == 0
 
     people = [{"name": "Ana Souza", "email": "ana@mottivme.com.br", "ssh_key": keys["ana"], "state": "present"},
               {"name": "Bruno Lima", "ssh_key": keys["bruno"], "state": "present"}]

@@ -39,13 +39,13 @@ def test_host_programs_need_only_the_standard_library():
 
 
 def test_what_the_deploy_takes_from_the_monitor_is_standard_library_only():
-    """The deploy takes two things from the monitor's package, held once for both: the heartbeat
-    token derivation and the WhatsApp URL's form; those modules need nothing the monitor's
-    virtualenv adds."""
+    """The deploy takes what the monitor's package holds once for both: the heartbeat token
+    derivation, the ${VAR} expansion of its configuration and the WhatsApp URL's form; those
+    modules need nothing the monitor's virtualenv adds."""
     from_monitor = {m for d in ("tasks", "runbooks", "mottivme_console") for p in (ROOT / d).rglob("*.py")
                     for m in modules_imported(p) if m.split(".")[0] == "mottivme_monitor"}
-    assert from_monitor == {"mottivme_monitor.tokens", "mottivme_monitor.whatsapp"}
-    for name in ("tokens", "whatsapp"):
+    assert from_monitor == {"mottivme_monitor.config", "mottivme_monitor.tokens", "mottivme_monitor.whatsapp"}
+    for name in ("config", "tokens", "whatsapp"):
         assert imports(ROOT / "mottivme_monitor" / f"{name}.py") <= set(sys.stdlib_module_names) | {"__future__"}
 
 
