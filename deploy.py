@@ -5,7 +5,7 @@ from pyinfra import host
 
 from tasks import operations, platform, scaling, settings, versions
 from tasks import workers as worker_servers
-from tasks.backup import backup, backup_settings, vault
+from tasks.backup import backup, backup_settings, vault, vault_settings
 from tasks.base import base
 from tasks.docker import docker
 from tasks.hostprograms import cleanup_settings, host_programs
@@ -56,7 +56,12 @@ if "backup_vault" in host.groups:
     vault()
 if "monitors" in host.groups:
     monitoring()
-if {"backup_vault", "monitors"} & set(host.groups) and not {"n8n_servers", "n8n_workers"} & set(host.groups) \
-        and monitor_hosts():
-    host_programs({"reports": report_settings()})  # only report-disk runs here: disk and memory
-    reporting()
+if {"backup_vault", "monitors"} & set(host.groups) and not {"n8n_servers", "n8n_workers"} & set(host.groups):
+    # the vault: vault-prune (runbooks/vault_prune.py); with a monitor, report-disk: disk and memory
+    programs = {"vault": vault_settings()} if "backup_vault" in host.groups else {}
+    if monitor_hosts():
+        programs["reports"] = report_settings()
+    if programs:
+        host_programs(programs)
+    if monitor_hosts():
+        reporting()

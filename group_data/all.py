@@ -133,8 +133,9 @@ backup_keep_monthly = 12
 # `restic check --read-data-subset` after the backup on this weekday (1 = Monday ... 7 = Sunday).
 backup_check_weekday = 7
 backup_check_subset = "10%"
-# Off-host copy: SFTP to the backup_vault host(s) (BACKUP_VAULT), into this directory there ...
-backup_vault_user = "restic"
+# Off-host copy: to the backup_vault host (BACKUP_VAULT), restic's REST server there (append-only,
+# one private account per n8n server, TLS; docs/security.md), on this port, into this directory ...
+backup_vault_port = 8000
 backup_vault_path = "/srv/restic"
 # ... and/or an S3-compatible bucket: BACKUP_S3_REPOSITORY and its keys in .env (.env.example).
 # Monitoring hooks: a URL called (GET) after every good backup (heartbeat), and one called

@@ -122,7 +122,7 @@ class _Backup:
         self.check = ns.check or common.weekday() == self.b.check_weekday or self.check_overdue()
         self.check_reported = False
         self.check_failures: list[str] = []  # off-host repositories whose check failed
-        self.host = common.hostname()
+        self.host = self.b.host or common.hostname()
         self.stage = os.path.join(self.b.dir, "staging")
         self.log: Log | None = None
 
@@ -476,7 +476,8 @@ class _Backup:
                 return f"cannot open the repository: {first_error(got.stderr)}"
             if not off.run("init", "--copy-chunker-params", env=env, stdout=lf, log=lf, check=False).ok:
                 return "`restic init --copy-chunker-params` failed"
-        steps = [["copy", snap], off.forget_args(self.host)]
+        # the vault is append-only: its retention is the vault's prune (runbooks/vault_prune.py)
+        steps = [["copy", snap]] + ([] if off.append_only else [off.forget_args(self.host)])
         if self.check:
             steps.append(["check", f"--read-data-subset={self.b.check_subset}"])
         for args in steps:

@@ -33,13 +33,14 @@ def _commands():
         secret_age,
         set_version,
         status,
+        vault_prune,
     )
 
     return {
         "backup": backup, "restore": restore, "cleanup": cleanup, "deploy-version": deploy_version,
         "restart": restart, "rotate": rotate, "set-version": set_version,
         "report-disk": report_disk, "compose": compose, "psql": psql, "status": status,
-        "doctor": doctor, "secret-age": secret_age,
+        "doctor": doctor, "secret-age": secret_age, "vault-prune": vault_prune,
     }
 
 

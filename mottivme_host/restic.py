@@ -4,27 +4,77 @@ from __future__ import annotations
 
 import json
 
-from .run import Result, Runner
+from .run import CommandFailed, Result, Runner
 from .settings import Backup
 
 
+PROBE_SECONDS = 10
+VAULT_DOWN = "Fatal: the vault does not answer"
+
+
 class Repo:
+    """`url` is what logs and reports show: for the vault (rest:), without this server's password."""
+
     def __init__(self, url: str, b: Backup, runner: Runner, password_file: str | None = None):
         self.url, self.b, self.r = url, b, runner
         self.password_file = password_file or b.password_file
+        self._down: str | None = None  # the vault's answer to one quick probe, asked once
+
+    def vault_down(self) -> str | None:
+        """Why the vault does not answer (one quick probe, at most PROBE_SECONDS), or None.
+        restic retries a REST server it cannot connect to for 15 minutes before it gives up; a
+        vault that is down should fail the copy, the restore's lookup or the rotation at once."""
+        if not self.is_vault:
+            return None
+        if self._down is None:
+            server = self.url.split("@", 1)[1].split("/", 1)[0]
+            res = self.r.run(["curl", "-sS", "-o", "/dev/null", "--max-time", str(PROBE_SECONDS),
+                              "--cacert", self.b.vault_cert_file, f"https://{server}/"], check=False)
+            # 6: no such name, 7: refused, 28: no answer in time; anything else (an HTTP error, a
+            # certificate problem) restic reports better itself
+            self._down = (res.stderr.strip().splitlines() or [""])[-1] if res.returncode in (6, 7, 28) else ""
+        return self._down or None
+
+    @property
+    def is_vault(self) -> bool:
+        return self.url.startswith("rest:") and bool(self.b.vault_password_file)
+
+    @property
+    def append_only(self) -> bool:
+        """Nothing can be deleted there from this server: retention and old keys are the vault's prune."""
+        return self.url in self.b.append_only_repositories
 
     @property
     def options(self) -> list[str]:
-        return ["-o", f"sftp.command={self.b.sftp_command}"] if self.url.startswith("sftp:") and self.b.sftp_command else []
+        return ["--cacert", self.b.vault_cert_file] if self.is_vault and self.b.vault_cert_file else []
+
+    def restic_url(self) -> str:
+        """The URL restic gets (in its environment, never argv): the vault's with the password."""
+        if not self.is_vault:
+            return self.url
+        with open(self.b.vault_password_file) as f:
+            password = f.read().strip()
+        scheme, rest = self.url.split("://", 1)
+        account, at_host = rest.split("@", 1)
+        return f"{scheme}://{account}:{password}@{at_host}"
 
     def env(self, **extra) -> dict:
-        env = {"RESTIC_REPOSITORY": self.url, "RESTIC_PASSWORD_FILE": self.password_file}
+        env = {"RESTIC_REPOSITORY": self.restic_url(), "RESTIC_PASSWORD_FILE": self.password_file}
         env.update({k: str(v) for k, v in self.b.env.items()})
         env.update(extra)
         return env
 
     def run(self, *args: str, check: bool = True, env: dict | None = None, **kw) -> Result:
-        return self.r.run(["restic", *self.options, *args], env=self.env(**(env or {})), check=check, **kw)
+        argv = ["restic", *self.options, *args]
+        down = self.vault_down()
+        if down:
+            res = Result(argv, 1, "", f"{VAULT_DOWN}: {down}\n")
+            if kw.get("log"):
+                kw["log"].write(res.stderr)
+            if check:
+                raise CommandFailed(res)
+            return res
+        return self.r.run(argv, env=self.env(**(env or {})), check=check, **kw)
 
     def opens(self) -> Result:
         """`restic cat config --no-lock` (no lock: it works on a full disk and beside a backup)."""
@@ -41,6 +91,10 @@ class Repo:
 def no_repository(stderr: str) -> bool:
     """restic's words for "there is no repository at that URL" (as opposed to any other error)."""
     return "unable to open config file" in stderr or "Is there a repository" in stderr
+
+
+def vault_down(stderr: str) -> bool:
+    return VAULT_DOWN in stderr
 
 
 def wrong_password(stderr: str) -> bool:

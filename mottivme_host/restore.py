@@ -1,6 +1,6 @@
 """Restore n8n from a restic snapshot over the live stack, or check one in throwaway containers (--drill).
 
-n8n-restore [--snapshot latest|ID|YYYY-MM-DD] [--from auto|local|offsite] [--drill]
+n8n-restore [--snapshot latest|ID|YYYY-MM-DD] [--from auto|local|offsite] [--from-host NAME] [--drill]
             [--source NAME ...] [--target scratch|URL --confirm-overwrite] [--no-safety-snapshot]
             [--supabase-target scratch|URL --confirm-supabase-overwrite]
 
@@ -35,7 +35,7 @@ from . import common, envfile
 from .common import Fail, Laps, Lock, Log
 from .deploy_version import valid_version, version_key
 from .pgaccess import Access
-from .restic import Repo, wrong_password
+from .restic import Repo, vault_down, wrong_password
 from .run import CommandFailed, Runner
 from .settings import Settings
 from .stack import COUNTS_SQL, SCHEMA_NAME, SOURCE_NAME, Stack, counts_sql, parse_counts
@@ -65,6 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "or a date: the last snapshot of that day or before")
     p.add_argument("--from", dest="origin", default="auto", choices=("auto", "local", "offsite"),
                    help="auto (default: the local repository, then the off-host ones), local or offsite")
+    p.add_argument("--from-host", dest="from_host", default="", metavar="NAME",
+                   help="restore a snapshot another server made (default: only this server's own, by the name its "
+                        "backups carry: a restore never picks another server's snapshot by accident)")
     p.add_argument("--drill", action="store_true",
                    help="restore into throwaway containers and check them; the live stack is not touched")
     p.add_argument("--source", dest="sources", action="append", default=[], metavar="NAME",
@@ -397,6 +400,7 @@ class _Restore:
         urls = {"auto": local + offsite, "local": local, "offsite": offsite}[ns.origin]
         if not urls:
             self.fail("no off-host repository is configured", 2)
+        host = ns.from_host or b.host or common.hostname()  # only this server's snapshots, unless told
         problems = []
         for url in urls:
             repo = Repo(url, b, self.r)
@@ -407,6 +411,8 @@ class _Restore:
                 self.log.log(f"{url}: {err.strip()}")
                 if wrong_password(err):
                     problems.append(f"{url}: RESTIC_PASSWORD does not open it (wrong password?)")
+                elif vault_down(err):
+                    problems.append(f"{url}: {err.strip().removeprefix('Fatal: ')[:160]}")
                 else:
                     last = (err.strip().splitlines() or [""])[-1]
                     problems.append(f"{url}: no repository there ({last[:120]})")
@@ -415,6 +421,12 @@ class _Restore:
                 snaps = json.loads(res.stdout or "[]") or []
             except ValueError:
                 problems.append(f"{url}: restic's snapshot list is not JSON")
+                continue
+            others = sorted({x.get("hostname", "") for x in snaps} - {host})
+            snaps = [x for x in snaps if x.get("hostname") == host]
+            if not snaps and others:
+                problems.append(f"{url}: no snapshot of {host}, only of {', '.join(others)} "
+                                f"(restore one of theirs with --from-host NAME)")
                 continue
             try:
                 snap = _pick(snaps, ns.snapshot)

@@ -204,9 +204,12 @@ class _Restic:
         # 3. the new password from now on
         common.write_private(self.b.password_file, new + "\n")
         # 4. then the old keys go
-        left = []
+        left, kept = [], []
         for url in present:
             repo = self.repo(url)
+            if repo.append_only:  # nothing can be removed there from here: the vault's prune does it
+                kept.append(url)
+                continue
             r = repo.run("key", "list", "--json", check=False)
             try:
                 keys = json.loads(r.stdout) if r.ok else None
@@ -221,4 +224,8 @@ class _Restic:
         if left:
             raise Fail(f"restic: the new password is in force, but an old key could not be removed from "
                        f"{', '.join(dict.fromkeys(left))}: remove it by hand (restic key list, restic key remove ID)")
+        if kept:
+            out_line(f"restic: password rotated in {len(present)} repositories; the old key removed, except from "
+                     f"{', '.join(kept)} (append-only: `mottivme vault-prune --old-keys remove` removes it there)")
+            return
         out_line(f"restic: password rotated in {len(present)} repositories, the old key removed")

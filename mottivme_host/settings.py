@@ -22,6 +22,9 @@ class Retention:
         return ["--keep-last", str(self.last), "--keep-daily", str(self.daily),
                 "--keep-weekly", str(self.weekly), "--keep-monthly", str(self.monthly)]
 
+    def describe(self) -> str:
+        return f"last {self.last}, daily {self.daily}, weekly {self.weekly}, monthly {self.monthly}"
+
 
 @dataclass(frozen=True)
 class Source:
@@ -41,6 +44,9 @@ class Source:
 
 @dataclass(frozen=True)
 class Backup:
+    # the name this server's snapshots carry (restic --host) and the one a restore looks for: its
+    # inventory name, as its vault account and S3 path (empty: the machine's hostname)
+    host: str = ""
     dir: str = "/var/backups/n8n"
     local_repository: str = "/var/backups/n8n/restic"
     password_file: str = "/etc/mottivme/restic-password"
@@ -49,7 +55,13 @@ class Backup:
     check_weekday: int = 7  # 1 = Monday ... 7 = Sunday
     check_subset: str = "10%"
     offsite_repositories: tuple[str, ...] = ()
-    sftp_command: str = ""  # the ssh command restic's sftp: backend uses
+    # those of them whose retention is done elsewhere: the vault's (rest-server --append-only,
+    # pruned by runbooks/vault_prune.py); the backup never runs forget there
+    append_only_repositories: tuple[str, ...] = ()
+    # the vault (rest: URLs): this server's account password (added to the URL for restic only,
+    # in its environment) and the one certificate restic trusts for it
+    vault_password_file: str = ""
+    vault_cert_file: str = ""
     success_hook: str = ""  # GET after a good backup (heartbeat); may hold a token: never logged
     failure_hook: str = ""  # POST with the one-line reason after a failed one
     hook_curl_args: tuple[str, ...] = ()
@@ -59,6 +71,15 @@ class Backup:
     sources: tuple[Source, ...] = (Source("n8n", "n8n"),)
     env: dict = field(default_factory=dict)  # extra environment of restic (S3 keys)
     lock: str = "/run/lock/n8n-backup.lock"
+
+
+@dataclass(frozen=True)
+class Vault:
+    """The backup vault (tasks/backup.py `vault`): its repositories, the REST server's user that
+    owns them, and the retention vault-prune applies (the n8n servers' own)."""
+    path: str = "/srv/restic"
+    user: str = "restic-rest-server"
+    keep: Retention = field(default_factory=Retention)
 
 
 @dataclass(frozen=True)
@@ -113,6 +134,7 @@ class Settings:
     backup: Backup | None = None  # None on a worker server: no backups there
     cleanup: Cleanup | None = None
     reports: Reports | None = None
+    vault: Vault | None = None  # the backup vault only
 
     @property
     def backend_network(self) -> str:
@@ -145,6 +167,8 @@ def _build(cls, data: dict):
             value = _build(Cleanup, value)
         elif name == "reports" and value is not None:
             value = _build(Reports, value)
+        elif name == "vault" and value is not None:
+            value = _build(Vault, value)
         elif isinstance(value, list):
             value = tuple(value)
         kw[name] = value

@@ -46,7 +46,7 @@ class SandboxSource:
                 "ssh_strict_host_key_checking": "off",
                 "n8n_public_url": f"https://localhost:{h['https_port']}/",
                 "private_ip": h["private_ip"],
-                # how the other servers reach this one (backup vault over SFTP, the monitor, the tunnel)
+                # how the other servers reach this one (the backup vault's REST server, the monitor, the tunnel)
                 "peer_address": h["private_ip"], "peer_ssh_port": 22,
             }))
         groups["sandbox"] = [h["name"] for h in hosts]  # group_data/sandbox.py

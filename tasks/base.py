@@ -39,8 +39,10 @@ def base():
                                user=b.ssh_user or "root", present=present, absent=absent)
 
     files.directory(name="firewall: /etc/mottivme", path="/etc/mottivme", mode="700")
-    rules = files.template(name="firewall: rules (inbound only 22/80/443)", src="templates/firewall.nft.j2",
-                           dest="/etc/mottivme/firewall.nft", mode="644", base=b)
+    ports = firewall_ports(b, host.groups, settings.Backup.from_data(host.data))
+    rules = files.template(name=f"firewall: rules (inbound only {'/'.join(map(str, ports))})",
+                           src="templates/firewall.nft.j2", dest="/etc/mottivme/firewall.nft", mode="644",
+                           open_tcp_ports=ports)
     unit = files.template(name="firewall: systemd unit", src="templates/mottivme-firewall.service.j2",
                           dest="/etc/systemd/system/mottivme-firewall.service", mode="644")
     systemd.daemon_reload(name="firewall: systemd reload (unit changed)", _if=unit.did_change)
@@ -48,6 +50,12 @@ def base():
                     running=True, enabled=True)
     systemd.service(name="firewall: reload rules (changed)", service="mottivme-firewall.service",
                     reloaded=True, _if=any_changed(rules, unit))
+
+
+def firewall_ports(b: settings.Base, groups, bk: settings.Backup) -> list[int]:
+    """The TCP ports open to the world: group_data's, and on the vault its REST server's (the n8n
+    servers' backups arrive there: TLS, an account each)."""
+    return list(b.firewall_open_tcp_ports) + ([bk.vault_port] if "backup_vault" in groups else [])
 
 
 def _text(s: str):

@@ -16,7 +16,7 @@ class Group:
 
 N8N_SERVERS = Group("n8n_servers", "N8N_SERVERS", "the n8n servers (the stack, backups, runbooks)")
 N8N_WORKERS = Group("n8n_workers", "N8N_WORKER_SERVERS", "servers that run only n8n workers (queue mode, tier ouro up)")
-BACKUP_VAULT = Group("backup_vault", "BACKUP_VAULT", "the off-host backup repository over SFTP")
+BACKUP_VAULT = Group("backup_vault", "BACKUP_VAULT", "the off-host backup repositories (restic's REST server, append-only)")
 MONITORS = Group("monitors", "MONITOR_SERVERS", "the off-host monitor and status page")
 
 GROUPS: tuple[Group, ...] = (N8N_SERVERS, N8N_WORKERS, BACKUP_VAULT, MONITORS)

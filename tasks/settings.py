@@ -142,7 +142,7 @@ class Backup(_Settings):
     keep_monthly: int = key("backup_keep_monthly")
     check_weekday: int = key("backup_check_weekday")
     check_subset: str = key("backup_check_subset")
-    vault_user: str = key("backup_vault_user")
+    vault_port: int = key("backup_vault_port")
     vault_path: str = key("backup_vault_path")
     success_hook: str = key("backup_success_hook")
     failure_hook: str = key("backup_failure_hook")

@@ -116,16 +116,20 @@ VARIABLES: tuple[Variable, ...] = (
              "known_hosts file used for the servers (default: ~/.ssh/known_hosts; new hosts are accepted\n"
              "on first contact and checked afterwards)."),
     Variable(groups.BACKUP_VAULT.variable, HOSTS,
-             "Backup vault: a server that keeps the off-host restic repositories, reached over SFTP\n"
-             "(host or host:port). The deploy creates an SFTP-only user there."),
-    Variable("BACKUP_SFTP_KEY_FILE", HOSTS,
-             "Private key the n8n servers use to reach the vault (its public half is installed there,\n"
-             "restricted to SFTP). Create it with: ssh-keygen -t ed25519 -N '' -f ~/.ssh/mottivme-backup",
-             needed=f"group:{groups.BACKUP_VAULT.name}", file=True,
-             fix="create a key with `ssh-keygen -t ed25519 -N '' -f ~/.ssh/mottivme-backup` and set its path"),
+             "Backup vault: a Debian 13 server that keeps the off-host restic repositories (host or host:port;\n"
+             "the n8n servers reach it by this name). The deploy runs restic's REST server there: append-only,\n"
+             "one private account per n8n server, TLS (docs/security.md)."),
+    Variable("BACKUP_VAULT_SECRET", HOSTS,
+             "Master of the vault's credentials: each n8n server's account password and the vault's TLS key\n"
+             "are derived from it (tasks/vaultkeys.py). `openssl rand -hex 32`; changing it re-keys both ends\n"
+             "on the next deploy.",
+             secret=True, needed=f"group:{groups.BACKUP_VAULT.name}", check=r"[A-Za-z0-9_-]{32,}",
+             problem="must be at least 32 characters of letters, digits, _ or -",
+             fix="generate it with `openssl rand -hex 32`", generate=_hex(32)),
     Variable("BACKUP_S3_REPOSITORY", HOSTS,
              "... and/or an S3-compatible bucket (AWS S3, Backblaze B2, Wasabi, MinIO, Cloudflare R2 ...),\n"
-             "as a restic URL: s3:https://HOST/BUCKET/PATH (AWS: s3:s3.amazonaws.com/BUCKET/PATH). Empty: none.",
+             "as a restic URL: s3:https://HOST/BUCKET/PATH (AWS: s3:s3.amazonaws.com/BUCKET/PATH); each n8n server\n"
+             "keeps its own repository under it, PATH/<server name>. Empty: none.",
              check=r"s3:(https?://)?[^/\s]+/[^/\s]+(/\S*)?", problem="is not a restic S3 URL",
              fix="write s3:https://HOST/BUCKET/PATH (any S3-compatible service; s3:s3.amazonaws.com/BUCKET/PATH for AWS)"),
     Variable("AWS_ACCESS_KEY_ID", HOSTS,

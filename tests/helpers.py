@@ -143,13 +143,19 @@ def dr_drill(env: dict, report_dir: Path, rebuild: str, n8n_server: Server) -> s
         assert n8n_server.h["container_id"] == old_id and re.search(r"\| [^|]* wiped: stack, volumes", text)
     # restored by the id the backup printed, though its off-host copy has an id of its own
     printed = re.search(r"fresh snapshot ([0-9a-f]{8}) copied off-host", text).group(1)
-    assert re.search(rf"restored snapshot {printed} \(its copy [0-9a-f]{{8}} in sftp:", text), text
+    assert re.search(rf"restored snapshot {printed} \(its copy [0-9a-f]{{8}} in rest:", text), text
     from sandbox.n8n_client import N8nClient
 
     assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200  # from outside
     assert "dr-drill-" in n8n_server.sh("mottivme-host compose exec -T postgres psql -U n8n -d n8n "
                                         "-Atc \"select name from workflow_entity where id = 'drDrillMarker001'\"")
     return text
+
+
+# a shell prefix, on an n8n server: restic's RESTIC_REPOSITORY for its vault repository, with its
+# account's password (the host programs' own way: mottivme_host/restic.py)
+VAULT_REPOSITORY = ("RESTIC_REPOSITORY=\"$(jq -r '.backup.offsite_repositories[0]' /etc/mottivme/host.json | "
+                    "sed \"s|@|:$(cat /etc/mottivme/vault-password)@|\")\"")
 
 
 def secrets_of(sbx) -> dict:

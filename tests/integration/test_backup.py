@@ -5,6 +5,7 @@ import json
 import re
 import shlex
 
+import bcrypt
 import pytest
 
 from sandbox import seed
@@ -12,6 +13,7 @@ from sandbox.n8n_client import N8nClient
 from tests.helpers import (
     N8N_PSQL,
     SUPABASE_PSQL,
+    VAULT_REPOSITORY,
     backup_now,
     edit_host_settings,
     interrupt_runbook,
@@ -54,7 +56,7 @@ def test_backup_restore_roundtrip_gives_identical_data(n8n_server, supabase_host
     assert protected_webhook(n8n_server, seed.CREDENTIAL["data"]["password"]) == 200
 
     snap, out = backup_now(sandbox_env)
-    assert "4 workflows, 1 credentials" in out and "supabase: 6 tables" in out and "off-host: sftp:" in out
+    assert "4 workflows, 1 credentials" in out and "supabase: 6 tables" in out and "off-host: rest:" in out
     manifest = json.loads(n8n_server.sh("cat /var/backups/n8n/last-manifest.json"))
     sources = manifest["sources"]
     assert sources["n8n"]["version"] == "2.41.1" and sources["supabase"]["row_counts"]["workflow_executions"] == 3000
@@ -175,15 +177,99 @@ def test_no_password_in_a_command_line_or_a_throwaway_container_during_a_backup(
 
 def test_vault_unreachable_keeps_the_local_snapshot_and_reports(n8n_server, vault, sbx):
     before = snapshot_ids(n8n_server)
-    sbx.docker("exec", vault.h["container_id"], "systemctl", "stop", "ssh.service", "ssh.socket")
+    vault.sh("systemctl stop restic-rest-server")
     try:
         out = n8n_server.sh("n8n-backup 2>&1; echo rc=$?", check=False)
     finally:
-        sbx.docker("exec", vault.h["container_id"], "systemctl", "start", "ssh.service")
+        vault.sh("systemctl start restic-rest-server")
     assert "rc=0" not in out
     assert "kept locally, but the off-host copy failed" in out
     snap = re.search(r"snapshot ([0-9a-f]{8}) kept locally", out).group(1)
     assert snap in snapshot_ids(n8n_server) and snap not in before
+    # restic's error names the vault's URL: never with this server's password in it
+    password = n8n_server.sh("cat /etc/mottivme/vault-password").strip()
+    assert "connection refused" in n8n_server.sh("tail -50 /var/log/n8n-backup.log")
+    assert password not in out and password not in n8n_server.sh("cat /var/log/n8n-backup.log")
+
+
+VAULT_RESTIC = f"{VAULT_REPOSITORY} RESTIC_PASSWORD_FILE=/etc/mottivme/restic-password restic " \
+               "--cacert /etc/mottivme/vault-cert.pem"
+
+
+def vault_snapshots(n8n_server) -> list[dict]:
+    return json.loads(n8n_server.sh(f"{VAULT_RESTIC} snapshots --json --no-lock"))
+
+
+def test_a_compromised_server_can_neither_destroy_its_vault_backups_nor_reach_another_servers(n8n_server, vault):
+    """An intruder on an n8n server holds its vault account and the restic password. The REST
+    server is append-only: `restic forget` removes nothing (restic only warns), `forget --prune`
+    fails, and deleting or overwriting a file over the API is refused: every snapshot and pack is
+    still there. (A bare `restic prune` has nothing to delete when nothing was forgotten; had it,
+    it would meet the same refusal as the DELETE below.) Its account reaches only its own
+    repository, and another account (a second n8n server's) cannot read this one's."""
+    assert "off-host: rest:" in n8n_server.sh("n8n-backup --tag append-only")
+    before = vault_snapshots(n8n_server)
+    victim = before[-1]["id"]
+    n8n_server.sh(f"{VAULT_RESTIC} forget {victim} >/dev/null 2>&1; true")
+    out = n8n_server.sh(f"{VAULT_RESTIC} forget --keep-last 1 --prune 2>&1; echo rc=$?", check=False)
+    assert "rc=0" not in out, f"restic forget --prune worked on the append-only vault: {out[-1500:]}"
+    # straight at the REST API, with the server's own account: delete a snapshot, a pack; overwrite
+    url = n8n_server.sh("jq -r '.backup.offsite_repositories[0]' /etc/mottivme/host.json").strip()
+    api = url.removeprefix("rest:").replace("@", ":$(cat /etc/mottivme/vault-password)@", 1)
+    curl = "curl -s -o /dev/null -w '%{http_code}' --cacert /etc/mottivme/vault-cert.pem"
+    packs = n8n_server.sh(f'curl -sf --cacert /etc/mottivme/vault-cert.pem -H "Accept: '
+                          f'application/vnd.x.restic.rest.v2" "{api}data/"')
+    pack = json.loads(packs)[0]["name"]
+    assert n8n_server.sh(f'{curl} -X DELETE "{api}snapshots/{victim}"').strip() == "403"
+    assert n8n_server.sh(f'{curl} -X DELETE "{api}data/{pack}"').strip() == "403"
+    assert n8n_server.sh(f'{curl} -X POST --data-binary junk "{api}snapshots/{victim}"').strip() == "403"
+    assert [x["id"] for x in vault_snapshots(n8n_server)] == [x["id"] for x in before]
+    assert vault.sh(f"test -f /srv/restic/{n8n_server.name}/data/{pack[:2]}/{pack} && echo kept").strip() == "kept"
+    assert "no errors were found" in n8n_server.sh(f"{VAULT_RESTIC} check 2>&1")
+    assert vault.sh(f"test -f /srv/restic/{n8n_server.name}/snapshots/{victim} && echo kept").strip() == "kept"
+    # its account and another server's repository: neither readable nor creatable
+    other = api.replace(f"/{n8n_server.name}/", "/another-server/")
+    assert n8n_server.sh(f'{curl} "{other}config"').strip() in ("401", "403")
+    out = n8n_server.sh(f"RESTIC_REPOSITORY=\"rest:{other}\" RESTIC_PASSWORD_FILE=/etc/mottivme/restic-password "
+                        "restic --cacert /etc/mottivme/vault-cert.pem init 2>&1; echo rc=$?", check=False)
+    assert "rc=0" not in out and not vault.sh("ls /srv/restic").split().count("another-server")
+    # another account (what a second n8n server has): its own repository, never this one's
+    line = "another-server:" + bcrypt.hashpw(b"another-Pw-123", bcrypt.gensalt(4)).decode()
+    vault.sh(f"cp -p /etc/restic-rest-server/users.htpasswd /root/htpasswd.keep && "
+             f"echo '{line}' >> /etc/restic-rest-server/users.htpasswd && systemctl restart restic-rest-server")
+    try:
+        theirs = api.split("://", 1)[0] + "://another-server:another-Pw-123@" + api.split("@", 1)[1]
+        assert n8n_server.sh(f'{curl} "{theirs}config"').strip() in ("401", "403")
+        assert n8n_server.sh(f'{curl} "{theirs}snapshots/"').strip() in ("401", "403")
+        own = theirs.replace(f"/{n8n_server.name}/", "/another-server/")
+        assert n8n_server.sh(f'{curl} -X POST "{own}?create=true"').strip() == "200"  # the account works
+    finally:
+        vault.sh("cp -p /root/htpasswd.keep /etc/restic-rest-server/users.htpasswd && rm -rf /root/htpasswd.keep "
+                 "/srv/restic/another-server && systemctl restart restic-rest-server")
+
+
+def test_the_vault_prune_applies_the_servers_retention_there(n8n_server, vault, sandbox_env, sbx):
+    """The n8n server cannot forget in the append-only vault; runbooks/vault_prune.py does it on
+    the vault, with .env's restic password for the run only, and keeps exactly the snapshots the
+    server's own retention keeps locally (keep_last 3 per tag group, plus restic's oldest of the
+    day: 4 of 5 made within a minute)."""
+    for _ in range(5):
+        assert "off-host: rest:" in n8n_server.sh("n8n-backup --tag prune-check")
+    ours = [x for x in vault_snapshots(n8n_server) if "prune-check" in x["tags"]]
+    assert len(ours) == 5  # nothing forgotten there by the server
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/vault_prune.py"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    m = re.search(rf"{n8n_server.name}: (\d+) snapshots, (\d+) kept \(last 3, daily 7, weekly 4, monthly 12\)", out)
+    assert m and int(m.group(1)) > int(m.group(2)), out[-3000:]
+    assert "vault-prune: 1 repositories pruned" in out
+    local = json.loads(n8n_server.sh("RESTIC_PASSWORD_FILE=/etc/mottivme/restic-password restic -r "
+                                     "/var/backups/n8n/restic snapshots --json --tag prune-check"))
+    kept = [x for x in vault_snapshots(n8n_server) if "prune-check" in x["tags"]]
+    assert len(local) == 4 and sorted(x["original"] for x in kept) == sorted(x["id"] for x in local)
+    assert secrets_of(sbx)["RESTIC_PASSWORD"] not in out
+    assert ".mottivme-vault-prune" not in vault.sh("ls -A /root")  # the password's file is gone
+    assert vault.sh("stat -c %U /srv/restic/" + n8n_server.name + "/index").strip() == "restic-rest-server"
 
 
 def test_killed_backup_leaves_no_snapshot_and_the_next_run_works(n8n_server):
@@ -309,9 +395,10 @@ def test_s3_repository_gets_the_copy_and_restores_when_the_vault_is_down(n8n_ser
              f">/dev/null && python3 -m venv /opt/moto && /opt/moto/bin/pip install -q {sandbox_pip_args()} '{MOTO}'; }}")
     vault.sh("systemd-run --unit itest-s3 /opt/moto/bin/moto_server -H 0.0.0.0 -p 80 && "
              "for i in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1/ && break; sleep 0.2; done")
-    bucket = f"s3:http://{vault.h['private_ip']}/mottivme-backups/{n8n_server.name}"
+    base = f"s3:http://{vault.h['private_ip']}/mottivme-backups"
+    bucket = f"{base}/{n8n_server.name}"  # each n8n server's own repository under the configured path
     secret_key = "itest-s3-secret-" + secrets_of(sbx)["RESTIC_PASSWORD"][:12]
-    s3_env = {**sandbox_env, "BACKUP_S3_REPOSITORY": bucket, "AWS_ACCESS_KEY_ID": "itest-access-key",
+    s3_env = {**sandbox_env, "BACKUP_S3_REPOSITORY": base, "AWS_ACCESS_KEY_ID": "itest-access-key",
               "AWS_SECRET_ACCESS_KEY": secret_key, "AWS_DEFAULT_REGION": "us-east-1"}
     try:
         r = run_pyinfra(["-y", "inventory.py", "deploy.py"], s3_env)
@@ -320,20 +407,19 @@ def test_s3_repository_gets_the_copy_and_restores_when_the_vault_is_down(n8n_ser
         assert secret_key not in out
         assert n8n_server.sh("stat -c %a /etc/mottivme/host.json").strip() == "600"
         snap, out = backup_now(s3_env)
-        assert re.search(r"off-host: sftp:\S+ " + re.escape(bucket), out), out[-2000:]
+        assert re.search(r"off-host: rest:\S+ " + re.escape(bucket), out), out[-2000:]
         keys = json.loads(n8n_server.sh("cat /etc/mottivme/host.json"))["backup"]["env"]
         assert keys["AWS_SECRET_ACCESS_KEY"] == secret_key
         in_bucket = n8n_server.sh(" ".join(f"{k}={shlex.quote(v)}" for k, v in keys.items()) + " RESTIC_PASSWORD_FILE="
                                   f"/etc/mottivme/restic-password RESTIC_REPOSITORY={bucket} restic snapshots --json")
         # restic copy gives the copy an id of its own and records the local one as "original"
         (copy,) = [s for s in json.loads(in_bucket) if s.get("original", "").startswith(snap)]
-        sbx.docker("exec", vault.h["container_id"], "systemctl", "stop", "ssh.service", "ssh.socket")
+        vault.sh("systemctl stop restic-rest-server")
         try:
-            # pyinfra stops when a host of the inventory does not answer: the vault is left out
             r = run_pyinfra(["-y", "--limit", "n8n_servers", "inventory.py", "runbooks/restore.py",
                              "--data", "from=offsite", "--data", "safety_snapshot=no"], s3_env)
         finally:
-            sbx.docker("exec", vault.h["container_id"], "systemctl", "start", "ssh.service")
+            vault.sh("systemctl start restic-rest-server")
         out = r.stdout + r.stderr
         assert r.returncode == 0, out[-3000:]
         # found by the id the backup printed, read from the bucket's copy

@@ -38,7 +38,7 @@ def beside(tmp_dir):
     sbx12.down(stop_shared_services=False)  # whatever an interrupted earlier run left behind
     try:
         sbx12.up(1, "n8n_servers", release="12")
-        sbx12.up(1, "backup_vault", release="12")
+        sbx12.up(1, "backup_vault")  # Debian 13: the vault runs restic's REST server (Debian 13 packages it)
         sbx12.up(1, "supabase", release="12")
         scenario(sbx12, clean_env(SBX_STATE=str(STATE12), MOTTIVME_ENV_FILE=str(tmp_dir / "none.env")), tmp_dir)
     finally:

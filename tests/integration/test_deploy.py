@@ -10,6 +10,7 @@ import time
 import pytest
 
 from sandbox.n8n_client import WEBHOOK_WORKFLOW, N8nClient
+from tasks import vaultkeys
 from tasks.groups import NAMES as GROUP_NAMES
 from tests.helpers import ROOT, STATE, run_mottivme, run_pyinfra, secrets_of
 
@@ -183,15 +184,17 @@ def test_no_secret_value_in_any_output(sbx, sandbox_env, first_deploy):
     assert "*MASKED*" in text or "Results" in text
 
 
-def test_secret_files_never_shown_and_ssh_hardening_holds_over_an_image_drop_in(n8n_server, sbx, sandbox_env,
+def test_secret_files_never_shown_and_ssh_hardening_holds_over_an_image_drop_in(n8n_server, vault, sbx, sandbox_env,
                                                                                    first_deploy):
     """Every secret file changed on the host, and a drop-in of the kind an image brings (cloud-init's)
     that enables passwords; then one deploy with --diff -vvv (pyinfra's own files.put/template would
     print secret contents): no secret value in the output, each secret file written back 0600 root,
     sshd's effective settings are the deploy's, and the next run changes nothing."""
     secret_files = ["/opt/n8n/.env", "/etc/mottivme/restic-password", "/etc/mottivme/host.json",
-                    "/etc/mottivme/backup_ed25519"]
+                    "/etc/mottivme/vault-password"]
+    vault_files = ["/etc/restic-rest-server/tls.key", "/etc/restic-rest-server/users.htpasswd"]
     n8n_server.sh("for f in " + " ".join(secret_files) + "; do echo '# drift' >> $f; done")
+    vault.sh("for f in " + " ".join(vault_files) + "; do echo '# drift' >> $f; done")
     n8n_server.sh("printf 'PasswordAuthentication yes\\nPermitRootLogin yes\\nKbdInteractiveAuthentication yes\\n' "
                   "> /etc/ssh/sshd_config.d/50-cloud-init.conf && systemctl reload ssh")
     try:
@@ -204,6 +207,11 @@ def test_secret_files_never_shown_and_ssh_hardening_holds_over_an_image_drop_in(
             if s.get(name):
                 assert s[name] not in out, f"{name} shown by --diff -vvv"
         assert "BEGIN OPENSSH PRIVATE KEY" not in out and "it holds a secret: its content is not shown" in out
+        assert "PRIVATE KEY" not in out and "$2b$" not in out  # the vault's TLS key, its accounts' hashes
+        assert s["BACKUP_VAULT_SECRET"] not in out
+        assert vaultkeys.password(s["BACKUP_VAULT_SECRET"], n8n_server.name) not in out
+        assert vault.sh("stat -c '%a %U %G' " + " ".join(vault_files) + "; cat " + " ".join(vault_files)
+                        + " | grep -c '# drift' || true").split("\n")[:3] == ["640 root restic-rest-server"] * 2 + ["0"]
         listing = n8n_server.sh("stat -c '%a %U %n' " + " ".join(secret_files) + "; grep -l '# drift' "
                                 + " ".join(secret_files) + " || true")
         assert listing.split("\n")[:4] == [f"600 root {f}" for f in secret_files], listing

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from sandbox.n8n_client import N8nClient
-from tests.helpers import interrupt_runbook, run_pyinfra, secrets_of
+from tests.helpers import VAULT_REPOSITORY, interrupt_runbook, run_pyinfra, secrets_of
 
 # the runbooks back up first, and a backup dumps the Supabase stand-in: it must be there even
 # when this module runs on its own
@@ -43,7 +43,7 @@ def test_restart_with_a_broken_configuration_fails_with_the_containers_log(n8n_s
 def test_rotate_secrets_applies_verifies_and_writes_back(n8n_server, sbx, sandbox_env, first_deploy):
     # both repositories exist (a rotation skips one that does not exist yet): run on its own, this
     # module has made no off-host backup before
-    assert "off-host: sftp:" in n8n_server.sh("n8n-backup --tag manual")
+    assert "off-host: rest:" in n8n_server.sh("n8n-backup --tag manual")
     old = secrets_of(sbx)
     r = run_pyinfra(["-y", "inventory.py", "runbooks/rotate_secrets.py"], sandbox_env)
     out = r.stdout + r.stderr
@@ -66,7 +66,7 @@ def test_rotate_secrets_applies_verifies_and_writes_back(n8n_server, sbx, sandbo
     assert n8n_server.sh(f"RESTIC_PASSWORD='{new['RESTIC_PASSWORD']}' {restic}").strip() == "opens"
     assert n8n_server.sh(f"RESTIC_PASSWORD='{old['RESTIC_PASSWORD']}' {restic}").strip() == "refused"
     # backups (local and off-host) and a restore drill from the off-host copy work with the new values
-    assert "off-host: sftp:" in n8n_server.sh("n8n-backup")
+    assert "off-host: rest:" in n8n_server.sh("n8n-backup")
     r = run_pyinfra(["-y", "inventory.py", "runbooks/restore_drill.py", "--data", "from=offsite"], sandbox_env)
     assert r.returncode == 0 and "drill ok" in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
     # the operator's .env and the hosts agree: a deploy changes nothing
@@ -109,18 +109,18 @@ def test_a_rotation_with_the_vault_down_stops_naming_it_and_a_rerun_with_it_up_f
     """An off-host repository that exists but does not answer stops the restic rotation before any
     key changes (the old password stays in force everywhere, the new one waits in the pending
     file); run again with the vault up, every repository gets the new password."""
-    assert "off-host: sftp:" in n8n_server.sh("n8n-backup --tag manual")  # the vault's repository exists
+    assert "off-host: rest:" in n8n_server.sh("n8n-backup --tag manual")  # the vault's repository exists
     old = secrets_of(sbx)["RESTIC_PASSWORD"]
     pending = sbx.state_dir / ".rotation-pending.env"
-    sbx.docker("exec", vault.h["container_id"], "systemctl", "stop", "ssh.service", "ssh.socket")
-    try:  # (the vault itself left out of the run: pyinfra cannot reach it either)
+    vault.sh("systemctl stop restic-rest-server")
+    try:
         r = run_pyinfra(["-y", "--limit", "n8n_servers", "inventory.py", "runbooks/rotate_secrets.py",
                          "--data", "secrets=restic"], sandbox_env)
     finally:
-        sbx.docker("exec", vault.h["container_id"], "systemctl", "start", "ssh.service")
+        vault.sh("systemctl start restic-rest-server")
     out = r.stdout + r.stderr
     assert r.returncode != 0, out[-3000:]
-    assert re.search(r"restic: cannot open sftp:\S+ \(.+\): nothing was rotated, the old password stays in force", out), \
+    assert re.search(r"restic: cannot open rest:\S+ \(.+\): nothing was rotated, the old password stays in force", out), \
         out[-3000:]
     assert secrets_of(sbx)["RESTIC_PASSWORD"] == old and "RESTIC_PASSWORD=" in pending.read_text()
     restic = "restic -r /var/backups/n8n/restic snapshots --json >/dev/null 2>&1 && echo opens || echo refused"
@@ -130,12 +130,26 @@ def test_a_rotation_with_the_vault_down_stops_naming_it_and_a_rerun_with_it_up_f
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
     assert "finishing the rotation that did not complete" in out
-    assert "restic: password rotated in 2 repositories, the old key removed" in out
+    # the append-only vault keeps the old key until its prune removes it
+    assert re.search(r"restic: password rotated in 2 repositories; the old key removed, except from rest:\S+ "
+                     r"\(append-only: `mottivme vault-prune --old-keys remove` removes it there\)", out), out[-3000:]
     new = secrets_of(sbx)["RESTIC_PASSWORD"]
     assert new != old and not pending.exists()
     assert n8n_server.sh(f"RESTIC_PASSWORD='{new}' {restic}").strip() == "opens"
     assert n8n_server.sh(f"RESTIC_PASSWORD='{old}' {restic}").strip() == "refused"
-    assert "off-host: sftp:" in n8n_server.sh("n8n-backup")  # the vault's repository opens with the new one
+    assert "off-host: rest:" in n8n_server.sh("n8n-backup")  # the vault's repository opens with the new one
+    in_vault = f"{VAULT_REPOSITORY} restic --cacert /etc/mottivme/vault-cert.pem cat config >/dev/null 2>&1 " \
+               "&& echo opens || echo refused"
+    assert n8n_server.sh(f"RESTIC_PASSWORD='{old}' {in_vault}").strip() == "opens"
+    # the vault's prune, with .env's password (the new one), removes the key the rotation left there
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/vault_prune.py", "--data", "old_keys=remove"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert re.search(rf"{n8n_server.name}: \d+ snapshots, \d+ kept \(last 3, daily 7, weekly 4, monthly 12\); "
+                     r"\d+ other key\(s\) removed", out), out[-3000:]
+    assert new not in out and old not in out
+    assert n8n_server.sh(f"RESTIC_PASSWORD='{old}' {in_vault}").strip() == "refused"
+    assert n8n_server.sh(f"RESTIC_PASSWORD='{new}' {in_vault}").strip() == "opens"
 
 
 def test_rotate_refuses_the_encryption_key(sandbox_env, first_deploy):

@@ -161,12 +161,13 @@ def test_the_drill_database_is_never_the_one_the_backup_comes_from():
     assert variables.source_problems(sources, env) == [] and check_optional({}, env) == []
 
 
-def test_backup_vault_needs_the_sftp_key(tmp_path):
+def test_backup_vault_needs_its_master_secret():
     groups = {"backup_vault": [("vault.example.test", {})]}
     (err,) = check_optional(groups, {})
-    assert err.startswith("BACKUP_SFTP_KEY_FILE is not set") and "ssh-keygen" in err
-    (err,) = check_optional(groups, {"BACKUP_SFTP_KEY_FILE": str(tmp_path / "nope")})
-    assert "does not exist" in err
+    assert err.startswith("BACKUP_VAULT_SECRET is not set") and "openssl rand -hex 32" in err
+    (err,) = check_optional(groups, {"BACKUP_VAULT_SECRET": "short"})
+    assert "BACKUP_VAULT_SECRET must be at least 32 characters" in err and "short" not in err
+    assert check_optional(groups, {"BACKUP_VAULT_SECRET": "ab" * 32}) == []
 
 
 def test_monitor_host_needs_a_ping_token():

@@ -28,6 +28,15 @@ def test_anything_else_is_refused_in_one_line_naming_the_fix(d):
     assert (d["release_meta"].get("PRETTY_NAME") or "an unknown system") in why
 
 
+def test_the_backup_vault_needs_debian_13_the_n8n_servers_do_not():
+    d12 = distro("Debian", 12, "Debian GNU/Linux 12 (bookworm)", "debian")
+    assert unsupported(d12, ["n8n_servers"]) is None
+    why = unsupported(d12, ["backup_vault"])
+    assert why == ("runs Debian GNU/Linux 12 (bookworm); the backup vault runs restic's REST server, packaged from "
+                   "Debian 13 on: reinstall it with Debian 13")
+    assert unsupported(distro("Debian", 13, "Debian GNU/Linux 13 (trixie)", "debian"), ["backup_vault"]) is None
+
+
 def test_compose_v2_everywhere_but_debian_12s_own_package():
     assert compose_for("debian", 13) == "docker compose"
     assert compose_for("docker", 13) == "docker compose"

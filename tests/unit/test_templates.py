@@ -14,6 +14,7 @@ from pyinfra.api import HiddenValue
 from pyinfra.api.host import HostData
 
 from tasks import groupdata, scaling, settings
+from tasks.base import firewall_ports
 from tasks.groupdata import Data
 from tasks.n8n import n8n_environment
 from tests.helpers import GOOD_SECRETS, ROOT
@@ -132,8 +133,13 @@ def test_env_file_holds_the_secrets():
 
 
 def test_firewall_opens_only_configured_ports():
-    text = render("firewall.nft.j2", **of(group_data(), "base"))
+    d = group_data()
+    b, bk = settings.Base.from_data(d), settings.Backup.from_data(d)
+    text = render("firewall.nft.j2", open_tcp_ports=firewall_ports(b, ["n8n_servers"], bk))
     assert "tcp dport { 22, 80, 443 } accept" in text
+    # the vault: its REST server's port too
+    vault = render("firewall.nft.j2", open_tcp_ports=firewall_ports(b, ["backup_vault"], bk))
+    assert "tcp dport { 22, 80, 443, 8000 } accept" in vault
     assert "policy drop" in text
     assert not any(line.strip().startswith("flush") for line in text.splitlines())
 
@@ -202,14 +208,18 @@ def test_monitor_units():
     assert "mottivme-host secret-age --report" in n8n and "secret-age" not in other  # an n8n server's secrets
 
 
-def test_log_rotation_docker_daemon_tunnel_and_vault_sshd():
+def test_log_rotation_docker_daemon_tunnel_and_vault_rest_server():
     d = group_data()
     rotated = render("logrotate-n8n-backup.j2", **of(d, "stack", "backup", "cleanup")).splitlines()[1]
     assert rotated == "/var/log/n8n-backup.log /var/log/n8n-cleanup.log /var/log/n8n-deploy.log {"
     assert '"max-size": "20m", "max-file": "5"' in render("docker-daemon.json.j2", **of(d, "docker"))
     tunnel = render("n8n-tunnel.service.j2", key="/k", address="10.0.0.5", port=2222, **of(d, "workers"))
     assert "-L 127.0.0.1:6379:127.0.0.1:6379" in tunnel and "n8n-tunnel@10.0.0.5" in tunnel
-    assert "Match User restic" in render("sshd-backup-vault.conf.j2", **of(d, "backup"))
+    rest = render("restic-rest-server.default.j2", tls_dir="/etc/restic-rest-server", **of(d, "backup"))
+    assert "LISTEN = :8000" in rest and "BACKUP_DIR = /srv/restic" in rest
+    args = rest.split('ARGS = "', 1)[1].split('"', 1)[0].split()
+    assert {"--append-only", "--private-repos", "--tls"} <= set(args) and "--no-auth" not in args
+    assert args[args.index("--htpasswd-file") + 1] == "/etc/restic-rest-server/users.htpasswd"
     tunnel_sshd = render("sshd-worker-tunnel.conf.j2", **of(d, "workers"))
     assert "Match User n8n-tunnel" in tunnel_sshd and "AllowTcpForwarding local" in tunnel_sshd
     assert "PermitListen none" in tunnel_sshd

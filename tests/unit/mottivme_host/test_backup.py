@@ -25,9 +25,10 @@ ANALYTICS_PASSWORD = "an4lytics-Pw-99"
 ANALYTICS_URL = f"postgresql://reader:{ANALYTICS_PASSWORD}@analytics.example.test:5432/analytics"
 OK_HOOK = "https://hooks.example.test/ping/ok-TOKEN-1234"
 FAIL_HOOK = "https://hooks.example.test/ping/fail-TOKEN-5678"
-VAULT = "sftp:restic@vault.example.test:/srv/restic/n8n-test-1"
+VAULT = "rest:https://n8n-test-1@vault.example.test:8000/n8n-test-1/"  # as logs show it
+VAULT_PASSWORD = "vault-Acc0unt-pw"
+VAULT_FOR_RESTIC = f"rest:https://n8n-test-1:{VAULT_PASSWORD}@vault.example.test:8000/n8n-test-1/"
 BUCKET = "s3:http://s3.example.test/mottivme-backups/n8n-test-1"
-SFTP_COMMAND = "ssh -i /etc/mottivme/backup-key restic@vault.example.test -s sftp"
 SNAP = "0123abcd" + "e" * 56
 N8N_DUMP = bytes(range(256)) * 6000  # > 1 MiB: hashed in more than one block
 SUPA_DUMP = b"PGDMP supabase dump"
@@ -69,10 +70,12 @@ def make_settings(tmp_path, **backup) -> settings.Settings:
     (stack / ".env").write_text("N8N_ENCRYPTION_KEY=0123456789abcdef\n")
     (stack / ".env").chmod(0o600)
     (stack / "caddy" / "Caddyfile").write_text("n8n.example.test {\n  reverse_proxy n8n:5678\n}\n")
+    (tmp_path / "vault-password").write_text(VAULT_PASSWORD + "\n")
     b = {"dir": str(tmp_path / "backups"), "local_repository": str(tmp_path / "backups" / "restic"),
          "password_file": str(tmp_path / "restic-password"), "log": str(tmp_path / "log" / "n8n-backup.log"),
          "lock": str(tmp_path / "lock" / "n8n-backup.lock"), "offsite_repositories": [VAULT, BUCKET],
-         "sftp_command": SFTP_COMMAND, "success_hook": OK_HOOK, "failure_hook": FAIL_HOOK,
+         "append_only_repositories": [VAULT], "vault_password_file": str(tmp_path / "vault-password"),
+         "vault_cert_file": "/etc/mottivme/vault-cert.pem", "success_hook": OK_HOOK, "failure_hook": FAIL_HOOK,
          "hook_curl_args": ["--resolve", "hooks.example.test:443:10.0.0.9"], "sources": [N8N_SOURCE, SUPA_SOURCE],
          "env": {"AWS_ACCESS_KEY_ID": "access-key"}}
     b.update(backup)
@@ -144,12 +147,16 @@ def log_of(s) -> str:
 
 
 def restic_calls(r, *words, repo=None):
-    """restic calls whose arguments include `words` in order, in `repo` (its RESTIC_REPOSITORY) if given."""
+    """restic calls whose arguments include `words` in order, in `repo` (its RESTIC_REPOSITORY,
+    the vault's password taken out) if given."""
     out = []
     for c in r.calls:
-        if c.argv[0] != "restic" or (repo and (c.kw["env"] or {}).get("RESTIC_REPOSITORY") != repo):
+        in_repo = (c.kw["env"] or {}).get("RESTIC_REPOSITORY", "").replace(f":{VAULT_PASSWORD}@", "@")
+        if c.argv[0] != "restic" or (repo and in_repo != repo):
             continue
-        args = [a for a in c.argv[1:] if not a.startswith("sftp.command=") and a != "-o"]
+        args = c.argv[1:]
+        if args[:1] == ["--cacert"]:
+            args = args[2:]
         if args[:len(words)] == list(words):
             out.append(c)
     return out
@@ -162,9 +169,9 @@ def hook_calls(r, url):
 
 def assert_secrets_kept(s, r, out: str) -> None:
     for c in r.calls:
-        assert SUPA_PASSWORD not in c.cmd and ANALYTICS_PASSWORD not in c.cmd, c.cmd
+        assert SUPA_PASSWORD not in c.cmd and ANALYTICS_PASSWORD not in c.cmd and VAULT_PASSWORD not in c.cmd, c.cmd
     log = log_of(s)
-    for secret in (SUPA_PASSWORD, ANALYTICS_PASSWORD, "ok-TOKEN-1234", "fail-TOKEN-5678"):
+    for secret in (SUPA_PASSWORD, ANALYTICS_PASSWORD, VAULT_PASSWORD, "ok-TOKEN-1234", "fail-TOKEN-5678"):
         assert secret not in out and secret not in log
     staged = os.path.join(s.backup.dir, "last-manifest.json")
     if os.path.exists(staged):
@@ -239,14 +246,20 @@ def test_good_run_makes_one_snapshot_of_everything_then_copies_it_off_host(s, fa
     assert export.argv[:9] == ["docker", "compose", "-p", "n8n", "exec", "-T", "-e", "N8N_RUNNERS_BROKER_PORT=5691", "n8n"]
     assert export.argv[-3:] == ["sh", "4", "1"]
 
-    # copied to both off-host repositories, retention applied there
+    # copied to both off-host repositories; retention applied in the bucket, never in the vault
+    # (append-only: its retention is the vault's prune)
     for url in (VAULT, BUCKET):
         (copy,) = restic_calls(fake, "copy", SNAP, repo=url)
         assert copy.kw["env"]["RESTIC_FROM_REPOSITORY"] == s.backup.local_repository
         assert copy.kw["env"]["RESTIC_FROM_PASSWORD_FILE"] == s.backup.password_file
-        assert restic_calls(fake, "forget", "--host", HOST, "--tag", "n8n", repo=url)
+    assert restic_calls(fake, "forget", "--host", HOST, "--tag", "n8n", repo=BUCKET)
+    assert not restic_calls(fake, "forget", repo=VAULT)
+    # the vault: its certificate on the command line, this server's password only in restic's environment
     (vault_copy,) = restic_calls(fake, "copy", repo=VAULT)
-    assert vault_copy.argv[1:3] == ["-o", f"sftp.command={SFTP_COMMAND}"]
+    assert vault_copy.argv[1:3] == ["--cacert", "/etc/mottivme/vault-cert.pem"]
+    assert vault_copy.kw["env"]["RESTIC_REPOSITORY"] == VAULT_FOR_RESTIC
+    (bucket_copy,) = restic_calls(fake, "copy", repo=BUCKET)
+    assert "--cacert" not in bucket_copy.argv
 
     # the heartbeat, a GET; no failure hook
     (ok,) = hook_calls(fake, OK_HOOK)
@@ -563,7 +576,7 @@ def test_ctrl_c_is_one_interrupted_line_exit_130_and_the_staging_goes(s, fake, c
 
 
 def test_a_hook_that_does_not_answer_is_logged_not_fatal(s, fake, capsys):
-    fake.on(lambda c: c.startswith("curl"), rc=28, stderr=f"curl: (28) timeout on {OK_HOOK}\n")
+    fake.on(lambda c: c.startswith("curl") and "--cacert" not in c, rc=28, stderr=f"curl: (28) timeout on {OK_HOOK}\n")
     assert backup(s, fake) == 0
     assert "backup ok" in capsys.readouterr().out
     assert "success hook (heartbeat) did not answer" in log_of(s)
@@ -598,8 +611,9 @@ def test_the_lock_is_released_after_a_run(s, fake, capsys):
 
 # --- off-host copies -------------------------------------------------------------------------
 def test_one_off_host_failure_still_copies_to_the_other_and_keeps_the_local_snapshot(s, fake, capsys):
-    fake.on(lambda c: "sftp.command" in c and " copy " in c, rc=1,
-            stderr="Fatal: unable to open repository at sftp:...: ssh: connect to host vault port 22: refused\n")
+    fake.on(lambda c: "--cacert" in c and " copy " in c, rc=1,
+            stderr="Fatal: unable to open repository at rest:https://n8n-test-1:***@vault:8000/n8n-test-1/: "
+                   "dial tcp: connect: connection refused\n")
     assert backup(s, fake) == 1
     out, err = capsys.readouterr()
     msg = (f"done: snapshot 0123abcd kept locally, but the off-host copy failed for {VAULT} "
@@ -612,10 +626,11 @@ def test_one_off_host_failure_still_copies_to_the_other_and_keeps_the_local_snap
     assert os.path.exists(os.path.join(s.backup.dir, "last-manifest.json"))
     assert not os.path.exists(os.path.join(s.backup.dir, "last-success"))
     (hook,) = hook_calls(fake, FAIL_HOOK)
-    assert posted(hook) == f"n8n-backup on {HOST} failed: {msg}"
+    # the alert names no URL (a URL may carry a password: every one is replaced)
+    assert posted(hook) == f"n8n-backup on {HOST} failed: {msg.replace(VAULT, 'rest:<url>')}"
     assert not hook_calls(fake, OK_HOOK)
     log = log_of(s)
-    assert f"off-host copy to {VAULT} failed: `restic copy {SNAP}` exited 1" in log and "port 22: refused" in log
+    assert f"off-host copy to {VAULT} failed: `restic copy {SNAP}` exited 1" in log and "connection refused" in log
     assert not os.path.exists(stage(s))
 
 
@@ -634,10 +649,24 @@ def test_a_missing_off_host_repository_is_initialised(s, fake, capsys):
     assert not restic_calls(fake, "init", repo=VAULT) and not restic_calls(fake, "init", repo=s.backup.local_repository)
 
 
+def test_a_vault_that_does_not_answer_fails_its_copy_at_once_and_the_bucket_still_gets_it(s, fake, capsys):
+    """restic retries a REST server it cannot reach for 15 minutes; one quick probe first (curl,
+    --max-time 10) fails the vault's copy at once, naming why, without running restic there."""
+    fake.on(lambda c: c.startswith("curl") and "--cacert" in c, rc=7,
+            stderr="curl: (7) Failed to connect to vault.example.test port 8000: Connection refused\n")
+    assert backup(s, fake) == 1
+    assert f"the off-host copy failed for {VAULT}" in capsys.readouterr().err
+    assert not restic_calls(fake, repo=VAULT) and restic_calls(fake, "copy", SNAP, repo=BUCKET)
+    probes = [c for c in fake.calls if c.argv[0] == "curl" and "--cacert" in c.argv]
+    assert len(probes) == 1 and probes[0].argv[-1] == "https://vault.example.test:8000/"
+    assert "--max-time" in probes[0].argv and VAULT_PASSWORD not in probes[0].cmd
+    assert "the vault does not answer: curl: (7) Failed to connect to vault.example.test port 8000" in log_of(s)
+
+
 def test_an_off_host_repository_that_does_not_open_is_not_initialised(s, fake, capsys):
     def cat_config(argv, kw):
-        if kw["env"]["RESTIC_REPOSITORY"] == VAULT:
-            return 1, "", "Fatal: unable to open repository at sftp:x: unable to start the sftp session, error: EOF\n"
+        if kw["env"]["RESTIC_REPOSITORY"] == VAULT_FOR_RESTIC:
+            return 1, "", "Fatal: unable to open repository at rest:https://x: tls: failed to verify certificate\n"
         return None
 
     fake.on(lambda c: "cat config --no-lock" in c, call=cat_config)
@@ -645,7 +674,7 @@ def test_an_off_host_repository_that_does_not_open_is_not_initialised(s, fake, c
     assert f"the off-host copy failed for {VAULT} (details" in capsys.readouterr().err
     assert not restic_calls(fake, "init") and not restic_calls(fake, "copy", repo=VAULT)
     assert restic_calls(fake, "copy", repo=BUCKET)
-    assert "unable to start the sftp session" in log_of(s)
+    assert "tls: failed to verify certificate" in log_of(s)
 
 
 def test_no_offsite_skips_every_copy(s, fake, capsys):
@@ -702,7 +731,7 @@ def test_a_check_day_backup_failing_after_its_checks_still_reports_the_check_don
     s = dataclasses.replace(s, reports=settings.Reports(jobs={"check": CHECK_URL}))
     monkeypatch.setattr(common, "weekday", lambda: 7)
     # the vault's copy fails (no check happens there); the local and the bucket's checks pass
-    fake.on(lambda c: "sftp.command" in c and " copy " in c, rc=1, stderr="Fatal: ssh: connect to host vault\n")
+    fake.on(lambda c: "--cacert" in c and " copy " in c, rc=1, stderr="Fatal: dial tcp vault:8000: refused\n")
     assert backup(s, fake) == 1
     [ok] = hook_calls(fake, CHECK_URL)
     assert posted(ok) is None  # the checks that ran all passed: no week of false warnings

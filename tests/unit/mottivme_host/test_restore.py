@@ -19,13 +19,15 @@ from tests.helpers import run_runbook as run_a_runbook
 
 KEY = "0123456789abcdef" * 4
 LOCAL = "/var/backups/n8n/restic"
-VAULT = "sftp:restic@vault:/srv/restic/tst-1"
+VAULT = "rest:https://tst-1@vault:8000/tst-1/"  # as logs show it; restic gets it with the password
+VAULT_PASSWORD = "vault-Acc0unt-pw"
+HOST = "tst-1"  # the name this server's snapshots carry
 BUCKET = "s3:http://bucket.example.test/n8n"
 SECRET_URL = "postgresql://postgres:s3cr3t-pass@db.supabase.example.test:5432/postgres"
 
 
 def snap(short: str, time: str, *tags: str) -> dict:
-    return {"id": short + "0" * 56, "short_id": short, "time": time, "tags": ["n8n", *tags]}
+    return {"id": short + "0" * 56, "short_id": short, "time": time, "tags": ["n8n", *tags], "hostname": HOST}
 
 
 SNAPS = [
@@ -64,6 +66,7 @@ class Host:
 
     def __init__(self, tmp_path, fake: FakeRunner):
         self.tmp, self.fake = tmp_path, fake
+        (tmp_path / "vault-password").write_text(VAULT_PASSWORD + "\n")
         self.stack = tmp_path / "opt" / "n8n"
         self.stack.mkdir(parents=True)
         (self.stack / "docker-compose.yml").write_text(COMPOSE_YML)
@@ -80,7 +83,8 @@ class Host:
 
     def settings(self, sources=None, **over):
         backup = {"dir": str(self.backup_dir), "local_repository": LOCAL, "offsite_repositories": self.offsite,
-                  "sftp_command": "ssh -i /etc/mottivme/vault-key restic@vault -s sftp",
+                  "host": HOST, "vault_password_file": str(self.tmp / "vault-password"),
+                  "vault_cert_file": "/etc/mottivme/vault-cert.pem",
                   "password_file": str(self.tmp / "restic-password"), "log": str(self.log),
                   "lock": str(self.tmp / "lock" / "n8n-backup.lock")}
         if sources is not None:
@@ -155,7 +159,7 @@ class Host:
     def _restic_snapshots(self, argv, kw):
         if "snapshots" not in argv:
             return None
-        return self.answers.get(kw["env"]["RESTIC_REPOSITORY"], (0, "[]", ""))
+        return self.answers.get(repo_of(kw), (0, "[]", ""))
 
     def _restic_restore(self, argv, kw):
         target = argv[argv.index("--target") + 1]
@@ -182,6 +186,11 @@ def cmds(fake: FakeRunner) -> list[str]:
 
 def restic_calls(fake: FakeRunner, sub: str) -> list:
     return [c for c in fake.calls if c.argv[0] == "restic" and sub in c.argv]
+
+
+def repo_of(kw: dict) -> str:
+    """A restic call's RESTIC_REPOSITORY as logs show it (the vault's password taken out)."""
+    return kw["env"]["RESTIC_REPOSITORY"].replace(f":{VAULT_PASSWORD}@", "@")
 
 
 # --- validation: nothing changes -------------------------------------------------------------
@@ -257,11 +266,13 @@ def test_no_snapshot_exits_3_naming_each_repositorys_problem(host, capsys):
                     f"{LOCAL}: no repository there ({LOCAL});"
                     f"{VAULT}: RESTIC_PASSWORD does not open it (wrong password?);"
                     f"{BUCKET}: no snapshot '0123abcd'")
-    assert [c.kw["env"]["RESTIC_REPOSITORY"] for c in restic_calls(host.fake, "snapshots")] == [LOCAL, VAULT, BUCKET]
-    # only the sftp repository gets the ssh command
+    assert [repo_of(c.kw) for c in restic_calls(host.fake, "snapshots")] == [LOCAL, VAULT, BUCKET]
+    # only the vault's repository gets its certificate, and this server's password (in the environment)
     vault_call = restic_calls(host.fake, "snapshots")[1]
-    assert vault_call.argv[1:3] == ["-o", "sftp.command=ssh -i /etc/mottivme/vault-key restic@vault -s sftp"]
-    assert "-o" not in restic_calls(host.fake, "snapshots")[2].argv
+    assert vault_call.argv[1:3] == ["--cacert", "/etc/mottivme/vault-cert.pem"]
+    assert vault_call.kw["env"]["RESTIC_REPOSITORY"] == f"rest:https://tst-1:{VAULT_PASSWORD}@vault:8000/tst-1/"
+    assert "--cacert" not in restic_calls(host.fake, "snapshots")[2].argv
+    assert not any(VAULT_PASSWORD in a for c in host.fake.calls for a in c.argv) and VAULT_PASSWORD not in err
     assert not restic_calls(host.fake, "restore") and not host.fake.ran("n8n-backup") and not host.fake.ran("stop")
 
 
@@ -277,7 +288,7 @@ def test_auto_falls_through_from_the_local_repository_to_the_off_host_one(host, 
     assert restore(host, "--drill") == 0
     assert f"snapshot aaaa1111 from {VAULT}" in capsys.readouterr().out
     [r] = restic_calls(host.fake, "restore")
-    assert r.kw["env"]["RESTIC_REPOSITORY"] == VAULT and r.argv[1] == "-o"
+    assert repo_of(r.kw) == VAULT and r.argv[1] == "--cacert"
 
 
 def test_the_id_the_backup_printed_finds_its_copy_in_an_off_host_repository(host, capsys):
@@ -292,11 +303,50 @@ def test_the_id_the_backup_printed_finds_its_copy_in_an_off_host_repository(host
     assert r.argv[r.argv.index("restore") + 1] == "9f8e7d6c" + "0" * 56  # restic is given the copy's own id
 
 
+def test_a_vault_that_does_not_answer_is_passed_over_at_once(host, capsys):
+    """One quick probe, not restic's 15 minutes of retries: the bucket's snapshot restores."""
+    host.offsite = [VAULT, BUCKET]
+    host.answers = {LOCAL: (0, "[]", ""), BUCKET: (0, json.dumps(SNAPS[:1]), "")}
+    host.fake.on(lambda c: c.startswith("curl") and "--cacert" in c, rc=28,
+                 stderr="curl: (28) Connection timed out after 10001 milliseconds\n")
+    assert restore(host, "--drill", "--from", "offsite") == 0
+    assert f"snapshot aaaa1111 from {BUCKET}" in capsys.readouterr().out
+    assert [repo_of(c.kw) for c in restic_calls(host.fake, "snapshots")] == [BUCKET]
+    # nowhere else: the vault named as not answering, with curl's reason
+    host.answers = {LOCAL: (0, "[]", "")}
+    assert restore(host, "--drill", "--from", "offsite") == 3
+    assert (f"{VAULT}: the vault does not answer: curl: (28) Connection timed out after 10001 milliseconds;"
+            in capsys.readouterr().err)
+
+
+def test_a_restore_never_picks_another_servers_snapshot_unless_told(host, capsys):
+    """Every lookup - latest, a date, an id - is filtered by the name this server's backups carry;
+    --from-host NAME reaches another server's (a migration, a snapshot made before a rename)."""
+    theirs = {**snap("eeee5555", "2026-11-30T03:17:00Z"), "hostname": "other-1"}
+    host.answers = {LOCAL: (0, json.dumps([theirs]), ""), VAULT: (0, json.dumps([theirs]), "")}
+    for args in ([], ["--snapshot", "eeee5555"], ["--snapshot", "2026-11-30"]):
+        assert restore(host, "--drill", *args) == 3
+        err = capsys.readouterr().err
+        assert f"{LOCAL}: no snapshot of tst-1, only of other-1 (restore one of theirs with --from-host NAME)" in err
+    assert not restic_calls(host.fake, "restore")
+    # mixed: this server's older snapshot wins over another server's newer one
+    host.answers = {LOCAL: (0, json.dumps([*SNAPS, theirs]), "")}
+    assert restore(host, "--drill") == 0
+    [r] = restic_calls(host.fake, "restore")
+    assert r.argv[r.argv.index("restore") + 1] != theirs["id"]
+    # told: the other server's
+    host.fake.calls.clear()
+    host.answers = {LOCAL: (0, json.dumps([theirs]), "")}
+    assert restore(host, "--drill", "--from-host", "other-1") == 0
+    [r] = restic_calls(host.fake, "restore")
+    assert r.argv[r.argv.index("restore") + 1] == theirs["id"]
+
+
 def test_from_local_never_asks_the_off_host_repository(host, capsys):
     host.answers = {LOCAL: (0, "[]", ""), VAULT: (0, json.dumps(SNAPS), "")}
     assert restore(host, "--from", "local") == 3
     assert f"{LOCAL}: no snapshot 'latest'" in capsys.readouterr().err
-    assert [c.kw["env"]["RESTIC_REPOSITORY"] for c in restic_calls(host.fake, "snapshots")] == [LOCAL]
+    assert [repo_of(c.kw) for c in restic_calls(host.fake, "snapshots")] == [LOCAL]
 
 
 def test_from_offsite_without_an_off_host_repository_exits_2(host, capsys):

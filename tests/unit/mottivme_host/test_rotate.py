@@ -17,7 +17,8 @@ from tests.helpers import Call, FakeRunner, libpq_url, posted
 OLD_PG, NEW_PG = "old-pg-pass", "new'pg-pass"  # a quote: the SQL literal must double it
 OLD_RESTIC, NEW_RESTIC = "old-restic-pass", "new-restic-pass"
 LOCAL = "/var/backups/n8n/restic"
-VAULT = "sftp:restic@vault:/srv/restic/tst-1"
+VAULT = "rest:https://tst-1@vault:8000/tst-1/"  # the vault: append-only (no key can be removed there)
+VAULT_PASSWORD = "vault-Acc0unt-pw"
 BUCKET = "s3:http://bucket.example.test/n8n"
 ENV = (f"N8N_VERSION=2.41.1\nN8N_ENCRYPTION_KEY=k3y\nPOSTGRES_PASSWORD={OLD_PG}\n"
        f"DB_POSTGRESDB_PASSWORD={OLD_PG}\nREDIS_PASSWORD=r3dis\n")
@@ -44,11 +45,13 @@ def host(tmp_path):
     pw = etc / "restic-password"
     pw.write_text(OLD_RESTIC + "\n")
     pw.chmod(0o600)
+    (etc / "vault-password").write_text(VAULT_PASSWORD + "\n")
     s = settings.from_dict({
         "stack_dir": str(stack), "n8n_host": "n8n.test", "ready_timeout": 20, "run_dir": str(tmp_path / "run"),
         "secret_ages": str(tmp_path / "lib" / "secret-ages.json"),
         "backup": {"local_repository": LOCAL, "offsite_repositories": [VAULT, BUCKET], "password_file": str(pw),
-                   "sftp_command": "ssh -i /etc/mottivme/backup_ed25519 restic@vault -s sftp",
+                   "append_only_repositories": [VAULT], "vault_password_file": str(etc / "vault-password"),
+                   "vault_cert_file": "/etc/mottivme/vault-cert.pem",
                    "env": {"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s3cret"}},
     })
     return s, env, pw
@@ -110,9 +113,16 @@ class Postgres:
 # --- a stand-in for restic's repositories and keys ----------------------------------------------
 NO_REPO = ("Fatal: unable to open config file: stat /srv/restic/tst-1/config: no such file or directory\n"
            "Is there a repository at the following location?\n")
-DOWN = ("subprocess ssh: ssh: connect to host vault port 22: Connection refused\n"
-        "Fatal: unable to open repository at sftp:restic@vault:/srv/restic/tst-1: unable to start the sftp session, "
-        "error: EOF\n")
+DOWN = ("Fatal: unable to open repository at rest:https://tst-1:***@vault:8000/tst-1/: Get "
+        "\"https://vault:8000/tst-1/config\": dial tcp 10.0.0.5:8000: connect: connection refused\n")
+
+
+def repo_of(kw: dict) -> str:
+    return kw["env"]["RESTIC_REPOSITORY"].replace(f":{VAULT_PASSWORD}@", "@")
+
+
+KEPT_IN_VAULT = (f"; the old key removed, except from {VAULT} (append-only: `mottivme vault-prune --old-keys remove` "
+                 "removes it there)\n")
 
 
 class Restic:
@@ -124,11 +134,12 @@ class Restic:
 
     def __call__(self, argv, kw):
         env = kw["env"]
-        url = env["RESTIC_REPOSITORY"]
+        url = env["RESTIC_REPOSITORY"].replace(f":{VAULT_PASSWORD}@", "@")
         args = argv[1:]
-        if args[:1] == ["-o"]:
-            assert url.startswith("sftp:") and args[1].startswith("sftp.command=ssh ")
+        if args[:1] == ["--cacert"]:
+            assert url == VAULT and env["RESTIC_REPOSITORY"] != VAULT  # the password: in the environment only
             args = args[2:]
+        assert not (url == VAULT and args[:2] == ["key", "remove"]), "a key removal on the append-only vault"
         assert env["AWS_SECRET_ACCESS_KEY"] == "s3cret"
         with open(env["RESTIC_PASSWORD_FILE"]) as f:
             password = f.read().rstrip("\n")
@@ -266,16 +277,18 @@ def test_restic_rotation_adds_checks_switches_then_removes_the_old_keys(tmp_path
     r = Restic(fake, {LOCAL: old_keys(), VAULT: old_keys(), BUCKET: old_keys()})
     assert rotate(fake, s, values_file(tmp_path, RESTIC_PASSWORD=NEW_RESTIC)) == 0
     out = capsys.readouterr()
-    assert out.out == "restic: password rotated in 3 repositories, the old key removed\n"
-    for url in (LOCAL, VAULT, BUCKET):
+    assert out.out == "restic: password rotated in 3 repositories" + KEPT_IN_VAULT
+    for url in (LOCAL, BUCKET):
         assert r.passwords(url) == [NEW_RESTIC], url
+    # the append-only vault: the new key added, the old one left for the vault's prune
+    assert r.passwords(VAULT) == [OLD_RESTIC, NEW_RESTIC]
     assert pw.read_text() == NEW_RESTIC + "\n"
     assert oct(pw.stat().st_mode & 0o777) == "0o600"
-    assert sorted(os.listdir(pw.parent)) == ["restic-password"]  # the temporary new-password file is gone
+    assert sorted(os.listdir(pw.parent)) == ["restic-password", "vault-password"]  # the temporary file is gone
     # every repository opened with the old password before any key is added
     cmds = fake.commands()
     first_add = fake.index("key add")
-    opened_first = [fake.calls[i].kw["env"]["RESTIC_REPOSITORY"] for i, c in enumerate(cmds[:first_add])
+    opened_first = [repo_of(fake.calls[i].kw) for i, c in enumerate(cmds[:first_add])
                     if "cat config" in c]
     assert set(opened_first) >= {LOCAL, VAULT, BUCKET}
     assert fake.index("key add") < fake.index("key list") and cmds.count("restic key remove old00001") == 2
@@ -289,8 +302,8 @@ def test_an_unreachable_repository_stops_the_rotation_before_anything_changes(tm
     path = values_file(tmp_path, RESTIC_PASSWORD=NEW_RESTIC)
     assert rotate(fake, s, path) == 1
     assert capsys.readouterr().err == (
-        f"n8n-rotate-secrets: FAILED restic: cannot open {VAULT} (Fatal: unable to open repository at {VAULT}: "
-        "unable to start the sftp session, error: EOF): nothing was rotated, the old password stays in force\n")
+        f"n8n-rotate-secrets: FAILED restic: cannot open {VAULT} ({DOWN.strip()}): nothing was rotated, "
+        "the old password stays in force\n")
     assert pw.read_text() == OLD_RESTIC + "\n"
     assert r.passwords(LOCAL) == [OLD_RESTIC] and r.passwords(BUCKET) == [OLD_RESTIC]
     assert not fake.ran("key add") and not fake.ran("key remove")
@@ -312,7 +325,7 @@ def test_a_repository_not_created_yet_is_skipped(tmp_path, host, fake, capsys):
     assert capsys.readouterr().out == "restic: password rotated in 2 repositories, the old key removed\n"
     assert r.passwords(LOCAL) == [NEW_RESTIC] and r.passwords(BUCKET) == [NEW_RESTIC]
     assert pw.read_text() == NEW_RESTIC + "\n"
-    assert not any(c.kw["env"]["RESTIC_REPOSITORY"] == VAULT for c in fake.calls if "key" in c.argv)
+    assert not any(repo_of(c.kw) == VAULT for c in fake.calls if "key" in c.argv)
 
 
 def test_a_rerun_after_an_interrupted_rotation_does_not_add_the_key_twice(tmp_path, host, fake, capsys):
@@ -322,10 +335,11 @@ def test_a_rerun_after_an_interrupted_rotation_does_not_add_the_key_twice(tmp_pa
                       BUCKET: old_keys()})
     assert rotate(fake, s, values_file(tmp_path, RESTIC_PASSWORD=NEW_RESTIC)) == 0
     assert "restic: password rotated in 3 repositories" in capsys.readouterr().out
-    adds = [c.kw["env"]["RESTIC_REPOSITORY"] for c in fake.calls if "key add" in c.cmd]
+    adds = [repo_of(c.kw) for c in fake.calls if "key add" in c.cmd]
     assert LOCAL not in adds and set(adds) == {VAULT, BUCKET}
-    for url in (LOCAL, VAULT, BUCKET):
+    for url in (LOCAL, BUCKET):
         assert r.passwords(url) == [NEW_RESTIC]
+    assert r.passwords(VAULT) == [OLD_RESTIC, NEW_RESTIC]
 
 
 def test_restic_already_rotated(tmp_path, host, fake, capsys):
@@ -340,10 +354,11 @@ def test_restic_already_rotated(tmp_path, host, fake, capsys):
 def test_an_old_key_that_cannot_be_removed_is_reported(tmp_path, host, fake, capsys):
     s, env, pw = host
     Restic(fake, {LOCAL: old_keys(), VAULT: old_keys(), BUCKET: old_keys()})
-    fake.on(lambda cmd: cmd.startswith("restic") and "key remove" in cmd and "sftp" in cmd, rc=1)
+    fake.on(lambda cmd: cmd.startswith("restic") and "key remove" in cmd,
+            call=lambda argv, kw: (1, "", "Fatal: permission denied\n") if repo_of(kw) == BUCKET else None)
     assert rotate(fake, s, values_file(tmp_path, RESTIC_PASSWORD=NEW_RESTIC)) == 1
     err = capsys.readouterr().err
-    assert f"restic: the new password is in force, but an old key could not be removed from {VAULT}" in err
+    assert f"restic: the new password is in force, but an old key could not be removed from {BUCKET}" in err
     assert pw.read_text() == NEW_RESTIC + "\n"
 
 
@@ -354,7 +369,7 @@ def test_postgres_then_restic_in_one_run(tmp_path, host, fake, capsys):
     path = values_file(tmp_path, POSTGRES_PASSWORD=NEW_PG, RESTIC_PASSWORD=NEW_RESTIC)
     assert rotate(fake, s, path) == 0
     assert capsys.readouterr().out == ("postgres: password rotated, n8n ready, the old password is refused\n"
-                                       "restic: password rotated in 2 repositories, the old key removed\n")
+                                       "restic: password rotated in 2 repositories" + KEPT_IN_VAULT)
     assert fake.index("exec -T postgres psql") < fake.index("restic")
     assert envfile.read(str(env))["POSTGRES_PASSWORD"] == NEW_PG and pw.read_text() == NEW_RESTIC + "\n"
     assert not os.path.exists(path)

@@ -1,0 +1,123 @@
+"""Prune the backup vault's repositories: the retention the n8n servers cannot apply there.
+
+mottivme-host vault-prune PASSWORD_FILE [--old-keys keep|remove]
+
+The vault's REST server is append-only: an n8n server can add snapshots to its repository but
+never delete one, so its backup skips `restic forget` there. This runs on the vault itself (the
+runbook runbooks/vault_prune.py brings the restic password for the run, in a 0600 file it removes
+after) and applies the same retention as the n8n servers' (settings `vault.keep`), repository by
+repository, as the REST server's own user so the files keep their owner. It touches the files
+directly (no REST server involved), prints each repository's snapshots before and after, and
+exits 1 when any repository could not be pruned (the others are still done).
+
+--old-keys remove: also remove every key of a repository but the one PASSWORD_FILE opens - what a
+password rotation leaves there (it cannot remove the old key through the append-only server).
+Default keep: they are counted and named.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .common import Fail, out_line
+from .restic import first_error, wrong_password
+from .run import Runner
+from .settings import Settings
+
+
+def add_arguments(p) -> None:
+    p.add_argument("password_file", metavar="PASSWORD_FILE", help="the restic password, one line (0600)")
+    p.add_argument("--old-keys", dest="old_keys", choices=("keep", "remove"), default="keep",
+                   help="keep (default) or remove the keys other than PASSWORD_FILE's (left by a rotation)")
+
+
+def repositories(path: str) -> list[str]:
+    """The repositories under the vault's directory: each account's directory holding a `config`."""
+    try:
+        names = sorted(os.listdir(path))
+    except FileNotFoundError:
+        return []
+    return [n for n in names if os.path.isfile(os.path.join(path, n, "config"))]
+
+
+class _Prune:
+    def __init__(self, ns, s: Settings, runner: Runner):
+        if s.vault is None:
+            raise Fail("vault-prune: this server is not the backup vault (no vault settings)")
+        self.ns, self.v, self.r = ns, s.vault, runner
+
+    def restic(self, repo: str, *args: str):
+        """restic as the REST server's user (the files keep their owner), the password on its stdin
+        (PASSWORD_FILE is root's: never in that user's reach, argv or environment)."""
+        env = {"RESTIC_REPOSITORY": os.path.join(self.v.path, repo)}
+        return self.r.run(["runuser", "-u", self.v.user, "--", "restic", "--no-cache", *args], env=env,
+                          input=self.password + "\n", check=False)
+
+    def count(self, repo: str) -> int | None:
+        res = self.restic(repo, "snapshots", "--json", "--no-lock")
+        try:
+            return len(json.loads(res.stdout or "[]") or []) if res.ok else None
+        except ValueError:
+            return None
+
+    def prune(self, repo: str) -> str | None:
+        """None when done, else why not."""
+        before = self.count(repo)
+        if before is None:
+            res = self.restic(repo, "cat", "config", "--no-lock")
+            return ("the restic password does not open it" if wrong_password(res.stderr)
+                    else first_error(res.stderr) or "restic cannot list its snapshots")
+        res = self.restic(repo, "forget", "--tag", "n8n", "--group-by", "host,tags", *self.v.keep.args(), "--prune")
+        if not res.ok:
+            return f"restic forget --prune failed: {first_error(res.stderr)}"
+        after = self.count(repo)
+        keys = self.keys(repo)
+        out_line(f"{repo}: {before} snapshots, {after} kept ({self.v.keep.describe()}){keys}")
+        return None
+
+    def keys(self, repo: str) -> str:
+        res = self.restic(repo, "key", "list", "--json", "--no-lock")
+        try:
+            keys = json.loads(res.stdout) if res.ok else None
+        except ValueError:
+            keys = None
+        if not isinstance(keys, list):
+            return "; its keys could not be listed"
+        others = [str(k.get("id", ""))[:8] for k in keys if not k.get("current")]
+        if not others:
+            return ""
+        if self.ns.old_keys == "keep":
+            return f"; {len(others)} other key(s) kept ({', '.join(others)}: --old-keys remove removes them)"
+        failed = [k for k in others if not self.restic(repo, "key", "remove", k).ok]
+        if failed:
+            return f"; could not remove the other key(s) {', '.join(failed)}"
+        return f"; {len(others)} other key(s) removed ({', '.join(others)})"
+
+    def main(self) -> int:
+        try:
+            with open(self.ns.password_file) as f:
+                self.password = f.read().strip()
+        except OSError as e:
+            raise Fail(f"vault-prune: cannot read the password file {self.ns.password_file} ({e.strerror})") from None
+        if not self.password:
+            raise Fail(f"vault-prune: the password file {self.ns.password_file} is empty")
+        repos = repositories(self.v.path)
+        if not repos:
+            out_line(f"vault-prune: no repository under {self.v.path} yet: nothing to prune")
+            return 0
+        failed = []
+        for repo in repos:
+            why = self.prune(repo)
+            if why:
+                out_line(f"{repo}: NOT pruned: {why}")
+                failed.append(repo)
+        if failed:
+            raise Fail(f"vault-prune: {len(failed)} of {len(repos)} repositories not pruned ({', '.join(failed)}); "
+                       "the others are")
+        out_line(f"vault-prune: {len(repos)} repositories pruned")
+        return 0
+
+
+def main(ns, s: Settings, runner: Runner) -> int:
+    return _Prune(ns, s, runner).main()
