@@ -243,7 +243,7 @@ class _Backup:
         self.log.log(f"snapshot {short} in {b.local_repository}")
         shutil.copyfile(os.path.join(self.stage, "manifest.json"), os.path.join(b.dir, "last-manifest.json"))
         self.step = "retention (local)"
-        local.run(*local.forget_args(self.host), stdout=lf, log=lf)
+        local.run(*local.forget_args(), stdout=lf, log=lf)
         if self.check:
             self.step = "check (local)"
             local.run("check", f"--read-data-subset={b.check_subset}", stdout=lf, log=lf)
@@ -477,7 +477,7 @@ class _Backup:
             if not off.run("init", "--copy-chunker-params", env=env, stdout=lf, log=lf, check=False).ok:
                 return "`restic init --copy-chunker-params` failed"
         # the vault is append-only: its retention is the vault's prune (runbooks/vault_prune.py)
-        steps = [["copy", snap]] + ([] if off.append_only else [off.forget_args(self.host)])
+        steps = [["copy", snap]] + ([] if off.append_only else [off.forget_args()])
         if self.check:
             steps.append(["check", f"--read-data-subset={self.b.check_subset}"])
         for args in steps:

@@ -7,7 +7,6 @@ import json
 from .run import CommandFailed, Result, Runner
 from .settings import Backup
 
-
 PROBE_SECONDS = 10
 VAULT_DOWN = "Fatal: the vault does not answer"
 
@@ -30,9 +29,14 @@ class Repo:
             server = self.url.split("@", 1)[1].split("/", 1)[0]
             res = self.r.run(["curl", "-sS", "-o", "/dev/null", "--max-time", str(PROBE_SECONDS),
                               "--cacert", self.b.vault_cert_file, f"https://{server}/"], check=False)
-            # 6: no such name, 7: refused, 28: no answer in time; anything else (an HTTP error, a
-            # certificate problem) restic reports better itself
-            self._down = (res.stderr.strip().splitlines() or [""])[-1] if res.returncode in (6, 7, 28) else ""
+            # any answer over TLS with the trusted certificate (an HTTP status: curl exits 0) is up;
+            # everything else (no such name, refused, no answer in time, a certificate that is not
+            # the one this server trusts) restic would retry for 15 minutes
+            why = (res.stderr.strip().splitlines() or [f"curl exited {res.returncode}"])[-1]
+            if res.returncode in (35, 51, 58, 60):
+                why += (" - the vault's certificate is not the one this server trusts: deploy again "
+                        "(BACKUP_VAULT_SECRET or the vault's address changed?)")
+            self._down = why if not res.ok else ""
         return self._down or None
 
     @property
@@ -84,8 +88,11 @@ class Repo:
         args = ["snapshots", "--json"] + [a for t in tags for a in ("--tag", t)]
         return json.loads(self.run(*args).stdout or "[]") or []
 
-    def forget_args(self, host: str) -> list[str]:
-        return ["forget", "--host", host, "--tag", "n8n", "--group-by", "host,tags", *self.b.keep.args(), "--prune"]
+    def forget_args(self) -> list[str]:
+        """Retention. Every repository a server forgets in is its own (the local one, its S3 path),
+        so no --host: snapshots an earlier name made (the machine's hostname, before the
+        inventory name) age out too, grouped apart."""
+        return ["forget", "--tag", "n8n", "--group-by", "host,tags", *self.b.keep.args(), "--prune"]
 
 
 def no_repository(stderr: str) -> bool:

@@ -422,8 +422,9 @@ class _Restore:
             except ValueError:
                 problems.append(f"{url}: restic's snapshot list is not JSON")
                 continue
-            others = sorted({x.get("hostname", "") for x in snaps} - {host})
+            theirs = [x for x in snaps if x.get("hostname") != host]
             snaps = [x for x in snaps if x.get("hostname") == host]
+            others = sorted({x.get("hostname", "") for x in theirs})
             if not snaps and others:
                 problems.append(f"{url}: no snapshot of {host}, only of {', '.join(others)} "
                                 f"(restore one of theirs with --from-host NAME)")
@@ -434,7 +435,13 @@ class _Restore:
                 self.fail(str(e), 2)
             if snap is not None:
                 return repo, snap
-            problems.append(f"{url}: no snapshot '{ns.snapshot}'")
+            try:  # the one asked for may carry another name (made before an upgrade, or by another server)
+                other = _pick(theirs, ns.snapshot) if ns.snapshot != "latest" else None
+            except Ambiguous:
+                other = None
+            hint = (f" of {host}; {backup_id(other)[:8]} is {other.get('hostname')}'s "
+                    f"(--from-host {other.get('hostname')})") if other else ""
+            problems.append(f"{url}: no snapshot '{ns.snapshot}'{hint}")
         self.fail(f"no snapshot '{ns.snapshot}' found: {';'.join(problems)}", 3)
 
     def find_manifest(self) -> str | None:

@@ -31,6 +31,9 @@ OPTIONS = {
     "snapshot": ("latest", r"latest|[0-9a-f]{8,64}|\d{4}-\d{2}-\d{2}",
                  "latest, a snapshot id (8+ hex digits) or a date YYYY-MM-DD (the last snapshot of that day or before)"),
     "from": ("auto", r"auto|local|offsite", "auto (local, then off-host), local or offsite"),
+    "from_host": ("", r"([A-Za-z0-9._-]{1,253})?",
+                  "the server name another server's snapshots carry (default: only this server's own); e.g. "
+                  "snapshots made before an upgrade carry the machine's hostname"),
     "safety_snapshot": ("yes", r"yes|no", "yes or no: a snapshot of what the restore replaces, first"),
     "sources": ("", r"([a-z][a-z0-9_-]*(,[a-z][a-z0-9_-]*)*)?",
                 "comma-separated backup source names (group_data backup_sources), e.g. n8n,supabase"),
@@ -53,6 +56,7 @@ if target != "scratch" and not [s for s in sources.split(",") if s and s != "n8n
     refuse("--data target=URL needs --data sources=NAME (the database source to restore over it, e.g. sources=supabase)")
 
 command = f"n8n-restore --snapshot {snapshot} --from {source}"
+command += f" --from-host {opts['from_host']}" if opts["from_host"] else ""
 command += "".join(f" --source {s}" for s in filter(None, sources.split(",")))
 if target != "scratch":
     command += f" --target {shlex.quote(target)}" + (" --confirm-overwrite" if confirm == "yes" else "")

@@ -252,7 +252,9 @@ def test_good_run_makes_one_snapshot_of_everything_then_copies_it_off_host(s, fa
         (copy,) = restic_calls(fake, "copy", SNAP, repo=url)
         assert copy.kw["env"]["RESTIC_FROM_REPOSITORY"] == s.backup.local_repository
         assert copy.kw["env"]["RESTIC_FROM_PASSWORD_FILE"] == s.backup.password_file
-    assert restic_calls(fake, "forget", "--host", HOST, "--tag", "n8n", repo=BUCKET)
+    assert restic_calls(fake, "forget", "--tag", "n8n", "--group-by", "host,tags", repo=BUCKET)
+    # no --host: every repository it forgets in is its own, and an earlier name's snapshots age out too
+    assert all("--host" not in c.argv for c in restic_calls(fake, "forget"))
     assert not restic_calls(fake, "forget", repo=VAULT)
     # the vault: its certificate on the command line, this server's password only in restic's environment
     (vault_copy,) = restic_calls(fake, "copy", repo=VAULT)
@@ -661,6 +663,15 @@ def test_a_vault_that_does_not_answer_fails_its_copy_at_once_and_the_bucket_stil
     assert len(probes) == 1 and probes[0].argv[-1] == "https://vault.example.test:8000/"
     assert "--max-time" in probes[0].argv and VAULT_PASSWORD not in probes[0].cmd
     assert "the vault does not answer: curl: (7) Failed to connect to vault.example.test port 8000" in log_of(s)
+
+
+def test_a_vault_certificate_this_server_does_not_trust_fails_at_once_and_names_the_fix(s, fake, capsys):
+    fake.on(lambda c: c.startswith("curl") and "--cacert" in c, rc=60,
+            stderr="curl: (60) SSL certificate problem: self-signed certificate\n")
+    assert backup(s, fake) == 1
+    assert not restic_calls(fake, repo=VAULT) and restic_calls(fake, "copy", SNAP, repo=BUCKET)
+    assert ("curl: (60) SSL certificate problem: self-signed certificate - the vault's certificate is not the one "
+            "this server trusts: deploy again") in log_of(s)
 
 
 def test_an_off_host_repository_that_does_not_open_is_not_initialised(s, fake, capsys):

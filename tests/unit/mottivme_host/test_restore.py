@@ -334,6 +334,10 @@ def test_a_restore_never_picks_another_servers_snapshot_unless_told(host, capsys
     assert restore(host, "--drill") == 0
     [r] = restic_calls(host.fake, "restore")
     assert r.argv[r.argv.index("restore") + 1] != theirs["id"]
+    # asked by id: named, with the way to it
+    assert restore(host, "--drill", "--snapshot", "eeee5555") == 3
+    assert f"{LOCAL}: no snapshot 'eeee5555' of tst-1; eeee5555 is other-1's (--from-host other-1)" in \
+        capsys.readouterr().err
     # told: the other server's
     host.fake.calls.clear()
     host.answers = {LOCAL: (0, json.dumps([theirs]), "")}

@@ -2,6 +2,8 @@
 the vault as the REST server's user, the password on restic's stdin only."""
 
 import json
+import os
+import time
 
 import pytest
 
@@ -109,3 +111,39 @@ def test_not_the_vault_or_no_password_file_stops_with_one_line(tmp_path, vault, 
     assert "this server is not the backup vault" in capsys.readouterr().err
     assert cli.main(["mottivme-host", "vault-prune", str(tmp_path / "nope")], runner=fake, settings=s) != 0
     assert "cannot read the password file" in capsys.readouterr().err and not fake.calls
+
+
+def test_a_snapshot_dated_away_from_its_arrival_stops_that_repositorys_prune(vault, capsys):
+    """An intruder with a server's account can add snapshots dated as it likes (restic backup
+    --time); the retention keeps the newest per period, so dated fakes would make the prune forget
+    the real ones. A snapshot's own time must agree with its file's arrival time."""
+    s, root, pw = vault
+    now = time.time()
+    real = {"id": "a" * 64, "short_id": "aaaaaaaa",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S.123456789Z", time.gmtime(now - 120))}
+    fake_snap = {"id": "f" * 64, "short_id": "ffffffff",
+                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 20 * 86400))}
+    for name, snaps in (("n8n-1", [real, fake_snap]), ("n8n-2", [real])):
+        (root / name / "snapshots").mkdir()
+        for snap in snaps:
+            (root / name / "snapshots" / snap["id"]).write_text("x")
+            os.utime(root / name / "snapshots" / snap["id"], (now - 60, now - 60))  # arrived a minute ago
+    fake = FakeRunner()
+    fake.on(lambda cmd: "snapshots" in cmd, call=lambda argv, kw: (
+        0, json.dumps([real, fake_snap] if kw["env"]["RESTIC_REPOSITORY"].endswith("n8n-1") else [real]), ""))
+    assert cli.main(["mottivme-host", "vault-prune", pw], runner=fake, settings=s) == 1
+    out = capsys.readouterr().out
+    assert "n8n-1: NOT pruned: snapshot ffffffff says it was made " in out and "refusing to prune" in out
+    assert "n8n-2: 1 snapshots, 1 kept" in out  # its times agree: pruned
+    assert [repo(c) for c in fake.calls if "forget" in c.argv] == ["n8n-2"]
+
+
+def test_the_password_file_is_gone_once_read_and_a_failed_key_removal_fails_the_run(vault, capsys):
+    s, root, pw = vault
+    keys = [{"id": "c" * 64, "current": True}, {"id": "d" * 64, "current": False}]
+    fake = fake_restic({"n8n-1": [1], "n8n-2": [1]}, keys)
+    fake.on(lambda cmd: "key remove" in cmd, rc=1, stderr="Fatal: permission denied\n")
+    assert cli.main(["mottivme-host", "vault-prune", pw, "--old-keys", "remove"], runner=fake, settings=s) == 1
+    out = capsys.readouterr().out
+    assert "n8n-1: NOT pruned: pruned, but the other key(s) dddddddd could not be removed" in out
+    assert not os.path.exists(pw)
