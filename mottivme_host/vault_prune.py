@@ -63,7 +63,7 @@ def repositories(path: str) -> list[str]:
 class _Prune:
     def __init__(self, ns, s: Settings, runner: Runner):
         if s.vault is None:
-            raise Fail("vault-prune: this server is not the backup vault (no vault settings)")
+            raise Fail("this server is not the backup vault (no vault settings)")
         self.ns, self.v, self.r = ns, s.vault, runner
 
     def restic(self, repo: str, *args: str):
@@ -144,9 +144,9 @@ class _Prune:
                 self.password = f.read().strip()
             os.unlink(self.ns.password_file)  # read once: the vault keeps no copy, whatever happens next
         except OSError as e:
-            raise Fail(f"vault-prune: cannot read the password file {self.ns.password_file} ({e.strerror})") from None
+            raise Fail(f"cannot read the password file {self.ns.password_file} ({e.strerror})") from None
         if not self.password:
-            raise Fail(f"vault-prune: the password file {self.ns.password_file} is empty")
+            raise Fail(f"the password file {self.ns.password_file} is empty")
         repos = repositories(self.v.path)
         if not repos:
             out_line(f"vault-prune: no repository under {self.v.path} yet: nothing to prune")
@@ -158,8 +158,9 @@ class _Prune:
                 out_line(f"{repo}: NOT pruned: {why}")
                 failed.append(repo)
         if failed:
-            raise Fail(f"vault-prune: {len(failed)} of {len(repos)} repositories not pruned ({', '.join(failed)}); "
-                       "the others are")
+            done = len(repos) - len(failed)
+            raise Fail(f"{len(failed)} of {len(repos)} repositories not pruned ({', '.join(failed)})"
+                       + (f"; {done} pruned" if done else ""))
         out_line(f"vault-prune: {len(repos)} repositories pruned")
         return 0
 

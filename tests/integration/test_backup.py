@@ -270,6 +270,18 @@ def test_the_vault_prune_applies_the_servers_retention_there(n8n_server, vault, 
     assert secrets_of(sbx)["RESTIC_PASSWORD"] not in out
     assert ".mottivme-vault-prune" not in vault.sh("ls -A /root")  # the password's file is gone
     assert vault.sh("stat -c %U /srv/restic/" + n8n_server.name + "/index").strip() == "restic-rest-server"
+    # an intruder's snapshot dated ahead (the retention would keep it in place of a real one):
+    # that repository is not pruned, and the snapshot is named
+    forged = n8n_server.sh(f"{VAULT_RESTIC} backup --json --tag n8n --tag prune-check --time '2099-01-01 03:00:00' "
+                           "/etc/hostname | jq -r 'select(.message_type == \"summary\") | .snapshot_id'").strip()
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/vault_prune.py"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and f"{n8n_server.name}: NOT pruned: snapshot {forged[:8]} says it was made 2099-01-01" \
+        in out, out[-3000:]
+    assert len([x for x in vault_snapshots(n8n_server) if "prune-check" in x["tags"]]) == 5  # nothing forgotten
+    vault.sh(f"rm /srv/restic/{n8n_server.name}/snapshots/{forged}")  # the operator, having looked at it
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/vault_prune.py"], sandbox_env)
+    assert r.returncode == 0 and "vault-prune: 1 repositories pruned" in r.stdout, (r.stdout + r.stderr)[-3000:]
 
 
 def test_killed_backup_leaves_no_snapshot_and_the_next_run_works(n8n_server):
