@@ -4,7 +4,8 @@ mottivme-host doctor
 
 Checks: the stack's containers (running, healthy, not restarting), the compose file and the
 Caddyfile as deployed, the certificate Caddy serves (past its renewal point?), disk and memory,
-the last backup's age and the last repository check's, the oldest secret's age, a pending reboot, the firewall table and
+the last backup's age and the last repository check's, the backup vault's REST server answering
+(with the certificate this server trusts), the oldest secret's age, a pending reboot, the firewall table and
 sshd's effective settings. Each line: `ok`, `WARN` or `FAIL`, the check, what was found and, when
 not ok, the fix. Exit 1 when a check FAILs (warnings alone: 0).
 """
@@ -19,6 +20,7 @@ import shutil
 from . import secret_age, status
 from .backup import CHECK_MAX_AGE_D
 from .common import Fail
+from .restic import Repo
 from .run import Runner
 from .settings import Settings
 
@@ -125,6 +127,13 @@ def check(s: Settings, r: Runner, now: dt.datetime | None = None, root: str = "/
                   "n8n-backup --check on the server (runs weekly by itself)")
         else:
             f.add("ok", "repository check", f"{age / 24:.1f} days ago")
+        for url in s.backup.append_only_repositories:  # the vault's REST server, as the backup reaches it
+            down = Repo(url, s.backup, r).vault_down()
+            if down:
+                f.add("FAIL", "backup vault", f"its REST server does not answer ({down[:160]})",
+                      "on the vault: systemctl status restic-rest-server; then mottivme deploy")
+            else:
+                f.add("ok", "backup vault", "its REST server answers with the trusted certificate")
 
     try:
         old = secret_age.oldest(secret_age.refresh(s, now, save=False), now)

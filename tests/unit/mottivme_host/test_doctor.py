@@ -9,10 +9,17 @@ NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 GOOD_SSHD = "passwordauthentication no\nkbdinteractiveauthentication no\npermitrootlogin prohibit-password\n"
 
 
+VAULT = "rest:https://n8n-1@vault.example.test:8000/n8n-1/"
+
+
 def make(tmp_path):
+    (tmp_path / "vault-password").write_text("pw\n")
     return settings.from_dict({"stack_dir": str(tmp_path), "n8n_host": "n8n.example.test",
                                "compose": ["docker", "compose", "-p", "n8n"],
-                               "backup": {"dir": str(tmp_path), "log": str(tmp_path / "backup.log")}})
+                               "backup": {"dir": str(tmp_path), "log": str(tmp_path / "backup.log"),
+                                          "offsite_repositories": [VAULT], "append_only_repositories": [VAULT],
+                                          "vault_password_file": str(tmp_path / "vault-password"),
+                                          "vault_cert_file": "/etc/mottivme/vault-cert.pem"}})
 
 
 def healthy(tmp_path, cert="notBefore=Nov 20 12:00:00 2026 GMT\nnotAfter=Feb 18 12:00:00 2027 GMT\n"):
@@ -31,7 +38,7 @@ def test_a_healthy_server_is_all_ok(tmp_path):
     levels = {check: level for level, check, *_ in found}
     assert {k: v for k, v in levels.items() if k not in ("disk /", "memory")} == {
         "containers": "ok", "compose file": "ok", "Caddyfile": "ok", "certificate": "ok", "last backup": "ok",
-        "repository check": "ok", "firewall": "ok", "sshd": "ok"}
+        "repository check": "ok", "backup vault": "ok", "firewall": "ok", "sshd": "ok"}
     assert "ok    certificate: n8n.example.test: 79 days left" in found.lines()
 
 
@@ -41,6 +48,7 @@ def test_each_problem_is_named_with_its_fix(tmp_path):
     fake.on("caddy validate", rc=1, stderr="Error: adapting config using caddyfile: unknown directive: revers_proxy\n")
     fake.on("nft list", rc=1, stderr="Error: No such file or directory\n")
     fake.on("sshd -T", stdout="passwordauthentication yes\npermitrootlogin yes\n")
+    fake.on("curl", rc=7, stderr="curl: (7) Failed to connect to vault.example.test port 8000: Connection refused\n")
     (tmp_path / "last-success").write_text("2026-11-28T03:17:00-03:00\n")
     (tmp_path / "var/run").mkdir(parents=True)
     (tmp_path / "var/run/reboot-required").write_text("*** System restart required ***\n")
@@ -55,6 +63,9 @@ def test_each_problem_is_named_with_its_fix(tmp_path):
     assert any(x.startswith("FAIL  last backup: 78 h ago -- fix: mottivme backup-now") for x in lines)
     assert "WARN  reboot: required (a kernel or library update) -- fix: reboot in a maintenance window" in lines
     assert any(x.startswith("FAIL  firewall: table inet mottivme_fw not loaded") for x in lines)
+    assert ("FAIL  backup vault: its REST server does not answer (curl: (7) Failed to connect to vault.example.test "
+            "port 8000: Connection refused) -- fix: on the vault: systemctl status restic-rest-server; then "
+            "mottivme deploy") in lines
     assert ("FAIL  sshd: allows passwordauthentication, permitrootlogin yes -- fix: mottivme deploy "
             "(templates/sshd-hardening.conf.j2)") in lines
 
