@@ -25,7 +25,9 @@ base_packages = [
 # person: "name", "ssh_key" (their OpenSSH public key: the .pub file's one line, never the
 # private key), "state" ("present": the key is in the deploy user's authorized_keys on every
 # server; "absent": the deploy takes exactly that key off every server), optional "email" (for
-# the access report). Keys nobody is listed for are left alone; `mottivme access` shows them.
+# the access report) and "n8n": "member" (an n8n account with that email: invited while present,
+# removed while absent, its work transferred to the owner; docs/access.md). Keys nobody is listed
+# for are left alone; `mottivme access` shows them.
 people: list[dict] = [
     # {"name": "Ana Souza", "email": "ana@mottivme.com.br", "state": "present",
     #  "ssh_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA... ana@notebook"},

@@ -1,7 +1,8 @@
 """Who has access to the servers (SOP 05, "Controle de Acesso"), as data: group_data `people`.
 
 Each person is a dict: `name`, `ssh_key` (their OpenSSH public key, one line), `state`
-("present" or "absent") and, for the access report, an optional `email`. The deploy puts every
+("present" or "absent"), an optional `email` (the access report; their n8n login) and an
+optional `n8n` ("member": an n8n account, tasks/operations.n8n_users). The deploy puts every
 present person's key in the servers' admin account (the inventory's ssh_user, root by default)
 and takes every absent person's key out of it, on every server; a key is matched by its key
 material (the base64 part), whatever its label, options or comment. Keys nobody is listed for are left alone (the deploy's own, a
@@ -35,7 +36,10 @@ KEY_TYPES = tuple(KEY_FIELDS)
 # what sshd also takes as an RSA key's label in authorized_keys
 LABELS = (*KEY_TYPES, "rsa-sha2-256", "rsa-sha2-512")
 STATES = ("present", "absent")
-FIELDS = {"name", "email", "ssh_key", "state"}
+FIELDS = {"name", "email", "ssh_key", "state", "n8n"}
+# the n8n accounts the deploy manages: members (n8n's admin role needs an Enterprise license, and
+# the owner is N8N_OWNER_EMAIL, claimed by the deploy itself)
+N8N_ROLES = {"member": "global:member"}
 WHERE = "group_data people"
 BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
@@ -150,6 +154,14 @@ def problems(people) -> list[str]:
         email = p.get("email", "")
         if email and (not isinstance(email, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email)):
             out.append(f"{who}: email {email!r} is not an e-mail address")
+        role = p.get("n8n")
+        if role is not None and role not in N8N_ROLES:
+            out.append(f"{who}: n8n must be \"member\" (" + (
+                "n8n's admin role needs an Enterprise license; " if role == "admin" else
+                "the owner is N8N_OWNER_EMAIL, claimed by the deploy; " if role == "owner" else "") +
+                "leave it out for no n8n account)")
+        elif role is not None and not email:
+            out.append(f"{who}: an n8n account needs the person's email (n8n's login)")
         problem = _key_problem(p.get("ssh_key"))
         if problem:
             out.append(f"{who}: ssh_key {problem}")
@@ -177,6 +189,28 @@ def wanted(people: list[dict]) -> tuple[list[str], list[str]]:
                if p["state"] == "present"]
     absent = [key_material(p["ssh_key"])[1] for p in people if p["state"] == "absent"]
     return present, absent
+
+
+def n8n_wanted(people: list[dict], owner_email: str) -> tuple[list[str], list[str]]:
+    """(emails that must have an n8n member account, emails whose account must be gone). The
+    owner's account is never touched here: listing it absent is refused."""
+    owner = owner_email.strip().lower()
+    present = sorted({p["email"].lower() for p in people if p.get("n8n") and p["state"] == "present"})
+    absent = sorted({p["email"].lower() for p in people if p.get("n8n") and p["state"] == "absent"})
+    if owner in absent:
+        raise ValueError(f"{WHERE}: {owner_email} is n8n's owner (N8N_OWNER_EMAIL): the owner can never be "
+                         "removed this way")
+    return [e for e in present if e != owner], absent
+
+
+def refuse_owner_removal(people: list[dict], owner_email: str) -> tuple[list[str], list[str]]:
+    """n8n_wanted(), or stop the run (exit 2, before any operation) when it names the owner absent."""
+    from tasks.config import _die
+
+    try:
+        return n8n_wanted(people, owner_email)
+    except ValueError as e:
+        _die([str(e)], "cannot deploy, fix group_data people first (nothing was changed)")
 
 
 @operation()

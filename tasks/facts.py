@@ -160,3 +160,30 @@ class StackState(FactBase):
 
     def process(self, output):
         return dict(line.split("=", 1) for line in output if "=" in line)
+
+
+class N8nUsers(FactBase):
+    """n8n's user accounts, read from its database (the postgres container): a list of
+    {"email" (lower case), "role" (global:owner, global:member ...), "pending" (invited, not
+    signed up yet)}; [] when the stack does not answer (a fresh server: the deploy's operation
+    asks n8n again when it runs).
+
+    .. code:: python
+
+        host.get_fact(N8nUsers, compose="cd /opt/n8n && docker compose -p n8n", user="n8n", db="n8n")
+    """
+
+    default = list
+
+    def command(self, compose: str, user: str, db: str) -> str:
+        sql = 'select lower(email), "roleSlug", (password is null) from "user" where email is not null order by 1'
+        return (f"{compose} exec -T postgres psql -U {quote(user)} -d {quote(db)} -At -F '|' -c {quote(sql)} "
+                "2>/dev/null || true")
+
+    def process(self, output):
+        users = []
+        for line in output:
+            parts = line.strip().split("|")
+            if len(parts) == 3 and "@" in parts[0]:
+                users.append({"email": parts[0], "role": parts[1], "pending": parts[2] == "t"})
+        return users

@@ -10,7 +10,7 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
-from tasks import hostprograms, operations, scaling, settings
+from tasks import access, hostprograms, operations, scaling, settings
 from tasks.config import secret
 from tasks.docker import compose_command
 
@@ -163,6 +163,14 @@ def n8n_stack(version: str):
     })
     operations.n8n_owner(name="n8n owner account claimed", compose=compose(st, dk, "").rstrip(),
                          payload=HiddenValue(owner))
+    people = settings.Base.from_data(host.data).people
+    if any(p.get("n8n") for p in people):
+        present, absent = access.refuse_owner_removal(people, secret("N8N_OWNER_EMAIL").unmask())
+        login = json.dumps({"emailOrLdapLoginId": secret("N8N_OWNER_EMAIL").unmask(),
+                            "password": secret("N8N_OWNER_PASSWORD").unmask()})
+        operations.n8n_users(name=f"n8n users: people's accounts ({len(present)} present, {len(absent)} absent)",
+                             compose=compose(st, dk, "").rstrip(), login=HiddenValue(login), present=present,
+                             absent=absent, postgres_user=st.postgres_user, postgres_db=st.postgres_db)
     if not owner_claimed:
         files.file(name="owner claimed: n8n opens to the public", path=claimed_marker, mode="600")
         opened = files.template(name="Caddyfile (open)", src="templates/Caddyfile.j2",

@@ -4,6 +4,7 @@ to do, so a second deploy reports zero changes."""
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from io import StringIO
 from shlex import quote
@@ -13,7 +14,7 @@ from pyinfra.api import FunctionCommand, HiddenValue, operation
 from pyinfra.facts.files import File, Sha256File
 
 from mottivme_host.deploy_version import archive_pattern
-from tasks.facts import N8N_INSIDE, ComposeHealth, ComposeServices, DockerImages, HttpStatus, N8nSettings
+from tasks.facts import N8N_INSIDE, ComposeHealth, ComposeServices, DockerImages, HttpStatus, N8nSettings, N8nUsers
 
 
 def _write_secret(state, host, dest: str, content: HiddenValue, user: str, group: str, mode: str):
@@ -243,6 +244,84 @@ def n8n_owner(compose: str, payload: HiddenValue):
     if settings and not settings.get("userManagement", {}).get("showSetupOnFirstLoad", False):
         return
     yield FunctionCommand(_claim_owner, (compose, payload), {})
+
+
+# log in as the owner, invite members, remove accounts (their workflows and credentials go to
+# the owner's personal project): the JSON instructions on stdin, the outcome as one JSON line
+USERS_JS = (
+    "let b = ''; process.stdin.on('data', d => b += d).on('end', async () => {"
+    " const p = JSON.parse(b), out = {invited: [], removed: []};"
+    f" const base = '{N8N_INSIDE}/rest', H = {{'Content-Type': 'application/json', 'browser-id': 'mottivme-deploy'}};"
+    " try {"
+    "  let r = await fetch(base + '/login', {method: 'POST', headers: H, body: JSON.stringify(p.login)});"
+    "  if (r.status !== 200) throw new Error('logging in as the owner: HTTP ' + r.status);"
+    "  const cookie = r.headers.getSetCookie().map(c => c.split(';')[0]).join('; ');"
+    "  const A = {...H, cookie};"
+    "  if (p.invite.length) {"
+    "   r = await fetch(base + '/invitations', {method: 'POST', headers: A,"
+    "    body: JSON.stringify(p.invite.map(email => ({email, role: 'global:member'})))});"
+    "   if (r.status !== 200) throw new Error('inviting: HTTP ' + r.status + ' ' + (await r.text()).slice(0, 200));"
+    "   out.invited = p.invite;"
+    "  }"
+    "  if (p.remove.length) {"
+    "   const mine = (await (await fetch(base + '/projects/personal', {headers: A})).json()).data;"
+    "   const got = (await (await fetch(base + '/users', {headers: A})).json()).data;"
+    "   for (const email of p.remove) {"
+    "    const u = (got.items || got).find(x => (x.email || '').toLowerCase() === email);"
+    "    if (!u) continue;"
+    "    if (u.role === 'global:owner') throw new Error(email + ' is the owner: never removed');"
+    "    r = await fetch(base + '/users/' + u.id + '?transferId=' + mine.id, {method: 'DELETE', headers: A});"
+    "    if (r.status !== 200) throw new Error('removing ' + email + ': HTTP ' + r.status);"
+    "    out.removed.push(email);"
+    "   }"
+    "  }"
+    " } catch (e) { out.error = String(e.message || e); }"
+    " console.log(JSON.stringify(out)); })"
+)
+
+
+def _n8n_users(state, host, compose, login: HiddenValue, invite: list[str], remove: list[str]):
+    tmp = "/root/.n8n-users.json"
+    body = json.dumps({"login": json.loads(login.unmask()), "invite": invite, "remove": remove})
+    host.run_shell_command(f"install -m 600 /dev/null {tmp}", print_input=False)
+    try:
+        host.put_file(StringIO(body), tmp, print_output=False, print_input=False)
+        ok, out = host.run_shell_command(f"{compose} exec -T n8n node -e {quote(USERS_JS)} < {tmp}",
+                                         print_output=False, print_input=False)
+    finally:
+        host.run_shell_command(f"rm -f {tmp}", print_input=False)
+    try:
+        result = json.loads((out.stdout_lines or ["{}"])[-1]) if ok else {}
+    except ValueError:
+        result = {}
+    done = [f"invited {', '.join(result['invited'])}"] if result.get("invited") else []
+    done += [f"removed {', '.join(result['removed'])} (their work now the owner's)"] if result.get("removed") else []
+    if done:
+        host.log_styled("n8n users: " + "; ".join(done), fg="green", log_func=logger.info)
+    if not ok or "error" in result or not result:
+        return _fail(host, f"n8n users: {result.get('error') or 'no answer from n8n'}")
+    return True
+
+
+@operation()
+def n8n_users(compose: str, login: HiddenValue, present: list[str], absent: list[str],
+              postgres_user: str = "n8n", postgres_db: str = "n8n"):
+    """n8n's member accounts follow group_data `people`: each ``present`` email has an account
+    (invited when it has none), each ``absent`` one has none (removed through n8n's API, its
+    workflows and credentials transferred to the owner's personal project). The owner is never
+    touched. ``login`` is the owner's ``{"emailOrLdapLoginId", "password"}`` JSON, kept hidden, on
+    stdin; the calls are made from inside the n8n container.
+
+    .. code:: python
+
+        operations.n8n_users(compose="cd /opt/n8n && docker compose -p n8n", login=HiddenValue(body),
+                             present=["ana@example.com"], absent=["bruno@example.com"])
+    """
+    users = {u["email"]: u for u in host.get_fact(N8nUsers, compose=compose, user=postgres_user, db=postgres_db)}
+    invite = [e for e in present if e not in users]
+    remove = [e for e in absent if e in users and users[e]["role"] != "global:owner"]
+    if invite or remove:
+        yield FunctionCommand(_n8n_users, (compose, login, invite, remove), {})
 
 
 def _run_and_report(state, host, command, what, pty):

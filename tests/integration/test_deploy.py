@@ -265,21 +265,55 @@ def test_people_come_and_go_by_group_data_and_keys_nobody_listed_stay(sbx, n8n_s
         args[args.index("-i") + 1] = str(tmp_path / who)
         return subprocess.run([*args, "true"], capture_output=True, timeout=60).returncode == 0
 
-    people = [{"name": "Ana Souza", "email": "ana@mottivme.com.br", "ssh_key": keys["ana"], "state": "present"},
-              {"name": "Bruno Lima", "ssh_key": keys["bruno"], "state": "present"}]
+    people = [{"name": "Ana Souza", "email": "ana@mottivme.com.br", "ssh_key": keys["ana"], "state": "present",
+               "n8n": "member"},
+              {"name": "Bruno Lima", "email": "bruno@mottivme.com.br", "ssh_key": keys["bruno"], "state": "present",
+               "n8n": "member"}]
     r = run_pyinfra(["-y", "inventory.py", "deploy.py", "--data", f"people={json.dumps(people)}"], sandbox_env)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "n8n users: invited ana@mottivme.com.br, bruno@mottivme.com.br" in out, out[-3000:]
     assert all(logs_in(h, "ana") and logs_in(h, "bruno") for h in servers), "a present person cannot log in"
+    # their n8n accounts: members; Bruno takes his invitation (the link the owner can hand out)
+    secrets = secrets_of(sbx)
+    owner = N8nClient(n8n_server.url)
+    assert owner.request("POST", "rest/login", {"emailOrLdapLoginId": secrets["N8N_OWNER_EMAIL"],
+                                                "password": secrets["N8N_OWNER_PASSWORD"]})[0] == 200
+    users = {u["email"]: u for u in owner.request("GET", "rest/users")[1]["data"]["items"]}
+    assert users["ana@mottivme.com.br"]["role"] == users["bruno@mottivme.com.br"]["role"] == "global:member"
+    status, link = owner.request("POST", f"rest/users/{users['bruno@mottivme.com.br']['id']}/invite-link")
+    assert status == 200, link
+    token = re.search(r"token=([^&\s]+)", link["data"]["link"]).group(1)
+    bruno = N8nClient(n8n_server.url)
+    status, body = bruno.request("POST", "rest/invitations/accept", {"token": token, "firstName": "Bruno",
+                                                                     "lastName": "Lima", "password": "Bruno12345x"})
+    assert status == 200, body
+
+    def n8n_login(email: str, password: str) -> int:
+        return N8nClient(n8n_server.url).request("POST", "rest/login", {"emailOrLdapLoginId": email,
+                                                                        "password": password})[0]
+
+    assert n8n_login("bruno@mottivme.com.br", "Bruno12345x") == 200
 
     people[1]["state"] = "absent"  # Bruno leaves the team
     r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py", "--data", f"people={json.dumps(people)}"],
                     sandbox_env)
     assert r.returncode == 0, r.stderr[-3000:]
     changed = {op["name"] for op in json.loads(r.stdout)["results"]["operations"] if op["success"]}
-    assert changed == {"Base system | ssh: people's keys (1 present, 1 absent)"}, changed
+    assert changed == {"Base system | ssh: people's keys (1 present, 1 absent)",
+                       "n8n stack | n8n users: people's accounts (1 present, 1 absent)"}, changed
     for h in servers:
         assert not logs_in(h, "bruno"), f"{h['name']}: an absent person still logs in"
         assert logs_in(h, "ana"), h["name"]
+    assert n8n_login("bruno@mottivme.com.br", "Bruno12345x") == 401  # his n8n account is gone
+    emails = {u["email"] for u in owner.request("GET", "rest/users")[1]["data"]["items"]}
+    assert "bruno@mottivme.com.br" not in emails and {"ana@mottivme.com.br", secrets["N8N_OWNER_EMAIL"]} <= emails
+    # the owner can never be removed this way: refused before anything runs
+    gone = [*people, {"name": "Owner", "email": secrets["N8N_OWNER_EMAIL"], "ssh_key": keys["stray"],
+                      "state": "absent", "n8n": "member"}]
+    r = run_pyinfra(["-y", "inventory.py", "deploy.py", "--data", f"people={json.dumps(gone)}"], sandbox_env)
+    assert r.returncode != 0 and "the owner can never be removed this way" in r.stdout + r.stderr
+    assert n8n_login(secrets["N8N_OWNER_EMAIL"], secrets["N8N_OWNER_PASSWORD"]) == 200
     assert logs_in(n8n_server.h, "stray"), "a key nobody listed was taken off"
     assert subprocess.run(sbx.ssh_args(n8n_server.h) + ["true"]).returncode == 0  # nor the deploy's own
 

@@ -105,3 +105,35 @@ def test_the_report_shows_who_has_what_where_and_keys_nobody_is_listed_for(keys)
         ["Bruno", "", "absent", keys["bruno"][1], "no", "yes", "?"],  # still on vault-1: the next deploy takes it off
         ["(not in group_data) deploy@notebook", "", "-", keys["deploy"][1], "yes", "no", "?"],
     ]
+
+
+def test_an_n8n_account_is_a_member_with_an_email_and_never_the_owners_removal():
+    from tasks.access import n8n_wanted, problems
+
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmYQnZkq0Gq3nOW1Zs7V9p0o8m7bT2l8d3zF0b1c2d3 x"
+    base = {"name": "Ana", "state": "present", "ssh_key": key}
+    assert problems([{**base, "email": "ana@example.com", "n8n": "member"}]) == []
+    (why,) = problems([{**base, "email": "ana@example.com", "n8n": "admin"}])
+    assert "n8n's admin role needs an Enterprise license" in why and why.startswith("group_data people[0] (Ana)")
+    (why,) = problems([{**base, "email": "ana@example.com", "n8n": "owner"}])
+    assert "the owner is N8N_OWNER_EMAIL" in why
+    (why,) = problems([{**base, "n8n": "member"}])
+    assert why.endswith("an n8n account needs the person's email (n8n's login)")
+    people = [{**base, "email": "Ana@Example.com", "n8n": "member"},
+              {**base, "name": "Bruno", "email": "bruno@example.com", "n8n": "member", "state": "absent"},
+              {**base, "name": "Caio", "email": "caio@example.com"},  # SSH only: no n8n account managed
+              {**base, "name": "Owner", "email": "owner@example.com", "n8n": "member"}]
+    assert n8n_wanted(people, "OWNER@example.com") == (["ana@example.com"], ["bruno@example.com"])
+    people[3]["state"] = "absent"
+    with pytest.raises(ValueError, match="the owner can never be removed this way"):
+        n8n_wanted(people, "owner@example.com")
+
+
+def test_n8n_users_are_read_from_psqls_rows():
+    from tasks.facts import N8nUsers
+
+    rows = ["ana@mottivme.com.br|global:member|t", "owner@sandbox.test|global:owner|f", "", "garbage"]
+    assert N8nUsers().process(rows) == [
+        {"email": "ana@mottivme.com.br", "role": "global:member", "pending": True},
+        {"email": "owner@sandbox.test", "role": "global:owner", "pending": False}]
+    assert "psql -U n8n -d n8n -At" in N8nUsers().command("cd /opt/n8n && docker compose -p n8n", "n8n", "n8n")
