@@ -276,6 +276,7 @@ def test_people_come_and_go_by_group_data_and_keys_nobody_listed_stay(sbx, n8n_s
     assert all(logs_in(h, "ana") and logs_in(h, "bruno") for h in servers), "a present person cannot log in"
     # their n8n accounts: members; Bruno takes his invitation (the link the owner can hand out)
     secrets = secrets_of(sbx)
+    assert secrets["N8N_OWNER_PASSWORD"] not in out
     owner = N8nClient(n8n_server.url)
     assert owner.request("POST", "rest/login", {"emailOrLdapLoginId": secrets["N8N_OWNER_EMAIL"],
                                                 "password": secrets["N8N_OWNER_PASSWORD"]})[0] == 200
