@@ -281,7 +281,8 @@ def test_the_vault_prune_applies_the_servers_retention_there(n8n_server, vault, 
     assert len([x for x in vault_snapshots(n8n_server) if "prune-check" in x["tags"]]) == 5  # nothing forgotten
     vault.sh(f"rm /srv/restic/{n8n_server.name}/snapshots/{forged}")  # the operator, having looked at it
     r = run_pyinfra(["-y", "inventory.py", "runbooks/vault_prune.py"], sandbox_env)
-    assert r.returncode == 0 and "vault-prune: 1 repositories pruned" in r.stdout, (r.stdout + r.stderr)[-3000:]
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and "vault-prune: 1 repositories pruned" in out, out[-3000:]
 
 
 def test_killed_backup_leaves_no_snapshot_and_the_next_run_works(n8n_server):
