@@ -56,12 +56,13 @@ def test_restore_over_supabase_named_by_its_source(supabase_host, sandbox_env):
     assert "postgresql://" not in out
 
 
-def test_doctor_finds_what_is_wrong_with_its_fix(n8n_server, sandbox_env):
+def test_doctor_finds_what_is_wrong_with_its_fix(n8n_server, vault, sandbox_env):
     r = run_mottivme(["doctor"], sandbox_env)
     out = r.stdout
     assert f"== {n8n_server.name} (n8n_servers)" in out, r.stderr[-2000:]
     for line in ("ok    secret rotation: none pending", "ok    compose file: valid", "ok    Caddyfile: valid",
-                 "ok    firewall: table inet mottivme_fw loaded", "ok    sshd: keys only"):
+                 "ok    firewall: table inet mottivme_fw loaded", "ok    sshd: keys only",
+                 "ok    backup vault: its REST server answers with the trusted certificate"):
         assert line in out, out
     assert re.search(r"^ok    containers: caddy, n8n, postgres: running and healthy$", out, re.M), out
     assert re.search(r"^ok    certificate: localhost: [0-9.]+ (h|days) left$", out, re.M), out
@@ -74,3 +75,10 @@ def test_doctor_finds_what_is_wrong_with_its_fix(n8n_server, sandbox_env):
                 "or mottivme deploy") in r.stdout
     finally:
         n8n_server.sh("systemctl restart mottivme-firewall")
+    vault.sh("systemctl stop restic-rest-server")  # the vault's SSH answers, its REST server does not
+    try:
+        out = n8n_server.sh("mottivme-host doctor", check=False)
+        assert re.search(r"^FAIL  backup vault: its REST server does not answer \(curl: \(7\) .+\) -- fix: on the "
+                         r"vault: systemctl status restic-rest-server; then mottivme deploy$", out, re.M), out
+    finally:
+        vault.sh("systemctl start restic-rest-server")
