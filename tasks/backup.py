@@ -81,7 +81,7 @@ def backup_settings() -> dict:
         "local_repository": bk.local_repository,
         "password_file": PASSWORD_FILE,
         "log": bk.log,
-        "keep": {"last": bk.keep_last, "daily": bk.keep_daily, "weekly": bk.keep_weekly, "monthly": bk.keep_monthly},
+        "keep": retention(bk),
         "check_weekday": bk.check_weekday,
         "check_subset": bk.check_subset,
         "offsite_repositories": repos,
@@ -100,8 +100,13 @@ def backup_settings() -> dict:
 def vault_settings() -> dict:
     """The `vault` section of the vault's host-program settings (mottivme_host.settings.Vault)."""
     bk = settings.Backup.from_data(host.data)
-    return {"path": bk.vault_path, "user": REST_SERVER_USER,
-            "keep": {"last": bk.keep_last, "daily": bk.keep_daily, "weekly": bk.keep_weekly, "monthly": bk.keep_monthly}}
+    return {"path": bk.vault_path, "user": REST_SERVER_USER, "keep": retention(bk)}
+
+
+def retention(bk: settings.Backup) -> dict:
+    """The retention as the host programs take it (mottivme_host.settings.Retention): the n8n
+    servers apply it to their repositories, the vault's prune to its own."""
+    return {"last": bk.keep_last, "daily": bk.keep_daily, "weekly": bk.keep_weekly, "monthly": bk.keep_monthly}
 
 
 def sources(configured: list[dict]) -> list[dict]:
@@ -187,13 +192,8 @@ def vault():
 
 def _prune_vault(state, host, password: HiddenValue, old_keys: str):
     tmp = "/root/.mottivme-vault-prune.pw"
-    host.run_shell_command(f"install -m 600 /dev/null {tmp}", print_input=False)
-    try:
-        host.put_file(StringIO(password.unmask() + "\n"), tmp, print_output=False, print_input=False)
-        ok, out = host.run_shell_command(f"mottivme-host vault-prune {tmp} --old-keys {old_keys}",
-                                         print_output=True, print_input=False)
-    finally:
-        host.run_shell_command(f"rm -f {tmp}", print_input=False)
+    ok, out = operations.run_with_secret_file(host, tmp, password.unmask() + "\n",
+                                              f"mottivme-host vault-prune {tmp} --old-keys {old_keys}", print_output=True)
     if not ok:
         host.log_styled("vault prune failed: " + (out.stderr_lines or ["no output"])[-1], fg="red",
                         log_func=logger.error)

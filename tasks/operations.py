@@ -214,15 +214,21 @@ CLAIM_JS = ("let b = ''; process.stdin.on('data', d => b += d).on('end', () => "
             "body: b}).then(r => console.log(r.status), () => console.log(0)))")
 
 
+def run_with_secret_file(host, path: str, text: str, command: str, print_output: bool = False):
+    """Inside a FunctionCommand: run ``command`` (which reads ``path``) with ``text`` in ``path``,
+    created 0600 before its first byte and removed whatever happens; neither the text nor the
+    command is printed. Returns pyinfra's (ok, output)."""
+    host.run_shell_command(f"install -m 600 /dev/null {path}", print_input=False)
+    try:
+        host.put_file(StringIO(text), path, print_output=False, print_input=False)
+        return host.run_shell_command(command, print_output=print_output, print_input=False)
+    finally:
+        host.run_shell_command(f"rm -f {path}", print_input=False)
+
+
 def _claim_owner(state, host, compose, payload: HiddenValue):
     tmp = "/root/.n8n-owner-setup.json"
-    host.run_shell_command(f"install -m 600 /dev/null {tmp}", print_input=False)
-    try:
-        host.put_file(StringIO(payload.unmask()), tmp, print_output=False, print_input=False)
-        ok, out = host.run_shell_command(f"{compose} exec -T n8n node -e {quote(CLAIM_JS)} < {tmp}",
-                                         print_output=False, print_input=False)
-    finally:
-        host.run_shell_command(f"rm -f {tmp}", print_input=False)
+    ok, out = run_with_secret_file(host, tmp, payload.unmask(), f"{compose} exec -T n8n node -e {quote(CLAIM_JS)} < {tmp}")
     status = "".join(out.stdout_lines).strip()
     if not ok or status != "200":
         return _fail(host, f"claiming n8n's owner account failed: HTTP {status or 'no answer'}")
@@ -283,13 +289,7 @@ USERS_JS = (
 def _n8n_users(state, host, compose, login: HiddenValue, invite: list[str], remove: list[str]):
     tmp = "/root/.n8n-users.json"
     body = json.dumps({"login": json.loads(login.unmask()), "invite": invite, "remove": remove})
-    host.run_shell_command(f"install -m 600 /dev/null {tmp}", print_input=False)
-    try:
-        host.put_file(StringIO(body), tmp, print_output=False, print_input=False)
-        ok, out = host.run_shell_command(f"{compose} exec -T n8n node -e {quote(USERS_JS)} < {tmp}",
-                                         print_output=False, print_input=False)
-    finally:
-        host.run_shell_command(f"rm -f {tmp}", print_input=False)
+    ok, out = run_with_secret_file(host, tmp, body, f"{compose} exec -T n8n node -e {quote(USERS_JS)} < {tmp}")
     try:
         result = json.loads((out.stdout_lines or ["{}"])[-1]) if ok else {}
     except ValueError:

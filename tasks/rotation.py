@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import secrets as _random
 import sys
-from io import StringIO
 
 from pyinfra import logger
 from pyinfra.api import FunctionCommand, HiddenValue, operation
 
 from tasks.config import persist_secret, rotation_pending_file
+from tasks.operations import run_with_secret_file
 
 ROTATABLE = {"postgres": "POSTGRES_PASSWORD", "restic": "RESTIC_PASSWORD"}
 NEVER = {"N8N_ENCRYPTION_KEY": "n8n encrypts every credential with it: with a new key every credential is lost. "
@@ -72,12 +72,7 @@ def refuse_deploy_if_pending() -> None:
 
 def _apply(state, host, values: HiddenValue):
     tmp = "/root/.mottivme-rotate.env"
-    host.run_shell_command(f"install -m 600 /dev/null {tmp}", print_input=False)
-    try:
-        host.put_file(StringIO(values.unmask()), tmp, print_output=False, print_input=False)
-        ok, out = host.run_shell_command(f"n8n-rotate-secrets {tmp}", print_output=True, print_input=False)
-    finally:
-        host.run_shell_command(f"rm -f {tmp}", print_input=False)
+    ok, out = run_with_secret_file(host, tmp, values.unmask(), f"n8n-rotate-secrets {tmp}", print_output=True)
     if not ok:
         host.log_styled("rotation failed: " + (out.stderr_lines or ["no output"])[-1], fg="red", log_func=logger.error)
     return ok
