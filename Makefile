@@ -42,8 +42,11 @@ lint: venv
 	$(BIN)/ruff check .
 	shellcheck -S warning $(SHELL_SCRIPTS)
 
+# the quick tier first (a failure there stops before any server starts), then the integration
+# tier on two lines at once, each with a sandbox of its own (tests/integration/conftest.py)
 test: venv
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m integration -n 2 --dist loadgroup --durations=25
 
 test-unit: venv
 	$(BIN)/pytest -m "not integration"

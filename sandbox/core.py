@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -159,21 +161,24 @@ class Sandbox:
         return their records."""
         t0 = time.time()
         release = release_of(release)
-        self.build_images(release=release)
-        self.ensure_apt_proxy()
         self._ensure_key()
         self._ensure_secrets()
-        state = self.load()
-        if not any(n["Name"] == self.network for n in self._networks()):
-            self.docker("network", "create", "--label", f"{LABEL}={self.prefix}", self.network)
-        used = {h["index"] for h in state["hosts"]}
-        new = []
-        for _ in range(count):
-            i = next(k for k in range(1, 1000) if k not in used)
-            used.add(i)
-            new.append(self._start(i, group, state, release))
-            state["hosts"].append(new[-1])
-            self.save(state)
+        # one sandbox at a time loads images, starts the apt proxy and takes free ports (two test
+        # lines and the Debian 12 tier start theirs at once); waiting for systemd is not shared
+        with shared_lock():
+            self.build_images(release=release)
+            self.ensure_apt_proxy()
+            state = self.load()
+            if not any(n["Name"] == self.network for n in self._networks()):
+                self.docker("network", "create", "--label", f"{LABEL}={self.prefix}", self.network)
+            used = {h["index"] for h in state["hosts"]}
+            new = []
+            for _ in range(count):
+                i = next(k for k in range(1, 1000) if k not in used)
+                used.add(i)
+                new.append(self._start(i, group, state, release))
+                state["hosts"].append(new[-1])
+                self.save(state)
         for h in new:
             self._wait_ready(h)
         self._write_etc_hosts(state)
@@ -276,9 +281,8 @@ class Sandbox:
             _kill_group_file(self.run_dir / "aptproxy-fwd.pid")
             if _engine_alive():
                 self.docker("network", "rm", self.network, check=False)
-                others = self.docker("ps", "-aq", "--filter", f"label={LABEL}").split()
-                if not others and stop_shared_services:
-                    stop_shared()
+                if stop_shared_services:
+                    stop_shared_if_unused()
                     self._docker_host = None
 
     def _networks(self) -> list[dict]:
@@ -325,6 +329,26 @@ def versions() -> dict:
 
 def install_host_deps() -> None:
     _run([str(HERE / "install-host-deps.sh")])
+
+
+@contextlib.contextmanager
+def shared_lock():
+    """Held while a sandbox sets up what every sandbox on this machine shares."""
+    (CACHE / "run").mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "run" / "sandbox.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def stop_shared_if_unused() -> None:
+    """Stop the engine and the apt proxy when no sandbox server is left (of any sandbox)."""
+    if not _engine_alive():
+        return
+    with shared_lock():
+        env = dict(os.environ, DOCKER_HOST=_run([str(HERE / "engine.sh"), "start"], env=_cache_env(),
+                                                capture=True).strip().splitlines()[-1])
+        if not _run(["docker", "ps", "-aq", "--filter", f"label={LABEL}"], env=env, capture=True).split():
+            stop_shared()
 
 
 def stop_shared() -> None:

@@ -53,7 +53,12 @@ def run_mottivme(args, env, timeout=900) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
-STATE = ROOT / ".sandbox-test"  # the integration tier's sandbox
+# The integration tier's sandbox. `make test` runs the tier on two lines at once (pytest-xdist,
+# `-n 2 --dist loadgroup`, conftest.py): each line (worker gw0, gw1) has a sandbox of its own;
+# a run without xdist is one line, gw0's.
+LINE = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+STATE = ROOT / (".sandbox-test" if LINE == "gw0" else f".sandbox-test-{LINE}")
+PREFIX = "tst" if LINE == "gw0" else f"t{LINE[2:]}x"  # servers tst-N, t1x-N
 
 
 def run_runbook(monkeypatch, name: str, data: dict, host_data: dict | None = None,

@@ -1,33 +1,66 @@
 """Integration tier: real sandbox servers (systemd, sshd, Docker inside), a real n8n.
 
-One sandbox (state in .sandbox-test/, servers tst-N) is shared by the whole session: a server
+One sandbox (state in .sandbox-test/, servers tst-N) is shared by the tests of a line: a server
 that the deploy turns into an n8n host, the backup vault (which also looks at the n8n server
 from the private network, the way another machine would), the stand-in for Supabase's
 database, and the monitor.
+
+`make test` runs two lines at once (pytest-xdist `-n 2 --dist loadgroup`): the modules marked
+`xdist_group("scaling")` on the second worker with a sandbox of their own (tests/helpers.py
+STATE, PREFIX), everything else on the first. Two cores mostly wait on servers; a line's tests
+still run one at a time, in file order, on servers nobody else touches. Without xdist the
+whole tier is one line.
 """
 
 import os
 import threading
+import time
 
 import pytest
 
 from sandbox import seed
-from sandbox.core import Sandbox
+from sandbox.core import Sandbox, stop_shared_if_unused
 from sandbox.n8n_client import N8nClient
-from tests.helpers import STATE, Server, clean_env, run_pyinfra
+from tests.helpers import PREFIX, ROOT, STATE, Server, clean_env, run_pyinfra
+
+MAIN_LINE = "main"
+_STARTED = pytest.StashKey[float]()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+            if item.get_closest_marker("xdist_group") is None:
+                item.add_marker(pytest.mark.xdist_group(MAIN_LINE))
     # tests that replace a server run after every other test of the shared sandbox
     items.sort(key=lambda item: item.get_closest_marker("replaces_servers") is not None)
 
 
+def _line_of(item) -> str:
+    mark = item.get_closest_marker("xdist_group")
+    return mark.args[0] if mark and mark.args else MAIN_LINE
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_STARTED] = time.time()
+
+
+def pytest_sessionfinish(session):
+    """After a session that used a test sandbox, the controller (not an xdist worker) stops the
+    private engine and the apt proxy if no sandbox server is left anywhere; a line only removes
+    its own servers. (A quick-tier run leaves them as they were.)"""
+    if hasattr(session.config, "workerinput") or os.environ.get("KEEP_SANDBOX"):
+        return
+    started = session.config.stash.get(_STARTED, time.time())
+    if any(f.stat().st_mtime >= started for f in ROOT.glob(".sandbox-test*/hosts.json")):
+        stop_shared_if_unused()
+
+
 @pytest.fixture(scope="session")
 def sbx():
-    s = Sandbox(state_dir=STATE, prefix="tst")
+    s = Sandbox(state_dir=STATE, prefix=PREFIX)
     # REUSE_SANDBOX=1 (with KEEP_SANDBOX=1 on the run before) skips the fresh servers: for
     # iterating on one test; CI and `make test` always start from fresh servers.
     if not (os.environ.get("REUSE_SANDBOX") and len(s.load()["hosts"]) == 4):
@@ -38,48 +71,74 @@ def sbx():
         s.up(1, "monitors")
     yield s
     if not os.environ.get("KEEP_SANDBOX"):
-        s.down()
+        s.down(stop_shared_services=False)  # the other line may still run: pytest_sessionfinish
 
 
-@pytest.fixture(scope="session", autouse=True)
-def beside(request, tmp_path_factory):
+class Beside:
     """Modules marked `beside` bring servers of their own (the Debian 12 tier): their scenario, the
-    module's `beside(tmp_dir)`, starts once the shared sandbox is up (its engine and apt proxy) and
-    runs in a thread while the other tests do - two cores mostly wait on servers. The module's test
+    module's `beside(tmp_dir)`, runs in a thread while the other tests of the line do - two cores
+    mostly wait on servers. It starts with the first test of its line (its xdist group) in this
+    process, once that line's sandbox is up (its engine and apt proxy); the module's test
     collects the outcome (`beside_outcome`); the session waits for every scenario before it ends."""
-    modules = {item.module for item in request.session.items if item.get_closest_marker("beside")}
-    runs = {}
-    if modules:
-        request.getfixturevalue("sbx")
-    for module in sorted(modules, key=lambda m: m.__name__):
+
+    def __init__(self, request, tmp_path_factory):
+        self.request, self.tmp = request, tmp_path_factory
+        self.modules = {}  # module name -> (module, line)
+        for item in request.session.items:
+            if item.get_closest_marker("beside"):
+                self.modules[item.module.__name__] = (item.module, _line_of(item))
+        self.runs: dict = {}
+
+    def start(self, name: str) -> None:
+        if name in self.runs:
+            return
+        self.request.getfixturevalue("sbx")
+        module = self.modules[name][0]
         box: dict = {}
-        tmp = tmp_path_factory.mktemp(module.__name__.rsplit(".", 1)[-1])
+        tmp = self.tmp.mktemp(name.rsplit(".", 1)[-1])
 
-        def run(m=module, b=box, d=tmp):
+        def run():
             try:
-                m.beside(d)
+                module.beside(tmp)
             except BaseException as e:  # noqa: BLE001 - re-raised by the module's test
-                b["error"] = e
+                box["error"] = e
 
-        t = threading.Thread(target=run, name=f"beside-{module.__name__}", daemon=True)
+        t = threading.Thread(target=run, name=f"beside-{name}", daemon=True)
         t.start()
-        runs[module.__name__] = (t, box)
-    yield runs
-    for t, _ in runs.values():
+        self.runs[name] = (t, box)
+
+    def start_line(self, line: str) -> None:
+        for name, (_, module_line) in sorted(self.modules.items()):
+            if module_line == line:
+                self.start(name)
+
+    def outcome(self, name: str) -> None:
+        self.start(name)
+        t, box = self.runs[name]
         t.join()
+        if "error" in box:
+            raise box["error"]
+
+
+@pytest.fixture(scope="session")
+def beside(request, tmp_path_factory):
+    b = Beside(request, tmp_path_factory)
+    yield b
+    for t, _ in b.runs.values():
+        t.join()
+
+
+@pytest.fixture(autouse=True)
+def _beside_of_this_line(request, beside):
+    if "tests/integration" in str(request.node.fspath):
+        beside.start_line(_line_of(request.node))
 
 
 @pytest.fixture
 def beside_outcome(beside):
     """outcome(__name__): wait for this module's scenario; its failure is this test's failure."""
 
-    def outcome(name: str) -> None:
-        t, box = beside[name]
-        t.join()
-        if "error" in box:
-            raise box["error"]
-
-    return outcome
+    return beside.outcome
 
 
 @pytest.fixture(scope="session")

@@ -134,12 +134,13 @@ def test_wrong_password_is_named_and_nothing_changes(n8n_server, sandbox_env):
 
 
 def test_missing_repository_and_unprovisioned_host_are_named(n8n_server, vault, sandbox_env):
-    vault.sh("mv /srv/restic/tst-1 /srv/restic/tst-1.away")
+    repo = f"/srv/restic/{n8n_server.name}"
+    vault.sh(f"mv {repo} {repo}.away")
     try:
         r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py", "--data", "from=offsite"], sandbox_env)
         assert r.returncode != 0 and "no repository there" in r.stdout + r.stderr
     finally:
-        vault.sh("mv /srv/restic/tst-1.away /srv/restic/tst-1")
+        vault.sh(f"mv {repo}.away {repo}")
     n8n_server.sh("mv /opt/n8n/docker-compose.yml /opt/n8n/docker-compose.yml.away")
     try:
         r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py"], sandbox_env)
