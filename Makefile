@@ -46,7 +46,7 @@ lint: venv
 # tier on two lines at once, each with a sandbox of its own (tests/integration/conftest.py)
 test: venv
 	$(BIN)/pytest -m "not integration"
-	$(BIN)/pytest -m integration -n 2 --dist loadgroup --durations=25
+	$(BIN)/pytest -m integration -n 2 --dist loadscope --durations=25
 
 test-unit: venv
 	$(BIN)/pytest -m "not integration"

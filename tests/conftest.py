@@ -12,3 +12,18 @@ def tmp_env_file(tmp_path):
     f = tmp_path / "empty.env"
     f.write_text("")
     return f
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist: each line of the integration tier (tests/helpers.py LINES) goes whole to one
+    worker, in file order. (xdist's own --dist loadgroup cannot be used: with pytest 9 its group
+    marks no longer reach the scheduler.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    from tests.helpers import line_of
+
+    class Lines(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return line_of(nodeid)
+
+    return Lines(config, log)

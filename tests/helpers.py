@@ -53,12 +53,21 @@ def run_mottivme(args, env, timeout=900) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
-# The integration tier's sandbox. `make test` runs the tier on two lines at once (pytest-xdist,
-# `-n 2 --dist loadgroup`, conftest.py): each line (worker gw0, gw1) has a sandbox of its own;
-# a run without xdist is one line, gw0's.
-LINE = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-STATE = ROOT / (".sandbox-test" if LINE == "gw0" else f".sandbox-test-{LINE}")
-PREFIX = "tst" if LINE == "gw0" else f"t{LINE[2:]}x"  # servers tst-N, t1x-N
+# The integration tier runs on lines: a line's tests run one after the other, in file order, on
+# servers no other line touches. `make test` runs the lines at once (pytest-xdist `-n 2`; the
+# scheduler in tests/conftest.py sends each line whole to one worker); without xdist the tier is
+# one line. LINES: the modules that make a line of their own (everything else: "main").
+LINES = {"tests/integration/test_scaling.py": "scaling"}
+
+
+def line_of(nodeid: str) -> str:
+    return LINES.get(nodeid.split("::", 1)[0], "main")
+
+
+# The sandbox of this process: each xdist worker (gw0, gw1), whichever line it takes, has its own.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+STATE = ROOT / (".sandbox-test" if WORKER == "gw0" else f".sandbox-test-{WORKER}")
+PREFIX = "tst" if WORKER == "gw0" else f"t{WORKER[2:]}x"  # servers tst-N, t1x-N
 
 
 def run_runbook(monkeypatch, name: str, data: dict, host_data: dict | None = None,

@@ -5,42 +5,39 @@ that the deploy turns into an n8n host, the backup vault (which also looks at th
 from the private network, the way another machine would), the stand-in for Supabase's
 database, and the monitor.
 
-`make test` runs two lines at once (pytest-xdist `-n 2 --dist loadgroup`): the modules marked
-`xdist_group("scaling")` on the second worker with a sandbox of their own (tests/helpers.py
-STATE, PREFIX), everything else on the first. Two cores mostly wait on servers; a line's tests
-still run one at a time, in file order, on servers nobody else touches. Without xdist the
-whole tier is one line.
+`make test` runs two lines at once (pytest-xdist `-n 2`, tests/helpers.py LINES): the scaling
+tests on one worker with a sandbox of their own (tests/helpers.py STATE, PREFIX), everything
+else on the other. Two cores mostly wait on servers; a line's tests still run one at a time, in
+file order, on servers nobody else touches. Without xdist the whole tier is one line.
 """
 
 import os
+import shutil
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from sandbox import seed
 from sandbox.core import Sandbox, stop_shared_if_unused
 from sandbox.n8n_client import N8nClient
-from tests.helpers import PREFIX, ROOT, STATE, Server, clean_env, run_pyinfra
+from tests.helpers import PREFIX, ROOT, STATE, Server, clean_env, line_of, run_pyinfra
 
-MAIN_LINE = "main"
 _STARTED = pytest.StashKey[float]()
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-            if item.get_closest_marker("xdist_group") is None:
-                item.add_marker(pytest.mark.xdist_group(MAIN_LINE))
     # tests that replace a server run after every other test of the shared sandbox
     items.sort(key=lambda item: item.get_closest_marker("replaces_servers") is not None)
 
 
 def _line_of(item) -> str:
-    mark = item.get_closest_marker("xdist_group")
-    return mark.args[0] if mark and mark.args else MAIN_LINE
+    return line_of(item.nodeid)
 
 
 def pytest_sessionstart(session):
@@ -77,14 +74,14 @@ def sbx():
 class Beside:
     """Modules marked `beside` bring servers of their own (the Debian 12 tier): their scenario, the
     module's `beside(tmp_dir)`, runs in a thread while the other tests of the line do - two cores
-    mostly wait on servers. It starts with the first test of its line (its xdist group) in this
-    process, once that line's sandbox is up (its engine and apt proxy); the module's test
-    collects the outcome (`beside_outcome`); the session waits for every scenario before it ends."""
+    mostly wait on servers. It starts before the first test of its line (its xdist group) in this
+    process sets anything up (sandboxes set up what they share one at a time: sandbox/core.py);
+    the module's test collects the outcome (`beside_outcome`); the session waits for every
+    scenario before it ends."""
 
-    def __init__(self, request, tmp_path_factory):
-        self.request, self.tmp = request, tmp_path_factory
+    def __init__(self, session):
         self.modules = {}  # module name -> (module, line)
-        for item in request.session.items:
+        for item in session.items:
             if item.get_closest_marker("beside"):
                 self.modules[item.module.__name__] = (item.module, _line_of(item))
         self.runs: dict = {}
@@ -92,16 +89,17 @@ class Beside:
     def start(self, name: str) -> None:
         if name in self.runs:
             return
-        self.request.getfixturevalue("sbx")
         module = self.modules[name][0]
         box: dict = {}
-        tmp = self.tmp.mktemp(name.rsplit(".", 1)[-1])
+        tmp = Path(tempfile.mkdtemp(prefix=f"mottivme-{name.rsplit('.', 1)[-1]}-"))
 
         def run():
             try:
                 module.beside(tmp)
             except BaseException as e:  # noqa: BLE001 - re-raised by the module's test
                 box["error"] = e
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
 
         t = threading.Thread(target=run, name=f"beside-{name}", daemon=True)
         t.start()
@@ -120,18 +118,29 @@ class Beside:
             raise box["error"]
 
 
+_BESIDE = pytest.StashKey[Beside]()
+
+
+def _beside_of(session) -> Beside:
+    if _BESIDE not in session.stash:
+        session.stash[_BESIDE] = Beside(session)
+    return session.stash[_BESIDE]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before any fixture of the line's first test (the line's own sandbox and first deploy take
+    minutes): its beside scenarios start now."""
+    if "tests/integration" in str(item.fspath):
+        _beside_of(item.session).start_line(_line_of(item))
+
+
 @pytest.fixture(scope="session")
-def beside(request, tmp_path_factory):
-    b = Beside(request, tmp_path_factory)
+def beside(request):
+    b = _beside_of(request.session)
     yield b
     for t, _ in b.runs.values():
         t.join()
-
-
-@pytest.fixture(autouse=True)
-def _beside_of_this_line(request, beside):
-    if "tests/integration" in str(request.node.fspath):
-        beside.start_line(_line_of(request.node))
 
 
 @pytest.fixture

@@ -12,9 +12,6 @@ import pytest
 from sandbox.n8n_client import N8nClient, n8n_api, webhook_workflow
 from tests.helpers import Server, run_pyinfra, secrets_of
 
-# a line of its own (conftest.py): its sandbox, with its own worker servers, beside the main line
-pytestmark = pytest.mark.xdist_group("scaling")
-
 RUN = uuid.uuid4().hex[:6]  # webhook paths of this run (a reused sandbox keeps older workflows)
 WHO, DRAIN = f"scaling-who-{RUN}", f"scaling-drain-{RUN}"
 SLEEP_CODE = ("const ms = Number($input.first().json.query.ms || 0);\n"
