@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from sandbox.core import RELEASES, Sandbox, SandboxError
 
@@ -51,8 +52,14 @@ def main(argv=None) -> int:
         elif a.cmd == "status":
             print(json.dumps(sbx.load(), indent=2))
         elif a.cmd == "images":
-            for release in [a.debian] if a.debian else sorted(RELEASES, reverse=True):  # 13, then 12
-                sbx.build_images(release=release)
+            releases = [a.debian] if a.debian else sorted(RELEASES, reverse=True)  # 13, then 12
+            # the other releases' server images (debootstrap) build beside the first release's
+            # steps: a cold cache mostly waits on the network
+            with ThreadPoolExecutor() as pool:
+                others = [pool.submit(sbx.build_images, ["server"], r) for r in releases[1:]]
+                sbx.build_images(release=releases[0])
+                for f in others:
+                    f.result()
         elif a.cmd == "seed":
             from sandbox import seed as seeding
 

@@ -46,15 +46,21 @@ slim() {
          "$1"/usr/share/doc/* "$1"/usr/share/man/* "$1"/usr/share/info/* "$1"/var/log/apt/* "$1"/var/log/dpkg.log
   find "$1/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} + 2>/dev/null || true
 }
+debootstrap_one() {  # debootstrap ARGS...: one at a time (steps run side by side; they share the .deb cache)
+  ( flock 9; debootstrap "$@" ) 9>"$WORK/debootstrap.lock"
+}
 base_rootfs() {  # base_rootfs SUITE DIR [debootstrap args]: fresh copy of a cached minbase
   local suite=$1 dir=$2 cached="$WORK/rootfs-$1"; shift 2
-  if [ ! -x "$cached/bin/sh" ]; then
-    log "debootstrap --variant=minbase $suite"
-    rm -rf "$cached.tmp"
-    debootstrap --variant=minbase --cache-dir="$WORK/debs" "$@" "$suite" "$cached.tmp" "$MIRROR" \
-      > "$WORK/debootstrap-$suite.log" 2>&1 || { tail -20 "$WORK/debootstrap-$suite.log" >&2; exit 1; }
-    slim "$cached.tmp"; mv "$cached.tmp" "$cached"
-  fi
+  (
+    flock 9  # the steps that run side by side may want the same minbase
+    if [ ! -x "$cached/bin/sh" ]; then
+      log "debootstrap --variant=minbase $suite"
+      rm -rf "$cached.tmp"
+      debootstrap_one --variant=minbase --cache-dir="$WORK/debs" "$@" "$suite" "$cached.tmp" "$MIRROR" \
+        > "$WORK/debootstrap-$suite.log" 2>&1 || { tail -20 "$WORK/debootstrap-$suite.log" >&2; exit 1; }
+      slim "$cached.tmp"; mv "$cached.tmp" "$cached"
+    fi
+  ) 9>"$WORK/rootfs-$suite.lock"
   rm -rf "$dir"; cp -a "$cached" "$dir"; chmod 755 "$dir"
 }
 import_and_save() {  # import_and_save DIR TAG ARCHIVE [--change ...]
@@ -69,16 +75,17 @@ save() {  # save ARCHIVE TAG...
 }
 
 step_server() {  # systemd server image; imported into the engine, its rootfs kept for re-import
-  local arc="$OUT/server-$SERVER_SUITE-${SERVER_IMAGE##*:}.tar.zst" r="$WORK/rootfs-server"
+  local arc="$OUT/server-$SERVER_SUITE-${SERVER_IMAGE##*:}.tar.zst" r="$WORK/rootfs-server-$SERVER_SUITE"
   if [ -s "$arc" ]; then
     docker image inspect "$SERVER_IMAGE" >/dev/null 2>&1 || zstd -dc -q "$arc" | docker load -q >/dev/null
     return
   fi
   log "server: debootstrap $SERVER_SUITE + systemd, sshd, python3"
   rm -rf "$r"; mkdir -p "$r"; chmod 755 "$r"   # "/" must be 0755, or dbus and non-root users break
-  debootstrap --variant=minbase --cache-dir="$WORK/debs" \
+  local dlog="$WORK/debootstrap-server-$SERVER_SUITE.log"
+  debootstrap_one --variant=minbase --cache-dir="$WORK/debs" \
     --include=openssh-server,python3,sudo,cron,ca-certificates,curl,systemd,systemd-sysv,dbus,iproute2,procps,zstd,gnupg,socat \
-    "$SERVER_SUITE" "$r" "$MIRROR" > "$WORK/debootstrap-server.log" 2>&1 || { tail -20 "$WORK/debootstrap-server.log" >&2; exit 1; }
+    "$SERVER_SUITE" "$r" "$MIRROR" > "$dlog" 2>&1 || { tail -20 "$dlog" >&2; exit 1; }
   slim "$r"
   cat > "$r/etc/dpkg/dpkg.cfg.d/01-sbx-nodoc" <<'CFG'
 path-exclude /usr/share/doc/*
@@ -152,9 +159,22 @@ stage_n8n() {  # stage_n8n VERSION: npm's n8n@VERSION in $WORK/n8n-stage-VERSION
            npm_config_nodedir="$node" npm_config_update_notifier=false
     # --ignore-scripts: prebuilt-binary downloads (GitHub) are unreachable; sqlite3 is built
     # from source below; kafka's native module is not built (the Kafka node will not work).
-    npm install -g --prefix "$st.tmp" --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error "n8n@$v"
+    # --prefer-offline: a second version takes what the first one's install cached
+    npm install -g --prefix "$st.tmp" --omit=dev --no-audit --no-fund --ignore-scripts --prefer-offline \
+        --loglevel=error "n8n@$v"
     cd "$st.tmp/lib/node_modules/n8n"
-    npm rebuild sqlite3 --build-from-source --loglevel=error >/dev/null
+    # sqlite3's binding is built once per sqlite3 and Node version (minutes of C++) and copied
+    # into every n8n version that has the same sqlite3
+    local sq sqv built
+    sq=$(node -p 'path.dirname(require.resolve("sqlite3/package.json"))')
+    sqv=$(node -p 'require("sqlite3/package.json").version')
+    built="$WORK/sqlite3-$sqv-node-$NODE_WHEEL_VERSION"
+    if [ ! -d "$built/build" ]; then
+      JOBS=max npm rebuild sqlite3 --build-from-source --loglevel=error >/dev/null
+      rm -rf "$built"; mkdir -p "$built" && cp -a "$sq/build" "$built/"
+    else
+      rm -rf "$sq/build" && cp -a "$built/build" "$sq/"
+    fi
     node -e 'require("sqlite3")'
   )
   "$HERE/images/n8n/prune.sh" "$st.tmp/lib/node_modules/n8n"
@@ -286,9 +306,20 @@ step_caddy() {
   save "$arc" "$CADDY_IMAGE"
 }
 
+timed() {  # timed STEP: run it, say how long it took
+  local t0=$SECONDS
+  "step_$1"
+  [ $((SECONDS - t0)) -gt 1 ] && log "$1: $((SECONDS - t0)) s"
+  return 0
+}
 for s in "$@"; do
-  t0=$SECONDS
-  case $s in server|node|n8n|postgres|redis|caddy) "step_$s" ;; *) echo "unknown step $s" >&2; exit 2 ;; esac
-  [ $((SECONDS - t0)) -gt 1 ] && log "$s: $((SECONDS - t0)) s"
+  case $s in server|node|n8n|postgres|redis|caddy) ;; *) echo "unknown step $s" >&2; exit 2 ;; esac
 done
+# n8n (npm, then minutes of files) runs beside the other steps (debootstrap and apt), which
+# mostly wait on the network: a cold cache takes the n8n step's time, not the sum
+n8n_pid=
+for s in "$@"; do
+  if [ "$s" = n8n ] && [ $# -gt 1 ]; then timed n8n & n8n_pid=$!; else timed "$s"; fi
+done
+[ -z "$n8n_pid" ] || wait "$n8n_pid"
 exit 0
