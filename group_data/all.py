@@ -81,11 +81,17 @@ image_archive_dir = ""
 #                              /webhook/ over them).
 # Moving between tiers is this one value and one deploy (`--data n8n_tier=ouro` for one run).
 n8n_tier = "bronze"
+# leads_per_day: the tier's upper bound (SOP 05's table); more leads than that a day is a warning
+# to move up (monitor_leads_query). None: no upper bound.
 n8n_tiers = {
-    "bronze": {"queue_mode": False, "main_workers": 0, "server_workers": 0, "webhook_processors": 0},
-    "prata": {"queue_mode": True, "main_workers": 1, "server_workers": 0, "webhook_processors": 0},
-    "ouro": {"queue_mode": True, "main_workers": 0, "server_workers": 2, "webhook_processors": 0},
-    "platina": {"queue_mode": True, "main_workers": 0, "server_workers": 2, "webhook_processors": 2},
+    "bronze": {"queue_mode": False, "main_workers": 0, "server_workers": 0, "webhook_processors": 0,
+               "leads_per_day": 100},
+    "prata": {"queue_mode": True, "main_workers": 1, "server_workers": 0, "webhook_processors": 0,
+              "leads_per_day": 500},
+    "ouro": {"queue_mode": True, "main_workers": 0, "server_workers": 2, "webhook_processors": 0,
+             "leads_per_day": 1000},
+    "platina": {"queue_mode": True, "main_workers": 0, "server_workers": 2, "webhook_processors": 2,
+                "leads_per_day": None},
 }
 # Set one of these to override the tier's value (None: the tier decides).
 n8n_queue_mode = None
@@ -234,6 +240,31 @@ monitor_checks = [
      "url": "https://services.leadconnectorhq.com/locations/${GHL_LOCATION_ID}", "expect_status": [200],
      "headers": {"Authorization": "Bearer ${GHL_API_TOKEN}", "Version": "2021-07-28"}},
 ]
+# Capacity (SOP 05, Escalabilidade: when to move up a plan or a tier), as data of the same shape:
+# a postgres check with max_value is a number from SQL (the query's first column) and its limit.
+# Each is a warning (monitor_warning_ladder: e-mail, not a page) unless it sets its own
+# severity/ladder; left out, like the checks above, when its variables are not set.
+monitor_capacity_checks = [
+    {"name": "supabase-size", "description": "Supabase database size (Free plan: 500 MB)", "type": "postgres",
+     "dsn": "${SUPABASE_DB_URL}", "query": "select round(pg_database_size(current_database()) / 1048576.0, 1)",
+     "max_value": 400, "unit": "MB", "value_label": "database size"},
+    {"name": "supabase-connections", "description": "Supabase connections in use", "type": "postgres",
+     "dsn": "${SUPABASE_DB_URL}", "query": "select round(100.0 * count(*) / current_setting('max_connections')::int) "
+                                           "from pg_stat_activity where backend_type = 'client backend'",
+     "max_value": 80, "unit": "%", "value_label": "connections"},
+    # SOP: "slow queries (> 1s)": statements running for more than a second at the check's moment
+    {"name": "supabase-slow-queries", "description": "Supabase queries running > 1 s", "type": "postgres",
+     "dsn": "${SUPABASE_DB_URL}", "query": "select count(*) from pg_stat_activity where state = 'active' "
+                                           "and now() - query_start > interval '1 second' and pid <> pg_backend_pid()",
+     "max_value": 2, "unit": "queries", "value_label": "slow queries"},
+]
+# Leads per day, counted by SQL on Supabase in the agency's own tables (one number), compared with
+# the tier's leads_per_day (n8n_tiers): more is a warning to move up a tier. Empty: no such check.
+# e.g. "select count(*) from public.leads where created_at > now() - interval '1 day'"
+monitor_leads_query = ""
+monitor_cpu_max_percent = 80  # CPU busy between two reports above it: a warning (SOP: "CPU > 80%")
+# Queue mode: executions waiting in Redis for a worker above it (reported with the disk): a warning
+monitor_queue_max_waiting = 100
 monitor_backup_max_age_hours = 26  # the daily backup's heartbeat is older: backup check down
 monitor_disk_max_percent = 85
 monitor_disk_path = "/"  # the file system the servers report (Docker's data); the vault: backup_vault_path

@@ -27,6 +27,9 @@ monitor_http_defaults = {"method": "GET", "timeout_seconds": 10, "max_response_m
                          "tls_min_days": 0}
 monitor_status_host = "localhost"
 monitor_resolve_private = True
+# Leads per day on the Supabase stand-in: the leads its seeded conversations name (about 8 a day)
+monitor_leads_query = ("select count(distinct lead_id) from conversation_history "
+                       "where created_at > now() - interval '1 day'")
 # PyPI through the sandbox's apt proxy (CONNECT), trusting what the operator's machine trusts
 pip_extra_args = "--proxy http://127.0.0.1:3142 --cert /sbx/host-ca.crt"
 

@@ -1,20 +1,29 @@
-"""Send this server's disk and memory use to the monitor.
+"""Send this server's disk, memory and CPU use (and, in queue mode, n8n's waiting executions) to
+the monitor.
 
-The percent used of the reported file system (settings `reports.disk_path`) and of memory (what
-the kernel cannot hand out again: 100 - MemAvailable / MemTotal) are POSTed to the monitor's
-heartbeat receiver, which alerts above its thresholds or when the reports stop. Every server the
-deploy manages runs it from cron every few minutes: n8n and worker servers, the backup vault, the
-monitor. The URLs hold the heartbeat token: they reach curl on stdin (`-K -`), never on a command
-line that `ps` shows. Nothing to do (exit 0) when no monitor is configured.
+The percent used of the reported file system (settings `reports.disk_path`), of memory (what
+the kernel cannot hand out again: 100 - MemAvailable / MemTotal) and of CPU time (busy since the
+last report, from /proc/stat: "consistently over 80 %" is SOP 05's reason to move up a plan, a
+moment's peak is not), and on an n8n server in queue mode the executions waiting in Redis for a
+worker (Bull's `bull:jobs:wait` list), are POSTed to the monitor's heartbeat receiver, which
+warns above its thresholds or when the reports stop. Every server the deploy manages runs it
+from cron every few minutes: n8n and worker servers, the backup vault, the monitor. The URLs
+hold the heartbeat token: they reach curl on stdin (`-K -`), never on a command line that `ps`
+shows. Nothing to do (exit 0) when no monitor is configured.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 from .common import Fail, send
 from .run import Runner
-from .settings import Settings
+from .settings import Reports, Settings
+from .stack import Stack
+
+# Bull's list of the executions no worker has taken yet (n8n: queue "jobs", prefix "bull")
+WAITING = "bull:jobs:wait"
 
 
 def add_arguments(p) -> None:
@@ -44,21 +53,79 @@ def memory_percent(meminfo: str = "/proc/meminfo") -> int:
     return 0 if total <= 0 else -(-(total - avail) * 100 // total)
 
 
+def cpu_times(stat: str = "/proc/stat") -> tuple[int, int]:
+    """(total, idle) jiffies of all CPUs; idle counts I/O wait (nothing to run)."""
+    with open(stat) as f:
+        fields = [int(v) for v in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+    return sum(fields), fields[3] + fields[4]
+
+
+def busy_percent(before: tuple[int, int], after: tuple[int, int]) -> int | None:
+    """Percent of CPU time busy between two samples, rounded up (None: no time passed)."""
+    total, idle = after[0] - before[0], after[1] - before[1]
+    if total <= 0 or idle < 0:
+        return None
+    return -(-(total - idle) * 100 // total)
+
+
+def cpu_percent(sample_file: str, stat: str = "/proc/stat", sleep=time.sleep) -> int:
+    """CPU busy since the last report (its totals kept in `sample_file`); without a usable one
+    (the first report, a reboot), over one second now."""
+    now = cpu_times(stat)
+    try:
+        with open(sample_file) as f:
+            before = tuple(int(v) for v in f.read().split()[:2])
+    except (OSError, ValueError):
+        before = ()
+    percent = busy_percent(before, now) if len(before) == 2 else None
+    if percent is None:
+        sleep(1)
+        before, now = now, cpu_times(stat)
+        percent = busy_percent(before, now) or 0
+    os.makedirs(os.path.dirname(sample_file) or ".", exist_ok=True)
+    with open(sample_file, "w") as f:
+        f.write(f"{now[0]} {now[1]}\n")
+    return percent
+
+
+def waiting_executions(s: Settings, runner: Runner) -> int:
+    """The executions waiting in Redis for a worker (the password stays in Redis's container:
+    redis-cli reads it from its environment)."""
+    res = Stack(s, runner).compose("exec", "-T", "redis", "sh", "-c",
+                                   f'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --raw LLEN {WAITING}', check=False)
+    out = res.stdout.strip()
+    if not res.ok or not out.isdigit():
+        raise Fail(f"cannot read n8n's queue from Redis: {(res.stderr or res.stdout).strip()[:160]} "
+                   "(is the stack's redis running? mottivme-host compose ps)")
+    return int(out)
+
+
 def main(ns, s: Settings, runner: Runner) -> int:
-    r = s.reports
-    measures = [("disk", used_percent(r.disk_path if r else "/"), r.disk_url if r else ""),
-                ("memory", memory_percent(), r.memory_url if r else "")]
+    r = s.reports or Reports()
+    wanted = [("disk", lambda: used_percent(r.disk_path), "%", r.disk_url),
+              ("memory", memory_percent, "%", r.memory_url),
+              ("cpu", lambda: cpu_percent(r.cpu_sample), "%", r.cpu_url),
+              ("queue", lambda: waiting_executions(s, runner), "waiting", r.queue_url)]
+    measures, unread = [], ""
+    for name, measure, unit, url in wanted:
+        if url or (ns.print and name != "queue"):
+            try:
+                measures.append((name, measure(), unit, url))
+            except Fail as e:
+                unread = str(e)  # the others are still sent; this report stops, which the monitor sees
     if ns.print:
-        for name, percent, _ in measures:
-            print(f"{name} {percent} %")
+        for name, value, unit, _ in measures:
+            print(f"{name} {value} {unit}")
+        if unread:
+            raise Fail(unread)
         return 0
     failed = []
-    for name, percent, url in measures:
-        if not url:
-            continue
-        res = send(runner, url, r.curl_args, str(percent))
+    for name, value, _, url in measures:
+        res = send(runner, url, r.curl_args, str(value))
         if not res.ok:
             failed.append(f"{name}: {res.stderr.strip()[:160] or f'curl exit {res.returncode}'}")
-    if failed:
-        raise Fail(f"the monitor did not take the report ({'; '.join(failed)})")
+    problems = ([f"the monitor did not take the report ({'; '.join(failed)})"] if failed else []) + \
+        ([unread] if unread else [])
+    if problems:
+        raise Fail("; ".join(problems))
     return 0

@@ -94,10 +94,14 @@ class Cleanup:
 @dataclass(frozen=True)
 class Reports:
     """What this server reports to the monitor host (tasks/monitoring.py `reporting()`): every
-    managed server its disk and memory; an n8n server also its secrets' age and scheduled jobs."""
+    managed server its disk, memory and CPU; an n8n server also its secrets' age and scheduled
+    jobs, and in queue mode the executions waiting for a worker."""
     disk_url: str = ""  # POST the percent used of disk_path here (holds a token: never in argv or logs)
     disk_path: str = "/"
     memory_url: str = ""  # POST the percent of memory in use here
+    cpu_url: str = ""  # POST the percent of CPU time busy since the last report here
+    cpu_sample: str = "/var/lib/mottivme/cpu-sample"  # the last report's /proc/stat totals
+    queue_url: str = ""  # queue mode: POST the executions waiting in Redis here
     secrets_url: str = ""  # POST the oldest rotatable secret's age (days) here (secret-age --report)
     # scheduled job -> heartbeat URL (common.report_job): "check" (the backup's weekly repository
     # check), "cleanup" (the weekly Supabase cleanup), "drill" (the monthly restore drill)

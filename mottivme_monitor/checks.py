@@ -2,7 +2,8 @@
 
 - http: status in expect_status, json conditions, response time, certificate days left
   (`resolve`: connect to that address instead of the URL's host, like curl --resolve).
-- postgres: connect (connect_timeout) and run the query.
+- postgres: connect (connect_timeout) and run the query; with max_value (a capacity check) its one
+  value must not exceed it.
 - heartbeat: judged from the newest ping at or before `now` (pings come from `serve`).
 
 run_all() runs the network checks concurrently in daemon threads with an overall
@@ -11,6 +12,7 @@ deadline, so one hung service can never stall the round.
 
 from __future__ import annotations
 
+import decimal
 import http.client
 import json
 import re
@@ -213,10 +215,30 @@ def check_postgres(spec: dict) -> Result:
     start = time.monotonic()
     try:
         with psycopg.connect(spec["dsn"], connect_timeout=max(1, int(timeout)), autocommit=True) as conn:
-            conn.execute(spec["query"]).fetchall()
+            rows = conn.execute(spec["query"]).fetchall()
     except Exception as e:  # noqa: BLE001
         return Result(False, _ms(start), _pg_reason(e))
-    return Result(True, _ms(start), "")
+    ms = _ms(start)
+    if spec.get("max_value") is None:
+        return Result(True, ms, "")
+    value = rows[0][0] if rows and rows[0] else None
+    if isinstance(value, decimal.Decimal):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return Result(False, ms, f"the query gave {value!r}, not a number (max {spec['max_value']:g})")
+    return Result(not (why := over_max(spec, value)), ms, why)
+
+
+def over_max(spec: dict, value: float | None) -> str:
+    """'' when `value` is within the spec's max_value, else why not ("disk at 91 % > 85 %")."""
+    if spec.get("max_value") is None:
+        return ""
+    unit = f" {spec['unit']}" if spec["unit"] else ""
+    if value is None:
+        return f"no value (max {spec['max_value']:g}{unit})"
+    if value > spec["max_value"]:
+        return f"{spec['value_label']} at {value:g}{unit} > {spec['max_value']:g}{unit}"
+    return ""
 
 
 def _pg_reason(e: Exception) -> str:
@@ -250,13 +272,11 @@ def check_heartbeat(spec: dict, ping: Ping | None, now: int, watched_since: int 
     age = now - ping.ts
     if age > max_age:
         return Result(False, None, f"no ping for {clock.duration(age)} (max {clock.duration(max_age)})")
-    if spec["max_value"] is not None:
+    if spec["max_value"] is not None and ping.value is None:
         unit = f" {spec['unit']}" if spec["unit"] else ""
-        if ping.value is None:
-            return Result(False, None, f"ping carried no value (max {spec['max_value']:g}{unit})")
-        if ping.value > spec["max_value"]:
-            return Result(False, None, f"{spec['value_label']} at {ping.value:g}{unit} > {spec['max_value']:g}{unit}")
-    return Result(True, None, "")
+        return Result(False, None, f"ping carried no value (max {spec['max_value']:g}{unit})")
+    why = over_max(spec, ping.value)
+    return Result(not why, None, why)
 
 
 # -- running them ----------------------------------------------------------------------

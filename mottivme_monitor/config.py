@@ -32,7 +32,7 @@ SEVERITIES = ("page", "warning")  # warning: its messages and page say WARNING, 
 TYPE_KEYS = {
     "http": {"url", "method", "headers", "body", "expect_status", "json", "max_response_ms",
              "timeout_seconds", "tls_min_days", "tls_verify", "ca_file", "resolve"},
-    "postgres": {"dsn", "query", "timeout_seconds"},
+    "postgres": {"dsn", "query", "timeout_seconds", "max_value", "unit", "value_label"},
     "heartbeat": {"max_age_minutes", "max_value", "unit", "value_label", "sender"},
 }
 TOP_KEYS = {"db", "www_dir", "listen", "ping_token", "title", "public_url", "interval_seconds",
@@ -287,6 +287,8 @@ def _check(raw: Any, where: str, default_ladder: Ladder, channels: Mapping[str, 
     spec = {"http": _http_spec, "postgres": _postgres_spec, "heartbeat": _heartbeat_spec}[kind](raw, where)
     if kind == "heartbeat" and not spec["value_label"]:
         spec["value_label"] = name.split("-")[0]      # "disk-n8n1" -> "disk at 91 % > 85 %"
+    if kind == "postgres" and not spec["value_label"]:
+        spec["value_label"] = name
     severity = _str(raw, "severity", "page", where)
     if severity not in SEVERITIES:
         raise ConfigError(f"{where}: 'severity' must be one of {', '.join(SEVERITIES)}")
@@ -338,9 +340,14 @@ def _http_spec(raw: dict, where: str) -> dict:
 
 
 def _postgres_spec(raw: dict, where: str) -> dict:
+    """A connection and a query; with `max_value`, a capacity check: the query's one value (first
+    column of the first row, a number) must not exceed it."""
     return {"dsn": _str(raw, "dsn", "", where),
             "query": _str(raw, "query", "select 1", where) or "select 1",
-            "timeout_seconds": _num(raw, "timeout_seconds", 10, where, minimum=1)}
+            "timeout_seconds": _num(raw, "timeout_seconds", 10, where, minimum=1),
+            "max_value": _num(raw, "max_value", None, where),
+            "unit": _str(raw, "unit", "", where),
+            "value_label": _str(raw, "value_label", "", where)}
 
 
 def _heartbeat_spec(raw: dict, where: str) -> dict:

@@ -14,7 +14,7 @@ import re
 
 _NUM = r"[0-9]+(?:\.[0-9]+)?"
 _DUR = rf"{_NUM} (?:s|min|h|d)(?: {_NUM} (?:s|min|h))?"
-_UNIT = r"(?: ?[%A-Za-z]{1,8})?"
+_UNIT = r"(?: ?[%A-Za-z]{1,12})?"
 # shapes published as they are (the whole reason must match)
 EXACT = [re.compile(p) for p in (
     r"HTTP [1-5][0-9][0-9]",
@@ -30,6 +30,7 @@ EXACT = [re.compile(p) for p in (
     rf"no ping for {_DUR} \(max {_DUR}\)",
     rf"[a-z][a-z ]{{0,30}} at {_NUM}{_UNIT} > {_NUM}{_UNIT}",
     rf"ping carried no value \(max {_NUM}{_UNIT}\)",
+    rf"no value \(max {_NUM}{_UNIT}\)",
 )]
 # everything else: by its beginning, the name of its kind
 KINDS = [
@@ -43,6 +44,7 @@ KINDS = [
     ("ca_file not readable", "monitor configuration error"),
     ("psycopg is not installed", "monitor configuration error"),
     ("monitor error", "monitor error"),
+    ("the query gave", "capacity query error"),  # its value may be anything the query returns
 ]
 JSON_CONDITION = re.compile(r"^\S+ is (?:missing|present, expected absent|.+, expected .+)$")
 

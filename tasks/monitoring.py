@@ -5,9 +5,12 @@ virtualenv, a systemd timer that runs every check each minute, the heartbeat rec
 serving the static status page (HTTPS). The checks are data (group_data `monitor_checks`);
 secrets stay in .env and reach the host only in a 0600 file that systemd reads.
 
-`reporting()` makes each n8n server report to it: the daily backup's heartbeat (success and
-failure hooks), its disk usage every few minutes and its oldest secret's age daily (a warning
-from secret_warn_days before secret_max_age_days, with monitor_warning_ladder).
+`reporting()` makes each server report to it: its disk, memory and CPU every few minutes (and an
+n8n server in queue mode the executions waiting for a worker); an n8n server also the daily
+backup's heartbeat (success and failure hooks) and its oldest secret's age daily (a warning from
+secret_warn_days before secret_max_age_days, with monitor_warning_ladder). Capacity checks
+(Supabase's size, connections, slow queries, leads per day against the tier) are SQL checks with
+a limit, warnings too.
 
 Each server's URLs carry its own token (mottivme_monitor/tokens.py, derived from
 MONITOR_PING_TOKEN), and each heartbeat check names its `sender`, so the monitor takes a check's
@@ -34,7 +37,7 @@ from pyinfra.operations.util import any_changed
 from mottivme_monitor.config import expand_env
 from mottivme_monitor.tokens import server_token
 from mottivme_monitor.whatsapp import whatsapp_form
-from tasks import groups, operations, settings
+from tasks import groups, operations, scaling, settings
 from tasks.config import peer
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mottivme_monitor"
@@ -98,7 +101,15 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
     """(checks to render, "name (VAR not set)" for the ones left out)."""
     out, skipped = [], []
     n8n = list(inventory.get_group("n8n_servers", default=[]))
-    for check in m.checks:
+    warning = {"severity": "warning", "ladder": m.warning_ladder}
+    capacity = [{**warning, **c} for c in m.capacity_checks]
+    tier = scaling.settings(n8n[0].data if n8n else host.data)
+    if m.leads_query and tier.leads_per_day is not None:
+        capacity.append({**warning, "name": "leads-per-day", "type": "postgres", "dsn": "${SUPABASE_DB_URL}",
+                         "description": f"leads per day (tier {tier.tier}: up to {tier.leads_per_day})",
+                         "query": m.leads_query, "max_value": tier.leads_per_day, "unit": "leads",
+                         "value_label": "leads per day"})
+    for check in [*m.checks, *capacity]:
         c = {**m.http_defaults, **check} if check["type"] == "http" else dict(check)
         missing = sorted(v for v in variables(c) if not os.environ.get(v))
         if missing:
@@ -129,8 +140,20 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
                     "max_value": m.disk_max_percent, "unit": "%"})
         out.append({"name": f"memory-{h.name}", "description": f"memory in use on {h.name}", "type": "heartbeat",
                     "sender": h.name, "max_age_minutes": m.disk_report_minutes * 3,
-                    "max_value": m.memory_max_percent, "unit": "%", "severity": "warning", "ladder": m.warning_ladder})
+                    "max_value": m.memory_max_percent, "unit": "%", **warning})
+        out.append({"name": f"cpu-{h.name}", "description": f"CPU busy on {h.name}", "type": "heartbeat",
+                    "sender": h.name, "max_age_minutes": m.disk_report_minutes * 3,
+                    "max_value": m.cpu_max_percent, "unit": "%", **warning})
+        if queue_mode(h):
+            out.append({"name": f"queue-{h.name}", "description": f"executions waiting for a worker on {h.name}",
+                        "type": "heartbeat", "sender": h.name, "max_age_minutes": m.disk_report_minutes * 3,
+                        "max_value": m.queue_max_waiting, "unit": "executions", "value_label": "queue", **warning})
     return out, skipped
+
+
+def queue_mode(h) -> bool:
+    """An n8n server whose stack holds n8n's queue (Redis): it reports the executions waiting."""
+    return "n8n_servers" in h.groups and scaling.settings(h.data).queue_mode
 
 
 def config(m: settings.Monitor) -> tuple[dict, list[str]]:
@@ -247,7 +270,10 @@ def report_settings() -> dict | None:
     m = settings.Monitor.from_data(host.data)
     me = host.name
     out = {"disk_url": ping_url(m, f"disk-{me}", sender=me), "memory_url": ping_url(m, f"memory-{me}", sender=me),
-           "disk_path": disk_path(host, m), "curl_args": ping_curl_args(m).split()}
+           "cpu_url": ping_url(m, f"cpu-{me}", sender=me), "disk_path": disk_path(host, m),
+           "curl_args": ping_curl_args(m).split()}
+    if queue_mode(host):
+        out["queue_url"] = ping_url(m, f"queue-{me}", sender=me)
     if "n8n_servers" in host.groups:
         out["secrets_url"] = ping_url(m, f"secrets-{me}", sender=me)
         out["jobs"] = {job: ping_url(m, f"{job}-{me}", sender=me) for job in JOBS}

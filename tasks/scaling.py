@@ -20,6 +20,7 @@ class Scaling:
     server_workers: int  # worker processes on each n8n_workers server
     webhook_processors: int  # on the main server (platina)
     concurrency: int
+    leads_per_day: int | None = None  # the tier's upper bound (SOP 05's table); None: none
 
     @property
     def main_services(self) -> list[str]:
@@ -53,7 +54,7 @@ def settings(data) -> Scaling:
                 main_workers=int(pick("main_workers", "n8n_main_workers")),
                 server_workers=int(pick("server_workers", "n8n_server_workers")),
                 webhook_processors=int(pick("webhook_processors", "n8n_webhook_processors")),
-                concurrency=int(get("n8n_worker_concurrency")))
+                concurrency=int(get("n8n_worker_concurrency")), leads_per_day=base.get("leads_per_day"))
     if not s.queue_mode and (s.main_workers or s.server_workers or s.webhook_processors):
         raise ScalingError(f"tier {tier}: workers and webhook processors need queue mode (n8n_queue_mode)")
     return s

@@ -186,6 +186,10 @@ class Monitor(_Settings):
     disk_path: str = key("monitor_disk_path")
     disk_report_minutes: int = key("monitor_disk_report_minutes")
     memory_max_percent: int = key("monitor_memory_max_percent")
+    capacity_checks: list[dict] = key("monitor_capacity_checks")
+    leads_query: str = key("monitor_leads_query")  # "": no leads-per-day check
+    cpu_max_percent: int = key("monitor_cpu_max_percent")
+    queue_max_waiting: int = key("monitor_queue_max_waiting")
     resolve_private: bool = key("monitor_resolve_private")
     pip_extra_args: str = key("pip_extra_args")
 

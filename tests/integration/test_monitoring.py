@@ -4,6 +4,7 @@ n8n server's reports; paging through a real receiver; silenced by the runbooks."
 import base64
 import datetime as dt
 import json
+import re
 import ssl
 import urllib.request
 
@@ -78,9 +79,10 @@ def n8n_up(n8n_server):
                   "https://localhost/healthz/readiness >/dev/null && exit 0; sleep 1; done; exit 1")
 
 
-def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, vault):
+def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, vault, supabase_host):
     """deploy.py set up the monitor: timer, receiver and Caddy run; the n8n server's backup
-    heartbeat and disk report arrive; every default check that has its variables is up."""
+    heartbeat and disk report arrive; every default check that has its variables is up, the
+    capacity checks included; a capacity limit crossed is a warning, not an outage."""
     assert monitor.sh("systemctl is-active mottivme-monitor.timer mottivme-monitor-ping caddy").split() == ["active"] * 3
     n8n_server.sh("n8n-backup --no-offsite --check --tag manual")
     for server in (n8n_server, vault, monitor):  # every managed server reports its disk and memory
@@ -94,7 +96,7 @@ def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, 
         assert service(doc, check)["state"] == "up", service(doc, check)
     # the scheduled jobs report to checks of their own, every server its disk and memory: pinged
     # (no grace "no ping yet" reason)
-    reports = [f"{kind}-{server.name}" for server in (n8n_server, vault, monitor) for kind in ("disk", "memory")]
+    reports = [f"{kind}-{server.name}" for server in (n8n_server, vault, monitor) for kind in ("disk", "memory", "cpu")]
     for check in (f"check-{name}", f"cleanup-{name}", *reports):
         assert (service(doc, check)["state"], service(doc, check)["reason"]) == ("up", ""), service(doc, check)
     drill = service(doc, f"drill-{name}")
@@ -105,6 +107,23 @@ def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, 
     # checks whose variables are not set in the sandbox (Railway, GoHighLevel...) are left out
     assert "gohighlevel" not in {s["name"] for s in doc["services"]}
     assert f"disk-{name}" in monitor.sh("mottivme-monitor status")
+    # capacity (SOP 05, Escalabilidade): SQL on the Supabase stand-in, within its limits
+    for check in ("supabase-size", "supabase-connections", "supabase-slow-queries", "leads-per-day"):
+        assert (service(doc, check)["state"], service(doc, check)["reason"]) == ("up", ""), service(doc, check)
+    # 150 new leads today: more than tier bronze's 100 a day -> a warning by e-mail, not a page
+    stand_in = "docker exec supabase-db psql -U postgres -v ON_ERROR_STOP=1 -Atqc"
+    supabase_host.sh(f"{stand_in} \"insert into conversation_history (lead_id, role, message) "
+                     "select 900000 + g, 'user', 'itest lead' from generate_series(1, 150) g\"")
+    try:
+        monitor.sh("mottivme-monitor run")
+        leads = service(status(monitor), "leads-per-day")
+        assert leads["state"] == "warning", leads
+        assert leads["reason"] == re.search(r"leads per day at 15\d leads > 100 leads", leads["reason"])[0], leads
+        assert re.search(r"leads-per-day\s.*leads per day at 15\d leads > 100 leads",
+                         monitor.sh("mottivme-monitor status")), monitor.sh("mottivme-monitor status")
+        assert "All systems operational" in status(monitor)["summary"]["text"]
+    finally:
+        supabase_host.sh(f"{stand_in} \"delete from conversation_history where message = 'itest lead'\"")
 
 
 def test_outage_pages_once_the_status_page_stays_up_and_recovery_is_announced(paused_monitor, n8n_server, sandbox_env):

@@ -13,7 +13,8 @@ from sandbox.n8n_client import N8nClient, n8n_api, webhook_workflow
 from tests.helpers import Server, run_pyinfra, secrets_of
 
 RUN = uuid.uuid4().hex[:6]  # webhook paths of this run (a reused sandbox keeps older workflows)
-WHO, DRAIN = f"scaling-who-{RUN}", f"scaling-drain-{RUN}"
+WHO, DRAIN, QUEUED = f"scaling-who-{RUN}", f"scaling-drain-{RUN}", f"scaling-queued-{RUN}"
+WORKER_CONTAINERS = "docker ps -aq --filter label=com.docker.compose.project=n8n-worker"
 SLEEP_CODE = ("const ms = Number($input.first().json.query.ms || 0);\n"
               "await new Promise(r => setTimeout(r, ms));\n"
               "return [{ json: { execution: $execution.id } }];")
@@ -111,6 +112,36 @@ def test_queued_executions_survive_a_worker_server_being_drained(api, ouro, n8n_
     r = deploy(sandbox_env, "ouro")
     assert r.returncode == 0, r.stdout[-3000:]
     assert drained.sh("systemctl is-active n8n-tunnel").strip() == "active"
+
+
+def test_executions_waiting_for_a_worker_are_reported_to_the_monitor(api, ouro, n8n_server, monitor):
+    """Queue mode: the n8n server reports how many executions wait in Redis for a worker (SOP 05:
+    time for more workers), read from the real queue, and the monitor has a check for it."""
+    n8n, headers = api
+    wf = webhook_workflow(n8n, headers, "itest scaling queued", QUEUED, str(uuid.uuid4()),
+                          code=SLEEP_CODE, response_mode="onReceived")
+    for w in ouro:  # no worker anywhere: what arrives waits
+        w.sh(f"docker stop -t 60 $({WORKER_CONTAINERS})")
+    try:
+        for _ in range(3):
+            assert n8n.request("GET", f"webhook/{QUEUED}")[0] == 200
+        assert "queue 3 waiting" in n8n_server.sh("mottivme-report-disk --print")
+        n8n_server.sh("mottivme-report-disk")
+        monitor.sh("mottivme-monitor run")
+        lines = monitor.sh("mottivme-monitor status").splitlines()
+        queue = next((line.split() for line in lines if line.startswith(f"queue-{n8n_server.name} ")), None)
+        assert queue and queue[1] == "UP", lines  # 3 waiting: within monitor_queue_max_waiting
+    finally:
+        for w in ouro:
+            w.sh(f"docker start $({WORKER_CONTAINERS})")
+    for _ in range(60):  # and nothing was lost: the workers take them when back
+        done = psql(n8n_server, f"select count(*) from execution_entity where \\\"workflowId\\\" = '{wf}' "
+                                "and status = 'success'")
+        if done == "3":
+            break
+        time.sleep(2)
+    assert done == "3"
+    assert "queue 0 waiting" in n8n_server.sh("mottivme-report-disk --print")
 
 
 def test_redis_and_postgres_refuse_everything_but_the_stack_and_the_tunnel(ouro, n8n_server, probe, sbx):

@@ -266,6 +266,25 @@ def test_postgres_connection_refused_is_a_clear_reason():
     assert checks.run_one(check_of(type="postgres", dsn="")).reason == "dsn is empty (is its environment variable set?)"
 
 
+def test_a_capacity_check_names_its_value_and_its_limit():
+    """A postgres check with max_value (a capacity check: the query's one number) says what is over
+    and by how much; its threshold, unit and label come from the configuration."""
+    spec = dict(check_of(type="postgres", name="supabase-size", dsn="postgresql://x@127.0.0.1/db",
+                         query="select 1", max_value=400, unit="MB", value_label="database size").spec)
+    assert checks.over_max(spec, 399.5) == ""
+    assert checks.over_max(spec, 400) == ""
+    assert checks.over_max(spec, 412) == "database size at 412 MB > 400 MB"
+    assert checks.over_max(spec, None) == "no value (max 400 MB)"
+    plain = dict(check_of(type="postgres", name="leads-per-day", dsn="x", max_value=100).spec)
+    assert checks.over_max(plain, 130) == "leads-per-day at 130 > 100"   # label: the check's name
+    assert checks.over_max(dict(check_of(type="postgres", dsn="x").spec), 10**9) == ""  # no limit: a plain check
+
+
+def test_a_capacity_limit_must_be_a_number():
+    with pytest.raises(config.ConfigError, match=r"'max_value' must be a number"):
+        check_of(type="postgres", dsn="x", max_value="400")
+
+
 def test_checks_run_concurrently():
     with Service(delay=0.3) as a, Service(delay=0.3) as b, Service(delay=0.3) as c:
         cks = [check_of(name=n, type="http", url=s.url()) for n, s in (("a", a), ("b", b), ("c", c))]

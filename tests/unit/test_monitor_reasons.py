@@ -26,6 +26,11 @@ HB = {"max_age_minutes": 1560, "max_value": 82, "unit": "days", "value_label": "
     checks.check_heartbeat(HB, None, 5000, 1000).reason,
     checks.check_heartbeat(HB, None, 10 ** 6, 1).reason,
     checks.check_heartbeat(HB, Ping(1000, None, False, ""), 1060).reason,
+    # capacity (SQL values, the queue): numbers and the configured label/unit
+    checks.over_max({"max_value": 400, "unit": "MB", "value_label": "database size"}, 412.3),
+    checks.over_max({"max_value": 100, "unit": "leads", "value_label": "leads per day"}, 157),
+    checks.over_max({"max_value": 100, "unit": "executions", "value_label": "queue"}, 130),
+    checks.over_max({"max_value": 2, "unit": "queries", "value_label": "slow queries"}, None),
 ])
 def test_the_checks_own_shapes_are_published_as_they_are(reason):
     assert reason and public(reason) == reason
@@ -45,6 +50,7 @@ def test_the_checks_own_shapes_are_published_as_they_are(reason):
      "unexpected response content"),
     ("dsn is empty (is its environment variable set?)", "not configured"),
     ("monitor error: KeyError: 'x'", "monitor error"),
+    ("the query gave 'db.internal:5432', not a number (max 100)", "capacity query error"),
     ("", ""),
 ])
 def test_free_text_is_published_by_its_kind_only(reason, kind):

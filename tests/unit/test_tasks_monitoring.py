@@ -90,7 +90,8 @@ def on(monkeypatch, h: FakeHost) -> None:
 def urls_of(h: FakeHost) -> dict[str, str]:
     """Every heartbeat URL host `h`'s host-program settings hold: {check name (or /fail): URL}."""
     r = monitoring.report_settings()
-    urls = [r["disk_url"], r["memory_url"], r.get("secrets_url", ""), *r.get("jobs", {}).values()]
+    urls = [r["disk_url"], r["memory_url"], r["cpu_url"], r.get("queue_url", ""), r.get("secrets_url", ""),
+            *r.get("jobs", {}).values()]
     if "n8n_servers" in h.groups:
         b = backup.backup_settings()
         urls += [b["success_hook"], b["failure_hook"]]
@@ -116,11 +117,48 @@ def test_every_rendered_heartbeat_check_names_its_sender(fleet, monkeypatch):
     assert cfg.senders() == sorted(h.name for h in fleet)  # the monitor reads the senders the deploy wrote
 
 
+def test_capacity_checks_are_warnings_and_leads_are_measured_against_the_tier(fleet, monkeypatch):
+    """SOP 05's scaling numbers: Supabase's SQL checks and leads per day against the tier's upper
+    bound, CPU from every server, the queue from an n8n server in queue mode: all warnings."""
+    monkeypatch.setenv("SUPABASE_DB_URL", "postgresql://postgres:pw@db.example.test:5432/postgres")
+    for h in fleet:
+        h.data["monitor_leads_query"] = "select count(*) from leads where created_at > now() - interval '1 day'"
+    fleet[1].data["n8n_tier"] = "prata"  # n2 runs n8n's queue (Redis); n1 (the first: the tier's) stays bronze
+    on(monkeypatch, fleet[-1])
+    conf, _ = monitoring.config(settings.Monitor.from_data(fleet[-1].data))
+    by_name = {c["name"]: c for c in conf["checks"]}
+    capacity = ["supabase-size", "supabase-connections", "supabase-slow-queries", "leads-per-day",
+                *(f"cpu-{h.name}" for h in fleet), "queue-n2"]
+    for name in capacity:
+        assert by_name[name]["severity"] == "warning", name
+        assert by_name[name]["ladder"] == fleet[-1].data["monitor_warning_ladder"], name
+    assert "queue-n1" not in by_name  # bronze: no queue
+    leads = by_name["leads-per-day"]
+    assert (leads["max_value"], leads["value_label"]) == (100, "leads per day")
+    assert leads["description"] == "leads per day (tier bronze: up to 100)"
+    assert leads["query"].startswith("select count(*) from leads")
+    assert by_name["supabase-size"]["max_value"] == 400 and by_name["cpu-n1"]["max_value"] == 80
+    cfg = monitor_config.parse(monitor_config.expand_env(conf, {"MONITOR_PING_TOKEN": MASTER}))
+    assert cfg.check("leads-per-day").down_word == "WARNING"  # the monitor takes what the deploy wrote
+    # the server in queue mode reports its queue, the other does not
+    on(monkeypatch, fleet[1])
+    assert monitoring.report_settings()["queue_url"].endswith("/queue-n2")
+    on(monkeypatch, fleet[0])
+    assert "queue_url" not in monitoring.report_settings()
+    # no query configured, or a tier without an upper bound: no leads check
+    for h in fleet:
+        h.data["monitor_leads_query"] = ""
+    on(monkeypatch, fleet[-1])
+    assert "leads-per-day" not in {c["name"] for c in monitoring.config(settings.Monitor.from_data(fleet[-1].data))[0]["checks"]}
+    monkeypatch.delenv("SUPABASE_DB_URL")
+    assert "supabase-size" not in {c["name"] for c in monitoring.config(settings.Monitor.from_data(fleet[-1].data))[0]["checks"]}
+
+
 def test_a_servers_urls_carry_its_own_token_for_its_own_checks_never_the_master(fleet, monkeypatch):
     for h in fleet:
         on(monkeypatch, h)
         urls = urls_of(h)
-        assert {"disk-" + h.name, "memory-" + h.name} <= set(urls)
+        assert {"disk-" + h.name, "memory-" + h.name, "cpu-" + h.name} <= set(urls)
         if "n8n_servers" in h.groups:
             assert {f"backup-{h.name}", f"backup-{h.name}/fail", f"secrets-{h.name}", f"drill-{h.name}"} <= set(urls)
         for path, url in urls.items():

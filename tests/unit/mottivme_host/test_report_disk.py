@@ -1,4 +1,5 @@
-"""mottivme-report-disk: disk and memory percentages to the monitor, URLs on curl's stdin only."""
+"""mottivme-report-disk: disk, memory and CPU percentages (and queue mode's waiting executions) to
+the monitor, URLs on curl's stdin only."""
 
 import dataclasses
 
@@ -6,10 +7,62 @@ from mottivme_host import cli, common, report_disk, settings
 from tests.helpers import FakeRunner, posted
 
 DISK, MEM = "https://status.test/ping/tok-secret/disk-v1", "https://status.test/ping/tok-secret/memory-v1"
+CPU, QUEUE = "https://status.test/ping/tok-secret/cpu-v1", "https://status.test/ping/tok-secret/queue-v1"
 
 
 def make(tmp_path, **reports):
-    return settings.from_dict({"reports": {"disk_path": str(tmp_path), "curl_args": ["-k"], **reports}})
+    return settings.from_dict({"reports": {"disk_path": str(tmp_path), "curl_args": ["-k"],
+                                           "cpu_sample": str(tmp_path / "cpu-sample"), **reports}})
+
+
+def stat(path, user, system, idle, iowait=0):  # /proc/stat with these cpu totals
+    path.write_text(f"cpu  {user} 0 {system} {idle} {iowait} 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n")
+    return str(path)
+
+
+def test_cpu_is_the_time_busy_since_the_last_report(tmp_path):
+    """Busy since the previous report's totals (kept in a file), I/O wait counted as idle; with no
+    previous report (first run, file unreadable) a one-second sample now."""
+    sample, proc = str(tmp_path / "sub" / "cpu-sample"), tmp_path / "stat"
+    after_a_second = []  # what /proc/stat says after the one-second sample's sleep
+
+    def sleep(s):
+        assert s == 1
+        stat(proc, *after_a_second.pop())
+
+    after_a_second.append((150, 50, 900))
+    assert report_disk.cpu_percent(sample, stat(proc, 100, 0, 900), sleep=sleep) == 100  # 100 of 100 busy
+    # five minutes later: 600 of 1000 jiffies busy (200 of the idle ones were I/O wait)
+    assert report_disk.cpu_percent(sample, stat(proc, 550, 250, 1100, iowait=200), sleep=sleep) == 60
+    (tmp_path / "sub" / "cpu-sample").write_text("garbage")
+    after_a_second.append((575, 275, 1150, 200))
+    assert report_disk.cpu_percent(sample, stat(proc, 550, 250, 1100, iowait=200), sleep=sleep) == 50
+    assert after_a_second == []              # exactly two one-second samples: first run, unreadable file
+    assert report_disk.busy_percent((10, 5), (10, 5)) is None
+
+
+def test_queue_mode_reports_the_waiting_executions_read_inside_redis(tmp_path, monkeypatch):
+    monkeypatch.setattr(report_disk, "memory_percent", lambda: 42)
+    fake = FakeRunner()
+    fake.on("redis-cli", stdout="7\n")
+    s = make(tmp_path, disk_url=DISK, memory_url=MEM, queue_url=QUEUE)
+    assert cli.main(["mottivme-report-disk"], runner=fake, settings=s) == 0
+    redis = next(c for c in fake.calls if "redis-cli" in c.cmd)
+    assert "exec -T redis" in redis.cmd and 'REDISCLI_AUTH="$REDIS_PASSWORD"' in redis.cmd  # the container's own
+    assert "LLEN bull:jobs:wait" in redis.cmd
+    sent = {c.kw["input"].splitlines()[0] + "\n": posted(c) for c in fake.calls if c.argv[0] == "curl"}
+    assert sent[common.curl_config(QUEUE)] == "7"
+
+
+def test_an_unreadable_queue_is_named_and_the_other_reports_still_go(tmp_path, capsys):
+    fake = FakeRunner()
+    fake.on("redis-cli", rc=1, stderr="service \"redis\" is not running\n")
+    s = make(tmp_path, disk_url=DISK, memory_url=MEM, queue_url=QUEUE)
+    assert cli.main(["mottivme-report-disk"], runner=fake, settings=s) != 0
+    assert sum(c.argv[0] == "curl" for c in fake.calls) == 2        # disk and memory sent
+    err = capsys.readouterr().err
+    assert "cannot read n8n's queue from Redis: service \"redis\" is not running" in err
+    assert "mottivme-host compose ps" in err
 
 
 def test_memory_in_use_is_what_the_kernel_cannot_hand_out_rounded_up(tmp_path):
