@@ -263,15 +263,19 @@ class Sandbox:
         not to: a caller about to start servers again keeps them, and so spares whatever else
         is starting on them right now)."""
         state = self.load()
-        keep = []
+        keep, gone = [], []
         for h in state["hosts"]:
             if names and h["name"] not in names:
                 keep.append(h)
                 continue
             for pid in h.get("pids", []):
                 _kill_group(pid)
-            if self.hosts_file.exists() and _engine_alive():
-                self.docker("rm", "-f", "-v", h["container_id"], check=False)
+            gone.append(h)
+        # one `docker rm` for all of them: the client removes them side by side (each removal
+        # deletes the server's own Docker data, n8n's 167,000 files: tens of seconds)
+        if gone and self.hosts_file.exists() and _engine_alive():
+            self.docker("rm", "-f", "-v", *(h["container_id"] for h in gone), check=False)
+        for h in gone:
             for f in self.run_dir.glob(f"{h['name']}-*.pid"):
                 f.unlink()
             log(f"removed {h['name']}")
