@@ -1,6 +1,8 @@
 """Scaling benchmark: prints a table of executions per minute of a small webhook workflow with 0
 (tier bronze: the main server alone), 1 and 2 worker servers (tier ouro), in the same run, and
-the ratio to the single-server figure.
+the ratio to the single-server figure; then a table of the webhooks lost while the restart runbook
+runs under a steady load (10 a second): tier bronze (n8n alone: the outage n8n's start takes) and
+tier platina (webhook processors restarted one at a time behind Caddy: goal 0).
 
     python bench/scaling.py [--executions 300] [--clients 10]
 
@@ -17,6 +19,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -61,6 +64,33 @@ def measure(sbx: Sandbox, main: dict, n8n: N8nClient, wf: str, path: str, count:
     return count / (time.perf_counter() - t0) * 60
 
 
+def steady_restart(n8n: N8nClient, path: str, limit: str) -> tuple[int, int, float]:
+    """(failed, sent, seconds from the first failure to the last) of webhooks fired ten a second
+    while runbooks/restart_n8n.py restarts the main server's n8n services."""
+    results: list[tuple[float, bool]] = []
+    done = threading.Event()
+
+    def fire():
+        while not done.is_set():
+            t = time.monotonic()
+            try:
+                ok = n8n.request("GET", f"webhook/{path}")[0] == 200
+            except OSError:
+                ok = False
+            results.append((t, ok))
+            time.sleep(max(0.0, 0.1 - (time.monotonic() - t)))
+
+    th = threading.Thread(target=fire, daemon=True)
+    th.start()
+    time.sleep(2)
+    pyinfra("--limit", limit, "runbooks/restart_n8n.py")
+    time.sleep(2)
+    done.set()
+    th.join(70)
+    failed = [t for t, ok in results if not ok]
+    return len(failed), len(results), (failed[-1] - failed[0] if failed else 0.0)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--executions", type=int, default=300)
@@ -68,7 +98,7 @@ def main() -> int:
     a = p.parse_args()
     sbx = Sandbox(state_dir=STATE, prefix="scl")
     sbx.down(stop_shared_services=False)
-    rows = []
+    rows, restarts = [], []
     try:
         sbx.up(1, "n8n_servers")
         pyinfra("deploy.py")
@@ -78,11 +108,15 @@ def main() -> int:
                               "99999999-9999-4999-8999-999999999901", code=CODE, response_mode="onReceived")
         rows.append(("0 worker servers (bronze: main server alone)", measure(sbx, main_h, n8n, wf, "bench-scaling",
                                                                             a.executions, a.clients)))
+        restarts.append(("bronze (n8n alone)", *steady_restart(n8n, "bench-scaling", main_h["name"])))
         for n in (1, 2):
             sbx.up(1, "n8n_workers")
             pyinfra("deploy.py", "--data", "n8n_tier=ouro")
             rows.append((f"{n} worker server{'s' if n > 1 else ''} (ouro: 2 workers each, concurrency 10)",
                          measure(sbx, main_h, n8n, wf, "bench-scaling", a.executions, a.clients)))
+        pyinfra("deploy.py", "--data", "n8n_tier=platina")
+        restarts.append(("platina (2 webhook processors, then the main process)",
+                         *steady_restart(n8n, "bench-scaling", main_h["name"])))
     finally:
         sbx.down()
     base = rows[0][1]
@@ -91,6 +125,12 @@ def main() -> int:
     print("|---|---:|---:|")
     for name, rate in rows:
         print(f"| {name} | {rate:.0f} | {rate / base:.2f} |")
+    print()
+    print("| restart under 10 webhooks/s (runbooks/restart_n8n.py, main server) | webhooks failed | sent | "
+          "first to last failure |")
+    print("|---|---:|---:|---:|")
+    for name, failed, sent, window in restarts:
+        print(f"| {name} | {failed} | {sent} | {window:.1f} s |")
     return 0
 
 

@@ -111,6 +111,9 @@ def test_platina_spreads_webhooks_over_the_processors():
     assert "N8N_DISABLE_PRODUCTION_MAIN_PROCESS" in text and '["webhook"]' in text
     caddy = render("Caddyfile.j2", n8n_host="n8n.example.test", scaling=s, owner_claimed=True, **of(d, "base"))
     assert "handle /webhook/*" in caddy and "n8n-webhook-1:5678 n8n-webhook-2:5678" in caddy
+    # a processor restarting: the webhook goes to the other one (retried, health-checked), not lost
+    pool = caddy[caddy.index("handle /webhook/*"):caddy.index("handle {", caddy.index("handle /webhook/*"))]
+    assert "lb_try_duration 30s" in pool and "health_uri /healthz" in pool
 
 
 def test_worker_server_compose(tmp_path):
