@@ -248,14 +248,21 @@ monitor_capacity_checks = [
     {"name": "supabase-size", "description": "Supabase database size (Free plan: 500 MB)", "type": "postgres",
      "dsn": "${SUPABASE_DB_URL}", "query": "select round(pg_database_size(current_database()) / 1048576.0, 1)",
      "max_value": 400, "unit": "MB", "value_label": "database size"},
+    # pg_stat_database counts every role's sessions for any role (pg_stat_activity hides other
+    # roles' from one without pg_read_all_stats)
     {"name": "supabase-connections", "description": "Supabase connections in use", "type": "postgres",
-     "dsn": "${SUPABASE_DB_URL}", "query": "select round(100.0 * count(*) / current_setting('max_connections')::int) "
-                                           "from pg_stat_activity where backend_type = 'client backend'",
+     "dsn": "${SUPABASE_DB_URL}", "query": "select round(100.0 * sum(numbackends) / "
+                                           "current_setting('max_connections')::int) from pg_stat_database",
      "max_value": 80, "unit": "%", "value_label": "connections"},
-    # SOP: "slow queries (> 1s)": statements running for more than a second at the check's moment
+    # SOP: "slow queries (> 1s)": clients' statements running for more than a second at the check's
+    # moment. Other roles' statements are visible only with pg_read_all_stats (Supabase: `grant
+    # pg_read_all_stats to postgres`); without it the query gives no number, which the check says,
+    # rather than a reassuring 0.
     {"name": "supabase-slow-queries", "description": "Supabase queries running > 1 s", "type": "postgres",
-     "dsn": "${SUPABASE_DB_URL}", "query": "select count(*) from pg_stat_activity where state = 'active' "
-                                           "and now() - query_start > interval '1 second' and pid <> pg_backend_pid()",
+     "dsn": "${SUPABASE_DB_URL}",
+     "query": "select case when pg_has_role('pg_read_all_stats', 'member') then (select count(*) "
+              "from pg_stat_activity where backend_type = 'client backend' and state = 'active' "
+              "and now() - query_start > interval '1 second' and pid <> pg_backend_pid()) end",
      "max_value": 2, "unit": "queries", "value_label": "slow queries"},
 ]
 # Leads per day, counted by SQL on Supabase in the agency's own tables (one number), compared with

@@ -15,6 +15,7 @@ from __future__ import annotations
 import decimal
 import http.client
 import json
+import math
 import re
 import socket
 import ssl
@@ -224,9 +225,16 @@ def check_postgres(spec: dict) -> Result:
     value = rows[0][0] if rows and rows[0] else None
     if isinstance(value, decimal.Decimal):
         value = float(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return Result(False, ms, f"the query gave {value!r}, not a number (max {spec['max_value']:g})")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return Result(False, ms, f"the query gave {value!r}, not a number (max {number(spec['max_value'])})")
     return Result(not (why := over_max(spec, value)), ms, why)
+
+
+def number(value: float) -> str:
+    """A value as people read it: 412, 412.3, 1234567 (never 1.23457e+06)."""
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.1f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
 
 
 def over_max(spec: dict, value: float | None) -> str:
@@ -234,10 +242,10 @@ def over_max(spec: dict, value: float | None) -> str:
     if spec.get("max_value") is None:
         return ""
     unit = f" {spec['unit']}" if spec["unit"] else ""
-    if value is None:
-        return f"no value (max {spec['max_value']:g}{unit})"
+    if value is None or math.isnan(value):
+        return f"no value (max {number(spec['max_value'])}{unit})"
     if value > spec["max_value"]:
-        return f"{spec['value_label']} at {value:g}{unit} > {spec['max_value']:g}{unit}"
+        return f"{spec['value_label']} at {number(value)}{unit} > {number(spec['max_value'])}{unit}"
     return ""
 
 
@@ -274,7 +282,7 @@ def check_heartbeat(spec: dict, ping: Ping | None, now: int, watched_since: int 
         return Result(False, None, f"no ping for {clock.duration(age)} (max {clock.duration(max_age)})")
     if spec["max_value"] is not None and ping.value is None:
         unit = f" {spec['unit']}" if spec["unit"] else ""
-        return Result(False, None, f"ping carried no value (max {spec['max_value']:g}{unit})")
+        return Result(False, None, f"ping carried no value (max {number(spec['max_value'])}{unit})")
     why = over_max(spec, ping.value)
     return Result(not why, None, why)
 

@@ -288,7 +288,7 @@ def _check(raw: Any, where: str, default_ladder: Ladder, channels: Mapping[str, 
     if kind == "heartbeat" and not spec["value_label"]:
         spec["value_label"] = name.split("-")[0]      # "disk-n8n1" -> "disk at 91 % > 85 %"
     if kind == "postgres" and not spec["value_label"]:
-        spec["value_label"] = name
+        spec["value_label"] = name.replace("-", " ").replace("_", " ").replace(".", " ")
     severity = _str(raw, "severity", "page", where)
     if severity not in SEVERITIES:
         raise ConfigError(f"{where}: 'severity' must be one of {', '.join(SEVERITIES)}")

@@ -14,6 +14,7 @@ def tmp_env_file(tmp_path):
     return f
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: without xdist, nothing
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist: each line of the integration tier (tests/helpers.py LINES) goes whole to one
     worker, in file order. (xdist's own --dist loadgroup cannot be used: with pytest 9 its group

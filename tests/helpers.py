@@ -176,6 +176,17 @@ def secrets_of(sbx) -> dict:
     return sbx.secrets()
 
 
+def monitor_status(monitor) -> dict:
+    """The monitor's status.json through its Caddy, as a browser gets it."""
+    import json
+    import ssl
+    import urllib.request
+
+    url = f"https://localhost:{monitor.h['https_port']}/status.json"
+    with urllib.request.urlopen(url, context=ssl._create_unverified_context(), timeout=20) as r:
+        return json.loads(r.read())
+
+
 class Server:
     """A sandbox server by name; its record is read afresh (the DR drill replaces a server)."""
 

@@ -3,14 +3,11 @@ n8n server's reports; paging through a real receiver; silenced by the runbooks."
 
 import base64
 import datetime as dt
-import json
 import re
-import ssl
-import urllib.request
 
 import pytest
 
-from tests.helpers import run_pyinfra
+from tests.helpers import monitor_status, run_pyinfra
 
 RECEIVER_PORT = 8599
 # a webhook receiver on the monitor host stands in for WhatsApp's API (apprise's json:// posts to it)
@@ -31,10 +28,7 @@ http.server.HTTPServer(('127.0.0.1', {RECEIVER_PORT}), H).serve_forever()
 
 
 def status(monitor) -> dict:
-    """status.json through the monitor's Caddy, as a browser gets it."""
-    url = f"https://localhost:{monitor.h['https_port']}/status.json"
-    with urllib.request.urlopen(url, context=ssl._create_unverified_context(), timeout=20) as r:
-        return json.loads(r.read())
+    return monitor_status(monitor)
 
 
 def service(doc: dict, name: str) -> dict:
@@ -85,8 +79,8 @@ def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, 
     capacity checks included; a capacity limit crossed is a warning, not an outage."""
     assert monitor.sh("systemctl is-active mottivme-monitor.timer mottivme-monitor-ping caddy").split() == ["active"] * 3
     n8n_server.sh("n8n-backup --no-offsite --check --tag manual")
-    for server in (n8n_server, vault, monitor):  # every managed server reports its disk and memory
-        server.sh("mottivme-report-disk")
+    for server in (n8n_server, vault, monitor):  # every managed server reports its disk, memory and CPU
+        server.sh("mottivme-report-disk; sleep 1; mottivme-report-disk")  # the first has no CPU sample to compare
     n8n_server.sh("n8n-supabase-cleanup")
     n8n_server.sh("n8n-restore --drill --snapshot deadbeef", check=False)  # a drill that fails
     monitor.sh("mottivme-monitor run")

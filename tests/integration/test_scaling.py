@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from sandbox.n8n_client import N8nClient, n8n_api, webhook_workflow
-from tests.helpers import Server, run_pyinfra, secrets_of
+from tests.helpers import Server, monitor_status, run_pyinfra, secrets_of
 
 RUN = uuid.uuid4().hex[:6]  # webhook paths of this run (a reused sandbox keeps older workflows)
 WHO, DRAIN, QUEUED = f"scaling-who-{RUN}", f"scaling-drain-{RUN}", f"scaling-queued-{RUN}"
@@ -130,9 +130,8 @@ def test_executions_waiting_for_a_worker_are_reported_to_the_monitor(api, ouro, 
         assert "queue 3 waiting" in n8n_server.sh("mottivme-report-disk --print")
         n8n_server.sh("mottivme-report-disk")
         monitor.sh("mottivme-monitor run")
-        lines = monitor.sh("mottivme-monitor status").splitlines()
-        queue = next((line.split() for line in lines if line.startswith(f"queue-{n8n_server.name} ")), None)
-        assert queue and queue[1] == "UP", lines  # 3 waiting: within monitor_queue_max_waiting
+        queue = next(s for s in monitor_status(monitor)["services"] if s["name"] == f"queue-{n8n_server.name}")
+        assert (queue["state"], queue["reason"]) == ("up", ""), queue  # pinged (not "no ping yet"), 3 <= 100
     finally:
         for w in ouro:
             w.sh(f"docker start $({WORKER_CONTAINERS})")

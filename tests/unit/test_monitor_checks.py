@@ -276,8 +276,11 @@ def test_a_capacity_check_names_its_value_and_its_limit():
     assert checks.over_max(spec, 412) == "database size at 412 MB > 400 MB"
     assert checks.over_max(spec, None) == "no value (max 400 MB)"
     plain = dict(check_of(type="postgres", name="leads-per-day", dsn="x", max_value=100).spec)
-    assert checks.over_max(plain, 130) == "leads-per-day at 130 > 100"   # label: the check's name
+    assert checks.over_max(plain, 130) == "leads per day at 130 > 100"   # label: the check's name, in words
     assert checks.over_max(dict(check_of(type="postgres", dsn="x").spec), 10**9) == ""  # no limit: a plain check
+    assert checks.over_max(plain, 1234567.0) == "leads per day at 1234567 > 100"   # never 1.23457e+06
+    assert checks.over_max(spec, 412.25) == "database size at 412.2 MB > 400 MB"
+    assert checks.over_max(spec, float("nan")) == "no value (max 400 MB)"          # NaN is not within a limit
 
 
 def test_a_capacity_limit_must_be_a_number():

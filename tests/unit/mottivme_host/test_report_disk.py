@@ -2,6 +2,7 @@
 the monitor, URLs on curl's stdin only."""
 
 import dataclasses
+import subprocess
 
 from mottivme_host import cli, common, report_disk, settings
 from tests.helpers import FakeRunner, posted
@@ -22,23 +23,32 @@ def stat(path, user, system, idle, iowait=0):  # /proc/stat with these cpu total
 
 def test_cpu_is_the_time_busy_since_the_last_report(tmp_path):
     """Busy since the previous report's totals (kept in a file), I/O wait counted as idle; with no
-    previous report (first run, file unreadable) a one-second sample now."""
+    usable previous report (the first one, a reboot, a damaged file) no CPU figure this time:
+    a one-second peak is not SOP 05's "consistently over 80 %"."""
     sample, proc = str(tmp_path / "sub" / "cpu-sample"), tmp_path / "stat"
-    after_a_second = []  # what /proc/stat says after the one-second sample's sleep
-
-    def sleep(s):
-        assert s == 1
-        stat(proc, *after_a_second.pop())
-
-    after_a_second.append((150, 50, 900))
-    assert report_disk.cpu_percent(sample, stat(proc, 100, 0, 900), sleep=sleep) == 100  # 100 of 100 busy
+    assert report_disk.cpu_since_last(sample, stat(proc, 150, 50, 900)) is None      # first report
     # five minutes later: 600 of 1000 jiffies busy (200 of the idle ones were I/O wait)
-    assert report_disk.cpu_percent(sample, stat(proc, 550, 250, 1100, iowait=200), sleep=sleep) == 60
+    assert report_disk.cpu_since_last(sample, stat(proc, 550, 250, 1100, iowait=200)) == 60
     (tmp_path / "sub" / "cpu-sample").write_text("garbage")
-    after_a_second.append((575, 275, 1150, 200))
-    assert report_disk.cpu_percent(sample, stat(proc, 550, 250, 1100, iowait=200), sleep=sleep) == 50
-    assert after_a_second == []              # exactly two one-second samples: first run, unreadable file
+    assert report_disk.cpu_since_last(sample, stat(proc, 600, 300, 1200, iowait=200)) is None
+    assert report_disk.cpu_since_last(sample, stat(proc, 0, 0, 10)) is None         # counters reset: a reboot
     assert report_disk.busy_percent((10, 5), (10, 5)) is None
+
+
+def test_the_first_report_skips_cpu_and_an_unwritable_sample_stops_no_report(tmp_path, monkeypatch):
+    monkeypatch.setattr(report_disk, "memory_percent", lambda: 42)
+    fake = FakeRunner()
+    s = make(tmp_path, disk_url=DISK, memory_url=MEM, cpu_url=CPU)
+    assert cli.main(["mottivme-report-disk"], runner=fake, settings=s) == 0
+    assert [c.kw["input"].splitlines()[0] + "\n" for c in fake.calls] == [common.curl_config(DISK), common.curl_config(MEM)]
+    assert cli.main(["mottivme-report-disk"], runner=fake, settings=s) == 0   # the next one has a sample
+    cpu = [c for c in fake.calls if c.kw["input"].startswith(common.curl_config(CPU).strip())]
+    assert len(cpu) == 1 and 0 <= int(posted(cpu[0])) <= 100
+    # a disk too full to save the sample: the disk report (the one that pages) still goes
+    fake = FakeRunner()
+    s = make(tmp_path, disk_url=DISK, memory_url=MEM, cpu_url=CPU, cpu_sample="/proc/no-such-dir/cpu-sample")
+    assert cli.main(["mottivme-report-disk"], runner=fake, settings=s) == 0
+    assert len(fake.calls) == 2
 
 
 def test_queue_mode_reports_the_waiting_executions_read_inside_redis(tmp_path, monkeypatch):
@@ -95,3 +105,16 @@ def test_without_a_monitor_nothing_is_sent(tmp_path):
     fake = FakeRunner()
     s = dataclasses.replace(make(tmp_path), reports=None)
     assert cli.main(["mottivme-report-disk"], runner=fake, settings=s) == 0 and fake.calls == []
+
+
+def test_a_queue_that_does_not_answer_holds_no_other_report(tmp_path, capsys):
+    """A hung Docker: the Redis read gives up after its timeout, the other reports go."""
+    def hang(argv, kw):
+        raise subprocess.TimeoutExpired(argv, report_disk.QUEUE_TIMEOUT)
+
+    fake = FakeRunner()
+    fake.on("redis-cli", call=hang)
+    s = make(tmp_path, disk_url=DISK, memory_url=MEM, queue_url=QUEUE)
+    assert cli.main(["mottivme-report-disk"], runner=fake, settings=s) != 0
+    assert sum(c.argv[0] == "curl" for c in fake.calls) == 2
+    assert f"no answer in {report_disk.QUEUE_TIMEOUT} s (is Docker answering? docker ps)" in capsys.readouterr().err
