@@ -318,8 +318,12 @@ done
 # n8n (npm, then minutes of files) runs beside the other steps (debootstrap and apt), which
 # mostly wait on the network: a cold cache takes the n8n step's time, not the sum
 n8n_pid=
+if [ $# -gt 1 ]; then
+  for s in "$@"; do [ "$s" = n8n ] && { timed n8n & n8n_pid=$!; }; done
+fi
 for s in "$@"; do
-  if [ "$s" = n8n ] && [ $# -gt 1 ]; then timed n8n & n8n_pid=$!; else timed "$s"; fi
+  [ "$s" = n8n ] && [ -n "$n8n_pid" ] && continue
+  timed "$s"
 done
 [ -z "$n8n_pid" ] || wait "$n8n_pid"
 exit 0
