@@ -4,7 +4,6 @@ everything else, and back to bronze."""
 
 import json
 import re
-import threading
 import time
 import uuid
 
@@ -15,7 +14,6 @@ from tests.helpers import Server, monitor_status, run_pyinfra, secrets_of
 
 RUN = uuid.uuid4().hex[:6]  # webhook paths of this run (a reused sandbox keeps older workflows)
 WHO, DRAIN, QUEUED = f"scaling-who-{RUN}", f"scaling-drain-{RUN}", f"scaling-queued-{RUN}"
-STEADY = f"scaling-steady-{RUN}"
 WORKER_CONTAINERS = "docker ps -aq --filter label=com.docker.compose.project=n8n-worker"
 SLEEP_CODE = ("const ms = Number($input.first().json.query.ms || 0);\n"
               "await new Promise(r => setTimeout(r, ms));\n"
@@ -122,6 +120,9 @@ def test_executions_waiting_for_a_worker_are_reported_to_the_monitor(api, ouro, 
     n8n, headers = api
     wf = webhook_workflow(n8n, headers, "itest scaling queued", QUEUED, str(uuid.uuid4()),
                           code=SLEEP_CODE, response_mode="onReceived")
+    succeeded = f"select count(*) from execution_entity where \\\"workflowId\\\" = '{wf}' and status = 'success'"
+    time.sleep(3)  # the executions of webhook_workflow's own calls (it waits until the webhook answers) end
+    before = int(psql(n8n_server, succeeded))
     for w in ouro:  # no worker anywhere: what arrives waits
         w.sh(f"docker stop -t 60 $({WORKER_CONTAINERS})")
     try:
@@ -136,12 +137,11 @@ def test_executions_waiting_for_a_worker_are_reported_to_the_monitor(api, ouro, 
         for w in ouro:
             w.sh(f"docker start $({WORKER_CONTAINERS})")
     for _ in range(60):  # and nothing was lost: the workers take them when back
-        done = psql(n8n_server, f"select count(*) from execution_entity where \\\"workflowId\\\" = '{wf}' "
-                                "and status = 'success'")
-        if done == "3":
+        done = int(psql(n8n_server, succeeded)) - before
+        if done >= 3:
             break
         time.sleep(2)
-    assert done == "3"
+    assert done == 3
     assert "queue 0 waiting" in n8n_server.sh("mottivme-report-disk --print")
 
 
@@ -182,7 +182,7 @@ def test_restart_runbook_restarts_workers_one_at_a_time(api, ouro, sandbox_env):
     assert n8n.request("GET", f"webhook/{WHO}")[0] == 200
 
 
-def test_a_version_change_takes_the_worker_servers_along(api, ouro, n8n_server, sandbox_env):
+def test_a_version_change_takes_the_worker_servers_along(seeded, api, ouro, n8n_server, sandbox_env):
     """Main and workers never run different versions: a version a worker server cannot load stops
     the runbook before anything stops; otherwise the worker servers drain during the switch and
     start on the version the main server ended on."""
@@ -229,8 +229,8 @@ def test_backup_and_restore_work_in_queue_mode(seeded, api, ouro, n8n_server, sa
 
 def test_platina_webhook_processors_answer_webhooks_without_the_main_process(api, ouro, n8n_server, sandbox_env):
     """Tier platina: production webhooks go through Caddy to the webhook processors and run on the
-    workers, so they keep answering while the main process is stopped. (The module's last tests
-    are platina's: its teardown goes from platina straight back to bronze.)"""
+    workers, so they keep answering while the main process is stopped. (The last test of the
+    module: its teardown goes from platina straight back to bronze.)"""
     r = deploy(sandbox_env, "platina")
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     env = n8n_server.sh("docker exec $(mottivme-host compose ps -q n8n) env")
@@ -244,38 +244,3 @@ def test_platina_webhook_processors_answer_webhooks_without_the_main_process(api
     finally:
         n8n_server.sh("mottivme-host compose start n8n")
 
-
-def test_a_platina_restart_drops_no_webhook(api, ouro, n8n_server, sandbox_env):
-    """Tier platina: the restart runbook takes the webhook processors and then the main process
-    down one at a time, and Caddy sends each webhook to a processor that answers; under a steady
-    stream of webhooks (ten a second), not one fails during the whole restart."""
-    n8n, headers = api
-    webhook_workflow(n8n, headers, "itest scaling steady", STEADY, str(uuid.uuid4()), response_mode="onReceived")
-    answered, failed, done = [], [], threading.Event()
-
-    def steady():
-        while not done.is_set():
-            t = time.monotonic()
-            try:
-                status, body = n8n.request("GET", f"webhook/{STEADY}")
-            except OSError as e:  # refused, reset, timed out: a webhook lost
-                status, body = 0, repr(e)
-            (answered if status == 200 else failed).append((round(time.monotonic() - t, 2), status, str(body)[:160]))
-            time.sleep(max(0.0, 0.1 - (time.monotonic() - t)))
-
-    load = threading.Thread(target=steady, daemon=True)
-    load.start()
-    try:
-        time.sleep(2)
-        r = run_pyinfra(["-y", "--limit", n8n_server.name, "inventory.py", "runbooks/restart_n8n.py"], sandbox_env)
-        out = r.stdout + r.stderr
-        assert r.returncode == 0, out[-4000:]
-        for processor in ("n8n-webhook-1", "n8n-webhook-2"):
-            assert f"{processor} restarted and healthy" in out, out[-4000:]
-        assert "n8n ready again" in out
-        time.sleep(2)
-    finally:
-        done.set()
-        load.join(70)
-    assert failed == [], f"{len(failed)} of {len(answered) + len(failed)} webhooks failed during the restart: {failed[:5]}"
-    assert len(answered) > 50, len(answered)  # the restart took some seconds: the load really ran through it
