@@ -127,28 +127,32 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
                     "sender": s.name, "max_age_minutes": m.backup_max_age_hours * 60})
         out.append({"name": f"secrets-{s.name}", "description": f"age of the rotatable secrets on {s.name}",
                     "type": "heartbeat", "sender": s.name, "max_age_minutes": 26 * 60, "value_label": "oldest secret",
-                    "max_value": st.secret_max_age_days - st.secret_warn_days - 1, "unit": "days",
-                    "severity": "warning", "ladder": m.warning_ladder})
+                    "max_value": st.secret_max_age_days - st.secret_warn_days - 1, "unit": "days", **warning})
         for job, (what, days) in JOBS.items():
             if scheduled[job]:
                 out.append({"name": f"{job}-{s.name}", "description": f"{what} on {s.name}", "type": "heartbeat",
-                            "sender": s.name, "max_age_minutes": days * 24 * 60, "severity": "warning",
-                            "ladder": m.warning_ladder})
+                            "sender": s.name, "max_age_minutes": days * 24 * 60, **warning})
     for h in managed_hosts():
-        out.append({"name": f"disk-{h.name}", "description": f"disk space on {h.name} ({disk_path(h, m)})",
-                    "type": "heartbeat", "sender": h.name, "max_age_minutes": m.disk_report_minutes * 3,
-                    "max_value": m.disk_max_percent, "unit": "%"})
-        out.append({"name": f"memory-{h.name}", "description": f"memory in use on {h.name}", "type": "heartbeat",
-                    "sender": h.name, "max_age_minutes": m.disk_report_minutes * 3,
-                    "max_value": m.memory_max_percent, "unit": "%", **warning})
-        out.append({"name": f"cpu-{h.name}", "description": f"CPU busy on {h.name}", "type": "heartbeat",
-                    "sender": h.name, "max_age_minutes": m.disk_report_minutes * 3,
-                    "max_value": m.cpu_max_percent, "unit": "%", **warning})
-        if queue_mode(h):
-            out.append({"name": f"queue-{h.name}", "description": f"executions waiting for a worker on {h.name}",
-                        "type": "heartbeat", "sender": h.name, "max_age_minutes": m.disk_report_minutes * 3,
-                        "max_value": m.queue_max_waiting, "unit": "executions", "value_label": "queue", **warning})
+        for kind, check in reports(h, m).items():
+            out.append({"name": f"{kind}-{h.name}", "type": "heartbeat", "sender": h.name,
+                        "max_age_minutes": m.disk_report_minutes * 3, **check})
     return out, skipped
+
+
+def reports(h, m: settings.Monitor) -> dict[str, dict]:
+    """What server `h` reports every monitor_disk_report_minutes (mottivme-report-disk), by kind:
+    its check's description, limit and ladder. One list for the checks the monitor renders and
+    the URLs the server gets (report_settings)."""
+    warning = {"severity": "warning", "ladder": m.warning_ladder}
+    out = {"disk": {"description": f"disk space on {h.name} ({disk_path(h, m)})", "max_value": m.disk_max_percent,
+                    "unit": "%"},
+           "memory": {"description": f"memory in use on {h.name}", "max_value": m.memory_max_percent, "unit": "%",
+                      **warning},
+           "cpu": {"description": f"CPU busy on {h.name}", "max_value": m.cpu_max_percent, "unit": "%", **warning}}
+    if queue_mode(h):
+        out["queue"] = {"description": f"executions waiting for a worker on {h.name}",
+                        "max_value": m.queue_max_waiting, "unit": "executions", "value_label": "queue", **warning}
+    return out
 
 
 def queue_mode(h) -> bool:
@@ -269,11 +273,8 @@ def report_settings() -> dict | None:
         return None
     m = settings.Monitor.from_data(host.data)
     me = host.name
-    out = {"disk_url": ping_url(m, f"disk-{me}", sender=me), "memory_url": ping_url(m, f"memory-{me}", sender=me),
-           "cpu_url": ping_url(m, f"cpu-{me}", sender=me), "disk_path": disk_path(host, m),
-           "curl_args": ping_curl_args(m).split()}
-    if queue_mode(host):
-        out["queue_url"] = ping_url(m, f"queue-{me}", sender=me)
+    out = {f"{kind}_url": ping_url(m, f"{kind}-{me}", sender=me) for kind in reports(host, m)}
+    out.update(disk_path=disk_path(host, m), curl_args=ping_curl_args(m).split())
     if "n8n_servers" in host.groups:
         out["secrets_url"] = ping_url(m, f"secrets-{me}", sender=me)
         out["jobs"] = {job: ping_url(m, f"{job}-{me}", sender=me) for job in JOBS}

@@ -54,9 +54,9 @@ def run_mottivme(args, env, timeout=900) -> subprocess.CompletedProcess:
 
 
 # The integration tier runs on lines: a line's tests run one after the other, in file order, on
-# servers no other line touches. `make test` runs the lines at once (pytest-xdist `-n 2`; the
-# scheduler in tests/conftest.py sends each line whole to one worker); without xdist the tier is
-# one line. LINES: the modules that make a line of their own (everything else: "main").
+# servers no other line touches. `pytest -m integration -n 2` runs the lines at once (the scheduler
+# in tests/conftest.py sends each line whole to one worker); `make test` and any run without
+# xdist make the tier one line. LINES: the modules with a line of their own (else: "main").
 LINES = {"tests/integration/test_scaling.py": "scaling"}
 
 

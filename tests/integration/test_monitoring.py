@@ -27,10 +27,6 @@ http.server.HTTPServer(('127.0.0.1', {RECEIVER_PORT}), H).serve_forever()
 """
 
 
-def status(monitor) -> dict:
-    return monitor_status(monitor)
-
-
 def service(doc: dict, name: str) -> dict:
     return next(s for s in doc["services"] if s["name"] == name)
 
@@ -84,7 +80,7 @@ def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, 
     n8n_server.sh("n8n-supabase-cleanup")
     n8n_server.sh("n8n-restore --drill --snapshot deadbeef", check=False)  # a drill that fails
     monitor.sh("mottivme-monitor run")
-    doc = status(monitor)
+    doc = monitor_status(monitor)
     name = n8n_server.name
     for check in ("n8n", "supabase-db", f"backup-{name}", f"disk-{name}"):
         assert service(doc, check)["state"] == "up", service(doc, check)
@@ -110,12 +106,12 @@ def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, 
                      "select 900000 + g, 'user', 'itest lead' from generate_series(1, 150) g\"")
     try:
         monitor.sh("mottivme-monitor run")
-        leads = service(status(monitor), "leads-per-day")
+        leads = service(monitor_status(monitor), "leads-per-day")
         assert leads["state"] == "warning", leads
         assert leads["reason"] == re.search(r"leads per day at 15\d leads > 100 leads", leads["reason"])[0], leads
         assert re.search(r"leads-per-day\s.*leads per day at 15\d leads > 100 leads",
                          monitor.sh("mottivme-monitor status")), monitor.sh("mottivme-monitor status")
-        assert "All systems operational" in status(monitor)["summary"]["text"]
+        assert "All systems operational" in monitor_status(monitor)["summary"]["text"]
     finally:
         supabase_host.sh(f"{stand_in} \"delete from conversation_history where message = 'itest lead'\"")
 
@@ -127,7 +123,7 @@ def test_outage_pages_once_the_status_page_stays_up_and_recovery_is_announced(pa
         monitor.sh(f"mottivme-monitor run --now {at(1)}")
         monitor.sh(f"mottivme-monitor run --now {at(3)}")
         assert messages(monitor) == [], "nobody is paged before 5 minutes"
-        doc = status(monitor)  # served by the monitor's Caddy while n8n is down
+        doc = monitor_status(monitor)  # served by the monitor's Caddy while n8n is down
         assert service(doc, "n8n")["state"] == "down"
         hc = run_pyinfra(["-y", "inventory.py", "runbooks/health_check.py"], sandbox_env)
         assert hc.returncode != 0 and "n8n" in hc.stdout + hc.stderr
@@ -142,7 +138,7 @@ def test_outage_pages_once_the_status_page_stays_up_and_recovery_is_announced(pa
     monitor.sh(f"mottivme-monitor run --now {at(11)}")
     sent = messages(monitor)
     assert len(sent) == 2 and "RESOLVED" in sent[1], sent
-    assert service(status(monitor), "n8n")["state"] == "up"
+    assert service(monitor_status(monitor), "n8n")["state"] == "up"
     # every round, outage or not, told the dead man's switch outside that the monitor is alive
     pings = [m for m in monitor.sh("cat /tmp/itest-whatsapp.log").splitlines() if m.startswith("GET /deadman/")]
     assert pings == ["GET /deadman/itest-uuid"] * 7, pings
@@ -193,7 +189,7 @@ def test_a_secret_due_for_rotation_warns_by_email_not_by_page_and_the_rotation_c
     warned = messages(monitor, check, "/email")
     assert len(warned) == 1 and "oldest secret at 85 days" in warned[0], warned
     assert messages(monitor, check, "/whatsapp") == [], "a secret's age is a warning, never a page"
-    assert "oldest secret at 85 days" in service(status(monitor), check)["reason"]
+    assert "oldest secret at 85 days" in service(monitor_status(monitor), check)["reason"]
 
     r = run_pyinfra(["-y", "inventory.py", "runbooks/rotate_secrets.py", "--data", "secrets=restic"], sandbox_env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
@@ -201,4 +197,4 @@ def test_a_secret_due_for_rotation_warns_by_email_not_by_page_and_the_rotation_c
     monitor.sh(f"mottivme-monitor run --now {at(3)}")  # the rotation reported the new age itself
     sent = messages(monitor, check, "/email")
     assert len(sent) == 2 and "RESOLVED" in sent[1], sent
-    assert service(status(monitor), check)["state"] == "up"
+    assert service(monitor_status(monitor), check)["state"] == "up"

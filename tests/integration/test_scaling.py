@@ -56,8 +56,7 @@ def psql(n8n_server, sql: str) -> str:
 
 
 def worker_logs(server: Server) -> str:
-    return server.sh("for c in $(docker ps -aq --filter label=com.docker.compose.project=n8n-worker); do "
-                     "docker logs $c 2>&1; done")
+    return server.sh(f"for c in $({WORKER_CONTAINERS}); do docker logs $c 2>&1; done")
 
 
 def test_bronze_to_ouro_is_one_deploy_and_the_next_changes_nothing(ouro, n8n_server, sandbox_env):
