@@ -37,13 +37,16 @@ def test_cpu_is_the_time_busy_since_the_last_report(tmp_path):
 
 def test_the_first_report_skips_cpu_and_an_unwritable_sample_stops_no_report(tmp_path, monkeypatch):
     monkeypatch.setattr(report_disk, "memory_percent", lambda: 42)
+    # /proc/stat as two reports five minutes apart see it (the real one may not move between two calls)
+    times = iter([(10000, 9000), (40000, 38700), (70000, 67400)])  # (total, idle): 1 % busy
+    monkeypatch.setattr(report_disk, "cpu_times", lambda stat="/proc/stat": next(times))
     fake = FakeRunner()
     s = make(tmp_path, disk_url=DISK, memory_url=MEM, cpu_url=CPU)
     assert cli.main(["mottivme-report-disk"], runner=fake, settings=s) == 0
     assert [c.kw["input"].splitlines()[0] + "\n" for c in fake.calls] == [common.curl_config(DISK), common.curl_config(MEM)]
     assert cli.main(["mottivme-report-disk"], runner=fake, settings=s) == 0   # the next one has a sample
     cpu = [c for c in fake.calls if c.kw["input"].startswith(common.curl_config(CPU).strip())]
-    assert len(cpu) == 1 and 0 <= int(posted(cpu[0])) <= 100
+    assert len(cpu) == 1 and int(posted(cpu[0])) == 1
     # a disk too full to save the sample: the disk report (the one that pages) still goes
     fake = FakeRunner()
     s = make(tmp_path, disk_url=DISK, memory_url=MEM, cpu_url=CPU, cpu_sample="/proc/no-such-dir/cpu-sample")
