@@ -57,6 +57,13 @@ executions_max_age_hours = 30 * 24
 executions_prune_max_count = 50000
 # Task runners (n8n 2.x runs Code nodes in a task runner; "internal": launched by n8n itself).
 n8n_runners_mode = "internal"
+# n8n's files: Docker volumes of the stack (name -> where every n8n process mounts it), all in the
+# backup (the n8n source below) and restored with n8n's database. n8n_data is n8n's home: binary
+# data (regular mode), community and custom nodes, n8n's own settings file. n8n_files is the one
+# directory n8n 2.x lets workflows read and write files in (its N8N_RESTRICT_FILE_ACCESS_TO, set
+# to it): without a volume there, a workflow's files would be lost with the container.
+n8n_volumes = {"n8n_data": "/home/node/.n8n", "n8n_files": "/home/node/.n8n-files"}
+n8n_files_volume = "n8n_files"  # the one of n8n_volumes given to workflows
 # Extra environment for n8n (non-secret), e.g. {"N8N_LOG_LEVEL": "debug"}.
 n8n_extra_env: dict[str, str] = {}
 # n8n's owner account, claimed by the deploy on first run (e-mail/password come from .env).
@@ -120,7 +127,10 @@ tunnel_postgres_port = 5432
 # A second database is one more entry (and its URL in .env), e.g.
 #   {"name": "analytics", "kind": "postgres", "url_env": "ANALYTICS_DB_URL", "schemas": ["public"]}
 backup_sources = [
-    {"name": "n8n", "kind": "n8n"},
+    # the n8n source: n8n's database, workflows and credentials, the stack's configuration and the
+    # files of n8n_volumes; exclude: tar patterns left out of them (n8n's event log and crash
+    # journal: logs it rewrites, not data)
+    {"name": "n8n", "kind": "n8n", "exclude": ["n8nEventLog*.log", "crash.journal"]},
     # drill_url_env: the .env variable of the database the DR drill restores it into (never url_env's)
     {"name": "supabase", "kind": "postgres", "url_env": "SUPABASE_DB_URL", "schemas": ["public"],
      "drill_url_env": "DR_DRILL_SUPABASE_URL"},

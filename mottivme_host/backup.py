@@ -3,8 +3,8 @@
 n8n-backup [--tag TAG] [--no-offsite] [--check]
 
 One run, of the backup sources of the settings: the source n8n is a pg_dump -Fc of n8n's
-PostgreSQL, its workflows and credentials (encrypted form) exported with its CLI and the stack's
-configuration; each postgres source (Supabase, ...) is a pg_dump -Fc of its schemas, with the
+PostgreSQL, its workflows and credentials (encrypted form) exported with its CLI, the stack's
+configuration and n8n's files (a tar archive of each of the stack's volumes that hold them); each postgres source (Supabase, ...) is a pg_dump -Fc of its schemas, with the
 pg_dump of that server's major version, made while the n8n part runs. manifest.json holds sizes,
 sha256, row counts, versions and times. All of it becomes ONE restic snapshot in the local
 repository (a snapshot exists only once complete), which is then copied to the off-host
@@ -23,7 +23,7 @@ import shutil
 import threading
 import traceback
 
-from . import common
+from . import common, files
 from .common import Fail, Lock, Log
 from .pgaccess import Access
 from .restic import Repo, first_error, no_repository
@@ -335,6 +335,7 @@ class _Backup:
                 part.thread.start()
             self.n8n_database(run)
             self.n8n_export(run)
+            self.n8n_files(run)
         except _Cancelled:  # a postgres source failed: its failure is the one reported
             pass
         except BaseException:
@@ -417,6 +418,19 @@ class _Backup:
                 stdout=lf, log=lf)
         st.compose("exec", "-T", "n8n", "rm", "-rf", "/tmp/n8n-backup", stdout=lf, log=lf)
         self.progress("n8n workflows and credentials exported", t0, os.path.join(self.stage, "n8n", "export"))
+
+    def n8n_files(self, run) -> None:
+        """n8n's files: each of the stack's volumes of the n8n source, one tar archive (files.py)."""
+        self.step = "n8n files"
+        t0 = self.r.now()
+        n8n = next(x for x in self.b.sources if x.kind == "n8n")
+        if not n8n.volumes:
+            return
+        try:
+            files.pack(self.s, run, self.stage, n8n.volumes, n8n.exclude, log=self.log.file)
+        except LookupError as e:
+            self.fail(str(e))
+        self.progress(f"n8n files archived ({', '.join(n8n.volumes)})", t0, os.path.join(self.stage, files.ARCHIVE_DIR))
 
     def postgres(self, source: Source, r) -> None:
         """pg_dump of a postgres source's schemas, with the pg_dump of the server's major version."""
@@ -507,11 +521,11 @@ def write_manifest(stage: str, host: str, started: str, finished: str, tags: str
         with open(path) as f:
             return f.read().strip()
 
-    files = {}
+    staged = {}
     for root, _, names in os.walk(stage):
         for n in sorted(names):
             p = os.path.join(root, n)
-            files[os.path.relpath(p, stage)] = {"size": os.path.getsize(p), "sha256": common.sha256(p)}
+            staged[os.path.relpath(p, stage)] = {"size": os.path.getsize(p), "sha256": common.sha256(p)}
     n8n_counts = counts(f"{stage}/n8n/row-counts.txt") or {}
     sources = {
         "n8n": {"kind": "n8n", "version": text(f"{stage}/n8n/export/n8n-version.txt"),
@@ -520,6 +534,12 @@ def write_manifest(stage: str, host: str, started: str, finished: str, tags: str
                 "credentials": n8n_counts.get("credentials_entity", 0),
                 "row_counts": n8n_counts, "dump": "n8n/n8n-db.dump"},
     }
+    archives = os.path.join(stage, files.ARCHIVE_DIR)
+    if os.path.isdir(archives):  # n8n's files: volume -> its archive, entries and bytes
+        sources["n8n"]["files"] = {
+            n.removesuffix(".tar"): {"archive": files.archive_path(n.removesuffix(".tar")),
+                                     **files.contents(os.path.join(archives, n))}
+            for n in sorted(os.listdir(archives)) if n.endswith(".tar")}
     for x in databases:
         sources[x.name] = {"kind": "postgres",
                            "server_version_num": int(text(f"{stage}/{x.name}/server-version-num.txt")),
@@ -527,7 +547,7 @@ def write_manifest(stage: str, host: str, started: str, finished: str, tags: str
                            "row_counts": counts(f"{stage}/{x.name}/row-counts.txt") or {},
                            "dump": f"{x.name}/{x.name}.dump"}
     manifest = {"format": 2, "host": host, "tags": tags.split(), "started": started, "finished": finished,
-                "sources": sources, "files": files}
+                "sources": sources, "files": staged}
     with open(f"{stage}/manifest.json", "w") as f:
         json.dump(manifest, f, indent=2)
     return manifest
@@ -539,13 +559,24 @@ def _summary(m: dict) -> str:
     parts = []
     for name, x in m["sources"].items():
         if x["kind"] == "n8n":
-            parts.append(f"{name}: {x['workflows']} workflows, {x['credentials']} credentials")
+            kept = x.get("files") or {}
+            held = (f", {sum(v['files'] for v in kept.values())} files "
+                    f"({_human(sum(v['bytes'] for v in kept.values()))})") if kept else ""
+            parts.append(f"{name}: {x['workflows']} workflows, {x['credentials']} credentials{held}")
         else:
             counts = x["row_counts"] or {}
             parts.append(f"{name}: {len(counts)} tables, {sum(counts.values())} rows")
     if not any(x["kind"] == "postgres" for x in m["sources"].values()):
         parts.append("no database sources")
     return "; ".join(parts)
+
+
+def _human(n: int) -> str:
+    """3.0 kB, 12.4 MB, 1.2 GB (powers of 1000, as the progress lines)."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
 
 
 def _snapshot_id(out: str) -> str:

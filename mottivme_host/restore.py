@@ -9,9 +9,9 @@ against its manifest, then restore the backup sources chosen with --source (defa
 source in the snapshot). Before anything is overwritten (n8n, or a named target) a safety
 snapshot is taken (`n8n-backup --tag pre-restore`). The source n8n: check the snapshot's
 N8N_ENCRYPTION_KEY is the one in use, restore n8n's database into a new database beside the live
-one (n8n keeps running), compare its counts with the manifest, then stop n8n, swap the databases
-in one transaction, start it and wait for readiness (swapped back when it does not get ready;
-exit 6 when even that fails). Each postgres source (Supabase, ...) is restored into a throwaway
+one and n8n's files beside their volumes (n8n keeps running), compare them with the manifest,
+then stop n8n, swap the files' directories and the databases (one transaction), start it and
+wait for readiness (both swapped back when it does not get ready; exit 6 when even that fails). Each postgres source (Supabase, ...) is restored into a throwaway
 scratch database and checked, never over a database unless a target is named AND confirmed
 (--target URL: the one postgres source named with --source; --supabase-target: the source
 supabase). Without n8n among the sources, n8n is not touched.
@@ -28,10 +28,11 @@ import argparse
 import filecmp
 import json
 import os
+import re
 import shutil
 import tempfile
 
-from . import common, envfile
+from . import common, envfile, files
 from .common import Fail, Laps, Lock, Log
 from .deploy_version import valid_version, version_key
 from .pgaccess import Access
@@ -44,6 +45,7 @@ from .stack import COUNTS_SQL, SCHEMA_NAME, SOURCE_NAME, Stack, counts_sql, pars
 EXACT = ("workflow_entity", "credentials_entity", "user", "project", "shared_workflow", "shared_credentials")
 ALL = None  # compare every table (a postgres source's dump)
 LOCK_WAIT = 600
+VOLUME_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")  # a volume of n8n's files, as the manifest names it
 SWAP_TRIES = 5
 
 DRILL_READY_JS = ("fetch('http://127.0.0.1:5678/healthz/readiness')"
@@ -114,19 +116,24 @@ def manifest_v2(m: dict) -> dict:
     elif fmt != 2:
         raise ManifestError(f"manifest format {fmt!r} is not one this program reads (1 or 2): "
                             "a newer mottivme-host made it; deploy first")
-    sources, files = m.get("sources"), m.get("files")
-    if not isinstance(sources, dict) or not isinstance(files, dict):
+    sources, staged = m.get("sources"), m.get("files")
+    if not isinstance(sources, dict) or not isinstance(staged, dict):
         raise ManifestError("no sources or files")
     for name, x in sources.items():
         kind = x.get("kind") if isinstance(x, dict) else None
         if not SOURCE_NAME.fullmatch(name) or kind not in ("n8n", "postgres") or (kind == "n8n") != (name == "n8n"):
             raise ManifestError(f"source {name!r} of kind {kind!r} is not one this program restores")
-        if x.get("dump") not in files:
+        if x.get("dump") not in staged:
             raise ManifestError(f"source {name}: its dump {x.get('dump')!r} is not among the files")
         schemas = x.get("schemas", ["public"])
         if kind == "postgres" and not (isinstance(schemas, list) and schemas and all(
                 isinstance(sc, str) and SCHEMA_NAME.fullmatch(sc) for sc in schemas)):
             raise ManifestError(f"source {name}: schemas {schemas!r}")
+        held = x.get("files", {}) if kind == "n8n" else {}
+        if not isinstance(held, dict) or not all(
+                VOLUME_NAME.fullmatch(v) and isinstance(a, dict) and a.get("archive") == files.archive_path(v)
+                and a["archive"] in staged and isinstance(a.get("entries"), int) for v, a in held.items()):
+            raise ManifestError(f"source {name}: its files {held!r} are not archives among the files")
         if kind == "postgres" and not (isinstance(x.get("server_version_num"), int)
                                        and isinstance(x.get("row_counts"), dict)):
             raise ManifestError(f"source {name}: no server_version_num or row_counts")
@@ -463,8 +470,8 @@ class _Restore:
                 self.manifest = manifest_v2(raw)
             except ManifestError as e:
                 self.fail(f"snapshot {self.short}: manifest.json: {e}")
-            files = self.manifest["files"]
-            for rel, meta in files.items():
+            staged = self.manifest["files"]
+            for rel, meta in staged.items():
                 path = os.path.join(self.src, rel)
                 if not os.path.isfile(path):
                     bad = f"{rel}: missing"
@@ -477,7 +484,7 @@ class _Restore:
         if bad:
             self.log.log(bad)
             self.fail(f"files of snapshot {self.short} do not match its manifest")
-        self.log.log(f"all {len(files)} files match")
+        self.log.log(f"all {len(staged)} files match")
 
     # --- helpers -----------------------------------------------------------------------------
     def mf(self, *path, default=None):
@@ -575,6 +582,11 @@ class _Restore:
             if n_dec != creds:
                 self.fail(f"only {n_dec} of {creds} credentials decrypt with the snapshot's key")
         self.laps.lap("drill: counts + credentials decrypt")
+        for volume, held in self.mf("n8n", "files", default={}).items():
+            got = files.contents(os.path.join(self.src, held["archive"]))
+            if got["entries"] != held["entries"]:
+                self.fail(f"the archive of n8n's files in {volume} holds {got['entries']} entries, the manifest "
+                          f"{held['entries']}")
         self.databases()
         self.say(f"drill ok: snapshot {self.short} restores; n8n ready on it; "
                  f"{self.mf('n8n', 'workflows', default=0)} workflows, {creds} credentials ({n_dec} decrypt)")
@@ -631,8 +643,10 @@ class _Restore:
             self.live_n8n()
         self.databases()
         if self.n8n:
+            held = self.mf("n8n", "files", default={})
+            n_files = f", {sum(x.get('files', 0) for x in held.values())} files" if held else ""
             self.say(f"restore ok: snapshot {self.short}; n8n ready; {self.mf('n8n', 'workflows', default=0)} "
-                     f"workflows, {self.mf('n8n', 'credentials', default=0)} credentials as in the manifest")
+                     f"workflows, {self.mf('n8n', 'credentials', default=0)} credentials{n_files} as in the manifest")
         else:
             self.say(f"restore ok: snapshot {self.short}; {self.done()}")
 
@@ -666,13 +680,14 @@ class _Restore:
         self.laps.lap("safety snapshot")
 
     def live_n8n(self) -> None:
-        """n8n's database: restored beside the live one, checked, swapped in (the lock is held)."""
+        """n8n's database and files: restored beside the live ones, checked, swapped in (the lock is held)."""
         s, b = self.s, self.b
         # the snapshot goes into a new database beside the live one and is checked there while n8n
         # keeps running; n8n stops only for the swap. A failure or Ctrl-C before the swap leaves n8n
         # as it was; from the swap on, interruptions are ignored and it always ends with n8n running.
         db = s.postgres_db
         new_db, old_db, failed_db = f"{db}_restoring", f"{db}_before_restore", f"{db}_restore_failed"
+        volumes = self.volume_dirs()
         self.step = "restore n8n database"
         self.cleanups.append(lambda: self.pg(f'drop database if exists "{new_db}" with (force)', check=False))
         self.say(f"restoring n8n's database into {new_db} (n8n keeps running)")
@@ -685,6 +700,9 @@ class _Restore:
         if not self.compare_counts("n8n", self.mf("n8n", "row_counts"), self.stack.counts(new_db), EXACT):
             self.fail("the restored n8n database differs from the manifest; the live one is untouched")
         self.laps.lap(f"pg_restore into {new_db}, verify counts")
+        if volumes:
+            self.step = "restore n8n files"
+            self.unpack_files(volumes)
 
         common.ignore_interrupts()
         self.step = "swap databases"
@@ -694,29 +712,42 @@ class _Restore:
         except CommandFailed:
             self.services("up")  # never left stopped
             raise
-        if not self.swap(old_db, new_db):
+        swapped = self.swap_files(volumes)
+        if swapped is not None:
             self.services("up")
-            self.fail(f"could not swap in the restored database: n8n is started again on its own database "
-                      f"(details in {b.log})")
+            self.fail(f"could not swap in the restored files of {swapped}: n8n is started again on its own "
+                      f"database and files (details in {b.log})")
+        if not self.swap(old_db, new_db):
+            self.swap_files_back(volumes)
+            self.services("up")
+            self.fail(f"could not swap in the restored database: n8n is started again on its own database"
+                      f"{' and files' if volumes else ''} (details in {b.log})")
         self.step = "start n8n"
         self.services("up")
         if not self.stack.wait_ready():
-            # undo: the previous database back in service, the restored one kept for a look; n8n is
-            # started again whatever happens
+            # undo: the previous database (and files) back in service, the restored ones kept for a
+            # look; n8n is started again whatever happens
             undone = False
             try:
                 self.services("stop")
                 self.pg(f'drop database if exists "{failed_db}" with (force)', check=False)
                 undone = self.swap(failed_db, old_db)
+                if undone:
+                    self.swap_files_back(volumes)
             finally:
                 self.services("up")
             if not undone:
                 self.rollback_incomplete(failed_db, old_db)
+            kept = f" (its files as <volume>{files.FAILED})" if volumes else ""
             self.fail(f"n8n was not ready after {s.ready_timeout}s on the restored database, so its previous "
-                      f"database is back in service; the restored one is kept as {failed_db} and "
+                      f"database is back in service; the restored one is kept as {failed_db}{kept} and "
                       f"`{' '.join(s.compose)} logs n8n` says why")
         self.laps.lap("swap databases, start n8n, wait for readiness")
         self.say(f"previous database kept as {old_db} until the next restore (undo: docs/runbooks/restore.md)")
+        for volume, path in volumes.items():
+            n = self.mf("n8n", "files", volume, "files", default=0)
+            self.say(f"n8n files: {volume} restored ({n} files); the previous ones kept as {path}{files.BEFORE} "
+                     "until the next restore")
         kept = os.path.join(b.dir, "restored-config", self.short)
         os.makedirs(os.path.dirname(kept), exist_ok=True)
         shutil.rmtree(kept, ignore_errors=True)
@@ -724,6 +755,60 @@ class _Restore:
         if not _same_file(os.path.join(self.src, "config", "docker-compose.yml"),
                           os.path.join(s.stack_dir, "docker-compose.yml")):
             self.say(f"note: the snapshot's compose file differs from the deployed one (kept in {kept})")
+
+    # --- n8n's files (files.py): unpacked beside each volume while n8n runs, swapped in with the database
+    def volume_dirs(self) -> dict[str, str]:
+        """volume -> its directory on this host, for each volume of the snapshot's n8n files. A
+        snapshot made before files were backed up has none: the volumes are left as they are."""
+        self.step = "n8n files"
+        held = self.mf("n8n", "files", default={})
+        if not held:
+            self.say(f"n8n files: none in snapshot {self.short} (made before n8n's files were backed up); "
+                     "the volumes are left as they are")
+            return {}
+        out = {}
+        for volume in held:
+            path = files.mountpoint(self.s, self.r, volume)
+            if not path:
+                self.fail(f"this stack has no volume {volume} ({self.s.compose_project}_{volume}), which snapshot "
+                          f"{self.short} holds files of: run `pyinfra inventory.py deploy.py` first; nothing was "
+                          "changed", 4)
+            out[volume] = path
+        return out
+
+    def unpack_files(self, volumes: dict[str, str]) -> None:
+        """Each volume's archive into a directory beside it (n8n keeps running), checked against the manifest."""
+        for volume, path in volumes.items():
+            self.cleanups.append(lambda p=path: shutil.rmtree(p + files.RESTORING, ignore_errors=True))
+            new = files.unpack(self.r, os.path.join(self.src, self.mf("n8n", "files", volume, "archive")), path,
+                               log=self.log.file)
+            got = sum(len(d) + len(n) for _, d, n in os.walk(new))
+            want = self.mf("n8n", "files", volume, "entries")
+            if got != want:
+                self.fail(f"the restored files of {volume} are {got} entries, the manifest says {want}; "
+                          "nothing was changed")
+        self.laps.lap(f"unpack n8n files ({', '.join(volumes)})")
+
+    def swap_files(self, volumes: dict[str, str]) -> str | None:
+        """The unpacked files become the volumes' (n8n is stopped). None when done; else the volume
+        that failed, every volume swapped before it being back as it was."""
+        done = []
+        for volume, path in volumes.items():
+            try:
+                files.swap_in(path)
+            except OSError as e:
+                self.log.log(f"swap in {path}: {e}")
+                self.swap_files_back({v: volumes[v] for v in done})
+                return volume
+            done.append(volume)
+        return None
+
+    def swap_files_back(self, volumes: dict[str, str]) -> None:
+        for path in volumes.values():
+            try:
+                files.swap_back(path)
+            except OSError as e:  # logged; the message names where the previous files are
+                self.log.log(f"swap back {path}: {e}")
 
     def rollback_incomplete(self, failed_db: str, old_db: str) -> None:
         """The swap back failed (it is one transaction: nothing of it happened): n8n runs on the

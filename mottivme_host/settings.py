@@ -31,7 +31,7 @@ class Source:
     """One thing the backup holds (group_data `backup_sources`; borgmatic's model).
 
     kind "n8n": n8n's own database, its workflows and credentials (n8n's CLI) and the stack's
-    configuration - exactly one, named "n8n". kind "postgres": a PostgreSQL database at `url`
+    configuration and n8n's files (its `volumes`, less `exclude`) - exactly one, named "n8n". kind "postgres": a PostgreSQL database at `url`
     (from .env; it holds the password), dumped with pg_dump of the server's own major version."""
     name: str
     kind: str
@@ -40,6 +40,10 @@ class Source:
     # postgres: the database the DR drill restores this source into (`n8n-restore --target drill`:
     # one transaction, counts checked); never `url`. From .env (DR_DRILL_SUPABASE_URL for supabase)
     drill_url: str = ""
+    # n8n: the stack's volumes holding n8n's files (names in its compose file), and tar patterns
+    # of what is left out of them
+    volumes: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,16 @@ class N8nClient:
             return e.code, (json.loads(raw) if raw.startswith(("{", "[")) else raw)
 
 
+    def raw(self, method: str, path: str, data: bytes | None = None, headers=None) -> tuple[int, bytes]:
+        """A request whose body and answer are bytes (a file uploaded or served)."""
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
+        try:
+            with self.opener.open(req, timeout=60) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+
 def n8n_api(n8n: N8nClient, secrets: dict) -> dict:
     """Headers for n8n's public API: the owner (`secrets`: the sandbox's secrets.env) logs in and makes an API key."""
     s = secrets

@@ -92,7 +92,7 @@ def backup_settings() -> dict:
         "hook_curl_args": [] if bk.success_hook else ping_curl_args(m).split(),
         "postgres_image_pattern": bk.postgres_image_pattern,
         "scratch_image_pattern": bk.scratch_image_pattern,
-        "sources": sources(bk.sources),
+        "sources": sources(bk.sources, list(settings.Stack.from_data(host.data).volumes)),
         "env": s3_credentials(),
     }
 
@@ -109,15 +109,16 @@ def retention(bk: settings.Backup) -> dict:
     return {"last": bk.keep_last, "daily": bk.keep_daily, "weekly": bk.keep_weekly, "monthly": bk.keep_monthly}
 
 
-def sources(configured: list[dict]) -> list[dict]:
-    """group_data `backup_sources` as the host programs take them: each postgres source with its
+def sources(configured: list[dict], volumes: list[str]) -> list[dict]:
+    """group_data `backup_sources` as the host programs take them: the n8n source with the stack's
+    volumes of n8n's files (`volumes`: group_data n8n_volumes), each postgres source with its
     URL from .env (sources whose variable is empty are left out) and, when its `drill_url_env` is
     set, the database the DR drill restores it into. Checked at inventory time
     (tasks/config.py: source_problems)."""
     out = []
     for s in configured:
         if s["kind"] == "n8n":
-            out.append({"name": s["name"], "kind": "n8n"})
+            out.append({"name": s["name"], "kind": "n8n", "volumes": volumes, "exclude": list(s.get("exclude", []))})
         elif os.environ.get(s["url_env"]):
             out.append({"name": s["name"], "kind": "postgres", "url": os.environ[s["url_env"]],
                         "schemas": list(s.get("schemas", ["public"])),

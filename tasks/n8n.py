@@ -34,6 +34,8 @@ def n8n_environment(b: settings.Base, st: settings.Stack, w: settings.Workers, s
         "GENERIC_TIMEZONE": b.timezone,
         "TZ": b.timezone,
         "N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS": "true",
+        # the one directory workflows' files go to: a volume of the stack, in the backup
+        "N8N_RESTRICT_FILE_ACCESS_TO": st.volumes[st.files_volume],
         "N8N_DIAGNOSTICS_ENABLED": "false",
         "N8N_RUNNERS_MODE": st.runners_mode,
         "N8N_METRICS": "true" if st.metrics else "false",
@@ -97,6 +99,18 @@ def host_settings(s: scaling.Scaling) -> dict:
                                       stack_dir=st.dir, services=s.main_services, n8n_host=n8n_host(st))
 
 
+def volume_owners(st: settings.Stack, project: str) -> str:
+    """Shell: each volume of n8n's files owned like the first (n8n's home, which the image gives to
+    n8n's user). Docker makes a volume whose mount point the image lacks root's, and n8n does not
+    run as root: it could not write its files there. Run after `compose up` made the volumes."""
+    home, *others = st.volumes
+
+    def mountpoint(volume: str) -> str:
+        return f"$(docker volume inspect -f '{{{{.Mountpoint}}}}' {project}_{volume})"
+
+    return " && ".join(f'chown --reference="{mountpoint(home)}" "{mountpoint(v)}"' for v in others) or "true"
+
+
 def stack_services(s) -> list[str]:
     """Every compose service of the main server's stack."""
     return ["postgres"] + (["redis"] if s.queue_mode else []) + s.main_services + ["caddy"]
@@ -144,6 +158,8 @@ def n8n_stack(version: str):
     applied = server.shell(name="apply configuration (compose up -d)",
                            commands=[compose(st, dk, f"up -d --remove-orphans -t {st.drain_seconds + 30}")],
                            _if=any_changed(compose_file, env_file))
+    server.shell(name="n8n's file volumes owned by n8n's user", commands=[volume_owners(st, st.compose_project)],
+                 _if=applied.did_change)
     operations.compose_running(name="services running", stack_dir=st.dir, project=st.compose_project,
                                services=stack_services(s), compose=compose_command(dk))
     reload_caddy = compose(st, dk, "exec -T caddy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile")

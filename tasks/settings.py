@@ -102,6 +102,8 @@ class Stack(_Settings):
     executions_prune_max_count: int = key("executions_prune_max_count")
     runners_mode: str = key("n8n_runners_mode")
     extra_env: dict[str, str] = key("n8n_extra_env")
+    volumes: dict[str, str] = key("n8n_volumes")  # n8n's files: volume -> where n8n mounts it
+    files_volume: str = key("n8n_files_volume")  # the one of them workflows read and write files in
     owner_first_name: str = key("n8n_owner_first_name")
     owner_last_name: str = key("n8n_owner_last_name")
     metrics: bool = key("n8n_metrics")  # N8N_METRICS

@@ -22,7 +22,7 @@ from pyinfra.operations.util import any_changed
 from tasks import hostprograms, operations, scaling, settings
 from tasks.config import peer
 from tasks.docker import compose_command
-from tasks.n8n import n8n_environment, n8n_host, n8n_image, public_url, stack_secrets
+from tasks.n8n import n8n_environment, n8n_host, n8n_image, public_url, stack_secrets, volume_owners
 
 KEY_ON_HOST = "/etc/mottivme/tunnel_ed25519"
 PROJECT = "n8n-worker"
@@ -173,9 +173,11 @@ def start_configured_workers(compose_file, env_file):
     dk, st, w = settings.Docker.from_data(host.data), settings.Stack.from_data(host.data), settings.Workers.from_data(host.data)
     s = scaling.settings(host.data)
     compose = f"cd {w.stack_dir} && {compose_command(dk)} -p {PROJECT}"
-    server.shell(name="workers: apply configuration (compose up -d)",
-                 commands=[f"{compose} up -d --remove-orphans -t {st.drain_seconds + 30}"],
-                 _if=any_changed(compose_file, env_file))
+    applied = server.shell(name="workers: apply configuration (compose up -d)",
+                           commands=[f"{compose} up -d --remove-orphans -t {st.drain_seconds + 30}"],
+                           _if=any_changed(compose_file, env_file))
+    server.shell(name="workers: n8n's file volumes owned by n8n's user", commands=[volume_owners(st, PROJECT)],
+                 _if=applied.did_change)
     operations.compose_running(name="workers: running", stack_dir=w.stack_dir, project=PROJECT,
                                services=s.server_services, compose=compose_command(dk))
     operations.compose_healthy(name="workers: healthy (taking executions)", stack_dir=w.stack_dir,

@@ -1,18 +1,103 @@
 """The quarterly DR drill on the test sandbox: outage, data loss, and a destroyed server rebuilt."""
 
+import json
+import os
+import re
 import subprocess
+import time
+import uuid
 
 import pytest
 
-from tests.helpers import ROOT, dr_drill
+from sandbox.n8n_client import N8nClient, n8n_api
+from tests.helpers import N8N_PSQL, ROOT, dr_drill, secrets_of
+
+FILES = "/home/node/.n8n-files/uploads/itest.bin"  # in the one directory n8n 2.x lets workflows use
+# a node of our own, placed where n8n loads custom nodes from (~/.n8n/custom); its type: CUSTOM.mottivmeEcho
+ECHO_NODE = """class MottivmeEcho {
+  constructor() {
+    this.description = {displayName: 'Mottivme Echo', name: 'mottivmeEcho', group: ['transform'], version: 1,
+      description: 'restore test', defaults: {name: 'Mottivme Echo'}, inputs: ['main'], outputs: ['main'],
+      properties: []};
+  }
+  async execute() {
+    return [this.getInputData().map(() => ({json: {echo: 'mottivme custom node loaded'}}))];
+  }
+}
+module.exports = {MottivmeEcho};
+"""
+
+
+def webhook_to(name: str, method: str, path: str, node: dict, **webhook) -> dict:
+    """A workflow: a webhook (answering with its last node's output) into `node`."""
+    return {"name": name, "settings": {"executionOrder": "v1"},
+            "nodes": [{"parameters": {"httpMethod": method, "path": path, "responseMode": "lastNode", "options": {},
+                                      **webhook},
+                       "id": str(uuid.uuid4()), "name": "Webhook", "type": "n8n-nodes-base.webhook", "typeVersion": 2,
+                       "position": [0, 0], "webhookId": str(uuid.uuid4())},
+                      {"id": str(uuid.uuid4()), "name": "Step", "position": [220, 0], **node}],
+            "connections": {"Webhook": {"main": [[{"node": "Step", "type": "main", "index": 0}]]}}}
+
+
+def active(n8n: N8nClient, api: dict, wf: dict) -> str:
+    status, created = n8n.request("POST", "api/v1/workflows", wf, api)
+    assert status == 200, created
+    status, body = n8n.request("POST", f"api/v1/workflows/{created['id']}/activate", None, api)
+    assert status == 200, body
+    return created["id"]
+
+
+def webhook(n8n: N8nClient, method: str, path: str, data: bytes | None = None) -> bytes:
+    for _ in range(60):  # until the activated webhook is registered
+        status, body = n8n.raw(method, f"webhook/{path}", data, {"Content-Type": "application/octet-stream"})
+        if status != 404:
+            break
+        time.sleep(0.5)
+    assert status == 200, body[:500]
+    return body
 
 
 @pytest.mark.replaces_servers
-def test_dr_drill_passes_and_writes_its_report(sandbox_env, n8n_server, tmp_path, seeded):
+def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp_path, seeded):
     """Every part, on the Debian 13 sandbox, rebuilding the server in place (`--rebuild wipe`, what
     a staging inventory gets). Part (c) with a new bare server in its place (`--rebuild replace`)
-    runs on the Debian 12 sandbox, beside this tier (test_debian12.py)."""
+    runs on the Debian 12 sandbox, beside this tier (test_debian12.py).
+
+    n8n's files come back with it: a file a workflow stored (in its execution's binary data, on
+    n8n's volume, and on disk where workflows may write, the files volume) is served byte for byte
+    after the rebuild, and a custom node placed in ~/.n8n/custom is loaded."""
+    n8n = N8nClient(n8n_server.url)
+    api = n8n_api(n8n, secrets_of(sbx))
+    upload = os.urandom(150_000)
+    active(n8n, api, webhook_to("itest files up", "POST", "itest-files-up", {
+        "type": "n8n-nodes-base.readWriteFile", "typeVersion": 1.1,
+        "parameters": {"operation": "write", "fileName": FILES, "dataPropertyName": "data", "options": {}}}))
+    active(n8n, api, webhook_to("itest files down", "GET", "itest-files-down", {
+        "type": "n8n-nodes-base.readWriteFile", "typeVersion": 1.1,
+        "parameters": {"fileSelector": FILES, "options": {}}}, responseData="firstEntryBinary"))
+    webhook(n8n, "POST", "itest-files-up", upload)
+    assert webhook(n8n, "GET", "itest-files-down") == upload
+    # the upload's binary data, as n8n keeps it (filesystem mode, regular mode's default in 2.x)
+    for _ in range(20):
+        data = n8n_server.sh(f"{N8N_PSQL} -c 'select data from execution_data order by \"executionId\" desc limit 5'")
+        found = re.findall(r"filesystem-v2:[A-Za-z0-9/_-]+", data)
+        if found:
+            break
+        time.sleep(0.5)
+    (binary_id,) = set(found)
+    assert n8n.raw("GET", f"rest/binary-data?id={binary_id}&action=download") == (200, upload)
+    n8n_server.sh("mottivme-host compose exec -T n8n sh -c 'mkdir -p ~/.n8n/custom && "
+                  f"cat > ~/.n8n/custom/MottivmeEcho.node.js' <<'EOF'\n{ECHO_NODE}EOF")
+
     dr_drill(sandbox_env, tmp_path, "wipe", n8n_server)
+
+    n8n = N8nClient(n8n_server.url)
+    api = n8n_api(n8n, secrets_of(sbx))
+    assert webhook(n8n, "GET", "itest-files-down") == upload  # the file a workflow wrote, byte for byte
+    assert n8n.raw("GET", f"rest/binary-data?id={binary_id}&action=download") == (200, upload)
+    active(n8n, api, webhook_to("itest custom node", "GET", "itest-echo", {
+        "type": "CUSTOM.mottivmeEcho", "typeVersion": 1, "parameters": {}}))
+    assert json.loads(webhook(n8n, "GET", "itest-echo")) == {"echo": "mottivme custom node loaded"}
 
 
 def test_dr_drill_refuses_production(sandbox_env):

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import FrozenInstanceError, fields
 
 import pytest
+import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pyinfra.api import HiddenValue
 from pyinfra.api.host import HostData
@@ -82,6 +83,30 @@ def test_compose_file_is_valid_and_pins_versions(tmp_path, groups):
     # PostgreSQL and n8n publish no port; only Caddy's 80/443 are published
     published = [line for line in out.splitlines() if "published:" in line]
     assert sorted(x.split(":")[1].strip() for x in published) == ["443", "80"]
+
+
+def mount(v) -> tuple[str, str]:
+    """(volume, path) of a service's mount as `compose config` prints it (v1: a string, v2: a mapping)."""
+    return tuple(v.split(":")[:2]) if isinstance(v, str) else (v["source"], v["target"])
+
+
+def test_n8ns_files_are_on_volumes_and_workflows_write_only_to_the_files_one(tmp_path):
+    """Every n8n process mounts n8n_volumes (what the backup archives); the directory n8n 2.x lets
+    workflows use is one of them, so a workflow's files outlive the container."""
+    d = group_data()
+    for tier, tunnel in (("bronze", False), ("prata", False)):
+        _, text = render_compose(d, tier, tunnel)
+        svc = yaml.safe_load(compose_config(tmp_path, text))["services"]
+        n8n = [x for name, x in svc.items() if name.startswith("n8n")]
+        for x in n8n:
+            assert {mount(v) for v in x["volumes"]} == {
+                ("n8n_data", "/home/node/.n8n"), ("n8n_files", "/home/node/.n8n-files")}
+            assert x["environment"]["N8N_RESTRICT_FILE_ACCESS_TO"] == "/home/node/.n8n-files"
+    d = Data(group_data(), n8n_tier="ouro")
+    text = render("docker-compose-worker.yml.j2", scaling=scaling.settings(d),
+                  n8n_env=environment(d, scaling.settings(d), remote=True), **of(d, "stack"))
+    workers = yaml.safe_load(compose_config(tmp_path, text))["services"].values()
+    assert all({mount(v)[0] for v in x["volumes"]} == {"n8n_data", "n8n_files"} for x in workers)
 
 
 def test_prata_adds_redis_and_a_worker_on_the_main_server(tmp_path):

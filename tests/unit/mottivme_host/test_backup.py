@@ -16,6 +16,7 @@ import time
 import pytest
 
 from mottivme_host import cli, common, settings, stack
+from mottivme_host.run import Runner
 from tests.helpers import Call, FakeRunner, libpq_url, pgpass_of, posted
 
 HOST = "n8n-test-1"
@@ -822,3 +823,41 @@ def test_on_a_terminal_each_phase_is_reported_as_it_ends_with_size_and_time(s, f
     with open(s.backup.log) as f:
         log = f.read()
     assert "stored in the local repository (" in log and f"copied off-host to {BUCKET} (" in log
+
+
+# --- n8n's files (files.py) ---------------------------------------------------------------------
+def test_n8ns_files_are_archived_from_each_volume_and_listed_in_the_manifest(tmp_path, fake, capsys):
+    s = make_settings(tmp_path, sources=[{**N8N_SOURCE, "volumes": ["n8n_data", "n8n_files"],
+                                          "exclude": ["n8nEventLog*.log"]}, SUPA_SOURCE])
+    for volume, content in (("n8n_data", {"binaryData/upload": b"x" * 3000, "n8nEventLog.log": b"log"}),
+                            ("n8n_files", {"out/report.pdf": b"%PDF-1.7"})):
+        d = tmp_path / "volumes" / f"n8n_{volume}" / "_data"
+        for rel, data in content.items():
+            (d / rel).parent.mkdir(parents=True, exist_ok=True)
+            (d / rel).write_bytes(data)
+        fake.on(f"docker volume inspect -f {{{{.Mountpoint}}}} n8n_{volume}", stdout=f"{d}\n")
+    fake.on(lambda c: c.startswith("tar "), call=lambda argv, kw: (lambda r: (r.returncode, r.stdout, r.stderr))(
+        Runner().run(argv, check=False)))
+    assert backup(s, fake) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("backup ok: snapshot 0123abcd (n8n: 4 workflows, 1 credentials, 2 files (3.0 kB); "
+                          "supabase: 2 tables, 3020 rows)")
+    m = manifest_of(s)
+    assert m["sources"]["n8n"]["files"] == {
+        "n8n_data": {"archive": "n8n/files/n8n_data.tar", "entries": 2, "files": 1, "bytes": 3000},
+        "n8n_files": {"archive": "n8n/files/n8n_files.tar", "entries": 2, "files": 1, "bytes": 8}}
+    assert {"n8n/files/n8n_data.tar", "n8n/files/n8n_files.tar"} <= set(m["files"])
+    # archived while the n8n part runs, before the snapshot, from the volume's own directory
+    (tar,) = [c for c in fake.calls if c.argv[0] == "tar" and "n8n_data.tar" in c.cmd]
+    assert "--exclude=n8nEventLog*.log" in tar.argv and "--numeric-owner" in tar.argv
+    assert fake.index("export:workflow") < fake.index("n8n_data.tar") < fake.index("restic backup")
+    assert "n8n files archived (n8n_data, n8n_files)" in log_of(s)
+
+
+def test_a_volume_the_stack_lacks_fails_the_backup_with_the_fix(tmp_path, fake, capsys):
+    s = make_settings(tmp_path, sources=[{**N8N_SOURCE, "volumes": ["n8n_files"]}])
+    fake.on("docker volume inspect", rc=1, stderr="Error: No such volume: n8n_n8n_files")
+    assert backup(s, fake) == 1
+    assert ("n8n-backup: FAILED n8n files: the stack has no volume n8n_files (n8n_n8n_files): run `pyinfra inventory.py "
+            "deploy.py`") in capsys.readouterr().err
+    assert not restic_calls(fake, "backup")

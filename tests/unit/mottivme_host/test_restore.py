@@ -9,11 +9,14 @@ import json
 import os
 import re
 import shutil
+import tarfile
 
 import pytest
 
 from mottivme_host import cli, common, settings, stack
+from mottivme_host import files as files_mod
 from mottivme_host import restore as restore_mod
+from mottivme_host.run import Runner
 from tests.helpers import Call, FakeRunner, libpq_url
 from tests.helpers import run_runbook as run_a_runbook
 
@@ -95,7 +98,8 @@ class Host:
         return settings.from_dict(data)
 
     def write_snapshot(self, key: str = KEY, supabase: bool = True, n8n_counts: dict | None = None,
-                       compose: str = COMPOSE_YML, fmt: int = 2, databases: dict | None = None):
+                       compose: str = COMPOSE_YML, fmt: int = 2, databases: dict | None = None,
+                       volumes: dict | None = None):
         """A backup's staging tree and manifest. `databases`: name -> (schemas, row counts, server
         version number) of the postgres sources (default: Supabase, unless supabase=False).
         fmt=1: the manifest as the first version of the backup wrote it (n8n and supabase keys)."""
@@ -115,6 +119,18 @@ class Host:
         (st / "config" / "caddy" / "Caddyfile").write_text("n8n.example.test { reverse_proxy n8n:5678 }\n")
         for name in databases:
             (st / name / f"{name}.dump").write_bytes(f"PGDMP {name} ".encode() * 1000)
+        held = {}
+        for volume, content in (volumes or {}).items():  # n8n's files: an archive per volume (files.py)
+            src = self.tmp / "volume-source" / volume
+            shutil.rmtree(src, ignore_errors=True)
+            for rel, data in content.items():
+                (src / rel).parent.mkdir(parents=True, exist_ok=True)
+                (src / rel).write_bytes(data)
+            archive = st / files_mod.archive_path(volume)
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(archive, "w") as t:
+                t.add(src, arcname=".")
+            held[volume] = {"archive": files_mod.archive_path(volume), **files_mod.contents(str(archive))}
         files = {}
         for root, _, names in os.walk(st):
             for n in sorted(names):
@@ -131,7 +147,7 @@ class Host:
                         "supabase": {"server_version_num": sb[2], "row_counts": sb[1]} if sb else None,
                         "files": files}
         else:
-            sources = {"n8n": {"kind": "n8n", **n8n, "dump": "n8n/n8n-db.dump"}}
+            sources = {"n8n": {"kind": "n8n", **n8n, "dump": "n8n/n8n-db.dump", **({"files": held} if held else {})}}
             for name, (schemas, counts, num) in databases.items():
                 sources[name] = {"kind": "postgres", "server_version_num": num, "schemas": schemas,
                                  "row_counts": counts, "dump": f"{name}/{name}.dump"}
@@ -1247,3 +1263,121 @@ def test_a_prefix_naming_two_backups_is_refused_and_an_own_id_wins_over_a_copy(h
         capsys.readouterr().err
     assert restore(host, "--drill", "--snapshot", "abcd2") == 0
     assert "snapshot abcd2222 from" in capsys.readouterr().out
+
+
+# --- n8n's files (files.py): unpacked beside each volume while n8n runs, swapped in with the database
+UPLOAD = bytes(range(256)) * 8
+VOLUMES = {"n8n_data": {"binaryData/workflows/w1/executions/7/upload": UPLOAD, "custom/echo/package.json": b"{}\n"},
+           "n8n_files": {"report.pdf": b"%PDF-1.7"}}
+
+
+def with_volumes(host: Host) -> dict:
+    """The snapshot holds n8n's files; this host's volumes (other files now) answer `docker volume
+    inspect`, and tar runs for real. Returns volume -> its directory."""
+    host.write_snapshot(volumes=VOLUMES)
+    dirs = {}
+    for volume in VOLUMES:
+        d = host.tmp / "docker-volumes" / f"n8n_{volume}" / "_data"
+        d.mkdir(parents=True)
+        (d / "written-since").write_text("a file the backup did not have\n")
+        dirs[volume] = d
+        host.fake.on(f"docker volume inspect -f {{{{.Mountpoint}}}} n8n_{volume}", stdout=f"{d}\n")
+    host.fake.on(lambda c: c.startswith("tar "), call=lambda argv, kw: (lambda r: (r.returncode, r.stdout, r.stderr))(
+        Runner().run(argv, check=False)))
+    return dirs
+
+
+def listing(d) -> list[str]:
+    return sorted(os.path.relpath(os.path.join(r, n), d) for r, _, names in os.walk(d) for n in names)
+
+
+def test_n8ns_files_are_swapped_in_with_the_database_and_the_previous_ones_kept(host, capsys):
+    dirs = with_volumes(host)
+    assert restore(host, "--no-safety-snapshot") == 0
+    out = capsys.readouterr().out
+    i = host.fake.index
+    # unpacked while n8n runs, swapped while it is stopped, before the databases
+    assert i("-d n8n_restoring") < i(f"tar --numeric-owner --same-permissions --same-owner -C {dirs['n8n_data']}.restoring")
+    assert i("-C " + str(dirs["n8n_files"]) + ".restoring") < i("stop n8n n8n-worker")
+    assert listing(dirs["n8n_data"]) == ["binaryData/workflows/w1/executions/7/upload", "custom/echo/package.json"]
+    assert (dirs["n8n_data"] / "binaryData/workflows/w1/executions/7/upload").read_bytes() == UPLOAD
+    assert listing(dirs["n8n_files"]) == ["report.pdf"]
+    for d in dirs.values():
+        assert listing(f"{d}.before-restore") == ["written-since"] and not os.path.exists(f"{d}.restoring")
+    lines = out.splitlines()
+    assert (f"n8n files: n8n_data restored (2 files); the previous ones kept as {dirs['n8n_data']}.before-restore "
+            "until the next restore") in lines
+    assert "restore ok: snapshot bbbb2222; n8n ready; 3 workflows, 2 credentials, 3 files as in the manifest" in lines
+    assert re.search(r"^  unpack n8n files \(n8n_data, n8n_files\)\s+[0-9.]+ s$", out, re.M)
+
+
+def test_not_ready_puts_the_previous_files_back_with_the_database(host, capsys):
+    dirs = with_volumes(host)
+    host.fake.on("curl", stdout="502")
+    assert restore(host, "--no-safety-snapshot") == 1
+    assert "the restored one is kept as n8n_restore_failed (its files as <volume>.restore-failed)" in \
+        capsys.readouterr().err
+    for d in dirs.values():
+        assert listing(d) == ["written-since"] and not os.path.exists(f"{d}.before-restore")
+    assert listing(f"{dirs['n8n_files']}.restore-failed") == ["report.pdf"]
+
+
+def test_a_failed_database_swap_leaves_the_files_as_they_were(host, capsys):
+    dirs = with_volumes(host)
+    host.fake.on("alter database", rc=1, stderr="ERROR: database \"n8n\" is being accessed by other users")
+    assert restore(host, "--no-safety-snapshot") == 1
+    assert "n8n is started again on its own database and files" in capsys.readouterr().err
+    for d in dirs.values():
+        assert listing(d) == ["written-since"]
+
+
+def test_a_volume_this_stack_lacks_stops_the_restore_before_any_change(host, capsys):
+    with_volumes(host)
+    host.fake.on("docker volume inspect -f {{.Mountpoint}} n8n_n8n_files", rc=1, stderr="Error: No such volume")
+    assert restore(host, "--no-safety-snapshot") == 4
+    assert ("FAILED n8n files: this stack has no volume n8n_files (n8n_n8n_files), which snapshot bbbb2222 "
+            "holds files of: run `pyinfra inventory.py deploy.py` first; nothing was changed") in capsys.readouterr().err
+    assert not host.fake.ran("pg_restore") and not host.fake.ran("create database") and not host.fake.ran("stop n8n")
+
+
+def test_an_archive_that_unpacks_short_of_the_manifest_changes_nothing(host, capsys):
+    dirs = with_volumes(host)
+    manifest = json.loads((host.staging / "manifest.json").read_text())
+    manifest["sources"]["n8n"]["files"]["n8n_data"]["entries"] = 99
+    (host.staging / "manifest.json").write_text(json.dumps(manifest))
+    assert restore(host, "--no-safety-snapshot") == 1
+    assert "the restored files of n8n_data are 9 entries, the manifest says 99; nothing was changed" in \
+        capsys.readouterr().err
+    assert not host.fake.ran("stop n8n") and listing(dirs["n8n_data"]) == ["written-since"]
+    assert not os.path.exists(f"{dirs['n8n_data']}.restoring")  # cleaned up
+
+
+def test_a_snapshot_made_before_files_were_backed_up_leaves_the_volumes_alone(host, capsys):
+    assert restore(host, "--no-safety-snapshot") == 0
+    assert ("n8n files: none in snapshot bbbb2222 (made before n8n's files were backed up); the volumes are left as "
+            "they are") in capsys.readouterr().out.splitlines()
+    assert not host.fake.ran("docker volume") and not host.fake.ran("tar ")
+
+
+def test_the_drill_checks_each_archive_against_the_manifest(host, capsys):
+    with_volumes(host)
+    assert restore(host, "--drill") == 0
+    manifest = json.loads((host.staging / "manifest.json").read_text())
+    manifest["sources"]["n8n"]["files"]["n8n_files"]["entries"] = 5
+    (host.staging / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert restore(host, "--drill") == 1
+    assert "the archive of n8n's files in n8n_files holds 1 entries, the manifest 5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("files_entry", [
+    {"../etc": {"archive": "n8n/files/../etc.tar", "entries": 1}},
+    {"n8n_data": {"archive": "n8n/files/n8n_data.tar", "entries": "1"}},
+    {"n8n_data": {"archive": "n8n/files/other.tar", "entries": 1}},
+    ["n8n_data"],
+])
+def test_a_manifest_whose_files_are_not_its_archives_is_refused(files_entry):
+    m = {"format": 2, "sources": {"n8n": {"kind": "n8n", "dump": "n8n/n8n-db.dump", "files": files_entry}},
+         "files": {"n8n/n8n-db.dump": {}, "n8n/files/n8n_data.tar": {}}}
+    with pytest.raises(restore_mod.ManifestError, match="its files .* are not archives among the files"):
+        restore_mod.manifest_v2(m)
