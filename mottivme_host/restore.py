@@ -17,6 +17,11 @@ scratch database and checked, never over a database unless a target is named AND
 supabase). Without n8n among the sources, n8n is not touched.
 --drill: restore into throwaway containers (PostgreSQL + n8n, a scratch database per postgres
 source) beside the live stack, check them, remove them; the live stack is not touched.
+--table SCHEMA.NAME / --schema NAME (one database --source): restore only those tables, into new
+tables beside the live ones in the source's own database (NAME_restored_<snapshot>, its row
+count checked against the manifest), or with --over --confirm-overwrite over the live table's
+rows in one transaction (the rows it had kept as NAME_before_restore_<snapshot>); row counts
+before and after are printed. Nothing else in that database, and nothing of n8n, is touched.
 Prints the time of each step. Snapshots of either manifest format (1: n8n + Supabase; 2: sources)
 restore. Bad input (unknown snapshot or source, wrong password, no repository, host not
 provisioned) changes nothing.
@@ -84,6 +89,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="needed with a --target other than scratch")
     p.add_argument("--no-safety-snapshot", dest="safety", action="store_false",
                    help="no `n8n-backup --tag pre-restore` before n8n or a named target is overwritten")
+    p.add_argument("--table", dest="tables", action="append", default=[], metavar="SCHEMA.NAME",
+                   help="only this table of the one database --source (repeatable; NAME alone: public.NAME): the "
+                        "snapshot's rows go into a new table beside the live one, NAME_restored_<snapshot>; with "
+                        "--over and --confirm-overwrite, they replace the live table's rows")
+    p.add_argument("--schema", dest="schemas", action="append", default=[], metavar="NAME",
+                   help="every table of this schema in the snapshot, as --table (repeatable)")
+    p.add_argument("--over", action="store_true",
+                   help="with --table/--schema and --confirm-overwrite: replace the live table's rows, in one "
+                        "transaction (its rows before are kept as NAME_before_restore_<snapshot>)")
     p.add_argument("--supabase-target", default="scratch", metavar="scratch|drill|supabase|URL",
                    help="--target for the source supabase (scratch, the default; drill; supabase; or a postgresql:// URL)")
     p.add_argument("--confirm-supabase-overwrite", dest="confirm", action="store_true",
@@ -313,7 +327,9 @@ class _Restore:
         else:
             self.laps.lap("verify sha256")
 
-        if ns.drill:
+        if self.tables:
+            self.tables_restore()
+        elif ns.drill:
             self.drill()
         else:
             self.live()
@@ -345,6 +361,20 @@ class _Restore:
             self.fail("--target URL needs exactly one --source (a database source)", 2)
         if ns.supabase_target != "scratch" and chosen and "supabase" not in chosen:
             self.fail("--supabase-target is the target of the source supabase, which no --source chose", 2)
+        self.tables = [_table_name(x) for x in ns.tables] + [(x, None) for x in ns.schemas]
+        if None in (t[0] for t in self.tables) or not all(SCHEMA_NAME.fullmatch(x) for t in self.tables for x in t if x):
+            self.fail("--table SCHEMA.NAME / --schema NAME: plain lower-case names (letters, digits, _), e.g. "
+                      "--table public.conversation_history", 2)
+        if ns.over and not self.tables:
+            self.fail("--over replaces a table's rows: name it with --table or --schema", 2)
+        if self.tables:
+            if ns.drill or "n8n" in chosen or len(databases) != 1:
+                self.fail("--table / --schema need exactly one database --source, the one the tables are in "
+                          "(e.g. --source supabase); no --drill, no n8n", 2)
+            if ns.target != "scratch" or ns.supabase_target != "scratch":
+                self.fail("--table / --schema restore into the source's own database: leave out --target", 2)
+            if ns.over and not ns.confirm:
+                self.fail("--over replaces the live table's rows: add --confirm-overwrite", 2)
 
     def by_name(self, opt: str, value: str, own: str | None) -> str:
         """A target named by its backup source (`--target supabase`: the database that source backs up,
@@ -756,6 +786,109 @@ class _Restore:
                           os.path.join(s.stack_dir, "docker-compose.yml")):
             self.say(f"note: the snapshot's compose file differs from the deployed one (kept in {kept})")
 
+    # --- one table or one schema of a database source, beside the live one or over it ------------------
+    def chosen_tables(self, name: str) -> list[tuple[str, str]]:
+        """(schema, table) of each --table and of every table of each --schema, as the snapshot has them."""
+        counts = self.mf(name, "row_counts", default={})
+        have = [_table_name(k) for k in counts]  # keys: `table` (schema public alone) or `schema.table`
+        out = []
+        for schema, table in self.tables:
+            hits = [x for x in have if x[0] == schema and (table is None or x[1] == table)]
+            if not hits:
+                shown = ", ".join(f"{a}.{b}" for a, b in have[:12]) or "none"
+                what = f"table {schema}.{table}" if table else f"table in schema {schema}"
+                self.fail(f"snapshot {self.short} has no {what} in {name} (it has: {shown})", 2)
+            out += [x for x in hits if x not in out]
+        return out
+
+    def manifest_count(self, name: str, schema: str, table: str) -> int:
+        counts = self.mf(name, "row_counts", default={})
+        return counts.get(f"{schema}.{table}", counts.get(table) if schema == "public" else None)
+
+    def tables_restore(self) -> None:
+        """The chosen tables from a scratch copy of the dump into the source's own database: beside the
+        live ones (new tables), or with --over in place of their rows (one transaction each)."""
+        ns, s = self.ns, self.s
+        (name,) = self.targets
+        src = next((x for x in self.b.sources if x.kind == "postgres" and x.name == name and x.url), None)
+        if src is None:
+            self.fail(f"--table: {name} has no database on this server (its URL in .env, then deploy.py)", 2)
+        tables = self.chosen_tables(name)
+        if ns.over:
+            if ns.safety:
+                self.safety_snapshot()
+            self.take_lock()
+        self.step = f"{name} tables"
+        box = self.scratch(name, self.listing(name))
+        self.laps.lap(f"{name} dump into a scratch database")
+        major = int(self.mf(name, "server_version_num", default=0)) // 10000
+        image = self.b.postgres_image_pattern.replace("{major}", str(major))
+        try:
+            access = Access(src.url, s.run_dir, name)
+        except ValueError as e:
+            self.fail(str(e))
+        with access as db:
+            live = ["docker", "run", "--rm", "-i", "--network", "host", *db.docker_args(), image,
+                    "psql", "-v", "ON_ERROR_STOP=1", "-qAtX"]
+            for schema, table in tables:
+                self.step = f"{name} table {schema}.{table}"
+                self.table(box, live, db.env, name, schema, table)
+        self.run_(["docker", "rm", "-f", "-v", box])
+        how = "over the live ones" if ns.over else "beside the live ones"
+        self.say(f"restore ok: snapshot {self.short}; {len(tables)} table(s) of {name} restored {how}")
+
+    def table(self, box: str, live: list[str], env: dict, name: str, schema: str, table: str) -> None:
+        over = self.ns.over
+        q = _quoted(schema, table)
+        copy_name, kept_name = f"{table}_restored_{self.short}", f"{table}_before_restore_{self.short}"
+        if len(kept_name) > 63:
+            self.fail(f"{schema}.{table}: its name is too long for the restored copy's ({kept_name}: PostgreSQL takes 63 "
+                      "characters)", 2)
+        copy, kept = _quoted(schema, copy_name), _quoted(schema, kept_name)
+
+        def on_live(sql: str, **kw) -> str:
+            return self.r.run([*live, "-c", sql], env=env, log=self.log.file, **kw).stdout.strip()
+
+        res = self.r.run([*live, "-c", f"select count(*) from {q}"], env=env, log=self.log.file, check=False)
+        if not res.ok:
+            self.fail(f"{name} has no table {schema}.{table} now: restore the source whole into a scratch or named "
+                      "database (--target) to get it back; nothing was changed", 2)
+        before = int(res.stdout.strip() or 0)
+        want = self.manifest_count(name, schema, table)
+        # the columns, as the snapshot has them (generated ones are computed again)
+        cols = self.r.run(["docker", "exec", box, "psql", "-U", "postgres", "-qAtX", "-c",
+                           "select string_agg(quote_ident(attname), ',' order by attnum) from pg_attribute where "
+                           f"attrelid = '{q}'::regclass and attnum > 0 and not attisdropped and attgenerated = ''"],
+                          log=self.log.file).stdout.strip()
+        rows = os.path.join(self.work, f"{name}.{schema}.{table}.copy")
+        with open(rows, "w") as f:
+            self.run_(["docker", "exec", box, "psql", "-U", "postgres", "-qAtX", "-c",
+                       f"copy (select {cols} from {q}) to stdout"], stdout=f)
+        on_live(f"drop table if exists {copy}; create table {copy} (like {q} including defaults including constraints)")
+        with open(rows) as f:
+            self.run_([*live, "-c", f"copy {copy} ({cols}) from stdin"], env=env, stdin=f)
+        os.unlink(rows)
+        got = int(on_live(f"select count(*) from {copy}") or 0)
+        if want is not None and got != want:
+            self.fail(f"{schema}.{table}: {got} rows restored, the manifest says {want}; the live table is untouched "
+                      f"(the restored rows are in {schema}.{copy_name})")
+        if not over:
+            self.say(f"{name} {schema}.{table}: {before} rows live; snapshot {self.short}'s {got} rows restored beside "
+                     f"it as {schema}.{copy_name}; the live table untouched")
+            self.laps.lap(f"{schema}.{table} restored beside")
+            return
+        res = self.r.run([*live, "-1", "-c",
+                          f"drop table if exists {kept}; create table {kept} as table {q}; delete from {q}; "
+                          f"insert into {q} ({cols}) overriding system value select {cols} from {copy}; drop table {copy}"],
+                         env=env, log=self.log.file, check=False)
+        if not res.ok:
+            self.fail(f"{schema}.{table}: its rows could not be replaced (details in {self.b.log}: a foreign key "
+                      f"or a trigger?); the live table is untouched, the restored rows are in {schema}.{copy_name}")
+        after = int(on_live(f"select count(*) from {q}") or 0)
+        self.say(f"{name} {schema}.{table}: {before} rows before, {after} after (snapshot {self.short}'s {got}); the rows "
+                 f"it had are kept as {schema}.{kept_name}")
+        self.laps.lap(f"{schema}.{table} restored over the live one")
+
     # --- n8n's files (files.py): unpacked beside each volume while n8n runs, swapped in with the database
     def volume_dirs(self) -> dict[str, str]:
         """volume -> its directory on this host, for each volume of the snapshot's n8n files. A
@@ -851,30 +984,40 @@ class _Restore:
         rows = sum(v for v in expected.values() if isinstance(v, int))
         return f"{len(expected)} tables, {rows} rows"
 
+    def listing(self, name: str) -> str:
+        """The dump's restore list, less its own `CREATE SCHEMA public` (the schema and its extensions exist)."""
+        with self.dump(name) as f:
+            res = self.r.run(["docker", "run", "--rm", "-i", self.s.postgres_image, "pg_restore", "-l"], stdin=f,
+                             log=self.log.file)
+        path = os.path.join(self.work, f"{name}.list")
+        with open(path, "w") as f:
+            f.writelines(line + "\n" for line in res.stdout.splitlines() if " SCHEMA - public " not in line)
+        return path
+
+    def scratch(self, name: str, listing: str) -> str:
+        """A throwaway PostgreSQL of the source's major (pgvector, no network) holding its whole dump."""
+        major = int(self.mf(name, "server_version_num", default=0)) // 10000
+        image = self.b.scratch_image_pattern.replace("{major}", str(major))
+        box = f"n8n-restore-scratch-{self.pid}-{name}"
+        self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", box], check=False))
+        self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
+                   "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro", image])
+        self.wait_until(60, ["docker", "exec", box, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"])
+        self.run_(["docker", "exec", box, "psql", "-U", "postgres", "-qc",
+                   "create extension if not exists vector"], check=False)
+        self.run_(["docker", "cp", listing, f"{box}:/tmp/{name}.list"])
+        self.run_(["docker", "exec", box, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
+                   "--no-privileges", "--exit-on-error", "-j", JOBS, "-L", f"/tmp/{name}.list", "/tmp/restore.dump"])
+        return box
+
     def database(self, name: str, target: str) -> None:
         s, b = self.s, self.b
         scratch = target == "scratch"
         self.step = f"{name} scratch restore" if scratch else f"{name} restore into the named target"
         major = int(self.mf(name, "server_version_num", default=0)) // 10000
-        # the dump's own `CREATE SCHEMA public` is left out: the schema (and its extensions) exist
-        with self.dump(name) as f:
-            res = self.r.run(["docker", "run", "--rm", "-i", s.postgres_image, "pg_restore", "-l"], stdin=f,
-                             log=self.log.file)
-        listing = os.path.join(self.work, f"{name}.list")
-        with open(listing, "w") as f:
-            f.writelines(line + "\n" for line in res.stdout.splitlines() if " SCHEMA - public " not in line)
+        listing = self.listing(name)
         if scratch:
-            image = b.scratch_image_pattern.replace("{major}", str(major))
-            box = f"n8n-restore-scratch-{self.pid}-{name}"
-            self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", box], check=False))
-            self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
-                       "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro", image])
-            self.wait_until(60, ["docker", "exec", box, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"])
-            self.run_(["docker", "exec", box, "psql", "-U", "postgres", "-qc",
-                       "create extension if not exists vector"], check=False)
-            self.run_(["docker", "cp", listing, f"{box}:/tmp/{name}.list"])
-            self.run_(["docker", "exec", box, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
-                       "--no-privileges", "--exit-on-error", "-j", JOBS, "-L", f"/tmp/{name}.list", "/tmp/restore.dump"])
+            box = self.scratch(name, listing)
             res = self.r.run(["docker", "exec", box, "psql", "-U", "postgres", "-AtF", " ", "-c", self.counts_sql(name)],
                              log=self.log.file)
             tally = self.counts_match(name, res.stdout, "a scratch database")
@@ -910,6 +1053,18 @@ class _Restore:
             else:
                 self.say(f"{name}: restored over the named target database")
         self.laps.lap(f"{name} restore + check")
+
+
+def _table_name(text: str) -> tuple[str | None, str | None]:
+    """"schema.name" -> (schema, name); "name" -> ("public", name); anything else -> (None, None)."""
+    parts = text.split(".")
+    if len(parts) == 1:
+        parts = ["public", *parts]
+    return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else (None, None)
+
+
+def _quoted(schema: str, table: str) -> str:
+    return f'"{schema}"."{table}"'
 
 
 def _same_file(a: str, b: str) -> bool:

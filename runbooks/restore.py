@@ -7,6 +7,9 @@
                                             # sources= (needed), over its configured database (the URL
                                             # of .env; or target=postgresql://... for another one)
         (--data supabase_target=... --data confirm_supabase_overwrite=yes: the same for the source supabase)
+        [--data sources=supabase --data table=public.leads [--data over=yes --data confirm_overwrite=yes]]
+                                            # one table (or schema=NAME: each of its tables) beside the live
+                                            # one as leads_restored_<snapshot>, or over its rows
 
 Takes a safety snapshot, stops n8n, restores its database, starts it, waits for readiness and
 checks the counts against the snapshot's manifest. Each database source (Supabase, ...) goes
@@ -46,6 +49,13 @@ OPTIONS = {
                         "scratch, drill (DR_DRILL_SUPABASE_URL's database: one transaction, counts checked), "
                         "supabase (its database from .env) or a postgresql:// URL"),
     "confirm_supabase_overwrite": ("no", r"yes|no", "yes to restore over the named Supabase database"),
+    "table": ("", r"([a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?(,[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?)*)?",
+              "comma-separated SCHEMA.NAME of the one database source in sources= (NAME alone: public.NAME): "
+              "only those tables, restored beside the live ones (NAME_restored_<snapshot>)"),
+    "schema": ("", r"([a-z_][a-z0-9_]*(,[a-z_][a-z0-9_]*)*)?",
+               "comma-separated schema names: every table of each, as table="),
+    "over": ("no", r"yes|no", "yes, with table= or schema= and confirm_overwrite=yes: replace the live tables' rows "
+             "(the rows they had kept as NAME_before_restore_<snapshot>)"),
 }
 opts = options(OPTIONS)
 snapshot, source, safety, sources = opts["snapshot"], opts["from"], opts["safety_snapshot"], opts["sources"]
@@ -55,6 +65,11 @@ if target != "scratch" and not [s for s in sources.split(",") if s and s != "n8n
     # never a guess of which database goes over the URL (nor n8n over the live stack with it)
     refuse("--data target=URL needs --data sources=NAME (the database source to restore over it, e.g. sources=supabase)")
 
+tables, schemas, over = opts["table"], opts["schema"], opts["over"]
+if (tables or schemas) and len([s for s in sources.split(",") if s and s != "n8n"]) != 1:
+    refuse("--data table=/schema= need --data sources=NAME, the one database source the tables are in (e.g. "
+           "sources=supabase)")
+
 command = f"n8n-restore --snapshot {snapshot} --from {source}"
 command += f" --from-host {opts['from_host']}" if opts["from_host"] else ""
 command += "".join(f" --source {s}" for s in filter(None, sources.split(",")))
@@ -63,6 +78,10 @@ if target != "scratch":
 if supabase_target != "scratch":
     command += f" --supabase-target {shlex.quote(supabase_target)}"
     command += " --confirm-supabase-overwrite" if confirm_supabase == "yes" else ""
+command += "".join(f" --table {t}" for t in filter(None, tables.split(",")))
+command += "".join(f" --schema {x}" for x in filter(None, schemas.split(",")))
+if over == "yes":
+    command += " --over" + (" --confirm-overwrite" if confirm == "yes" else "")
 if safety == "no":
     command += " --no-safety-snapshot"
 

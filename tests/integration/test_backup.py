@@ -102,6 +102,43 @@ def test_default_restore_checks_supabase_in_scratch_and_never_touches_production
     assert supabase_checksums(supabase_host) == after_insert != before
 
 
+def test_one_table_restored_beside_then_over_while_the_other_tables_keep_later_writes(n8n_server, supabase_host,
+                                                                                      sandbox_env):
+    """SOP 05's data loss: half of one table's rows deleted after the backup. Its rows come back
+    beside it first (a look before deciding), then over it; a write to another table after the
+    backup stays."""
+    def count(table: str) -> int:
+        return int(supabase_host.sh(f"echo 'select count(*) from {table}' | {SUPABASE_PSQL}").strip())
+
+    snap, _ = backup_now(sandbox_env)
+    backed_up = supabase_checksums(supabase_host)["conversation_history"]
+    supabase_host.sh(f"echo \"delete from conversation_history where id % 2 = 0; insert into agent_metrics (agent, "
+                     f"metric, value) values ('itest', 'after-backup', 1)\" | {SUPABASE_PSQL}")
+    half, metrics = count("conversation_history"), supabase_checksums(supabase_host)["agent_metrics"]
+    assert 0 < half < int(backed_up[0])
+    restore = ["-y", "inventory.py", "runbooks/restore.py", "--data", f"snapshot={snap}", "--data", "sources=supabase",
+               "--data", "table=public.conversation_history"]
+    r = run_pyinfra(restore, sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert (f"supabase public.conversation_history: {half} rows live; snapshot {snap}'s {backed_up[0]} rows restored "
+            f"beside it as public.conversation_history_restored_{snap}; the live table untouched") in out
+    assert count("conversation_history") == half and count(f"conversation_history_restored_{snap}") == int(backed_up[0])
+
+    r = run_pyinfra([*restore, "--data", "over=yes", "--data", "confirm_overwrite=yes", "--data", "safety_snapshot=no"],
+                    sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert (f"supabase public.conversation_history: {half} rows before, {backed_up[0]} after (snapshot {snap}'s "
+            f"{backed_up[0]}); the rows it had are kept as public.conversation_history_before_restore_{snap}") in out
+    now = supabase_checksums(supabase_host)
+    assert now["conversation_history"] == backed_up  # every row as it was backed up (md5 of all of them)
+    assert now["agent_metrics"] == metrics  # the write after the backup stays
+    assert count(f"conversation_history_before_restore_{snap}") == half
+    supabase_host.sh(f"echo 'drop table conversation_history_before_restore_{snap}; drop table if exists "
+                     f"conversation_history_restored_{snap}' | {SUPABASE_PSQL}")
+
+
 @pytest.mark.parametrize("snapshot,message", [("0123abcd", "no snapshot '0123abcd'"),
                                               ("1999-01-01", "no snapshot '1999-01-01'")])
 def test_unknown_snapshot_fails_clearly_and_changes_nothing(n8n_server, sandbox_env, snapshot, message):

@@ -1381,3 +1381,141 @@ def test_a_manifest_whose_files_are_not_its_archives_is_refused(files_entry):
          "files": {"n8n/n8n-db.dump": {}, "n8n/files/n8n_data.tar": {}}}
     with pytest.raises(restore_mod.ManifestError, match="its files .* are not archives among the files"):
         restore_mod.manifest_v2(m)
+
+
+# --- one table or one schema of a database source (--table / --schema) ----------------------------
+LIVE_COUNT = 'select count(*) from "public"."conversation_history"'
+COPY_COUNT = 'select count(*) from "public"."conversation_history_restored_bbbb2222"'
+
+
+def tables_host(host: Host, live_rows: int = 3, restored_rows: int = 7) -> list[str]:
+    """Supabase configured; the live table has `live_rows`, the copy made from the snapshot `restored_rows`
+    (the manifest says 7). Returns the rows written to the copy's COPY FROM STDIN."""
+    f, copied = host.fake, []
+    f.on(lambda c: "postgres:15 psql" in c and LIVE_COUNT in c, stdout=f"{live_rows}\n")
+    f.on(lambda c: "postgres:15 psql" in c and COPY_COUNT in c, stdout=f"{restored_rows}\n")
+    f.on("string_agg(quote_ident(attname)", stdout="id,lead_id,message\n")
+    f.on(lambda c: "n8n-restore-scratch" in c and "to stdout" in c, write="1\tl1\thello\n2\tl2\tolá\n")
+    f.on(lambda c: "from stdin" in c, call=lambda argv, kw: copied.append(kw["stdin"].read()))
+    return copied
+
+
+def table_restore(host: Host, *args: str) -> int:
+    return restore(host, "--source", "supabase", *args, sources=CONFIGURED)
+
+
+def test_one_table_is_restored_beside_the_live_one_and_nothing_else_is_touched(host, capsys):
+    copied = tables_host(host)
+    assert table_restore(host, "--table", "public.conversation_history") == 0
+    out = capsys.readouterr().out
+    c = cmds(host.fake)
+    i = host.fake.index
+    # the whole dump into a throwaway scratch database, the one table's rows from there into a new table
+    assert i("pg_restore -U postgres -d postgres") < i('copy (select id,lead_id,message from "public".'
+                                                       '"conversation_history") to stdout')
+    assert i('create table "public"."conversation_history_restored_bbbb2222" (like "public"."conversation_history" '
+             'including defaults including constraints)') < i('copy "public"."conversation_history_restored_bbbb2222" '
+                                                             '(id,lead_id,message) from stdin')
+    assert copied == ["1\tl1\thello\n2\tl2\tolá\n"]
+    assert not any("delete from" in x or "insert into" in x for x in c)  # the live table untouched
+    assert not host.fake.ran("n8n-backup") and not host.fake.ran("stop n8n") and not host.fake.ran("n8n_restoring")
+    assert ("supabase public.conversation_history: 3 rows live; snapshot bbbb2222's 7 rows restored beside it as "
+            "public.conversation_history_restored_bbbb2222; the live table untouched") in out.splitlines()
+    assert "restore ok: snapshot bbbb2222; 1 table(s) of supabase restored beside the live ones" in out
+    assert SECRET_URL not in out + host.logtext() and "s3cr3t" not in " ".join(c)
+    assert i("docker rm -f -v n8n-restore-scratch") > i("from stdin")
+
+
+def test_over_the_live_table_replaces_its_rows_in_one_transaction_keeping_the_old_ones(host, capsys):
+    tables_host(host)
+    answers = iter(["3\n", "7\n"])  # the live table's count before the restore, then after it
+    host.fake.on(lambda c: "postgres:15 psql" in c and LIVE_COUNT in c, call=lambda argv, kw: (0, next(answers), ""))
+    assert table_restore(host, "--table", "conversation_history", "--over", "--confirm-overwrite") == 0
+    out = capsys.readouterr().out
+    i = host.fake.index
+    (tx,) = [x for x in host.fake.calls if "delete from" in x.cmd]
+    assert tx.argv[tx.argv.index("psql"):][:6] == ["psql", "-v", "ON_ERROR_STOP=1", "-qAtX", "-1", "-c"]
+    assert tx.argv[-1] == (
+        'drop table if exists "public"."conversation_history_before_restore_bbbb2222"; create table '
+        '"public"."conversation_history_before_restore_bbbb2222" as table "public"."conversation_history"; delete from '
+        '"public"."conversation_history"; insert into "public"."conversation_history" (id,lead_id,message) overriding '
+        'system value select id,lead_id,message from "public"."conversation_history_restored_bbbb2222"; drop table '
+        '"public"."conversation_history_restored_bbbb2222"')
+    assert i("n8n-backup --tag pre-restore") < i("delete from")  # a safety snapshot first
+    assert ("supabase public.conversation_history: 3 rows before, 7 after (snapshot bbbb2222's 7); the rows it had are "
+            "kept as public.conversation_history_before_restore_bbbb2222") in out.splitlines()
+
+
+def test_a_copy_whose_count_differs_from_the_manifest_never_replaces_the_live_rows(host, capsys):
+    tables_host(host, restored_rows=6)
+    assert table_restore(host, "--table", "conversation_history", "--over", "--confirm-overwrite") == 1
+    assert ("public.conversation_history: 6 rows restored, the manifest says 7; the live table is untouched (the "
+            "restored rows are in public.conversation_history_restored_bbbb2222)") in capsys.readouterr().err
+    assert not host.fake.ran("delete from")
+
+
+def test_a_replacement_the_database_refuses_leaves_the_live_table_as_it_was(host, capsys):
+    tables_host(host)
+    host.fake.on("delete from", rc=1, stderr="ERROR: update or delete violates foreign key constraint")
+    assert table_restore(host, "--table", "conversation_history", "--over", "--confirm-overwrite") == 1
+    assert ("its rows could not be replaced (details in " in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--table", "public.leads"], "snapshot bbbb2222 has no table public.leads in supabase (it has: "
+                                  "public.agent_metrics, public.conversation_history)"),
+    (["--schema", "crm"], "snapshot bbbb2222 has no table in schema crm in supabase"),
+])
+def test_a_table_the_snapshot_lacks_is_refused_naming_what_it_has(host, capsys, args, message):
+    tables_host(host)
+    assert table_restore(host, *args) == 2
+    assert message in capsys.readouterr().err
+    assert not host.fake.ran("n8n-restore-scratch")
+
+
+def test_a_table_gone_from_the_live_database_is_named_with_the_way_back(host, capsys):
+    tables_host(host)
+    host.fake.on(lambda c: "postgres:15 psql" in c and LIVE_COUNT in c, rc=1, stderr='relation does not exist')
+    assert table_restore(host, "--table", "conversation_history") == 2
+    assert "supabase has no table public.conversation_history now: restore the source whole into a scratch or " \
+           "named database (--target) to get it back; nothing was changed" in capsys.readouterr().err
+
+
+def test_a_schema_restores_each_of_its_tables(host, capsys):
+    host.write_snapshot(databases={"supabase": (["public"], SUPA_COUNTS, 150008)})
+    tables_host(host)
+    host.fake.on(lambda c: "postgres:15 psql" in c and "select count(*)" in c and "_restored_" in c, stdout="5\n")
+    host.fake.on(lambda c: "postgres:15 psql" in c and COPY_COUNT in c, stdout="7\n")
+    assert table_restore(host, "--schema", "public") == 0
+    out = capsys.readouterr().out
+    assert "agent_metrics_restored_bbbb2222" in out and "conversation_history_restored_bbbb2222" in out
+    assert "2 table(s) of supabase restored beside the live ones" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--table", "conversation_history"], "--table / --schema need exactly one database --source"),
+    (["--source", "n8n", "--source", "supabase", "--table", "x"], "--table / --schema need exactly one database"),
+    (["--source", "supabase", "--drill", "--table", "x"], "--table / --schema need exactly one database --source"),
+    (["--source", "supabase", "--table", "x", "--over"], "--over replaces the live table's rows: add "
+                                                         "--confirm-overwrite"),
+    (["--source", "supabase", "--over", "--confirm-overwrite"], "--over replaces a table's rows: name it with "
+                                                                "--table or --schema"),
+    (["--source", "supabase", "--table", "Public.X"], "--table SCHEMA.NAME / --schema NAME: plain lower-case names"),
+    (["--source", "supabase", "--table", "a.b.c"], "--table SCHEMA.NAME / --schema NAME: plain lower-case names"),
+    (["--source", "supabase", "--table", "x", "--target", "supabase", "--confirm-overwrite"],
+     "--table / --schema restore into the source's own database: leave out --target"),
+])
+def test_table_options_that_do_not_fit_exit_2_before_any_restic(host, capsys, args, message):
+    assert restore(host, *args, sources=CONFIGURED) == 2
+    assert message in capsys.readouterr().err
+    assert not host.fake.ran("restic")
+
+
+def test_runbook_table_and_over_reach_the_host_program(monkeypatch, capsys):
+    [op] = run_runbook(monkeypatch, sources="supabase", table="public.conversation_history,leads", over="yes",
+                       confirm_overwrite="yes")
+    assert op["command"] == ("n8n-restore --snapshot latest --from auto --source supabase --table "
+                             "public.conversation_history --table leads --over --confirm-overwrite")
+    with pytest.raises(SystemExit) as e:
+        run_runbook(monkeypatch, table="leads")
+    assert e.value.code == 2 and "--data table=/schema= need --data sources=NAME" in capsys.readouterr().err
