@@ -69,25 +69,48 @@ def contents(path: str) -> dict:
     return {"entries": entries, "files": count, "bytes": size}
 
 
-def unpack(r: Runner, archive: str, volume_dir: str, log=None) -> str:
-    """`archive` into a new directory beside `volume_dir` (its owners, modes and times); returns it."""
-    new = volume_dir + RESTORING
-    shutil.rmtree(new, ignore_errors=True)
-    os.mkdir(new, 0o700)
-    r.run([*EXTRACT, "-C", new, "-xf", archive], log=log)
-    return new
+def refused_member(archive: str) -> str | None:
+    """What in `archive` n8n's files never hold and a restore as root must not create (a device
+    node, a setuid/setgid file: a forged snapshot's way to root in the container), else None."""
+    with tarfile.open(archive) as t:
+        for m in t:
+            if m.ischr() or m.isblk():
+                return f"{m.name}: a device node"
+            if m.mode & 0o6000:
+                return f"{m.name}: setuid/setgid"
+    return None
+
+
+def unpack(r: Runner, archive: str, into: str, log=None) -> str:
+    """`archive` into the new directory `into` (its owners, modes and times). Raises ValueError for
+    an archive refused_member() refuses."""
+    bad = refused_member(archive)
+    if bad:
+        raise ValueError(f"{os.path.basename(archive)} holds what n8n's files never do ({bad})")
+    shutil.rmtree(into, ignore_errors=True)
+    os.mkdir(into, 0o700)
+    r.run([*EXTRACT, "-C", into, "-xf", archive], log=log)
+    return into
+
+
+def _rotate(volume_dir: str, aside: str, incoming: str) -> None:
+    """volume_dir -> aside, then incoming -> volume_dir; when the second rename fails the first is
+    undone, so the volume never lacks its directory."""
+    shutil.rmtree(aside, ignore_errors=True)
+    os.rename(volume_dir, aside)
+    try:
+        os.rename(incoming, volume_dir)
+    except OSError:
+        os.rename(aside, volume_dir)
+        raise
 
 
 def swap_in(volume_dir: str) -> None:
-    """The unpacked directory becomes the volume's; the volume's files stay beside it as
-    <dir>.before-restore (the one a previous restore left goes)."""
-    shutil.rmtree(volume_dir + BEFORE, ignore_errors=True)
-    os.rename(volume_dir, volume_dir + BEFORE)
-    os.rename(volume_dir + RESTORING, volume_dir)
+    """The unpacked directory (<dir>.restoring) becomes the volume's; the volume's files stay beside
+    it as <dir>.before-restore (the one a previous restore left goes)."""
+    _rotate(volume_dir, volume_dir + BEFORE, volume_dir + RESTORING)
 
 
 def swap_back(volume_dir: str) -> None:
     """Undo swap_in: the restored files go to <dir>.restore-failed, the previous ones come back."""
-    shutil.rmtree(volume_dir + FAILED, ignore_errors=True)
-    os.rename(volume_dir, volume_dir + FAILED)
-    os.rename(volume_dir + BEFORE, volume_dir)
+    _rotate(volume_dir, volume_dir + FAILED, volume_dir + BEFORE)

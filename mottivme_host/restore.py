@@ -146,7 +146,8 @@ def manifest_v2(m: dict) -> dict:
         held = x.get("files", {}) if kind == "n8n" else {}
         if not isinstance(held, dict) or not all(
                 VOLUME_NAME.fullmatch(v) and isinstance(a, dict) and a.get("archive") == files.archive_path(v)
-                and a["archive"] in staged and isinstance(a.get("entries"), int) for v, a in held.items()):
+                and a["archive"] in staged and isinstance(a.get("entries"), int) and isinstance(a.get("files", 0), int)
+                for v, a in held.items()):
             raise ManifestError(f"source {name}: its files {held!r} are not archives among the files")
         if kind == "postgres" and not (isinstance(x.get("server_version_num"), int)
                                        and isinstance(x.get("row_counts"), dict)):
@@ -582,6 +583,18 @@ class _Restore:
                        "--exit-on-error"], stdin=f)
         self.laps.lap("drill: pg_restore n8n database")
 
+        # n8n's files: each archive unpacked and counted; n8n's home mounted in the throwaway n8n, so
+        # its readiness covers its settings file and the custom and community nodes it loads
+        mounts = []
+        for volume in self.mf("n8n", "files", default={}):
+            into = os.path.join(self.work, "files", volume)
+            os.makedirs(os.path.dirname(into), exist_ok=True)
+            self.unpack_volume(volume, into, "the live stack is not touched")
+            target = self.our_volumes().get(volume)
+            if target:
+                mounts += ["-v", f"{into}:{target}"]
+        if mounts:
+            self.laps.lap("drill: unpack n8n files")
         # the snapshot's key reaches n8n by a file only root reads (never on a command line)
         key_file = os.path.join(self.work, "drill.env")
         key = _env_value(os.path.join(self.src, "config", ".env"), "N8N_ENCRYPTION_KEY") or ""
@@ -593,7 +606,7 @@ class _Restore:
                    "-e", f"DB_POSTGRESDB_USER={user}", "-e", "DB_POSTGRESDB_PASSWORD=drill",
                    "--env-file", key_file, "-e", "N8N_DIAGNOSTICS_ENABLED=false",
                    "-e", "N8N_VERSION_NOTIFICATIONS_ENABLED=false", "-e", "N8N_TEMPLATES_ENABLED=false",
-                   "-e", "N8N_DISABLED_MODULES=mcp-registry", image])
+                   "-e", "N8N_DISABLED_MODULES=mcp-registry", *mounts, image])
         if not self.drill_ready(app):
             self.fail("the throwaway n8n did not become ready on the restored database")
         self.laps.lap("drill: throwaway n8n ready")
@@ -612,11 +625,6 @@ class _Restore:
             if n_dec != creds:
                 self.fail(f"only {n_dec} of {creds} credentials decrypt with the snapshot's key")
         self.laps.lap("drill: counts + credentials decrypt")
-        for volume, held in self.mf("n8n", "files", default={}).items():
-            got = files.contents(os.path.join(self.src, held["archive"]))
-            if got["entries"] != held["entries"]:
-                self.fail(f"the archive of n8n's files in {volume} holds {got['entries']} entries, the manifest "
-                          f"{held['entries']}")
         self.databases()
         self.say(f"drill ok: snapshot {self.short} restores; n8n ready on it; "
                  f"{self.mf('n8n', 'workflows', default=0)} workflows, {creds} credentials ({n_dec} decrypt)")
@@ -759,10 +767,10 @@ class _Restore:
             # look; n8n is started again whatever happens
             undone = False
             try:
-                self.services("stop")
+                stopped = self.services("stop").ok
                 self.pg(f'drop database if exists "{failed_db}" with (force)', check=False)
                 undone = self.swap(failed_db, old_db)
-                if undone:
+                if undone and stopped:  # a running container keeps the directory it has: never under it
                     self.swap_files_back(volumes)
             finally:
                 self.services("up")
@@ -899,28 +907,46 @@ class _Restore:
             self.say(f"n8n files: none in snapshot {self.short} (made before n8n's files were backed up); "
                      "the volumes are left as they are")
             return {}
+        ours = self.our_volumes()
         out = {}
         for volume in held:
+            if volume not in ours:  # never another volume of the stack (PostgreSQL's, Caddy's) by a manifest's say
+                self.fail(f"snapshot {self.short} holds files of the volume {volume}, which is not one of this server's "
+                          f"volumes of n8n's files ({', '.join(ours) or 'none'}: group_data n8n_volumes); nothing was "
+                          "changed", 4)
             path = files.mountpoint(self.s, self.r, volume)
             if not path:
                 self.fail(f"this stack has no volume {volume} ({self.s.compose_project}_{volume}), which snapshot "
                           f"{self.short} holds files of: run `pyinfra inventory.py deploy.py` first; nothing was "
                           "changed", 4)
+            if os.path.ismount(path):  # a volume on a device of its own: its directory cannot be swapped
+                self.fail(f"the volume {volume}'s directory {path} is a mount point: its files cannot be swapped in; "
+                          "nothing was changed", 4)
             out[volume] = path
         return out
+
+    def our_volumes(self) -> dict[str, str]:
+        """This server's volumes of n8n's files (settings: the n8n source's) -> where n8n mounts them."""
+        return dict(next((x.volumes for x in self.b.sources if x.kind == "n8n"), {}))
 
     def unpack_files(self, volumes: dict[str, str]) -> None:
         """Each volume's archive into a directory beside it (n8n keeps running), checked against the manifest."""
         for volume, path in volumes.items():
             self.cleanups.append(lambda p=path: shutil.rmtree(p + files.RESTORING, ignore_errors=True))
-            new = files.unpack(self.r, os.path.join(self.src, self.mf("n8n", "files", volume, "archive")), path,
-                               log=self.log.file)
-            got = sum(len(d) + len(n) for _, d, n in os.walk(new))
-            want = self.mf("n8n", "files", volume, "entries")
-            if got != want:
-                self.fail(f"the restored files of {volume} are {got} entries, the manifest says {want}; "
-                          "nothing was changed")
+            self.unpack_volume(volume, path + files.RESTORING, "nothing was changed")
         self.laps.lap(f"unpack n8n files ({', '.join(volumes)})")
+
+    def unpack_volume(self, volume: str, into: str, unchanged: str) -> None:
+        """The snapshot's archive of `volume` into the new directory `into`, checked against the manifest."""
+        try:
+            files.unpack(self.r, os.path.join(self.src, self.mf("n8n", "files", volume, "archive")), into,
+                         log=self.log.file)
+        except ValueError as e:
+            self.fail(f"snapshot {self.short}: {e}; {unchanged}")
+        got = sum(len(d) + len(n) for _, d, n in os.walk(into))
+        want = self.mf("n8n", "files", volume, "entries")
+        if got != want:
+            self.fail(f"the restored files of {volume} are {got} entries, the manifest says {want}; {unchanged}")
 
     def swap_files(self, volumes: dict[str, str]) -> str | None:
         """The unpacked files become the volumes' (n8n is stopped). None when done; else the volume
@@ -954,7 +980,8 @@ class _Restore:
                   f"could not be swapped back: n8n is started on the restored database ({db}), which it was not "
                   f"ready on; the previous data is in {old_db}. To put it back: cd {s.stack_dir} && {compose} stop {' '.join(s.services)} && "
                   f"{compose} exec -T postgres psql -U {s.postgres_user} -d postgres -c '{sql}' && "
-                  f"{compose} up -d (details in {self.b.log})", 6)
+                  f"{compose} up -d (details in {self.b.log}); n8n's files stay the restored ones, the previous "
+                  f"beside each volume's directory as {files.BEFORE.lstrip('.')}", 6)
 
     # --- postgres sources: each in a scratch database (checked), or over a named and confirmed target
     def databases(self) -> None:

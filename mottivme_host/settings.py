@@ -40,9 +40,9 @@ class Source:
     # postgres: the database the DR drill restores this source into (`n8n-restore --target drill`:
     # one transaction, counts checked); never `url`. From .env (DR_DRILL_SUPABASE_URL for supabase)
     drill_url: str = ""
-    # n8n: the stack's volumes holding n8n's files (names in its compose file), and tar patterns
-    # of what is left out of them
-    volumes: tuple[str, ...] = ()
+    # n8n: the stack's volumes holding n8n's files (name in its compose file -> where n8n mounts
+    # it), and tar patterns of what is left out of them
+    volumes: dict = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
 
 

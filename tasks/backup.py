@@ -92,7 +92,7 @@ def backup_settings() -> dict:
         "hook_curl_args": [] if bk.success_hook else ping_curl_args(m).split(),
         "postgres_image_pattern": bk.postgres_image_pattern,
         "scratch_image_pattern": bk.scratch_image_pattern,
-        "sources": sources(bk.sources, list(settings.Stack.from_data(host.data).volumes)),
+        "sources": sources(bk.sources, dict(settings.Stack.from_data(host.data).volumes)),
         "env": s3_credentials(),
     }
 
@@ -109,7 +109,7 @@ def retention(bk: settings.Backup) -> dict:
     return {"last": bk.keep_last, "daily": bk.keep_daily, "weekly": bk.keep_weekly, "monthly": bk.keep_monthly}
 
 
-def sources(configured: list[dict], volumes: list[str]) -> list[dict]:
+def sources(configured: list[dict], volumes: dict[str, str]) -> list[dict]:
     """group_data `backup_sources` as the host programs take them: the n8n source with the stack's
     volumes of n8n's files (`volumes`: group_data n8n_volumes), each postgres source with its
     URL from .env (sources whose variable is empty are left out) and, when its `drill_url_env` is

@@ -100,15 +100,17 @@ def host_settings(s: scaling.Scaling) -> dict:
 
 
 def volume_owners(st: settings.Stack, project: str) -> str:
-    """Shell: each volume of n8n's files owned like the first (n8n's home, which the image gives to
-    n8n's user). Docker makes a volume whose mount point the image lacks root's, and n8n does not
-    run as root: it could not write its files there. Run after `compose up` made the volumes."""
-    home, *others = st.volumes
+    """Shell: the files volume (`n8n_files_volume`) owned like n8n's other volume(s) (n8n's home,
+    which the image gives to n8n's user). Docker makes a volume whose mount point the image lacks
+    root's, and n8n does not run as root: it could not write there. Run after `compose up` made
+    the volumes."""
+    home = next(v for v in st.volumes if v != st.files_volume)
 
     def mountpoint(volume: str) -> str:
         return f"$(docker volume inspect -f '{{{{.Mountpoint}}}}' {project}_{volume})"
 
-    return " && ".join(f'chown --reference="{mountpoint(home)}" "{mountpoint(v)}"' for v in others) or "true"
+    return f'chown --reference="{mountpoint(home)}" "{mountpoint(st.files_volume)}"'
+
 
 
 def stack_services(s) -> list[str]:

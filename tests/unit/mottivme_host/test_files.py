@@ -3,8 +3,11 @@ GNU tar for real on temporary directories; only `docker volume inspect` is the r
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import subprocess
+import tarfile
 
 import pytest
 
@@ -81,7 +84,7 @@ def test_a_volume_round_trips_byte_for_byte_less_what_is_excluded(tmp_path, volu
     # restore over a volume that has changed since: unpacked beside it, then swapped in
     (dirs["n8n_data"] / "config").write_text("changed\n")
     (dirs["n8n_data"] / "binaryData" / "later").write_text("written after the backup\n")
-    new = files.unpack(fake, str(stage / files.archive_path("n8n_data")), str(dirs["n8n_data"]))
+    new = files.unpack(fake, str(stage / files.archive_path("n8n_data")), str(dirs["n8n_data"]) + files.RESTORING)
     # the volume's own directory as it was (its mode: n8n's user must write there)
     assert new == str(dirs["n8n_data"]) + ".restoring"
     assert os.stat(new).st_mode & 0o777 == os.stat(dirs["n8n_data"]).st_mode & 0o777 == 0o755
@@ -103,7 +106,7 @@ def test_a_second_restore_replaces_what_the_first_kept(tmp_path, volumes):
     files.pack(settings.from_dict({}), fake, str(stage), ["n8n_files"], [])
     vol = str(dirs["n8n_files"])
     for _ in range(2):
-        files.unpack(fake, str(stage / files.archive_path("n8n_files")), vol)
+        files.unpack(fake, str(stage / files.archive_path("n8n_files")), vol + files.RESTORING)
         files.swap_in(vol)
     assert os.listdir(vol) == ["report.pdf"] and os.listdir(vol + ".before-restore") == ["report.pdf"]
     assert not os.path.exists(vol + ".restoring")
@@ -134,3 +137,30 @@ def test_tar_keeps_owners_as_numbers_and_reads_a_live_volume():
         r = subprocess.run([*argv, "-cf", "/dev/null", "--files-from", "/dev/null"], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
     assert "--numeric-owner" in files.CREATE and "--numeric-owner" in files.EXTRACT
+
+
+@pytest.mark.parametrize("member, why", [
+    (dict(type=tarfile.CHRTYPE, devmajor=1, devminor=3), "./null: a device node"),
+    (dict(type=tarfile.REGTYPE, mode=0o4755), "./null: setuid/setgid"),
+])
+def test_an_archive_holding_what_n8n_never_writes_is_refused_before_anything_is_unpacked(tmp_path, member, why):
+    """A forged snapshot's way to root in n8n's container (restored as root, owners and modes kept)."""
+    archive = tmp_path / "n8n_data.tar"
+    with tarfile.open(archive, "w") as t:
+        info = tarfile.TarInfo("./null")
+        for k, v in member.items():
+            setattr(info, k, v)
+        t.addfile(info, io.BytesIO(b""))
+    fake = FakeRunner()
+    with pytest.raises(ValueError, match=re.escape(f"n8n_data.tar holds what n8n's files never do ({why})")):
+        files.unpack(fake, str(archive), str(tmp_path / "_data.restoring"))
+    assert fake.calls == [] and not (tmp_path / "_data.restoring").exists()
+
+
+def test_a_swap_whose_second_rename_fails_leaves_the_volume_its_directory(tmp_path):
+    vol = tmp_path / "_data"
+    vol.mkdir()
+    (vol / "live").write_text("live files\n")
+    with pytest.raises(OSError):  # nothing unpacked to swap in (e.g. removed meanwhile)
+        files.swap_in(str(vol))
+    assert os.listdir(vol) == ["live"] and not os.path.exists(f"{vol}.before-restore")

@@ -1267,6 +1267,8 @@ def test_a_prefix_naming_two_backups_is_refused_and_an_own_id_wins_over_a_copy(h
 
 # --- n8n's files (files.py): unpacked beside each volume while n8n runs, swapped in with the database
 UPLOAD = bytes(range(256)) * 8
+N8N_WITH_VOLUMES = {"name": "n8n", "kind": "n8n", "volumes": {"n8n_data": "/home/node/.n8n",
+                                                              "n8n_files": "/home/node/.n8n-files"}}
 VOLUMES = {"n8n_data": {"binaryData/workflows/w1/executions/7/upload": UPLOAD, "custom/echo/package.json": b"{}\n"},
            "n8n_files": {"report.pdf": b"%PDF-1.7"}}
 
@@ -1287,13 +1289,18 @@ def with_volumes(host: Host) -> dict:
     return dirs
 
 
+def files_restore(host: Host, *args: str) -> int:
+    """A restore on a server whose n8n source has the two volumes (its settings, as the deploy writes them)."""
+    return restore(host, *args, sources=[N8N_WITH_VOLUMES])
+
+
 def listing(d) -> list[str]:
     return sorted(os.path.relpath(os.path.join(r, n), d) for r, _, names in os.walk(d) for n in names)
 
 
 def test_n8ns_files_are_swapped_in_with_the_database_and_the_previous_ones_kept(host, capsys):
     dirs = with_volumes(host)
-    assert restore(host, "--no-safety-snapshot") == 0
+    assert files_restore(host, "--no-safety-snapshot") == 0
     out = capsys.readouterr().out
     i = host.fake.index
     # unpacked while n8n runs, swapped while it is stopped, before the databases
@@ -1314,7 +1321,7 @@ def test_n8ns_files_are_swapped_in_with_the_database_and_the_previous_ones_kept(
 def test_not_ready_puts_the_previous_files_back_with_the_database(host, capsys):
     dirs = with_volumes(host)
     host.fake.on("curl", stdout="502")
-    assert restore(host, "--no-safety-snapshot") == 1
+    assert files_restore(host, "--no-safety-snapshot") == 1
     assert "the restored one is kept as n8n_restore_failed (its files as <volume>.restore-failed)" in \
         capsys.readouterr().err
     for d in dirs.values():
@@ -1325,7 +1332,7 @@ def test_not_ready_puts_the_previous_files_back_with_the_database(host, capsys):
 def test_a_failed_database_swap_leaves_the_files_as_they_were(host, capsys):
     dirs = with_volumes(host)
     host.fake.on("alter database", rc=1, stderr="ERROR: database \"n8n\" is being accessed by other users")
-    assert restore(host, "--no-safety-snapshot") == 1
+    assert files_restore(host, "--no-safety-snapshot") == 1
     assert "n8n is started again on its own database and files" in capsys.readouterr().err
     for d in dirs.values():
         assert listing(d) == ["written-since"]
@@ -1334,7 +1341,7 @@ def test_a_failed_database_swap_leaves_the_files_as_they_were(host, capsys):
 def test_a_volume_this_stack_lacks_stops_the_restore_before_any_change(host, capsys):
     with_volumes(host)
     host.fake.on("docker volume inspect -f {{.Mountpoint}} n8n_n8n_files", rc=1, stderr="Error: No such volume")
-    assert restore(host, "--no-safety-snapshot") == 4
+    assert files_restore(host, "--no-safety-snapshot") == 4
     assert ("FAILED n8n files: this stack has no volume n8n_files (n8n_n8n_files), which snapshot bbbb2222 "
             "holds files of: run `pyinfra inventory.py deploy.py` first; nothing was changed") in capsys.readouterr().err
     assert not host.fake.ran("pg_restore") and not host.fake.ran("create database") and not host.fake.ran("stop n8n")
@@ -1345,7 +1352,7 @@ def test_an_archive_that_unpacks_short_of_the_manifest_changes_nothing(host, cap
     manifest = json.loads((host.staging / "manifest.json").read_text())
     manifest["sources"]["n8n"]["files"]["n8n_data"]["entries"] = 99
     (host.staging / "manifest.json").write_text(json.dumps(manifest))
-    assert restore(host, "--no-safety-snapshot") == 1
+    assert files_restore(host, "--no-safety-snapshot") == 1
     assert "the restored files of n8n_data are 9 entries, the manifest says 99; nothing was changed" in \
         capsys.readouterr().err
     assert not host.fake.ran("stop n8n") and listing(dirs["n8n_data"]) == ["written-since"]
@@ -1353,7 +1360,7 @@ def test_an_archive_that_unpacks_short_of_the_manifest_changes_nothing(host, cap
 
 
 def test_a_snapshot_made_before_files_were_backed_up_leaves_the_volumes_alone(host, capsys):
-    assert restore(host, "--no-safety-snapshot") == 0
+    assert files_restore(host, "--no-safety-snapshot") == 0
     assert ("n8n files: none in snapshot bbbb2222 (made before n8n's files were backed up); the volumes are left as "
             "they are") in capsys.readouterr().out.splitlines()
     assert not host.fake.ran("docker volume") and not host.fake.ran("tar ")
@@ -1361,13 +1368,14 @@ def test_a_snapshot_made_before_files_were_backed_up_leaves_the_volumes_alone(ho
 
 def test_the_drill_checks_each_archive_against_the_manifest(host, capsys):
     with_volumes(host)
-    assert restore(host, "--drill") == 0
+    assert files_restore(host, "--drill") == 0
     manifest = json.loads((host.staging / "manifest.json").read_text())
     manifest["sources"]["n8n"]["files"]["n8n_files"]["entries"] = 5
     (host.staging / "manifest.json").write_text(json.dumps(manifest))
     capsys.readouterr()
-    assert restore(host, "--drill") == 1
-    assert "the archive of n8n's files in n8n_files holds 1 entries, the manifest 5" in capsys.readouterr().err
+    assert files_restore(host, "--drill") == 1
+    assert ("the restored files of n8n_files are 1 entries, the manifest says 5; the live stack is not touched"
+            in capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("files_entry", [
@@ -1519,3 +1527,22 @@ def test_runbook_table_and_over_reach_the_host_program(monkeypatch, capsys):
     with pytest.raises(SystemExit) as e:
         run_runbook(monkeypatch, table="leads")
     assert e.value.code == 2 and "--data table=/schema= need --data sources=NAME" in capsys.readouterr().err
+
+
+def test_a_snapshot_naming_another_volume_of_the_stack_is_refused(host, capsys):
+    """Only this server's volumes of n8n's files, never PostgreSQL's or Caddy's by a manifest's say."""
+    with_volumes(host)
+    assert restore(host, "--no-safety-snapshot",
+                   sources=[{**N8N_WITH_VOLUMES, "volumes": {"n8n_data": "/home/node/.n8n"}}]) == 4
+    assert ("snapshot bbbb2222 holds files of the volume n8n_files, which is not one of this server's volumes of n8n's "
+            "files (n8n_data: group_data n8n_volumes); nothing was changed") in capsys.readouterr().err
+    assert not host.fake.ran("tar ") and not host.fake.ran("create database")
+
+
+def test_the_drill_gives_its_throwaway_n8n_the_restored_home(host, capsys):
+    with_volumes(host)
+    assert files_restore(host, "--drill") == 0
+    (run,) = [c for c in host.fake.calls if c.argv[:2] == ["docker", "run"] and "n8n-drill-n8n-" in c.cmd]
+    mounts = [run.argv[i + 1] for i, a in enumerate(run.argv) if a == "-v"]
+    assert [m.split(":")[1] for m in mounts] == ["/home/node/.n8n", "/home/node/.n8n-files"]
+    assert all(m.split(":")[0].endswith(f"/files/{v}") for m, v in zip(mounts, VOLUMES, strict=True))
