@@ -12,7 +12,8 @@ import pytest
 from sandbox.n8n_client import N8nClient, n8n_api
 from tests.helpers import N8N_PSQL, ROOT, dr_drill, secrets_of
 
-FILES = "/home/node/.n8n-files/uploads/itest.bin"  # in the one directory n8n 2.x lets workflows use
+# in the one directory n8n 2.x lets workflows use (its write node makes no missing directory)
+FILES = "/home/node/.n8n-files/itest.bin"
 # a node of our own, placed where n8n loads custom nodes from (~/.n8n/custom); its type: CUSTOM.mottivmeEcho
 ECHO_NODE = """class MottivmeEcho {
   constructor() {
