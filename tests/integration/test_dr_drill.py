@@ -70,7 +70,7 @@ def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp
     n8n = N8nClient(n8n_server.url)
     api = n8n_api(n8n, secrets_of(sbx))
     upload = os.urandom(150_000)
-    active(n8n, api, webhook_to("itest files up", "POST", "itest-files-up", {
+    up = active(n8n, api, webhook_to("itest files up", "POST", "itest-files-up", {
         "type": "n8n-nodes-base.readWriteFile", "typeVersion": 1.1,
         "parameters": {"operation": "write", "fileName": FILES, "dataPropertyName": "data", "options": {}}}))
     active(n8n, api, webhook_to("itest files down", "GET", "itest-files-down", {
@@ -80,7 +80,8 @@ def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp
     assert webhook(n8n, "GET", "itest-files-down") == upload
     # the upload's binary data, as n8n keeps it (filesystem mode, regular mode's default in 2.x)
     for _ in range(20):
-        data = n8n_server.sh(f"{N8N_PSQL} -c 'select data from execution_data order by \"executionId\" desc limit 5'")
+        data = n8n_server.sh(f"{N8N_PSQL} -c 'select d.data from execution_data d join execution_entity e on e.id = "
+                             f"d.\"executionId\" where e.\"workflowId\" = $${up}$$'")
         found = re.findall(r"filesystem-v2:[A-Za-z0-9/_-]+", data)
         if found:
             break
