@@ -4,8 +4,9 @@ n8n-backup [--tag TAG] [--no-offsite] [--check]
 
 One run, of the backup sources of the settings: the source n8n is a pg_dump -Fc of n8n's
 PostgreSQL, its workflows and credentials (encrypted form) exported with its CLI, the stack's
-configuration and n8n's files (a tar archive of each of the stack's volumes that hold them); each postgres source (Supabase, ...) is a pg_dump -Fc of its schemas, with the
-pg_dump of that server's major version, made while the n8n part runs. manifest.json holds sizes,
+configuration and n8n's files (a tar archive of each of the stack's volumes that hold them);
+each postgres source (Supabase, ...) is a pg_dump -Fc of its schemas, with the pg_dump of that
+server's major version, made while the n8n part runs. manifest.json holds sizes,
 sha256, row counts, versions and times. All of it becomes ONE restic snapshot in the local
 repository (a snapshot exists only once complete), which is then copied to the off-host
 repositories. Retention and (weekly, or with --check) `restic check` follow.

@@ -301,6 +301,11 @@ def source_problems(sources: list[dict], env) -> list[str]:
         if kind == "n8n":
             if name != "n8n":
                 out.append(f"{where}[{i}]: the n8n source is named \"n8n\"")
+            exclude = s.get("exclude", [])
+            if not isinstance(exclude, list) or not all(isinstance(x, str) and x and not x.startswith("-")
+                                                        for x in exclude):
+                out.append(f"{where}[{i}] (n8n): exclude must be a list of tar patterns of files left out of n8n's "
+                           "volumes, e.g. [\"n8nEventLog*.log\"]")
         elif kind == "postgres":
             var = s.get("url_env", "")
             if not re.fullmatch(r"[A-Z][A-Z0-9_]*", str(var)):

@@ -309,6 +309,11 @@ def test_backup_sources_are_checked_before_any_host():
                   {"name": "x" * 41, "kind": "postgres", "url_env": "C_URL"},
                   {"name": "reports", "kind": "postgres", "url_env": "C_URL", "schemas": ["Reporting"]}):
         assert len(variables.source_problems([{"name": "n8n", "kind": "n8n"}, wrong], {})) == 1, wrong
+    # the n8n source's exclude: tar patterns, never an option tar would take
+    for exclude in ("n8nEventLog*.log", ["--to-command=sh"], [""], [3]):
+        (err,) = variables.source_problems([{"name": "n8n", "kind": "n8n", "exclude": exclude}], {})
+        assert err == ("group_data backup_sources[0] (n8n): exclude must be a list of tar patterns of files left out "
+                       "of n8n's volumes, e.g. [\"n8nEventLog*.log\"]")
 
 
 def test_the_demo_never_targets_the_hosts_in_env(tmp_path):
