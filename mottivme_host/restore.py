@@ -12,9 +12,9 @@ N8N_ENCRYPTION_KEY is the one in use, restore n8n's database into a new database
 one and n8n's files beside their volumes (n8n keeps running), compare them with the manifest,
 then stop n8n, swap the files' directories and the databases (one transaction), start it and
 wait for readiness (both swapped back when it does not get ready; exit 6 when even that fails).
-Each postgres source (Supabase, ...) is restored into a throwaway scratch database and checked, never over a database unless a target is named AND confirmed
-(--target URL: the one postgres source named with --source; --supabase-target: the source
-supabase). Without n8n among the sources, n8n is not touched.
+Each postgres source (Supabase, ...) is restored into a throwaway scratch database and checked,
+never over a database unless a target is named AND confirmed (--target URL: the one postgres
+source named with --source; --supabase-target: the source supabase). Without n8n among the sources, n8n is not touched.
 --drill: restore into throwaway containers (PostgreSQL + n8n, a scratch database per postgres
 source) beside the live stack, check them, remove them; the live stack is not touched.
 --table SCHEMA.NAME / --schema NAME (one database --source): restore only those tables, into new
