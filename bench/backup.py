@@ -3,7 +3,8 @@
     python bench/backup.py [--rows 2000000]     # default: about 1 GB of Supabase data
 
 - backup time (n8n-backup, local repository) vs raw `pg_dump -Fc` of the same databases (n8n's and
-  Supabase's, one after the other), same run;
+  Supabase's, one after the other), same run; n8n's files (--files-mb of binary data in its
+  volume) archived within it vs a raw tar of the volume;
 - bytes a second backup adds after a small change, as % of the first;
 - restore of the Supabase source (`n8n-restore --source supabase`: into a scratch database,
   checked) vs a raw `pg_restore -j` of the same dump into the same kind of scratch database, and
@@ -50,6 +51,7 @@ def timed(fn):
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rows", type=int, default=2_000_000, help="rows of the big tables (2M is about 1 GB)")
+    p.add_argument("--files-mb", type=int, default=50, help="MB of binary data n8n keeps in its volume (n8n's files)")
     a = p.parse_args()
     sbx = Sandbox(state_dir=STATE, prefix="bkb")
     sbx.down(stop_shared_services=False)
@@ -76,9 +78,16 @@ def main() -> None:
                                        "postgres:17 sh -c 'pg_dump -Fc --schema=public \"$SUPABASE_DB_URL\"' > /tmp/raw.dump"))
         raw_n8n, _ = timed(lambda: sh("mottivme-host compose exec -T postgres pg_dump -U n8n -Fc n8n "
                                       "> /tmp/raw-n8n.dump"))
+        # n8n's files: binary data as n8n keeps it (1 MB files of random bytes in its volume)
+        vol = sh("docker volume inspect -f '{{.Mountpoint}}' n8n_n8n_data").strip()
+        sh(f"mkdir -p {vol}/storage/bench && for i in $(seq 1 {a.files_mb}); do head -c 1048576 /dev/urandom "
+           f"> {vol}/storage/bench/f$i; done && chown -R 1000:1000 {vol}/storage/bench")
+        raw_tar, _ = timed(lambda: sh(f"tar -C {vol} -cf /tmp/raw-files.tar . && rm -f /tmp/raw-files.tar"))
         repo_bytes = lambda: int(sh("du -sb /var/backups/n8n/restic | cut -f1"))  # noqa: E731
         backup1, _ = timed(lambda: sh("n8n-backup --no-offsite"))
         size1 = repo_bytes()
+        archived = sh("grep 'n8n files archived' /var/log/n8n-backup.log | tail -n 1")
+        files_s = float(re.search(r", ([0-9.]+) s\)", archived).group(1))
         seed.ssh(sbx, hosts["supabase"], "docker exec -i supabase-db psql -U postgres -q",
                  "insert into agent_metrics (agent, metric, value) select 'bench', 'x', g from generate_series(1, 1000) g;")
         backup2, _ = timed(lambda: sh("n8n-backup --no-offsite"))
@@ -113,6 +122,8 @@ def main() -> None:
     raw = raw_dump + raw_n8n
     print(f"| backup (n8n-backup, first) | {backup1:.1f} s | raw pg_dump -Fc of both databases {raw:.1f} s "
           f"(Supabase {raw_dump:.1f} s, n8n {raw_n8n:.1f} s) | {backup1 / raw:.2f} |")
+    print(f"| n8n files ({a.files_mb} MB) archived, within the backup (beside the Supabase dump) | {files_s:.1f} s "
+          f"| raw tar of the volume {raw_tar:.1f} s | {files_s / raw_tar:.2f} |")
     print(f"| second backup after 1000 new rows | {backup2:.1f} s, +{added / 1e6:.1f} MB | first {size1 / 1e6:.1f} MB | {100 * added / size1:.1f} % |")
     print(f"| restore of the Supabase source (scratch database, counts checked) | {restore_supabase:.1f} s "
           f"| raw pg_restore -j {JOBS} into a scratch database {raw_restore:.1f} s | {restore_supabase / raw_restore:.2f} |")
