@@ -206,6 +206,7 @@ class Ambiguous(ValueError):
 class _Restore:
     def __init__(self, ns, s: Settings, runner: Runner):
         self.ns, self.s, self.r, self.b = ns, s, runner, s.backup
+        self.files_left = False  # n8n's files left in the repository (a restore of database sources alone)
         self.stack = Stack(s, runner)
         self.step = "start"
         self.cleanups: list = []
@@ -305,7 +306,10 @@ class _Restore:
         self.work = tempfile.mkdtemp(prefix=f"{self.short}-", dir=parent)
         self.cleanups.append(lambda: shutil.rmtree(self.work, ignore_errors=True))
         self.log.file.flush()
-        repo.run("restore", snap["id"], "--target", self.work, stdout=self.log.file, log=self.log.file)
+        # a restore of database sources alone leaves n8n's files (the snapshot's largest part, maybe) in the repository
+        self.files_left = bool(ns.sources) and "n8n" not in ns.sources
+        leave = ["--exclude", f"staging/{files.ARCHIVE_DIR}"] if self.files_left else []
+        repo.run("restore", snap["id"], "--target", self.work, *leave, stdout=self.log.file, log=self.log.file)
         self.src = self.find_manifest()
         if self.src is None:
             self.fail(f"snapshot {self.short} has no manifest.json: not a complete n8n-backup snapshot")
@@ -501,7 +505,8 @@ class _Restore:
                 self.manifest = manifest_v2(raw)
             except ManifestError as e:
                 self.fail(f"snapshot {self.short}: manifest.json: {e}")
-            staged = self.manifest["files"]
+            staged = {rel: meta for rel, meta in self.manifest["files"].items()
+                      if not (self.files_left and rel.startswith(files.ARCHIVE_DIR + "/"))}
             for rel, meta in staged.items():
                 path = os.path.join(self.src, rel)
                 if not os.path.isfile(path):

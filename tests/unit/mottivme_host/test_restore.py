@@ -1546,3 +1546,17 @@ def test_the_drill_gives_its_throwaway_n8n_the_restored_home(host, capsys):
     mounts = [run.argv[i + 1] for i, a in enumerate(run.argv) if a == "-v"]
     assert [m.split(":")[1] for m in mounts] == ["/home/node/.n8n", "/home/node/.n8n-files"]
     assert all(m.split(":")[0].endswith(f"/files/{v}") for m, v in zip(mounts, VOLUMES, strict=True))
+
+
+def test_a_restore_of_database_sources_alone_leaves_n8ns_files_in_the_repository(host, capsys):
+    """n8n's files may be most of a snapshot: a Supabase restore neither brings them back nor needs them."""
+    with_volumes(host)
+    shutil.rmtree(host.staging / "n8n" / "files")  # as restic leaves them out with the exclude below
+    assert files_restore(host, "--source", "supabase") == 0
+    (call,) = restic_calls(host.fake, "restore")
+    assert call.argv[-2:] == ["--exclude", "staging/n8n/files"]
+    # every other file is still checked; a restore with n8n needs the archives and says they are missing
+    assert files_restore(host) == 1
+    assert "files of snapshot bbbb2222 do not match its manifest" in capsys.readouterr().err
+    (call,) = restic_calls(host.fake, "restore")[1:]
+    assert "--exclude" not in call.argv
