@@ -424,8 +424,8 @@ class _Backup:
         """n8n's files: each of the stack's volumes of the n8n source, one tar archive (files.py)."""
         self.step = "n8n files"
         t0 = self.r.now()
-        n8n = next(x for x in self.b.sources if x.kind == "n8n")
-        if not n8n.volumes:
+        n8n = self.b.n8n
+        if n8n is None or not n8n.volumes:
             return
         try:
             files.pack(self.s, run, self.stage, n8n.volumes, n8n.exclude, log=self.log.file)

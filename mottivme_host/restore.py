@@ -834,8 +834,7 @@ class _Restore:
         self.step = f"{name} tables"
         box = self.scratch(name, self.listing(name))
         self.laps.lap(f"{name} dump into a scratch database")
-        major = int(self.mf(name, "server_version_num", default=0)) // 10000
-        image = self.b.postgres_image_pattern.replace("{major}", str(major))
+        image = self.image_for(self.b.postgres_image_pattern, name)
         try:
             access = Access(src.url, s.run_dir, name)
         except ValueError as e:
@@ -932,7 +931,7 @@ class _Restore:
 
     def our_volumes(self) -> dict[str, str]:
         """This server's volumes of n8n's files (settings: the n8n source's) -> where n8n mounts them."""
-        return dict(next((x.volumes for x in self.b.sources if x.kind == "n8n"), {}))
+        return dict(self.b.n8n.volumes) if self.b.n8n else {}
 
     def unpack_files(self, volumes: dict[str, str]) -> None:
         """Each volume's archive into a directory beside it (n8n keeps running), checked against the manifest."""
@@ -1016,6 +1015,11 @@ class _Restore:
         rows = sum(v for v in expected.values() if isinstance(v, int))
         return f"{len(expected)} tables, {rows} rows"
 
+    def image_for(self, pattern: str, name: str) -> str:
+        """An image pattern (postgres_image_pattern, scratch_image_pattern) for the major version of
+        the server database source `name` was dumped from."""
+        return pattern.replace("{major}", str(int(self.mf(name, "server_version_num", default=0)) // 10000))
+
     def listing(self, name: str) -> str:
         """The dump's restore list, less its own `CREATE SCHEMA public` (the schema and its extensions exist)."""
         with self.dump(name) as f:
@@ -1028,8 +1032,7 @@ class _Restore:
 
     def scratch(self, name: str, listing: str) -> str:
         """A throwaway PostgreSQL of the source's major (pgvector, no network) holding its whole dump."""
-        major = int(self.mf(name, "server_version_num", default=0)) // 10000
-        image = self.b.scratch_image_pattern.replace("{major}", str(major))
+        image = self.image_for(self.b.scratch_image_pattern, name)
         box = f"n8n-restore-scratch-{self.pid}-{name}"
         self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", box], check=False))
         self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
@@ -1046,7 +1049,6 @@ class _Restore:
         s, b = self.s, self.b
         scratch = target == "scratch"
         self.step = f"{name} scratch restore" if scratch else f"{name} restore into the named target"
-        major = int(self.mf(name, "server_version_num", default=0)) // 10000
         listing = self.listing(name)
         if scratch:
             box = self.scratch(name, listing)
@@ -1057,7 +1059,7 @@ class _Restore:
             self.say(f"{name}: dump restored into a scratch database, row counts match the manifest ({tally}); "
                      "production untouched")
         else:
-            image = b.postgres_image_pattern.replace("{major}", str(major))
+            image = self.image_for(b.postgres_image_pattern, name)
             # the URL holds a password: in no command line and no container's environment
             try:
                 access = Access(target, s.run_dir, f"{name}'s target")

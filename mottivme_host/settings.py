@@ -76,6 +76,11 @@ class Backup:
     env: dict = field(default_factory=dict)  # extra environment of restic (S3 keys)
     lock: str = "/run/lock/n8n-backup.lock"
 
+    @property
+    def n8n(self) -> Source | None:
+        """The source of kind n8n (there is one; the backup checks it)."""
+        return next((x for x in self.sources if x.kind == "n8n"), None)
+
 
 @dataclass(frozen=True)
 class Vault:

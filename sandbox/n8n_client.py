@@ -69,11 +69,18 @@ def webhook_workflow(n8n: N8nClient, api: dict, name: str, path: str, webhook_id
         hook["parameters"]["responseMode"] = changes["response_mode"]
     if "code" in changes:
         code["parameters"]["jsCode"] = changes["code"]
-    status, created = n8n.request("POST", "api/v1/workflows", wf, api)
-    assert status == 200, created
-    assert n8n.request("POST", f"api/v1/workflows/{created['id']}/activate", None, api)[0] == 200
+    wf_id = create_active(n8n, api, wf)
     for _ in range(60):
         if n8n.request("GET", f"webhook/{path}")[0] == 200:
-            return created["id"]
+            return wf_id
         time.sleep(0.5)
     raise AssertionError(f"webhook {path} never answered")
+
+
+def create_active(n8n: N8nClient, api: dict, wf: dict) -> str:
+    """Create the workflow `wf` through the public API and activate it; its id."""
+    status, created = n8n.request("POST", "api/v1/workflows", wf, api)
+    assert status == 200, created
+    status, body = n8n.request("POST", f"api/v1/workflows/{created['id']}/activate", None, api)
+    assert status == 200, body
+    return created["id"]

@@ -323,6 +323,33 @@ def posted(call) -> str | None:
     return None if m is None else m.group(1).replace('\\"', '"').replace("\\\\", "\\")
 
 
+def run_for_real(argv, kw):
+    """A FakeRunner rule's `call` that runs the command for real (GNU tar on temporary directories)."""
+    from mottivme_host.run import Runner
+
+    r = Runner().run(argv, check=False)
+    return r.returncode, r.stdout, r.stderr
+
+
+def dir_tree(root, times: bool = False) -> dict:
+    """path -> (kind, mode, content or link target[, mtime]) of everything under `root`, for
+    comparing two trees."""
+    out = {}
+    for top, dirs, names in os.walk(root):
+        for name in dirs + names:
+            path = os.path.join(top, name)
+            st = os.lstat(path)
+            rel = os.path.relpath(path, root)
+            if os.path.islink(path):
+                out[rel] = ("link", os.readlink(path))
+            elif os.path.isdir(path):
+                out[rel] = ("dir", st.st_mode & 0o7777)
+            else:
+                with open(path, "rb") as f:
+                    out[rel] = ("file", st.st_mode & 0o7777, f.read(), *((int(st.st_mtime),) if times else ()))
+    return out
+
+
 class FakeRunner:
     def __init__(self):
         self.rules: list[Rule] = []

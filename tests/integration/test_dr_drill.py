@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from sandbox.n8n_client import N8nClient, n8n_api
+from sandbox.n8n_client import N8nClient, create_active, n8n_api
 from tests.helpers import N8N_PSQL, ROOT, dr_drill, secrets_of
 
 # in the one directory n8n 2.x lets workflows use (its write node makes no missing directory)
@@ -40,14 +40,6 @@ def webhook_to(name: str, method: str, path: str, node: dict, **webhook) -> dict
             "connections": {"Webhook": {"main": [[{"node": "Step", "type": "main", "index": 0}]]}}}
 
 
-def active(n8n: N8nClient, api: dict, wf: dict) -> str:
-    status, created = n8n.request("POST", "api/v1/workflows", wf, api)
-    assert status == 200, created
-    status, body = n8n.request("POST", f"api/v1/workflows/{created['id']}/activate", None, api)
-    assert status == 200, body
-    return created["id"]
-
-
 def webhook(n8n: N8nClient, method: str, path: str, data: bytes | None = None) -> bytes:
     for _ in range(60):  # until the activated webhook is registered
         status, body = n8n.raw(method, f"webhook/{path}", data, {"Content-Type": "application/octet-stream"})
@@ -70,10 +62,10 @@ def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp
     n8n = N8nClient(n8n_server.url)
     api = n8n_api(n8n, secrets_of(sbx))
     upload = os.urandom(150_000)
-    up = active(n8n, api, webhook_to("itest files up", "POST", "itest-files-up", {
+    up = create_active(n8n, api, webhook_to("itest files up", "POST", "itest-files-up", {
         "type": "n8n-nodes-base.readWriteFile", "typeVersion": 1.1,
         "parameters": {"operation": "write", "fileName": FILES, "dataPropertyName": "data", "options": {}}}))
-    active(n8n, api, webhook_to("itest files down", "GET", "itest-files-down", {
+    create_active(n8n, api, webhook_to("itest files down", "GET", "itest-files-down", {
         "type": "n8n-nodes-base.readWriteFile", "typeVersion": 1.1,
         "parameters": {"fileSelector": FILES, "options": {}}}, responseData="firstEntryBinary"))
     webhook(n8n, "POST", "itest-files-up", upload)
@@ -97,7 +89,7 @@ def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp
     api = n8n_api(n8n, secrets_of(sbx))
     assert webhook(n8n, "GET", "itest-files-down") == upload  # the file a workflow wrote, byte for byte
     assert n8n.raw("GET", f"rest/binary-data?id={binary_id}&action=download") == (200, upload)
-    active(n8n, api, webhook_to("itest custom node", "GET", "itest-echo", {
+    create_active(n8n, api, webhook_to("itest custom node", "GET", "itest-echo", {
         "type": "CUSTOM.mottivmeEcho", "typeVersion": 1, "parameters": {}}))
     assert json.loads(webhook(n8n, "GET", "itest-echo")) == {"echo": "mottivme custom node loaded"}
 

@@ -7,6 +7,7 @@ import shutil
 import tarfile
 
 from sandbox import layerdiff
+from tests.helpers import dir_tree
 
 
 def tree(root, files: dict[str, str], links: dict[str, str] = None, modes: dict[str, int] = None):
@@ -20,22 +21,6 @@ def tree(root, files: dict[str, str], links: dict[str, str] = None, modes: dict[
     for rel, mode in (modes or {}).items():
         os.chmod(root / rel, mode)
     return root
-
-
-def snapshot(root) -> dict:
-    out = {}
-    for top, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = os.path.join(top, name)
-            st = os.lstat(path)
-            rel = os.path.relpath(path, root)
-            if os.path.islink(path):
-                out[rel] = ("link", os.readlink(path))
-            elif os.path.isdir(path):
-                out[rel] = ("dir", st.st_mode & 0o7777)
-            else:
-                out[rel] = ("file", st.st_mode & 0o7777, open(path).read())
-    return out
 
 
 def apply(image_root, outdir, prefix):
@@ -77,7 +62,7 @@ def test_the_layer_applied_over_the_old_tree_gives_the_new_tree(tmp_path):
     image = tmp_path / "image"
     shutil.copytree(old, image / "usr/local/lib/node_modules/n8n", symlinks=True)
     lines = apply(image, out, "usr/local/lib/node_modules/n8n")
-    assert snapshot(image / "usr/local/lib/node_modules/n8n") == snapshot(new)
+    assert dir_tree(image / "usr/local/lib/node_modules/n8n") == dir_tree(new)
     assert lines[0] == "FROM n8n:2.41.0" and lines[-2:] == ["ENV N8N_VERSION=2.41.1", "USER node"]
     with tarfile.open(out / "layer.tar") as tar:
         members = tar.getmembers()

@@ -16,8 +16,7 @@ import time
 import pytest
 
 from mottivme_host import cli, common, settings, stack
-from mottivme_host.run import Runner
-from tests.helpers import Call, FakeRunner, libpq_url, pgpass_of, posted
+from tests.helpers import Call, FakeRunner, libpq_url, pgpass_of, posted, run_for_real
 
 HOST = "n8n-test-1"
 SUPA_PASSWORD = "supa-S3cret-pw"
@@ -836,8 +835,7 @@ def test_n8ns_files_are_archived_from_each_volume_and_listed_in_the_manifest(tmp
             (d / rel).parent.mkdir(parents=True, exist_ok=True)
             (d / rel).write_bytes(data)
         fake.on(f"docker volume inspect -f {{{{.Mountpoint}}}} n8n_{volume}", stdout=f"{d}\n")
-    fake.on(lambda c: c.startswith("tar "), call=lambda argv, kw: (lambda r: (r.returncode, r.stdout, r.stderr))(
-        Runner().run(argv, check=False)))
+    fake.on(lambda c: c.startswith("tar "), call=run_for_real)
     assert backup(s, fake) == 0
     out = capsys.readouterr().out
     assert out.startswith("backup ok: snapshot 0123abcd (n8n: 4 workflows, 1 credentials, 2 files (3.0 kB); "

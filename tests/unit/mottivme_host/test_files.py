@@ -12,13 +12,8 @@ import tarfile
 import pytest
 
 from mottivme_host import files, settings
-from mottivme_host.run import CommandFailed, Runner
-from tests.helpers import FakeRunner
-
-
-def real(argv, kw):
-    r = Runner().run(argv, check=False)
-    return r.returncode, r.stdout, r.stderr
+from mottivme_host.run import CommandFailed
+from tests.helpers import FakeRunner, dir_tree, run_for_real
 
 
 def a_volume(root) -> None:
@@ -36,20 +31,7 @@ def a_volume(root) -> None:
 
 
 def tree(root) -> dict:
-    """path -> (kind, mode, content or link target, mtime) of everything under root."""
-    out = {}
-    for d, dirs, names in os.walk(root):
-        for n in dirs + names:
-            p = os.path.join(d, n)
-            st = os.lstat(p)
-            rel = os.path.relpath(p, root)
-            if os.path.islink(p):
-                out[rel] = ("link", os.readlink(p))
-            elif os.path.isdir(p):
-                out[rel] = ("dir", st.st_mode & 0o7777)
-            else:
-                out[rel] = ("file", st.st_mode & 0o7777, open(p, "rb").read(), int(st.st_mtime))
-    return out
+    return dir_tree(root, times=True)
 
 
 @pytest.fixture
@@ -62,7 +44,7 @@ def volumes(tmp_path):
         d.mkdir(parents=True)
         dirs[name] = d
         fake.on(f"docker volume inspect -f {{{{.Mountpoint}}}} n8n_{name}", stdout=f"{d}\n")
-    fake.on(lambda c: c.startswith("tar "), call=real)
+    fake.on(lambda c: c.startswith("tar "), call=run_for_real)
     a_volume(dirs["n8n_data"])
     (dirs["n8n_files"] / "report.pdf").write_bytes(b"%PDF-1.7 a report")
     return fake, dirs

@@ -16,8 +16,7 @@ import pytest
 from mottivme_host import cli, common, settings, stack
 from mottivme_host import files as files_mod
 from mottivme_host import restore as restore_mod
-from mottivme_host.run import Runner
-from tests.helpers import Call, FakeRunner, libpq_url
+from tests.helpers import Call, FakeRunner, libpq_url, run_for_real
 from tests.helpers import run_runbook as run_a_runbook
 
 KEY = "0123456789abcdef" * 4
@@ -1284,8 +1283,7 @@ def with_volumes(host: Host) -> dict:
         (d / "written-since").write_text("a file the backup did not have\n")
         dirs[volume] = d
         host.fake.on(f"docker volume inspect -f {{{{.Mountpoint}}}} n8n_{volume}", stdout=f"{d}\n")
-    host.fake.on(lambda c: c.startswith("tar "), call=lambda argv, kw: (lambda r: (r.returncode, r.stdout, r.stderr))(
-        Runner().run(argv, check=False)))
+    host.fake.on(lambda c: c.startswith("tar "), call=run_for_real)
     return dirs
 
 
