@@ -131,8 +131,20 @@ backup_sources = [
     # files of n8n_volumes; exclude: tar patterns left out of them (n8n's event log and crash
     # journal: logs it rewrites, not data)
     {"name": "n8n", "kind": "n8n", "exclude": ["n8nEventLog*.log", "crash.journal"]},
-    # drill_url_env: the .env variable of the database the DR drill restores it into (never url_env's)
-    {"name": "supabase", "kind": "postgres", "url_env": "SUPABASE_DB_URL", "schemas": ["public"],
+    # A postgres source: its URL's .env variable; schemas: "all" (every schema but PostgreSQL's own
+    # and exclude_schemas, with the database's grants, row-level-security policies and extensions;
+    # docs/backup.md) or a list of schemas; managed_schemas: schemas the platform makes in every
+    # database (a target that has one keeps its tables, only their rows come back);
+    # drill_url_env: the .env variable of the database the DR drill restores it into (never url_env's).
+    # Supabase: its auth and storage hold the project's users and files' metadata (kept); the
+    # schemas left out are the platform's own, which every project gets made and filled by Supabase
+    # (as Supabase's CLI leaves them out of `supabase db dump`); `extensions` holds extensions
+    # only, which the dump names and a restore makes where they were.
+    {"name": "supabase", "kind": "postgres", "url_env": "SUPABASE_DB_URL", "schemas": "all",
+     "exclude_schemas": ["extensions", "graphql", "graphql_public", "realtime", "_realtime", "pgbouncer", "pgsodium",
+                         "pgsodium_masks", "vault", "net", "cron", "supabase_functions", "supabase_migrations",
+                         "_analytics", "_supavisor", "pgtle", "repack", "topology", "tiger", "tiger_data"],
+     "managed_schemas": ["auth", "storage"],
      "drill_url_env": "DR_DRILL_SUPABASE_URL"},
 ]
 backup_dir = "/var/backups/n8n"  # staging, restores and the local restic repository

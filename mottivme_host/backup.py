@@ -24,7 +24,7 @@ import shutil
 import threading
 import traceback
 
-from . import common, files
+from . import common, files, pglist
 from .common import Fail, Lock, Log
 from .pgaccess import Access
 from .restic import Repo, first_error, no_repository
@@ -45,7 +45,13 @@ BROKER_PORT = 5691
 # a postgres source's URL holds its password: its containers get libpq's variables and a pgpass
 # file (pgaccess.Access), never the URL or the password in an argv or an environment
 DB_VERSION = ["psql", "-Atc", "show server_version_num"]
-DB_DUMP = ["pg_dump", "-Fc"]  # + --schema=<s> each
+DB_DUMP = ["pg_dump", "-Fc"]  # + --schema=<s> each, or --exclude-schema=<s> each (schemas "all")
+# schemas "all": what the database holds besides tables (pglist.py): its schemas (less PostgreSQL's
+# own), roles (less PostgreSQL's own) and extensions with their schemas, a line each
+DB_SHAPE = ("select 'schema ' || nspname from pg_namespace where nspname !~ '^pg_' and nspname <> 'information_schema' "
+            "union all select 'role ' || rolname from pg_roles where rolname !~ '^pg_' "
+            "union all select 'extension ' || e.extname || ' ' || n.nspname from pg_extension e "
+            "join pg_namespace n on n.oid = e.extnamespace where e.extname <> 'plpgsql' order by 1")
 DB_COUNTS = ["psql", "-AtF", " ", "-c"]  # + the statement
 KINDS = ("n8n", "postgres")
 CONFIG_FILES = ("docker-compose.yml", ".env", "caddy")
@@ -312,10 +318,12 @@ class _Backup:
             if x.kind == "postgres":
                 if x.name == "n8n":
                     self.fail("backup source n8n: the name n8n is the n8n source's")
-                bad = [sc for sc in x.schemas if not SCHEMA_NAME.fullmatch(sc)]
-                if bad or not x.schemas:
-                    self.fail(f"backup source {x.name}: schemas {list(x.schemas)}: one or more plain lower-case "
-                              "schema names")
+                listed = () if x.schemas == "all" else x.schemas
+                bad = [sc for sc in (*listed, *x.exclude_schemas, *x.managed_schemas) if not SCHEMA_NAME.fullmatch(sc)]
+                if bad or not (x.schemas == "all" or (x.schemas and not isinstance(x.schemas, str))):
+                    shown = x.schemas if isinstance(x.schemas, str) else list(x.schemas)
+                    self.fail(f"backup source {x.name}: schemas {shown!r}: \"all\" or plain lower-case schema "
+                              f"names (also in exclude_schemas and managed_schemas){': ' + ', '.join(bad) if bad else ''}")
                 if x.url:
                     out.append(x)
                 else:
@@ -452,13 +460,42 @@ class _Backup:
                 if not r.run(["docker", "pull", "-q", image], stdout=lf, log=lf, check=False).ok:
                     self.fail(f"no pg_dump for PostgreSQL {major}: image {image} not available")
             d = os.path.join(self.stage, name)
+            if source.schemas == "all":
+                shape = self.shape(source, r.run([*docker_run, image, *DB_COUNTS, DB_SHAPE], env=db.env, log=lf).stdout)
+                schemas, which = shape["schemas"], [f"--exclude-schema={x}" for x in source.exclude_schemas]
+                _write(os.path.join(d, "shape.json"), json.dumps(shape, indent=1) + "\n")
+            else:
+                schemas, which = list(source.schemas), [f"--schema={x}" for x in source.schemas]
             with open(os.path.join(d, f"{name}.dump"), "wb") as f:
-                r.run([*docker_run, image, *DB_DUMP, *(f"--schema={x}" for x in source.schemas)],
-                      env=db.env, stdout=f, log=lf)
-            counts = r.run([*docker_run, image, *DB_COUNTS, counts_sql(source.schemas)], env=db.env, log=lf).stdout
+                r.run([*docker_run, image, *DB_DUMP, *which], env=db.env, stdout=f, log=lf)
+            counts = r.run([*docker_run, image, *DB_COUNTS, counts_sql(schemas)], env=db.env, log=lf).stdout
         _write(os.path.join(d, "row-counts.txt"), counts)
         _write(os.path.join(d, "server-version-num.txt"), num + "\n")
-        self.progress(f"{name} dumped ({', '.join(source.schemas)})", t0, os.path.join(d, f"{name}.dump"))
+        self.progress(f"{name} dumped ({', '.join(schemas)})", t0, os.path.join(d, f"{name}.dump"))
+
+    def shape(self, source: Source, text: str) -> dict:
+        """DB_SHAPE's lines -> the schemas dumped (less exclude_schemas), roles and extensions. A schema
+        whose name is not plain lower-case stops the backup naming it (restore and counts take plain
+        names only); a role's or an extension's odd name is logged and left out (its grants stay in
+        the dump, a target must have it)."""
+        out = {"schemas": [], "roles": [], "extensions": {}}
+        for line in text.splitlines():
+            kind, _, rest = line.partition(" ")
+            if kind == "schema" and rest not in source.exclude_schemas:
+                if not SCHEMA_NAME.fullmatch(rest):
+                    self.fail(f"{source.name} has the schema {rest[:63]!r}, not a plain lower-case name: add it to "
+                              "its exclude_schemas (group_data backup_sources) or rename it")
+                out["schemas"].append(rest)
+            elif kind == "role" and pglist.ROLE_NAME.fullmatch(rest):
+                out["roles"].append(rest)
+            elif kind == "extension" and len(rest.split()) == 2 and pglist.EXTENSION_NAME.fullmatch(rest.split()[0]) \
+                    and SCHEMA_NAME.fullmatch(rest.split()[1]):
+                out["extensions"][rest.split()[0]] = rest.split()[1]
+            elif kind in ("role", "extension"):
+                self.log.log(f"{source.name}: {kind} {rest[:80]!r} left out of the manifest (not a plain name)")
+        if not out["schemas"]:
+            self.fail(f"{source.name}: no schema to back up (all of them are in its exclude_schemas)")
+        return out
 
     def snapshot(self, local: Repo) -> str:
         """The one restic snapshot of the complete staging directory (the repository made when absent)."""
@@ -542,9 +579,14 @@ def write_manifest(stage: str, host: str, started: str, finished: str, tags: str
                                      **files.contents(os.path.join(archives, n))}
             for n in sorted(os.listdir(archives)) if n.endswith(".tar")}
     for x in databases:
+        shape = {"schemas": list(x.schemas)}
+        if os.path.isfile(f"{stage}/{x.name}/shape.json"):  # schemas "all": also its roles and extensions
+            with open(f"{stage}/{x.name}/shape.json") as f:
+                shape = json.load(f)
+            shape["managed_schemas"] = [s for s in x.managed_schemas if s in shape["schemas"]]
         sources[x.name] = {"kind": "postgres",
                            "server_version_num": int(text(f"{stage}/{x.name}/server-version-num.txt")),
-                           "schemas": list(x.schemas),
+                           **shape,
                            "row_counts": counts(f"{stage}/{x.name}/row-counts.txt") or {},
                            "dump": f"{x.name}/{x.name}.dump"}
     manifest = {"format": 2, "host": host, "tags": tags.split(), "started": started, "finished": finished,
@@ -566,7 +608,7 @@ def _summary(m: dict) -> str:
             parts.append(f"{name}: {x['workflows']} workflows, {x['credentials']} credentials{held}")
         else:
             counts = x["row_counts"] or {}
-            parts.append(f"{name}: {len(counts)} tables, {sum(counts.values())} rows")
+            parts.append(f"{name}: {len(counts)} tables, {sum(counts.values())} rows in {', '.join(x['schemas'])}")
     if not any(x["kind"] == "postgres" for x in m["sources"].values()):
         parts.append("no database sources")
     return "; ".join(parts)

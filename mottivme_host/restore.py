@@ -37,7 +37,7 @@ import re
 import shutil
 import tempfile
 
-from . import common, envfile, files
+from . import common, envfile, files, pglist
 from .common import Fail, Laps, Lock, Log
 from .deploy_version import valid_version, version_key
 from .pgaccess import Access
@@ -62,7 +62,7 @@ DECRYPT_SH = (r'n8n export:credentials --all --decrypted --output=/tmp/c.json >/
 # a database source's dump is read from a read-only bind mount, so pg_restore can run parallel jobs
 JOBS = str(max(1, min(4, os.cpu_count() or 1)))
 # over a named target: libpq's variables and a pgpass file (pgaccess.Access); -d is the database's name
-TARGET_RESTORE = ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges", "--exit-on-error",
+TARGET_RESTORE = ["pg_restore", "--clean", "--if-exists", "--no-owner", "--exit-on-error",
                   "-L", "/tmp/restore.list"]  # + -j JOBS, or --single-transaction (a drill database)
 
 
@@ -143,6 +143,8 @@ def manifest_v2(m: dict) -> dict:
         if kind == "postgres" and not (isinstance(schemas, list) and schemas and all(
                 isinstance(sc, str) and SCHEMA_NAME.fullmatch(sc) for sc in schemas)):
             raise ManifestError(f"source {name}: schemas {schemas!r}")
+        if kind == "postgres" and not _shape_ok(x, schemas):
+            raise ManifestError(f"source {name}: roles, extensions or managed_schemas not plain names")
         held = x.get("files", {}) if kind == "n8n" else {}
         if not isinstance(held, dict) or not all(
                 VOLUME_NAME.fullmatch(v) and isinstance(a, dict) and a.get("archive") == files.archive_path(v)
@@ -155,6 +157,16 @@ def manifest_v2(m: dict) -> dict:
     if "n8n" not in sources:
         raise ManifestError("no source n8n")
     return m
+
+
+def _shape_ok(x: dict, schemas: list) -> bool:
+    """A postgres source's roles, extensions (name -> schema) and managed schemas (of its schemas),
+    as a backup of schemas "all" writes them (absent in others)."""
+    roles, ext, managed = x.get("roles", []), x.get("extensions", {}), x.get("managed_schemas", [])
+    return (isinstance(roles, list) and all(isinstance(r, str) and pglist.ROLE_NAME.fullmatch(r) for r in roles)
+            and isinstance(ext, dict) and all(isinstance(e, str) and pglist.EXTENSION_NAME.fullmatch(e)
+                                              and isinstance(v, str) and SCHEMA_NAME.fullmatch(v) for e, v in ext.items())
+            and isinstance(managed, list) and all(m in schemas for m in managed))
 
 
 def main(ns, s: Settings, runner: Runner) -> int:
@@ -215,6 +227,11 @@ class _Restore:
         self.pid = os.getpid()
         self.log: Log | None = None
         self.lock: Lock | None = None  # released after the clean-ups
+        self.lists: dict[str, list[str]] = {}  # source -> its dump's list (pg_restore -l)
+        # what is done ("n8n restored and running", "supabase checked") and the source under way:
+        # a failure's line names both
+        self.finished: list[str] = []
+        self.current = ""
 
     # --- the frame: log, failure, clean-up -------------------------------------------------------
     def main(self) -> int:
@@ -262,6 +279,8 @@ class _Restore:
             common.stderr_line(f"n8n-restore: {message}")
 
     def fail(self, message: str, code: int = 1):
+        if self.finished and self.current:  # the last line says what was restored before, and what was not
+            message = f"{'; '.join(self.finished)}; {self.current} NOT restored: {message}"
         self.log.log(f"FAILED {self.step}: {message}")
         raise Fail(f"{self.step}: {message}", code) from None
 
@@ -630,6 +649,7 @@ class _Restore:
             if n_dec != creds:
                 self.fail(f"only {n_dec} of {creds} credentials decrypt with the snapshot's key")
         self.laps.lap("drill: counts + credentials decrypt")
+        self.finished.append("n8n checked")
         self.databases()
         self.say(f"drill ok: snapshot {self.short} restores; n8n ready on it; "
                  f"{self.mf('n8n', 'workflows', default=0)} workflows, {creds} credentials ({n_dec} decrypt)")
@@ -786,6 +806,7 @@ class _Restore:
                       f"database is back in service; the restored one is kept as {failed_db}{kept} and "
                       f"`{' '.join(s.compose)} logs n8n` says why")
         self.laps.lap("swap databases, start n8n, wait for readiness")
+        self.finished.append("n8n restored and running")
         self.say(f"previous database kept as {old_db} until the next restore (undo: docs/runbooks/restore.md)")
         for volume, path in volumes.items():
             n = self.mf("n8n", "files", volume, "files", default=0)
@@ -832,7 +853,7 @@ class _Restore:
                 self.safety_snapshot()
             self.take_lock()
         self.step = f"{name} tables"
-        box = self.scratch(name, self.listing(name))
+        box = self.scratch(name)
         self.laps.lap(f"{name} dump into a scratch database")
         image = self.image_for(self.b.postgres_image_pattern, name)
         try:
@@ -991,7 +1012,9 @@ class _Restore:
     def databases(self) -> None:
         """Every chosen postgres source, in the snapshot's order; then those asked for but absent."""
         for name, target in self.targets.items():
+            self.current = name
             self.database(name, target)
+        self.current = ""
         for name in self.missing:
             self.say(f"{name}: not in this snapshot")
 
@@ -1020,38 +1043,84 @@ class _Restore:
         the server database source `name` was dumped from."""
         return pattern.replace("{major}", str(int(self.mf(name, "server_version_num", default=0)) // 10000))
 
-    def listing(self, name: str) -> str:
-        """The dump's restore list, less its own `CREATE SCHEMA public` (the schema and its extensions exist)."""
-        with self.dump(name) as f:
-            res = self.r.run(["docker", "run", "--rm", "-i", self.s.postgres_image, "pg_restore", "-l"], stdin=f,
-                             log=self.log.file)
-        path = os.path.join(self.work, f"{name}.list")
-        with open(path, "w") as f:
-            f.writelines(line + "\n" for line in res.stdout.splitlines() if " SCHEMA - public " not in line)
-        return path
+    def listing(self, name: str) -> list[str]:
+        """The lines of the dump's list (`pg_restore -l`), read once per source."""
+        if name not in self.lists:
+            with self.dump(name) as f:
+                res = self.r.run(["docker", "run", "--rm", "-i", self.s.postgres_image, "pg_restore", "-l"], stdin=f,
+                                 log=self.log.file)
+            self.lists[name] = res.stdout.splitlines()
+        return self.lists[name]
 
-    def scratch(self, name: str, listing: str) -> str:
-        """A throwaway PostgreSQL of the source's major (pgvector, no network) holding its whole dump."""
+    def prepare(self, name: str, psql: list[str], env: dict | None = None) -> tuple[set[str], list[str]]:
+        """The target (psql: a command reaching it, reading SQL on stdin) gets the roles and the
+        extensions source `name`'s dump needs (pglist.prepare_sql); returns the target's schemas
+        then and the roles made. A snapshot whose manifest names no extensions (its dump holds the
+        public schema alone) gets pgvector, as its tables need."""
+        roles, ext = self.mf(name, "roles", default=[]), self.mf(name, "extensions", default=None)
+        sql = pglist.prepare_sql(roles, {"vector": "public"} if ext is None else ext)
+        sql += "select 'schema ' || nspname from pg_namespace;\n"
+        self.log.file.flush()
+        res = self.r.run([*psql, "-qAtX", "-v", "ON_ERROR_STOP=1"], input=sql, env=env, check=False)
+        self.log.log(f"{name}: prepare the target: {res.stderr.strip()}")
+        if not res.ok:
+            error = next((x for x in res.stderr.splitlines() if "ERROR" in x), res.stderr.strip()[:200])
+            self.fail(f"the target lacks what {name}'s dump needs (its roles, its extensions {', '.join(ext or ['vector'])}) "
+                      f"and could not be given it: {error}; nothing of {name} was restored")
+        made = [m.group(1) for m in re.finditer(r"NOTICE:\s+role (\S+) created", res.stderr)]
+        have = {x.split(" ", 1)[1] for x in res.stdout.splitlines() if x.startswith("schema ")}
+        return have, made
+
+    def restore_list(self, name: str, have: set[str], user: str | None, where: str) -> tuple[str, list]:
+        """The dump's list as the target takes it (pglist.restore_list), written to a file; and the
+        managed tables whose rows are restored."""
+        kept, rows = pglist.restore_list(self.listing(name), have, set(self.mf(name, "managed_schemas", default=[])),
+                                         user)
+        path = os.path.join(self.work, f"{name}.{where}.list")
+        with open(path, "w") as f:
+            f.writelines(line + "\n" for line in kept)
+        return path, rows
+
+    def scratch(self, name: str) -> str:
+        """A throwaway PostgreSQL of the source's major (pgvector, no network) holding its whole dump,
+        with the roles and extensions the dump names, its grants and policies."""
         image = self.image_for(self.b.scratch_image_pattern, name)
         box = f"n8n-restore-scratch-{self.pid}-{name}"
         self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", box], check=False))
         self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
                    "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro", image])
         self.wait_until(60, ["docker", "exec", box, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"])
-        self.run_(["docker", "exec", box, "psql", "-U", "postgres", "-qc",
-                   "create extension if not exists vector"], check=False)
+        have, _ = self.prepare(name, ["docker", "exec", "-i", box, "psql", "-U", "postgres"])
+        listing, _ = self.restore_list(name, have, None, "scratch")
         self.run_(["docker", "cp", listing, f"{box}:/tmp/{name}.list"])
         self.run_(["docker", "exec", box, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
-                   "--no-privileges", "--exit-on-error", "-j", JOBS, "-L", f"/tmp/{name}.list", "/tmp/restore.dump"])
+                   "--exit-on-error", "-j", JOBS, "-L", f"/tmp/{name}.list", "/tmp/restore.dump"])
         return box
+
+    def empty_managed(self, name: str, rows: list, psql: list[str], env: dict) -> None:
+        """The managed tables whose rows come back are emptied first, with every table referring to
+        them by foreign key: each of those must be one the dump restores, else nothing is changed."""
+        if not rows:
+            return
+        res = self.r.run([*psql, "-v", "ON_ERROR_STOP=1", "-qAtX", "-F", " "], input=pglist.referrers_sql(rows) + ";\n",
+                         env=env, log=self.log.file)
+        tables = [tuple(x.split(" ", 1)) for x in res.stdout.splitlines() if " " in x]
+        restored = {(e[1], e[2]) for e in map(pglist.entry, self.listing(name)) if e and e[0] == "TABLE DATA"}
+        outside = [f"{a}.{b}" for a, b in tables if (a, b) not in restored]
+        if outside:
+            self.fail(f"{', '.join(outside)} refer(s) to {name}'s tables whose rows are restored ("
+                      f"{', '.join(f'{a}.{b}' for a, b in rows)}) but are not in snapshot {self.short}: they would be "
+                      f"emptied; nothing of {name} was restored")
+        self.r.run([*psql, "-v", "ON_ERROR_STOP=1", "-qX"], input=pglist.truncate_sql(tables), env=env,
+                   stdout=self.log.file, log=self.log.file)
+        self.say(f"{name}: rows of {', '.join(f'{a}.{b}' for a, b in rows)} replaced (the platform's tables kept)")
 
     def database(self, name: str, target: str) -> None:
         s, b = self.s, self.b
         scratch = target == "scratch"
         self.step = f"{name} scratch restore" if scratch else f"{name} restore into the named target"
-        listing = self.listing(name)
         if scratch:
-            box = self.scratch(name, listing)
+            box = self.scratch(name)
             res = self.r.run(["docker", "exec", box, "psql", "-U", "postgres", "-AtF", " ", "-c", self.counts_sql(name)],
                              log=self.log.file)
             tally = self.counts_match(name, res.stdout, "a scratch database")
@@ -1070,9 +1139,13 @@ class _Restore:
             mode = ["--single-transaction"] if drill else ["-j", JOBS]
             with access as db:
                 docker_run = ["docker", "run", "--rm", "--network", "host", *db.docker_args()]
-                if drill:  # its own database: the extensions the dump's tables need (as the scratch one)
-                    self.run_([*docker_run, image, "psql", "-qc", "create extension if not exists vector"],
-                              env=db.env, check=False)
+                psql = [*docker_run[:2], "-i", *docker_run[2:], image, "psql"]
+                have, made = self.prepare(name, psql, db.env)
+                if made:
+                    self.say(f"{name}: the target lacked the roles {', '.join(made)}: made NOLOGIN, without password "
+                             "(log-in roles get theirs from whoever runs the database)")
+                listing, rows = self.restore_list(name, have, db.env.get("PGUSER", ""), "target")
+                self.empty_managed(name, rows, psql, db.env)
                 self.run_([*docker_run, "-v", f"{listing}:/tmp/restore.list:ro",
                            "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro",
                            image, *TARGET_RESTORE, *mode, "-d", db.env.get("PGDATABASE", "postgres"),
@@ -1086,6 +1159,8 @@ class _Restore:
                          f"manifest ({tally}); production untouched")
             else:
                 self.say(f"{name}: restored over the named target database")
+        self.finished.append(f"{name} {'checked' if scratch else 'restored'}")
+        self.current = ""
         self.laps.lap(f"{name} restore + check")
 
 

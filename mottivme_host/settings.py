@@ -36,7 +36,13 @@ class Source:
     name: str
     kind: str
     url: str = ""
-    schemas: tuple[str, ...] = ("public",)  # postgres: the schemas dumped
+    # postgres: the schemas dumped, or "all": every schema but PostgreSQL's own and exclude_schemas
+    # (the dump then holds the database's extensions, grants and policies whole: pglist.py)
+    schemas: tuple[str, ...] | str = ("public",)
+    exclude_schemas: tuple[str, ...] = ()
+    # postgres: schemas the platform makes in every database it serves (Supabase's auth and
+    # storage): on a target that has one, its tables keep their definitions, only rows come back
+    managed_schemas: tuple[str, ...] = ()
     # postgres: the database the DR drill restores this source into (`n8n-restore --target drill`:
     # one transaction, counts checked); never `url`. From .env (DR_DRILL_SUPABASE_URL for supabase)
     drill_url: str = ""

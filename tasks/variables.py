@@ -325,9 +325,18 @@ def source_problems(sources: list[dict], env) -> list[str]:
             elif drill and env.get(drill) and drill not in BY_NAME and (problem := postgres_url_problem(env[drill])):
                 out.append(f"{drill} (the drill database of {name}) {problem}")
             schemas = s.get("schemas", ["public"])
-            if not schemas or not all(isinstance(x, str) and SCHEMA_NAME.fullmatch(x) for x in schemas):
-                out.append(f"{where}[{i}] ({name}): schemas must be a list of lower-case schema names, "
+            if schemas != "all" and (not isinstance(schemas, list) or not schemas or not all(
+                    isinstance(x, str) and SCHEMA_NAME.fullmatch(x) for x in schemas)):
+                out.append(f"{where}[{i}] ({name}): schemas must be \"all\" or a list of lower-case schema names, "
                            "e.g. [\"public\"]")
+            for key in ("exclude_schemas", "managed_schemas"):
+                listed = s.get(key, [])
+                if not isinstance(listed, list) or not all(isinstance(x, str) and SCHEMA_NAME.fullmatch(x)
+                                                           for x in listed):
+                    out.append(f"{where}[{i}] ({name}): {key} must be a list of lower-case schema names")
+                elif listed and schemas != "all":
+                    out.append(f"{where}[{i}] ({name}): {key} goes with schemas \"all\" (a list of schemas names "
+                               "what is dumped)")
         else:
             out.append(f"{where}[{i}] ({name}): kind must be \"n8n\" or \"postgres\", not {kind!r}")
     if names.count("n8n") != 1:

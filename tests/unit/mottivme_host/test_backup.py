@@ -206,7 +206,7 @@ def test_good_run_makes_one_snapshot_of_everything_then_copies_it_off_host(s, fa
     assert backup(s, fake) == 0
     out, err = capsys.readouterr()
     assert err == ""
-    assert out == (f"backup ok: snapshot 0123abcd (n8n: 4 workflows, 1 credentials; supabase: 2 tables, 3020 rows) "
+    assert out == (f"backup ok: snapshot 0123abcd (n8n: 4 workflows, 1 credentials; supabase: 2 tables, 3020 rows in public) "
                    f"off-host: {VAULT} {BUCKET} in 0s\n")
 
     # the manifest (format 2: per source), sizes and sha256 of each staged file
@@ -414,8 +414,8 @@ def test_two_database_sources_are_both_dumped_listed_and_summed_up(tmp_path, fak
     assert backup(s, fake) == 0
     out, err = capsys.readouterr()
     assert err == ""
-    assert (f"backup ok: snapshot 0123abcd (n8n: 4 workflows, 1 credentials; supabase: 2 tables, 3020 rows; "
-            f"analytics: 3 tables, 2531 rows) off-host: {VAULT} {BUCKET} in 0s\n") == out
+    assert (f"backup ok: snapshot 0123abcd (n8n: 4 workflows, 1 credentials; supabase: 2 tables, 3020 rows in public; "
+            f"analytics: 3 tables, 2531 rows in public, reporting) off-host: {VAULT} {BUCKET} in 0s\n") == out
     m = manifest_of(s)
     assert list(m["sources"]) == ["n8n", "supabase", "analytics"]  # the settings' order
     assert m["sources"]["analytics"] == {
@@ -839,7 +839,7 @@ def test_n8ns_files_are_archived_from_each_volume_and_listed_in_the_manifest(tmp
     assert backup(s, fake) == 0
     out = capsys.readouterr().out
     assert out.startswith("backup ok: snapshot 0123abcd (n8n: 4 workflows, 1 credentials, 2 files (3.0 kB); "
-                          "supabase: 2 tables, 3020 rows)")
+                          "supabase: 2 tables, 3020 rows in public)")
     m = manifest_of(s)
     assert m["sources"]["n8n"]["files"] == {
         "n8n_data": {"archive": "n8n/files/n8n_data.tar", "entries": 2, "files": 1, "bytes": 3000},
@@ -859,3 +859,56 @@ def test_a_volume_the_stack_lacks_fails_the_backup_with_the_fix(tmp_path, fake, 
     assert ("n8n-backup: FAILED n8n files: the stack has no volume n8n_files (n8n_n8n_files): run `pyinfra inventory.py "
             "deploy.py`") in capsys.readouterr().err
     assert not restic_calls(fake, "backup")
+
+
+# --- schemas "all": the whole database as Supabase has it ------------------------------------------
+SHAPE = ("extension pgcrypto extensions\nextension vector extensions\nrole anon\nrole authenticated\nrole postgres\n"
+         "role service_role\nschema auth\nschema crm\nschema extensions\nschema graphql\nschema public\n"
+         "schema storage\n")
+ALL_COUNTS = "auth.users 30\ncrm.leads 60\npublic.agent_metrics 3000\nstorage.objects 30\n"
+
+
+def all_schemas(fake, shape=SHAPE):
+    fake.on(lambda c: c.startswith("docker run") and "psql -AtF" in c and "from pg_namespace" in c, stdout=shape)
+    fake.on(lambda c: c.startswith("docker run") and "psql -AtF" in c and "query_to_xml" in c, stdout=ALL_COUNTS)
+    return dict(SUPA_SOURCE, schemas="all", exclude_schemas=["extensions", "graphql"],
+                managed_schemas=["auth", "storage", "vault"])
+
+
+def test_every_schema_but_the_excluded_is_dumped_with_its_roles_and_extensions(tmp_path, fake, capsys):
+    s = make_settings(tmp_path, sources=[N8N_SOURCE, all_schemas(fake)])
+    assert backup(s, fake) == 0
+    out = capsys.readouterr().out
+    # the summary lists every schema the snapshot holds
+    assert "supabase: 4 tables, 3120 rows in auth, crm, public, storage)" in out
+    _, shape, dump, counts = db_calls(fake, SUPA_URL)
+    assert "from pg_namespace" in shape.argv[-1] and "from pg_roles" in shape.argv[-1]
+    # the whole database (its extensions, grants, policies) less the excluded schemas
+    assert dump.argv[-4:] == ["pg_dump", "-Fc", "--exclude-schema=extensions", "--exclude-schema=graphql"]
+    assert "table_schema in ('auth', 'crm', 'public', 'storage')" in counts.argv[-1]
+    sb = manifest_of(s)["sources"]["supabase"]
+    assert sb["schemas"] == ["auth", "crm", "public", "storage"]
+    assert sb["roles"] == ["anon", "authenticated", "postgres", "service_role"]
+    assert sb["extensions"] == {"pgcrypto": "extensions", "vector": "extensions"}
+    assert sb["managed_schemas"] == ["auth", "storage"]  # vault: not in this database
+    assert sb["row_counts"]["crm.leads"] == 60
+
+
+def test_a_schema_whose_name_is_not_plain_stops_the_backup_naming_the_fix(tmp_path, fake, capsys):
+    s = make_settings(tmp_path, sources=[N8N_SOURCE, all_schemas(fake, SHAPE + "schema Vendas\n")])
+    assert backup(s, fake) == 1
+    err = capsys.readouterr().err
+    assert ("FAILED supabase dump: supabase has the schema 'Vendas', not a plain lower-case name: add it to its "
+            "exclude_schemas (group_data backup_sources) or rename it") in err
+    assert not fake.ran("restic backup")
+
+
+@pytest.mark.parametrize("source, message", [
+    (dict(SUPA_SOURCE, schemas="everything"), "schemas 'everything'"),
+    (dict(SUPA_SOURCE, schemas="all", exclude_schemas=["Bad"]), "(also in exclude_schemas and managed_schemas): Bad"),
+])
+def test_bad_schema_settings_fail_before_any_dump(tmp_path, fake, capsys, source, message):
+    s = make_settings(tmp_path, sources=[N8N_SOURCE, source])
+    assert backup(s, fake) == 1
+    assert message in capsys.readouterr().err
+    assert not fake.ran("pg_dump")

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -147,9 +148,9 @@ class Host:
                         "files": files}
         else:
             sources = {"n8n": {"kind": "n8n", **n8n, "dump": "n8n/n8n-db.dump", **({"files": held} if held else {})}}
-            for name, (schemas, counts, num) in databases.items():
+            for name, (schemas, counts, num, *shape) in databases.items():  # shape: roles, extensions, ...
                 sources[name] = {"kind": "postgres", "server_version_num": num, "schemas": schemas,
-                                 "row_counts": counts, "dump": f"{name}/{name}.dump"}
+                                 "row_counts": counts, "dump": f"{name}/{name}.dump", **(shape[0] if shape else {})}
             manifest = {"format": 2, **head, "sources": sources, "files": files}
         (st / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
@@ -163,6 +164,9 @@ class Host:
         f.on(lambda c: "n8n-restore-scratch" in c and "-analytics" in c and "query_to_xml" in c,
              stdout=counts_text(ANALYTICS_COUNTS))
         f.on("curl", stdout="200")
+        # a database target's preparation (roles, extensions) answers with its schemas
+        f.on(lambda c: c.endswith("psql -U postgres -qAtX -v ON_ERROR_STOP=1") or c.endswith("psql -qAtX -v ON_ERROR_STOP=1"),
+             stdout="schema public\nschema extensions\n")
         f.on("fetch(", stdout="200\n")
         f.on("export:credentials", stdout="2\n")
         f.on("pg_restore -l", stdout=";\n1; 2615 2200 SCHEMA - public pg_database_owner\n"
@@ -648,7 +652,7 @@ def test_scratch_check_uses_the_servers_major_and_no_network(host, capsys):
     assert "--network none" in run and run.endswith("pgvector/pgvector:pg15")
     # the verified dump, read-only, so that pg_restore can run parallel jobs
     assert re.search(r" -v \S+/supabase/supabase\.dump:/tmp/restore\.dump:ro ", run)
-    assert host.fake.ran("pg_restore -U postgres -d postgres --no-owner --no-privileges --exit-on-error "
+    assert host.fake.ran("pg_restore -U postgres -d postgres --no-owner --exit-on-error "
                          f"-j {restore_mod.JOBS} -L /tmp/supabase.list /tmp/restore.dump")
 
 
@@ -657,8 +661,8 @@ def test_scratch_counts_that_differ_fail(host, capsys):
                  stdout=counts_text(dict(SUPA_COUNTS, agent_metrics=4, extra_table=1)))
     assert restore(host, "--no-safety-snapshot") == 1
     cap = capsys.readouterr()
-    assert ("FAILED supabase scratch restore: the supabase dump restored into a scratch database but its row counts "
-            "differ from the manifest") in cap.err
+    assert ("FAILED supabase scratch restore: n8n restored and running; supabase NOT restored: the supabase dump "
+            "restored into a scratch database but its row counts differ from the manifest") in cap.err
     assert "  supabase agent_metrics: 4 rows, manifest 5" in cap.out
     assert "  supabase extra_table: 1 rows, manifest missing" in cap.out
     assert host.fake.index("query_to_xml") < len(cmds(host.fake)) - 1
@@ -690,7 +694,7 @@ def test_a_named_supabase_target_gets_its_password_only_in_a_pgpass_file(host, c
     assert "postgres:15" in target_run.argv and libpq_url(target_run) == SECRET_URL
     assert target_run.kw["env"] == {"PGHOST": "db.supabase.example.test", "PGPORT": "5432", "PGUSER": "postgres",
                                     "PGDATABASE": "postgres"}
-    assert target_run.argv[-13:] == ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
+    assert target_run.argv[-12:] == ["pg_restore", "--clean", "--if-exists", "--no-owner",
                                      "--exit-on-error", "-L", "/tmp/restore.list", "-j", restore_mod.JOBS, "-d",
                                      "postgres", "/tmp/restore.dump"]
     assert os.listdir(host.settings().run_dir) == []
@@ -707,7 +711,9 @@ def test_a_failing_named_target_restore_does_not_print_its_url(host, capsys):
     host.fake.on("--clean --if-exists", rc=1, stderr="pg_restore: error: connection failed")
     assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 1
     cap = capsys.readouterr()
-    assert "FAILED supabase restore into the named target: `docker run" in cap.err
+    # the last line: what was restored, what was not
+    assert ("FAILED supabase restore into the named target: n8n restored and running; supabase NOT restored: "
+            "`docker run") in cap.err
     assert "s3cr3t" not in cap.out + cap.err + host.logtext()
 
 
@@ -871,7 +877,7 @@ def test_a_format_1_snapshot_restores_end_to_end(host, capsys):
     assert "restore ok: snapshot bbbb2222; n8n ready; 3 workflows, 2 credentials as in the manifest" in lines
     assert host.fake.index("n8n-backup --tag pre-restore") < host.fake.index("alter database") < \
         host.fake.index("n8n-restore-scratch")
-    assert host.fake.ran("pg_restore -U postgres -d postgres --no-owner --no-privileges --exit-on-error "
+    assert host.fake.ran("pg_restore -U postgres -d postgres --no-owner --exit-on-error "
                          f"-j {restore_mod.JOBS} -L /tmp/supabase.list /tmp/restore.dump")
     scratch_counts = next(c for c in host.fake.calls if "n8n-restore-scratch" in c.cmd and "query_to_xml" in c.cmd)
     assert scratch_counts.argv[-1] == stack.COUNTS_SQL
@@ -1558,3 +1564,85 @@ def test_a_restore_of_database_sources_alone_leaves_n8ns_files_in_the_repository
     assert "files of snapshot bbbb2222 do not match its manifest" in capsys.readouterr().err
     (call,) = restic_calls(host.fake, "restore")[1:]
     assert "--exclude" not in call.argv
+
+
+# --- a database as Supabase has it: roles, extensions, auth and storage (pglist.py) ----------------
+TOC = (Path(__file__).parent / "fixtures" / "supabase-shaped.toc").read_text()
+SHAPED_COUNTS = {"auth.users": 30, "crm.leads": 60, "public.profiles": 3, "storage.buckets": 1, "storage.objects": 30}
+SHAPED = {"supabase": (["auth", "crm", "public", "storage"], SHAPED_COUNTS, 170004,
+                       {"roles": ["anon", "authenticated", "postgres", "supabase_auth_admin"],
+                        "extensions": {"vector": "extensions"}, "managed_schemas": ["auth", "storage"]})}
+PREPARE = lambda c: c.endswith(" -qAtX -v ON_ERROR_STOP=1")  # noqa: E731
+
+
+def shaped(host, target_schemas="schema public\nschema extensions\nschema auth\nschema storage\nschema crm\n"):
+    host.write_snapshot(databases=SHAPED)
+    host.fake.on("pg_restore -l", stdout=TOC)
+    host.fake.on(lambda c: "n8n-restore-scratch" in c and "query_to_xml" in c, stdout=counts_text(SHAPED_COUNTS))
+    host.fake.on(PREPARE, stdout=target_schemas, stderr="NOTICE:  role supabase_auth_admin created\n")
+    host.fake.on(lambda c: c.endswith("psql -v ON_ERROR_STOP=1 -qAtX -F  "),
+                 stdout="auth users\ncrm leads\npublic profiles\nstorage buckets\nstorage objects\n")
+    lists = {}
+    host.fake.on("docker cp", call=lambda argv, kw: lists.update(scratch=open(argv[2]).read()))
+    host.fake.on("--clean", call=lambda argv, kw: lists.update(target=open(
+        next(a.split(":")[0] for a in argv if a.endswith(":/tmp/restore.list:ro"))).read()))
+    return lists
+
+
+def test_a_scratch_check_gets_the_roles_and_extensions_the_dump_names_and_all_of_it(host, capsys):
+    lists = shaped(host, target_schemas="schema public\nschema extensions\n")
+    assert restore(host, "--source", "supabase") == 0
+    [prep] = [c for c in host.fake.calls if PREPARE(c.cmd)]
+    assert prep.argv[:4] == ["docker", "exec", "-i", next(a for a in prep.argv if a.startswith("n8n-restore-scratch"))]
+    assert "create role \"authenticated\" nologin" in prep.kw["input"]
+    assert 'create extension if not exists "vector" with schema "extensions"' in prep.kw["input"]
+    assert host.fake.index("-qAtX -v ON_ERROR_STOP=1") < host.fake.index("pg_restore -U postgres -d postgres")
+    listed = lists["scratch"]
+    assert "SCHEMA - auth" in listed and "POLICY crm leads leads_own" in listed and "ACL crm TABLE leads" in listed
+    assert "EXTENSION - vector" not in listed and "EVENT TRIGGER" not in listed and "PUBLICATION" not in listed
+    assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
+
+
+def test_over_a_target_the_managed_schemas_keep_their_tables_and_get_their_rows_back(host, capsys):
+    lists = shaped(host)
+    assert restore(host, "--source", "supabase", "--no-safety-snapshot", "--supabase-target", SECRET_URL,
+                   "--confirm-supabase-overwrite") == 0
+    out = capsys.readouterr().out.splitlines()
+    def i(fragment):  # the first call with `fragment` in its command line or its stdin
+        return next(n for n, c in enumerate(host.fake.calls) if fragment in c.cmd + (c.kw.get("input") or ""))
+    assert i("-qAtX -v ON_ERROR_STOP=1") < i("with recursive") < i("truncate") < i("--clean")
+    [trunc] = [c for c in host.fake.calls if "truncate" in (c.kw.get("input") or "")]
+    assert trunc.kw["input"] == ('truncate "auth"."users", "crm"."leads", "public"."profiles", "storage"."buckets", '
+                                 '"storage"."objects";\n')
+    target = lists["target"]
+    assert "TABLE DATA auth users" in target and "TABLE auth users" not in target and "SCHEMA - auth" not in target
+    assert "TABLE crm leads" in target and "DEFAULT ACL public DEFAULT PRIVILEGES FOR TABLES supabase_admin" not in target
+    assert ("supabase: the target lacked the roles supabase_auth_admin: made NOLOGIN, without password (log-in roles "
+            "get theirs from whoever runs the database)") in out
+    assert "supabase: rows of auth.users, storage.buckets, storage.objects replaced (the platform's tables kept)" in out
+    assert "restore ok: snapshot bbbb2222; supabase restored" in out
+    assert all("s3cr3t" not in c.cmd for c in host.fake.calls)
+
+
+def test_a_table_outside_the_snapshot_referring_to_a_managed_one_stops_before_any_change(host, capsys):
+    shaped(host)
+    host.fake.on(lambda c: c.endswith("psql -v ON_ERROR_STOP=1 -qAtX -F  "), stdout="auth users\nbilling invoices\n")
+    assert restore(host, "--source", "supabase", "--no-safety-snapshot", "--supabase-target", SECRET_URL,
+                   "--confirm-supabase-overwrite") == 1
+    err = capsys.readouterr().err
+    assert ("billing.invoices refer(s) to supabase's tables whose rows are restored (auth.users, storage.buckets, "
+            "storage.objects) but are not in snapshot bbbb2222: they would be emptied; nothing of supabase was "
+            "restored") in err
+    assert not host.fake.ran("--clean") and not any("truncate" in (c.kw.get("input") or "") for c in host.fake.calls)
+
+
+def test_a_target_that_cannot_be_given_the_roles_says_so_and_restores_nothing(host, capsys):
+    shaped(host)
+    host.fake.on(PREPARE, rc=3, stderr="ERROR:  permission denied to create role\n")
+    assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 1
+    err = capsys.readouterr().err
+    # n8n was restored first: the last line says so, and what was not
+    assert ("FAILED supabase restore into the named target: n8n restored and running; supabase NOT restored: the "
+            "target lacks what supabase's dump needs (its roles, its extensions vector) and could not be given it: "
+            "ERROR:  permission denied to create role; nothing of supabase was restored") in err
+    assert not host.fake.ran("--clean")
