@@ -101,15 +101,40 @@ SUPABASE_PSQL = "docker exec -i supabase-db psql -U postgres -AtqX -v ON_ERROR_S
 N8N_PSQL = "mottivme-host compose exec -T postgres psql -U n8n -d n8n -AtqX -v ON_ERROR_STOP=1"
 
 
-def supabase_checksums(supabase_host) -> dict:
-    """md5 of every row of every SOP table (vectors included), in id order."""
-    from sandbox import seed
+# the stand-in's schemas that hold data (sandbox/supabase.py, sandbox/seed.py)
+SUPABASE_SCHEMAS = ("auth", "crm", "public", "storage")
 
-    sql = " union all ".join(
-        f"select '{t}', count(*), md5(coalesce(string_agg(x::text, '|' order by x.id), '')) from {t} x"
-        for t in seed.TABLES)
-    out = supabase_host.sh(f"echo \"{sql}\" | {SUPABASE_PSQL}")
+
+def supabase_checksums(supabase_host) -> dict:
+    """Row count and md5 of every row (vectors included) of every table of the stand-in's schemas:
+    `table` for public's (the SOP's), `schema.table` for the others."""
+    listed = ", ".join(f"'{x}'" for x in SUPABASE_SCHEMAS)
+    sql = (f"select string_agg(format('select %L, count(*), md5(coalesce(string_agg(x::text, %L order by x::text), %L)) "
+           f"from %I.%I x', case when table_schema = 'public' then table_name else table_schema || '.' || table_name end, "
+           f"'|', '', table_schema, table_name), ' union all ' order by table_schema, table_name) "
+           f"from information_schema.tables where table_schema in ({listed}) and table_type = 'BASE TABLE'")
+    union = supabase_host.sh(f"echo \"{sql}\" | {SUPABASE_PSQL}").strip()
+    out = supabase_host.sh(f"{SUPABASE_PSQL}", stdin=union + ";\n")
     return {line.split("|")[0]: tuple(line.split("|")[1:]) for line in out.splitlines()}
+
+
+def supabase_shape(supabase_host) -> dict:
+    """What the stand-in holds besides rows: policies, grants, row-level security, sequences'
+    positions, extensions' schemas."""
+    listed = ", ".join(f"'{x}'" for x in SUPABASE_SCHEMAS)
+    queries = {
+        "policies": "select schemaname, tablename, policyname, roles::text, cmd, qual, with_check from pg_policies "
+                    "order by 1, 2, 3",
+        "grants": f"select table_schema, table_name, grantee, privilege_type from information_schema.role_table_grants "
+                  f"where table_schema in ({listed}) order by 1, 2, 3, 4",
+        "rls": f"select n.nspname, c.relname, c.relrowsecurity from pg_class c join pg_namespace n on n.oid = "
+               f"c.relnamespace where n.nspname in ({listed}) and c.relkind = 'r' order by 1, 2",
+        "sequences": "select schemaname, sequencename, last_value from pg_sequences order by 1, 2",
+        "extensions": "select extname, extnamespace::regnamespace from pg_extension order by 1",
+        "owners": "select schemaname, tablename, tableowner from pg_tables where schemaname in ('auth', 'storage') "
+                  "order by 1, 2",
+    }
+    return {k: supabase_host.sh(f"{SUPABASE_PSQL}", stdin=q + ";\n").splitlines() for k, q in queries.items()}
 
 
 def n8n_state(n8n_server) -> dict:
@@ -201,8 +226,9 @@ class Server:
     def url(self) -> str:
         return f"https://localhost:{self.h['https_port']}/"
 
-    def sh(self, command: str, check: bool = True) -> str:
-        r = subprocess.run(self.sbx.ssh_args(self.h) + [command], capture_output=True, text=True, timeout=300)
+    def sh(self, command: str, check: bool = True, stdin: str | None = None) -> str:
+        r = subprocess.run(self.sbx.ssh_args(self.h) + [command], capture_output=True, text=True, timeout=300,
+                           input=stdin)
         if check and r.returncode != 0:
             raise AssertionError(f"{self.name}: `{command}` exit {r.returncode}: {r.stderr}{r.stdout}")
         return r.stdout

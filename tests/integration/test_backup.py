@@ -21,6 +21,7 @@ from tests.helpers import (
     run_pyinfra,
     secrets_of,
     supabase_checksums,
+    supabase_shape,
 )
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -55,17 +56,28 @@ def test_backup_restore_roundtrip_gives_identical_data(n8n_server, supabase_host
     assert int(before_supa["rag_documents"][0]) > 0 and len(before_n8n["workflows"]) == 4
     assert protected_webhook(n8n_server, seed.CREDENTIAL["data"]["password"]) == 200
 
+    shape = supabase_shape(supabase_host)  # Supabase's: policies TO authenticated, grants, vector in extensions
+    assert "crm|leads|leads_owner|{authenticated}|ALL|(owner = auth.uid())|(owner = auth.uid())" in shape["policies"]
+    assert "crm|leads_id_seq|1000600" in shape["sequences"] and "vector|extensions" in shape["extensions"]
+
     snap, out = backup_now(sandbox_env)
-    assert "4 workflows, 1 credentials" in out and "supabase: 6 tables" in out and "off-host: rest:" in out
+    # every schema that holds the project's data, named in the summary (Supabase's own left out)
+    assert "4 workflows, 1 credentials" in out and "off-host: rest:" in out
+    assert re.search(r"supabase: 10 tables, [0-9]+ rows in auth, crm, public, storage", out)
     manifest = json.loads(n8n_server.sh("cat /var/backups/n8n/last-manifest.json"))
     sources = manifest["sources"]
     assert sources["n8n"]["version"] == "2.41.1" and sources["supabase"]["row_counts"]["workflow_executions"] == 3000
+    assert sources["supabase"]["row_counts"]["crm.leads"] == 600 and sources["supabase"]["managed_schemas"] == [
+        "auth", "storage"]
+    assert {"anon", "authenticated", "service_role"} <= set(sources["supabase"]["roles"])
     assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
 
-    # destroy: every workflow and credential of n8n, every row of Supabase
+    # destroy: every workflow and credential of n8n, every row of Supabase (its users, files' metadata,
+    # every schema), and a policy
     n8n_server.sh(f"{N8N_PSQL} -c 'delete from workflow_published_version' -c 'delete from workflow_entity' "
                   "-c 'delete from credentials_entity'")
-    supabase_host.sh(f"echo 'truncate {', '.join(seed.TABLES)}' | {SUPABASE_PSQL}")
+    supabase_host.sh(f"echo 'truncate {', '.join(seed.TABLES)}, crm.leads, auth.users, storage.objects, "
+                     f"storage.buckets; drop policy leads_owner on crm.leads' | {SUPABASE_PSQL}")
     assert n8n_state(n8n_server)["workflows"] == []
 
     url = f"postgresql://postgres:{_standin_password(sbx)}@{supabase_host.h['private_ip']}:5432/postgres"
@@ -75,7 +87,11 @@ def test_backup_restore_roundtrip_gives_identical_data(n8n_server, supabase_host
     assert r.returncode == 0, out[-4000:]
     assert f"restore ok: snapshot {snap}" in out and "safety snapshot" in out
     assert n8n_state(n8n_server) == before_n8n
+    # identical rows in every schema; the same policies, grants, sequences; auth and storage still
+    # the platform's tables (their owners), only their rows replaced
     assert supabase_checksums(supabase_host) == before_supa
+    assert supabase_shape(supabase_host) == shape
+    assert "supabase: rows of auth.users, storage.buckets, storage.objects replaced (the platform's tables kept)" in out
     # the database the restore replaced is kept for an undo: the destroyed state, no workflow
     old_db = N8N_PSQL.replace("-d n8n ", "-d n8n_before_restore ")
     assert n8n_server.sh(f"{old_db} -c 'select count(*) from workflow_entity'").strip() == "0"
@@ -505,7 +521,7 @@ def test_a_second_database_is_one_more_backup_source(n8n_server, supabase_host, 
         r = run_pyinfra(["-y", "--group-data", str(extra), "inventory.py", "deploy.py"], env)
         assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
         snap, out = backup_now(env)
-        assert "supabase: 6 tables" in out and "analytics: 1 tables, 2500 rows" in out, out[-2000:]
+        assert "supabase: 6 tables" in out and "analytics: 1 tables, 2500 rows in public" in out, out[-2000:]
         assert url not in out and _standin_password(sbx) not in out
         supabase_host.sh("echo 'delete from visits where id % 2 = 0' "
                          "| docker exec -i supabase-db psql -U postgres -d analytics -AtqX -v ON_ERROR_STOP=1")

@@ -102,7 +102,7 @@ def scenario(sbx12, env12, tmp_dir):
     seed.seed_n8n(sbx12, 2)
     before_supa, before_n8n = supabase_checksums(supabase_host), n8n_state(n8n_server)
     snap, out = backup_now(env12)
-    assert "supabase: 6 tables" in out
+    assert "supabase: 10 tables" in out
 
     n8n_server.sh("mottivme-host compose exec -T postgres psql -U n8n -d n8n -c 'delete from workflow_published_version' "
                   "-c 'delete from workflow_entity' -c 'delete from credentials_entity'")
