@@ -66,7 +66,7 @@ def test_backup_restore_roundtrip_gives_identical_data(n8n_server, supabase_host
     assert re.search(r"supabase: 10 tables, [0-9]+ rows in auth, crm, public, storage", out)
     manifest = json.loads(n8n_server.sh("cat /var/backups/n8n/last-manifest.json"))
     sources = manifest["sources"]
-    assert sources["n8n"]["version"] == "2.41.1" and sources["supabase"]["row_counts"]["workflow_executions"] == 3000
+    assert sources["n8n"]["version"] == "2.41.1" and sources["supabase"]["row_counts"]["public.workflow_executions"] == 3000
     assert sources["supabase"]["row_counts"]["crm.leads"] == 600 and sources["supabase"]["managed_schemas"] == [
         "auth", "storage"]
     assert {"anon", "authenticated", "service_role"} <= set(sources["supabase"]["roles"])

@@ -309,6 +309,12 @@ def test_backup_sources_are_checked_before_any_host():
                   {"name": "x" * 41, "kind": "postgres", "url_env": "C_URL"},
                   {"name": "reports", "kind": "postgres", "url_env": "C_URL", "schemas": ["Reporting"]}):
         assert len(variables.source_problems([{"name": "n8n", "kind": "n8n"}, wrong], {})) == 1, wrong
+    # schemas "all" (group_data's Supabase) with its excluded and managed schemas; those lists go with "all" only
+    for wrong in ({"schemas": "everything"}, {"schemas": "all", "exclude_schemas": "graphql"},
+                  {"schemas": "all", "managed_schemas": ["Auth"]}, {"schemas": ["public"], "exclude_schemas": ["x"]}):
+        (err,) = variables.source_problems([{"name": "n8n", "kind": "n8n"},
+                                            {"name": "s", "kind": "postgres", "url_env": "S_URL", **wrong}], {})
+        assert "schemas" in err, wrong
     # the n8n source's exclude: tar patterns, never an option tar would take
     for exclude in ("n8nEventLog*.log", ["--to-command=sh"], [""], [3]):
         (err,) = variables.source_problems([{"name": "n8n", "kind": "n8n", "exclude": exclude}], {})
