@@ -144,6 +144,9 @@ backup_sources = [
      "exclude_schemas": ["extensions", "graphql", "graphql_public", "realtime", "_realtime", "pgbouncer", "pgsodium",
                          "pgsodium_masks", "vault", "net", "cron", "supabase_functions", "supabase_migrations",
                          "_analytics", "_supavisor", "pgtle", "repack", "topology", "tiger", "tiger_data"],
+     # Supabase's record of the migrations its own auth and storage services ran: Supabase revokes
+     # them from `postgres` (a dump of them fails), and restoring them would make those re-run
+     "exclude_tables": ["auth.schema_migrations", "storage.migrations"],
      "managed_schemas": ["auth", "storage"],
      "drill_url_env": "DR_DRILL_SUPABASE_URL"},
 ]

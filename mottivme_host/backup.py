@@ -30,7 +30,16 @@ from .pgaccess import Access
 from .restic import Repo, first_error, no_repository
 from .run import CommandFailed, Runner
 from .settings import Settings, Source
-from .stack import COUNTS_SQL, RESERVED_SOURCE_NAMES, SCHEMA_NAME, SOURCE_NAME, Stack, counts_sql, parse_counts
+from .stack import (
+    COUNTS_SQL,
+    RESERVED_SOURCE_NAMES,
+    SCHEMA_NAME,
+    SOURCE_NAME,
+    TABLE_NAME,
+    Stack,
+    counts_sql,
+    parse_counts,
+)
 from .status import hours_since
 
 PROG = "n8n-backup"
@@ -320,10 +329,11 @@ class _Backup:
                     self.fail("backup source n8n: the name n8n is the n8n source's")
                 listed = () if x.schemas == "all" else x.schemas
                 bad = [sc for sc in (*listed, *x.exclude_schemas, *x.managed_schemas) if not SCHEMA_NAME.fullmatch(sc)]
+                bad += [t for t in x.exclude_tables if not TABLE_NAME.fullmatch(t)]
                 if bad or not (x.schemas == "all" or (x.schemas and not isinstance(x.schemas, str))):
                     shown = x.schemas if isinstance(x.schemas, str) else list(x.schemas)
                     self.fail(f"backup source {x.name}: schemas {shown!r}: \"all\" or plain lower-case schema "
-                              f"names (also in exclude_schemas and managed_schemas){': ' + ', '.join(bad) if bad else ''}")
+                              f"names (also in exclude_schemas and managed_schemas; exclude_tables: schema.table){': ' + ', '.join(bad) if bad else ''}")
                 if x.url:
                     out.append(x)
                 else:
@@ -463,12 +473,14 @@ class _Backup:
             if source.schemas == "all":
                 shape = self.shape(source, r.run([*docker_run, image, *DB_COUNTS, DB_SHAPE], env=db.env, log=lf).stdout)
                 schemas, which = shape["schemas"], [f"--exclude-schema={x}" for x in source.exclude_schemas]
+                which += [f"--exclude-table={x}" for x in source.exclude_tables]
                 _write(os.path.join(d, "shape.json"), json.dumps(shape, indent=1) + "\n")
             else:
                 schemas, which = list(source.schemas), [f"--schema={x}" for x in source.schemas]
             with open(os.path.join(d, f"{name}.dump"), "wb") as f:
                 r.run([*docker_run, image, *DB_DUMP, *which], env=db.env, stdout=f, log=lf)
-            counts = r.run([*docker_run, image, *DB_COUNTS, counts_sql(schemas)], env=db.env, log=lf).stdout
+            left = source.exclude_tables if source.schemas == "all" else ()
+            counts = r.run([*docker_run, image, *DB_COUNTS, counts_sql(schemas, left)], env=db.env, log=lf).stdout
         _write(os.path.join(d, "row-counts.txt"), counts)
         _write(os.path.join(d, "server-version-num.txt"), num + "\n")
         self.progress(f"{name} dumped ({', '.join(schemas)})", t0, os.path.join(d, f"{name}.dump"))
@@ -584,6 +596,7 @@ def write_manifest(stage: str, host: str, started: str, finished: str, tags: str
             with open(f"{stage}/{x.name}/shape.json") as f:
                 shape = json.load(f)
             shape["managed_schemas"] = [s for s in x.managed_schemas if s in shape["schemas"]]
+            shape["exclude_tables"] = list(x.exclude_tables)
         sources[x.name] = {"kind": "postgres",
                            "server_version_num": int(text(f"{stage}/{x.name}/server-version-num.txt")),
                            **shape,

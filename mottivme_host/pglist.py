@@ -11,7 +11,7 @@ their schemas; then pg_restore takes the dump's list (`pg_restore -l`) as `resto
 - a schema the target has keeps its own definition (`public`, Supabase's `extensions`);
 - a `managed` schema the target has (Supabase's auth and storage: the platform makes their tables
   in every project) keeps its tables as they are: only their rows (and sequences) are restored,
-  into tables emptied first (`truncate_sql`);
+  into tables emptied first, in the restore's one transaction (`pre_sql`);
 - what a platform keeps for itself is left out: event triggers, publications, subscriptions, and
   default privileges of roles other than the one restoring (a target whose user is not superuser
   may not set them).
@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 
 # a role or an extension a manifest names, as they are quoted into SQL here
-ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$-]{0,62}")
+ROLE_NAME = re.compile(r"(?!pg_)[A-Za-z_][A-Za-z0-9_-]{0,62}")  # never PostgreSQL's own; no $ (dollar quotes)
 EXTENSION_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,62}")
 IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # a schema, as manifests name them
 
@@ -34,9 +34,14 @@ KINDS = sorted(("TABLE DATA", "SEQUENCE SET", "SEQUENCE OWNED BY", "DEFAULT ACL"
                 "TEXT SEARCH DICTIONARY", "TEXT SEARCH PARSER", "TEXT SEARCH TEMPLATE", "FOREIGN TABLE",
                 "FOREIGN DATA WRAPPER", "FOREIGN SERVER", "USER MAPPING", "LARGE OBJECT", "BLOB DATA", "ACCESS METHOD",
                 "OPERATOR CLASS", "OPERATOR FAMILY", "TABLE ATTACH", "INDEX ATTACH", "DATABASE PROPERTIES",
-                "SHELL TYPE", "DUMMY TYPE", "STATISTICS DATA", "PROCEDURAL LANGUAGE"), key=len, reverse=True)
+                "SHELL TYPE", "DUMMY TYPE", "STATISTICS DATA", "PROCEDURAL LANGUAGE", "SECURITY LABEL",
+                "BLOB METADATA"), key=len, reverse=True)
+# a platform's own: event triggers, publications, subscriptions, security labels (Supabase's pgsodium)
 PLATFORMS = frozenset({"EVENT TRIGGER", "PUBLICATION", "PUBLICATION TABLE", "PUBLICATION TABLES IN SCHEMA",
-                       "SUBSCRIPTION", "SUBSCRIPTION TABLE"})
+                       "SUBSCRIPTION", "SUBSCRIPTION TABLE", "SECURITY LABEL"})
+# what a project adds to a managed schema's tables (a trigger on auth.users, a policy on
+# storage.objects): left out over a target that has the schema (its owner's), and named
+PROJECTS = frozenset({"TRIGGER", "POLICY", "ROW SECURITY", "INDEX"})
 ROWS = frozenset({"TABLE DATA", "SEQUENCE SET"})  # what a managed schema's tables get back
 
 
@@ -54,11 +59,13 @@ def entry(line: str) -> tuple[str, str, str, str] | None:
     return kind, schema, " ".join(rest[1:-1]), rest[-1] if len(rest) > 1 else ""
 
 
-def restore_list(lines: list[str], have: set[str], managed: set[str], user: str | None) -> tuple[list[str], list]:
-    """The lines of the dump's list a target takes, and the (schema, table) pairs of managed schemas
-    whose rows are restored (emptied first). `have`: the target's schemas (after its extensions'
+def restore_list(lines: list[str], have: set[str], managed: set[str], user: str | None) -> tuple[list[str], list,
+                                                                                                 list[str]]:
+    """The lines of the dump's list a target takes; the (schema, table) pairs of managed schemas
+    whose rows are restored (emptied first); and what the project had added there that is left out
+    ("TRIGGER auth.users on_auth_user_created"). `have`: the target's schemas (after its extensions'
     were made); `user`: the role restoring (None: a superuser, which keeps every default privilege)."""
-    kept, rows = [], []
+    kept, rows, left = [], [], []
     for line in lines:
         e = entry(line)
         if e is None:
@@ -75,12 +82,15 @@ def restore_list(lines: list[str], have: set[str], managed: set[str], user: str 
         if kind in ("ACL", "COMMENT") and schema == "-" and what[0] == "SCHEMA" and what[-1] in managed & have:
             continue
         if schema in managed and schema in have:
+            if kind in PROJECTS:
+                table, _, what = name.partition(" ")
+                left.append(f"{kind} {schema}.{table}{' ' + what if what else ''}")
             if kind not in ROWS:
                 continue
             if kind == "TABLE DATA":
                 rows.append((schema, name))
         kept.append(line)
-    return kept, rows
+    return kept, rows, left
 
 
 def _q(name: str) -> str:
@@ -99,17 +109,24 @@ def prepare_sql(roles: list[str], extensions: dict[str, str]) -> str:
         lit = "'" + r + "'"
         out.append(f"do $$ begin if not exists (select 1 from pg_roles where rolname = {lit}) then "
                    f"create role {_q(r)} nologin; raise notice 'role % created', {lit}; end if; end $$;")
-    for e, s in extensions.items():  # one this PostgreSQL lacks (a platform's own) is named, not fatal:
-        lit = "'" + e + "'"             # pg_restore stops later if the dump's tables need it
+    for e, s in extensions.items():  # one this PostgreSQL lacks or cannot make (a platform's own) is
+        lit = "'" + e + "'"             # named, not fatal: the restore stops later if a table needs it
         out.append(f"do $$ begin if exists (select 1 from pg_available_extensions where name = {lit}) then "
-                   f"create schema if not exists {_q(s)}; create extension if not exists {_q(e)} with schema {_q(s)}; "
-                   f"else raise notice 'extension % not available', {lit}; end if; end $$;")
+                   f"create schema if not exists {_q(s)}; create extension if not exists {_q(e)} with schema {_q(s)} "
+                   f"cascade; else raise notice 'extension % not available', {lit}; end if; "
+                   f"exception when others then raise notice 'extension % not made: %', {lit}, sqlerrm; end $$;")
     return "\n".join(out) + "\n"
 
 
-def truncate_sql(tables: list[tuple[str, str]]) -> str:
-    """Empties the managed tables whose rows come back (one statement: their foreign keys between them)."""
-    return "truncate " + ", ".join(f"{_q(s)}.{_q(t)}" for s, t in tables) + ";\n" if tables else ""
+def pre_sql(tables: list[tuple[str, str]]) -> str:
+    """What runs first in the restore's one transaction when managed tables get their rows back:
+    no trigger and no foreign-key check fires while the rows load (the target's own triggers on
+    them, rows loaded in the dump's order: Supabase's documented data restore), and the tables and
+    those referring to them are emptied (one statement). Nothing when there are none."""
+    if not tables:
+        return ""
+    return ("set session_replication_role = replica;\n"
+            "truncate " + ", ".join(f"{_q(s)}.{_q(t)}" for s, t in tables) + ";\n")
 
 
 # the tables (schema, name) that reference `tables` by foreign keys, directly or not: a restore

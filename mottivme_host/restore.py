@@ -44,7 +44,7 @@ from .pgaccess import Access
 from .restic import Repo, vault_down, wrong_password
 from .run import CommandFailed, Runner
 from .settings import Settings
-from .stack import COUNTS_SQL, SCHEMA_NAME, SOURCE_NAME, Stack, counts_sql, parse_counts
+from .stack import COUNTS_SQL, SCHEMA_NAME, SOURCE_NAME, TABLE_NAME, Stack, counts_sql, parse_counts
 
 # n8n's tables whose counts must match the manifest exactly (executions etc. may differ)
 EXACT = ("workflow_entity", "credentials_entity", "user", "project", "shared_workflow", "shared_credentials")
@@ -61,9 +61,12 @@ DECRYPT_SH = (r'n8n export:credentials --all --decrypted --output=/tmp/c.json >/
               r'rm -f /tmp/c.json')
 # a database source's dump is read from a read-only bind mount, so pg_restore can run parallel jobs
 JOBS = str(max(1, min(4, os.cpu_count() or 1)))
-# over a named target: libpq's variables and a pgpass file (pgaccess.Access); -d is the database's name
-TARGET_RESTORE = ["pg_restore", "--clean", "--if-exists", "--no-owner", "--exit-on-error",
-                  "-L", "/tmp/restore.list"]  # + -j JOBS, or --single-transaction (a drill database)
+# over a target (named, or the drill's database): the dump's list as one SQL script (no connection),
+# then run in one transaction by psql with libpq's variables and a pgpass file (pgaccess.Access),
+# /tmp/pre.sql first (pglist.pre_sql)
+TARGET_SCRIPT = ["pg_restore", "--clean", "--if-exists", "--no-owner", "-L", "/tmp/restore.list", "-f", "-",
+                 "/tmp/restore.dump"]
+TARGET_RUN = ["psql", "-1", "-v", "ON_ERROR_STOP=1", "-qX", "-f", "/tmp/pre.sql", "-f", "/tmp/restore.sql"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -163,7 +166,9 @@ def _shape_ok(x: dict, schemas: list) -> bool:
     """A postgres source's roles, extensions (name -> schema) and managed schemas (of its schemas),
     as a backup of schemas "all" writes them (absent in others)."""
     roles, ext, managed = x.get("roles", []), x.get("extensions", {}), x.get("managed_schemas", [])
-    return (isinstance(roles, list) and all(isinstance(r, str) and pglist.ROLE_NAME.fullmatch(r) for r in roles)
+    left = x.get("exclude_tables", [])
+    return (isinstance(left, list) and all(isinstance(t, str) and TABLE_NAME.fullmatch(t) for t in left)
+            and isinstance(roles, list) and all(isinstance(r, str) and pglist.ROLE_NAME.fullmatch(r) for r in roles)
             and isinstance(ext, dict) and all(isinstance(e, str) and pglist.EXTENSION_NAME.fullmatch(e)
                                               and isinstance(v, str) and SCHEMA_NAME.fullmatch(v) for e, v in ext.items())
             and isinstance(managed, list) and all(m in schemas for m in managed))
@@ -1027,13 +1032,16 @@ class _Restore:
 
     def counts_sql(self, name: str) -> str:
         """The row counts of database source `name`'s schemas (as its backup counted them)."""
-        return counts_sql(self.mf(name, "schemas", default=["public"]))
+        return counts_sql(self.mf(name, "schemas", default=["public"]), self.mf(name, "exclude_tables", default=[]))
 
     def counts_match(self, name: str, psql_out: str, where: str) -> str:
         """The counts a restored copy of `name` gave (counts_sql's output) against the manifest's;
         fails naming `where` when they differ, else "N tables, M rows"."""
         expected = self.mf(name, "row_counts", default={})
-        if not self.compare_counts(name, expected, parse_counts(psql_out), ALL):
+        managed = set(self.mf(name, "managed_schemas", default=[]))
+        # a managed schema's tables the snapshot does not hold (a platform newer there) are the target's
+        actual = {k: v for k, v in parse_counts(psql_out).items() if k in expected or k.split(".")[0] not in managed}
+        if not self.compare_counts(name, expected, actual, ALL):
             self.fail(f"the {name} dump restored into {where} but its row counts differ from the manifest")
         rows = sum(v for v in expected.values() if isinstance(v, int))
         return f"{len(expected)} tables, {rows} rows"
@@ -1065,21 +1073,21 @@ class _Restore:
         self.log.log(f"{name}: prepare the target: {res.stderr.strip()}")
         if not res.ok:
             error = next((x for x in res.stderr.splitlines() if "ERROR" in x), res.stderr.strip()[:200])
-            self.fail(f"the target lacks what {name}'s dump needs (its roles, its extensions {', '.join(ext or ['vector'])}) "
-                      f"and could not be given it: {error}; nothing of {name} was restored")
+            self.fail(f"the target lacks roles {name}'s dump names and could not be given them: {error}; nothing of "
+                      f"{name} was restored")
         made = [m.group(1) for m in re.finditer(r"NOTICE:\s+role (\S+) created", res.stderr)]
         have = {x.split(" ", 1)[1] for x in res.stdout.splitlines() if x.startswith("schema ")}
         return have, made
 
-    def restore_list(self, name: str, have: set[str], user: str | None, where: str) -> tuple[str, list]:
-        """The dump's list as the target takes it (pglist.restore_list), written to a file; and the
-        managed tables whose rows are restored."""
-        kept, rows = pglist.restore_list(self.listing(name), have, set(self.mf(name, "managed_schemas", default=[])),
-                                         user)
+    def restore_list(self, name: str, have: set[str], user: str | None, where: str) -> tuple[str, list, list]:
+        """The dump's list as the target takes it (pglist.restore_list), written to a file; the
+        managed tables whose rows are restored; what the project had added to them, left out."""
+        kept, rows, left = pglist.restore_list(self.listing(name), have,
+                                               set(self.mf(name, "managed_schemas", default=[])), user)
         path = os.path.join(self.work, f"{name}.{where}.list")
         with open(path, "w") as f:
             f.writelines(line + "\n" for line in kept)
-        return path, rows
+        return path, rows, left
 
     def scratch(self, name: str) -> str:
         """A throwaway PostgreSQL of the source's major (pgvector, no network) holding its whole dump,
@@ -1091,17 +1099,18 @@ class _Restore:
                    "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro", image])
         self.wait_until(60, ["docker", "exec", box, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"])
         have, _ = self.prepare(name, ["docker", "exec", "-i", box, "psql", "-U", "postgres"])
-        listing, _ = self.restore_list(name, have, None, "scratch")
+        listing, _, _ = self.restore_list(name, have, None, "scratch")
         self.run_(["docker", "cp", listing, f"{box}:/tmp/{name}.list"])
         self.run_(["docker", "exec", box, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
                    "--exit-on-error", "-j", JOBS, "-L", f"/tmp/{name}.list", "/tmp/restore.dump"])
         return box
 
-    def empty_managed(self, name: str, rows: list, psql: list[str], env: dict) -> None:
-        """The managed tables whose rows come back are emptied first, with every table referring to
-        them by foreign key: each of those must be one the dump restores, else nothing is changed."""
+    def emptied(self, name: str, rows: list, psql: list[str], env: dict) -> list:
+        """The tables emptied before the managed tables' rows come back: those and every table that
+        refers to them by foreign key, each of which must be one the dump restores (else it would be
+        left empty: the restore stops here, before anything is changed)."""
         if not rows:
-            return
+            return []
         res = self.r.run([*psql, "-v", "ON_ERROR_STOP=1", "-qAtX", "-F", " "], input=pglist.referrers_sql(rows) + ";\n",
                          env=env, log=self.log.file)
         tables = [tuple(x.split(" ", 1)) for x in res.stdout.splitlines() if " " in x]
@@ -1111,9 +1120,25 @@ class _Restore:
             self.fail(f"{', '.join(outside)} refer(s) to {name}'s tables whose rows are restored ("
                       f"{', '.join(f'{a}.{b}' for a, b in rows)}) but are not in snapshot {self.short}: they would be "
                       f"emptied; nothing of {name} was restored")
-        self.r.run([*psql, "-v", "ON_ERROR_STOP=1", "-qX"], input=pglist.truncate_sql(tables), env=env,
-                   stdout=self.log.file, log=self.log.file)
-        self.say(f"{name}: rows of {', '.join(f'{a}.{b}' for a, b in rows)} replaced (the platform's tables kept)")
+        return tables
+
+    def target_restore(self, name: str, image: str, docker_run: list[str], env: dict, pre: str, listing: str) -> None:
+        """The dump (its list) over a target in ONE transaction, `pre` first: the whole script is
+        written out, then run by psql -1; any error rolls all of it back, the target as it was."""
+        script, first = os.path.join(self.work, f"{name}.restore.sql"), os.path.join(self.work, f"{name}.pre.sql")
+        with open(first, "w") as f:
+            f.write(pre)
+        with open(script, "w") as f:
+            self.run_(["docker", "run", "--rm", "--network", "none", "-v", f"{listing}:/tmp/restore.list:ro",
+                       "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro", image, *TARGET_SCRIPT], stdout=f)
+        self.log.file.flush()
+        res = self.r.run([*docker_run, "-v", f"{first}:/tmp/pre.sql:ro", "-v", f"{script}:/tmp/restore.sql:ro", image,
+                          *TARGET_RUN], env=env, stdout=self.log.file, check=False)
+        self.log.log(f"{name}: psql: {res.stderr.strip()[-4000:]}")
+        if not res.ok:
+            error = next((x for x in res.stderr.splitlines() if "ERROR" in x), f"psql exited {res.returncode}")
+            self.fail(f"{error.strip()[:300]} (details in {self.b.log}); the restore ran in one transaction: the "
+                      "target is as it was")
 
     def database(self, name: str, target: str) -> None:
         s, b = self.s, self.b
@@ -1135,8 +1160,6 @@ class _Restore:
             except ValueError as e:
                 self.fail(str(e))
             drill = target in self.drill_urls
-            # a drill database: all or nothing (pg_restore cannot run parallel jobs in one transaction)
-            mode = ["--single-transaction"] if drill else ["-j", JOBS]
             with access as db:
                 docker_run = ["docker", "run", "--rm", "--network", "host", *db.docker_args()]
                 psql = [*docker_run[:2], "-i", *docker_run[2:], image, "psql"]
@@ -1144,21 +1167,23 @@ class _Restore:
                 if made:
                     self.say(f"{name}: the target lacked the roles {', '.join(made)}: made NOLOGIN, without password "
                              "(log-in roles get theirs from whoever runs the database)")
-                listing, rows = self.restore_list(name, have, db.env.get("PGUSER", ""), "target")
-                self.empty_managed(name, rows, psql, db.env)
-                self.run_([*docker_run, "-v", f"{listing}:/tmp/restore.list:ro",
-                           "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro",
-                           image, *TARGET_RESTORE, *mode, "-d", db.env.get("PGDATABASE", "postgres"),
-                           "/tmp/restore.dump"], env=db.env)
+                listing, rows, left = self.restore_list(name, have, db.env.get("PGUSER", ""), "target")
+                tables = self.emptied(name, rows, psql, db.env)
+                self.target_restore(name, image, docker_run, db.env, pglist.pre_sql(tables), listing)
                 if drill:
                     res = self.r.run([*docker_run, image, "psql", "-AtF", " ", "-c", self.counts_sql(name)],
                                      env=db.env, log=self.log.file)
+            if rows:
+                self.say(f"{name}: rows of {', '.join(f'{a}.{b}' for a, b in rows)} replaced; those tables kept as "
+                         "the target has them")
+            if left:
+                self.say(f"{name}: the target's own definitions kept, the snapshot's left out: {', '.join(left)}")
             if drill:
                 tally = self.counts_match(name, res.stdout, "the drill database")
                 self.say(f"{name}: restored into the drill database in one transaction, row counts match the "
                          f"manifest ({tally}); production untouched")
             else:
-                self.say(f"{name}: restored over the named target database")
+                self.say(f"{name}: restored over the named target database in one transaction")
         self.finished.append(f"{name} {'checked' if scratch else 'restored'}")
         self.current = ""
         self.laps.lap(f"{name} restore + check")

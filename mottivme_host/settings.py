@@ -40,6 +40,9 @@ class Source:
     # (the dump then holds the database's extensions, grants and policies whole: pglist.py)
     schemas: tuple[str, ...] | str = ("public",)
     exclude_schemas: tuple[str, ...] = ()
+    # postgres, schemas "all": tables (schema.table) left out (Supabase's record of its own
+    # migrations, which its `postgres` role may not read)
+    exclude_tables: tuple[str, ...] = ()
     # postgres: schemas the platform makes in every database it serves (Supabase's auth and
     # storage): on a target that has one, its tables keep their definitions, only rows come back
     managed_schemas: tuple[str, ...] = ()

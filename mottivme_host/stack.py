@@ -15,23 +15,30 @@ COUNTS_SQL = ("select table_name, (xpath('/row/c/text()', query_to_xml(format('s
 SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 # a schema a postgres source dumps: a plain (unquoted, lower-case) PostgreSQL identifier
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# a table a postgres source leaves out of its dump: schema.table, both plain
+TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}")
 # names a source cannot take: directories of the snapshot that are not sources
 RESERVED_SOURCE_NAMES = frozenset({"config"})
 
 
-def counts_sql(schemas=("public",)) -> str:
+def counts_sql(schemas=("public",), exclude_tables=()) -> str:
     """COUNTS_SQL over `schemas`: tables named `schema.table`, except for the one schema public
-    (plain `table`, the counts' keys of every earlier manifest)."""
+    (plain `table`, the counts' keys of every earlier manifest); `exclude_tables` (`schema.table`)
+    left out."""
     schemas = tuple(schemas)
-    if schemas == ("public",):
+    if schemas == ("public",) and not exclude_tables:
         return COUNTS_SQL
     for name in schemas:
         if not SCHEMA_NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a plain schema name")
+    for name in exclude_tables:
+        if not TABLE_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a plain schema.table name")
     listed = ", ".join(f"'{name}'" for name in schemas)
+    left = "".join(f" and table_schema || '.' || table_name <> '{name}'" for name in exclude_tables)
     return ("select table_schema || '.' || table_name, (xpath('/row/c/text()', query_to_xml(format("
             "'select count(*) as c from %I.%I', table_schema, table_name), false, true, '')))[1]::text "
-            f"from information_schema.tables where table_schema in ({listed}) and table_type = 'BASE TABLE' "
+            f"from information_schema.tables where table_schema in ({listed}) and table_type = 'BASE TABLE'{left} "
             "order by 1")
 
 

@@ -57,6 +57,10 @@ create or replace function auth.uid() returns uuid language sql stable
   as $f$ select nullif(current_setting('request.jwt.claim.sub', true), '')::uuid $f$;
 grant usage on schema auth to anon, authenticated, service_role;
 grant all on auth.users to postgres;
+-- the services' record of their own migrations (Supabase revokes them from postgres)
+create table if not exists auth.schema_migrations (version varchar(255) primary key);
+alter table auth.schema_migrations owner to supabase_auth_admin;
+insert into auth.schema_migrations values ('20240101000000') on conflict do nothing;
 
 create schema if not exists storage authorization supabase_storage_admin;
 create table if not exists storage.buckets (id text primary key, name text not null unique, owner uuid,
@@ -67,6 +71,9 @@ create table if not exists storage.objects (id uuid primary key default extensio
 alter table storage.buckets owner to supabase_storage_admin;
 alter table storage.objects owner to supabase_storage_admin;
 alter table storage.objects enable row level security;
+create table if not exists storage.migrations (id integer primary key, name varchar(100) unique not null);
+alter table storage.migrations owner to supabase_storage_admin;
+insert into storage.migrations values (0, 'create-migrations-table') on conflict do nothing;
 grant usage on schema storage to anon, authenticated, service_role;
 grant all on storage.buckets, storage.objects to service_role, postgres;
 

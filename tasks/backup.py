@@ -123,6 +123,7 @@ def sources(configured: list[dict], volumes: dict[str, str]) -> list[dict]:
             out.append({"name": s["name"], "kind": "postgres", "url": os.environ[s["url_env"]],
                         "schemas": s["schemas"] if s.get("schemas") == "all" else list(s.get("schemas", ["public"])),
                         "exclude_schemas": list(s.get("exclude_schemas", [])),
+                        "exclude_tables": list(s.get("exclude_tables", [])),
                         "managed_schemas": list(s.get("managed_schemas", [])),
                         **({"drill_url": os.environ[s["drill_url_env"]]}
                            if os.environ.get(s.get("drill_url_env", "")) else {})})

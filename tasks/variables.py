@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mottivme_host.stack import RESERVED_SOURCE_NAMES, SCHEMA_NAME, SOURCE_NAME  # the host's own rules
+from mottivme_host.stack import RESERVED_SOURCE_NAMES, SCHEMA_NAME, SOURCE_NAME, TABLE_NAME  # the host's own rules
 from tasks import groups
 
 
@@ -329,11 +329,12 @@ def source_problems(sources: list[dict], env) -> list[str]:
                     isinstance(x, str) and SCHEMA_NAME.fullmatch(x) for x in schemas)):
                 out.append(f"{where}[{i}] ({name}): schemas must be \"all\" or a list of lower-case schema names, "
                            "e.g. [\"public\"]")
-            for key in ("exclude_schemas", "managed_schemas"):
+            for key, pattern, what in (("exclude_schemas", SCHEMA_NAME, "lower-case schema names"),
+                                       ("managed_schemas", SCHEMA_NAME, "lower-case schema names"),
+                                       ("exclude_tables", TABLE_NAME, "lower-case schema.table names")):
                 listed = s.get(key, [])
-                if not isinstance(listed, list) or not all(isinstance(x, str) and SCHEMA_NAME.fullmatch(x)
-                                                           for x in listed):
-                    out.append(f"{where}[{i}] ({name}): {key} must be a list of lower-case schema names")
+                if not isinstance(listed, list) or not all(isinstance(x, str) and pattern.fullmatch(x) for x in listed):
+                    out.append(f"{where}[{i}] ({name}): {key} must be a list of {what}")
                 elif listed and schemas != "all":
                     out.append(f"{where}[{i}] ({name}): {key} goes with schemas \"all\" (a list of schemas names "
                                "what is dumped)")

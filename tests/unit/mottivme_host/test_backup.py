@@ -872,7 +872,7 @@ def all_schemas(fake, shape=SHAPE):
     fake.on(lambda c: c.startswith("docker run") and "psql -AtF" in c and "from pg_namespace" in c, stdout=shape)
     fake.on(lambda c: c.startswith("docker run") and "psql -AtF" in c and "query_to_xml" in c, stdout=ALL_COUNTS)
     return dict(SUPA_SOURCE, schemas="all", exclude_schemas=["extensions", "graphql"],
-                managed_schemas=["auth", "storage", "vault"])
+                exclude_tables=["auth.schema_migrations"], managed_schemas=["auth", "storage", "vault"])
 
 
 def test_every_schema_but_the_excluded_is_dumped_with_its_roles_and_extensions(tmp_path, fake, capsys):
@@ -884,13 +884,16 @@ def test_every_schema_but_the_excluded_is_dumped_with_its_roles_and_extensions(t
     _, shape, dump, counts = db_calls(fake, SUPA_URL)
     assert "from pg_namespace" in shape.argv[-1] and "from pg_roles" in shape.argv[-1]
     # the whole database (its extensions, grants, policies) less the excluded schemas
-    assert dump.argv[-4:] == ["pg_dump", "-Fc", "--exclude-schema=extensions", "--exclude-schema=graphql"]
+    assert dump.argv[-5:] == ["pg_dump", "-Fc", "--exclude-schema=extensions", "--exclude-schema=graphql",
+                              "--exclude-table=auth.schema_migrations"]
     assert "table_schema in ('auth', 'crm', 'public', 'storage')" in counts.argv[-1]
+    assert "table_schema || '.' || table_name <> 'auth.schema_migrations'" in counts.argv[-1]
     sb = manifest_of(s)["sources"]["supabase"]
     assert sb["schemas"] == ["auth", "crm", "public", "storage"]
     assert sb["roles"] == ["anon", "authenticated", "postgres", "service_role"]
     assert sb["extensions"] == {"pgcrypto": "extensions", "vector": "extensions"}
     assert sb["managed_schemas"] == ["auth", "storage"]  # vault: not in this database
+    assert sb["exclude_tables"] == ["auth.schema_migrations"]  # the restore's counts leave it out too
     assert sb["row_counts"]["crm.leads"] == 60
 
 
@@ -905,7 +908,7 @@ def test_a_schema_whose_name_is_not_plain_stops_the_backup_naming_the_fix(tmp_pa
 
 @pytest.mark.parametrize("source, message", [
     (dict(SUPA_SOURCE, schemas="everything"), "schemas 'everything'"),
-    (dict(SUPA_SOURCE, schemas="all", exclude_schemas=["Bad"]), "(also in exclude_schemas and managed_schemas): Bad"),
+    (dict(SUPA_SOURCE, schemas="all", exclude_schemas=["Bad"]), "exclude_tables: schema.table): Bad"),
 ])
 def test_bad_schema_settings_fail_before_any_dump(tmp_path, fake, capsys, source, message):
     s = make_settings(tmp_path, sources=[N8N_SOURCE, source])

@@ -32,22 +32,24 @@ def test_entries_are_read_with_multi_word_kinds_and_empty_owners():
 
 
 def test_a_fresh_scratch_database_takes_every_schema_whole_but_no_extension_or_platform_entry():
-    kept, rows = pglist.restore_list(TOC, have={"public", "extensions"}, managed=MANAGED, user=None)
+    kept, rows, left = pglist.restore_list(TOC, have={"public", "extensions"}, managed=MANAGED, user=None)
     k = kinds(kept)
-    assert rows == []  # auth and storage are made from the dump: nothing to empty
+    assert rows == [] and left == []  # auth and storage are made from the dump: nothing to empty
     assert ("SCHEMA", "-", "auth") in k and ("TABLE", "storage", "objects") in k and ("POLICY", "crm", "leads leads_own") in k
     assert ("ACL", "crm", "TABLE leads") in k and ("ROW SECURITY", "public", "profiles") in k
-    assert not [x for x in k if x[0] in ("EXTENSION", "EVENT TRIGGER", "PUBLICATION")]
+    assert not [x for x in k if x[0] in ("EXTENSION", "EVENT TRIGGER", "PUBLICATION", "SECURITY LABEL")]
     assert ("COMMENT", "-", "EXTENSION vector") not in k
     # a superuser keeps every role's default privileges
     assert [x[0] for x in k].count("DEFAULT ACL") == 2
 
 
 def test_a_target_that_has_the_managed_schemas_gets_only_their_rows_and_keeps_its_own_definitions():
-    kept, rows = pglist.restore_list(TOC, have={"public", "extensions", "auth", "storage", "crm"}, managed=MANAGED,
-                                     user="postgres")
+    kept, rows, left = pglist.restore_list(TOC, have={"public", "extensions", "auth", "storage", "crm"},
+                                           managed=MANAGED, user="postgres")
     k = kinds(kept)
     assert rows == [("auth", "users"), ("storage", "buckets"), ("storage", "objects")]
+    # what the project had added to the platform's tables is named, not applied over the target's
+    assert left == ["TRIGGER auth.users on_auth_user_created", "POLICY storage.objects objects_own"]
     managed = [x for x in k if x[1] in MANAGED or x[2] in ("SCHEMA auth", "SCHEMA storage")]
     assert {x[0] for x in managed} == {"TABLE DATA"}
     # a schema the target has keeps its definition; the project's objects in it are restored whole
@@ -59,7 +61,7 @@ def test_a_target_that_has_the_managed_schemas_gets_only_their_rows_and_keeps_it
 
 
 def test_a_schema_the_source_manages_but_the_target_lacks_is_made_from_the_dump():
-    kept, rows = pglist.restore_list(TOC, have={"public", "auth"}, managed=MANAGED, user="postgres")
+    kept, rows, _ = pglist.restore_list(TOC, have={"public", "auth"}, managed=MANAGED, user="postgres")
     k = kinds(kept)
     assert rows == [("auth", "users")]
     assert ("SCHEMA", "-", "storage") in k and ("TABLE", "storage", "buckets") in k
@@ -82,7 +84,15 @@ def test_prepare_sql_refuses_names_that_are_not_plain(roles, ext):
         pglist.prepare_sql(roles, ext)
 
 
-def test_truncate_and_referrers_quote_every_name():
-    assert pglist.truncate_sql([("auth", "users"), ("public", 'we"ird')]) == 'truncate "auth"."users", "public"."we""ird";\n'
-    assert pglist.truncate_sql([]) == ""
+def test_the_restore_starts_with_no_trigger_firing_and_the_tables_emptied_quoted():
+    assert pglist.pre_sql([("auth", "users"), ("public", 'we"ird')]) == (
+        'set session_replication_role = replica;\ntruncate "auth"."users", "public"."we""ird";\n')
+    assert pglist.pre_sql([]) == ""
     assert "(('auth', 'users'), ('public', 'o''brien'))" in pglist.referrers_sql([("auth", "users"), ("public", "o'brien")])
+
+
+@pytest.mark.parametrize("name", ["x$$--", "pg_read_all_data", "a'b", ""])
+def test_a_role_name_that_could_leave_its_quotes_or_is_postgresqls_own_is_refused(name):
+    assert not pglist.ROLE_NAME.fullmatch(name)
+    with pytest.raises(ValueError):
+        pglist.prepare_sql([name], {})

@@ -688,17 +688,23 @@ def test_a_scratch_table_empty_in_the_manifest_may_be_missing(host, capsys):
 def test_a_named_supabase_target_gets_its_password_only_in_a_pgpass_file(host, capsys):
     assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 0
     cap = capsys.readouterr()
-    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    # the dump's list becomes one script (no network, no credentials) ...
+    [script] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    assert script.argv[:5] == ["docker", "run", "--rm", "--network", "none"] and script.kw["env"] is None
+    assert script.argv[-9:] == ["pg_restore", "--clean", "--if-exists", "--no-owner", "-L", "/tmp/restore.list",
+                                "-f", "-", "/tmp/restore.dump"] and "postgres:15" in script.argv
+    # ... run over the target in one transaction: all of it or nothing
+    [target_run] = [c for c in host.fake.calls if "psql -1" in c.cmd]
+    assert host.fake.index("--clean") < host.fake.index("psql -1")
     assert target_run.argv[:6] == ["docker", "run", "--rm", "--network", "host", "-e"]
     # libpq's variables by name, the password in a 0600 pgpass file: no URL in any argv or environment
     assert "postgres:15" in target_run.argv and libpq_url(target_run) == SECRET_URL
     assert target_run.kw["env"] == {"PGHOST": "db.supabase.example.test", "PGPORT": "5432", "PGUSER": "postgres",
                                     "PGDATABASE": "postgres"}
-    assert target_run.argv[-12:] == ["pg_restore", "--clean", "--if-exists", "--no-owner",
-                                     "--exit-on-error", "-L", "/tmp/restore.list", "-j", restore_mod.JOBS, "-d",
-                                     "postgres", "/tmp/restore.dump"]
+    assert target_run.argv[-8:] == ["psql", "-1", "-v", "ON_ERROR_STOP=1", "-qX", "-f", "/tmp/pre.sql", "-f",
+                                    "/tmp/restore.sql"][-8:]
     assert os.listdir(host.settings().run_dir) == []
-    assert "supabase: restored over the named target database" in cap.out.splitlines()
+    assert "supabase: restored over the named target database in one transaction" in cap.out.splitlines()
     assert not host.fake.ran("n8n-restore-scratch")
     # --supabase-target names its source; by default n8n is restored too (the DR drill relies on it)
     assert host.fake.ran("alter database") and "restore ok: snapshot bbbb2222; n8n ready" in cap.out
@@ -708,12 +714,13 @@ def test_a_named_supabase_target_gets_its_password_only_in_a_pgpass_file(host, c
 
 
 def test_a_failing_named_target_restore_does_not_print_its_url(host, capsys):
-    host.fake.on("--clean --if-exists", rc=1, stderr="pg_restore: error: connection failed")
+    host.fake.on("psql -1", rc=3, stderr="psql:/tmp/restore.sql:12: ERROR:  permission denied for schema public\n")
     assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 1
     cap = capsys.readouterr()
     # the last line: what was restored, what was not
     assert ("FAILED supabase restore into the named target: n8n restored and running; supabase NOT restored: "
-            "`docker run") in cap.err
+            "psql:/tmp/restore.sql:12: ERROR:  permission denied for schema public (details in ") in cap.err
+    assert cap.err.rstrip().endswith("the restore ran in one transaction: the target is as it was")
     assert "s3cr3t" not in cap.out + cap.err + host.logtext()
 
 
@@ -886,10 +893,11 @@ def test_a_format_1_snapshot_restores_end_to_end(host, capsys):
 def test_a_format_1_snapshot_restores_supabase_over_a_named_target(host, capsys):
     host.write_snapshot(fmt=1)
     assert restore(host, "--no-safety-snapshot", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite") == 0
-    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    [target_run] = [c for c in host.fake.calls if "psql -1" in c.cmd]
     assert libpq_url(target_run) == SECRET_URL and "postgres:15" in target_run.argv
-    assert any(a.endswith("supabase/supabase.dump:/tmp/restore.dump:ro") for a in target_run.argv)
-    assert "supabase: restored over the named target database" in capsys.readouterr().out.splitlines()
+    [script] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    assert any(a.endswith("supabase/supabase.dump:/tmp/restore.dump:ro") for a in script.argv)
+    assert "supabase: restored over the named target database in one transaction" in capsys.readouterr().out.splitlines()
 
 
 def test_an_unknown_manifest_format_is_named(host, capsys):
@@ -939,10 +947,10 @@ def test_source_supabase_over_a_named_target_restores_it_alone(host, capsys):
     assert restore(host, "--source", "supabase", "--target", SECRET_URL, "--confirm-overwrite") == 0
     cap = capsys.readouterr()
     lines = cap.out.splitlines()
-    assert "supabase: restored over the named target database" in lines
+    assert "supabase: restored over the named target database in one transaction" in lines
     assert "restore ok: snapshot bbbb2222; supabase restored" in lines
-    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
-    assert libpq_url(target_run) == SECRET_URL and target_run.argv[-3:] == ["-d", "postgres", "/tmp/restore.dump"]
+    [target_run] = [c for c in host.fake.calls if "psql -1" in c.cmd]
+    assert libpq_url(target_run) == SECRET_URL and target_run.kw["env"]["PGDATABASE"] == "postgres"
     assert locked == [True]  # no backup dumps it meanwhile
     # a copy of what is overwritten is taken first, before the lock (the backup takes it itself)
     assert "safety snapshot: snapshot dddd4444 (n8n: 3 workflows, 2 credentials) off-host: none in 7s" in lines
@@ -1025,11 +1033,12 @@ def test_one_named_database_over_its_target_and_the_others_untouched(host, capsy
     host.write_snapshot(databases=BOTH)
     assert restore(host, "--source", "analytics", "--target", ANALYTICS_URL, "--confirm-overwrite") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "analytics: restored over the named target database" in lines
+    assert "analytics: restored over the named target database in one transaction" in lines
     assert "restore ok: snapshot bbbb2222; analytics restored" in lines
-    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    [target_run] = [c for c in host.fake.calls if "psql -1" in c.cmd]
     assert libpq_url(target_run) == ANALYTICS_URL and "postgres:16" in target_run.argv
-    assert any(a.endswith("analytics/analytics.dump:/tmp/restore.dump:ro") for a in target_run.argv)
+    assert any(a.endswith("analytics/analytics.dump:/tmp/restore.dump:ro")
+               for c in host.fake.calls if "--clean" in c.cmd for a in c.argv)
     assert not host.fake.ran("n8n-restore-scratch")
     assert host.fake.index("n8n-backup --tag pre-restore --no-offsite") < host.fake.index("--clean --if-exists")
     assert live_stack_commands(host.fake) == ["docker compose -p n8n ps -q postgres"]
@@ -1137,7 +1146,7 @@ def test_a_target_named_by_its_source_takes_the_configured_url_and_never_shows_i
     assert restore(host, "--source", "supabase", "--target", "supabase", "--confirm-overwrite", sources=CONFIGURED) == 0
     cap = capsys.readouterr()
     assert "restore ok: snapshot bbbb2222; supabase restored" in cap.out.splitlines()
-    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    [target_run] = [c for c in host.fake.calls if "psql -1" in c.cmd]
     assert libpq_url(target_run) == SECRET_URL
     assert all("s3cr3t" not in c.cmd for c in host.fake.calls)
     assert "s3cr3t" not in cap.out + cap.err + host.logtext()
@@ -1163,10 +1172,10 @@ def test_the_drill_target_takes_the_drill_database_in_one_transaction_and_checks
     cap = capsys.readouterr()
     assert ("supabase: restored into the drill database in one transaction, row counts match the manifest "
             "(2 tables, 12 rows); production untouched") in cap.out.splitlines()
-    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
+    [target_run] = [c for c in host.fake.calls if "psql -1" in c.cmd]
     assert libpq_url(target_run) == DRILL_DB_URL  # never the database it backs up
-    assert "--single-transaction" in target_run.argv and "-j" not in target_run.argv
-    assert target_run.argv[-3:] == ["-d", "drill", "/tmp/restore.dump"]
+    assert "-1" in target_run.argv and "-j" not in target_run.argv
+    assert target_run.kw["env"]["PGDATABASE"] == "drill"
     runs = [c for c in host.fake.calls if c.argv[:2] == ["docker", "run"] and c.kw.get("pgpass")]
     assert all(libpq_url(c) == DRILL_DB_URL for c in runs) and len(runs) == 3  # extension, restore, counts
     assert "dr1ll-pass" not in cap.out + cap.err + host.logtext()
@@ -1195,8 +1204,8 @@ def test_supabase_target_drill_is_the_drill_database_of_supabase(host, capsys):
                  stdout="agent_metrics 5\nconversation_history 7\n")
     assert restore(host, "--no-safety-snapshot", "--supabase-target", "drill", "--confirm-supabase-overwrite",
                    sources=WITH_DRILL) == 0
-    [target_run] = [c for c in host.fake.calls if "--clean" in c.cmd]
-    assert libpq_url(target_run) == DRILL_DB_URL and "--single-transaction" in target_run.argv
+    [target_run] = [c for c in host.fake.calls if "psql -1" in c.cmd]
+    assert libpq_url(target_run) == DRILL_DB_URL and "-1" in target_run.argv
 
 
 def test_a_snapshot_of_a_newer_n8n_is_never_restored_under_an_older_one(host, capsys):
@@ -1586,6 +1595,8 @@ def shaped(host, target_schemas="schema public\nschema extensions\nschema auth\n
     host.fake.on("docker cp", call=lambda argv, kw: lists.update(scratch=open(argv[2]).read()))
     host.fake.on("--clean", call=lambda argv, kw: lists.update(target=open(
         next(a.split(":")[0] for a in argv if a.endswith(":/tmp/restore.list:ro"))).read()))
+    host.fake.on("psql -1", call=lambda argv, kw: lists.update(pre=open(
+        next(a.split(":")[0] for a in argv if a.endswith(":/tmp/pre.sql:ro"))).read()))
     return lists
 
 
@@ -1610,16 +1621,20 @@ def test_over_a_target_the_managed_schemas_keep_their_tables_and_get_their_rows_
     out = capsys.readouterr().out.splitlines()
     def i(fragment):  # the first call with `fragment` in its command line or its stdin
         return next(n for n, c in enumerate(host.fake.calls) if fragment in c.cmd + (c.kw.get("input") or ""))
-    assert i("-qAtX -v ON_ERROR_STOP=1") < i("with recursive") < i("truncate") < i("--clean")
-    [trunc] = [c for c in host.fake.calls if "truncate" in (c.kw.get("input") or "")]
-    assert trunc.kw["input"] == ('truncate "auth"."users", "crm"."leads", "public"."profiles", "storage"."buckets", '
-                                 '"storage"."objects";\n')
+    assert i("-qAtX -v ON_ERROR_STOP=1") < i("with recursive") < i("--clean") < i("psql -1")
+    # emptied in the restore's own transaction, no trigger firing while the rows load
+    assert lists["pre"] == ('set session_replication_role = replica;\ntruncate "auth"."users", "crm"."leads", '
+                            '"public"."profiles", "storage"."buckets", "storage"."objects";\n')
+    assert not any("truncate" in (c.kw.get("input") or "") for c in host.fake.calls)
     target = lists["target"]
     assert "TABLE DATA auth users" in target and "TABLE auth users" not in target and "SCHEMA - auth" not in target
     assert "TABLE crm leads" in target and "DEFAULT ACL public DEFAULT PRIVILEGES FOR TABLES supabase_admin" not in target
     assert ("supabase: the target lacked the roles supabase_auth_admin: made NOLOGIN, without password (log-in roles "
             "get theirs from whoever runs the database)") in out
-    assert "supabase: rows of auth.users, storage.buckets, storage.objects replaced (the platform's tables kept)" in out
+    assert ("supabase: rows of auth.users, storage.buckets, storage.objects replaced; those tables kept as the target "
+            "has them") in out
+    assert ("supabase: the target's own definitions kept, the snapshot's left out: TRIGGER auth.users "
+            "on_auth_user_created, POLICY storage.objects objects_own") in out
     assert "restore ok: snapshot bbbb2222; supabase restored" in out
     assert all("s3cr3t" not in c.cmd for c in host.fake.calls)
 
@@ -1633,7 +1648,7 @@ def test_a_table_outside_the_snapshot_referring_to_a_managed_one_stops_before_an
     assert ("billing.invoices refer(s) to supabase's tables whose rows are restored (auth.users, storage.buckets, "
             "storage.objects) but are not in snapshot bbbb2222: they would be emptied; nothing of supabase was "
             "restored") in err
-    assert not host.fake.ran("--clean") and not any("truncate" in (c.kw.get("input") or "") for c in host.fake.calls)
+    assert not host.fake.ran("--clean") and not host.fake.ran("psql -1")
 
 
 def test_a_target_that_cannot_be_given_the_roles_says_so_and_restores_nothing(host, capsys):
@@ -1643,6 +1658,6 @@ def test_a_target_that_cannot_be_given_the_roles_says_so_and_restores_nothing(ho
     err = capsys.readouterr().err
     # n8n was restored first: the last line says so, and what was not
     assert ("FAILED supabase restore into the named target: n8n restored and running; supabase NOT restored: the "
-            "target lacks what supabase's dump needs (its roles, its extensions vector) and could not be given it: "
-            "ERROR:  permission denied to create role; nothing of supabase was restored") in err
+            "target lacks roles supabase's dump names and could not be given them: ERROR:  permission denied to "
+            "create role; nothing of supabase was restored") in err
     assert not host.fake.ran("--clean")
