@@ -118,6 +118,29 @@ def test_default_restore_checks_supabase_in_scratch_and_never_touches_production
     assert supabase_checksums(supabase_host) == after_insert != before
 
 
+def test_a_restore_over_supabase_that_fails_part_way_leaves_every_row_as_it_was(n8n_server, supabase_host,
+                                                                                 sandbox_env):
+    """The restore over a target is one transaction: here a view of the project's own outside the
+    snapshot stops the drop of a table the dump replaces, after the platform's tables were emptied
+    in the same transaction. Nothing changes; the last line names the error."""
+    backup_now(sandbox_env, tag="fails-part-way")
+    supabase_host.sh(f"echo \"delete from conversation_history where id % 3 = 0; create schema reports; create view "
+                     f"reports.talk as select * from conversation_history\" | {SUPABASE_PSQL}")
+    try:
+        before, shape = supabase_checksums(supabase_host), supabase_shape(supabase_host)
+        r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py", "--data", "sources=supabase", "--data",
+                         "target=supabase", "--data", "confirm_overwrite=yes", "--data", "safety_snapshot=no"],
+                        sandbox_env)
+        out = r.stdout + r.stderr
+        assert r.returncode != 0, out[-3000:]
+        assert "conversation_history because other objects depend on it" in out, out[-3000:]
+        assert "the restore ran in one transaction: the target is as it was" in out
+        assert supabase_checksums(supabase_host) == before and supabase_shape(supabase_host) == shape
+        assert int(before["auth.users"][0]) > 0  # emptied in the transaction, back with its rollback
+    finally:
+        supabase_host.sh(f"echo 'drop schema reports cascade' | {SUPABASE_PSQL}")
+
+
 def test_one_table_restored_beside_then_over_while_the_other_tables_keep_later_writes(n8n_server, supabase_host,
                                                                                       sandbox_env):
     """SOP 05's data loss: half of one table's rows deleted after the backup. Its rows come back
