@@ -55,6 +55,11 @@ BROKER_PORT = 5691
 # file (pgaccess.Access), never the URL or the password in an argv or an environment
 DB_VERSION = ["psql", "-Atc", "show server_version_num"]
 DB_DUMP = ["pg_dump", "-Fc"]  # + --schema=<s> each, or --exclude-schema=<s> each (schemas "all")
+# One session (session_sql) exports its snapshot, reads the database's shape, runs pg_dump on that
+# snapshot into DB_OUT (a bind mount of the source's staging directory) and counts the rows: the
+# manifest's counts are the dump's, however busy the database (Supabase's auth sessions).
+DB_OUT = "/out"
+DB_SESSION = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-AtF", " "]
 # schemas "all": what the database holds besides tables (pglist.py): its schemas (less PostgreSQL's
 # own), roles (less PostgreSQL's own) and extensions with their schemas, a line each
 DB_SHAPE = ("select 'schema ' || nspname from pg_namespace where nspname !~ '^pg_' and nspname <> 'information_schema' "
@@ -470,17 +475,27 @@ class _Backup:
                 if not r.run(["docker", "pull", "-q", image], stdout=lf, log=lf, check=False).ok:
                     self.fail(f"no pg_dump for PostgreSQL {major}: image {image} not available")
             d = os.path.join(self.stage, name)
-            if source.schemas == "all":
-                shape = self.shape(source, r.run([*docker_run, image, *DB_COUNTS, DB_SHAPE], env=db.env, log=lf).stdout)
-                schemas, which = shape["schemas"], [f"--exclude-schema={x}" for x in source.exclude_schemas]
+            every = source.schemas == "all"
+            if every:
+                which = [f"--exclude-schema={x}" for x in source.exclude_schemas]
                 which += [f"--exclude-table={x}" for x in source.exclude_tables]
-                _write(os.path.join(d, "shape.json"), json.dumps(shape, indent=1) + "\n")
+                counting = counts_sql("all", source.exclude_tables, source.exclude_schemas)
             else:
-                schemas, which = list(source.schemas), [f"--schema={x}" for x in source.schemas]
-            with open(os.path.join(d, f"{name}.dump"), "wb") as f:
-                r.run([*docker_run, image, *DB_DUMP, *which], env=db.env, stdout=f, log=lf)
-            left = source.exclude_tables if source.schemas == "all" else ()
-            counts = r.run([*docker_run, image, *DB_COUNTS, counts_sql(schemas, left)], env=db.env, log=lf).stdout
+                which, counting = [f"--schema={x}" for x in source.schemas], counts_sql(source.schemas)
+            # the shape, the dump and the counts see one moment of the database (one snapshot)
+            res = r.run([*docker_run, "-v", f"{d}:{DB_OUT}", image, *DB_SESSION],
+                        input=session_sql(name, which, DB_SHAPE if every else "", counting), env=db.env, log=lf)
+            rc = _read(os.path.join(d, "pg_dump.rc")).strip()
+            os.remove(os.path.join(d, "pg_dump.rc"))
+            if rc != "0":
+                self.fail(f"pg_dump of {name} exited {rc or 'without a status'} (details in {self.b.log})")
+            shown, counts = _sections(res.stdout)
+            if every:
+                shape = self.shape(source, shown)
+                _write(os.path.join(d, "shape.json"), json.dumps(shape, indent=1) + "\n")
+                schemas = shape["schemas"]
+            else:
+                schemas = list(source.schemas)
         _write(os.path.join(d, "row-counts.txt"), counts)
         _write(os.path.join(d, "server-version-num.txt"), num + "\n")
         self.progress(f"{name} dumped ({', '.join(schemas)})", t0, os.path.join(d, f"{name}.dump"))
@@ -608,6 +623,33 @@ def write_manifest(stage: str, host: str, started: str, finished: str, tags: str
         json.dump(manifest, f, indent=2)
     return manifest
 
+
+
+def session_sql(name: str, dump_args: list[str], shape: str, counts: str) -> str:
+    """The script of DB_SESSION: `==shape` then the shape's lines, `==counts` then the counts'; the
+    pg_dump's exit status in DB_OUT/pg_dump.rc. Its arguments are plain names (checked), as the
+    shell of psql's \\! takes them."""
+    return ("begin transaction isolation level repeatable read, read only;\n"
+            "select pg_export_snapshot() as snapshot \\gset\n"
+            "\\setenv MOTTIVME_SNAPSHOT :snapshot\n"
+            "\\echo ==shape\n" + (shape + ";\n" if shape else "") +
+            f"\\! {' '.join(DB_DUMP)} --snapshot=\"$MOTTIVME_SNAPSHOT\" {' '.join(dump_args)} -f {DB_OUT}/{name}.dump; "
+            f"echo \"$?\" > {DB_OUT}/pg_dump.rc\n"
+            "\\echo ==counts\n" + counts + ";\ncommit;\n")
+
+
+def _sections(text: str) -> tuple[str, str]:
+    """session_sql's output: (the shape's lines, the counts' lines)."""
+    shape, _, counts = text.partition("==counts\n")
+    return shape.partition("==shape\n")[2], counts
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def _summary(m: dict) -> str:

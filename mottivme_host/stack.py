@@ -21,24 +21,29 @@ TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}")
 RESERVED_SOURCE_NAMES = frozenset({"config"})
 
 
-def counts_sql(schemas=("public",), exclude_tables=()) -> str:
+def counts_sql(schemas=("public",), exclude_tables=(), exclude_schemas=None) -> str:
     """COUNTS_SQL over `schemas`: tables named `schema.table`, except for the one schema public
     (plain `table`, the counts' keys of every earlier manifest); `exclude_tables` (`schema.table`)
-    left out."""
-    schemas = tuple(schemas)
+    left out. schemas "all": every schema but PostgreSQL's own and `exclude_schemas`."""
+    every = schemas == "all"
+    schemas = () if every else tuple(schemas)
     if schemas == ("public",) and not exclude_tables:
         return COUNTS_SQL
-    for name in schemas:
+    for name in (*schemas, *(exclude_schemas or ())):
         if not SCHEMA_NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a plain schema name")
     for name in exclude_tables:
         if not TABLE_NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a plain schema.table name")
-    listed = ", ".join(f"'{name}'" for name in schemas)
+    if every:
+        where = "table_schema !~ '^pg_' and table_schema <> 'information_schema'" + "".join(
+            f" and table_schema <> '{name}'" for name in exclude_schemas or ())
+    else:
+        where = f"table_schema in ({', '.join(repr(name) for name in schemas)})"
     left = "".join(f" and table_schema || '.' || table_name <> '{name}'" for name in exclude_tables)
     return ("select table_schema || '.' || table_name, (xpath('/row/c/text()', query_to_xml(format("
             "'select count(*) as c from %I.%I', table_schema, table_name), false, true, '')))[1]::text "
-            f"from information_schema.tables where table_schema in ({listed}) and table_type = 'BASE TABLE'{left} "
+            f"from information_schema.tables where {where} and table_type = 'BASE TABLE'{left} "
             "order by 1")
 
 

@@ -15,8 +15,9 @@ import time
 
 import pytest
 
+from mottivme_host import backup as backup_mod
 from mottivme_host import cli, common, settings, stack
-from tests.helpers import Call, FakeRunner, libpq_url, pgpass_of, posted, run_for_real
+from tests.helpers import Call, FakeRunner, libpq_url, posted, run_for_real
 
 HOST = "n8n-test-1"
 SUPA_PASSWORD = "supa-S3cret-pw"
@@ -39,7 +40,7 @@ ANALYTICS_COUNTS = "public.visits 2500\nreporting.daily 30\nreporting.monthly 1\
 N8N_SOURCE = {"name": "n8n", "kind": "n8n"}
 SUPA_SOURCE = {"name": "supabase", "kind": "postgres", "url": SUPA_URL}
 ANALYTICS_SOURCE = {"name": "analytics", "kind": "postgres", "url": ANALYTICS_URL, "schemas": ["public", "reporting"]}
-DB_DUMP = "pg_dump -Fc"  # a postgres source's dump, in its container
+DB_DUMP = "psql -X -q"  # a postgres source's session: its shape, dump and counts (backup.session_sql)
 NO_REPO = ("Fatal: unable to open config file: stat /x/config: no such file or directory\n"
            "Is there a repository at the following location?\n")
 DISK_HINT = ("the disk is full (see df -h {dir} {repo}): free space, or lower the retention (group_data "
@@ -104,6 +105,18 @@ def docker_cp(argv, kw):
         f.write('{"id": "w1"}')
 
 
+def session(argv, kw, dump: bytes, counts: str, shape: str = "", rc: int = 0):
+    """What a source's session (backup.session_sql) does: pg_dump writes the dump and its status
+    into the staging directory mounted on /out; psql prints the shape's and the counts' lines."""
+    out = next(a for a in argv if a.endswith(":/out")).rsplit(":", 1)[0]
+    name = re.search(r" -f /out/(\S+)\.dump;", kw["input"]).group(1)
+    with open(os.path.join(out, f"{name}.dump"), "wb") as f:
+        f.write(dump)
+    with open(os.path.join(out, "pg_dump.rc"), "w") as f:
+        f.write(f"{rc}\n")
+    return 0, f"==shape\n{shape}==counts\n{counts}", ""
+
+
 def databases(r: FakeRunner, dbs: dict) -> None:
     """The postgres sources' servers, told apart by the URL their container reaches (url_of):
     URL -> (server_version_num, dump bytes, counts text)."""
@@ -112,15 +125,10 @@ def databases(r: FakeRunner, dbs: dict) -> None:
         return 0, dbs[libpq_url(Call(argv, kw))][0] + "\n", ""
 
     def dump(argv, kw):
-        kw["stdout"].write(dbs[libpq_url(Call(argv, kw))][1])
-        kw["stdout"].flush()
-
-    def counts(argv, kw):
-        return 0, dbs[libpq_url(Call(argv, kw))][2], ""
+        return session(argv, kw, *dbs[libpq_url(Call(argv, kw))][1:3])
 
     r.on("show server_version_num", call=version)
     r.on(DB_DUMP, call=dump)
-    r.on(lambda c: c.startswith("docker run") and "psql -AtF" in c, call=counts)
 
 
 @pytest.fixture
@@ -276,12 +284,11 @@ def test_good_run_makes_one_snapshot_of_everything_then_copies_it_off_host(s, fa
 
 
 def test_the_supabase_password_reaches_the_containers_only_in_a_private_pgpass_file(s, fake, capsys):
-    seen = []
-    fake.on("pg_dump -Fc", call=lambda argv, kw: seen.append(pgpass_of(argv)) or (0, "", ""))
     assert backup(s, fake) == 0
     supa = [c for c in fake.calls if c.argv[:2] == ["docker", "run"]]
-    assert len(supa) == 3 and db_calls(fake, SUPA_URL) == supa  # server version, dump, row counts
-    assert seen == [(f"*:*:*:*:{SUPA_PASSWORD}\n", 0o600)]  # the file exists while the container runs
+    assert len(supa) == 2 and db_calls(fake, SUPA_URL) == supa  # server version; shape, dump, counts
+    # the file exists while the container runs
+    assert [c.kw["pgpass"] for c in supa] == [(f"*:*:*:*:{SUPA_PASSWORD}\n", 0o600)] * 2
     for c in supa:
         # libpq's variables by name; no URL and no password in the environment docker passes on
         assert c.kw["env"] == {"PGHOST": "db.example.test", "PGPORT": "5432", "PGUSER": "postgres",
@@ -289,10 +296,15 @@ def test_the_supabase_password_reaches_the_containers_only_in_a_private_pgpass_f
         assert "PGPASSFILE=/run/pgpass" in c.argv and "sh" not in c.argv
     assert os.listdir(s.run_dir) == []  # gone after
     # the server is PostgreSQL 15: its own pg_dump; the schema an argument of pg_dump, no shell
-    assert [c.argv[c.argv.index("PGPASSFILE=/run/pgpass") + 1] for c in supa] == ["postgres:17", "postgres:15",
-                                                                                  "postgres:15"]
-    assert supa[1].argv[-3:] == ["pg_dump", "-Fc", "--schema=public"]
-    assert supa[2].argv[-1] == stack.COUNTS_SQL  # one schema public: the counts' keys as ever
+    assert [supa[0].argv[-4], supa[1].argv[-len(backup_mod.DB_SESSION) - 1]] == ["postgres:17", "postgres:15"]
+    assert supa[1].argv[-len(backup_mod.DB_SESSION):] == backup_mod.DB_SESSION
+    # pg_dump runs on the session's exported snapshot: the counts are the dump's
+    script = supa[1].kw["input"]
+    assert script.startswith("begin transaction isolation level repeatable read, read only;\n"
+                             "select pg_export_snapshot() as snapshot \\gset\n")
+    assert ('\\! pg_dump -Fc --snapshot="$MOTTIVME_SNAPSHOT" --schema=public -f /out/supabase.dump; '
+            'echo "$?" > /out/pg_dump.rc\n') in script
+    assert script.endswith(f"\\echo ==counts\n{stack.COUNTS_SQL};\ncommit;\n")  # one schema public: keys as ever
     assert_secrets_kept(s, fake, "".join(capsys.readouterr()))
 
 
@@ -427,24 +439,29 @@ def test_two_database_sources_are_both_dumped_listed_and_summed_up(tmp_path, fak
     assert m["files"]["supabase/supabase.dump"]["sha256"] == hashlib.sha256(SUPA_DUMP).hexdigest()
     assert {"analytics/row-counts.txt", "analytics/server-version-num.txt"} <= set(m["files"])
     # each server its own pg_dump (15, 16), each source its schemas and its counts over them
-    version, dump, counts = db_calls(fake, ANALYTICS_URL)
-    assert "postgres:16" in dump.argv and dump.argv[-3:] == ["-Fc", "--schema=public", "--schema=reporting"]
-    assert counts.argv[-1] == stack.counts_sql(["public", "reporting"]) != stack.COUNTS_SQL
-    assert "table_schema in ('public', 'reporting')" in counts.argv[-1]
-    assert [c.kw["env"]["PGUSER"] for c in db_calls(fake, SUPA_URL)] == ["postgres"] * 3
-    assert len([c for c in fake.calls if c.argv[:2] == ["docker", "run"]]) == 6
+    version, dump = db_calls(fake, ANALYTICS_URL)
+    assert "postgres:16" in dump.argv and "pg_dump -Fc --snapshot=\"$MOTTIVME_SNAPSHOT\" --schema=public " \
+        "--schema=reporting -f /out/analytics.dump" in dump.kw["input"]
+    counting = stack.counts_sql(["public", "reporting"])
+    assert counting != stack.COUNTS_SQL and f"==counts\n{counting};" in dump.kw["input"]
+    assert "table_schema in ('public', 'reporting')" in counting
+    assert [c.kw["env"]["PGUSER"] for c in db_calls(fake, SUPA_URL)] == ["postgres"] * 2
+    assert len([c for c in fake.calls if c.argv[:2] == ["docker", "run"]]) == 4
     assert_secrets_kept(s, fake, out + err)
 
 
 def test_a_failing_database_source_is_named_and_no_snapshot_is_made(tmp_path, fake, capsys):
     s = make_settings(tmp_path, sources=[N8N_SOURCE, SUPA_SOURCE, ANALYTICS_SOURCE])
-    fake.on(lambda c: DB_DUMP in c and "--schema=reporting" in c, rc=1,
-            stderr="pg_dump: error: permission denied for schema reporting\n")
+    def failing(argv, kw):
+        if "--schema=reporting" not in kw["input"]:
+            return session(argv, kw, SUPA_DUMP, SUPA_COUNTS)
+        rc, out, _ = session(argv, kw, b"", "", rc=1)  # pg_dump's complaint: psql's stderr, into the log
+        return rc, out, "pg_dump: error: permission denied for schema reporting\n"
+
+    fake.on(DB_DUMP, call=failing)
     assert backup(s, fake) == 1
     out, err = capsys.readouterr()
-    assert err.startswith("n8n-backup: FAILED analytics dump: `docker run … postgres:16 pg_dump -Fc --schema=public "
-                          "--schema=reporting` exited 1")
-    assert err.endswith(f"exited 1 (details in {s.backup.log})\n") and err.count("\n") == 1
+    assert err == f"n8n-backup: FAILED analytics dump: pg_dump of analytics exited 1 (details in {s.backup.log})\n"
     assert (out + err).count("FAILED") == 1 and "backup ok" not in out
     assert "permission denied for schema reporting" in log_of(s)
     assert not restic_calls(fake, "backup") and not restic_calls(fake, "init")
@@ -477,7 +494,7 @@ def test_database_dumps_run_while_the_n8n_part_runs(s, fake, capsys):
     def supa_dump(argv, kw):
         supa_began.set()
         met["supabase saw n8n"] = n8n_began.wait(timeout=5)
-        kw["stdout"].write(SUPA_DUMP)
+        return session(argv, kw, SUPA_DUMP, SUPA_COUNTS)
 
     fake.on("pg_dump -U n8n -Fc n8n", call=n8n_dump)
     fake.on(DB_DUMP, call=supa_dump)
@@ -493,7 +510,7 @@ def test_database_dumps_run_while_the_n8n_part_runs(s, fake, capsys):
 @pytest.mark.parametrize("how", ["fails", "interrupted"])
 def test_an_n8n_failure_waits_for_the_running_dump_and_starts_nothing_after_it(s, fake, capsys, how):
     """The n8n part fails (or Ctrl-C) while Supabase's pg_dump runs: the program ends only once that
-    dump has ended, Supabase's next command (its counts) never starts, and the line names the n8n part."""
+    dump has ended, and the line names the n8n part."""
     dump_began, n8n_failed, dump_ended = threading.Event(), threading.Event(), threading.Event()
     threads = threading.active_count()
 
@@ -502,6 +519,7 @@ def test_an_n8n_failure_waits_for_the_running_dump_and_starts_nothing_after_it(s
         assert n8n_failed.wait(timeout=5)
         time.sleep(0.2)  # still dumping while the n8n part's failure goes up
         dump_ended.set()
+        return session(argv, kw, SUPA_DUMP, SUPA_COUNTS)
 
     def n8n_dump(argv, kw):
         assert dump_began.wait(timeout=5), "Supabase's dump did not run beside the n8n part"
@@ -521,7 +539,7 @@ def test_an_n8n_failure_waits_for_the_running_dump_and_starts_nothing_after_it(s
     else:
         assert "exited 1 (details in" in err
     supa = db_calls(fake, SUPA_URL)
-    assert len(supa) == 2 and DB_DUMP in supa[-1].cmd  # version, dump; no counts after the failure
+    assert len(supa) == 2 and DB_DUMP in supa[-1].cmd  # version, dump (its counts in the same session)
     assert not restic_calls(fake, "backup") and not os.path.exists(stage(s))
     assert threading.active_count() == threads
 
@@ -869,8 +887,7 @@ ALL_COUNTS = "auth.users 30\ncrm.leads 60\npublic.agent_metrics 3000\nstorage.ob
 
 
 def all_schemas(fake, shape=SHAPE):
-    fake.on(lambda c: c.startswith("docker run") and "psql -AtF" in c and "from pg_namespace" in c, stdout=shape)
-    fake.on(lambda c: c.startswith("docker run") and "psql -AtF" in c and "query_to_xml" in c, stdout=ALL_COUNTS)
+    fake.on(DB_DUMP, call=lambda argv, kw: session(argv, kw, SUPA_DUMP, ALL_COUNTS, shape))
     return dict(SUPA_SOURCE, schemas="all", exclude_schemas=["extensions", "graphql"],
                 exclude_tables=["auth.schema_migrations"], managed_schemas=["auth", "storage", "vault"])
 
@@ -881,13 +898,16 @@ def test_every_schema_but_the_excluded_is_dumped_with_its_roles_and_extensions(t
     out = capsys.readouterr().out
     # the summary lists every schema the snapshot holds
     assert "supabase: 4 tables, 3120 rows in auth, crm, public, storage)" in out
-    _, shape, dump, counts = db_calls(fake, SUPA_URL)
-    assert "from pg_namespace" in shape.argv[-1] and "from pg_roles" in shape.argv[-1]
+    _, session_call = db_calls(fake, SUPA_URL)
+    script = session_call.kw["input"]
+    # one snapshot: the shape, then the dump, then the counts
+    assert script.index("from pg_namespace") < script.index("pg_dump") < script.index("query_to_xml")
     # the whole database (its extensions, grants, policies) less the excluded schemas
-    assert dump.argv[-5:] == ["pg_dump", "-Fc", "--exclude-schema=extensions", "--exclude-schema=graphql",
-                              "--exclude-table=auth.schema_migrations"]
-    assert "table_schema in ('auth', 'crm', 'public', 'storage')" in counts.argv[-1]
-    assert "table_schema || '.' || table_name <> 'auth.schema_migrations'" in counts.argv[-1]
+    assert ('pg_dump -Fc --snapshot="$MOTTIVME_SNAPSHOT" --exclude-schema=extensions --exclude-schema=graphql '
+            "--exclude-table=auth.schema_migrations -f /out/supabase.dump") in script
+    assert ("table_schema !~ '^pg_' and table_schema <> 'information_schema' and table_schema <> 'extensions' and "
+            "table_schema <> 'graphql'") in script
+    assert "table_schema || '.' || table_name <> 'auth.schema_migrations'" in script
     sb = manifest_of(s)["sources"]["supabase"]
     assert sb["schemas"] == ["auth", "crm", "public", "storage"]
     assert sb["roles"] == ["anon", "authenticated", "postgres", "service_role"]
