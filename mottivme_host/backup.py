@@ -66,7 +66,6 @@ DB_SHAPE = ("select 'schema ' || nspname from pg_namespace where nspname !~ '^pg
             "union all select 'role ' || rolname from pg_roles where rolname !~ '^pg_' "
             "union all select 'extension ' || e.extname || ' ' || n.nspname from pg_extension e "
             "join pg_namespace n on n.oid = e.extnamespace where e.extname <> 'plpgsql' order by 1")
-DB_COUNTS = ["psql", "-AtF", " ", "-c"]  # + the statement
 KINDS = ("n8n", "postgres")
 CONFIG_FILES = ("docker-compose.yml", ".env", "caddy")
 DISK_FULL = ("the disk is full (see df -h {dir} {repo}): free space, or lower the retention (group_data "
