@@ -482,7 +482,7 @@ class _Backup:
             else:
                 which, counting = [f"--schema={x}" for x in source.schemas], counts_sql(source.schemas)
             # the shape, the dump and the counts see one moment of the database (one snapshot)
-            res = r.run([*docker_run, "-v", f"{d}:{DB_OUT}", image, *DB_SESSION],
+            res = r.run([*docker_run[:2], "-i", *docker_run[2:], "-v", f"{d}:{DB_OUT}", image, *DB_SESSION],
                         input=session_sql(name, which, DB_SHAPE if every else "", counting), env=db.env, log=lf)
             rc = _read(os.path.join(d, "pg_dump.rc")).strip()
             os.remove(os.path.join(d, "pg_dump.rc"))
