@@ -59,12 +59,14 @@ def entry(line: str) -> tuple[str, str, str, str] | None:
     return kind, schema, " ".join(rest[1:-1]), rest[-1] if len(rest) > 1 else ""
 
 
-def restore_list(lines: list[str], have: set[str], managed: set[str], user: str | None) -> tuple[list[str], list,
-                                                                                                 list[str]]:
+def restore_list(lines: list[str], have: set[str], managed: set[str], user: str | None,
+                 publications: frozenset[str] | set[str] = frozenset()) -> tuple[list[str], list, list[str]]:
     """The lines of the dump's list a target takes; the (schema, table) pairs of managed schemas
     whose rows are restored (emptied first); and what the project had added there that is left out
     ("TRIGGER auth.users on_auth_user_created"). `have`: the target's schemas (after its extensions'
-    were made); `user`: the role restoring (None: a superuser, which keeps every default privilege)."""
+    were made); `user`: the role restoring (None: a superuser, which keeps every default privilege);
+    `publications`: the target's, whose tables the dump re-creates get added back to them (Supabase's
+    supabase_realtime: a table dropped and made again would leave Realtime)."""
     kept, rows, left = [], [], []
     for line in lines:
         e = entry(line)
@@ -72,7 +74,10 @@ def restore_list(lines: list[str], have: set[str], managed: set[str], user: str 
             kept.append(line)
             continue
         kind, schema, name, owner = e
-        what = name.split(" ", 1)  # COMMENT / ACL on a schema or an extension: "SCHEMA auth", "EXTENSION vector"
+        what = name.split(" ", 1)
+        if kind == "PUBLICATION TABLE" and what[0] in publications and not (schema in managed and schema in have):
+            kept.append(line)  # (a managed table the target keeps is still in it)
+            continue  # COMMENT / ACL on a schema or an extension: "SCHEMA auth", "EXTENSION vector"
         if kind in PLATFORMS or kind == "EXTENSION" or (kind == "COMMENT" and what[0] == "EXTENSION"):
             continue
         if kind == "DEFAULT ACL" and user is not None and owner != user:

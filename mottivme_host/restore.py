@@ -1060,14 +1060,14 @@ class _Restore:
             self.lists[name] = res.stdout.splitlines()
         return self.lists[name]
 
-    def prepare(self, name: str, psql: list[str], env: dict | None = None) -> tuple[set[str], list[str]]:
+    def prepare(self, name: str, psql: list[str], env: dict | None = None) -> tuple[set[str], list[str], set[str]]:
         """The target (psql: a command reaching it, reading SQL on stdin) gets the roles and the
         extensions source `name`'s dump needs (pglist.prepare_sql); returns the target's schemas
-        then and the roles made. A snapshot whose manifest names no extensions (its dump holds the
-        public schema alone) gets pgvector, as its tables need."""
+        then, the roles made and its publications. A snapshot whose manifest names no extensions (its
+        dump holds the public schema alone) gets pgvector, as its tables need."""
         roles, ext = self.mf(name, "roles", default=[]), self.mf(name, "extensions", default=None)
         sql = pglist.prepare_sql(roles, {"vector": "public"} if ext is None else ext)
-        sql += "select 'schema ' || nspname from pg_namespace;\n"
+        sql += "select 'schema ' || nspname from pg_namespace union all select 'publication ' || pubname from pg_publication;\n"
         self.log.file.flush()
         res = self.r.run([*psql, "-qAtX", "-v", "ON_ERROR_STOP=1"], input=sql, env=env, check=False)
         self.log.log(f"{name}: prepare the target: {res.stderr.strip()}")
@@ -1077,13 +1077,15 @@ class _Restore:
                       f"{name} was restored")
         made = [m.group(1) for m in re.finditer(r"NOTICE:\s+role (\S+) created", res.stderr)]
         have = {x.split(" ", 1)[1] for x in res.stdout.splitlines() if x.startswith("schema ")}
-        return have, made
+        publications = {x.split(" ", 1)[1] for x in res.stdout.splitlines() if x.startswith("publication ")}
+        return have, made, publications
 
-    def restore_list(self, name: str, have: set[str], user: str | None, where: str) -> tuple[str, list, list]:
+    def restore_list(self, name: str, have: set[str], user: str | None, where: str,
+                     publications: set[str] = frozenset()) -> tuple[str, list, list]:
         """The dump's list as the target takes it (pglist.restore_list), written to a file; the
         managed tables whose rows are restored; what the project had added to them, left out."""
         kept, rows, left = pglist.restore_list(self.listing(name), have,
-                                               set(self.mf(name, "managed_schemas", default=[])), user)
+                                               set(self.mf(name, "managed_schemas", default=[])), user, publications)
         path = os.path.join(self.work, f"{name}.{where}.list")
         with open(path, "w") as f:
             f.writelines(line + "\n" for line in kept)
@@ -1098,7 +1100,7 @@ class _Restore:
         self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
                    "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro", image])
         self.wait_until(60, ["docker", "exec", box, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"])
-        have, _ = self.prepare(name, ["docker", "exec", "-i", box, "psql", "-U", "postgres"])
+        have, _, _ = self.prepare(name, ["docker", "exec", "-i", box, "psql", "-U", "postgres"])
         listing, _, _ = self.restore_list(name, have, None, "scratch")
         self.run_(["docker", "cp", listing, f"{box}:/tmp/{name}.list"])
         self.run_(["docker", "exec", box, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
@@ -1163,11 +1165,11 @@ class _Restore:
             with access as db:
                 docker_run = ["docker", "run", "--rm", "--network", "host", *db.docker_args()]
                 psql = [*docker_run[:2], "-i", *docker_run[2:], image, "psql"]
-                have, made = self.prepare(name, psql, db.env)
+                have, made, publications = self.prepare(name, psql, db.env)
                 if made:
                     self.say(f"{name}: the target lacked the roles {', '.join(made)}: made NOLOGIN, without password "
                              "(log-in roles get theirs from whoever runs the database)")
-                listing, rows, left = self.restore_list(name, have, db.env.get("PGUSER", ""), "target")
+                listing, rows, left = self.restore_list(name, have, db.env.get("PGUSER", ""), "target", publications)
                 tables = self.emptied(name, rows, psql, db.env)
                 self.target_restore(name, image, docker_run, db.env, pglist.pre_sql(tables), listing)
                 if drill:

@@ -54,6 +54,8 @@ create policy leads_owner on crm.leads for all to authenticated using (owner = a
 grant usage on schema crm to authenticated, service_role;
 grant select, insert, update on crm.leads to authenticated;
 grant all on crm.leads to service_role;
+do $$ begin if not exists (select 1 from pg_publication_tables where pubname = 'supabase_realtime'
+  and schemaname = 'crm' and tablename = 'leads') then alter publication supabase_realtime add table crm.leads; end if; end $$;
 """
 
 

@@ -133,6 +133,7 @@ def supabase_shape(supabase_host) -> dict:
         "extensions": "select extname, extnamespace::regnamespace from pg_extension order by 1",
         "owners": "select schemaname, tablename, tableowner from pg_tables where schemaname in ('auth', 'storage') "
                   "order by 1, 2",
+        "realtime": "select pubname, schemaname, tablename from pg_publication_tables order by 1, 2, 3",
     }
     return {k: supabase_host.sh(f"{SUPABASE_PSQL}", stdin=q + ";\n").splitlines() for k, q in queries.items()}
 

@@ -59,6 +59,7 @@ def test_backup_restore_roundtrip_gives_identical_data(n8n_server, supabase_host
     shape = supabase_shape(supabase_host)  # Supabase's: policies TO authenticated, grants, vector in extensions
     assert "crm|leads|leads_owner|{authenticated}|ALL|(owner = auth.uid())|(owner = auth.uid())" in shape["policies"]
     assert "crm|leads_id_seq|1000600" in shape["sequences"] and "vector|extensions" in shape["extensions"]
+    assert shape["realtime"] == ["supabase_realtime|crm|leads"]
 
     snap, out = backup_now(sandbox_env)
     # every schema that holds the project's data, named in the summary (Supabase's own left out)

@@ -57,6 +57,7 @@ def test_a_target_that_has_the_managed_schemas_gets_only_their_rows_and_keeps_it
     assert ("FK CONSTRAINT", "public", "profiles profiles_id_fkey") in k
     # only the restoring role's default privileges (another's need a superuser)
     assert [e[3] for e in map(pglist.entry, kept) if e and e[0] == "DEFAULT ACL"] == ["postgres"]
+    assert not [x for x in k if x[0].startswith("PUBLICATION")]  # the target has no publication
     assert [line for line in kept if line.startswith(";")] == [line for line in TOC if line.startswith(";")]
 
 
@@ -96,3 +97,11 @@ def test_a_role_name_that_could_leave_its_quotes_or_is_postgresqls_own_is_refuse
     assert not pglist.ROLE_NAME.fullmatch(name)
     with pytest.raises(ValueError):
         pglist.prepare_sql([name], {})
+
+
+def test_a_table_the_dump_makes_again_goes_back_into_the_targets_publication():
+    kept, _, _ = pglist.restore_list(TOC, have={"public", "extensions", "auth", "storage", "crm"}, managed=MANAGED,
+                                     user="postgres", publications={"supabase_realtime"})
+    k = kinds(kept)
+    # crm.leads is dropped and made again: added back; auth.users is kept as it is, still in it
+    assert [x for x in k if x[0].startswith("PUBLICATION")] == [("PUBLICATION TABLE", "crm", "supabase_realtime leads")]

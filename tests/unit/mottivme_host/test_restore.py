@@ -1615,7 +1615,8 @@ def test_a_scratch_check_gets_the_roles_and_extensions_the_dump_names_and_all_of
 
 
 def test_over_a_target_the_managed_schemas_keep_their_tables_and_get_their_rows_back(host, capsys):
-    lists = shaped(host)
+    lists = shaped(host, "schema public\nschema extensions\nschema auth\nschema storage\nschema crm\n"
+                         "publication supabase_realtime\n")
     assert restore(host, "--source", "supabase", "--no-safety-snapshot", "--supabase-target", SECRET_URL,
                    "--confirm-supabase-overwrite") == 0
     out = capsys.readouterr().out.splitlines()
@@ -1629,6 +1630,8 @@ def test_over_a_target_the_managed_schemas_keep_their_tables_and_get_their_rows_
     target = lists["target"]
     assert "TABLE DATA auth users" in target and "TABLE auth users" not in target and "SCHEMA - auth" not in target
     assert "TABLE crm leads" in target and "DEFAULT ACL public DEFAULT PRIVILEGES FOR TABLES supabase_admin" not in target
+    # the target's Realtime publication gets back the table the restore makes again
+    assert "PUBLICATION TABLE crm supabase_realtime leads" in target and "PUBLICATION - " not in target
     assert ("supabase: the target lacked the roles supabase_auth_admin: made NOLOGIN, without password (log-in roles "
             "get theirs from whoever runs the database)") in out
     assert ("supabase: rows of auth.users, storage.buckets, storage.objects replaced; those tables kept as the target "
