@@ -92,7 +92,8 @@ def test_backup_restore_roundtrip_gives_identical_data(n8n_server, supabase_host
     # the platform's tables (their owners), only their rows replaced
     assert supabase_checksums(supabase_host) == before_supa
     assert supabase_shape(supabase_host) == shape
-    assert "supabase: rows of auth.users, storage.buckets, storage.objects replaced (the platform's tables kept)" in out
+    assert ("supabase: rows of auth.users, storage.buckets, storage.objects replaced; those tables kept as the target "
+            "has them") in out
     # the database the restore replaced is kept for an undo: the destroyed state, no workflow
     old_db = N8N_PSQL.replace("-d n8n ", "-d n8n_before_restore ")
     assert n8n_server.sh(f"{old_db} -c 'select count(*) from workflow_entity'").strip() == "0"
