@@ -464,8 +464,7 @@ class _Backup:
         except ValueError as e:
             self.fail(str(e))
         with access as db:
-            docker_run = ["docker", "run", "--rm", "--network", "host", *db.docker_args()]
-            num = r.run([*docker_run, self.s.postgres_image, *DB_VERSION], env=db.env, log=lf).stdout.strip()
+            num = r.run([*db.docker_run(), self.s.postgres_image, *DB_VERSION], env=db.env, log=lf).stdout.strip()
             if not num.isdigit():
                 self.fail(f"the server's version number is not a number: {num[:40]!r}")
             major = int(num) // 10000
@@ -482,10 +481,11 @@ class _Backup:
             else:
                 which, counting = [f"--schema={x}" for x in source.schemas], counts_sql(source.schemas)
             # the shape, the dump and the counts see one moment of the database (one snapshot)
-            res = r.run([*docker_run[:2], "-i", *docker_run[2:], "-v", f"{d}:{DB_OUT}", image, *DB_SESSION],
+            res = r.run([*db.docker_run(stdin=True), "-v", f"{d}:{DB_OUT}", image, *DB_SESSION],
                         input=session_sql(name, which, DB_SHAPE if every else "", counting), env=db.env, log=lf)
-            rc = _read(os.path.join(d, "pg_dump.rc")).strip()
-            os.remove(os.path.join(d, "pg_dump.rc"))
+            rc = _text(os.path.join(d, "pg_dump.rc"))
+            if rc is not None:
+                os.remove(os.path.join(d, "pg_dump.rc"))
             if rc != "0":
                 self.fail(f"pg_dump of {name} exited {rc or 'without a status'} (details in {self.b.log})")
             shown, counts = _sections(res.stdout)
@@ -514,9 +514,9 @@ class _Backup:
                 out["schemas"].append(rest)
             elif kind == "role" and pglist.ROLE_NAME.fullmatch(rest):
                 out["roles"].append(rest)
-            elif kind == "extension" and len(rest.split()) == 2 and pglist.EXTENSION_NAME.fullmatch(rest.split()[0]) \
-                    and SCHEMA_NAME.fullmatch(rest.split()[1]):
-                out["extensions"][rest.split()[0]] = rest.split()[1]
+            elif kind == "extension" and len(words := rest.split()) == 2 and pglist.EXTENSION_NAME.fullmatch(words[0]) \
+                    and SCHEMA_NAME.fullmatch(words[1]):
+                out["extensions"][words[0]] = words[1]
             elif kind in ("role", "extension"):
                 self.log.log(f"{source.name}: {kind} {rest[:80]!r} left out of the manifest (not a plain name)")
         if not out["schemas"]:
@@ -579,12 +579,6 @@ def write_manifest(stage: str, host: str, started: str, finished: str, tags: str
         with open(path) as f:
             return {t: int(c) for t, c in (line.split() for line in f if line.strip())}
 
-    def text(path):
-        if not os.path.exists(path):
-            return None
-        with open(path) as f:
-            return f.read().strip()
-
     staged = {}
     for root, _, names in os.walk(stage):
         for n in sorted(names):
@@ -592,8 +586,8 @@ def write_manifest(stage: str, host: str, started: str, finished: str, tags: str
             staged[os.path.relpath(p, stage)] = {"size": os.path.getsize(p), "sha256": common.sha256(p)}
     n8n_counts = counts(f"{stage}/n8n/row-counts.txt") or {}
     sources = {
-        "n8n": {"kind": "n8n", "version": text(f"{stage}/n8n/export/n8n-version.txt"),
-                "postgres_version": text(f"{stage}/n8n/postgres-version.txt"),
+        "n8n": {"kind": "n8n", "version": _text(f"{stage}/n8n/export/n8n-version.txt"),
+                "postgres_version": _text(f"{stage}/n8n/postgres-version.txt"),
                 "workflows": n8n_counts.get("workflow_entity", 0),
                 "credentials": n8n_counts.get("credentials_entity", 0),
                 "row_counts": n8n_counts, "dump": "n8n/n8n-db.dump"},
@@ -612,7 +606,7 @@ def write_manifest(stage: str, host: str, started: str, finished: str, tags: str
             shape["managed_schemas"] = [s for s in x.managed_schemas if s in shape["schemas"]]
             shape["exclude_tables"] = list(x.exclude_tables)
         sources[x.name] = {"kind": "postgres",
-                           "server_version_num": int(text(f"{stage}/{x.name}/server-version-num.txt")),
+                           "server_version_num": int(_text(f"{stage}/{x.name}/server-version-num.txt")),
                            **shape,
                            "row_counts": counts(f"{stage}/{x.name}/row-counts.txt") or {},
                            "dump": f"{x.name}/{x.name}.dump"}
@@ -643,12 +637,12 @@ def _sections(text: str) -> tuple[str, str]:
     return shape.partition("==shape\n")[2], counts
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
+def _text(path: str) -> str | None:
+    """A staged file's text, stripped; None when there is none."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return f.read().strip()
 
 
 def _summary(m: dict) -> str:

@@ -129,8 +129,7 @@ class _Cleanup:
 
     def psql(self, sql: str, name: str) -> int | None:
         """The one number `sql` answers (psql on Supabase, in a throwaway container); None: failed (said)."""
-        argv = ["docker", "run", "--rm", "-i", "--network", "host", *self.db.docker_args(), self.s.postgres_image,
-                *PSQL]
+        argv = [*self.db.docker_run(stdin=True), self.s.postgres_image, *PSQL]
         try:
             res = self.r.run(argv, input=sql, env=self.db.env, check=False)
         except OSError as e:

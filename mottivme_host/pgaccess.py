@@ -95,6 +95,11 @@ class Access:
                 pass
             self.path = ""
 
+    def docker_run(self, stdin: bool = False) -> list[str]:
+        """`docker run` on the host's network with docker_args (`-i`: a script on stdin); the image
+        and its command follow."""
+        return ["docker", "run", "--rm", *(["-i"] if stdin else []), "--network", "host", *self.docker_args()]
+
     def docker_args(self) -> list[str]:
         """`docker run` options: the variables by name, the password file mounted read-only."""
         out = [x for k in sorted(self.env) for x in ("-e", k)]

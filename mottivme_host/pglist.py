@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import re
 
+from .stack import SCHEMA_NAME
+
 # a role or an extension a manifest names, as they are quoted into SQL here
 ROLE_NAME = re.compile(r"(?!pg_)[A-Za-z_][A-Za-z0-9_-]{0,62}")  # never PostgreSQL's own; no $ (dollar quotes)
 EXTENSION_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,62}")
-IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # a schema, as manifests name them
 
 # the entries' kinds of more than one word (pg_dump's "desc"), longest first where one starts another
 KINDS = sorted(("TABLE DATA", "SEQUENCE SET", "SEQUENCE OWNED BY", "DEFAULT ACL", "ROW SECURITY", "FK CONSTRAINT",
@@ -74,10 +75,12 @@ def restore_list(lines: list[str], have: set[str], managed: set[str], user: str 
             kept.append(line)
             continue
         kind, schema, name, owner = e
+        # a publication's table: "supabase_realtime leads"; COMMENT / ACL on a schema or an extension:
+        # "SCHEMA auth", "EXTENSION vector"
         what = name.split(" ", 1)
         if kind == "PUBLICATION TABLE" and what[0] in publications and not (schema in managed and schema in have):
             kept.append(line)  # (a managed table the target keeps is still in it)
-            continue  # COMMENT / ACL on a schema or an extension: "SCHEMA auth", "EXTENSION vector"
+            continue
         if kind in PLATFORMS or kind == "EXTENSION" or (kind == "COMMENT" and what[0] == "EXTENSION"):
             continue
         if kind == "DEFAULT ACL" and user is not None and owner != user:
@@ -87,9 +90,8 @@ def restore_list(lines: list[str], have: set[str], managed: set[str], user: str 
         if kind in ("ACL", "COMMENT") and schema == "-" and what[0] == "SCHEMA" and what[-1] in managed & have:
             continue
         if schema in managed and schema in have:
-            if kind in PROJECTS:
-                table, _, what = name.partition(" ")
-                left.append(f"{kind} {schema}.{table}{' ' + what if what else ''}")
+            if kind in PROJECTS:  # "users on_auth_user_created": the table, then the object's own name
+                left.append(f"{kind} {schema}.{' '.join(what)}")
             if kind not in ROWS:
                 continue
             if kind == "TABLE DATA":
@@ -106,7 +108,7 @@ def prepare_sql(roles: list[str], extensions: dict[str, str]) -> str:
     """The roles a dump names (made NOLOGIN when missing; `NOTICE: role <name> created` for each) and
     its extensions in their schemas (made when missing and available), for psql -v ON_ERROR_STOP=1."""
     bad = [r for r in roles if not ROLE_NAME.fullmatch(r)]
-    bad += [f"{e} ({s})" for e, s in extensions.items() if not (EXTENSION_NAME.fullmatch(e) and IDENT.fullmatch(s))]
+    bad += [f"{e} ({s})" for e, s in extensions.items() if not (EXTENSION_NAME.fullmatch(e) and SCHEMA_NAME.fullmatch(s))]
     if bad:
         raise ValueError(f"not a plain role, extension or schema name: {', '.join(bad)}")
     out = []

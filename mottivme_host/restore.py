@@ -866,8 +866,7 @@ class _Restore:
         except ValueError as e:
             self.fail(str(e))
         with access as db:
-            live = ["docker", "run", "--rm", "-i", "--network", "host", *db.docker_args(), image,
-                    "psql", "-v", "ON_ERROR_STOP=1", "-qAtX"]
+            live = [*db.docker_run(stdin=True), image, "psql", "-v", "ON_ERROR_STOP=1", "-qAtX"]
             for schema, table in tables:
                 self.step = f"{name} table {schema}.{table}"
                 self.table(box, live, db.env, name, schema, table)
@@ -1163,8 +1162,7 @@ class _Restore:
                 self.fail(str(e))
             drill = target in self.drill_urls
             with access as db:
-                docker_run = ["docker", "run", "--rm", "--network", "host", *db.docker_args()]
-                psql = [*docker_run[:2], "-i", *docker_run[2:], image, "psql"]
+                docker_run, psql = db.docker_run(), [*db.docker_run(stdin=True), image, "psql"]
                 have, made, publications = self.prepare(name, psql, db.env)
                 if made:
                     self.say(f"{name}: the target lacked the roles {', '.join(made)}: made NOLOGIN, without password "
