@@ -246,7 +246,7 @@ def test_no_password_in_a_command_line_or_a_throwaway_container_during_a_backup(
                   "n8n-backup --no-offsite --tag argv-check >/dev/null; rc=$?; touch /tmp/argv-stop; wait; "
                   "rm -f /tmp/argv-stop; exit $rc")
     seen = n8n_server.sh("cat /tmp/argv-sampled; rm -f /tmp/argv-sampled")
-    assert "pg_dump -Fc --schema=public" in seen  # sampled while Supabase's dump ran ...
+    assert "pg_dump -Fc --snapshot=" in seen  # sampled while Supabase's dump ran ...
     assert "PGPASSFILE=/run/pgpass" in seen  # ... and its container was inspected
     s = secrets_of(sbx)
     for name in ("SUPABASE_STANDIN_PASSWORD", "POSTGRES_PASSWORD", "RESTIC_PASSWORD", "N8N_ENCRYPTION_KEY"):
