@@ -74,6 +74,15 @@ n8n_metrics = True
 n8n_ready_timeout = 300
 # Caddy TLS: "" = automatic HTTPS (Let's Encrypt) for N8N_HOST; "internal" = Caddy's own CA.
 caddy_tls = ""
+# The ACME CA of that automatic HTTPS, by its directory URL: "" = Caddy's own choice (Let's
+# Encrypt, ZeroSSL if it fails). E.g. Let's Encrypt's staging, or a company's own ACME CA.
+caddy_acme_ca = ""
+# The root certificate (PEM text) that CA's HTTPS chains to, when the server does not trust it
+# already (a company's own CA): written beside the Caddyfile. "" = none.
+caddy_acme_ca_root = ""
+# Other names the same sites answer on besides N8N_HOST and the status host; one that cannot have
+# a public certificate (localhost, *.internal, an address) gets one from Caddy's local CA.
+caddy_extra_names = []
 # HTTP Strict-Transport-Security of every public site (n8n, the status page): browsers then
 # never reach them over plain HTTP. Empty: not sent.
 caddy_hsts = "max-age=31536000; includeSubDomains"

@@ -6,9 +6,12 @@ sandbox = True
 sandbox_node_wheel_version = "24.19.0"
 # Other n8n versions the sandbox builds, for the emergency deploy's roll forward and back.
 sandbox_extra_n8n_versions = ["2.41.0"]
-# Caddy's own local CA instead of Let's Encrypt.
-caddy_tls = "internal"
-# no HSTS: the sandbox's sites are https://localhost:PORT, and a browser would pin every localhost
+# Caddy's certificates for N8N_HOST and the status host come from the sandbox's ACME CA, pebble
+# (sandbox/acme.py): its URL and root are host data of the sandbox's inventory (caddy_acme_ca,
+# caddy_acme_ca_root). The same sites also answer as localhost (Caddy's local CA), which is how
+# this machine reaches them: https://localhost:PORT.
+caddy_extra_names = ["localhost"]
+# no HSTS: a browser would pin every localhost
 caddy_hsts = ""
 # The sandbox bind-mounts its image archives here; the deploy loads them instead of pulling.
 image_archive_dir = "/sbx/images"
@@ -25,7 +28,7 @@ supabase_scratch_image_pattern = "postgres:{major}"
 # (Caddy's local CA issues 12-hour certificates: no minimum of days left.)
 monitor_http_defaults = {"method": "GET", "timeout_seconds": 10, "max_response_ms": 5000, "tls_verify": False,
                          "tls_min_days": 0}
-monitor_status_host = "localhost"
+monitor_status_host = "status.sbx.test"
 monitor_resolve_private = True
 # The sandbox's servers are containers that all read this machine's /proc/stat: their CPU is the
 # machine's, busy with every other server and test; no limit a real server would have

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from sandbox import acme
 from tasks.config import ConfigError
 from tasks.groups import NAMES
 
@@ -25,15 +26,19 @@ class SandboxSource:
         self.state = resolve_state_dir()
         self.reads_env_file = env_file
 
-    def _hosts(self) -> list[dict]:
+    def _state(self) -> dict:
         f = self.state / "hosts.json"
-        return json.loads(f.read_text())["hosts"] if f.exists() else []
+        return json.loads(f.read_text()) if f.exists() else {"hosts": []}
+
+    def _hosts(self) -> list[dict]:
+        return self._state()["hosts"]
 
     def configured(self) -> bool:
         return bool(self._hosts())
 
     def groups(self) -> dict[str, list[tuple[str, dict]]]:
-        hosts = self._hosts()
+        state = self._state()
+        hosts = state["hosts"]
         if not hosts:
             raise ConfigError(
                 "no hosts to deploy to: set N8N_SERVERS (and SSH_USER, SSH_KEY_FILE) in .env for real "
@@ -48,6 +53,8 @@ class SandboxSource:
                 "private_ip": h["private_ip"],
                 # how the other servers reach this one (the backup vault's REST server, the monitor, the tunnel)
                 "peer_address": h["private_ip"], "peer_ssh_port": 22,
+                # Caddy's certificates from the sandbox's ACME CA (sandbox/acme.py)
+                **acme.settings(state),
             }))
         groups["sandbox"] = [h["name"] for h in hosts]  # group_data/sandbox.py
         standin = [h for h in hosts if h["group"] == "supabase"]

@@ -269,7 +269,8 @@ class Service(_Threaded):
 # -- certificates ------------------------------------------------------------------------
 
 def make_certs(directory: Path, days: float, name: str = "svc", hosts: tuple = ()) -> dict[str, str]:
-    """A CA and a server certificate for 127.0.0.1/localhost (+ `hosts`) valid from an hour ago for `days` days.
+    """A CA and a server certificate for 127.0.0.1/localhost (+ `hosts`: names or IP addresses) valid
+    from an hour ago for `days` days.
 
     Returns paths: ca (PEM), cert (PEM, leaf), key (PEM), and not_after (ISO).
     """
@@ -298,7 +299,7 @@ def make_certs(directory: Path, days: float, name: str = "svc", hosts: tuple = (
             .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(not_after)
             .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK)),
                                                         x509.DNSName("localhost"),
-                                                        *[x509.DNSName(h) for h in hosts]]), critical=False)
+                                                        *[_san(h) for h in hosts]]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
@@ -312,3 +313,13 @@ def make_certs(directory: Path, days: float, name: str = "svc", hosts: tuple = (
                                                      serialization.NoEncryption()))
     paths["not_after"] = not_after.isoformat()
     return paths
+
+
+def _san(name: str):
+    """A subjectAltName entry: an IP address as one, else a DNS name."""
+    from cryptography import x509
+
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)

@@ -239,13 +239,14 @@ def monitoring():
     # a first round now, so the status page exists and a broken configuration fails this deploy
     server.shell(name="monitor: one round now (changed)", commands=[f"{COMMAND} run >/dev/null"], _if=changed)
 
+    acme_root = operations.caddy_acme_root(b.caddy_acme_ca_root, b.acme_root_file, "monitor: Caddy")
     caddyfile = files.template(name="monitor: Caddyfile (status page, /ping/)", src="templates/Caddyfile-monitor.j2",
                                dest="/etc/caddy/Caddyfile", mode="644", base=b, monitor=m)
     systemd.service(name="monitor: Caddy", service="caddy.service", running=True, enabled=True)
     server.shell(name="monitor: reload Caddy (Caddyfile changed)",
                  commands=["caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile >/dev/null 2>&1 "
                            "|| caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile",
-                           "systemctl reload caddy"], _if=caddyfile.did_change)
+                           "systemctl reload caddy"], _if=any_changed(caddyfile, acme_root))
 
 
 def ping_url(m: settings.Monitor, name: str, *, sender: str, fail: bool = False) -> str:

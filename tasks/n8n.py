@@ -150,6 +150,7 @@ def n8n_stack(version: str):
     # deploy, from inside the server, ever sees the setup page of a fresh n8n
     claimed_marker = f"{st.dir}/.owner-claimed"
     owner_claimed = bool(host.get_fact(File, path=claimed_marker))
+    acme_root = operations.caddy_acme_root(b.caddy_acme_ca_root, f"{st.dir}/caddy/acme-ca-root.pem", "Caddy")
     caddyfile = files.template(name="Caddyfile" + ("" if owner_claimed else " (closed until the owner is claimed)"),
                                src="templates/Caddyfile.j2", dest=f"{st.dir}/caddy/Caddyfile", mode="644", base=b,
                                owner_claimed=owner_claimed, **ctx)
@@ -164,9 +165,10 @@ def n8n_stack(version: str):
                  _if=applied.did_change)
     operations.compose_running(name="services running", stack_dir=st.dir, project=st.compose_project,
                                services=stack_services(s), compose=compose_command(dk))
-    reload_caddy = compose(st, dk, "exec -T caddy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile")
+    # --force: a changed ACME root with the same Caddyfile is a reload too
+    reload_caddy = compose(st, dk, "exec -T caddy caddy reload --force --config /etc/caddy/Caddyfile --adapter caddyfile")
     server.shell(name="reload Caddy (Caddyfile changed)", commands=[reload_caddy],
-                 _if=[caddyfile.did_change, applied.did_not_change])
+                 _if=[any_changed(caddyfile, acme_root), applied.did_not_change])
 
     if len(s.main_services) > 1:
         operations.compose_healthy(name="workers / webhook processors healthy", stack_dir=st.dir,

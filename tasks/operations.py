@@ -17,6 +17,17 @@ from mottivme_host.deploy_version import archive_pattern
 from tasks.facts import N8N_INSIDE, ComposeHealth, ComposeServices, DockerImages, HttpStatus, N8nSettings, N8nUsers
 
 
+def caddy_acme_root(acme_root_pem: str, dest: str, who: str):
+    """caddy_acme_ca_root's PEM at `dest` (beside `who`'s Caddyfile), or no file when it is empty:
+    the operation, whose change asks Caddy to reload."""
+    from pyinfra.operations import files
+
+    if acme_root_pem:
+        return files.put(name=f"{who}: the ACME CA's root", src=StringIO(acme_root_pem.strip() + "\n"), dest=dest,
+                         mode="644")
+    return files.file(name=f"{who}: no ACME CA root of its own", path=dest, present=False)
+
+
 def _write_secret(state, host, dest: str, content: HiddenValue, user: str, group: str, mode: str):
     tmp = f"{dest}.mottivme-new"
     # the file exists with its final owner and mode before a byte of the secret is in it

@@ -71,7 +71,16 @@ class Base(_Settings):
     firewall_open_tcp_ports: list[int] = key("firewall_open_tcp_ports")
     caddy_tls: str = key("caddy_tls")  # every host's Caddy: the n8n servers' and the monitor's
     caddy_hsts: str = key("caddy_hsts")
+    caddy_acme_ca: str = key("caddy_acme_ca")
+    caddy_acme_ca_root: str = key("caddy_acme_ca_root")
+    caddy_extra_names: list[str] = key("caddy_extra_names")
     ssh_user: str | None = key("ssh_user", optional=True)  # the inventory's deploy user (people's keys go to it)
+
+    @property
+    def acme_root_file(self) -> str:
+        """Where Caddy reads caddy_acme_ca_root, on the monitor and in the n8n servers' Caddy
+        container (their /etc/caddy): written beside the Caddyfile."""
+        return "/etc/caddy/acme-ca-root.pem"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from sandbox.n8n_client import WEBHOOK_WORKFLOW, N8nClient
-from tasks import vaultkeys
+from tasks import groupdata, vaultkeys
 from tasks.groups import NAMES as GROUP_NAMES
 from tests.helpers import ROOT, STATE, run_mottivme, run_pyinfra, secrets_of
 
@@ -18,8 +18,36 @@ from tests.helpers import ROOT, STATE, run_mottivme, run_pyinfra, secrets_of
 def test_fresh_server_answers_ready_through_https(n8n_server, first_deploy):
     status, body = N8nClient(n8n_server.url).request("GET", "healthz/readiness")
     assert status == 200 and body == {"status": "ok"}
-    # the deploy said so too, and Caddy serves TLS (its local CA in the sandbox)
+    # the deploy said so too (it asks for N8N_HOST, whose certificate came from the ACME CA)
     assert "n8n ready (/healthz/readiness through Caddy)" in first_deploy.stderr + first_deploy.stdout
+
+
+def served_certificate(server, name: str) -> str:
+    """The certificate `server` serves on 443 for `name` (SNI): its issuer, serial and names."""
+    return server.sh(f"openssl s_client -connect 127.0.0.1:443 -servername {name} </dev/null 2>/dev/null "
+                     "| openssl x509 -noout -issuer -serial -ext subjectAltName", check=False)
+
+
+def test_certificates_come_from_the_acme_ca_and_a_new_caddy_container_keeps_them(n8n_server, monitor, sbx,
+                                                                                 first_deploy):
+    """The sandbox's ACME CA (Let's Encrypt's test server pebble, sandbox/acme.py) stands in for
+    Let's Encrypt, through the automatic HTTPS production uses: the n8n server's certificate for
+    N8N_HOST and the monitor's for its status host are ones it issued. Caddy keeps its certificates
+    in a volume: a re-created container serves the same one (no new order at every deploy)."""
+    name, status_host = secrets_of(sbx)["N8N_HOST"], groupdata.load("sandbox")["monitor_status_host"]
+    n8n_cert = served_certificate(n8n_server, name)
+    assert "issuer=CN=Pebble Intermediate CA" in n8n_cert and f"DNS:{name}" in n8n_cert, n8n_cert
+    status_cert = served_certificate(monitor, status_host)
+    assert "issuer=CN=Pebble Intermediate CA" in status_cert and f"DNS:{status_host}" in status_cert, status_cert
+    # the extra name localhost (how this machine reaches the sandbox) cannot have a public one
+    assert "Caddy Local Authority" in served_certificate(n8n_server, "localhost")
+
+    n8n_server.sh("mottivme-host compose up -d --force-recreate caddy >/dev/null 2>&1")
+    deadline = time.time() + 60
+    while "serial=" not in (again := served_certificate(n8n_server, name)) and time.time() < deadline:
+        time.sleep(0.5)
+    serial = re.compile(r"serial=\w+")
+    assert serial.search(again) and serial.search(again)[0] == serial.search(n8n_cert)[0], (n8n_cert, again)
 
 
 def test_owner_is_claimed_and_login_works(n8n, sbx):

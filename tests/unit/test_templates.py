@@ -38,11 +38,11 @@ class NoHostData:
 
 
 def render(name, **ctx):
-    """Render as pyinfra's files.template does: the template sees `host` too, but may not read its data."""
+    """Render as pyinfra's files.template does (from the repository's root, which its includes name):
+    the template sees `host` too, but may not read its data."""
     ctx["host"] = type("Host", (), {"data": NoHostData()})
-    env = Environment(loader=FileSystemLoader(str(ROOT / "templates")), undefined=StrictUndefined,
-                      keep_trailing_newline=True)
-    return env.get_template(name).render(**ctx)
+    env = Environment(loader=FileSystemLoader(str(ROOT)), undefined=StrictUndefined, keep_trailing_newline=True)
+    return env.get_template(f"templates/{name}").render(**ctx)
 
 
 def environment(d, s, remote=False):
@@ -172,16 +172,42 @@ def test_firewall_opens_only_configured_ports():
     assert not any(line.strip().startswith("flush") for line in text.splitlines())
 
 
-@pytest.mark.parametrize("groups,tls", [((), None), (("sandbox",), "tls internal")])
-def test_caddyfile(groups, tls):
-    d = group_data(*groups)
-    text = render("Caddyfile.j2", n8n_host="n8n.example.test", scaling=scaling.settings(d), owner_claimed=True,
-                  **of(d, "base"))
-    assert "n8n.example.test {" in text and "reverse_proxy n8n:5678" in text
-    assert (tls in text) if tls else ("tls " not in text)
-    assert "handle /metrics* {" in text and 'X-Content-Type-Options "nosniff"' in text
-    # HSTS on real hosts; never on the sandbox's https://localhost:PORT (a browser would pin localhost)
-    assert ("Strict-Transport-Security" in text) == (not groups)
+ACME = {"caddy_acme_ca": "https://10.9.0.5:14000/dir", "caddy_acme_ca_root": "-----BEGIN CERTIFICATE-----\n..."}
+
+
+def caddyfiles(d) -> dict[str, str]:
+    """Both Caddyfiles of group data `d`: the n8n server's (its site first) and the monitor's."""
+    return {"n8n.example.test": render("Caddyfile.j2", n8n_host="n8n.example.test", scaling=scaling.settings(d),
+                                       owner_claimed=True, **of(d, "base")),
+            d["monitor_status_host"]: render("Caddyfile-monitor.j2", **of(d, "base", "monitor"))}
+
+
+def test_caddyfile_production_is_caddys_automatic_https_with_hsts():
+    for name, text in caddyfiles(group_data()).items():
+        site = f"\n{name} {{\n"
+        assert site in text and "{" not in text.splitlines()  # no global options block
+        assert "tls " not in text and "acme_ca" not in text and "local_certs" not in text
+        assert "Strict-Transport-Security" in text and 'X-Content-Type-Options "nosniff"' in text
+    n8n = caddyfiles(group_data())["n8n.example.test"]
+    assert "reverse_proxy n8n:5678" in n8n and "handle /metrics* {" in n8n
+
+
+def test_caddyfile_with_an_acme_ca_of_its_own_takes_every_certificate_from_it():
+    """The sandbox's ACME CA (pebble), or a company's: the same automatic HTTPS, its URL and root
+    in the global options; the extra name localhost gets Caddy's local CA (it cannot have a public one)."""
+    for name, text in caddyfiles(Data(group_data("sandbox"), **ACME)).items():
+        assert text.index("{\n\t# automatic HTTPS from this ACME CA") < text.index(f"\n{name}, localhost {{\n")
+        assert "\tacme_ca https://10.9.0.5:14000/dir\n\tacme_ca_root /etc/caddy/acme-ca-root.pem\n}" in text
+        assert "tls " not in text and "local_certs" not in text
+        assert "Strict-Transport-Security" not in text  # a browser would pin localhost
+    only_ca = caddyfiles(Data(group_data(), caddy_acme_ca="https://acme-staging-v02.api.letsencrypt.org/directory"))
+    assert all("acme_ca https://acme-staging" in t and "acme_ca_root" not in t for t in only_ca.values())
+
+
+def test_caddyfile_with_caddys_local_ca():
+    for name, text in caddyfiles(Data(group_data(), caddy_tls="internal")).items():
+        assert "{\n\t# certificates from Caddy's own local CA" in text and "\tlocal_certs\n}" in text
+        assert f"{name} {{\n\ttls internal\n" in text
 
 
 @pytest.mark.parametrize("tier", ["bronze", "platina"])
@@ -210,14 +236,11 @@ def test_no_template_holds_a_program():
     assert scripts == []
 
 
-@pytest.mark.parametrize("groups,site,tls", [((), "status.mottivme.com.br {", None),
-                                            (("sandbox",), "localhost {", "tls internal")])
-def test_monitor_caddyfile_serves_the_page_and_the_pings(groups, site, tls):
-    d = group_data(*groups)
+def test_monitor_caddyfile_serves_the_page_and_the_pings():
+    d = group_data()
     text = render("Caddyfile-monitor.j2", **of(d, "base", "monitor"))
-    assert site in text and f"root * {d['monitor_state_dir']}/www" in text
+    assert "status.mottivme.com.br {" in text and f"root * {d['monitor_state_dir']}/www" in text
     assert f"reverse_proxy {d['monitor_ping_listen']}" in text and "handle /ping/*" in text
-    assert (tls in text) if tls else ("tls " not in text)
 
 
 def test_monitor_units():
