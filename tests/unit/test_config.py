@@ -358,9 +358,11 @@ def test_a_sandbox_only_run_carries_no_production_value(tmp_path, monkeypatch):
         {"name": "t-1", "group": "n8n_servers", "ssh_host": "127.0.0.1", "ssh_port": 1, "ssh_user": "root",
          "key": "/dev/null", "https_port": 2, "private_ip": "10.99.0.2"},
         {"name": "t-2", "group": "supabase", "ssh_host": "127.0.0.1", "ssh_port": 3, "ssh_user": "root",
-         "key": "/dev/null", "https_port": 4, "private_ip": "10.99.0.3"}]}))
+         "key": "/dev/null", "https_port": 4, "private_ip": "10.99.0.3"}],
+        "acme": {"url": "https://10.99.0.9:14000/dir", "root": str(state / "pebble-https-ca.pem")}}))
+    (state / "pebble-https-ca.pem").write_text("-----BEGIN CERTIFICATE-----\nsandbox\n")
     sandbox = {k: f"sandbox-{v}" if k != "N8N_OWNER_EMAIL" else v for k, v in GOOD_SECRETS.items()}
-    sandbox["N8N_HOST"] = "localhost"
+    sandbox["N8N_HOST"] = "n8n.sbx.test"
     (state / "secrets.env").write_text("".join(f"{k}={v}\n" for k, v in sandbox.items())
                                        + "SUPABASE_STANDIN_PASSWORD=standin\n")
     prod = tmp_path / ".env"
@@ -380,6 +382,10 @@ def test_a_sandbox_only_run_carries_no_production_value(tmp_path, monkeypatch):
     try:
         groups = config.load_inventory(choose())
         assert [n for n, _ in groups["n8n_servers"]] == ["t-1"]
+        # every server's Caddy takes its certificates from the sandbox's ACME CA (sandbox/acme.py)
+        data = groups["n8n_servers"][0][1]
+        assert data["caddy_acme_ca"] == "https://10.99.0.9:14000/dir"
+        assert data["caddy_acme_ca_root"].startswith("-----BEGIN CERTIFICATE-----")
         carried = {k: v for k, v in os.environ.items() if "PRODUCTION" in v or "prod.example" in v}
         assert carried == {}
         assert os.environ["SUPABASE_DB_URL"] == "postgresql://postgres:standin@10.99.0.3:5432/postgres"
