@@ -247,29 +247,43 @@ monitor_warning_ladder = {
 monitor_channels = {
     "whatsapp": {"apprise": "${MONITOR_WHATSAPP_URL}"},
     "email": {"apprise": "${MONITOR_EMAIL_URL}"},
+    # the clients' own channel (e.g. a WhatsApp group, by apprise): incidents the team posts with
+    # --notify-clients, and an outage past its check's clients_after_minutes (monitor_incidents)
+    "clients": {"apprise": "${MONITOR_CLIENTS_URL}"},
     # apprise has no voice calls: Twilio's Calls API (or any provider taking a form POST)
     "phone": {"type": "webhook", "url": "${MONITOR_PHONE_URL}", "auth": "${MONITOR_PHONE_AUTH}",
               "form": {"To": "${MONITOR_PHONE_TO}", "From": "${MONITOR_PHONE_FROM}",
                        "Twiml": "<Response><Say>{message}</Say></Response>"}},
 }
+# Incidents the team posts (SOP 05, Comunicação de Incidentes: `mottivme-monitor incident open|update|
+# resolve` on the monitor, runbooks/incident.py from the console): each post goes to `channels`
+# (the team) and, asked, to `clients_channel`; the team is reminded on `channels` when an open one
+# has had no update for `update_minutes` (the SOP: every 15 minutes). A resolved one leaves a
+# post-mortem skeleton in <monitor_state_dir>/postmortems/.
+monitor_incidents = {"update_minutes": 15, "channels": ["whatsapp"], "clients_channel": "clients"}
 # Applied to every HTTP check (a check's own keys win). tls_min_days: an https certificate
 # with fewer days left counts as down (Let's Encrypt renews at 30 days left).
 monitor_http_defaults = {"method": "GET", "timeout_seconds": 10, "max_response_ms": 5000, "tls_verify": True,
                          "tls_min_days": 14}
-# The checks, as data. ${VAR} comes from .env; a check whose variables are not set is left out
+# The checks, as data. ${VAR} comes from .env; a check whose variables are not set is left out.
+# clients_after_minutes: the clients' channel hears of an outage of that service after so long (the
+# SOP's DR scenarios: Supabase 15 minutes, Railway and n8n 30)
 # (the deploy prints which). The deploy adds, per n8n server, backup freshness (the backup job's
 # heartbeat), its scheduled jobs and its secrets' age; per managed server (n8n and worker servers,
 # vault, monitor) disk space and memory (reports pushed every monitor_disk_report_minutes).
 monitor_checks = [
     {"name": "n8n", "description": "n8n: editor, webhooks and workflows", "type": "http",
-     "url": "https://${N8N_HOST}/healthz/readiness", "expect_status": [200]},
+     "url": "https://${N8N_HOST}/healthz/readiness", "expect_status": [200],
+     "clients_after_minutes": 30},
     {"name": "railway", "description": "Railway APIs (FastAPI)", "type": "http",
-     "url": "${RAILWAY_HEALTH_URL}", "expect_status": [200], "json": [{"path": "status", "in": ["ok", "healthy"]}]},
+     "url": "${RAILWAY_HEALTH_URL}", "expect_status": [200], "json": [{"path": "status", "in": ["ok", "healthy"]}],
+     "clients_after_minutes": 30},
     {"name": "supabase-api", "description": "Supabase REST API", "type": "http",
      "url": "https://${SUPABASE_PROJECT_REF}.supabase.co/rest/v1/", "expect_status": [200],
-     "headers": {"apikey": "${SUPABASE_ANON_KEY}", "Authorization": "Bearer ${SUPABASE_ANON_KEY}"}},
+     "headers": {"apikey": "${SUPABASE_ANON_KEY}", "Authorization": "Bearer ${SUPABASE_ANON_KEY}"},
+     "clients_after_minutes": 15},
     {"name": "supabase-db", "description": "Supabase database", "type": "postgres",
-     "dsn": "${SUPABASE_DB_URL}", "query": "select 1", "timeout_seconds": 10},
+     "dsn": "${SUPABASE_DB_URL}", "query": "select 1", "timeout_seconds": 10, "clients_after_minutes": 15},
     {"name": "gohighlevel", "description": "GoHighLevel API v2", "type": "http",
      "url": "https://services.leadconnectorhq.com/locations/${GHL_LOCATION_ID}", "expect_status": [200],
      "headers": {"Authorization": "Bearer ${GHL_API_TOKEN}", "Version": "2021-07-28"}},

@@ -15,7 +15,7 @@ import sqlite3
 import sys
 import traceback
 
-from . import checks, clock, rounds, statuspage
+from . import checks, clock, ladder, reports, rounds, statuspage
 from .config import Config, ConfigError, load
 from .store import Store, StoreError
 from .tokens import server_token
@@ -55,6 +55,28 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("names", nargs="*", metavar="NAME")
     me.add_argument("--all", action="store_true", help="end every open window")
     msub.add_parser("list", parents=[now], help="open windows")
+    i = sub.add_parser("incident", help="incidents the team posts: open, update, resolve, list")
+    isub = i.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tell = argparse.ArgumentParser(add_help=False)
+    tell.add_argument("--eta", help="expected resolution: 45m, 2h, 1h30m from now, or 14:30 (the page's clock)")
+    tell.add_argument("--notify-clients", action="store_true", help="send it to the clients' channel too")
+    io = isub.add_parser("open", parents=[now, tell], help="post a new incident (the team is told; the page shows it)")
+    io.add_argument("--service", action="append", required=True, metavar="CHECK",
+                    help="an affected service, by its check name (repeatable)")
+    io.add_argument("--title", required=True, help="one line for the page, e.g. 'Automations delayed'")
+    io.add_argument("--impact", required=True, help="what the clients notice")
+    io.add_argument("--clients", type=int, metavar="N", help="how many clients are affected")
+    io.add_argument("--message", help="the first update (default: the impact)")
+    io.add_argument("--status", default="investigating", help="investigating (default), identified or monitoring")
+    iu = isub.add_parser("update", parents=[now, tell], help="post an update (the SOP: every 15 minutes)")
+    iu.add_argument("id", type=int)
+    iu.add_argument("--message", required=True)
+    iu.add_argument("--status", help="investigating, identified or monitoring (default: as it was)")
+    ir = isub.add_parser("resolve", parents=[now, tell], help="post the last update and write the post-mortem's skeleton")
+    ir.add_argument("id", type=int)
+    ir.add_argument("--message", required=True)
+    il = isub.add_parser("list", parents=[now], help="open incidents, then the latest resolved ones")
+    il.add_argument("--json", action="store_true")
     t = sub.add_parser("token", help="a server's heartbeat token (to send one of its pings by hand)")
     t.add_argument("server", help="the server's inventory name (the 'sender' of its heartbeat checks)")
     return p
@@ -78,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         handler = {"run": cmd_run, "check": cmd_check, "serve": cmd_serve, "status": cmd_status,
-                   "maintenance": cmd_maintenance, "token": cmd_token}[args.command]
+                   "maintenance": cmd_maintenance, "incident": cmd_incident, "token": cmd_token}[args.command]
         return handler(cfg, args, now)
-    except UsageError as e:
+    except (UsageError, reports.ReportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except StoreError as e:
@@ -221,3 +243,78 @@ def cmd_token(cfg: Config, args, now: int) -> int:
                          "a check without a sender takes the master ping_token")
     print(server_token(cfg.ping_token, args.server))
     return EXIT_OK
+
+
+def cmd_incident(cfg: Config, args, now: int) -> int:
+    """The team's incidents (reports.py): each post goes to the team's channels, to the clients'
+    channel with --notify-clients, and onto the status page at once."""
+    tz = reports.zone(cfg.timezone)
+    with Store(cfg.db) as store:
+        if args.action == "list":
+            found = store.reports()
+            if args.json:
+                print(json.dumps([statuspage.report_json(r, tz) for r in found], indent=1, ensure_ascii=False))
+            for r in found if not args.json else ():
+                state = "resolved " + reports.local(r.resolved, tz) if r.resolved else f"open, {r.updates[0].status}"
+                print(f"#{r.id} {r.title} ({', '.join(r.services)}): {state}; last update "
+                      f"{reports.local(r.last_posted, tz)}: {r.updates[0].message}")
+            if not found and not args.json:
+                print("no incident has been posted")
+            return EXIT_OK
+        eta = reports.parse_eta(args.eta, now, tz)
+        if args.notify_clients and not cfg.incidents.clients_channel:
+            raise UsageError("--notify-clients: no clients' channel (incidents.clients_channel) is configured")
+        if args.action == "open":
+            unknown = [n for n in args.service if cfg.check(n) is None]
+            if unknown:
+                raise UsageError(f"unknown service {', '.join(unknown)} (the check names: "
+                                 f"{', '.join(c.name for c in cfg.checks)})")
+            if args.clients is not None and args.clients < 0:
+                raise UsageError("--clients must be 0 or more")
+            report = store.open_report(args.title, args.impact, list(dict.fromkeys(args.service)), args.clients, now,
+                                       _open_status(args.status), args.message or args.impact, eta)
+            print(f"incident #{report.id} opened: {report.title}")
+        else:
+            report = store.report(args.id)
+            if report is None:
+                raise UsageError(f"no incident #{args.id} (mottivme-monitor incident list)")
+            if report.resolved is not None:
+                raise UsageError(f"incident #{args.id} was resolved {reports.local(report.resolved, tz)}: "
+                                 "open a new one")
+            resolving = args.action == "resolve"
+            status = "resolved" if resolving else _open_status(args.status or report.updates[0].status)
+            report = store.post_update(report.id, now, status, args.message, None if resolving else eta,
+                                       resolved=resolving)
+            print(f"incident #{report.id}: {status}")
+            if resolving:
+                print(f"post-mortem skeleton: {_write_postmortem(cfg, store, report, tz)}")
+        _tell(cfg, store, report, now, tz, args.notify_clients)
+        statuspage.write(cfg, store, now)
+    return EXIT_OK
+
+
+def _open_status(status: str) -> str:
+    if reports.check_status(status) == "resolved":
+        raise UsageError("status 'resolved': use `incident resolve`")
+    return status
+
+
+def _tell(cfg: Config, store: Store, report, now: int, tz, clients: bool) -> None:
+    """The newest update to the team's channels, and to the clients' channel when asked."""
+    title, body = reports.client_notice(report, cfg.public_url, tz)
+    targets = list(cfg.incidents.channels) + ([cfg.incidents.clients_channel] if clients else [])
+    plan = ladder.Plan("report", f"incident-{report.id}", tuple(dict.fromkeys(targets)), title, body)
+    rounds.deliver(cfg, store, plan, plan.channels, now, print)
+
+
+def _write_postmortem(cfg: Config, store: Store, report, tz) -> str:
+    directory = cfg.incidents.postmortem_dir or os.path.join(os.path.dirname(os.path.abspath(cfg.db)), "postmortems")
+    os.makedirs(directory, exist_ok=True)
+    # the monitor's incidents of those services while it was open, and what it sent from their start
+    incidents, _ = store.history(report.services, report.opened, report.resolved)
+    _, sent = store.history(report.services, min([report.opened] + [i.started for i in incidents]), report.resolved)
+    path = os.path.join(directory, reports.postmortem_name(report, tz))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(reports.postmortem(report, incidents, sent, tz, cfg.timezone))
+    store.set_report(report.id, postmortem=path)
+    return path

@@ -27,7 +27,7 @@ DEFAULT_LADDER = {
     "recovery_successes": 2,
 }
 
-COMMON_KEYS = {"name", "type", "description", "group", "ladder", "severity"}
+COMMON_KEYS = {"name", "type", "description", "group", "ladder", "severity", "clients_after_minutes"}
 SEVERITIES = ("page", "warning")  # warning: its messages and page say WARNING, not DOWN
 TYPE_KEYS = {
     "http": {"url", "method", "headers", "body", "expect_status", "json", "max_response_ms",
@@ -36,7 +36,8 @@ TYPE_KEYS = {
     "heartbeat": {"max_age_minutes", "max_value", "unit", "value_label", "sender"},
 }
 TOP_KEYS = {"db", "www_dir", "listen", "ping_token", "title", "public_url", "interval_seconds",
-            "raw_history_days", "ladder", "channels", "checks", "deadman_url"}
+            "raw_history_days", "ladder", "channels", "checks", "deadman_url", "timezone", "incidents"}
+INCIDENT_KEYS = {"update_minutes", "channels", "clients_channel", "postmortem_dir"}
 
 
 class ConfigError(Exception):
@@ -79,11 +80,23 @@ class Check:
     description: str = ""
     group: str = ""
     severity: str = "page"  # "warning": not an outage (a secret due for rotation); see SEVERITIES
+    clients_after_minutes: float | None = None  # down this long: the clients' channel is told (None: never)
 
     @property
     def down_word(self) -> str:
         """What a failing result of this check is called: DOWN, or WARNING (severity "warning")."""
         return "WARNING" if self.severity == "warning" else "DOWN"
+
+
+@dataclass(frozen=True)
+class Incidents:
+    """The incidents the team posts (reports.py): how often the team is asked for an update, on
+    which channels, the clients' channel (also told of an outage past a check's
+    clients_after_minutes; "" = none) and where post-mortems are written."""
+    update_minutes: float = 15
+    channels: tuple[str, ...] = ()
+    clients_channel: str = ""
+    postmortem_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,8 @@ class Config:
     channels: Mapping[str, Channel]
     checks: tuple[Check, ...]
     deadman_url: str = ""  # pinged after every round (a dead man's switch outside); "" = none
+    timezone: str = "America/Sao_Paulo"  # the clock of the people who read the page and the reports
+    incidents: Incidents = field(default_factory=Incidents)
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
@@ -166,7 +181,36 @@ def parse(data: Any, path: str = "<config>") -> Config:
         raw_history_days=int(_num(data, "raw_history_days", 35, "", minimum=1)),
         ladder=ladder, channels=channels, checks=tuple(checks),
         deadman_url=_deadman(data),
+        timezone=_timezone(data),
+        incidents=_incidents(data.get("incidents", {}), channels),
     )
+
+
+def _timezone(data: dict) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = _str(data, "timezone", "America/Sao_Paulo")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"'timezone': unknown time zone {name!r} (e.g. America/Sao_Paulo)") from None
+    return name
+
+
+def _incidents(raw: Any, channels: Mapping[str, Channel]) -> Incidents:
+    where = "incidents"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be an object")
+    _no_unknown(raw, INCIDENT_KEYS, where)
+    names = raw.get("channels", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{where}: 'channels' must be a list of channel names")
+    clients = _str(raw, "clients_channel", "", where)
+    for n in names + ([clients] if clients else []):
+        if n not in channels:
+            raise ConfigError(f"{where}: channel '{n}' is not defined in 'channels'")
+    return Incidents(float(_num(raw, "update_minutes", 15, where, minimum=0)), tuple(names), clients,
+                     _str(raw, "postmortem_dir", "", where))
 
 
 def _deadman(data: dict) -> str:
@@ -292,8 +336,10 @@ def _check(raw: Any, where: str, default_ladder: Ladder, channels: Mapping[str, 
     severity = _str(raw, "severity", "page", where)
     if severity not in SEVERITIES:
         raise ConfigError(f"{where}: 'severity' must be one of {', '.join(SEVERITIES)}")
+    clients_after = _num(raw, "clients_after_minutes", None, where, minimum=0)
     return Check(name=name, type=kind, spec=spec, ladder=ladder, description=_str(raw, "description", "", where),
-                 group=_str(raw, "group", "", where), severity=severity)
+                 group=_str(raw, "group", "", where), severity=severity,
+                 clients_after_minutes=None if clients_after is None else float(clients_after))
 
 
 def _http_spec(raw: dict, where: str) -> dict:

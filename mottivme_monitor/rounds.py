@@ -5,7 +5,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 
-from . import checks, clock, ladder, notify, statuspage
+from . import checks, clock, ladder, notify, reports, statuspage
 from .config import Check, Config
 from .store import Incident, Store
 
@@ -42,6 +42,11 @@ def run_round(cfg: Config, store: Store, now: int, out: Printer = print) -> None
     for incident in store.incidents_owing_resolved():
         if incident.id not in just_resolved:
             _retry_resolved(cfg, store, incident, now, out)
+    for step in (_tell_clients, _remind_reports):  # the team's communication (reports.py)
+        try:
+            step(cfg, store, now, out, just_resolved, recorded)
+        except Exception:  # noqa: BLE001 - the page and the dead man's ping still come
+            out(f"error {step.__name__}: failed\n{traceback.format_exc().rstrip()}")
 
     store.prune(now, cfg.raw_history_days)
     statuspage.write(cfg, store, now)
@@ -67,14 +72,14 @@ def _escalate(cfg: Config, store: Store, check: Check, state, in_maintenance: bo
     if plan.kind == "resolve":
         incident = store.update_incident(incident.id, recovered=state.up_since, resolved=now,
                                          resolve_pending=list(plan.channels))
-        outcomes = _deliver(cfg, store, plan, plan.channels, now, out)
+        outcomes = deliver(cfg, store, plan, plan.channels, now, out)
         store.update_incident(incident.id, resolve_pending=[o.channel for o in outcomes if o.status == "failed"])
         return incident.id
 
     if incident is None:
         incident = store.create_incident(check.name, plan.started, state.reason)
         out(f"incident {check.name}: opened (down since {clock.iso(plan.started)})")
-    outcomes = _deliver(cfg, store, plan, plan.channels, now, out)
+    outcomes = deliver(cfg, store, plan, plan.channels, now, out)
     done, sent = ladder.delivered(outcomes)
     if done:
         fields = {"last_notified": now, "channels": sorted(set(incident.channels) | set(sent))}
@@ -84,6 +89,47 @@ def _escalate(cfg: Config, store: Store, check: Check, state, in_maintenance: bo
     else:
         out(f"notify {check.name}: every channel failed; retrying next round")
     return None
+
+
+def _tell_clients(cfg: Config, store: Store, now: int, out: Printer, just_resolved: set, recorded: dict) -> None:
+    """The clients' channel hears of an outage once it has lasted its check's clients_after_minutes
+    (SOP 05's DR scenarios: Supabase 15 minutes, n8n and Railway 30), and of its end."""
+    channel = cfg.incidents.clients_channel
+    if not channel:
+        return
+    tz = reports.zone(cfg.timezone)
+    for check in cfg.checks:
+        if check.clients_after_minutes is None:
+            continue
+        state, window = recorded[check.name]
+        incident = store.open_incident(check.name)
+        if (incident is not None and incident.clients_told is None and not state.ok and window is None
+                and now - incident.started >= check.clients_after_minutes * 60):
+            title, body = reports.outage_notice(check.name, check.description, incident, now, cfg.public_url, tz)
+            deliver(cfg, store, ladder.Plan("clients", check.name, (channel,), title, body), (channel,), now, out)
+            store.update_incident(incident.id, clients_told=now)
+    for incident_id in just_resolved:
+        incident = store.incident(incident_id)
+        check = cfg.check(incident.check)
+        if incident.clients_told is not None and check is not None:
+            title, body = reports.outage_notice(check.name, check.description, incident, now, cfg.public_url, tz,
+                                                resolved=True)
+            deliver(cfg, store, ladder.Plan("clients", check.name, (channel,), title, body), (channel,), now, out)
+
+
+def _remind_reports(cfg: Config, store: Store, now: int, out: Printer, *_) -> None:
+    """An open incident the team posted with no update for incidents.update_minutes: the team's
+    channels are asked for one (SOP 05: update the status page every 15 minutes)."""
+    if not cfg.incidents.channels:
+        return
+    tz = reports.zone(cfg.timezone)
+    for report in store.reports(open_only=True, limit=100):
+        if reports.update_due(report, now, cfg.incidents.update_minutes):
+            title, body = reports.reminder(report, now, tz)
+            plan = ladder.Plan("update-due", f"incident-{report.id}", cfg.incidents.channels, title, body)
+            done, _ = ladder.delivered(deliver(cfg, store, plan, plan.channels, now, out))
+            if done:
+                store.set_report(report.id, reminded=now)
 
 
 def _retry_resolved(cfg: Config, store: Store, incident: Incident, now: int, out: Printer) -> None:
@@ -96,11 +142,11 @@ def _retry_resolved(cfg: Config, store: Store, incident: Incident, now: int, out
     plan = ladder.Plan("resolve", incident.check, tuple(incident.resolve_pending),
                        f"[RESOLVED] {incident.check} is up again after {clock.duration(outage)}",
                        f"Outage: {clock.hm(incident.started)} – {clock.hm(incident.recovered or incident.resolved)}")
-    outcomes = _deliver(cfg, store, plan, plan.channels, now, out)
+    outcomes = deliver(cfg, store, plan, plan.channels, now, out)
     store.update_incident(incident.id, resolve_pending=[o.channel for o in outcomes if o.status == "failed"])
 
 
-def _deliver(cfg: Config, store: Store, plan: ladder.Plan, channels, now: int, out: Printer):
+def deliver(cfg: Config, store: Store, plan: ladder.Plan, channels, now: int, out: Printer):
     """Send to each channel, log each outcome (database and stdout); never raises."""
     outcomes = []
     for name in channels:

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 
-from . import clock
+from . import clock, reports
 from .config import Config
 from .reasons import public
 from .store import Store
@@ -87,9 +87,25 @@ def build(cfg: Config, store: Store, now: int, published: bool = True) -> dict:
                       "recent": [_incident_json(i, now, say) for i in store.recent_incidents(HISTORY)]},
         "maintenance": [{"check": w.check, "starts": clock.iso(w.starts), "ends": clock.iso(w.ends),
                          "reason": w.reason} for w in windows],
+        # what the team posted (reports.py), open ones first, newest first; times on the readers' clock
+        "timezone": cfg.timezone,
+        "reports": [report_json(r, reports.zone(cfg.timezone), published) for r in store.reports(limit=HISTORY)],
         "uptime_definition": "up results / results outside maintenance windows, per UTC day; "
                              "30-day figure over the last 30 UTC days including today; truncated to 2 decimals",
     }
+
+
+def report_json(report, tz, published: bool = True) -> dict:
+    """An incident the team posted; `published`: without what only the team needs (clients count,
+    post-mortem file)."""
+    out = {"id": report.id, "title": report.title, "impact": report.impact, "services": report.services,
+           "status": report.updates[0].status if report.updates else "investigating",
+           "opened": reports.local_iso(report.opened, tz), "resolved": reports.local_iso(report.resolved, tz),
+           "updates": [{"at": reports.local_iso(u.ts, tz), "status": u.status, "message": u.message,
+                        "eta": reports.local_iso(u.eta, tz)} for u in report.updates]}
+    if not published:
+        out.update(clients=report.clients, postmortem=report.postmortem or None)
+    return out
 
 
 def _incident_json(incident, now: int, say) -> dict:
@@ -116,6 +132,9 @@ h1{font-size:1.6em;margin:0 0 16px}h2{font-size:1.15em;margin:28px 0 10px}
 .d100{background:#2e9d57!important}.d99{background:#8cc152!important}.d95{background:#f0ad3a!important}
 .dlow{background:#c93c37!important}.dmaint{background:#3b73c4!important}
 .uptime{color:#5b6475;font-size:.85em;margin-top:4px}
+.report{background:#fff;border:1px solid #e1e4ea;border-left:4px solid #c93c37;border-radius:8px;padding:12px 16px;margin:10px 0}
+.report.resolved{border-left-color:#2e9d57}.report ol{list-style:none;margin:8px 0 0;padding:0}
+.report li{margin:6px 0}.when{color:#5b6475;font-size:.85em}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #e1e4ea}
 footer{color:#7b8494;font-size:.8em;margin-top:28px}
@@ -148,6 +167,9 @@ def render_html(data: dict) -> str:
              f"<title>{e(data['title'])}</title><style>{CSS}</style></head><body><main>",
              f"<h1>{e(data['title'])}</h1>",
              f"<div class=\"banner {banner}\">{e(s['text'])}</div>"]
+    posted = data.get("reports", [])
+    if any(not r["resolved"] for r in posted):
+        parts.append("<h2>Incidents</h2>" + "".join(_report_html(r) for r in posted if not r["resolved"]))
     group = None
     for svc in data["services"]:
         if svc["group"] and svc["group"] != group:
@@ -179,6 +201,8 @@ def render_html(data: dict) -> str:
             + f"</div><div class=\"st {e(svc['state'])}\">{e(label)}</div></div>{detail}"
             f"<div class=\"bar\">{cells}</div>"
             f"<div class=\"uptime\">{e(uptime)}</div></div>")
+    if any(r["resolved"] for r in posted):
+        parts.append("<h2>Past incidents</h2>" + "".join(_report_html(r) for r in posted if r["resolved"]))
     parts.append(_incident_table("Open incidents", data["incidents"]["open"], open_=True))
     parts.append(_incident_table("Incident history", data["incidents"]["recent"], open_=False))
     if data["maintenance"]:
@@ -190,6 +214,25 @@ def render_html(data: dict) -> str:
     parts.append(f"<footer>Generated {e(_when(data['generated_at']))}. Uptime = up results / results "
                  f"outside maintenance, per UTC day.</footer></main></body></html>\n")
     return "".join(parts)
+
+
+def _local(iso_text: str | None) -> str:
+    """'2026-12-03T00:45-03:00' -> '2026-12-03 00:45 (UTC-03:00)'."""
+    return "—" if not iso_text else f"{iso_text[:16].replace('T', ' ')} (UTC{iso_text[16:]})"
+
+
+def _report_html(r: dict) -> str:
+    """One incident the team posted: title, services, its updates newest first."""
+    e = html.escape
+    updates = "".join(
+        f"<li><b>{e(u['status'].capitalize())}</b> — {e(u['message'])}"
+        + (f" <span class=\"when\">Expected resolution: {e(_local(u['eta']))}</span>" if u["eta"] else "")
+        + f"<div class=\"when\">{e(_local(u['at']))}</div></li>"
+        for u in r["updates"])
+    return (f"<div class=\"report{' resolved' if r['resolved'] else ''}\" id=\"incident-{r['id']}\">"
+            f"<div class=\"name\">{e(r['title'])}</div>"
+            f"<div class=\"desc\">Affects: {e(', '.join(r['services']))}. {e(r['impact'])}</div>"
+            f"<ol>{updates}</ol></div>")
 
 
 def _incident_table(title: str, incidents: list, open_: bool) -> str:

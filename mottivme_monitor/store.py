@@ -1,4 +1,5 @@
-"""SQLite state: results, per-day aggregates, incidents, pings, maintenance, notification log.
+"""SQLite state: results, per-day aggregates, incidents, the team's reports, pings, maintenance,
+notification log.
 
 The timer's `run` and the ping server (`serve`) write concurrently, so the database is in
 WAL mode and every write is one short BEGIN IMMEDIATE transaction. The schema version
@@ -48,6 +49,15 @@ MIGRATIONS: list[list[str]] = [
                outcome TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', message TEXT NOT NULL DEFAULT '')""",
         "CREATE INDEX notifications_ts ON notifications (ts)",
     ],
+    [  # version 2: incidents the team posts (reports.py), and clients told of an outage
+        """CREATE TABLE reports (id INTEGER PRIMARY KEY, title TEXT NOT NULL, impact TEXT NOT NULL,
+               services TEXT NOT NULL DEFAULT '[]', clients INTEGER, opened INTEGER NOT NULL,
+               resolved INTEGER, reminded INTEGER, postmortem TEXT NOT NULL DEFAULT '')""",
+        """CREATE TABLE report_updates (id INTEGER PRIMARY KEY, report_id INTEGER NOT NULL REFERENCES reports (id),
+               ts INTEGER NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL, eta INTEGER)""",
+        "CREATE INDEX report_updates_report ON report_updates (report_id, ts)",
+        "ALTER TABLE incidents ADD COLUMN clients_told INTEGER",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -81,6 +91,38 @@ class Incident:
     recovered: int | None      # first success of the recovery
     resolved: int | None       # when recovery_successes was reached
     resolve_pending: list[str] # channels still owed the RESOLVED notice
+    clients_told: int | None = None  # when the clients' channel heard of it (check's clients_after_minutes)
+
+
+@dataclass(frozen=True)
+class Update:
+    """One update the team posted to a report: what it says, in which status, with an ETA."""
+    id: int
+    report_id: int
+    ts: int
+    status: str                # reports.STATUSES
+    message: str
+    eta: int | None            # when the team expects it resolved
+
+
+@dataclass(frozen=True)
+class Report:
+    """An incident the team posts (SOP 05, Comunicação): its title, impact, services, clients
+    affected, and its updates (newest first)."""
+    id: int
+    title: str
+    impact: str
+    services: list[str]
+    clients: int | None
+    opened: int
+    resolved: int | None
+    reminded: int | None       # the last "post an update" reminder
+    postmortem: str            # the skeleton written when it was resolved
+    updates: tuple[Update, ...] = ()
+
+    @property
+    def last_posted(self) -> int:
+        return max([self.opened] + [u.ts for u in self.updates])
 
 
 @dataclass(frozen=True)
@@ -216,6 +258,62 @@ class Store:
             c.execute(f"UPDATE incidents SET {cols} WHERE id = ?", (*values, incident_id))
         return self.incident(incident_id)
 
+    # -- reports the team posts ----------------------------------------------------------
+
+    def open_report(self, title: str, impact: str, services: list[str], clients: int | None, now: int,
+                    status: str, message: str, eta: int | None) -> Report:
+        with self.tx() as c:
+            rid = c.execute("INSERT INTO reports (title, impact, services, clients, opened) VALUES (?,?,?,?,?)",
+                            (title, impact, json.dumps(services), clients, now)).lastrowid
+            c.execute("INSERT INTO report_updates (report_id, ts, status, message, eta) VALUES (?,?,?,?,?)",
+                      (rid, now, status, message, eta))
+        return self.report(rid)
+
+    def post_update(self, report_id: int, now: int, status: str, message: str, eta: int | None,
+                    resolved: bool = False) -> Report:
+        with self.tx() as c:
+            c.execute("INSERT INTO report_updates (report_id, ts, status, message, eta) VALUES (?,?,?,?,?)",
+                      (report_id, now, status, message, eta))
+            if resolved:
+                c.execute("UPDATE reports SET resolved = ? WHERE id = ?", (now, report_id))
+        return self.report(report_id)
+
+    def set_report(self, report_id: int, **fields) -> Report:
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self.tx() as c:
+            c.execute(f"UPDATE reports SET {cols} WHERE id = ?", (*fields.values(), report_id))
+        return self.report(report_id)
+
+    def report(self, report_id: int) -> Report | None:
+        row = self.conn.execute("SELECT * FROM reports WHERE id = ?", (report_id,)).fetchone()
+        return self._report(row) if row else None
+
+    def reports(self, open_only: bool = False, limit: int = 20) -> list[Report]:
+        """Open ones first, then the most recently opened (newest first)."""
+        where = "WHERE resolved IS NULL" if open_only else ""
+        rows = self.conn.execute(f"SELECT * FROM reports {where} ORDER BY resolved IS NOT NULL, opened DESC, id DESC "
+                                 "LIMIT ?", (limit,))
+        return [self._report(r) for r in rows]
+
+    def _report(self, r) -> Report:
+        updates = tuple(Update(u["id"], u["report_id"], u["ts"], u["status"], u["message"], u["eta"])
+                        for u in self.conn.execute("SELECT * FROM report_updates WHERE report_id = ? "
+                                                   "ORDER BY ts DESC, id DESC", (r["id"],)))
+        return Report(r["id"], r["title"], r["impact"], json.loads(r["services"]), r["clients"], r["opened"],
+                      r["resolved"], r["reminded"], r["postmortem"], updates)
+
+    def history(self, checks: list[str], start: int, end: int) -> tuple[list[Incident], list[sqlite3.Row]]:
+        """The monitor's own record of `checks` between start and end: their incidents that overlap
+        it, and the notifications sent about them (for a post-mortem's timeline)."""
+        marks = ",".join("?" * len(checks)) or "''"
+        incidents = [_incident(r) for r in self.conn.execute(
+            f"SELECT * FROM incidents WHERE check_name IN ({marks}) AND started <= ? "
+            "AND coalesce(recovered, resolved, ?) >= ? ORDER BY started", (*checks, end, end, start))]
+        sent = self.conn.execute(
+            f"SELECT ts, check_name, channel, kind, outcome, message FROM notifications WHERE check_name IN ({marks}) "
+            "AND ts BETWEEN ? AND ? ORDER BY ts, id", (*checks, start, end)).fetchall()
+        return incidents, sent
+
     # -- pings --------------------------------------------------------------------------
 
     def add_ping(self, name: str, ts: int, value: float | None = None, failed: bool = False,
@@ -312,7 +410,8 @@ def _state(r) -> State:
 
 def _incident(r) -> Incident:
     return Incident(r["id"], r["check_name"], r["started"], r["reason"], r["last_step"], r["last_notified"],
-                    json.loads(r["channels"]), r["recovered"], r["resolved"], json.loads(r["resolve_pending"]))
+                    json.loads(r["channels"]), r["recovered"], r["resolved"], json.loads(r["resolve_pending"]),
+                    r["clients_told"])
 
 
 def _window(r) -> Window:

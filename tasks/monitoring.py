@@ -160,7 +160,9 @@ def queue_mode(h) -> bool:
     return "n8n_servers" in h.groups and scaling.settings(h.data).queue_mode
 
 
-def config(m: settings.Monitor) -> tuple[dict, list[str]]:
+def config(m: settings.Monitor, timezone: str) -> tuple[dict, list[str]]:
+    """The monitor's configuration (mottivme_monitor/config.py) and the checks left out; `timezone`
+    (Base.timezone) is the status page's and the posted incidents' clock."""
     rendered, skipped = checks(m)
     return {
         "db": f"{m.state_dir}/state.sqlite",
@@ -174,6 +176,8 @@ def config(m: settings.Monitor) -> tuple[dict, list[str]]:
         "ladder": m.ladder,
         "channels": m.channels,
         "checks": rendered,
+        "timezone": timezone,
+        "incidents": {**m.incidents, "postmortem_dir": f"{m.state_dir}/postmortems"},
     }, skipped
 
 
@@ -210,7 +214,7 @@ def monitoring():
     code = files.sync(name="monitor: the program (mottivme_monitor/)", src=str(PACKAGE), dest=f"{lib}/mottivme_monitor",
                       user="root", group="root", delete=True, exclude=["*.pyc"], exclude_dir=["__pycache__", "*/__pycache__"])
 
-    conf, skipped = config(m)
+    conf, skipped = config(m, b.timezone)
     for s in skipped:
         logger.warning(f"[{host.name}] monitor: check {s}: left out")
     for c in free_form_whatsapp(m.channels):

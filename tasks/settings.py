@@ -202,6 +202,7 @@ class Monitor(_Settings):
     cpu_max_percent: int = key("monitor_cpu_max_percent")
     queue_max_waiting: int = key("monitor_queue_max_waiting")
     resolve_private: bool = key("monitor_resolve_private")
+    incidents: dict = key("monitor_incidents")  # the team's posted incidents (mottivme_monitor/reports.py)
     pip_extra_args: str = key("pip_extra_args")
 
 

@@ -208,6 +208,10 @@ VARIABLES: tuple[Variable, ...] = (
              "whatsapp://TEMPLATE:TOKEN@FROM_PHONE_ID/TO_PHONE?lang=pt_BR&:body=1", secret=True),
     Variable("MONITOR_EMAIL_URL", MONITORING,
              "E-mail: mailtos://user:password@smtp.example.com?to=oncall@mottivme.com.br", secret=True),
+    Variable("MONITOR_CLIENTS_URL", MONITORING,
+             "The clients' channel (e.g. a WhatsApp group or a mailing list, as an apprise URL): the incidents\n"
+             "the team posts with --notify-clients, and an outage past its check's clients_after_minutes.",
+             secret=True),
     Variable("MONITOR_PHONE_URL", MONITORING,
              "Phone call (apprise has none): a provider's HTTP API taking a form POST, e.g. Twilio's\n"
              "https://api.twilio.com/2010-04-01/Accounts/ACxxx/Calls.json with AUTH \"ACxxx:auth-token\"."),

@@ -199,3 +199,36 @@ def test_a_secret_due_for_rotation_warns_by_email_not_by_page_and_the_rotation_c
     sent = messages(monitor, check, "/email")
     assert len(sent) == 2 and "RESOLVED" in sent[1], sent
     assert service(monitor_status(monitor), check)["state"] == "up"
+
+
+def test_the_team_posts_an_incident_the_page_and_the_clients_get_it_and_resolving_leaves_a_postmortem(
+        paused_monitor, sandbox_env):
+    """runbooks/incident.py from this machine, as the on-call engineer runs it: the post is on the
+    status page Caddy serves, the team's and the clients' channels get it, 15 quiet minutes ask
+    the team for an update, and the resolution leaves a post-mortem on the monitor."""
+    monitor = paused_monitor
+    monitor.sh(f"echo \"MONITOR_CLIENTS_URL='json://127.0.0.1:{RECEIVER_PORT}/clients'\" "
+               ">> /etc/mottivme-monitor/secrets.env")
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/incident.py", "--data", "services=n8n",
+                     "--data", "title=Automations delayed", "--data", "impact=New leads wait up to 30 min",
+                     "--data", "clients=12", "--data", "eta=45m", "--data", "notify_clients=yes"], sandbox_env)
+    assert r.returncode == 0 and "incident #1 opened: Automations delayed" in r.stdout + r.stderr, r.stdout[-3000:]
+    doc = monitor_status(monitor)  # the public status.json, through the monitor's Caddy
+    (posted,) = [p for p in doc["reports"] if p["title"] == "Automations delayed"]
+    assert posted["status"] == "investigating" and posted["updates"][0]["eta"].endswith("-03:00")
+    assert "clients" not in posted
+    log = monitor.sh("cat /tmp/itest-whatsapp.log")
+    assert "/clients " in log and "[Investigating] Automations delayed" in log
+    assert "/whatsapp " in log
+
+    monitor.sh(f"mottivme-monitor run --now {at(16)}")
+    assert "[UPDATE DUE] incident #1 (Automations delayed)" in monitor.sh("cat /tmp/itest-whatsapp.log")
+
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/incident.py", "--data", "action=resolve", "--data", "id=1",
+                     "--data", "message=Back to normal"], sandbox_env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    path = re.search(r"post-mortem skeleton: (\S+\.md)", r.stdout + r.stderr)[1]
+    postmortem = monitor.sh(f"cat {path}")
+    assert "# Post-mortem: incident #1 — Automations delayed" in postmortem and "| Clients affected | 12 |" in postmortem
+    assert "posted, investigating: New leads wait up to 30 min" in postmortem and "posted, resolved: Back to normal" in postmortem
+    assert monitor_status(monitor)["reports"][0]["resolved"]

@@ -108,7 +108,7 @@ def test_the_token_is_hmac_of_the_master_and_the_server_name():
 
 def test_every_rendered_heartbeat_check_names_its_sender(fleet, monkeypatch):
     on(monkeypatch, fleet[-1])
-    conf, _ = monitoring.config(settings.Monitor.from_data(fleet[-1].data))
+    conf, _ = monitoring.config(settings.Monitor.from_data(fleet[-1].data), "America/Sao_Paulo")
     beats = [c for c in conf["checks"] if c["type"] == "heartbeat"]
     assert {c["name"] for c in beats} >= {"backup-n1", "secrets-n2", "check-n1", "disk-w1", "memory-v1", "disk-mon"}
     assert all(c["name"].endswith("-" + c["sender"]) for c in beats), [c for c in beats if "sender" not in c]
@@ -125,7 +125,7 @@ def test_capacity_checks_are_warnings_and_leads_are_measured_against_the_tier(fl
         h.data["monitor_leads_query"] = "select count(*) from leads where created_at > now() - interval '1 day'"
     fleet[1].data["n8n_tier"] = "prata"  # n2 runs n8n's queue (Redis); n1 (the first: the tier's) stays bronze
     on(monkeypatch, fleet[-1])
-    conf, _ = monitoring.config(settings.Monitor.from_data(fleet[-1].data))
+    conf, _ = monitoring.config(settings.Monitor.from_data(fleet[-1].data), "America/Sao_Paulo")
     by_name = {c["name"]: c for c in conf["checks"]}
     capacity = ["supabase-size", "supabase-connections", "supabase-slow-queries", "leads-per-day",
                 *(f"cpu-{h.name}" for h in fleet), "queue-n2"]
@@ -149,9 +149,9 @@ def test_capacity_checks_are_warnings_and_leads_are_measured_against_the_tier(fl
     for h in fleet:
         h.data["monitor_leads_query"] = ""
     on(monkeypatch, fleet[-1])
-    assert "leads-per-day" not in {c["name"] for c in monitoring.config(settings.Monitor.from_data(fleet[-1].data))[0]["checks"]}
+    assert "leads-per-day" not in {c["name"] for c in monitoring.config(settings.Monitor.from_data(fleet[-1].data), "America/Sao_Paulo")[0]["checks"]}
     monkeypatch.delenv("SUPABASE_DB_URL")
-    assert "supabase-size" not in {c["name"] for c in monitoring.config(settings.Monitor.from_data(fleet[-1].data))[0]["checks"]}
+    assert "supabase-size" not in {c["name"] for c in monitoring.config(settings.Monitor.from_data(fleet[-1].data), "America/Sao_Paulo")[0]["checks"]}
 
 
 def test_a_servers_urls_carry_its_own_token_for_its_own_checks_never_the_master(fleet, monkeypatch):
@@ -174,7 +174,7 @@ def test_the_monitor_takes_each_servers_rendered_urls_and_nobody_elses(fleet, mo
     """The contract end to end: the config the deploy renders, served by the real receiver,
     pinged with the URLs the deploy gives each server."""
     on(monkeypatch, fleet[-1])
-    conf, _ = monitoring.config(settings.Monitor.from_data(fleet[-1].data))
+    conf, _ = monitoring.config(settings.Monitor.from_data(fleet[-1].data), "America/Sao_Paulo")
     conf.update(db=str(tmp_path / "state.sqlite"), www_dir=str(tmp_path / "www"))
     cfg = monitor_config.parse(monitor_config.expand_env(conf, {"MONITOR_PING_TOKEN": MASTER}))
     server = make_server(cfg, "127.0.0.1", 0)

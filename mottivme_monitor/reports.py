@@ -1,0 +1,169 @@
+"""Incidents the team posts (SOP 05, "Comunicação de Incidentes"): identify (the services, the
+impact, how many clients), communicate (the status page, the clients' channel, the team), update
+every 15 minutes with an estimate, and a post-mortem within a day.
+
+The monitor opens its own incidents when a check fails (ladder.py); these are the team's words
+about them, for the people who use the services. Everything here is pure: texts and decisions from
+the store's records. Times are shown in the monitor's time zone (America/Sao_Paulo as deployed).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from . import clock
+from .reasons import public
+from .store import Incident, Report
+
+# Statuspage's words, which status-page readers know: what the team knows so far
+STATUSES = ("investigating", "identified", "monitoring", "resolved")
+ETA_IN = re.compile(r"^(?:(\d{1,3})h)?(?:(\d{1,4})m(?:in)?)?$")
+ETA_AT = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class ReportError(ValueError):
+    """A value the team gave cannot be used; the message says which and how to write it."""
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ReportError(f"unknown time zone {name!r} (e.g. America/Sao_Paulo)") from None
+
+
+def local(ts: int | None, tz: ZoneInfo) -> str:
+    """'2026-12-03 00:45 -03' (the reader's clock, with its offset); '—' for none."""
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M %z")[:-2]
+
+
+def local_iso(ts: int | None, tz: ZoneInfo) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz).isoformat(timespec="minutes")
+
+
+def parse_eta(text: str | None, now: int, tz: ZoneInfo) -> int | None:
+    """When the team expects it resolved: '45m', '2h', '1h30m' from now, or 'HH:MM' on the
+    reader's clock (the next such time). None/'' = no estimate."""
+    if not text:
+        return None
+    text = text.strip().lower().replace(" ", "")
+    m = ETA_IN.match(text)
+    if m and (m.group(1) or m.group(2)):
+        return now + int(m.group(1) or 0) * 3600 + int(m.group(2) or 0) * 60
+    m = ETA_AT.match(text)
+    if m:
+        today = datetime.fromtimestamp(now, tz)
+        at = today.replace(hour=int(m.group(1)), minute=int(m.group(2)), second=0, microsecond=0)
+        if at.timestamp() <= now:
+            at = (today + timedelta(days=1)).replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+        return int(at.timestamp())
+    raise ReportError(f"--eta {text!r}: give minutes or hours from now (45m, 2h, 1h30m) or a time (14:30)")
+
+
+def check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise ReportError(f"status {status!r}: one of {', '.join(STATUSES)}")
+    return status
+
+
+def update_due(report: Report, now: int, every_minutes: float) -> bool:
+    """An open report whose last update (or reminder) is `every_minutes` old: remind the team."""
+    if report.resolved is not None or every_minutes <= 0:
+        return False
+    return now - max(report.last_posted, report.reminded or 0) >= every_minutes * 60
+
+
+def reminder(report: Report, now: int, tz: ZoneInfo) -> tuple[str, str]:
+    """The team's "post an update" reminder (SOP: update the status page every 15 minutes)."""
+    quiet = clock.duration(now - report.last_posted)
+    title = f"[UPDATE DUE] incident #{report.id} ({report.title}): no update posted for {quiet}"
+    body = "\n".join([
+        f"Services: {', '.join(report.services)}. Last update {local(report.last_posted, tz)}: "
+        f"{report.updates[0].message if report.updates else report.impact}",
+        f"Post one (with an estimate): mottivme-monitor incident update {report.id} --message '...' --eta 30m",
+    ])
+    return title, body
+
+
+def client_notice(report: Report, public_url: str, tz: ZoneInfo) -> tuple[str, str]:
+    """What the clients' channel gets for the report's newest update."""
+    u = report.updates[0]
+    state = "Resolved" if u.status == "resolved" else u.status.capitalize()
+    title = f"[{state}] {report.title}"
+    body = "\n".join(filter(None, [
+        u.message,
+        f"Affected: {', '.join(report.services)}." if u.status != "resolved" else "",
+        f"Expected resolution: {local(u.eta, tz)}." if u.eta and u.status != "resolved" else "",
+        f"Updated {local(u.ts, tz)}." + (f" Status: {public_url}" if public_url else ""),
+    ]))
+    return title, body
+
+
+def outage_notice(check_name: str, description: str, incident: Incident, now: int, public_url: str,
+                  tz: ZoneInfo, resolved: bool = False) -> tuple[str, str]:
+    """What the clients' channel gets when a service has been down for its check's
+    clients_after_minutes (SOP 05's DR scenarios: Supabase 15 minutes, Railway and n8n 30), and
+    when it is back."""
+    what = description or check_name
+    status = f" Status: {public_url}" if public_url else ""
+    if resolved:
+        outage = (incident.recovered or now) - incident.started
+        return (f"[Resolved] {what} is working again",
+                f"{what} was unavailable from {local(incident.started, tz)} to "
+                f"{local(incident.recovered or now, tz)} ({clock.duration(outage)}).{status}")
+    return (f"[Investigating] {what} is unavailable",
+            f"{what} has been unavailable since {local(incident.started, tz)} ({public(incident.reason)}). "
+            f"Our team is working on it; we will post updates.{status}")
+
+
+def postmortem_name(report: Report, tz: ZoneInfo) -> str:
+    return f"{datetime.fromtimestamp(report.opened, tz):%Y-%m-%d}-incident-{report.id}.md"
+
+
+def postmortem(report: Report, incidents: list[Incident], notifications: list, tz: ZoneInfo, tz_name: str) -> str:
+    """The post-mortem's skeleton (SOP 05, Post-incidente: document what happened, a prevention
+    plan, a review with the team): the facts filled in from the monitor's history and the updates
+    posted; the analysis left for the team."""
+    events = []
+    for i in incidents:
+        events.append((i.started, f"monitor: {i.check} down ({public(i.reason)})" if i.reason else f"monitor: {i.check} down"))
+        if i.recovered or i.resolved:
+            events.append((i.recovered or i.resolved,
+                           f"monitor: {i.check} up again after {clock.duration((i.recovered or i.resolved) - i.started)}"))
+    for n in notifications:
+        events.append((n["ts"], f"sent to {n['channel']} ({n['outcome']}): {n['message']}"))
+    for u in report.updates:
+        eta = f" (expected resolution {local(u.eta, tz)})" if u.eta else ""
+        events.append((u.ts, f"posted, {u.status}: {u.message}{eta}"))
+    events.sort(key=lambda e: e[0])
+    first_down = min([i.started for i in incidents] + [report.opened])
+    rows = [
+        ("Services", ", ".join(report.services)),
+        ("Impact", report.impact),
+        ("Clients affected", "unknown" if report.clients is None else str(report.clients)),
+        ("First failure seen by the monitor", local(first_down, tz)),
+        ("Incident posted", local(report.opened, tz)),
+        ("Resolved", f"{local(report.resolved, tz)} ({clock.duration(report.resolved - first_down)} "
+                     "after the first failure)" if report.resolved else "not yet"),
+        ("Updates posted", str(len(report.updates))),
+    ]
+    lines = [f"# Post-mortem: incident #{report.id} — {report.title}", "",
+             "Write it within a day of the resolution and review it with the team (SOP 05, Post-incidente).",
+             f"Times are {tz_name}.", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {_cell(v)} |" for k, v in rows]
+    lines += ["", "## Timeline", "", "From the monitor's history and the updates posted:", ""]
+    lines += [f"- {local(ts, tz)} — {text}" for ts, text in events]
+    lines += ["", "## What happened", "", "_The cause, and how it was found._", "",
+              "## What we did", "", "_What fixed it; what was tried before._", "",
+              "## What went well, what did not", "", "_Detection, communication, the runbooks._", "",
+              "## Prevention plan", "", "| Action | Owner | Due |", "|---|---|---|", "| | | |", "",
+              "## Review", "", "Reviewed with the team on: ____  by: ____", ""]
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
