@@ -27,6 +27,13 @@ Top level (keys starting with "_" are ignored as comments; any other unknown key
     ladder              the global escalation ladder (default: the SOP below)
     channels            {name: channel}
     checks              [check, ...] (required, non-empty)
+    timezone            the clock of the posted incidents on the page, in messages and post-mortems
+                        (default "America/Sao_Paulo"; other times stay UTC)
+    incidents           the team's posted incidents (reports.py): {"update_minutes": 15 (an open one
+                        without an update this long asks `channels` for one; 0 = never),
+                        "channels": [the team's], "clients_channel": "" (the clients' channel: posts
+                        with --notify-clients, and outages past a check's clients_after_minutes),
+                        "postmortem_dir": "" (default: postmortems/ beside db)}
 
 `${VAR}` anywhere in a string value is replaced from the environment when the file is
 loaded (systemd's EnvironmentFile holds the secrets; the JSON holds none). An unset
@@ -54,7 +61,8 @@ Ladder: {"steps": [{"after_minutes": 5, "channels": ["whatsapp"]}, ...],
     2 good results resolve.
 
 Checks: {"name": ..., "type": "http"|"postgres"|"heartbeat", "description": "", "group": "",
-         "ladder": {...optional per-check override...}, ...type keys}
+         "ladder": {...optional per-check override...}, "clients_after_minutes": N (optional: the
+         clients' channel hears of an outage this long, and of its end), ...type keys}
     Names: 1-64 of letters, digits, ".", "_", "-" (they appear in ping URLs).
 
     http: url (required), method "GET", headers {}, body "", expect_status [200],
@@ -117,6 +125,16 @@ Commands (exit 0 = the monitor worked, even with services down; 2 = bad config/u
         name does not end a "*" window (end "*" or --all).
     status [--json] [--now]
         The current state from the database (no checks run); --json = status.json's content.
+    incident open --service CHECK [...] --title T --impact I [--clients N] [--message M]
+             [--status S] [--eta E] [--notify-clients] [--now]
+    incident update ID --message M [--status S] [--eta E] [--notify-clients] [--now]
+    incident resolve ID --message M [--notify-clients] [--now]
+    incident list [--json] [--now]
+        The team's incidents: each post goes to incidents.channels (and the clients' channel with
+        --notify-clients) and the status page is rewritten at once. Statuses: investigating,
+        identified, monitoring, resolved. --eta: 45m, 2h, 1h30m from now, or HH:MM on the
+        `timezone` clock (the next such time). `resolve` prints the post-mortem skeleton's path.
+        An unknown service, a bad --eta, a resolved or missing ID: one line, exit 2, nothing changed.
     token SERVER
         Prints SERVER's heartbeat token (server_token(ping_token, SERVER)), to send one of its
         pings by hand; a SERVER that no heartbeat check has as its sender is an error (exit 2)
@@ -164,14 +182,16 @@ resolved incidents (service, start, end, duration), maintenance windows, generat
 www_dir/status.json: {title, generated_at, interval_seconds, summary, services: [{name,
 description, group, state (up|down|maintenance|unknown), ok, reason, since, last_check, ms,
 uptime_30d, days: [{date, uptime, results, maintenance}], maintenance, incident}],
-incidents: {open, recent}, maintenance: [...], uptime_definition}. Times are ISO 8601 UTC.
+incidents: {open, recent}, maintenance: [...], timezone, reports: [{id, title, impact, services,
+status, opened, resolved, updates: [{at, status, message, eta}]}], uptime_definition}. Times are
+ISO 8601 UTC, except reports' (ISO 8601 with the `timezone` offset).
 
 Time: the injected clock (--now) drives everything the monitor records and decides (result
 times, ladder, heartbeat ages, maintenance, uptime days). Certificate days left are measured
 against the real clock, like the TLS handshake itself.
 
 Database (SQLite, WAL, PRAGMA user_version = schema version; store.MIGRATIONS): results,
-daily, state, incidents, pings, maintenance, notifications. Raw rows older than
+daily, state, incidents, reports, report_updates, pings, maintenance, notifications. Raw rows older than
 raw_history_days are pruned each round (the newest ping of each name is kept); per-day
 aggregates are kept 400 days; incidents are kept.
 """

@@ -253,7 +253,7 @@ def cmd_incident(cfg: Config, args, now: int) -> int:
         if args.action == "list":
             found = store.reports()
             if args.json:
-                print(json.dumps([statuspage.report_json(r, tz) for r in found], indent=1, ensure_ascii=False))
+                print(json.dumps([statuspage.report_json(r, tz, published=False) for r in found], indent=1, ensure_ascii=False))
             for r in found if not args.json else ():
                 state = "resolved " + reports.local(r.resolved, tz) if r.resolved else f"open, {r.updates[0].status}"
                 print(f"#{r.id} {r.title} ({', '.join(r.services)}): {state}; last update "

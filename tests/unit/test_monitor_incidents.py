@@ -71,6 +71,7 @@ def test_open_update_resolve_tells_the_team_the_clients_when_asked_and_the_page(
                                                              "We are looking into it"]  # newest first
         assert report["updates"][0]["at"].endswith("-03:00") and report["updates"][1]["eta"].endswith("-03:00")
         assert "clients" not in report, "how many clients: the team's, not the public page's"
+        assert json.loads(cli(cfg, "incident", "list", "--json")[1])[0]["clients"] == 12
         assert html.index("<h2>Incidents</h2>") < html.index("Supabase is restoring the instance") \
             < html.index("We are looking into it")
         assert "(UTC-03:00)" in html
