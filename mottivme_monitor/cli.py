@@ -264,6 +264,9 @@ def cmd_incident(cfg: Config, args, now: int) -> int:
         eta = reports.parse_eta(args.eta, now, tz)
         if args.notify_clients and not cfg.incidents.clients_channel:
             raise UsageError("--notify-clients: no clients' channel (incidents.clients_channel) is configured")
+        if args.notify_clients and not cfg.channels[cfg.incidents.clients_channel].enabled:
+            raise UsageError("--notify-clients: the clients' channel has no address (set MONITOR_CLIENTS_URL in .env "
+                             "and deploy); nothing was posted")
         if args.action == "open":
             unknown = [n for n in args.service if cfg.check(n) is None]
             if unknown:
@@ -286,11 +289,18 @@ def cmd_incident(cfg: Config, args, now: int) -> int:
             report = store.post_update(report.id, now, status, args.message, None if resolving else eta,
                                        resolved=resolving)
             print(f"incident #{report.id}: {status}")
-            if resolving:
+        problems = []
+        if report.resolved is not None:  # resolved (and so recorded): the notices and the page go out anyway
+            try:
                 print(f"post-mortem skeleton: {_write_postmortem(cfg, store, report, tz)}")
-        _tell(cfg, store, report, now, tz, args.notify_clients)
+            except OSError as e:
+                problems.append(f"the post-mortem skeleton could not be written ({e.strerror or e})")
+        if not _tell(cfg, store, report, now, tz, args.notify_clients):
+            problems.append("no channel took it (details above); the status page shows it")
         statuspage.write(cfg, store, now)
-    return EXIT_OK
+    for problem in problems:
+        print(f"error: incident #{report.id} posted, but {problem}", file=sys.stderr)
+    return EXIT_FAILED if problems else EXIT_OK
 
 
 def _open_status(status: str) -> str:
@@ -299,12 +309,13 @@ def _open_status(status: str) -> str:
     return status
 
 
-def _tell(cfg: Config, store: Store, report, now: int, tz, clients: bool) -> None:
-    """The newest update to the team's channels, and to the clients' channel when asked."""
+def _tell(cfg: Config, store: Store, report, now: int, tz, clients: bool) -> bool:
+    """The newest update to the team's channels, and to the clients' channel when asked; False
+    when every channel with an address failed."""
     title, body = reports.client_notice(report, cfg.public_url, tz)
     targets = list(cfg.incidents.channels) + ([cfg.incidents.clients_channel] if clients else [])
     plan = ladder.Plan("report", f"incident-{report.id}", tuple(dict.fromkeys(targets)), title, body)
-    rounds.deliver(cfg, store, plan, plan.channels, now, print)
+    return ladder.delivered(rounds.deliver(cfg, store, plan, plan.channels, now, print))[0]
 
 
 def _write_postmortem(cfg: Config, store: Store, report, tz) -> str:

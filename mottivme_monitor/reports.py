@@ -35,10 +35,11 @@ def zone(name: str) -> ZoneInfo:
 
 
 def local(ts: int | None, tz: ZoneInfo) -> str:
-    """'2026-12-03 00:45 -03' (the reader's clock, with its offset); '—' for none."""
+    """'2026-12-03 00:45 -03' (the reader's clock, with its offset: -03, +0530); '—' for none."""
     if ts is None:
         return "—"
-    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M %z")[:-2]
+    text = datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M %z")
+    return text[:-2] if text.endswith("00") else text
 
 
 def local_iso(ts: int | None, tz: ZoneInfo) -> str | None:

@@ -106,8 +106,10 @@ def _tell_clients(cfg: Config, store: Store, now: int, out: Printer, just_resolv
         if (incident is not None and incident.clients_told is None and not state.ok and window is None
                 and now - incident.started >= check.clients_after_minutes * 60):
             title, body = reports.outage_notice(check.name, check.description, incident, now, cfg.public_url, tz)
-            deliver(cfg, store, ladder.Plan("clients", check.name, (channel,), title, body), (channel,), now, out)
-            store.update_incident(incident.id, clients_told=now)
+            outcomes = deliver(cfg, store, ladder.Plan("clients", check.name, (channel,), title, body), (channel,),
+                               now, out)
+            if ladder.delivered(outcomes)[0]:  # else tried again next round
+                store.update_incident(incident.id, clients_told=now)
     for incident_id in just_resolved:
         incident = store.incident(incident_id)
         check = cfg.check(incident.check)

@@ -146,14 +146,22 @@ def test_second_run_changes_nothing(sandbox_env, first_deploy):
 
 
 def test_drift_is_converged(n8n_server, sandbox_env, first_deploy):
-    """A stopped n8n container and a hand-edited Caddyfile are put back by the next run."""
-    n8n_server.sh("docker stop $(mottivme-host compose ps -q n8n) >/dev/null && echo '# edited by hand' >> /opt/n8n/caddy/Caddyfile")
+    """A stopped n8n container, a hand-edited compose file and a hand-edited Caddyfile that Caddy
+    was made to serve are all put back by the next run: the stack is applied and Caddy serves the
+    deploy's Caddyfile again (one run that does both once left Caddy on the old one)."""
+    served = "curl -sk -o /dev/null -D - https://localhost/healthz"
+    n8n_server.sh("sed -i 's/^\t\t-Server$/\t\t-Server\\n\t\tX-Drift \"by hand\"/' /opt/n8n/caddy/Caddyfile && "
+                  "mottivme-host compose exec -T caddy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile")
+    assert "x-drift: by hand" in n8n_server.sh(served).lower()
+    n8n_server.sh("docker stop $(mottivme-host compose ps -q n8n) >/dev/null && "
+                  "echo '# edited by hand' >> /opt/n8n/docker-compose.yml")
     r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
     assert r.returncode == 0, r.stderr[-3000:]
     changed = {op["name"] for op in json.loads(r.stdout)["results"]["operations"] if op["success"]}
-    assert "n8n stack | services running" in changed
-    assert "n8n stack | Caddyfile" in changed
-    assert "edited by hand" not in n8n_server.sh("cat /opt/n8n/caddy/Caddyfile")
+    assert {"n8n stack | apply configuration (compose up -d)", "n8n stack | Caddyfile"} <= changed, changed
+    assert "edited by hand" not in n8n_server.sh("cat /opt/n8n/docker-compose.yml")
+    assert "X-Drift" not in n8n_server.sh("cat /opt/n8n/caddy/Caddyfile")
+    assert "x-drift" not in n8n_server.sh(served).lower()
     assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
 
 

@@ -188,5 +188,36 @@ def test_eta_is_a_duration_or_a_time_on_the_readers_clock():
     at_0010 = reports.parse_eta("00:10", now, SP)
     assert at_0010 - now == 24 * 3600 - 2 * 60
     assert reports.parse_eta("", now, SP) is None
+    assert reports.local(now, reports.zone("Asia/Kolkata")) == "2025-03-01 08:42 +0530"
     with pytest.raises(reports.ReportError):
         reports.parse_eta("25:00", now, SP)
+
+
+def test_clients_are_never_told_through_a_channel_without_an_address(tmp_path, hooks, capsys):
+    """--notify-clients with MONITOR_CLIENTS_URL unset: refused, nothing posted (it would say
+    "skipped" and exit 0, and the team would believe the clients were told)."""
+    with Service() as service:
+        cfg = config(tmp_path, hooks, service)
+        raw = json.loads(cfg.read_text())
+        raw["channels"]["clients"]["apprise"] = ""
+        cfg.write_text(json.dumps(raw))
+        code, _ = cli(cfg, "incident", "open", "--service", "n8n", "--title", "t", "--impact", "i",
+                      "--notify-clients")
+        assert code == 2 and "the clients' channel has no address" in capsys.readouterr().err
+        assert cli(cfg, "incident", "list")[1] == "no incident has been posted\n"
+
+
+def test_a_post_no_channel_took_fails_and_a_failed_clients_notice_is_sent_again(tmp_path, hooks, capsys):
+    with WebhookReceiver(status=500) as broken, Service(status=503) as service:
+        cfg = config(tmp_path, broken, service, clients_after=15)
+        code, out = cli(cfg, "incident", "open", "--service", "n8n", "--title", "t", "--impact", "i", "--now", at(0))
+        assert code == 3 and "incident #1 opened" in out
+        assert "no channel took it" in capsys.readouterr().err
+        for k in range(0, 17):
+            cli(cfg, "run", "--now", at(k))
+        tried = len(broken.paths("/clients"))
+        assert tried >= 2, "the clients' notice is tried again while it fails"
+        broken.status = 200
+        cli(cfg, "run", "--now", at(17))
+        cli(cfg, "run", "--now", at(18))
+        assert len(broken.paths("/clients")) == tried + 1, "then once"
