@@ -16,7 +16,7 @@ import shlex
 
 from pyinfra import host, inventory
 
-from runbooks._args import options, refuse
+from runbooks._args import given, options, refuse
 from tasks.monitoring import COMMAND
 from tasks.operations import run_and_report
 
@@ -34,14 +34,21 @@ OPTIONS = {
     "eta": ("", r"([0-9]{1,3}h)?([0-9]{1,4}m)?|([01]?[0-9]|2[0-3]):[0-5][0-9]", "45m, 2h, 1h30m or 14:30"),
     "notify_clients": ("no", r"yes|no", "yes: the clients' channel is told too"),
 }
+# what each action needs, and what else it takes (anything more is refused, not dropped unseen)
+NEEDS = {"open": ("services", "title", "impact"), "update": ("id", "message"), "resolve": ("id", "message"),
+         "list": ()}
+TAKES = {"open": ("clients", "message", "status", "eta", "notify_clients"),
+         "update": ("status", "eta", "notify_clients"), "resolve": ("notify_clients",), "list": ()}
 opts = options(OPTIONS)
 action = opts["action"]
-needed = {"open": ("services", "title", "impact"), "update": ("id", "message"), "resolve": ("id", "message"),
-          "list": ()}[action]
-missing = [k for k in needed if not opts[k]]
+missing = [k for k in NEEDS[action] if not opts[k]]
 if missing:
     refuse(f"action={action} needs {', '.join(f'--data {k}=...' for k in missing)}")
-if not list(inventory.get_group("monitors", default=[])):
+unused = sorted(k for k in given() if k in OPTIONS and k not in ("action", *NEEDS[action], *TAKES[action]))
+if unused:
+    refuse(f"action={action} takes no {', '.join(unused)} (see docs/runbooks/incident.md)")
+monitors = list(inventory.get_group("monitors", default=[]))
+if not monitors:
     refuse("no monitor host in the inventory: set MONITOR_SERVERS in .env and run deploy.py first "
            "(sandbox: python -m sandbox up --group monitors)")
 
@@ -58,11 +65,12 @@ def command() -> str:
         args += [f"--message {q(opts['message'])}"] if opts["message"] else []
     else:
         args += [opts["id"], f"--message {q(opts['message'])}"]
-    args += [f"--status {opts['status']}"] if opts["status"] and action != "resolve" else []
-    args += [f"--eta {opts['eta']}"] if opts["eta"] and action != "resolve" else []
+    args += [f"--status {opts['status']}"] if opts["status"] else []
+    args += [f"--eta {opts['eta']}"] if opts["eta"] else []
     args += ["--notify-clients"] if opts["notify_clients"] == "yes" else []
     return " ".join(args)
 
 
-if "monitors" in host.groups:
+# the first monitor host's page and channels (a second monitor would tell everyone twice)
+if host.name == monitors[0].name:
     run_and_report(name=f"incident {action}", command=command(), what=f"incident {action}")

@@ -31,7 +31,7 @@ def url(ip: str) -> str:
 def settings(state: dict) -> dict:
     """The host data that sends a sandbox server's Caddy to the sandbox's ACME CA ({} without one)."""
     acme = state.get("acme")
-    if not acme:
+    if not acme or "url" not in acme:  # none, or its set-up failed (sandbox/core.py said so)
         return {}
     return {"caddy_acme_ca": acme["url"], "caddy_acme_ca_root": Path(acme["root"]).read_text()}
 
@@ -59,10 +59,10 @@ def set_up(ssh_args: list[str], h: dict, state_dir: Path) -> dict:
     certs = make_certs(state_dir / "acme", days=3650, name="pebble-https", hosts=(h["private_ip"],))
     script = "set -e\numask 077\ninstall -d -m 755 /etc/pebble\n"
     pems = (Path(certs[k]).read_text() for k in ("ca", "cert", "key"))
-    for path, text in _files(*pems).items():
-        script += f"cat > {path} <<'SBX_EOF'\n{text.rstrip()}\nSBX_EOF\nchmod 644 {path}\n"
-    script += ("chmod 600 /etc/pebble/https-key.pem\n"
-               "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pebble >/dev/null "
+    for path, text in _files(*pems).items():  # umask 077: the key is never readable by others
+        mode = "600" if path.endswith("-key.pem") else "644"
+        script += f"cat > {path} <<'SBX_EOF'\n{text.rstrip()}\nSBX_EOF\nchmod {mode} {path}\n"
+    script += ("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pebble >/dev/null "
                "|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
                "--no-install-recommends pebble >/dev/null; }\n"
                f"systemctl daemon-reload\nsystemctl enable --now -q {UNIT}\n")
@@ -72,8 +72,8 @@ def set_up(ssh_args: list[str], h: dict, state_dir: Path) -> dict:
     directory = url(h["private_ip"])
     deadline = time.time() + 60
     while True:  # pebble answers its directory, over the sandbox CA's certificate for its address
-        r = subprocess.run(ssh_args + ["curl", "-sf", "--cacert", "/etc/pebble/sandbox-ca.pem", "-o", "/dev/null",
-                                       directory], capture_output=True, text=True)
+        r = subprocess.run(ssh_args + ["curl", "-sf", "-m", "5", "--cacert", "/etc/pebble/sandbox-ca.pem", "-o",
+                                       "/dev/null", directory], capture_output=True, text=True, timeout=30)
         if r.returncode == 0:
             break
         if time.time() > deadline:

@@ -184,8 +184,13 @@ class Sandbox:
             # the sandbox's stand-in for Let's Encrypt (sandbox/acme.py), once per sandbox
             ca = None if state.get("acme") else self._start(0, "sandbox_acme", state, release, name=f"{self.prefix}-acme")
         if ca:
+            state["acme"] = {"server": ca}  # recorded first: down() removes it whatever happens next
+            self.save(state)
             self._wait_ready(ca)
-            state["acme"] = acme.set_up(self.ssh_args(ca), ca, self.state_dir)
+            try:
+                state["acme"] = acme.set_up(self.ssh_args(ca), ca, self.state_dir)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                raise SandboxError(f"the sandbox's ACME CA: {e} (python -m sandbox down, then up again)") from None
             self.save(state)
             log(f"ACME CA (pebble) on {ca['name']}: {state['acme']['url']}")
         for h in new:

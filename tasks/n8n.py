@@ -165,10 +165,11 @@ def n8n_stack(version: str):
                  _if=applied.did_change)
     operations.compose_running(name="services running", stack_dir=st.dir, project=st.compose_project,
                                services=stack_services(s), compose=compose_command(dk))
-    # --force: a changed ACME root with the same Caddyfile is a reload too
+    # --force: a changed ACME root with the same Caddyfile is a reload too. Whether or not the stack
+    # was applied: `compose up` leaves a Caddy whose service did not change running on the old one
     reload_caddy = compose(st, dk, "exec -T caddy caddy reload --force --config /etc/caddy/Caddyfile --adapter caddyfile")
     server.shell(name="reload Caddy (Caddyfile changed)", commands=[reload_caddy],
-                 _if=[any_changed(caddyfile, acme_root), applied.did_not_change])
+                 _if=any_changed(caddyfile, acme_root))
 
     if len(s.main_services) > 1:
         operations.compose_healthy(name="workers / webhook processors healthy", stack_dir=st.dir,
