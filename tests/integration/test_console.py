@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from sandbox.core import SANDBOX_N8N_HOST
 from tests.helpers import SUPABASE_PSQL, backup_now, run_mottivme, run_pyinfra, supabase_checksums
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -65,7 +66,8 @@ def test_doctor_finds_what_is_wrong_with_its_fix(n8n_server, vault, sandbox_env)
                  "ok    backup vault: its REST server answers with the trusted certificate"):
         assert line in out, out
     assert re.search(r"^ok    containers: caddy, n8n, postgres: running and healthy$", out, re.M), out
-    assert re.search(r"^ok    certificate: localhost: [0-9.]+ (h|days) left$", out, re.M), out
+    # the certificate the sandbox's ACME CA issued for N8N_HOST
+    assert re.search(rf"^ok    certificate: {re.escape(SANDBOX_N8N_HOST)}: [0-9.]+ (h|days) left$", out, re.M), out
     assert r.returncode == (1 if "FAIL" in out else 0)
     n8n_server.sh("nft delete table inet mottivme_fw")
     try:
