@@ -58,6 +58,9 @@ def test_restore_over_supabase_named_by_its_source(supabase_host, sandbox_env):
 
 
 def test_doctor_finds_what_is_wrong_with_its_fix(n8n_server, vault, sandbox_env):
+    # a settled server (run alone, this test comes right after the seeding restarted n8n)
+    n8n_server.sh("for i in $(seq 120); do [ -z \"$(docker ps --filter health=starting -q)\" ] && exit 0; sleep 1; done; "
+                  "exit 1")
     r = run_mottivme(["doctor"], sandbox_env)
     out = r.stdout
     assert f"== {n8n_server.name} (n8n_servers)" in out, r.stderr[-2000:]
