@@ -248,17 +248,19 @@ def cmd_token(cfg: Config, args, now: int) -> int:
 def cmd_incident(cfg: Config, args, now: int) -> int:
     """The team's incidents (reports.py): each post goes to the team's channels, to the clients'
     channel with --notify-clients, and onto the status page at once."""
-    tz = reports.zone(cfg.timezone)
+    tz = cfg.tz
     with Store(cfg.db) as store:
         if args.action == "list":
             found = store.reports()
             if args.json:
-                print(json.dumps([statuspage.report_json(r, tz, published=False) for r in found], indent=1, ensure_ascii=False))
-            for r in found if not args.json else ():
+                print(json.dumps([statuspage.report_json(r, tz, published=False) for r in found], indent=1,
+                                 ensure_ascii=False))
+                return EXIT_OK
+            for r in found:
                 state = "resolved " + reports.local(r.resolved, tz) if r.resolved else f"open, {r.updates[0].status}"
                 print(f"#{r.id} {r.title} ({', '.join(r.services)}): {state}; last update "
                       f"{reports.local(r.last_posted, tz)}: {r.updates[0].message}")
-            if not found and not args.json:
+            if not found:
                 print("no incident has been posted")
             return EXIT_OK
         eta = reports.parse_eta(args.eta, now, tz)
@@ -322,8 +324,9 @@ def _write_postmortem(cfg: Config, store: Store, report, tz) -> str:
     directory = cfg.incidents.postmortem_dir or os.path.join(os.path.dirname(os.path.abspath(cfg.db)), "postmortems")
     os.makedirs(directory, exist_ok=True)
     # the monitor's incidents of those services while it was open, and what it sent from their start
-    incidents, _ = store.history(report.services, report.opened, report.resolved)
-    _, sent = store.history(report.services, min([report.opened] + [i.started for i in incidents]), report.resolved)
+    incidents = store.incidents_between(report.services, report.opened, report.resolved)
+    sent = store.notifications_between(report.services, min([report.opened] + [i.started for i in incidents]),
+                                       report.resolved)
     path = os.path.join(directory, reports.postmortem_name(report, tz))
     with open(path, "w", encoding="utf-8") as f:
         f.write(reports.postmortem(report, incidents, sent, tz, cfg.timezone))

@@ -12,7 +12,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -121,6 +123,11 @@ class Config:
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
 
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        """`timezone` as a clock (checked when the configuration was read)."""
+        return ZoneInfo(self.timezone)
+
     def senders(self) -> list[str]:
         """The servers named as a heartbeat check's `sender`, sorted: each pings with a token of its own."""
         return sorted({c.spec["sender"] for c in self.checks if c.type == "heartbeat" and c.spec["sender"]})
@@ -187,8 +194,6 @@ def parse(data: Any, path: str = "<config>") -> Config:
 
 
 def _timezone(data: dict) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     name = _str(data, "timezone", "America/Sao_Paulo")
     try:
         ZoneInfo(name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from . import clock
 from .reasons import public
@@ -25,13 +25,6 @@ ETA_AT = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 class ReportError(ValueError):
     """A value the team gave cannot be used; the message says which and how to write it."""
-
-
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ReportError(f"unknown time zone {name!r} (e.g. America/Sao_Paulo)") from None
 
 
 def local(ts: int | None, tz: ZoneInfo) -> str:

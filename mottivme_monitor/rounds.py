@@ -97,7 +97,13 @@ def _tell_clients(cfg: Config, store: Store, now: int, out: Printer, just_resolv
     channel = cfg.incidents.clients_channel
     if not channel:
         return
-    tz = reports.zone(cfg.timezone)
+
+    def send(check: Check, incident: Incident, resolved: bool) -> bool:
+        title, body = reports.outage_notice(check.name, check.description, incident, now, cfg.public_url, cfg.tz,
+                                            resolved=resolved)
+        plan = ladder.Plan("clients", check.name, (channel,), title, body)
+        return ladder.delivered(deliver(cfg, store, plan, plan.channels, now, out))[0]
+
     for check in cfg.checks:
         if check.clients_after_minutes is None:
             continue
@@ -105,18 +111,13 @@ def _tell_clients(cfg: Config, store: Store, now: int, out: Printer, just_resolv
         incident = store.open_incident(check.name)
         if (incident is not None and incident.clients_told is None and not state.ok and window is None
                 and now - incident.started >= check.clients_after_minutes * 60):
-            title, body = reports.outage_notice(check.name, check.description, incident, now, cfg.public_url, tz)
-            outcomes = deliver(cfg, store, ladder.Plan("clients", check.name, (channel,), title, body), (channel,),
-                               now, out)
-            if ladder.delivered(outcomes)[0]:  # else tried again next round
+            if send(check, incident, resolved=False):  # else tried again next round
                 store.update_incident(incident.id, clients_told=now)
     for incident_id in just_resolved:
         incident = store.incident(incident_id)
         check = cfg.check(incident.check)
         if incident.clients_told is not None and check is not None:
-            title, body = reports.outage_notice(check.name, check.description, incident, now, cfg.public_url, tz,
-                                                resolved=True)
-            deliver(cfg, store, ladder.Plan("clients", check.name, (channel,), title, body), (channel,), now, out)
+            send(check, incident, resolved=True)
 
 
 def _remind_reports(cfg: Config, store: Store, now: int, out: Printer, *_) -> None:
@@ -124,10 +125,9 @@ def _remind_reports(cfg: Config, store: Store, now: int, out: Printer, *_) -> No
     channels are asked for one (SOP 05: update the status page every 15 minutes)."""
     if not cfg.incidents.channels:
         return
-    tz = reports.zone(cfg.timezone)
     for report in store.reports(open_only=True, limit=100):
         if reports.update_due(report, now, cfg.incidents.update_minutes):
-            title, body = reports.reminder(report, now, tz)
+            title, body = reports.reminder(report, now, cfg.tz)
             plan = ladder.Plan("update-due", f"incident-{report.id}", cfg.incidents.channels, title, body)
             done, _ = ladder.delivered(deliver(cfg, store, plan, plan.channels, now, out))
             if done:

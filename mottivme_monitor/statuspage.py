@@ -89,7 +89,7 @@ def build(cfg: Config, store: Store, now: int, published: bool = True) -> dict:
                          "reason": w.reason} for w in windows],
         # what the team posted (reports.py), open ones first, newest first; times on the readers' clock
         "timezone": cfg.timezone,
-        "reports": [report_json(r, reports.zone(cfg.timezone), published) for r in store.reports(limit=HISTORY)],
+        "reports": [report_json(r, cfg.tz, published) for r in store.reports(limit=HISTORY)],
         "uptime_definition": "up results / results outside maintenance windows, per UTC day; "
                              "30-day figure over the last 30 UTC days including today; truncated to 2 decimals",
     }

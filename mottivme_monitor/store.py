@@ -302,17 +302,19 @@ class Store:
         return Report(r["id"], r["title"], r["impact"], json.loads(r["services"]), r["clients"], r["opened"],
                       r["resolved"], r["reminded"], r["postmortem"], updates)
 
-    def history(self, checks: list[str], start: int, end: int) -> tuple[list[Incident], list[sqlite3.Row]]:
-        """The monitor's own record of `checks` between start and end: their incidents that overlap
-        it, and the notifications sent about them (for a post-mortem's timeline)."""
+    def incidents_between(self, checks: list[str], start: int, end: int) -> list[Incident]:
+        """The monitor's incidents of `checks` that overlap start..end (a post-mortem's timeline)."""
         marks = ",".join("?" * len(checks)) or "''"
-        incidents = [_incident(r) for r in self.conn.execute(
+        return [_incident(r) for r in self.conn.execute(
             f"SELECT * FROM incidents WHERE check_name IN ({marks}) AND started <= ? "
             "AND coalesce(recovered, resolved, ?) >= ? ORDER BY started", (*checks, end, end, start))]
-        sent = self.conn.execute(
+
+    def notifications_between(self, checks: list[str], start: int, end: int) -> list[sqlite3.Row]:
+        """What the monitor sent about `checks` from start to end."""
+        marks = ",".join("?" * len(checks)) or "''"
+        return self.conn.execute(
             f"SELECT ts, check_name, channel, kind, outcome, message FROM notifications WHERE check_name IN ({marks}) "
             "AND ts BETWEEN ? AND ? ORDER BY ts, id", (*checks, start, end)).fetchall()
-        return incidents, sent
 
     # -- pings --------------------------------------------------------------------------
 

@@ -177,7 +177,7 @@ def config(m: settings.Monitor, timezone: str) -> tuple[dict, list[str]]:
         "channels": m.channels,
         "checks": rendered,
         "timezone": timezone,
-        "incidents": {**m.incidents, "postmortem_dir": f"{m.state_dir}/postmortems"},
+        "incidents": m.incidents,  # post-mortems: postmortems/ beside the database, in state_dir
     }, skipped
 
 

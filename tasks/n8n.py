@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from pyinfra import host, inventory
 from pyinfra.api import HiddenValue, deploy
@@ -150,7 +151,9 @@ def n8n_stack(version: str):
     # deploy, from inside the server, ever sees the setup page of a fresh n8n
     claimed_marker = f"{st.dir}/.owner-claimed"
     owner_claimed = bool(host.get_fact(File, path=claimed_marker))
-    acme_root = operations.caddy_acme_root(b.caddy_acme_ca_root, f"{st.dir}/caddy/acme-ca-root.pem", "Caddy")
+    # ./caddy is Caddy's /etc/caddy: the root goes where Caddy's configuration names it
+    acme_root = operations.caddy_acme_root(b.caddy_acme_ca_root,
+                                           f"{st.dir}/caddy/{os.path.basename(b.acme_root_file)}", "Caddy")
     caddyfile = files.template(name="Caddyfile" + ("" if owner_claimed else " (closed until the owner is claimed)"),
                                src="templates/Caddyfile.j2", dest=f"{st.dir}/caddy/Caddyfile", mode="644", base=b,
                                owner_claimed=owner_claimed, **ctx)

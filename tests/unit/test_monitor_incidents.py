@@ -5,13 +5,14 @@ hear of an outage past its service's threshold, and a resolved incident leaves a
 
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from mottivme_monitor import reports
 from sandbox.receivers import T0, Service, WebhookReceiver, at, cli, write_config
 
-SP = reports.zone("America/Sao_Paulo")
+SP = ZoneInfo("America/Sao_Paulo")
 
 
 @pytest.fixture
@@ -188,7 +189,7 @@ def test_eta_is_a_duration_or_a_time_on_the_readers_clock():
     at_0010 = reports.parse_eta("00:10", now, SP)
     assert at_0010 - now == 24 * 3600 - 2 * 60
     assert reports.parse_eta("", now, SP) is None
-    assert reports.local(now, reports.zone("Asia/Kolkata")) == "2025-03-01 08:42 +0530"
+    assert reports.local(now, ZoneInfo("Asia/Kolkata")) == "2025-03-01 08:42 +0530"
     with pytest.raises(reports.ReportError):
         reports.parse_eta("25:00", now, SP)
 
