@@ -86,9 +86,6 @@ caddy_extra_names = []
 # HTTP Strict-Transport-Security of every public site (n8n, the status page): browsers then
 # never reach them over plain HTTP. Empty: not sent.
 caddy_hsts = "max-age=31536000; includeSubDomains"
-# Where local image archives live on the host (the sandbox preloads images; a real host pulls).
-image_archive_dir = ""
-
 # --- scaling: SOP 05's traffic tiers with n8n's queue mode (tasks/scaling.py, docs/scaling.md) --
 # bronze  (0-100 leads/day):   one n8n process, no Redis (today's set-up).
 # prata   (100-500):           + Redis; n8n in queue mode with worker processes on the main server.

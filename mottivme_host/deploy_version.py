@@ -18,10 +18,8 @@ Every step is logged to the deploy log (settings deploy_log).
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import re
-import threading
 
 from . import common, envfile
 from .common import Fail, Log
@@ -50,14 +48,6 @@ def valid_version(version: str) -> bool:
 def version_key(version: str) -> tuple[int, ...]:
     """2.41.10 > 2.41.9: a release's numbers compared as numbers (valid_version first)."""
     return tuple(int(x) for x in version.split("."))
-
-
-def archive_pattern(archive_dir: str, ref: str) -> str:
-    """The glob of `ref`'s image archives in `archive_dir` (the sandbox's `docker save | zstd`
-    files, named `<ref with / and : as _>-rN[-on-BASE].tar.zst`); the last by name is loaded. The
-    `-r` after the tag keeps 2.41.1 from matching 2.41.10's archives."""
-    name = ref.replace("/", "_").replace(":", "_")
-    return os.path.join(glob.escape(archive_dir), f"{glob.escape(name)}-r*.tar.zst")
 
 
 def env_path(s: Settings) -> str:
@@ -111,38 +101,11 @@ class _Deploy:
     def image_present(self, ref: str) -> bool:
         return self.r.run(["docker", "image", "inspect", ref], check=False).ok
 
-    def load_archive(self, path: str) -> None:
-        """`zstd -dc -q FILE | docker load -q`: the pipe is made here (no shell), zstd feeding it
-        from a thread while docker load reads it."""
-        rfd, wfd = os.pipe()
-        reader, writer = os.fdopen(rfd, "rb"), os.fdopen(wfd, "wb")
-
-        def feed():
-            try:
-                self.r.run(["zstd", "-dc", "-q", path], stdout=writer, log=self.log.file, check=False)
-            finally:
-                writer.close()  # docker load sees the end of the archive
-
-        self.log.file.flush()
-        feeder = threading.Thread(target=feed, name="zstd", daemon=True)
-        feeder.start()
-        try:
-            self.to_log(["docker", "load", "-q"], stdin=reader)
-        finally:
-            reader.close()  # zstd stops (broken pipe) if docker load ended early
-            feeder.join()
-
     def ensure_image(self, ref: str, old: str) -> None:
         if self.image_present(ref):
             return
-        if self.s.image_archive_dir:
-            archives = sorted(glob.glob(archive_pattern(self.s.image_archive_dir, ref)))  # the last by name
-            if archives:
-                self.log.log(f"loading {ref} from {archives[-1]}")
-                self.load_archive(archives[-1])
-        else:
-            self.log.log(f"pulling {ref}")
-            self.to_log(["docker", "pull", "-q", ref])
+        self.log.log(f"pulling {ref}")
+        self.to_log(["docker", "pull", "-q", ref])
         if not self.image_present(ref):
             raise Fail(f"image {ref} not found: nothing was changed, n8n stays on {old}", 3)
 

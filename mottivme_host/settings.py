@@ -143,8 +143,6 @@ class Settings:
     postgres_image: str = "postgres:17"  # the stack's PostgreSQL image (psql, pg_restore -l)
     deploy_log: str = "/var/log/n8n-deploy.log"
     env_file: str = ".env"  # in stack_dir: the stack's secrets and N8N_VERSION (the running version)
-    # sandbox only (group_data/sandbox.py): image archives to `docker load` instead of pulling
-    image_archive_dir: str = ""
     # SOP 05: the rotatable secrets are rotated every secret_max_age_days; secret-age warns
     # secret_warn_days before. The record of their ages (fingerprints and days, root only):
     secret_max_age_days: int = 90

@@ -1,12 +1,13 @@
-"""The sandbox's ACME certificate authority: Let's Encrypt's test server, Debian's `pebble`, on a
-sandbox server of its own that no deploy targets (`<prefix>-acme`, hosts.json's "acme").
+"""The sandbox's ACME certificate authority: Let's Encrypt's test server, Debian's `pebble`, on the
+sandbox's services server, which no deploy targets (`<prefix>-services`, hosts.json's
+"services"; the container registry, sandbox/registry.py, runs there too).
 
 Caddy on the n8n servers and on the monitor gets its certificates from it through the automatic
 HTTPS production uses; only the CA's directory URL and the root that signs its HTTPS differ
 (caddy_acme_ca, caddy_acme_ca_root: host data the sandbox's inventory gives every server, from
 `settings()`). Pebble validates no challenge here (PEBBLE_VA_ALWAYS_VALID, its own setting): the
 sandbox has no DNS that would lead it to the servers. Its HTTPS certificate is the sandbox's own
-(a CA made here, the certificate for the server's address: Caddy's containers reach it by
+(the services' CA, the certificate for the server's address: Caddy's containers reach it by
 address, as they have no name for it); the certificates it issues chain to a root pebble makes
 each time it starts ("Pebble Root CA ...", "Pebble Intermediate CA ...").
 """
@@ -30,8 +31,8 @@ def url(ip: str) -> str:
 
 def settings(state: dict) -> dict:
     """The host data that sends a sandbox server's Caddy to the sandbox's ACME CA ({} without one)."""
-    acme = state.get("acme")
-    if not acme or "url" not in acme:  # none, or its set-up failed (sandbox/core.py said so)
+    acme = state.get("services", {}).get("acme")
+    if not acme:  # none, or its set-up failed (sandbox/core.py said so)
         return {}
     return {"caddy_acme_ca": acme["url"], "caddy_acme_ca_root": Path(acme["root"]).read_text()}
 
@@ -51,12 +52,10 @@ def _files(ca: str, cert: str, key: str) -> dict[str, str]:
             "/etc/pebble/https-key.pem": key, f"/etc/systemd/system/{UNIT}": unit}
 
 
-def set_up(ssh_args: list[str], h: dict, state_dir: Path) -> dict:
-    """Install and start pebble on the server `h` (reached with `ssh_args`); the record hosts.json
-    keeps: the server, the directory URL and the root of pebble's HTTPS."""
-    from sandbox.receivers import make_certs
-
-    certs = make_certs(state_dir / "acme", days=3650, name="pebble-https", hosts=(h["private_ip"],))
+def set_up(ssh_args: list[str], h: dict, certs: dict) -> dict:
+    """Install and start pebble on the server `h` (reached with `ssh_args`), its HTTPS over `certs`
+    (sandbox/receivers.make_certs: for the server's address); the record hosts.json keeps: the
+    directory URL and the root of pebble's HTTPS."""
     script = "set -e\numask 077\ninstall -d -m 755 /etc/pebble\n"
     pems = (Path(certs[k]).read_text() for k in ("ca", "cert", "key"))
     for path, text in _files(*pems).items():  # umask 077: the key is never readable by others
@@ -80,4 +79,4 @@ def set_up(ssh_args: list[str], h: dict, state_dir: Path) -> dict:
             raise RuntimeError(f"pebble on {h['name']} does not answer {directory} "
                                f"(journalctl -u {UNIT} there)")
         time.sleep(0.3)
-    return {"server": h, "url": directory, "root": certs["ca"]}
+    return {"url": directory, "root": certs["ca"]}

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from sandbox import acme
+from sandbox import acme, registry
 from tasks import groupdata, variables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,26 +173,31 @@ class Sandbox:
             state = self.load()
             if not any(n["Name"] == self.network for n in self._networks()):
                 self.docker("network", "create", "--label", f"{LABEL}={self.prefix}", self.network)
+            if state.get("acme"):  # made before the services server (registry and ACME CA) existed
+                raise SandboxError("this sandbox predates its registry: python -m sandbox down, then up again")
+            refs = registry.wanted(versions())
+            if not state.get("services"):
+                from sandbox.receivers import make_certs
+
+                # the sandbox's own services (registry, ACME CA), first: the servers trust its CA
+                # from their first boot, as a real server trusts the Internet's
+                svc = self._start(0, "sandbox_services", state, release, name=f"{self.prefix}-services", images=True)
+                state["services"] = {"server": svc}  # recorded first: down() removes it whatever happens next
+                self.save(state)
+                state["services"]["certs"] = make_certs(self.state_dir / "services", days=3650, name="services",
+                                                        hosts=(svc["private_ip"], *registry.names(refs)))
+                self.save(state)
+            ca = Path(state["services"]["certs"]["ca"]).read_text()
             used = {h["index"] for h in state["hosts"]}
             new = []
             for _ in range(count):
                 i = next(k for k in range(1, 1000) if k not in used)
                 used.add(i)
-                new.append(self._start(i, group, state, release))
+                new.append(self._start(i, group, state, release, ca=ca))
                 state["hosts"].append(new[-1])
                 self.save(state)
-            # the sandbox's stand-in for Let's Encrypt (sandbox/acme.py), once per sandbox
-            ca = None if state.get("acme") else self._start(0, "sandbox_acme", state, release, name=f"{self.prefix}-acme")
-        if ca:
-            state["acme"] = {"server": ca}  # recorded first: down() removes it whatever happens next
-            self.save(state)
-            self._wait_ready(ca)
-            try:
-                state["acme"] = acme.set_up(self.ssh_args(ca), ca, self.state_dir)
-            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-                raise SandboxError(f"the sandbox's ACME CA: {e} (python -m sandbox down, then up again)") from None
-            self.save(state)
-            log(f"ACME CA (pebble) on {ca['name']}: {state['acme']['url']}")
+        if "registry" not in state["services"]:  # new, or its set-up failed last time: (again) now
+            self._set_up_services(state, state["services"]["server"], refs)
         for h in new:
             self._wait_ready(h)
         self._write_etc_hosts(state)
@@ -200,7 +205,24 @@ class Sandbox:
             + ", ".join(f"{h['name']} (Debian {release}) ssh 127.0.0.1:{h['ssh_port']} https 127.0.0.1:{h['https_port']}" for h in new))
         return new
 
-    def _start(self, i: int, group: str, state: dict, release: str, name: str | None = None) -> dict:
+    def _set_up_services(self, state: dict, svc: dict, refs: list[str]) -> None:
+        """pebble (sandbox/acme.py) and the registry (sandbox/registry.py) on the services server."""
+        self._wait_ready(svc)
+        certs = state["services"]["certs"]
+        t0 = time.time()
+        try:
+            state["services"]["acme"] = acme.set_up(self.ssh_args(svc), svc, certs)
+            state["services"]["registry"] = registry.set_up(self.ssh_args(svc), svc, certs, refs, CACHE / "images")
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            raise SandboxError(f"the sandbox's services: {e} (python -m sandbox down, then up again)") from None
+        self.save(state)
+        log(f"services on {svc['name']} in {time.time() - t0:.1f}s: ACME CA {state['services']['acme']['url']}, "
+            f"registry for {', '.join(state['services']['registry']['names'])} ({len(refs)} images)")
+
+    def _start(self, i: int, group: str, state: dict, release: str, name: str | None = None,
+               ca: str = "", images: bool = False) -> dict:
+        """Start a server container; `ca`: a PEM its trust store takes; `images`: the image
+        archives mounted on /sbx/images (the services server, which pushes them to the registry)."""
         name = name or f"{self.prefix}-{i}"
         container = f"mottivme-{name}"
         self.docker("rm", "-f", "-v", container, check=False)
@@ -215,7 +237,7 @@ class Sandbox:
             "--sysctl", "net.ipv4.ip_forward=1",
             "--stop-signal", "SIGRTMIN+3", "--restart", "on-failure",
             "-v", "/var/lib/docker",  # nested overlay2 needs a non-overlay filesystem
-            "-v", f"{CACHE / 'images'}:/sbx/images:ro",
+            *(["-v", f"{CACHE / 'images'}:/sbx/images:ro"] if images else []),
             "-v", f"{self.run_dir}:/sbx/run",
             # what this machine trusts (it may reach PyPI through a TLS-inspecting proxy)
             *(["-v", f"{HOST_CA.resolve()}:/sbx/host-ca.crt:ro"] if HOST_CA.exists() else []),
@@ -239,7 +261,10 @@ class Sandbox:
         pub = (self.key.with_suffix(".pub")).read_text().strip()
         self.docker("exec", cid, "sh", "-c",
                     f"install -d -m 700 /root/.ssh && echo '{pub}' > /root/.ssh/authorized_keys "
-                    "&& chmod 600 /root/.ssh/authorized_keys")
+                    "&& chmod 600 /root/.ssh/authorized_keys"
+                    # the sandbox's CA, before anything (dockerd) reads the trust store
+                    + (f" && printf '%s\\n' '{ca.strip()}' > /usr/local/share/ca-certificates/mottivme-sandbox.crt"
+                       " && update-ca-certificates >/dev/null" if ca else ""))
         return host
 
     def _wait_ready(self, h: dict, timeout: float = 120) -> None:
@@ -260,7 +285,10 @@ class Sandbox:
             time.sleep(0.3)
 
     def _write_etc_hosts(self, state: dict) -> None:
+        """Every server's /etc/hosts: its peers, and the registries' names at the services server."""
+        svc = state["services"]
         lines = "".join(f"{h['private_ip']} {h['name']}\n" for h in state["hosts"])
+        lines += f"{svc['server']['private_ip']} {' '.join(svc['registry']['names'])}\n"
         for h in state["hosts"]:
             self.docker("exec", h["container_id"], "sh", "-c",
                         "sed -i '/# sandbox peers$/,$d' /etc/hosts && "
@@ -283,8 +311,9 @@ class Sandbox:
                 keep.append(h)
                 continue
             gone.append(h)
-        if not keep and state.get("acme"):  # the last server gone: the sandbox's ACME CA too
-            gone.append(state.pop("acme")["server"])
+        for old in ("services", "acme"):  # the last server gone: the sandbox's own services too
+            if not keep and state.get(old):  # ("acme": a sandbox made before the registry)
+                gone.append(state.pop(old)["server"])
         for h in gone:
             for pid in h.get("pids", []):
                 _kill_group(pid)
@@ -347,8 +376,8 @@ class Sandbox:
 
 
 def _servers(state: dict) -> list[dict]:
-    """Every server of a sandbox's state: its hosts and its ACME CA's."""
-    return state["hosts"] + ([state["acme"]["server"]] if state.get("acme") else [])
+    """Every server of a sandbox's state: its hosts and its services server."""
+    return state["hosts"] + [state[k]["server"] for k in ("services", "acme") if state.get(k)]
 
 
 def versions() -> dict:

@@ -84,7 +84,7 @@ alter default privileges in schema public grant all on sequences to anon, authen
 
 if "supabase" in host.groups:
     docker()
-    operations.image(name="image postgres", ref=host.data.postgres_image, archive_dir=host.data.image_archive_dir)
+    operations.image(name="image postgres", ref=host.data.postgres_image)
     files.directory(name="stand-in directory", path="/opt/supabase-standin", mode="700")
     files.put(name="stand-in env (0600)", dest="/opt/supabase-standin/env", mode="600",
               src=StringIO(f"POSTGRES_PASSWORD={os.environ['SUPABASE_STANDIN_PASSWORD']}\n"))

@@ -40,7 +40,6 @@ def stack_settings(st: settings.Stack, *, compose: str, project: str, stack_dir:
         "postgres_db": st.postgres_db,
         "postgres_image": st.postgres_image,
         "deploy_log": st.deploy_log,
-        "image_archive_dir": st.image_archive_dir,
         "secret_max_age_days": st.secret_max_age_days,
         "secret_warn_days": st.secret_warn_days,
     }

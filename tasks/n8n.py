@@ -159,7 +159,7 @@ def n8n_stack(version: str):
                                owner_claimed=owner_claimed, **ctx)
 
     for ref in (st.postgres_image, n8n_image(version, st), st.caddy_image) + ((st.redis_image,) if s.queue_mode else ()):
-        operations.image(name=f"image {ref}", ref=ref, archive_dir=st.image_archive_dir)
+        operations.image(name=f"image {ref}", ref=ref)
 
     applied = server.shell(name="apply configuration (compose up -d)",
                            commands=[compose(st, dk, f"up -d --remove-orphans -t {st.drain_seconds + 30}")],

@@ -13,7 +13,6 @@ from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, HiddenValue, operation
 from pyinfra.facts.files import File, Sha256File
 
-from mottivme_host.deploy_version import archive_pattern
 from tasks.facts import N8N_INSIDE, ComposeHealth, ComposeServices, DockerImages, HttpStatus, N8nSettings, N8nUsers
 
 
@@ -98,13 +97,10 @@ def _fail(host, message: str) -> bool:
 
 
 @operation()
-def image(ref: str, archive_dir: str = ""):
-    """Make sure an image is in the host's Docker engine.
+def image(ref: str):
+    """Make sure an image is in the host's Docker engine (``docker pull`` from its registry).
 
     + ref: image reference, e.g. ``docker.n8n.io/n8nio/n8n:2.41.1``
-    + archive_dir: a directory on the host with ``<ref with / and : as _>-rN*.tar.zst`` archives
-      (``docker save | zstd``) to load instead of pulling (the sandbox has no registry); the last
-      by name is loaded (mottivme_host.deploy_version.archive_pattern, the host programs' rule too)
 
     .. code:: python
 
@@ -112,12 +108,7 @@ def image(ref: str, archive_dir: str = ""):
     """
     if ref in host.get_fact(DockerImages):
         return
-    if archive_dir:
-        pattern = archive_pattern(archive_dir, ref)
-        yield (f"set -e; f=$(ls {pattern} | tail -n 1); "
-               f'[ -n "$f" ] || {{ echo "no archive {pattern}" >&2; exit 1; }}; zstd -dc -q "$f" | docker load -q')
-    else:
-        yield f"docker pull -q {quote(ref)}"
+    yield f"docker pull -q {quote(ref)}"
 
 
 @operation()

@@ -117,7 +117,6 @@ class Stack(_Settings):
     owner_last_name: str = key("n8n_owner_last_name")
     metrics: bool = key("n8n_metrics")  # N8N_METRICS
     ready_timeout: int = key("n8n_ready_timeout")
-    image_archive_dir: str = key("image_archive_dir")
     drain_seconds: int = key("n8n_worker_drain_seconds")
     deploy_log: str = key("deploy_log")
     secret_max_age_days: int = key("secret_max_age_days")

@@ -145,8 +145,7 @@ def change_version(version: str, smoke: str = "", timeout: str = "", reason: str
     workers_active = ("n8n_workers" in host.groups
                       and bool(host.get_fact(ComposeServices, project=workers.PROJECT)))
     if workers_active:
-        operations.image(name=f"workers: image {version} (before anything is stopped)", ref=n8n_image(version),
-                         archive_dir=host.data.image_archive_dir)
+        operations.image(name=f"workers: image {version} (before anything is stopped)", ref=n8n_image(version))
     operations.barrier(name=f"n8n {version}: the worker servers have the image")
     if "n8n_servers" in host.groups:
         workers.worker_servers_ready(name="worker servers can take this version")

@@ -359,7 +359,7 @@ def test_a_sandbox_only_run_carries_no_production_value(tmp_path, monkeypatch):
          "key": "/dev/null", "https_port": 2, "private_ip": "10.99.0.2"},
         {"name": "t-2", "group": "supabase", "ssh_host": "127.0.0.1", "ssh_port": 3, "ssh_user": "root",
          "key": "/dev/null", "https_port": 4, "private_ip": "10.99.0.3"}],
-        "acme": {"url": "https://10.99.0.9:14000/dir", "root": str(state / "pebble-https-ca.pem")}}))
+        "services": {"acme": {"url": "https://10.99.0.9:14000/dir", "root": str(state / "pebble-https-ca.pem")}}}))
     (state / "pebble-https-ca.pem").write_text("-----BEGIN CERTIFICATE-----\nsandbox\n")
     sandbox = {k: f"sandbox-{v}" if k != "N8N_OWNER_EMAIL" else v for k, v in GOOD_SECRETS.items()}
     sandbox["N8N_HOST"] = "n8n.sbx.test"

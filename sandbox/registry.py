@@ -1,0 +1,126 @@
+"""The sandbox's container registry: the CNCF distribution server (Debian's `docker-registry`) on
+the sandbox's services server, over HTTPS with a certificate of the sandbox's own CA, holding the
+stand-in images under their production names (`docker.n8n.io/n8nio/n8n:2.41.1`, `postgres:17`,
+`pgvector/pgvector:pg17`, ...).
+
+A sandbox server pulls exactly as a real one does: its /etc/hosts sends the registries' names
+(`registry-1.docker.io` for Docker Hub, `docker.n8n.io`) to the services server, and the sandbox's
+CA is in its trust store (sandbox/core.py does both when it starts a server). Production code
+knows nothing of this. Docker Hub's name needs no other trick: with no auth challenge from
+`/v2/`, Docker asks no token server.
+
+The images get there with `skopeo copy` from the archives the sandbox builds (mounted read-only
+on the services server at /sbx/images), over loopback on that server.
+"""
+
+from __future__ import annotations
+
+import glob
+import subprocess
+from pathlib import Path
+
+CONFIG = "/etc/docker/registry/config.yml"
+UNIT = "docker-registry.service"  # Debian's unit, run as the user docker-registry
+DOCKER_HUB = "registry-1.docker.io"  # where Docker pulls `postgres:17` and `pgvector/pgvector:pg17` from
+
+
+def archive_pattern(archive_dir: str, ref: str) -> str:
+    """The glob of `ref`'s image archives in `archive_dir` (build-images.sh's `docker save | zstd`
+    files, named `<ref with / and : as _>-rN[-on-BASE].tar.zst`). The `-r` after the tag keeps
+    2.41.1 from matching 2.41.10's archives."""
+    name = ref.replace("/", "_").replace(":", "_")
+    return str(Path(glob.escape(archive_dir)) / f"{glob.escape(name)}-r*.tar.zst")
+
+
+def split(ref: str) -> tuple[str, str, str]:
+    """`ref` as (registry host, repository, tag) the way Docker reads it: a first component with a
+    dot or a port (or `localhost`) is a registry; anything else is Docker Hub, whose one-word names
+    live under `library/`."""
+    name, _, tag = ref.rpartition(":")
+    if not name or "/" in tag:
+        raise ValueError(f"{ref}: an image reference needs a tag")
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest, tag
+    return DOCKER_HUB, name if "/" in name else f"library/{name}", tag
+
+
+def wanted(v: dict) -> list[str]:
+    """Every image a sandbox server pulls, from the group data `v` (sandbox/core.versions())."""
+    major = v["postgres_major"]
+    refs = [f"{v['n8n_image_repo']}:{x}" for x in (v["n8n_version"], *v["sandbox_extra_n8n_versions"])]
+    refs += [v["postgres_image"], v["redis_image"], v["caddy_image"],
+             # the restore's scratch server and the backup's pg_dump, for the Supabase stand-in's
+             # major version (the postgres stand-in has pgvector: one image under both names)
+             v["postgres_image_pattern"].replace("{major}", str(major)),
+             v["supabase_scratch_image_pattern"].replace("{major}", str(major))]
+    return list(dict.fromkeys(refs))
+
+
+def sources(refs: list[str], images: Path) -> dict[str, str]:
+    """The archive in `images` each reference is pushed from (the last by name, the deploy's old
+    rule: a newer recipe revision sorts later). `pgvector/pgvector:pgN` comes from `postgres:N`'s."""
+    out = {}
+    for ref in refs:
+        host, repo, tag = split(ref)
+        own = ref if repo != "pgvector/pgvector" else f"postgres:{tag.removeprefix('pg')}"
+        found = sorted(glob.glob(archive_pattern(str(images), own)))
+        if not found:
+            raise RuntimeError(f"no image archive for {ref} in {images} (python -m sandbox images)")
+        out[ref] = Path(found[-1]).name
+    return out
+
+
+def names(refs: list[str]) -> list[str]:
+    """The registry host names the servers must resolve to the services server."""
+    return sorted({split(r)[0] for r in refs})
+
+
+def _config() -> str:
+    return ("version: 0.1\n"
+            "log:\n  level: warn\n"
+            "storage:\n  filesystem:\n    rootdirectory: /var/lib/docker-registry\n  delete:\n    enabled: true\n"
+            "http:\n  addr: :443\n  tls:\n    certificate: /etc/docker/registry/https.pem\n"
+            "    key: /etc/docker/registry/https-key.pem\n"
+            "  headers:\n    X-Content-Type-Options: [nosniff]\n")
+
+
+def script(cert: str, key: str, sources_: dict[str, str]) -> str:
+    """The shell script that installs, configures and fills the registry on the services server."""
+    s = ("set -e\numask 077\n"
+         "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry skopeo "
+         ">/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+         "--no-install-recommends docker-registry skopeo >/dev/null; }\n"
+         "install -d -m 755 /etc/systemd/system/docker-registry.service.d\n"
+         # port 443 as the unprivileged user Debian's unit runs it as
+         "printf '[Service]\\nAmbientCapabilities=CAP_NET_BIND_SERVICE\\n' "
+         "> /etc/systemd/system/docker-registry.service.d/sandbox.conf\n"
+         "chmod 644 /etc/systemd/system/docker-registry.service.d/sandbox.conf\n")
+    for path, text, mode in ((CONFIG, _config(), "644"), ("/etc/docker/registry/https.pem", cert, "644"),
+                             ("/etc/docker/registry/https-key.pem", key, "640")):
+        s += f"cat > {path} <<'SBX_EOF'\n{text.rstrip()}\nSBX_EOF\nchown root:docker-registry {path}\nchmod {mode} {path}\n"
+    s += (f"systemctl daemon-reload\nsystemctl restart {UNIT}\n"
+          "for i in $(seq 100); do curl -skf -o /dev/null https://127.0.0.1/v2/ && break; sleep 0.1; done\n"
+          f"curl -skf -o /dev/null https://127.0.0.1/v2/ || {{ echo 'the registry does not answer (journalctl -u {UNIT})'; exit 1; }}\n"
+          "cd /tmp\n")
+    pushed: dict[str, str] = {}
+    for ref, archive in sources_.items():
+        _, repo, tag = split(ref)
+        dest = f"docker://127.0.0.1/{repo}:{tag}"
+        # an archive already pushed under another name: copied inside the registry (its blobs are there)
+        src = pushed.get(archive) or f"docker-archive:/sbx/images/{archive}"
+        s += f"skopeo copy -q --src-tls-verify=false --dest-tls-verify=false {src} {dest}\n"
+        pushed.setdefault(archive, dest)
+    return s
+
+
+def set_up(ssh_args: list[str], h: dict, certs: dict, refs: list[str], images: Path) -> dict:
+    """Install the registry on the services server `h` and push `refs` into it; the record
+    hosts.json keeps: the names it answers for and where each image came from."""
+    src = sources(refs, images)
+    r = subprocess.run(ssh_args + ["bash", "-s"], input=script(Path(certs["cert"]).read_text(),
+                                                               Path(certs["key"]).read_text(), src),
+                       text=True, capture_output=True, timeout=900)
+    if r.returncode != 0:
+        raise RuntimeError(f"the registry on {h['name']}: {(r.stderr or r.stdout).strip()[-500:]}")
+    return {"names": names(refs), "images": src}
