@@ -264,7 +264,8 @@ class Sandbox:
                     "&& chmod 600 /root/.ssh/authorized_keys"
                     # the sandbox's CA, before anything (dockerd) reads the trust store
                     + (f" && printf '%s\\n' '{ca.strip()}' > /usr/local/share/ca-certificates/mottivme-sandbox.crt"
-                       " && update-ca-certificates >/dev/null" if ca else ""))
+                       # not in /tmp: Debian 13 mounts a tmpfs there while it boots, under the command
+                       " && TMPDIR=/root update-ca-certificates >/dev/null" if ca else ""))
         return host
 
     def _wait_ready(self, h: dict, timeout: float = 120) -> None:
