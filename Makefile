@@ -6,13 +6,14 @@ HOSTS   ?= 1
 BENCH_ROWS ?= 2000000
 PYINFRA := $(BIN)/pyinfra
 
-.PHONY: help venv demo deploy lint test test-unit sandbox-up sandbox-down sandbox-status images bench dr-drill clean
+.PHONY: help venv demo deploy images-check images-lock lint test test-unit sandbox-up sandbox-down sandbox-status images bench dr-drill clean
 
 help:
 	@echo "make demo          sandbox server + deploy + print the n8n URL (fresh machine: installs what it needs)"
 	@echo "make test          unit tests, then integration tests on sandbox servers"
 	@echo "make test-unit     the quick tier only (seconds)"
 	@echo "make lint          ruff on the Python, shellcheck on the shell scripts"
+	@echo "make images-check  the registries' images against images.lock; images-lock moves the lock to them"
 	@echo "make sandbox-up HOSTS=n | sandbox-down | sandbox-status | images"
 	@echo "make bench         benchmarks (print tables)"
 	@echo "runbooks: .venv/bin/mottivme lists them (the on-call console, installed by make venv)"
@@ -34,6 +35,13 @@ demo: venv
 # production: pyinfra shows what it will change and asks before it does (no -y here)
 deploy: venv
 	$(PYINFRA) inventory.py deploy.py
+
+# images.lock (tasks/images.py): what the registries serve now against it, and moving it there
+images-check: venv
+	$(BIN)/python -m tasks.images check
+
+images-lock: venv
+	$(BIN)/python -m tasks.images lock
 
 # every tracked shell script (templates are Jinja, not shell)
 SHELL_SCRIPTS = $(shell git ls-files | grep -v '^templates/' | xargs grep -lsE '^\#!.*(ba)?sh' 2>/dev/null)

@@ -5,15 +5,17 @@ then by `--data key=value` on the command line. Secrets are never here: they com
 environment or `.env` (see `.env.example`).
 """
 
-# --- versions (pinned: never `latest`) --------------------------------------------------------
+# --- versions (pinned: never `latest`, never a floating `17`; images.lock adds each image's digest)
 n8n_version = "2.41.1"  # `--data n8n_version=X.Y.Z` overrides it for one run. A running server moves up
 # to it with a snapshot and rollback (tasks/versions.py); deploy.py never goes back (emergency_deploy does)
 n8n_image_repo = "docker.n8n.io/n8nio/n8n"
-# n8n 2.x supports PostgreSQL 17 (16 on compatibility support).
-postgres_major = 17
-postgres_image = f"postgres:{postgres_major}"
-redis_image = "redis:7"
-caddy_image = "caddy:2"
+# Exact version tags: a new release is taken on purpose (change the tag, `make images-lock`,
+# deploy). n8n 2.x supports PostgreSQL 17 (16 on compatibility support).
+postgres_version = "17.6"
+postgres_major = int(postgres_version.split(".")[0])
+postgres_image = f"postgres:{postgres_version}"
+redis_image = "redis:7.4.5"
+caddy_image = "caddy:2.10.0"
 
 # --- base system ------------------------------------------------------------------------------
 timezone = "America/Sao_Paulo"

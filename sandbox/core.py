@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from sandbox import acme, registry
-from tasks import groupdata, variables
+from tasks import groupdata, images, variables
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "sandbox"
@@ -205,7 +205,7 @@ class Sandbox:
             + ", ".join(f"{h['name']} (Debian {release}) ssh 127.0.0.1:{h['ssh_port']} https 127.0.0.1:{h['https_port']}" for h in new))
         return new
 
-    def _set_up_services(self, state: dict, svc: dict, refs: list[str]) -> None:
+    def _set_up_services(self, state: dict, svc: dict, refs: dict[str, str]) -> None:
         """pebble (sandbox/acme.py) and the registry (sandbox/registry.py) on the services server."""
         self._wait_ready(svc)
         certs = state["services"]["certs"]
@@ -213,7 +213,15 @@ class Sandbox:
         try:
             state["services"]["acme"] = acme.set_up(self.ssh_args(svc), svc, certs)
             state["services"]["registry"] = registry.set_up(self.ssh_args(svc), svc, certs, refs, CACHE / "images")
-        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            self.save(state)
+            # the sandbox's images.lock, by the command that writes production's (tasks/images.py),
+            # from its registry through the forwarded port
+            from sandbox.inventory_source import SandboxSource
+
+            source = SandboxSource(env_file=False, state_dir=self.state_dir)
+            images.write(source.images_lock(), images.current(images.locked_refs(versions()),
+                                                              images.Registries(*source.registries())))
+        except (RuntimeError, OSError, LookupError, subprocess.SubprocessError) as e:
             raise SandboxError(f"the sandbox's services: {e} (python -m sandbox down, then up again)") from None
         self.save(state)
         log(f"services on {svc['name']} in {time.time() - t0:.1f}s: ACME CA {state['services']['acme']['url']}, "

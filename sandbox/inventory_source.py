@@ -19,11 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class SandboxSource:
-    def __init__(self, env_file: bool = True):
+    def __init__(self, env_file: bool = True, state_dir: Path | None = None):
         """`env_file`: False = the operator's .env is not read at all (`make demo`)."""
         from sandbox.core import resolve_state_dir
 
-        self.state = resolve_state_dir()
+        self.state = resolve_state_dir(state_dir)
         self.reads_env_file = env_file
 
     def _state(self) -> dict:
@@ -74,6 +74,18 @@ class SandboxSource:
 
     def can_replace_servers(self) -> bool:
         return True
+
+    def images_lock(self) -> Path:
+        """Written from the sandbox's own registry when its services server starts (sandbox/core.py)."""
+        return self.state / "images.lock"
+
+    def registries(self) -> tuple[dict[str, str], str | None]:
+        """The registries' names, through the services server's forwarded HTTPS port, over its CA."""
+        svc = self._state().get("services") or {}
+        if "registry" not in svc:
+            return {}, None
+        base = f"https://127.0.0.1:{svc['server']['https_port']}"
+        return {name: base for name in svc["registry"]["names"]}, svc["certs"]["ca"]
 
     def replace_server(self, name: str, group: str) -> None:
         from sandbox.core import Sandbox

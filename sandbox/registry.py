@@ -1,6 +1,6 @@
 """The sandbox's container registry: the CNCF distribution server (Debian's `docker-registry`) on
 the sandbox's services server, over HTTPS with a certificate of the sandbox's own CA, holding the
-stand-in images under their production names (`docker.n8n.io/n8nio/n8n:2.41.1`, `postgres:17`,
+stand-in images under their production names (`docker.n8n.io/n8nio/n8n:2.41.1`, `postgres:17.6`,
 `pgvector/pgvector:pg17`, ...).
 
 A sandbox server pulls exactly as a real one does: its /etc/hosts sends the registries' names
@@ -19,9 +19,10 @@ import glob
 import subprocess
 from pathlib import Path
 
+from tasks.images import split
+
 CONFIG = "/etc/docker/registry/config.yml"
 UNIT = "docker-registry.service"  # Debian's unit, run as the user docker-registry
-DOCKER_HUB = "registry-1.docker.io"  # where Docker pulls `postgres:17` and `pgvector/pgvector:pg17` from
 
 
 def archive_pattern(archive_dir: str, ref: str) -> str:
@@ -32,41 +33,28 @@ def archive_pattern(archive_dir: str, ref: str) -> str:
     return str(Path(glob.escape(archive_dir)) / f"{glob.escape(name)}-r*.tar.zst")
 
 
-def split(ref: str) -> tuple[str, str, str]:
-    """`ref` as (registry host, repository, tag) the way Docker reads it: a first component with a
-    dot or a port (or `localhost`) is a registry; anything else is Docker Hub, whose one-word names
-    live under `library/`."""
-    name, _, tag = ref.rpartition(":")
-    if not name or "/" in tag:
-        raise ValueError(f"{ref}: an image reference needs a tag")
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first, rest, tag
-    return DOCKER_HUB, name if "/" in name else f"library/{name}", tag
+def wanted(v: dict) -> dict[str, str]:
+    """Every image a sandbox server pulls, from the group data `v` (sandbox/core.versions()) ->
+    the stand-in image it is (the name build-images.sh builds it under)."""
+    major, pg = str(v["postgres_major"]), v["postgres_image"]
+    refs = {f"{v['n8n_image_repo']}:{x}": f"{v['n8n_image_repo']}:{x}"
+            for x in (v["n8n_version"], *v["sandbox_extra_n8n_versions"])}
+    refs.update({pg: pg, v["redis_image"]: v["redis_image"], v["caddy_image"]: v["caddy_image"],
+                 # the backup's pg_dump and the restore's scratch server for the Supabase stand-in's
+                 # major version: the postgres stand-in (it has pgvector) under those names too
+                 v["postgres_image_pattern"].replace("{major}", major): pg,
+                 v["supabase_scratch_image_pattern"].replace("{major}", major): pg})
+    return refs
 
 
-def wanted(v: dict) -> list[str]:
-    """Every image a sandbox server pulls, from the group data `v` (sandbox/core.versions())."""
-    major = v["postgres_major"]
-    refs = [f"{v['n8n_image_repo']}:{x}" for x in (v["n8n_version"], *v["sandbox_extra_n8n_versions"])]
-    refs += [v["postgres_image"], v["redis_image"], v["caddy_image"],
-             # the restore's scratch server and the backup's pg_dump, for the Supabase stand-in's
-             # major version (the postgres stand-in has pgvector: one image under both names)
-             v["postgres_image_pattern"].replace("{major}", str(major)),
-             v["supabase_scratch_image_pattern"].replace("{major}", str(major))]
-    return list(dict.fromkeys(refs))
-
-
-def sources(refs: list[str], images: Path) -> dict[str, str]:
-    """The archive in `images` each reference is pushed from (the last by name, the deploy's old
-    rule: a newer recipe revision sorts later). `pgvector/pgvector:pgN` comes from `postgres:N`'s."""
+def sources(refs: dict[str, str], images: Path) -> dict[str, str]:
+    """The archive in `images` each reference is pushed from: its stand-in's (`wanted`), the last
+    by name (a newer recipe revision sorts later)."""
     out = {}
-    for ref in refs:
-        host, repo, tag = split(ref)
-        own = ref if repo != "pgvector/pgvector" else f"postgres:{tag.removeprefix('pg')}"
-        found = sorted(glob.glob(archive_pattern(str(images), own)))
+    for ref, built in refs.items():
+        found = sorted(glob.glob(archive_pattern(str(images), built)))
         if not found:
-            raise RuntimeError(f"no image archive for {ref} in {images} (python -m sandbox images)")
+            raise RuntimeError(f"no image archive for {built} in {images} (python -m sandbox images)")
         out[ref] = Path(found[-1]).name
     return out
 
@@ -114,7 +102,7 @@ def script(cert: str, key: str, sources_: dict[str, str]) -> str:
     return s
 
 
-def set_up(ssh_args: list[str], h: dict, certs: dict, refs: list[str], images: Path) -> dict:
+def set_up(ssh_args: list[str], h: dict, certs: dict, refs: dict[str, str], images: Path) -> dict:
     """Install the registry on the services server `h` and push `refs` into it; the record
     hosts.json keeps: the names it answers for and where each image came from."""
     src = sources(refs, images)

@@ -38,6 +38,8 @@ class InventorySource(Protocol):
     reads_env_file: bool  # the operator's .env is read (False: only the source's own secret files)
     def can_replace_servers(self) -> bool: ...  # the DR drill's "destroy the server, get a bare one"
     def replace_server(self, name: str, group: str) -> None: ...
+    def images_lock(self) -> Path: ...  # the images' digests these hosts run (tasks/images.py)
+    def registries(self) -> tuple[dict[str, str], str | None]: ...  # registry name -> base URL, CA file
 
 
 def env_file() -> Path:
@@ -91,6 +93,12 @@ class EnvSource:
 
     def replace_server(self, name: str, group: str) -> None:
         raise ConfigError("the hosts in .env are real servers: nothing here can order a new one")
+
+    def images_lock(self) -> Path:
+        return Path(os.environ.get("MOTTIVME_IMAGES_LOCK") or ROOT / "images.lock")
+
+    def registries(self) -> tuple[dict[str, str], str | None]:
+        return {}, None  # the registries' own names, the system's CAs
 
 
 _active: InventorySource | None = None
@@ -150,8 +158,16 @@ def load_inventory(source: InventorySource) -> dict[str, list]:
     if "admin_ssh_keys" in data:
         errors.append("group_data admin_ssh_keys is now `people` (a name, the key and present/absent per person): "
                       "move each key there (group_data/all.py shows the shape)")
+    from tasks import images  # (it reads ConfigError from here)
+
+    errors += images.problems(source.images_lock(), data)
     if errors:
         _die(errors)
+    lock = images.read(source.images_lock())
+    for hosts in found.values():  # every host runs the images the lock pins (tasks/settings.Stack)
+        for h in hosts:
+            if isinstance(h, tuple):
+                h[1]["images_lock"] = lock
     return found
 
 

@@ -19,11 +19,12 @@ def curl_command(url: str, resolve: str | None = None, extra: str = "") -> str:
 
 
 class DockerImages(FactBase):
-    """Image references present in the host's Docker engine.
+    """Image references present in the host's Docker engine: `repo:tag` and `repo@digest` (an image
+    pulled by digest has no tag; operations.by_digest).
 
     .. code:: python
 
-        "postgres:17" in host.get_fact(DockerImages)
+        "postgres@sha256:..." in host.get_fact(DockerImages)
     """
 
     default = set
@@ -32,10 +33,19 @@ class DockerImages(FactBase):
         return "docker"
 
     def command(self) -> str:
-        return "docker images --format '{{.Repository}}:{{.Tag}}'"
+        return "docker images --digests --format '{{.Repository}} {{.Tag}} {{.Digest}}'"
 
     def process(self, output):
-        return {line.strip() for line in output if line.strip()}
+        refs = set()
+        for line in output:
+            repo, tag, digest = (line.split() + ["", "", ""])[:3]
+            if not repo or repo == "<none>":
+                continue
+            if tag and tag != "<none>":
+                refs.add(f"{repo}:{tag}")
+            if digest.startswith("sha256:"):
+                refs.add(f"{repo}@{digest}")
+        return refs
 
 
 class ComposeServices(FactBase):

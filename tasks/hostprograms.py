@@ -38,7 +38,7 @@ def stack_settings(st: settings.Stack, *, compose: str, project: str, stack_dir:
         "drain_seconds": st.drain_seconds,
         "postgres_user": st.postgres_user,
         "postgres_db": st.postgres_db,
-        "postgres_image": st.postgres_image,
+        "postgres_image": st.postgres_ref,
         "deploy_log": st.deploy_log,
         "secret_max_age_days": st.secret_max_age_days,
         "secret_warn_days": st.secret_warn_days,

@@ -138,6 +138,9 @@ def n8n_stack(version: str):
     files.directory(name="caddy config directory", path=f"{st.dir}/caddy", mode="755")
     s = scaling.settings(host.data)
     scaling.refuse_if_unfit(s, len(worker_hosts()))
+    # the images first: one that cannot be pulled (a digest its registry no longer serves) changes nothing
+    for ref in (st.postgres_ref, n8n_image(version, st), st.caddy_ref) + ((st.redis_ref,) if s.queue_mode else ()):
+        operations.image(name=f"image {ref.partition('@')[0]}" + (" (pinned by digest)" if "@" in ref else ""), ref=ref)
     ctx = dict(n8n_host=n8n_host(st), public_url=public_url(st), scaling=s,
                n8n_env=n8n_environment(b, st, w, s, n8n_host(st), public_url(st)),
                tunnel=bool(s.queue_mode and worker_hosts()))
@@ -157,9 +160,6 @@ def n8n_stack(version: str):
     caddyfile = files.template(name="Caddyfile" + ("" if owner_claimed else " (closed until the owner is claimed)"),
                                src="templates/Caddyfile.j2", dest=f"{st.dir}/caddy/Caddyfile", mode="644", base=b,
                                owner_claimed=owner_claimed, **ctx)
-
-    for ref in (st.postgres_image, n8n_image(version, st), st.caddy_image) + ((st.redis_image,) if s.queue_mode else ()):
-        operations.image(name=f"image {ref}", ref=ref)
 
     applied = server.shell(name="apply configuration (compose up -d)",
                            commands=[compose(st, dk, f"up -d --remove-orphans -t {st.drain_seconds + 30}")],

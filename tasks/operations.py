@@ -100,15 +100,31 @@ def _fail(host, message: str) -> bool:
 def image(ref: str):
     """Make sure an image is in the host's Docker engine (``docker pull`` from its registry).
 
-    + ref: image reference, e.g. ``docker.n8n.io/n8nio/n8n:2.41.1``
+    + ref: image reference, e.g. ``docker.n8n.io/n8nio/n8n:2.41.1``, or pinned by digest
+      (``caddy:2.10.0@sha256:...``, tasks/images.py): Docker then checks the bits it gets against it
 
     .. code:: python
 
-        operations.image(name="n8n image", ref="docker.n8n.io/n8nio/n8n:2.41.1")
+        operations.image(name="caddy image", ref=stack.caddy_ref)
     """
-    if ref in host.get_fact(DockerImages):
+    if by_digest(ref) in host.get_fact(DockerImages):
         return
-    yield f"docker pull -q {quote(ref)}"
+    if "@" not in ref:
+        yield f"docker pull -q {quote(ref)}"
+        return
+    why = (f"{ref}: not pulled (docker's reason above): if its registry no longer serves that digest, "
+           "`make images-check` shows what it serves now and `make images-lock` moves the lock to it")
+    yield f"docker pull -q {quote(ref)} || {{ echo {quote(why)} >&2; exit 1; }}"
+
+
+def by_digest(ref: str) -> str:
+    """`repo@digest` for `repo:tag@digest` (what `docker images --digests` lists for an image pulled
+    by digest); any other reference as it is."""
+    name, _, digest = ref.partition("@")
+    if not digest:
+        return ref
+    head, _, last = name.rpartition("/")
+    return f"{head + '/' if head else ''}{last.partition(':')[0]}@{digest}"
 
 
 @operation()

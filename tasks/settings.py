@@ -102,6 +102,9 @@ class Stack(_Settings):
     postgres_image: str = key("postgres_image")
     redis_image: str = key("redis_image")  # queue mode (tier prata and up)
     caddy_image: str = key("caddy_image")
+    # {image: digest} from the inventory source's images.lock (tasks/images.py), checked before any
+    # host is contacted: what compose and `docker pull` get is `image@digest` (the *_ref properties)
+    images_lock: dict | None = key("images_lock", optional=True)
     dir: str = key("stack_dir")
     compose_project: str = key("compose_project")
     postgres_db: str = key("postgres_db")
@@ -123,6 +126,24 @@ class Stack(_Settings):
     secret_warn_days: int = key("secret_warn_days")
     host_override: str | None = key("n8n_host_override", optional=True)  # instead of N8N_HOST from .env
     public_url: str | None = key("n8n_public_url", optional=True)  # instead of https://<N8N_HOST>/ (the sandbox)
+
+    def pinned(self, image: str) -> str:
+        """`image@digest` from the lock (the inventory checked it holds every image in use)."""
+        if not self.images_lock or image not in self.images_lock:
+            raise SettingsError(f"{image} has no digest in images.lock: `make images-lock` records it")
+        return f"{image}@{self.images_lock[image]}"
+
+    @property
+    def postgres_ref(self) -> str:
+        return self.pinned(self.postgres_image)
+
+    @property
+    def redis_ref(self) -> str:
+        return self.pinned(self.redis_image)
+
+    @property
+    def caddy_ref(self) -> str:
+        return self.pinned(self.caddy_image)
 
 
 @dataclass(frozen=True)
@@ -218,8 +239,9 @@ READ_ELSEWHERE = {
     "n8n_server_workers": "tasks/scaling.py",
     "n8n_webhook_processors": "tasks/scaling.py",
     "n8n_worker_concurrency": "tasks/scaling.py",
-    # only builds postgres_image inside group_data/all.py (the sandbox's image builder reads it too)
+    # only build postgres_image inside group_data/all.py (the sandbox's image builder reads the major too)
     "postgres_major": "group_data/all.py",
+    "postgres_version": "group_data/all.py",
     # the console's `mottivme doctor` (outside pyinfra, through tasks/groupdata.py)
     "doctor_check_dns": "mottivme_console/remote.py",
 }

@@ -243,6 +243,8 @@ VARIABLES: tuple[Variable, ...] = (
                  "with `ssh-keygen -t ed25519 -N '' -f ~/.ssh/mottivme-worker-tunnel`"),
     # --- where the settings come from ----------------------------------------------------------
     Variable("MOTTIVME_ENV_FILE", "", ""),  # another file instead of ./.env (tests); not in .env itself
+    # another images lock instead of ./images.lock (tasks/images.py: one per environment, tests)
+    Variable("MOTTIVME_IMAGES_LOCK", "", ""),
     # "sandbox": the local sandbox whatever .env lists, and no value from .env or the shell (make demo)
     Variable("MOTTIVME_TARGET", "", ""),
 )

@@ -5,6 +5,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -384,3 +385,65 @@ def test_a_port_published_on_loopback_is_out_of_a_neighbours_reach(n8n_server, p
         assert forged("127.0.0.1", 7777) == "silent", "a loopback-published port answered a neighbour"
     finally:
         n8n_server.sh("docker rm -f itest-loopback >/dev/null 2>&1", check=False)
+
+
+def on_services(sbx, command: str) -> subprocess.CompletedProcess:
+    """A command on the sandbox's services server (its registry: sandbox/registry.py)."""
+    return subprocess.run(sbx.ssh_args(sbx.load()["services"]["server"]) + [command], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_images_run_pinned_by_digest_and_a_moved_tag_waits_for_the_lock(n8n_server, sbx, sandbox_env, first_deploy):
+    """The deploy pulls and runs each image by the digest images.lock holds (the sandbox's lock came
+    from its registry, through tasks/images.py). A tag that moves in the registry changes nothing
+    until someone moves the lock; a digest the registry does not serve stops the deploy with one
+    line before anything changed; `make images-lock` moves the lock and the next deploy rolls the
+    new image out."""
+    caddy = groupdata.load()["caddy_image"]
+    lock_file = STATE / "images.lock"
+    locked = json.loads(lock_file.read_text())["images"][caddy]
+    running = "docker image inspect --format '{{json .RepoDigests}}' $(mottivme-host compose images -q caddy)"
+    assert f"caddy@{locked}" in n8n_server.sh(running)
+    assert f"image: {caddy}@{locked}" in n8n_server.sh("cat /opt/n8n/docker-compose.yml")
+    check = [sys.executable, "-m", "tasks.images", "check"]
+    r = subprocess.run(check, cwd=ROOT, env=sandbox_env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and f"{caddy:<40} {locked}  unchanged" in r.stdout, r.stdout + r.stderr
+
+    # the tag moves in the registry (the same Caddy pushed again, compressed otherwise: a new digest)
+    archive = sbx.load()["services"]["registry"]["images"][caddy]
+    moved = on_services(sbx, f"skopeo copy -q --dest-tls-verify=false --dest-compress-level 1 "
+                             f"docker-archive:/sbx/images/{archive} docker://127.0.0.1/library/{caddy} && "
+                             f"skopeo inspect --tls-verify=false --format '{{{{.Digest}}}}' docker://127.0.0.1/library/{caddy}")
+    assert moved.returncode == 0, moved.stderr
+    new = moved.stdout.strip()
+    assert new != locked
+    r = subprocess.run(check, cwd=ROOT, env=sandbox_env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and f"{caddy:<40} {new}  moved from {locked}" in r.stdout, r.stdout + r.stderr
+    assert "1 image(s) differ from images.lock: if the change is wanted, `make images-lock`, then deploy" in r.stderr
+    r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
+    assert r.returncode == 0 and json.loads(r.stdout)["results"]["totals"]["success"] == 0, r.stderr[-3000:]
+    assert f"caddy@{locked}" in n8n_server.sh(running)
+
+    # a digest the registry never served: one line, and the stack's files are as they were
+    compose_before = n8n_server.sh("sha256sum /opt/n8n/docker-compose.yml")
+    held = lock_file.read_text()
+    bogus = "sha256:" + "0" * 64
+    lock_file.write_text(held.replace(locked, bogus))
+    try:
+        r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)
+    finally:
+        lock_file.write_text(held)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and f"{caddy}@{bogus}: not pulled (docker's reason above)" in out, out[-3000:]
+    assert n8n_server.sh("sha256sum /opt/n8n/docker-compose.yml") == compose_before
+
+    # the lock moved on purpose: the next deploy runs the new image, and the site answers
+    r = subprocess.run([sys.executable, "-m", "tasks.images", "lock"], cwd=ROOT, env=sandbox_env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and json.loads(lock_file.read_text())["images"][caddy] == new, r.stdout + r.stderr
+    r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    changed = {op["name"] for op in json.loads(r.stdout)["results"]["operations"] if op["success"]}
+    assert {f"n8n stack | image {caddy} (pinned by digest)", "n8n stack | apply configuration (compose up -d)"} <= changed
+    assert f"caddy@{new}" in n8n_server.sh(running)
+    assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200

@@ -28,12 +28,13 @@ def test_a_failed_step_never_shows_a_connection_string_and_the_report_is_private
 
 def test_part_b_without_a_drill_database_is_refused_before_any_host(tmp_path, capsys, monkeypatch):
     """Part (b) restores Supabase: only into DR_DRILL_SUPABASE_URL's database, never SUPABASE_DB_URL's."""
-    from tests.helpers import GOOD_SECRETS
+    from tests.helpers import GOOD_SECRETS, write_images_lock
 
     for k, v in {**GOOD_SECRETS, "N8N_SERVERS": "127.0.0.1:9", "BACKUP_S3_REPOSITORY": "s3:h.test/b/p",
                  "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "DR_DRILL_ENVIRONMENT": "staging",
                  "SUPABASE_DB_URL": "postgresql://postgres:pw@db.abcdefgh.supabase.co:5432/postgres",
-                 "MOTTIVME_ENV_FILE": str(tmp_path / "none.env")}.items():
+                 "MOTTIVME_ENV_FILE": str(tmp_path / "none.env"),
+                 "MOTTIVME_IMAGES_LOCK": str(write_images_lock(tmp_path / "images.lock"))}.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("DR_DRILL_SUPABASE_URL", raising=False)
     monkeypatch.delenv("MOTTIVME_TARGET", raising=False)

@@ -18,11 +18,12 @@ from tasks import groupdata, scaling, settings
 from tasks.base import firewall_ports
 from tasks.groupdata import Data
 from tasks.n8n import n8n_environment
-from tests.helpers import GOOD_SECRETS, ROOT
+from tests.helpers import GOOD_SECRETS, ROOT, images_lock
 
 
 def group_data(*groups):
-    return groupdata.load(*groups)
+    """Group data and the lock's digests (host data, which the inventory adds)."""
+    return Data(groupdata.load(*groups), images_lock=images_lock())
 
 
 def of(d, *names):
@@ -74,12 +75,16 @@ def test_compose_file_is_valid_and_pins_versions(tmp_path, groups):
     d = group_data(*groups)
     _, text = render_compose(d, "bronze")
     assert ":latest" not in text and f"image: {d['n8n_image_repo']}:${{N8N_VERSION}}" in text
+    # every other image by its exact tag and the digest images.lock holds for it
+    for ref in (d["postgres_image"], d["caddy_image"]):
+        assert f"image: {ref}@{d['images_lock'][ref]}" in text
     assert "EXECUTIONS_DATA_MAX_AGE: \"720\"" in text  # SOP 05: 30 days of executions
     assert "N8N_BASIC_AUTH" not in text  # does nothing since n8n 1.0
     assert "redis" not in text and "EXECUTIONS_MODE" not in text  # bronze: no queue
     out = compose_config(tmp_path, text)
     # the running version is the one in .env (the deploy writes it, an emergency deploy changes it)
     assert f"image: {d['n8n_image_repo']}:2.41.1" in out
+    assert f"image: {d['postgres_image']}@{d['images_lock'][d['postgres_image']]}" in out
     # PostgreSQL and n8n publish no port; only Caddy's 80/443 are published
     published = [line for line in out.splitlines() if "published:" in line]
     assert sorted(x.split(":")[1].strip() for x in published) == ["443", "80"]
@@ -303,7 +308,7 @@ class Recording(Data):
 
 
 def test_every_group_data_key_is_held_by_exactly_one_settings_class():
-    defined = set(group_data())  # group_data/all.py: every tunable
+    defined = set(groupdata.load())  # group_data/all.py: every tunable
     held = Counter(k for c in settings.CLASSES for k in c.keys().values())
     assert [k for k, n in held.items() if n > 1] == [], "a key is held by two classes: give it one owner"
     assert sorted(defined - set(held) - set(settings.READ_ELSEWHERE)) == [], \

@@ -1,0 +1,177 @@
+"""Images pinned by digest (images.lock): what a deploy runs is what the lock names, byte for byte.
+
+group_data names each image by an exact version tag (`postgres:17.6`); images.lock adds the
+digest its registry served when someone last looked on purpose. The deploy pulls and runs
+`postgres:17.6@sha256:...`: Docker checks the bits against the digest, so an image re-tagged in
+the registry (by upstream or by an attacker) never reaches a server until the lock moves.
+
+    python -m tasks.images check   what the registries serve now against the lock (exit 1: moved)
+    python -m tasks.images lock    write the lock from what the registries serve now
+
+The lock is read before any host is contacted; an image it lacks stops the run with one line.
+The registries are asked over HTTPS with their anonymous pull tokens (Docker's Registry HTTP
+API V2), from this machine: a bare server needs no Docker for it. The inventory source says
+where the lock lives (production: images.lock in the repository; the sandbox: its state
+directory, written from its own registry) and may send a registry's name to another address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import re
+import sys
+from pathlib import Path
+
+from tasks.config import ConfigError
+
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+DOCKER_HUB = "registry-1.docker.io"
+ACCEPT = ", ".join((  # a multi-platform image's index first: Docker picks the platform from it
+    "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"))
+
+
+def locked_refs(data) -> list[str]:
+    """The images the lock holds, from group data: the stack's own (n8n's version tag is exact and
+    moves with `n8n_version`; its digest is not locked yet)."""
+    return [data["postgres_image"], data["redis_image"], data["caddy_image"]]
+
+
+def split(ref: str) -> tuple[str, str, str]:
+    """`ref` as (registry host, repository, tag) the way Docker reads it: a first component with a
+    dot or a port (or `localhost`) is a registry; anything else is Docker Hub, whose one-word
+    names live under `library/`."""
+    name, _, tag = ref.rpartition(":")
+    if not name or "/" in tag or "@" in ref:
+        raise ValueError(f"{ref}: an image needs an exact tag and no digest here (e.g. postgres:17.6)")
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest, tag
+    return DOCKER_HUB, name if "/" in name else f"library/{name}", tag
+
+
+def read(path: Path) -> dict[str, str]:
+    """{image: digest} from the lock at `path`; ConfigError (one line) if it is missing or malformed."""
+    fix = "`make images-lock` writes it from what the registries serve now (check those images first)"
+    try:
+        images = json.loads(path.read_text())["images"]
+    except FileNotFoundError:
+        raise ConfigError(f"{path.name} is missing: the deploy runs only images pinned by digest; {fix}") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path} is not an images lock ({e}): {fix}") from None
+    bad = [k for k, v in images.items() if not isinstance(v, str) or not DIGEST.fullmatch(v)]
+    if not isinstance(images, dict) or bad:
+        raise ConfigError(f"{path}: not a sha256 digest for {', '.join(bad) or 'its images'}: {fix}")
+    return images
+
+
+def problems(path: Path, data) -> list[str]:
+    """What stops a run: a lock that is missing, malformed, or lacks one of the images."""
+    try:
+        lock = read(path)
+    except ConfigError as e:
+        return [str(e)]
+    missing = [r for r in locked_refs(data) if r not in lock]
+    if missing:
+        return [f"{path.name} has no digest for {', '.join(missing)}: `make images-lock` records what the "
+                "registry serves now (check the image first)"]
+    return []
+
+
+def pinned(ref: str, lock: dict[str, str]) -> str:
+    """`ref` with its locked digest (`postgres:17.6@sha256:...`), what compose and `docker pull` get."""
+    return f"{ref}@{lock[ref]}"
+
+
+class Registries:
+    """Docker's Registry HTTP API V2, read-only: the digest a registry serves for a tag now.
+
+    `endpoints` sends a registry name to another base URL (the sandbox: its registry through a
+    forwarded port); `ca`: a CA file to trust instead of the system's (None: the system's)."""
+
+    def __init__(self, endpoints: dict[str, str] | None = None, ca: str | None = None, timeout: float = 20):
+        import requests
+
+        self.http = requests.Session()
+        self.http.verify = ca or True
+        self.endpoints = endpoints or {}
+        self.timeout = timeout
+
+    def digest(self, ref: str) -> str:
+        host, repo, tag = split(ref)
+        url = f"{self.endpoints.get(host, f'https://{host}')}/v2/{repo}/manifests/{tag}"
+        headers = {"Accept": ACCEPT}
+        r = self.http.head(url, headers=headers, timeout=self.timeout)
+        if r.status_code == 401:  # an anonymous pull token, from where the registry says (Docker Hub: auth.docker.io)
+            headers["Authorization"] = f"Bearer {self._token(r.headers.get('WWW-Authenticate', ''), repo)}"
+            r = self.http.head(url, headers=headers, timeout=self.timeout)
+        if r.status_code == 404:
+            raise LookupError(f"{ref}: its registry ({host}) has no such tag")
+        r.raise_for_status()
+        digest = r.headers.get("Docker-Content-Digest", "")
+        if not DIGEST.fullmatch(digest):
+            raise LookupError(f"{ref}: {host} answered without a sha256 digest")
+        return digest
+
+    def _token(self, challenge: str, repo: str) -> str:
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        if not challenge.lower().startswith("bearer ") or "realm" not in params:
+            raise LookupError(f"{repo}: the registry asks for credentials this command does not have ({challenge})")
+        realm = params.pop("realm")
+        params.setdefault("scope", f"repository:{repo}:pull")
+        r = self.http.get(realm, params=params, timeout=self.timeout)
+        r.raise_for_status()
+        body = r.json()
+        return body.get("token") or body["access_token"]
+
+
+def current(refs: list[str], registries: Registries) -> dict[str, str]:
+    return {ref: registries.digest(ref) for ref in refs}
+
+
+def write(path: Path, images: dict[str, str]) -> None:
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
+    text = json.dumps({"written": now, "by": "python -m tasks.images lock", "images": dict(sorted(images.items()))},
+                      indent=2)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text + "\n")
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from inventory_sources import choose
+    from tasks import groupdata, groups
+
+    p = argparse.ArgumentParser(prog="python -m tasks.images", description=__doc__.split("\n\n")[0])
+    p.add_argument("action", choices=("check", "lock"))
+    a = p.parse_args(argv)
+    source = choose()
+    path, (endpoints, ca) = source.images_lock(), source.registries()
+    refs = locked_refs(groupdata.load(groups.N8N_SERVERS.name))
+    try:
+        now = current(refs, Registries(endpoints, ca))
+    except Exception as e:  # noqa: BLE001 - any network or registry failure: one line
+        print(f"images: cannot ask the registries: {e}", file=sys.stderr)
+        return 2
+    try:
+        old = read(path)
+    except ConfigError:
+        old = {}
+    moved = {r: d for r, d in now.items() if old.get(r) != d}
+    for ref in refs:
+        state = "unchanged" if ref not in moved else ("new" if ref not in old else f"moved from {old[ref]}")
+        print(f"{ref:<40} {now[ref]}  {state}")
+    if a.action == "check":
+        if moved:
+            print(f"images: {len(moved)} image(s) differ from {path.name}: if the change is wanted, "
+                  "`make images-lock`, then deploy", file=sys.stderr)
+        return 1 if moved else 0
+    write(path, now)  # exactly the images in use: one no longer in group data leaves the lock
+    print(f"images: {path} written ({len(moved)} changed); the next deploy runs these")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""images.lock (tasks/images.py): reading it, what stops a run, the pinned references, and the
+registry client's token flow. (The client against a real registry: every sandbox writes its lock
+with it; the deploy pulling by digest, a moved tag and a lock moved on purpose: the integration
+tier's test_deploy.)"""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tasks import groupdata, images
+from tasks.config import ConfigError
+from tests.helpers import images_lock, write_images_lock
+
+D1, D2 = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+
+
+@pytest.mark.parametrize("ref, expected", [
+    ("postgres:17.6", ("registry-1.docker.io", "library/postgres", "17.6")),
+    ("pgvector/pgvector:pg17", ("registry-1.docker.io", "pgvector/pgvector", "pg17")),
+    ("docker.n8n.io/n8nio/n8n:2.41.1", ("docker.n8n.io", "n8nio/n8n", "2.41.1")),
+    ("localhost:5000/x:1", ("localhost:5000", "x", "1")),
+    ("localhost/x:1", ("localhost", "x", "1")),
+])
+def test_a_reference_is_read_the_way_docker_reads_it(ref, expected):
+    assert images.split(ref) == expected
+
+
+@pytest.mark.parametrize("ref", ["localhost:5000/x", "postgres", f"postgres:17@{D1}"])
+def test_a_reference_without_an_exact_tag_is_refused(ref):
+    with pytest.raises(ValueError, match="needs an exact tag"):
+        images.split(ref)
+
+
+def test_group_data_names_every_image_by_an_exact_version():
+    for ref in images.locked_refs(groupdata.load()):
+        tag = images.split(ref)[2]
+        assert tag.count(".") >= 1 and tag[0].isdigit(), f"{ref}: not an exact version tag"
+
+
+def test_a_run_without_a_lock_or_with_an_image_missing_from_it_stops_with_one_line(tmp_path):
+    data = groupdata.load()
+    lock = tmp_path / "images.lock"
+    [problem] = images.problems(lock, data)
+    assert problem.startswith("images.lock is missing: the deploy runs only images pinned by digest")
+    assert "`make images-lock`" in problem
+    write_images_lock(lock)
+    assert images.problems(lock, data) == []
+    held = json.loads(lock.read_text())
+    del held["images"][data["caddy_image"]]
+    lock.write_text(json.dumps(held))
+    assert images.problems(lock, data) == [f"images.lock has no digest for {data['caddy_image']}: `make images-lock` "
+                                           "records what the registry serves now (check the image first)"]
+
+
+@pytest.mark.parametrize("text", ["{", '{"images": {"caddy:2.10.0": "sha256:short"}}', '{"other": {}}'])
+def test_a_malformed_lock_is_named(tmp_path, text):
+    lock = tmp_path / "images.lock"
+    lock.write_text(text)
+    with pytest.raises(ConfigError, match="images.lock"):
+        images.read(lock)
+
+
+def test_the_lock_is_written_whole_and_read_back(tmp_path):
+    lock = write_images_lock(tmp_path / "images.lock")
+    assert images.read(lock) == images_lock()
+    assert not list(tmp_path.glob("*.tmp"))
+    assert images.pinned("caddy:2.10.0", {"caddy:2.10.0": D1}) == f"caddy:2.10.0@{D1}"
+
+
+class Hub(BaseHTTPRequestHandler):
+    """A registry that, like Docker Hub, answers anonymous reads only with a pull token from its
+    auth server (here the same loopback server), and names manifests by digest."""
+
+    tags = {"library/caddy": {"2.10.0": D1}}
+    seen: list = []
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):  # the token endpoint
+        self.seen.append(self.path)
+        body = json.dumps({"token": "anon-token"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_HEAD(self):
+        repo, _, tag = self.path.removeprefix("/v2/").partition("/manifests/")
+        if self.headers.get("Authorization") != "Bearer anon-token":
+            self.send_response(401)
+            host = f"http://127.0.0.1:{self.server.server_port}"
+            self.send_header("WWW-Authenticate", f'Bearer realm="{host}/token",service="registry.test"')
+        elif tag in self.tags.get(repo, {}):
+            self.send_response(200)
+            self.send_header("Docker-Content-Digest", self.tags[repo][tag])
+        else:
+            self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@pytest.fixture
+def hub():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Hub.seen = []
+    yield images.Registries({"registry-1.docker.io": f"http://127.0.0.1:{server.server_port}"})
+    server.shutdown()
+
+
+def test_the_digest_is_asked_with_an_anonymous_pull_token(hub):
+    assert hub.digest("caddy:2.10.0") == D1
+    assert Hub.seen == ["/token?service=registry.test&scope=repository%3Alibrary%2Fcaddy%3Apull"]
+
+
+def test_a_tag_the_registry_does_not_have_is_named(hub):
+    with pytest.raises(LookupError, match=r"caddy:9.9.9: its registry \(registry-1.docker.io\) has no such tag"):
+        hub.digest("caddy:9.9.9")
