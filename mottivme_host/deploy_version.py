@@ -1,8 +1,10 @@
 """Emergency deploy of another n8n version (forward or back), with automatic rollback.
 
-n8n-deploy-version VERSION [--smoke-webhook PATH] [--timeout SECONDS]
+n8n-deploy-version VERSION [--digest SHA256] [--smoke-webhook PATH] [--timeout SECONDS]
 
-1. the image must be available (pulled, or loaded from the local archives) before anything stops;
+1. the image must be here before anything stops: pulled by the digest images.lock holds for it
+   (--digest; Docker checks the bits) and tagged with its version, which the compose file runs;
+   without --digest, only an image already on this server;
 2. records the running version (N8N_VERSION in the stack's env file), the workflow count and
    n8n's migrations;
 3. takes a backup snapshot (tag pre-deploy);
@@ -28,6 +30,7 @@ from .settings import Settings
 from .stack import Stack
 
 VERSION_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 LOG_LINES = 15
 WORKFLOWS_SQL = "select count(*) from workflow_entity"
 MIGRATIONS_SQL = "select count(*) from migrations"
@@ -39,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a production webhook (/webhook/PATH) that must answer 200 on the new version")
     p.add_argument("--timeout", type=int, default=None, metavar="SECONDS",
                    help="how long n8n gets to be ready (default: the settings' ready_timeout)")
+    p.add_argument("--digest", default="", metavar="SHA256",
+                   help="the image's digest from images.lock (the emergency deploy runbook passes it): the "
+                        "image is pulled by it; without it, only an image already on this server is used")
 
 
 def valid_version(version: str) -> bool:
@@ -101,13 +107,27 @@ class _Deploy:
     def image_present(self, ref: str) -> bool:
         return self.r.run(["docker", "image", "inspect", ref], check=False).ok
 
-    def ensure_image(self, ref: str, old: str) -> None:
-        if self.image_present(ref):
+    def has_digest(self, ref: str, digest: str) -> bool:
+        """Is `ref` (repo:tag) on this server, and is it the image `digest` names?"""
+        r = self.r.run(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", ref], check=False)
+        return r.ok and f"{ref.rpartition(':')[0]}@{digest}" in r.stdout
+
+    def ensure_image(self, ref: str, digest: str, old: str) -> None:
+        """`ref` on this server as the image `digest` names (pulled by it, then tagged `ref`, which the
+        compose file runs); without a digest, only an image already here."""
+        if not digest:
+            if self.image_present(ref):
+                return
+            raise Fail(f"image {ref} is not on this server and no --digest was given: nothing was changed, n8n stays "
+                       f"on {old} (the emergency deploy runbook passes images.lock's digest)", 3)
+        if self.has_digest(ref, digest):
             return
-        self.log.log(f"pulling {ref}")
-        self.to_log(["docker", "pull", "-q", ref])
-        if not self.image_present(ref):
-            raise Fail(f"image {ref} not found: nothing was changed, n8n stays on {old}", 3)
+        self.log.log(f"pulling {ref}@{digest}")
+        repo = ref.rpartition(":")[0]
+        if not (self.to_log(["docker", "pull", "-q", f"{ref}@{digest}"]).ok
+                and self.to_log(["docker", "tag", f"{repo}@{digest}", ref]).ok and self.has_digest(ref, digest)):
+            raise Fail(f"image {ref}@{digest} not pulled (see {self.s.deploy_log}): nothing was changed, n8n stays "
+                       f"on {old}", 3)
 
     def pre_deploy_snapshot(self) -> str:
         r = self.r.run(["n8n-backup", "--tag", "pre-deploy", "--no-offsite"], check=False)
@@ -124,6 +144,8 @@ class _Deploy:
         s, new = self.s, self.new
         if not valid_version(new):
             raise Fail(f"the version must look like 2.41.1, not '{new}'", 2)
+        if self.ns.digest and not DIGEST_RE.fullmatch(self.ns.digest):
+            raise Fail(f"--digest must look like sha256:<64 hex digits>, not '{self.ns.digest}'", 2)
         if not self.st.container_id("n8n"):
             raise Fail("no n8n stack on this host: provision it with deploy.py first", 4)
         path = env_path(s)
@@ -140,7 +162,7 @@ class _Deploy:
         self.log.log(f"deploy {new} (running {old})")
 
         # 1. the image, before anything is stopped
-        self.ensure_image(f"{s.n8n_image_repo}:{new}", old)
+        self.ensure_image(f"{s.n8n_image_repo}:{new}", self.ns.digest, old)
 
         # 2.-3. what is there now, and a snapshot of it
         wf_before = self.st.scalar(WORKFLOWS_SQL)

@@ -117,7 +117,7 @@ class Sandbox:
             SERVER_SUITE=suite,
             N8N_VERSION=v["n8n_version"],
             N8N_IMAGE=f"{v['n8n_image_repo']}:{v['n8n_version']}",
-            N8N_EXTRA_VERSIONS=" ".join(v["sandbox_extra_n8n_versions"]),
+            N8N_EXTRA_VERSIONS=" ".join(v["n8n_other_versions"]),
             POSTGRES_IMAGE=v["postgres_image"],
             PG_MAJOR=str(v["postgres_major"]),
             REDIS_IMAGE=v["redis_image"],

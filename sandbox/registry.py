@@ -38,7 +38,7 @@ def wanted(v: dict) -> dict[str, str]:
     the stand-in image it is (the name build-images.sh builds it under)."""
     major, pg = str(v["postgres_major"]), v["postgres_image"]
     refs = {f"{v['n8n_image_repo']}:{x}": f"{v['n8n_image_repo']}:{x}"
-            for x in (v["n8n_version"], *v["sandbox_extra_n8n_versions"])}
+            for x in (v["n8n_version"], *v["n8n_other_versions"])}
     refs.update({pg: pg, v["redis_image"]: v["redis_image"], v["caddy_image"]: v["caddy_image"],
                  # the backup's pg_dump and the restore's scratch server for the Supabase stand-in's
                  # major version: the postgres stand-in (it has pgvector) under those names too

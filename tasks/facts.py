@@ -19,12 +19,12 @@ def curl_command(url: str, resolve: str | None = None, extra: str = "") -> str:
 
 
 class DockerImages(FactBase):
-    """Image references present in the host's Docker engine: `repo:tag` and `repo@digest` (an image
-    pulled by digest has no tag; operations.by_digest).
+    """Image references present in the host's Docker engine: `repo:tag`, `repo@digest`, and
+    `repo:tag@digest` when that tag is on the image that digest names.
 
     .. code:: python
 
-        "postgres@sha256:..." in host.get_fact(DockerImages)
+        "postgres:17.6@sha256:..." in host.get_fact(DockerImages)
     """
 
     default = set
@@ -41,10 +41,13 @@ class DockerImages(FactBase):
             repo, tag, digest = (line.split() + ["", "", ""])[:3]
             if not repo or repo == "<none>":
                 continue
-            if tag and tag != "<none>":
+            tagged = tag and tag != "<none>"
+            if tagged:
                 refs.add(f"{repo}:{tag}")
             if digest.startswith("sha256:"):
                 refs.add(f"{repo}@{digest}")
+                if tagged:
+                    refs.add(f"{repo}:{tag}@{digest}")
         return refs
 
 

@@ -34,9 +34,10 @@ ACCEPT = ", ".join((  # a multi-platform image's index first: Docker picks the p
 
 
 def locked_refs(data) -> list[str]:
-    """The images the lock holds, from group data: the stack's own (n8n's version tag is exact and
-    moves with `n8n_version`; its digest is not locked yet)."""
-    return [data["postgres_image"], data["redis_image"], data["caddy_image"]]
+    """The images the lock holds, from group data: the stack's own, and n8n's at `n8n_version` and
+    each of `n8n_other_versions` (an emergency deploy's)."""
+    n8n = [f"{data['n8n_image_repo']}:{v}" for v in (data["n8n_version"], *data["n8n_other_versions"])]
+    return [data["postgres_image"], data["redis_image"], data["caddy_image"], *dict.fromkeys(n8n)]
 
 
 def split(ref: str) -> tuple[str, str, str]:

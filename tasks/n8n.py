@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 from pyinfra import host, inventory
 from pyinfra.api import HiddenValue, deploy
@@ -62,11 +63,20 @@ def n8n_environment(b: settings.Base, st: settings.Stack, w: settings.Workers, s
 # The helpers below take this host's Stack settings; without them (a runbook) they read host.data.
 
 def n8n_image(version: str | None = None, st: settings.Stack | None = None) -> str:
-    """The n8n image of this host: `n8n_image_repo`:`n8n_version` (so --data n8n_version=X works).
-    The compose files name it `n8n_image_repo`:${N8N_VERSION}, the version being in the stack's
-    .env: the one place the deploy and the host programs (deploy-version) agree on."""
+    """The n8n image of this host, pinned: `n8n_image_repo`:`n8n_version`@digest (so --data
+    n8n_version=X works; images.lock must hold X). The compose files name it
+    `n8n_image_repo`:${N8N_VERSION}, the version being in the stack's .env: the one place the
+    deploy and the host programs (deploy-version) agree on; operations.image puts that tag on the
+    locked digest. A version the lock lacks stops the run here, before anything changes."""
     st = st or settings.Stack.from_data(host.data)
-    return f"{st.n8n_image_repo}:{version or st.n8n_version}"
+    ref = f"{st.n8n_image_repo}:{version or st.n8n_version}"
+    try:
+        return st.pinned(ref)
+    except settings.SettingsError:
+        print(f"mottivme-infra: {host.name}: {ref} has no digest in images.lock: add its version to "
+              "n8n_other_versions in group_data/all.py, `make images-lock`, then run again. Nothing was changed.",
+              file=sys.stderr)
+        sys.exit(2)
 
 
 def n8n_host(st: settings.Stack | None = None) -> str:
@@ -139,8 +149,8 @@ def n8n_stack(version: str):
     s = scaling.settings(host.data)
     scaling.refuse_if_unfit(s, len(worker_hosts()))
     # the images first: one that cannot be pulled (a digest its registry no longer serves) changes nothing
-    for ref in (st.postgres_ref, n8n_image(version, st), st.caddy_ref) + ((st.redis_ref,) if s.queue_mode else ()):
-        operations.image(name=f"image {ref.partition('@')[0]}" + (" (pinned by digest)" if "@" in ref else ""), ref=ref)
+    pulled = [operations.image(name=f"image {ref.partition('@')[0]} (pinned by digest)", ref=ref)
+              for ref in (st.postgres_ref, n8n_image(version, st), st.caddy_ref) + ((st.redis_ref,) if s.queue_mode else ())]
     ctx = dict(n8n_host=n8n_host(st), public_url=public_url(st), scaling=s,
                n8n_env=n8n_environment(b, st, w, s, n8n_host(st), public_url(st)),
                tunnel=bool(s.queue_mode and worker_hosts()))
@@ -163,7 +173,8 @@ def n8n_stack(version: str):
 
     applied = server.shell(name="apply configuration (compose up -d)",
                            commands=[compose(st, dk, f"up -d --remove-orphans -t {st.drain_seconds + 30}")],
-                           _if=any_changed(compose_file, env_file))
+                           # a tag moved to the lock's new digest is applied too (n8n's, under the same version)
+                           _if=any_changed(compose_file, env_file, *pulled))
     server.shell(name="n8n's file volumes owned by n8n's user", commands=[volume_owners(st, st.compose_project)],
                  _if=applied.did_change)
     operations.compose_running(name="services running", stack_dir=st.dir, project=st.compose_project,

@@ -101,30 +101,25 @@ def image(ref: str):
     """Make sure an image is in the host's Docker engine (``docker pull`` from its registry).
 
     + ref: image reference, e.g. ``docker.n8n.io/n8nio/n8n:2.41.1``, or pinned by digest
-      (``caddy:2.10.0@sha256:...``, tasks/images.py): Docker then checks the bits it gets against it
+      (``caddy:2.10.0@sha256:...``, tasks/images.py): pulled by the digest (Docker checks the bits
+      against it) and given the tag, so that what runs `caddy:2.10.0` runs the locked image; a tag
+      on other bits (pulled by hand, an older lock) is moved to them
 
     .. code:: python
 
         operations.image(name="caddy image", ref=stack.caddy_ref)
     """
-    if by_digest(ref) in host.get_fact(DockerImages):
+    if ref in host.get_fact(DockerImages):
         return
-    if "@" not in ref:
+    tagged, _, digest = ref.partition("@")
+    if not digest:
         yield f"docker pull -q {quote(ref)}"
         return
     why = (f"{ref}: not pulled (docker's reason above): if its registry no longer serves that digest, "
            "`make images-check` shows what it serves now and `make images-lock` moves the lock to it")
-    yield f"docker pull -q {quote(ref)} || {{ echo {quote(why)} >&2; exit 1; }}"
-
-
-def by_digest(ref: str) -> str:
-    """`repo@digest` for `repo:tag@digest` (what `docker images --digests` lists for an image pulled
-    by digest); any other reference as it is."""
-    name, _, digest = ref.partition("@")
-    if not digest:
-        return ref
-    head, _, last = name.rpartition("/")
-    return f"{head + '/' if head else ''}{last.partition(':')[0]}@{digest}"
+    repo = tagged.rpartition(":")[0]
+    yield (f"docker pull -q {quote(ref)} || {{ echo {quote(why)} >&2; exit 1; }}; "
+           f"docker tag {quote(f'{repo}@{digest}')} {quote(tagged)}")
 
 
 @operation()

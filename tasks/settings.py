@@ -242,6 +242,8 @@ READ_ELSEWHERE = {
     # only build postgres_image inside group_data/all.py (the sandbox's image builder reads the major too)
     "postgres_major": "group_data/all.py",
     "postgres_version": "group_data/all.py",
+    # the n8n versions images.lock pins besides n8n_version (tasks/images.py locked_refs)
+    "n8n_other_versions": "tasks/images.py",
     # the console's `mottivme doctor` (outside pyinfra, through tasks/groupdata.py)
     "doctor_check_dns": "mottivme_console/remote.py",
 }

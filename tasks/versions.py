@@ -136,7 +136,9 @@ def change_version(version: str, smoke: str = "", timeout: str = "", reason: str
     stops), drain during the switch and then start on the version the main server ended on; the
     main server switches with n8n-deploy-version (snapshot, readiness, smoke test, rollback)."""
     timeout = timeout or str(host.data.n8n_ready_timeout)
-    command = f"n8n-deploy-version {version} --timeout {timeout}" + (f" --smoke-webhook {smoke}" if smoke else "")
+    digest = n8n_image(version).partition("@")[2]  # images.lock's (a version it lacks stops the run here)
+    command = (f"n8n-deploy-version {version} --digest {digest} --timeout {timeout}"
+               + (f" --smoke-webhook {smoke}" if smoke else ""))
     # every host takes part in the barriers: pyinfra orders hosts' operations as one graph and
     # would otherwise interleave hosts whose earlier operations differ (deploy.py) by position
     operations.barrier(name=f"n8n {version}: every host ready for the change")

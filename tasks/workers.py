@@ -161,7 +161,7 @@ def workers(version: str):
         name="workers: secrets env file (0600)", dest=f"{w.stack_dir}/.env",
         content=operations.render_secret("n8n.env.j2", queue_mode=True, secrets=stack_secrets(s),
                                          n8n_version=version))
-    operations.image(name=f"workers: image {n8n_image(version, st)}", ref=n8n_image(version, st))
+    operations.image(name=f"workers: image {st.n8n_image_repo}:{version} (pinned by digest)", ref=n8n_image(version, st))
     return compose_file, env_file
 
 

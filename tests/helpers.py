@@ -35,12 +35,12 @@ GOOD_SECRETS = {
 }
 
 
-def images_lock() -> dict[str, str]:
-    """{image: digest} for group data's locked images (tasks/images.py), with digests made up here:
-    for the tests that never pull (the quick tier's)."""
+def images_lock(data=None) -> dict[str, str]:
+    """{image: digest} for the locked images of group data `data` (default: all.py's; tasks/images.py),
+    with digests made up here: for the tests that never pull (the quick tier's)."""
     from tasks import groupdata, images
 
-    return {ref: f"sha256:{i:064x}" for i, ref in enumerate(images.locked_refs(groupdata.load()), 1)}
+    return {ref: f"sha256:{i:064x}" for i, ref in enumerate(images.locked_refs(data or groupdata.load()), 1)}
 
 
 def write_images_lock(path: Path) -> Path:
@@ -95,12 +95,14 @@ def run_runbook(monkeypatch, name: str, data: dict, host_data: dict | None = Non
 
     import pyinfra
 
-    from tasks import operations, versions, workers
+    from tasks import n8n, operations, versions, workers
     from tasks.groupdata import Data
 
-    fake_host = types.SimpleNamespace(data=Data({**(host_data or {}), **data}), groups=list(groups))
+    fake_host = types.SimpleNamespace(name="n8n1.example.test", data=Data({**(host_data or {}), **data}),
+                                      groups=list(groups))
     monkeypatch.setattr(pyinfra, "host", fake_host)
-    monkeypatch.setattr(versions, "host", fake_host)  # the runbooks' shared steps (imported once)
+    for shared in (versions, n8n):  # the runbooks' shared steps (imported once)
+        monkeypatch.setattr(shared, "host", fake_host)
     monkeypatch.setattr(sys, "argv", ["pyinfra", "-y", "inventory.py", f"runbooks/{name}.py",
                                       *[x for k, v in data.items() for x in ("--data", f"{k}={v}")]])
     ran = []

@@ -424,6 +424,8 @@ def test_images_run_pinned_by_digest_and_a_moved_tag_waits_for_the_lock(n8n_serv
     assert r.returncode == 0 and json.loads(r.stdout)["results"]["totals"]["success"] == 0, r.stderr[-3000:]
     assert f"caddy@{locked}" in n8n_server.sh(running)
 
+    container = n8n_server.sh("mottivme-host compose ps -q caddy")
+
     # a digest the registry never served: one line, and the stack's files are as they were
     compose_before = n8n_server.sh("sha256sum /opt/n8n/docker-compose.yml")
     held = lock_file.read_text()
@@ -445,5 +447,7 @@ def test_images_run_pinned_by_digest_and_a_moved_tag_waits_for_the_lock(n8n_serv
     assert r.returncode == 0, r.stderr[-3000:]
     changed = {op["name"] for op in json.loads(r.stdout)["results"]["operations"] if op["success"]}
     assert {f"n8n stack | image {caddy} (pinned by digest)", "n8n stack | apply configuration (compose up -d)"} <= changed
+    assert f"image: {caddy}@{new}" in n8n_server.sh("cat /opt/n8n/docker-compose.yml")
+    assert n8n_server.sh("mottivme-host compose ps -q caddy") != container  # re-created on it
     assert f"caddy@{new}" in n8n_server.sh(running)
     assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200

@@ -10,7 +10,9 @@ from invoke import Context
 
 from mottivme_console import catalog, program
 from runbooks import _args
-from tests.helpers import ROOT, run_runbook
+from tasks import groupdata
+from tasks.groupdata import Data
+from tests.helpers import ROOT, images_lock, run_runbook
 
 RUNBOOK_FILES = sorted(p.stem for p in (ROOT / "runbooks").glob("*.py") if not p.name.startswith("_"))
 
@@ -192,11 +194,25 @@ def test_the_installed_console_script_works_from_any_directory(tmp_path):
 
 def test_emergency_deploy_without_a_version_goes_to_group_datas(monkeypatch):
     """The pyinfra form with no --data n8n_version deploys the declared version (back after an emergency)."""
-    group_data = {"n8n_version": "2.41.1", "n8n_ready_timeout": 300}
+    group_data = Data(groupdata.load(), n8n_version="2.41.1", n8n_other_versions=["2.41.0"], n8n_ready_timeout=300)
+    lock = group_data["images_lock"] = images_lock(group_data)
     ran = [op["command"] for op in run_runbook(monkeypatch, "emergency_deploy", {}, group_data)]
-    assert ran == ["n8n-deploy-version 2.41.1 --timeout 300"]
+    # the host program pulls the image by the digest images.lock holds
+    assert ran == [f"n8n-deploy-version 2.41.1 --digest {lock['docker.n8n.io/n8nio/n8n:2.41.1']} --timeout 300"]
     ran = run_runbook(monkeypatch, "emergency_deploy", {"n8n_version": "2.41.0", "timeout": "60"}, group_data)
-    assert [op["command"] for op in ran] == ["n8n-deploy-version 2.41.0 --timeout 60"]
+    assert [op["command"] for op in ran] == [
+        f"n8n-deploy-version 2.41.0 --digest {lock['docker.n8n.io/n8nio/n8n:2.41.0']} --timeout 60"]
+
+
+def test_emergency_deploy_to_a_version_the_lock_lacks_stops_before_anything(monkeypatch, capsys):
+    group_data = Data(groupdata.load(), n8n_version="2.41.1", n8n_ready_timeout=300)
+    group_data["images_lock"] = images_lock(group_data)
+    with pytest.raises(SystemExit) as e:
+        run_runbook(monkeypatch, "emergency_deploy", {"n8n_version": "2.42.0"}, group_data)
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        "mottivme-infra: n8n1.example.test: docker.n8n.io/n8nio/n8n:2.42.0 has no digest in images.lock: add its "
+        "version to n8n_other_versions in group_data/all.py, `make images-lock`, then run again. Nothing was changed.\n")
 
 
 def test_the_pyinfra_form_refuses_bad_input_in_one_line_before_any_host(tmp_path):

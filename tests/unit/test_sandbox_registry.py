@@ -11,7 +11,7 @@ def test_the_registry_holds_every_image_the_servers_pull_under_the_production_na
     v = versions()
     refs = registry.wanted(v)
     n8n = f"{v['n8n_image_repo']}:{v['n8n_version']}"
-    assert refs[n8n] == n8n and all(f"{v['n8n_image_repo']}:{x}" in refs for x in v["sandbox_extra_n8n_versions"])
+    assert refs[n8n] == n8n and all(f"{v['n8n_image_repo']}:{x}" in refs for x in v["n8n_other_versions"])
     assert {r: refs[r] for r in (v["redis_image"], v["caddy_image"])} == {v["redis_image"]: v["redis_image"],
                                                                          v["caddy_image"]: v["caddy_image"]}
     # the Supabase stand-in's major version, for the backup's pg_dump and the restore's scratch

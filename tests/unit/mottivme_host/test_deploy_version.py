@@ -122,24 +122,58 @@ def test_no_version_in_the_env_file_exits_4(tmp_path, env_file, fake, capsys):
     assert not fake.ran("up -d")
 
 
-def test_an_image_found_nowhere_exits_3_and_changes_nothing(tmp_path, env_file, fake, capsys):
+DIGEST = "sha256:" + "d" * 64
+
+
+def test_an_image_its_registry_does_not_serve_exits_3_and_changes_nothing(tmp_path, env_file, fake, capsys):
     st = Stack(fake, env_file)
-    fake.on(f"docker image inspect {REPO}:{NEW}", rc=1, stderr="Error: No such image\n")
+    fake.on(f"docker image inspect --format {{{{json .RepoDigests}}}} {REPO}:{NEW}", rc=1, stderr="No such image\n")
     fake.on("docker pull", rc=1, stderr="manifest unknown\n")
-    assert deploy(fake, make_settings(tmp_path), NEW) == 3
-    assert capsys.readouterr().err == (f"n8n-deploy-version: FAILED image {REPO}:{NEW} not found: nothing was changed, "
-                                       f"n8n stays on {OLD}\n")
-    assert fake.ran(f"docker pull -q {REPO}:{NEW}")
+    s = make_settings(tmp_path)
+    assert deploy(fake, s, NEW, "--digest", DIGEST) == 3
+    assert capsys.readouterr().err == (f"n8n-deploy-version: FAILED image {REPO}:{NEW}@{DIGEST} not pulled (see "
+                                       f"{s.deploy_log}): nothing was changed, n8n stays on {OLD}\n")
+    assert fake.ran(f"docker pull -q {REPO}:{NEW}@{DIGEST}")
     assert env_file.read_text() == ENV
     assert "backup" not in st.env_at and not fake.ran("up -d") and not fake.ran("<ignore interrupts>")
 
 
-def test_a_missing_image_is_pulled_from_its_registry(tmp_path, env_file, fake):
+def test_the_image_is_pulled_by_its_digest_and_tagged_with_its_version(tmp_path, env_file, fake):
     Stack(fake, env_file)
-    fake.on(f"docker image inspect {REPO}:{NEW}", rc=1, stderr="Error: No such image\n", times=1)
-    assert deploy(fake, make_settings(tmp_path), NEW) == 0
-    assert fake.ran(f"docker pull -q {REPO}:{NEW}")
+    inspect = f"docker image inspect --format {{{{json .RepoDigests}}}} {REPO}:{NEW}"
+    fake.on(inspect, stdout=f'["{REPO}@{DIGEST}"]\n')  # (the rule added last is asked first)
+    fake.on(inspect, rc=1, stderr="No such image\n", times=1)
+    assert deploy(fake, make_settings(tmp_path), NEW, "--digest", DIGEST) == 0
+    pull = fake.ran(f"docker pull -q {REPO}:{NEW}@{DIGEST}")
+    assert pull and fake.ran(f"docker tag {REPO}@{DIGEST} {REPO}:{NEW}")
     assert version_in(env_file) == NEW
+
+
+def test_an_image_here_under_its_version_but_not_the_locked_one_is_pulled_again(tmp_path, env_file, fake):
+    """The tag on this server names other bits (pulled by hand, say): the locked ones replace it."""
+    Stack(fake, env_file)
+    inspect = f"docker image inspect --format {{{{json .RepoDigests}}}} {REPO}:{NEW}"
+    fake.on(inspect, stdout=f'["{REPO}@{DIGEST}"]\n')
+    fake.on(inspect, stdout=f'["{REPO}@sha256:{"e" * 64}"]\n', times=1)
+    assert deploy(fake, make_settings(tmp_path), NEW, "--digest", DIGEST) == 0
+    assert fake.ran(f"docker pull -q {REPO}:{NEW}@{DIGEST}")
+
+
+def test_without_a_digest_only_an_image_already_here_is_used(tmp_path, env_file, fake, capsys):
+    Stack(fake, env_file)
+    fake.on(f"docker image inspect {REPO}:{NEW}", rc=1, stderr="No such image\n")
+    assert deploy(fake, make_settings(tmp_path), NEW) == 3
+    assert (f"FAILED image {REPO}:{NEW} is not on this server and no --digest was given: nothing was changed, "
+            f"n8n stays on {OLD} (the emergency deploy runbook passes images.lock's digest)") in capsys.readouterr().err
+    assert not fake.ran("docker pull") and env_file.read_text() == ENV
+
+
+@pytest.mark.parametrize("digest", ["sha256:abc", "md5:" + "a" * 64, f"{DIGEST} x"])
+def test_a_malformed_digest_exits_2(tmp_path, env_file, fake, capsys, digest):
+    Stack(fake, env_file)
+    assert deploy(fake, make_settings(tmp_path), NEW, "--digest", digest) == 2
+    assert "--digest must look like sha256:<64 hex digits>" in capsys.readouterr().err
+    assert not fake.ran("docker")
 
 
 def test_a_failed_pre_deploy_backup_changes_nothing(tmp_path, env_file, fake, capsys):
