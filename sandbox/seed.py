@@ -18,6 +18,8 @@ import json
 import subprocess
 
 from sandbox.core import Sandbox, SandboxError
+from sandbox.inventory_source import SandboxSource
+from tasks import images
 
 EMBEDDING_DIM = 384
 TABLES = ["agent_versions", "agent_metrics", "call_recordings", "rag_documents", "workflow_executions",
@@ -170,8 +172,11 @@ FAILING_N8N_VERSION = "2.41.9"
 
 
 def build_failing_n8n_image(sbx: Sandbox, h: dict, base_version: str = "2.41.1") -> str:
-    """On server `h`, tag an n8n "version" that migrates the database (one more row in
-    `migrations`) and then crashes: what an emergency deploy must roll back, database included."""
+    """On server `h`, build an n8n "version" that migrates the database (one more row in
+    `migrations`) and then crashes: what an emergency deploy must roll back, database included.
+    It is published as a release would be (pushed to the sandbox's registry) and pinned in the
+    sandbox's images.lock with the digest the registry gave it, as `make images-lock` would with
+    the version in n8n_other_versions."""
     image = f"docker.n8n.io/n8nio/n8n:{FAILING_N8N_VERSION}"
     ssh(sbx, h, r"""set -e; d=$(mktemp -d); cd $d
 cat > fail.js <<'JS'
@@ -186,5 +191,9 @@ printf 'FROM docker.n8n.io/n8nio/n8n:%s
 COPY fail.js /fail.js
 ENTRYPOINT ["node", "/fail.js"]
 ' """ + base_version + f""" > Dockerfile
-docker build -q -t {image} . >/dev/null; rm -rf $d""")
+docker build -q -t {image} . >/dev/null; rm -rf $d
+docker push -q {image} >/dev/null""")
+    digest = ssh(sbx, h, f"docker image inspect --format '{{{{index .RepoDigests 0}}}}' {image}").strip().split("@")[1]
+    lock = SandboxSource(env_file=False, state_dir=sbx.state_dir).images_lock()
+    images.write(lock, {**images.read(lock), image: digest})
     return image
