@@ -118,10 +118,10 @@ class Sandbox:
             N8N_VERSION=v["n8n_version"],
             N8N_IMAGE=f"{v['n8n_image_repo']}:{v['n8n_version']}",
             N8N_EXTRA_VERSIONS=" ".join(v["n8n_other_versions"]),
-            POSTGRES_IMAGE=v["postgres_image"],
+            POSTGRES_IMAGE=registry.stand_in(v["postgres_image"]),
             PG_MAJOR=str(v["postgres_major"]),
-            REDIS_IMAGE=v["redis_image"],
-            CADDY_IMAGE=v["caddy_image"],
+            REDIS_IMAGE=registry.stand_in(v["redis_image"]),
+            CADDY_IMAGE=registry.stand_in(v["caddy_image"]),
             NODE_WHEEL_VERSION=v["sandbox_node_wheel_version"],
         )
         _run([str(HERE / "build-images.sh"), *(steps or ["server", "postgres", "redis", "caddy", "n8n"])], env=env)

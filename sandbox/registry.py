@@ -33,13 +33,23 @@ def archive_pattern(archive_dir: str, ref: str) -> str:
     return str(Path(glob.escape(archive_dir)) / f"{glob.escape(name)}-r*.tar.zst")
 
 
+def stand_in(ref: str) -> str:
+    """The stand-in build-images.sh builds for `ref`: Debian's package of that major version,
+    named `repo:MAJOR` (`postgres:17.6` -> `postgres:17`). A new minor tag in group data is the
+    same stand-in under another name: no rebuild."""
+    name, _, tag = ref.rpartition(":")
+    return f"{name}:{tag.split('.')[0]}"
+
+
 def wanted(v: dict) -> dict[str, str]:
     """Every image a sandbox server pulls, from the group data `v` (sandbox/core.versions()) ->
-    the stand-in image it is (the name build-images.sh builds it under)."""
-    major, pg = str(v["postgres_major"]), v["postgres_image"]
+    the stand-in image it is (the name build-images.sh builds it under; n8n's are built at their
+    exact versions, from npm)."""
+    major, pg = str(v["postgres_major"]), stand_in(v["postgres_image"])
     refs = {f"{v['n8n_image_repo']}:{x}": f"{v['n8n_image_repo']}:{x}"
             for x in (v["n8n_version"], *v["n8n_other_versions"])}
-    refs.update({pg: pg, v["redis_image"]: v["redis_image"], v["caddy_image"]: v["caddy_image"],
+    refs.update({v["postgres_image"]: pg, v["redis_image"]: stand_in(v["redis_image"]),
+                 v["caddy_image"]: stand_in(v["caddy_image"]),
                  # the backup's pg_dump and the restore's scratch server for the Supabase stand-in's
                  # major version: the postgres stand-in (it has pgvector) under those names too
                  v["postgres_image_pattern"].replace("{major}", major): pg,
