@@ -186,8 +186,13 @@ backup_vault_path = "/srv/restic"
 # (POST, the one-line reason as body) after a failed one. Empty: none.
 backup_success_hook = ""
 backup_failure_hook = ""
-# pg_dump of Supabase must have the server's major version: image per major version.
-postgres_image_pattern = "postgres:{major}"
+# The PostgreSQL major versions of a Supabase database the backup and the restore are ready for
+# (Supabase runs 15 or 17): pg_dump and pg_restore must be of the server's major version, and a
+# dump is checked in a throwaway database of it with pgvector. Exact tags; images.lock pins each.
+supabase_majors = [15, 16, 17]
+supabase_postgres_images = {15: "postgres:15.14", 16: "postgres:16.10", postgres_major: postgres_image}
+supabase_scratch_images = {15: "pgvector/pgvector:0.8.0-pg15", 16: "pgvector/pgvector:0.8.0-pg16",
+                           17: "pgvector/pgvector:0.8.0-pg17"}
 
 # --- weekly cleanup of Supabase tables (SOP 05 "Limpeza semanal") ------------------------------
 cleanup_source = "supabase"  # the backup source (kind postgres) whose tables these are
@@ -197,8 +202,6 @@ cleanup_batch_size = 5000
 cleanup_weekday = 7  # Sunday (cron: 0 = Sunday is also accepted)
 cleanup_hour = 4
 cleanup_minute = 41
-# Image for the throwaway database a Supabase dump is checked in (needs pgvector).
-supabase_scratch_image_pattern = "pgvector/pgvector:pg{major}"
 # Monthly restore drill from cron (n8n-restore --drill on the 1st, two hours after the backup).
 restore_drill_monthly = True
 

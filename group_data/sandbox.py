@@ -14,6 +14,8 @@ n8n_other_versions = ["2.41.0"]
 caddy_extra_names = ["localhost"]
 # no HSTS: a browser would pin every localhost
 caddy_hsts = ""
+# The Supabase stand-in runs the stack's PostgreSQL (17): its registry holds that major's images only.
+supabase_majors = [17]
 # No Internet: keep n8n from calling api.n8n.io (templates, version checks, MCP registry).
 n8n_extra_env = {
     "N8N_TEMPLATES_ENABLED": "false",

@@ -468,7 +468,10 @@ class _Backup:
             if not num.isdigit():
                 self.fail(f"the server's version number is not a number: {num[:40]!r}")
             major = int(num) // 10000
-            image = self.b.postgres_image_pattern.replace("{major}", str(major))
+            try:
+                image = self.b.image("postgres_images", major)
+            except ValueError as e:
+                self.fail(f"no pg_dump for PostgreSQL {major}: {e}")
             if not r.run(["docker", "image", "inspect", image], check=False).ok:
                 if not r.run(["docker", "pull", "-q", image], stdout=lf, log=lf, check=False).ok:
                     self.fail(f"no pg_dump for PostgreSQL {major}: image {image} not available")

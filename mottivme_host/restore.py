@@ -860,7 +860,7 @@ class _Restore:
         self.step = f"{name} tables"
         box = self.scratch(name)
         self.laps.lap(f"{name} dump into a scratch database")
-        image = self.image_for(self.b.postgres_image_pattern, name)
+        image = self.image_for("postgres_images", name)
         try:
             access = Access(src.url, s.run_dir, name)
         except ValueError as e:
@@ -1045,10 +1045,14 @@ class _Restore:
         rows = sum(v for v in expected.values() if isinstance(v, int))
         return f"{len(expected)} tables, {rows} rows"
 
-    def image_for(self, pattern: str, name: str) -> str:
-        """An image pattern (postgres_image_pattern, scratch_image_pattern) for the major version of
-        the server database source `name` was dumped from."""
-        return pattern.replace("{major}", str(int(self.mf(name, "server_version_num", default=0)) // 10000))
+    def image_for(self, kind: str, name: str) -> str:
+        """The image (settings' postgres_images or scratch_images) for the major version of the
+        server database source `name` was dumped from."""
+        major = int(self.mf(name, "server_version_num", default=0)) // 10000
+        try:
+            return self.b.image(kind, major)
+        except ValueError as e:
+            self.fail(f"{name}: {e}")
 
     def listing(self, name: str) -> list[str]:
         """The lines of the dump's list (`pg_restore -l`), read once per source."""
@@ -1093,7 +1097,7 @@ class _Restore:
     def scratch(self, name: str) -> str:
         """A throwaway PostgreSQL of the source's major (pgvector, no network) holding its whole dump,
         with the roles and extensions the dump names, its grants and policies."""
-        image = self.image_for(self.b.scratch_image_pattern, name)
+        image = self.image_for("scratch_images", name)
         box = f"n8n-restore-scratch-{self.pid}-{name}"
         self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", box], check=False))
         self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
@@ -1142,7 +1146,7 @@ class _Restore:
                       "target is as it was")
 
     def database(self, name: str, target: str) -> None:
-        s, b = self.s, self.b
+        s = self.s
         scratch = target == "scratch"
         self.step = f"{name} scratch restore" if scratch else f"{name} restore into the named target"
         if scratch:
@@ -1154,7 +1158,7 @@ class _Restore:
             self.say(f"{name}: dump restored into a scratch database, row counts match the manifest ({tally}); "
                      "production untouched")
         else:
-            image = self.image_for(b.postgres_image_pattern, name)
+            image = self.image_for("postgres_images", name)
             # the URL holds a password: in no command line and no container's environment
             try:
                 access = Access(target, s.run_dir, f"{name}'s target")

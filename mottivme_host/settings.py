@@ -78,9 +78,20 @@ class Backup:
     success_hook: str = ""  # GET after a good backup (heartbeat); may hold a token: never logged
     failure_hook: str = ""  # POST with the one-line reason after a failed one
     hook_curl_args: tuple[str, ...] = ()
-    # pg_dump/pg_restore of another server must have its major version: image per major
-    postgres_image_pattern: str = "postgres:{major}"
-    scratch_image_pattern: str = "pgvector/pgvector:pg{major}"
+    # pg_dump/pg_restore of another server must have its major version: {major: image} (the deploy
+    # writes group data's supabase_postgres_images, pinned by digest), and the throwaway database
+    # (with pgvector) a dump is checked in (supabase_scratch_images)
+    postgres_images: dict = field(default_factory=lambda: {m: f"postgres:{m}" for m in ("15", "16", "17")})
+    scratch_images: dict = field(default_factory=lambda: {m: f"pgvector/pgvector:pg{m}" for m in ("15", "16", "17")})
+
+    def image(self, kind: str, major: int) -> str:
+        """`postgres_images` or `scratch_images`' image for PostgreSQL `major`; ValueError (one
+        line) when there is none."""
+        image = getattr(self, kind).get(str(major))
+        if not image:
+            raise ValueError(f"no image for PostgreSQL {major} (group data's supabase_majors: add it and its images, "
+                             "`make images-lock`, deploy)")
+        return image
     sources: tuple[Source, ...] = (Source("n8n", "n8n"),)
     env: dict = field(default_factory=dict)  # extra environment of restic (S3 keys)
     lock: str = "/run/lock/n8n-backup.lock"

@@ -45,15 +45,17 @@ def wanted(v: dict) -> dict[str, str]:
     """Every image a sandbox server pulls, from the group data `v` (sandbox/core.versions()) ->
     the stand-in image it is (the name build-images.sh builds it under; n8n's are built at their
     exact versions, from npm)."""
-    major, pg = str(v["postgres_major"]), stand_in(v["postgres_image"])
+    pg = stand_in(v["postgres_image"])
     refs = {f"{v['n8n_image_repo']}:{x}": f"{v['n8n_image_repo']}:{x}"
             for x in (v["n8n_version"], *v["n8n_other_versions"])}
     refs.update({v["postgres_image"]: pg, v["redis_image"]: stand_in(v["redis_image"]),
-                 v["caddy_image"]: stand_in(v["caddy_image"]),
-                 # the backup's pg_dump and the restore's scratch server for the Supabase stand-in's
-                 # major version: the postgres stand-in (it has pgvector) under those names too
-                 v["postgres_image_pattern"].replace("{major}", major): pg,
-                 v["supabase_scratch_image_pattern"].replace("{major}", major): pg})
+                 v["caddy_image"]: stand_in(v["caddy_image"])})
+    # the backup's pg_dump and the restore's scratch server for the Supabase stand-in's major
+    # version, the stack's: the postgres stand-in (it has pgvector) under those names too
+    for m in v["supabase_majors"]:
+        if m != v["postgres_major"]:
+            raise RuntimeError(f"supabase_majors: the sandbox builds PostgreSQL {v['postgres_major']} only, not {m}")
+        refs.update({v["supabase_postgres_images"][m]: pg, v["supabase_scratch_images"][m]: pg})
     return refs
 
 

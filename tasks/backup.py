@@ -74,6 +74,7 @@ def s3_credentials() -> dict[str, str]:
 def backup_settings() -> dict:
     """The `backup` section of the host programs' settings (mottivme_host.settings.Backup)."""
     bk, m = settings.Backup.from_data(host.data), settings.Monitor.from_data(host.data)
+    st = settings.Stack.from_data(host.data)
     repos, append_only = offsite(bk)
     return {
         "host": host.name,
@@ -90,9 +91,10 @@ def backup_settings() -> dict:
         "success_hook": bk.success_hook or ping_url(m, f"backup-{host.name}", sender=host.name),
         "failure_hook": bk.failure_hook or ping_url(m, f"backup-{host.name}", sender=host.name, fail=True),
         "hook_curl_args": [] if bk.success_hook else ping_curl_args(m).split(),
-        "postgres_image_pattern": bk.postgres_image_pattern,
-        "scratch_image_pattern": bk.scratch_image_pattern,
-        "sources": sources(bk.sources, dict(settings.Stack.from_data(host.data).volumes)),
+        # {major: image@digest} of the Supabase database's major versions (images.lock pins them)
+        "postgres_images": {str(m): st.pinned(bk.supabase_postgres_images[m]) for m in bk.supabase_majors},
+        "scratch_images": {str(m): st.pinned(bk.supabase_scratch_images[m]) for m in bk.supabase_majors},
+        "sources": sources(bk.sources, dict(st.volumes)),
         "env": s3_credentials(),
     }
 

@@ -34,10 +34,13 @@ ACCEPT = ", ".join((  # a multi-platform image's index first: Docker picks the p
 
 
 def locked_refs(data) -> list[str]:
-    """The images the lock holds, from group data: the stack's own, and n8n's at `n8n_version` and
-    each of `n8n_other_versions` (an emergency deploy's)."""
+    """The images the lock holds, from group data: the stack's own, n8n's at `n8n_version` and each
+    of `n8n_other_versions` (an emergency deploy's), and the backup's and the restore's for each of
+    the Supabase database's major versions (`supabase_majors`)."""
     n8n = [f"{data['n8n_image_repo']}:{v}" for v in (data["n8n_version"], *data["n8n_other_versions"])]
-    return [data["postgres_image"], data["redis_image"], data["caddy_image"], *dict.fromkeys(n8n)]
+    supabase = [x for m in data["supabase_majors"]
+                for x in (data["supabase_postgres_images"][m], data["supabase_scratch_images"][m])]
+    return list(dict.fromkeys([data["postgres_image"], data["redis_image"], data["caddy_image"], *n8n, *supabase]))
 
 
 def split(ref: str) -> tuple[str, str, str]:

@@ -177,8 +177,9 @@ class Backup(_Settings):
     vault_path: str = key("backup_vault_path")
     success_hook: str = key("backup_success_hook")
     failure_hook: str = key("backup_failure_hook")
-    postgres_image_pattern: str = key("postgres_image_pattern")
-    scratch_image_pattern: str = key("supabase_scratch_image_pattern")
+    supabase_majors: list[int] = key("supabase_majors")
+    supabase_postgres_images: dict[int, str] = key("supabase_postgres_images")
+    supabase_scratch_images: dict[int, str] = key("supabase_scratch_images")
     drill_monthly: bool = key("restore_drill_monthly")
 
 

@@ -11,12 +11,13 @@ def test_the_registry_holds_every_image_the_servers_pull_under_the_production_na
     v = versions()
     refs = registry.wanted(v)
     n8n = f"{v['n8n_image_repo']}:{v['n8n_version']}"
-    assert refs[n8n] == n8n and all(f"{v['n8n_image_repo']}:{x}" in refs for x in v["n8n_other_versions"])
+    assert refs[n8n] == n8n and len(refs) == 6 and all(f"{v['n8n_image_repo']}:{x}" in refs for x in v["n8n_other_versions"])
     # Debian's package of the major version stands in for each exact tag
     assert refs[v["redis_image"]] == "redis:7" and refs[v["caddy_image"]] == "caddy:2"
     # the Supabase stand-in's major version, for the backup's pg_dump and the restore's scratch
     # server: the postgres stand-in (with pgvector) under those names
-    assert refs["postgres:17"] == refs["pgvector/pgvector:pg17"] == refs[v["postgres_image"]] == "postgres:17"
+    assert refs[v["postgres_image"]] == refs["pgvector/pgvector:0.8.0-pg17"] == "postgres:17"
+    assert v["supabase_postgres_images"][17] == v["postgres_image"]
     # what the servers' /etc/hosts sends to the services server: Docker Hub's and n8n's registries
     assert registry.names(refs) == ["docker.n8n.io", "registry-1.docker.io"]
 

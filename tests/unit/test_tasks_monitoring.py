@@ -14,7 +14,7 @@ from mottivme_monitor import config as monitor_config
 from mottivme_monitor.server import make_server
 from mottivme_monitor.tokens import server_token
 from tasks import backup, groupdata, monitoring, settings
-from tests.helpers import PROJECT_VARS
+from tests.helpers import PROJECT_VARS, images_lock
 
 
 def test_requirements_are_pinned_and_extras_split():
@@ -58,6 +58,7 @@ class FakeHost:
     def __init__(self, name: str, *group_names: str):
         self.name, self.groups = name, list(group_names)
         self.data = groupdata.load(*[g for g in group_names if (groupdata.DIR / f"{g}.py").exists()])
+        self.data["images_lock"] = images_lock(self.data)  # the inventory adds it to every host's data
 
 
 class FakeInventory:

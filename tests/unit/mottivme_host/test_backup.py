@@ -403,6 +403,16 @@ def test_no_pg_dump_for_the_supabase_major_fails_naming_it(s, fake, capsys):
     assert not os.path.exists(stage(s))
 
 
+def test_a_major_version_with_no_image_in_the_settings_fails_naming_the_fix(s, fake, capsys):
+    """Supabase moved to a major version group data does not list: nothing is pulled by a guessed tag."""
+    fake.on("show server_version_num", stdout="180001\n")
+    assert backup(s, fake) == 1
+    assert capsys.readouterr().err == (
+        "n8n-backup: FAILED supabase dump: no pg_dump for PostgreSQL 18: no image for PostgreSQL 18 (group data's "
+        "supabase_majors: add it and its images, `make images-lock`, deploy)\n")
+    assert not fake.ran("docker pull") and not fake.ran(DB_DUMP) and not restic_calls(fake, "backup")
+
+
 def test_a_missing_pg_dump_image_is_pulled(s, fake, capsys):
     fake.on("docker image inspect postgres:15", rc=1)
     assert backup(s, fake) == 0

@@ -646,6 +646,14 @@ def test_a_supabase_target_for_a_snapshot_without_supabase_says_so(host, capsys)
     assert not host.fake.ran("--clean")
 
 
+def test_a_dump_of_a_major_version_with_no_image_fails_naming_the_fix(host, capsys):
+    host.write_snapshot(databases={"supabase": (["public"], SUPA_COUNTS, 180001)})
+    assert restore(host, "--no-safety-snapshot") != 0
+    assert ("supabase: no image for PostgreSQL 18 (group data's supabase_majors: add it and its images, "
+            "`make images-lock`, deploy)") in capsys.readouterr().err
+    assert not host.fake.ran("n8n-restore-scratch") and not host.fake.ran("docker pull")
+
+
 def test_scratch_check_uses_the_servers_major_and_no_network(host, capsys):
     assert restore(host, "--no-safety-snapshot") == 0
     run = next(x for x in cmds(host.fake) if x.startswith("docker run -d --name n8n-restore-scratch"))
