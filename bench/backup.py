@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from sandbox import seed  # noqa: E402
 from sandbox.core import Sandbox  # noqa: E402
+from tasks import groupdata  # noqa: E402
 
 STATE = ROOT / ".sandbox-bench-backup"
 PYINFRA = [sys.executable, "-m", "pyinfra"]
@@ -71,11 +72,12 @@ def main() -> None:
         url = ("SUPABASE_DB_URL=$(python3 -c 'import json; print(next(s[\"url\"] for s in json.load(open("
                "\"/etc/mottivme/host.json\"))[\"backup\"][\"sources\"] if s[\"name\"] == \"supabase\"))'); "
                "export SUPABASE_DB_URL; ")
+        pg = groupdata.load()["postgres_image"]  # on the server (the deploy tags the locked digest)
         size = sh(url + "docker run --rm --network host "
-                  "-e SUPABASE_DB_URL postgres:17 sh -c 'psql \"$SUPABASE_DB_URL\" -Atc "
+                  f"-e SUPABASE_DB_URL {pg} sh -c 'psql \"$SUPABASE_DB_URL\" -Atc "
                   "\"select pg_database_size(current_database())\"'").strip()
         raw_dump, _ = timed(lambda: sh(url + "docker run --rm --network host -e SUPABASE_DB_URL "
-                                       "postgres:17 sh -c 'pg_dump -Fc --schema=public \"$SUPABASE_DB_URL\"' > /tmp/raw.dump"))
+                                       f"{pg} sh -c 'pg_dump -Fc --schema=public \"$SUPABASE_DB_URL\"' > /tmp/raw.dump"))
         raw_n8n, _ = timed(lambda: sh("mottivme-host compose exec -T postgres pg_dump -U n8n -Fc n8n "
                                       "> /tmp/raw-n8n.dump"))
         # n8n's files: binary data as n8n keeps it (1 MB files of random bytes in its volume)
@@ -94,7 +96,7 @@ def main() -> None:
         added = repo_bytes() - size1
         raw_restore, _ = timed(lambda: sh(
             "docker rm -f rawscratch >/dev/null 2>&1; docker run -d --name rawscratch --network none "
-            "-e POSTGRES_PASSWORD=x -v /tmp/raw.dump:/tmp/raw.dump:ro postgres:17 >/dev/null; "
+            f"-e POSTGRES_PASSWORD=x -v /tmp/raw.dump:/tmp/raw.dump:ro {pg} >/dev/null; "
             "until docker exec rawscratch pg_isready -h 127.0.0.1 -U postgres >/dev/null 2>&1; do sleep 0.5; done; "
             "docker exec rawscratch psql -U postgres -qc 'create extension vector'; "
             f"docker exec rawscratch pg_restore -U postgres -d postgres --no-owner -j {JOBS} /tmp/raw.dump; "

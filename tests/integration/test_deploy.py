@@ -371,7 +371,7 @@ def test_a_port_published_on_loopback_is_out_of_a_neighbours_reach(n8n_server, p
     without the firewall's prerouting rule Docker's DNAT would hand it to a container published on
     127.0.0.1 (what tiers ouro/platina do with Redis and PostgreSQL for the worker tunnel)."""
     n8n_server.sh("docker rm -f itest-loopback >/dev/null 2>&1; docker run -d --name itest-loopback "
-                  "-p 127.0.0.1:7777:80 caddy:2 caddy file-server --listen :80 >/dev/null && "
+                  f"-p 127.0.0.1:7777:80 {groupdata.load()['caddy_image']} caddy file-server --listen :80 >/dev/null && "
                   "for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:7777/ && break; sleep 0.2; done")
     try:
         mac = n8n_server.sh("cat /sys/class/net/$(ip -o route get 1.1.1.1 | awk '{print $5}')/address").strip()

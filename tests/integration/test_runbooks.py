@@ -6,6 +6,7 @@ import re
 import pytest
 
 from sandbox.n8n_client import N8nClient
+from tasks import groupdata
 from tests.helpers import STATE, VAULT_REPOSITORY, interrupt_runbook, run_pyinfra, secrets_of
 
 # the runbooks back up first, and a backup dumps the Supabase stand-in: it must be there even
@@ -59,7 +60,8 @@ def test_rotate_secrets_applies_verifies_and_writes_back(n8n_server, sbx, sandbo
         assert old[name] not in out and new[name] not in out, f"{name} printed"
     assert new["N8N_ENCRYPTION_KEY"] == old["N8N_ENCRYPTION_KEY"]
 
-    psql = "docker run --rm --network n8n_backend -e PGPASSWORD={} postgres:17 psql -h postgres -U n8n -d n8n -Atc 'select 1'"
+    psql = ("docker run --rm --network n8n_backend -e PGPASSWORD={} " + groupdata.load()["postgres_image"]
+            + " psql -h postgres -U n8n -d n8n -Atc 'select 1'")
     assert n8n_server.sh(psql.format(new["POSTGRES_PASSWORD"])).strip() == "1"
     assert "FAILED" in n8n_server.sh(psql.format(old["POSTGRES_PASSWORD"]) + " 2>&1 || echo FAILED", check=False)
     assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200
