@@ -172,8 +172,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"images: {len(moved)} image(s) differ from {path.name}: if the change is wanted, "
                   "`make images-lock`, then deploy", file=sys.stderr)
         return 1 if moved else 0
+    if now == old:  # nothing to commit: the file (and its date) stay as they are
+        print(f"images: {path} already holds these")
+        return 0
     write(path, now)  # exactly the images in use: one no longer in group data leaves the lock
-    print(f"images: {path} written ({len(moved)} changed); the next deploy runs these")
+    dropped = len(set(old) - set(now))
+    print(f"images: {path} written ({len(moved)} changed, {dropped} no longer used); the next deploy runs these")
     return 0
 
 
