@@ -156,6 +156,10 @@ def server_tasks() -> list[Task]:
         _task("access", "Who can log in where (SOP 05, Controle de Acesso): group_data `people` and every key each "
                         "server holds, by fingerprint; exit 1 while an absent person's key is still on a server."
                         "\n\nExample: mottivme access", {}, lambda g: remote.access()),
+        _task("update", "SOP 05's monthly update, the report: images.lock against the registries (moved tags, "
+                        "newer n8n versions), and per server the images it runs, pending Debian packages, a "
+                        "required reboot; each with its next step.\n\nExample: mottivme update",
+              {}, lambda g: remote.update()),
         _task("status", "Every server at a glance: n8n version, containers, last backup, disk (! = needs "
                         "attention).\n\nExample: mottivme status", {}, lambda g: remote.status()),
     ]

@@ -315,3 +315,98 @@ def _drift() -> list[str]:
     except (ValueError, KeyError, TypeError):
         raise Exit(f"mottivme doctor: the dry run failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}", 1) from None
     return [f"{op['name']} ({', '.join(op['hosts_with_change'])})" for op in plan if op.get("hosts_with_change")]
+
+
+def update() -> None:
+    """SOP 05's monthly update, the report: what the registries offer against images.lock (a moved
+    tag, newer n8n versions), then per server the images its containers run against the lock,
+    Debian packages with a pending upgrade and whether a reboot is required. Each finding names
+    its next step. Exit 1 when a server or a registry could not be asked."""
+    import json
+
+    from mottivme_host.deploy_version import valid_version, version_key
+    from tasks import groupdata, images
+    from tasks.config import active_source
+
+    groups = inventory()  # the configuration and images.lock checked first
+    source = active_source()
+    lock = images.read(source.images_lock())
+    data = groupdata.load("n8n_servers")
+    registries = images.Registries(*source.registries())
+    waiting, failed = 0, False
+    print("== images (images.lock against what the registries serve now)", flush=True)
+    try:
+        now = images.current(images.locked_refs(data), registries)
+        n8n_ref = f"{data['n8n_image_repo']}:{data['n8n_version']}"
+        newer = sorted((t for t in registries.tags(n8n_ref)
+                        if valid_version(t) and version_key(t) > version_key(data["n8n_version"])), key=version_key)
+    except Exception as e:  # noqa: BLE001 - any network or registry failure: one line, the servers still reported
+        _say("FAIL", "registries", f"cannot ask them: {e}", "is this machine online? mottivme update again")
+        now, newer, failed = {}, [], True
+    moved = [r for r, d in now.items() if lock.get(r) != d]
+    for ref in moved:
+        waiting += 1
+        _say("UPDATE", ref, f"the registry now serves {now[ref]}, images.lock has {lock.get(ref, 'nothing')}",
+             "check the new image, then make images-lock and mottivme deploy")
+    if now and not moved:
+        _say("ok", "images", f"{len(now)} images: the registries serve what images.lock pins")
+    if newer:
+        waiting += 1
+        _say("UPDATE", "n8n", f"group data runs {data['n8n_version']}; the registry offers {', '.join(newer[-5:])}",
+             f'n8n_version = "{newer[-1]}" in group_data/all.py (the old one into n8n_other_versions, for a '
+             "rollback), make images-lock, mottivme deploy (snapshot first, rollback on failure)")
+    elif now:
+        _say("ok", "n8n", f"{data['n8n_version']} is the newest version the registry offers")
+    seen = set()
+    for group in groups:
+        for name, hdata in _hosts(groups.get(group, [])):
+            if name in seen:
+                continue
+            seen.add(name)
+            print(f"== {name} ({group})", flush=True)
+            try:
+                r = run_on(name, hdata, "mottivme-host updates", warn=True, hide=True)
+                report = json.loads(r.stdout)
+            except (Exit, ValueError) as e:
+                _say("FAIL", "reachable", str(getattr(e, "message", "") or e), "is the server up? mottivme ssh " + name)
+                failed = True
+                continue
+            waiting += _server_updates(name, report, lock)
+    print(f"mottivme update: {waiting} update(s) waiting" if waiting else "mottivme update: nothing to update",
+          flush=True)
+    if failed:
+        raise Exit("mottivme update: something could not be asked (FAIL lines above)", 1)
+
+
+def _server_updates(name: str, report: dict, lock: dict[str, str]) -> int:
+    """One server's findings (mottivme-host updates' report); how many wait for an update."""
+    waiting = 0
+    for c in report["containers"]:
+        tagged = c["image"].partition("@")[0]
+        digest, repo = lock.get(tagged), tagged.rpartition(":")[0]
+        if not digest:
+            _say("WARN", c["service"], f"runs {c['image']}, which images.lock does not pin", "mottivme deploy")
+        elif f"{repo}@{digest}" in c["digests"]:
+            _say("ok", c["service"], f"{tagged} as images.lock pins it")
+        else:
+            waiting += 1
+            _say("UPDATE", c["service"], f"runs {tagged} as {', '.join(c['digests']) or 'an image of no registry'}; "
+                 f"images.lock pins {digest}", "mottivme deploy")
+    pkgs, age = report["packages"], report["package_lists_age_hours"]
+    stale = f" (package lists {age:.0f} h old)" if age is None or age > 48 else ""
+    if pkgs:
+        waiting += 1
+        security = sum(p["security"] for p in pkgs)
+        names = ", ".join(p["name"] for p in pkgs[:6]) + (", ..." if len(pkgs) > 6 else "")
+        _say("UPDATE", "packages", f"{len(pkgs)} pending ({security} security): {names}{stale}",
+             f"mottivme ssh {name} --command 'apt-get update && apt-get dist-upgrade' in a maintenance window "
+             "(unattended-upgrades takes the security ones by itself)")
+    else:
+        _say("ok", "packages", f"none pending{stale}")
+    if report["reboot"]["required"]:
+        waiting += 1
+        by = ", ".join(report["reboot"]["packages"]) or "an upgrade"
+        _say("UPDATE", "reboot", f"required (by {by})", f"in a maintenance window: mottivme ssh {name} --command reboot")
+    else:
+        _say("ok", "reboot", "not required")
+    return waiting

@@ -33,6 +33,7 @@ def _commands():
         secret_age,
         set_version,
         status,
+        updates,
         vault_prune,
     )
 
@@ -40,7 +41,7 @@ def _commands():
         "backup": backup, "restore": restore, "cleanup": cleanup, "deploy-version": deploy_version,
         "restart": restart, "rotate": rotate, "set-version": set_version,
         "report-disk": report_disk, "compose": compose, "psql": psql, "status": status,
-        "doctor": doctor, "secret-age": secret_age, "vault-prune": vault_prune,
+        "doctor": doctor, "secret-age": secret_age, "vault-prune": vault_prune, "updates": updates,
     }
 
 

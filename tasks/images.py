@@ -103,14 +103,31 @@ class Registries:
         self.endpoints = endpoints or {}
         self.timeout = timeout
 
+    def _ask(self, method: str, url: str, repo: str, headers: dict | None = None):
+        headers = dict(headers or {})
+        r = self.http.request(method, url, headers=headers, timeout=self.timeout)
+        if r.status_code == 401:  # an anonymous pull token, from where the registry says (Docker Hub: auth.docker.io)
+            headers["Authorization"] = f"Bearer {self._token(r.headers.get('WWW-Authenticate', ''), repo)}"
+            r = self.http.request(method, url, headers=headers, timeout=self.timeout)
+        return r
+
+    def tags(self, ref: str) -> list[str]:
+        """Every tag of `ref`'s repository (the registry's tag list, page by page)."""
+        host, repo, _ = split(ref)
+        base = self.endpoints.get(host, f"https://{host}")
+        url, out = f"{base}/v2/{repo}/tags/list?n=1000", []
+        while url:
+            r = self._ask("GET", url, repo)
+            r.raise_for_status()
+            out += r.json().get("tags") or []
+            nxt = r.links.get("next", {}).get("url")  # Link: </v2/...?last=x&n=1000>; rel="next"
+            url = (nxt if nxt.startswith("http") else base + nxt) if nxt else ""
+        return out
+
     def digest(self, ref: str) -> str:
         host, repo, tag = split(ref)
         url = f"{self.endpoints.get(host, f'https://{host}')}/v2/{repo}/manifests/{tag}"
-        headers = {"Accept": ACCEPT}
-        r = self.http.head(url, headers=headers, timeout=self.timeout)
-        if r.status_code == 401:  # an anonymous pull token, from where the registry says (Docker Hub: auth.docker.io)
-            headers["Authorization"] = f"Bearer {self._token(r.headers.get('WWW-Authenticate', ''), repo)}"
-            r = self.http.head(url, headers=headers, timeout=self.timeout)
+        r = self._ask("HEAD", url, repo, {"Accept": ACCEPT})
         if r.status_code == 404:
             raise LookupError(f"{ref}: its registry ({host}) has no such tag")
         r.raise_for_status()

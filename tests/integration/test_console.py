@@ -2,6 +2,7 @@
 both forms, and a restore over Supabase named by its source (no URL, no password typed)."""
 
 import re
+import subprocess
 
 import pytest
 
@@ -87,3 +88,33 @@ def test_doctor_finds_what_is_wrong_with_its_fix(n8n_server, vault, sandbox_env)
                          r"vault: systemctl status restic-rest-server; then mottivme deploy$", out, re.M), out
     finally:
         vault.sh("systemctl start restic-rest-server")
+
+
+def test_update_reports_what_the_registry_offers_and_each_servers_images_packages_and_reboot(n8n_server, sbx,
+                                                                                              sandbox_env):
+    """`mottivme update` (SOP 05's monthly update): n8n publishes a newer version (here: 2.42.0,
+    pushed to the sandbox's registry, which keeps it), a kernel upgrade asks for a reboot."""
+    from tasks import groupdata
+
+    services = sbx.ssh_args(sbx.load()["services"]["server"])
+    subprocess.run(services + ["skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "
+                               "docker://127.0.0.1/n8nio/n8n:2.41.1 docker://127.0.0.1/n8nio/n8n:2.42.0"],
+                   check=True, capture_output=True, timeout=300)
+    n8n_server.sh("echo '*** System restart required ***' > /run/reboot-required && "
+                  "echo linux-image-amd64 > /run/reboot-required.pkgs")
+    try:
+        r = run_mottivme(["update"], sandbox_env)
+    finally:
+        n8n_server.sh("rm -f /run/reboot-required /run/reboot-required.pkgs")
+    out = r.stdout
+    assert r.returncode == 0, out + r.stderr[-2000:]
+    version = groupdata.load()["n8n_version"]
+    assert re.search(rf"^UPDATE  n8n: group data runs {version}; the registry offers (\S+, )*2\.42\.0 -- fix: "
+                     r'n8n_version = "2.42.0" in group_data/all.py', out, re.M), out
+    assert f"== {n8n_server.name} (n8n_servers)" in out
+    server = out.split(f"== {n8n_server.name} (n8n_servers)")[1].split("==")[0]
+    assert f"ok    n8n: docker.n8n.io/n8nio/n8n:{version} as images.lock pins it" in server, server
+    assert re.search(r"^ok    caddy: caddy:\S+ as images.lock pins it$", server, re.M), server
+    assert "UPDATE  reboot: required (by linux-image-amd64) -- fix: in a maintenance window" in server
+    assert re.search(r"^(ok    packages: none pending|UPDATE  packages: \d+ pending \(\d+ security\))", server, re.M)
+    assert re.search(r"^mottivme update: \d+ update\(s\) waiting$", out, re.M)
