@@ -43,6 +43,9 @@ class SandboxSource:
             raise ConfigError(
                 "no hosts to deploy to: set N8N_SERVERS (and SSH_USER, SSH_KEY_FILE) in .env for real "
                 "servers, or start a local sandbox server with `make sandbox-up`")
+        if "services" not in state:  # made before the sandbox had its registry and images.lock
+            raise ConfigError("this sandbox predates its registry and images.lock: `make sandbox-down`, then "
+                              "`make sandbox-up` (or `make demo`)")
         groups: dict[str, list] = {g: [] for g in NAMES}
         for h in hosts:
             groups.setdefault(h["group"], []).append((h["name"], {
