@@ -325,13 +325,14 @@ def update() -> None:
     import json
 
     from mottivme_host.deploy_version import valid_version, version_key
-    from tasks import groupdata, images
+    from tasks import images
     from tasks.config import active_source
+    from tasks.groups import NAMES
 
     groups = inventory()  # the configuration and images.lock checked first
     source = active_source()
     lock = images.read(source.images_lock())
-    data = groupdata.load("n8n_servers")
+    data = source.image_data()
     registries = images.Registries(*source.registries())
     waiting, failed = 0, False
     print("== images (images.lock against what the registries serve now)", flush=True)
@@ -358,7 +359,7 @@ def update() -> None:
     elif now:
         _say("ok", "n8n", f"{data['n8n_version']} is the newest version the registry offers")
     seen = set()
-    for group in groups:
+    for group in NAMES:  # the servers the deploy manages (each has the host programs)
         for name, hdata in _hosts(groups.get(group, [])):
             if name in seen:
                 continue
@@ -366,20 +367,27 @@ def update() -> None:
             print(f"== {name} ({group})", flush=True)
             try:
                 r = run_on(name, hdata, "mottivme-host updates", warn=True, hide=True)
-                report = json.loads(r.stdout)
-            except (Exit, ValueError) as e:
-                _say("FAIL", "reachable", str(getattr(e, "message", "") or e), "is the server up? mottivme ssh " + name)
+            except Exit as e:
+                _say("FAIL", "reachable", str(e.message or e.code), "is the server up? mottivme ssh " + name)
                 failed = True
                 continue
-            waiting += _server_updates(name, report, lock)
+            try:
+                report = json.loads(r.stdout)
+            except ValueError:
+                why = (r.stderr.strip().splitlines() or [f"exit {r.exited}"])[-1]
+                _say("FAIL", "mottivme-host updates", why, "mottivme deploy (it installs the host programs)")
+                failed = True
+                continue
+            waiting += _server_updates(name, report, lock, "" if (hdata.get("ssh_user") or "root") == "root" else "sudo ")
     print(f"mottivme update: {waiting} update(s) waiting" if waiting else "mottivme update: nothing to update",
           flush=True)
     if failed:
         raise Exit("mottivme update: something could not be asked (FAIL lines above)", 1)
 
 
-def _server_updates(name: str, report: dict, lock: dict[str, str]) -> int:
-    """One server's findings (mottivme-host updates' report); how many wait for an update."""
+def _server_updates(name: str, report: dict, lock: dict[str, str], sudo: str = "") -> int:
+    """One server's findings (mottivme-host updates' report); how many wait for an update. `sudo`:
+    what the suggested commands need before them (`sudo ` for an SSH user other than root)."""
     waiting = 0
     for c in report["containers"]:
         tagged = c["image"].partition("@")[0]
@@ -393,20 +401,23 @@ def _server_updates(name: str, report: dict, lock: dict[str, str]) -> int:
             _say("UPDATE", c["service"], f"runs {tagged} as {', '.join(c['digests']) or 'an image of no registry'}; "
                  f"images.lock pins {digest}", "mottivme deploy")
     pkgs, age = report["packages"], report["package_lists_age_hours"]
-    stale = f" (package lists {age:.0f} h old)" if age is None or age > 48 else ""
-    if pkgs:
+    stale = (" (package lists: no successful refresh on record)" if age is None
+             else f" (package lists {age:.0f} h old)" if age > 48 else "")
+    if isinstance(pkgs, str):  # apt could not tell (dpkg interrupted, a broken source...)
+        _say("FAIL", "packages", f"apt-get -s failed: {pkgs}", f"mottivme ssh {name}, then {sudo}apt-get -f install")
+    elif pkgs:
         waiting += 1
         security = sum(p["security"] for p in pkgs)
         names = ", ".join(p["name"] for p in pkgs[:6]) + (", ..." if len(pkgs) > 6 else "")
         _say("UPDATE", "packages", f"{len(pkgs)} pending ({security} security): {names}{stale}",
-             f"mottivme ssh {name} --command 'apt-get update && apt-get dist-upgrade' in a maintenance window "
+             f"mottivme ssh {name} --command '{sudo}apt-get update && {sudo}apt-get dist-upgrade' in a maintenance window "
              "(unattended-upgrades takes the security ones by itself)")
     else:
         _say("ok", "packages", f"none pending{stale}")
     if report["reboot"]["required"]:
         waiting += 1
         by = ", ".join(report["reboot"]["packages"]) or "an upgrade"
-        _say("UPDATE", "reboot", f"required (by {by})", f"in a maintenance window: mottivme ssh {name} --command reboot")
+        _say("UPDATE", "reboot", f"required (by {by})", f"in a maintenance window: mottivme ssh {name} --command '{sudo}reboot'")
     else:
         _say("ok", "reboot", "not required")
     return waiting

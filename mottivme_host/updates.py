@@ -3,15 +3,14 @@ digest), Debian packages with a pending upgrade, and whether a reboot is require
 
 mottivme-host updates
 
-Read-only: apt is only simulated (`apt-get -s`) from the package lists as they are (their age is
-reported; unattended-upgrades refreshes them daily). The console's `mottivme update` prints it
+Read-only: apt is only simulated (`apt-get -s`) from the package lists as they are (the time of
+their last successful refresh is reported; unattended-upgrades refreshes them daily). The console's `mottivme update` prints it
 for every server beside what the registries offer.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import re
@@ -21,7 +20,9 @@ from .run import Runner
 from .settings import Settings
 
 REBOOT = "/run/reboot-required"
-LISTS = "/var/lib/apt/lists"
+# touched by Debian's apt after every successful `apt-get update` (/etc/apt/apt.conf.d/15update-stamp);
+# the list files themselves keep the archive's Last-Modified time
+UPDATE_STAMP = "/var/lib/apt/periodic/update-success-stamp"
 # `apt-get -s` lines: Inst PACKAGE [INSTALLED] (CANDIDATE ORIGINS [ARCH])
 INST = re.compile(r"^Inst (\S+) (?:\[(\S+)\] )?\((\S+) ([^\[)]*)")
 
@@ -48,10 +49,12 @@ def containers(s: Settings, runner: Runner) -> list[dict]:
     return sorted(out, key=lambda c: c["service"])
 
 
-def packages(runner: Runner) -> list[dict]:
+def packages(runner: Runner) -> list[dict] | str:
     """Packages `apt-get dist-upgrade` would upgrade or install, each with its candidate version and
-    whether it comes from the security archive."""
+    whether it comes from the security archive; apt's own error line when it cannot tell."""
     r = runner.run(["apt-get", "-s", "-o", "Debug::NoLocking=1", "-qq", "dist-upgrade"], check=False)
+    if not r.ok:
+        return (r.stderr.strip().splitlines() or [f"apt-get -s exited {r.returncode}"])[-1]
     out = []
     for line in r.stdout.splitlines():
         m = INST.match(line)
@@ -62,11 +65,11 @@ def packages(runner: Runner) -> list[dict]:
 
 
 def lists_age_hours(now: float | None = None) -> float | None:
-    """Hours since the package lists were last refreshed (None: never)."""
-    files = [f for f in glob.glob(os.path.join(LISTS, "*")) if os.path.isfile(f) and not f.endswith("lock")]
-    if not files:
+    """Hours since the package lists were last refreshed successfully (None: no record of it)."""
+    try:
+        return round(((now or time.time()) - os.path.getmtime(UPDATE_STAMP)) / 3600, 1)
+    except OSError:
         return None
-    return round(((now or time.time()) - max(os.path.getmtime(f) for f in files)) / 3600, 1)
 
 
 def reboot() -> dict:

@@ -219,7 +219,7 @@ class Sandbox:
             from sandbox.inventory_source import SandboxSource
 
             source = SandboxSource(env_file=False, state_dir=self.state_dir)
-            images.write(source.images_lock(), images.current(images.locked_refs(versions()),
+            images.write(source.images_lock(), images.current(images.locked_refs(source.image_data()),
                                                               images.Registries(*source.registries())))
         except (RuntimeError, OSError, LookupError, subprocess.SubprocessError) as e:
             raise SandboxError(f"the sandbox's services: {e} (python -m sandbox down, then up again)") from None

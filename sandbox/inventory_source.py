@@ -13,7 +13,7 @@ from dotenv import dotenv_values
 
 from sandbox import acme
 from tasks.config import ConfigError
-from tasks.groups import NAMES
+from tasks.groups import N8N_SERVERS, NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,6 +81,12 @@ class SandboxSource:
     def images_lock(self) -> Path:
         """Written from the sandbox's own registry when its services server starts (sandbox/core.py)."""
         return self.state / "images.lock"
+
+    def image_data(self):
+        """The sandbox's servers read group_data/sandbox.py too (its supabase_majors, n8n_other_versions)."""
+        from tasks import groupdata
+
+        return groupdata.load(N8N_SERVERS.name, "sandbox")
 
     def registries(self) -> tuple[dict[str, str], str | None]:
         """The registries' names, through the services server's forwarded HTTPS port, over its CA."""

@@ -1,7 +1,7 @@
 """The sandbox's container registry: the CNCF distribution server (Debian's `docker-registry`) on
 the sandbox's services server, over HTTPS with a certificate of the sandbox's own CA, holding the
 stand-in images under their production names (`docker.n8n.io/n8nio/n8n:2.41.1`, `postgres:17.6`,
-`pgvector/pgvector:pg17`, ...).
+`pgvector/pgvector:0.8.0-pg17`, ...).
 
 A sandbox server pulls exactly as a real one does: its /etc/hosts sends the registries' names
 (`registry-1.docker.io` for Docker Hub, `docker.n8n.io`) to the services server, and the sandbox's

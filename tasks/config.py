@@ -39,6 +39,7 @@ class InventorySource(Protocol):
     def can_replace_servers(self) -> bool: ...  # the DR drill's "destroy the server, get a bare one"
     def replace_server(self, name: str, group: str) -> None: ...
     def images_lock(self) -> Path: ...  # the images' digests these hosts run (tasks/images.py)
+    def image_data(self) -> groupdata.Data: ...  # the group data whose images the lock pins
     def registries(self) -> tuple[dict[str, str], str | None]: ...  # registry name -> base URL, CA file
 
 
@@ -96,6 +97,9 @@ class EnvSource:
 
     def images_lock(self) -> Path:
         return Path(os.environ.get("MOTTIVME_IMAGES_LOCK") or ROOT / "images.lock")
+
+    def image_data(self) -> groupdata.Data:
+        return groupdata.load(group_registry.N8N_SERVERS.name)
 
     def registries(self) -> tuple[dict[str, str], str | None]:
         return {}, None  # the registries' own names, the system's CAs
@@ -160,7 +164,7 @@ def load_inventory(source: InventorySource) -> dict[str, list]:
                       "move each key there (group_data/all.py shows the shape)")
     from tasks import images  # (it reads ConfigError from here)
 
-    errors += images.problems(source.images_lock(), data)
+    errors += images.problems(source.images_lock(), source.image_data())
     if errors:
         _die(errors)
     lock = images.read(source.images_lock())

@@ -65,14 +65,32 @@ def read(path: Path) -> dict[str, str]:
         raise ConfigError(f"{path.name} is missing: the deploy runs only images pinned by digest; {fix}") from None
     except (ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{path} is not an images lock ({e}): {fix}") from None
+    if not isinstance(images, dict):
+        raise ConfigError(f"{path}: its images are not a mapping of image to digest: {fix}")
     bad = [k for k, v in images.items() if not isinstance(v, str) or not DIGEST.fullmatch(v)]
-    if not isinstance(images, dict) or bad:
-        raise ConfigError(f"{path}: not a sha256 digest for {', '.join(bad) or 'its images'}: {fix}")
+    if bad:
+        raise ConfigError(f"{path}: not a sha256 digest for {', '.join(bad)}: {fix}")
     return images
 
 
 def problems(path: Path, data) -> list[str]:
-    """What stops a run: a lock that is missing, malformed, or lacks one of the images."""
+    """What stops a run: group data whose images cannot be locked, a lock that is missing,
+    malformed, or lacks one of the images."""
+    no_images = [m for m in data["supabase_majors"]
+                 if m not in data["supabase_postgres_images"] or m not in data["supabase_scratch_images"]]
+    if no_images:
+        return [f"group_data supabase_majors lists {', '.join(map(str, no_images))} without an image in "
+                "supabase_postgres_images and supabase_scratch_images: add both (exact tags), then `make images-lock`"]
+    full = [r for r in locked_refs(data) if r.split("/")[0] in ("docker.io", "index.docker.io")]
+    if full:
+        return [f"group_data: write Docker Hub's images as Docker lists them, without docker.io/ (e.g. postgres:17.6, "
+                f"pgvector/pgvector:0.8.0-pg17): {', '.join(full)}"]
+    try:
+        bad_tags = [r for r in locked_refs(data) if not _exact(r)]
+    except ValueError as e:
+        return [f"group_data: {e}"]
+    if bad_tags:
+        return [f"group_data: {', '.join(bad_tags)}: an image needs an exact version tag, not a floating one"]
     try:
         lock = read(path)
     except ConfigError as e:
@@ -82,6 +100,11 @@ def problems(path: Path, data) -> list[str]:
         return [f"{path.name} has no digest for {', '.join(missing)}: `make images-lock` records what the "
                 "registry serves now (check the image first)"]
     return []
+
+
+def _exact(ref: str) -> bool:
+    """An exact version tag (`17.6`, `0.8.0-pg17`, `2.41.1`), not a floating one (`17`, `latest`)."""
+    return bool(re.fullmatch(r"\d+\.\d+(\.\d+)?([-.+][\w.]+)?", split(ref)[2]))
 
 
 def pinned(ref: str, lock: dict[str, str]) -> str:
@@ -163,14 +186,13 @@ def write(path: Path, images: dict[str, str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from inventory_sources import choose
-    from tasks import groupdata, groups
 
     p = argparse.ArgumentParser(prog="python -m tasks.images", description=__doc__.split("\n\n")[0])
     p.add_argument("action", choices=("check", "lock"))
     a = p.parse_args(argv)
     source = choose()
     path, (endpoints, ca) = source.images_lock(), source.registries()
-    refs = locked_refs(groupdata.load(groups.N8N_SERVERS.name))
+    refs = locked_refs(source.image_data())
     try:
         now = current(refs, Registries(endpoints, ca))
     except Exception as e:  # noqa: BLE001 - any network or registry failure: one line

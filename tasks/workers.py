@@ -153,6 +153,9 @@ def workers(version: str):
     systemd.service(name="workers: tunnel restart (changed)", service="n8n-tunnel.service", restarted=True,
                     _if=any_changed(unit, key))
     files.directory(name="workers: stack directory", path=w.stack_dir, mode="750")
+    # the image first: one that cannot be pulled changes nothing
+    image = operations.image(name=f"workers: image {st.n8n_image_repo}:{version} (pinned by digest)",
+                             ref=n8n_image(version, st))
     compose_file = files.template(
         name="workers: compose file", src="templates/docker-compose-worker.yml.j2",
         dest=f"{w.stack_dir}/docker-compose.yml", mode="644", stack=st, scaling=s,
@@ -161,12 +164,11 @@ def workers(version: str):
         name="workers: secrets env file (0600)", dest=f"{w.stack_dir}/.env",
         content=operations.render_secret("n8n.env.j2", queue_mode=True, secrets=stack_secrets(s),
                                          n8n_version=version))
-    operations.image(name=f"workers: image {st.n8n_image_repo}:{version} (pinned by digest)", ref=n8n_image(version, st))
-    return compose_file, env_file
+    return compose_file, env_file, image
 
 
 @deploy("n8n workers: start")
-def start_configured_workers(compose_file, env_file):
+def start_configured_workers(compose_file, env_file, image):
     """The second half of workers(), once the main server's stack is up (deploy.py puts a barrier
     between them: the workers can only become healthy through it)."""
     dk, st, w = settings.Docker.from_data(host.data), settings.Stack.from_data(host.data), settings.Workers.from_data(host.data)
@@ -174,7 +176,8 @@ def start_configured_workers(compose_file, env_file):
     compose = f"cd {w.stack_dir} && {compose_command(dk)} -p {PROJECT}"
     applied = server.shell(name="workers: apply configuration (compose up -d)",
                            commands=[f"{compose} up -d --remove-orphans -t {st.drain_seconds + 30}"],
-                           _if=any_changed(compose_file, env_file))
+                           # the version's tag moved to the lock's new digest: re-created on it too
+                           _if=any_changed(compose_file, env_file, image))
     server.shell(name="workers: n8n's file volumes owned by n8n's user", commands=[volume_owners(st, PROJECT)],
                  _if=applied.did_change)
     operations.compose_running(name="workers: running", stack_dir=w.stack_dir, project=PROJECT,

@@ -43,10 +43,10 @@ def images_lock(data=None) -> dict[str, str]:
     return {ref: f"sha256:{i:064x}" for i, ref in enumerate(images.locked_refs(data or groupdata.load()), 1)}
 
 
-def write_images_lock(path: Path) -> Path:
+def write_images_lock(path: Path, data=None) -> Path:
     from tasks import images
 
-    images.write(path, images_lock())
+    images.write(path, images_lock(data))
     return path
 
 

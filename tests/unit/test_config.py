@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tasks import config, variables
+from tasks import config, groupdata, variables
 from tests.helpers import GOOD_SECRETS, ROOT, clean_env, run_pyinfra, write_images_lock
 
 
@@ -361,7 +361,8 @@ def test_a_sandbox_only_run_carries_no_production_value(tmp_path, monkeypatch):
          "key": "/dev/null", "https_port": 4, "private_ip": "10.99.0.3"}],
         "services": {"acme": {"url": "https://10.99.0.9:14000/dir", "root": str(state / "pebble-https-ca.pem")}}}))
     (state / "pebble-https-ca.pem").write_text("-----BEGIN CERTIFICATE-----\nsandbox\n")
-    write_images_lock(state / "images.lock")
+    # the sandbox's lock pins the sandbox's images (group_data/sandbox.py: one Supabase major version)
+    write_images_lock(state / "images.lock", groupdata.load("n8n_servers", "sandbox"))
     sandbox = {k: f"sandbox-{v}" if k != "N8N_OWNER_EMAIL" else v for k, v in GOOD_SECRETS.items()}
     sandbox["N8N_HOST"] = "n8n.sbx.test"
     (state / "secrets.env").write_text("".join(f"{k}={v}\n" for k, v in sandbox.items())

@@ -54,7 +54,7 @@ def test_a_run_without_a_lock_or_with_an_image_missing_from_it_stops_with_one_li
                                            "records what the registry serves now (check the image first)"]
 
 
-@pytest.mark.parametrize("text", ["{", '{"images": {"caddy:2.10.0": "sha256:short"}}', '{"other": {}}'])
+@pytest.mark.parametrize("text", ["{", '{"images": {"caddy:2.10.0": "sha256:short"}}', '{"other": {}}', "[]"])
 def test_a_malformed_lock_is_named(tmp_path, text):
     lock = tmp_path / "images.lock"
     lock.write_text(text)
@@ -119,3 +119,39 @@ def test_the_digest_is_asked_with_an_anonymous_pull_token(hub):
 def test_a_tag_the_registry_does_not_have_is_named(hub):
     with pytest.raises(LookupError, match=r"caddy:9.9.9: its registry \(registry-1.docker.io\) has no such tag"):
         hub.digest("caddy:9.9.9")
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"supabase_majors": [15, 16, 17, 18]}, "group_data supabase_majors lists 18 without an image in "
+                                             "supabase_postgres_images and supabase_scratch_images"),
+    ({"caddy_image": "docker.io/library/caddy:2.10.0"}, "group_data: write Docker Hub's images as Docker lists them"),
+    ({"redis_image": "redis:7"}, "group_data: redis:7: an image needs an exact version tag"),
+    ({"redis_image": "redis"}, "group_data: redis: an image needs an exact tag"),
+])
+def test_group_data_whose_images_cannot_be_locked_is_named_in_one_line(tmp_path, change, expected):
+    data = {**groupdata.load(), **change}
+    [problem] = images.problems(write_images_lock(tmp_path / "images.lock"), data)
+    assert problem.startswith(expected), problem
+
+
+def test_a_lock_whose_images_are_not_a_mapping_is_named(tmp_path):
+    lock = tmp_path / "images.lock"
+    lock.write_text('{"images": []}')
+    with pytest.raises(ConfigError, match="its images are not a mapping of image to digest"):
+        images.read(lock)
+
+
+def test_the_image_fact_says_which_tag_is_on_which_digest():
+    """What makes a second deploy change nothing: `repo:tag@digest` is there only when that tag is
+    on the image the digest names (`docker images --digests` prints a row per tag and digest)."""
+    from tasks.facts import DockerImages
+    from tasks.operations import image  # noqa: F401 - the operation that reads it
+
+    rows = [f"caddy 2.10.0 {D1}", f"caddy 2.10.0 {D2}",  # one image, pulled by two digests
+            f"docker.n8n.io/n8nio/n8n 2.41.1 {D1}", f"postgres <none> {D2}", "<none> <none> <none>",
+            "redis 7.4.5 <none>"]  # built or loaded here: no registry's digest
+    refs = DockerImages().process(rows)
+    assert {f"caddy:2.10.0@{D1}", f"caddy:2.10.0@{D2}", f"docker.n8n.io/n8nio/n8n:2.41.1@{D1}"} <= refs
+    assert f"postgres@{D2}" in refs and not any(r.startswith("postgres:") for r in refs)
+    assert "redis:7.4.5" in refs and not any(r.startswith("redis:7.4.5@") for r in refs)
+    assert not any("<none>" in r for r in refs)

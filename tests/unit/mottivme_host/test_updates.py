@@ -67,4 +67,33 @@ def test_the_console_says_what_waits_on_a_server_and_its_next_step(capsys):
     assert out[3].startswith("UPDATE  packages: 1 pending (1 security): libssl3t64 (package lists 72 h old) -- fix: "
                              "mottivme ssh n8n1 --command 'apt-get update && apt-get dist-upgrade'")
     assert out[4] == ("UPDATE  reboot: required (by linux-image-amd64) -- fix: in a maintenance window: "
-                      "mottivme ssh n8n1 --command reboot")
+                      "mottivme ssh n8n1 --command 'reboot'")
+
+
+def test_package_lists_never_refreshed_and_a_failing_apt_are_said_not_crashed(capsys):
+    report = {"containers": [], "packages": "E: dpkg was interrupted, you must manually run 'dpkg --configure -a'",
+              "package_lists_age_hours": None, "reboot": {"required": False, "packages": []}}
+    assert remote._server_updates("n8n1", report, {}, sudo="sudo ") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == ("FAIL  packages: apt-get -s failed: E: dpkg was interrupted, you must manually run 'dpkg "
+                      "--configure -a' -- fix: mottivme ssh n8n1, then sudo apt-get -f install")
+    report["packages"] = []
+    remote._server_updates("n8n1", report, {}, sudo="sudo ")
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "ok    packages: none pending (package lists: no successful refresh on record)")
+
+
+def test_apt_failing_is_reported_with_its_last_line():
+    fake = FakeRunner()
+    fake.on("apt-get -s", rc=100, stderr="W: x\nE: dpkg was interrupted\n")
+    assert updates.packages(fake) == "E: dpkg was interrupted"
+
+
+def test_the_lists_age_is_the_last_successful_refresh(tmp_path, monkeypatch):
+    stamp = tmp_path / "update-success-stamp"
+    monkeypatch.setattr(updates, "UPDATE_STAMP", str(stamp))
+    assert updates.lists_age_hours() is None
+    stamp.write_text("")
+    import os
+    os.utime(stamp, (1000.0, 1000.0))
+    assert updates.lists_age_hours(now=1000.0 + 3 * 3600) == 3.0
