@@ -122,16 +122,17 @@ class Registries:
         import requests
 
         self.http = requests.Session()
-        self.http.verify = ca or True
+        # per request: a session's own `verify` loses to REQUESTS_CA_BUNDLE in the environment
+        self.verify = ca or True
         self.endpoints = endpoints or {}
         self.timeout = timeout
 
     def _ask(self, method: str, url: str, repo: str, headers: dict | None = None):
         headers = dict(headers or {})
-        r = self.http.request(method, url, headers=headers, timeout=self.timeout)
+        r = self.http.request(method, url, headers=headers, timeout=self.timeout, verify=self.verify)
         if r.status_code == 401:  # an anonymous pull token, from where the registry says (Docker Hub: auth.docker.io)
             headers["Authorization"] = f"Bearer {self._token(r.headers.get('WWW-Authenticate', ''), repo)}"
-            r = self.http.request(method, url, headers=headers, timeout=self.timeout)
+            r = self.http.request(method, url, headers=headers, timeout=self.timeout, verify=self.verify)
         return r
 
     def tags(self, ref: str) -> list[str]:
@@ -165,7 +166,7 @@ class Registries:
             raise LookupError(f"{repo}: the registry asks for credentials this command does not have ({challenge})")
         realm = params.pop("realm")
         params.setdefault("scope", f"repository:{repo}:pull")
-        r = self.http.get(realm, params=params, timeout=self.timeout)
+        r = self.http.get(realm, params=params, timeout=self.timeout, verify=self.verify)
         r.raise_for_status()
         body = r.json()
         return body.get("token") or body["access_token"]

@@ -91,7 +91,7 @@ class Hub(BaseHTTPRequestHandler):
         repo, _, tag = self.path.removeprefix("/v2/").partition("/manifests/")
         if self.headers.get("Authorization") != "Bearer anon-token":
             self.send_response(401)
-            host = f"http://127.0.0.1:{self.server.server_port}"
+            host = f"{getattr(self.server, 'scheme', 'http')}://127.0.0.1:{self.server.server_port}"
             self.send_header("WWW-Authenticate", f'Bearer realm="{host}/token",service="registry.test"')
         elif tag in self.tags.get(repo, {}):
             self.send_response(200)
@@ -155,3 +155,26 @@ def test_the_image_fact_says_which_tag_is_on_which_digest():
     assert f"postgres@{D2}" in refs and not any(r.startswith("postgres:") for r in refs)
     assert "redis:7.4.5" in refs and not any(r.startswith("redis:7.4.5@") for r in refs)
     assert not any("<none>" in r for r in refs)
+
+
+def test_the_ca_given_is_the_one_trusted_whatever_the_environment_names(tmp_path, monkeypatch):
+    """requests lets REQUESTS_CA_BUNDLE override a session's own CA: the registry's CA (the
+    sandbox's) must win, or every sandbox's lock fails to be written."""
+    import ssl
+
+    from sandbox.receivers import make_certs
+
+    certs = make_certs(tmp_path, days=1, name="reg")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(certs["cert"], certs["key"])
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    server.scheme = "https"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    try:
+        hub = images.Registries({"registry-1.docker.io": f"https://127.0.0.1:{server.server_port}"}, certs["ca"])
+        assert hub.digest("caddy:2.10.0") == D1
+    finally:
+        server.shutdown()
