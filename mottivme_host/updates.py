@@ -4,8 +4,8 @@ digest), Debian packages with a pending upgrade, and whether a reboot is require
 mottivme-host updates
 
 Read-only: apt is only simulated (`apt-get -s`) from the package lists as they are (the time of
-their last successful refresh is reported; unattended-upgrades refreshes them daily). The console's `mottivme update` prints it
-for every server beside what the registries offer.
+their last successful refresh is reported; unattended-upgrades refreshes them daily). The
+console's `mottivme update` prints it for every server beside what the registries offer.
 """
 
 from __future__ import annotations

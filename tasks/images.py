@@ -107,11 +107,6 @@ def _exact(ref: str) -> bool:
     return bool(re.fullmatch(r"\d+\.\d+(\.\d+)?([-.+][\w.]+)?", split(ref)[2]))
 
 
-def pinned(ref: str, lock: dict[str, str]) -> str:
-    """`ref` with its locked digest (`postgres:17.6@sha256:...`), what compose and `docker pull` get."""
-    return f"{ref}@{lock[ref]}"
-
-
 class Registries:
     """Docker's Registry HTTP API V2, read-only: the digest a registry serves for a tag now.
 

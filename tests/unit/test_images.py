@@ -66,7 +66,6 @@ def test_the_lock_is_written_whole_and_read_back(tmp_path):
     lock = write_images_lock(tmp_path / "images.lock")
     assert images.read(lock) == images_lock()
     assert not list(tmp_path.glob("*.tmp"))
-    assert images.pinned("caddy:2.10.0", {"caddy:2.10.0": D1}) == f"caddy:2.10.0@{D1}"
 
 
 class Hub(BaseHTTPRequestHandler):
