@@ -181,7 +181,7 @@ class Sandbox:
 
                 # the sandbox's own services (registry, ACME CA), first: the servers trust its CA
                 # from their first boot, as a real server trusts the Internet's
-                svc = self._start(0, "sandbox_services", state, release, name=f"{self.prefix}-services", images=True)
+                svc = self._start(0, "sandbox_services", state, release, name=f"{self.prefix}-services", archives=True)
                 state["services"] = {"server": svc}  # recorded first: down() removes it whatever happens next
                 self.save(state)
                 state["services"]["certs"] = make_certs(self.state_dir / "services", days=3650, name="services",
@@ -228,8 +228,8 @@ class Sandbox:
             f"registry for {', '.join(state['services']['registry']['names'])} ({len(refs)} images)")
 
     def _start(self, i: int, group: str, state: dict, release: str, name: str | None = None,
-               ca: str = "", images: bool = False) -> dict:
-        """Start a server container; `ca`: a PEM its trust store takes; `images`: the image
+               ca: str = "", archives: bool = False) -> dict:
+        """Start a server container; `ca`: a PEM its trust store takes; `archives`: the image
         archives mounted on /sbx/images (the services server, which pushes them to the registry)."""
         name = name or f"{self.prefix}-{i}"
         container = f"mottivme-{name}"
@@ -245,7 +245,7 @@ class Sandbox:
             "--sysctl", "net.ipv4.ip_forward=1",
             "--stop-signal", "SIGRTMIN+3", "--restart", "on-failure",
             "-v", "/var/lib/docker",  # nested overlay2 needs a non-overlay filesystem
-            *(["-v", f"{CACHE / 'images'}:/sbx/images:ro"] if images else []),
+            *(["-v", f"{CACHE / 'images'}:/sbx/images:ro"] if archives else []),
             "-v", f"{self.run_dir}:/sbx/run",
             # what this machine trusts (it may reach PyPI through a TLS-inspecting proxy)
             *(["-v", f"{HOST_CA.resolve()}:/sbx/host-ca.crt:ro"] if HOST_CA.exists() else []),
