@@ -15,7 +15,7 @@ from runbooks._args import declared  # noqa: E402  (one reader of a runbook's li
 
 RUNBOOKS = ROOT / "runbooks"
 # runbooks that are programs of their own (python -m runbooks.NAME), not pyinfra deploy files
-PROGRAMS = {"dr_drill"}
+PROGRAMS = {"dr_drill", "railway_redeploy"}
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,8 @@ HOSTS = "hosts (leave empty to target the local sandbox started by `make sandbox
 SECRETS = "secrets"
 MONITORING = "monitoring (a small server apart from n8n: tasks/monitoring.py, docs/monitoring.md)"
 SCALING = "scaling (queue mode, tiers prata and up: docs/scaling.md)"
+RAILWAY = "Railway (the APIs' platform): `mottivme railway-redeploy`, docs/runbooks/railway_redeploy.md"
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 VARIABLES: tuple[Variable, ...] = (
     # --- hosts ---------------------------------------------------------------------------------
@@ -227,6 +229,21 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("GHL_LOCATION_ID", MONITORING,
              "GoHighLevel API v2 (services.leadconnectorhq.com): a location id and a private integration token"),
     Variable("GHL_API_TOKEN", MONITORING, "", secret=True),
+    # --- Railway -------------------------------------------------------------------------------
+    Variable("RAILWAY_TOKEN", RAILWAY,
+             "A Railway account or workspace token (railway.com: Account Settings, Tokens) that may redeploy\n"
+             "the service; the runbook sends it as `Authorization: Bearer`.", secret=True, check=UUID,
+             problem="must be a Railway token (a UUID)", fix="create one at railway.com: Account Settings, Tokens"),
+    Variable("RAILWAY_SERVICE_ID", RAILWAY,
+             "The service and its environment (the dashboard's URL: /project/P/service/S?environmentId=E)",
+             check=UUID, problem="must be the service's id (a UUID)", needed="var:RAILWAY_TOKEN",
+             fix="copy it from the service's URL in Railway's dashboard"),
+    Variable("RAILWAY_ENVIRONMENT_ID", RAILWAY, "", check=UUID, problem="must be the environment's id (a UUID)",
+             needed="var:RAILWAY_TOKEN", fix="copy it from the service's URL in Railway's dashboard (environmentId=)"),
+    Variable("RAILWAY_API_URL", RAILWAY,
+             "Railway's public GraphQL API; empty = https://backboard.railway.com/graphql/v2 (the tests: a stand-in)",
+             check=r"https?://[^\s'\\$]+", problem="must be an http(s) URL",
+             fix="leave it empty for Railway's own API"),
     # --- scaling -------------------------------------------------------------------------------
     Variable("REDIS_PASSWORD", SCALING, "Password of Redis (n8n's queue). Needed from tier prata up. `openssl rand -hex 24`",
              secret=True, needed=f"group:{groups.N8N_WORKERS.name}", check=r"[A-Za-z0-9_-]{16,}",
