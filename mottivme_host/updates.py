@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import time
 
 from .run import Runner
@@ -33,7 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def containers(s: Settings, runner: Runner) -> list[dict]:
     """Each container of the stack: its service, the image it was started from and that image's
-    digests (RepoDigests: `repo@sha256:...`, what a registry named it by)."""
+    digests (RepoDigests: `repo@sha256:...`, what a registry named it by). None without Docker
+    (the vault, the monitor)."""
+    if not shutil.which("docker"):
+        return []
     r = runner.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={s.compose_project}",
                     "--format", '{{.Label "com.docker.compose.service"}}\t{{.Image}}\t{{.ID}}'], check=False)
     out = []

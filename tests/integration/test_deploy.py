@@ -198,7 +198,8 @@ def test_unreachable_host_others_converge_and_run_fails_naming_it(sbx, sandbox_e
     gone = dict(state["hosts"][0], name="tst-gone", ssh_port=dead_port)
     state["hosts"] = [h for h in state["hosts"] if h["group"] == "n8n_servers"] + [gone]
     (tmp_path / "hosts.json").write_text(json.dumps(state))
-    shutil.copy(STATE / "secrets.env", tmp_path / "secrets.env")
+    for f in ("secrets.env", "images.lock"):
+        shutil.copy(STATE / f, tmp_path / f)
     r = run_pyinfra(["-y", "inventory.py", "deploy.py"], dict(sandbox_env, SBX_STATE=str(tmp_path)))
     out = r.stdout + r.stderr
     assert r.returncode != 0, out[-3000:]

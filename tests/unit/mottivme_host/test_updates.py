@@ -28,7 +28,8 @@ def test_pending_packages_are_read_from_apts_simulation(tmp_path):
     assert fake.ran("apt-get -s -o Debug::NoLocking=1 -qq dist-upgrade")
 
 
-def test_each_container_is_reported_with_its_images_digests(tmp_path):
+def test_each_container_is_reported_with_its_images_digests(tmp_path, monkeypatch):
+    monkeypatch.setattr(updates.shutil, "which", lambda name: f"/usr/bin/{name}")
     fake = FakeRunner()
     fake.on("docker ps -a", stdout=f"caddy\tcaddy:2.10.0@{D_CADDY}\tc1\nn8n\tdocker.n8n.io/n8nio/n8n:2.41.1\tc2\n")
     fake.on("docker inspect --format {{.Image}} c1", stdout="sha256:img1\n")
@@ -97,3 +98,11 @@ def test_the_lists_age_is_the_last_successful_refresh(tmp_path, monkeypatch):
     import os
     os.utime(stamp, (1000.0, 1000.0))
     assert updates.lists_age_hours(now=1000.0 + 3 * 3600) == 3.0
+
+
+def test_a_server_without_docker_has_no_containers_to_report(tmp_path, monkeypatch):
+    """The vault and the monitor run no Docker: their packages and reboot still count."""
+    monkeypatch.setattr(updates.shutil, "which", lambda name: None)
+    fake = FakeRunner()
+    assert updates.containers(settings.from_dict({"stack_dir": str(tmp_path)}), fake) == []
+    assert not fake.calls
