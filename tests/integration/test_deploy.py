@@ -410,10 +410,10 @@ def test_images_run_pinned_by_digest_and_a_moved_tag_waits_for_the_lock(n8n_serv
     r = subprocess.run(check, cwd=ROOT, env=sandbox_env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and f"{caddy:<40} {locked}  unchanged" in r.stdout, r.stdout + r.stderr
 
-    # the tag moves in the registry (the same Caddy pushed again, compressed otherwise: a new digest)
-    archive = sbx.load()["services"]["registry"]["images"][caddy]
-    moved = on_services(sbx, f"skopeo copy -q --dest-tls-verify=false --dest-compress-level 1 "
-                             f"docker-archive:/sbx/images/{archive} docker://127.0.0.1/library/{caddy} && "
+    # the tag moves in the registry: the same Caddy pushed again as an OCI manifest, a new digest
+    # (pushed again as it was, skopeo would reuse the blobs and the manifest: the same digest)
+    moved = on_services(sbx, f"skopeo copy -q --src-tls-verify=false --dest-tls-verify=false --format oci "
+                             f"docker://127.0.0.1/library/{caddy} docker://127.0.0.1/library/{caddy} && "
                              f"skopeo inspect --tls-verify=false --format '{{{{.Digest}}}}' docker://127.0.0.1/library/{caddy}")
     assert moved.returncode == 0, moved.stderr
     new = moved.stdout.strip()
