@@ -165,6 +165,8 @@ def load_inventory(source: InventorySource) -> dict[str, list]:
     from tasks import images  # (it reads ConfigError from here)
 
     errors += images.problems(source.images_lock(), source.image_data())
+    if not errors:  # a version asked for on the command line (deploy.py, the emergency deploy) is pinned too
+        errors += images.unpinned_version(images.read(source.images_lock()), source.image_data())
     if errors:
         _die(errors)
     lock = images.read(source.images_lock())

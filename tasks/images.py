@@ -102,6 +102,18 @@ def problems(path: Path, data) -> list[str]:
     return []
 
 
+def unpinned_version(lock: dict[str, str], data, argv: list[str] | None = None) -> list[str]:
+    """`--data n8n_version=X` on pyinfra's command line: X must be in the lock too."""
+    from runbooks._args import given
+
+    version = given(argv).get("n8n_version", "").strip()
+    ref = f"{data['n8n_image_repo']}:{version}"
+    if not version or ref in lock:
+        return []
+    return [f"{ref} has no digest in images.lock: add its version to n8n_other_versions in group_data/all.py, "
+            "`make images-lock`, then run again"]
+
+
 def _exact(ref: str) -> bool:
     """An exact version tag (`17.6`, `0.8.0-pg17`, `2.41.1`), not a floating one (`17`, `latest`)."""
     return bool(re.fullmatch(r"\d+\.\d+(\.\d+)?([-.+][\w.]+)?", split(ref)[2]))

@@ -177,3 +177,15 @@ def test_the_ca_given_is_the_one_trusted_whatever_the_environment_names(tmp_path
         assert hub.digest("caddy:2.10.0") == D1
     finally:
         server.shutdown()
+
+
+def test_a_version_asked_for_on_the_command_line_must_be_pinned_too():
+    data = groupdata.load()
+    lock = images_lock(data)
+    argv = ["pyinfra", "-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", "n8n_version=2.42.0"]
+    assert images.unpinned_version(lock, data, argv) == [
+        "docker.n8n.io/n8nio/n8n:2.42.0 has no digest in images.lock: add its version to n8n_other_versions in "
+        "group_data/all.py, `make images-lock`, then run again"]
+    argv[-1] = f"n8n_version={data['n8n_version']}"
+    assert images.unpinned_version(lock, data, argv) == []
+    assert images.unpinned_version(lock, data, ["pyinfra", "inventory.py", "deploy.py"]) == []
