@@ -4,6 +4,7 @@ sandbox servers by name, Ctrl-C of a runbook, and the recording fake of the host
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -48,6 +49,21 @@ def write_images_lock(path: Path, data=None) -> Path:
 
     images.write(path, images_lock(data))
     return path
+
+
+@contextlib.contextmanager
+def lock_holding(images: dict[str, str], lock: Path | None = None):
+    """The sandbox's images.lock holding `images` (image -> digest) too, for the length of a block;
+    as it was afterwards."""
+    from tasks import images as images_mod
+
+    lock = lock or STATE / "images.lock"
+    held = lock.read_text()
+    images_mod.write(lock, {**images_mod.read(lock), **images})
+    try:
+        yield
+    finally:
+        lock.write_text(held)
 
 
 def clean_env(**extra) -> dict:

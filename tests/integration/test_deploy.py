@@ -13,7 +13,7 @@ import pytest
 from sandbox.n8n_client import WEBHOOK_WORKFLOW, N8nClient
 from tasks import groupdata, vaultkeys
 from tasks.groups import NAMES as GROUP_NAMES
-from tests.helpers import ROOT, STATE, run_mottivme, run_pyinfra, secrets_of
+from tests.helpers import ROOT, STATE, lock_holding, run_mottivme, run_pyinfra, secrets_of
 
 
 def test_fresh_server_answers_ready_through_https(n8n_server, first_deploy):
@@ -433,13 +433,9 @@ def test_images_run_pinned_by_digest_and_a_moved_tag_waits_for_the_lock(n8n_serv
 
     # a digest the registry never served: one line, and the stack's files are as they were
     compose_before = n8n_server.sh("sha256sum /opt/n8n/docker-compose.yml")
-    held = lock_file.read_text()
     bogus = "sha256:" + "0" * 64
-    lock_file.write_text(held.replace(locked, bogus))
-    try:
+    with lock_holding({caddy: bogus}):
         r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)
-    finally:
-        lock_file.write_text(held)
     out = r.stdout + r.stderr
     assert r.returncode != 0 and f"{caddy}@{bogus}: not pulled (docker's reason above)" in out, out[-3000:]
     assert n8n_server.sh("sha256sum /opt/n8n/docker-compose.yml") == compose_before

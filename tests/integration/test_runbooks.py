@@ -7,7 +7,7 @@ import pytest
 
 from sandbox.n8n_client import N8nClient
 from tasks import groupdata
-from tests.helpers import STATE, VAULT_REPOSITORY, interrupt_runbook, run_pyinfra, secrets_of
+from tests.helpers import VAULT_REPOSITORY, interrupt_runbook, lock_holding, run_pyinfra, secrets_of
 
 # the runbooks back up first, and a backup dumps the Supabase stand-in: it must be there even
 # when this module runs on its own
@@ -220,15 +220,10 @@ def test_emergency_deploy_of_an_unknown_version_changes_nothing(n8n_server, sand
     out = r.stdout + r.stderr
     assert r.returncode == 2 and ("docker.n8n.io/n8nio/n8n:9.9.9 has no digest in images.lock: add its version to "
                                   "n8n_other_versions in group_data/all.py") in out, out[-2000:]
-    lock = STATE / "images.lock"
-    held = lock.read_text()
     bogus = "sha256:" + "9" * 64
-    lock.write_text(held.replace('"images": {', f'"images": {{"docker.n8n.io/n8nio/n8n:9.9.9": "{bogus}", ', 1))
-    try:
+    with lock_holding({"docker.n8n.io/n8nio/n8n:9.9.9": bogus}):
         r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", "n8n_version=9.9.9"],
                         sandbox_env)
-    finally:
-        lock.write_text(held)
     out = r.stdout + r.stderr
     assert r.returncode != 0 and (f"image docker.n8n.io/n8nio/n8n:9.9.9@{bogus} not pulled (see /var/log/n8n-deploy.log): "
                                   "nothing was changed") in out, out[-2000:]

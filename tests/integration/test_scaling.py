@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from sandbox.n8n_client import N8nClient, n8n_api, webhook_workflow
-from tests.helpers import STATE, Server, monitor_status, run_pyinfra, secrets_of
+from tests.helpers import Server, lock_holding, monitor_status, run_pyinfra, secrets_of
 
 RUN = uuid.uuid4().hex[:6]  # webhook paths of this run (a reused sandbox keeps older workflows)
 WHO, DRAIN, QUEUED = f"scaling-who-{RUN}", f"scaling-drain-{RUN}", f"scaling-queued-{RUN}"
@@ -190,15 +190,9 @@ def test_a_version_change_takes_the_worker_servers_along(seeded, api, ouro, n8n_
                                               "--format '{{.Image}}'").split()}
 
     # a version pinned in images.lock that the registry does not serve: the worker servers cannot pull it
-    lock = STATE / "images.lock"
-    held = lock.read_text()
-    lock.write_text(held.replace('"images": {', '"images": {"docker.n8n.io/n8nio/n8n:2.41.7": "sha256:' + "7" * 64
-                                 + '", ', 1))
-    try:
+    with lock_holding({"docker.n8n.io/n8nio/n8n:2.41.7": "sha256:" + "7" * 64}):
         r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", "n8n_version=2.41.7"],
                         sandbox_env)
-    finally:
-        lock.write_text(held)
     out = r.stdout + r.stderr
     assert r.returncode != 0 and "cannot take this version" in out and "nothing was changed" in out, out[-3000:]
     assert images() == {"docker.n8n.io/n8nio/n8n:2.41.1"}
