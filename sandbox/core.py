@@ -273,7 +273,13 @@ class Sandbox:
                     # the sandbox's CA, before anything (dockerd) reads the trust store
                     + (f" && printf '%s\\n' '{ca.strip()}' > /usr/local/share/ca-certificates/mottivme-sandbox.crt"
                        # not in /tmp: Debian 13 mounts a tmpfs there while it boots, under the command
-                       " && TMPDIR=/root update-ca-certificates >/dev/null" if ca else ""))
+                       " && TMPDIR=/root update-ca-certificates >/dev/null" if ca else "")
+                    # dockerd on one CPU: it unpacks a layer in a thread of its own, handing every
+                    # file over between threads; across this VM's CPUs each hand-over costs an
+                    # interrupt, on one it does not (the n8n pull: 135 s -> 85-98 s, docs/sandbox.md).
+                    # Containers (run by containerd) keep every CPU.
+                    + f" && install -d /etc/systemd/system/docker.service.d && printf '[Service]\\nCPUAffinity={i % (os.cpu_count() or 1)}\\n'"
+                    " > /etc/systemd/system/docker.service.d/sandbox-cpu.conf")
         return host
 
     def _wait_ready(self, h: dict, timeout: float = 120) -> None:
