@@ -158,11 +158,34 @@ def server_tasks() -> list[Task]:
                         "\n\nExample: mottivme access", {}, lambda g: remote.access()),
         _task("update", "SOP 05's monthly update, the report: images.lock against the registries (moved tags, "
                         "newer n8n versions), and per server the images it runs, pending Debian packages, a "
-                        "required reboot; each with its next step.\n\nExample: mottivme update",
-              {}, lambda g: remote.update()),
+                        "required reboot; each with its next step. With --apply, n8n moves up: group data and "
+                        "images.lock pin the new version (the old one kept for an emergency deploy back) and the "
+                        "deploy rolls it out (snapshot first, rollback on failure, workers follow)."
+                        "\n\nExample: mottivme update --apply --n8n 2.42.0",
+              {"n8n": ("", r"\d+\.\d+\.\d+", "an n8n version like 2.42.0 (with --apply; default: the newest the "
+                                              "registry offers)")},
+              _update,
+              extra={"apply": (False, "move n8n up and deploy it (the report first; nothing moves if it failed)"),
+                     "yes": (False, "do not ask before the deploy changes the servers (scripts)")}),
         _task("status", "Every server at a glance: n8n version, containers, last backup, disk (! = needs "
                         "attention).\n\nExample: mottivme status", {}, lambda g: remote.status()),
     ]
+
+
+def _update(given: dict) -> None:
+    if given.get("n8n") and not given.get("apply"):
+        raise Exit("mottivme update: --n8n moves n8n only with --apply (the report alone: mottivme update)", 2)
+
+    def deploy():
+        try:
+            run([*PYINFRA, *(["-y"] if given.get("yes") else []), "inventory.py", "deploy.py"])
+        except Exit as e:
+            print("mottivme update: the deploy did not finish (above: where); a server whose new n8n failed its "
+                  "health gate is back on the old one. group_data and images.lock pin the new version now: fix "
+                  "and `mottivme deploy`, or put those files back", file=sys.stderr)
+            raise e
+
+    remote.update(bool(given.get("apply")), given.get("n8n"), deploy)
 
 
 def namespace() -> Collection:

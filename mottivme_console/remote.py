@@ -317,11 +317,16 @@ def _drift() -> list[str]:
     return [f"{op['name']} ({', '.join(op['hosts_with_change'])})" for op in plan if op.get("hosts_with_change")]
 
 
-def update() -> None:
+def update(apply: bool = False, to: str | None = None, deploy=None) -> None:
     """SOP 05's monthly update, the report: what the registries offer against images.lock (a moved
     tag, newer n8n versions), then per server the images its containers run against the lock,
     Debian packages with a pending upgrade and whether a reboot is required. Each finding names
-    its next step. Exit 1 when a server or a registry could not be asked."""
+    its next step. Exit 1 when a server or a registry could not be asked.
+
+    `apply`: then move n8n to `to` (default: the newest version the registry offers) the safe way:
+    the pins move in group data (the old version kept in n8n_other_versions, for an emergency
+    deploy back) and in images.lock, and `deploy()` rolls it out (deploy.py: a snapshot first, the
+    health gate, an automatic rollback, worker servers following)."""
     import json
 
     from mottivme_host.deploy_version import valid_version, version_key
@@ -382,7 +387,67 @@ def update() -> None:
     print(f"mottivme update: {waiting} update(s) waiting" if waiting else "mottivme update: nothing to update",
           flush=True)
     if failed:
-        raise Exit("mottivme update: something could not be asked (FAIL lines above)", 1)
+        raise Exit("mottivme update: something could not be asked (FAIL lines above)"
+                   + ("; nothing was applied" if apply else ""), 1)
+    if apply:
+        target = to or (newer[-1] if newer else None)
+        if not target:
+            print(f"mottivme update --apply: nothing to apply (n8n {data['n8n_version']} is the newest the registry "
+                  "offers)", flush=True)
+            return
+        move_n8n_pins(source, data, lock, registries, target)
+        deploy()
+
+
+def move_n8n_pins(source, data, lock: dict[str, str], registries, target: str) -> None:
+    """n8n_version to `target` in group data (the version it replaces into n8n_other_versions) and
+    images.lock holding `target`'s digest, as the registry serves it now. Every check first, then
+    the files; each change printed. Exit 2 (one line, nothing written) for a version that is not
+    newer or that the registry does not offer, or a group_data file this cannot edit; nothing to
+    move when group data pins `target` already."""
+    from mottivme_host.deploy_version import valid_version, version_key
+    from tasks import groupdata, images
+
+    current = data["n8n_version"]
+    ref = f"{data['n8n_image_repo']}:{target}"
+    if not valid_version(target):
+        raise Exit(f"mottivme update: --n8n {target!r} is not a version like 2.41.1", 2)
+    if target == current:  # a re-run (after a deploy that did not finish): the deploy does the rest
+        print(f"mottivme update: n8n_version already pins {target}; the deploy rolls it out where it is not yet",
+              flush=True)
+        return
+    if version_key(target) <= version_key(current):
+        raise Exit(f"mottivme update: n8n {target} is not newer than n8n_version {current}: deploy.py never goes "
+                   f"back (mottivme emergency-deploy --n8n-version {target} does, with a snapshot)", 2)
+    try:
+        offered = target in registries.tags(ref)
+        digest = registries.digest(ref) if offered else ""
+    except Exception as e:  # noqa: BLE001 - any network or registry failure: one line
+        raise Exit(f"mottivme update: cannot ask the registry for {ref}: {e}", 2) from None
+    if not offered:
+        raise Exit(f"mottivme update: the registry does not offer {ref}: `mottivme update` lists what it does", 2)
+    others = [v for v in dict.fromkeys([*data["n8n_other_versions"], current]) if v != target]
+    moved = dict(data, n8n_version=target, n8n_other_versions=others)
+    # the lock gains what the move needs; a moved tag of another image stays as pinned (`make images-lock`)
+    new_lock = {r: lock.get(r) or (digest if r == ref else registries.digest(r)) for r in images.locked_refs(moved)}
+    groups = source.image_groups()
+    texts: dict = {}
+    for key in ("n8n_version", "n8n_other_versions"):
+        path = groupdata.defined_in(key, *groups)
+        try:
+            texts[path] = groupdata.with_literal(texts.get(path, path.read_text()), path.name, key, moved[key])
+        except ValueError as e:
+            raise Exit(f"mottivme update: group_data/{e}", 2) from None
+        print(f"== group_data/{path.name}: {key} = {moved[key]!r} (was {data[key]!r})", flush=True)
+    lock_path = source.images_lock()
+    for r in sorted(set(new_lock) - set(lock)):
+        print(f"== {lock_path.name}: + {r} {new_lock[r]}", flush=True)
+    for path, text in texts.items():
+        groupdata.write_text(path, text)
+    if new_lock != lock:
+        images.write(lock_path, new_lock)
+    print(f"mottivme update: n8n {current} -> {target} pinned; the deploy rolls it out (a snapshot first, "
+          "rollback on failure)", flush=True)
 
 
 def _server_updates(name: str, report: dict, lock: dict[str, str], sudo: str = "") -> int:

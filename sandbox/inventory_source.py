@@ -82,11 +82,14 @@ class SandboxSource:
         """Written from the sandbox's own registry when its services server starts (sandbox/core.py)."""
         return self.state / "images.lock"
 
-    def image_data(self):
+    def image_groups(self) -> tuple[str, ...]:
         """The sandbox's servers read group_data/sandbox.py too (its supabase_majors, n8n_other_versions)."""
+        return N8N_SERVERS.name, "sandbox"
+
+    def image_data(self):
         from tasks import groupdata
 
-        return groupdata.load(N8N_SERVERS.name, "sandbox")
+        return groupdata.load(*self.image_groups())
 
     def registries(self) -> tuple[dict[str, str], str | None]:
         """The registries' names, through the services server's forwarded HTTPS port, over its CA."""

@@ -39,7 +39,8 @@ class InventorySource(Protocol):
     def can_replace_servers(self) -> bool: ...  # the DR drill's "destroy the server, get a bare one"
     def replace_server(self, name: str, group: str) -> None: ...
     def images_lock(self) -> Path: ...  # the images' digests these hosts run (tasks/images.py)
-    def image_data(self) -> groupdata.Data: ...  # the group data whose images the lock pins
+    def image_groups(self) -> tuple[str, ...]: ...  # the groups whose group_data set the pinned images
+    def image_data(self) -> groupdata.Data: ...  # that group data (all.py, then each group's file)
     def registries(self) -> tuple[dict[str, str], str | None]: ...  # registry name -> base URL, CA file
 
 
@@ -98,8 +99,11 @@ class EnvSource:
     def images_lock(self) -> Path:
         return Path(os.environ.get("MOTTIVME_IMAGES_LOCK") or ROOT / "images.lock")
 
+    def image_groups(self) -> tuple[str, ...]:
+        return (group_registry.N8N_SERVERS.name,)
+
     def image_data(self) -> groupdata.Data:
-        return groupdata.load(group_registry.N8N_SERVERS.name)
+        return groupdata.load(*self.image_groups())
 
     def registries(self) -> tuple[dict[str, str], str | None]:
         return {}, None  # the registries' own names, the system's CAs

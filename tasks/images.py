@@ -24,6 +24,7 @@ import re
 import sys
 from pathlib import Path
 
+from tasks import groupdata
 from tasks.config import ConfigError
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -187,9 +188,7 @@ def write(path: Path, images: dict[str, str]) -> None:
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
     text = json.dumps({"written": now, "by": "python -m tasks.images lock", "images": dict(sorted(images.items()))},
                       indent=2)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text + "\n")
-    tmp.replace(path)
+    groupdata.write_text(path, text + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

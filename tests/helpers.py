@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,10 +79,23 @@ def run_pyinfra(args, env, timeout=900, cwd=ROOT) -> subprocess.CompletedProcess
                           capture_output=True, text=True, timeout=timeout)
 
 
-def run_mottivme(args, env, timeout=900) -> subprocess.CompletedProcess:
-    """The on-call console `mottivme ARGS` (its module, with this interpreter), as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "mottivme_console.program", *args], cwd=ROOT, env=env,
+def run_mottivme(args, env, timeout=900, cwd=ROOT) -> subprocess.CompletedProcess:
+    """The on-call console `mottivme ARGS` (its module, with this interpreter), as a user runs it
+    (from the checkout `cwd`)."""
+    return subprocess.run([sys.executable, "-m", "mottivme_console.program", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def checkout(dest: Path) -> Path:
+    """Another checkout of this repository at `dest` (its files as they are here, nothing git
+    ignores): for a test whose command edits the checkout it runs from."""
+    files = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split("\0")
+    for f in filter(None, files):
+        if (ROOT / f).is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dest / f)
+    return dest
 
 
 # The integration tier runs on lines: a line's tests run one after the other, in file order, on

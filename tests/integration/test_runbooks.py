@@ -7,7 +7,16 @@ import pytest
 
 from sandbox.n8n_client import N8nClient
 from tasks import groupdata
-from tests.helpers import VAULT_REPOSITORY, interrupt_runbook, lock_holding, run_pyinfra, secrets_of
+from tests.helpers import (
+    ROOT,
+    VAULT_REPOSITORY,
+    checkout,
+    interrupt_runbook,
+    lock_holding,
+    run_mottivme,
+    run_pyinfra,
+    secrets_of,
+)
 
 # the runbooks back up first, and a backup dumps the Supabase stand-in: it must be there even
 # when this module runs on its own
@@ -175,10 +184,12 @@ def running_version(n8n_server) -> str:
     return n8n_server.sh("docker inspect -f '{{.Config.Image}}' $(mottivme-host compose ps -q n8n)").strip().rsplit(":", 1)[1]
 
 
-def test_versions_move_on_purpose_back_by_the_runbook_forward_by_deploy_py(n8n_server, n8n, sbx, sandbox_env):
+def test_versions_move_on_purpose_back_by_the_runbook_forward_by_mottivme_update(n8n_server, n8n, sbx, sandbox_env,
+                                                                                tmp_path):
     """deploy.py never goes back (the database may be migrated); the emergency deploy does, with a
-    snapshot and rollback; deploy.py moves up to group_data's version through the same path; and
-    the next deploy changes nothing."""
+    snapshot and rollback; `mottivme update --apply` (SOP 05's monthly update), from a checkout
+    whose group data still pins the old version, moves the pin up and deploy.py rolls it out
+    through the same path; and the next deploy changes nothing."""
     smoke_workflow(n8n, sbx, "smoke-ping")
     count = n8n_server.sh("mottivme-host compose exec -T postgres psql -U n8n -d n8n -Atc "
                           "'select count(*) from workflow_entity'").strip()
@@ -201,10 +212,17 @@ def test_versions_move_on_purpose_back_by_the_runbook_forward_by_deploy_py(n8n_s
                                             "/etc/mottivme/restic-password snapshots --json --tag pre-deploy")))
 
     snaps = pre_deploy_snapshots()
-    r = run_pyinfra(["-y", "inventory.py", "deploy.py"], sandbox_env)  # group_data says 2.41.1
+    old = checkout(tmp_path / "checkout")  # the operator's checkout, a month ago
+    pins = old / "group_data" / "all.py"
+    pins.write_text(pins.read_text().replace('n8n_version = "2.41.1"', 'n8n_version = "2.41.0"', 1))
+    r = run_mottivme(["update", "--apply", "--n8n", "2.41.1", "--yes"], sandbox_env, timeout=1500, cwd=old)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
+    assert re.search(r"^UPDATE  n8n: group data runs 2\.41\.0; the registry offers (\S+, )*2\.41\.1", out, re.M), out
+    assert "== group_data/all.py: n8n_version = '2.41.1' (was '2.41.0')" in out
     assert f"deployed 2.41.1 (was 2.41.0): ready, {count} workflows" in out
+    for name in ("all.py", "sandbox.py"):  # the pins moved back where this checkout has them
+        assert (old / "group_data" / name).read_text() == (ROOT / "group_data" / name).read_text()
     assert running_version(n8n_server) == "2.41.1"
     assert N8nClient(n8n_server.url).request("GET", "webhook/smoke-ping")[0] == 200
     assert pre_deploy_snapshots() == snaps + 1  # the snapshot before the change

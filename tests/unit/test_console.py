@@ -48,6 +48,9 @@ def test_help_of_a_runbook_shows_its_options_with_defaults_and_an_example():
     (["restor"], "No idea what 'restor' is! Did you mean restore?"),
     (["restore", "--snapshot", "x;rm -rf /"], "mottivme restore: --snapshot 'x;rm -rf /' is not valid: latest, a snapshot id"),
     (["maintenance", "--minutes", "0"], "mottivme maintenance: --minutes '0' is not valid: minutes, 1-9999"),
+    (["update", "--n8n", "2.42"], "mottivme update: --n8n '2.42' is not valid: an n8n version like 2.42.0"),
+    (["update", "--n8n", "2.42.0"], "mottivme update: --n8n moves n8n only with --apply (the report alone: "
+                                    "mottivme update)"),
 ])
 def test_unknown_options_and_malformed_values_are_one_line_and_nothing_runs(args, expected):
     r = mottivme(*args)

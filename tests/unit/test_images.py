@@ -4,6 +4,7 @@ with it; the deploy pulling by digest, a moved tag and a lock moved on purpose: 
 tier's test_deploy.)"""
 
 import json
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -78,9 +79,15 @@ class Hub(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-    def do_GET(self):  # the token endpoint
+    def do_GET(self):  # the token endpoint, and a repository's tag list
         self.seen.append(self.path)
-        body = json.dumps({"token": "anon-token"}).encode()
+        if self.path.startswith("/v2/"):
+            repo = self.path.removeprefix("/v2/").partition("/tags/list")[0]
+            if self.headers.get("Authorization") != "Bearer anon-token":
+                return self._challenge()
+            body = json.dumps({"name": repo, "tags": sorted(self.tags.get(repo, {}))}).encode()
+        else:
+            body = json.dumps({"token": "anon-token"}).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -89,14 +96,20 @@ class Hub(BaseHTTPRequestHandler):
     def do_HEAD(self):
         repo, _, tag = self.path.removeprefix("/v2/").partition("/manifests/")
         if self.headers.get("Authorization") != "Bearer anon-token":
-            self.send_response(401)
-            host = f"{getattr(self.server, 'scheme', 'http')}://127.0.0.1:{self.server.server_port}"
-            self.send_header("WWW-Authenticate", f'Bearer realm="{host}/token",service="registry.test"')
-        elif tag in self.tags.get(repo, {}):
+            return self._challenge()
+        if tag in self.tags.get(repo, {}):
             self.send_response(200)
             self.send_header("Docker-Content-Digest", self.tags[repo][tag])
         else:
             self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+    def _challenge(self):
+        self.send_response(401)
+        host = f"{getattr(self.server, 'scheme', 'http')}://127.0.0.1:{self.server.server_port}"
+        self.send_header("WWW-Authenticate", f'Bearer realm="{host}/token",service="registry.test"')
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -106,7 +119,8 @@ def hub():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     Hub.seen = []
-    yield images.Registries({"registry-1.docker.io": f"http://127.0.0.1:{server.server_port}"})
+    url = f"http://127.0.0.1:{server.server_port}"
+    yield images.Registries({"registry-1.docker.io": url, "docker.n8n.io": url})
     server.shutdown()
 
 
@@ -189,3 +203,106 @@ def test_a_version_asked_for_on_the_command_line_must_be_pinned_too():
     argv[-1] = f"n8n_version={data['n8n_version']}"
     assert images.unpinned_version(lock, data, argv) == []
     assert images.unpinned_version(lock, data, ["pyinfra", "inventory.py", "deploy.py"]) == []
+
+
+class Source:
+    """Where `mottivme update --apply` moves the pins: a copy of group_data and a lock (an inventory
+    source's own two answers)."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        shutil.copytree(groupdata.DIR, tmp_path / "group_data")
+        monkeypatch.setattr(groupdata, "DIR", tmp_path / "group_data")
+        self.lock = write_images_lock(tmp_path / "images.lock")
+
+    def image_groups(self):
+        return ("n8n_servers",)
+
+    def images_lock(self):
+        return self.lock
+
+    def files(self) -> dict:
+        return {p.name: p.read_text() for p in [*groupdata.DIR.glob("*.py"), self.lock]}
+
+
+@pytest.fixture
+def n8n_tags(monkeypatch):
+    current = groupdata.load("n8n_servers")["n8n_version"]
+    major, minor, patch = (int(x) for x in current.split("."))
+    newer = f"{major}.{minor + 1}.0"
+    monkeypatch.setattr(Hub, "tags", {"n8nio/n8n": {current: D1, newer: D2, "latest": D2}})
+    return current, newer
+
+
+def test_apply_moves_n8n_version_up_keeps_the_old_one_and_locks_the_new_digest(tmp_path, monkeypatch, hub, n8n_tags,
+                                                                                 capsys):
+    from mottivme_console import remote
+
+    current, newer = n8n_tags
+    source = Source(tmp_path, monkeypatch)
+    before = source.files()
+    data, lock = groupdata.load("n8n_servers"), images.read(source.lock)
+    remote.move_n8n_pins(source, data, lock, hub, newer)
+    after = groupdata.load("n8n_servers")
+    assert (after["n8n_version"], after["n8n_other_versions"]) == (newer, [current])
+    moved = images.read(source.lock)
+    assert moved == {**lock, f"docker.n8n.io/n8nio/n8n:{newer}": D2}  # nothing else in the lock moved
+    text = (groupdata.DIR / "all.py").read_text()
+    assert text.count("\n") == before["all.py"].count("\n") and "# --- versions" in text  # comments kept
+    assert f'n8n_version = "{newer}"  # `--data' in text
+    out = capsys.readouterr().out
+    assert f"== group_data/all.py: n8n_version = '{newer}' (was '{current}')" in out
+    assert f"== images.lock: + docker.n8n.io/n8nio/n8n:{newer} {D2}" in out
+    assert f"n8n {current} -> {newer} pinned" in out
+    again = source.files()
+    remote.move_n8n_pins(source, after, moved, hub, newer)  # a re-run: nothing more to move
+    assert source.files() == again and "already pins" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target, expected", [
+    ("older", "n8n {target} is not newer than n8n_version {current}: deploy.py never goes back (mottivme emergency-deploy "
+              "--n8n-version {target} does, with a snapshot)"),
+    ("9.9.9", "the registry does not offer docker.n8n.io/n8nio/n8n:9.9.9: `mottivme update` lists what it does"),
+    ("2.x", "--n8n '2.x' is not a version like 2.41.1"),
+])
+def test_apply_refuses_a_version_it_cannot_move_to_and_writes_nothing(tmp_path, monkeypatch, hub, n8n_tags,
+                                                                       target, expected):
+    from invoke.exceptions import Exit
+
+    from mottivme_console import remote
+
+    current, _ = n8n_tags
+    target = "0.1.0" if target == "older" else target
+    source = Source(tmp_path, monkeypatch)
+    before = source.files()
+    with pytest.raises(Exit) as e:
+        remote.move_n8n_pins(source, groupdata.load("n8n_servers"), images.read(source.lock), hub, target)
+    assert e.value.code == 2 and e.value.message == "mottivme update: " + expected.format(current=current, target=target)
+    assert source.files() == before
+
+
+def test_apply_leaves_a_group_data_file_it_cannot_edit_to_the_operator(tmp_path, monkeypatch, hub, n8n_tags):
+    from invoke.exceptions import Exit
+
+    from mottivme_console import remote
+
+    _, newer = n8n_tags
+    source = Source(tmp_path, monkeypatch)
+    path = groupdata.DIR / "all.py"
+    path.write_text(path.read_text().replace("n8n_other_versions = []", "n8n_other_versions = list(OTHERS)")
+                    .replace("# --- versions", "OTHERS = ()\n# --- versions"))
+    before = source.files()
+    with pytest.raises(Exit) as e:
+        remote.move_n8n_pins(source, groupdata.load("n8n_servers"), images.read(source.lock), hub, newer)
+    assert e.value.message == "mottivme update: group_data/all.py: n8n_other_versions is not a plain value there; " \
+                              "set it by hand"
+    assert source.files() == before  # not even n8n_version, which it could have edited
+
+
+def test_a_literal_is_replaced_where_it_stands(tmp_path):
+    text = 'a = 1\nn8n_other_versions = [\n    "1.0.0",  # ünïcode\n]  # the old ones\nb = "x"\n'
+    out = groupdata.with_literal(text, "x.py", "n8n_other_versions", ["2.0.0", "1.0.0"])
+    assert out == 'a = 1\nn8n_other_versions = ["2.0.0", "1.0.0"]  # the old ones\nb = "x"\n'
+    with pytest.raises(ValueError, match="x.py: c is assigned 0 times at the top level; set it there by hand"):
+        groupdata.with_literal(text, "x.py", "c", "1")
+    with pytest.raises(ValueError, match="assigned 2 times"):
+        groupdata.with_literal(text + "a = 2\n", "x.py", "a", "1")
