@@ -4,6 +4,7 @@ everything else, and back to bronze."""
 
 import json
 import re
+import threading
 import time
 import uuid
 
@@ -169,18 +170,6 @@ def test_redis_and_postgres_refuse_everything_but_the_stack_and_the_tunnel(ouro,
     assert "+OK" in got and "+PONG" in got
 
 
-def test_restart_runbook_restarts_workers_one_at_a_time(api, ouro, sandbox_env):
-    r = run_pyinfra(["-y", "inventory.py", "runbooks/restart_n8n.py"], sandbox_env)
-    out = r.stdout + r.stderr
-    assert r.returncode == 0, out[-4000:]
-    for w in ouro:
-        assert out.count(f"[{w.name}] n8n-worker-1 restarted and healthy") == 1, out[-4000:]
-        assert f"[{w.name}] n8n-worker-2 restarted and healthy" in out
-    assert "n8n ready again" in out
-    n8n, _ = api
-    assert n8n.request("GET", f"webhook/{WHO}")[0] == 200
-
-
 def test_a_version_change_takes_the_worker_servers_along(seeded, api, ouro, n8n_server, sandbox_env):
     """Main and workers never run different versions: a version a worker server cannot load stops
     the runbook before anything stops; otherwise the worker servers drain during the switch and
@@ -227,10 +216,11 @@ def test_backup_and_restore_work_in_queue_mode(seeded, api, ouro, n8n_server, sa
     assert status == 200 and "execution" in body, body
 
 
-def test_platina_webhook_processors_answer_webhooks_without_the_main_process(api, ouro, n8n_server, sandbox_env):
+def test_platina_webhooks_answer_without_the_main_process_and_through_a_restart(api, ouro, n8n_server, sandbox_env):
     """Tier platina: production webhooks go through Caddy to the webhook processors and run on the
-    workers, so they keep answering while the main process is stopped. (The last test of the
-    module: its teardown goes from platina straight back to bronze.)"""
+    workers, so they keep answering while the main process is stopped; and the restart runbook
+    (workers and processors one at a time, then the main process) drops none of a steady stream
+    of them. (The last test of the module: its teardown goes from platina straight back to bronze.)"""
     r = deploy(sandbox_env, "platina")
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     env = n8n_server.sh("docker exec $(mottivme-host compose ps -q n8n) env")
@@ -243,4 +233,33 @@ def test_platina_webhook_processors_answer_webhooks_without_the_main_process(api
             assert status == 200 and "execution" in body, (status, body)
     finally:
         n8n_server.sh("mottivme-host compose start n8n")
+
+    sent, failed, stop = [0], [], threading.Event()
+
+    def steady_load():  # one webhook at a time, as long as the restart runs
+        while not stop.is_set():
+            try:
+                status, body = n8n.request("GET", f"webhook/{WHO}")
+            except OSError as e:
+                status, body = None, repr(e)
+            sent[0] += 1
+            if status != 200 or "execution" not in body:
+                failed.append((time.strftime("%H:%M:%S"), status, str(body)[:200]))
+            time.sleep(0.2)
+
+    load = threading.Thread(target=steady_load, daemon=True)
+    load.start()
+    try:
+        r = run_pyinfra(["-y", "inventory.py", "runbooks/restart_n8n.py"], sandbox_env)
+    finally:
+        stop.set()
+        load.join(90)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    for w in ouro:
+        assert out.count(f"[{w.name}] n8n-worker-1 restarted and healthy") == 1, out[-4000:]
+        assert f"[{w.name}] n8n-worker-2 restarted and healthy" in out
+    assert "n8n-webhook-1 restarted and healthy" in out and "n8n-webhook-2 restarted and healthy" in out, out[-4000:]
+    assert "n8n ready again" in out
+    assert sent[0] >= 20 and failed == [], f"{len(failed)} of {sent[0]} webhooks failed during the restart: {failed}"
 
