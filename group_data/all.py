@@ -77,6 +77,9 @@ n8n_owner_last_name = "Ops"
 n8n_metrics = True
 # Seconds the deploy waits for /healthz/readiness (through Caddy) after a change.
 n8n_ready_timeout = 300
+# Seconds a server gets to come back from a reboot (`mottivme update --reboot`): answering SSH on a
+# new boot, systemd up, every container that ran before running (and healthy) again.
+reboot_timeout = 600
 # Caddy TLS: "" = automatic HTTPS (Let's Encrypt) for N8N_HOST; "internal" = Caddy's own CA.
 caddy_tls = ""
 # The ACME CA of that automatic HTTPS, by its directory URL: "" = Caddy's own choice (Let's

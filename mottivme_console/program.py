@@ -166,6 +166,8 @@ def server_tasks() -> list[Task]:
                                               "registry offers)")},
               _update,
               extra={"apply": (False, "move n8n up and deploy it (the report first; nothing moves if it failed)"),
+                     "reboot": (False, "then reboot the servers that need it, one at a time, each back before the "
+                                       "next, in a maintenance window"),
                      "yes": (False, "do not ask before the deploy changes the servers (scripts)")}),
         _task("status", "Every server at a glance: n8n version, containers, last backup, disk (! = needs "
                         "attention).\n\nExample: mottivme status", {}, lambda g: remote.status()),
@@ -185,7 +187,23 @@ def _update(given: dict) -> None:
                   "and `mottivme deploy`, or put those files back", file=sys.stderr)
             raise e
 
-    remote.update(bool(given.get("apply")), given.get("n8n"), deploy)
+    def window(action: str, reason: str, timeout: int) -> bool:
+        """The monitor's maintenance window for every check (False: no monitor answers, no window)."""
+        monitors = [n for n, d in remote.hosts_of(remote.inventory(), "monitors") if remote.answers(n, d) is None]
+        if not monitors:
+            print("mottivme update: warning: no monitor answers: no maintenance window, its checks may page people "
+                  "during the reboot", file=sys.stderr)
+            return False
+        argv = [*PYINFRA, "-y", "inventory.py", "runbooks/maintenance.py", "--data", f"action={action}",
+                "--data", "checks=*"]
+        if action == "start":
+            argv += ["--data", f"minutes={timeout // 60 + 5}", "--data", f"reason={reason}"]
+        for m in monitors:
+            argv += ["--limit", m]
+        run(argv)
+        return True
+
+    remote.update(bool(given.get("apply")), given.get("n8n"), deploy, bool(given.get("reboot")), window)
 
 
 def namespace() -> Collection:

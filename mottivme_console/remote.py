@@ -72,6 +72,10 @@ def _hosts(entries) -> list[tuple[str, dict]]:
     return [e for e in entries if isinstance(e, tuple)]
 
 
+def hosts_of(groups: dict, group: str) -> list[tuple[str, dict]]:
+    return _hosts(groups.get(group, []))
+
+
 def pick(groups: dict, name: str | None, group: str = "n8n_servers") -> tuple[str, dict]:
     """The server `name` (any group), or the one server of `group`; one line naming the choices otherwise."""
     every = {n: d for hosts in groups.values() for n, d in _hosts(hosts)}
@@ -317,7 +321,7 @@ def _drift() -> list[str]:
     return [f"{op['name']} ({', '.join(op['hosts_with_change'])})" for op in plan if op.get("hosts_with_change")]
 
 
-def update(apply: bool = False, to: str | None = None, deploy=None) -> None:
+def update(apply: bool = False, to: str | None = None, deploy=None, reboot: bool = False, window=None) -> None:
     """SOP 05's monthly update, the report: what the registries offer against images.lock (a moved
     tag, newer n8n versions), then per server the images its containers run against the lock,
     Debian packages with a pending upgrade and whether a reboot is required. Each finding names
@@ -326,7 +330,10 @@ def update(apply: bool = False, to: str | None = None, deploy=None) -> None:
     `apply`: then move n8n to `to` (default: the newest version the registry offers) the safe way:
     the pins move in group data (the old version kept in n8n_other_versions, for an emergency
     deploy back) and in images.lock, and `deploy()` rolls it out (deploy.py: a snapshot first, the
-    health gate, an automatic rollback, worker servers following)."""
+    health gate, an automatic rollback, worker servers following).
+
+    `reboot`: last, the servers whose report says a reboot is required, one at a time
+    (reboot_servers; `window(action, reason)` opens and closes the monitor's maintenance window)."""
     import json
 
     from mottivme_host.deploy_version import valid_version, version_key
@@ -339,7 +346,7 @@ def update(apply: bool = False, to: str | None = None, deploy=None) -> None:
     lock = images.read(source.images_lock())
     data = source.image_data()
     registries = images.Registries(*source.registries())
-    waiting, failed = 0, False
+    waiting, failed, needs_reboot = 0, False, []
     print("== images (images.lock against what the registries serve now)", flush=True)
     try:
         now = images.current(images.locked_refs(data), registries)
@@ -384,19 +391,92 @@ def update(apply: bool = False, to: str | None = None, deploy=None) -> None:
                 failed = True
                 continue
             waiting += _server_updates(name, report, lock, "" if (hdata.get("ssh_user") or "root") == "root" else "sudo ")
+            if report["reboot"]["required"]:
+                needs_reboot.append((group, name, hdata))
     print(f"mottivme update: {waiting} update(s) waiting" if waiting else "mottivme update: nothing to update",
           flush=True)
     if failed:
         raise Exit("mottivme update: something could not be asked (FAIL lines above)"
-                   + ("; nothing was applied" if apply else ""), 1)
+                   + ("; nothing was applied or rebooted" if apply or reboot else ""), 1)
     if apply:
         target = to or (newer[-1] if newer else None)
-        if not target:
+        if target:
+            move_n8n_pins(source, data, lock, registries, target)
+            deploy()
+        else:
             print(f"mottivme update --apply: nothing to apply (n8n {data['n8n_version']} is the newest the registry "
                   "offers)", flush=True)
-            return
-        move_n8n_pins(source, data, lock, registries, target)
-        deploy()
+    if reboot:
+        reboot_servers(needs_reboot, window)
+
+
+REBOOT_ORDER = ("n8n_workers", "backup_vault", "n8n_servers", "monitors")  # the monitor (which pages) last
+
+
+def reboot_servers(servers: list[tuple[str, str, dict]], window) -> None:
+    """Reboot `servers` ((group, name, host data)) one at a time: each must be back - a new boot
+    answering SSH, systemd up, every container that ran before running and healthy again - within
+    group data's reboot_timeout before the next goes down; one that is not stops the rest (exit 1).
+    The monitor's maintenance window is open meanwhile, unless the monitor is the one rebooting."""
+    import time
+
+    from tasks import groupdata
+
+    if not servers:
+        print("mottivme update --reboot: no server needs a reboot", flush=True)
+        return
+    servers = sorted(servers, key=lambda s: REBOOT_ORDER.index(s[0]) if s[0] in REBOOT_ORDER else 0)
+    for group, name, data in servers:
+        timeout = int(groupdata.load(group)["reboot_timeout"])
+        print(f"== reboot {name} ({group})", flush=True)
+        before, mark = _unwell(name, data), _boot_mark(name, data)
+        in_window = group != "monitors" and window("start", f"mottivme update --reboot {name}", timeout)
+        t0 = time.monotonic()
+        try:
+            connection(name, data).run(_root(data, "systemctl reboot"), warn=True, hide=True, in_stream=False)
+        except Exception:  # noqa: BLE001 - the connection may go down with the server
+            pass
+        while _boot_mark(name, data, quiet=True) in (mark, None):
+            if time.monotonic() - t0 > timeout:
+                raise Exit(f"mottivme update: {name} is not back on a new boot {timeout} s after `systemctl reboot` "
+                           "(the servers after it were not rebooted): its provider's console shows why", 1)
+            time.sleep(2)
+        left = max(1, int(timeout - (time.monotonic() - t0)))
+        state = run_on(name, data, f"timeout {left} systemctl is-system-running --wait", warn=True,
+                       hide=True).stdout.strip()
+        while (still := _unwell(name, data) - before):
+            if time.monotonic() - t0 > timeout:
+                raise Exit(f"mottivme update: {name} rebooted, but not {', '.join(sorted(still))} again "
+                           f"{timeout} s later (the servers after it were not rebooted): mottivme logs ... "
+                           f"--server {name}", 1)
+            time.sleep(3)
+        if in_window:
+            window("end", "", timeout)
+        _say("ok" if state == "running" else "WARN", "reboot",
+             f"{name} back in {time.monotonic() - t0:.0f} s, systemd {state or 'not answering'}, every container "
+             "that ran before runs again", "" if state == "running" else f"mottivme ssh {name} --command "
+             "'systemctl --failed'")
+
+
+def _boot_mark(name: str, data: dict, quiet: bool = False) -> str | None:
+    """What changes with every boot: the kernel's boot id and when PID 1 started (a container's
+    restart too). None when the server does not answer (quiet) ."""
+    try:
+        r = connection(name, data, timeout=5).run("cat /proc/sys/kernel/random/boot_id; cut -d' ' -f22 /proc/1/stat",
+                                                 warn=True, hide=True, in_stream=False)
+    except Exception as e:  # noqa: BLE001 - down (rebooting), refused, reset
+        if quiet:
+            return None
+        raise Exit(f"mottivme: {name}: {e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}", 1) from None
+    return " ".join(r.stdout.split()) if r.ok else None
+
+
+def _unwell(name: str, data: dict) -> set[str]:
+    """The containers `mottivme-host status` flags (not running, unhealthy, starting), by service
+    name; "the stack" when it lists none (Docker not up yet, or a server without a stack)."""
+    r = run_on(name, data, "mottivme-host status", warn=True, hide=True)
+    flagged = {m.group(1) for m in re.finditer(r"^! ([a-z0-9][a-z0-9_.-]*): ", r.stdout, re.M)}
+    return flagged | ({"the stack"} if re.search(r"^! no container of the stack", r.stdout, re.M) else set())
 
 
 def move_n8n_pins(source, data, lock: dict[str, str], registries, target: str) -> None:

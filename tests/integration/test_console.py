@@ -118,3 +118,22 @@ def test_update_reports_what_the_registry_offers_and_each_servers_images_package
     assert "UPDATE  reboot: required (by linux-image-amd64) -- fix: in a maintenance window" in server
     assert re.search(r"^(ok    packages: none pending|UPDATE  packages: \d+ pending \(\d+ security\))", server, re.M)
     assert re.search(r"^mottivme update: \d+ update\(s\) waiting$", out, re.M)
+
+
+def test_update_reboots_the_servers_that_need_it_one_at_a_time_in_a_maintenance_window(vault, sandbox_env):
+    """`mottivme update --reboot`: only the server whose upgrades asked for a reboot goes down,
+    with the monitor's maintenance window open, and it is back on a new boot with its services
+    before the command ends."""
+    vault.sh("echo '*** System restart required ***' > /run/reboot-required && echo libc6 > /run/reboot-required.pkgs")
+    pid1 = vault.sh("cut -d' ' -f22 /proc/1/stat").strip()
+    r = run_mottivme(["update", "--reboot"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    assert f"== reboot {vault.name} (backup_vault)" in out and out.count("== reboot ") == 1, out[-4000:]
+    done = re.search(rf"^ok    reboot: {vault.name} back in \d+ s, systemd running, every container that ran before "
+                     "runs again$", out, re.M)
+    assert done, out[-4000:]
+    assert out.index("maintenance start (*)") < out.index("maintenance end (*)") < done.start(), out[-4000:]
+    assert vault.sh("cut -d' ' -f22 /proc/1/stat").strip() != pid1  # a new boot
+    assert vault.sh("test -e /run/reboot-required && echo still || echo gone").strip() == "gone"
+    assert vault.sh("systemctl is-active restic-rest-server").strip() == "active"
