@@ -430,6 +430,8 @@ def reboot_servers(servers: list[tuple[str, str, dict]], window) -> None:
         timeout = int(groupdata.load(group)["reboot_timeout"])
         print(f"== reboot {name} ({group})", flush=True)
         before, mark = _unwell(name, data), _boot_mark(name, data)
+        if mark is None:
+            raise Exit(f"mottivme update: {name}: cannot read its boot id: not rebooted (mottivme ssh {name})", 1)
         in_window = group != "monitors" and window("start", f"mottivme update --reboot {name}", timeout)
         t0 = time.monotonic()
         try:
@@ -518,7 +520,8 @@ def move_n8n_pins(source, data, lock: dict[str, str], registries, target: str) -
             texts[path] = groupdata.with_literal(texts.get(path, path.read_text()), path.name, key, moved[key])
         except ValueError as e:
             raise Exit(f"mottivme update: group_data/{e}", 2) from None
-        print(f"== group_data/{path.name}: {key} = {moved[key]!r} (was {data[key]!r})", flush=True)
+        if moved[key] != data[key]:
+            print(f"== group_data/{path.name}: {key} = {moved[key]!r} (was {data[key]!r})", flush=True)
     lock_path = source.images_lock()
     for r in sorted(set(new_lock) - set(lock)):
         print(f"== {lock_path.name}: + {r} {new_lock[r]}", flush=True)
