@@ -234,6 +234,9 @@ class Sandbox:
         name = name or f"{self.prefix}-{i}"
         container = f"mottivme-{name}"
         self.docker("rm", "-f", "-v", container, check=False)
+        # its dockerd's CPU (below): the next one round the sandbox's servers of every state
+        # directory, so two servers deploying at once (the main line, the Debian 12 thread) pull apart
+        cpu = len(self.docker("ps", "-q", "--filter", f"label={LABEL}").split()) % (os.cpu_count() or 1)
         cid = self.docker(
             "run", "-d", "--name", container, "--hostname", name,
             "--label", f"{LABEL}={self.prefix}",
@@ -276,9 +279,9 @@ class Sandbox:
                        " && TMPDIR=/root update-ca-certificates >/dev/null" if ca else "")
                     # dockerd on one CPU: it unpacks a layer in a thread of its own, handing every
                     # file over between threads; across this VM's CPUs each hand-over costs an
-                    # interrupt, on one it does not (the n8n pull: 135 s -> 85-98 s, docs/sandbox.md).
+                    # interrupt, on one it does not (a fresh deploy: 291 s -> 143 s, docs/sandbox.md).
                     # Containers (run by containerd) keep every CPU.
-                    + f" && install -d /etc/systemd/system/docker.service.d && printf '[Service]\\nCPUAffinity={i % (os.cpu_count() or 1)}\\n'"
+                    + f" && install -d /etc/systemd/system/docker.service.d && printf '[Service]\\nCPUAffinity={cpu}\\n'"
                     " > /etc/systemd/system/docker.service.d/sandbox-cpu.conf")
         return host
 
