@@ -247,4 +247,6 @@ READ_ELSEWHERE = {
     "n8n_other_versions": "tasks/images.py",
     # the console's `mottivme doctor` (outside pyinfra, through tasks/groupdata.py)
     "doctor_check_dns": "mottivme_console/remote.py",
+    # the console's `mottivme update --reboot` (outside pyinfra, through tasks/groupdata.py)
+    "reboot_timeout": "mottivme_console/remote.py",
 }
