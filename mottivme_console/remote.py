@@ -267,7 +267,7 @@ def doctor(drift: bool) -> None:
                 _say("ok", what, f"{name} answers")
     for name, data in _hosts(groups.get("n8n_servers", [])):
         mine = [g for g, hosts in groups.items() if name in hosts or any(n == name for n, _ in _hosts(hosts))]
-        gd = groupdata.load(*[g for g in mine if (groupdata.DIR / f"{g}.py").exists()])
+        gd = groupdata.load(*mine)
         if not gd.get("doctor_check_dns", True):
             continue
         host = os.environ.get("N8N_HOST", "")

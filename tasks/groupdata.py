@@ -21,9 +21,11 @@ def load_file(path: Path) -> dict:
 
 
 def load(*groups: str) -> Data:
-    d = Data()
-    for g in ("all", *groups):
-        d.update(load_file(DIR / f"{g}.py"))
+    """all.py, then each group's file that exists (a group without one adds nothing, as in pyinfra)."""
+    d = Data(load_file(DIR / "all.py"))
+    for g in groups:
+        if (DIR / f"{g}.py").exists():
+            d.update(load_file(DIR / f"{g}.py"))
     return d
 
 

@@ -306,3 +306,9 @@ def test_a_literal_is_replaced_where_it_stands(tmp_path):
         groupdata.with_literal(text, "x.py", "c", "1")
     with pytest.raises(ValueError, match="assigned 2 times"):
         groupdata.with_literal(text + "a = 2\n", "x.py", "a", "1")
+
+
+def test_a_group_without_a_group_data_file_reads_all_py_as_pyinfra_does():
+    assert not (groupdata.DIR / "backup_vault.py").exists()
+    assert groupdata.load("backup_vault", "monitors") == groupdata.load()
+    assert groupdata.load("n8n_servers")["reboot_timeout"] == groupdata.load("backup_vault")["reboot_timeout"]
