@@ -462,7 +462,12 @@ def reboot_servers(servers: list[tuple[str, str, dict]], window) -> None:
 
 def _boot_mark(name: str, data: dict, quiet: bool = False) -> str | None:
     """What changes with every boot: the kernel's boot id and when PID 1 started (a container's
-    restart too). None when the server does not answer (quiet) ."""
+    restart too). None when the server does not answer (quiet)."""
+    if quiet:  # a server going down and coming back: paramiko's log of each connection it drops
+        import logging  # meanwhile (a traceback per attempt) is no news to anyone
+
+        logging.getLogger("paramiko").addHandler(logging.NullHandler())
+        logging.getLogger("paramiko").propagate = False
     try:
         r = connection(name, data, timeout=5).run("cat /proc/sys/kernel/random/boot_id; cut -d' ' -f22 /proc/1/stat",
                                                  warn=True, hide=True, in_stream=False)

@@ -228,3 +228,31 @@ def test_the_pyinfra_form_refuses_bad_input_in_one_line_before_any_host(tmp_path
         assert r.returncode == 2
         assert sum(x.startswith("runbook:") for x in r.stderr.splitlines()) == 1 and expected in r.stderr, r.stderr
         assert "Traceback" not in r.stderr and "Connecting to hosts" not in r.stderr
+
+
+def test_a_server_that_is_rebooting_is_waited_for_quietly(tmp_path):
+    """While `mottivme update --reboot` waits for a server, a connection it drops is `None`, with
+    nothing on the terminal (paramiko logs a traceback for each one otherwise)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def drop():  # sshd going down: the connection is accepted and closed before any banner
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=drop, daemon=True).start()
+    data = {"ssh_hostname": "127.0.0.1", "ssh_port": listener.getsockname()[1], "ssh_known_hosts_file": "/dev/null",
+            "ssh_key": str(tmp_path / "none")}
+    code = ("import sys, time; from mottivme_console import remote; "
+            f"print(remote._boot_mark('n8n1', {data!r}, quiet=True)); time.sleep(0.5)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    listener.close()
+    assert (r.returncode, r.stdout, r.stderr) == (0, "None\n", "")
