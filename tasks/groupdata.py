@@ -33,10 +33,9 @@ def defined_in(key: str, *groups: str) -> Path:
     """The file whose value of `key` is in effect for these groups: the last that sets it."""
     for g in reversed(("all", *groups)):
         path = DIR / f"{g}.py"
-        if key in load_file(path):
+        if path.exists() and key in load_file(path):
             return path
     raise KeyError(f"{key} is set in none of group_data/{{all,{','.join(groups)}}}.py")
-
 
 
 def with_literal(text: str, name: str, key: str, value: str | list[str]) -> str:
