@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,27 @@ def lock_holding(images: dict[str, str], lock: Path | None = None):
         yield
     finally:
         lock.write_text(held)
+
+
+@contextlib.contextmanager
+def polling(poll: Callable[[], object], interval: float, join_timeout: float = 90):
+    """`poll()` again and again in a thread, `interval` seconds apart, for the length of a block
+    (e.g. a client of n8n while a deploy or a restart runs); yields the list of its results."""
+    seen: list = []
+    done = threading.Event()
+
+    def run():
+        while not done.is_set():
+            seen.append(poll())
+            time.sleep(interval)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        thread.join(join_timeout)
 
 
 def clean_env(**extra) -> dict:

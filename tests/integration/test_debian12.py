@@ -9,8 +9,6 @@ deploy detects and records for the host programs."""
 
 import json
 import ssl
-import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -18,7 +16,17 @@ import pytest
 
 from sandbox import seed
 from sandbox.core import Sandbox
-from tests.helpers import ROOT, Server, backup_now, clean_env, dr_drill, n8n_state, run_pyinfra, supabase_checksums
+from tests.helpers import (
+    ROOT,
+    Server,
+    backup_now,
+    clean_env,
+    dr_drill,
+    n8n_state,
+    polling,
+    run_pyinfra,
+    supabase_checksums,
+)
 
 STATE12 = ROOT / ".sandbox-test12"
 
@@ -56,12 +64,6 @@ def poll_once(url: str):
         return 0, None
 
 
-def poll_settings(url: str, seen: list, done: threading.Event) -> None:
-    while not done.is_set():
-        seen.append(poll_once(url))
-        time.sleep(0.25)
-
-
 def test_debian_12_deploys_reruns_with_no_change_backs_up_restores_and_survives_server_loss(beside_outcome):
     beside_outcome(__name__)  # the scenario's own failure, with its traceback
 
@@ -72,14 +74,8 @@ def scenario(sbx12, env12, tmp_dir):
 
     # the public polls n8n's settings all through the fresh deploy: it never meets the setup page
     # (Caddy answers 503 until the deploy, from inside the server, has claimed the owner)
-    seen, done = [], threading.Event()
-    poller = threading.Thread(target=poll_settings, args=(n8n_server.url, seen, done), daemon=True)
-    poller.start()
-    try:
+    with polling(lambda: poll_once(n8n_server.url), 0.25, join_timeout=30) as seen:
         r = run_pyinfra(["-y", "inventory.py", "deploy.py"], env12)
-    finally:
-        done.set()
-        poller.join(30)
     assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
     assert (503, None) in seen, seen[-20:]  # polled while closed ...
     assert ("setup", True) not in seen, "the owner-setup page was public during the first deploy"

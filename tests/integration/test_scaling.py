@@ -4,14 +4,13 @@ everything else, and back to bronze."""
 
 import json
 import re
-import threading
 import time
 import uuid
 
 import pytest
 
 from sandbox.n8n_client import N8nClient, n8n_api, webhook_workflow
-from tests.helpers import Server, lock_holding, monitor_status, run_pyinfra, secrets_of
+from tests.helpers import Server, lock_holding, monitor_status, polling, run_pyinfra, secrets_of
 
 RUN = uuid.uuid4().hex[:6]  # webhook paths of this run (a reused sandbox keeps older workflows)
 WHO, DRAIN, QUEUED = f"scaling-who-{RUN}", f"scaling-drain-{RUN}", f"scaling-queued-{RUN}"
@@ -237,26 +236,16 @@ def test_platina_webhooks_answer_without_the_main_process_and_through_a_restart(
     finally:
         n8n_server.sh("mottivme-host compose start n8n")
 
-    sent, failed, stop = [0], [], threading.Event()
+    def webhook():  # one at a time, as long as the restart runs: (when, status, answer, answered)
+        try:
+            status, body = n8n.request("GET", f"webhook/{WHO}")
+        except OSError as e:
+            status, body = None, repr(e)
+        return time.strftime("%H:%M:%S"), status, str(body)[:200], status == 200 and "execution" in body
 
-    def steady_load():  # one webhook at a time, as long as the restart runs
-        while not stop.is_set():
-            try:
-                status, body = n8n.request("GET", f"webhook/{WHO}")
-            except OSError as e:
-                status, body = None, repr(e)
-            sent[0] += 1
-            if status != 200 or "execution" not in body:
-                failed.append((time.strftime("%H:%M:%S"), status, str(body)[:200]))
-            time.sleep(0.2)
-
-    load = threading.Thread(target=steady_load, daemon=True)
-    load.start()
-    try:
+    with polling(webhook, 0.2) as sent:
         r = run_pyinfra(["-y", "inventory.py", "runbooks/restart_n8n.py"], sandbox_env)
-    finally:
-        stop.set()
-        load.join(90)
+    failed = [x[:3] for x in sent if not x[3]]
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-4000:]
     for w in ouro:
@@ -264,6 +253,6 @@ def test_platina_webhooks_answer_without_the_main_process_and_through_a_restart(
         assert f"[{w.name}] n8n-worker-2 restarted and healthy" in out
     assert "n8n-webhook-1 restarted and healthy" in out and "n8n-webhook-2 restarted and healthy" in out, out[-4000:]
     assert "n8n ready again" in out
-    assert sent[0] >= 20 and len(failed) <= sent[0] // 20, \
-        f"{len(failed)} of {sent[0]} webhooks failed during the restart: {failed}"
+    assert len(sent) >= 20 and len(failed) <= len(sent) // 20, \
+        f"{len(failed)} of {len(sent)} webhooks failed during the restart: {failed}"
 
