@@ -6,6 +6,12 @@ Restarts n8n's services: queue-mode workers and webhook processors one at a time
 healthy before the next, so executions go on), then the main process, waiting for
 /healthz/readiness through Caddy and saying how long n8n did not answer. If something is not
 ready in time, print the last log lines of the failing container and exit 1.
+
+A webhook processor is drained first: inside its own network namespace new connections to n8n's
+port are refused (Caddy sends the request to another processor: a refused connection is always
+retried), and the restart waits until the requests in flight have finished. A stopping n8n
+would otherwise go on taking requests while it closes its database, and fail them. The rule goes
+with the container's restart, and is taken away if the restart does not happen.
 """
 
 from __future__ import annotations
@@ -19,6 +25,16 @@ from .settings import Settings
 from .stack import Stack
 
 PROG = "n8n-restart"
+N8N_PORT = 5678  # n8n's port in its container (templates/docker-compose.yml.j2, Caddyfile.j2)
+DRAIN_TABLE = "mottivme_drain"  # nftables table in a draining container's network namespace
+DRAIN_RULES = f"""table inet {DRAIN_TABLE} {{
+  chain input {{
+    type filter hook input priority 0; policy accept;
+    tcp dport {N8N_PORT} tcp flags & (syn | ack) == syn reject with tcp reset
+  }}
+}}
+"""
+DRAIN_INTERVAL = 0.2  # seconds between two counts of the requests in flight
 PROBE_INTERVAL = 0.2  # seconds between two readiness probes during the main process's restart
 PROBE_TIMEOUT = 2  # curl -m of one probe
 LOG_LINES = 25
@@ -56,11 +72,69 @@ def _health(st: Stack, runner: Runner, service: str) -> str:
     return r.stdout.strip() if r.ok else ""
 
 
-def _restart_one(st: Stack, runner: Runner, service: str, timeout: int) -> None:
-    """A worker or webhook processor: it drains first (stop timeout = drain + 30 s), then must be
-    healthy again (its compose health check) within `timeout` seconds of the restart's start."""
+def _pid(runner: Runner, cid: str) -> str:
+    """The container's main process id ("" when it does not run)."""
+    r = runner.run(["docker", "inspect", "--format", "{{.State.Pid}}", cid], check=False)
+    pid = r.stdout.strip() if r.ok else ""
+    return pid if pid.isdigit() and pid != "0" else ""
+
+
+def _in_flight(runner: Runner, pid: str) -> int:
+    """Connections established to n8n's port in the namespace of process `pid` (/proc/PID/net/tcp*:
+    the local address's port in hex, state 01 = established)."""
+    r = runner.run(["cat", f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"], check=False)
+    port = f":{N8N_PORT:04X}"
+    return sum(1 for line in r.stdout.splitlines()[1:]
+               if len(f := line.split()) > 3 and f[1].endswith(port) and f[3] == "01")
+
+
+def _drain(st: Stack, runner: Runner, service: str) -> str:
+    """Refuse new connections to `service` and wait (up to drain_seconds) for the ones in flight;
+    return its process id ("" when it does not run: nothing to drain)."""
+    cid = st.container_id(service)
+    pid = _pid(runner, cid) if cid else ""
+    if not pid:
+        return ""
     t = runner.now()
-    _restart(st, "-t", str(st.s.drain_seconds + 30), service)
+    r = runner.run(["nsenter", "-t", pid, "-n", "nft", "-f", "-"], input=DRAIN_RULES, check=False)
+    if not r.ok:  # restart it all the same: as before draining, a webhook or two may fail
+        err = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
+        stderr_line(f"{PROG}: WARNING cannot drain {service} ({err}): restarting it without; "
+                    "install nftables (the deploy does)")
+        return ""
+    n = _in_flight(runner, pid)
+    while n and runner.now() - t < st.s.drain_seconds:
+        runner.sleep(DRAIN_INTERVAL)
+        n = _in_flight(runner, pid)
+    left = f", {n} still open after {st.s.drain_seconds}s" if n else ""
+    out_line(f"{service} takes no new requests (Caddy sends them to the others): drained in "
+             f"{runner.now() - t:.1f}s{left}")
+    return pid
+
+
+def _undrain(st: Stack, runner: Runner, service: str) -> None:
+    """Take the drain rule away if `service`'s network namespace still has it (its restart did not
+    happen, or kept the namespace)."""
+    cid = st.container_id(service)
+    pid = _pid(runner, cid) if cid else ""
+    if not pid:
+        return
+    r = runner.run(["nsenter", "-t", pid, "-n", "nft", "list", "tables"], check=False)
+    if f"table inet {DRAIN_TABLE}" in (line.strip() for line in r.stdout.splitlines()):
+        runner.run(["nsenter", "-t", pid, "-n", "nft", "delete", "table", "inet", DRAIN_TABLE])
+
+
+def _restart_one(st: Stack, runner: Runner, service: str, timeout: int) -> None:
+    """A worker or webhook processor: a processor behind Caddy is drained first (`_drain`); a
+    worker drains itself (stop timeout = drain + 30 s); then it must be healthy again (its compose
+    health check) within `timeout` seconds of the restart's start."""
+    t = runner.now()
+    drained = service in st.s.pooled and _drain(st, runner, service)
+    try:
+        _restart(st, "-t", str(st.s.drain_seconds + 30), service)
+    finally:
+        if drained:
+            _undrain(st, runner, service)
     while True:
         health = _health(st, runner, service)
         if health == "healthy" or runner.now() - t >= timeout:

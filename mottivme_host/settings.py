@@ -145,6 +145,9 @@ class Settings:
     # writes the host's own: Compose v1 `docker-compose` on Debian 12 with Debian's packages)
     compose_project: str = "n8n"
     services: tuple[str, ...] = ("n8n",)  # n8n's processes in this stack (main, workers, webhook)
+    # the services Caddy spreads requests over (the webhook processors): n8n-restart drains each
+    # (no new connection reaches it, the requests in flight finish) before restarting it
+    pooled: tuple[str, ...] = ()
     n8n_host: str = ""  # the public name; readiness is asked of the host's own Caddy with it
     n8n_image_repo: str = "docker.n8n.io/n8nio/n8n"
     ready_timeout: int = 300

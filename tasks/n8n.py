@@ -107,7 +107,8 @@ def host_settings(s: scaling.Scaling) -> dict:
     """The host programs' settings of an n8n server (mottivme_host.settings), backup part aside."""
     st, dk = settings.Stack.from_data(host.data), settings.Docker.from_data(host.data)
     return hostprograms.stack_settings(st, compose=compose_command(dk), project=st.compose_project,
-                                      stack_dir=st.dir, services=s.main_services, n8n_host=n8n_host(st))
+                                      stack_dir=st.dir, services=s.main_services, n8n_host=n8n_host(st),
+                                      pooled=s.webhook_services)
 
 
 def volume_owners(st: settings.Stack, project: str) -> str:

@@ -26,7 +26,12 @@ class Scaling:
     def main_services(self) -> list[str]:
         """n8n's compose services on the main server, main process first."""
         return (["n8n"] + [f"n8n-worker-{i}" for i in range(1, self.main_workers + 1)]
-                + [f"n8n-webhook-{i}" for i in range(1, self.webhook_processors + 1)])
+                + self.webhook_services)
+
+    @property
+    def webhook_services(self) -> list[str]:
+        """The webhook processors' compose services (Caddy spreads /webhook/ over them)."""
+        return [f"n8n-webhook-{i}" for i in range(1, self.webhook_processors + 1)]
 
     @property
     def server_services(self) -> list[str]:

@@ -141,9 +141,19 @@ def test_platina_spreads_webhooks_over_the_processors():
     assert "N8N_DISABLE_PRODUCTION_MAIN_PROCESS" in text and '["webhook"]' in text
     caddy = render("Caddyfile.j2", n8n_host="n8n.example.test", scaling=s, owner_claimed=True, **of(d, "base"))
     assert "handle /webhook/*" in caddy and "n8n-webhook-1:5678 n8n-webhook-2:5678" in caddy
-    # a processor restarting: the webhook goes to the other one (retried, health-checked), not lost
+    # a processor restarting: the webhook goes to the other one (retried, health-checked), not lost;
+    # a processor counts as back only when it is ready (/healthz answers before its database is
+    # connected, and a webhook it takes then fails: "Database is not ready!")
     pool = caddy[caddy.index("handle /webhook/*"):caddy.index("handle {", caddy.index("handle /webhook/*"))]
-    assert "lb_try_duration 30s" in pool and "health_uri /healthz" in pool
+    assert "lb_try_duration 30s" in pool and "health_uri /healthz/readiness\n" in pool
+    # one connection per request: a drained processor (n8n-restart) gets no request on a kept-alive one
+    assert "transport http {\n\t\t\t\tkeepalive off\n\t\t\t}" in pool
+    # and the restart runbook moves to the next processor only when this one is ready
+    health = {svc: block for svc, block in yaml.safe_load(text)["services"].items() if "healthcheck" in block}
+    assert {"n8n", "n8n-webhook-1", "n8n-webhook-2"} <= set(health)
+    for svc, block in health.items():
+        if svc.startswith("n8n"):
+            assert "/healthz/readiness'" in " ".join(block["healthcheck"]["test"]), svc
 
 
 def test_worker_server_compose(tmp_path):
@@ -154,6 +164,8 @@ def test_worker_server_compose(tmp_path):
     assert out.count("network_mode: host") == 2 and out.count(f"image: {d['n8n_image_repo']}:2.41.1") == 2
     assert "QUEUE_HEALTH_CHECK_PORT: '5681'" in out.replace('"', "'") and "5682" in out
     assert "DB_POSTGRESDB_HOST: 127.0.0.1" in out and "QUEUE_BULL_REDIS_HOST: 127.0.0.1" in out
+    # healthy means ready: database connected (the restart runbook waits on it)
+    assert out.count("5681/healthz/readiness") == 1 and out.count("5682/healthz/readiness") == 1
 
 
 def test_env_file_holds_the_secrets():

@@ -2,9 +2,11 @@
 
 import pytest
 
-from tasks import scaling
+from mottivme_host import settings as host_settings
+from tasks import hostprograms, scaling, settings
 from tasks.groupdata import Data
 from tasks.groupdata import load as group_data
+from tests.helpers import images_lock
 
 
 def tier(name, **over):
@@ -49,3 +51,15 @@ def test_compose_health_fact_reads_docker_inspect_lines():
     assert "com.docker.compose.project=n8n-worker" in fact.command("n8n-worker")
     got = fact.process(["n8n-worker-1 healthy", "n8n-worker-2 starting", "", "garbage"])
     assert got == {"n8n-worker-1": "healthy", "n8n-worker-2": "starting"}
+
+
+def test_the_restart_runbook_is_told_which_processes_sit_behind_caddy():
+    """The deploy writes the processors Caddy spreads webhooks over into the host programs'
+    settings: n8n-restart drains those (and only those) before restarting them."""
+
+    st = settings.Stack.from_data(Data(group_data(), images_lock=images_lock()))
+    for name, pooled in (("platina", ("n8n-webhook-1", "n8n-webhook-2")), ("ouro", ()), ("bronze", ())):
+        s = tier(name)
+        written = hostprograms.stack_settings(st, compose="docker compose", project="n8n", stack_dir="/opt/n8n",
+                                              services=s.main_services, n8n_host="n8n.test", pooled=s.webhook_services)
+        assert host_settings.from_dict(written).pooled == pooled, name

@@ -151,3 +151,90 @@ def test_a_failed_restart_command_fails_at_once(tmp_path, capsys):
     assert run(fake, make_settings(tmp_path)) == 1
     err = capsys.readouterr().err
     assert "n8n-restart: FAILED `docker compose -p n8n restart n8n` exited 1: ERROR: No such service: n8n" in err
+
+
+
+PROC_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+LISTEN = "   0: 00000000000000000000000000000000:162E 00000000000000000000000000000000:0000 0A 0 0 0 0 1000 0 1\n"
+OTHER = "   1: 0B0014AC:C350 020014AC:1538 01 0 0 0 0 1000 0 2\n"  # n8n's own connection to PostgreSQL
+
+
+def established(n: int) -> str:
+    """/proc/PID/net/tcp + tcp6 with `n` connections from Caddy to n8n's port (5678 = 0x162E)."""
+    return PROC_HEADER + OTHER + PROC_HEADER + LISTEN + "".join(
+        f"   {i + 2}: 0000000000000000FFFF00000B0014AC:162E 0000000000000000FFFF0000010014AC:{40000 + i:04X} 01 "
+        "0 0 0 0 1000 0 3\n" for i in range(n))
+
+
+def pooled_settings(tmp_path, drain_seconds=120):
+    """A platina stack: a worker, and the processor n8n-webhook-1 behind Caddy."""
+    return settings.from_dict({"stack_dir": str(tmp_path / "stack"), "services": ["n8n", "n8n-worker-1", "n8n-webhook-1"],
+                               "pooled": ["n8n-webhook-1"], "n8n_host": "n8n.test", "ready_timeout": 30,
+                               "drain_seconds": drain_seconds})
+
+
+def processor(fake: FakeRunner, in_flight=(2, 1, 0), tables="table ip nat\n") -> None:
+    """Every container runs as process 4242; `in_flight`: the requests open at each count."""
+    Outage(fake, seconds=0.0)
+    fake.on("ps -q", stdout="cid\n")
+    fake.on("docker inspect", stdout="healthy\n")
+    fake.on("{{.State.Pid}}", stdout="4242\n")
+    counts = list(in_flight)
+    fake.on("cat /proc/4242/net/tcp /proc/4242/net/tcp6",
+            call=lambda argv, kw: (0, established(counts.pop(0) if len(counts) > 1 else counts[0]), ""))
+    fake.on("nft list tables", stdout=tables)
+
+
+def test_a_webhook_processor_is_drained_before_its_restart(tmp_path, capsys):
+    """A stopping n8n goes on taking requests and closes its database under them: new connections
+    are refused inside the processor's own network namespace (Caddy retries a refused connection
+    on another processor), then the restart waits for the requests in flight."""
+    fake = FakeRunner()
+    processor(fake)
+    assert run(fake, pooled_settings(tmp_path)) == 0
+    out = capsys.readouterr().out
+    nft = fake.index("nft -f -")
+    assert fake.calls[nft].argv == ["nsenter", "-t", "4242", "-n", "nft", "-f", "-"]
+    rules = fake.calls[nft].kw["input"]
+    assert "tcp dport 5678" in rules and "syn" in rules and "reject with tcp reset" in rules
+    counts = [i for i, c in enumerate(fake.commands()) if c.startswith("cat /proc/4242/net/tcp")]
+    restart = fake.index("restart -t 150 n8n-webhook-1")
+    # counted until none was in flight (2, 1, 0), 0.2 s apart, then restarted
+    assert len(counts) == 3 and nft < counts[0] and counts[-1] < restart
+    assert "n8n-webhook-1 takes no new requests (Caddy sends them to the others): drained in 0.4s" in out
+    assert out.index("drained in") < out.index("n8n-webhook-1 restarted and healthy")
+    # the worker is not behind Caddy (it drains itself: its stop timeout): no rule
+    assert fake.index("restart -t 150 n8n-worker-1") < nft
+    assert sum(1 for c in fake.commands() if c.startswith("nsenter") and c.endswith("nft -f -")) == 1
+    # the restarted container has no rule left: nothing to take away
+    assert restart < fake.index("nft list tables") and not fake.ran("delete table")
+
+
+def test_requests_still_open_after_the_drain_time_do_not_stop_the_restart(tmp_path, capsys):
+    fake = FakeRunner()
+    processor(fake, in_flight=(1,))  # a webhook that answers when its workflow ends, and it does not
+    assert run(fake, pooled_settings(tmp_path, drain_seconds=3)) == 0
+    out = capsys.readouterr().out
+    assert "drained in 3.0s, 1 still open after 3s" in out and "n8n-webhook-1 restarted and healthy" in out
+
+
+def test_a_restart_that_fails_takes_the_drain_rule_away(tmp_path, capsys):
+    fake = FakeRunner()
+    processor(fake, tables="table ip nat\ntable inet mottivme_drain\n")
+    fake.on("restart -t 150 n8n-webhook-1", rc=1, stderr="Error response from daemon: timeout\n")
+    assert run(fake, pooled_settings(tmp_path)) == 1
+    assert "restart -t 150 n8n-webhook-1` exited 1" in capsys.readouterr().err
+    delete = fake.index("delete table")
+    assert fake.calls[delete].argv == ["nsenter", "-t", "4242", "-n", "nft", "delete", "table", "inet", "mottivme_drain"]
+    assert not any(is_main_restart(c) for c in fake.commands())
+
+
+def test_a_processor_that_cannot_be_drained_is_restarted_all_the_same(tmp_path, capsys):
+    fake = FakeRunner()
+    processor(fake)
+    fake.on("nft -f -", rc=1, stderr="nsenter: failed to execute nft: No such file or directory\n")
+    assert run(fake, pooled_settings(tmp_path)) == 0
+    out, err = capsys.readouterr()
+    assert ("n8n-restart: WARNING cannot drain n8n-webhook-1 (nsenter: failed to execute nft: No such file or "
+            "directory): restarting it without; install nftables (the deploy does)") in err
+    assert "n8n-webhook-1 restarted and healthy" in out and not fake.ran("cat /proc")
