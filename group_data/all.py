@@ -269,6 +269,11 @@ monitor_channels = {
 # has had no update for `update_minutes` (the SOP: every 15 minutes). A resolved one leaves a
 # post-mortem skeleton in <monitor_state_dir>/postmortems/.
 monitor_incidents = {"update_minutes": 15, "channels": ["whatsapp"], "clients_channel": "clients"}
+# Who watches the monitor, besides MONITOR_DEADMAN_URL: each n8n server runs the monitor's own
+# program with one check, the monitor's status page (its status.json must have been regenerated in
+# the last three rounds), and pages `channels` (apprise, from .env as above) when it has been silent
+# for `silent_minutes`; one "resolved" when the page is fresh again. None: no watch.
+monitor_watch = {"silent_minutes": 10, "channels": ["whatsapp", "email"]}
 # Applied to every HTTP check (a check's own keys win). tls_min_days: an https certificate
 # with fewer days left counts as down (Let's Encrypt renews at 30 days left).
 monitor_http_defaults = {"method": "GET", "timeout_seconds": 10, "max_response_ms": 5000, "tls_verify": True,

@@ -117,6 +117,14 @@ def json_condition_failure(doc, cond: dict) -> str:
         return "" if value == cond["equals"] else f"{path} is {value!r}, expected {cond['equals']!r}"
     if "in" in cond:
         return "" if value in cond["in"] else f"{path} is {value!r}, expected one of {cond['in']!r}"
+    if "max_age_seconds" in cond:  # an ISO 8601 time (a status page's generated_at), on the real clock
+        try:
+            age = clock.real_now() - clock.parse_iso(str(value))
+        except ValueError:
+            return f"{path} is {value!r}, expected an ISO 8601 time"
+        if age > cond["max_age_seconds"]:
+            return f"{path} is {clock.duration(age)} old, expected at most {clock.duration(cond['max_age_seconds'])}"
+        return ""
     op = "max" if "max" in cond else "min"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"{path} is {value!r}, expected a number"

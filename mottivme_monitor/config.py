@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CHECK_TYPES = ("http", "postgres", "heartbeat")
-JSON_OPS = ("equals", "in", "exists", "max", "min")
+JSON_OPS = ("equals", "in", "exists", "max", "min", "max_age_seconds")
 
 DEFAULT_LADDER = {
     "steps": [{"after_minutes": 5, "channels": ["whatsapp"]},
@@ -369,7 +369,8 @@ def _http_spec(raw: dict, where: str) -> dict:
             raise ConfigError(f"{where}: json[{i}] must be {{\"path\": ..., one of {'|'.join(JSON_OPS)}: value}}")
         if ops[0] == "in" and not isinstance(cond["in"], list):
             raise ConfigError(f"{where}: json[{i}]: 'in' needs a list")
-        if ops[0] in ("max", "min") and (isinstance(cond[ops[0]], bool) or not isinstance(cond[ops[0]], (int, float))):
+        if ops[0] in ("max", "min", "max_age_seconds") and (
+                isinstance(cond[ops[0]], bool) or not isinstance(cond[ops[0]], (int, float))):
             raise ConfigError(f"{where}: json[{i}]: '{ops[0]}' needs a number")
     tls_verify = raw.get("tls_verify", True)
     if not isinstance(tls_verify, bool):

@@ -21,6 +21,7 @@ EXACT = [re.compile(p) for p in (
     rf"timeout after {_NUM} s(?: \(check hung\))?",
     r"connection refused", r"connection reset", r"connection closed without a response",
     r"response is not JSON",
+    rf"[a-z_][a-z0-9_.]{{0,40}} is {_DUR} old, expected at most {_DUR}",  # a time in the response (a path of the config)
     rf"took {_NUM} ms > {_NUM} ms",
     r"no server certificate", r"certificate expired today", rf"certificate expired {_NUM} days ago",
     rf"certificate expires in {_NUM} days \(< {_NUM}\)",

@@ -181,6 +181,41 @@ def config(m: settings.Monitor, timezone: str) -> tuple[dict, list[str]]:
     }, skipped
 
 
+def watch_config(m: settings.Monitor, timezone: str) -> dict:
+    """The n8n servers' watch of the monitor (group_data monitor_watch), as a configuration of the
+    monitor's own program: one http check, the monitor's status.json regenerated within its last
+    three rounds, whose ladder pages `channels` once it has failed for `silent_minutes`; one
+    "resolved" at its first good check."""
+    w = m.watch or {}
+    minutes, names = w.get("silent_minutes"), w.get("channels")
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
+        raise settings.SettingsError("group_data monitor_watch: 'silent_minutes' must be a number of minutes above 0")
+    if not names or not isinstance(names, list) or any(n not in m.channels or "apprise" not in m.channels[n]
+                                                       for n in names):
+        apprise = sorted(n for n, c in m.channels.items() if "apprise" in c)
+        raise settings.SettingsError(f"group_data monitor_watch: 'channels' must name channels of monitor_channels "
+                                     f"with an apprise URL (one of {', '.join(apprise)})")
+    check = {**m.http_defaults, "name": "monitor", "type": "http",
+             "description": f"the monitor's status page (https://{m.status_host}/), regenerated every round",
+             "url": f"https://{m.status_host}/status.json", "expect_status": [200],
+             "json": [{"path": "generated_at", "max_age_seconds": 3 * m.interval_seconds}]}
+    mons = monitor_hosts()
+    if m.resolve_private and mons:
+        check["resolve"] = peer(mons[0])[0]  # the sandbox has no DNS: connect to the monitor itself
+    return {
+        "db": f"{m.state_dir}/state.sqlite",
+        "www_dir": f"{m.state_dir}/www",
+        "title": f"{m.title}: watch of the monitor from {host.name}",
+        "interval_seconds": 60,
+        "raw_history_days": m.raw_history_days,
+        "ladder": {"steps": [{"after_minutes": minutes, "channels": names}],
+                   "reminder_minutes": m.ladder.get("reminder_minutes", 60), "recovery_successes": 1},
+        "channels": {n: m.channels[n] for n in names},
+        "checks": [check],
+        "timezone": timezone,
+    }
+
+
 def secrets_env(conf: dict) -> str:
     """The values of every ${VAR} the configuration uses, for systemd's EnvironmentFile (and the
     command's shell wrapper): single-quoted, so nothing in them is expanded."""
@@ -195,49 +230,64 @@ def secrets_env(conf: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-@deploy("Monitor")
-def monitoring():
-    m, b = settings.Monitor.from_data(host.data), settings.Base.from_data(host.data)
+def install(m: settings.Monitor, conf: dict, role: str, description: str) -> list:
+    """mottivme_monitor with configuration `conf`: its virtualenv, the program, configuration and
+    secrets (0600), the `mottivme-monitor` command and the timer of its rounds (`description`: its
+    systemd units'). `role` names the operations ("monitor", "watch"). Returns the operations
+    whose change means a restart."""
     venv, lib = f"{m.dir}/venv", f"{m.dir}/lib"
-    apt.packages(name="monitor: python3-venv, Caddy", packages=["python3-venv", "caddy", "curl"],
-                 no_recommends=True)
-    server.user(name=f"monitor: system user {m.user}", user=m.user, system=True,
+    apt.packages(name=f"{role}: python3-venv", packages=["python3-venv", "curl"], no_recommends=True)
+    server.user(name=f"{role}: system user {m.user}", user=m.user, system=True,
                 home=m.state_dir, shell="/usr/sbin/nologin", create_home=False)
     for path, owner, mode in ((m.dir, "root", "755"), (lib, "root", "755"), (ETC, "root", "755"),
                               (m.state_dir, m.user, "755"),
                               (f"{m.state_dir}/www", m.user, "755")):
-        files.directory(name=f"monitor: {path}", path=path, user=owner, group=owner, mode=mode)
+        files.directory(name=f"{role}: {path}", path=path, user=owner, group=owner, mode=mode)
 
-    pip.virtualenv(name="monitor: virtualenv", path=venv, python="python3", venv=True)
-    pip.packages(name="monitor: Python packages (pinned)", packages=requirements(), virtualenv=venv,
+    pip.virtualenv(name=f"{role}: virtualenv", path=venv, python="python3", venv=True)
+    pip.packages(name=f"{role}: Python packages (pinned)", packages=requirements(), virtualenv=venv,
                  extra_install_args=m.pip_extra_args or None)
-    code = files.sync(name="monitor: the program (mottivme_monitor/)", src=str(PACKAGE), dest=f"{lib}/mottivme_monitor",
+    code = files.sync(name=f"{role}: the program (mottivme_monitor/)", src=str(PACKAGE), dest=f"{lib}/mottivme_monitor",
                       user="root", group="root", delete=True, exclude=["*.pyc"], exclude_dir=["__pycache__", "*/__pycache__"])
+    for c in free_form_whatsapp(conf["channels"]):
+        logger.warning(f"[{host.name}] {role}: channel {c}: a free-form WhatsApp message arrives only within 24 h "
+                       f"of the recipient's last message; use {FREE_FORM_FIX}")
+    conf_op = files.put(name=f"{role}: configuration (checks, ladder, channels)",
+                        src=StringIO(json.dumps(conf, indent=2) + "\n"), dest=CONFIG, mode="644")
+    secrets_op = operations.secret_file(name=f"{role}: secrets (0600)", dest=SECRETS,
+                                        content=HiddenValue(secrets_env(conf)))
+    files.put(name=f"{role}: where its command finds things", dest=LAUNCH, mode="644",
+              src=StringIO(json.dumps({"venv": venv, "lib": lib, "config": CONFIG, "secrets": SECRETS,
+                                       "user": m.user}, indent=2, sort_keys=True) + "\n"))
+    files.put(name=f"{role}: command {COMMAND}", src=str(PACKAGE / "launcher.py"), dest=COMMAND, mode="755")
+    interval = conf["interval_seconds"]
+    units = [files.template(name=f"{role}: unit {u}", src=f"templates/{u}.j2", dest=f"/etc/systemd/system/{u}",
+                            mode="644", monitor=m, interval=interval, venv=venv, lib=lib, config=CONFIG,
+                            secrets=SECRETS, description=description)
+             for u in ("mottivme-monitor.service", "mottivme-monitor.timer")]
+    systemd.daemon_reload(name=f"{role}: systemd reload (units changed)", _if=any_changed(*units))
+    systemd.service(name=f"{role}: timer (a round every {interval} s)", service="mottivme-monitor.timer",
+                    running=True, enabled=True)
+    return [code, conf_op, secrets_op, *units]
 
+
+@deploy("Monitor")
+def monitoring():
+    m, b = settings.Monitor.from_data(host.data), settings.Base.from_data(host.data)
+    venv, lib = f"{m.dir}/venv", f"{m.dir}/lib"
+    apt.packages(name="monitor: Caddy", packages=["caddy"], no_recommends=True)
     conf, skipped = config(m, b.timezone)
     for s in skipped:
         logger.warning(f"[{host.name}] monitor: check {s}: left out")
-    for c in free_form_whatsapp(m.channels):
-        logger.warning(f"[{host.name}] monitor: channel {c}: a free-form WhatsApp message arrives only within 24 h "
-                       f"of the recipient's last message; use {FREE_FORM_FIX}")
-    conf_op = files.put(name="monitor: configuration (checks, ladder, channels)",
-                        src=StringIO(json.dumps(conf, indent=2) + "\n"), dest=CONFIG, mode="644")
-    secrets_op = operations.secret_file(name="monitor: secrets (0600)", dest=SECRETS,
-                                        content=HiddenValue(secrets_env(conf)))
-    files.put(name="monitor: where its command finds things", dest=LAUNCH, mode="644",
-              src=StringIO(json.dumps({"venv": venv, "lib": lib, "config": CONFIG, "secrets": SECRETS,
-                                       "user": m.user}, indent=2, sort_keys=True) + "\n"))
-    files.put(name=f"monitor: command {COMMAND}", src=str(PACKAGE / "launcher.py"), dest=COMMAND, mode="755")
-
-    units = [files.template(name=f"monitor: unit {u}", src=f"templates/{u}.j2", dest=f"/etc/systemd/system/{u}",
-                            mode="644", monitor=m, venv=venv, lib=lib, config=CONFIG, secrets=SECRETS)
-             for u in ("mottivme-monitor.service", "mottivme-monitor.timer", "mottivme-monitor-ping.service")]
-    systemd.daemon_reload(name="monitor: systemd reload (units changed)", _if=any_changed(*units))
-    systemd.service(name="monitor: timer (every check each interval)", service="mottivme-monitor.timer",
-                    running=True, enabled=True)
+    installed = install(m, conf, "monitor", "mottivme monitor: one round of checks, notifications and the status page")
+    unit = files.template(name="monitor: unit mottivme-monitor-ping.service",
+                          src="templates/mottivme-monitor-ping.service.j2",
+                          dest="/etc/systemd/system/mottivme-monitor-ping.service", mode="644", monitor=m, venv=venv,
+                          lib=lib, config=CONFIG, secrets=SECRETS)
+    systemd.daemon_reload(name="monitor: systemd reload (receiver unit changed)", _if=unit.did_change)
     systemd.service(name="monitor: heartbeat receiver", service="mottivme-monitor-ping.service",
                     running=True, enabled=True)
-    changed = any_changed(code, conf_op, secrets_op, *units)
+    changed = any_changed(*installed, unit)
     systemd.service(name="monitor: restart the heartbeat receiver (changed)", service="mottivme-monitor-ping.service",
                     restarted=True, _if=changed)
     # a first round now, so the status page exists and a broken configuration fails this deploy
@@ -315,6 +365,18 @@ def reporting():
     files.template(name="reports: cron (disk and memory; an n8n server's secret age)",
                    src="templates/cron-monitor-reports.j2", dest="/etc/cron.d/mottivme-monitor-reports", mode="644",
                    monitor=m, n8n_server="n8n_servers" in host.groups)
+
+
+@deploy("Watch of the monitor")
+def watching():
+    """An n8n server watches the monitor in return (group_data monitor_watch): the monitor's own
+    program, installed here with watch_config(), pages when the monitor has gone silent."""
+    m, b = settings.Monitor.from_data(host.data), settings.Base.from_data(host.data)
+    installed = install(m, watch_config(m, b.timezone), "watch",
+                        "mottivme monitor watch: is the monitor alive? (one round)")
+    # a first round now when anything changed: a broken configuration fails this deploy
+    server.shell(name="watch: one round now (changed)", commands=[f"{COMMAND} run >/dev/null"],
+                 _if=any_changed(*installed))
 
 
 def maintenance(action: str, checks: list[str], minutes: int = 30, reason: str = "") -> None:

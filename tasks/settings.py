@@ -224,6 +224,7 @@ class Monitor(_Settings):
     queue_max_waiting: int = key("monitor_queue_max_waiting")
     resolve_private: bool = key("monitor_resolve_private")
     incidents: dict = key("monitor_incidents")  # the team's posted incidents (mottivme_monitor/reports.py)
+    watch: dict | None = key("monitor_watch")  # the n8n servers watch the monitor (tasks/monitoring.watching)
     pip_extra_args: str = key("pip_extra_args")
 
 

@@ -146,6 +146,37 @@ def test_outage_pages_once_the_status_page_stays_up_and_recovery_is_announced(pa
     assert hc.returncode == 0, hc.stdout[-2000:] + hc.stderr[-2000:]
 
 
+def test_the_n8n_server_pages_when_the_monitor_falls_silent_and_once_when_it_is_back(monitor, first_deploy, n8n_server):
+    """Who watches the monitor (monitor_watch): the n8n server runs the monitor's own program on
+    one check, the monitor's status page; the page an hour old (the monitor's timer stopped) is
+    down, paged after silent_minutes on the watch's WhatsApp channel, once; the monitor back, one
+    "resolved"."""
+    assert n8n_server.sh("systemctl is-active mottivme-monitor.timer").strip() == "active"
+    n8n_server.sh("systemctl stop mottivme-monitor.timer && rm -f /var/lib/mottivme-monitor/state.sqlite && "
+                  "cp -a /etc/mottivme-monitor/secrets.env /root/watch-secrets.keep && "
+                  f"echo \"MONITOR_WHATSAPP_URL='json://127.0.0.1:{RECEIVER_PORT}/whatsapp'\" "
+                  ">> /etc/mottivme-monitor/secrets.env")
+    code = base64.b64encode(RECEIVER.encode()).decode()
+    n8n_server.sh(f"echo {code} | base64 -d > /root/itest-receiver.py && "
+                  "systemd-run --unit itest-whatsapp python3 /root/itest-receiver.py && rm -f /tmp/itest-whatsapp.log")
+    monitor.sh("systemctl stop mottivme-monitor.timer && sed -i -E "
+               "'s/\"generated_at\": \"[^\"]+\"/\"generated_at\": \"2026-01-01T00:00:00Z\"/' "
+               "/var/lib/mottivme-monitor/www/status.json")
+    try:
+        n8n_server.sh(f"mottivme-monitor run --now {at(0)} && mottivme-monitor run --now {at(9)}")
+        assert messages(n8n_server, "monitor") == [], "nobody is paged before 10 minutes"
+        n8n_server.sh(f"mottivme-monitor run --now {at(10)} && mottivme-monitor run --now {at(11)}")
+        (sent,) = messages(n8n_server, "monitor")
+        assert "[DOWN 10 min] monitor: generated_at is " in sent and " old, expected at most 3 min" in sent, sent
+    finally:
+        monitor.sh("systemctl start mottivme-monitor.timer && mottivme-monitor run >/dev/null")
+    n8n_server.sh(f"mottivme-monitor run --now {at(12)} && mottivme-monitor run --now {at(13)}")
+    sent = messages(n8n_server, "monitor")
+    assert len(sent) == 2 and "[RESOLVED] monitor is up again after 12 min" in sent[1], sent
+    n8n_server.sh("systemctl stop itest-whatsapp; mv /root/watch-secrets.keep /etc/mottivme-monitor/secrets.env && "
+                  "systemctl start mottivme-monitor.timer")
+
+
 def test_maintenance_window_silences_and_the_restart_runbook_opens_one(paused_monitor, n8n_server, sandbox_env):
     monitor = paused_monitor
     r = run_pyinfra(["-y", "inventory.py", "runbooks/maintenance.py", "--data", "checks=n8n", "--data", "minutes=60",

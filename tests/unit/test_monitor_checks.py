@@ -62,6 +62,20 @@ def test_http_json_conditions():
         assert http(url=url, json=[{"path": "status", "equals": "ok"}]).reason == "response is not JSON"
 
 
+def test_http_json_time_not_older_than():
+    """The n8n servers watch the monitor: its status page's generated_at must be recent."""
+    fresh, old = clock.iso(clock.real_now() - 30), clock.iso(clock.real_now() - 1500)
+    with Service(body={"generated_at": fresh}) as svc:
+        fresh_enough = [{"path": "generated_at", "max_age_seconds": 180}]
+        assert http(url=svc.url(), json=fresh_enough).ok
+        svc.body = {"generated_at": old}
+        assert http(url=svc.url(), json=fresh_enough).reason == "generated_at is 25 min old, expected at most 3 min"
+        svc.body = {"generated_at": "yesterday"}
+        assert http(url=svc.url(), json=fresh_enough).reason == "generated_at is 'yesterday', expected an ISO 8601 time"
+    with pytest.raises(config.ConfigError, match="'max_age_seconds' needs a number"):
+        check_of(type="http", url="http://127.0.0.1:1/", json=[{"path": "generated_at", "max_age_seconds": "3m"}])
+
+
 def test_http_response_time_limit_and_timeout():
     with Service(delay=0.15) as svc:
         result = http(url=svc.url(), max_response_ms=50)

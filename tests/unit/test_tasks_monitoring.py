@@ -11,8 +11,10 @@ import urllib.request
 import pytest
 
 from mottivme_monitor import config as monitor_config
+from mottivme_monitor.clock import iso, real_now
 from mottivme_monitor.server import make_server
 from mottivme_monitor.tokens import server_token
+from sandbox.receivers import Service, SmtpReceiver, WebhookReceiver, at, cli
 from tasks import backup, groupdata, monitoring, settings
 from tests.helpers import PROJECT_VARS, images_lock
 
@@ -223,3 +225,54 @@ def test_a_free_form_whatsapp_channel_is_named_without_its_secret():
                                                "?lang=pt_BR&:body=1")
     assert free_form_whatsapp(channels, template) == []
     assert free_form_whatsapp(channels, {}) == []  # a channel that is off warns about nothing
+
+
+# -- the n8n servers watch the monitor ------------------------------------------------------
+
+
+def test_an_n8n_server_pages_when_the_monitors_page_goes_silent_and_once_when_it_is_back(fleet, monkeypatch, tmp_path):
+    """The watch the deploy renders on an n8n server, run by the monitor's own CLI: the status
+    page's generated_at an hour old is "down"; the team is paged after monitor_watch's
+    silent_minutes on its channels, not before, not twice; a fresh page is one "resolved"."""
+    on(monkeypatch, fleet[0])
+    m = settings.Monitor.from_data(fleet[0].data)
+    conf = monitoring.watch_config(m, "America/Sao_Paulo")
+    (check,) = conf["checks"]
+    assert check["url"] == f"https://{m.status_host}/status.json" and "resolve" not in check
+    assert check["json"] == [{"path": "generated_at", "max_age_seconds": 3 * m.interval_seconds}]
+    silent = m.watch["silent_minutes"]
+    assert conf["ladder"]["steps"] == [{"after_minutes": silent, "channels": ["whatsapp", "email"]}]
+    with WebhookReceiver() as hooks, SmtpReceiver() as smtp, Service(body={"generated_at": iso(real_now() - 3600)}) as page:
+        monkeypatch.setenv("MONITOR_WHATSAPP_URL", hooks.url("/whatsapp").replace("http://", "json://"))
+        monkeypatch.setenv("MONITOR_EMAIL_URL", smtp.apprise_url())
+        path = tmp_path / "watch.json"
+        path.write_text(json.dumps({**conf, "db": str(tmp_path / "db.sqlite"), "www_dir": str(tmp_path / "www"),
+                                    "checks": [{**check, "url": page.url()}]}))
+        for minute in (0, 5, silent - 1):
+            assert cli(path, "run", "--now", at(minute))[0] == 0
+        assert not hooks.paths("/whatsapp") and not smtp.messages
+        for minute in (silent, silent + 1):
+            assert cli(path, "run", "--now", at(minute))[0] == 0
+        (sent,) = hooks.paths("/whatsapp")
+        assert sent.json["title"] == (f"[DOWN {silent} min] monitor: generated_at is 60 min old, expected at most "
+                                      f"{3 * m.interval_seconds // 60} min — since 03:12 UTC")
+        assert len(smtp.messages) == 1
+        page.body = {"generated_at": iso(real_now())}
+        assert cli(path, "run", "--now", at(silent + 2))[0] == 0
+        assert len(hooks.paths("/whatsapp")) == 2 and len(smtp.messages) == 2
+        assert hooks.paths("/whatsapp")[-1].json["title"] == f"[RESOLVED] monitor is up again after {silent + 2} min"
+        assert cli(path, "run", "--now", at(silent + 3))[0] == 0
+        assert len(hooks.paths("/whatsapp")) == 2  # nothing more while it is up
+
+
+def test_a_watch_that_names_no_apprise_channel_stops_the_deploy_naming_the_fix(fleet, monkeypatch):
+    on(monkeypatch, fleet[0])
+    m = settings.Monitor.from_data(fleet[0].data)
+    for bad in ({"silent_minutes": 10, "channels": ["phone"]}, {"silent_minutes": 10, "channels": ["pager"]},
+                {"silent_minutes": 10, "channels": []}):
+        with pytest.raises(settings.SettingsError, match="'channels' must name channels of monitor_channels with an "
+                                                          "apprise URL \\(one of clients, email, whatsapp\\)"):
+            monitoring.watch_config(settings.Monitor(**{**m.__dict__, "watch": bad}), "America/Sao_Paulo")
+    with pytest.raises(settings.SettingsError, match="'silent_minutes' must be a number of minutes above 0"):
+        monitoring.watch_config(settings.Monitor(**{**m.__dict__, "watch": {"silent_minutes": 0, "channels": ["email"]}}),
+                                "America/Sao_Paulo")

@@ -263,7 +263,8 @@ def test_monitor_caddyfile_serves_the_page_and_the_pings():
 def test_monitor_units():
     d = group_data()
     ctx = dict(**of(d, "monitor"), venv="/opt/mottivme-monitor/venv", lib="/opt/mottivme-monitor/lib",
-               config="/etc/mottivme-monitor/config.json", secrets="/etc/mottivme-monitor/secrets.env")
+               config="/etc/mottivme-monitor/config.json", secrets="/etc/mottivme-monitor/secrets.env",
+               interval=60, description="mottivme monitor: one round")
     run = render("mottivme-monitor.service.j2", **ctx)
     assert "Type=oneshot" in run and "User=mottivme-monitor" in run
     assert "EnvironmentFile=/etc/mottivme-monitor/secrets.env" in run
