@@ -228,6 +228,9 @@ monitor_status_host = "status.mottivme.com.br"
 # `mottivme doctor` looks up N8N_HOST and monitor_status_host in DNS (the sandbox has no DNS)
 doctor_check_dns = True
 monitor_title = "Mottivme status"
+# What the status page, the alerts and the clients' notices say: "pt-BR" (times on `timezone`'s
+# clock) or "en" (times in UTC, as the monitor's log).
+monitor_language = "pt-BR"
 # The heartbeat receiver (backup job, disk reports), behind Caddy at https://<status host>/ping/
 monitor_ping_listen = "127.0.0.1:8321"
 # Escalation ladder (SOP 05): a service down >= 5 min -> WhatsApp; >= 15 min -> WhatsApp and

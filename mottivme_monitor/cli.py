@@ -314,7 +314,7 @@ def _open_status(status: str) -> str:
 def _tell(cfg: Config, store: Store, report, now: int, tz, clients: bool) -> bool:
     """The newest update to the team's channels, and to the clients' channel when asked; False
     when every channel with an address failed."""
-    title, body = reports.client_notice(report, cfg.public_url, tz)
+    title, body = reports.client_notice(report, cfg.public_url, tz, cfg.say)
     targets = list(cfg.incidents.channels) + ([cfg.incidents.clients_channel] if clients else [])
     plan = ladder.Plan("report", f"incident-{report.id}", tuple(dict.fromkeys(targets)), title, body)
     return ladder.delivered(rounds.deliver(cfg, store, plan, plan.channels, now, print))[0]

@@ -16,6 +16,8 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .texts import LANGUAGES, Say
+
 ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CHECK_TYPES = ("http", "postgres", "heartbeat")
@@ -38,7 +40,7 @@ TYPE_KEYS = {
     "heartbeat": {"max_age_minutes", "max_value", "unit", "value_label", "sender"},
 }
 TOP_KEYS = {"db", "www_dir", "listen", "ping_token", "title", "public_url", "interval_seconds",
-            "raw_history_days", "ladder", "channels", "checks", "deadman_url", "timezone", "incidents"}
+            "raw_history_days", "ladder", "channels", "checks", "deadman_url", "timezone", "incidents", "language"}
 INCIDENT_KEYS = {"update_minutes", "channels", "clients_channel", "postmortem_dir"}
 
 
@@ -119,9 +121,15 @@ class Config:
     deadman_url: str = ""  # pinged after every round (a dead man's switch outside); "" = none
     timezone: str = "America/Sao_Paulo"  # the clock of the people who read the page and the reports
     incidents: Incidents = field(default_factory=Incidents)
+    language: str = "en"  # what alerts and the page say (texts.py): "pt-BR" or "en"
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
+
+    @cached_property
+    def say(self) -> Say:
+        """The texts in `language`, times on `timezone` (texts.py)."""
+        return Say(self.language, self.timezone)
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -190,7 +198,15 @@ def parse(data: Any, path: str = "<config>") -> Config:
         deadman_url=_deadman(data),
         timezone=_timezone(data),
         incidents=_incidents(data.get("incidents", {}), channels),
+        language=_language(data),
     )
+
+
+def _language(data: dict) -> str:
+    name = _str(data, "language", "en")
+    if name not in LANGUAGES:
+        raise ConfigError(f"'language': {name!r} is not one of {', '.join(LANGUAGES)}")
+    return name
 
 
 def _timezone(data: dict) -> str:

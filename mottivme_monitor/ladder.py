@@ -14,6 +14,7 @@ from . import clock
 from .config import Check
 from .reasons import public
 from .store import Incident, State
+from .texts import ENGLISH, Say
 
 
 @dataclass(frozen=True)
@@ -42,20 +43,20 @@ def highest_step(check: Check, down_seconds: float) -> int | None:
 
 
 def decide(check: Check, state: State, incident: Incident | None, in_maintenance: bool,
-           last_maintenance_end: int | None, now: int, public_url: str = "") -> Plan | None:
-    """What to send for this check this round (None = nothing)."""
+           last_maintenance_end: int | None, now: int, public_url: str = "", say: Say = ENGLISH) -> Plan | None:
+    """What to send for this check this round (None = nothing), in `say`'s language."""
     ladder = check.ladder
     if in_maintenance:
         return None                                   # silenced, and the ladder does not advance
     if state.ok:
         if incident is not None and state.ok_streak >= ladder.recovery_successes:
             outage = (state.up_since or now) - incident.started
-            title = f"[RESOLVED] {check.name} is up again after {clock.duration(outage)}"
+            title = say("resolved_title", check=check.name, duration=clock.duration(outage))
             body = "\n".join(filter(None, [
-                f"Outage: {clock.hm(incident.started, now)} – {clock.hm(state.up_since or now, now)} "
-                f"({clock.duration(outage)})",
-                f"Last error: {public(incident.reason)}" if incident.reason else "",
-                _status_line(public_url)]))
+                say("outage", start=say.hm(incident.started, now), end=say.hm(state.up_since or now, now),
+                    duration=clock.duration(outage)),
+                say("last_error", reason=public(incident.reason)) if incident.reason else "",
+                _status_line(public_url, say)]))
             return Plan("resolve", check.name, tuple(incident.channels), title, body)
         return None
 
@@ -64,23 +65,25 @@ def decide(check: Check, state: State, incident: Incident | None, in_maintenance
     step = highest_step(check, down_for)
     if step is None:
         return None                                   # short failure: no incident, nothing sent
-    word = check.down_word
+    word = say(check.down_word)
     if incident is None or step > incident.last_step:
         kind, label = ("open+step" if incident is None else "step"), word
         channels = ladder.steps[step].channels
     elif (ladder.reminder_minutes > 0 and incident.last_step >= 0 and incident.last_notified is not None
           and now - incident.last_notified >= ladder.reminder_minutes * 60):
-        kind, label, step = "reminder", f"STILL {word}", incident.last_step
+        kind, label, step = "reminder", say("STILL", word=word), incident.last_step
         channels = ladder.steps[step].channels
     else:
         return None
     reason = public(state.reason)  # alerts leave the monitor host: the fixed vocabulary only
-    title = f"[{label} {clock.duration(down_for)}] {check.name}: {reason} — since {clock.hm(start, now)}"
+    title = say("alert_title", label=label, duration=clock.duration(down_for), check=check.name, reason=reason,
+                start=say.hm(start, now))
     body = "\n".join(filter(None, [
         f"{check.name}: {check.description}" if check.description else "",
-        f"Reason: {reason}",
-        f"{'Since' if check.severity == 'warning' else 'Down since'}: {clock.hm(start)} ({clock.duration(down_for)})",
-        _status_line(public_url)]))
+        say("reason", reason=reason),
+        say("since" if check.severity == "warning" else "down_since", start=say.hm(start),
+            duration=clock.duration(down_for)),
+        _status_line(public_url, say)]))
     return Plan(kind, check.name, tuple(channels), title, body, step=step, started=start)
 
 
@@ -91,5 +94,5 @@ def delivered(outcomes) -> tuple[bool, list[str]]:
     return bool(sent) or not failed, sent
 
 
-def _status_line(public_url: str) -> str:
-    return f"Status page: {public_url}" if public_url else ""
+def _status_line(public_url: str, say: Say) -> str:
+    return say("status_page", url=public_url) if public_url else ""

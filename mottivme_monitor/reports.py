@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from . import clock
 from .reasons import public
 from .store import Incident, Report
+from .texts import Say
 
 # Statuspage's words, which status-page readers know: what the team knows so far
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
@@ -29,10 +30,7 @@ class ReportError(ValueError):
 
 def local(ts: int | None, tz: ZoneInfo) -> str:
     """'2026-12-03 00:45 -03' (the reader's clock, with its offset: -03, +0530); '—' for none."""
-    if ts is None:
-        return "—"
-    text = datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M %z")
-    return text[:-2] if text.endswith("00") else text
+    return Say("en", tz.key).local(ts)
 
 
 def local_iso(ts: int | None, tz: ZoneInfo) -> str | None:
@@ -83,35 +81,37 @@ def reminder(report: Report, now: int, tz: ZoneInfo) -> tuple[str, str]:
     return title, body
 
 
-def client_notice(report: Report, public_url: str, tz: ZoneInfo) -> tuple[str, str]:
-    """What the clients' channel gets for the report's newest update."""
+def client_notice(report: Report, public_url: str, tz: ZoneInfo, say: Say | None = None) -> tuple[str, str]:
+    """What the clients' channel gets for the report's newest update (`say`: its language;
+    English on `tz` when not given)."""
+    say = say or Say("en", tz.key)
     u = report.updates[0]
-    state = "Resolved" if u.status == "resolved" else u.status.capitalize()
-    title = f"[{state}] {report.title}"
+    title = f"[{say.raw('update_state').get(u.status, u.status.capitalize())}] {report.title}"
     body = "\n".join(filter(None, [
         u.message,
-        f"Affected: {', '.join(report.services)}." if u.status != "resolved" else "",
-        f"Expected resolution: {local(u.eta, tz)}." if u.eta and u.status != "resolved" else "",
-        f"Updated {local(u.ts, tz)}." + (f" Status: {public_url}" if public_url else ""),
+        say("affected", services=", ".join(report.services)) if u.status != "resolved" else "",
+        say("eta", eta=say.local(u.eta)) if u.eta and u.status != "resolved" else "",
+        say("updated", at=say.local(u.ts)) + (say("status", url=public_url) if public_url else ""),
     ]))
     return title, body
 
 
 def outage_notice(check_name: str, description: str, incident: Incident, now: int, public_url: str,
-                  tz: ZoneInfo, resolved: bool = False) -> tuple[str, str]:
+                  tz: ZoneInfo, resolved: bool = False, say: Say | None = None) -> tuple[str, str]:
     """What the clients' channel gets when a service has been down for its check's
     clients_after_minutes (SOP 05's DR scenarios: Supabase 15 minutes, Railway and n8n 30), and
-    when it is back."""
+    when it is back (`say`: its language; English on `tz` when not given)."""
+    say = say or Say("en", tz.key)
     what = description or check_name
-    status = f" Status: {public_url}" if public_url else ""
+    status = say("status", url=public_url) if public_url else ""
     if resolved:
         outage = (incident.recovered or now) - incident.started
-        return (f"[Resolved] {what} is working again",
-                f"{what} was unavailable from {local(incident.started, tz)} to "
-                f"{local(incident.recovered or now, tz)} ({clock.duration(outage)}).{status}")
-    return (f"[Investigating] {what} is unavailable",
-            f"{what} has been unavailable since {local(incident.started, tz)} ({public(incident.reason)}). "
-            f"Our team is working on it; we will post updates.{status}")
+        return (say("client_resolved", what=what),
+                say("client_resolved_body", what=what, start=say.local(incident.started),
+                    end=say.local(incident.recovered or now), duration=clock.duration(outage)) + status)
+    return (say("client_down", what=what),
+            say("client_down_body", what=what, start=say.local(incident.started),
+                reason=public(incident.reason)) + status)
 
 
 def postmortem_name(report: Report, tz: ZoneInfo) -> str:

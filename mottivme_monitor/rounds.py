@@ -65,7 +65,7 @@ def _escalate(cfg: Config, store: Store, check: Check, state, in_maintenance: bo
         incident = store.update_incident(incident.id, reason=state.reason)
     last_end = (store.maintenance_ended_between(check.name, state.down_since, now)
                 if not state.ok else None)
-    plan = ladder.decide(check, state, incident, in_maintenance, last_end, now, cfg.public_url)
+    plan = ladder.decide(check, state, incident, in_maintenance, last_end, now, cfg.public_url, cfg.say)
     if plan is None:
         return None
 
@@ -100,7 +100,7 @@ def _tell_clients(cfg: Config, store: Store, now: int, out: Printer, just_resolv
 
     def send(check: Check, incident: Incident, resolved: bool) -> bool:
         title, body = reports.outage_notice(check.name, check.description, incident, now, cfg.public_url, cfg.tz,
-                                            resolved=resolved)
+                                            resolved=resolved, say=cfg.say)
         plan = ladder.Plan("clients", check.name, (channel,), title, body)
         return ladder.delivered(deliver(cfg, store, plan, plan.channels, now, out))[0]
 
@@ -141,9 +141,11 @@ def _retry_resolved(cfg: Config, store: Store, incident: Incident, now: int, out
         out(f"notify {incident.check}: gave up on the RESOLVED notice to {', '.join(incident.resolve_pending)}")
         return
     outage = (incident.recovered or incident.resolved) - incident.started
+    say = cfg.say
     plan = ladder.Plan("resolve", incident.check, tuple(incident.resolve_pending),
-                       f"[RESOLVED] {incident.check} is up again after {clock.duration(outage)}",
-                       f"Outage: {clock.hm(incident.started)} – {clock.hm(incident.recovered or incident.resolved)}")
+                       say("resolved_title", check=incident.check, duration=clock.duration(outage)),
+                       say("outage", start=say.hm(incident.started), end=say.hm(incident.recovered or incident.resolved),
+                           duration=clock.duration(outage)))
     outcomes = deliver(cfg, store, plan, plan.channels, now, out)
     store.update_incident(incident.id, resolve_pending=[o.channel for o in outcomes if o.status == "failed"])
 

@@ -17,6 +17,7 @@ from . import clock, reports
 from .config import Config
 from .reasons import public
 from .store import Store
+from .texts import Say
 
 DAYS = 30
 HISTORY = 20
@@ -70,14 +71,10 @@ def build(cfg: Config, store: Store, now: int, published: bool = True) -> dict:
     down = sum(1 for s in services if s["state"] == "down")
     in_maint = sum(1 for s in services if s["state"] == "maintenance")
     warnings = sum(1 for s in services if s["state"] == "warning")
-    if down:
-        text = f"{down} of {len(services)} services down"
-    else:
-        notes = [f"{in_maint} under maintenance" if in_maint else "",
-                 f"{warnings} warning{'s' if warnings > 1 else ''}" if warnings else ""]
-        text = "All systems operational" + (f" ({', '.join(filter(None, notes))})" if any(notes) else "")
+    text = summary_text(cfg.say, len(services), down, in_maint, warnings)
     return {
         "title": cfg.title,
+        "language": cfg.language,
         "generated_at": clock.iso(now),
         "interval_seconds": cfg.interval_seconds,
         "summary": {"services": len(services), "down": down, "maintenance": in_maint, "warnings": warnings,
@@ -93,6 +90,14 @@ def build(cfg: Config, store: Store, now: int, published: bool = True) -> dict:
         "uptime_definition": "up results / results outside maintenance windows, per UTC day; "
                              "30-day figure over the last 30 UTC days including today; truncated to 2 decimals",
     }
+
+
+def summary_text(say: Say, total: int, down: int, in_maint: int, warnings: int) -> str:
+    if down:
+        return say("services_down", down=down, total=total)
+    notes = [say("under_maintenance", n=in_maint) if in_maint else "",
+             say("warnings", n=warnings, s="s" if warnings > 1 else "") if warnings else ""]
+    return say("operational") + (f" ({', '.join(filter(None, notes))})" if any(notes) else "")
 
 
 def report_json(report, tz, published: bool = True) -> dict:
@@ -132,6 +137,9 @@ h1{font-size:1.6em;margin:0 0 16px}h2{font-size:1.15em;margin:28px 0 10px}
 .d100{background:#2e9d57!important}.d99{background:#8cc152!important}.d95{background:#f0ad3a!important}
 .dlow{background:#c93c37!important}.dmaint{background:#3b73c4!important}
 .uptime{color:#5b6475;font-size:.85em;margin-top:4px}
+.axis{display:flex;justify-content:space-between;color:#7b8494;font-size:.75em;margin-top:2px}
+.legend{color:#5b6475;font-size:.8em;margin:18px 0 4px}.key{margin-left:10px;white-space:nowrap}
+.key i{display:inline-block;width:10px;height:10px;border-radius:2px;background:#d5d9e0;margin-right:4px;vertical-align:-1px}
 .report{background:#fff;border:1px solid #e1e4ea;border-left:4px solid #c93c37;border-radius:8px;padding:12px 16px;margin:10px 0}
 .report.resolved{border-left-color:#2e9d57}.report ol{list-style:none;margin:8px 0 0;padding:0}
 .report li{margin:6px 0}.when{color:#5b6475;font-size:.85em}
@@ -152,42 +160,40 @@ def _fmt_pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}%"
 
 
-def _when(iso_text: str | None) -> str:
-    """'2025-03-01T10:00:00Z' -> '2025-03-01 10:00 UTC'."""
-    return "—" if not iso_text else iso_text[:16].replace("T", " ") + " UTC"
-
-
 def render_html(data: dict) -> str:
-    """A self-contained page (inline CSS, no scripts, no external assets); everything escaped."""
+    """A self-contained page (inline CSS, no scripts, no external assets); everything escaped;
+    in the data's language, its times on its clock (texts.py)."""
     e = html.escape
+    say = Say(data.get("language", "en"), data.get("timezone") or "UTC")
     s = data["summary"]
     banner = "bad" if s["down"] else ("maint" if s["maintenance"] else "ok")
-    parts = [f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+    parts = [f"<!doctype html><html lang=\"{e(say.lang)}\"><head><meta charset=\"utf-8\">"
              f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
              f"<title>{e(data['title'])}</title><style>{CSS}</style></head><body><main>",
              f"<h1>{e(data['title'])}</h1>",
              f"<div class=\"banner {banner}\">{e(s['text'])}</div>"]
     posted = data.get("reports", [])
     if any(not r["resolved"] for r in posted):
-        parts.append("<h2>Incidents</h2>" + "".join(_report_html(r) for r in posted if not r["resolved"]))
+        parts.append(f"<h2>{e(say('incidents'))}</h2>" + "".join(_report_html(r, say) for r in posted if not r["resolved"]))
+    parts.append(_legend(say))
     group = None
     for svc in data["services"]:
         if svc["group"] and svc["group"] != group:
             group = svc["group"]
             parts.append(f"<h2>{e(group)}</h2>")
         if svc["state"] == "down":
-            label = f"Down since {_when(svc['since'])}"
+            label = say("page_down_since", start=say.when(svc["since"]))
         elif svc["state"] == "warning":
-            label = f"Warning since {_when(svc['since'])}"
+            label = say("page_warning_since", start=say.when(svc["since"]))
         elif svc["state"] == "maintenance":
-            label = f"Maintenance until {_when(svc['maintenance']['until'])}"
+            label = say("page_maintenance_until", end=say.when(svc["maintenance"]["until"]))
         else:
-            label = {"up": "Up", "unknown": "No data yet"}[svc["state"]]
-        uptime = ("no uptime data yet" if svc["uptime_30d"] is None
-                  else f"{_fmt_pct(svc['uptime_30d'])} uptime over 30 days")
+            label = say({"up": "page_up", "unknown": "page_unknown"}[svc["state"]])
+        uptime = (say("no_uptime") if svc["uptime_30d"] is None
+                  else say("uptime_30d", pct=_fmt_pct(svc["uptime_30d"])))
         cells = "".join(
             f"<span class=\"{_cell_class(c)}\" title=\"{e(c['date'])}: "
-            f"{e(_fmt_pct(c['uptime']) if c['uptime'] is not None else ('maintenance' if c['maintenance'] else 'no data'))}\"></span>"
+            f"{e(_fmt_pct(c['uptime']) if c['uptime'] is not None else say('cell_maintenance' if c['maintenance'] else 'cell_no_data'))}\"></span>"
             for c in svc["days"])
         detail = ""
         if svc["state"] in ("down", "warning") and svc["reason"]:
@@ -200,52 +206,56 @@ def render_html(data: dict) -> str:
             + (f"<div class=\"desc\">{e(svc['description'])}</div>" if svc["description"] else "")
             + f"</div><div class=\"st {e(svc['state'])}\">{e(label)}</div></div>{detail}"
             f"<div class=\"bar\">{cells}</div>"
+            f"<div class=\"axis\"><span>{e(say('days_ago'))}</span><span>{e(say('today'))}</span></div>"
             f"<div class=\"uptime\">{e(uptime)}</div></div>")
     if any(r["resolved"] for r in posted):
-        parts.append("<h2>Past incidents</h2>" + "".join(_report_html(r) for r in posted if r["resolved"]))
-    parts.append(_incident_table("Open incidents", data["incidents"]["open"], open_=True))
-    parts.append(_incident_table("Incident history", data["incidents"]["recent"], open_=False))
+        parts.append(f"<h2>{e(say('past_incidents'))}</h2>" + "".join(_report_html(r, say) for r in posted if r["resolved"]))
+    parts.append(_incident_table(say("open_incidents"), data["incidents"]["open"], True, say))
+    parts.append(_incident_table(say("incident_history"), data["incidents"]["recent"], False, say))
     if data["maintenance"]:
-        rows = "".join(f"<tr><td>{e(m['check'] if m['check'] != '*' else 'all services')}</td>"
-                       f"<td>{e(_when(m['starts']))}</td><td>{e(_when(m['ends']))}</td><td>{e(m['reason'])}</td></tr>"
+        rows = "".join(f"<tr><td>{e(m['check'] if m['check'] != '*' else say('all_services'))}</td>"
+                       f"<td>{e(say.when(m['starts']))}</td><td>{e(say.when(m['ends']))}</td><td>{e(m['reason'])}</td></tr>"
                        for m in data["maintenance"])
-        parts.append("<h2>Maintenance</h2><table><tr><th>Service</th><th>Start</th><th>End</th>"
-                     f"<th>Reason</th></tr>{rows}</table>")
-    parts.append(f"<footer>Generated {e(_when(data['generated_at']))}. Uptime = up results / results "
-                 f"outside maintenance, per UTC day.</footer></main></body></html>\n")
+        parts.append(f"<h2>{e(say('maintenance'))}</h2><table><tr><th>{e(say('th_service'))}</th>"
+                     f"<th>{e(say('th_start'))}</th><th>{e(say('th_end'))}</th><th>{e(say('th_reason'))}</th></tr>{rows}</table>")
+    parts.append(f"<footer>{e(say('footer', at=say.when(data['generated_at'])))}</footer></main></body></html>\n")
     return "".join(parts)
 
 
-def _local(iso_text: str | None) -> str:
-    """'2026-12-03T00:45-03:00' -> '2026-12-03 00:45 (UTC-03:00)'."""
-    return "—" if not iso_text else f"{iso_text[:16].replace('T', ' ')} (UTC{iso_text[16:]})"
+def _legend(say: Say) -> str:
+    """What the colours of the 30-day bars mean."""
+    e = html.escape
+    keys = "".join(f"<span class=\"key\"><i class=\"{cls}\"></i>{e(text)}</span>" for cls, text in say.raw("legend_keys"))
+    return f"<div class=\"legend\">{e(say('legend'))} {keys}</div>"
 
 
-def _report_html(r: dict) -> str:
+def _report_html(r: dict, say: Say) -> str:
     """One incident the team posted: title, services, its updates newest first."""
     e = html.escape
+    states = say.raw("update_state")
     updates = "".join(
-        f"<li><b>{e(u['status'].capitalize())}</b> — {e(u['message'])}"
-        + (f" <span class=\"when\">Expected resolution: {e(_local(u['eta']))}</span>" if u["eta"] else "")
-        + f"<div class=\"when\">{e(_local(u['at']))}</div></li>"
+        f"<li><b>{e(states.get(u['status'], u['status'].capitalize()))}</b> — {e(u['message'])}"
+        + (f" <span class=\"when\">{e(say('expected', eta=say.at(u['eta'])))}</span>" if u["eta"] else "")
+        + f"<div class=\"when\">{e(say.at(u['at']))}</div></li>"
         for u in r["updates"])
     return (f"<div class=\"report{' resolved' if r['resolved'] else ''}\" id=\"incident-{r['id']}\">"
             f"<div class=\"name\">{e(r['title'])}</div>"
-            f"<div class=\"desc\">Affects: {e(', '.join(r['services']))}. {e(r['impact'])}</div>"
+            f"<div class=\"desc\">{e(say('affects', services=', '.join(r['services'])))} {e(r['impact'])}</div>"
             f"<ol>{updates}</ol></div>")
 
 
-def _incident_table(title: str, incidents: list, open_: bool) -> str:
+def _incident_table(title: str, incidents: list, open_: bool, say: Say) -> str:
     e = html.escape
     if not incidents:
-        return f"<h2>{e(title)}</h2><p class=\"desc\">None.</p>" if open_ else ""
+        return f"<h2>{e(title)}</h2><p class=\"desc\">{e(say('none'))}</p>" if open_ else ""
     rows = "".join(
-        f"<tr><td>{e(i['check'])}</td><td>{e(_when(i['started']))}</td>"
-        f"<td>{e(_when(i['ended']) if i['ended'] else 'ongoing')}</td>"
+        f"<tr><td>{e(i['check'])}</td><td>{e(say.when(i['started']))}</td>"
+        f"<td>{e(say.when(i['ended']) if i['ended'] else say('ongoing'))}</td>"
         f"<td>{e(clock.duration(i['duration_seconds']))}</td><td>{e(i['reason'])}</td></tr>"
         for i in incidents)
-    return (f"<h2>{e(title)}</h2><table><tr><th>Service</th><th>Start</th><th>End</th><th>Duration</th>"
-            f"<th>Last error</th></tr>{rows}</table>")
+    return (f"<h2>{e(title)}</h2><table><tr><th>{e(say('th_service'))}</th><th>{e(say('th_start'))}</th>"
+            f"<th>{e(say('th_end'))}</th><th>{e(say('th_duration'))}</th><th>{e(say('th_last_error'))}</th></tr>"
+            f"{rows}</table>")
 
 
 def _write_atomic(path: str, text: str) -> None:

@@ -177,6 +177,7 @@ def config(m: settings.Monitor, timezone: str) -> tuple[dict, list[str]]:
         "channels": m.channels,
         "checks": rendered,
         "timezone": timezone,
+        "language": m.language,
         "incidents": m.incidents,  # post-mortems: postmortems/ beside the database, in state_dir
     }, skipped
 
@@ -213,6 +214,7 @@ def watch_config(m: settings.Monitor, timezone: str) -> dict:
         "channels": {n: m.channels[n] for n in names},
         "checks": [check],
         "timezone": timezone,
+        "language": m.language,
     }
 
 

@@ -3,6 +3,7 @@ n8n server's reports; paging through a real receiver; silenced by the runbooks."
 
 import base64
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -53,10 +54,13 @@ def paused_monitor(monitor, first_deploy):
 
 
 def messages(monitor, about: str = "n8n", channel: str = "/whatsapp") -> list[str]:
-    """Messages about one check on one channel (the driven clock also ages the other checks' heartbeats)."""
-    # titles: "[DOWN 5 min] n8n: HTTP 502 — since ..." and "[RESOLVED] n8n is up again after ..."
-    return [m for m in monitor.sh("cat /tmp/itest-whatsapp.log 2>/dev/null || true").splitlines()
-            if m.startswith(channel + " ") and (f"] {about}: " in m or f"] {about} is up again" in m)]
+    """The titles of the messages about one check on one channel (the driven clock also ages the
+    other checks' heartbeats), in the deploy's language (monitor_language pt-BR):
+    "[FORA DO AR 5 min] n8n: HTTP 502 — desde ..." and "[RESOLVIDO] n8n voltou após ..."."""
+    titles = [json.loads(m[len(channel) + 1:]).get("title", "")
+              for m in monitor.sh("cat /tmp/itest-whatsapp.log 2>/dev/null || true").splitlines()
+              if m.startswith(channel + " ")]
+    return [t for t in titles if t.split("] ", 1)[-1].startswith((f"{about}: ", f"{about} voltou"))]
 
 
 def n8n_down(n8n_server):
@@ -93,7 +97,7 @@ def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, 
     assert (drill["state"], drill["reason"]) == ("warning", "reported failure"), drill  # published: its kind only
     assert "reported failure: restore drill failed: find snapshot: no snapshot 'deadbeef'" in \
         monitor.sh("mottivme-monitor status")  # the operators' view on the monitor host: all of it
-    assert "All systems operational" in doc["summary"]["text"]  # a warning is not an outage
+    assert "Todos os sistemas funcionando" in doc["summary"]["text"]  # a warning is not an outage
     # checks whose variables are not set in the sandbox (Railway, GoHighLevel...) are left out
     assert "gohighlevel" not in {s["name"] for s in doc["services"]}
     assert f"disk-{name}" in monitor.sh("mottivme-monitor status")
@@ -111,7 +115,7 @@ def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, 
         assert leads["reason"] == re.search(r"leads per day at 15\d leads > 100 leads", leads["reason"])[0], leads
         assert re.search(r"leads-per-day\s.*leads per day at 15\d leads > 100 leads",
                          monitor.sh("mottivme-monitor status")), monitor.sh("mottivme-monitor status")
-        assert "All systems operational" in monitor_status(monitor)["summary"]["text"]
+        assert "Todos os sistemas funcionando" in monitor_status(monitor)["summary"]["text"]
     finally:
         supabase_host.sh(f"{stand_in} \"delete from conversation_history where message = 'itest lead'\"")
 
@@ -130,14 +134,14 @@ def test_outage_pages_once_the_status_page_stays_up_and_recovery_is_announced(pa
         monitor.sh(f"mottivme-monitor run --now {at(7)}")
         monitor.sh(f"mottivme-monitor run --now {at(8)}")
         sent = messages(monitor)
-        assert len(sent) == 1 and "n8n" in sent[0] and "DOWN" in sent[0], sent
+        assert len(sent) == 1 and sent[0].startswith("[FORA DO AR ") and "] n8n: " in sent[0], sent
     finally:
         n8n_up(n8n_server)
     monitor.sh(f"mottivme-monitor run --now {at(9)}")
     monitor.sh(f"mottivme-monitor run --now {at(10)}")
     monitor.sh(f"mottivme-monitor run --now {at(11)}")
     sent = messages(monitor)
-    assert len(sent) == 2 and "RESOLVED" in sent[1], sent
+    assert len(sent) == 2 and sent[1].startswith("[RESOLVIDO] n8n voltou após "), sent
     assert service(monitor_status(monitor), "n8n")["state"] == "up"
     # every round, outage or not, told the dead man's switch outside that the monitor is alive
     pings = [m for m in monitor.sh("cat /tmp/itest-whatsapp.log").splitlines() if m.startswith("GET /deadman/")]
@@ -167,12 +171,12 @@ def test_the_n8n_server_pages_when_the_monitor_falls_silent_and_once_when_it_is_
         assert messages(n8n_server, "monitor") == [], "nobody is paged before 10 minutes"
         n8n_server.sh(f"mottivme-monitor run --now {at(10)} && mottivme-monitor run --now {at(11)}")
         (sent,) = messages(n8n_server, "monitor")
-        assert "[DOWN 10 min] monitor: generated_at is " in sent and " old, expected at most 3 min" in sent, sent
+        assert "[FORA DO AR 10 min] monitor: generated_at is " in sent and " old, expected at most 3 min" in sent, sent
     finally:
         monitor.sh("systemctl start mottivme-monitor.timer && mottivme-monitor run >/dev/null")
     n8n_server.sh(f"mottivme-monitor run --now {at(12)} && mottivme-monitor run --now {at(13)}")
     sent = messages(n8n_server, "monitor")
-    assert len(sent) == 2 and "[RESOLVED] monitor is up again after 12 min" in sent[1], sent
+    assert len(sent) == 2 and "[RESOLVIDO] monitor voltou após 12 min" in sent[1], sent
     n8n_server.sh("systemctl stop itest-whatsapp; mv /root/watch-secrets.keep /etc/mottivme-monitor/secrets.env && "
                   "systemctl start mottivme-monitor.timer")
 
@@ -228,7 +232,7 @@ def test_a_secret_due_for_rotation_warns_by_email_not_by_page_and_the_rotation_c
     assert "RESTIC_PASSWORD: 0 days old" in n8n_server.sh("mottivme-host secret-age")
     monitor.sh(f"mottivme-monitor run --now {at(3)}")  # the rotation reported the new age itself
     sent = messages(monitor, check, "/email")
-    assert len(sent) == 2 and "RESOLVED" in sent[1], sent
+    assert len(sent) == 2 and sent[1].startswith("[RESOLVIDO] "), sent
     assert service(monitor_status(monitor), check)["state"] == "up"
 
 
@@ -249,7 +253,7 @@ def test_the_team_posts_an_incident_the_page_and_the_clients_get_it_and_resolvin
     assert posted["status"] == "investigating" and posted["updates"][0]["eta"].endswith("-03:00")
     assert "clients" not in posted
     log = monitor.sh("cat /tmp/itest-whatsapp.log")
-    assert "/clients " in log and "[Investigating] Automations delayed" in log
+    assert "/clients " in log and "[Investigando] Automations delayed" in log
     assert "/whatsapp " in log
 
     monitor.sh(f"mottivme-monitor run --now {at(16)}")

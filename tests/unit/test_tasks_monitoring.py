@@ -254,13 +254,14 @@ def test_an_n8n_server_pages_when_the_monitors_page_goes_silent_and_once_when_it
         for minute in (silent, silent + 1):
             assert cli(path, "run", "--now", at(minute))[0] == 0
         (sent,) = hooks.paths("/whatsapp")
-        assert sent.json["title"] == (f"[DOWN {silent} min] monitor: generated_at is 60 min old, expected at most "
-                                      f"{3 * m.interval_seconds // 60} min — since 03:12 UTC")
+        # in the deploy's language (monitor_language pt-BR), on São Paulo's clock (03:12 UTC)
+        assert sent.json["title"] == (f"[FORA DO AR {silent} min] monitor: generated_at is 60 min old, expected at "
+                                      f"most {3 * m.interval_seconds // 60} min — desde 00:12")
         assert len(smtp.messages) == 1
         page.body = {"generated_at": iso(real_now())}
         assert cli(path, "run", "--now", at(silent + 2))[0] == 0
         assert len(hooks.paths("/whatsapp")) == 2 and len(smtp.messages) == 2
-        assert hooks.paths("/whatsapp")[-1].json["title"] == f"[RESOLVED] monitor is up again after {silent + 2} min"
+        assert hooks.paths("/whatsapp")[-1].json["title"] == f"[RESOLVIDO] monitor voltou após {silent + 2} min"
         assert cli(path, "run", "--now", at(silent + 3))[0] == 0
         assert len(hooks.paths("/whatsapp")) == 2  # nothing more while it is up
 

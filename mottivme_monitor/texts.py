@@ -1,0 +1,165 @@
+"""What the monitor says to people, in the configuration's `language`: "pt-BR" (the deploy's
+default, group_data monitor_language: the team and its clients read Portuguese and live in São
+Paulo) or "en". In Portuguese, times are on the configuration's clock (`timezone`); in English
+they stay in UTC, as before. Identifiers (check names, states in status.json, the published
+reasons' fixed vocabulary) are not translated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from . import clock
+
+LANGUAGES = ("pt-BR", "en")
+
+_TEXT = {
+    "en": {
+        "DOWN": "DOWN", "WARNING": "WARNING", "STILL": "STILL {word}",
+        "resolved_title": "[RESOLVED] {check} is up again after {duration}",
+        "outage": "Outage: {start} – {end} ({duration})",
+        "last_error": "Last error: {reason}",
+        "alert_title": "[{label} {duration}] {check}: {reason} — since {start}",
+        "reason": "Reason: {reason}",
+        "down_since": "Down since: {start} ({duration})",
+        "since": "Since: {start} ({duration})",
+        "status_page": "Status page: {url}",
+        # the clients' channel
+        "client_resolved": "[Resolved] {what} is working again",
+        "client_resolved_body": "{what} was unavailable from {start} to {end} ({duration}).",
+        "client_down": "[Investigating] {what} is unavailable",
+        "client_down_body": "{what} has been unavailable since {start} ({reason}). Our team is working on it; "
+                            "we will post updates.",
+        "status": " Status: {url}",
+        "update_state": {"investigating": "Investigating", "identified": "Identified", "monitoring": "Monitoring",
+                         "resolved": "Resolved"},
+        "affected": "Affected: {services}.",
+        "eta": "Expected resolution: {eta}.",
+        "updated": "Updated {at}.",
+        # the status page
+        "services_down": "{down} of {total} services down",
+        "operational": "All systems operational",
+        "under_maintenance": "{n} under maintenance",
+        "warnings": "{n} warning{s}",
+        "page_down_since": "Down since {start}", "page_warning_since": "Warning since {start}",
+        "page_maintenance_until": "Maintenance until {end}", "page_up": "Up", "page_unknown": "No data yet",
+        "no_uptime": "no uptime data yet", "uptime_30d": "{pct} uptime over 30 days",
+        "cell_maintenance": "maintenance", "cell_no_data": "no data",
+        "incidents": "Incidents", "past_incidents": "Past incidents", "open_incidents": "Open incidents",
+        "incident_history": "Incident history", "none": "None.", "ongoing": "ongoing",
+        "maintenance": "Maintenance", "all_services": "all services",
+        "th_service": "Service", "th_start": "Start", "th_end": "End", "th_duration": "Duration",
+        "th_last_error": "Last error", "th_reason": "Reason",
+        "affects": "Affects: {services}.", "expected": "Expected resolution: {eta}",
+        "footer": "Generated {at}. Uptime = up results / results outside maintenance, per UTC day.",
+        "legend": "Last 30 days, one bar a day (UTC), oldest on the left:",
+        "legend_keys": (("d100", "no failure"), ("d99", "99 % or more"), ("d95", "95 % or more"),
+                        ("dlow", "less"), ("dmaint", "maintenance"), ("", "no data")),
+        "days_ago": "30 days ago", "today": "today",
+        "response_time": "response time, last {n} checks: {last} ms now, {max} ms at most",
+    },
+    "pt-BR": {
+        "DOWN": "FORA DO AR", "WARNING": "ALERTA", "STILL": "AINDA {word}",
+        "resolved_title": "[RESOLVIDO] {check} voltou após {duration}",
+        "outage": "Indisponível: {start} – {end} ({duration})",
+        "last_error": "Último erro: {reason}",
+        "alert_title": "[{label} {duration}] {check}: {reason} — desde {start}",
+        "reason": "Motivo: {reason}",
+        "down_since": "Fora do ar desde: {start} ({duration})",
+        "since": "Desde: {start} ({duration})",
+        "status_page": "Página de status: {url}",
+        "client_resolved": "[Resolvido] {what} voltou a funcionar",
+        "client_resolved_body": "{what} ficou indisponível de {start} a {end} ({duration}).",
+        "client_down": "[Investigando] {what} está indisponível",
+        "client_down_body": "{what} está indisponível desde {start} ({reason}). Nossa equipe já está "
+                            "trabalhando nisso; publicaremos atualizações.",
+        "status": " Status: {url}",
+        "update_state": {"investigating": "Investigando", "identified": "Causa identificada",
+                         "monitoring": "Monitorando", "resolved": "Resolvido"},
+        "affected": "Afetados: {services}.",
+        "eta": "Previsão de solução: {eta}.",
+        "updated": "Atualizado em {at}.",
+        "services_down": "{down} de {total} serviços fora do ar",
+        "operational": "Todos os sistemas funcionando",
+        "under_maintenance": "{n} em manutenção",
+        "warnings": "{n} alerta{s}",
+        "page_down_since": "Fora do ar desde {start}", "page_warning_since": "Alerta desde {start}",
+        "page_maintenance_until": "Em manutenção até {end}", "page_up": "Funcionando",
+        "page_unknown": "Sem dados ainda",
+        "no_uptime": "sem dados de disponibilidade ainda", "uptime_30d": "{pct} de disponibilidade em 30 dias",
+        "cell_maintenance": "manutenção", "cell_no_data": "sem dados",
+        "incidents": "Incidentes", "past_incidents": "Incidentes anteriores", "open_incidents": "Incidentes em aberto",
+        "incident_history": "Histórico de incidentes", "none": "Nenhum.", "ongoing": "em andamento",
+        "maintenance": "Manutenção", "all_services": "todos os serviços",
+        "th_service": "Serviço", "th_start": "Início", "th_end": "Fim", "th_duration": "Duração",
+        "th_last_error": "Último erro", "th_reason": "Motivo",
+        "affects": "Afeta: {services}.", "expected": "Previsão de solução: {eta}",
+        "footer": "Gerado em {at}. Disponibilidade = verificações com sucesso / verificações fora de "
+                  "manutenção, por dia (UTC).",
+        "legend": "Últimos 30 dias, uma barra por dia (UTC), o mais antigo à esquerda:",
+        "legend_keys": (("d100", "sem falhas"), ("d99", "99 % ou mais"), ("d95", "95 % ou mais"),
+                        ("dlow", "menos"), ("dmaint", "manutenção"), ("", "sem dados")),
+        "days_ago": "há 30 dias", "today": "hoje",
+        "response_time": "tempo de resposta, últimas {n} verificações: {last} ms agora, no máximo {max} ms",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Say:
+    """The texts of one language, and its clock for times."""
+
+    lang: str = "en"
+    timezone: str = "UTC"
+
+    def __call__(self, key: str, **kw) -> str:
+        return _TEXT[self.lang][key].format(**kw)
+
+    def raw(self, key: str):
+        return _TEXT[self.lang][key]
+
+    def hm(self, ts: int, now: int | None = None) -> str:
+        """A time for an alert: English '03:12 UTC' (clock.hm); Portuguese on the configured clock,
+        '00:12', or '02/12 00:12' when not on the same day as `now`."""
+        if self.lang == "en":
+            return clock.hm(ts, now)
+        tz = ZoneInfo(self.timezone)
+        dt = datetime.fromtimestamp(ts, tz)
+        if now is not None and datetime.fromtimestamp(now, tz).date() == dt.date():
+            return dt.strftime("%H:%M")
+        return dt.strftime("%d/%m %H:%M")
+
+    def local(self, ts: int | None) -> str:
+        """A time for the clients and the posted incidents, on the configured clock: English
+        '2026-12-03 00:45 -03' (with its offset), Portuguese '03/12/2026 00:45'; '—' for none."""
+        if ts is None:
+            return "—"
+        dt = datetime.fromtimestamp(ts, ZoneInfo(self.timezone))
+        if self.lang != "en":
+            return dt.strftime("%d/%m/%Y %H:%M")
+        text = dt.strftime("%Y-%m-%d %H:%M %z")
+        return text[:-2] if text.endswith("00") else text
+
+    def at(self, iso_text: str | None) -> str:
+        """A posted incident's time (ISO with the reader's offset): English '2026-12-03 00:45
+        (UTC-03:00)', Portuguese '03/12/2026 00:45'."""
+        if not iso_text:
+            return "—"
+        if self.lang == "en":
+            return f"{iso_text[:16].replace('T', ' ')} (UTC{iso_text[16:]})"
+        return self.when(iso_text)
+
+    def when(self, iso_text: str | None) -> str:
+        """An ISO time ('2025-03-01T10:00:00Z') for the page: English '2025-03-01 10:00 UTC';
+        Portuguese '01/03/2025 07:00' on the configured clock."""
+        if not iso_text:
+            return "—"
+        if self.lang == "en":
+            return iso_text[:16].replace("T", " ") + " UTC"
+        dt = datetime.fromtimestamp(clock.parse_iso(iso_text), UTC).astimezone(ZoneInfo(self.timezone))
+        return dt.strftime("%d/%m/%Y %H:%M")
+
+
+ENGLISH = Say()

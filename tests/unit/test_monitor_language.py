@@ -1,0 +1,79 @@
+"""Portuguese (the deploy's monitor_language): the team's alerts, the clients' notices and the
+status page say it in pt-BR, on São Paulo's clock; English stays as it was (UTC)."""
+
+import pytest
+
+from mottivme_monitor import clock, config, reports
+from mottivme_monitor.store import Incident
+from mottivme_monitor.texts import Say
+from sandbox.receivers import Service, WebhookReceiver, at, cli, write_config
+
+SP = "America/Sao_Paulo"  # 03:12 UTC (T0) is 00:12 there
+
+
+def pt_config(tmp_path, service, hooks, **top):
+    channels = {"whatsapp": {"apprise": hooks.url("/whatsapp").replace("http://", "json://")}}
+    ladder = {"steps": [{"after_minutes": 5, "channels": ["whatsapp"]}], "reminder_minutes": 60,
+              "recovery_successes": 1}
+    checks = [{"name": "n8n", "type": "http", "url": service.url(), "timeout_seconds": 2,
+               "description": "Automações (n8n)"}]
+    return write_config(tmp_path, checks, channels, ladder, language="pt-BR", timezone=SP,
+                        public_url="https://status.example.test/", **top)
+
+
+def test_the_team_is_paged_in_portuguese_on_sao_paulos_clock(tmp_path):
+    with WebhookReceiver() as hooks, Service(status=503) as service:
+        path = pt_config(tmp_path, service, hooks)
+        for minute in (0, 4, 5):
+            assert cli(path, "run", "--now", at(minute))[0] == 0
+        (page,) = hooks.paths("/whatsapp")
+        assert page.json["title"] == "[FORA DO AR 5 min] n8n: HTTP 503 — desde 00:12"
+        assert page.json["message"].splitlines() == [
+            "n8n: Automações (n8n)", "Motivo: HTTP 503", "Fora do ar desde: 01/03 00:12 (5 min)",
+            "Página de status: https://status.example.test/"]
+        cli(path, "run", "--now", at(65))
+        assert hooks.paths("/whatsapp")[-1].json["title"] == "[AINDA FORA DO AR 65 min] n8n: HTTP 503 — desde 00:12"
+        service.status = 200
+        cli(path, "run", "--now", at(70))
+        resolved = hooks.paths("/whatsapp")[-1].json
+        assert resolved["title"] == "[RESOLVIDO] n8n voltou após 70 min"
+        assert "Indisponível: 00:12 – 01:22 (70 min)" in resolved["message"]
+        assert "Último erro: HTTP 503" in resolved["message"]
+
+
+def test_the_status_page_speaks_portuguese_with_a_legend_and_a_date_axis(tmp_path):
+    with WebhookReceiver() as hooks, Service(status=503) as service:
+        path = pt_config(tmp_path, service, hooks)
+        cli(path, "run", "--now", at(0))
+        page = (tmp_path / "www" / "index.html").read_text()
+    assert '<html lang="pt-BR">' in page
+    assert "1 de 1 serviços fora do ar" in page and "Fora do ar desde 01/03/2025 00:12" in page
+    assert "Últimos 30 dias, uma barra por dia (UTC), o mais antigo à esquerda:" in page
+    assert "sem falhas" in page and "<span>há 30 dias</span><span>hoje</span>" in page
+    assert "Histórico de incidentes" not in page and "Incidentes em aberto" in page
+    assert "Gerado em 01/03/2025 00:12." in page
+    assert "UTC</" not in page.replace("(UTC)", "")  # no time shown in UTC
+
+
+def test_the_clients_hear_of_an_outage_in_portuguese():
+    say = Say("pt-BR", SP)
+    t0 = clock.parse_iso(at(0))
+    incident = Incident(id=1, check="supabase-db", started=t0, reason="HTTP 503", last_step=0, last_notified=None,
+                        channels=[], recovered=t0 + 1200, resolved=None, resolve_pending=[])
+    title, body = reports.outage_notice("supabase-db", "Banco de dados", incident, t0 + 900, "https://s.test/",
+                                        None, say=say)
+    assert title == "[Investigando] Banco de dados está indisponível"
+    assert body == ("Banco de dados está indisponível desde 01/03/2025 00:12 (HTTP 503). Nossa equipe já está "
+                    "trabalhando nisso; publicaremos atualizações. Status: https://s.test/")
+    title, body = reports.outage_notice("supabase-db", "Banco de dados", incident, t0 + 1300, "", None,
+                                        resolved=True, say=say)
+    assert title == "[Resolvido] Banco de dados voltou a funcionar"
+    assert body == "Banco de dados ficou indisponível de 01/03/2025 00:12 a 01/03/2025 00:32 (20 min)."
+
+
+def test_an_unknown_language_is_refused_naming_the_choices(tmp_path):
+    path = write_config(tmp_path, [{"name": "x", "type": "http", "url": "http://127.0.0.1:1/"}],
+                        {"whatsapp": {"apprise": ""}, "email": {"apprise": ""}, "phone": {"apprise": ""}},
+                        language="es")
+    with pytest.raises(config.ConfigError, match="'language': 'es' is not one of pt-BR, en"):
+        config.load(str(path))
