@@ -21,6 +21,7 @@ from .texts import Say
 
 DAYS = 30
 HISTORY = 20
+TIMES = 60  # response times drawn per service (its last timed checks)
 
 
 def pct(up: int, total: int) -> float | None:
@@ -65,6 +66,7 @@ def build(cfg: Config, store: Store, now: int, published: bool = True) -> dict:
             "ms": None if st is None else st.ms,
             "uptime_30d": pct(up_sum, total_sum),
             "days": cells,
+            "response_ms": store.response_times(check.name, TIMES) if check.type != "heartbeat" else [],
             "maintenance": None if window is None else {"until": clock.iso(window.ends), "reason": window.reason},
             "incident": _incident_json(open_incidents[check.name], now, say) if check.name in open_incidents else None,
         })
@@ -138,6 +140,8 @@ h1{font-size:1.6em;margin:0 0 16px}h2{font-size:1.15em;margin:28px 0 10px}
 .dlow{background:#c93c37!important}.dmaint{background:#3b73c4!important}
 .uptime{color:#5b6475;font-size:.85em;margin-top:4px}
 .axis{display:flex;justify-content:space-between;color:#7b8494;font-size:.75em;margin-top:2px}
+.times{display:block;width:100%;height:30px;margin-top:6px}
+.times polyline{fill:none;stroke:#3b73c4;stroke-width:1.5;vector-effect:non-scaling-stroke}
 .legend{color:#5b6475;font-size:.8em;margin:18px 0 4px}.key{margin-left:10px;white-space:nowrap}
 .key i{display:inline-block;width:10px;height:10px;border-radius:2px;background:#d5d9e0;margin-right:4px;vertical-align:-1px}
 .report{background:#fff;border:1px solid #e1e4ea;border-left:4px solid #c93c37;border-radius:8px;padding:12px 16px;margin:10px 0}
@@ -207,7 +211,7 @@ def render_html(data: dict) -> str:
             + f"</div><div class=\"st {e(svc['state'])}\">{e(label)}</div></div>{detail}"
             f"<div class=\"bar\">{cells}</div>"
             f"<div class=\"axis\"><span>{e(say('days_ago'))}</span><span>{e(say('today'))}</span></div>"
-            f"<div class=\"uptime\">{e(uptime)}</div></div>")
+            f"<div class=\"uptime\">{e(uptime)}</div>{_times(svc.get('response_ms') or [], say)}</div>")
     if any(r["resolved"] for r in posted):
         parts.append(f"<h2>{e(say('past_incidents'))}</h2>" + "".join(_report_html(r, say) for r in posted if r["resolved"]))
     parts.append(_incident_table(say("open_incidents"), data["incidents"]["open"], True, say))
@@ -220,6 +224,19 @@ def render_html(data: dict) -> str:
                      f"<th>{e(say('th_start'))}</th><th>{e(say('th_end'))}</th><th>{e(say('th_reason'))}</th></tr>{rows}</table>")
     parts.append(f"<footer>{e(say('footer', at=say.when(data['generated_at'])))}</footer></main></body></html>\n")
     return "".join(parts)
+
+
+def _times(ms: list[int], say: Say) -> str:
+    """The service's last response times as a small inline SVG line (no script), with a caption."""
+    if len(ms) < 2:
+        return ""
+    top = max(max(ms), 1)
+    step = 300 / (len(ms) - 1)
+    points = " ".join(f"{i * step:.1f},{28 - 26 * v / top:.1f}" for i, v in enumerate(ms))
+    caption = say("response_time", n=len(ms), last=ms[-1], max=max(ms))
+    return (f"<svg class=\"times\" viewBox=\"0 0 300 30\" preserveAspectRatio=\"none\" role=\"img\" "
+            f"aria-label=\"{html.escape(caption)}\"><polyline points=\"{points}\"/></svg>"
+            f"<div class=\"uptime\">{html.escape(caption)}</div>")
 
 
 def _legend(say: Say) -> str:

@@ -217,6 +217,12 @@ class Store:
     def states(self) -> dict[str, State]:
         return {r["check_name"]: _state(r) for r in self.conn.execute("SELECT * FROM state")}
 
+    def response_times(self, check: str, limit: int) -> list[int]:
+        """The response times (ms) of the check's last `limit` timed results, oldest first."""
+        rows = self.conn.execute("SELECT ms FROM results WHERE check_name = ? AND ms IS NOT NULL "
+                                 "ORDER BY ts DESC LIMIT ?", (check, limit)).fetchall()
+        return [r[0] for r in reversed(rows)]
+
     def daily(self, first_day: str) -> dict[tuple[str, str], tuple[int, int, int]]:
         """{(check, day): (total, up, maint)} for days >= first_day."""
         rows = self.conn.execute("SELECT check_name, day, total, up, maint FROM daily WHERE day >= ?", (first_day,))

@@ -1,6 +1,8 @@
 """Portuguese (the deploy's monitor_language): the team's alerts, the clients' notices and the
 status page say it in pt-BR, on São Paulo's clock; English stays as it was (UTC)."""
 
+import re
+
 import pytest
 
 from mottivme_monitor import clock, config, reports
@@ -44,14 +46,19 @@ def test_the_team_is_paged_in_portuguese_on_sao_paulos_clock(tmp_path):
 def test_the_status_page_speaks_portuguese_with_a_legend_and_a_date_axis(tmp_path):
     with WebhookReceiver() as hooks, Service(status=503) as service:
         path = pt_config(tmp_path, service, hooks)
-        cli(path, "run", "--now", at(0))
+        for minute in (0, 1, 2):
+            cli(path, "run", "--now", at(minute))
         page = (tmp_path / "www" / "index.html").read_text()
+    # the last response times as an inline line (no script), three checks so far
+    points = re.search(r'<svg class="times"[^>]*><polyline points="([^"]+)"/></svg>', page)[1]
+    assert len(points.split()) == 3
+    assert re.search(r"tempo de resposta, últimas 3 verificações: [0-9]+ ms agora, no máximo [0-9]+ ms", page)
     assert '<html lang="pt-BR">' in page
     assert "1 de 1 serviços fora do ar" in page and "Fora do ar desde 01/03/2025 00:12" in page
     assert "Últimos 30 dias, uma barra por dia (UTC), o mais antigo à esquerda:" in page
     assert "sem falhas" in page and "<span>há 30 dias</span><span>hoje</span>" in page
     assert "Histórico de incidentes" not in page and "Incidentes em aberto" in page
-    assert "Gerado em 01/03/2025 00:12." in page
+    assert "Gerado em 01/03/2025 00:14." in page
     assert "UTC</" not in page.replace("(UTC)", "")  # no time shown in UTC
 
 
