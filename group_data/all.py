@@ -228,6 +228,9 @@ monitor_status_host = "status.mottivme.com.br"
 # `mottivme doctor` looks up N8N_HOST and monitor_status_host in DNS (the sandbox has no DNS)
 doctor_check_dns = True
 monitor_title = "Mottivme status"
+# The operators' page (https://<status host>/ops/: every check, reasons as written) asks for this
+# user and MONITOR_OPS_PASSWORD (.env); the clients' page (/) shows only the checks for them.
+monitor_ops_user = "equipe"
 # What the status page, the alerts and the clients' notices say: "pt-BR" (times on `timezone`'s
 # clock) or "en" (times in UTC, as the monitor's log).
 monitor_language = "pt-BR"

@@ -31,8 +31,11 @@ DEFAULT_LADDER = {
     "recovery_successes": 2,
 }
 
-COMMON_KEYS = {"name", "type", "description", "group", "ladder", "severity", "clients_after_minutes"}
+COMMON_KEYS = {"name", "type", "description", "group", "ladder", "severity", "clients_after_minutes", "audience"}
 SEVERITIES = ("page", "warning")  # warning: its messages and page say WARNING, not DOWN
+# who sees a check on the status page: "public" (the clients' page, /) or "operators" only (/ops/,
+# behind a login: the servers' backups, disks, capacity, secrets)
+AUDIENCES = ("public", "operators")
 TYPE_KEYS = {
     "http": {"url", "method", "headers", "body", "expect_status", "json", "max_response_ms",
              "timeout_seconds", "tls_min_days", "tls_verify", "ca_file", "resolve"},
@@ -85,6 +88,7 @@ class Check:
     group: str = ""
     severity: str = "page"  # "warning": not an outage (a secret due for rotation); see SEVERITIES
     clients_after_minutes: float | None = None  # down this long: the clients' channel is told (None: never)
+    audience: str = "public"  # "operators": on the operators' page only (backups, disk, capacity...); AUDIENCES
 
     @property
     def down_word(self) -> str:
@@ -358,9 +362,12 @@ def _check(raw: Any, where: str, default_ladder: Ladder, channels: Mapping[str, 
     if severity not in SEVERITIES:
         raise ConfigError(f"{where}: 'severity' must be one of {', '.join(SEVERITIES)}")
     clients_after = _num(raw, "clients_after_minutes", None, where, minimum=0)
+    audience = _str(raw, "audience", "public", where)
+    if audience not in AUDIENCES:
+        raise ConfigError(f"{where}: 'audience' must be one of {', '.join(AUDIENCES)}")
     return Check(name=name, type=kind, spec=spec, ladder=ladder, description=_str(raw, "description", "", where),
                  group=_str(raw, "group", "", where), severity=severity,
-                 clients_after_minutes=None if clients_after is None else float(clients_after))
+                 clients_after_minutes=None if clients_after is None else float(clients_after), audience=audience)
 
 
 def _http_spec(raw: dict, where: str) -> dict:

@@ -50,6 +50,16 @@ KINDS = [
 JSON_CONDITION = re.compile(r"^\S+ is (?:missing|present, expected absent|.+, expected .+)$")
 
 
+_SECRETISH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+"
+                        r"|\b(password|passwd|pwd|token|api_?key|secret)\s*[=:]\s*\S+", re.IGNORECASE)
+
+
+def scrub(reason: str) -> str:
+    """The reason for the operators' page (behind its login): as written, but every URL (a
+    connection string holds its password) and every `password=...`-like pair hidden."""
+    return _SECRETISH.sub(lambda m: f"{m.group(1)}=<hidden>" if m.group(1) else "<url>", reason)
+
+
 def public(reason: str) -> str:
     """The reason as it may be published (status page, status.json, alerts); "" stays ""."""
     if not reason:

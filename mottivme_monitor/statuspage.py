@@ -15,7 +15,7 @@ import tempfile
 
 from . import clock, reports
 from .config import Config
-from .reasons import public
+from .reasons import public, scrub
 from .store import Store
 from .texts import Say
 
@@ -31,18 +31,21 @@ def pct(up: int, total: int) -> float | None:
     return (up * 10000 // total) / 100
 
 
-def build(cfg: Config, store: Store, now: int, published: bool = True) -> dict:
+def build(cfg: Config, store: Store, now: int, published: bool = True, audience: str = "public") -> dict:
     """Everything the page shows, as the JSON-ready status.json document. `published`: reasons in
-    the fixed vocabulary (reasons.py); False only for the operators' `mottivme-monitor status`."""
+    the fixed vocabulary (reasons.py), else as written (the operators' `mottivme-monitor status`
+    on the monitor host). `audience`: "public" (the clients' page: the checks for them), or
+    "operators" (every check; its page is behind a login)."""
     say = public if published else (lambda reason: reason)
     days = clock.last_days(now, DAYS)
     daily = store.daily(days[0])
     states = store.states()
-    names = {c.name for c in cfg.checks}
+    checks = [c for c in cfg.checks if audience == "operators" or c.audience == "public"]
+    names = {c.name for c in checks}
     open_incidents = {i.check: i for i in store.open_incidents() if i.check in names}
-    windows = store.maintenance_active(now)
+    windows = [w for w in store.maintenance_active(now) if w.check in names or w.check == "*"]
     services = []
-    for check in cfg.checks:
+    for check in checks:
         st = states.get(check.name)
         window = store.maintenance_at(check.name, now)
         cells, up_sum, total_sum = [], 0, 0
@@ -83,7 +86,8 @@ def build(cfg: Config, store: Store, now: int, published: bool = True) -> dict:
                     "text": text},
         "services": services,
         "incidents": {"open": [_incident_json(i, now, say) for i in open_incidents.values()],
-                      "recent": [_incident_json(i, now, say) for i in store.recent_incidents(HISTORY)]},
+                      "recent": [_incident_json(i, now, say) for i in store.recent_incidents(HISTORY * 5)
+                                 if i.check in names][:HISTORY]},
         "maintenance": [{"check": w.check, "starts": clock.iso(w.starts), "ends": clock.iso(w.ends),
                          "reason": w.reason} for w in windows],
         # what the team posted (reports.py), open ones first, newest first; times on the readers' clock
@@ -290,9 +294,20 @@ def _write_atomic(path: str, text: str) -> None:
 
 
 def write(cfg: Config, store: Store, now: int) -> dict:
-    """Regenerate index.html and status.json; returns the data."""
+    """Regenerate the clients' page (www_dir/index.html, status.json: the public checks, reasons
+    in the fixed vocabulary) and the operators' (www_dir/ops/: every check, reasons as written
+    with URLs and passwords hidden; Caddy asks for its login); returns the clients' data."""
     data = build(cfg, store, now)
-    os.makedirs(cfg.www_dir, exist_ok=True)
-    _write_atomic(os.path.join(cfg.www_dir, "status.json"), json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    _write_atomic(os.path.join(cfg.www_dir, "index.html"), render_html(data))
+    ops = build(cfg, store, now, published=False, audience="operators")
+    ops["title"] = cfg.say("ops_title", title=cfg.title)
+    for svc in ops["services"]:
+        svc["reason"] = scrub(svc["reason"])
+        if svc["incident"]:
+            svc["incident"]["reason"] = scrub(svc["incident"]["reason"])
+    for incident in ops["incidents"]["open"] + ops["incidents"]["recent"]:
+        incident["reason"] = scrub(incident["reason"])
+    for directory, doc in ((cfg.www_dir, data), (os.path.join(cfg.www_dir, "ops"), ops)):
+        os.makedirs(directory, exist_ok=True)
+        _write_atomic(os.path.join(directory, "status.json"), json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        _write_atomic(os.path.join(directory, "index.html"), render_html(doc))
     return data

@@ -59,6 +59,7 @@ _TEXT = {
                         ("dlow", "less"), ("dmaint", "maintenance"), ("", "no data")),
         "days_ago": "30 days ago", "today": "today",
         "response_time": "response time, last {n} checks: {last} ms now, {max} ms at most",
+        "ops_title": "{title} — operators",
     },
     "pt-BR": {
         "DOWN": "FORA DO AR", "WARNING": "ALERTA", "STILL": "AINDA {word}",
@@ -103,6 +104,7 @@ _TEXT = {
                         ("dlow", "menos"), ("dmaint", "manutenção"), ("", "sem dados")),
         "days_ago": "há 30 dias", "today": "hoje",
         "response_time": "tempo de resposta, últimas {n} verificações: {last} ms agora, no máximo {max} ms",
+        "ops_title": "{title} — equipe",
     },
 }
 

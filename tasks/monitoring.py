@@ -22,6 +22,7 @@ pages nobody).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -37,7 +38,7 @@ from pyinfra.operations.util import any_changed
 from mottivme_monitor.config import expand_env
 from mottivme_monitor.tokens import server_token
 from mottivme_monitor.whatsapp import whatsapp_form
-from tasks import groups, operations, scaling, settings
+from tasks import groups, operations, scaling, settings, vaultkeys
 from tasks.config import peer
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mottivme_monitor"
@@ -47,6 +48,7 @@ SECRETS = f"{ETC}/secrets.env"
 COMMAND = "/usr/local/bin/mottivme-monitor"  # mottivme_monitor/launcher.py
 LAUNCH = f"{ETC}/launch.json"
 PING_ENV = "/etc/mottivme/monitor-ping.env"
+OPS_AUTH = "/etc/caddy/ops-auth"  # the Caddyfile imports it: basicauth of the operators' page
 _VAR = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 
@@ -102,10 +104,11 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
     out, skipped = [], []
     n8n = list(inventory.get_group("n8n_servers", default=[]))
     warning = {"severity": "warning", "ladder": m.warning_ladder}
-    capacity = [{**warning, **c} for c in m.capacity_checks]
+    ops = {"audience": "operators"}  # the servers' own checks: on the operators' page, not the clients'
+    capacity = [{**ops, **warning, **c} for c in m.capacity_checks]
     tier = scaling.settings(n8n[0].data if n8n else host.data)
     if m.leads_query and tier.leads_per_day is not None:
-        capacity.append({**warning, "name": "leads-per-day", "type": "postgres", "dsn": "${SUPABASE_DB_URL}",
+        capacity.append({**ops, **warning, "name": "leads-per-day", "type": "postgres", "dsn": "${SUPABASE_DB_URL}",
                          "description": f"leads per day (tier {tier.tier}: up to {tier.leads_per_day})",
                          "query": m.leads_query, "max_value": tier.leads_per_day, "unit": "leads",
                          "value_label": "leads per day"})
@@ -124,18 +127,18 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
         cl = settings.Cleanup.from_data(s.data)
         scheduled = {"check": True, "cleanup": bool(cl.retention_days), "drill": bk.drill_monthly}
         out.append({"name": f"backup-{s.name}", "description": f"daily backup of {s.name}", "type": "heartbeat",
-                    "sender": s.name, "max_age_minutes": m.backup_max_age_hours * 60})
+                    "sender": s.name, "max_age_minutes": m.backup_max_age_hours * 60, **ops})
         out.append({"name": f"secrets-{s.name}", "description": f"age of the rotatable secrets on {s.name}",
                     "type": "heartbeat", "sender": s.name, "max_age_minutes": 26 * 60, "value_label": "oldest secret",
-                    "max_value": st.secret_max_age_days - st.secret_warn_days - 1, "unit": "days", **warning})
+                    "max_value": st.secret_max_age_days - st.secret_warn_days - 1, "unit": "days", **warning, **ops})
         for job, (what, days) in JOBS.items():
             if scheduled[job]:
                 out.append({"name": f"{job}-{s.name}", "description": f"{what} on {s.name}", "type": "heartbeat",
-                            "sender": s.name, "max_age_minutes": days * 24 * 60, **warning})
+                            "sender": s.name, "max_age_minutes": days * 24 * 60, **warning, **ops})
     for h in managed_hosts():
         for kind, check in reports(h, m).items():
             out.append({"name": f"{kind}-{h.name}", "type": "heartbeat", "sender": h.name,
-                        "max_age_minutes": m.disk_report_minutes * 3, **check})
+                        "max_age_minutes": m.disk_report_minutes * 3, **check, **ops})
     return out, skipped
 
 
@@ -218,6 +221,13 @@ def watch_config(m: settings.Monitor, timezone: str) -> dict:
     }
 
 
+def ops_auth(user: str, password: str) -> str:
+    """Caddy's basicauth block for the operators' page: bcrypt (a salt derived from the password,
+    so the file is the same on every run), base64-encoded as Caddy 2.6 (Debian's) reads it."""
+    hashed = vaultkeys.stable_bcrypt(password, password, f"monitor-ops:{user}", cost=12)
+    return f"basicauth {{\n\t{user} {base64.b64encode(hashed.encode()).decode()}\n}}\n"
+
+
 def secrets_env(conf: dict) -> str:
     """The values of every ${VAR} the configuration uses, for systemd's EnvironmentFile (and the
     command's shell wrapper): single-quoted, so nothing in them is expanded."""
@@ -296,13 +306,16 @@ def monitoring():
     server.shell(name="monitor: one round now (changed)", commands=[f"{COMMAND} run >/dev/null"], _if=changed)
 
     acme_root = operations.caddy_acme_root(b.caddy_acme_ca_root, b.acme_root_file, "monitor: Caddy")
+    auth = operations.secret_file(name=f"monitor: the operators' page's login ({OPS_AUTH}, 0600 caddy)",
+                                  dest=OPS_AUTH, content=HiddenValue(ops_auth(m.ops_user, os.environ["MONITOR_OPS_PASSWORD"])),
+                                  user="caddy", group="caddy")
     caddyfile = files.template(name="monitor: Caddyfile (status page, /ping/)", src="templates/Caddyfile-monitor.j2",
-                               dest="/etc/caddy/Caddyfile", mode="644", base=b, monitor=m)
+                               dest="/etc/caddy/Caddyfile", mode="644", base=b, monitor=m, ops_auth=OPS_AUTH)
     systemd.service(name="monitor: Caddy", service="caddy.service", running=True, enabled=True)
     server.shell(name="monitor: reload Caddy (Caddyfile changed)",
                  commands=["caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile >/dev/null 2>&1 "
                            "|| caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile",
-                           "systemctl reload caddy"], _if=any_changed(caddyfile, acme_root))
+                           "systemctl reload caddy"], _if=any_changed(caddyfile, acme_root, auth))
 
 
 def ping_url(m: settings.Monitor, name: str, *, sender: str, fail: bool = False) -> str:

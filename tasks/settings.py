@@ -207,6 +207,7 @@ class Monitor(_Settings):
     raw_history_days: int = key("monitor_raw_history_days")
     status_host: str = key("monitor_status_host")
     title: str = key("monitor_title")
+    ops_user: str = key("monitor_ops_user")  # the operators' page's login (password: MONITOR_OPS_PASSWORD)
     language: str = key("monitor_language")  # the page's, the alerts' and the clients' (mottivme_monitor/texts.py)
     ping_listen: str = key("monitor_ping_listen")
     ladder: dict = key("monitor_ladder")

@@ -198,6 +198,13 @@ VARIABLES: tuple[Variable, ...] = (
              problem="must be at least 24 letters, digits, _ or -",
              fix="generate it with `openssl rand -hex 24` (each server's heartbeat token is derived from it)",
              generate=_hex(24)),
+    Variable("MONITOR_OPS_PASSWORD", MONITORING,
+             "The operators' status page (https://<monitor_status_host>/ops/: every check, the servers' backups,\n"
+             "disks and capacity, the reasons as written): its password, user group_data monitor_ops_user.\n"
+             "`openssl rand -hex 16`",
+             secret=True, needed=f"group:{groups.MONITORS.name}", check=r"[^\s'\\$]{16,}",
+             problem="must be at least 16 characters, without spaces, quotes, backslashes or $",
+             fix="generate it with `openssl rand -hex 16`", generate=_hex(16)),
     Variable("MONITOR_DEADMAN_URL", MONITORING,
              "Who watches the monitor: a dead man's switch outside (healthchecks.io or a compatible service)\n"
              "pinged after every round; it alerts when the pings stop. e.g. https://hc-ping.com/<uuid>; empty = none.",

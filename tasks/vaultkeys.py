@@ -45,11 +45,17 @@ def password(master: str, account: str) -> str:
     return _derive(master, f"password:{account}").hex()
 
 
+def stable_bcrypt(password: str, salt_from: str, label: str, cost: int = BCRYPT_COST) -> str:
+    """bcrypt of `password` with a salt derived from `salt_from` and `label`: the same hash on
+    every run (a random salt would rewrite its file on every deploy)."""
+    raw = base64.b64encode(_derive(salt_from, f"salt:{label}")[:16]).rstrip(b"=")  # 22 characters
+    salt = b"$2b$%02d$" % cost + raw.translate(bytes.maketrans(_STD, _BCRYPT))
+    return bcrypt.hashpw(password.encode(), salt).decode()
+
+
 def htpasswd_line(master: str, account: str) -> str:
     """`account:$2b$...` for the rest-server's htpasswd file, the same on every run."""
-    raw = base64.b64encode(_derive(master, f"salt:{account}")[:16]).rstrip(b"=")  # 22 characters
-    salt = b"$2b$%02d$" % BCRYPT_COST + raw.translate(bytes.maketrans(_STD, _BCRYPT))
-    return f"{account}:{bcrypt.hashpw(password(master, account).encode(), salt).decode()}"
+    return f"{account}:{stable_bcrypt(password(master, account), master, account)}"
 
 
 def htpasswd(master: str, accounts: list[str]) -> str:

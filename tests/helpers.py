@@ -271,14 +271,20 @@ def secrets_of(sbx) -> dict:
     return sbx.secrets()
 
 
-def monitor_status(monitor) -> dict:
-    """The monitor's status.json through its Caddy, as a browser gets it."""
+def monitor_status(monitor, page: str = "ops") -> dict:
+    """The monitor's status.json through its Caddy, as a browser gets it: the operators' page
+    (every check, behind its login: MONITOR_OPS_PASSWORD), or with page="public" the clients'."""
+    import base64
     import json
     import ssl
     import urllib.request
 
-    url = f"https://localhost:{monitor.h['https_port']}/status.json"
-    with urllib.request.urlopen(url, context=ssl._create_unverified_context(), timeout=20) as r:
+    path, headers = "status.json", {}
+    if page == "ops":
+        login = f"equipe:{monitor.sbx.secrets()['MONITOR_OPS_PASSWORD']}".encode()
+        path, headers = "ops/status.json", {"Authorization": "Basic " + base64.b64encode(login).decode()}
+    req = urllib.request.Request(f"https://localhost:{monitor.h['https_port']}/{path}", headers=headers)
+    with urllib.request.urlopen(req, context=ssl._create_unverified_context(), timeout=20) as r:
         return json.loads(r.read())
 
 

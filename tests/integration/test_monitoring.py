@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import monitor_status, run_pyinfra
 
 RECEIVER_PORT = 8599
+STATUS_HOST = "status.sbx.test"  # group_data/sandbox.py monitor_status_host
 # a webhook receiver on the monitor host stands in for WhatsApp's API (apprise's json:// posts to it)
 RECEIVER = f"""
 import http.server, sys
@@ -94,9 +95,17 @@ def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, 
     for check in (f"check-{name}", f"cleanup-{name}", *reports):
         assert (service(doc, check)["state"], service(doc, check)["reason"]) == ("up", ""), service(doc, check)
     drill = service(doc, f"drill-{name}")
-    assert (drill["state"], drill["reason"]) == ("warning", "reported failure"), drill  # published: its kind only
+    # the operators' page (behind its login): the reason as the server sent it
+    assert (drill["state"], drill["reason"]) == (
+        "warning", "reported failure: restore drill failed: find snapshot: no snapshot 'deadbeef'"), drill
     assert "reported failure: restore drill failed: find snapshot: no snapshot 'deadbeef'" in \
         monitor.sh("mottivme-monitor status")  # the operators' view on the monitor host: all of it
+    # the clients' page: their services only, reasons in the fixed vocabulary; /ops/ needs the login
+    public = {s["name"] for s in monitor_status(monitor, "public")["services"]}
+    assert {"n8n", "supabase-db"} <= public and not any(s.split("-")[0] in ("backup", "drill", "disk") for s in public)
+    ops = monitor.sh(f"curl -sk -o /dev/null -w '%{{http_code}}' --resolve {STATUS_HOST}:443:127.0.0.1 "
+                     f"https://{STATUS_HOST}/ops/status.json")
+    assert ops == "401", ops
     assert "Todos os sistemas funcionando" in doc["summary"]["text"]  # a warning is not an outage
     # checks whose variables are not set in the sandbox (Railway, GoHighLevel...) are left out
     assert "gohighlevel" not in {s["name"] for s in doc["services"]}
@@ -248,7 +257,7 @@ def test_the_team_posts_an_incident_the_page_and_the_clients_get_it_and_resolvin
                      "--data", "title=Automations delayed", "--data", "impact=New leads wait up to 30 min",
                      "--data", "clients=12", "--data", "eta=45m", "--data", "notify_clients=yes"], sandbox_env)
     assert r.returncode == 0 and "incident #1 opened: Automations delayed" in r.stdout + r.stderr, r.stdout[-3000:]
-    doc = monitor_status(monitor)  # the public status.json, through the monitor's Caddy
+    doc = monitor_status(monitor, "public")  # the clients' status.json, through the monitor's Caddy
     (posted,) = [p for p in doc["reports"] if p["title"] == "Automations delayed"]
     assert posted["status"] == "investigating" and posted["updates"][0]["eta"].endswith("-03:00")
     assert "clients" not in posted

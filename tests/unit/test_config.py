@@ -170,14 +170,17 @@ def test_backup_vault_needs_its_master_secret():
     assert check_optional(groups, {"BACKUP_VAULT_SECRET": "ab" * 32}) == []
 
 
-def test_monitor_host_needs_a_ping_token():
+def test_monitor_host_needs_a_ping_token_and_the_operators_password():
     groups = {"monitors": [("mon1", {})]}
-    (err,) = check_optional(groups, {})
-    assert err.startswith("MONITOR_PING_TOKEN is not set") and "openssl rand -hex 24" in err
-    assert check_optional(groups, {"MONITOR_PING_TOKEN": "a" * 48}) == []
+    ops, token = sorted(check_optional(groups, {}))
+    assert token.startswith("MONITOR_PING_TOKEN is not set") and "openssl rand -hex 24" in token
+    assert ops.startswith("MONITOR_OPS_PASSWORD is not set") and "openssl rand -hex 16" in ops
+    ok = {"MONITOR_PING_TOKEN": "a" * 48, "MONITOR_OPS_PASSWORD": "b" * 32}
+    assert check_optional(groups, ok) == []
     assert check_optional({"monitors": []}, {}) == []
+    (err,) = check_optional(groups, {**ok, "MONITOR_OPS_PASSWORD": "short"})
+    assert err.startswith("MONITOR_OPS_PASSWORD must be at least 16 characters") and "short" not in err
     # the dead man's switch that watches the monitor: a ping URL, refused without a word of it
-    ok = {"MONITOR_PING_TOKEN": "a" * 48}
     assert check_optional(groups, {**ok, "MONITOR_DEADMAN_URL": "https://hc-ping.com/6f1c0e1a-uuid"}) == []
     (err,) = check_optional(groups, {**ok, "MONITOR_DEADMAN_URL": "hc-ping.com/6f1c0e1a-uuid"})
     assert err.startswith("MONITOR_DEADMAN_URL must be an http(s) ping URL") and "6f1c0e1a" not in err

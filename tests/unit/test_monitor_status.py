@@ -4,6 +4,8 @@ import json
 import re
 import time
 
+import pytest
+
 from mottivme_monitor import clock, config, statuspage
 from mottivme_monitor.checks import Result
 from mottivme_monitor.store import Store
@@ -148,3 +150,36 @@ def test_status_page_for_20_services_and_30_days_is_fast(tmp_path):
         elapsed = time.perf_counter() - start
     assert elapsed < 0.3, elapsed
     assert data["services"][0]["uptime_30d"] == 99.93
+
+
+def test_the_clients_page_has_their_services_the_operators_page_every_check_with_its_reason(tmp_path):
+    """Issue 16 item 3: the public page is for clients (n8n, the APIs); the servers' own checks
+    (backups, disks, capacity) and the reasons as written go on /ops/, behind a login — with
+    URLs and passwords hidden even there."""
+    cfg = make_cfg(tmp_path, [
+        {"name": "n8n", "type": "http", "url": "http://127.0.0.1:9/", "description": "Automations"},
+        {"name": "supabase-db", "type": "postgres", "dsn": "postgresql://x", "query": "select 1"},
+        {"name": "backup-n8n1", "type": "heartbeat", "max_age_minutes": 1560, "audience": "operators"}])
+    now = ts("2025-03-03T06:00:00Z")
+    with Store(cfg.db) as store:
+        store.record_result("n8n", now - 60, Result(True, 10, ""))
+        leak = "connection to postgresql://postgres:hunter22@db.internal:5432/postgres failed: password=hunter22"
+        store.record_result("supabase-db", now - 60, Result(False, 5, leak))
+        store.record_result("backup-n8n1", now - 60, Result(False, None, "no ping for 27 h (max 26 h)"))
+        public = statuspage.write(cfg, store, now)
+    assert [s["name"] for s in public["services"]] == ["n8n", "supabase-db"]
+    assert public["summary"]["text"] == "1 of 2 services down"
+    assert json.loads((tmp_path / "www" / "status.json").read_text())["services"][1]["reason"] == "check failed"
+    page = (tmp_path / "www" / "index.html").read_text()
+    assert "backup-n8n1" not in page and "hunter22" not in page
+    ops = json.loads((tmp_path / "www" / "ops" / "status.json").read_text())
+    assert [s["name"] for s in ops["services"]] == ["n8n", "supabase-db", "backup-n8n1"]
+    assert ops["summary"]["text"] == "2 of 3 services down" and ops["title"] == "Mottivme <status> — operators"
+    reasons = {s["name"]: s["reason"] for s in ops["services"]}
+    assert reasons["backup-n8n1"] == "no ping for 27 h (max 26 h)"
+    assert reasons["supabase-db"] == "connection to <url> failed: password=<hidden>"
+    ops_page = (tmp_path / "www" / "ops" / "index.html").read_text()
+    assert "backup-n8n1" in ops_page and "hunter22" not in ops_page and "db.internal" not in ops_page
+    bad = {"name": "x", "type": "http", "url": "http://127.0.0.1:9/", "audience": "team"}
+    with pytest.raises(config.ConfigError, match="'audience' must be one of public, operators"):
+        make_cfg(tmp_path, [bad])

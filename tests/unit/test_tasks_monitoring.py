@@ -277,3 +277,18 @@ def test_a_watch_that_names_no_apprise_channel_stops_the_deploy_naming_the_fix(f
     with pytest.raises(settings.SettingsError, match="'silent_minutes' must be a number of minutes above 0"):
         monitoring.watch_config(settings.Monitor(**{**m.__dict__, "watch": {"silent_minutes": 0, "channels": ["email"]}}),
                                 "America/Sao_Paulo")
+
+
+def test_the_operators_login_is_a_stable_bcrypt_caddy_reads_and_never_the_password():
+    import base64
+
+    import bcrypt
+
+    block = monitoring.ops_auth("equipe", "s3cret-ops-password-0123")
+    assert block == monitoring.ops_auth("equipe", "s3cret-ops-password-0123")  # the same file every run
+    assert "s3cret" not in block
+    user, encoded = block.splitlines()[1].split()
+    assert block.startswith("basicauth {\n\t") and user == "equipe"
+    hashed = base64.b64decode(encoded)  # Caddy 2.6 (Debian's) reads the hash base64-encoded
+    assert bcrypt.checkpw(b"s3cret-ops-password-0123", hashed) and not bcrypt.checkpw(b"other", hashed)
+    assert monitoring.ops_auth("equipe", "another-password-000000") != block

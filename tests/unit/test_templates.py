@@ -196,7 +196,7 @@ def caddyfiles(d) -> dict[str, str]:
     """Both Caddyfiles of group data `d`: the n8n server's (its site first) and the monitor's."""
     return {"n8n.example.test": render("Caddyfile.j2", n8n_host="n8n.example.test", scaling=scaling.settings(d),
                                        owner_claimed=True, **of(d, "base")),
-            d["monitor_status_host"]: render("Caddyfile-monitor.j2", **of(d, "base", "monitor"))}
+            d["monitor_status_host"]: render("Caddyfile-monitor.j2", **of(d, "base", "monitor"), ops_auth="/etc/caddy/ops-auth")}
 
 
 def test_caddyfile_production_is_caddys_automatic_https_with_hsts():
@@ -255,9 +255,12 @@ def test_no_template_holds_a_program():
 
 def test_monitor_caddyfile_serves_the_page_and_the_pings():
     d = group_data()
-    text = render("Caddyfile-monitor.j2", **of(d, "base", "monitor"))
+    text = render("Caddyfile-monitor.j2", **of(d, "base", "monitor"), ops_auth="/etc/caddy/ops-auth")
     assert "status.mottivme.com.br {" in text and f"root * {d['monitor_state_dir']}/www" in text
     assert f"reverse_proxy {d['monitor_ping_listen']}" in text and "handle /ping/*" in text
+    # the operators' page asks for its login (the file the deploy writes, 0600 caddy)
+    ops = text[text.index("handle /ops/* {"):]
+    assert ops.index("import /etc/caddy/ops-auth") < ops.index("file_server") < ops.index("handle {")
 
 
 def test_monitor_units():
