@@ -329,6 +329,6 @@ def _write_postmortem(cfg: Config, store: Store, report, tz) -> str:
                                        report.resolved)
     path = os.path.join(directory, reports.postmortem_name(report, tz))
     with open(path, "w", encoding="utf-8") as f:
-        f.write(reports.postmortem(report, incidents, sent, tz, cfg.timezone))
+        f.write(reports.postmortem(report, incidents, sent, tz, cfg.timezone, cfg.say))
     store.set_report(report.id, postmortem=path)
     return path

@@ -69,14 +69,14 @@ def update_due(report: Report, now: int, every_minutes: float) -> bool:
     return now - max(report.last_posted, report.reminded or 0) >= every_minutes * 60
 
 
-def reminder(report: Report, now: int, tz: ZoneInfo) -> tuple[str, str]:
+def reminder(report: Report, now: int, tz: ZoneInfo, say: Say | None = None) -> tuple[str, str]:
     """The team's "post an update" reminder (SOP: update the status page every 15 minutes)."""
-    quiet = clock.duration(now - report.last_posted)
-    title = f"[UPDATE DUE] incident #{report.id} ({report.title}): no update posted for {quiet}"
+    say = say or Say("en", tz.key)
+    title = say("update_due", id=report.id, title=report.title, quiet=clock.duration(now - report.last_posted))
     body = "\n".join([
-        f"Services: {', '.join(report.services)}. Last update {local(report.last_posted, tz)}: "
-        f"{report.updates[0].message if report.updates else report.impact}",
-        f"Post one (with an estimate): mottivme-monitor incident update {report.id} --message '...' --eta 30m",
+        say("update_due_body", services=", ".join(report.services), at=say.local(report.last_posted),
+            last=report.updates[0].message if report.updates else report.impact),
+        say("update_due_how", id=report.id),
     ])
     return title, body
 
@@ -118,44 +118,44 @@ def postmortem_name(report: Report, tz: ZoneInfo) -> str:
     return f"{datetime.fromtimestamp(report.opened, tz):%Y-%m-%d}-incident-{report.id}.md"
 
 
-def postmortem(report: Report, incidents: list[Incident], notifications: list, tz: ZoneInfo, tz_name: str) -> str:
+def postmortem(report: Report, incidents: list[Incident], notifications: list, tz: ZoneInfo, tz_name: str,
+               say: Say | None = None) -> str:
     """The post-mortem's skeleton (SOP 05, Post-incidente: document what happened, a prevention
     plan, a review with the team): the facts filled in from the monitor's history and the updates
-    posted; the analysis left for the team."""
+    posted; the analysis left for the team. In `say`'s language (English on `tz` when not given)."""
+    say = say or Say("en", tz.key)
+    states = say.raw("update_state")
     events = []
     for i in incidents:
-        events.append((i.started, f"monitor: {i.check} down ({public(i.reason)})" if i.reason else f"monitor: {i.check} down"))
+        events.append((i.started, say("pm_down_why", check=i.check, reason=public(i.reason)) if i.reason
+                       else say("pm_down", check=i.check)))
         if i.recovered or i.resolved:
             events.append((i.recovered or i.resolved,
-                           f"monitor: {i.check} up again after {clock.duration((i.recovered or i.resolved) - i.started)}"))
+                           say("pm_up", check=i.check, duration=clock.duration((i.recovered or i.resolved) - i.started))))
     for n in notifications:
-        events.append((n["ts"], f"sent to {n['channel']} ({n['outcome']}): {n['message']}"))
+        events.append((n["ts"], say("pm_sent", channel=n["channel"], outcome=n["outcome"], message=n["message"])))
     for u in report.updates:
-        eta = f" (expected resolution {local(u.eta, tz)})" if u.eta else ""
-        events.append((u.ts, f"posted, {u.status}: {u.message}{eta}"))
+        eta = say("pm_eta", eta=say.local(u.eta)) if u.eta else ""
+        status = u.status if say.lang == "en" else states.get(u.status, u.status).lower()
+        events.append((u.ts, say("pm_posted", status=status, message=u.message, eta=eta)))
     events.sort(key=lambda e: e[0])
     first_down = min([i.started for i in incidents] + [report.opened])
-    rows = [
-        ("Services", ", ".join(report.services)),
-        ("Impact", report.impact),
-        ("Clients affected", "unknown" if report.clients is None else str(report.clients)),
-        ("First failure seen by the monitor", local(first_down, tz)),
-        ("Incident posted", local(report.opened, tz)),
-        ("Resolved", f"{local(report.resolved, tz)} ({clock.duration(report.resolved - first_down)} "
-                     "after the first failure)" if report.resolved else "not yet"),
-        ("Updates posted", str(len(report.updates))),
+    values = [
+        ", ".join(report.services),
+        report.impact,
+        say("pm_unknown") if report.clients is None else str(report.clients),
+        say.local(first_down),
+        say.local(report.opened),
+        say("pm_after", at=say.local(report.resolved), duration=clock.duration(report.resolved - first_down))
+        if report.resolved else say("pm_not_yet"),
+        str(len(report.updates)),
     ]
-    lines = [f"# Post-mortem: incident #{report.id} — {report.title}", "",
-             "Write it within a day of the resolution and review it with the team (SOP 05, Post-incidente).",
-             f"Times are {tz_name}.", "", "| | |", "|---|---|"]
-    lines += [f"| {k} | {_cell(v)} |" for k, v in rows]
-    lines += ["", "## Timeline", "", "From the monitor's history and the updates posted:", ""]
-    lines += [f"- {local(ts, tz)} — {text}" for ts, text in events]
-    lines += ["", "## What happened", "", "_The cause, and how it was found._", "",
-              "## What we did", "", "_What fixed it; what was tried before._", "",
-              "## What went well, what did not", "", "_Detection, communication, the runbooks._", "",
-              "## Prevention plan", "", "| Action | Owner | Due |", "|---|---|---|", "| | | |", "",
-              "## Review", "", "Reviewed with the team on: ____  by: ____", ""]
+    lines = [line.format(id=report.id, title=report.title, tz=tz_name) for line in say.raw("pm_head")]
+    lines += ["", "| | |", "|---|---|"]
+    lines += [f"| {k} | {_cell(v)} |" for k, v in zip(say.raw("pm_rows"), values, strict=True)]
+    lines += ["", *say.raw("pm_body"), ""]
+    lines += [f"- {say.local(ts)} — {text}" for ts, text in events]
+    lines += ["", *say.raw("pm_sections")]
     return "\n".join(lines)
 
 

@@ -127,7 +127,7 @@ def _remind_reports(cfg: Config, store: Store, now: int, out: Printer, *_) -> No
         return
     for report in store.reports(open_only=True, limit=100):
         if reports.update_due(report, now, cfg.incidents.update_minutes):
-            title, body = reports.reminder(report, now, cfg.tz)
+            title, body = reports.reminder(report, now, cfg.tz, cfg.say)
             plan = ladder.Plan("update-due", f"incident-{report.id}", cfg.incidents.channels, title, body)
             done, _ = ladder.delivered(deliver(cfg, store, plan, plan.channels, now, out))
             if done:

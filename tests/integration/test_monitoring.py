@@ -266,13 +266,16 @@ def test_the_team_posts_an_incident_the_page_and_the_clients_get_it_and_resolvin
     assert "/whatsapp " in log
 
     monitor.sh(f"mottivme-monitor run --now {at(16)}")
-    assert "[UPDATE DUE] incident #1 (Automations delayed)" in monitor.sh("cat /tmp/itest-whatsapp.log")
+    titles = [json.loads(line.split(" ", 1)[1]).get("title", "")
+              for line in monitor.sh("cat /tmp/itest-whatsapp.log").splitlines() if line.startswith("/whatsapp ")]
+    assert any(t.startswith("[ATUALIZAÇÃO PENDENTE] incidente #1 (Automations delayed)") for t in titles), titles
 
     r = run_pyinfra(["-y", "inventory.py", "runbooks/incident.py", "--data", "action=resolve", "--data", "id=1",
                      "--data", "message=Back to normal"], sandbox_env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     path = re.search(r"post-mortem skeleton: (\S+\.md)", r.stdout + r.stderr)[1]
     postmortem = monitor.sh(f"cat {path}")
-    assert "# Post-mortem: incident #1 — Automations delayed" in postmortem and "| Clients affected | 12 |" in postmortem
-    assert "posted, investigating: New leads wait up to 30 min" in postmortem and "posted, resolved: Back to normal" in postmortem
+    assert "# Post-mortem: incidente #1 — Automations delayed" in postmortem and "| Clientes afetados | 12 |" in postmortem
+    assert ("publicado, investigando: New leads wait up to 30 min" in postmortem
+            and "publicado, resolvido: Back to normal" in postmortem), postmortem
     assert monitor_status(monitor)["reports"][0]["resolved"]

@@ -84,3 +84,21 @@ def test_an_unknown_language_is_refused_naming_the_choices(tmp_path):
                         language="es")
     with pytest.raises(config.ConfigError, match="'language': 'es' is not one of pt-BR, en"):
         config.load(str(path))
+
+
+def test_the_teams_reminder_and_the_post_mortem_in_portuguese():
+    from mottivme_monitor.store import Report, Update
+
+    say, t0 = Say("pt-BR", SP), clock.parse_iso(at(0))
+    updates = (Update(id=2, report_id=3, ts=t0 + 900, status="resolved", message="Voltou ao normal", eta=None),
+               Update(id=1, report_id=3, ts=t0, status="investigating", message="Leads esperando", eta=t0 + 1800))
+    report = Report(id=3, title="Automações atrasadas", impact="Leads esperam 30 min", services=["n8n"], clients=12,
+                    opened=t0, resolved=t0 + 900, reminded=None, postmortem="", updates=updates)
+    title, body = reports.reminder(report, t0 + 1800, None, say)
+    assert title == "[ATUALIZAÇÃO PENDENTE] incidente #3 (Automações atrasadas): nenhuma atualização há 15 min"
+    assert body.splitlines()[0] == "Serviços: n8n. Última atualização 01/03/2025 00:27: Voltou ao normal"
+    text = reports.postmortem(report, [], [], None, SP, say)
+    assert text.startswith("# Post-mortem: incidente #3 — Automações atrasadas\n")
+    assert "| Clientes afetados | 12 |" in text and "| Resolvido | 01/03/2025 00:27 (15 min após a primeira falha) |" in text
+    assert "- 01/03/2025 00:12 — publicado, investigando: Leads esperando (previsão de solução 01/03/2025 00:42)" in text
+    assert "## Plano de prevenção" in text and "## Linha do tempo" in text
