@@ -9,7 +9,7 @@ from tasks.backup import backup, backup_settings, vault, vault_settings
 from tasks.base import base
 from tasks.docker import docker
 from tasks.hostprograms import cleanup_settings, host_programs
-from tasks.monitoring import monitor_hosts, monitoring, report_settings, reporting, watching
+from tasks.monitoring import monitor_hosts, monitoring, report_settings, reporting, unwatching, watching
 from tasks.n8n import host_settings, n8n_stack, worker_hosts
 from tasks.rotation import refuse_deploy_if_pending
 from tasks.workers import tunnel_endpoint, workers
@@ -56,9 +56,13 @@ if "backup_vault" in host.groups:
     vault()
 if "monitors" in host.groups:
     monitoring()
-if ("n8n_servers" in host.groups and "monitors" not in host.groups and monitor_hosts()
-        and settings.Monitor.from_data(host.data).watch):
-    watching()  # the n8n server watches the monitor in return (after it: its first round finds the page)
+if "n8n_servers" in host.groups and "monitors" not in host.groups:
+    # the n8n server watches the monitor in return (a first round that runs before the monitor's
+    # page exists records "down" for a minute: no page before silent_minutes)
+    if monitor_hosts() and settings.Monitor.from_data(host.data).watch:
+        watching()
+    else:
+        unwatching()
 if {"backup_vault", "monitors"} & set(host.groups) and not {"n8n_servers", "n8n_workers"} & set(host.groups):
     # the vault: vault-prune (runbooks/vault_prune.py); with a monitor, report-disk: disk and memory
     programs = {"vault": vault_settings()} if "backup_vault" in host.groups else {}

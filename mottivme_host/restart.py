@@ -48,6 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(ns, s: Settings, runner: Runner) -> int:
     timeout = s.ready_timeout if ns.timeout is None else ns.timeout
     st = Stack(s, runner)
+    for service in s.pooled:  # a rule left by a run that was killed outright (SIGKILL, a reboot of the CLI's host)
+        _undrain(st, runner, service)
     for service in [x for x in s.services if x != "n8n"]:
         _restart_one(st, runner, service, timeout)
     if "n8n" in s.services:
@@ -72,56 +74,68 @@ def _health(st: Stack, runner: Runner, service: str) -> str:
     return r.stdout.strip() if r.ok else ""
 
 
-def _pid(runner: Runner, cid: str) -> str:
-    """The container's main process id ("" when it does not run)."""
-    r = runner.run(["docker", "inspect", "--format", "{{.State.Pid}}", cid], check=False)
-    pid = r.stdout.strip() if r.ok else ""
-    return pid if pid.isdigit() and pid != "0" else ""
+def _netns(runner: Runner, cid: str) -> str:
+    """The container's network namespace file (Docker's SandboxKey: never the host's own
+    namespace, whatever process ids do meanwhile); "" when it has none (not running)."""
+    r = runner.run(["docker", "inspect", "--format", "{{.NetworkSettings.SandboxKey}}", cid], check=False)
+    key = r.stdout.strip() if r.ok else ""
+    return key if key.startswith("/") else ""
 
 
-def _in_flight(runner: Runner, pid: str) -> int:
-    """Connections established to n8n's port in the namespace of process `pid` (/proc/PID/net/tcp*:
-    the local address's port in hex, state 01 = established)."""
-    r = runner.run(["cat", f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"], check=False)
+def _in_ns(netns: str, *argv: str) -> list[str]:
+    return ["nsenter", f"--net={netns}", *argv]
+
+
+def _in_flight(runner: Runner, netns: str) -> int:
+    """Connections established to n8n's port in that namespace (/proc/net/tcp*: the local
+    address's port in hex, state 01 = established)."""
+    r = runner.run(_in_ns(netns, "cat", "/proc/net/tcp", "/proc/net/tcp6"), check=False)
     port = f":{N8N_PORT:04X}"
-    return sum(1 for line in r.stdout.splitlines()[1:]
+    return sum(1 for line in r.stdout.splitlines()
                if len(f := line.split()) > 3 and f[1].endswith(port) and f[3] == "01")
 
 
 def _drain(st: Stack, runner: Runner, service: str) -> str:
     """Refuse new connections to `service` and wait (up to drain_seconds) for the ones in flight;
-    return its process id ("" when it does not run: nothing to drain)."""
+    return its namespace ("" when it does not run, or cannot be drained: restarted as before)."""
     cid = st.container_id(service)
-    pid = _pid(runner, cid) if cid else ""
-    if not pid:
+    netns = _netns(runner, cid) if cid else ""
+    if not netns:
         return ""
     t = runner.now()
-    r = runner.run(["nsenter", "-t", pid, "-n", "nft", "-f", "-"], input=DRAIN_RULES, check=False)
+    r = runner.run(_in_ns(netns, "nft", "-f", "-"), input=DRAIN_RULES, check=False)
     if not r.ok:  # restart it all the same: as before draining, a webhook or two may fail
         err = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
         stderr_line(f"{PROG}: WARNING cannot drain {service} ({err}): restarting it without; "
                     "install nftables (the deploy does)")
         return ""
-    n = _in_flight(runner, pid)
+    n = _in_flight(runner, netns)
     while n and runner.now() - t < st.s.drain_seconds:
         runner.sleep(DRAIN_INTERVAL)
-        n = _in_flight(runner, pid)
+        n = _in_flight(runner, netns)
     left = f", {n} still open after {st.s.drain_seconds}s" if n else ""
     out_line(f"{service} takes no new requests (Caddy sends them to the others): drained in "
              f"{runner.now() - t:.1f}s{left}")
-    return pid
+    return netns
 
 
 def _undrain(st: Stack, runner: Runner, service: str) -> None:
-    """Take the drain rule away if `service`'s network namespace still has it (its restart did not
-    happen, or kept the namespace)."""
+    """Take the drain rule away if `service`'s namespace has it (its restart did not happen or
+    kept the namespace, or an earlier run was cut short); a failure is a warning, never hides
+    the run's own error."""
     cid = st.container_id(service)
-    pid = _pid(runner, cid) if cid else ""
-    if not pid:
+    netns = _netns(runner, cid) if cid else ""
+    if not netns:
         return
-    r = runner.run(["nsenter", "-t", pid, "-n", "nft", "list", "tables"], check=False)
-    if f"table inet {DRAIN_TABLE}" in (line.strip() for line in r.stdout.splitlines()):
-        runner.run(["nsenter", "-t", pid, "-n", "nft", "delete", "table", "inet", DRAIN_TABLE])
+    r = runner.run(_in_ns(netns, "nft", "list", "tables"), check=False)
+    if f"table inet {DRAIN_TABLE}" not in (line.strip() for line in r.stdout.splitlines()):
+        return
+    r = runner.run(_in_ns(netns, "nft", "delete", "table", "inet", DRAIN_TABLE), check=False)
+    if r.ok:
+        out_line(f"{service}: the drain rule is taken away (it takes requests again)")
+    else:
+        stderr_line(f"{PROG}: WARNING {service} may still refuse requests: `nsenter --net={netns} nft delete "
+                    f"table inet {DRAIN_TABLE}` failed; run it by hand")
 
 
 def _restart_one(st: Stack, runner: Runner, service: str, timeout: int) -> None:
@@ -129,11 +143,13 @@ def _restart_one(st: Stack, runner: Runner, service: str, timeout: int) -> None:
     worker drains itself (stop timeout = drain + 30 s); then it must be healthy again (its compose
     health check) within `timeout` seconds of the restart's start."""
     t = runner.now()
-    drained = service in st.s.pooled and _drain(st, runner, service)
+    pooled = service in st.s.pooled
     try:
+        if pooled:
+            _drain(st, runner, service)
         _restart(st, "-t", str(st.s.drain_seconds + 30), service)
-    finally:
-        if drained:
+    finally:  # also when cut short (Ctrl-C, a lost session): the rule never outlives the run
+        if pooled:
             _undrain(st, runner, service)
     while True:
         health = _health(st, runner, service)

@@ -22,6 +22,7 @@ EXACT = [re.compile(p) for p in (
     r"connection refused", r"connection reset", r"connection closed without a response",
     r"response is not JSON",
     rf"[a-z_][a-z0-9_.]{{0,40}} is {_DUR} old, expected at most {_DUR}",  # a time in the response (a path of the config)
+    rf"[a-z_][a-z0-9_.]{{0,40}} is {_DUR} in the future",
     rf"took {_NUM} ms > {_NUM} ms",
     r"no server certificate", r"certificate expired today", rf"certificate expired {_NUM} days ago",
     rf"certificate expires in {_NUM} days \(< {_NUM}\)",
@@ -50,14 +51,27 @@ KINDS = [
 JSON_CONDITION = re.compile(r"^\S+ is (?:missing|present, expected absent|.+, expected .+)$")
 
 
-_SECRETISH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+"
-                        r"|\b(password|passwd|pwd|token|api_?key|secret)\s*[=:]\s*\S+", re.IGNORECASE)
+_SECRETISH = re.compile(
+    r"(?P<url>[A-Za-z][A-Za-z0-9+.-]*://\S+)"
+    r"|(?P<auth>authorization|proxy-authorization)\s*[=:]\s*(?:(?:bearer|basic|token)\s+)?(?:\"[^\"]*\"|'[^']*'|\S+)"
+    r"|(?P<bearer>\bbearer\s+\S+)"
+    r"|(?P<name>[\w-]*(?:password|passwd|pwd|token|secret|api[_-]?key|credential)[\w-]*)\s*[=:]\s*"
+    r"(?:\"[^\"]*\"|'[^']*'|\S+)", re.IGNORECASE)
 
 
 def scrub(reason: str) -> str:
     """The reason for the operators' page (behind its login): as written, but every URL (a
-    connection string holds its password) and every `password=...`-like pair hidden."""
-    return _SECRETISH.sub(lambda m: f"{m.group(1)}=<hidden>" if m.group(1) else "<url>", reason)
+    connection string holds its password), every Authorization/Bearer value and every
+    `password=...`-like pair (`access_token: ...`, `X-Api-Key: ...`, quoted or not) hidden."""
+    def hide(m: re.Match) -> str:
+        if m.group("url"):
+            return "<url>"
+        if m.group("auth"):
+            return f"{m.group('auth')}: <hidden>"
+        if m.group("bearer"):
+            return "Bearer <hidden>"
+        return f"{m.group('name')}=<hidden>"
+    return _SECRETISH.sub(hide, reason)
 
 
 def public(reason: str) -> str:

@@ -86,8 +86,7 @@ def build(cfg: Config, store: Store, now: int, published: bool = True, audience:
                     "text": text},
         "services": services,
         "incidents": {"open": [_incident_json(i, now, say) for i in open_incidents.values()],
-                      "recent": [_incident_json(i, now, say) for i in store.recent_incidents(HISTORY * 5)
-                                 if i.check in names][:HISTORY]},
+                      "recent": [_incident_json(i, now, say) for i in store.recent_incidents(HISTORY, sorted(names))]},
         "maintenance": [{"check": w.check, "starts": clock.iso(w.starts), "ends": clock.iso(w.ends),
                          "reason": w.reason} for w in windows],
         # what the team posted (reports.py), open ones first, newest first; times on the readers' clock
@@ -293,10 +292,16 @@ def _write_atomic(path: str, text: str) -> None:
         raise
 
 
+def ops_dir(cfg: Config) -> str:
+    """The operators' page: `ops` beside www_dir, never inside the public page's folder (Caddy
+    serves it at /ops/ behind its login)."""
+    return os.path.join(os.path.dirname(os.path.abspath(cfg.www_dir)), "ops")
+
+
 def write(cfg: Config, store: Store, now: int) -> dict:
     """Regenerate the clients' page (www_dir/index.html, status.json: the public checks, reasons
-    in the fixed vocabulary) and the operators' (www_dir/ops/: every check, reasons as written
-    with URLs and passwords hidden; Caddy asks for its login); returns the clients' data."""
+    in the fixed vocabulary) and the operators' (ops_dir: every check, reasons as written with
+    URLs and passwords hidden; Caddy asks for its login); returns the clients' data."""
     data = build(cfg, store, now)
     ops = build(cfg, store, now, published=False, audience="operators")
     ops["title"] = cfg.say("ops_title", title=cfg.title)
@@ -306,7 +311,7 @@ def write(cfg: Config, store: Store, now: int) -> dict:
             svc["incident"]["reason"] = scrub(svc["incident"]["reason"])
     for incident in ops["incidents"]["open"] + ops["incidents"]["recent"]:
         incident["reason"] = scrub(incident["reason"])
-    for directory, doc in ((cfg.www_dir, data), (os.path.join(cfg.www_dir, "ops"), ops)):
+    for directory, doc in ((cfg.www_dir, data), (ops_dir(cfg), ops)):
         os.makedirs(directory, exist_ok=True)
         _write_atomic(os.path.join(directory, "status.json"), json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
         _write_atomic(os.path.join(directory, "index.html"), render_html(doc))

@@ -239,9 +239,12 @@ class Store:
         return [_incident(r) for r in self.conn.execute(
             "SELECT * FROM incidents WHERE resolved IS NULL ORDER BY started")]
 
-    def recent_incidents(self, limit: int = 20) -> list[Incident]:
+    def recent_incidents(self, limit: int = 20, checks: list[str] | None = None) -> list[Incident]:
+        """The latest resolved incidents (of `checks` only, when given)."""
+        only = f" AND check_name IN ({','.join('?' * len(checks))})" if checks is not None else ""
         return [_incident(r) for r in self.conn.execute(
-            "SELECT * FROM incidents WHERE resolved IS NOT NULL ORDER BY started DESC, id DESC LIMIT ?", (limit,))]
+            f"SELECT * FROM incidents WHERE resolved IS NOT NULL{only} ORDER BY started DESC, id DESC LIMIT ?",
+            (*(checks or ()), limit))]
 
     def incidents_owing_resolved(self) -> list[Incident]:
         return [_incident(r) for r in self.conn.execute(

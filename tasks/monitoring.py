@@ -32,6 +32,7 @@ from pathlib import Path
 
 from pyinfra import host, inventory, logger
 from pyinfra.api import HiddenValue, deploy
+from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -221,10 +222,13 @@ def watch_config(m: settings.Monitor, timezone: str) -> dict:
     }
 
 
-def ops_auth(user: str, password: str) -> str:
-    """Caddy's basicauth block for the operators' page: bcrypt (a salt derived from the password,
-    so the file is the same on every run), base64-encoded as Caddy 2.6 (Debian's) reads it."""
-    hashed = vaultkeys.stable_bcrypt(password, password, f"monitor-ops:{user}", cost=12)
+def ops_auth(user: str, password: str, salt_from: str) -> str:
+    """Caddy's basicauth block for the operators' page: bcrypt with a salt derived from another
+    secret (`salt_from`, MONITOR_PING_TOKEN: never from the password itself, which would make the
+    salt a fast hash of it), so the file is the same on every run; base64-encoded as Caddy 2.6
+    (Debian's) reads it. Cost 8: the password is random (the variable's check), and Caddy hashes
+    every request to /ops/, asked or not."""
+    hashed = vaultkeys.stable_bcrypt(password, salt_from, f"monitor-ops:{user}", cost=8)
     return f"basicauth {{\n\t{user} {base64.b64encode(hashed.encode()).decode()}\n}}\n"
 
 
@@ -307,7 +311,8 @@ def monitoring():
 
     acme_root = operations.caddy_acme_root(b.caddy_acme_ca_root, b.acme_root_file, "monitor: Caddy")
     auth = operations.secret_file(name=f"monitor: the operators' page's login ({OPS_AUTH}, 0600 caddy)",
-                                  dest=OPS_AUTH, content=HiddenValue(ops_auth(m.ops_user, os.environ["MONITOR_OPS_PASSWORD"])),
+                                  dest=OPS_AUTH, content=HiddenValue(ops_auth(m.ops_user, os.environ["MONITOR_OPS_PASSWORD"],
+                                                                      os.environ["MONITOR_PING_TOKEN"])),
                                   user="caddy", group="caddy")
     caddyfile = files.template(name="monitor: Caddyfile (status page, /ping/)", src="templates/Caddyfile-monitor.j2",
                                dest="/etc/caddy/Caddyfile", mode="644", base=b, monitor=m, ops_auth=OPS_AUTH)
@@ -392,6 +397,21 @@ def watching():
     # a first round now when anything changed: a broken configuration fails this deploy
     server.shell(name="watch: one round now (changed)", commands=[f"{COMMAND} run >/dev/null"],
                  _if=any_changed(*installed))
+
+
+@deploy("No watch of the monitor")
+def unwatching():
+    """An n8n server that no longer watches (monitor_watch None, no monitor host in the inventory):
+    its watch's timer stops and goes, and so do its configuration and secrets (the apprise URLs);
+    nothing is done on a server that never watched."""
+    timer = "/etc/systemd/system/mottivme-monitor.timer"
+    if not host.get_fact(File, path=timer):
+        return
+    systemd.service(name="watch: timer stopped (no watch)", service="mottivme-monitor.timer", running=False,
+                    enabled=False)
+    for path in (timer, "/etc/systemd/system/mottivme-monitor.service", CONFIG, SECRETS, COMMAND):
+        files.file(name=f"watch: {path} removed", path=path, present=False)
+    systemd.daemon_reload(name="watch: systemd reload")
 
 
 def maintenance(action: str, checks: list[str], minutes: int = 30, reason: str = "") -> None:

@@ -202,8 +202,8 @@ VARIABLES: tuple[Variable, ...] = (
              "The operators' status page (https://<monitor_status_host>/ops/: every check, the servers' backups,\n"
              "disks and capacity, the reasons as written): its password, user group_data monitor_ops_user.\n"
              "`openssl rand -hex 16`",
-             secret=True, needed=f"group:{groups.MONITORS.name}", check=r"[^\s'\\$]{16,}",
-             problem="must be at least 16 characters, without spaces, quotes, backslashes or $",
+             secret=True, needed=f"group:{groups.MONITORS.name}", check=r"[A-Za-z0-9_-]{24,}",
+             problem="must be at least 24 letters, digits, _ or - (a generated one: its hash is cheap to check)",
              fix="generate it with `openssl rand -hex 16`", generate=_hex(16)),
     Variable("MONITOR_DEADMAN_URL", MONITORING,
              "Who watches the monitor: a dead man's switch outside (healthchecks.io or a compatible service)\n"

@@ -179,7 +179,7 @@ def test_monitor_host_needs_a_ping_token_and_the_operators_password():
     assert check_optional(groups, ok) == []
     assert check_optional({"monitors": []}, {}) == []
     (err,) = check_optional(groups, {**ok, "MONITOR_OPS_PASSWORD": "short"})
-    assert err.startswith("MONITOR_OPS_PASSWORD must be at least 16 characters") and "short" not in err
+    assert err.startswith("MONITOR_OPS_PASSWORD must be at least 24 letters") and "short" not in err
     # the dead man's switch that watches the monitor: a ping URL, refused without a word of it
     assert check_optional(groups, {**ok, "MONITOR_DEADMAN_URL": "https://hc-ping.com/6f1c0e1a-uuid"}) == []
     (err,) = check_optional(groups, {**ok, "MONITOR_DEADMAN_URL": "hc-ping.com/6f1c0e1a-uuid"})

@@ -172,13 +172,14 @@ def test_the_clients_page_has_their_services_the_operators_page_every_check_with
     assert json.loads((tmp_path / "www" / "status.json").read_text())["services"][1]["reason"] == "check failed"
     page = (tmp_path / "www" / "index.html").read_text()
     assert "backup-n8n1" not in page and "hunter22" not in page
-    ops = json.loads((tmp_path / "www" / "ops" / "status.json").read_text())
+    assert not (tmp_path / "www" / "ops").exists()  # beside the public page's folder, not in it
+    ops = json.loads((tmp_path / "ops" / "status.json").read_text())
     assert [s["name"] for s in ops["services"]] == ["n8n", "supabase-db", "backup-n8n1"]
     assert ops["summary"]["text"] == "2 of 3 services down" and ops["title"] == "Mottivme <status> — operators"
     reasons = {s["name"]: s["reason"] for s in ops["services"]}
     assert reasons["backup-n8n1"] == "no ping for 27 h (max 26 h)"
     assert reasons["supabase-db"] == "connection to <url> failed: password=<hidden>"
-    ops_page = (tmp_path / "www" / "ops" / "index.html").read_text()
+    ops_page = (tmp_path / "ops" / "index.html").read_text()
     assert "backup-n8n1" in ops_page and "hunter22" not in ops_page and "db.internal" not in ops_page
     bad = {"name": "x", "type": "http", "url": "http://127.0.0.1:9/", "audience": "team"}
     with pytest.raises(config.ConfigError, match="'audience' must be one of public, operators"):

@@ -284,11 +284,16 @@ def test_the_operators_login_is_a_stable_bcrypt_caddy_reads_and_never_the_passwo
 
     import bcrypt
 
-    block = monitoring.ops_auth("equipe", "s3cret-ops-password-0123")
-    assert block == monitoring.ops_auth("equipe", "s3cret-ops-password-0123")  # the same file every run
+    salt_from = "ping-token-0123456789abcdef0123"
+    block = monitoring.ops_auth("equipe", "s3cret-ops-password-0123", salt_from)
+    assert block == monitoring.ops_auth("equipe", "s3cret-ops-password-0123", salt_from)  # the same file every run
     assert "s3cret" not in block
     user, encoded = block.splitlines()[1].split()
     assert block.startswith("basicauth {\n\t") and user == "equipe"
     hashed = base64.b64decode(encoded)  # Caddy 2.6 (Debian's) reads the hash base64-encoded
     assert bcrypt.checkpw(b"s3cret-ops-password-0123", hashed) and not bcrypt.checkpw(b"other", hashed)
-    assert monitoring.ops_auth("equipe", "another-password-000000") != block
+    assert monitoring.ops_auth("equipe", "another-password-000000", salt_from) != block
+    # the salt (characters 7-29 of "$2b$08$...") comes from the other secret, not from the
+    # password: another password gets the same salt (no fast hash of the password in the file)
+    other = base64.b64decode(monitoring.ops_auth("equipe", "another-password-000000", salt_from).split()[3]).decode()
+    assert hashed.decode()[:29] == other[:29] and hashed.decode().startswith("$2b$08$")

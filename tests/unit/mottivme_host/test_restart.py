@@ -173,16 +173,32 @@ def pooled_settings(tmp_path, drain_seconds=120):
                                "drain_seconds": drain_seconds})
 
 
-def processor(fake: FakeRunner, in_flight=(2, 1, 0), tables="table ip nat\n") -> None:
-    """Every container runs as process 4242; `in_flight`: the requests open at each count."""
-    Outage(fake, seconds=0.0)
-    fake.on("ps -q", stdout="cid\n")
-    fake.on("docker inspect", stdout="healthy\n")
-    fake.on("{{.State.Pid}}", stdout="4242\n")
-    counts = list(in_flight)
-    fake.on("cat /proc/4242/net/tcp /proc/4242/net/tcp6",
-            call=lambda argv, kw: (0, established(counts.pop(0) if len(counts) > 1 else counts[0]), ""))
-    fake.on("nft list tables", stdout=tables)
+NETNS = "/var/run/docker/netns/8c1f0b2a"
+
+
+class Processor:
+    """Every container's namespace is NETNS; `in_flight`: the requests open at each count. The
+    drain table is there from `nft -f` until a processor's restart (a new namespace state) or
+    `nft delete table`; `left_over`: an earlier run left it."""
+
+    def __init__(self, fake: FakeRunner, in_flight=(2, 1, 0), left_over=False, restart_rc=0):
+        self.table, self.counts = left_over, list(in_flight)
+        Outage(fake, seconds=0.0)
+        fake.on("ps -q", stdout="cid\n")
+        fake.on("docker inspect", stdout="healthy\n")
+        fake.on("{{.NetworkSettings.SandboxKey}}", stdout=NETNS + "\n")
+        fake.on(f"nsenter --net={NETNS} cat /proc/net/tcp /proc/net/tcp6",
+                call=lambda argv, kw: (0, established(self.counts.pop(0) if len(self.counts) > 1 else self.counts[0]), ""))
+        fake.on("nft -f -", call=lambda argv, kw: self.set(True))
+        fake.on("nft list tables",
+                call=lambda argv, kw: (0, "table ip nat\n" + ("table inet mottivme_drain\n" if self.table else ""), ""))
+        fake.on("nft delete table inet mottivme_drain", call=lambda argv, kw: self.set(False))
+        fake.on("restart -t 150 n8n-webhook-1", call=lambda argv, kw: self.set(False) if restart_rc == 0 else
+                (restart_rc, "", "Error response from daemon: timeout\n"))
+
+    def set(self, value: bool):
+        self.table = value
+        return 0, "", ""
 
 
 def test_a_webhook_processor_is_drained_before_its_restart(tmp_path, capsys):
@@ -190,14 +206,15 @@ def test_a_webhook_processor_is_drained_before_its_restart(tmp_path, capsys):
     are refused inside the processor's own network namespace (Caddy retries a refused connection
     on another processor), then the restart waits for the requests in flight."""
     fake = FakeRunner()
-    processor(fake)
+    Processor(fake)
     assert run(fake, pooled_settings(tmp_path)) == 0
     out = capsys.readouterr().out
     nft = fake.index("nft -f -")
-    assert fake.calls[nft].argv == ["nsenter", "-t", "4242", "-n", "nft", "-f", "-"]
+    # the container's own namespace file (Docker's SandboxKey), never a process id
+    assert fake.calls[nft].argv == ["nsenter", f"--net={NETNS}", "nft", "-f", "-"]
     rules = fake.calls[nft].kw["input"]
     assert "tcp dport 5678" in rules and "syn" in rules and "reject with tcp reset" in rules
-    counts = [i for i, c in enumerate(fake.commands()) if c.startswith("cat /proc/4242/net/tcp")]
+    counts = [i for i, c in enumerate(fake.commands()) if "cat /proc/net/tcp" in c]
     restart = fake.index("restart -t 150 n8n-webhook-1")
     # counted until none was in flight (2, 1, 0), 0.2 s apart, then restarted
     assert len(counts) == 3 and nft < counts[0] and counts[-1] < restart
@@ -207,12 +224,13 @@ def test_a_webhook_processor_is_drained_before_its_restart(tmp_path, capsys):
     assert fake.index("restart -t 150 n8n-worker-1") < nft
     assert sum(1 for c in fake.commands() if c.startswith("nsenter") and c.endswith("nft -f -")) == 1
     # the restarted container has no rule left: nothing to take away
-    assert restart < fake.index("nft list tables") and not fake.ran("delete table")
+    assert any(i > restart for i, c in enumerate(fake.commands()) if "nft list tables" in c)
+    assert not fake.ran("delete table") and "taken away" not in out
 
 
 def test_requests_still_open_after_the_drain_time_do_not_stop_the_restart(tmp_path, capsys):
     fake = FakeRunner()
-    processor(fake, in_flight=(1,))  # a webhook that answers when its workflow ends, and it does not
+    Processor(fake, in_flight=(1,))  # a webhook that answers when its workflow ends, and it does not
     assert run(fake, pooled_settings(tmp_path, drain_seconds=3)) == 0
     out = capsys.readouterr().out
     assert "drained in 3.0s, 1 still open after 3s" in out and "n8n-webhook-1 restarted and healthy" in out
@@ -220,18 +238,42 @@ def test_requests_still_open_after_the_drain_time_do_not_stop_the_restart(tmp_pa
 
 def test_a_restart_that_fails_takes_the_drain_rule_away(tmp_path, capsys):
     fake = FakeRunner()
-    processor(fake, tables="table ip nat\ntable inet mottivme_drain\n")
-    fake.on("restart -t 150 n8n-webhook-1", rc=1, stderr="Error response from daemon: timeout\n")
+    p = Processor(fake, restart_rc=1)
     assert run(fake, pooled_settings(tmp_path)) == 1
-    assert "restart -t 150 n8n-webhook-1` exited 1" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "restart -t 150 n8n-webhook-1` exited 1" in err
     delete = fake.index("delete table")
-    assert fake.calls[delete].argv == ["nsenter", "-t", "4242", "-n", "nft", "delete", "table", "inet", "mottivme_drain"]
+    assert fake.calls[delete].argv == ["nsenter", f"--net={NETNS}", "nft", "delete", "table", "inet", "mottivme_drain"]
+    assert not p.table and "n8n-webhook-1: the drain rule is taken away" in out
     assert not any(is_main_restart(c) for c in fake.commands())
+
+
+def test_a_run_cut_short_takes_the_rule_away_and_so_does_the_next_run(tmp_path, capsys):
+    """Ctrl-C or a lost SSH session during the drain: the rule goes (finally); a run killed
+    outright left it: the next n8n-restart takes it away before anything else."""
+    fake = FakeRunner()
+    p = Processor(fake, in_flight=(3,))
+
+    def interrupted(seconds):
+        raise KeyboardInterrupt  # what the CLI turns SIGINT/SIGHUP/SIGTERM into, during the drain's wait
+
+    fake.sleep = interrupted
+    try:
+        run(fake, pooled_settings(tmp_path))
+    except KeyboardInterrupt:
+        pass
+    assert not p.table and fake.ran("delete table") and not fake.ran("restart -t 150 n8n-webhook-1")
+
+    fake2 = FakeRunner()
+    p2 = Processor(fake2, left_over=True)
+    assert run(fake2, pooled_settings(tmp_path)) == 0
+    first_delete, worker = fake2.index("delete table"), fake2.index("restart -t 150 n8n-worker-1")
+    assert first_delete < worker and not p2.table
 
 
 def test_a_processor_that_cannot_be_drained_is_restarted_all_the_same(tmp_path, capsys):
     fake = FakeRunner()
-    processor(fake)
+    Processor(fake)
     fake.on("nft -f -", rc=1, stderr="nsenter: failed to execute nft: No such file or directory\n")
     assert run(fake, pooled_settings(tmp_path)) == 0
     out, err = capsys.readouterr()
