@@ -70,6 +70,8 @@ def test_http_json_time_not_older_than():
         assert http(url=svc.url(), json=fresh_enough).ok
         svc.body = {"generated_at": old}
         assert http(url=svc.url(), json=fresh_enough).reason == "generated_at is 25 min old, expected at most 3 min"
+        svc.body = {"generated_at": clock.iso(clock.real_now() + 3600)}  # a clock ahead: not fresh for an hour
+        assert http(url=svc.url(), json=fresh_enough).reason == "generated_at is 60 min in the future"
         svc.body = {"generated_at": "yesterday"}
         assert http(url=svc.url(), json=fresh_enough).reason == "generated_at is 'yesterday', expected an ISO 8601 time"
     with pytest.raises(config.ConfigError, match="'max_age_seconds' needs a number"):

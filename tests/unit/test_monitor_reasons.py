@@ -55,3 +55,16 @@ def test_the_checks_own_shapes_are_published_as_they_are(reason):
 ])
 def test_free_text_is_published_by_its_kind_only(reason, kind):
     assert public(reason) == kind
+
+
+def test_the_operators_page_hides_urls_passwords_tokens_and_authorization_values():
+    from mottivme_monitor.reasons import scrub
+
+    assert scrub("connection to postgresql://postgres:hunter22@db:5432/p failed: password=hunter22") == \
+        "connection to <url> failed: password=<hidden>"
+    assert scrub("access_token=abc123 client_secret=xyz MONITOR_PING_TOKEN=tok") == \
+        "access_token=<hidden> client_secret=<hidden> MONITOR_PING_TOKEN=<hidden>"
+    assert scrub("Authorization: Bearer eyJabc.def") == "Authorization: <hidden>"
+    assert scrub("sent Bearer eyJabc.def") == "sent Bearer <hidden>"
+    assert scrub('X-Api-Key: k123 next; password="a b" rest') == "X-Api-Key=<hidden> next; password=<hidden> rest"
+    assert scrub("HTTP 503: token expired") == "HTTP 503: token expired"  # words alone are not values
