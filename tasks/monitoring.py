@@ -246,11 +246,11 @@ def secrets_env(conf: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def install(m: settings.Monitor, conf: dict, role: str, description: str) -> list:
+def install(m: settings.Monitor, conf: dict, role: str, description: str, packages: list[str]) -> list:
     """mottivme_monitor with configuration `conf`: its virtualenv, the program, configuration and
     secrets (0600), the `mottivme-monitor` command and the timer of its rounds (`description`: its
-    systemd units'). `role` names the operations ("monitor", "watch"). Returns the operations
-    whose change means a restart."""
+    systemd units'; `packages`: the pinned ones its virtualenv gets). `role` names the operations
+    ("monitor", "watch"). Returns the operations whose change means a restart."""
     venv, lib = f"{m.dir}/venv", f"{m.dir}/lib"
     apt.packages(name=f"{role}: python3-venv", packages=["python3-venv", "curl"], no_recommends=True)
     server.user(name=f"{role}: system user {m.user}", user=m.user, system=True,
@@ -261,7 +261,7 @@ def install(m: settings.Monitor, conf: dict, role: str, description: str) -> lis
         files.directory(name=f"{role}: {path}", path=path, user=owner, group=owner, mode=mode)
 
     pip.virtualenv(name=f"{role}: virtualenv", path=venv, python="python3", venv=True)
-    pip.packages(name=f"{role}: Python packages (pinned)", packages=requirements(), virtualenv=venv,
+    pip.packages(name=f"{role}: Python packages (pinned)", packages=packages, virtualenv=venv,
                  extra_install_args=m.pip_extra_args or None)
     code = files.sync(name=f"{role}: the program (mottivme_monitor/)", src=str(PACKAGE), dest=f"{lib}/mottivme_monitor",
                       user="root", group="root", delete=True, exclude=["*.pyc"], exclude_dir=["__pycache__", "*/__pycache__"])
@@ -295,7 +295,8 @@ def monitoring():
     conf, skipped = config(m, b.timezone)
     for s in skipped:
         logger.warning(f"[{host.name}] monitor: check {s}: left out")
-    installed = install(m, conf, "monitor", "mottivme monitor: one round of checks, notifications and the status page")
+    installed = install(m, conf, "monitor", "mottivme monitor: one round of checks, notifications and the status page",
+                        requirements())
     unit = files.template(name="monitor: unit mottivme-monitor-ping.service",
                           src="templates/mottivme-monitor-ping.service.j2",
                           dest="/etc/systemd/system/mottivme-monitor-ping.service", mode="644", monitor=m, venv=venv,
@@ -393,7 +394,9 @@ def watching():
     program, installed here with watch_config(), pages when the monitor has gone silent."""
     m, b = settings.Monitor.from_data(host.data), settings.Base.from_data(host.data)
     installed = install(m, watch_config(m, b.timezone), "watch",
-                        "mottivme monitor watch: is the monitor alive? (one round)")
+                        "mottivme monitor watch: is the monitor alive? (one round)",
+                        # one http check: no PostgreSQL driver on the n8n servers
+                        [r for r in requirements() if not r.lower().startswith("psycopg")])
     # a first round now when anything changed: a broken configuration fails this deploy
     server.shell(name="watch: one round now (changed)", commands=[f"{COMMAND} run >/dev/null"],
                  _if=any_changed(*installed))
