@@ -174,7 +174,7 @@ def cmd_serve(cfg: Config, args, now: int) -> int:
 
 def cmd_status(cfg: Config, args, now: int) -> int:
     with Store(cfg.db) as store:
-        data = statuspage.build(cfg, store, now, published=False)  # on the monitor host: the full reasons
+        data = statuspage.build(cfg, store, now, published=False, audience="operators")  # on the monitor host: all of it
     if args.json:
         print(json.dumps(data, indent=1, ensure_ascii=False))
         return EXIT_OK

@@ -135,6 +135,17 @@ def test_run_prints_one_line_per_check_and_writes_the_page(tmp_path):
     assert "1 of 2 services down" in out
 
 
+def test_status_on_the_monitor_host_shows_the_operators_checks_too(tmp_path):
+    """`mottivme-monitor status` is the operators' view: the checks the clients' page leaves out too."""
+    with Service() as svc:
+        cfg = write_config(tmp_path, [{"name": "n8n", "type": "http", "url": svc.url(), "timeout_seconds": 2},
+                                      {"name": "backup-n1", "type": "heartbeat", "max_age_minutes": 1560,
+                                       "audience": "operators"}], CHANNELS)
+        cli(cfg, "run", "--now", at(0))
+    code, out = cli(cfg, "status", "--now", at(1))
+    assert "backup-n1" in out and "n8n" in out
+
+
 def test_operators_see_the_full_reason_on_the_monitor_host_the_page_its_kind(tmp_path):
     cfg = write_config(tmp_path, [{"name": "db", "type": "postgres", "dsn": "postgresql://u:pw@127.0.0.1:9/db",
                                    "timeout_seconds": 2}], CHANNELS)
