@@ -76,7 +76,8 @@ def photograph(html: Path, out: Path) -> None:
             return subprocess.run(sbx.ssh_args(host) + [cmd], check=True, **kw)
 
         sh("cat > /tmp/index.html", input=html.read_bytes())
-        sh("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core "
+        sh("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+           "chromium fonts-dejavu-core "
            ">/dev/null")
         sh("chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=960,2000 "
            "--screenshot=/tmp/page.png file:///tmp/index.html 2>/dev/null")
