@@ -66,19 +66,23 @@ def _restart(st: Stack, *args: str) -> None:
         raise Fail(f"`{command}` exited {r.returncode}" + (f": {err}" if err else ""))
 
 
-def _health(st: Stack, runner: Runner, service: str) -> str:
+def _inspect(st: Stack, runner: Runner, service: str, fmt: str) -> str:
+    """`docker inspect --format fmt` of the service's container ("" when it has none)."""
     cid = st.container_id(service)
     if not cid:
         return ""
-    r = runner.run(["docker", "inspect", "--format", "{{.State.Health.Status}}", cid], check=False)
+    r = runner.run(["docker", "inspect", "--format", fmt, cid], check=False)
     return r.stdout.strip() if r.ok else ""
 
 
-def _netns(runner: Runner, cid: str) -> str:
-    """The container's network namespace file (Docker's SandboxKey: never the host's own
+def _health(st: Stack, runner: Runner, service: str) -> str:
+    return _inspect(st, runner, service, "{{.State.Health.Status}}")
+
+
+def _netns(st: Stack, runner: Runner, service: str) -> str:
+    """The service's network namespace file (Docker's SandboxKey: never the host's own
     namespace, whatever process ids do meanwhile); "" when it has none (not running)."""
-    r = runner.run(["docker", "inspect", "--format", "{{.NetworkSettings.SandboxKey}}", cid], check=False)
-    key = r.stdout.strip() if r.ok else ""
+    key = _inspect(st, runner, service, "{{.NetworkSettings.SandboxKey}}")
     return key if key.startswith("/") else ""
 
 
@@ -95,20 +99,19 @@ def _in_flight(runner: Runner, netns: str) -> int:
                if len(f := line.split()) > 3 and f[1].endswith(port) and f[3] == "01")
 
 
-def _drain(st: Stack, runner: Runner, service: str) -> str:
-    """Refuse new connections to `service` and wait (up to drain_seconds) for the ones in flight;
-    return its namespace ("" when it does not run, or cannot be drained: restarted as before)."""
-    cid = st.container_id(service)
-    netns = _netns(runner, cid) if cid else ""
+def _drain(st: Stack, runner: Runner, service: str) -> None:
+    """Refuse new connections to `service` and wait (up to drain_seconds) for the ones in flight
+    (nothing when it does not run; a warning when it cannot be drained: restarted as before)."""
+    netns = _netns(st, runner, service)
     if not netns:
-        return ""
+        return
     t = runner.now()
     r = runner.run(_in_ns(netns, "nft", "-f", "-"), input=DRAIN_RULES, check=False)
     if not r.ok:  # restart it all the same: as before draining, a webhook or two may fail
         err = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
         stderr_line(f"{PROG}: WARNING cannot drain {service} ({err}): restarting it without; "
                     "install nftables (the deploy does)")
-        return ""
+        return
     n = _in_flight(runner, netns)
     while n and runner.now() - t < st.s.drain_seconds:
         runner.sleep(DRAIN_INTERVAL)
@@ -116,15 +119,13 @@ def _drain(st: Stack, runner: Runner, service: str) -> str:
     left = f", {n} still open after {st.s.drain_seconds}s" if n else ""
     out_line(f"{service} takes no new requests (Caddy sends them to the others): drained in "
              f"{runner.now() - t:.1f}s{left}")
-    return netns
 
 
 def _undrain(st: Stack, runner: Runner, service: str) -> None:
     """Take the drain rule away if `service`'s namespace has it (its restart did not happen or
     kept the namespace, or an earlier run was cut short); a failure is a warning, never hides
     the run's own error."""
-    cid = st.container_id(service)
-    netns = _netns(runner, cid) if cid else ""
+    netns = _netns(st, runner, service)
     if not netns:
         return
     r = runner.run(_in_ns(netns, "nft", "list", "tables"), check=False)

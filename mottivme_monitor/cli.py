@@ -297,7 +297,7 @@ def cmd_incident(cfg: Config, args, now: int) -> int:
                 print(f"post-mortem skeleton: {_write_postmortem(cfg, store, report, tz)}")
             except OSError as e:
                 problems.append(f"the post-mortem skeleton could not be written ({e.strerror or e})")
-        if not _tell(cfg, store, report, now, tz, args.notify_clients):
+        if not _tell(cfg, store, report, now, args.notify_clients):
             problems.append("no channel took it (details above); the status page shows it")
         statuspage.write(cfg, store, now)
     for problem in problems:
@@ -311,10 +311,10 @@ def _open_status(status: str) -> str:
     return status
 
 
-def _tell(cfg: Config, store: Store, report, now: int, tz, clients: bool) -> bool:
+def _tell(cfg: Config, store: Store, report, now: int, clients: bool) -> bool:
     """The newest update to the team's channels, and to the clients' channel when asked; False
     when every channel with an address failed."""
-    title, body = reports.client_notice(report, cfg.public_url, tz, cfg.say)
+    title, body = reports.client_notice(report, cfg.public_url, cfg.say)
     targets = list(cfg.incidents.channels) + ([cfg.incidents.clients_channel] if clients else [])
     plan = ladder.Plan("report", f"incident-{report.id}", tuple(dict.fromkeys(targets)), title, body)
     return ladder.delivered(rounds.deliver(cfg, store, plan, plan.channels, now, print))[0]
@@ -329,6 +329,6 @@ def _write_postmortem(cfg: Config, store: Store, report, tz) -> str:
                                        report.resolved)
     path = os.path.join(directory, reports.postmortem_name(report, tz))
     with open(path, "w", encoding="utf-8") as f:
-        f.write(reports.postmortem(report, incidents, sent, tz, cfg.timezone, cfg.say))
+        f.write(reports.postmortem(report, incidents, sent, cfg.say))
     store.set_report(report.id, postmortem=path)
     return path

@@ -69,9 +69,9 @@ def update_due(report: Report, now: int, every_minutes: float) -> bool:
     return now - max(report.last_posted, report.reminded or 0) >= every_minutes * 60
 
 
-def reminder(report: Report, now: int, tz: ZoneInfo, say: Say | None = None) -> tuple[str, str]:
-    """The team's "post an update" reminder (SOP: update the status page every 15 minutes)."""
-    say = say or Say("en", tz.key)
+def reminder(report: Report, now: int, say: Say) -> tuple[str, str]:
+    """The team's "post an update" reminder (SOP: update the status page every 15 minutes), in
+    `say`'s language and on its clock."""
     title = say("update_due", id=report.id, title=report.title, quiet=clock.duration(now - report.last_posted))
     body = "\n".join([
         say("update_due_body", services=", ".join(report.services), at=say.local(report.last_posted),
@@ -81,10 +81,8 @@ def reminder(report: Report, now: int, tz: ZoneInfo, say: Say | None = None) -> 
     return title, body
 
 
-def client_notice(report: Report, public_url: str, tz: ZoneInfo, say: Say | None = None) -> tuple[str, str]:
-    """What the clients' channel gets for the report's newest update (`say`: its language;
-    English on `tz` when not given)."""
-    say = say or Say("en", tz.key)
+def client_notice(report: Report, public_url: str, say: Say) -> tuple[str, str]:
+    """What the clients' channel gets for the report's newest update, in `say`'s language."""
     u = report.updates[0]
     title = f"[{say.raw('update_state').get(u.status, u.status.capitalize())}] {report.title}"
     body = "\n".join(filter(None, [
@@ -97,11 +95,10 @@ def client_notice(report: Report, public_url: str, tz: ZoneInfo, say: Say | None
 
 
 def outage_notice(check_name: str, description: str, incident: Incident, now: int, public_url: str,
-                  tz: ZoneInfo, resolved: bool = False, say: Say | None = None) -> tuple[str, str]:
+                  say: Say, resolved: bool = False) -> tuple[str, str]:
     """What the clients' channel gets when a service has been down for its check's
     clients_after_minutes (SOP 05's DR scenarios: Supabase 15 minutes, Railway and n8n 30), and
-    when it is back (`say`: its language; English on `tz` when not given)."""
-    say = say or Say("en", tz.key)
+    when it is back, in `say`'s language."""
     what = description or check_name
     status = say("status", url=public_url) if public_url else ""
     if resolved:
@@ -118,12 +115,10 @@ def postmortem_name(report: Report, tz: ZoneInfo) -> str:
     return f"{datetime.fromtimestamp(report.opened, tz):%Y-%m-%d}-incident-{report.id}.md"
 
 
-def postmortem(report: Report, incidents: list[Incident], notifications: list, tz: ZoneInfo, tz_name: str,
-               say: Say | None = None) -> str:
+def postmortem(report: Report, incidents: list[Incident], notifications: list, say: Say) -> str:
     """The post-mortem's skeleton (SOP 05, Post-incidente: document what happened, a prevention
     plan, a review with the team): the facts filled in from the monitor's history and the updates
-    posted; the analysis left for the team. In `say`'s language (English on `tz` when not given)."""
-    say = say or Say("en", tz.key)
+    posted; the analysis left for the team. In `say`'s language, on its clock."""
     states = say.raw("update_state")
     events = []
     for i in incidents:
@@ -150,7 +145,7 @@ def postmortem(report: Report, incidents: list[Incident], notifications: list, t
         if report.resolved else say("pm_not_yet"),
         str(len(report.updates)),
     ]
-    lines = [line.format(id=report.id, title=report.title, tz=tz_name) for line in say.raw("pm_head")]
+    lines = [line.format(id=report.id, title=report.title, tz=say.timezone) for line in say.raw("pm_head")]
     lines += ["", "| | |", "|---|---|"]
     lines += [f"| {k} | {_cell(v)} |" for k, v in zip(say.raw("pm_rows"), values, strict=True)]
     lines += ["", *say.raw("pm_body"), ""]

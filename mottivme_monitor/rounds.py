@@ -99,8 +99,8 @@ def _tell_clients(cfg: Config, store: Store, now: int, out: Printer, just_resolv
         return
 
     def send(check: Check, incident: Incident, resolved: bool) -> bool:
-        title, body = reports.outage_notice(check.name, check.description, incident, now, cfg.public_url, cfg.tz,
-                                            resolved=resolved, say=cfg.say)
+        title, body = reports.outage_notice(check.name, check.description, incident, now, cfg.public_url, cfg.say,
+                                            resolved=resolved)
         plan = ladder.Plan("clients", check.name, (channel,), title, body)
         return ladder.delivered(deliver(cfg, store, plan, plan.channels, now, out))[0]
 
@@ -127,7 +127,7 @@ def _remind_reports(cfg: Config, store: Store, now: int, out: Printer, *_) -> No
         return
     for report in store.reports(open_only=True, limit=100):
         if reports.update_due(report, now, cfg.incidents.update_minutes):
-            title, body = reports.reminder(report, now, cfg.tz, cfg.say)
+            title, body = reports.reminder(report, now, cfg.say)
             plan = ladder.Plan("update-due", f"incident-{report.id}", cfg.incidents.channels, title, body)
             done, _ = ladder.delivered(deliver(cfg, store, plan, plan.channels, now, out))
             if done:

@@ -12,6 +12,7 @@ import html
 import json
 import os
 import tempfile
+from collections.abc import Callable
 
 from . import clock, reports
 from .config import Config
@@ -31,12 +32,13 @@ def pct(up: int, total: int) -> float | None:
     return (up * 10000 // total) / 100
 
 
-def build(cfg: Config, store: Store, now: int, published: bool = True, audience: str = "public") -> dict:
+def build(cfg: Config, store: Store, now: int, published: bool = True, audience: str = "public",
+          reasons: Callable[[str], str] | None = None) -> dict:
     """Everything the page shows, as the JSON-ready status.json document. `published`: reasons in
     the fixed vocabulary (reasons.py), else as written (the operators' `mottivme-monitor status`
-    on the monitor host). `audience`: "public" (the clients' page: the checks for them), or
-    "operators" (every check; its page is behind a login)."""
-    say = public if published else (lambda reason: reason)
+    on the monitor host) or as `reasons` makes them (the operators' page: scrub). `audience`:
+    "public" (the clients' page: the checks for them), or "operators" (every check)."""
+    say = reasons or (public if published else (lambda reason: reason))
     days = clock.last_days(now, DAYS)
     daily = store.daily(days[0])
     states = store.states()
@@ -78,7 +80,7 @@ def build(cfg: Config, store: Store, now: int, published: bool = True, audience:
     warnings = sum(1 for s in services if s["state"] == "warning")
     text = summary_text(cfg.say, len(services), down, in_maint, warnings)
     return {
-        "title": cfg.title,
+        "title": cfg.title if audience == "public" else cfg.say("ops_title", title=cfg.title),
         "language": cfg.language,
         "generated_at": clock.iso(now),
         "interval_seconds": cfg.interval_seconds,
@@ -303,14 +305,7 @@ def write(cfg: Config, store: Store, now: int) -> dict:
     in the fixed vocabulary) and the operators' (ops_dir: every check, reasons as written with
     URLs and passwords hidden; Caddy asks for its login); returns the clients' data."""
     data = build(cfg, store, now)
-    ops = build(cfg, store, now, published=False, audience="operators")
-    ops["title"] = cfg.say("ops_title", title=cfg.title)
-    for svc in ops["services"]:
-        svc["reason"] = scrub(svc["reason"])
-        if svc["incident"]:
-            svc["incident"]["reason"] = scrub(svc["incident"]["reason"])
-    for incident in ops["incidents"]["open"] + ops["incidents"]["recent"]:
-        incident["reason"] = scrub(incident["reason"])
+    ops = build(cfg, store, now, published=False, audience="operators", reasons=scrub)
     for directory, doc in ((cfg.www_dir, data), (ops_dir(cfg), ops)):
         os.makedirs(directory, exist_ok=True)
         _write_atomic(os.path.join(directory, "status.json"), json.dumps(doc, indent=1, ensure_ascii=False) + "\n")

@@ -169,19 +169,15 @@ def config(m: settings.Monitor, timezone: str) -> tuple[dict, list[str]]:
     (Base.timezone) is the status page's and the posted incidents' clock."""
     rendered, skipped = checks(m)
     return {
-        "db": f"{m.state_dir}/state.sqlite",
-        "www_dir": f"{m.state_dir}/www",
+        **_program(m, timezone),
         "listen": m.ping_listen,
         "ping_token": "${MONITOR_PING_TOKEN}",
         "deadman_url": "${MONITOR_DEADMAN_URL}",  # empty: nothing outside watches the monitor
         "title": m.title,
         "interval_seconds": m.interval_seconds,
-        "raw_history_days": m.raw_history_days,
         "ladder": m.ladder,
         "channels": m.channels,
         "checks": rendered,
-        "timezone": timezone,
-        "language": m.language,
         "incidents": m.incidents,  # post-mortems: postmortems/ beside the database, in state_dir
     }, skipped
 
@@ -204,22 +200,31 @@ def watch_config(m: settings.Monitor, timezone: str) -> dict:
              "description": f"the monitor's status page (https://{m.status_host}/), regenerated every round",
              "url": f"https://{m.status_host}/status.json", "expect_status": [200],
              "json": [{"path": "generated_at", "max_age_seconds": 3 * m.interval_seconds}]}
-    mons = monitor_hosts()
-    if m.resolve_private and mons:
-        check["resolve"] = peer(mons[0])[0]  # the sandbox has no DNS: connect to the monitor itself
+    if address := monitor_address(m):
+        check["resolve"] = address  # the sandbox has no DNS: connect to the monitor itself
     return {
-        "db": f"{m.state_dir}/state.sqlite",
-        "www_dir": f"{m.state_dir}/www",
+        **_program(m, timezone),
         "title": f"{m.title}: watch of the monitor from {host.name}",
         "interval_seconds": 60,
-        "raw_history_days": m.raw_history_days,
         "ladder": {"steps": [{"after_minutes": minutes, "channels": names}],
                    "reminder_minutes": m.ladder.get("reminder_minutes", 60), "recovery_successes": 1},
         "channels": {n: m.channels[n] for n in names},
         "checks": [check],
-        "timezone": timezone,
-        "language": m.language,
     }
+
+
+def _program(m: settings.Monitor, timezone: str) -> dict:
+    """What the monitor's program needs wherever it runs (the monitor, an n8n server's watch): its
+    database and page in state_dir, how long it keeps results, its clock and its language."""
+    return {"db": f"{m.state_dir}/state.sqlite", "www_dir": f"{m.state_dir}/www",
+            "raw_history_days": m.raw_history_days, "timezone": timezone, "language": m.language}
+
+
+def monitor_address(m: settings.Monitor) -> str:
+    """The monitor's address where its status host has no DNS (monitor_resolve_private, the
+    sandbox); "" where DNS leads to it."""
+    mons = monitor_hosts()
+    return peer(mons[0])[0] if mons and m.resolve_private else ""
 
 
 def ops_auth(user: str, password: str, salt_from: str) -> str:
@@ -335,10 +340,8 @@ def ping_url(m: settings.Monitor, name: str, *, sender: str, fail: bool = False)
 
 def ping_curl_args(m: settings.Monitor) -> str:
     """curl options for the pings (the sandbox: no DNS, Caddy's local CA)."""
-    mons = monitor_hosts()
-    if not (mons and m.resolve_private):
-        return ""
-    return f"-k --resolve {m.status_host}:443:{peer(mons[0])[0]}"
+    address = monitor_address(m)
+    return f"-k --resolve {m.status_host}:443:{address}" if address else ""
 
 
 def report_settings() -> dict | None:

@@ -281,7 +281,10 @@ def monitor_status(monitor, page: str = "ops") -> dict:
 
     path, headers = "status.json", {}
     if page == "ops":
-        login = f"equipe:{monitor.sbx.secrets()['MONITOR_OPS_PASSWORD']}".encode()
+        from tasks.groupdata import load as group_data
+
+        user = group_data("sandbox")["monitor_ops_user"]
+        login = f"{user}:{monitor.sbx.secrets()['MONITOR_OPS_PASSWORD']}".encode()
         path, headers = "ops/status.json", {"Authorization": "Basic " + base64.b64encode(login).decode()}
     req = urllib.request.Request(f"https://localhost:{monitor.h['https_port']}/{path}", headers=headers)
     with urllib.request.urlopen(req, context=ssl._create_unverified_context(), timeout=20) as r:

@@ -68,12 +68,12 @@ def test_the_clients_hear_of_an_outage_in_portuguese():
     incident = Incident(id=1, check="supabase-db", started=t0, reason="HTTP 503", last_step=0, last_notified=None,
                         channels=[], recovered=t0 + 1200, resolved=None, resolve_pending=[])
     title, body = reports.outage_notice("supabase-db", "Banco de dados", incident, t0 + 900, "https://s.test/",
-                                        None, say=say)
+                                        say)
     assert title == "[Investigando] Banco de dados está indisponível"
     assert body == ("Banco de dados está indisponível desde 01/03/2025 00:12 (HTTP 503). Nossa equipe já está "
                     "trabalhando nisso; publicaremos atualizações. Status: https://s.test/")
-    title, body = reports.outage_notice("supabase-db", "Banco de dados", incident, t0 + 1300, "", None,
-                                        resolved=True, say=say)
+    title, body = reports.outage_notice("supabase-db", "Banco de dados", incident, t0 + 1300, "", say,
+                                        resolved=True)
     assert title == "[Resolvido] Banco de dados voltou a funcionar"
     assert body == "Banco de dados ficou indisponível de 01/03/2025 00:12 a 01/03/2025 00:32 (20 min)."
 
@@ -94,10 +94,10 @@ def test_the_teams_reminder_and_the_post_mortem_in_portuguese():
                Update(id=1, report_id=3, ts=t0, status="investigating", message="Leads esperando", eta=t0 + 1800))
     report = Report(id=3, title="Automações atrasadas", impact="Leads esperam 30 min", services=["n8n"], clients=12,
                     opened=t0, resolved=t0 + 900, reminded=None, postmortem="", updates=updates)
-    title, body = reports.reminder(report, t0 + 1800, None, say)
+    title, body = reports.reminder(report, t0 + 1800, say)
     assert title == "[ATUALIZAÇÃO PENDENTE] incidente #3 (Automações atrasadas): nenhuma atualização há 15 min"
     assert body.splitlines()[0] == "Serviços: n8n. Última atualização 01/03/2025 00:27: Voltou ao normal"
-    text = reports.postmortem(report, [], [], None, SP, say)
+    text = reports.postmortem(report, [], [], say)
     assert text.startswith("# Post-mortem: incidente #3 — Automações atrasadas\n")
     assert "| Clientes afetados | 12 |" in text and "| Resolvido | 01/03/2025 00:27 (15 min após a primeira falha) |" in text
     assert "- 01/03/2025 00:12 — publicado, investigando: Leads esperando (previsão de solução 01/03/2025 00:42)" in text
