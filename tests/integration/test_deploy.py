@@ -136,8 +136,14 @@ def test_firewall_drops_a_new_listener(n8n_server, probe, first_deploy):
         n8n_server.sh("systemctl stop itest-listener", check=False)
 
 
-def test_second_run_changes_nothing(sandbox_env, first_deploy):
-    r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
+@pytest.fixture(scope="module")
+def second_run(sandbox_env, first_deploy):
+    """`pyinfra -y --json inventory.py deploy.py` right after the first deploy."""
+    return run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env)
+
+
+def test_second_run_changes_nothing(second_run):
+    r = second_run
     assert r.returncode == 0, r.stderr[-3000:]
     totals = json.loads(r.stdout)["results"]["totals"]
     assert totals["error"] == 0
@@ -210,11 +216,11 @@ def test_unreachable_host_others_converge_and_run_fails_naming_it(sbx, sandbox_e
     assert "n8n owner account claimed" in out  # the good host ran the whole deploy
 
 
-def test_no_secret_value_in_any_output(sbx, sandbox_env, first_deploy):
-    runs = [first_deploy]
-    runs.append(run_pyinfra(["-y", "-v", "inventory.py", "deploy.py"], sandbox_env))
-    runs.append(run_pyinfra(["-y", "--json", "inventory.py", "deploy.py"], sandbox_env))
-    runs.append(run_pyinfra(["--dry", "--debug-operations", "inventory.py", "deploy.py"], sandbox_env))
+def test_no_secret_value_in_any_output(sbx, sandbox_env, first_deploy, second_run):
+    # the first deploy, --json, and -v with --debug-operations (every operation's arguments);
+    # -vvv --diff: test_secret_files_never_shown_and_ssh_hardening_holds_over_an_image_drop_in
+    runs = [first_deploy, second_run]
+    runs.append(run_pyinfra(["--dry", "-v", "--debug-operations", "inventory.py", "deploy.py"], sandbox_env))
     text = "\n".join(r.stdout + r.stderr for r in runs)
     s = secrets_of(sbx)
     for name in ("N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "N8N_OWNER_PASSWORD"):

@@ -53,8 +53,7 @@ def webhook(n8n: N8nClient, method: str, path: str, data: bytes | None = None) -
 @pytest.mark.replaces_servers
 def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp_path, seeded):
     """Every part, on the Debian 13 sandbox, rebuilding the server in place (`--rebuild wipe`, what
-    a staging inventory gets). Part (c) with a new bare server in its place (`--rebuild replace`)
-    runs on the Debian 12 sandbox, beside this tier (test_debian12.py).
+    a staging inventory gets).
 
     n8n's files come back with it: a file a workflow stored (in its execution's binary data, on
     n8n's volume, and on disk where workflows may write, the files volume) is served byte for byte
@@ -83,7 +82,7 @@ def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp
     n8n_server.sh("mottivme-host compose exec -T n8n sh -c 'mkdir -p ~/.n8n/custom && "
                   f"cat > ~/.n8n/custom/MottivmeEcho.node.js' <<'EOF'\n{ECHO_NODE}EOF")
 
-    dr_drill(sandbox_env, tmp_path, "wipe", n8n_server)
+    dr_drill(sandbox_env, tmp_path, n8n_server)
 
     n8n = N8nClient(n8n_server.url)
     api = n8n_api(n8n, secrets_of(sbx))
