@@ -45,7 +45,7 @@ def beside(tmp_dir):
         sbx12.up(1, "n8n_servers", release="12")
         sbx12.up(1, "backup_vault")  # Debian 13: the vault runs restic's REST server (Debian 13 packages it)
         sbx12.up(1, "supabase", release="12")
-        scenario(sbx12, clean_env(SBX_STATE=str(STATE12), MOTTIVME_ENV_FILE=str(tmp_dir / "none.env")), tmp_dir)
+        scenario(sbx12, clean_env(SBX_STATE=str(STATE12), MOTTIVME_ENV_FILE=str(tmp_dir / "none.env")))
     finally:
         sbx12.down(stop_shared_services=False)
 
@@ -65,7 +65,7 @@ def test_debian_12_deploys_reruns_with_no_change_backs_up_and_restores(beside_ou
     beside_outcome(__name__)  # the scenario's own failure, with its traceback
 
 
-def scenario(sbx12, env12, tmp_dir):
+def scenario(sbx12, env12):
     n8n_server, supabase_host = server(sbx12, "n8n_servers"), server(sbx12, "supabase")
     assert n8n_server.sh(". /etc/os-release; echo $VERSION_CODENAME").strip() == "bookworm"
 

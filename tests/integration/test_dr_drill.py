@@ -4,13 +4,15 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
 from sandbox.n8n_client import N8nClient, create_active, n8n_api
-from tests.helpers import N8N_PSQL, ROOT, dr_drill, secrets_of
+from tests.helpers import N8N_PSQL, ROOT, Server, secrets_of
 
 # in the one directory n8n 2.x lets workflows use (its write node makes no missing directory)
 FILES = "/home/node/.n8n-files/itest.bin"
@@ -48,6 +50,36 @@ def webhook(n8n: N8nClient, method: str, path: str, data: bytes | None = None) -
         time.sleep(0.5)
     assert status == 200, body[:500]
     return body
+
+
+def dr_drill(env: dict, report_dir: Path, n8n_server: Server) -> str:
+    """Run the DR drill as an engineer does on a staging inventory (every part, `--rebuild wipe`)
+    and check what its report and the rebuilt server show; returns the report."""
+    old_id = n8n_server.h["container_id"]
+    r = subprocess.run([sys.executable, "-m", "runbooks.dr_drill", "--report-dir", str(report_dir), "--rebuild", "wipe"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    # it said what it was doing as it went: the rebuild's operations between its start and its end
+    start = out.index("[dr-drill] (c) server loss rebuild with deploy.py ...")
+    end = out.index("[dr-drill] (c) server loss rebuild with deploy.py: deploy.py converged", start)
+    assert "\n    n8n stack | n8n ready (/healthz/readiness through Caddy)\n" in out[start:end], out[start:end][-3000:]
+    (report,) = report_dir.glob("dr-drill-*.md")
+    text = report.read_text()
+    assert "Result: **PASSED**" in text and "FAILED" not in text
+    for measure in ("time to detect", "time to recover", "RTO", "RPO"):
+        assert re.search(rf"\| {measure}[^|]*\| [0-9.]+ s \|", text), measure
+    # (b): Supabase restored into the drill's own database, never over the stand-in it came from
+    assert "Supabase restored into the drill database with the marker table" in text
+    # the n8n server really was wiped (the same server), and the rebuilt one serves the restored data
+    assert n8n_server.h["container_id"] == old_id and re.search(r"\| [^|]* wiped: stack, volumes", text)
+    # restored by the id the backup printed, though its off-host copy has an id of its own
+    printed = re.search(r"fresh snapshot ([0-9a-f]{8}) copied off-host", text).group(1)
+    assert re.search(rf"restored snapshot {printed} \(its copy [0-9a-f]{{8}} in rest:", text), text
+    assert N8nClient(n8n_server.url).request("GET", "healthz/readiness")[0] == 200  # from outside
+    assert "dr-drill-" in n8n_server.sh("mottivme-host compose exec -T postgres psql -U n8n -d n8n "
+                                        "-Atc \"select name from workflow_entity where id = 'drDrillMarker001'\"")
+    return text
 
 
 @pytest.mark.replaces_servers
