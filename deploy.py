@@ -11,6 +11,7 @@ from tasks.docker import docker
 from tasks.hostprograms import cleanup_settings, host_programs
 from tasks.monitoring import monitor_hosts, monitoring, report_settings, reporting, unwatching, watching
 from tasks.n8n import host_settings, n8n_stack, worker_hosts
+from tasks.queueguard import queue_guard
 from tasks.rotation import refuse_deploy_if_pending
 from tasks.workers import tunnel_endpoint, workers
 
@@ -30,8 +31,10 @@ if "n8n_servers" in host.groups:
     backup()
     # (after the stack: pyinfra merges the hosts' operation lists, and this order keeps the worker
     # servers' health wait after the main server's `compose up`; an earlier place broke tier ouro)
-    host_programs({**host_settings(tier), "backup": backup_settings(),
-                   "cleanup": cleanup_settings(settings.Cleanup.from_data(host.data)), "reports": report_settings()})
+    installed = host_programs({**host_settings(tier), "backup": backup_settings(),
+                               "cleanup": cleanup_settings(settings.Cleanup.from_data(host.data)),
+                               "reports": report_settings()})
+    queue_guard(tier.queue_mode, installed)
     if monitor_hosts():
         reporting()
 configured_workers = None

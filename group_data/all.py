@@ -123,6 +123,11 @@ n8n_worker_concurrency = 10  # executions at once per worker process (`n8n worke
 # A stopping worker takes no new execution and gets this long to finish the running ones
 # (drain); queued executions stay in Redis for the other workers.
 n8n_worker_drain_seconds = 120
+# Queue mode: a worker that stops can leave behind an execution it took from Redis in that instant
+# but never started; n8n would fail it 30-60 s later. The queue guard (a service on the main
+# server) checks every this many seconds and puts such an execution back in the queue the second
+# time it finds it (mottivme_host/queue_guard.py).
+n8n_queue_guard_seconds = 2
 # Worker servers reach the main server's Redis and PostgreSQL only through an SSH tunnel
 # (a restricted account on the main server; Redis and PostgreSQL listen on its loopback only).
 worker_stack_dir = "/opt/n8n-worker"

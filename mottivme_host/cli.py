@@ -26,6 +26,7 @@ def _commands():
         deploy_version,
         doctor,
         psql,
+        queue_guard,
         report_disk,
         restart,
         restore,
@@ -42,6 +43,7 @@ def _commands():
         "restart": restart, "rotate": rotate, "set-version": set_version,
         "report-disk": report_disk, "compose": compose, "psql": psql, "status": status,
         "doctor": doctor, "secret-age": secret_age, "vault-prune": vault_prune, "updates": updates,
+        "queue-guard": queue_guard,
     }
 
 

@@ -53,12 +53,13 @@ def cleanup_settings(cl: settings.Cleanup) -> dict:
 
 @deploy("Host programs")
 def host_programs(settings: dict):
-    """Install mottivme_host and write its settings (`settings`: the dict of mottivme_host.settings)."""
+    """Install mottivme_host and write its settings (`settings`: the dict of mottivme_host.settings).
+    Returns the operation that installs the package: a service that runs its code restarts on its change."""
     apt.packages(name="host programs: python3", packages=["python3"], no_recommends=True)
     files.directory(name=f"host programs: {LIB}", path=LIB, mode="755")
-    files.sync(name="host programs: the package (mottivme_host/)", src=str(PACKAGE), dest=f"{LIB}/mottivme_host",
-               user="root", group="root", mode="644", dir_mode="755", delete=True, exclude=["*.pyc"],
-               exclude_dir=["__pycache__", "*/__pycache__"])
+    package = files.sync(name="host programs: the package (mottivme_host/)", src=str(PACKAGE),
+                         dest=f"{LIB}/mottivme_host", user="root", group="root", mode="644", dir_mode="755",
+                         delete=True, exclude=["*.pyc"], exclude_dir=["__pycache__", "*/__pycache__"])
     files.put(name=f"host programs: {ENTRY}", src=str(PACKAGE / "bin" / "mottivme-host"), dest=ENTRY, mode="755")
     for alias in ALIASES:
         files.link(name=f"host programs: /usr/local/sbin/{alias}", path=f"/usr/local/sbin/{alias}", target=ENTRY,
@@ -71,5 +72,6 @@ def host_programs(settings: dict):
     if settings.get("backup") and not host.get_fact(File, path=HostSettings().secret_ages):
         server.shell(name="host programs: start counting the secrets' age (mottivme-host secret-age)",
                      commands=[f"{ENTRY} secret-age >/dev/null"])
+    return package
 
 

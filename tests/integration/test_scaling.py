@@ -41,6 +41,10 @@ def ouro(sbx, sandbox_env, first_deploy, n8n_server):
             assert w.sh("docker ps -q --filter label=com.docker.compose.project=n8n-worker").strip() == ""
         names = n8n_server.sh("docker ps --format '{{.Names}}'")
         assert "n8n-webhook" not in names and "redis" not in names, names
+        # the queue guard went with queue mode, stopped as a service stops (not "failed")
+        guard = n8n_server.sh("systemctl is-active mottivme-queue-guard; systemctl is-enabled mottivme-queue-guard",
+                              check=False).split()
+        assert guard == ["inactive", "disabled"], guard
     finally:
         sbx.down([w.name for w in workers], stop_shared_services=False)
 
@@ -55,6 +59,12 @@ def psql(n8n_server, sql: str) -> str:
     return n8n_server.sh(f"docker exec $(mottivme-host compose ps -q postgres) psql -U n8n -d n8n -AtqX -c \"{sql}\"").strip()
 
 
+def redis_cli(n8n_server, command: str) -> str:
+    """A command of redis-cli in the stack's Redis (the password from the container's environment)."""
+    return n8n_server.sh(f"docker exec $(mottivme-host compose ps -q redis) sh -c "
+                         f"'REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli --raw {command}'").strip()
+
+
 def worker_logs(server: Server) -> str:
     return server.sh(f"for c in $({WORKER_CONTAINERS}); do docker logs $c 2>&1; done")
 
@@ -63,6 +73,7 @@ def test_bronze_to_ouro_is_one_deploy_and_the_next_changes_nothing(ouro, n8n_ser
     env = n8n_server.sh("docker exec $(mottivme-host compose ps -q n8n) env")
     assert "EXECUTIONS_MODE=queue" in env and "QUEUE_BULL_REDIS_HOST=redis" in env
     assert "running" in n8n_server.sh("docker inspect -f '{{.State.Status}}' $(mottivme-host compose ps -q redis)")
+    assert n8n_server.sh("systemctl is-active mottivme-queue-guard", check=False).strip() == "active"
     for w in ouro:
         assert w.sh("systemctl is-active n8n-tunnel").strip() == "active"
         health = w.sh("docker ps --filter label=com.docker.compose.project=n8n-worker --format '{{.Names}} {{.Status}}'")
@@ -113,9 +124,12 @@ def test_queued_executions_survive_a_worker_server_being_drained(api, ouro, n8n_
     assert drained.sh("systemctl is-active n8n-tunnel").strip() == "active"
 
 
-def test_executions_waiting_for_a_worker_are_reported_to_the_monitor(api, ouro, n8n_server, monitor):
+def test_waiting_executions_are_reported_and_one_a_stopping_worker_took_is_not_lost(api, ouro, n8n_server, monitor):
     """Queue mode: the n8n server reports how many executions wait in Redis for a worker (SOP 05:
-    time for more workers), read from the real queue, and the monitor has a check for it."""
+    time for more workers), read from the real queue, and the monitor has a check for it. And an
+    execution a stopping worker took from Redis in the instant it stopped (in the active list, no
+    lock, never started: what n8n's SIGTERM leaves when a job arrives as it closes its blocking
+    call; n8n would fail it 30-60 s later) is put back in the queue by the queue guard and runs."""
     n8n, headers = api
     wf = webhook_workflow(n8n, headers, "itest scaling queued", QUEUED, str(uuid.uuid4()),
                           code=SLEEP_CODE, response_mode="onReceived")
@@ -132,6 +146,16 @@ def test_executions_waiting_for_a_worker_are_reported_to_the_monitor(api, ouro, 
         monitor.sh("mottivme-monitor run")
         queue = next(s for s in monitor_status(monitor)["services"] if s["name"] == f"queue-{n8n_server.name}")
         assert (queue["state"], queue["reason"]) == ("up", ""), queue  # pinged (not "no ping yet"), 3 <= 100
+        # the stopping worker's race, exactly: a blocking fetch whose caller is gone
+        job = redis_cli(n8n_server, "BRPOPLPUSH bull:jobs:wait bull:jobs:active 5")
+        assert job.isdigit(), job
+        for _ in range(15):
+            log = n8n_server.sh("journalctl -u mottivme-queue-guard --no-pager -o cat", check=False)
+            if f"(queue job {job}) put back in the queue" in log:
+                break
+            time.sleep(1)
+        assert f"(queue job {job}) put back in the queue" in log, log[-2000:]
+        assert redis_cli(n8n_server, "LLEN bull:jobs:active") == "0"
     finally:
         for w in ouro:
             w.sh(f"docker start $({WORKER_CONTAINERS})")

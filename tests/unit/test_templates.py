@@ -280,6 +280,14 @@ def test_monitor_units():
     assert "mottivme-host secret-age --report" in n8n and "secret-age" not in other  # an n8n server's secrets
 
 
+def test_queue_guard_unit_runs_the_host_program_at_group_datas_interval():
+    d = group_data()
+    unit = render("mottivme-queue-guard.service.j2", entry="/usr/local/sbin/mottivme-host",
+                  seconds=of(d, "stack")["stack"].queue_guard_seconds)
+    assert "ExecStart=/usr/local/sbin/mottivme-host queue-guard --interval 2\n" in unit
+    assert "Restart=always" in unit and "WantedBy=multi-user.target" in unit
+
+
 def test_log_rotation_docker_daemon_tunnel_and_vault_rest_server():
     d = group_data()
     rotated = render("logrotate-n8n-backup.j2", **of(d, "stack", "backup", "cleanup")).splitlines()[1]

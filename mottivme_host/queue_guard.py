@@ -1,0 +1,202 @@
+"""Put back in n8n's queue the executions a stopping worker took but never started.
+
+mottivme-host queue-guard [--interval SECONDS]
+
+Runs for as long as the main server's stack is in queue mode (systemd unit
+mottivme-queue-guard.service, which the deploy starts in tier prata and up).
+
+Why: a queue-mode worker waits for its next execution with a blocking Redis call (Bull's
+BRPOPLPUSH from `bull:jobs:wait` to `bull:jobs:active`). When it stops (a restart, a deploy, a
+drain: SIGTERM), n8n cuts that call short by closing its connection. An execution Redis hands to
+the closing connection in that instant is moved to the active list, and nobody gets it: no worker
+holds its lock, none ever started it. n8n runs Bull with maxStalledCount 0, so Bull's stalled
+check fails it 30 to 60 seconds later ("job stalled more than allowable limit"): the execution
+never runs and the webhook waiting for its answer gets none. The window is short, but wider for a
+worker server's workers, whose connection goes through the SSH tunnel.
+
+What it does: every `interval` seconds one Lua script in Redis lists the active executions with
+no lock that were never started (no `processedOn`: Bull sets it, with the lock, in the same step
+that starts one), and moves back to the head of the queue (or of the paused list, when the queue
+is paused) those seen so on the check before, at least `interval` seconds earlier: a worker
+takes an execution's lock within milliseconds of fetching it. An execution that was started
+(a worker died while running it) is never put back: running it twice could do its work twice.
+
+Redis is reached through the stack's redis container (`compose exec -T redis redis-cli`, one
+session kept open): the password stays in that container's environment. Each execution put back
+is one line on stdout (the journal: `journalctl -u mottivme-queue-guard`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import time
+import uuid
+
+from .common import Fail, out_line, stderr_line
+from .run import Runner
+from .settings import Settings
+
+PROG = "mottivme-host queue-guard"
+QUEUE = "bull:jobs:"  # n8n's Bull queue "jobs", prefix "bull" (n8n's defaults, which the deploy keeps)
+KEYS = [QUEUE + k for k in ("active", "wait", "paused", "meta-paused", "stalled")]
+REPLY_TIMEOUT = 10  # seconds for Redis to answer one check
+# KEYS: active, wait, paused, meta-paused, stalled; ARGV[1]: the queue's key prefix, ARGV[2..]: the
+# executions (Bull job ids) to put back if they still have no lock and were never started.
+# (No double quote, no backslash: it travels as one quoted argument of redis-cli's line.)
+SCRIPT = """
+local function orphan(id)
+  local job = ARGV[1] .. id
+  return redis.call('EXISTS', job) == 1 and redis.call('EXISTS', job .. ':lock') == 0
+    and redis.call('HEXISTS', job, 'processedOn') == 0
+end
+local function execution(id)
+  local ok, data = pcall(cjson.decode, redis.call('HGET', ARGV[1] .. id, 'data') or 'null')
+  if ok and type(data) == 'table' and data['executionId'] then return tostring(data['executionId']) end
+  return '?'
+end
+local moved = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if orphan(id) and redis.call('LREM', KEYS[1], 1, id) > 0 then
+    local target = KEYS[2]
+    if redis.call('EXISTS', KEYS[4]) == 1 then target = KEYS[3] end
+    redis.call('RPUSH', target, id)
+    redis.call('SREM', KEYS[5], id)
+    table.insert(moved, {id, execution(id)})
+  end
+end
+local orphans = {}
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if orphan(id) then table.insert(orphans, id) end
+end
+return cjson.encode({moved = moved, orphans = orphans})
+""".strip()
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
+                   help="seconds between two checks; an execution is put back on the second check that finds it (default 2)")
+
+
+class RedisDown(Exception):
+    """Redis (or its container, or Docker) does not answer."""
+
+
+def quoted(arg: str) -> str:
+    """One argument of a redis-cli line (its parser reads "..." with \\n and \\" escapes)."""
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+class RedisCli:
+    """One redis-cli session in the stack's redis container, commands on its stdin one line each.
+    Each command is followed by `ECHO <marker>`: its answer is the lines before the marker's."""
+
+    def __init__(self, s: Settings):
+        self.s = s
+        self.proc: subprocess.Popen | None = None
+        self.buf = b""
+
+    def _start(self) -> subprocess.Popen:
+        argv = [*self.s.compose, "exec", "-T", "redis", "sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" exec redis-cli']
+        try:
+            return subprocess.Popen(argv, cwd=self.s.stack_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL)
+        except OSError as e:
+            raise RedisDown(f"cannot run `{' '.join(argv[:3])} ... exec redis`: {e}") from None
+
+    def close(self) -> None:
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc, self.buf = None, b""
+
+    def _line(self, deadline: float) -> str:
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(left, 0))
+            if not ready:
+                raise RedisDown(f"no answer from Redis in {REPLY_TIMEOUT} s")
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                raise RedisDown("the redis-cli session ended (is the stack's redis running? mottivme-host compose ps)")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode(errors="replace")
+
+    def call(self, *args: str) -> str:
+        if self.proc is None:
+            self.proc = self._start()
+        marker = f"mottivme-{uuid.uuid4().hex}"
+        try:
+            self.proc.stdin.write((" ".join(quoted(a) for a in args) + f"\nECHO {marker}\n").encode())
+            self.proc.stdin.flush()
+            deadline, lines = time.monotonic() + REPLY_TIMEOUT, []
+            while (line := self._line(deadline)) != marker:
+                lines.append(line)
+        except OSError as e:  # the session ended under us (Redis's container stopped, say)
+            self.close()
+            raise RedisDown(f"the redis-cli session ended ({e.strerror or e}; is the stack's redis running? "
+                            "mottivme-host compose ps)") from None
+        except RedisDown:
+            self.close()
+            raise
+        return "\n".join(lines).strip()
+
+
+class Guard:
+    """The checks, apart from how Redis is reached (`redis.call(*args) -> str`) and the clock."""
+
+    def __init__(self, redis, runner: Runner, grace: float):
+        self.redis, self.r, self.grace = redis, runner, grace
+        self.seen: dict[str, float] = {}  # job id -> when it was first found with no lock, never started
+
+    def check(self) -> list[tuple[str, str]]:
+        """One check: puts back the executions found so `grace` seconds ago or more; returns
+        them, (job id, execution id)."""
+        now = self.r.now()
+        due = sorted((i for i, t in self.seen.items() if now - t >= self.grace), key=int_or_text)
+        answer = self.redis.call("EVAL", SCRIPT, str(len(KEYS)), *KEYS, QUEUE, *due)
+        try:
+            reply = json.loads(answer)
+            moved = [(str(job), str(execution)) for job, execution in (reply["moved"] or [])]
+            orphans = [str(x) for x in (reply["orphans"] or [])]
+        except (ValueError, KeyError, TypeError):
+            raise RedisDown(f"unexpected answer from Redis: {answer[:160]!r}") from None
+        self.seen = {job: self.seen.get(job, now) for job in orphans}
+        for job, execution in moved:
+            out_line(f"execution {execution} (queue job {job}) put back in the queue: a stopping worker "
+                     "had taken it but never started it")
+        return moved
+
+
+def int_or_text(job: str):
+    return (0, int(job), "") if job.isdigit() else (1, 0, job)
+
+
+def main(ns, s: Settings, runner: Runner) -> int:
+    if ns.interval <= 0:
+        raise Fail("--interval must be more than 0 seconds", 2)
+    redis = RedisCli(s)
+    guard = Guard(redis, runner, grace=ns.interval)
+    out_line(f"{PROG}: watching n8n's queue every {ns.interval:g} s")
+    down = ""
+    try:
+        while True:  # until systemd stops it (SIGTERM: KeyboardInterrupt, cli.py), its normal end
+            try:
+                guard.check()
+                if down:
+                    out_line(f"{PROG}: Redis answers again")
+                down = ""
+            except RedisDown as e:
+                if str(e) != down:  # one line per state, not one per check
+                    stderr_line(f"{PROG}: WARNING {e}; trying again every {ns.interval:g} s")
+                down = str(e)
+            runner.sleep(ns.interval)
+    except KeyboardInterrupt:
+        out_line(f"{PROG}: stopped")
+        return 0
+    finally:
+        redis.close()
