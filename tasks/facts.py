@@ -200,3 +200,45 @@ class N8nUsers(FactBase):
             if len(parts) == 3 and "@" in parts[0]:
                 users.append({"email": parts[0], "role": parts[1], "pending": parts[2] == "t"})
         return users
+
+
+def tree_command(path: str) -> str:
+    """Shell: one line per directory and file under `path` (`%y %m %u:%g ./rel`), then each
+    file's `sha256sum`; `MISSING` when `path` is no directory. (Tree's command; a unit test runs
+    it on a local directory.)"""
+    p = quote(path)
+    keep = "-name __pycache__ -prune -o ! -name '*.pyc'"
+    return (f"if [ -d {p} ]; then cd {p} && find . {keep} -printf '%y %m %u:%g %p\\n' && "
+            f"find . {keep} -type f -exec sha256sum {{}} + ; else echo MISSING; fi")
+
+
+def parse_tree(lines) -> dict | None:
+    """Tree's output -> {"./rel": (type, mode, "user:group", sha256 or None)}; None: no directory."""
+    entries, sums = {}, {}
+    for line in lines:
+        if line == "MISSING":
+            return None
+        if len(line) > 66 and line[64:66] == "  " and all(c in "0123456789abcdef" for c in line[:64]):
+            sums[line[66:]] = line[:64]
+            continue
+        parts = line.split(" ", 3)
+        if len(parts) == 4:
+            entries[parts[3]] = (parts[0], parts[1], parts[2])
+    return {rel: (*attrs, sums.get(rel)) for rel, attrs in entries.items()}
+
+
+class Tree(FactBase):
+    """Every directory and file under `path` with its type, mode, owner and (files) sha256, from
+    one command however many files there are (files.sync asks once per file): what
+    operations.tree compares with the repository's copy. None when `path` is no directory.
+
+    .. code:: python
+
+        host.get_fact(Tree, path="/usr/local/lib/mottivme/mottivme_host")
+    """
+
+    def command(self, path: str) -> str:
+        return tree_command(path)
+
+    def process(self, output):
+        return parse_tree(list(output))

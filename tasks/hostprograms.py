@@ -57,9 +57,8 @@ def host_programs(settings: dict):
     Returns the operation that installs the package: a service that runs its code restarts on its change."""
     apt.packages(name="host programs: python3", packages=["python3"], no_recommends=True)
     files.directory(name=f"host programs: {LIB}", path=LIB, mode="755")
-    package = files.sync(name="host programs: the package (mottivme_host/)", src=str(PACKAGE),
-                         dest=f"{LIB}/mottivme_host", user="root", group="root", mode="644", dir_mode="755",
-                         delete=True, exclude=["*.pyc"], exclude_dir=["__pycache__", "*/__pycache__"])
+    package = operations.tree(name="host programs: the package (mottivme_host/)", src=str(PACKAGE),
+                              dest=f"{LIB}/mottivme_host")
     files.put(name=f"host programs: {ENTRY}", src=str(PACKAGE / "bin" / "mottivme-host"), dest=ENTRY, mode="755")
     for alias in ALIASES:
         files.link(name=f"host programs: /usr/local/sbin/{alias}", path=f"/usr/local/sbin/{alias}", target=ENTRY,

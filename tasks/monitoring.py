@@ -268,8 +268,8 @@ def install(m: settings.Monitor, conf: dict, role: str, description: str, packag
     pip.virtualenv(name=f"{role}: virtualenv", path=venv, python="python3", venv=True)
     pip.packages(name=f"{role}: Python packages (pinned)", packages=packages, virtualenv=venv,
                  extra_install_args=m.pip_extra_args or None)
-    code = files.sync(name=f"{role}: the program (mottivme_monitor/)", src=str(PACKAGE), dest=f"{lib}/mottivme_monitor",
-                      user="root", group="root", delete=True, exclude=["*.pyc"], exclude_dir=["__pycache__", "*/__pycache__"])
+    code = operations.tree(name=f"{role}: the program (mottivme_monitor/)", src=str(PACKAGE),
+                           dest=f"{lib}/mottivme_monitor")
     for c in free_form_whatsapp(conf["channels"]):
         logger.warning(f"[{host.name}] {role}: channel {c}: a free-form WhatsApp message arrives only within 24 h "
                        f"of the recipient's last message; use {FREE_FORM_FIX}")

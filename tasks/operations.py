@@ -4,16 +4,28 @@ to do, so a second deploy reports zero changes."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
 import time
 from io import StringIO
+from pathlib import Path
 from shlex import quote
 
 from pyinfra import host, logger, state
-from pyinfra.api import FunctionCommand, HiddenValue, operation
+from pyinfra.api import FileUploadCommand, FunctionCommand, HiddenValue, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
 
-from tasks.facts import N8N_INSIDE, ComposeHealth, ComposeServices, DockerImages, HttpStatus, N8nSettings, N8nUsers
+from tasks.facts import (
+    N8N_INSIDE,
+    ComposeHealth,
+    ComposeServices,
+    DockerImages,
+    HttpStatus,
+    N8nSettings,
+    N8nUsers,
+    Tree,
+)
 
 
 def caddy_acme_root(acme_root_pem: str, dest: str, who: str):
@@ -357,3 +369,77 @@ def run_and_report(command: str, what: str, pty: bool = False):
         operations.run_and_report(name="backup now", command="n8n-backup --tag manual", what="backup")
     """
     yield FunctionCommand(_run_and_report, (command, what, pty), {})
+
+
+TREE_FILE_MODE, TREE_DIR_MODE, TREE_OWNER = "644", "755", "root:root"
+
+
+def _tree_paths(src: Path) -> list[tuple[str, Path]]:
+    """("./rel", path) of `src` itself and everything under it, Python's caches left out, sorted."""
+    out = [(".", src)]
+    for p in sorted(src.rglob("*")):
+        rel = p.relative_to(src)
+        if "__pycache__" in rel.parts or p.name.endswith(".pyc"):
+            continue
+        out.append((f"./{rel.as_posix()}", p))
+    return out
+
+
+def tree_listing(src: Path) -> dict:
+    """What Tree finds on a host where `src` was copied by operations.tree."""
+    listing = {}
+    for rel, p in _tree_paths(src):
+        if p.is_dir():
+            listing[rel] = ("d", TREE_DIR_MODE, TREE_OWNER, None)
+        else:
+            listing[rel] = ("f", TREE_FILE_MODE, TREE_OWNER, hashlib.sha256(p.read_bytes()).hexdigest())
+    return listing
+
+
+def tree_archive(src: Path) -> io.BytesIO:
+    """`src`'s contents as a tar archive: root's, 644 files, 755 directories, dated now (Python's
+    bytecode caches compare a source's date and size)."""
+    buf, now = io.BytesIO(), int(time.time())
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for rel, p in _tree_paths(src)[1:]:
+            info = tarfile.TarInfo(rel)
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            info.mtime = now
+            if p.is_dir():
+                info.type, info.mode = tarfile.DIRTYPE, int(TREE_DIR_MODE, 8)
+                tar.addfile(info)
+            else:
+                data = p.read_bytes()
+                info.size, info.mode = len(data), int(TREE_FILE_MODE, 8)
+                tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+@operation()
+def tree(src: str, dest: str):
+    """A directory of this repository (a Python package: mottivme_host/, mottivme_monitor/) at
+    `dest`, whole: root's, files 644, directories 755, nothing else in it. One command compares
+    every file's sha256, mode and owner (files.sync asks once per file: seconds per package on
+    each run); when anything differs, one archive is unpacked beside `dest` and swapped in.
+    Python's caches (__pycache__, *.pyc) are neither compared nor copied.
+
+    + src: the local directory
+    + dest: the directory on the host
+
+    .. code:: python
+
+        operations.tree(name="host programs: the package", src="mottivme_host",
+                        dest="/usr/local/lib/mottivme/mottivme_host")
+    """
+    if host.get_fact(Tree, path=dest) == tree_listing(Path(src)):
+        host.noop(f"{dest} holds {src} as it is")
+        return
+    tmp = host.get_temp_filename(f"tree {dest}")
+    new, old = quote(f"{dest}.mottivme-new"), quote(f"{dest}.mottivme-old")
+    yield FileUploadCommand(tree_archive(Path(src)), tmp)
+    yield StringCommand(
+        f"rm -rf {new} {old} && mkdir -m {TREE_DIR_MODE} {new} && chown {TREE_OWNER} {new} && "
+        f"tar -xf {quote(tmp)} -C {new} && rm -f {quote(tmp)} && "
+        f"{{ [ ! -e {quote(dest)} ] || mv {quote(dest)} {old}; }} && mv {new} {quote(dest)} && rm -rf {old}")
