@@ -124,10 +124,14 @@ n8n_worker_concurrency = 10  # executions at once per worker process (`n8n worke
 # (drain); queued executions stay in Redis for the other workers.
 n8n_worker_drain_seconds = 120
 # Queue mode: a worker that stops can leave behind an execution it took from Redis in that instant
-# but never started; n8n would fail it 30-60 s later. The queue guard (a service on the main
-# server) checks every this many seconds and puts such an execution back in the queue the second
-# time it finds it (mottivme_host/queue_guard.py).
+# but never started; n8n would drop it 30-60 s later. The queue guard (a service on the main
+# server) checks every n8n_queue_guard_seconds and puts such an execution back in the queue once
+# it has been so for n8n_queue_guard_grace_seconds: long enough for a live but slow worker to
+# take it after all (it would run twice otherwise), short enough to come before Bull's stalled
+# check (n8n's QUEUE_WORKER_STALLED_INTERVAL, 30 s): keep grace + 2 x seconds under it
+# (mottivme_host/queue_guard.py).
 n8n_queue_guard_seconds = 2
+n8n_queue_guard_grace_seconds = 15
 # Worker servers reach the main server's Redis and PostgreSQL only through an SSH tunnel
 # (a restricted account on the main server; Redis and PostgreSQL listen on its loopback only).
 worker_stack_dir = "/opt/n8n-worker"

@@ -1,6 +1,6 @@
 """Put back in n8n's queue the executions a stopping worker took but never started.
 
-mottivme-host queue-guard [--interval SECONDS]
+mottivme-host queue-guard [--interval SECONDS] [--grace SECONDS]
 
 Runs for as long as the main server's stack is in queue mode (systemd unit
 mottivme-queue-guard.service, which the deploy starts in tier prata and up).
@@ -17,9 +17,12 @@ worker server's workers, whose connection goes through the SSH tunnel.
 What it does: every `interval` seconds one Lua script in Redis lists the active executions with
 no lock that were never started (no `processedOn`: Bull sets it, with the lock, in the same step
 that starts one), and moves back to the head of the queue (or of the paused list, when the queue
-is paused) those seen so on the check before, at least `interval` seconds earlier: a worker
-takes an execution's lock within milliseconds of fetching it. An execution that was started
-(a worker died while running it) is never put back: running it twice could do its work twice.
+is paused) those that have been so for `grace` seconds. A live worker takes an execution's lock
+in a second Redis call right after fetching it, normally within milliseconds; the grace (15 s)
+leaves that call seconds of slack (a busy worker, a tunnel that reconnects: a call arriving
+after the execution went back would run it twice), and still ends well before Bull's stalled
+check (every 30 s) would drop it. An execution that was started (a worker died while running
+it) is never put back: running it twice could do its work twice.
 
 Redis is reached through the stack's redis container (`compose exec -T redis redis-cli`, one
 session kept open): the password stays in that container's environment. Each execution put back
@@ -31,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import time
 import uuid
@@ -77,8 +81,10 @@ return cjson.encode({moved = moved, orphans = orphans})
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
-                   help="seconds between two checks; an execution is put back on the second check that finds it (default 2)")
+    p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS", help="seconds between two checks (default 2)")
+    p.add_argument("--grace", type=float, default=15.0, metavar="SECONDS",
+                   help="how long an execution stays found with no lock, never started, before it is put back "
+                        "(default 15; keep grace + interval well under Bull's stalled check, 30 s)")
 
 
 class RedisDown(Exception):
@@ -102,15 +108,24 @@ class RedisCli:
     def _start(self) -> subprocess.Popen:
         argv = [*self.s.compose, "exec", "-T", "redis", "sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" exec redis-cli']
         try:
+            # a session of its own: close() ends compose and the docker exec under it together
             return subprocess.Popen(argv, cwd=self.s.stack_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL)
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
         except OSError as e:
             raise RedisDown(f"cannot run `{' '.join(argv[:3])} ... exec redis`: {e}") from None
 
     def close(self) -> None:
         if self.proc:
-            self.proc.kill()
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.proc.wait()
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
         self.proc, self.buf = None, b""
 
     def _line(self, deadline: float) -> str:
@@ -177,11 +192,11 @@ def int_or_text(job: str):
 
 
 def main(ns, s: Settings, runner: Runner) -> int:
-    if ns.interval <= 0:
-        raise Fail("--interval must be more than 0 seconds", 2)
+    if ns.interval <= 0 or ns.grace < 0:
+        raise Fail("--interval must be more than 0 seconds and --grace not negative", 2)
     redis = RedisCli(s)
-    guard = Guard(redis, runner, grace=ns.interval)
-    out_line(f"{PROG}: watching n8n's queue every {ns.interval:g} s")
+    guard = Guard(redis, runner, grace=ns.grace)
+    out_line(f"{PROG}: watching n8n's queue every {ns.interval:g} s (grace {ns.grace:g} s)")
     down = ""
     try:
         while True:  # until systemd stops it (SIGTERM: KeyboardInterrupt, cli.py), its normal end

@@ -54,7 +54,8 @@ def cleanup_settings(cl: settings.Cleanup) -> dict:
 @deploy("Host programs")
 def host_programs(settings: dict):
     """Install mottivme_host and write its settings (`settings`: the dict of mottivme_host.settings).
-    Returns the operation that installs the package: a service that runs its code restarts on its change."""
+    Returns the operations that install the package and write the settings: a service that runs
+    the code restarts on their change."""
     apt.packages(name="host programs: python3", packages=["python3"], no_recommends=True)
     files.directory(name=f"host programs: {LIB}", path=LIB, mode="755")
     package = operations.tree(name="host programs: the package (mottivme_host/)", src=str(PACKAGE),
@@ -64,13 +65,13 @@ def host_programs(settings: dict):
         files.link(name=f"host programs: /usr/local/sbin/{alias}", path=f"/usr/local/sbin/{alias}", target=ENTRY,
                    force=True, force_backup=False)
     files.directory(name="host programs: /etc/mottivme", path="/etc/mottivme", mode="700")
-    operations.secret_file(name=f"host programs: settings {SETTINGS} (0600)", dest=SETTINGS,
+    written = operations.secret_file(name=f"host programs: settings {SETTINGS} (0600)", dest=SETTINGS,
                            content=HiddenValue(json.dumps(settings, indent=2, sort_keys=True) + "\n"))
     # an n8n server (it keeps the backups): the secrets' days count from its first deploy; cron
     # and the rotation keep the record up to date from then on
     if settings.get("backup") and not host.get_fact(File, path=HostSettings().secret_ages):
         server.shell(name="host programs: start counting the secrets' age (mottivme-host secret-age)",
                      commands=[f"{ENTRY} secret-age >/dev/null"])
-    return package
+    return package, written
 
 

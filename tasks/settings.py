@@ -122,6 +122,7 @@ class Stack(_Settings):
     ready_timeout: int = key("n8n_ready_timeout")
     drain_seconds: int = key("n8n_worker_drain_seconds")
     queue_guard_seconds: float = key("n8n_queue_guard_seconds")
+    queue_guard_grace_seconds: float = key("n8n_queue_guard_grace_seconds")
     deploy_log: str = key("deploy_log")
     secret_max_age_days: int = key("secret_max_age_days")
     secret_warn_days: int = key("secret_warn_days")

@@ -282,9 +282,12 @@ def test_monitor_units():
 
 def test_queue_guard_unit_runs_the_host_program_at_group_datas_interval():
     d = group_data()
+    st = of(d, "stack")["stack"]
     unit = render("mottivme-queue-guard.service.j2", entry="/usr/local/sbin/mottivme-host",
-                  seconds=of(d, "stack")["stack"].queue_guard_seconds)
-    assert "ExecStart=/usr/local/sbin/mottivme-host queue-guard --interval 2\n" in unit
+                  seconds=st.queue_guard_seconds, grace=st.queue_guard_grace_seconds)
+    assert "ExecStart=/usr/local/sbin/mottivme-host queue-guard --interval 2 --grace 15\n" in unit
+    # put back before Bull's stalled check (30 s) can drop it, whatever the checks' phase
+    assert st.queue_guard_grace_seconds + 2 * st.queue_guard_seconds < 30
     assert "Restart=always" in unit and "WantedBy=multi-user.target" in unit
 
 

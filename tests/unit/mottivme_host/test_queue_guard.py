@@ -121,7 +121,7 @@ def test_the_loop_says_once_that_redis_is_down_and_once_that_it_is_back(monkeypa
     assert err.count("WARNING no answer from Redis in 10 s; trying again every 0.5 s") == 1
     assert err.count("WARNING the redis-cli session ended; trying again") == 1  # a new state: a line of its own
     assert err.index("WARNING no answer") < err.index("WARNING the redis-cli session ended")
-    assert out.index("watching n8n's queue every 0.5 s") < out.index("Redis answers again")
+    assert out.index("watching n8n's queue every 0.5 s (grace 15 s)") < out.index("Redis answers again")
 
 
 def test_a_zero_interval_is_refused(tmp_path, capsys):
