@@ -436,10 +436,15 @@ def tree(src: str, dest: str):
     if host.get_fact(Tree, path=dest) == tree_listing(Path(src)):
         host.noop(f"{dest} holds {src} as it is")
         return
-    tmp = host.get_temp_filename(f"tree {dest}")
-    new, old = quote(f"{dest}.mottivme-new"), quote(f"{dest}.mottivme-old")
+    tmp = host.get_temp_filename()  # a random name: nobody else on the host can have made it first
     yield FileUploadCommand(tree_archive(Path(src)), tmp)
-    yield StringCommand(
-        f"rm -rf {new} {old} && mkdir -m {TREE_DIR_MODE} {new} && chown {TREE_OWNER} {new} && "
-        f"tar -xf {quote(tmp)} -C {new} && rm -f {quote(tmp)} && "
-        f"{{ [ ! -e {quote(dest)} ] || mv {quote(dest)} {old}; }} && mv {new} {quote(dest)} && rm -rf {old}")
+    yield StringCommand(tree_swap(tmp, dest))
+
+
+def tree_swap(archive: str, dest: str) -> str:
+    """Shell: `archive` (tree_archive's, on the host) unpacked beside `dest`, then swapped in for it
+    (a run cut short leaves `dest` whole, old or new; the next change clears what it left)."""
+    new, old = quote(f"{dest}.mottivme-new"), quote(f"{dest}.mottivme-old")
+    return (f"rm -rf {new} {old} && mkdir -m {TREE_DIR_MODE} {new} && chown {TREE_OWNER} {new} && "
+            f"tar -xf {quote(archive)} -C {new} && rm -f {quote(archive)} && "
+            f"{{ [ ! -e {quote(dest)} ] || mv {quote(dest)} {old}; }} && mv {new} {quote(dest)} && rm -rf {old}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tasks.facts import parse_tree, tree_command
-from tasks.operations import tree_archive, tree_listing
+from tasks.operations import tree_archive, tree_listing, tree_swap
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,8 @@ def on_host(path: Path) -> dict | None:
 
 
 def unpacked(src: Path, dest: Path) -> Path:
-    dest.mkdir(mode=0o755)
+    dest.mkdir()
+    dest.chmod(0o755)  # as `mkdir -m 755` makes it, whatever the umask
     with tarfile.open(fileobj=tree_archive(src)) as tar:
         tar.extractall(dest, filter="fully_trusted")  # as GNU tar does as root: owners and modes kept
     return dest
@@ -64,3 +65,20 @@ def test_any_difference_is_a_difference(tmp_path):
 
 def test_no_directory_is_none(tmp_path):
     assert on_host(tmp_path / "nothing") is None
+
+
+def test_the_swap_puts_the_package_in_place_of_whatever_was_there(tmp_path):
+    """The operation's own command, on a directory that is missing, then one holding another
+    version with a file the package lacks and a Python cache: the package's listing, nothing left beside."""
+    want = tree_listing(ROOT / "mottivme_host")
+    dest = tmp_path / "lib" / "mottivme_host"
+    dest.parent.mkdir()
+    for before in (None, "older"):
+        if before:
+            (dest / "gone.py").write_text("# a module the package dropped")
+            (dest / "__pycache__").mkdir(exist_ok=True)
+        archive = tmp_path / "upload.tar"
+        archive.write_bytes(tree_archive(ROOT / "mottivme_host").getvalue())
+        subprocess.run(["sh", "-c", tree_swap(str(archive), str(dest))], check=True)
+        assert on_host(dest) == want and not (dest / "__pycache__").exists()
+        assert sorted(p.name for p in dest.parent.iterdir()) == ["mottivme_host"] and not archive.exists()
