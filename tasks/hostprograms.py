@@ -66,7 +66,7 @@ def host_programs(settings: dict):
                    force=True, force_backup=False)
     files.directory(name="host programs: /etc/mottivme", path="/etc/mottivme", mode="700")
     written = operations.secret_file(name=f"host programs: settings {SETTINGS} (0600)", dest=SETTINGS,
-                           content=HiddenValue(json.dumps(settings, indent=2, sort_keys=True) + "\n"))
+                                     content=HiddenValue(json.dumps(settings, indent=2, sort_keys=True) + "\n"))
     # an n8n server (it keeps the backups): the secrets' days count from its first deploy; cron
     # and the rotation keep the record up to date from then on
     if settings.get("backup") and not host.get_fact(File, path=HostSettings().secret_ages):

@@ -1,6 +1,7 @@
 """The queue guard on the main n8n server (mottivme_host/queue_guard.py: executions a stopping
 worker took but never started go back to n8n's queue): a systemd service in queue mode, stopped
-and disabled otherwise. It runs the host programs' code: a new package restarts it."""
+and disabled otherwise. It runs the host programs' code and reads their settings at start: a
+change to either restarts it."""
 
 from pyinfra import host
 from pyinfra.api import deploy
