@@ -42,10 +42,10 @@ import uuid
 from .common import Fail, out_line, stderr_line
 from .run import Runner
 from .settings import Settings
+from .stack import BULL_QUEUE, REDIS_CLI
 
 PROG = "mottivme-host queue-guard"
-QUEUE = "bull:jobs:"  # n8n's Bull queue "jobs", prefix "bull" (n8n's defaults, which the deploy keeps)
-KEYS = [QUEUE + k for k in ("active", "wait", "paused", "meta-paused", "stalled")]
+KEYS = [BULL_QUEUE + k for k in ("active", "wait", "paused", "meta-paused", "stalled")]
 REPLY_TIMEOUT = 10  # seconds for Redis to answer one check
 # KEYS: active, wait, paused, meta-paused, stalled; ARGV[1]: the queue's key prefix, ARGV[2..]: the
 # executions (Bull job ids) to put back if they still have no lock and were never started.
@@ -106,7 +106,7 @@ class RedisCli:
         self.buf = b""
 
     def _start(self) -> subprocess.Popen:
-        argv = [*self.s.compose, "exec", "-T", "redis", "sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" exec redis-cli']
+        argv = [*self.s.compose, *REDIS_CLI]
         try:
             # a session of its own: close() ends compose and the docker exec under it together
             return subprocess.Popen(argv, cwd=self.s.stack_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -172,8 +172,8 @@ class Guard:
         """One check: puts back the executions found so `grace` seconds ago or more; returns
         them, (job id, execution id)."""
         now = self.r.now()
-        due = sorted((i for i, t in self.seen.items() if now - t >= self.grace), key=int_or_text)
-        answer = self.redis.call("EVAL", SCRIPT, str(len(KEYS)), *KEYS, QUEUE, *due)
+        due = [job for job, first in self.seen.items() if now - first >= self.grace]
+        answer = self.redis.call("EVAL", SCRIPT, str(len(KEYS)), *KEYS, BULL_QUEUE, *due)
         try:
             reply = json.loads(answer)
             moved = [(str(job), str(execution)) for job, execution in (reply["moved"] or [])]
@@ -185,10 +185,6 @@ class Guard:
             out_line(f"execution {execution} (queue job {job}) put back in the queue: a stopping worker "
                      "had taken it but never started it")
         return moved
-
-
-def int_or_text(job: str):
-    return (0, int(job), "") if job.isdigit() else (1, 0, job)
 
 
 def main(ns, s: Settings, runner: Runner) -> int:

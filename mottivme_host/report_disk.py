@@ -21,10 +21,10 @@ import time
 from .common import Fail, send
 from .run import Runner
 from .settings import Reports, Settings
-from .stack import Stack
+from .stack import BULL_QUEUE, REDIS_CLI, Stack
 
-# Bull's list of the executions no worker has taken yet (n8n: queue "jobs", prefix "bull")
-WAITING = "bull:jobs:wait"
+# Bull's list of the executions no worker has taken yet
+WAITING = BULL_QUEUE + "wait"
 QUEUE_TIMEOUT = 30  # seconds: a hung Docker must not hold the other reports (cron starts the next run)
 
 
@@ -101,9 +101,7 @@ def waiting_executions(s: Settings, runner: Runner) -> int:
     """The executions waiting in Redis for a worker (the password stays in Redis's container:
     redis-cli reads it from its environment)."""
     try:
-        res = Stack(s, runner).compose("exec", "-T", "redis", "sh", "-c",
-                                       f'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --raw LLEN {WAITING}',
-                                       check=False, timeout=QUEUE_TIMEOUT)
+        res = Stack(s, runner).compose(*REDIS_CLI, "--raw", "LLEN", WAITING, check=False, timeout=QUEUE_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise Fail(f"cannot read n8n's queue from Redis: no answer in {QUEUE_TIMEOUT} s "
                    "(is Docker answering? docker ps)") from None

@@ -19,6 +19,11 @@ SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}")
 # names a source cannot take: directories of the snapshot that are not sources
 RESERVED_SOURCE_NAMES = frozenset({"config"})
+# n8n's Bull queue "jobs" under prefix "bull" (n8n's defaults, which the deploy keeps): its keys
+BULL_QUEUE = "bull:jobs:"
+# compose arguments: redis-cli in the stack's redis container, then its own arguments; the
+# password stays in that container's environment (redis-cli reads REDISCLI_AUTH)
+REDIS_CLI = ("exec", "-T", "redis", "sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" exec redis-cli "$@"', "redis-cli")
 
 
 def counts_sql(schemas=("public",), exclude_tables=(), exclude_schemas=None) -> str:

@@ -4,11 +4,13 @@ everything else, and back to bronze."""
 
 import json
 import re
+import shlex
 import time
 import uuid
 
 import pytest
 
+from mottivme_host.stack import REDIS_CLI
 from sandbox.n8n_client import N8nClient, n8n_api, webhook_workflow
 from tests.helpers import Server, lock_holding, monitor_status, polling, run_pyinfra, secrets_of
 
@@ -60,9 +62,8 @@ def psql(n8n_server, sql: str) -> str:
 
 
 def redis_cli(n8n_server, command: str) -> str:
-    """A command of redis-cli in the stack's Redis (the password from the container's environment)."""
-    return n8n_server.sh(f"docker exec $(mottivme-host compose ps -q redis) sh -c "
-                         f"'REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli --raw {command}'").strip()
+    """A command of redis-cli in the stack's Redis, as the host programs run it (REDIS_CLI)."""
+    return n8n_server.sh("mottivme-host compose " + shlex.join([*REDIS_CLI, "--raw", *command.split()])).strip()
 
 
 def worker_logs(server: Server) -> str:

@@ -28,7 +28,7 @@ class Answers:
             raise queue_guard.RedisDown(self.down)
         assert args[0] == "EVAL" and args[1] == queue_guard.SCRIPT
         n = int(args[2])
-        assert list(args[3:3 + n]) == queue_guard.KEYS and args[3 + n] == queue_guard.QUEUE
+        assert list(args[3:3 + n]) == queue_guard.KEYS and args[3 + n] == queue_guard.BULL_QUEUE
         due = list(args[4 + n:])
         self.asked.append(due)
         moved = [[j, f"e{j}"] for j in due if j in self.orphans and j not in self.gone]
