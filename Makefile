@@ -6,7 +6,7 @@ HOSTS   ?= 1
 BENCH_ROWS ?= 2000000
 PYINFRA := $(BIN)/pyinfra
 
-.PHONY: help venv demo deploy images-check images-lock lint test test-unit sandbox-up sandbox-down sandbox-status images bench dr-drill clean
+.PHONY: help venv demo deploy images-check images-lock images-add lint test test-unit sandbox-up sandbox-down sandbox-status images bench dr-drill clean
 
 help:
 	@echo "make demo          sandbox server + deploy + print the n8n URL (fresh machine: installs what it needs)"
@@ -14,6 +14,7 @@ help:
 	@echo "make test-unit     the quick tier only (seconds)"
 	@echo "make lint          ruff on the Python, shellcheck on the shell scripts"
 	@echo "make images-check  the registries' images against images.lock; images-lock moves the lock to them"
+	@echo "make images-add    adds to images.lock only the images it lacks (a new n8n version's); the rest stay"
 	@echo "make sandbox-up HOSTS=n | sandbox-down | sandbox-status | images"
 	@echo "make bench         benchmarks (print tables)"
 	@echo "runbooks: .venv/bin/mottivme lists them (the on-call console, installed by make venv)"
@@ -42,6 +43,9 @@ images-check: venv
 
 images-lock: venv
 	$(BIN)/python -m tasks.images lock
+
+images-add: venv
+	$(BIN)/python -m tasks.images add
 
 # every tracked shell script (templates are Jinja, not shell)
 SHELL_SCRIPTS = $(shell git ls-files | grep -v '^templates/' | xargs grep -lsE '^\#!.*(ba)?sh' 2>/dev/null)

@@ -60,8 +60,20 @@ postgres_user = "n8n"
 executions_prune = True
 executions_max_age_hours = 30 * 24
 executions_prune_max_count = 50000
-# Task runners (n8n 2.x runs Code nodes in a task runner; "internal": launched by n8n itself).
-n8n_runners_mode = "internal"
+# Task runners: n8n 2.x runs Code nodes (JavaScript, Python) in a task runner. "external" (n8n's
+# advice for production): each n8n process that runs executions (the main one, every worker) gets
+# a runners container of its own (n8n_runners_image_repo at n8n's version, which images.lock pins
+# too), sharing nothing with n8n but N8N_RUNNERS_AUTH_TOKEN: a Code node runs where neither the
+# encryption key nor a database or Redis password is. "internal": n8n launches a JavaScript
+# runner inside its own container (no Python: n8n's image has none).
+n8n_runners_mode = "external"
+n8n_runners_image_repo = "n8nio/runners"
+# The runners' own Docker network on every n8n server: its bridge's name (the firewall knows it:
+# its containers reach nothing beyond it, and nothing of the host but, on a worker server, the
+# workers' task brokers, which listen on its gateway) and its subnet (outside what Docker hands
+# out to other networks until it has made 15 of them).
+n8n_runners_bridge = "mottivme-run"
+n8n_runners_subnet = "172.31.254.0/28"
 # n8n's files: Docker volumes of the stack (name -> where every n8n process mounts it), all in the
 # backup (the n8n source below) and restored with n8n's database. n8n_data is n8n's home: binary
 # data (regular mode), community and custom nodes, n8n's own settings file. n8n_files is the one
@@ -69,7 +81,9 @@ n8n_runners_mode = "internal"
 # to it): without a volume there, a workflow's files would be lost with the container.
 n8n_volumes = {"n8n_data": "/home/node/.n8n", "n8n_files": "/home/node/.n8n-files"}
 n8n_files_volume = "n8n_files"  # the one of n8n_volumes given to workflows
-# Extra environment for n8n (non-secret), e.g. {"N8N_LOG_LEVEL": "debug"}.
+# Extra environment for n8n (non-secret), e.g. {"N8N_LOG_LEVEL": "debug"}. With external runners
+# N8N_BLOCK_ENV_ACCESS_IN_NODE stays "true" whatever this says (`$env` would carry n8n's secrets
+# into the runners' container).
 n8n_extra_env: dict[str, str] = {}
 # n8n's owner account, claimed by the deploy on first run (e-mail/password come from .env).
 n8n_owner_first_name = "Mottivme"

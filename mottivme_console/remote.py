@@ -506,17 +506,21 @@ def move_n8n_pins(source, data, lock: dict[str, str], registries, target: str) -
     if version_key(target) <= version_key(current):
         raise Exit(f"mottivme update: n8n {target} is not newer than n8n_version {current}: deploy.py never goes "
                    f"back (mottivme emergency-deploy --n8n-version {target} does, with a snapshot)", 2)
-    try:
-        offered = target in registries.tags(ref)
-        digest = registries.digest(ref) if offered else ""
+    try:  # n8n's image and its runners' (external mode): a release is both
+        missing = [r for r in images.version_refs(data, target) if target not in registries.tags(r)]
+        digest = registries.digest(ref) if not missing else ""
     except Exception as e:  # noqa: BLE001 - any network or registry failure: one line
         raise Exit(f"mottivme update: cannot ask the registry for {ref}: {e}", 2) from None
-    if not offered:
-        raise Exit(f"mottivme update: the registry does not offer {ref}: `mottivme update` lists what it does", 2)
+    if missing:
+        raise Exit(f"mottivme update: the registry does not offer {', '.join(missing)}: `mottivme update` lists "
+                   "what it does", 2)
     others = [v for v in dict.fromkeys([*data["n8n_other_versions"], current]) if v != target]
     moved = dict(data, n8n_version=target, n8n_other_versions=others)
     # the lock gains what the move needs; a moved tag of another image stays as pinned (`make images-lock`)
-    new_lock = {r: lock.get(r) or (digest if r == ref else registries.digest(r)) for r in images.locked_refs(moved)}
+    try:
+        new_lock = {r: lock.get(r) or (digest if r == ref else registries.digest(r)) for r in images.locked_refs(moved)}
+    except Exception as e:  # noqa: BLE001 - any network or registry failure: one line, nothing written
+        raise Exit(f"mottivme update: cannot ask the registry for n8n {target}'s images: {e}", 2) from None
     groups = source.image_groups()
     texts: dict = {}
     for key in ("n8n_version", "n8n_other_versions"):

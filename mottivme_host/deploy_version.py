@@ -1,10 +1,11 @@
 """Emergency deploy of another n8n version (forward or back), with automatic rollback.
 
-n8n-deploy-version VERSION [--digest SHA256] [--smoke-webhook PATH] [--timeout SECONDS]
+n8n-deploy-version VERSION [--digest SHA256] [--runners-digest SHA256] [--smoke-webhook PATH] [--timeout SECONDS]
 
 1. the image must be here before anything stops: pulled by the digest images.lock holds for it
    (--digest; Docker checks the bits) and tagged with its version, which the compose file runs;
-   without --digest, only an image already on this server;
+   without --digest, only an image already on this server; the same for the task runners' image
+   of that version (--runners-digest), where the stack has runners (external mode);
 2. records the running version (N8N_VERSION in the stack's env file), the workflow count and
    n8n's migrations;
 3. takes a backup snapshot (tag pre-deploy);
@@ -45,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--digest", default="", metavar="SHA256",
                    help="the image's digest from images.lock (the emergency deploy runbook passes it): the "
                         "image is pulled by it; without it, only an image already on this server is used")
+    p.add_argument("--runners-digest", default="", metavar="SHA256",
+                   help="the same for the task runners' image of that version (a stack with external runners)")
 
 
 def valid_version(version: str) -> bool:
@@ -101,8 +104,9 @@ class _Deploy:
     def switch(self, version: str) -> Result:
         """N8N_VERSION in the env file, then `compose up -d` of n8n's services (it recreates them)."""
         envfile.update(env_path(self.s), {"N8N_VERSION": version})
-        self.log.log(f"N8N_VERSION={version} in {env_path(self.s)}; compose up -d {' '.join(self.s.services)}")
-        return self.to_log([*self.s.compose, "up", "-d", *self.s.services], cwd=self.s.stack_dir)
+        services = [*self.s.services, *self.s.runners]
+        self.log.log(f"N8N_VERSION={version} in {env_path(self.s)}; compose up -d {' '.join(services)}")
+        return self.to_log([*self.s.compose, "up", "-d", *services], cwd=self.s.stack_dir)
 
     def image_present(self, ref: str) -> bool:
         return self.r.run(["docker", "image", "inspect", ref], check=False).ok
@@ -112,13 +116,13 @@ class _Deploy:
         r = self.r.run(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", ref], check=False)
         return r.ok and f"{ref.rpartition(':')[0]}@{digest}" in r.stdout
 
-    def ensure_image(self, ref: str, digest: str, old: str) -> None:
+    def ensure_image(self, ref: str, digest: str, old: str, flag: str = "--digest") -> None:
         """`ref` on this server as the image `digest` names (pulled by it, then tagged `ref`, which the
-        compose file runs); without a digest, only an image already here."""
+        compose file runs); without a digest (`flag`), only an image already here."""
         if not digest:
             if self.image_present(ref):
                 return
-            raise Fail(f"image {ref} is not on this server and no --digest was given: nothing was changed, n8n stays "
+            raise Fail(f"image {ref} is not on this server and no {flag} was given: nothing was changed, n8n stays "
                        f"on {old} (the emergency deploy runbook passes images.lock's digest)", 3)
         if self.has_digest(ref, digest):
             return
@@ -144,8 +148,9 @@ class _Deploy:
         s, new = self.s, self.new
         if not valid_version(new):
             raise Fail(f"the version must look like 2.41.1, not '{new}'", 2)
-        if self.ns.digest and not DIGEST_RE.fullmatch(self.ns.digest):
-            raise Fail(f"--digest must look like sha256:<64 hex digits>, not '{self.ns.digest}'", 2)
+        for flag, value in (("--digest", self.ns.digest), ("--runners-digest", self.ns.runners_digest)):
+            if value and not DIGEST_RE.fullmatch(value):
+                raise Fail(f"{flag} must look like sha256:<64 hex digits>, not '{value}'", 2)
         if not self.st.container_id("n8n"):
             raise Fail("no n8n stack on this host: provision it with deploy.py first", 4)
         path = env_path(s)
@@ -163,6 +168,8 @@ class _Deploy:
 
         # 1. the image, before anything is stopped
         self.ensure_image(f"{s.n8n_image_repo}:{new}", self.ns.digest, old)
+        if s.runners:
+            self.ensure_image(f"{s.runners_image_repo}:{new}", self.ns.runners_digest, old, "--runners-digest")
 
         # 2.-3. what is there now, and a snapshot of it
         wf_before = self.st.scalar(WORKFLOWS_SQL)

@@ -150,6 +150,10 @@ class Settings:
     pooled: tuple[str, ...] = ()
     n8n_host: str = ""  # the public name; readiness is asked of the host's own Caddy with it
     n8n_image_repo: str = "docker.n8n.io/n8nio/n8n"
+    # the task runners' compose services (external mode: one beside each n8n process that runs
+    # code) and their image, at n8n's version; none in internal mode
+    runners: tuple[str, ...] = ()
+    runners_image_repo: str = ""
     ready_timeout: int = 300
     drain_seconds: int = 120  # a worker's graceful shutdown (its stop timeout is this + 30)
     postgres_user: str = "n8n"

@@ -6,7 +6,9 @@
 #   server    Debian $SERVER_SUITE "server" (trixie = 13, bookworm = 12) with systemd as PID 1,
 #             sshd, sudo, python3, cron
 #   n8n       stand-in for $N8N_IMAGE: npm package n8n@$N8N_VERSION on Node 24 (PyPI wheel);
-#             each of $N8N_EXTRA_VERSIONS is that image plus one layer (layerdiff.py)
+#             each of $N8N_EXTRA_VERSIONS is that image plus one layer (layerdiff.py); beside each,
+#             in the same archive, the stand-in for $RUNNERS_REPO at that version: n8n's image plus
+#             a layer with a launcher (images/runners) for the @n8n/task-runner n8n@VERSION installed
 #   postgres  stand-in for $POSTGRES_IMAGE: PostgreSQL $PG_MAJOR + pgvector (Debian $PG_SUITE)
 #   redis     stand-in for $REDIS_IMAGE: Debian's redis-server 7
 #   caddy     stand-in for $CADDY_IMAGE: Debian's caddy 2
@@ -20,7 +22,7 @@ SBX_CACHE=${SBX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mottivme-infra}
 WORK=$SBX_CACHE/work
 OUT=$SBX_CACHE/images
 : "${DOCKER_HOST:?set DOCKER_HOST to the private engine (sandbox/engine.sh start)}"
-: "${N8N_VERSION:?}" "${N8N_IMAGE:?}"  # N8N_EXTRA_VERSIONS: more n8n versions to build "${POSTGRES_IMAGE:?}" "${PG_MAJOR:?}" "${REDIS_IMAGE:?}" "${CADDY_IMAGE:?}"
+: "${N8N_VERSION:?}" "${N8N_IMAGE:?}" "${RUNNERS_REPO:?}"  # N8N_EXTRA_VERSIONS: more n8n versions to build "${POSTGRES_IMAGE:?}" "${PG_MAJOR:?}" "${REDIS_IMAGE:?}" "${CADDY_IMAGE:?}"
 SERVER_IMAGE=${SERVER_IMAGE:?}
 SERVER_SUITE=${SERVER_SUITE:-trixie}
 NODE_WHEEL_VERSION=${NODE_WHEEL_VERSION:-24.19.0}
@@ -181,14 +183,31 @@ stage_n8n() {  # stage_n8n VERSION: npm's n8n@VERSION in $WORK/n8n-stage-VERSION
   mv "$st.tmp" "$st"
 }
 
+build_runners() {  # build_runners VERSION: $RUNNERS_REPO:VERSION on n8n's image of that version (shares
+  # its layers): the JavaScript runner is the @n8n/task-runner n8n@VERSION depends on, started by a
+  # stand-in of n8n's launcher with the runners image's configuration file and entrypoint. n8n's
+  # Python runner is published on neither npm nor PyPI: the stand-in has none
+  local v=$1 ctx="$WORK/layer-runners-$1"
+  rm -rf "$ctx"; mkdir -p "$ctx/opt/runners"
+  install -m 755 "$HERE/images/runners/task-runner-launcher" "$ctx/task-runner-launcher"
+  install -m 644 "$HERE/images/runners/n8n-task-runners.json" "$ctx/n8n-task-runners.json"
+  ln -s /usr/local/lib/node_modules/n8n/node_modules/@n8n/task-runner "$ctx/opt/runners/task-runner-javascript"
+  printf '%s\n' "FROM ${N8N_IMAGE%:*}:$v" "COPY task-runner-launcher /usr/local/bin/task-runner-launcher" \
+    "COPY n8n-task-runners.json /etc/n8n-task-runners.json" "COPY opt /opt" "USER node" "WORKDIR /home/node" \
+    "EXPOSE 5680/tcp" 'ENTRYPOINT ["tini", "--", "/usr/local/bin/task-runner-launcher"]' 'CMD ["javascript"]' \
+    > "$ctx/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -q -t "$RUNNERS_REPO:$v" "$ctx" >/dev/null
+  rm -rf "$ctx"
+}
+
 build_n8n_over() {  # build_n8n_over VERSION: the deployed version's image plus one layer holding
   # what n8n@VERSION changes, as a registry's images share base layers: a server that holds the
   # deployed version extracts a few dozen files for the other one, not 1.3 GB again
   local v=$1 tag=${N8N_IMAGE%:*}:$1 arc ctx="$WORK/layer-n8n-$1" base="$WORK/base-n8n-$N8N_VERSION"
-  arc=$(archive "$tag" "-r3-on-$N8N_VERSION")   # on that base: its layers are the ones shared
+  arc=$(archive "$tag" "-r5-on-$N8N_VERSION")   # on that base: its layers are the ones shared
   [ -s "$arc" ] && return
   stage_n8n "$v"
-  docker image inspect "$N8N_IMAGE" >/dev/null 2>&1 || zstd -dc -q "$(archive "$N8N_IMAGE" -r1)" | docker load -q >/dev/null
+  docker image inspect "$N8N_IMAGE" >/dev/null 2>&1 || zstd -dc -q "$(archive "$N8N_IMAGE" -r3)" | docker load -q >/dev/null
   # the tree the base image really holds (not a new npm install of its version, which may resolve
   # other dependencies), so that base + layer is exactly n8n@$v
   local mods=lib/node_modules/n8n cid
@@ -201,14 +220,24 @@ build_n8n_over() {  # build_n8n_over VERSION: the deployed version's image plus 
   rm -rf "$ctx" "$base"
   local got; got=$(docker run --rm --network none --entrypoint /usr/local/bin/n8n "$tag" --version)
   [ "$got" = "$v" ] || { echo "build-images: $tag says n8n $got" >&2; exit 1; }
-  save "$arc" "$tag"
-  rm -f "$(archive "$tag" -r1)" "$(archive "$tag" -r2)"   # earlier revisions
-  docker rmi -f "$tag" >/dev/null
+  build_runners "$v"
+  save "$arc" "$tag" "$RUNNERS_REPO:$v"
+  rm -f "$(archive "$tag" -r1)" "$(archive "$tag" -r2)" "$(archive "$tag" "-r3-on-$N8N_VERSION")" \
+        "$(archive "$tag" "-r4-on-$N8N_VERSION")"   # earlier revisions
+  docker rmi -f "$tag" "$RUNNERS_REPO:$v" >/dev/null
 }
 
 build_n8n() {
-  local arc; arc=$(archive "$N8N_IMAGE" -r1)
+  local arc old r; arc=$(archive "$N8N_IMAGE" -r3)
   [ -s "$arc" ] && return
+  for r in 1 2; do [ -s "$(archive "$N8N_IMAGE" "-r$r")" ] && old=$(archive "$N8N_IMAGE" "-r$r"); done
+  if [ -n "${old:-}" ]; then  # an earlier revision (no runners, or older ones): n8n's image from it, new runners
+    docker image inspect "$N8N_IMAGE" >/dev/null 2>&1 || zstd -dc -q "$old" | docker load -q >/dev/null
+    build_runners "$N8N_VERSION"
+    save "$arc" "$N8N_IMAGE" "$RUNNERS_REPO:$N8N_VERSION"
+    rm -f "$(archive "$N8N_IMAGE" -r1)" "$(archive "$N8N_IMAGE" -r2)"; docker rmi -f "$RUNNERS_REPO:$N8N_VERSION" >/dev/null
+    return
+  fi
   stage_n8n "$N8N_VERSION"
   local node="$WORK/node-$NODE_WHEEL_VERSION" st="$WORK/n8n-stage-$N8N_VERSION"
   local r="$WORK/rootfs-n8n"
@@ -232,7 +261,9 @@ build_n8n() {
     --change "ENV N8N_VERSION=$N8N_VERSION" \
     --change 'WORKDIR /home/node' --change 'USER node' --change 'EXPOSE 5678/tcp' \
     --change 'ENTRYPOINT ["tini", "--", "/docker-entrypoint.sh"]'
-  save "$arc" "$N8N_IMAGE"   # kept in the engine until step_n8n ends: the extra versions build on it
+  build_runners "$N8N_VERSION"
+  save "$arc" "$N8N_IMAGE" "$RUNNERS_REPO:$N8N_VERSION"   # n8n's kept in the engine until step_n8n ends:
+  docker rmi -f "$RUNNERS_REPO:$N8N_VERSION" >/dev/null      # the extra versions build on it
 }
 
 step_postgres() {

@@ -118,6 +118,7 @@ class Sandbox:
             N8N_VERSION=v["n8n_version"],
             N8N_IMAGE=f"{v['n8n_image_repo']}:{v['n8n_version']}",
             N8N_EXTRA_VERSIONS=" ".join(v["n8n_other_versions"]),
+            RUNNERS_REPO=v["n8n_runners_image_repo"],
             POSTGRES_IMAGE=registry.stand_in(v["postgres_image"]),
             PG_MAJOR=str(v["postgres_major"]),
             REDIS_IMAGE=registry.stand_in(v["redis_image"]),
@@ -212,7 +213,8 @@ class Sandbox:
         t0 = time.time()
         try:
             state["services"]["acme"] = acme.set_up(self.ssh_args(svc), svc, certs)
-            state["services"]["registry"] = registry.set_up(self.ssh_args(svc), svc, certs, refs, CACHE / "images")
+            state["services"]["registry"] = registry.set_up(self.ssh_args(svc), svc, certs, refs, CACHE / "images",
+                                                               registry.archive_repos(versions()))
             self.save(state)
             # the sandbox's images.lock, by the command that writes production's (tasks/images.py),
             # from its registry through the forwarded port

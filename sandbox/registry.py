@@ -19,7 +19,7 @@ import glob
 import subprocess
 from pathlib import Path
 
-from tasks.images import split
+from tasks.images import split, version_refs
 
 CONFIG = "/etc/docker/registry/config.yml"
 UNIT = "docker-registry.service"  # Debian's unit, run as the user docker-registry
@@ -46,8 +46,7 @@ def wanted(v: dict) -> dict[str, str]:
     the stand-in image it is (the name build-images.sh builds it under; n8n's are built at their
     exact versions, from npm)."""
     pg = stand_in(v["postgres_image"])
-    refs = {f"{v['n8n_image_repo']}:{x}": f"{v['n8n_image_repo']}:{x}"
-            for x in (v["n8n_version"], *v["n8n_other_versions"])}
+    refs = {r: r for x in (v["n8n_version"], *v["n8n_other_versions"]) for r in version_refs(v, x)}
     refs.update({v["postgres_image"]: pg, v["redis_image"]: stand_in(v["redis_image"]),
                  v["caddy_image"]: stand_in(v["caddy_image"])})
     # the backup's pg_dump and the restore's scratch server for the Supabase stand-in's major
@@ -59,12 +58,19 @@ def wanted(v: dict) -> dict[str, str]:
     return refs
 
 
-def sources(refs: dict[str, str], images: Path) -> dict[str, str]:
+def archive_of(built: str, repos: dict[str, str]) -> str:
+    """The name whose archive holds the stand-in `built`: n8n's runners are saved with n8n's image
+    of the same version (`repos`: {runners repo: n8n repo})."""
+    name, _, tag = built.rpartition(":")
+    return f"{repos[name]}:{tag}" if name in repos else built
+
+
+def sources(refs: dict[str, str], images: Path, repos: dict[str, str] | None = None) -> dict[str, str]:
     """The archive in `images` each reference is pushed from: its stand-in's (`wanted`), the last
     by name (a newer recipe revision sorts later)."""
     out = {}
     for ref, built in refs.items():
-        found = sorted(glob.glob(archive_pattern(str(images), built)))
+        found = sorted(glob.glob(archive_pattern(str(images), archive_of(built, repos or {}))))
         if not found:
             raise RuntimeError(f"no image archive for {built} in {images} (python -m sandbox images)")
         out[ref] = Path(found[-1]).name
@@ -85,8 +91,11 @@ def _config() -> str:
             "  headers:\n    X-Content-Type-Options: [nosniff]\n")
 
 
-def script(cert: str, key: str, sources_: dict[str, str]) -> str:
-    """The shell script that installs, configures and fills the registry on the services server."""
+def script(cert: str, key: str, sources_: dict[str, str], built: dict[str, str] | None = None) -> str:
+    """The shell script that installs, configures and fills the registry on the services server
+    (`sources_`: {ref: archive}; `built`: {ref: the stand-in's name in its archive, which may hold
+    more than one image: n8n's and its runners'})."""
+    built = built or {}
     s = ("set -e\numask 077\n"
          "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry skopeo "
          ">/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
@@ -103,23 +112,32 @@ def script(cert: str, key: str, sources_: dict[str, str]) -> str:
           "for i in $(seq 100); do curl -skf -o /dev/null https://127.0.0.1/v2/ && break; sleep 0.1; done\n"
           f"curl -skf -o /dev/null https://127.0.0.1/v2/ || {{ echo 'the registry does not answer (journalctl -u {UNIT})'; exit 1; }}\n"
           "cd /tmp\n")
-    pushed: dict[str, str] = {}
+    pushed: dict[tuple[str, str], str] = {}
     for ref, archive in sources_.items():
         _, repo, tag = split(ref)
         dest = f"docker://127.0.0.1/{repo}:{tag}"
-        # an archive already pushed under another name: copied inside the registry (its blobs are there)
-        src = pushed.get(archive) or f"docker-archive:/sbx/images/{archive}"
+        image = built.get(ref, ref)
+        # named: an archive may hold more than one image (skopeo picks it by the tag it was saved under)
+        src = f"docker-archive:/sbx/images/{archive}:{image}"
+        # an image already pushed under another name: copied inside the registry (its blobs are there)
+        src = pushed.get((archive, image)) or src
         s += f"skopeo copy -q --src-tls-verify=false --dest-tls-verify=false {src} {dest}\n"
-        pushed.setdefault(archive, dest)
+        pushed.setdefault((archive, image), dest)
     return s
 
 
-def set_up(ssh_args: list[str], h: dict, certs: dict, refs: dict[str, str], images: Path) -> dict:
+def archive_repos(v: dict) -> dict[str, str]:
+    """{runners repo: n8n repo}: build-images.sh saves n8n's runners with n8n's image (archive_of)."""
+    return {v["n8n_runners_image_repo"]: v["n8n_image_repo"]}
+
+
+def set_up(ssh_args: list[str], h: dict, certs: dict, refs: dict[str, str], images: Path,
+           repos: dict[str, str] | None = None) -> dict:
     """Install the registry on the services server `h` and push `refs` into it; the record
     hosts.json keeps: the names it answers for and where each image came from."""
-    src = sources(refs, images)
+    src = sources(refs, images, repos)
     r = subprocess.run(ssh_args + ["bash", "-s"], input=script(Path(certs["cert"]).read_text(),
-                                                               Path(certs["key"]).read_text(), src),
+                                                               Path(certs["key"]).read_text(), src, refs),
                        text=True, capture_output=True, timeout=900)
     if r.returncode != 0:
         raise RuntimeError(f"the registry on {h['name']}: {(r.stderr or r.stdout).strip()[-500:]}")

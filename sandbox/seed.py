@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from sandbox.core import Sandbox, SandboxError
+from sandbox.core import Sandbox, SandboxError, versions
 from sandbox.inventory_source import SandboxSource
 from tasks import images
 
@@ -174,10 +174,13 @@ FAILING_N8N_VERSION = "2.41.9"
 def build_failing_n8n_image(sbx: Sandbox, h: dict, base_version: str = "2.41.1") -> str:
     """On server `h`, build an n8n "version" that migrates the database (one more row in
     `migrations`) and then crashes: what an emergency deploy must roll back, database included.
-    It is published as a release would be (pushed to the sandbox's registry) and pinned in the
-    sandbox's images.lock with the digest the registry gave it, as `make images-lock` would with
-    the version in n8n_other_versions."""
-    image = f"docker.n8n.io/n8nio/n8n:{FAILING_N8N_VERSION}"
+    It is published as a release would be (pushed to the sandbox's registry, with the task runners'
+    image of its base version under its version) and pinned in the sandbox's images.lock with the
+    digests the registry gave them, as `make images-lock` would with the version in
+    n8n_other_versions."""
+    v = versions()
+    image = f"{v['n8n_image_repo']}:{FAILING_N8N_VERSION}"
+    runners = [r for r in images.version_refs(v, FAILING_N8N_VERSION) if r != image]
     ssh(sbx, h, r"""set -e; d=$(mktemp -d); cd $d
 cat > fail.js <<'JS'
 const { Client } = require('/usr/local/lib/node_modules/n8n/node_modules/pg');
@@ -193,7 +196,10 @@ ENTRYPOINT ["node", "/fail.js"]
 ' """ + base_version + f""" > Dockerfile
 docker build -q -t {image} . >/dev/null; rm -rf $d
 docker push -q {image} >/dev/null""")
-    digest = ssh(sbx, h, f"docker image inspect --format '{{{{index .RepoDigests 0}}}}' {image}").strip().split("@")[1]
+    for ref in runners:  # the base version's runners, as this version's
+        ssh(sbx, h, f"docker tag {ref.rpartition(':')[0]}:{base_version} {ref} && docker push -q {ref} >/dev/null")
+    digests = {ref: ssh(sbx, h, f"docker image inspect --format '{{{{index .RepoDigests 0}}}}' {ref}").strip().split("@")[1]
+               for ref in (image, *runners)}
     lock = SandboxSource(env_file=False, state_dir=sbx.state_dir).images_lock()
-    images.write(lock, {**images.read(lock), image: digest})
+    images.write(lock, {**images.read(lock), **digests})
     return image

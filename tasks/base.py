@@ -5,7 +5,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from tasks import access, settings
+from tasks import access, scaling, settings
 
 
 @deploy("Base system")
@@ -40,9 +40,10 @@ def base():
 
     files.directory(name="firewall: /etc/mottivme", path="/etc/mottivme", mode="700")
     ports = firewall_ports(b, host.groups, settings.Backup.from_data(host.data))
+    bridge, brokers = runners_firewall(host.data, host.groups)
     rules = files.template(name=f"firewall: rules (inbound only {'/'.join(map(str, ports))})",
                            src="templates/firewall.nft.j2", dest="/etc/mottivme/firewall.nft", mode="644",
-                           open_tcp_ports=ports)
+                           open_tcp_ports=ports, runners_bridge=bridge, broker_ports=brokers)
     unit = files.template(name="firewall: systemd unit", src="templates/mottivme-firewall.service.j2",
                           dest="/etc/systemd/system/mottivme-firewall.service", mode="644")
     systemd.daemon_reload(name="firewall: systemd reload (unit changed)", _if=unit.did_change)
@@ -50,6 +51,17 @@ def base():
                     running=True, enabled=True)
     systemd.service(name="firewall: reload rules (changed)", service="mottivme-firewall.service",
                     reloaded=True, _if=any_changed(rules, unit))
+
+
+def runners_firewall(data, groups) -> tuple[str, list[int]]:
+    """The task runners' bridge on an n8n server (external mode; "" elsewhere) and the host ports
+    its containers may reach: a worker server's task brokers, one per worker (5700 + N)."""
+    st = settings.Stack.from_data(data)
+    if not st.external_runners or not {"n8n_servers", "n8n_workers"} & set(groups):
+        return "", []
+    s = scaling.settings(data)
+    workers = s.server_workers if "n8n_workers" in groups and s.queue_mode else 0
+    return st.runners_bridge, [5700 + i for i in range(1, workers + 1)]
 
 
 def firewall_ports(b: settings.Base, groups, bk: settings.Backup) -> list[int]:

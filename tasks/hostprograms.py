@@ -24,7 +24,7 @@ SETTINGS = "/etc/mottivme/host.json"
 
 
 def stack_settings(st: settings.Stack, *, compose: str, project: str, stack_dir: str, services: list[str],
-                   n8n_host: str, pooled: list[str] = ()) -> dict:
+                   n8n_host: str, pooled: list[str] = (), runners: list[str] = ()) -> dict:
     """What every host program needs to know of the stack it runs on (the main server's or a
     worker server's: `project`, `stack_dir`; `pooled`: the services behind Caddy's pool)."""
     return {
@@ -33,6 +33,8 @@ def stack_settings(st: settings.Stack, *, compose: str, project: str, stack_dir:
         "compose_project": project,
         "services": list(services),
         "pooled": list(pooled),
+        "runners": list(runners),
+        "runners_image_repo": st.runners_image_repo if runners else "",
         "n8n_host": n8n_host,
         "n8n_image_repo": st.n8n_image_repo,
         "ready_timeout": st.ready_timeout,

@@ -7,6 +7,8 @@ the registry (by upstream or by an attacker) never reaches a server until the lo
 
     python -m tasks.images check   what the registries serve now against the lock (exit 1: moved)
     python -m tasks.images lock    write the lock from what the registries serve now
+    python -m tasks.images add     add only the images the lock lacks (e.g. a new n8n version's,
+                                   or its runners' image); every pinned one stays as it is
 
 The lock is read before any host is contacted; an image it lacks stops the run with one line.
 The registries are asked over HTTPS with their anonymous pull tokens (Docker's Registry HTTP
@@ -34,11 +36,17 @@ ACCEPT = ", ".join((  # a multi-platform image's index first: Docker picks the p
     "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"))
 
 
+def version_refs(data, version: str) -> list[str]:
+    """The images of one n8n release: n8n's, and its task runners' (same version) in external mode."""
+    runners = [f"{data['n8n_runners_image_repo']}:{version}"] if data["n8n_runners_mode"] == "external" else []
+    return [f"{data['n8n_image_repo']}:{version}", *runners]
+
+
 def locked_refs(data) -> list[str]:
-    """The images the lock holds, from group data: the stack's own, n8n's at `n8n_version` and each
-    of `n8n_other_versions` (an emergency deploy's), and the backup's and the restore's for each of
-    the Supabase database's major versions (`supabase_majors`)."""
-    n8n = [f"{data['n8n_image_repo']}:{v}" for v in (data["n8n_version"], *data["n8n_other_versions"])]
+    """The images the lock holds, from group data: the stack's own, n8n's (and its runners') at
+    `n8n_version` and each of `n8n_other_versions` (an emergency deploy's), and the backup's and the
+    restore's for each of the Supabase database's major versions (`supabase_majors`)."""
+    n8n = [r for v in (data["n8n_version"], *data["n8n_other_versions"]) for r in version_refs(data, v)]
     supabase = [x for m in data["supabase_majors"]
                 for x in (data["supabase_postgres_images"][m], data["supabase_scratch_images"][m])]
     return list(dict.fromkeys([data["postgres_image"], data["redis_image"], data["caddy_image"], *n8n, *supabase]))
@@ -98,8 +106,8 @@ def problems(path: Path, data) -> list[str]:
         return [str(e)]
     missing = [r for r in locked_refs(data) if r not in lock]
     if missing:
-        return [f"{path.name} has no digest for {', '.join(missing)}: `make images-lock` records what the "
-                "registry serves now (check the image first)"]
+        return [f"{path.name} has no digest for {', '.join(missing)}: `make images-add` records what the "
+                "registry serves now for those, every pinned image staying as it is (check them first)"]
     return []
 
 
@@ -108,11 +116,11 @@ def unpinned_version(lock: dict[str, str], data, argv: list[str] | None = None) 
     from runbooks._args import given
 
     version = given(argv).get("n8n_version", "").strip()
-    ref = f"{data['n8n_image_repo']}:{version}"
-    if not version or ref in lock:
+    missing = [r for r in version_refs(data, version) if r not in lock] if version else []
+    if not missing:
         return []
-    return [f"{ref} has no digest in images.lock: add its version to n8n_other_versions in group_data/all.py, "
-            "`make images-lock`, then run again"]
+    return [f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no digest in images.lock: add its version "
+            "to n8n_other_versions in group_data/all.py, `make images-lock`, then run again"]
 
 
 def _exact(ref: str) -> bool:
@@ -195,20 +203,22 @@ def main(argv: list[str] | None = None) -> int:
     from inventory_sources import choose
 
     p = argparse.ArgumentParser(prog="python -m tasks.images", description=__doc__.split("\n\n")[0])
-    p.add_argument("action", choices=("check", "lock"))
+    p.add_argument("action", choices=("check", "lock", "add"))
     a = p.parse_args(argv)
     source = choose()
     path, (endpoints, ca) = source.images_lock(), source.registries()
     refs = locked_refs(source.image_data())
     try:
-        now = current(refs, Registries(endpoints, ca))
-    except Exception as e:  # noqa: BLE001 - any network or registry failure: one line
-        print(f"images: cannot ask the registries: {e}", file=sys.stderr)
-        return 2
-    try:
         old = read(path)
     except ConfigError:
         old = {}
+    try:  # `add` asks only for what the lock lacks
+        now = current([r for r in refs if a.action != "add" or r not in old], Registries(endpoints, ca))
+    except Exception as e:  # noqa: BLE001 - any network or registry failure: one line
+        print(f"images: cannot ask the registries: {e}", file=sys.stderr)
+        return 2
+    if a.action == "add":
+        return _add(path, old, now, refs)
     moved = {r: d for r, d in now.items() if old.get(r) != d}
     for ref in refs:
         state = "unchanged" if ref not in moved else ("new" if ref not in old else f"moved from {old[ref]}")
@@ -224,6 +234,23 @@ def main(argv: list[str] | None = None) -> int:
     write(path, now)  # exactly the images in use: one no longer in group data leaves the lock
     dropped = len(set(old) - set(now))
     print(f"images: {path} written ({len(moved)} changed, {dropped} no longer used); the next deploy runs these")
+    return 0
+
+
+def with_missing(old: dict[str, str], now: dict[str, str], refs: list[str]) -> dict[str, str]:
+    """The lock `add` writes: each image in use (`refs`) as `old` pins it, or, when `old` lacks
+    it, as the registries serve it `now`."""
+    return {r: old.get(r) or now[r] for r in refs}
+
+
+def _add(path: Path, old: dict[str, str], now: dict[str, str], refs: list[str]) -> int:
+    for ref in now:
+        print(f"{ref:<40} {now[ref]}  new")
+    if not now:
+        print(f"images: {path} holds every image in use already")
+        return 0
+    write(path, with_missing(old, now, refs))
+    print(f"images: {path} written ({len(now)} added, every pinned image as it was); the next deploy runs these")
     return 0
 
 

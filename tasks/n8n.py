@@ -57,6 +57,10 @@ def n8n_environment(b: settings.Base, st: settings.Stack, w: settings.Workers, s
             "N8N_GRACEFUL_SHUTDOWN_TIMEOUT": str(st.drain_seconds),
         })
     env.update({k: str(v) for k, v in st.extra_env.items()})
+    if st.external_runners:
+        # `$env` in a Code node would carry n8n's whole environment (its secrets among it) into the
+        # runners' container: in external mode it stays blocked whatever n8n_extra_env says
+        env["N8N_BLOCK_ENV_ACCESS_IN_NODE"] = "true"
     return env
 
 
@@ -72,6 +76,21 @@ def n8n_image(version: str | None = None, st: settings.Stack | None = None) -> s
     ref = f"{st.n8n_image_repo}:{version or st.n8n_version}"
     try:
         return st.pinned(ref)
+    except settings.SettingsError:
+        print(f"mottivme-infra: {host.name}: {ref} has no digest in images.lock: add its version to "
+              "n8n_other_versions in group_data/all.py, `make images-lock`, then run again. Nothing was changed.",
+              file=sys.stderr)
+        sys.exit(2)
+
+
+def runners_image(version: str | None = None, st: settings.Stack | None = None) -> list[str]:
+    """The task runners' image at n8n's version, pinned like n8n's (external mode; [] otherwise)."""
+    st = st or settings.Stack.from_data(host.data)
+    if not st.external_runners:
+        return []
+    ref = f"{st.runners_image_repo}:{version or st.n8n_version}"
+    try:
+        return [st.pinned(ref)]
     except settings.SettingsError:
         print(f"mottivme-infra: {host.name}: {ref} has no digest in images.lock: add its version to "
               "n8n_other_versions in group_data/all.py, `make images-lock`, then run again. Nothing was changed.",
@@ -108,7 +127,7 @@ def host_settings(s: scaling.Scaling) -> dict:
     st, dk = settings.Stack.from_data(host.data), settings.Docker.from_data(host.data)
     return hostprograms.stack_settings(st, compose=compose_command(dk), project=st.compose_project,
                                       stack_dir=st.dir, services=s.main_services, n8n_host=n8n_host(st),
-                                      pooled=s.webhook_services)
+                                      pooled=s.webhook_services, runners=runner_services(st, s))
 
 
 def volume_owners(st: settings.Stack, project: str) -> str:
@@ -125,13 +144,30 @@ def volume_owners(st: settings.Stack, project: str) -> str:
 
 
 
-def stack_services(s) -> list[str]:
+def with_runners(st: settings.Stack, s: scaling.Scaling, worker_server: bool = False) -> list[str]:
+    """The n8n services that get a runners container beside them (external mode): those that run
+    executions, on the main server or (`worker_server`) a worker server; none in internal mode."""
+    if not st.external_runners:
+        return []
+    return s.server_services if worker_server else s.executing_services
+
+
+def runner_services(st: settings.Stack, s: scaling.Scaling, worker_server: bool = False) -> list[str]:
+    """The task runners' compose services (`<service>-runners`) of the main or a worker server."""
+    return scaling.runners_of(with_runners(st, s, worker_server))
+
+
+def stack_services(s, st: settings.Stack | None = None) -> list[str]:
     """Every compose service of the main server's stack."""
-    return ["postgres"] + (["redis"] if s.queue_mode else []) + s.main_services + ["caddy"]
+    st = st or settings.Stack.from_data(host.data)
+    return (["postgres"] + (["redis"] if s.queue_mode else []) + s.main_services + runner_services(st, s)
+            + ["caddy"])
 
 
-def stack_secrets(s) -> dict:
-    names = ("N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD") + (("REDIS_PASSWORD",) if s.queue_mode else ())
+def stack_secrets(s, st: settings.Stack | None = None) -> dict:
+    st = st or settings.Stack.from_data(host.data)
+    names = (("N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD") + (("REDIS_PASSWORD",) if s.queue_mode else ())
+             + (("N8N_RUNNERS_AUTH_TOKEN",) if st.external_runners else ()))
     return {k: secret(k) for k in names}
 
 
@@ -151,15 +187,17 @@ def n8n_stack(version: str):
     scaling.refuse_if_unfit(s, len(worker_hosts()))
     # the images first: one that cannot be pulled (a digest its registry no longer serves) changes nothing
     pulled = [operations.image(name=f"image {ref.partition('@')[0]} (pinned by digest)", ref=ref)
-              for ref in (st.postgres_ref, n8n_image(version, st), st.caddy_ref) + ((st.redis_ref,) if s.queue_mode else ())]
+              for ref in (st.postgres_ref, n8n_image(version, st), *runners_image(version, st), st.caddy_ref)
+              + ((st.redis_ref,) if s.queue_mode else ())]
     ctx = dict(n8n_host=n8n_host(st), public_url=public_url(st), scaling=s,
+               with_runners=with_runners(st, s), timezone=b.timezone,
                n8n_env=n8n_environment(b, st, w, s, n8n_host(st), public_url(st)),
                tunnel=bool(s.queue_mode and worker_hosts()))
     compose_file = files.template(name="compose file", src="templates/docker-compose.yml.j2",
                                   dest=f"{st.dir}/docker-compose.yml", mode="644", stack=st, workers=w, **ctx)
     env_file = operations.secret_file(
         name="secrets env file (0600)", dest=f"{st.dir}/.env",
-        content=operations.render_secret("n8n.env.j2", queue_mode=s.queue_mode, secrets=stack_secrets(s),
+        content=operations.render_secret("n8n.env.j2", queue_mode=s.queue_mode, secrets=stack_secrets(s, st),
                                          n8n_version=version))
     # until n8n's owner is claimed (the marker below), Caddy answers the public 503: nobody but the
     # deploy, from inside the server, ever sees the setup page of a fresh n8n
@@ -179,7 +217,7 @@ def n8n_stack(version: str):
     server.shell(name="n8n's file volumes owned by n8n's user", commands=[volume_owners(st, st.compose_project)],
                  _if=applied.did_change)
     operations.compose_running(name="services running", stack_dir=st.dir, project=st.compose_project,
-                               services=stack_services(s), compose=compose_command(dk))
+                               services=stack_services(s, st), compose=compose_command(dk))
     # --force: a changed ACME root with the same Caddyfile is a reload too. Whether or not the stack
     # was applied: `compose up` leaves a Caddy whose service did not change running on the old one
     reload_caddy = compose(st, dk, "exec -T caddy caddy reload --force --config /etc/caddy/Caddyfile --adapter caddyfile")
@@ -193,6 +231,10 @@ def n8n_stack(version: str):
     operations.n8n_ready(name="n8n ready (/healthz/readiness through Caddy)",
                          url=local_url("healthz/readiness", st), resolve=local_resolve(st),
                          timeout=st.ready_timeout, logs_command=compose(st, dk, "logs --no-color --tail 40 n8n"))
+    if runner_services(st, s):
+        operations.compose_healthy(name="task runners healthy (connected to their broker)", stack_dir=st.dir,
+                                   project=st.compose_project, services=runner_services(st, s),
+                                   timeout=st.ready_timeout, compose=compose_command(dk))
     owner = json.dumps({
         "email": secret("N8N_OWNER_EMAIL").unmask(), "password": secret("N8N_OWNER_PASSWORD").unmask(),
         "firstName": st.owner_first_name, "lastName": st.owner_last_name,

@@ -37,6 +37,17 @@ class Scaling:
     def server_services(self) -> list[str]:
         return [f"n8n-worker-{i}" for i in range(1, self.server_workers + 1)]
 
+    @property
+    def executing_services(self) -> list[str]:
+        """The main server's n8n services that run executions (and so Code nodes): the main process,
+        or in queue mode its workers (manual executions go to the workers too)."""
+        return [x for x in self.main_services if x.startswith("n8n-worker")] if self.queue_mode else ["n8n"]
+
+
+def runners_of(services: list[str]) -> list[str]:
+    """The task runners' compose services (external mode): one beside each n8n process that runs code."""
+    return [f"{x}-runners" for x in services]
+
 
 class ScalingError(Exception):
     pass

@@ -15,6 +15,7 @@ templates got before). A field's comment is there only where group_data's does n
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
@@ -112,7 +113,10 @@ class Stack(_Settings):
     executions_prune: bool = key("executions_prune")
     executions_max_age_hours: int = key("executions_max_age_hours")
     executions_prune_max_count: int = key("executions_prune_max_count")
-    runners_mode: str = key("n8n_runners_mode")
+    runners_mode: str = key("n8n_runners_mode")  # "external": a runners container per n8n process that runs code
+    runners_image_repo: str = key("n8n_runners_image_repo")  # at n8n's version (external mode)
+    runners_bridge: str = key("n8n_runners_bridge")  # the runners' network: its bridge's name
+    runners_subnet: str = key("n8n_runners_subnet")  # and its subnet (the gateway: its first address)
     extra_env: dict[str, str] = key("n8n_extra_env")
     volumes: dict[str, str] = key("n8n_volumes")  # n8n's files: volume -> where n8n mounts it
     files_volume: str = key("n8n_files_volume")  # the one of them workflows read and write files in
@@ -134,6 +138,15 @@ class Stack(_Settings):
         if not self.images_lock or image not in self.images_lock:
             raise SettingsError(f"{image} has no digest in images.lock: `make images-lock` records it")
         return f"{image}@{self.images_lock[image]}"
+
+    @property
+    def external_runners(self) -> bool:
+        return self.runners_mode == "external"
+
+    @property
+    def runners_gateway(self) -> str:
+        """The host's address on the runners' bridge (a worker server's brokers listen there)."""
+        return str(next(ipaddress.ip_network(self.runners_subnet).hosts()))
 
     @property
     def postgres_ref(self) -> str:

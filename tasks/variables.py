@@ -154,6 +154,12 @@ VARIABLES: tuple[Variable, ...] = (
              secret=True, needed="always", check=r"[A-Za-z0-9_-]{16,}",
              problem="must be at least 16 characters of letters, digits, _ or -",
              fix="generate it with `openssl rand -hex 24`", generate=_hex(24)),
+    Variable("N8N_RUNNERS_AUTH_TOKEN", SECRETS,
+             "Shared by n8n's task broker and its runners (n8n_runners_mode \"external\"), the one secret the\n"
+             "runners' containers hold. `openssl rand -hex 32`",
+             secret=True, needed="always", check=r"[A-Za-z0-9_-]{32,}",
+             problem="must be at least 32 letters, digits, _ or -",
+             fix="generate it with `openssl rand -hex 32`", generate=_hex(32)),
     Variable("N8N_OWNER_EMAIL", SECRETS,
              "n8n's owner account, claimed by the first deploy so a fresh server is never open for takeover.\n"
              "Password: 8-64 characters with a digit and a capital letter.",

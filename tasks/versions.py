@@ -26,7 +26,7 @@ from tasks import groups, operations, settings, workers
 from tasks.backup import PASSWORD_FILE
 from tasks.facts import ComposeServices, StackState
 from tasks.monitoring import maintenance
-from tasks.n8n import n8n_image
+from tasks.n8n import n8n_image, runners_image
 
 SALT = secrets.token_hex(16)  # one per run: the fingerprints shown (-vvv) are never worth keeping
 
@@ -137,7 +137,8 @@ def change_version(version: str, smoke: str = "", timeout: str = "", reason: str
     main server switches with n8n-deploy-version (snapshot, readiness, smoke test, rollback)."""
     timeout = timeout or str(host.data.n8n_ready_timeout)
     digest = n8n_image(version).partition("@")[2]  # images.lock's (a version it lacks stops the run here)
-    command = (f"n8n-deploy-version {version} --digest {digest} --timeout {timeout}"
+    runners = "".join(f" --runners-digest {r.partition('@')[2]}" for r in runners_image(version))
+    command = (f"n8n-deploy-version {version} --digest {digest}{runners} --timeout {timeout}"
                + (f" --smoke-webhook {smoke}" if smoke else ""))
     # every host takes part in the barriers: pyinfra orders hosts' operations as one graph and
     # would otherwise interleave hosts whose earlier operations differ (deploy.py) by position
@@ -147,7 +148,8 @@ def change_version(version: str, smoke: str = "", timeout: str = "", reason: str
     workers_active = ("n8n_workers" in host.groups
                       and bool(host.get_fact(ComposeServices, project=workers.PROJECT)))
     if workers_active:
-        operations.image(name=f"workers: image {version} (before anything is stopped)", ref=n8n_image(version))
+        for ref in (n8n_image(version), *runners_image(version)):
+            operations.image(name=f"workers: image {ref.partition('@')[0]} (before anything is stopped)", ref=ref)
     operations.barrier(name=f"n8n {version}: the worker servers have the image")
     if "n8n_servers" in host.groups:
         workers.worker_servers_ready(name="worker servers can take this version")

@@ -22,7 +22,17 @@ from pyinfra.operations.util import any_changed
 from tasks import hostprograms, operations, scaling, settings
 from tasks.config import peer
 from tasks.docker import compose_command
-from tasks.n8n import n8n_environment, n8n_host, n8n_image, public_url, stack_secrets, volume_owners
+from tasks.n8n import (
+    n8n_environment,
+    n8n_host,
+    n8n_image,
+    public_url,
+    runner_services,
+    runners_image,
+    stack_secrets,
+    volume_owners,
+    with_runners,
+)
 
 KEY_ON_HOST = "/etc/mottivme/tunnel_ed25519"
 PROJECT = "n8n-worker"
@@ -123,8 +133,10 @@ def host_settings() -> dict:
     """The host programs' settings of a worker server (restart, set-version; no backups here)."""
     w, st = settings.Workers.from_data(host.data), settings.Stack.from_data(host.data)
     s = scaling.settings(host.data)
+    services = s.server_services if s.queue_mode else []
     return hostprograms.stack_settings(st, compose=compose_command(), project=PROJECT, stack_dir=w.stack_dir,
-                                      services=s.server_services if s.queue_mode else [], n8n_host=n8n_host(st))
+                                      services=services, n8n_host=n8n_host(st),
+                                      runners=runner_services(st, s, worker_server=True) if services else [])
 
 
 @deploy("n8n workers")
@@ -153,22 +165,23 @@ def workers(version: str):
     systemd.service(name="workers: tunnel restart (changed)", service="n8n-tunnel.service", restarted=True,
                     _if=any_changed(unit, key))
     files.directory(name="workers: stack directory", path=w.stack_dir, mode="750")
-    # the image first: one that cannot be pulled changes nothing
-    image = operations.image(name=f"workers: image {st.n8n_image_repo}:{version} (pinned by digest)",
-                             ref=n8n_image(version, st))
+    # the images first: one that cannot be pulled changes nothing
+    images = [operations.image(name=f"workers: image {ref.partition('@')[0]} (pinned by digest)", ref=ref)
+              for ref in (n8n_image(version, st), *runners_image(version, st))]
     compose_file = files.template(
         name="workers: compose file", src="templates/docker-compose-worker.yml.j2",
-        dest=f"{w.stack_dir}/docker-compose.yml", mode="644", stack=st, scaling=s,
+        dest=f"{w.stack_dir}/docker-compose.yml", mode="644", stack=st, scaling=s, timezone=b.timezone,
+        with_runners=with_runners(st, s, worker_server=True),
         n8n_env=n8n_environment(b, st, w, s, n8n_host(st), public_url(st), remote=True))
     env_file = operations.secret_file(
         name="workers: secrets env file (0600)", dest=f"{w.stack_dir}/.env",
-        content=operations.render_secret("n8n.env.j2", queue_mode=True, secrets=stack_secrets(s),
+        content=operations.render_secret("n8n.env.j2", queue_mode=True, secrets=stack_secrets(s, st),
                                          n8n_version=version))
-    return compose_file, env_file, image
+    return compose_file, env_file, images
 
 
 @deploy("n8n workers: start")
-def start_configured_workers(compose_file, env_file, image):
+def start_configured_workers(compose_file, env_file, images):
     """The second half of workers(), once the main server's stack is up (deploy.py puts a barrier
     between them: the workers can only become healthy through it)."""
     dk, st, w = settings.Docker.from_data(host.data), settings.Stack.from_data(host.data), settings.Workers.from_data(host.data)
@@ -177,11 +190,14 @@ def start_configured_workers(compose_file, env_file, image):
     applied = server.shell(name="workers: apply configuration (compose up -d)",
                            commands=[f"{compose} up -d --remove-orphans -t {st.drain_seconds + 30}"],
                            # the version's tag moved to the lock's new digest: re-created on it too
-                           _if=any_changed(compose_file, env_file, image))
+                           _if=any_changed(compose_file, env_file, *images))
     server.shell(name="workers: n8n's file volumes owned by n8n's user", commands=[volume_owners(st, PROJECT)],
                  _if=applied.did_change)
     operations.compose_running(name="workers: running", stack_dir=w.stack_dir, project=PROJECT,
-                               services=s.server_services, compose=compose_command(dk))
-    operations.compose_healthy(name="workers: healthy (taking executions)", stack_dir=w.stack_dir,
-                               project=PROJECT, services=s.server_services, timeout=st.ready_timeout,
+                               services=s.server_services + runner_services(st, s, worker_server=True),
+                               compose=compose_command(dk))
+    operations.compose_healthy(name="workers: healthy (taking executions; their runners connected)",
+                               stack_dir=w.stack_dir, project=PROJECT,
+                               services=s.server_services + runner_services(st, s, worker_server=True),
+                               timeout=st.ready_timeout,
                                compose=compose_command(dk))

@@ -31,6 +31,7 @@ PROJECT_VARS = [v.name for v in VARIABLES] + ["SBX_STATE"]
 GOOD_SECRETS = {
     "N8N_ENCRYPTION_KEY": "0123456789abcdef" * 4,
     "POSTGRES_PASSWORD": "pg-password-0123456789",
+    "N8N_RUNNERS_AUTH_TOKEN": "runners-token-0123456789abcdef-0123",
     "N8N_OWNER_EMAIL": "owner@example.test",
     "N8N_OWNER_PASSWORD": "Owner-pass-123",
     "N8N_HOST": "n8n.example.test",
@@ -272,6 +273,16 @@ class Server:
         if check and r.returncode != 0:
             raise AssertionError(f"{self.name}: `{command}` exit {r.returncode}: {r.stderr}{r.stdout}")
         return r.stdout
+
+
+def tcp_from(server: Server, service: str, address: str, port: int) -> str:
+    """From inside compose service `service` of `server`'s stack (a worker server's on one):
+    "open" when a TCP connection to address:port is made within 3 s, else "closed" (refused,
+    unreachable, or no answer). With the container's own node, as an escaped Code node would."""
+    probe = (f"const s = require('net').connect({port}, '{address}'); s.on('connect', () => {{ console.log('open'); "
+             "process.exit(0); }); s.on('error', () => { console.log('closed'); process.exit(0); }); "
+             "setTimeout(() => { console.log('closed'); process.exit(0); }, 3000);")
+    return server.sh(f"mottivme-host compose exec -T {service} node -", stdin=probe).strip()
 
 
 def interrupt_runbook(server: Server, env: dict, args: list[str], reached: str, script: str) -> None:

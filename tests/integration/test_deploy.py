@@ -1,5 +1,6 @@
 """`pyinfra inventory.py deploy.py` on a fresh sandbox server, checked the way a user would."""
 
+import ipaddress
 import json
 import re
 import shutil
@@ -10,10 +11,10 @@ import time
 
 import pytest
 
-from sandbox.n8n_client import WEBHOOK_WORKFLOW, N8nClient
+from sandbox.n8n_client import WEBHOOK_WORKFLOW, N8nClient, n8n_api, webhook_workflow
 from tasks import groupdata, vaultkeys
 from tasks.groups import NAMES as GROUP_NAMES
-from tests.helpers import ROOT, STATE, lock_holding, run_mottivme, run_pyinfra, secrets_of
+from tests.helpers import ROOT, STATE, lock_holding, run_mottivme, run_pyinfra, secrets_of, tcp_from
 
 
 def test_fresh_server_answers_ready_through_https(n8n_server, first_deploy):
@@ -96,6 +97,60 @@ def test_workflow_imported_and_executed_through_the_api(n8n, sbx):
             break
         time.sleep(0.5)
     assert [(e["status"], e["mode"]) for e in execs["data"]] == [("success", "webhook")]
+
+
+PROBE_CODE = r"""const out = {};
+const attempt = (name, f) => { try { out[name] = String(f()); } catch (e) { out[name] = 'refused: ' + e.message; } };
+attempt('process', () => typeof process);
+attempt('env', () => JSON.stringify(process.env));
+attempt('fs', () => require('fs').readFileSync('/proc/1/environ', 'latin1'));
+attempt('child', () => require('child_process').execSync('cat /proc/*/environ').toString());
+attempt('ctor', () => JSON.stringify(this.constructor.constructor('return process.env')()));
+attempt('crypto', () => typeof require('crypto').randomUUID());
+attempt('dollarEnv', () => JSON.stringify([$env.N8N_ENCRYPTION_KEY, $env.DB_POSTGRESDB_PASSWORD]));
+return [{ json: out }];"""
+
+
+def test_code_nodes_run_in_the_runners_container_where_no_secret_of_n8n_is(n8n, n8n_server, probe, sbx):
+    """External task runners (n8n_runners_mode "external"): a Code node runs in the runners
+    container beside n8n, which holds none of n8n's secrets: not in what the code can reach, not in
+    any of its processes' environments, not on a volume; and the container reaches nothing but its
+    n8n process."""
+    s = secrets_of(sbx)
+    secret_values = [s[k] for k in ("N8N_ENCRYPTION_KEY", "POSTGRES_PASSWORD", "N8N_OWNER_PASSWORD")]
+    api = n8n_api(n8n, s)
+    webhook_workflow(n8n, api, "itest runners probe", "itest-runners", "77777777-7777-4777-8777-777777777777",
+                     code=PROBE_CODE)
+    status, out = n8n.request("GET", "webhook/itest-runners")
+    assert status == 200, out
+    readable = [*secret_values, s["N8N_RUNNERS_AUTH_TOKEN"]]  # the launcher holds the token; the code must not
+    assert not any(v in json.dumps(out) for v in readable), "a Code node read one of n8n's secrets"
+    assert out["process"] == "undefined" and out["fs"].startswith("refused") and out["child"].startswith("refused")
+    assert out["dollarEnv"].startswith("refused"), out["dollarEnv"]  # N8N_BLOCK_ENV_ACCESS_IN_NODE
+    # the runners image's own settings (its launcher's configuration) apply: crypto is allowed there
+    # and not in n8n's internal runner, which only n8n's environment configures
+    assert out["crypto"] == "string"
+    # the JavaScript runner is a process of the runners container, not of n8n's
+    def runner_processes(service) -> int:
+        count = ("for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done "
+                 "| grep -c '[t]ask-runner.*start.js' || true")
+        return int(n8n_server.sh(f"mottivme-host compose exec -T {service} sh -s", stdin=count).strip() or 0)
+    assert runner_processes("n8n-runners") == 1 and runner_processes("n8n") == 0
+    # every process's environment, as the container's user (all its processes run as it; root there
+    # has no right to read another user's): the launcher's and the runner's are among them
+    env = n8n_server.sh("mottivme-host compose exec -T n8n-runners sh -s",
+                        stdin="for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f 2>/dev/null; done")
+    names = {line.split("=", 1)[0] for line in env.splitlines() if "=" in line}
+    assert {"N8N_RUNNERS_GRANT_TOKEN", "N8N_RUNNERS_AUTH_TOKEN"} <= names and "N8N_ENCRYPTION_KEY" not in names
+    assert not any(v in env for v in secret_values), "a secret of n8n is in a runners process's environment"
+    # its network: n8n's broker, nothing else (not PostgreSQL, not the host, not another server)
+    gateway = str(next(ipaddress.ip_network(groupdata.load()["n8n_runners_subnet"]).hosts()))  # the host's address there
+    assert tcp_from(n8n_server, "n8n-runners", "n8n", 5679) == "open"
+    for address, port in (("postgres", 5432), (gateway, 22), (probe.h["private_ip"], 22)):
+        assert tcp_from(n8n_server, "n8n-runners", address, port) == "closed", (address, port)
+    assert tcp_from(n8n_server, "n8n", probe.h["private_ip"], 22) == "open"  # what a way out looks like
+    mounts = n8n_server.sh("docker inspect --format '{{json .Mounts}}' $(mottivme-host compose ps -q n8n-runners)")
+    assert json.loads(mounts) == []
 
 
 def test_env_file_is_root_only(n8n_server, first_deploy):

@@ -236,10 +236,10 @@ def test_emergency_deploy_of_an_unknown_version_changes_nothing(n8n_server, sand
     before = running_version(n8n_server)
     r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", "n8n_version=9.9.9"], sandbox_env)
     out = r.stdout + r.stderr
-    assert r.returncode == 2 and ("docker.n8n.io/n8nio/n8n:9.9.9 has no digest in images.lock: add its version to "
-                                  "n8n_other_versions in group_data/all.py") in out, out[-2000:]
+    assert r.returncode == 2 and ("docker.n8n.io/n8nio/n8n:9.9.9, n8nio/runners:9.9.9 have no digest in images.lock: "
+                                  "add its version to n8n_other_versions in group_data/all.py") in out, out[-2000:]
     bogus = "sha256:" + "9" * 64
-    with lock_holding({"docker.n8n.io/n8nio/n8n:9.9.9": bogus}):
+    with lock_holding({"docker.n8n.io/n8nio/n8n:9.9.9": bogus, "n8nio/runners:9.9.9": bogus}):
         r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", "n8n_version=9.9.9"],
                         sandbox_env)
     out = r.stdout + r.stderr

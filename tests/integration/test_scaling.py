@@ -2,6 +2,7 @@
 other servers through the SSH tunnel, drained workers lose nothing, Redis/PostgreSQL closed to
 everything else, and back to bronze."""
 
+import ipaddress
 import json
 import re
 import shlex
@@ -12,7 +13,8 @@ import pytest
 
 from mottivme_host.stack import REDIS_CLI
 from sandbox.n8n_client import N8nClient, n8n_api, webhook_workflow
-from tests.helpers import Server, lock_holding, monitor_status, polling, run_pyinfra, secrets_of
+from tasks import groupdata
+from tests.helpers import Server, lock_holding, monitor_status, polling, run_pyinfra, secrets_of, tcp_from
 
 RUN = uuid.uuid4().hex[:6]  # webhook paths of this run (a reused sandbox keeps older workflows)
 WHO, DRAIN, QUEUED = f"scaling-who-{RUN}", f"scaling-drain-{RUN}", f"scaling-queued-{RUN}"
@@ -78,7 +80,7 @@ def test_bronze_to_ouro_is_one_deploy_and_the_next_changes_nothing(ouro, n8n_ser
     for w in ouro:
         assert w.sh("systemctl is-active n8n-tunnel").strip() == "active"
         health = w.sh("docker ps --filter label=com.docker.compose.project=n8n-worker --format '{{.Names}} {{.Status}}'")
-        assert health.count("(healthy)") == 2, health
+        assert health.count("(healthy)") == 4 and health.count("-runners-") == 2, health  # 2 workers, their runners
     r = deploy(sandbox_env, "ouro", "--json")
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads(r.stdout)["results"]["totals"]["success"] == 0, "a second deploy changed something"
@@ -198,6 +200,14 @@ def test_redis_and_postgres_refuse_everything_but_the_stack_and_the_tunnel(ouro,
     out = w.sh(f"timeout 10 {ssh} -N -o ExitOnForwardFailure=yes -R 127.0.0.1:2223:127.0.0.1:22 2>&1; echo rc=$?",
                check=False)
     assert "rc=255" in out and "remote port forwarding failed" in out, out
+    # the workers' task runners: their own broker on the runners' bridge, nothing else of the
+    # host (not sshd, not the tunnel's ends), nothing beyond it (not the main server)
+    gateway = str(next(ipaddress.ip_network(groupdata.load()["n8n_runners_subnet"]).hosts()))
+    for i in (1, 2):
+        assert tcp_from(w, f"n8n-worker-{i}-runners", gateway, 5700 + i) == "open"
+    for address, port in ((gateway, 22), (main_ip, 443), (main_ip, 22)):
+        assert tcp_from(w, "n8n-worker-1-runners", address, port) == "closed", (address, port)
+    assert tcp_from(w, "n8n-worker-1", main_ip, 443) == "open"  # the worker itself: what a way out looks like
     # and through the tunnel, with the password, Redis answers (what the workers use)
     secret = secrets_of(sbx)["REDIS_PASSWORD"]
     got = w.sh(f"exec 3<>/dev/tcp/127.0.0.1/6379; printf 'AUTH {secret}\\r\\nPING\\r\\n' >&3; timeout 3 head -c 12 <&3")
@@ -213,12 +223,12 @@ def test_a_version_change_takes_the_worker_servers_along(seeded, api, ouro, n8n_
                                               "--format '{{.Image}}'").split()}
 
     # a version pinned in images.lock that the registry does not serve: the worker servers cannot pull it
-    with lock_holding({"docker.n8n.io/n8nio/n8n:2.41.7": "sha256:" + "7" * 64}):
+    with lock_holding({"docker.n8n.io/n8nio/n8n:2.41.7": "sha256:" + "7" * 64, "n8nio/runners:2.41.7": "sha256:" + "7" * 64}):
         r = run_pyinfra(["-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", "n8n_version=2.41.7"],
                         sandbox_env)
     out = r.stdout + r.stderr
     assert r.returncode != 0 and "cannot take this version" in out and "nothing was changed" in out, out[-3000:]
-    assert images() == {"docker.n8n.io/n8nio/n8n:2.41.1"}
+    assert images() == {"docker.n8n.io/n8nio/n8n:2.41.1", "n8nio/runners:2.41.1"}
     assert "n8n:2.41.1" in n8n_server.sh("docker inspect -f '{{.Config.Image}}' $(mottivme-host compose ps -q n8n)")
     n8n, _ = api
     # back by the emergency deploy, forward by deploy.py (group_data's version): the same path
@@ -232,7 +242,7 @@ def test_a_version_change_takes_the_worker_servers_along(seeded, api, ouro, n8n_
         assert r.returncode == 0, out[-4000:]
         assert (out.index("drain and stop during the switch") < out.index(f"n8n {version} (snapshot first")
                 < out.index("the version the main server ended on")), out[-4000:]
-        assert images() == {f"docker.n8n.io/n8nio/n8n:{version}"}
+        assert images() == {f"docker.n8n.io/n8nio/n8n:{version}", f"n8nio/runners:{version}"}  # runners follow
         status, body = n8n.request("GET", f"webhook/{WHO}")
         assert status == 200 and "execution" in body, body
 

@@ -200,11 +200,13 @@ def test_emergency_deploy_without_a_version_goes_to_group_datas(monkeypatch):
     group_data = Data(groupdata.load(), n8n_version="2.41.1", n8n_other_versions=["2.41.0"], n8n_ready_timeout=300)
     lock = group_data["images_lock"] = images_lock(group_data)
     ran = [op["command"] for op in run_runbook(monkeypatch, "emergency_deploy", {}, group_data)]
-    # the host program pulls the image by the digest images.lock holds
-    assert ran == [f"n8n-deploy-version 2.41.1 --digest {lock['docker.n8n.io/n8nio/n8n:2.41.1']} --timeout 300"]
+    # the host program pulls the images (n8n's, its runners') by the digests images.lock holds
+    assert ran == [f"n8n-deploy-version 2.41.1 --digest {lock['docker.n8n.io/n8nio/n8n:2.41.1']} "
+                   f"--runners-digest {lock['n8nio/runners:2.41.1']} --timeout 300"]
     ran = run_runbook(monkeypatch, "emergency_deploy", {"n8n_version": "2.41.0", "timeout": "60"}, group_data)
     assert [op["command"] for op in ran] == [
-        f"n8n-deploy-version 2.41.0 --digest {lock['docker.n8n.io/n8nio/n8n:2.41.0']} --timeout 60"]
+        f"n8n-deploy-version 2.41.0 --digest {lock['docker.n8n.io/n8nio/n8n:2.41.0']} "
+        f"--runners-digest {lock['n8nio/runners:2.41.0']} --timeout 60"]
 
 
 def test_emergency_deploy_to_a_version_the_lock_lacks_stops_before_anything(monkeypatch, capsys):

@@ -14,7 +14,7 @@ from tasks import groupdata, images
 from tasks.config import ConfigError
 from tests.helpers import images_lock, write_images_lock
 
-D1, D2 = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+D1, D2, D3, D4 = ("sha256:" + x * 64 for x in "abcd")
 
 
 @pytest.mark.parametrize("ref, expected", [
@@ -51,8 +51,18 @@ def test_a_run_without_a_lock_or_with_an_image_missing_from_it_stops_with_one_li
     held = json.loads(lock.read_text())
     del held["images"][data["caddy_image"]]
     lock.write_text(json.dumps(held))
-    assert images.problems(lock, data) == [f"images.lock has no digest for {data['caddy_image']}: `make images-lock` "
-                                           "records what the registry serves now (check the image first)"]
+    assert images.problems(lock, data) == [f"images.lock has no digest for {data['caddy_image']}: `make images-add` "
+                                           "records what the registry serves now for those, every pinned image "
+                                           "staying as it is (check them first)"]
+
+
+def test_add_pins_only_what_the_lock_lacks_and_keeps_every_pinned_digest():
+    """`make images-add` after this repository gained the runners' image: the lock's digests stay,
+    even where the registry serves another one now; the missing image comes from the registry."""
+    refs = ["caddy:2.10.0", "n8nio/runners:2.41.1"]
+    old = {"caddy:2.10.0": D1, "redis:7.4.4": D2}  # redis: no longer in use, leaves
+    assert images.with_missing(old, {"n8nio/runners:2.41.1": D3}, refs) == {"caddy:2.10.0": D1,
+                                                                            "n8nio/runners:2.41.1": D3}
 
 
 @pytest.mark.parametrize("text", ["{", '{"images": {"caddy:2.10.0": "sha256:short"}}', '{"other": {}}', "[]"])
@@ -197,7 +207,11 @@ def test_a_version_asked_for_on_the_command_line_must_be_pinned_too():
     data = groupdata.load()
     lock = images_lock(data)
     argv = ["pyinfra", "-y", "inventory.py", "runbooks/emergency_deploy.py", "--data", "n8n_version=2.42.0"]
+    # n8n's image and its task runners' (external mode, group data's): a release is both
     assert images.unpinned_version(lock, data, argv) == [
+        "docker.n8n.io/n8nio/n8n:2.42.0, n8nio/runners:2.42.0 have no digest in images.lock: add its version to "
+        "n8n_other_versions in group_data/all.py, `make images-lock`, then run again"]
+    assert images.unpinned_version(lock, dict(data, n8n_runners_mode="internal"), argv) == [
         "docker.n8n.io/n8nio/n8n:2.42.0 has no digest in images.lock: add its version to n8n_other_versions in "
         "group_data/all.py, `make images-lock`, then run again"]
     argv[-1] = f"n8n_version={data['n8n_version']}"
@@ -229,7 +243,8 @@ def n8n_tags(monkeypatch):
     current = groupdata.load("n8n_servers")["n8n_version"]
     major, minor, patch = (int(x) for x in current.split("."))
     newer = f"{major}.{minor + 1}.0"
-    monkeypatch.setattr(Hub, "tags", {"n8nio/n8n": {current: D1, newer: D2, "latest": D2}})
+    monkeypatch.setattr(Hub, "tags", {"n8nio/n8n": {current: D1, newer: D2, "latest": D2},
+                                      "n8nio/runners": {current: D3, newer: D4}})
     return current, newer
 
 
@@ -245,7 +260,8 @@ def test_apply_moves_n8n_version_up_keeps_the_old_one_and_locks_the_new_digest(t
     after = groupdata.load("n8n_servers")
     assert (after["n8n_version"], after["n8n_other_versions"]) == (newer, [current])
     moved = images.read(source.lock)
-    assert moved == {**lock, f"docker.n8n.io/n8nio/n8n:{newer}": D2}  # nothing else in the lock moved
+    # the new release (n8n's image and its runners'); nothing else in the lock moved
+    assert moved == {**lock, f"docker.n8n.io/n8nio/n8n:{newer}": D2, f"n8nio/runners:{newer}": D4}
     text = (groupdata.DIR / "all.py").read_text()
     assert text.count("\n") == before["all.py"].count("\n") and "# --- versions" in text  # comments kept
     assert f'n8n_version = "{newer}"  # `--data' in text
@@ -261,7 +277,9 @@ def test_apply_moves_n8n_version_up_keeps_the_old_one_and_locks_the_new_digest(t
 @pytest.mark.parametrize("target, expected", [
     ("older", "n8n {target} is not newer than n8n_version {current}: deploy.py never goes back (mottivme emergency-deploy "
               "--n8n-version {target} does, with a snapshot)"),
-    ("9.9.9", "the registry does not offer docker.n8n.io/n8nio/n8n:9.9.9: `mottivme update` lists what it does"),
+    ("9.9.9", "the registry does not offer docker.n8n.io/n8nio/n8n:9.9.9, n8nio/runners:9.9.9: `mottivme update` "
+              "lists what it does"),
+    ("no runners", "the registry does not offer n8nio/runners:{target}: `mottivme update` lists what it does"),
     ("2.x", "--n8n '2.x' is not a version like 2.41.1"),
 ])
 def test_apply_refuses_a_version_it_cannot_move_to_and_writes_nothing(tmp_path, monkeypatch, hub, n8n_tags,
@@ -270,8 +288,10 @@ def test_apply_refuses_a_version_it_cannot_move_to_and_writes_nothing(tmp_path, 
 
     from mottivme_console import remote
 
-    current, _ = n8n_tags
-    target = "0.1.0" if target == "older" else target
+    current, newer = n8n_tags
+    if target == "no runners":  # n8n's image is out, its runners' not (yet)
+        Hub.tags["n8nio/runners"].pop(newer)
+    target = {"older": "0.1.0", "no runners": newer}.get(target, target)
     source = Source(tmp_path, monkeypatch)
     before = source.files()
     with pytest.raises(Exit) as e:

@@ -15,9 +15,9 @@ from pyinfra.api import HiddenValue
 from pyinfra.api.host import HostData
 
 from tasks import groupdata, scaling, settings
-from tasks.base import firewall_ports
+from tasks.base import firewall_ports, runners_firewall
 from tasks.groupdata import Data
-from tasks.n8n import n8n_environment
+from tasks.n8n import n8n_environment, with_runners
 from tests.helpers import GOOD_SECRETS, ROOT, images_lock
 
 
@@ -55,7 +55,8 @@ def environment(d, s, remote=False):
 def compose_config(tmp_path, text, name="docker-compose.yml"):
     """`docker-compose config` of a rendered file (skips when docker-compose is missing)."""
     (tmp_path / name).write_text(text)
-    (tmp_path / ".env").write_text("POSTGRES_PASSWORD=x\nN8N_ENCRYPTION_KEY=y\nREDIS_PASSWORD=z\nN8N_VERSION=2.41.1\n")
+    (tmp_path / ".env").write_text("POSTGRES_PASSWORD=x\nN8N_ENCRYPTION_KEY=y\nREDIS_PASSWORD=z\nN8N_VERSION=2.41.1\n"
+                                   "N8N_RUNNERS_AUTH_TOKEN=runners-token\n")
     if not shutil.which("docker-compose"):
         pytest.skip("docker-compose not installed (sandbox/install-host-deps.sh installs it)")
     r = subprocess.run(["docker-compose", "-f", str(tmp_path / name), "config"], capture_output=True, text=True)
@@ -63,11 +64,20 @@ def compose_config(tmp_path, text, name="docker-compose.yml"):
     return r.stdout
 
 
-def render_compose(d, tier, tunnel=False):
-    d = Data(d, n8n_tier=tier)
+def render_compose(d, tier, tunnel=False, **data):
+    d = Data(d, n8n_tier=tier, **data)
     s = scaling.settings(d)
     return s, render("docker-compose.yml.j2", n8n_host="n8n.example.test", public_url="https://n8n.example.test/",
-                     scaling=s, tunnel=tunnel, n8n_env=environment(d, s), **of(d, "stack", "workers"))
+                     scaling=s, tunnel=tunnel, n8n_env=environment(d, s), timezone=d["timezone"],
+                     with_runners=with_runners(of(d, "stack")["stack"], s), **of(d, "stack", "workers"))
+
+
+def render_worker_compose(d, **data):
+    d = Data(d, n8n_tier="ouro", **data)
+    s = scaling.settings(d)
+    return s, render("docker-compose-worker.yml.j2", scaling=s, n8n_env=environment(d, s, remote=True),
+                     timezone=d["timezone"], with_runners=with_runners(of(d, "stack")["stack"], s, worker_server=True),
+                     **of(d, "stack"))
 
 
 @pytest.mark.parametrize("groups", [(), ("sandbox",)])
@@ -102,16 +112,17 @@ def test_n8ns_files_are_on_volumes_and_workflows_write_only_to_the_files_one(tmp
     for tier, tunnel in (("bronze", False), ("prata", False)):
         _, text = render_compose(d, tier, tunnel)
         svc = yaml.safe_load(compose_config(tmp_path, text))["services"]
-        n8n = [x for name, x in svc.items() if name.startswith("n8n")]
+        n8n = [x for name, x in svc.items() if name.startswith("n8n") and not name.endswith("-runners")]
         for x in n8n:
             assert {mount(v) for v in x["volumes"]} == {
                 ("n8n_data", "/home/node/.n8n"), ("n8n_files", "/home/node/.n8n-files")}
             assert x["environment"]["N8N_RESTRICT_FILE_ACCESS_TO"] == "/home/node/.n8n-files"
-    d = Data(group_data(), n8n_tier="ouro")
-    text = render("docker-compose-worker.yml.j2", scaling=scaling.settings(d),
-                  n8n_env=environment(d, scaling.settings(d), remote=True), **of(d, "stack"))
-    workers = yaml.safe_load(compose_config(tmp_path, text))["services"].values()
-    assert all({mount(v)[0] for v in x["volumes"]} == {"n8n_data", "n8n_files"} for x in workers)
+    _, text = render_worker_compose(group_data())
+    services = yaml.safe_load(compose_config(tmp_path, text))["services"]
+    workers = [x for name, x in services.items() if not name.endswith("-runners")]
+    assert len(workers) == 2 and all({mount(v)[0] for v in x["volumes"]} == {"n8n_data", "n8n_files"} for x in workers)
+    # the runners have no volume of n8n's (nor any other)
+    assert all("volumes" not in x for name, x in services.items() if name.endswith("-runners"))
 
 
 def test_prata_adds_redis_and_a_worker_on_the_main_server(tmp_path):
@@ -157,15 +168,72 @@ def test_platina_spreads_webhooks_over_the_processors():
 
 
 def test_worker_server_compose(tmp_path):
-    d = Data(group_data(), n8n_tier="ouro")
-    s = scaling.settings(d)
-    text = render("docker-compose-worker.yml.j2", scaling=s, n8n_env=environment(d, s, remote=True), **of(d, "stack"))
+    d = group_data()
+    _, text = render_worker_compose(d)
     out = compose_config(tmp_path, text)
     assert out.count("network_mode: host") == 2 and out.count(f"image: {d['n8n_image_repo']}:2.41.1") == 2
     assert "QUEUE_HEALTH_CHECK_PORT: '5681'" in out.replace('"', "'") and "5682" in out
     assert "DB_POSTGRESDB_HOST: 127.0.0.1" in out and "QUEUE_BULL_REDIS_HOST: 127.0.0.1" in out
     # healthy means ready: database connected (the restart runbook waits on it)
     assert out.count("5681/healthz/readiness") == 1 and out.count("5682/healthz/readiness") == 1
+
+
+def test_code_nodes_run_in_runners_containers_that_hold_no_secret_but_their_token(tmp_path):
+    """External mode (n8n's advice for production): a runners container beside each n8n process
+    that runs executions, reaching only its broker, with none of .env's secrets but the token."""
+    d = group_data()
+    for tier, executing in (("bronze", ["n8n"]), ("prata", ["n8n-worker-1"])):
+        _, text = render_compose(d, tier)
+        conf = yaml.safe_load(compose_config(tmp_path, text))
+        svc = conf["services"]
+        assert sorted(x for x in svc if x.endswith("-runners")) == [f"{x}-runners" for x in executing], tier
+        for name in executing:
+            r = svc[f"{name}-runners"]
+            assert r["image"] == f"{d['n8n_runners_image_repo']}:2.41.1"  # n8n's version, from .env
+            assert "env_file" not in r and "volumes" not in r and "ports" not in r
+            assert r["environment"] == {"N8N_RUNNERS_AUTH_TOKEN": "runners-token",
+                                        "N8N_RUNNERS_TASK_BROKER_URI": f"http://{name}:5679",
+                                        "GENERIC_TIMEZONE": d["timezone"], "TZ": d["timezone"]}
+            assert list(r["networks"]) == ["runners"]  # not backend (PostgreSQL, Redis), not frontend
+            assert svc[name]["environment"]["N8N_RUNNERS_MODE"] == "external"
+            assert svc[name]["environment"]["N8N_RUNNERS_BROKER_LISTEN_ADDRESS"] == "0.0.0.0"
+            # `$env` in a Code node would send n8n's environment to the runners: blocked, whatever
+            # n8n_extra_env says
+            assert svc[name]["environment"]["N8N_BLOCK_ENV_ACCESS_IN_NODE"] == "true"
+            assert "runners" in svc[name]["networks"]
+        net = conf["networks"]["runners"]
+        assert net["internal"] is True and net["driver_opts"] == {"com.docker.network.bridge.name": "mottivme-run"}
+        assert net["ipam"]["config"] == [{"subnet": d["n8n_runners_subnet"]}]
+        # the main process in queue mode hands every execution (manual ones too) to the workers
+        assert "runners" not in svc["n8n"]["networks"] or tier == "bronze"
+    _, text = render_compose(d, "bronze", n8n_extra_env={"N8N_BLOCK_ENV_ACCESS_IN_NODE": "false"})
+    assert 'N8N_BLOCK_ENV_ACCESS_IN_NODE: "true"' in text and 'N8N_BLOCK_ENV_ACCESS_IN_NODE: "false"' not in text
+    # internal mode: n8n launches its runner itself; no runners container, no network for them
+    _, text = render_compose(d, "prata", n8n_runners_mode="internal")
+    conf = yaml.safe_load(compose_config(tmp_path, text))
+    assert not [x for x in conf["services"] if x.endswith("-runners")] and "runners" not in conf["networks"]
+    assert all("N8N_RUNNERS_BROKER_LISTEN_ADDRESS" not in x.get("environment", {}) for x in conf["services"].values())
+
+
+def test_each_worker_on_a_worker_server_has_its_runners_on_its_own_broker_port(tmp_path):
+    d = group_data()
+    _, text = render_worker_compose(d)
+    conf = yaml.safe_load(compose_config(tmp_path, text))
+    svc = conf["services"]
+    for i in (1, 2):
+        worker, r = svc[f"n8n-worker-{i}"], svc[f"n8n-worker-{i}-runners"]
+        # the worker is on the host's network (its tunnel's ends); its broker listens on the runners'
+        # bridge only (its gateway, 172.31.254.1 of n8n_runners_subnet), where its runners reach it
+        assert worker["network_mode"] == "host" and worker["environment"]["N8N_RUNNERS_BROKER_PORT"] == str(5700 + i)
+        assert worker["environment"]["N8N_RUNNERS_BROKER_LISTEN_ADDRESS"] == "172.31.254.1"
+        assert "network_mode" not in r and list(r["networks"]) == ["runners"]
+        assert r["environment"]["N8N_RUNNERS_TASK_BROKER_URI"] == f"http://172.31.254.1:{5700 + i}"
+        assert set(r["environment"]) == {"N8N_RUNNERS_AUTH_TOKEN", "N8N_RUNNERS_TASK_BROKER_URI", "GENERIC_TIMEZONE", "TZ"}
+    net = conf["networks"]["runners"]
+    assert net["driver_opts"] == {"com.docker.network.bridge.name": "mottivme-run"}
+    assert net["ipam"]["config"] == [{"subnet": "172.31.254.0/28"}]
+    _, text = render_worker_compose(d, n8n_runners_mode="internal")
+    assert "-runners" not in text and "N8N_RUNNERS_BROKER_LISTEN_ADDRESS" not in text
 
 
 def test_env_file_holds_the_secrets():
@@ -180,10 +248,26 @@ def test_env_file_holds_the_secrets():
 def test_firewall_opens_only_configured_ports():
     d = group_data()
     b, bk = settings.Base.from_data(d), settings.Backup.from_data(d)
-    text = render("firewall.nft.j2", open_tcp_ports=firewall_ports(b, ["n8n_servers"], bk))
+    def rules(groups, **data):
+        bridge, brokers = runners_firewall(Data(d, **data), groups)
+        return render("firewall.nft.j2", open_tcp_ports=firewall_ports(b, groups, bk), runners_bridge=bridge,
+                      broker_ports=brokers)
+
+    text = rules(["n8n_servers"])
     assert "tcp dport { 22, 80, 443 } accept" in text
+    # the task runners' bridge: nothing of the host, nothing beyond it (their n8n is on the bridge)
+    assert 'iifname "mottivme-run" drop' in text and "iifname \"mottivme-run\" tcp" not in text
+    assert 'iifname "mottivme-run" oifname != "mottivme-run" drop' in text
+    assert text.index('iifname "mottivme-run" drop') < text.index('iifname "br-*" accept')
+    # a worker server: its workers' brokers, on that bridge only
+    worker = rules(["n8n_workers"], n8n_tier="ouro")
+    assert 'iifname "mottivme-run" tcp dport { 5701, 5702 } accept' in worker
+    assert worker.index("tcp dport { 5701, 5702 }") < worker.index('iifname "mottivme-run" drop')
+    # internal mode, and servers without n8n: no such bridge
+    for groups, data in ((["n8n_servers"], {"n8n_runners_mode": "internal"}), (["monitors"], {})):
+        assert "mottivme-run" not in rules(groups, **data) and "chain forward" not in rules(groups, **data)
     # the vault: its REST server's port too
-    vault = render("firewall.nft.j2", open_tcp_ports=firewall_ports(b, ["backup_vault"], bk))
+    vault = rules(["backup_vault"])
     assert "tcp dport { 22, 80, 443, 8000 } accept" in vault
     assert "policy drop" in text
     assert not any(line.strip().startswith("flush") for line in text.splitlines())

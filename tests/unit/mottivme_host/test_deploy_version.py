@@ -149,6 +149,38 @@ def test_the_image_is_pulled_by_its_digest_and_tagged_with_its_version(tmp_path,
     assert version_in(env_file) == NEW
 
 
+RUNNERS = "n8nio/runners"
+RUNNERS_DIGEST = "sha256:" + "f" * 64
+
+
+def test_with_external_runners_their_image_of_the_version_comes_too_and_they_switch_with_n8n(tmp_path, env_file, fake,
+                                                                                            capsys):
+    st = Stack(fake, env_file)
+    for repo, digest in ((REPO, DIGEST), (RUNNERS, RUNNERS_DIGEST)):
+        inspect = f"docker image inspect --format {{{{json .RepoDigests}}}} {repo}:{NEW}"
+        fake.on(inspect, stdout=f'["{repo}@{digest}"]\n')
+        fake.on(inspect, rc=1, stderr="No such image\n", times=1)
+    s = make_settings(tmp_path, runners=["n8n-worker-1-runners"], runners_image_repo=RUNNERS)
+    assert deploy(fake, s, NEW, "--digest", DIGEST, "--runners-digest", RUNNERS_DIGEST) == 0
+    assert fake.ran(f"docker pull -q {RUNNERS}:{NEW}@{RUNNERS_DIGEST}")
+    assert fake.ran(f"docker tag {RUNNERS}@{RUNNERS_DIGEST} {RUNNERS}:{NEW}")
+    # both images before anything stops; the runners re-created on the new version with n8n
+    assert fake.index(f"docker pull -q {RUNNERS}") < fake.index("n8n-backup") < fake.index("up -d")
+    assert fake.calls[fake.index("up -d")].argv[-3:] == ["n8n", "n8n-worker-1", "n8n-worker-1-runners"]
+    assert st.env_at["up"] == [NEW]
+
+
+def test_a_runners_image_that_cannot_be_pulled_changes_nothing(tmp_path, env_file, fake, capsys):
+    st = Stack(fake, env_file)
+    fake.on(f"docker image inspect --format {{{{json .RepoDigests}}}} {REPO}:{NEW}", stdout=f'["{REPO}@{DIGEST}"]\n')
+    fake.on(f"docker image inspect --format {{{{json .RepoDigests}}}} {RUNNERS}:{NEW}", rc=1, stderr="No such image\n")
+    fake.on(f"docker pull -q {RUNNERS}", rc=1, stderr="manifest unknown\n")
+    s = make_settings(tmp_path, runners=["n8n-worker-1-runners"], runners_image_repo=RUNNERS)
+    assert deploy(fake, s, NEW, "--digest", DIGEST, "--runners-digest", RUNNERS_DIGEST) == 3
+    assert f"FAILED image {RUNNERS}:{NEW}@{RUNNERS_DIGEST} not pulled" in capsys.readouterr().err
+    assert env_file.read_text() == ENV and "backup" not in st.env_at and not fake.ran("up -d")
+
+
 def test_an_image_here_under_its_version_but_not_the_locked_one_is_pulled_again(tmp_path, env_file, fake):
     """The tag on this server names other bits (pulled by hand, say): the locked ones replace it."""
     Stack(fake, env_file)
