@@ -66,14 +66,10 @@ def n8n_environment(b: settings.Base, st: settings.Stack, w: settings.Workers, s
 
 # The helpers below take this host's Stack settings; without them (a runbook) they read host.data.
 
-def n8n_image(version: str | None = None, st: settings.Stack | None = None) -> str:
-    """The n8n image of this host, pinned: `n8n_image_repo`:`n8n_version`@digest (so --data
-    n8n_version=X works; images.lock must hold X). The compose files name it
-    `n8n_image_repo`:${N8N_VERSION}, the version being in the stack's .env: the one place the
-    deploy and the host programs (deploy-version) agree on; operations.image puts that tag on the
-    locked digest. A version the lock lacks stops the run here, before anything changes."""
-    st = st or settings.Stack.from_data(host.data)
-    ref = f"{st.n8n_image_repo}:{version or st.n8n_version}"
+def _release_image(repo: str, version: str, st: settings.Stack) -> str:
+    """`repo`:`version`@digest from images.lock; a version the lock lacks stops the run here,
+    before anything changes."""
+    ref = f"{repo}:{version}"
     try:
         return st.pinned(ref)
     except settings.SettingsError:
@@ -83,19 +79,20 @@ def n8n_image(version: str | None = None, st: settings.Stack | None = None) -> s
         sys.exit(2)
 
 
+def n8n_image(version: str | None = None, st: settings.Stack | None = None) -> str:
+    """The n8n image of this host, pinned: `n8n_image_repo`:`n8n_version`@digest (so --data
+    n8n_version=X works; images.lock must hold X). The compose files name it
+    `n8n_image_repo`:${N8N_VERSION}, the version being in the stack's .env: the one place the
+    deploy and the host programs (deploy-version) agree on; operations.image puts that tag on the
+    locked digest."""
+    st = st or settings.Stack.from_data(host.data)
+    return _release_image(st.n8n_image_repo, version or st.n8n_version, st)
+
+
 def runners_image(version: str | None = None, st: settings.Stack | None = None) -> list[str]:
     """The task runners' image at n8n's version, pinned like n8n's (external mode; [] otherwise)."""
     st = st or settings.Stack.from_data(host.data)
-    if not st.external_runners:
-        return []
-    ref = f"{st.runners_image_repo}:{version or st.n8n_version}"
-    try:
-        return [st.pinned(ref)]
-    except settings.SettingsError:
-        print(f"mottivme-infra: {host.name}: {ref} has no digest in images.lock: add its version to "
-              "n8n_other_versions in group_data/all.py, `make images-lock`, then run again. Nothing was changed.",
-              file=sys.stderr)
-        sys.exit(2)
+    return [_release_image(st.runners_image_repo, version or st.n8n_version, st)] if st.external_runners else []
 
 
 def n8n_host(st: settings.Stack | None = None) -> str:
