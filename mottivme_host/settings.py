@@ -90,7 +90,7 @@ class Backup:
         image = getattr(self, kind).get(str(major))
         if not image:
             raise ValueError(f"no image for PostgreSQL {major} (group data's supabase_majors: add it and its images, "
-                             "`make images-lock`, deploy)")
+                             "`make images-add`, deploy)")
         return image
     sources: tuple[Source, ...] = (Source("n8n", "n8n"),)
     env: dict = field(default_factory=dict)  # extra environment of restic (S3 keys)

@@ -89,7 +89,7 @@ def problems(path: Path, data) -> list[str]:
                  if m not in data["supabase_postgres_images"] or m not in data["supabase_scratch_images"]]
     if no_images:
         return [f"group_data supabase_majors lists {', '.join(map(str, no_images))} without an image in "
-                "supabase_postgres_images and supabase_scratch_images: add both (exact tags), then `make images-lock`"]
+                "supabase_postgres_images and supabase_scratch_images: add both (exact tags), then `make images-add`"]
     full = [r for r in locked_refs(data) if r.split("/")[0] in ("docker.io", "index.docker.io")]
     if full:
         return [f"group_data: write Docker Hub's images as Docker lists them, without docker.io/ (e.g. postgres:17.6, "
@@ -120,7 +120,7 @@ def unpinned_version(lock: dict[str, str], data, argv: list[str] | None = None) 
     if not missing:
         return []
     return [f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no digest in images.lock: add its version "
-            "to n8n_other_versions in group_data/all.py, `make images-lock`, then run again"]
+            "to n8n_other_versions in group_data/all.py, `make images-add`, then run again"]
 
 
 def _exact(ref: str) -> bool:

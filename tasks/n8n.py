@@ -74,7 +74,7 @@ def _release_image(repo: str, version: str, st: settings.Stack) -> str:
         return st.pinned(ref)
     except settings.SettingsError:
         print(f"mottivme-infra: {host.name}: {ref} has no digest in images.lock: add its version to "
-              "n8n_other_versions in group_data/all.py, `make images-lock`, then run again. Nothing was changed.",
+              "n8n_other_versions in group_data/all.py, `make images-add`, then run again. Nothing was changed.",
               file=sys.stderr)
         sys.exit(2)
 

@@ -136,7 +136,7 @@ class Stack(_Settings):
     def pinned(self, image: str) -> str:
         """`image@digest` from the lock (the inventory checked it holds every image in use)."""
         if not self.images_lock or image not in self.images_lock:
-            raise SettingsError(f"{image} has no digest in images.lock: `make images-lock` records it")
+            raise SettingsError(f"{image} has no digest in images.lock: `make images-add` records it")
         return f"{image}@{self.images_lock[image]}"
 
     @property

@@ -69,7 +69,7 @@ def test_doctor_finds_what_is_wrong_with_its_fix(n8n_server, vault, sandbox_env)
                  "ok    firewall: table inet mottivme_fw loaded", "ok    sshd: keys only",
                  "ok    backup vault: its REST server answers with the trusted certificate"):
         assert line in out, out
-    assert re.search(r"^ok    containers: caddy, n8n, postgres: running and healthy$", out, re.M), out
+    assert re.search(r"^ok    containers: caddy, n8n, n8n-runners, postgres: running and healthy$", out, re.M), out
     # the certificate the sandbox's ACME CA issued for N8N_HOST
     assert re.search(rf"^ok    certificate: {re.escape(SANDBOX_N8N_HOST)}: [0-9.]+ (h|days) left$", out, re.M), out
     assert r.returncode == (1 if "FAIL" in out else 0)

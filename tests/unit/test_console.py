@@ -217,7 +217,7 @@ def test_emergency_deploy_to_a_version_the_lock_lacks_stops_before_anything(monk
     assert e.value.code == 2
     assert capsys.readouterr().err == (
         "mottivme-infra: n8n1.example.test: docker.n8n.io/n8nio/n8n:2.42.0 has no digest in images.lock: add its "
-        "version to n8n_other_versions in group_data/all.py, `make images-lock`, then run again. Nothing was changed.\n")
+        "version to n8n_other_versions in group_data/all.py, `make images-add`, then run again. Nothing was changed.\n")
 
 
 def test_the_pyinfra_form_refuses_bad_input_in_one_line_before_any_host(tmp_path):

@@ -210,10 +210,10 @@ def test_a_version_asked_for_on_the_command_line_must_be_pinned_too():
     # n8n's image and its task runners' (external mode, group data's): a release is both
     assert images.unpinned_version(lock, data, argv) == [
         "docker.n8n.io/n8nio/n8n:2.42.0, n8nio/runners:2.42.0 have no digest in images.lock: add its version to "
-        "n8n_other_versions in group_data/all.py, `make images-lock`, then run again"]
+        "n8n_other_versions in group_data/all.py, `make images-add`, then run again"]
     assert images.unpinned_version(lock, dict(data, n8n_runners_mode="internal"), argv) == [
         "docker.n8n.io/n8nio/n8n:2.42.0 has no digest in images.lock: add its version to n8n_other_versions in "
-        "group_data/all.py, `make images-lock`, then run again"]
+        "group_data/all.py, `make images-add`, then run again"]
     argv[-1] = f"n8n_version={data['n8n_version']}"
     assert images.unpinned_version(lock, data, argv) == []
     assert images.unpinned_version(lock, data, ["pyinfra", "inventory.py", "deploy.py"]) == []

@@ -409,7 +409,7 @@ def test_a_major_version_with_no_image_in_the_settings_fails_naming_the_fix(s, f
     assert backup(s, fake) == 1
     assert capsys.readouterr().err == (
         "n8n-backup: FAILED supabase dump: no pg_dump for PostgreSQL 18: no image for PostgreSQL 18 (group data's "
-        "supabase_majors: add it and its images, `make images-lock`, deploy)\n")
+        "supabase_majors: add it and its images, `make images-add`, deploy)\n")
     assert not fake.ran("docker pull") and not fake.ran(DB_DUMP) and not restic_calls(fake, "backup")
 
 

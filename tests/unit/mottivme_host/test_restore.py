@@ -650,7 +650,7 @@ def test_a_dump_of_a_major_version_with_no_image_fails_naming_the_fix(host, caps
     host.write_snapshot(databases={"supabase": (["public"], SUPA_COUNTS, 180001)})
     assert restore(host, "--no-safety-snapshot") != 0
     assert ("supabase: no image for PostgreSQL 18 (group data's supabase_majors: add it and its images, "
-            "`make images-lock`, deploy)") in capsys.readouterr().err
+            "`make images-add`, deploy)") in capsys.readouterr().err
     assert not host.fake.ran("n8n-restore-scratch") and not host.fake.ran("docker pull")
 
 
