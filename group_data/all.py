@@ -287,10 +287,11 @@ monitor_channels = {
     # the clients' own channel (e.g. a WhatsApp group, by apprise): incidents the team posts with
     # --notify-clients, and an outage past its check's clients_after_minutes (monitor_incidents)
     "clients": {"apprise": "${MONITOR_CLIENTS_URL}"},
-    # apprise has no voice calls: Twilio's Calls API (or any provider taking a form POST)
+    # apprise has no voice calls: Twilio's Calls API (or any provider taking a form POST); the
+    # deploy puts monitor_language's voice for {language} (pt-BR, or en-US for "en")
     "phone": {"type": "webhook", "url": "${MONITOR_PHONE_URL}", "auth": "${MONITOR_PHONE_AUTH}",
               "form": {"To": "${MONITOR_PHONE_TO}", "From": "${MONITOR_PHONE_FROM}",
-                       "Twiml": "<Response><Say>{message}</Say></Response>"}},
+                       "Twiml": '<Response><Say language="{language}">{message}</Say></Response>'}},
 }
 # Incidents the team posts (SOP 05, Comunicação de Incidentes: `mottivme-monitor incident open|update|
 # resolve` on the monitor, runbooks/incident.py from the console): each post goes to `channels`

@@ -164,6 +164,18 @@ def queue_mode(h) -> bool:
     return "n8n_servers" in h.groups and scaling.settings(h.data).queue_mode
 
 
+VOICES = {"pt-BR": "pt-BR", "en": "en-US"}  # monitor_language -> the language a phone call's voice speaks
+
+
+def spoken(channels: dict, language: str) -> dict:
+    """monitor_channels with {language} in a webhook's form (Twilio's <Say language="...">) put as
+    the voice of monitor_language, so a call reads the alert in the alert's language."""
+    voice = VOICES.get(language, language)
+    return {name: ({**c, "form": {k: v.replace("{language}", voice) for k, v in c["form"].items()}}
+                   if isinstance(c.get("form"), dict) else c)
+            for name, c in channels.items()}
+
+
 def config(m: settings.Monitor, timezone: str) -> tuple[dict, list[str]]:
     """The monitor's configuration (mottivme_monitor/config.py) and the checks left out; `timezone`
     (Base.timezone) is the status page's and the posted incidents' clock."""
@@ -176,7 +188,7 @@ def config(m: settings.Monitor, timezone: str) -> tuple[dict, list[str]]:
         "title": m.title,
         "interval_seconds": m.interval_seconds,
         "ladder": m.ladder,
-        "channels": m.channels,
+        "channels": spoken(m.channels, m.language),
         "checks": rendered,
         "incidents": m.incidents,  # post-mortems: postmortems/ beside the database, in state_dir
     }, skipped

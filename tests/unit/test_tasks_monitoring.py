@@ -120,6 +120,25 @@ def test_every_rendered_heartbeat_check_names_its_sender(fleet, monkeypatch):
     assert cfg.senders() == sorted(h.name for h in fleet)  # the monitor reads the senders the deploy wrote
 
 
+def test_the_phone_call_speaks_the_language_of_the_alerts(fleet, monkeypatch):
+    """group_data's Twilio call: its <Say> reads the alert in monitor_language's voice, and the
+    monitor fills the message in as ever."""
+    import dataclasses
+
+    from mottivme_monitor.notify import form_fields
+
+    on(monkeypatch, fleet[-1])
+    m = settings.Monitor.from_data(fleet[-1].data)
+    assert m.language == "pt-BR"
+    for language, voice in (("pt-BR", "pt-BR"), ("en", "en-US")):
+        conf, _ = monitoring.config(dataclasses.replace(m, language=language), "America/Sao_Paulo")
+        assert conf["channels"]["phone"]["form"]["Twiml"] == f'<Response><Say language="{voice}">{{message}}</Say></Response>'
+        cfg = monitor_config.parse(monitor_config.expand_env(conf, {"MONITOR_PING_TOKEN": MASTER}))
+        assert form_fields(cfg.channels["phone"], "n8n fora do ar & lento")["Twiml"] == \
+            f'<Response><Say language="{voice}">n8n fora do ar &amp; lento</Say></Response>'
+    assert m.channels["phone"]["form"]["Twiml"].count("{language}") == 1  # group data itself is left as it is
+
+
 def test_capacity_checks_are_warnings_and_leads_are_measured_against_the_tier(fleet, monkeypatch):
     """SOP 05's scaling numbers: Supabase's SQL checks and leads per day against the tier's upper
     bound, CPU from every server, the queue from an n8n server in queue mode: all warnings."""
