@@ -330,6 +330,8 @@ monitor_checks = [
     {"name": "gohighlevel", "description": "GoHighLevel API v2", "type": "http",
      "url": "https://services.leadconnectorhq.com/locations/${GHL_LOCATION_ID}", "expect_status": [200],
      "headers": {"Authorization": "Bearer ${GHL_API_TOKEN}", "Version": "2021-07-28"}},
+    {"name": "socialfy", "description": "Socialfy (Vercel)", "type": "http", "url": "${SOCIALFY_URL}",
+     "expect_status": [200]},
 ]
 # Capacity (SOP 05, Escalabilidade: when to move up a plan or a tier), as data of the same shape:
 # a postgres check with max_value is a number from SQL (the query's first column) and its limit.

@@ -242,6 +242,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("GHL_LOCATION_ID", MONITORING,
              "GoHighLevel API v2 (services.leadconnectorhq.com): a location id and a private integration token"),
     Variable("GHL_API_TOKEN", MONITORING, "", secret=True),
+    Variable("SOCIALFY_URL", MONITORING, "Socialfy (the SOP's fourth endpoint), e.g. https://socialfy-platform.vercel.app"),
     # --- Railway -------------------------------------------------------------------------------
     Variable("RAILWAY_TOKEN", RAILWAY,
              "A Railway account or workspace token (railway.com: Account Settings, Tokens) that may redeploy\n"

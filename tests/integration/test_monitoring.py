@@ -109,7 +109,7 @@ def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, 
     assert ops == "401", ops
     assert "Todos os sistemas funcionando" in doc["summary"]["text"]  # a warning is not an outage
     # checks whose variables are not set in the sandbox (Railway, GoHighLevel...) are left out
-    assert "gohighlevel" not in {s["name"] for s in doc["services"]}
+    assert not {"gohighlevel", "socialfy"} & {s["name"] for s in doc["services"]}
     assert f"disk-{name}" in monitor.sh("mottivme-monitor status")
     # capacity (SOP 05, Escalabilidade): SQL on the Supabase stand-in, within its limits
     for check in ("supabase-size", "supabase-connections", "supabase-slow-queries", "leads-per-day"):
