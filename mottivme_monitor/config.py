@@ -31,7 +31,8 @@ DEFAULT_LADDER = {
     "recovery_successes": 2,
 }
 
-COMMON_KEYS = {"name", "type", "description", "group", "ladder", "severity", "clients_after_minutes", "audience"}
+COMMON_KEYS = {"name", "type", "description", "group", "ladder", "severity", "clients_after_minutes", "audience",
+               "inhibited_by"}
 SEVERITIES = ("page", "warning")  # warning: its messages and page say WARNING, not DOWN
 # who sees a check on the status page: "public" (the clients' page, /) or "operators" only (/ops/,
 # behind a login: the servers' backups, disks, capacity, secrets)
@@ -89,6 +90,9 @@ class Check:
     severity: str = "page"  # "warning": not an outage (a secret due for rotation); see SEVERITIES
     clients_after_minutes: float | None = None  # down this long: the clients' channel is told (None: never)
     audience: str = "public"  # "operators": on the operators' page only (backups, disk, capacity...); AUDIENCES
+    # another check's name: while that one is failing, this one notifies nothing new (Alertmanager's
+    # inhibition): a server that stopped reporting is one alert (its disk report's), not one per report
+    inhibited_by: str = ""
 
     @property
     def down_word(self) -> str:
@@ -187,6 +191,9 @@ def parse(data: Any, path: str = "<config>") -> Config:
             raise ConfigError(f"checks[{i}]: duplicate name '{check.name}'")
         seen.add(check.name)
         checks.append(check)
+    for i, check in enumerate(checks):
+        if check.inhibited_by and (check.inhibited_by not in seen or check.inhibited_by == check.name):
+            raise ConfigError(f"checks[{i}] ({check.name}): 'inhibited_by' must name another check")
     host, port = _listen(data.get("listen", "127.0.0.1:8321"))
     return Config(
         path=path,
@@ -367,7 +374,8 @@ def _check(raw: Any, where: str, default_ladder: Ladder, channels: Mapping[str, 
         raise ConfigError(f"{where}: 'audience' must be one of {', '.join(AUDIENCES)}")
     return Check(name=name, type=kind, spec=spec, ladder=ladder, description=_str(raw, "description", "", where),
                  group=_str(raw, "group", "", where), severity=severity,
-                 clients_after_minutes=None if clients_after is None else float(clients_after), audience=audience)
+                 clients_after_minutes=None if clients_after is None else float(clients_after), audience=audience,
+                 inhibited_by=_str(raw, "inhibited_by", "", where))
 
 
 def _http_spec(raw: dict, where: str) -> dict:

@@ -32,6 +32,9 @@ def run_round(cfg: Config, store: Store, now: int, out: Printer = print) -> None
     just_resolved = set()
     for check in cfg.checks:
         state, window = recorded[check.name]
+        inhibitor = recorded.get(check.inhibited_by, (None,))[0] if check.inhibited_by else None
+        if inhibitor is not None and not inhibitor.ok and not state.ok and store.open_incident(check.name) is None:
+            continue  # the failing check it names is the one alert (config: inhibited_by)
         try:
             resolved = _escalate(cfg, store, check, state, window is not None, now, out)
             if resolved is not None:

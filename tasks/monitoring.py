@@ -140,6 +140,13 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
         for kind, check in reports(h, m).items():
             out.append({"name": f"{kind}-{h.name}", "type": "heartbeat", "sender": h.name,
                         "max_age_minutes": m.disk_report_minutes * 3, **check, **ops})
+    # a server that stops reporting (down, unreachable) is one alert, its disk report's: while that
+    # fails, the server's other heartbeats notify nothing new (the monitor's inhibited_by)
+    names = {c["name"] for c in out}
+    for c in out:
+        disk = f"disk-{c.get('sender')}"
+        if c["type"] == "heartbeat" and c["name"] != disk and disk in names:
+            c["inhibited_by"] = disk
     return out, skipped
 
 

@@ -344,3 +344,45 @@ def test_a_long_message_is_cut_to_what_a_template_parameter_takes():
     # as apprise reads them: query keys in any case, an empty template name is no template
     assert whatsapp_form("whatsapp://EAAGtoken123@1234567890/5511999990000?Template=alerta") == "template"
     assert whatsapp_form("whatsapp://EAAGtoken123:@1234567890/5511999990000") == "free-form"
+
+
+def test_a_server_that_stops_reporting_is_one_alert_not_one_per_report(tmp_path, receivers):
+    """disk-, memory- and cpu-v1 come in one report: the server stops, every one of them goes stale
+    at once, and only disk-v1 (the check the others name in inhibited_by) pages. Once disk-v1 is
+    answered again, a report still stale (memory-v1) alerts on its own ladder."""
+    from mottivme_monitor.store import Store
+    from sandbox.receivers import T0
+
+    hooks, smtp = receivers
+    channels = {"whatsapp": {"apprise": hooks.url("/whatsapp").replace("http://", "json://")},
+                "email": {"apprise": smtp.apprise_url()}}
+    warning = {"severity": "warning", "ladder": {"steps": [{"after_minutes": 0, "channels": ["email"]}],
+                                                 "recovery_successes": 1}}
+    beat = {"type": "heartbeat", "max_age_minutes": 15, "max_value": 90, "unit": "%"}
+    config = write_config(tmp_path, [{"name": "disk-v1", **beat},
+                                     {"name": "memory-v1", **beat, **warning, "inhibited_by": "disk-v1"},
+                                     {"name": "cpu-v1", **beat, **warning, "inhibited_by": "disk-v1"}],
+                          channels, {"steps": [{"after_minutes": 5, "channels": ["whatsapp"]}], "recovery_successes": 1})
+    store = Store(str(tmp_path / "state.sqlite"))
+    t0 = int(T0.timestamp())
+    for name in ("disk-v1", "memory-v1", "cpu-v1"):
+        store.add_ping(name, t0, value=40)
+    got = drive(config, range(0, 40), hooks, smtp)
+    assert got == {21: (1, 0, 0)}, got  # stale after 15 min, disk-v1's page 5 min later; no e-mail
+    assert hooks.paths("/whatsapp")[0].json["title"].startswith("[DOWN 5 min] disk-v1:")
+    store.add_ping("disk-v1", t0 + 40 * 60, value=40)  # the server is back, its memory report is not
+    store.add_ping("cpu-v1", t0 + 40 * 60, value=40)
+    got = drive(config, range(40, 42), hooks, smtp)
+    assert got == {40: (1, 1, 0)}, got  # disk-v1's "resolved", memory-v1's own warning
+    assert smtp.messages[0].subject.startswith("[WARNING ") and "memory-v1" in smtp.messages[0].subject
+
+
+def test_inhibited_by_must_name_another_check(tmp_path):
+    from mottivme_monitor import config
+
+    for other in ("nothing", "a"):
+        with pytest.raises(config.ConfigError, match=r"^checks\[0\] \(a\): 'inhibited_by' must name another check$"):
+            config.parse({"db": "x", "www_dir": "y", "channels": {"email": {"apprise": ""}},
+                          "ladder": {"steps": [{"after_minutes": 5, "channels": ["email"]}]}, "checks": [
+                {"name": "a", "type": "heartbeat", "max_age_minutes": 5, "inhibited_by": other},
+                {"name": "b", "type": "heartbeat", "max_age_minutes": 5}]})

@@ -116,6 +116,9 @@ def test_every_rendered_heartbeat_check_names_its_sender(fleet, monkeypatch):
     assert {c["name"] for c in beats} >= {"backup-n1", "secrets-n2", "check-n1", "disk-w1", "memory-v1", "disk-mon"}
     assert all(c["name"].endswith("-" + c["sender"]) for c in beats), [c for c in beats if "sender" not in c]
     assert {c["sender"] for c in beats} == {h.name for h in fleet}
+    # a server that stops reporting pages once, for its disk report; its other heartbeats wait on it
+    for c in beats:
+        assert c.get("inhibited_by") == (None if c["name"].startswith("disk-") else f"disk-{c['sender']}"), c
     cfg = monitor_config.parse(monitor_config.expand_env(conf, {"MONITOR_PING_TOKEN": MASTER}))
     assert cfg.senders() == sorted(h.name for h in fleet)  # the monitor reads the senders the deploy wrote
 
