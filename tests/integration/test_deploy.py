@@ -394,6 +394,12 @@ def test_people_come_and_go_by_group_data_and_keys_nobody_listed_stay(sbx, n8n_s
                                                                         "password": password})[0]
 
     assert n8n_login("bruno@mottivme.com.br", "Bruno12345x") == 200
+    bruno = N8nClient(n8n_server.url)  # a workflow of Bruno's own, which must outlive his account
+    assert bruno.request("POST", "rest/login", {"emailOrLdapLoginId": "bruno@mottivme.com.br",
+                                                "password": "Bruno12345x"})[0] == 200
+    status, body = bruno.request("POST", "rest/workflows", {"name": "itest bruno's workflow", "nodes": [],
+                                                            "connections": {}, "settings": {}})
+    assert status == 200, body
 
     people[1]["state"] = "absent"  # Bruno leaves the team
     r = run_pyinfra(["-y", "--json", "inventory.py", "deploy.py", "--data", f"people={json.dumps(people)}"],
@@ -408,6 +414,10 @@ def test_people_come_and_go_by_group_data_and_keys_nobody_listed_stay(sbx, n8n_s
     assert n8n_login("bruno@mottivme.com.br", "Bruno12345x") == 401  # his n8n account is gone
     emails = {u["email"] for u in owner.request("GET", "rest/users")[1]["data"]["items"]}
     assert "bruno@mottivme.com.br" not in emails and {"ana@mottivme.com.br", secrets["N8N_OWNER_EMAIL"]} <= emails
+    # his workflows stay: they went to the owner with the account (n8n's transferId), none was deleted
+    api = n8n_api(N8nClient(n8n_server.url), secrets)
+    status, listed = owner.request("GET", "api/v1/workflows?limit=250", None, api)
+    assert status == 200 and "itest bruno's workflow" in [w["name"] for w in listed["data"]], listed
     # the owner can never be removed this way: refused before anything runs
     gone = [*people, {"name": "Owner", "email": secrets["N8N_OWNER_EMAIL"], "ssh_key": keys["stray"],
                       "state": "absent", "n8n": "member"}]
