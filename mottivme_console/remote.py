@@ -190,32 +190,43 @@ def status() -> None:
 
 def access() -> None:
     """SOP 05's access table from what the servers hold: each person of group_data `people` (state,
-    key fingerprint) and each key a server holds that nobody is listed for, by server."""
+    key fingerprint), each key a server holds that nobody is listed for, by server, and each n8n
+    server's accounts (the person's, and those nobody is listed for)."""
     from tasks import access as rules
     from tasks import groupdata
-    from tasks.groups import NAMES
+    from tasks.groups import N8N_SERVERS, NAMES
 
     groups = inventory()
     people = groupdata.load().get("people", [])
-    servers, seen = {}, set()
+    servers, accounts, seen = {}, {}, set()
+
+    def ask(name: str, data: dict, command: str) -> str | None:
+        try:
+            r = run_on(name, data, command, warn=True, hide=True)
+            return r.stdout if r.ok else None
+        except Exit:
+            return None
+
     for group in NAMES:  # the servers the deploy manages (it puts people's keys on them)
         for name, data in _hosts(groups.get(group, [])):
             if name in seen:
                 continue
             seen.add(name)
-            try:
-                r = run_on(name, data, "cat ~/.ssh/authorized_keys 2>/dev/null || true", warn=True, hide=True)
-                servers[name] = r.stdout if r.ok else None
-            except Exit:
-                servers[name] = None
-    rows = rules.access_report(people, servers)
-    head = ["who", "e-mail", "state", "SSH key", *servers]
+            servers[name] = ask(name, data, "cat ~/.ssh/authorized_keys 2>/dev/null || true")
+            if group == N8N_SERVERS.name:  # its n8n accounts, from n8n's own database
+                text = ask(name, data, f"mottivme-host psql n8n --rows -c {quote(rules.N8N_ACCOUNTS_SQL)}")
+                accounts[name] = None if text is None else rules.parse_accounts(text)
+    rows = rules.access_report(people, servers, accounts)
+    head = ["who", "e-mail", "state", "SSH key", *servers, *(f"n8n@{n}" for n in accounts)]
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, *rows]:
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip(), flush=True)
-    print("yes: the key logs in there; ?: the server did not answer. People: group_data `people` "
-          "(docs/access.md); a deploy adds the present and removes the absent.", flush=True)
-    stale = [r[0] for r in rows if r[2] == "absent" and "yes" in r[4:]]
+    print("yes: the key logs in there; n8n@<server>: the person's n8n account there (owner, member, invited, "
+          "disabled; -: none); ?: the server did not answer. People: group_data `people` (docs/access.md); a "
+          "deploy adds the present and removes the absent.", flush=True)
+    ssh = slice(4, 4 + len(servers))
+    n8n = slice(4 + len(servers), None)
+    stale = [r[0] for r in rows if r[2] == "absent" and ("yes" in r[ssh] or set(r[n8n]) - {"-", "?", "disabled"})]
     if stale or "?" in {v for r in rows for v in r[4:]}:
         raise Exit("mottivme access: " + (f"{', '.join(stale)} still on a server: mottivme deploy takes them off"
                                           if stale else "a server did not answer"), 1)

@@ -43,11 +43,11 @@ def source(s: Settings, name: str) -> Source | None:
     return src
 
 
-def n8n_command(s: Settings, sql: str | None, tty: bool) -> list[str]:
+def n8n_command(s: Settings, sql: str | None, tty: bool, rows: bool = False) -> list[str]:
     """psql in the stack's own postgres container (its local socket: no password)."""
     one = ["-c", sql] if sql else []
     return [*s.compose, "exec", *([] if tty and not sql else ["-T"]), "postgres", "psql", "-U", s.postgres_user,
-            "-d", s.postgres_db, *one]
+            "-d", s.postgres_db, *(["-Atq"] if rows else []), *one]
 
 
 def access(s: Settings, src: Source, drill: bool = False) -> Access:
@@ -76,7 +76,7 @@ def main(ns, s: Settings, runner: Runner) -> int:
     if src is None:
         if ns.drill:
             raise Fail("n8n has no drill database: --drill is for a database source (supabase)", 2)
-        argv = n8n_command(s, ns.sql, tty)
+        argv = n8n_command(s, ns.sql, tty, ns.rows)
         os.execvp(argv[0], argv)
     with access(s, src, ns.drill) as db:  # its pgpass file lives as long as psql does, then it is removed
         # Ctrl-C belongs to psql (it cancels a query): this process only waits

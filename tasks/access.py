@@ -10,7 +10,8 @@ provider's rescue key): `mottivme access` shows them as "not in group_data", so 
 listed as someone's or removed by hand.
 
 `problems()` checks the list before any host is contacted (tasks/config.py); `access_report()`
-is the SOP's access table made real from each server's authorized_keys.
+is the SOP's access table made real from each server's authorized_keys and each n8n server's
+accounts (N8N_ACCOUNTS_SQL on n8n's own database).
 """
 
 from __future__ import annotations
@@ -246,19 +247,41 @@ def merged(lines: list[str], present: list[str], absent: list[str]) -> list[str]
     return kept + [key for key in present if key_material(key)[1] not in have]
 
 
-def access_report(people: list[dict], servers: dict[str, str]) -> list[list[str]]:
+# each n8n account of n8n's database, one `email|what` line: owner, member or admin (n8n's global
+# role: `role` up to n8n 1.x, `roleSlug` since), invited (no password yet), disabled. Read through
+# to_jsonb so that either column name works; the password itself is never read out.
+N8N_ACCOUNTS_SQL = ("select lower(email) || '|' || case when coalesce((to_jsonb(u) ->> 'disabled')::boolean, false) "
+                    "then 'disabled' when u.password is null then 'invited' else regexp_replace(coalesce("
+                    "to_jsonb(u) ->> 'roleSlug', to_jsonb(u) ->> 'role', '?'), '^global:', '') end "
+                    "from \"user\" u where u.email is not null order by 1")
+
+
+def parse_accounts(text: str) -> dict[str, str]:
+    """N8N_ACCOUNTS_SQL's lines as {email: what}."""
+    return dict(line.strip().split("|", 1) for line in text.splitlines() if "|" in line)
+
+
+def access_report(people: list[dict], servers: dict[str, str | None],
+                  accounts: dict[str, dict[str, str] | None] | None = None) -> list[list[str]]:
     """Rows of the access table: one per person, then one per key a server holds that nobody is
-    listed for. `servers`: {server name: its authorized_keys text, or None when it did not answer}.
-    Columns: who, e-mail, state, fingerprint, then per server "yes"/"no"/"?" (did not answer)."""
+    listed for, then one per n8n account nobody is listed for. `servers`: {server name: its
+    authorized_keys text, or None when it did not answer}; `accounts`: {n8n server: parse_accounts(),
+    or None}. Columns: who, e-mail, state, fingerprint, per server "yes"/"no"/"?" (did not answer),
+    then per n8n server the person's account there (owner, member, invited, disabled; "-": none)."""
     found = {name: {m[1]: _comment(line) for line in text.splitlines() if (m := key_material(line))}
              if text is not None else None for name, text in servers.items()}
+    accounts = accounts or {}
 
-    def row(who: str, email: str, state: str, key: str) -> list[str]:
-        return [who, email, state, fingerprint(("", key)),
-                *("?" if keys is None else "yes" if key in keys else "no" for keys in found.values())]
+    def row(who: str, email: str, state: str, key: str | None) -> list[str]:
+        return [who, email, state, fingerprint(("", key)) if key else "-",
+                *("?" if keys is None else "yes" if key in keys else "no" for keys in found.values()),
+                *("?" if acc is None else acc.get(email.lower(), "-") if email else "-" for acc in accounts.values())]
 
     rows = [row(p["name"], p.get("email", ""), p["state"], key_material(p["ssh_key"])[1]) for p in people]
     listed = {key_material(p["ssh_key"])[1] for p in people}
     comments = {k: c for keys in found.values() if keys for k, c in keys.items()}
     strays = sorted(set(comments) - listed, key=lambda k: fingerprint(("", k)))
-    return rows + [row(f"(not in group_data) {comments[k]}".strip(), "", "-", k) for k in strays]
+    emails = {p.get("email", "").lower() for p in people}
+    others = sorted({e for acc in accounts.values() if acc for e in acc} - emails)
+    return (rows + [row(f"(not in group_data) {comments[k]}".strip(), "", "-", k) for k in strays]
+            + [row("(n8n account not in group_data)", e, "-", None) for e in others])

@@ -432,10 +432,15 @@ def test_people_come_and_go_by_group_data_and_keys_nobody_listed_stay(sbx, n8n_s
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     lines = out.splitlines()
-    columns = next(line for line in lines if line.startswith("who ")).split()[-len(servers):]
+    head = next(line for line in lines if line.startswith("who ")).split()
+    assert head[-1] == f"n8n@{n8n_server.name}", head  # the n8n server's accounts come last
+    ssh = slice(-len(servers) - 1, -1)
     stray = next(line for line in lines if line.startswith("(not in group_data) stray@notebook"))
-    assert dict(zip(columns, stray.split()[-len(servers):], strict=True)) == {
+    assert dict(zip(head[ssh], stray.split()[ssh], strict=True)) == {
         h["name"]: "yes" if h["name"] == n8n_server.name else "no" for h in servers}, out
+    # n8n's accounts, read from its database: the owner and Ana (Bruno's is gone)
+    accounts = {line.split()[5]: line.split()[-1] for line in lines if line.startswith("(n8n account not in group_data)")}
+    assert accounts == {secrets["N8N_OWNER_EMAIL"].lower(): "owner", "ana@mottivme.com.br": "invited"}, out
 
 
 def test_a_port_published_on_loopback_is_out_of_a_neighbours_reach(n8n_server, probe, first_deploy):

@@ -107,6 +107,22 @@ def test_the_report_shows_who_has_what_where_and_keys_nobody_is_listed_for(keys)
     ]
 
 
+def test_the_report_shows_each_n8n_servers_accounts_and_those_nobody_is_listed_for(keys):
+    ana, bruno = keys["ana"][0], keys["bruno"][0]
+    people = [person("Ana Souza", ana, email="Ana@Mottivme.com.br"), person("Bruno", bruno, "absent", email="b@x.io")]
+    text = access.parse_accounts("ana@mottivme.com.br|member\nowner@mottivme.com.br|owner\nb@x.io|invited\n")
+    assert text == {"ana@mottivme.com.br": "member", "owner@mottivme.com.br": "owner", "b@x.io": "invited"}
+    rows = access.access_report(people, {"n8n-1": f"{ana}\n"}, {"n8n-1": text, "n8n-2": None})
+    assert rows == [
+        ["Ana Souza", "Ana@Mottivme.com.br", "present", keys["ana"][1], "yes", "member", "?"],
+        ["Bruno", "b@x.io", "absent", keys["bruno"][1], "no", "invited", "?"],  # the next deploy removes it
+        ["(n8n account not in group_data)", "owner@mottivme.com.br", "-", "-", "no", "owner", "?"],
+    ]
+    # the SQL reads no password out, and takes n8n's role under either column name
+    assert "password is null" in access.N8N_ACCOUNTS_SQL and "->> 'password'" not in access.N8N_ACCOUNTS_SQL
+    assert "'roleSlug'" in access.N8N_ACCOUNTS_SQL and "'role'" in access.N8N_ACCOUNTS_SQL
+
+
 def test_an_n8n_account_is_a_member_with_an_email_and_never_the_owners_removal():
     from tasks.access import n8n_wanted, problems
 

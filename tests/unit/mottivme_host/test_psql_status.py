@@ -79,6 +79,8 @@ def test_n8n_is_the_stack_database_and_one_statement_needs_no_tty(tmp_path):
     assert psql.source(s, "n8n") is None
     assert psql.n8n_command(s, "select 1", tty=True) == [
         "docker", "compose", "-p", "n8n", "exec", "-T", "postgres", "psql", "-U", "n8n", "-d", "n8n", "-c", "select 1"]
+    # --rows (scripts, `mottivme access`): unaligned rows, no headers
+    assert psql.n8n_command(s, "select 1", tty=False, rows=True)[-3:] == ["-Atq", "-c", "select 1"]
 
 
 def test_an_unknown_database_names_the_choices(tmp_path):
