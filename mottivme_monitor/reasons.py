@@ -86,3 +86,29 @@ def public(reason: str) -> str:
     if JSON_CONDITION.match(reason):
         return "unexpected response content"
     return "check failed"
+
+
+_OVER = re.compile(rf"[a-z][a-z ]{{0,30}} at {_NUM}{_UNIT} > {_NUM}{_UNIT}")
+_UNREACHABLE = ("connection refused", "connection reset", "connection closed without a response", "DNS lookup failed",
+                "timeout connecting to the database")
+
+
+def plain(reason: str, say) -> str:
+    """The reason in plain words of `say`'s language, for the clients (their page, their notices):
+    what kind of failure, from public(reason); the HTTP status is kept (support asks for it)."""
+    p = public(reason)
+    if not p:
+        return ""
+    if m := re.fullmatch(r"HTTP [1-5][0-9][0-9]", p):
+        return say("plain_http", code=m.group(0))
+    if p in _UNREACHABLE:
+        return say("plain_unreachable")
+    if p.startswith("timeout"):
+        return say("plain_timeout")
+    if p.startswith("took "):
+        return say("plain_slow")
+    if "certificate" in p or p.startswith("TLS"):
+        return say("plain_certificate")
+    if _OVER.fullmatch(p):  # a measure over its limit (a warning): numbers, as they are
+        return p
+    return say("plain_other")

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from . import clock
-from .reasons import public
+from .reasons import plain, public
 from .store import Incident, Report
 from .texts import Say
 
@@ -108,7 +108,7 @@ def outage_notice(check_name: str, description: str, incident: Incident, now: in
                     end=say.local(incident.recovered or now), duration=clock.duration(outage)) + status)
     return (say("client_down", what=what),
             say("client_down_body", what=what, start=say.local(incident.started),
-                reason=public(incident.reason)) + status)
+                reason=plain(incident.reason, say)) + status)
 
 
 def postmortem_name(report: Report, tz: ZoneInfo) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from . import clock, reports
 from .config import Config
-from .reasons import public, scrub
+from .reasons import plain, public, scrub
 from .store import Store
 from .texts import Say
 
@@ -302,9 +302,9 @@ def ops_dir(cfg: Config) -> str:
 
 def write(cfg: Config, store: Store, now: int) -> dict:
     """Regenerate the clients' page (www_dir/index.html, status.json: the public checks, reasons
-    in the fixed vocabulary) and the operators' (ops_dir: every check, reasons as written with
+    in plain words of the page's language, from the fixed vocabulary) and the operators' (ops_dir: every check, reasons as written with
     URLs and passwords hidden; Caddy asks for its login); returns the clients' data."""
-    data = build(cfg, store, now)
+    data = build(cfg, store, now, reasons=lambda reason: plain(reason, cfg.say))  # the clients': plain words
     ops = build(cfg, store, now, published=False, audience="operators", reasons=scrub)
     for directory, doc in ((cfg.www_dir, data), (ops_dir(cfg), ops)):
         os.makedirs(directory, exist_ok=True)

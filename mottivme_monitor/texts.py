@@ -30,6 +30,11 @@ _TEXT = {
         "client_resolved": "[Resolved] {what} is working again",
         "client_resolved_body": "{what} was unavailable from {start} to {end} ({duration}).",
         "client_down": "[Investigating] {what} is unavailable",
+        # a reason in plain words, for the clients (reasons.plain)
+        "plain_http": "the service answered with an error, {code}", "plain_timeout": "the service did not answer in time",
+        "plain_unreachable": "the service could not be reached", "plain_slow": "the service is answering slowly",
+        "plain_certificate": "a problem with the service's security certificate",
+        "plain_other": "the service is not working as expected",
         "client_down_body": "{what} has been unavailable since {start} ({reason}). Our team is working on it; "
                             "we will post updates.",
         "status": " Status: {url}",
@@ -94,6 +99,10 @@ _TEXT = {
         "client_resolved": "[Resolvido] {what} voltou a funcionar",
         "client_resolved_body": "{what} ficou indisponível de {start} a {end} ({duration}).",
         "client_down": "[Investigando] {what} está indisponível",
+        "plain_http": "o serviço respondeu com um erro, {code}", "plain_timeout": "o serviço não respondeu a tempo",
+        "plain_unreachable": "não foi possível conectar ao serviço", "plain_slow": "o serviço está respondendo devagar",
+        "plain_certificate": "um problema no certificado de segurança do serviço",
+        "plain_other": "o serviço não está funcionando como esperado",
         "client_down_body": "{what} está indisponível desde {start} ({reason}). Nossa equipe já está "
                             "trabalhando nisso; publicaremos atualizações.",
         "status": " Status: {url}",

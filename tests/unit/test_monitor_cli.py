@@ -153,7 +153,7 @@ def test_operators_see_the_full_reason_on_the_monitor_host_the_page_its_kind(tmp
     code, out = cli(cfg, "status", "--now", at(1))
     assert "connection refused (127.0.0.1 port 9)" in out  # `mottivme-monitor status`: everything
     page = json.loads((tmp_path / "www" / "status.json").read_text())
-    assert page["services"][0]["reason"] == "connection refused"  # published: its kind
+    assert page["services"][0]["reason"] == "the service could not be reached"  # the clients': its kind, in plain words
 
 
 def test_a_warning_alone_is_not_a_failed_health_check(tmp_path):

@@ -70,8 +70,8 @@ def test_the_clients_hear_of_an_outage_in_portuguese():
     title, body = reports.outage_notice("supabase-db", "Banco de dados", incident, t0 + 900, "https://s.test/",
                                         say)
     assert title == "[Investigando] Banco de dados está indisponível"
-    assert body == ("Banco de dados está indisponível desde 01/03/2025 00:12 (HTTP 503). Nossa equipe já está "
-                    "trabalhando nisso; publicaremos atualizações. Status: https://s.test/")
+    assert body == ("Banco de dados está indisponível desde 01/03/2025 00:12 (o serviço respondeu com um erro, "
+                    "HTTP 503). Nossa equipe já está trabalhando nisso; publicaremos atualizações. Status: https://s.test/")
     title, body = reports.outage_notice("supabase-db", "Banco de dados", incident, t0 + 1300, "", say,
                                         resolved=True)
     assert title == "[Resolvido] Banco de dados voltou a funcionar"
@@ -102,3 +102,24 @@ def test_the_teams_reminder_and_the_post_mortem_in_portuguese():
     assert "| Clientes afetados | 12 |" in text and "| Resolvido | 01/03/2025 00:27 (15 min após a primeira falha) |" in text
     assert "- 01/03/2025 00:12 — publicado, investigando: Leads esperando (previsão de solução 01/03/2025 00:42)" in text
     assert "## Plano de prevenção" in text and "## Linha do tempo" in text
+
+
+@pytest.mark.parametrize("reason, pt, en", [
+    ("HTTP 503", "o serviço respondeu com um erro, HTTP 503", "the service answered with an error, HTTP 503"),
+    ("timeout after 10 s", "o serviço não respondeu a tempo", "the service did not answer in time"),
+    ("connection refused (10.0.0.5 port 5432)", "não foi possível conectar ao serviço", "the service could not be reached"),
+    ("DNS lookup failed: no such host internal.example", "não foi possível conectar ao serviço",
+     "the service could not be reached"),
+    ("took 6100 ms > 5000 ms", "o serviço está respondendo devagar", "the service is answering slowly"),
+    ("certificate expires in 3 days (< 14)", "um problema no certificado de segurança do serviço",
+     "a problem with the service's security certificate"),
+    ("status is 'token abc', expected 'ok'", "o serviço não está funcionando como esperado",
+     "the service is not working as expected"),
+    ("database size at 420 MB > 400 MB", "database size at 420 MB > 400 MB", "database size at 420 MB > 400 MB"),
+    ("", "", ""),
+])
+def test_the_clients_read_a_reason_in_plain_words_of_their_language(reason, pt, en):
+    from mottivme_monitor.reasons import plain
+
+    assert plain(reason, Say("pt-BR", SP)) == pt
+    assert plain(reason, Say()) == en
