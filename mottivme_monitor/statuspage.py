@@ -201,7 +201,7 @@ def render_html(data: dict) -> str:
         uptime = (say("no_uptime") if svc["uptime_30d"] is None
                   else say("uptime_30d", pct=_fmt_pct(svc["uptime_30d"])))
         cells = "".join(
-            f"<span class=\"{_cell_class(c)}\" title=\"{e(c['date'])}: "
+            f"<span class=\"{_cell_class(c)}\" title=\"{e(say.day(c['date'], year=True))}: "
             f"{e(_fmt_pct(c['uptime']) if c['uptime'] is not None else say('cell_maintenance' if c['maintenance'] else 'cell_no_data'))}\"></span>"
             for c in svc["days"])
         detail = ""
@@ -215,8 +215,9 @@ def render_html(data: dict) -> str:
             + (f"<div class=\"desc\">{e(svc['description'])}</div>" if svc["description"] else "")
             + f"</div><div class=\"st {e(svc['state'])}\">{e(label)}</div></div>{detail}"
             f"<div class=\"bar\">{cells}</div>"
-            f"<div class=\"axis\"><span>{e(say('days_ago'))}</span><span>{e(say('today'))}</span></div>"
-            f"<div class=\"uptime\">{e(uptime)}</div>{_times(svc.get('response_ms') or [], say)}</div>")
+            + (f"<div class=\"axis\"><span>{e(say.day(svc['days'][0]['date']))}</span>"
+               f"<span>{e(say('axis_today', date=say.day(svc['days'][-1]['date'])))}</span></div>" if svc["days"] else "")
+            + f"<div class=\"uptime\">{e(uptime)}</div>{_times(svc.get('response_ms') or [], say)}</div>")
     if any(r["resolved"] for r in posted):
         parts.append(f"<h2>{e(say('past_incidents'))}</h2>" + "".join(_report_html(r, say) for r in posted if r["resolved"]))
     parts.append(_incident_table(say("open_incidents"), data["incidents"]["open"], True, say))

@@ -62,7 +62,7 @@ _TEXT = {
         "legend": "Last 30 days, one bar a day (UTC), oldest on the left:",
         "legend_keys": (("d100", "no failure"), ("d99", "99 % or more"), ("d95", "95 % or more"),
                         ("dlow", "less"), ("dmaint", "maintenance"), ("", "no data")),
-        "days_ago": "30 days ago", "today": "today",
+        "axis_today": "today, {date}",
         "response_time": "response time, last {n} checks: {last} ms now, {max} ms at most",
         "ops_title": "{title} — operators",
         # the team's reminder to post an update, and the post-mortem's skeleton
@@ -131,7 +131,7 @@ _TEXT = {
         "legend": "Últimos 30 dias, uma barra por dia (UTC), o mais antigo à esquerda:",
         "legend_keys": (("d100", "sem falhas"), ("d99", "99 % ou mais"), ("d95", "95 % ou mais"),
                         ("dlow", "menos"), ("dmaint", "manutenção"), ("", "sem dados")),
-        "days_ago": "há 30 dias", "today": "hoje",
+        "axis_today": "hoje, {date}",
         "response_time": "tempo de resposta, últimas {n} verificações: {last} ms agora, no máximo {max} ms",
         "ops_title": "{title} — equipe",
         "update_due": "[ATUALIZAÇÃO PENDENTE] incidente #{id} ({title}): nenhuma atualização há {quiet}",
@@ -201,6 +201,14 @@ class Say:
         if self.lang == "en":
             return f"{iso_text[:16].replace('T', ' ')} (UTC{iso_text[16:]})"
         return self.when(iso_text)
+
+    def day(self, iso_date: str, year: bool = False) -> str:
+        """A day of the 30-day bars ('2025-03-01'): English as it is; Portuguese '01/03' ('01/03/2025'
+        with `year`)."""
+        if self.lang == "en":
+            return iso_date
+        y, m, d = iso_date[:10].split("-")
+        return f"{d}/{m}/{y}" if year else f"{d}/{m}"
 
     def when(self, iso_text: str | None) -> str:
         """An ISO time ('2025-03-01T10:00:00Z') for the page: English '2025-03-01 10:00 UTC';

@@ -56,7 +56,8 @@ def test_the_status_page_speaks_portuguese_with_a_legend_and_a_date_axis(tmp_pat
     assert '<html lang="pt-BR">' in page
     assert "1 de 1 serviços fora do ar" in page and "Fora do ar desde 01/03/2025 00:12" in page
     assert "Últimos 30 dias, uma barra por dia (UTC), o mais antigo à esquerda:" in page
-    assert "sem falhas" in page and "<span>há 30 dias</span><span>hoje</span>" in page
+    assert "sem falhas" in page and "<span>31/01</span><span>hoje, 01/03</span>" in page  # the axis: its dates
+    assert 'title="01/03/2025: ' in page  # a day's bar: its date, in Portuguese
     assert "Histórico de incidentes" not in page and "Incidentes em aberto" in page
     assert "Gerado em 01/03/2025 00:14." in page
     assert "UTC</" not in page.replace("(UTC)", "")  # no time shown in UTC
