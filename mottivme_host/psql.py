@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drill", action="store_true",
                    help="the source's DR drill database (DR_DRILL_SUPABASE_URL for supabase) instead of its own")
     p.add_argument("--rows", action="store_true",
-                   help="unaligned rows without headers or notices (psql -Atq), for scripts: statements on stdin")
+                   help="unaligned rows without headers or notices (psql -Atq), for scripts: -c, or statements on stdin")
 
 
 def source(s: Settings, name: str) -> Source | None:
