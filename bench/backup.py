@@ -53,6 +53,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rows", type=int, default=2_000_000, help="rows of the big tables (2M is about 1 GB)")
     p.add_argument("--files-mb", type=int, default=50, help="MB of binary data n8n keeps in its volume (n8n's files)")
+    p.add_argument("--dump-compression", help="group_data backup_dump_compression for this run (default: group_data's)")
     a = p.parse_args()
     sbx = Sandbox(state_dir=STATE, prefix="bkb")
     sbx.down(stop_shared_services=False)
@@ -60,7 +61,8 @@ def main() -> None:
         sbx.up(1, "n8n_servers")
         sbx.up(1, "backup_vault")
         sbx.up(1, "supabase")
-        pyinfra("deploy.py", "sandbox/supabase.py")
+        level = ["--data", f"backup_dump_compression={a.dump_compression}"] if a.dump_compression else []
+        pyinfra(*level, "deploy.py", "sandbox/supabase.py")
         t_seed, _ = timed(lambda: seed.seed_supabase(sbx, a.rows))
         hosts = {h["group"]: h for h in sbx.load()["hosts"]}
         n8n = hosts["n8n_servers"]
@@ -76,8 +78,12 @@ def main() -> None:
         size = sh(url + "docker run --rm --network host "
                   f"-e SUPABASE_DB_URL {pg} sh -c 'psql \"$SUPABASE_DB_URL\" -Atc "
                   "\"select pg_database_size(current_database())\"'").strip()
+        # the reference dumps what the backup dumps: the source's schemas less its exclusions
+        src = next(x for x in groupdata.load()["backup_sources"] if x["name"] == "supabase")
+        scope = " ".join([f"--exclude-schema={x}" for x in src.get("exclude_schemas", [])]
+                         + [f"--exclude-table={x}" for x in src.get("exclude_tables", [])])
         raw_dump, _ = timed(lambda: sh(url + "docker run --rm --network host -e SUPABASE_DB_URL "
-                                       f"{pg} sh -c 'pg_dump -Fc --schema=public \"$SUPABASE_DB_URL\"' > /tmp/raw.dump"))
+                                       f"{pg} sh -c 'pg_dump -Fc {scope} \"$SUPABASE_DB_URL\"' > /tmp/raw.dump"))
         raw_n8n, _ = timed(lambda: sh("mottivme-host compose exec -T postgres pg_dump -U n8n -Fc n8n "
                                       "> /tmp/raw-n8n.dump"))
         # n8n's files: binary data as n8n keeps it (1 MB files of random bytes in its volume)
@@ -94,13 +100,23 @@ def main() -> None:
                  "insert into agent_metrics (agent, metric, value) select 'bench', 'x', g from generate_series(1, 1000) g;")
         backup2, _ = timed(lambda: sh("n8n-backup --no-offsite"))
         added = repo_bytes() - size1
-        raw_restore, _ = timed(lambda: sh(
-            "docker rm -f rawscratch >/dev/null 2>&1; docker run -d --name rawscratch --network none "
-            f"-e POSTGRES_PASSWORD=x -v /tmp/raw.dump:/tmp/raw.dump:ro {pg} >/dev/null; "
-            "until docker exec rawscratch pg_isready -h 127.0.0.1 -U postgres >/dev/null 2>&1; do sleep 0.5; done; "
-            "docker exec rawscratch psql -U postgres -qc 'create extension vector'; "
-            f"docker exec rawscratch pg_restore -U postgres -d postgres --no-owner -j {JOBS} /tmp/raw.dump; "
-            "docker rm -f rawscratch >/dev/null"))
+        # the reference restores need what the dump names: the source's roles, its extension where it was
+        roles = seed.ssh(sbx, hosts["supabase"], "docker exec -i supabase-db psql -U postgres -At",
+                         "select rolname from pg_roles where rolname !~ '^pg_' and rolname <> 'postgres'").split()
+        prepare = "".join(f'create role "{r}" nologin; ' for r in roles)
+        prepare += "create schema if not exists extensions; create extension vector with schema extensions;"
+
+        def raw_restore_with(how: str) -> float:
+            return timed(lambda: sh(
+                "docker rm -f rawscratch >/dev/null 2>&1; docker run -d --name rawscratch --network none "
+                f"-e POSTGRES_PASSWORD=x -v /tmp/raw.dump:/tmp/raw.dump:ro {pg} >/dev/null; "
+                "until docker exec rawscratch pg_isready -h 127.0.0.1 -U postgres >/dev/null 2>&1; do sleep 0.5; done; "
+                f"docker exec rawscratch psql -U postgres -qc '{prepare}'; "
+                f"docker exec rawscratch pg_restore -U postgres -d postgres --no-owner {how} /tmp/raw.dump; "
+                "docker rm -f rawscratch >/dev/null"))[0]
+
+        raw_restore = raw_restore_with(f"-j {JOBS}")
+        raw_one = raw_restore_with("--single-transaction")  # all or nothing, as n8n-restore restores
         restore_supabase, out_supabase = timed(lambda: sh("n8n-restore --snapshot latest --source supabase"))
         phases = [line.strip() for line in out_supabase.splitlines() if re.match(r"\s+\S.*\s[0-9.]+ s$", line)]
         restore_n8n, _ = timed(lambda: sh("n8n-restore --snapshot latest --source n8n --no-safety-snapshot"))
@@ -109,15 +125,16 @@ def main() -> None:
         sbx.down([n8n["name"]])
         t0 = time.perf_counter()
         sbx.up(1, "n8n_servers")
-        pyinfra("deploy.py")
-        out = pyinfra("runbooks/restore.py", "--data", "from=offsite", "--data", "safety_snapshot=no")
+        pyinfra(*level, "deploy.py")
+        out = pyinfra(*level, "runbooks/restore.py", "--data", "from=offsite", "--data", "safety_snapshot=no")
         fresh = time.perf_counter() - t0
         assert re.search(r"restore ok", out), out[-2000:]
     finally:
         sbx.down()
     mb = int(size) / 1e6
     print()
-    print(f"Supabase stand-in: {a.rows} rows in the big tables, database {mb:.0f} MB (seeded in {t_seed:.0f} s)")
+    print(f"Supabase stand-in: {a.rows} rows in the big tables, database {mb:.0f} MB (seeded in {t_seed:.0f} s); "
+          f"the backup's dumps: pg_dump -Z{a.dump_compression or groupdata.load()['backup_dump_compression']}")
     print()
     print("| measure | value | reference | ratio |")
     print("|---|---:|---:|---:|")
@@ -129,6 +146,8 @@ def main() -> None:
     print(f"| second backup after 1000 new rows | {backup2:.1f} s, +{added / 1e6:.1f} MB | first {size1 / 1e6:.1f} MB | {100 * added / size1:.1f} % |")
     print(f"| restore of the Supabase source (scratch database, counts checked) | {restore_supabase:.1f} s "
           f"| raw pg_restore -j {JOBS} into a scratch database {raw_restore:.1f} s | {restore_supabase / raw_restore:.2f} |")
+    print(f"| the same, against an all-or-nothing raw restore | {restore_supabase:.1f} s "
+          f"| raw pg_restore --single-transaction {raw_one:.1f} s | {restore_supabase / raw_one:.2f} |")
     print(f"| restore of the n8n source, to ready | {restore_n8n:.1f} s | | |")
     print(f"| full restore onto a fresh server (up + deploy + restore from vault) | {fresh:.1f} s | | |")
     print()

@@ -203,6 +203,11 @@ backup_keep_monthly = 12
 # `restic check --read-data-subset` after the backup on this weekday (1 = Monday ... 7 = Sunday).
 backup_check_weekday = 7
 backup_check_subset = "10%"
+# pg_dump's own compression of the database dumps (-Z, 0-9). 0: restic compresses them in the
+# repository (zstd) and, the dump's bytes being the data's, deduplicates a table that changed a
+# little from one day to the next; a compressed dump is faster only where CPU is plentiful and
+# the staging disk is short (the staging directory then holds the dump at its full size).
+backup_dump_compression = 0
 # Off-host copy: to the backup_vault host (BACKUP_VAULT), restic's REST server there (append-only,
 # one private account per n8n server, TLS; docs/security.md), on this port, into this directory ...
 backup_vault_port = 8000

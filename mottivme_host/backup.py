@@ -54,7 +54,7 @@ BROKER_PORT = 5691
 # a postgres source's URL holds its password: its containers get libpq's variables and a pgpass
 # file (pgaccess.Access), never the URL or the password in an argv or an environment
 DB_VERSION = ["psql", "-Atc", "show server_version_num"]
-DB_DUMP = ["pg_dump", "-Fc"]  # + --schema=<s> each, or --exclude-schema=<s> each (schemas "all")
+DB_DUMP = ["pg_dump", "-Fc"]  # + -Z<n> (dump_compression), --schema=<s> each, or --exclude-schema=<s> each
 # One session (session_sql) exports its snapshot, reads the database's shape, runs pg_dump on that
 # snapshot into DB_OUT (a bind mount of the source's staging directory) and counts the rows: the
 # manifest's counts are the dump's, however busy the database (Supabase's auth sessions).
@@ -418,7 +418,8 @@ class _Backup:
         s, lf, st = self.s, self.log.file, Stack(self.s, run)
         d = os.path.join(self.stage, "n8n")
         with open(os.path.join(d, "n8n-db.dump"), "wb") as f:
-            st.compose("exec", "-T", "postgres", "pg_dump", "-U", s.postgres_user, "-Fc", s.postgres_db,
+            st.compose("exec", "-T", "postgres", "pg_dump", "-U", s.postgres_user, "-Fc",
+                       f"-Z{self.b.dump_compression}", s.postgres_db,
                        stdout=f, log=lf)
         _write(os.path.join(d, "row-counts.txt"), st.psql(COUNTS_SQL, fields=" ", log=lf).stdout)
         _write(os.path.join(d, "postgres-version.txt"), st.psql("show server_version", log=lf).stdout)
@@ -485,7 +486,8 @@ class _Backup:
                 which, counting = [f"--schema={x}" for x in source.schemas], counts_sql(source.schemas)
             # the shape, the dump and the counts see one moment of the database (one snapshot)
             res = r.run([*db.docker_run(stdin=True), "-v", f"{d}:{DB_OUT}", image, *DB_SESSION],
-                        input=session_sql(name, which, DB_SHAPE if every else "", counting), env=db.env, log=lf)
+                        input=session_sql(name, [f"-Z{self.b.dump_compression}", *which], DB_SHAPE if every else "",
+                                          counting), env=db.env, log=lf)
             rc = _text(os.path.join(d, "pg_dump.rc"))
             if rc is not None:
                 os.remove(os.path.join(d, "pg_dump.rc"))

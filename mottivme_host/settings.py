@@ -67,6 +67,7 @@ class Backup:
     keep: Retention = field(default_factory=Retention)
     check_weekday: int = 7  # 1 = Monday ... 7 = Sunday
     check_subset: str = "10%"
+    dump_compression: int = 0  # pg_dump -Z of the database dumps (restic compresses: 0)
     offsite_repositories: tuple[str, ...] = ()
     # those of them whose retention is done elsewhere: the vault's (rest-server --append-only,
     # pruned by runbooks/vault_prune.py); the backup never runs forget there

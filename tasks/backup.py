@@ -85,6 +85,7 @@ def backup_settings() -> dict:
         "keep": retention(bk),
         "check_weekday": bk.check_weekday,
         "check_subset": bk.check_subset,
+        "dump_compression": settings.dump_compression(bk.dump_compression),
         "offsite_repositories": repos,
         "append_only_repositories": append_only,
         **({"vault_password_file": VAULT_PASSWORD_FILE, "vault_cert_file": VAULT_CERT_FILE} if append_only else {}),

@@ -172,6 +172,15 @@ class Workers(_Settings):
     postgres_port: int = key("tunnel_postgres_port")
 
 
+def dump_compression(value) -> int:
+    """group_data backup_dump_compression as pg_dump's -Z level (0-9; pyinfra's --data gives text)."""
+    level = str(value).strip()
+    if isinstance(value, bool) or not level.isdigit() or int(level) > 9:
+        raise SettingsError(f"group_data backup_dump_compression: pg_dump's -Z level, a whole number "
+                            f"from 0 (none: restic compresses) to 9, not {value!r}")
+    return int(level)
+
+
 @dataclass(frozen=True)
 class Backup(_Settings):
     """Backups on the n8n servers and the backup vault (tasks/backup.py)."""
@@ -188,6 +197,7 @@ class Backup(_Settings):
     keep_monthly: int = key("backup_keep_monthly")
     check_weekday: int = key("backup_check_weekday")
     check_subset: str = key("backup_check_subset")
+    dump_compression: int = key("backup_dump_compression")
     vault_port: int = key("backup_vault_port")
     vault_path: str = key("backup_vault_path")
     success_hook: str = key("backup_success_hook")

@@ -398,3 +398,37 @@ def test_a_sandbox_only_run_carries_no_production_value(tmp_path, monkeypatch):
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.mark.parametrize("value, level", [(0, 0), (6, 6), ("9", 9), (" 0 ", 0)])
+def test_the_dump_compression_is_a_pg_dump_level(value, level):
+    from tasks.settings import dump_compression
+    assert dump_compression(value) == level
+
+
+@pytest.mark.parametrize("value", [10, -1, "fast", True, 1.5, ""])
+def test_a_dump_compression_that_is_no_pg_dump_level_is_refused_naming_the_setting(value):
+    from tasks.settings import SettingsError, dump_compression
+    with pytest.raises(SettingsError, match=r"^group_data backup_dump_compression: pg_dump's -Z level, a whole "
+                                            r"number from 0 \(none: restic compresses\) to 9, not "):
+        dump_compression(value)
+
+
+def test_a_wrong_dump_compression_in_group_data_stops_the_run_before_any_host(tmp_path, monkeypatch, capsys):
+    real = groupdata.load
+
+    def with_level(*groups):
+        data = real(*groups)
+        data["backup_dump_compression"] = "fast"
+        return data
+
+    monkeypatch.setattr(groupdata, "load", with_level)
+    for k, v in clean_env(N8N_SERVERS="127.0.0.1:9", MOTTIVME_ENV_FILE=str(tmp_path / "none.env"),
+                          **GOOD_SECRETS).items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(SystemExit) as e:
+        config.load_inventory(config.EnvSource())
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "(nothing was contacted)" in err
+    assert "  - group_data backup_dump_compression: pg_dump's -Z level, a whole number from 0 (none: restic " \
+           "compresses) to 9, not 'fast'\n" in err

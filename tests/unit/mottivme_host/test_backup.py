@@ -134,7 +134,7 @@ def databases(r: FakeRunner, dbs: dict) -> None:
 @pytest.fixture
 def fake():
     r = FakeRunner()
-    r.on("pg_dump -U n8n -Fc n8n", write=N8N_DUMP)
+    r.on("pg_dump -U n8n -Fc -Z0 n8n", write=N8N_DUMP)
     r.on(lambda c: c.startswith("docker compose") and "information_schema" in c, stdout=N8N_COUNTS)
     r.on("show server_version", stdout="17.4 (Debian 17.4-1.pgdg120+2)\n")
     r.on("ps -q n8n", stdout="c0ffee42\n")
@@ -303,10 +303,22 @@ def test_the_supabase_password_reaches_the_containers_only_in_a_private_pgpass_f
     script = supa[1].kw["input"]
     assert script.startswith("begin transaction isolation level repeatable read, read only;\n"
                              "select pg_export_snapshot() as snapshot \\gset\n")
-    assert ('\\! pg_dump -Fc --snapshot="$MOTTIVME_SNAPSHOT" --schema=public -f /out/supabase.dump; '
+    assert ('\\! pg_dump -Fc --snapshot="$MOTTIVME_SNAPSHOT" -Z0 --schema=public -f /out/supabase.dump; '
             'echo "$?" > /out/pg_dump.rc\n') in script
     assert script.endswith(f"\\echo ==counts\n{stack.COUNTS_SQL};\ncommit;\n")  # one schema public: keys as ever
     assert_secrets_kept(s, fake, "".join(capsys.readouterr()))
+
+
+def test_the_dumps_take_the_compression_level_of_the_settings(tmp_path, fake, capsys):
+    """dump_compression (group_data backup_dump_compression, 0 by default: restic compresses) is
+    pg_dump's -Z of both the n8n database's dump and a postgres source's."""
+    s6 = make_settings(tmp_path, dump_compression=6)
+    fake.on("pg_dump -U n8n -Fc -Z6 n8n", write=N8N_DUMP)
+    fake.on("restic backup --json", stdout=summary_json())
+    assert backup(s6, fake) == 0, capsys.readouterr()
+    assert fake.ran("pg_dump -U n8n -Fc -Z6 n8n") and not fake.ran("-Z0")
+    _, dump = db_calls(fake, SUPA_URL)
+    assert '\\! pg_dump -Fc --snapshot="$MOTTIVME_SNAPSHOT" -Z6 --schema=public -f /out/supabase.dump' in dump.kw["input"]
 
 
 def test_tags_given_replace_scheduled(s, fake, capsys):
@@ -378,11 +390,11 @@ def test_a_backup_that_made_no_snapshot_fails(s, fake, capsys):
 
 # --- failures on the way ---------------------------------------------------------------------
 def test_a_failed_command_is_one_line_naming_the_step_and_the_command(s, fake, capsys):
-    fake.on("pg_dump -U n8n -Fc n8n", rc=1, stderr="pg_dump: error: connection refused\n")
+    fake.on("pg_dump -U n8n -Fc -Z0 n8n", rc=1, stderr="pg_dump: error: connection refused\n")
     assert backup(s, fake) == 1
     out, err = capsys.readouterr()
     assert err == ("n8n-backup: FAILED n8n database dump: "
-                   "`docker compose -p n8n exec -T postgres pg_dump -U n8n -Fc n8n` "
+                   "`docker compose -p n8n exec -T postgres pg_dump -U n8n -Fc -Z0 n8n` "
                    f"exited 1 (details in {s.backup.log})\n")
     assert (out + err).count("FAILED") == 1
     assert "pg_dump: error: connection refused" in log_of(s)
@@ -451,7 +463,7 @@ def test_two_database_sources_are_both_dumped_listed_and_summed_up(tmp_path, fak
     assert {"analytics/row-counts.txt", "analytics/server-version-num.txt"} <= set(m["files"])
     # each server its own pg_dump (15, 16), each source its schemas and its counts over them
     version, dump = db_calls(fake, ANALYTICS_URL)
-    assert "postgres:16" in dump.argv and "pg_dump -Fc --snapshot=\"$MOTTIVME_SNAPSHOT\" --schema=public " \
+    assert "postgres:16" in dump.argv and "pg_dump -Fc --snapshot=\"$MOTTIVME_SNAPSHOT\" -Z0 --schema=public " \
         "--schema=reporting -f /out/analytics.dump" in dump.kw["input"]
     counting = stack.counts_sql(["public", "reporting"])
     assert counting != stack.COUNTS_SQL and f"==counts\n{counting};" in dump.kw["input"]
@@ -507,7 +519,7 @@ def test_database_dumps_run_while_the_n8n_part_runs(s, fake, capsys):
         met["supabase saw n8n"] = n8n_began.wait(timeout=5)
         return session(argv, kw, SUPA_DUMP, SUPA_COUNTS)
 
-    fake.on("pg_dump -U n8n -Fc n8n", call=n8n_dump)
+    fake.on("pg_dump -U n8n -Fc -Z0 n8n", call=n8n_dump)
     fake.on(DB_DUMP, call=supa_dump)
     t0 = time.monotonic()
     assert backup(s, fake) == 0
@@ -540,7 +552,7 @@ def test_an_n8n_failure_waits_for_the_running_dump_and_starts_nothing_after_it(s
         return 1, "", "pg_dump: error: connection refused\n"
 
     fake.on(DB_DUMP, call=supa_dump)
-    fake.on("pg_dump -U n8n -Fc n8n", call=n8n_dump)
+    fake.on("pg_dump -U n8n -Fc -Z0 n8n", call=n8n_dump)
     assert backup(s, fake) == (130 if how == "interrupted" else 1)
     assert dump_ended.is_set(), "the program ended while a dump still ran"
     err = capsys.readouterr().err
@@ -914,7 +926,7 @@ def test_every_schema_but_the_excluded_is_dumped_with_its_roles_and_extensions(t
     # one snapshot: the shape, then the dump, then the counts
     assert script.index("from pg_namespace") < script.index("pg_dump") < script.index("query_to_xml")
     # the whole database (its extensions, grants, policies) less the excluded schemas
-    assert ('pg_dump -Fc --snapshot="$MOTTIVME_SNAPSHOT" --exclude-schema=extensions --exclude-schema=graphql '
+    assert ('pg_dump -Fc --snapshot="$MOTTIVME_SNAPSHOT" -Z0 --exclude-schema=extensions --exclude-schema=graphql '
             "--exclude-table=auth.schema_migrations -f /out/supabase.dump") in script
     assert ("table_schema !~ '^pg_' and table_schema <> 'information_schema' and table_schema <> 'extensions' and "
             "table_schema <> 'graphql'") in script
