@@ -203,10 +203,10 @@ backup_keep_monthly = 12
 # `restic check --read-data-subset` after the backup on this weekday (1 = Monday ... 7 = Sunday).
 backup_check_weekday = 7
 backup_check_subset = "10%"
-# pg_dump's own compression of the database dumps (-Z, 0-9). 0: restic compresses them in the
-# repository (zstd) and, the dump's bytes being the data's, deduplicates a table that changed a
-# little from one day to the next; a compressed dump is faster only where CPU is plentiful and
-# the staging disk is short (the staging directory then holds the dump at its full size).
+# pg_dump's own compression of the database dumps (-Z, 0-9). 0 (the default): the staging
+# directory holds each dump at its full size, restic compresses it in the repository (zstd) and,
+# the dump's bytes being the data's, deduplicates a table that changed a little from one day to
+# the next (docs/backup.md, docs/benchmarks.md). A level above 0 only where the staging disk is short.
 backup_dump_compression = 0
 # Off-host copy: to the backup_vault host (BACKUP_VAULT), restic's REST server there (append-only,
 # one private account per n8n server, TLS; docs/security.md), on this port, into this directory ...
@@ -293,10 +293,11 @@ monitor_channels = {
     # --notify-clients, and an outage past its check's clients_after_minutes (monitor_incidents)
     "clients": {"apprise": "${MONITOR_CLIENTS_URL}"},
     # apprise has no voice calls: Twilio's Calls API (or any provider taking a form POST); the
-    # deploy puts monitor_language's voice for {language} (pt-BR, or en-US for "en")
+    # deploy puts monitor_language's language and a voice that speaks it for {language} and {voice}
+    # (pt-BR: Amazon Polly's Camila; en-US: Joanna; Twilio's default voice speaks few languages)
     "phone": {"type": "webhook", "url": "${MONITOR_PHONE_URL}", "auth": "${MONITOR_PHONE_AUTH}",
               "form": {"To": "${MONITOR_PHONE_TO}", "From": "${MONITOR_PHONE_FROM}",
-                       "Twiml": '<Response><Say language="{language}">{message}</Say></Response>'}},
+                       "Twiml": '<Response><Say voice="{voice}" language="{language}">{message}</Say></Response>'}},
 }
 # Incidents the team posts (SOP 05, Comunicação de Incidentes: `mottivme-monitor incident open|update|
 # resolve` on the monitor, runbooks/incident.py from the console): each post goes to `channels`

@@ -229,7 +229,7 @@ def access() -> None:
     stale = [r[0] for r in rows if r[2] == "absent" and ("yes" in r[ssh] or set(r[n8n]) - {"-", "?", "disabled"})]
     if stale or "?" in {v for r in rows for v in r[4:]}:
         raise Exit("mottivme access: " + (f"{', '.join(stale)} still on a server: mottivme deploy takes them off"
-                                          if stale else "a server did not answer"), 1)
+                                          if stale else "a server did not answer (SSH, or n8n's database: ?)"), 1)
 
 
 def _say(level: str, check: str, found: str, fix: str = "") -> None:

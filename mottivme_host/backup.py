@@ -67,6 +67,10 @@ DB_SHAPE = ("select 'schema ' || nspname from pg_namespace where nspname !~ '^pg
             "union all select 'extension ' || e.extname || ' ' || n.nspname from pg_extension e "
             "join pg_namespace n on n.oid = e.extnamespace where e.extname <> 'plpgsql' order by 1")
 KINDS = ("n8n", "postgres")
+# the -Z level the last backup's dumps were made with (none written: pg_dump's own default, 6);
+# a plain dump after compressed ones needs about PLAIN_DUMP_ROOM times their size
+LAST_LEVEL = "last-dump-compression"
+PLAIN_DUMP_ROOM = 5
 CONFIG_FILES = ("docker-compose.yml", ".env", "caddy")
 DISK_FULL = ("the disk is full (see df -h {dir} {repo}): free space, or lower the retention (group_data "
              "backup_keep_*) and run restic forget --prune; earlier snapshots are untouched")
@@ -262,6 +266,7 @@ class _Backup:
         short = snap[:8]
         self.log.log(f"snapshot {short} in {b.local_repository}")
         shutil.copyfile(os.path.join(self.stage, "manifest.json"), os.path.join(b.dir, "last-manifest.json"))
+        _write(os.path.join(b.dir, LAST_LEVEL), f"{b.dump_compression}\n")  # what the manifest's dump sizes were made with
         self.step = "retention (local)"
         local.run(*local.forget_args(), stdout=lf, log=lf)
         if self.check:
@@ -398,11 +403,15 @@ class _Backup:
             self.cancel.set()
 
     def check_room(self) -> None:
-        """The staging directory needs about the room the last backup's files took: fail now, with
-        the numbers, rather than with a full disk in the middle of a dump."""
+        """The staging directory needs about the room the last backup's files took (its dumps 5 times
+        over when they were compressed and now are not): fail now, with the numbers, rather than with
+        a full disk in the middle of a dump."""
+        level = _text(os.path.join(self.b.dir, LAST_LEVEL))
+        grow = PLAIN_DUMP_ROOM if self.b.dump_compression == 0 and (level or "6") != "0" else 1
         try:
             with open(os.path.join(self.b.dir, "last-manifest.json")) as f:
-                need = sum(int(x.get("size", 0)) for x in json.load(f).get("files", {}).values())
+                need = sum(int(x.get("size", 0)) * (grow if name.endswith(".dump") else 1)
+                           for name, x in json.load(f).get("files", {}).items())
         except (OSError, ValueError, AttributeError, TypeError):
             return  # a first backup, or no readable manifest: nothing to go by
         st = os.statvfs(self.b.dir)

@@ -90,8 +90,9 @@ class Check:
     severity: str = "page"  # "warning": not an outage (a secret due for rotation); see SEVERITIES
     clients_after_minutes: float | None = None  # down this long: the clients' channel is told (None: never)
     audience: str = "public"  # "operators": on the operators' page only (backups, disk, capacity...); AUDIENCES
-    # another check's name: while that one is failing, this one notifies nothing new (Alertmanager's
-    # inhibition): a server that stopped reporting is one alert (its disk report's), not one per report
+    # a heartbeat check's name: while that one has gone silent (no fresh ping; not over a limit, not
+    # in maintenance), this one opens no incident (Alertmanager's inhibition): a server that stopped
+    # reporting is one alert (its disk report's), not one per report
     inhibited_by: str = ""
 
     @property
@@ -191,9 +192,12 @@ def parse(data: Any, path: str = "<config>") -> Config:
             raise ConfigError(f"checks[{i}]: duplicate name '{check.name}'")
         seen.add(check.name)
         checks.append(check)
+    by_name = {c.name: c for c in checks}
     for i, check in enumerate(checks):
-        if check.inhibited_by and (check.inhibited_by not in seen or check.inhibited_by == check.name):
-            raise ConfigError(f"checks[{i}] ({check.name}): 'inhibited_by' must name another check")
+        other = by_name.get(check.inhibited_by)
+        if check.inhibited_by and (other is None or other is check or other.type != "heartbeat" or other.inhibited_by):
+            raise ConfigError(f"checks[{i}] ({check.name}): 'inhibited_by' must name another heartbeat check, "
+                              "one not inhibited itself")
     host, port = _listen(data.get("listen", "127.0.0.1:8321"))
     return Config(
         path=path,

@@ -111,4 +111,6 @@ def plain(reason: str, say) -> str:
         return say("plain_certificate")
     if _OVER.fullmatch(p):  # a measure over its limit (a warning): numbers, as they are
         return p
+    if p in ("monitor error", "monitor configuration error", "not configured", "capacity query error"):
+        return say("plain_unchecked")  # the monitor's own trouble, not the service's
     return say("plain_other")

@@ -18,6 +18,15 @@ def result_line(check: Check, result: checks.Result, maintenance: bool = False) 
     return f"{check.name:<24} {'UP' if result.ok else check.down_word:<7} {ms:>9}  {tail}".rstrip()
 
 
+SILENT = ("no ping for ", "never pinged")  # a heartbeat's reasons when its sender has gone quiet (checks.py)
+
+
+def silent(state, window) -> bool:
+    """A heartbeat check that failed because no fresh ping came (not a value over its limit, not a
+    reported failure), outside a maintenance window: what inhibits the checks naming it."""
+    return not state.ok and window is None and (state.reason or "").startswith(SILENT)
+
+
 def run_round(cfg: Config, store: Store, now: int, out: Printer = print) -> None:
     """Run every check concurrently, then handle each check; a failure in one never stops the others."""
     beats = [c.name for c in cfg.checks if c.type == "heartbeat"]
@@ -32,9 +41,9 @@ def run_round(cfg: Config, store: Store, now: int, out: Printer = print) -> None
     just_resolved = set()
     for check in cfg.checks:
         state, window = recorded[check.name]
-        inhibitor = recorded.get(check.inhibited_by, (None,))[0] if check.inhibited_by else None
-        if inhibitor is not None and not inhibitor.ok and not state.ok and store.open_incident(check.name) is None:
-            continue  # the failing check it names is the one alert (config: inhibited_by)
+        if not state.ok and check.inhibited_by and silent(*recorded[check.inhibited_by]) \
+                and store.open_incident(check.name) is None:
+            continue  # the heartbeat it names went silent: that one is the one alert (config: inhibited_by)
         try:
             resolved = _escalate(cfg, store, check, state, window is not None, now, out)
             if resolved is not None:

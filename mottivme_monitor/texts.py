@@ -35,6 +35,7 @@ _TEXT = {
         "plain_unreachable": "the service could not be reached", "plain_slow": "the service is answering slowly",
         "plain_certificate": "a problem with the service's security certificate",
         "plain_other": "the service is not working as expected",
+        "plain_unchecked": "the monitor could not check the service",
         "client_down_body": "{what} has been unavailable since {start} ({reason}). Our team is working on it; "
                             "we will post updates.",
         "status": " Status: {url}",
@@ -103,6 +104,7 @@ _TEXT = {
         "plain_unreachable": "não foi possível conectar ao serviço", "plain_slow": "o serviço está respondendo devagar",
         "plain_certificate": "um problema no certificado de segurança do serviço",
         "plain_other": "o serviço não está funcionando como esperado",
+        "plain_unchecked": "o monitor não conseguiu verificar o serviço",
         "client_down_body": "{what} está indisponível desde {start} ({reason}). Nossa equipe já está "
                             "trabalhando nisso; publicaremos atualizações.",
         "status": " Status: {url}",

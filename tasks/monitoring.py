@@ -171,15 +171,18 @@ def queue_mode(h) -> bool:
     return "n8n_servers" in h.groups and scaling.settings(h.data).queue_mode
 
 
-VOICES = {"pt-BR": "pt-BR", "en": "en-US"}  # monitor_language -> the language a phone call's voice speaks
+# monitor_language -> the language a phone call speaks and a voice of Twilio's that speaks it
+VOICES = {"pt-BR": ("pt-BR", "Polly.Camila"), "en": ("en-US", "Polly.Joanna")}
 
 
 def spoken(channels: dict, language: str) -> dict:
-    """monitor_channels with {language} in a webhook's form (Twilio's <Say language="...">) put as
-    the voice of monitor_language, so a call reads the alert in the alert's language."""
-    voice = VOICES.get(language, language)
-    return {name: ({**c, "form": {k: v.replace("{language}", voice) for k, v in c["form"].items()}}
-                   if isinstance(c.get("form"), dict) else c)
+    """monitor_channels with {language} and {voice} in a webhook's form (Twilio's <Say voice="..."
+    language="...">) put as monitor_language's, so a call reads the alert in the alert's language."""
+    lang, voice = VOICES.get(language, (language, ""))
+
+    def put(v: str) -> str:
+        return v.replace("{language}", lang).replace("{voice}", voice)
+    return {name: ({**c, "form": {k: put(v) for k, v in c["form"].items()}} if isinstance(c.get("form"), dict) else c)
             for name, c in channels.items()}
 
 

@@ -16,6 +16,7 @@ templates got before). A field's comment is there only where group_data's does n
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
@@ -175,7 +176,7 @@ class Workers(_Settings):
 def dump_compression(value) -> int:
     """group_data backup_dump_compression as pg_dump's -Z level (0-9; pyinfra's --data gives text)."""
     level = str(value).strip()
-    if isinstance(value, bool) or not level.isdigit() or int(level) > 9:
+    if isinstance(value, bool) or not re.fullmatch(r"[0-9]", level):
         raise SettingsError(f"group_data backup_dump_compression: pg_dump's -Z level, a whole number "
                             f"from 0 (none: restic compresses) to 9, not {value!r}")
     return int(level)

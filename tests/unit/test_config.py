@@ -406,7 +406,7 @@ def test_the_dump_compression_is_a_pg_dump_level(value, level):
     assert dump_compression(value) == level
 
 
-@pytest.mark.parametrize("value", [10, -1, "fast", True, 1.5, ""])
+@pytest.mark.parametrize("value", [10, -1, "fast", True, 1.5, "", "²", "٣"])
 def test_a_dump_compression_that_is_no_pg_dump_level_is_refused_naming_the_setting(value):
     from tasks.settings import SettingsError, dump_compression
     with pytest.raises(SettingsError, match=r"^group_data backup_dump_compression: pg_dump's -Z level, a whole "

@@ -377,12 +377,47 @@ def test_a_server_that_stops_reporting_is_one_alert_not_one_per_report(tmp_path,
     assert smtp.messages[0].subject.startswith("[WARNING ") and "memory-v1" in smtp.messages[0].subject
 
 
-def test_inhibited_by_must_name_another_check(tmp_path):
+def test_a_full_disk_or_a_maintenance_window_on_it_silences_nothing(tmp_path, receivers):
+    """Only a disk report gone silent inhibits: a disk over its limit (the server still reporting)
+    or a maintenance window on the disk check leaves a failed backup to page on its own."""
+    from mottivme_monitor.store import Store
+    from sandbox.receivers import T0
+
+    hooks, smtp = receivers
+    channels = {"whatsapp": {"apprise": hooks.url("/whatsapp").replace("http://", "json://")}}
+    beat = {"type": "heartbeat", "max_age_minutes": 15}
+    config = write_config(tmp_path, [{"name": "disk-v1", **beat, "max_value": 90, "unit": "%"},
+                                     {"name": "backup-v1", **beat, "inhibited_by": "disk-v1"}],
+                          channels, {"steps": [{"after_minutes": 5, "channels": ["whatsapp"]}], "recovery_successes": 1})
+    store = Store(str(tmp_path / "state.sqlite"))
+    t0 = int(T0.timestamp())
+    store.add_ping("disk-v1", t0, value=95)  # full, and reporting
+    store.add_ping("backup-v1", t0, failed=True, reason="disk full")
+    assert drive(config, range(0, 7), hooks, smtp) == {5: (2, 0, 0)}  # both page
+    titles = sorted(x.json["title"].split(":")[0] for x in hooks.paths("/whatsapp"))
+    assert titles == ["[DOWN 5 min] backup-v1", "[DOWN 5 min] disk-v1"]
+    # the disk check in a maintenance window (gone silent meanwhile): a new backup failure pages
+    for name in ("disk-v1", "backup-v1"):
+        store.add_ping(name, t0 + 10 * 60, value=40)
+    assert drive(config, range(10, 12), hooks, smtp) == {10: (2, 0, 0)}  # both resolved
+    code, _ = cli(config, "maintenance", "start", "disk-v1", "--minutes", 120, "--reason", "resize", "--now", at(12))
+    assert code == 0
+    store.add_ping("backup-v1", t0 + 40 * 60, failed=True, reason="no space")
+    got = drive(config, range(40, 47), hooks, smtp)
+    assert got == {45: (1, 0, 0)} and hooks.paths("/whatsapp")[-1].json["title"].startswith("[DOWN 5 min] backup-v1")
+
+
+@pytest.mark.parametrize("checks", [
+    [{"name": "a", "inhibited_by": "nothing"}, {"name": "b"}],
+    [{"name": "a", "inhibited_by": "a"}, {"name": "b"}],
+    [{"name": "a", "inhibited_by": "b"}, {"name": "b", "inhibited_by": "a"}],  # a cycle silences both
+    [{"name": "a", "inhibited_by": "b"}, {"name": "b", "type": "http", "url": "http://127.0.0.1:9/"}],
+])
+def test_inhibited_by_must_name_another_heartbeat_not_inhibited_itself(tmp_path, checks):
     from mottivme_monitor import config
 
-    for other in ("nothing", "a"):
-        with pytest.raises(config.ConfigError, match=r"^checks\[0\] \(a\): 'inhibited_by' must name another check$"):
-            config.parse({"db": "x", "www_dir": "y", "channels": {"email": {"apprise": ""}},
-                          "ladder": {"steps": [{"after_minutes": 5, "channels": ["email"]}]}, "checks": [
-                {"name": "a", "type": "heartbeat", "max_age_minutes": 5, "inhibited_by": other},
-                {"name": "b", "type": "heartbeat", "max_age_minutes": 5}]})
+    with pytest.raises(config.ConfigError, match=r"^checks\[0\] \(a\): 'inhibited_by' must name another heartbeat "
+                                                 r"check, one not inhibited itself$"):
+        config.parse({"db": "x", "www_dir": "y", "channels": {"email": {"apprise": ""}},
+                      "ladder": {"steps": [{"after_minutes": 5, "channels": ["email"]}]},
+                      "checks": [c if "type" in c else {"type": "heartbeat", "max_age_minutes": 5, **c} for c in checks]})

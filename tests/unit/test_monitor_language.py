@@ -117,6 +117,7 @@ def test_the_teams_reminder_and_the_post_mortem_in_portuguese():
     ("status is 'token abc', expected 'ok'", "o serviço não está funcionando como esperado",
      "the service is not working as expected"),
     ("database size at 420 MB > 400 MB", "database size at 420 MB > 400 MB", "database size at 420 MB > 400 MB"),
+    ("monitor error: ValueError: x", "o monitor não conseguiu verificar o serviço", "the monitor could not check the service"),
     ("", "", ""),
 ])
 def test_the_clients_read_a_reason_in_plain_words_of_their_language(reason, pt, en):

@@ -133,12 +133,13 @@ def test_the_phone_call_speaks_the_language_of_the_alerts(fleet, monkeypatch):
     on(monkeypatch, fleet[-1])
     m = settings.Monitor.from_data(fleet[-1].data)
     assert m.language == "pt-BR"
-    for language, voice in (("pt-BR", "pt-BR"), ("en", "en-US")):
+    for language, spoken in (("pt-BR", 'voice="Polly.Camila" language="pt-BR"'),
+                             ("en", 'voice="Polly.Joanna" language="en-US"')):
         conf, _ = monitoring.config(dataclasses.replace(m, language=language), "America/Sao_Paulo")
-        assert conf["channels"]["phone"]["form"]["Twiml"] == f'<Response><Say language="{voice}">{{message}}</Say></Response>'
+        assert conf["channels"]["phone"]["form"]["Twiml"] == f"<Response><Say {spoken}>{{message}}</Say></Response>"
         cfg = monitor_config.parse(monitor_config.expand_env(conf, {"MONITOR_PING_TOKEN": MASTER}))
         assert form_fields(cfg.channels["phone"], "n8n fora do ar & lento")["Twiml"] == \
-            f'<Response><Say language="{voice}">n8n fora do ar &amp; lento</Say></Response>'
+            f"<Response><Say {spoken}>n8n fora do ar &amp; lento</Say></Response>"
     assert m.channels["phone"]["form"]["Twiml"].count("{language}") == 1  # group data itself is left as it is
 
 

@@ -825,6 +825,8 @@ def test_a_backup_that_would_not_fit_fails_before_it_starts(s, fake, capsys, mon
     os.makedirs(s.backup.dir, exist_ok=True)
     with open(os.path.join(s.backup.dir, "last-manifest.json"), "w") as f:
         _json.dump({"files": {"n8n/n8n-db.dump": {"size": 3_000_000_000}, "supabase/supabase.dump": {"size": 1}}}, f)
+    with open(os.path.join(s.backup.dir, "last-dump-compression"), "w") as f:
+        f.write("0\n")  # the last backup's dumps were plain, as this one's
     real = os.statvfs
 
     class Small:
@@ -958,3 +960,26 @@ def test_bad_schema_settings_fail_before_any_dump(tmp_path, fake, capsys, source
     assert backup(s, fake) == 1
     assert message in capsys.readouterr().err
     assert not fake.ran("pg_dump")
+
+
+def test_plain_dumps_after_compressed_ones_need_five_times_their_room(s, fake, capsys, monkeypatch):
+    """The first backup with dump_compression 0 after compressed ones (no level recorded: pg_dump's
+    default, 6): the last manifest's dumps are counted 5 times over; a good backup records its level."""
+    import json as _json
+
+    os.makedirs(s.backup.dir, exist_ok=True)
+    with open(os.path.join(s.backup.dir, "last-manifest.json"), "w") as f:
+        _json.dump({"files": {"supabase/supabase.dump": {"size": 300_000_000}, "n8n/config/.env": {"size": 1}}}, f)
+    real = os.statvfs
+
+    class Small:
+        f_bavail, f_frsize = 1_000, 1_000_000  # 1 GB free: room for the 300 MB, not for 5 times it
+
+    monkeypatch.setattr(os, "statvfs", lambda p: Small() if os.path.realpath(p).startswith(os.path.realpath(s.backup.dir)) else real(p))
+    assert backup(s, fake) == 1
+    assert "the last one was 1500 MB, 1000 MB free" in capsys.readouterr().err
+    monkeypatch.setattr(os, "statvfs", real)
+    fake.on("restic backup --json", stdout=summary_json())
+    assert backup(s, fake) == 0, capsys.readouterr()
+    with open(os.path.join(s.backup.dir, "last-dump-compression")) as f:
+        assert f.read() == "0\n"
