@@ -320,3 +320,35 @@ def test_the_operators_login_is_a_stable_bcrypt_caddy_reads_and_never_the_passwo
     # password: another password gets the same salt (no fast hash of the password in the file)
     other = base64.b64decode(monitoring.ops_auth("equipe", "another-password-000000", salt_from).split()[3]).decode()
     assert hashed.decode()[:29] == other[:29] and hashed.decode().startswith("$2b$08$")
+
+
+def test_each_scheduled_job_is_late_on_its_own_schedule_and_then_one_warning(fleet, monkeypatch, tmp_path):
+    """The deploy's job checks (weekly repository check and cleanup: 8 days; monthly drill: 32 days)
+    are warnings; the drill's, run by the real monitor with the ladder the deploy renders, sends
+    one e-mail once it is late, not before, and nothing more that day."""
+    from mottivme_monitor.store import Store
+    from sandbox.receivers import T0
+
+    on(monkeypatch, fleet[-1])
+    conf, _ = monitoring.config(settings.Monitor.from_data(fleet[-1].data), "America/Sao_Paulo")
+    jobs = {c["name"]: c for c in conf["checks"] if c["name"] in ("check-n1", "cleanup-n1", "drill-n1")}
+    assert {n: c["max_age_minutes"] for n, c in jobs.items()} == {"check-n1": 8 * 1440, "cleanup-n1": 8 * 1440,
+                                                                  "drill-n1": 32 * 1440}
+    assert all(c["severity"] == "warning" for c in jobs.values())
+    with SmtpReceiver() as smtp:
+        drill = {k: v for k, v in jobs["drill-n1"].items() if k != "inhibited_by"}  # alone here: no disk report
+        config = at_config(tmp_path, [drill], {"email": {"apprise": smtp.apprise_url()}})
+        Store(str(tmp_path / "state.sqlite")).add_ping("drill-n1", int(T0.timestamp()))
+        late = 32 * 1440
+        for minute in (0, late - 1):
+            assert cli(config, "run", "--now", at(minute))[0] == 0
+        assert smtp.messages == []  # a month and a day is not late yet
+        for minute in (late + 1, late + 2, late + 60):
+            assert cli(config, "run", "--now", at(minute))[0] == 0
+        assert [m.subject.split(" —")[0] for m in smtp.messages] == ["[ALERTA 0 min] drill-n1: no ping for 32 d (max 32 d)"]
+
+
+def at_config(tmp_path, checks: list, channels: dict):
+    from sandbox.receivers import write_config
+    return write_config(tmp_path, checks, channels, {"steps": [{"after_minutes": 5, "channels": list(channels)}]},
+                        language="pt-BR", timezone="America/Sao_Paulo")
