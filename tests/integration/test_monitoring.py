@@ -114,6 +114,13 @@ def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, 
     # capacity (SOP 05, Escalabilidade): SQL on the Supabase stand-in, within its limits
     for check in ("supabase-size", "supabase-connections", "supabase-slow-queries", "leads-per-day"):
         assert (service(doc, check)["state"], service(doc, check)["reason"]) == ("up", ""), service(doc, check)
+    # three statements running for more than a second on the stand-in: over the slow-queries limit (2)
+    supabase_host.sh("for i in 1 2 3; do nohup docker exec supabase-db psql -U postgres -qc 'select pg_sleep(15)' "
+                     ">/dev/null 2>&1 & done; sleep 3")
+    checked = {c["name"]: c for c in json.loads(monitor.sh("mottivme-monitor check --json", check=False))}
+    slow = checked["supabase-slow-queries"]
+    assert (slow["state"], slow["reason"]) == ("WARNING", "slow queries at 3 queries > 2 queries"), slow
+    assert checked["supabase-connections"]["state"] == "UP", checked["supabase-connections"]
     # 150 new leads today: more than tier bronze's 100 a day -> a warning by e-mail, not a page
     stand_in = "docker exec supabase-db psql -U postgres -v ON_ERROR_STOP=1 -Atqc"
     supabase_host.sh(f"{stand_in} \"insert into conversation_history (lead_id, role, message) "
