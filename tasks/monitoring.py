@@ -141,7 +141,7 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
             out.append({"name": f"{kind}-{h.name}", "type": "heartbeat", "sender": h.name,
                         "max_age_minutes": m.disk_report_minutes * 3, **check, **ops})
     # a server that stops reporting (down, unreachable) is one alert, its disk report's: while that
-    # fails, the server's other heartbeats notify nothing new (the monitor's inhibited_by)
+    # one has gone silent, the server's other heartbeats open no incident (the monitor's inhibited_by)
     names = {c["name"] for c in out}
     for c in out:
         disk = f"disk-{c.get('sender')}"
