@@ -5,6 +5,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from mottivme_host import firewall
 from tasks import access, scaling, settings
 
 
@@ -41,9 +42,9 @@ def base():
     files.directory(name="firewall: /etc/mottivme", path="/etc/mottivme", mode="700")
     ports = firewall_ports(b, host.groups, settings.Backup.from_data(host.data))
     bridge, brokers = runners_firewall(host.data, host.groups)
-    rules = files.template(name=f"firewall: rules (inbound only {'/'.join(map(str, ports))})",
-                           src="templates/firewall.nft.j2", dest="/etc/mottivme/firewall.nft", mode="644",
-                           open_tcp_ports=ports, runners_bridge=bridge, broker_ports=brokers)
+    rules = files.put(name=f"firewall: rules (inbound only {'/'.join(map(str, ports))})",
+                      src=_text(firewall.ruleset(ports, bridge, brokers)), dest="/etc/mottivme/firewall.nft",
+                      mode="644")
     unit = files.template(name="firewall: systemd unit", src="templates/mottivme-firewall.service.j2",
                           dest="/etc/systemd/system/mottivme-firewall.service", mode="644")
     systemd.daemon_reload(name="firewall: systemd reload (unit changed)", _if=unit.did_change)

@@ -15,7 +15,6 @@ from pyinfra.api import HiddenValue
 from pyinfra.api.host import HostData
 
 from tasks import groupdata, scaling, settings
-from tasks.base import firewall_ports, runners_firewall
 from tasks.groupdata import Data
 from tasks.n8n import n8n_environment, with_runners
 from tests.helpers import GOOD_SECRETS, ROOT, images_lock
@@ -243,34 +242,6 @@ def test_env_file_holds_the_secrets():
     assert f"N8N_ENCRYPTION_KEY={GOOD_SECRETS['N8N_ENCRYPTION_KEY']}" in text
     assert f"DB_POSTGRESDB_PASSWORD={GOOD_SECRETS['POSTGRES_PASSWORD']}" in text
     assert "*MASKED*" not in text
-
-
-def test_firewall_opens_only_configured_ports():
-    d = group_data()
-    b, bk = settings.Base.from_data(d), settings.Backup.from_data(d)
-    def rules(groups, **data):
-        bridge, brokers = runners_firewall(Data(d, **data), groups)
-        return render("firewall.nft.j2", open_tcp_ports=firewall_ports(b, groups, bk), runners_bridge=bridge,
-                      broker_ports=brokers)
-
-    text = rules(["n8n_servers"])
-    assert "tcp dport { 22, 80, 443 } accept" in text
-    # the task runners' bridge: nothing of the host, nothing beyond it (their n8n is on the bridge)
-    assert 'iifname "mottivme-run" drop' in text and "iifname \"mottivme-run\" tcp" not in text
-    assert 'iifname "mottivme-run" oifname != "mottivme-run" drop' in text
-    assert text.index('iifname "mottivme-run" drop') < text.index('iifname "br-*" accept')
-    # a worker server: its workers' brokers, on that bridge only
-    worker = rules(["n8n_workers"], n8n_tier="ouro")
-    assert 'iifname "mottivme-run" tcp dport { 5701, 5702 } accept' in worker
-    assert worker.index("tcp dport { 5701, 5702 }") < worker.index('iifname "mottivme-run" drop')
-    # internal mode, and servers without n8n: no such bridge
-    for groups, data in ((["n8n_servers"], {"n8n_runners_mode": "internal"}), (["monitors"], {})):
-        assert "mottivme-run" not in rules(groups, **data) and "chain forward" not in rules(groups, **data)
-    # the vault: its REST server's port too
-    vault = rules(["backup_vault"])
-    assert "tcp dport { 22, 80, 443, 8000 } accept" in vault
-    assert "policy drop" in text
-    assert not any(line.strip().startswith("flush") for line in text.splitlines())
 
 
 ACME = {"caddy_acme_ca": "https://10.9.0.5:14000/dir", "caddy_acme_ca_root": "-----BEGIN CERTIFICATE-----\n..."}
