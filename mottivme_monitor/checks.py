@@ -278,6 +278,8 @@ def _pg_reason(e: Exception) -> str:
 
 # -- heartbeat ------------------------------------------------------------------------
 
+NEVER_PINGED, NO_PING = "never pinged", "no ping for "  # the reasons of a sender gone quiet (rounds.silent)
+
 def check_heartbeat(spec: dict, ping: Ping | None, now: int, watched_since: int | None = None) -> Result:
     """Up when the newest ping is fresh, not an explicit failure, and its value within max_value.
     A check that has never been pinged gets max_age_minutes of grace from the first time the
@@ -287,12 +289,12 @@ def check_heartbeat(spec: dict, ping: Ping | None, now: int, watched_since: int 
     if ping is None:
         if watched_since is None or now - watched_since < max_age:
             return Result(True, None, f"no ping yet (the first is due within {clock.duration(max_age)})")
-        return Result(False, None, "never pinged")
+        return Result(False, None, NEVER_PINGED)
     if ping.failed:
         return Result(False, None, f"reported failure: {ping.reason}" if ping.reason else "reported failure")
     age = now - ping.ts
     if age > max_age:
-        return Result(False, None, f"no ping for {clock.duration(age)} (max {clock.duration(max_age)})")
+        return Result(False, None, f"{NO_PING}{clock.duration(age)} (max {clock.duration(max_age)})")
     if spec["max_value"] is not None and ping.value is None:
         unit = f" {spec['unit']}" if spec["unit"] else ""
         return Result(False, None, f"ping carried no value (max {number(spec['max_value'])}{unit})")

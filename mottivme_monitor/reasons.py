@@ -15,6 +15,7 @@ import re
 _NUM = r"[0-9]+(?:\.[0-9]+)?"
 _DUR = rf"{_NUM} (?:s|min|h|d)(?: {_NUM} (?:s|min|h))?"
 _UNIT = r"(?: ?[%A-Za-z]{1,12})?"
+_OVER = rf"[a-z][a-z ]{{0,30}} at {_NUM}{_UNIT} > {_NUM}{_UNIT}"  # a measure over its limit (checks.over_max)
 # shapes published as they are (the whole reason must match)
 EXACT = [re.compile(p) for p in (
     r"HTTP [1-5][0-9][0-9]",
@@ -30,7 +31,7 @@ EXACT = [re.compile(p) for p in (
     r"never pinged", r"reported failure",
     rf"no ping yet \(the first is due within {_DUR}\)",
     rf"no ping for {_DUR} \(max {_DUR}\)",
-    rf"[a-z][a-z ]{{0,30}} at {_NUM}{_UNIT} > {_NUM}{_UNIT}",
+    _OVER,
     rf"ping carried no value \(max {_NUM}{_UNIT}\)",
     rf"no value \(max {_NUM}{_UNIT}\)",
 )]
@@ -88,7 +89,6 @@ def public(reason: str) -> str:
     return "check failed"
 
 
-_OVER = re.compile(rf"[a-z][a-z ]{{0,30}} at {_NUM}{_UNIT} > {_NUM}{_UNIT}")
 _UNREACHABLE = ("connection refused", "connection reset", "connection closed without a response", "DNS lookup failed",
                 "timeout connecting to the database")
 
@@ -109,7 +109,7 @@ def plain(reason: str, say) -> str:
         return say("plain_slow")
     if "certificate" in p or p.startswith("TLS"):
         return say("plain_certificate")
-    if _OVER.fullmatch(p):  # a measure over its limit (a warning): numbers, as they are
+    if re.fullmatch(_OVER, p):  # a measure over its limit (a warning): numbers, as they are
         return p
     if p in ("monitor error", "monitor configuration error", "not configured", "capacity query error"):
         return say("plain_unchecked")  # the monitor's own trouble, not the service's

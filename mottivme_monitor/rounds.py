@@ -18,13 +18,10 @@ def result_line(check: Check, result: checks.Result, maintenance: bool = False) 
     return f"{check.name:<24} {'UP' if result.ok else check.down_word:<7} {ms:>9}  {tail}".rstrip()
 
 
-SILENT = ("no ping for ", "never pinged")  # a heartbeat's reasons when its sender has gone quiet (checks.py)
-
-
 def silent(state, window) -> bool:
     """A heartbeat check that failed because no fresh ping came (not a value over its limit, not a
     reported failure), outside a maintenance window: what inhibits the checks naming it."""
-    return not state.ok and window is None and (state.reason or "").startswith(SILENT)
+    return not state.ok and window is None and (state.reason or "").startswith((checks.NO_PING, checks.NEVER_PINGED))
 
 
 def run_round(cfg: Config, store: Store, now: int, out: Printer = print) -> None:

@@ -498,3 +498,10 @@ class FakeRunner:
             if fragment in c:
                 return i
         raise ValueError(f"no command with {fragment!r} in:\n" + "\n".join(self.commands()))
+
+
+def group_data(*groups):
+    """Group data and the lock's digests (host data, which the inventory adds), as the unit tests render it."""
+    from tasks import groupdata
+
+    return groupdata.Data(groupdata.load(*groups), images_lock=images_lock())

@@ -17,12 +17,7 @@ from pyinfra.api.host import HostData
 from tasks import groupdata, scaling, settings
 from tasks.groupdata import Data
 from tasks.n8n import n8n_environment, with_runners
-from tests.helpers import GOOD_SECRETS, ROOT, images_lock
-
-
-def group_data(*groups):
-    """Group data and the lock's digests (host data, which the inventory adds)."""
-    return Data(groupdata.load(*groups), images_lock=images_lock())
+from tests.helpers import GOOD_SECRETS, ROOT, group_data
 
 
 def of(d, *names):

@@ -3,14 +3,10 @@
 import pytest
 
 from mottivme_host import firewall
-from tasks import groupdata, settings
+from tasks import settings
 from tasks.base import firewall_ports, runners_firewall
 from tasks.groupdata import Data
-from tests.helpers import images_lock
-
-
-def group_data(*groups):
-    return Data(groupdata.load(*groups), images_lock=images_lock())
+from tests.helpers import group_data
 
 
 def test_firewall_opens_only_configured_ports():
