@@ -234,10 +234,17 @@ def test_two_backups_at_once_the_second_refuses(n8n_server):
     assert "first=0" in out
 
 
-def test_no_password_in_a_command_line_or_a_throwaway_container_during_a_backup(n8n_server, sbx):
+def test_no_password_in_a_command_line_or_a_throwaway_container_during_a_backup(n8n_server, supabase_host, sbx):
     """What `ps` and `docker inspect` show while a backup runs, sampled on the server every 50 ms:
     the database dumps ran, and no password (Supabase's, the stack's, restic's) is in any of it.
-    (The stack's own n8n and postgres containers get theirs from their env file, as Compose gives it.)"""
+    (The stack's own n8n and postgres containers get theirs from their env file, as Compose gives it.)
+    A session on Supabase holds a lock on one table for 4 s, as a migration would: Supabase's
+    pg_dump waits for it, so the sampler sees the dump however fast it is on this small database."""
+    held = ("select 1 from pg_locks l join pg_class c on c.oid = l.relation "
+            "where c.relname = 'leads' and l.mode = 'AccessExclusiveLock' and l.granted")
+    supabase_host.sh("(docker exec supabase-db psql -U postgres -qc 'begin; lock table crm.leads in access exclusive "
+                     "mode; select pg_sleep(4); commit;' >/dev/null 2>&1 &); "
+                     f'until docker exec supabase-db psql -U postgres -Atc "{held}" | grep -q 1; do sleep 0.1; done')
     sample = ("while [ ! -e /tmp/argv-stop ]; do ps -eo args; "
               "for c in $(docker ps --format '{{.ID}}:{{.Label \"com.docker.compose.project\"}}' | grep ':$'); do "
               "docker inspect -f '{{json .Config.Env}} {{json .Path}} {{json .Args}}' ${c%:} 2>/dev/null; done; "
