@@ -170,7 +170,8 @@ Escalation ladder
 Uptime and the status page
 --------------------------
     uptime = up results / results outside maintenance windows
-per UTC day, and over the last 30 UTC days (today included) for the 30-day figure.
+per day on the configuration's clock (`timezone`), and over the last 30 such days (today
+included) for the 30-day figure.
 Results inside a maintenance window count for neither. Percentages are truncated to two
 decimals ("100.00%" only without any failure). Computed from the per-day aggregate table
 (updated with each result), never by scanning raw results.

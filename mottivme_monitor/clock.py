@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 
 def real_now() -> int:
@@ -37,14 +37,14 @@ def iso(ts: int | None) -> str | None:
     return to_dt(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def day(ts: int) -> str:
-    """The UTC day of a timestamp, YYYY-MM-DD."""
-    return to_dt(ts).strftime("%Y-%m-%d")
+def day(ts: int, tz: tzinfo = UTC) -> str:
+    """The day of a timestamp on the clock `tz` (UTC unless given), YYYY-MM-DD."""
+    return datetime.fromtimestamp(ts, tz=tz).strftime("%Y-%m-%d")
 
 
-def last_days(now: int, count: int) -> list[str]:
-    """The `count` UTC days ending with today, oldest first."""
-    today = to_dt(now).date()
+def last_days(now: int, count: int, tz: tzinfo = UTC) -> list[str]:
+    """The `count` days (on the clock `tz`, UTC unless given) ending with today, oldest first."""
+    today = datetime.fromtimestamp(now, tz=tz).date()
     return [(today - timedelta(days=count - 1 - i)).isoformat() for i in range(count)]
 
 

@@ -1,6 +1,6 @@
 """The static status page: www_dir/index.html and www_dir/status.json, written atomically.
 
-Uptime (per UTC day and over the last 30 days, today included) is
+Uptime (per day on the page's clock, `timezone`, and over the last 30 days, today included) is
     up results / results outside maintenance windows
 from the per-day aggregate table, so a page for 20 services x 30 days reads ~600 rows.
 Percentages are truncated (not rounded) to two decimals, so "100.00%" means no failure.
@@ -39,7 +39,7 @@ def build(cfg: Config, store: Store, now: int, published: bool = True, audience:
     on the monitor host) or as `reasons` makes them (the operators' page: scrub). `audience`:
     "public" (the clients' page: the checks for them), or "operators" (every check)."""
     say = reasons or (public if published else (lambda reason: reason))
-    days = clock.last_days(now, DAYS)
+    days = clock.last_days(now, DAYS, cfg.tz)  # the readers' days (the rounds count them so)
     daily = store.daily(days[0])
     states = store.states()
     checks = [c for c in cfg.checks if audience == "operators" or c.audience == "public"]
@@ -94,8 +94,8 @@ def build(cfg: Config, store: Store, now: int, published: bool = True, audience:
         # what the team posted (reports.py), open ones first, newest first; times on the readers' clock
         "timezone": cfg.timezone,
         "reports": [report_json(r, cfg.tz, published) for r in store.reports(limit=HISTORY)],
-        "uptime_definition": "up results / results outside maintenance windows, per UTC day; "
-                             "30-day figure over the last 30 UTC days including today; truncated to 2 decimals",
+        "uptime_definition": f"up results / results outside maintenance windows, per day ({cfg.timezone}); "
+                             "30-day figure over the last 30 days including today; truncated to 2 decimals",
     }
 
 
@@ -228,7 +228,7 @@ def render_html(data: dict) -> str:
                        for m in data["maintenance"])
         parts.append(f"<h2>{e(say('maintenance'))}</h2><table><tr><th>{e(say('th_service'))}</th>"
                      f"<th>{e(say('th_start'))}</th><th>{e(say('th_end'))}</th><th>{e(say('th_reason'))}</th></tr>{rows}</table>")
-    parts.append(f"<footer>{e(say('footer', at=say.when(data['generated_at'])))}</footer></main></body></html>\n")
+    parts.append(f"<footer>{e(say('footer', at=say.when(data['generated_at']), zone=say.timezone))}</footer></main></body></html>\n")
     return "".join(parts)
 
 
@@ -249,7 +249,7 @@ def _legend(say: Say) -> str:
     """What the colours of the 30-day bars mean."""
     e = html.escape
     keys = "".join(f"<span class=\"key\"><i class=\"{cls}\"></i>{e(text)}</span>" for cls, text in say.raw("legend_keys"))
-    return f"<div class=\"legend\">{e(say('legend'))} {keys}</div>"
+    return f"<div class=\"legend\">{e(say('legend', zone=say.timezone))} {keys}</div>"
 
 
 def _report_html(r: dict, say: Say) -> str:

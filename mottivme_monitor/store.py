@@ -5,7 +5,8 @@ The timer's `run` and the ping server (`serve`) write concurrently, so the datab
 WAL mode and every write is one short BEGIN IMMEDIATE transaction. The schema version
 is PRAGMA user_version; MIGRATIONS[i] takes version i to i+1 inside one transaction.
 
-Timestamps are integer UTC epoch seconds; days are 'YYYY-MM-DD' (UTC).
+Timestamps are integer UTC epoch seconds; days are 'YYYY-MM-DD' on the clock the rounds count
+them on (the configuration's timezone: the status page's days).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 
 from . import clock
 from .checks import Ping, Result
@@ -183,8 +185,9 @@ class Store:
 
     # -- results and state ------------------------------------------------------------
 
-    def record_result(self, check: str, ts: int, result: Result) -> tuple[State, Window | None]:
-        """Store one result, update the day's counts and the check's state."""
+    def record_result(self, check: str, ts: int, result: Result, tz: tzinfo = UTC) -> tuple[State, Window | None]:
+        """Store one result, update the counts of its day (on the clock `tz`: the status page's
+        days) and the check's state."""
         with self.tx() as c:
             window = self.maintenance_at(check, ts)
             maint = window is not None
@@ -193,7 +196,7 @@ class Store:
             c.execute("""INSERT INTO daily (check_name, day, total, up, maint) VALUES (?,?,?,?,?)
                          ON CONFLICT (check_name, day) DO UPDATE SET total = total + excluded.total,
                          up = up + excluded.up, maint = maint + excluded.maint""",
-                      (check, clock.day(ts), 0 if maint else 1, int(result.ok and not maint), int(maint)))
+                      (check, clock.day(ts, tz), 0 if maint else 1, int(result.ok and not maint), int(maint)))
             prev = self.state(check)
             if result.ok:
                 was_ok = prev is not None and prev.ok

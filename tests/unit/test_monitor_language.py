@@ -1,6 +1,7 @@
 """Portuguese (the deploy's monitor_language): the team's alerts, the clients' notices and the
 status page say it in pt-BR, on São Paulo's clock; English stays as it was (UTC)."""
 
+import json
 import re
 
 import pytest
@@ -55,12 +56,31 @@ def test_the_status_page_speaks_portuguese_with_a_legend_and_a_date_axis(tmp_pat
     assert re.search(r"tempo de resposta, últimas 3 verificações: [0-9]+ ms agora, no máximo [0-9]+ ms", page)
     assert '<html lang="pt-BR">' in page
     assert "1 de 1 serviços fora do ar" in page and "Fora do ar desde 01/03/2025 00:12" in page
-    assert "Últimos 30 dias, uma barra por dia (UTC), o mais antigo à esquerda:" in page
+    assert "Últimos 30 dias, uma barra por dia (America/Sao_Paulo), o mais antigo à esquerda:" in page
     assert "sem falhas" in page and "<span>31/01</span><span>hoje, 01/03</span>" in page  # the axis: its dates
     assert 'title="01/03/2025: ' in page  # a day's bar: its date, in Portuguese
     assert "Histórico de incidentes" not in page and "Incidentes em aberto" in page
     assert "Gerado em 01/03/2025 00:14." in page
     assert "UTC</" not in page.replace("(UTC)", "")  # no time shown in UTC
+
+
+def test_the_30_bars_are_the_readers_days(tmp_path):
+    """A check at 00:02 UTC on 1 March is 21:02 on 28 February in São Paulo: it counts in the bar of
+    the 28th there (the page's clock), not in the UTC day's; "today" is São Paulo's."""
+    with WebhookReceiver() as hooks, Service(status=200) as service:
+        path = pt_config(tmp_path, service, hooks)
+        for minute in (-190, 0):  # 2025-02-28 21:02 and 2025-03-01 00:12 in São Paulo
+            cli(path, "run", "--now", at(minute))
+        doc = json.loads((tmp_path / "www" / "status.json").read_text())
+        page = (tmp_path / "www" / "index.html").read_text()
+        days = {d["date"]: d["results"] for d in doc["services"][0]["days"]}
+        assert (days["2025-02-28"], days["2025-03-01"]) == (1, 1)
+        assert doc["services"][0]["days"][-1]["date"] == "2025-03-01"
+        assert "per day (America/Sao_Paulo)" in doc["uptime_definition"]
+        assert "<span>hoje, 01/03</span>" in page
+        cli(path, "run", "--now", at(170))  # 06:02 UTC, 03:02 there: the same day in both
+        doc = json.loads((tmp_path / "www" / "status.json").read_text())
+    assert doc["services"][0]["days"][-1] == {"date": "2025-03-01", "uptime": 100.0, "results": 2, "maintenance": 0}
 
 
 def test_the_clients_hear_of_an_outage_in_portuguese():
