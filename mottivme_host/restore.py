@@ -570,12 +570,12 @@ class _Restore:
                 good = False
         return good
 
-    def wait_until(self, tries: int, argv: list[str]) -> bool:
-        """Runs `argv` once a second until it succeeds, at most `tries` times."""
+    def wait_until(self, tries: int, argv: list[str], every: float = 1) -> bool:
+        """Runs `argv` every `every` seconds until it succeeds, at most `tries` times."""
         for _ in range(tries):
             if self.r.run(argv, check=False).ok:
                 return True
-            self.r.sleep(1)
+            self.r.sleep(every)
         return False
 
     def dump_path(self, source: str) -> str:
@@ -1054,12 +1054,14 @@ class _Restore:
         except ValueError as e:
             self.fail(f"{name}: {e}")
 
-    def listing(self, name: str) -> list[str]:
-        """The lines of the dump's list (`pg_restore -l`), read once per source."""
+    def listing(self, name: str, box: str | None = None) -> list[str]:
+        """The lines of the dump's list (`pg_restore -l`, its table of contents alone), read once per
+        source: in `box` (a scratch PostgreSQL that has the dump) or a container of its own."""
         if name not in self.lists:
-            with self.dump(name) as f:
-                res = self.r.run(["docker", "run", "--rm", "-i", self.s.postgres_image, "pg_restore", "-l"], stdin=f,
-                                 log=self.log.file)
+            where = ["docker", "exec", box] if box else [
+                "docker", "run", "--rm", "--network", "none", "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro",
+                self.s.postgres_image]
+            res = self.r.run([*where, "pg_restore", "-l", "/tmp/restore.dump"], log=self.log.file)
             self.lists[name] = res.stdout.splitlines()
         return self.lists[name]
 
@@ -1084,10 +1086,10 @@ class _Restore:
         return have, made, publications
 
     def restore_list(self, name: str, have: set[str], user: str | None, where: str,
-                     publications: set[str] = frozenset()) -> tuple[str, list, list]:
+                     publications: set[str] = frozenset(), box: str | None = None) -> tuple[str, list, list]:
         """The dump's list as the target takes it (pglist.restore_list), written to a file; the
         managed tables whose rows are restored; what the project had added to them, left out."""
-        kept, rows, left = pglist.restore_list(self.listing(name), have,
+        kept, rows, left = pglist.restore_list(self.listing(name, box), have,
                                                set(self.mf(name, "managed_schemas", default=[])), user, publications)
         path = os.path.join(self.work, f"{name}.{where}.list")
         with open(path, "w") as f:
@@ -1102,12 +1104,17 @@ class _Restore:
         self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", box], check=False))
         self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
                    "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro", image])
-        self.wait_until(60, ["docker", "exec", box, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"])
+        if not self.wait_until(240, ["docker", "exec", box, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"], 0.25):
+            self.fail(f"{name}: the scratch PostgreSQL ({box}) did not accept connections in 60 s: see `docker logs "
+                      f"{box}`")
+        self.laps.lap(f"{name}: start a scratch PostgreSQL")
         have, _, _ = self.prepare(name, ["docker", "exec", "-i", box, "psql", "-U", "postgres"])
-        listing, _, _ = self.restore_list(name, have, None, "scratch")
+        listing, _, _ = self.restore_list(name, have, None, "scratch", box=box)
         self.run_(["docker", "cp", listing, f"{box}:/tmp/{name}.list"])
+        self.laps.lap(f"{name}: roles, extensions, the dump's list")
         self.run_(["docker", "exec", box, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
                    "--exit-on-error", "-j", JOBS, "-L", f"/tmp/{name}.list", "/tmp/restore.dump"])
+        self.laps.lap(f"{name}: pg_restore -j {JOBS}")
         return box
 
     def emptied(self, name: str, rows: list, psql: list[str], env: dict) -> list:
@@ -1154,6 +1161,7 @@ class _Restore:
             res = self.r.run(["docker", "exec", box, "psql", "-U", "postgres", "-AtF", " ", "-c", self.counts_sql(name)],
                              log=self.log.file)
             tally = self.counts_match(name, res.stdout, "a scratch database")
+            self.laps.lap(f"{name}: row counts")
             self.run_(["docker", "rm", "-f", "-v", box])
             self.say(f"{name}: dump restored into a scratch database, row counts match the manifest ({tally}); "
                      "production untouched")
@@ -1190,7 +1198,7 @@ class _Restore:
                 self.say(f"{name}: restored over the named target database in one transaction")
         self.finished.append(f"{name} {'checked' if scratch else 'restored'}")
         self.current = ""
-        self.laps.lap(f"{name} restore + check")
+        self.laps.lap(f"{name} restored" if not scratch else f"{name}: scratch removed")
 
 
 def _table_name(text: str) -> tuple[str | None, str | None]:

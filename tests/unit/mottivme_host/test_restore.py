@@ -27,6 +27,9 @@ VAULT_PASSWORD = "vault-Acc0unt-pw"
 HOST = "tst-1"  # the name this server's snapshots carry
 BUCKET = "s3:http://bucket.example.test/n8n"
 SECRET_URL = "postgresql://postgres:s3cr3t-pass@db.supabase.example.test:5432/postgres"
+# the phases of a database source's check in a scratch PostgreSQL, as the table prints them
+SCRATCH_LAPS = ("supabase: start a scratch PostgreSQL", "supabase: roles, extensions, the dump's list",
+                f"supabase: pg_restore -j {restore_mod.JOBS}", "supabase: row counts", "supabase: scratch removed")
 
 
 def snap(short: str, time: str, *tags: str) -> dict:
@@ -442,7 +445,7 @@ def test_good_live_restore_swaps_in_the_checked_database(host, capsys):
     assert not any(x.startswith("note:") for x in lines)  # the same compose file
     for label in ("find snapshot", "restore files from restic", "verify sha256 and encryption key", "safety snapshot",
                   "pg_restore into n8n_restoring, verify counts", "swap databases, start n8n, wait for readiness",
-                  "supabase restore + check"):
+                  *SCRATCH_LAPS):
         assert re.search(rf"^  {re.escape(label)}\s+[0-9.]+ s$", out, re.M), label
     # the snapshot's config kept aside, the work dir gone, no throwaway container left
     kept = host.backup_dir / "restored-config" / "bbbb2222"
@@ -747,7 +750,7 @@ def test_drill_restores_into_throwaway_containers_and_never_touches_the_live_sta
         out.splitlines()
     assert re.search(r"drill: throwaway n8n ready\s+[0-9.]+ s", out)
     for label in ("drill: start throwaway PostgreSQL", "drill: pg_restore n8n database",
-                  "drill: counts + credentials decrypt", "supabase restore + check"):
+                  "drill: counts + credentials decrypt", *SCRATCH_LAPS):
         assert re.search(rf"^  {re.escape(label)}\s+[0-9.]+ s$", out, re.M), label
     c = cmds(host.fake)
     # the live stack: only the provisioning check
@@ -933,8 +936,26 @@ def test_source_supabase_alone_never_touches_n8n(host, capsys):
     assert live_stack_commands(host.fake) == ["docker compose -p n8n ps -q postgres"]  # the provisioning check
     for never in ("n8n-backup", "curl", "<ignore interrupts>", "alter database", "create database", "n8n-drill"):
         assert not host.fake.ran(never), never
-    assert re.search(r"^  supabase restore \+ check\s+[0-9.]+ s$", out, re.M)
+    for label in SCRATCH_LAPS:
+        assert re.search(rf"^  {re.escape(label)}\s+[0-9.]+ s$", out, re.M), label
     assert "safety snapshot" not in out and "n8n ready" not in out
+    # the dump's list is read where the dump already is, once, before the restore that uses it
+    box = f"n8n-restore-scratch-{os.getpid()}-supabase"
+    listed = host.fake.index(f"docker exec {box} pg_restore -l /tmp/restore.dump")
+    assert listed < host.fake.index(f"docker exec {box} pg_restore -U postgres")
+    assert sum("pg_restore -l" in c for c in host.fake.commands()) == 1
+
+
+def test_a_scratch_postgresql_that_never_starts_is_named_and_removed(host, capsys):
+    host.fake.on("pg_isready", rc=2)
+    assert restore(host, "--source", "supabase") == 1
+    box = f"n8n-restore-scratch-{os.getpid()}-supabase"
+    err = capsys.readouterr().err
+    assert (f"supabase: the scratch PostgreSQL ({box}) did not accept connections in 60 s: see `docker logs {box}`"
+            in err)
+    assert len(host.fake.sleeps) == 240 and set(host.fake.sleeps) == {0.25}  # asked every 0.25 s for 60 s
+    assert not host.fake.ran(f"docker exec -i {box} psql")  # nothing sent to it
+    assert host.fake.ran(f"docker rm -f -v {box}")
 
 
 def lock_held(host) -> bool:
@@ -1031,7 +1052,7 @@ def test_two_database_sources_are_each_checked_in_scratch(host, capsys):
     counts = next(c for c in host.fake.calls if f"n8n-restore-scratch-{pid}-analytics" in c.cmd and "query_to_xml" in c.cmd)
     assert counts.argv[-1] == stack.counts_sql(["public", "reporting"])
     assert host.fake.ran("-L /tmp/analytics.list")
-    for label in ("supabase restore + check", "analytics restore + check"):
+    for label in (*SCRATCH_LAPS, *(x.replace("supabase", "analytics") for x in SCRATCH_LAPS)):
         assert re.search(rf"^  {re.escape(label)}\s+[0-9.]+ s$", out, re.M), label
     assert host.fake.index(f"docker rm -f -v n8n-restore-scratch-{pid}-supabase") < \
         host.fake.index(f"n8n-restore-scratch-{pid}-analytics")
@@ -1100,7 +1121,9 @@ def test_drill_checks_every_database_in_scratch(host, capsys):
     pid = os.getpid()
     for name in ("supabase", "analytics"):
         assert host.fake.ran(f"docker run -d --name n8n-restore-scratch-{pid}-{name}")
-        assert re.search(rf"^  {name} restore \+ check\s+[0-9.]+ s$", out, re.M)
+        for label in SCRATCH_LAPS:
+            label = label.replace("supabase", name)
+            assert re.search(rf"^  {re.escape(label)}\s+[0-9.]+ s$", out, re.M), label
     assert live_stack_commands(host.fake) == ["docker compose -p n8n ps -q postgres"]
 
 
@@ -1238,7 +1261,7 @@ def test_on_a_terminal_each_phase_is_reported_as_it_ends(host, capsys, monkeypat
         "n8n-restore: find snapshot", "n8n-restore: restore files from restic",
         "n8n-restore: verify sha256 and encryption key", "n8n-restore: safety snapshot",
         "n8n-restore: pg_restore into n8n_restoring, verify counts",
-        "n8n-restore: swap databases, start n8n, wait for readiness", "n8n-restore: supabase restore + check"]
+        "n8n-restore: swap databases, start n8n, wait for readiness", *(f"n8n-restore: {x}" for x in SCRATCH_LAPS)]
     assert "restore: verify sha256 and encryption key (" in host.logtext()
 
 
