@@ -485,33 +485,61 @@ class _Backup:
             if not r.run(["docker", "image", "inspect", image], check=False).ok:
                 if not r.run(["docker", "pull", "-q", image], stdout=lf, log=lf, check=False).ok:
                     self.fail(f"no pg_dump for PostgreSQL {major}: image {image} not available")
-            d = os.path.join(self.stage, name)
-            every = source.schemas == "all"
-            if every:
-                which = [f"--exclude-schema={x}" for x in source.exclude_schemas]
-                which += [f"--exclude-table={x}" for x in source.exclude_tables]
-                counting = counts_sql("all", source.exclude_tables, source.exclude_schemas)
-            else:
-                which, counting = [f"--schema={x}" for x in source.schemas], counts_sql(source.schemas)
-            # the shape, the dump and the counts see one moment of the database (one snapshot)
-            res = r.run([*db.docker_run(stdin=True), "-v", f"{d}:{DB_OUT}", image, *DB_SESSION],
-                        input=session_sql(name, [f"-Z{self.b.dump_compression}", *which], DB_SHAPE if every else "",
-                                          counting), env=db.env, log=lf)
-            rc = _text(os.path.join(d, "pg_dump.rc"))
-            if rc is not None:
-                os.remove(os.path.join(d, "pg_dump.rc"))
-            if rc != "0":
-                self.fail(f"pg_dump of {name} exited {rc or 'without a status'} (details in {self.b.log})")
-            shown, counts = _sections(res.stdout)
-            if every:
-                shape = self.shape(source, shown)
-                _write(os.path.join(d, "shape.json"), json.dumps(shape, indent=1) + "\n")
-                schemas = shape["schemas"]
-            else:
-                schemas = list(source.schemas)
+            # the image a restore checks this dump in, on the host before it is needed: a restore
+            # (perhaps with the registry out of reach) then starts it at once; pulled while the dump runs
+            ready = threading.Thread(target=self.restore_image, args=(r, name, major), name=f"{name} restore image",
+                                     daemon=True)
+            ready.start()
+            try:
+                d = os.path.join(self.stage, name)
+                every = source.schemas == "all"
+                if every:
+                    which = [f"--exclude-schema={x}" for x in source.exclude_schemas]
+                    which += [f"--exclude-table={x}" for x in source.exclude_tables]
+                    counting = counts_sql("all", source.exclude_tables, source.exclude_schemas)
+                else:
+                    which, counting = [f"--schema={x}" for x in source.schemas], counts_sql(source.schemas)
+                # the shape, the dump and the counts see one moment of the database (one snapshot)
+                res = r.run([*db.docker_run(stdin=True), "-v", f"{d}:{DB_OUT}", image, *DB_SESSION],
+                            input=session_sql(name, [f"-Z{self.b.dump_compression}", *which], DB_SHAPE if every else "",
+                                              counting), env=db.env, log=lf)
+                rc = _text(os.path.join(d, "pg_dump.rc"))
+                if rc is not None:
+                    os.remove(os.path.join(d, "pg_dump.rc"))
+                if rc != "0":
+                    self.fail(f"pg_dump of {name} exited {rc or 'without a status'} (details in {self.b.log})")
+                shown, counts = _sections(res.stdout)
+                if every:
+                    shape = self.shape(source, shown)
+                    _write(os.path.join(d, "shape.json"), json.dumps(shape, indent=1) + "\n")
+                    schemas = shape["schemas"]
+                else:
+                    schemas = list(source.schemas)
+            finally:  # the pull ends before this part does, however it ends
+                ready.join()
         _write(os.path.join(d, "row-counts.txt"), counts)
         _write(os.path.join(d, "server-version-num.txt"), num + "\n")
         self.progress(f"{name} dumped ({', '.join(schemas)})", t0, os.path.join(d, f"{name}.dump"))
+
+    def restore_image(self, r, name: str, major: int) -> None:
+        """The restore's scratch image for PostgreSQL `major` (scratch_images) pulled when the host
+        lacks it. Not having it fails nothing here (the dump is what counts): the log says so, and a
+        restore pulls it then."""
+        lf = self.log.file
+        try:
+            image = self.b.image("scratch_images", major)
+            if r.run(["docker", "image", "inspect", image], check=False).ok:
+                return
+            t0 = r.now()
+            if r.run(["docker", "pull", "-q", image], stdout=lf, log=lf, check=False).ok:
+                self.progress(f"{name}: the restore's image for PostgreSQL {major} pulled", t0)
+                return
+            why = f"{image} could not be pulled"
+        except ValueError as e:
+            why = str(e)
+        except _Cancelled:
+            return
+        self.log.log(f"note: {name}: no restore image for PostgreSQL {major} on this host ({why}): a restore will pull it")
 
     def shape(self, source: Source, text: str) -> dict:
         """DB_SHAPE's lines -> the schemas dumped (less exclude_schemas), roles and extensions. A schema

@@ -431,6 +431,38 @@ def test_a_missing_pg_dump_image_is_pulled(s, fake, capsys):
     assert fake.index("docker pull -q postgres:15") < fake.index(DB_DUMP)
 
 
+def test_the_restores_image_for_the_dumped_major_is_pulled_while_the_dump_runs(s, fake, capsys):
+    """The image a restore checks the dump in (scratch_images, of the major the dump was made of) is on
+    the host after a backup: a restore starts it without the registry. Pulled beside the dump."""
+    dumping, met = threading.Event(), []
+
+    def dump(argv, kw):
+        dumping.set()
+        return session(argv, kw, SUPA_DUMP, SUPA_COUNTS)
+
+    fake.on("docker image inspect pgvector/pgvector:pg15", rc=1)
+    fake.on("docker pull -q pgvector/pgvector:pg15", call=lambda *_: met.append(dumping.wait(5)))
+    fake.on(DB_DUMP, call=dump)
+    assert backup(s, fake) == 0
+    assert met == [True]  # the pull saw the dump begin: both at once
+    assert "backup ok: snapshot" in capsys.readouterr().out
+    assert "supabase: the restore's image for PostgreSQL 15 pulled" in log_of(s)
+
+
+def test_a_restore_image_that_cannot_be_pulled_fails_no_backup(s, fake, capsys):
+    fake.on("docker image inspect pgvector/pgvector:pg15", rc=1)
+    fake.on("docker pull -q pgvector/pgvector:pg15", rc=1, stderr="Error response from daemon: manifest unknown\n")
+    assert backup(s, fake) == 0
+    assert "backup ok: snapshot" in capsys.readouterr().out
+    assert ("note: supabase: no restore image for PostgreSQL 15 on this host (pgvector/pgvector:pg15 could not be "
+            "pulled): a restore will pull it") in log_of(s)
+
+
+def test_a_restore_image_already_there_is_not_pulled(s, fake, capsys):
+    assert backup(s, fake) == 0
+    assert fake.ran("docker image inspect pgvector/pgvector:pg15") and not fake.ran("docker pull")
+
+
 @pytest.mark.parametrize("sources", [[N8N_SOURCE], [N8N_SOURCE, dict(SUPA_SOURCE, url="")]])
 def test_without_a_database_source_the_backup_says_so(tmp_path, fake, capsys, sources):
     s = make_settings(tmp_path, sources=sources)
