@@ -31,7 +31,7 @@ def run_round(cfg: Config, store: Store, now: int, out: Printer = print) -> None
     results = checks.run_all(cfg.checks, pings, now, {name: store.first_result(name) for name in beats})
     recorded = {}
     for check in cfg.checks:
-        state, window = store.record_result(check.name, now, results[check.name], cfg.tz)
+        state, window = store.record_result(check.name, now, results[check.name], tz=cfg.tz)
         recorded[check.name] = (state, window)
         out(result_line(check, results[check.name], window is not None))
 

@@ -16,7 +16,7 @@ import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
+from datetime import tzinfo
 
 from . import clock
 from .checks import Ping, Result
@@ -185,7 +185,7 @@ class Store:
 
     # -- results and state ------------------------------------------------------------
 
-    def record_result(self, check: str, ts: int, result: Result, tz: tzinfo = UTC) -> tuple[State, Window | None]:
+    def record_result(self, check: str, ts: int, result: Result, *, tz: tzinfo) -> tuple[State, Window | None]:
         """Store one result, update the counts of its day (on the clock `tz`: the status page's
         days) and the check's state."""
         with self.tx() as c:

@@ -1,7 +1,8 @@
 """What the monitor says to people, in the configuration's `language`: "pt-BR" (the deploy's
 default, group_data monitor_language: the team and its clients read Portuguese and live in São
 Paulo) or "en". In Portuguese, times are on the configuration's clock (`timezone`); in English
-they stay in UTC, as before. Identifiers (check names, states in status.json, the published
+the alerts' times stay in UTC, as before, while posted incidents (with their offset) and the
+status page's days are on the configuration's clock in both languages. Identifiers (check names, states in status.json, the published
 reasons' fixed vocabulary) are not translated.
 """
 

@@ -1,5 +1,6 @@
 """Portuguese (the deploy's monitor_language): the team's alerts, the clients' notices and the
-status page say it in pt-BR, on São Paulo's clock; English stays as it was (UTC)."""
+status page say it in pt-BR, on São Paulo's clock; in English the alerts' times stay in UTC. The
+status page's days are the configured clock's in both."""
 
 import json
 import re

@@ -3,6 +3,7 @@
 import json
 import re
 import time
+from datetime import UTC
 
 import pytest
 
@@ -30,12 +31,12 @@ def test_uptime_from_a_known_history(tmp_path):
     with Store(cfg.db) as store:
         day1, day2, day3 = ts("2025-03-01T00:00:00Z"), ts("2025-03-02T00:00:00Z"), ts("2025-03-03T00:00:00Z")
         for t in range(day1, day2, step):                       # day 1: always up
-            store.record_result("n8n", t, Result(True, 10, ""))
+            store.record_result("n8n", t, Result(True, 10, ""), tz=UTC)
         for t in range(day2, day3, step):                       # day 2: down 06:00-12:00, 6 of 24 hours
             down = day2 + 6 * 3600 <= t < day2 + 12 * 3600
-            store.record_result("n8n", t, Result(not down, 10, "HTTP 503" if down else ""))
+            store.record_result("n8n", t, Result(not down, 10, "HTTP 503" if down else ""), tz=UTC)
         for t in range(day3, day3 + 6 * 3600, step):            # today: up 00:00-05:50 (36 results)
-            store.record_result("n8n", t, Result(True, 10, ""))
+            store.record_result("n8n", t, Result(True, 10, ""), tz=UTC)
         data = statuspage.write(cfg, store, day3 + 6 * 3600)
 
     n8n, backup = data["services"]
@@ -67,10 +68,10 @@ def test_down_services_incidents_and_maintenance_on_the_page(tmp_path):
                               {"name": "c", "type": "http", "url": "http://127.0.0.1:9/"}])
     t = ts("2025-03-01T10:00:00Z")
     with Store(cfg.db) as store:
-        store.record_result("a", t, Result(False, 5, "HTTP <503>"))
-        store.record_result("b", t, Result(True, 5, ""))
+        store.record_result("a", t, Result(False, 5, "HTTP <503>"), tz=UTC)
+        store.record_result("b", t, Result(True, 5, ""), tz=UTC)
         store.start_maintenance(["c"], t - 60, 30, "disk swap")
-        store.record_result("c", t, Result(False, 5, "connection refused"))
+        store.record_result("c", t, Result(False, 5, "connection refused"), tz=UTC)
         store.create_incident("a", t - 1200, "HTTP <503>")
         old = store.create_incident("b", t - 7200, "timeout after 10 s")
         store.update_incident(old.id, recovered=t - 7200 + 47 * 60, resolved=t - 7200 + 48 * 60)
@@ -95,8 +96,8 @@ def test_a_warning_check_is_a_warning_on_the_page_not_an_outage(tmp_path):
                                "unit": "days", "value_label": "oldest secret", "severity": "warning"}])
     t = ts("2025-03-01T10:00:00Z")
     with Store(cfg.db) as store:
-        store.record_result("n8n", t, Result(True, 5, ""))
-        store.record_result("secrets-n1", t, Result(False, None, "oldest secret at 85 days > 82 days"))
+        store.record_result("n8n", t, Result(True, 5, ""), tz=UTC)
+        store.record_result("secrets-n1", t, Result(False, None, "oldest secret at 85 days > 82 days"), tz=UTC)
         data = statuspage.write(cfg, store, t)
     assert [s["state"] for s in data["services"]] == ["up", "warning"]
     assert data["summary"]["text"] == "All systems operational (1 warning)" and data["summary"]["down"] == 0
@@ -124,7 +125,7 @@ def test_published_reasons_never_carry_what_a_check_or_a_server_wrote_freely(tmp
     t = ts("2025-03-01T10:00:00Z")
     with Store(cfg.db) as store:
         for name, reason in leaky.items():
-            store.record_result(name, t, Result(False, 5, reason))
+            store.record_result(name, t, Result(False, 5, reason), tz=UTC)
             store.create_incident(name, t - 600, reason)
         data = statuspage.write(cfg, store, t)
     published = json.dumps(data) + (tmp_path / "www" / "index.html").read_text()
@@ -146,7 +147,7 @@ def test_status_page_for_20_services_and_30_days_is_fast(tmp_path):
             c.executemany("INSERT INTO results (check_name, ts, ok, ms, reason) VALUES (?,?,1,5,'')",
                           [(f"svc{i}", now - m * 60) for i in range(20) for m in range(0, 43200, 10)])
         for i in range(20):
-            store.record_result(f"svc{i}", now, Result(True, 5, ""))
+            store.record_result(f"svc{i}", now, Result(True, 5, ""), tz=UTC)
         start = time.perf_counter()
         data = statuspage.write(cfg, store, now)
         elapsed = time.perf_counter() - start
@@ -164,10 +165,10 @@ def test_the_clients_page_has_their_services_the_operators_page_every_check_with
         {"name": "backup-n8n1", "type": "heartbeat", "max_age_minutes": 1560, "audience": "operators"}])
     now = ts("2025-03-03T06:00:00Z")
     with Store(cfg.db) as store:
-        store.record_result("n8n", now - 60, Result(True, 10, ""))
+        store.record_result("n8n", now - 60, Result(True, 10, ""), tz=UTC)
         leak = "connection to postgresql://postgres:hunter22@db.internal:5432/postgres failed: password=hunter22"
-        store.record_result("supabase-db", now - 60, Result(False, 5, leak))
-        store.record_result("backup-n8n1", now - 60, Result(False, None, "no ping for 27 h (max 26 h)"))
+        store.record_result("supabase-db", now - 60, Result(False, 5, leak), tz=UTC)
+        store.record_result("backup-n8n1", now - 60, Result(False, None, "no ping for 27 h (max 26 h)"), tz=UTC)
         public = statuspage.write(cfg, store, now)
     assert [s["name"] for s in public["services"]] == ["n8n", "supabase-db"]
     assert public["summary"]["text"] == "1 of 2 services down"
