@@ -21,6 +21,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+import subprocess
 import threading
 import traceback
 
@@ -70,6 +71,8 @@ KINDS = ("n8n", "postgres")
 # the -Z level the last backup's dumps were made with (none written: pg_dump's own default, 6);
 # a plain dump after compressed ones needs about PLAIN_DUMP_ROOM times their size
 LAST_LEVEL = "last-dump-compression"
+# the longest the pull of the restore's image (beside a dump) may take; the dump's part waits for it
+PULL_TIMEOUT = 300
 PLAIN_DUMP_ROOM = 5
 CONFIG_FILES = ("docker-compose.yml", ".env", "caddy")
 DISK_FULL = ("the disk is full (see df -h {dir} {repo}): free space, or lower the retention (group_data "
@@ -490,56 +493,62 @@ class _Backup:
             ready = threading.Thread(target=self.restore_image, args=(r, name, major), name=f"{name} restore image",
                                      daemon=True)
             ready.start()
-            try:
-                d = os.path.join(self.stage, name)
-                every = source.schemas == "all"
-                if every:
-                    which = [f"--exclude-schema={x}" for x in source.exclude_schemas]
-                    which += [f"--exclude-table={x}" for x in source.exclude_tables]
-                    counting = counts_sql("all", source.exclude_tables, source.exclude_schemas)
-                else:
-                    which, counting = [f"--schema={x}" for x in source.schemas], counts_sql(source.schemas)
-                # the shape, the dump and the counts see one moment of the database (one snapshot)
-                res = r.run([*db.docker_run(stdin=True), "-v", f"{d}:{DB_OUT}", image, *DB_SESSION],
-                            input=session_sql(name, [f"-Z{self.b.dump_compression}", *which], DB_SHAPE if every else "",
-                                              counting), env=db.env, log=lf)
-                rc = _text(os.path.join(d, "pg_dump.rc"))
-                if rc is not None:
-                    os.remove(os.path.join(d, "pg_dump.rc"))
-                if rc != "0":
-                    self.fail(f"pg_dump of {name} exited {rc or 'without a status'} (details in {self.b.log})")
-                shown, counts = _sections(res.stdout)
-                if every:
-                    shape = self.shape(source, shown)
-                    _write(os.path.join(d, "shape.json"), json.dumps(shape, indent=1) + "\n")
-                    schemas = shape["schemas"]
-                else:
-                    schemas = list(source.schemas)
-            finally:  # the pull ends before this part does, however it ends
-                ready.join()
+            d = os.path.join(self.stage, name)
+            every = source.schemas == "all"
+            if every:
+                which = [f"--exclude-schema={x}" for x in source.exclude_schemas]
+                which += [f"--exclude-table={x}" for x in source.exclude_tables]
+                counting = counts_sql("all", source.exclude_tables, source.exclude_schemas)
+            else:
+                which, counting = [f"--schema={x}" for x in source.schemas], counts_sql(source.schemas)
+            # the shape, the dump and the counts see one moment of the database (one snapshot)
+            res = r.run([*db.docker_run(stdin=True), "-v", f"{d}:{DB_OUT}", image, *DB_SESSION],
+                        input=session_sql(name, [f"-Z{self.b.dump_compression}", *which], DB_SHAPE if every else "",
+                                          counting), env=db.env, log=lf)
+            rc = _text(os.path.join(d, "pg_dump.rc"))
+            if rc is not None:
+                os.remove(os.path.join(d, "pg_dump.rc"))
+            if rc != "0":
+                self.fail(f"pg_dump of {name} exited {rc or 'without a status'} (details in {self.b.log})")
+            shown, counts = _sections(res.stdout)
+            if every:
+                shape = self.shape(source, shown)
+                _write(os.path.join(d, "shape.json"), json.dumps(shape, indent=1) + "\n")
+                schemas = shape["schemas"]
+            else:
+                schemas = list(source.schemas)
+            # a good dump waits for the pull (PULL_TIMEOUT at most); a failed one is reported at once, the
+            # pull left to end on its own (it changes nothing but the host's images)
+            ready.join()
         _write(os.path.join(d, "row-counts.txt"), counts)
         _write(os.path.join(d, "server-version-num.txt"), num + "\n")
         self.progress(f"{name} dumped ({', '.join(schemas)})", t0, os.path.join(d, f"{name}.dump"))
 
     def restore_image(self, r, name: str, major: int) -> None:
         """The restore's scratch image for PostgreSQL `major` (scratch_images) pulled when the host
-        lacks it. Not having it fails nothing here (the dump is what counts): the log says so, and a
-        restore pulls it then."""
+        lacks it, in PULL_TIMEOUT at most. Not having it fails nothing here (the dump is what counts):
+        the log says so, and a restore pulls it then. Nothing escapes this thread."""
         lf = self.log.file
         try:
             image = self.b.image("scratch_images", major)
             if r.run(["docker", "image", "inspect", image], check=False).ok:
                 return
             t0 = r.now()
-            if r.run(["docker", "pull", "-q", image], stdout=lf, log=lf, check=False).ok:
+            if r.run(["docker", "pull", "-q", image], stdout=lf, log=lf, check=False, timeout=PULL_TIMEOUT).ok:
                 self.progress(f"{name}: the restore's image for PostgreSQL {major} pulled", t0)
                 return
             why = f"{image} could not be pulled"
-        except ValueError as e:
-            why = str(e)
         except _Cancelled:
             return
-        self.log.log(f"note: {name}: no restore image for PostgreSQL {major} on this host ({why}): a restore will pull it")
+        except subprocess.TimeoutExpired:
+            why = f"not pulled within {PULL_TIMEOUT} s"
+        except Exception as e:  # the backup goes on whatever this thread meets
+            why = str(e) or type(e).__name__
+        try:
+            self.log.log(f"note: {name}: no restore image for PostgreSQL {major} on this host ({why}): a restore "
+                         "will pull it")
+        except Exception:  # the log itself failing (a full disk): the backup reports that on its own
+            pass
 
     def shape(self, source: Source, text: str) -> dict:
         """DB_SHAPE's lines -> the schemas dumped (less exclude_schemas), roles and extensions. A schema

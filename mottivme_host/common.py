@@ -180,7 +180,7 @@ class Laps:
         return took
 
     def lines(self) -> list[str]:
-        return [f"  {label:<38} {took:7.1f} s" for label, took in self.rows]
+        return [f"  {label:<46} {took:7.1f} s" for label, took in self.rows]
 
 
 def ignore_interrupts() -> None:

@@ -570,13 +570,20 @@ class _Restore:
                 good = False
         return good
 
-    def wait_until(self, tries: int, argv: list[str], every: float = 1) -> bool:
-        """Runs `argv` every `every` seconds until it succeeds, at most `tries` times."""
-        for _ in range(tries):
-            if self.r.run(argv, check=False).ok:
-                return True
-            self.r.sleep(every)
-        return False
+    def postgres_ready(self, box: str, user: str, what: str, so: str) -> None:
+        """Until the throwaway PostgreSQL `box` accepts connections: a minute, asked every 0.25 s (one
+        that stopped is not waited for). Else its last lines to the log, and the restore fails naming
+        `what` (and `so`: what that means)."""
+        for _ in range(240):
+            res = self.r.run(["docker", "exec", box, "pg_isready", "-U", user, "-h", "127.0.0.1"], check=False)
+            if res.ok:
+                return
+            if "is not running" in res.stderr:
+                break
+            self.r.sleep(0.25)
+        logs = self.r.run(["docker", "logs", "--tail", "30", box], check=False)
+        self.log.log(f"{what}: its last lines:\n{logs.stdout}{logs.stderr}")
+        self.fail(f"{what} did not start: its last lines are in {self.b.log}; {so}")
 
     def dump_path(self, source: str) -> str:
         """The source's dump file (its path as the manifest names it: a verified file)."""
@@ -605,7 +612,7 @@ class _Restore:
         self.run_(["docker", "run", "-d", "--name", pg, "--network", net, "--network-alias", "db",
                    "-e", "POSTGRES_PASSWORD=drill", "-e", f"POSTGRES_USER={user}", "-e", f"POSTGRES_DB={db}",
                    s.postgres_image])
-        self.wait_until(60, ["docker", "exec", pg, "pg_isready", "-U", user, "-h", "127.0.0.1"])
+        self.postgres_ready(pg, user, f"the drill's PostgreSQL ({s.postgres_image})", "production untouched")
         self.laps.lap("drill: start throwaway PostgreSQL")
         with self.dump("n8n") as f:
             self.run_(["docker", "exec", "-i", pg, "pg_restore", "-U", user, "-d", db, "--no-owner",
@@ -859,7 +866,6 @@ class _Restore:
             self.take_lock()
         self.step = f"{name} tables"
         box = self.scratch(name)
-        self.laps.lap(f"{name} dump into a scratch database")
         image = self.image_for("postgres_images", name)
         try:
             access = Access(src.url, s.run_dir, name)
@@ -1104,9 +1110,8 @@ class _Restore:
         self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", box], check=False))
         self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
                    "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro", image])
-        if not self.wait_until(240, ["docker", "exec", box, "pg_isready", "-U", "postgres", "-h", "127.0.0.1"], 0.25):
-            self.fail(f"{name}: the scratch PostgreSQL ({box}) did not accept connections in 60 s: see `docker logs "
-                      f"{box}`")
+        self.postgres_ready(box, "postgres", f"{name}: the scratch PostgreSQL ({image})",
+                            f"nothing of {name} was restored")
         self.laps.lap(f"{name}: start a scratch PostgreSQL")
         have, _, _ = self.prepare(name, ["docker", "exec", "-i", box, "psql", "-U", "postgres"])
         listing, _, _ = self.restore_list(name, have, None, "scratch", box=box)

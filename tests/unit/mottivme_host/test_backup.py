@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import threading
 import time
 
@@ -434,17 +435,22 @@ def test_a_missing_pg_dump_image_is_pulled(s, fake, capsys):
 def test_the_restores_image_for_the_dumped_major_is_pulled_while_the_dump_runs(s, fake, capsys):
     """The image a restore checks the dump in (scratch_images, of the major the dump was made of) is on
     the host after a backup: a restore starts it without the registry. Pulled beside the dump."""
-    dumping, met = threading.Event(), []
+    dumping, pulling, met = threading.Event(), threading.Event(), {}
 
-    def dump(argv, kw):
+    def dump(argv, kw):  # each waits (5 s at most) for the other to have begun: both see it only at once
         dumping.set()
+        met["dump saw the pull"] = pulling.wait(5)
         return session(argv, kw, SUPA_DUMP, SUPA_COUNTS)
 
+    def pull(argv, kw):
+        pulling.set()
+        met["pull saw the dump"] = dumping.wait(5)
+
     fake.on("docker image inspect pgvector/pgvector:pg15", rc=1)
-    fake.on("docker pull -q pgvector/pgvector:pg15", call=lambda *_: met.append(dumping.wait(5)))
+    fake.on("docker pull -q pgvector/pgvector:pg15", call=pull)
     fake.on(DB_DUMP, call=dump)
     assert backup(s, fake) == 0
-    assert met == [True]  # the pull saw the dump begin: both at once
+    assert met == {"dump saw the pull": True, "pull saw the dump": True}
     assert "backup ok: snapshot" in capsys.readouterr().out
     assert "supabase: the restore's image for PostgreSQL 15 pulled" in log_of(s)
 
@@ -456,6 +462,39 @@ def test_a_restore_image_that_cannot_be_pulled_fails_no_backup(s, fake, capsys):
     assert "backup ok: snapshot" in capsys.readouterr().out
     assert ("note: supabase: no restore image for PostgreSQL 15 on this host (pgvector/pgvector:pg15 could not be "
             "pulled): a restore will pull it") in log_of(s)
+
+
+@pytest.mark.parametrize("trouble,why", [
+    (subprocess.TimeoutExpired(["docker", "pull"], backup_mod.PULL_TIMEOUT), "not pulled within 300 s"),
+    (OSError(28, "No space left on device"), "[Errno 28] No space left on device")])
+def test_whatever_the_pull_meets_the_backup_goes_on_and_the_log_says_it(s, fake, capsys, trouble, why):
+    def pull(argv, kw):
+        raise trouble
+
+    fake.on("docker image inspect pgvector/pgvector:pg15", rc=1)
+    fake.on("docker pull -q pgvector/pgvector:pg15", call=pull)
+    assert backup(s, fake) == 0
+    assert "backup ok: snapshot" in capsys.readouterr().out
+    assert (f"note: supabase: no restore image for PostgreSQL 15 on this host ({why}): a restore will pull it"
+            in log_of(s))
+
+
+def test_a_failed_dump_is_reported_without_waiting_for_the_pull(s, fake, capsys):
+    release, ended = threading.Event(), threading.Event()
+
+    def pull(argv, kw):
+        release.wait(10)
+        ended.set()
+
+    fake.on("docker image inspect pgvector/pgvector:pg15", rc=1)
+    fake.on("docker pull -q pgvector/pgvector:pg15", call=pull)
+    fake.on(DB_DUMP, call=lambda argv, kw: session(argv, kw, b"", "", rc=1))
+    try:
+        assert backup(s, fake) == 1
+        assert not ended.is_set()  # reported while the pull still ran
+        assert "FAILED supabase dump: pg_dump of supabase exited 1" in capsys.readouterr().err
+    finally:
+        release.set()
 
 
 def test_a_restore_image_already_there_is_not_pulled(s, fake, capsys):

@@ -946,16 +946,34 @@ def test_source_supabase_alone_never_touches_n8n(host, capsys):
     assert sum("pg_restore -l" in c for c in host.fake.commands()) == 1
 
 
-def test_a_scratch_postgresql_that_never_starts_is_named_and_removed(host, capsys):
-    host.fake.on("pg_isready", rc=2)
+@pytest.mark.parametrize("isready,asked", [
+    (dict(rc=2, stderr="127.0.0.1:5432 - no response\n"), 240),  # a minute, every 0.25 s
+    (dict(rc=1, stderr="Error response from daemon: container 1f2e is not running\n"), 1)])  # it stopped
+def test_a_scratch_postgresql_that_never_starts_is_named_with_its_last_lines_and_removed(host, capsys, isready,
+                                                                                        asked):
+    host.fake.on("pg_isready", **isready)
+    host.fake.on("docker logs --tail 30", stdout="FATAL:  could not create shared memory segment\n")
     assert restore(host, "--source", "supabase") == 1
     box = f"n8n-restore-scratch-{os.getpid()}-supabase"
     err = capsys.readouterr().err
-    assert (f"supabase: the scratch PostgreSQL ({box}) did not accept connections in 60 s: see `docker logs {box}`"
-            in err)
-    assert len(host.fake.sleeps) == 240 and set(host.fake.sleeps) == {0.25}  # asked every 0.25 s for 60 s
+    assert ("supabase: the scratch PostgreSQL (pgvector/pgvector:pg15) did not start: its last lines are in "
+            f"{host.log}; nothing of supabase was restored") in err
+    assert "FATAL:  could not create shared memory segment" in host.logtext()  # kept before the box goes
+    assert sum("pg_isready" in c for c in host.fake.commands()) == asked
+    assert set(host.fake.sleeps) <= {0.25}
     assert not host.fake.ran(f"docker exec -i {box} psql")  # nothing sent to it
-    assert host.fake.ran(f"docker rm -f -v {box}")
+    assert host.fake.index("docker logs --tail 30") < host.fake.index(f"docker rm -f -v {box}")
+
+
+def test_a_drill_whose_postgresql_never_starts_fails_naming_it(host, capsys):
+    pg = f"n8n-drill-pg-{os.getpid()}"
+    host.fake.on(f"docker exec {pg} pg_isready", rc=1, stderr=f"Error response from daemon: container {pg} is not running\n")
+    assert restore(host, "--drill") == 1
+    err = capsys.readouterr().err
+    assert re.search(rf"the drill's PostgreSQL \(\S+\) did not start: its last lines are in {re.escape(str(host.log))}; "
+                     "production untouched", err), err
+    assert not host.fake.ran(f"docker exec -i {pg} pg_restore")
+    assert host.fake.ran(f"docker rm -f -v n8n-drill-n8n-{os.getpid()} {pg}")
 
 
 def lock_held(host) -> bool:
@@ -1069,6 +1087,10 @@ def test_one_named_database_over_its_target_and_the_others_untouched(host, capsy
     assert any(a.endswith("analytics/analytics.dump:/tmp/restore.dump:ro")
                for c in host.fake.calls if "--clean" in c.cmd for a in c.argv)
     assert not host.fake.ran("n8n-restore-scratch")
+    # the dump's list, read from the file (mounted read-only, no network) in a container of its own
+    [listed] = [c for c in host.fake.calls if "pg_restore -l" in c.cmd]
+    assert re.fullmatch(r"docker run --rm --network none -v \S+/analytics/analytics\.dump:/tmp/restore\.dump:ro "
+                        r"\S+ pg_restore -l /tmp/restore\.dump", listed.cmd), listed.cmd
     assert host.fake.index("n8n-backup --tag pre-restore --no-offsite") < host.fake.index("--clean --if-exists")
     assert live_stack_commands(host.fake) == ["docker compose -p n8n ps -q postgres"]
     assert "an4lytics" not in " ".join(cmds(host.fake)) + host.logtext()
