@@ -64,7 +64,8 @@ def detection(repeat: int, interval: float, threshold_s: float) -> list[float]:
 def throughput(n: int) -> tuple[float, float]:
     """(HTTP checks per second, whole rounds per second) with n checks."""
     with tempfile.TemporaryDirectory() as tmp, Service() as svc:
-        cfg = config.parse({"db": f"{tmp}/s.sqlite", "www_dir": f"{tmp}/www",
+        # UTC days: the history below is counted by SQLite's date(), which is UTC's
+        cfg = config.parse({"db": f"{tmp}/s.sqlite", "www_dir": f"{tmp}/www", "timezone": "UTC",
                             "channels": {"whatsapp": {"apprise": ""}, "email": {"apprise": ""}, "phone": {"apprise": ""}},
                             "checks": [{"name": f"c{i}", "type": "http", "url": svc.url(f"/{i}"), "timeout_seconds": 10}
                                        for i in range(n)]})
@@ -101,7 +102,7 @@ def page(services: int, days: int) -> tuple[float, int]:
                              SELECT check_name, date(ts, 'unixepoch'), count(*), sum(ok), 0 FROM results
                              GROUP BY 1, 2""")
             for i in range(services):
-                store.record_result(f"svc-{i}", now, checks.Result(True, 20, ""))
+                store.record_result(f"svc-{i}", now, checks.Result(True, 20, ""), tz=cfg.tz)
             t0 = time.perf_counter()
             statuspage.write(cfg, store, now)
             return time.perf_counter() - t0, len(rows)

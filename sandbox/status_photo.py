@@ -55,7 +55,7 @@ def sample(www: Path, db: Path) -> None:
         for t in range(NOW - 30 * DAY, NOW + 1, STEP):
             for name, ms in base.items():
                 down = next((why for start, length, why in outages.get(name, []) if start <= t < start + length), "")
-                store.record_result(name, t, Result(not down, int(ms * (0.7 + 0.8 * rnd.random())), down))
+                store.record_result(name, t, Result(not down, int(ms * (0.7 + 0.8 * rnd.random())), down), tz=cfg.tz)
         incident = store.create_incident("n8n", NOW - 12 * DAY + 3 * 3600, "HTTP 502")
         store.update_incident(incident.id, recovered=NOW - 12 * DAY + 5 * 3600, resolved=NOW - 12 * DAY + 5 * 3600)
         store.create_incident("railway", NOW - 40 * 60, "HTTP 503")
