@@ -29,6 +29,10 @@ ECHO_NODE = """class MottivmeEcho {
 }
 module.exports = {MottivmeEcho};
 """
+# the same node as a community package, installed where n8n installs them (~/.n8n/nodes/node_modules;
+# n8n loads every n8n-nodes-* package there): its type n8n-nodes-mottivme.mottivmeEcho
+COMMUNITY_PACKAGE = {"name": "n8n-nodes-mottivme", "version": "0.1.0",
+                     "n8n": {"n8nNodesApiVersion": 1, "nodes": ["MottivmeEcho.node.js"]}}
 
 
 def webhook_to(name: str, method: str, path: str, node: dict, **webhook) -> dict:
@@ -89,7 +93,8 @@ def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp
 
     n8n's files come back with it: a file a workflow stored (in its execution's binary data, on
     n8n's volume, and on disk where workflows may write, the files volume) is served byte for byte
-    after the rebuild, and a custom node placed in ~/.n8n/custom is loaded."""
+    after the rebuild, and a custom node placed in ~/.n8n/custom and a community package installed
+    in ~/.n8n/nodes are loaded."""
     n8n = N8nClient(n8n_server.url)
     api = n8n_api(n8n, secrets_of(sbx))
     upload = os.urandom(150_000)
@@ -113,6 +118,11 @@ def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp
     assert n8n.raw("GET", f"rest/binary-data?id={binary_id}&action=download") == (200, upload)
     n8n_server.sh("mottivme-host compose exec -T n8n sh -c 'mkdir -p ~/.n8n/custom && "
                   f"cat > ~/.n8n/custom/MottivmeEcho.node.js' <<'EOF'\n{ECHO_NODE}EOF")
+    package = "~/.n8n/nodes/node_modules/n8n-nodes-mottivme"
+    n8n_server.sh(f"mottivme-host compose exec -T n8n sh -c 'mkdir -p {package} && cat > {package}/package.json' "
+                  f"<<'EOF'\n{json.dumps(COMMUNITY_PACKAGE)}\nEOF")
+    n8n_server.sh(f"mottivme-host compose exec -T n8n sh -c 'cat > {package}/MottivmeEcho.node.js' "
+                  f"<<'EOF'\n{ECHO_NODE.replace('custom node', 'community package')}EOF")
 
     dr_drill(sandbox_env, tmp_path, n8n_server)
 
@@ -123,6 +133,9 @@ def test_dr_drill_passes_and_writes_its_report(sbx, sandbox_env, n8n_server, tmp
     create_active(n8n, api, webhook_to("itest custom node", "GET", "itest-echo", {
         "type": "CUSTOM.mottivmeEcho", "typeVersion": 1, "parameters": {}}))
     assert json.loads(webhook(n8n, "GET", "itest-echo")) == {"echo": "mottivme custom node loaded"}
+    create_active(n8n, api, webhook_to("itest community package", "GET", "itest-package", {
+        "type": "n8n-nodes-mottivme.mottivmeEcho", "typeVersion": 1, "parameters": {}}))
+    assert json.loads(webhook(n8n, "GET", "itest-package")) == {"echo": "mottivme community package loaded"}
 
 
 def test_dr_drill_refuses_production(sandbox_env):
