@@ -129,7 +129,8 @@ def test_queued_executions_survive_a_worker_server_being_drained(api, ouro, n8n_
 
 def test_waiting_executions_are_reported_and_one_a_stopping_worker_took_is_not_lost(api, ouro, n8n_server, monitor):
     """Queue mode: the n8n server reports how many executions wait in Redis for a worker (SOP 05:
-    time for more workers), read from the real queue, and the monitor has a check for it. And an
+    time for more workers), read from the real queue, and the monitor has a check for it; the worker
+    servers' disk, memory and CPU reports reach it as every managed server's do. And an
     execution a stopping worker took from Redis in the instant it stopped (in the active list, no
     lock, never started: what n8n's SIGTERM leaves when a job arrives as it closes its blocking
     call; n8n would drop it 30-60 s later) is put back in the queue by the queue guard and runs,
@@ -148,9 +149,14 @@ def test_waiting_executions_are_reported_and_one_a_stopping_worker_took_is_not_l
             assert n8n.request("GET", f"webhook/{QUEUED}")[0] == 200
         assert "queue 3 waiting" in n8n_server.sh("mottivme-report-disk --print")
         n8n_server.sh("mottivme-report-disk")
+        for w in ouro:  # the worker servers report their disk, memory and CPU as every managed server does
+            w.sh("mottivme-report-disk; sleep 1; mottivme-report-disk")  # the first has no CPU sample to compare
         monitor.sh("mottivme-monitor run")
-        queue = next(s for s in monitor_status(monitor)["services"] if s["name"] == f"queue-{n8n_server.name}")
+        services = {s["name"]: s for s in monitor_status(monitor)["services"]}
+        queue = services[f"queue-{n8n_server.name}"]
         assert (queue["state"], queue["reason"]) == ("up", ""), queue  # pinged (not "no ping yet"), 3 <= 100
+        for check in (f"{kind}-{w.name}" for w in ouro for kind in ("disk", "memory", "cpu")):
+            assert (services[check]["state"], services[check]["reason"]) == ("up", ""), services[check]
         assert n8n.request("GET", f"webhook/{QUEUED}")[0] == 200  # a fourth
         # the stopping worker's race, exactly: a blocking fetch whose caller is gone
         job = redis_cli(n8n_server, "BRPOPLPUSH bull:jobs:wait bull:jobs:active 5")
