@@ -61,7 +61,13 @@ def test_backup_restore_roundtrip_gives_identical_data(n8n_server, supabase_host
     assert "crm|leads_id_seq|1000600" in shape["sequences"] and "vector|extensions" in shape["extensions"]
     assert shape["realtime"] == ["supabase_realtime|crm|leads"]
 
+    # the restore's image for Supabase's major (17 here) taken off the server, as one that never had it
+    scratch = json.loads(n8n_server.sh("cat /etc/mottivme/host.json"))["backup"]["scratch_images"]["17"]
+    n8n_server.sh(f"docker rmi {scratch} >/dev/null 2>&1 || true")
+    assert n8n_server.sh(f"docker image inspect {scratch} >/dev/null 2>&1 || echo absent").strip() == "absent"
     snap, out = backup_now(sandbox_env)
+    # the backup pulled it beside the dump: a restore starts it without the registry
+    assert n8n_server.sh(f"docker image inspect -f ok {scratch}").strip() == "ok"
     # every schema that holds the project's data, named in the summary (Supabase's own left out)
     assert "4 workflows, 1 credentials" in out and "off-host: rest:" in out
     assert re.search(r"supabase: 10 tables, [0-9]+ rows in auth, crm, public, storage", out)
@@ -146,8 +152,8 @@ def test_a_restore_over_supabase_that_fails_part_way_leaves_every_row_as_it_was(
 def test_one_table_restored_beside_then_over_while_the_other_tables_keep_later_writes(n8n_server, supabase_host,
                                                                                       sandbox_env):
     """SOP 05's data loss: half of one table's rows deleted after the backup. Its rows come back
-    beside it first (a look before deciding), then over it; a write to another table after the
-    backup stays."""
+    beside it first (a look before deciding; with them every table of the schema crm, by
+    schema=), then over it; a write to another table after the backup stays."""
     def count(table: str) -> int:
         return int(supabase_host.sh(f"echo 'select count(*) from {table}' | {SUPABASE_PSQL}").strip())
 
@@ -159,12 +165,17 @@ def test_one_table_restored_beside_then_over_while_the_other_tables_keep_later_w
     assert 0 < half < int(backed_up[0])
     restore = ["-y", "inventory.py", "runbooks/restore.py", "--data", f"snapshot={snap}", "--data", "sources=supabase",
                "--data", "table=public.conversation_history"]
-    r = run_pyinfra(restore, sandbox_env)
+    r = run_pyinfra([*restore, "--data", "schema=crm"], sandbox_env)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
     assert (f"supabase public.conversation_history: {half} rows live; snapshot {snap}'s {backed_up[0]} rows restored "
             f"beside it as public.conversation_history_restored_{snap}; the live table untouched") in out
     assert count("conversation_history") == half and count(f"conversation_history_restored_{snap}") == int(backed_up[0])
+    leads = count("crm.leads")
+    assert (f"supabase crm.leads: {leads} rows live; snapshot {snap}'s {leads} rows restored beside it as "
+            f"crm.leads_restored_{snap}; the live table untouched") in out
+    assert count(f"crm.leads_restored_{snap}") == leads and "2 table(s) of supabase restored beside" in out
+    supabase_host.sh(f"echo 'drop table crm.leads_restored_{snap}' | {SUPABASE_PSQL}")
 
     r = run_pyinfra([*restore, "--data", "over=yes", "--data", "confirm_overwrite=yes", "--data", "safety_snapshot=no"],
                     sandbox_env)
