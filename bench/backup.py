@@ -4,8 +4,9 @@
 
 - backup time (n8n-backup, local repository) vs raw `pg_dump -Fc` of the same databases (n8n's and
   Supabase's, one after the other), same run; n8n's files (--files-mb of binary data in its
-  volume) archived within it vs a raw tar of the volume;
-- bytes a second backup adds after a small change, as % of the first;
+  volume) archived within it vs a raw tar of the volume; the pull of the restore's image for the
+  Supabase major (once per major, beside the dump) within it;
+- bytes a second backup adds after a small change, as % of the first, and its time vs the raw dumps;
 - restore of the Supabase source (`n8n-restore --source supabase`: into a scratch database,
   checked) vs a raw `pg_restore -j` of the same dump into the same kind of scratch database, and
   its phases; n8n's source restored to ready (`--source n8n`) beside it;
@@ -96,6 +97,9 @@ def main() -> None:
         size1 = repo_bytes()
         archived = sh("grep 'n8n files archived' /var/log/n8n-backup.log | tail -n 1")
         files_s = float(re.search(r", ([0-9.]+) s\)", archived).group(1))
+        # the first backup of a major version also pulls the restore's image of it, beside the dump
+        pulled = sh("grep \"the restore's image for PostgreSQL\" /var/log/n8n-backup.log | tail -n 1 || true")
+        pull_s = float(m.group(1)) if (m := re.search(r"pulled \(([0-9.]+) s\)", pulled)) else 0.0
         seed.ssh(sbx, hosts["supabase"], "docker exec -i supabase-db psql -U postgres -q",
                  "insert into agent_metrics (agent, metric, value) select 'bench', 'x', g from generate_series(1, 1000) g;")
         backup2, _ = timed(lambda: sh("n8n-backup --no-offsite"))
@@ -141,9 +145,13 @@ def main() -> None:
     raw = raw_dump + raw_n8n
     print(f"| backup (n8n-backup, first) | {backup1:.1f} s | raw pg_dump -Fc of both databases {raw:.1f} s "
           f"(Supabase {raw_dump:.1f} s, n8n {raw_n8n:.1f} s) | {backup1 / raw:.2f} |")
+    print(f"| the restore's image pulled, within the first backup (beside the Supabase dump; once per major) "
+          f"| {pull_s:.1f} s | | |")
     print(f"| n8n files ({a.files_mb} MB) archived, within the backup (beside the Supabase dump) | {files_s:.1f} s "
           f"| raw tar of the volume {raw_tar:.1f} s | {files_s / raw_tar:.2f} |")
     print(f"| second backup after 1000 new rows | {backup2:.1f} s, +{added / 1e6:.1f} MB | first {size1 / 1e6:.1f} MB | {100 * added / size1:.1f} % |")
+    print(f"| the same against the raw dumps | {backup2:.1f} s | raw pg_dump -Fc of both databases {raw:.1f} s "
+          f"| {backup2 / raw:.2f} |")
     print(f"| restore of the Supabase source (scratch database, counts checked) | {restore_supabase:.1f} s "
           f"| raw pg_restore -j {JOBS} into a scratch database {raw_restore:.1f} s | {restore_supabase / raw_restore:.2f} |")
     print(f"| the same, against an all-or-nothing raw restore | {restore_supabase:.1f} s "
