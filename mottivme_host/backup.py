@@ -485,9 +485,8 @@ class _Backup:
                 image = self.b.image("postgres_images", major)
             except ValueError as e:
                 self.fail(f"no pg_dump for PostgreSQL {major}: {e}")
-            if not r.run(["docker", "image", "inspect", image], check=False).ok:
-                if not r.run(["docker", "pull", "-q", image], stdout=lf, log=lf, check=False).ok:
-                    self.fail(f"no pg_dump for PostgreSQL {major}: image {image} not available")
+            if not _image_on_host(r, image, lf):
+                self.fail(f"no pg_dump for PostgreSQL {major}: image {image} not available")
             # the image a restore checks this dump in, on the host before it is needed: a restore
             # (perhaps with the registry out of reach) then starts it at once; pulled while the dump runs
             ready = threading.Thread(target=self.restore_image, args=(r, name, major), name=f"{name} restore image",
@@ -530,12 +529,11 @@ class _Backup:
         the log says so, and a restore pulls it then. Nothing escapes this thread."""
         lf = self.log.file
         try:
-            image = self.b.image("scratch_images", major)
-            if r.run(["docker", "image", "inspect", image], check=False).ok:
-                return
-            t0 = r.now()
-            if r.run(["docker", "pull", "-q", image], stdout=lf, log=lf, check=False, timeout=PULL_TIMEOUT).ok:
+            image, t0 = self.b.image("scratch_images", major), r.now()
+            got = _image_on_host(r, image, lf, PULL_TIMEOUT)
+            if got == "pulled":
                 self.progress(f"{name}: the restore's image for PostgreSQL {major} pulled", t0)
+            if got:
                 return
             why = f"{image} could not be pulled"
         except _Cancelled:
@@ -686,6 +684,14 @@ def _sections(text: str) -> tuple[str, str]:
     """session_sql's output: (the shape's lines, the counts' lines)."""
     shape, _, counts = text.partition("==counts\n")
     return shape.partition("==shape\n")[2], counts
+
+
+def _image_on_host(r, image: str, log, timeout: float | None = None) -> str:
+    """"here" (the host has `image`), "pulled" (it has now), or "" (it could not be pulled; the
+    registry's answer in `log`)."""
+    if r.run(["docker", "image", "inspect", image], check=False).ok:
+        return "here"
+    return "pulled" if r.run(["docker", "pull", "-q", image], stdout=log, log=log, check=False, timeout=timeout).ok else ""
 
 
 def _text(path: str) -> str | None:
