@@ -24,6 +24,9 @@ after the execution went back would run it twice), and still ends well before Bu
 check (every 30 s) would drop it. An execution that was started (a worker died while running
 it) is never put back: running it twice could do its work twice.
 
+It also resumes n8n's queue when a worker's restart held it (queue_hold.py) and died before
+resuming it, once the holder's deadline has passed.
+
 Redis is reached through the stack's redis container (`compose exec -T redis redis-cli`, one
 session kept open): the password stays in that container's environment. Each execution put back
 is one line on stdout (the journal: `journalctl -u mottivme-queue-guard`).
@@ -32,21 +35,16 @@ is one line on stdout (the journal: `journalctl -u mottivme-queue-guard`).
 from __future__ import annotations
 
 import json
-import os
-import select
-import signal
-import subprocess
-import time
-import uuid
 
+from . import queue_hold
 from .common import Fail, out_line, stderr_line
+from .redisconn import RedisCli, RedisDown, quoted  # noqa: F401 (quoted: the tests' name for it)
 from .run import Runner
 from .settings import Settings
-from .stack import BULL_QUEUE, REDIS_CLI
+from .stack import BULL_QUEUE
 
 PROG = "mottivme-host queue-guard"
 KEYS = [BULL_QUEUE + k for k in ("active", "wait", "paused", "meta-paused", "stalled")]
-REPLY_TIMEOUT = 10  # seconds for Redis to answer one check
 # KEYS: active, wait, paused, meta-paused, stalled; ARGV[1]: the queue's key prefix, ARGV[2..]: the
 # executions (Bull job ids) to put back if they still have no lock and were never started.
 # (No double quote, no backslash: it travels as one quoted argument of redis-cli's line.)
@@ -87,80 +85,6 @@ def add_arguments(p) -> None:
                         "(default 15; keep grace + interval well under Bull's stalled check, 30 s)")
 
 
-class RedisDown(Exception):
-    """Redis (or its container, or Docker) does not answer."""
-
-
-def quoted(arg: str) -> str:
-    """One argument of a redis-cli line (its parser reads "..." with \\n and \\" escapes)."""
-    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-class RedisCli:
-    """One redis-cli session in the stack's redis container, commands on its stdin one line each.
-    Each command is followed by `ECHO <marker>`: its answer is the lines before the marker's."""
-
-    def __init__(self, s: Settings):
-        self.s = s
-        self.proc: subprocess.Popen | None = None
-        self.buf = b""
-
-    def _start(self) -> subprocess.Popen:
-        argv = [*self.s.compose, *REDIS_CLI]
-        try:
-            # a session of its own: close() ends compose and the docker exec under it together
-            return subprocess.Popen(argv, cwd=self.s.stack_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
-        except OSError as e:
-            raise RedisDown(f"cannot run `{' '.join(argv[:3])} ... exec redis`: {e}") from None
-
-    def close(self) -> None:
-        if self.proc:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-            for pipe in (self.proc.stdin, self.proc.stdout):
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
-        self.proc, self.buf = None, b""
-
-    def _line(self, deadline: float) -> str:
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([self.proc.stdout], [], [], max(left, 0))
-            if not ready:
-                raise RedisDown(f"no answer from Redis in {REPLY_TIMEOUT} s")
-            chunk = os.read(self.proc.stdout.fileno(), 65536)
-            if not chunk:
-                raise RedisDown("the redis-cli session ended (is the stack's redis running? mottivme-host compose ps)")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode(errors="replace")
-
-    def call(self, *args: str) -> str:
-        if self.proc is None:
-            self.proc = self._start()
-        marker = f"mottivme-{uuid.uuid4().hex}"
-        try:
-            self.proc.stdin.write((" ".join(quoted(a) for a in args) + f"\nECHO {marker}\n").encode())
-            self.proc.stdin.flush()
-            deadline, lines = time.monotonic() + REPLY_TIMEOUT, []
-            while (line := self._line(deadline)) != marker:
-                lines.append(line)
-        except OSError as e:  # the session ended under us (Redis's container stopped, say)
-            self.close()
-            raise RedisDown(f"the redis-cli session ended ({e.strerror or e}; is the stack's redis running? "
-                            "mottivme-host compose ps)") from None
-        except RedisDown:
-            self.close()
-            raise
-        return "\n".join(lines).strip()
-
-
 class Guard:
     """The checks, apart from how Redis is reached (`redis.call(*args) -> str`) and the clock."""
 
@@ -184,6 +108,9 @@ class Guard:
         for job, execution in moved:
             out_line(f"execution {execution} (queue job {job}) put back in the queue: a stopping worker "
                      "had taken it but never started it")
+        if queue_hold.release_expired(self.redis):
+            out_line(f"n8n's queue resumed: the restart that held it (queue_hold.py) left it paused for more "
+                     f"than {queue_hold.HOLD_SECONDS} s")
         return moved
 
 

@@ -7,6 +7,8 @@ healthy before the next, so executions go on), then the main process, waiting fo
 /healthz/readiness through Caddy and saying how long n8n did not answer. If something is not
 ready in time, print the last log lines of the failing container and exit 1.
 
+A worker is stopped with n8n's queue held still for the moment of the signal (queue_hold.py: an
+execution it fetched just before would be lost otherwise), then waits for its running executions.
 A webhook processor is drained first: inside its own network namespace new connections to n8n's
 port are refused (Caddy sends the request to another processor: a refused connection is always
 retried), and the restart waits until the requests in flight have finished. A stopping n8n
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import threading
+import time
 
+from . import queue_hold, redisconn
 from .common import Fail, out_line, stderr_line
 from .run import Runner
 from .settings import Settings
@@ -38,6 +42,9 @@ DRAIN_INTERVAL = 0.2  # seconds between two counts of the requests in flight
 PROBE_INTERVAL = 0.2  # seconds between two readiness probes during the main process's restart
 PROBE_TIMEOUT = 2  # curl -m of one probe
 LOG_LINES = 25
+SIGNALLED = "Received SIGTERM"  # what n8n logs (info) when the signal reaches it: it stops fetching executions
+SIGNAL_WAIT = 10  # seconds the queue stays held at most, waiting for that line
+SIGNAL_MARGIN = 0.5  # seconds after it: n8n's own pause of its fetching is done
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,8 +57,13 @@ def main(ns, s: Settings, runner: Runner) -> int:
     st = Stack(s, runner)
     for service in s.pooled:  # a rule left by a run that was killed outright (SIGKILL, a reboot of the CLI's host)
         _undrain(st, runner, service)
-    for service in [x for x in s.services if x != "n8n"]:
-        _restart_one(st, runner, service, timeout)
+    redis = redisconn.connect(s)
+    try:
+        for service in [x for x in s.services if x != "n8n"]:
+            _restart_one(st, runner, service, timeout, redis)
+    finally:
+        if redis is not None:
+            redis.close()
     if "n8n" in s.services:
         _restart_main(st, runner, timeout)
     return 0
@@ -139,16 +151,64 @@ def _undrain(st: Stack, runner: Runner, service: str) -> None:
                     f"table inet {DRAIN_TABLE}` failed; run it by hand")
 
 
-def _restart_one(st: Stack, runner: Runner, service: str, timeout: int) -> None:
+def _signalled(st: Stack, runner: Runner, cid: str, since: str) -> bool:
+    """Wait (up to SIGNAL_WAIT s) until the container's log since `since` says n8n got the signal."""
+    t = runner.now()
+    while runner.now() - t < SIGNAL_WAIT:
+        r = runner.run(["docker", "logs", "--since", since, cid], check=False)
+        if SIGNALLED in r.stdout + r.stderr:
+            runner.sleep(SIGNAL_MARGIN)
+            return True
+        runner.sleep(DRAIN_INTERVAL)
+    return False
+
+
+def _restart_held(st: Stack, runner: Runner, service: str, redis) -> None:
+    """A worker's restart with the queue held until it got the signal (queue_hold.py): the restart
+    runs beside (a worker with running executions takes its time to stop: the queue is not held
+    for that)."""
+    args = ("-t", str(st.s.drain_seconds + 30), service)
+    running = redis is not None and _inspect(st, runner, service, "{{.State.Running}}") == "true"
+    cid = st.container_id(service) if running else ""
+    if not cid:  # no queue here, or nothing running to stop: nothing to hold the queue for
+        _restart(st, *args)
+        return
+    since, failed = f"{time.time():.3f}", []
+
+    def restart():
+        try:
+            _restart(st, *args)
+        except Fail as e:
+            failed.append(e)
+
+    beside = threading.Thread(target=restart, name=f"restart {service}", daemon=True)
+    t = runner.now()
+    with queue_hold.hold(redis, runner, service, PROG) as held:
+        beside.start()
+        if held and not _signalled(st, runner, cid, since):
+            stderr_line(f"{PROG}: WARNING {service} did not log \"{SIGNALLED}\" in {SIGNAL_WAIT}s: "
+                        "n8n's queue resumed all the same")
+    if held:
+        out_line(f"{service}: n8n's queue held {runner.now() - t:.1f}s while it was told to stop "
+                 "(an execution it had just taken is not lost)")
+    beside.join()
+    if failed:
+        raise failed[0]
+
+
+def _restart_one(st: Stack, runner: Runner, service: str, timeout: int, redis=None) -> None:
     """A worker or webhook processor: a processor behind Caddy is drained first (`_drain`); a
-    worker drains itself (stop timeout = drain + 30 s); then it must be healthy again (its compose
-    health check) within `timeout` seconds of the restart's start."""
+    worker drains itself (stop timeout = drain + 30 s) and is stopped with the queue held
+    (`_restart_held`); then it must be healthy again (its compose health check) within `timeout`
+    seconds of the restart's start."""
     t = runner.now()
     pooled = service in st.s.pooled
     try:
         if pooled:
             _drain(st, runner, service)
-        _restart(st, "-t", str(st.s.drain_seconds + 30), service)
+            _restart(st, "-t", str(st.s.drain_seconds + 30), service)
+        else:
+            _restart_held(st, runner, service, redis)
     finally:  # also when cut short (Ctrl-C, a lost session): the rule never outlives the run
         if pooled:
             _undrain(st, runner, service)

@@ -149,6 +149,11 @@ class Settings:
     # the services Caddy spreads requests over (the webhook processors): n8n-restart drains each
     # (no new connection reaches it, the requests in flight finish) before restarting it
     pooled: tuple[str, ...] = ()
+    # n8n's queue (Redis) as the host programs reach it: "" (no queue: regular mode), "container"
+    # (the stack's redis container: the main server) or host:port (a worker server: the tunnel's
+    # local end; password QUEUE_BULL_REDIS_PASSWORD of the stack's .env). n8n-restart holds the
+    # queue still while a worker is told to stop (mottivme_host/queue_hold.py)
+    queue_redis: str = ""
     n8n_host: str = ""  # the public name; readiness is asked of the host's own Caddy with it
     n8n_image_repo: str = "docker.n8n.io/n8nio/n8n"
     # the task runners' compose services (external mode: one beside each n8n process that runs

@@ -24,15 +24,17 @@ SETTINGS = "/etc/mottivme/host.json"
 
 
 def stack_settings(st: settings.Stack, *, compose: str, project: str, stack_dir: str, services: list[str],
-                   n8n_host: str, pooled: list[str] = (), runners: list[str] = ()) -> dict:
+                   n8n_host: str, pooled: list[str] = (), runners: list[str] = (), queue_redis: str = "") -> dict:
     """What every host program needs to know of the stack it runs on (the main server's or a
-    worker server's: `project`, `stack_dir`; `pooled`: the services behind Caddy's pool)."""
+    worker server's: `project`, `stack_dir`; `pooled`: the services behind Caddy's pool;
+    `queue_redis`: how n8n's queue is reached, mottivme_host.settings.Settings.queue_redis)."""
     return {
         "stack_dir": stack_dir,
         "compose": [*compose.split(), "-p", project],
         "compose_project": project,
         "services": list(services),
         "pooled": list(pooled),
+        "queue_redis": queue_redis,
         "runners": list(runners),
         "runners_image_repo": st.runners_image_repo if runners else "",
         "n8n_host": n8n_host,

@@ -124,7 +124,8 @@ def host_settings(s: scaling.Scaling) -> dict:
     st, dk = settings.Stack.from_data(host.data), settings.Docker.from_data(host.data)
     return hostprograms.stack_settings(st, compose=compose_command(dk), project=st.compose_project,
                                       stack_dir=st.dir, services=s.main_services, n8n_host=n8n_host(st),
-                                      pooled=s.webhook_services, runners=runner_services(st, s))
+                                      pooled=s.webhook_services, runners=runner_services(st, s),
+                                      queue_redis="container" if s.queue_mode else "")
 
 
 def volume_owners(st: settings.Stack, project: str) -> str:

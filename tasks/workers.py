@@ -136,7 +136,8 @@ def host_settings() -> dict:
     services = s.server_services if s.queue_mode else []
     return hostprograms.stack_settings(st, compose=compose_command(), project=PROJECT, stack_dir=w.stack_dir,
                                       services=services, n8n_host=n8n_host(st),
-                                      runners=runner_services(st, s, worker_server=True) if services else [])
+                                      runners=runner_services(st, s, worker_server=True) if services else [],
+                                      queue_redis=f"127.0.0.1:{w.redis_port}" if services else "")
 
 
 @deploy("n8n workers")

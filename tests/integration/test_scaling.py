@@ -6,8 +6,10 @@ import ipaddress
 import json
 import re
 import shlex
+import threading
 import time
 import uuid
+from contextlib import ExitStack
 
 import pytest
 
@@ -17,7 +19,7 @@ from tasks import groupdata
 from tests.helpers import Server, lock_holding, monitor_status, polling, run_pyinfra, secrets_of, tcp_from
 
 RUN = uuid.uuid4().hex[:6]  # webhook paths of this run (a reused sandbox keeps older workflows)
-WHO, DRAIN, QUEUED = f"scaling-who-{RUN}", f"scaling-drain-{RUN}", f"scaling-queued-{RUN}"
+WHO, DRAIN, QUEUED, HELD = (f"scaling-{x}-{RUN}" for x in ("who", "drain", "queued", "held"))
 WORKER_CONTAINERS = "docker ps -aq --filter label=com.docker.compose.project=n8n-worker"
 SLEEP_CODE = ("const ms = Number($input.first().json.query.ms || 0);\n"
               "await new Promise(r => setTimeout(r, ms));\n"
@@ -187,6 +189,61 @@ def test_waiting_executions_are_reported_and_one_a_stopping_worker_took_is_not_l
     assert "queue 0 waiting" in n8n_server.sh("mottivme-report-disk --print")
 
 
+def hold(server: Server, script: str, *argv: str) -> str:
+    """queue_hold's PAUSE or RELEASE run by the server's host programs, Redis reached as they reach
+    it (the main server: its redis container; a worker server: the tunnel, RESP)."""
+    code = ("import sys; sys.path.insert(0, '/usr/local/lib/mottivme'); "
+            "from mottivme_host import queue_hold as q, redisconn, settings; r = redisconn.connect(settings.load()); "
+            "print(q._eval(r, getattr(q, sys.argv[1]), *sys.argv[2:])); r.close()")
+    return server.sh(shlex.join(["python3", "-c", code, script, *argv])).strip()
+
+
+def test_a_held_queue_keeps_what_arrives_and_the_guard_ends_a_pause_whose_holder_died(api, ouro, n8n_server):
+    """queue_hold's scripts in the real Redis: two restarts (a worker server's, the main server's)
+    hold the queue together, an execution arriving meanwhile waits and runs once the last one
+    lets go; a holder that died leaves a pause the queue guard ends after its deadline; a pause
+    that is not ours is neither joined nor ended."""
+    n8n, headers = api
+    webhook_workflow(n8n, headers, "itest scaling held", HELD, str(uuid.uuid4()), code=SLEEP_CODE)
+
+    def paused() -> bool:
+        return redis_cli(n8n_server, "EXISTS bull:jobs:meta-paused") == "1"
+
+    assert hold(ouro[0], "PAUSE", "itest-a", "600000") == "paused"
+    assert hold(n8n_server, "PAUSE", "itest-b", "600000") == "shared"
+    answers: list = []
+    try:
+        sent = threading.Thread(target=lambda: answers.append(n8n.request("GET", f"webhook/{HELD}")), daemon=True)
+        sent.start()
+        time.sleep(4)
+        assert paused() and not answers  # it waits in Bull's paused list, no worker can take it
+        assert redis_cli(n8n_server, "LLEN bull:jobs:paused") == "1"
+        assert hold(n8n_server, "RELEASE", "itest-a") == "held"  # itest-b still holds it
+        assert paused()
+        assert hold(ouro[0], "RELEASE", "itest-b") == "resumed"
+        sent.join(60)
+        assert answers and answers[0][0] == 200 and "execution" in answers[0][1], answers
+    finally:
+        for holder in ("itest-a", "itest-b"):
+            hold(n8n_server, "RELEASE", holder)
+    assert not paused()
+    assert hold(n8n_server, "PAUSE", "itest-dead", "1000") == "paused"  # and it never lets go
+    for _ in range(20):
+        if not paused():
+            break
+        time.sleep(1)
+    assert not paused(), "the queue guard did not resume a pause whose holder's deadline passed"
+    log = n8n_server.sh("journalctl -u mottivme-queue-guard --no-pager -o cat", check=False)
+    assert "n8n's queue resumed: the restart that held it (queue_hold.py) left it paused" in log, log[-1500:]
+    redis_cli(n8n_server, "SET bull:jobs:meta-paused 1")  # someone else's pause (Bull's Queue.pause())
+    try:
+        assert hold(n8n_server, "PAUSE", "itest-c", "1000") == "foreign"
+        time.sleep(5)  # two checks of the guard, the would-be holder's deadline passed
+        assert paused()
+    finally:
+        redis_cli(n8n_server, "DEL bull:jobs:meta-paused")
+
+
 def test_redis_and_postgres_refuse_everything_but_the_stack_and_the_tunnel(ouro, n8n_server, probe, sbx):
     main_ip = n8n_server.h["private_ip"]
     for port in (6379, 5432):  # another machine on the private network
@@ -269,9 +326,10 @@ def test_backup_and_restore_work_in_queue_mode(seeded, api, ouro, n8n_server, sa
 def test_platina_webhooks_answer_without_the_main_process_and_through_a_restart(api, ouro, n8n_server, sandbox_env):
     """Tier platina: production webhooks go through Caddy to the webhook processors and run on the
     workers, so they keep answering while the main process is stopped; and through the restart
-    runbook (workers one at a time, each processor drained and restarted, then the main process)
-    a steady stream of them keeps answering: none fails (bronze loses every webhook while n8n
-    restarts). (The last test of the module: its teardown goes from platina straight back to
+    runbook (workers one at a time, each told to stop with the queue held, each processor drained
+    and restarted, then the main process) four clients' steady streams of them keep answering: none
+    fails (bronze loses every webhook while n8n restarts; before the hold, about one worker stop in
+    five lost the execution it had just taken). (The last test of the module: its teardown goes from platina straight back to
     bronze.)"""
     r = deploy(sandbox_env, "platina")
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
@@ -286,24 +344,28 @@ def test_platina_webhooks_answer_without_the_main_process_and_through_a_restart(
     finally:
         n8n_server.sh("mottivme-host compose start n8n")
 
-    def webhook():  # one at a time, as long as the restart runs: (when, status, answer, answered)
+    def webhook():  # a client sends the next when answered, as long as the restart runs: (when, status, answer, answered)
         try:
             status, body = n8n.request("GET", f"webhook/{WHO}")
         except OSError as e:
             status, body = None, repr(e)
         return time.strftime("%H:%M:%S"), status, str(body)[:200], status == 200 and "execution" in body
 
-    with polling(webhook, 0.2) as sent:
+    with ExitStack() as senders:  # four clients at once: executions arrive as each worker is told to stop
+        streams = [senders.enter_context(polling(webhook, 0.05)) for _ in range(4)]
         r = run_pyinfra(["-y", "inventory.py", "runbooks/restart_n8n.py"], sandbox_env)
+    sent = [x for stream in streams for x in stream]
     failed = [x[:3] for x in sent if not x[3]]
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-4000:]
     for w in ouro:
         assert out.count(f"[{w.name}] n8n-worker-1 restarted and healthy") == 1, out[-4000:]
         assert f"[{w.name}] n8n-worker-2 restarted and healthy" in out
+        for worker in ("n8n-worker-1", "n8n-worker-2"):  # each told to stop with the queue held (Redis by the tunnel)
+            assert re.search(rf"\[{w.name}\] {worker}: n8n's queue held [0-9.]+s while it was told to stop", out), out[-4000:]
     for hook in ("n8n-webhook-1", "n8n-webhook-2"):
         assert f"{hook} takes no new requests (Caddy sends them to the others): drained in" in out, out[-4000:]
         assert out.index(f"{hook} takes no new requests") < out.index(f"{hook} restarted and healthy")
     assert "n8n ready again" in out
-    assert len(sent) >= 20 and not failed, f"{len(failed)} of {len(sent)} webhooks failed during the restart: {failed}"
+    assert len(sent) >= 80 and not failed, f"{len(failed)} of {len(sent)} webhooks failed during the restart: {failed}"
 

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from mottivme_host import cli, queue_guard, settings
+from mottivme_host import cli, queue_guard, queue_hold, settings
 from tests.helpers import FakeRunner
 
 
@@ -23,9 +23,14 @@ class Answers:
         self.asked: list[list[str]] = []  # the job ids each check asked to put back
         self.down: str = ""
 
+        self.released = "none"  # what queue_hold's RELEASE answers ('resumed': a dead holder's pause ended)
+
     def call(self, *args):
         if self.down:
             raise queue_guard.RedisDown(self.down)
+        if args[1] == queue_hold.RELEASE.strip():
+            assert args[-1] == ""  # the guard is no holder: expired holders only
+            return self.released
         assert args[0] == "EVAL" and args[1] == queue_guard.SCRIPT
         n = int(args[2])
         assert list(args[3:3 + n]) == queue_guard.KEYS and args[3 + n] == queue_guard.BULL_QUEUE
@@ -80,6 +85,17 @@ def test_one_that_could_not_be_moved_is_not_reported(capsys):
     fake.clock += 3
     assert guard.check() == [] and redis.asked[-1] == ["3"]
     assert capsys.readouterr().out == ""
+
+
+def test_a_queue_a_dead_restart_left_paused_is_resumed_and_said(capsys):
+    fake, redis = FakeRunner(), Answers()
+    guard = queue_guard.Guard(redis, fake, grace=2)
+    guard.check()
+    assert capsys.readouterr().out == ""  # nothing held, or a holder still within its deadline
+    redis.released = "resumed"
+    guard.check()
+    assert capsys.readouterr().out == ("n8n's queue resumed: the restart that held it (queue_hold.py) left it "
+                                       f"paused for more than {queue_hold.HOLD_SECONDS} s\n")
 
 
 @pytest.mark.parametrize("answer", ["ERR NOSCRIPT", "", "[1, 2]", '{"moved": 3, "orphans": []}'])

@@ -7,7 +7,10 @@ import re
 import threading
 import time
 
-from mottivme_host import cli, settings
+import pytest
+
+from mottivme_host import cli, queue_hold, redisconn, settings
+from mottivme_host import restart as restart_module
 from tests.helpers import FakeRunner
 
 
@@ -280,3 +283,127 @@ def test_a_processor_that_cannot_be_drained_is_restarted_all_the_same(tmp_path, 
     assert ("n8n-restart: WARNING cannot drain n8n-webhook-1 (nsenter: failed to execute nft: No such file or "
             "directory): restarting it without; install nftables (the deploy does)") in err
     assert "n8n-webhook-1 restarted and healthy" in out and not fake.ran("cat /proc")
+
+
+class Queue:
+    """n8n's Redis as queue_hold's scripts see it: records each EVAL (fake clock, pause/release,
+    holder) and answers `pause` ('paused', 'shared', 'foreign') or RedisDown."""
+
+    def __init__(self, fake: FakeRunner, pause: str = "paused", down: str = ""):
+        self.fake, self.pause, self.down = fake, pause, down
+        self.evals: list[tuple[float, str, str]] = []
+        self.closed = False
+
+    def call(self, *args):
+        if self.down:
+            raise redisconn.RedisDown(self.down)
+        kind = "pause" if args[1] == queue_hold.PAUSE.strip() else "release"
+        assert args[0] == "EVAL" and args[3:3 + len(queue_hold.KEYS)] == tuple(queue_hold.KEYS)
+        self.evals.append((self.fake.clock, kind, args[4 + len(queue_hold.KEYS)]))
+        return self.pause if kind == "pause" else "resumed"
+
+    def close(self):
+        self.closed = True
+
+
+def queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1", "n8n-worker-2"), signal_after=0.3):
+    """A worker server's stack in queue mode: each worker's log says it got the signal
+    `signal_after` s (fake clock) after its `compose restart` began (None: never)."""
+    monkeypatch.setattr(redisconn, "connect", lambda s: queue)
+    signalled: dict[str, float] = {}
+    for svc in services:
+        fake.on(f"ps -q {svc}", stdout=f"cid-{svc}\n")
+        fake.on(f"restart -t 150 {svc}", call=lambda argv, kw, svc=svc: signalled.setdefault(svc, fake.clock) and None)
+
+        def logs(argv, kw, svc=svc):
+            at = signalled.get(svc)
+            said = at is not None and signal_after is not None and fake.clock >= at + signal_after
+            return 0, "n8n worker is now ready\n" + ("Received SIGTERM. Shutting down...\n" if said else ""), ""
+
+        fake.on(lambda cmd, svc=svc: cmd.startswith("docker logs --since") and cmd.endswith(f"cid-{svc}"), call=logs)
+    fake.on("{{.State.Running}}", stdout="true\n")
+    fake.on("{{.State.Health.Status}}", stdout="healthy\n")
+    return settings.from_dict({"stack_dir": str(tmp_path / "stack"), "services": list(services), "n8n_host": "n8n.test",
+                               "ready_timeout": 30, "drain_seconds": 120, "queue_redis": "127.0.0.1:6380"})
+
+
+def test_a_worker_is_told_to_stop_with_the_queue_held_and_the_queue_resumes_once_it_got_the_signal(
+        tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = queue_stack(tmp_path, monkeypatch, fake, queue)
+    assert run(fake, s) == 0
+    out = capsys.readouterr().out
+    assert [(kind, holder) for _, kind, holder in queue.evals] == [
+        ("pause", "n8n-worker-1"), ("release", "n8n-worker-1"), ("pause", "n8n-worker-2"), ("release", "n8n-worker-2")]
+    (paused, _, _), (released, _, _) = queue.evals[:2]
+    cmds = fake.commands()
+    restart = fake.index("restart -t 150 n8n-worker-1")
+    # held SETTLE s before the signal (an execution fetched before is registered by then), until the
+    # worker said it got it and a margin after; then the worker's health is awaited, not held
+    assert fake.sleeps[0] == queue_hold.SETTLE
+    assert fake.calls[restart].kw["cwd"] == s.stack_dir
+    first_log = next(i for i, c in enumerate(cmds) if c.startswith("docker logs --since"))
+    assert restart < first_log and fake.calls[first_log].argv[-1] == "cid-n8n-worker-1"
+    assert released - paused == pytest.approx(queue_hold.SETTLE + 0.4 + restart_module.SIGNAL_MARGIN)
+    health = next(i for i, c in enumerate(cmds) if "{{.State.Health.Status}}" in c)
+    assert health > first_log
+    assert "n8n-worker-1: n8n's queue held 1.9s while it was told to stop" in out
+    assert out.index("n8n-worker-1: n8n's queue held") < out.index("n8n-worker-1 restarted and healthy")
+    assert queue.closed
+
+
+def test_a_worker_that_never_says_it_got_the_signal_holds_the_queue_no_longer_than_the_wait(
+        tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",), signal_after=None)
+    assert run(fake, s) == 0
+    (paused, _, _), (released, kind, _) = queue.evals
+    assert kind == "release" and released - paused == pytest.approx(queue_hold.SETTLE + restart_module.SIGNAL_WAIT, abs=0.3)
+    err = capsys.readouterr().err
+    assert 'WARNING n8n-worker-1 did not log "Received SIGTERM" in 10s: n8n\'s queue resumed all the same' in err
+
+
+def test_redis_not_answering_restarts_the_worker_unheld_with_a_warning(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake, down="no answer from Redis at 127.0.0.1:6380 (Connection refused; is the tunnel up?)")
+    s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",))
+    assert run(fake, s) == 0
+    out, err = capsys.readouterr()
+    assert "WARNING cannot hold n8n's queue (no answer from Redis at 127.0.0.1:6380" in err
+    assert "stopping n8n-worker-1 without" in err
+    assert "queue held" not in out and "n8n-worker-1 restarted and healthy" in out
+    assert queue_hold.SETTLE not in fake.sleeps and not fake.ran("docker logs --since")
+
+
+def test_a_pause_that_is_not_ours_is_left_alone(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake, pause="foreign")
+    s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",))
+    assert run(fake, s) == 0
+    assert [kind for _, kind, _ in queue.evals] == ["pause"]  # never resumed by us
+    assert "n8n's queue is paused by something else: left as it is" in capsys.readouterr().out
+
+
+def test_a_failed_worker_restart_still_resumes_the_queue_and_fails(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",))
+    fake.on("restart -t 150 n8n-worker-1", rc=1, stderr="Error response from daemon: cannot stop\n")
+    assert run(fake, s) == 1
+    assert [kind for _, kind, _ in queue.evals] == ["pause", "release"]
+    assert "FAILED `docker compose -p n8n restart -t 150 n8n-worker-1` exited 1" in capsys.readouterr().err
+
+
+def test_processors_the_main_process_and_a_stopped_worker_are_restarted_without_holding(tmp_path, monkeypatch):
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-webhook-1", "n8n-worker-1"))
+    s = settings.from_dict({**{k: getattr(s, k) for k in ("stack_dir", "n8n_host", "ready_timeout", "drain_seconds",
+                                                          "queue_redis")},
+                            "services": ["n8n-webhook-1", "n8n-worker-1"], "pooled": ["n8n-webhook-1"]})
+    fake.on(lambda cmd: "{{.State.Running}}" in cmd and "cid-n8n-worker-1" in cmd, stdout="false\n")
+    assert run(fake, s) == 0
+    assert queue.evals == []  # the processor takes no executions; the worker was not running
+    assert fake.ran("restart -t 150 n8n-worker-1") and fake.ran("restart -t 150 n8n-webhook-1")
