@@ -95,6 +95,10 @@ class Guard:
     def check(self) -> list[tuple[str, str]]:
         """One check: puts back the executions found so `grace` seconds ago or more; returns
         them, (job id, execution id)."""
+        # first (a bad answer to the orphans' script below must not keep a dead holder's pause)
+        if queue_hold.release_expired(self.redis):
+            out_line(f"n8n's queue resumed: the restart that held it (queue_hold.py) left it paused for more "
+                     f"than {queue_hold.HOLD_SECONDS} s")
         now = self.r.now()
         due = [job for job, first in self.seen.items() if now - first >= self.grace]
         answer = self.redis.call("EVAL", SCRIPT, str(len(KEYS)), *KEYS, BULL_QUEUE, *due)
@@ -108,9 +112,6 @@ class Guard:
         for job, execution in moved:
             out_line(f"execution {execution} (queue job {job}) put back in the queue: a stopping worker "
                      "had taken it but never started it")
-        if queue_hold.release_expired(self.redis):
-            out_line(f"n8n's queue resumed: the restart that held it (queue_hold.py) left it paused for more "
-                     f"than {queue_hold.HOLD_SECONDS} s")
         return moved
 
 

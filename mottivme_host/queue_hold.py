@@ -20,37 +20,55 @@ Several holders at once (two servers' restarts) share the pause: each is a membe
 set with its deadline (HOLD_SECONDS), and the last one out resumes. A holder that dies (a killed
 run, a lost SSH session) never resumes: the queue guard on the main server (`release_expired`,
 every check) resumes the queue once every holder's deadline has passed. A pause that is not this
-program's (meta-paused with no holder) is left alone: no hold is taken and nothing resumed.
+program's (meta-paused with no holder) is left alone: no hold is taken and nothing resumed. (What
+cannot be told apart: a pause by something else taken while a holder is in the set is resumed
+when the last holder leaves. n8n itself never pauses the queue globally: its pauses are local.)
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from contextlib import contextmanager
 
 from .common import out_line, stderr_line
 from .redisconn import RedisDown
 from .stack import BULL_QUEUE
 
-HOLD_SECONDS = 30  # a holder's deadline: after it the queue guard resumes a queue its holder left paused
+# a holder's deadline: after it the queue guard resumes a queue its holder left paused. A hold
+# lasts SETTLE + the worker's signal (restart.SIGNAL_WAIT at most) + a margin: well under it
+HOLD_SECONDS = 30
 SETTLE = 1.0  # seconds between the pause and the signal: an execution fetched before is registered by then
 HOLDERS = "mottivme:queue-holders"  # sorted set: holder -> deadline (ms, Redis's clock)
 # Bull's keys (bull 4.16, lib/commands/pause-5.lua): the lists, the flag, the meta hash, the event channels
 KEYS = [HOLDERS] + [BULL_QUEUE + k for k in ("wait", "paused", "meta-paused", "meta")]
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
-_RESUME = """
+# a list into another: Bull's RENAME when the target is empty; when something put jobs there
+# meanwhile, moved one by one behind them, oldest first (Bull takes from the right)
+_MOVE = """
+local function move(from, to)
+  if redis.call('EXISTS', to) == 0 then
+    if redis.call('EXISTS', from) == 1 then redis.call('RENAME', from, to) end
+  else
+    while redis.call('RPOPLPUSH', from, to) do end
+  end
+end
+"""
+_RESUME = _MOVE + """
 local function resume()
-  if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('RENAME', KEYS[3], KEYS[2]) end
+  move(KEYS[3], KEYS[2])
   redis.call('DEL', KEYS[4])
   redis.call('HDEL', KEYS[5], 'paused')
   redis.call('PUBLISH', ARGV[1] .. 'resumed', 'resumed')
 end
 """
 # ARGV[1]: Bull's key prefix, ARGV[2]: the holder, ARGV[3]: its deadline from now (ms)
-PAUSE = _NOW + """
+PAUSE = _NOW + _MOVE + """
 if redis.call('EXISTS', KEYS[4]) == 1 and redis.call('EXISTS', KEYS[1]) == 0 then return 'foreign' end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
 if redis.call('EXISTS', KEYS[4]) == 1 then return 'shared' end
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[3]) end
+move(KEYS[2], KEYS[3])
 redis.call('SET', KEYS[4], 1)
 redis.call('HSET', KEYS[5], 'paused', 1)
 redis.call('PUBLISH', ARGV[1] .. 'paused', 'paused')
@@ -73,31 +91,48 @@ def _eval(redis, script: str, *argv: str) -> str:
     return redis.call("EVAL", script.strip(), str(len(KEYS)), *KEYS, BULL_QUEUE, *argv).strip()
 
 
+def holder_name(service: str) -> str:
+    """A holder no other run shares (this server, the service, this process, a random part):
+    two restarts of `n8n-worker-1` on two servers are two holders."""
+    return f"{socket.gethostname()}:{service}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 @contextmanager
-def hold(redis, runner, holder: str, prog: str):
-    """Hold the queue for the block (see the module's text). `redis`: redisconn.connect(s)'s
-    (None: no queue here, nothing held). Redis not answering is a warning, never a failure: the
-    stop goes on as before, unheld."""
-    state = ""
-    if redis is not None:
+def hold(redis, runner, service: str, prog: str):
+    """Hold the queue for the block (see the module's text); yields whether it is held.
+    `redis`: redisconn.connect(s)'s (None: no queue here, nothing held). Redis not answering, or
+    answering something else, is a warning, never a failure: the stop goes on as before, unheld.
+    Once PAUSE was sent, RELEASE is sent whatever happens (Ctrl-C in the settle time included):
+    for a holder that is not in the set it changes nothing."""
+    if redis is None:
+        yield False
+        return
+    holder, state = holder_name(service), ""
+    try:
         try:
             state = _eval(redis, PAUSE, holder, str(HOLD_SECONDS * 1000))
         except RedisDown as e:
-            stderr_line(f"{prog}: WARNING cannot hold n8n's queue ({e}): stopping {holder} without; "
+            state = f"down: {e}"
+        if state == "foreign":
+            out_line(f"{prog}: n8n's queue is paused by something else: left as it is")
+        elif state not in ("paused", "shared"):
+            why = state[6:] if state.startswith("down: ") else f"Redis answered {state[:160]!r}"
+            stderr_line(f"{prog}: WARNING cannot hold n8n's queue ({why}): stopping {service} without; "
                         "an execution it takes at that instant may be lost")
-    if state in ("paused", "shared"):
-        runner.sleep(SETTLE)
-    elif state == "foreign":
-        out_line(f"{prog}: n8n's queue is paused by something else: left as it is")
-    try:
-        yield bool(state in ("paused", "shared"))
+        held = state in ("paused", "shared")
+        if held:
+            runner.sleep(SETTLE)
+        yield held
     finally:
-        if state in ("paused", "shared"):
+        if state != "foreign":
             try:
-                _eval(redis, RELEASE, holder)
+                answer = _eval(redis, RELEASE, holder)
+                if answer not in ("resumed", "held", "none"):
+                    raise RedisDown(f"Redis answered {answer[:160]!r}")
             except RedisDown as e:
-                stderr_line(f"{prog}: WARNING could not resume n8n's queue ({e}); the queue guard resumes it "
-                            f"within {HOLD_SECONDS} s")
+                if state in ("paused", "shared"):
+                    stderr_line(f"{prog}: WARNING could not resume n8n's queue ({e}); the queue guard resumes it "
+                                f"within {HOLD_SECONDS} s and its next check")
 
 
 def release_expired(redis) -> bool:

@@ -152,8 +152,8 @@ class Resp:
         try:
             if self.sock is None:
                 self.sock = socket.create_connection(self.addr, timeout=REPLY_TIMEOUT)
-                if self.password:
-                    self._command("AUTH", self.password)
+                if self.password and self._command("AUTH", self.password) != "OK":
+                    raise RedisDown("Redis did not accept the password (QUEUE_BULL_REDIS_PASSWORD in the stack's .env)")
             reply = self._command(*args)
         except OSError as e:
             self.close()

@@ -19,6 +19,7 @@ with the container's restart, and is taken away if the restart does not happen.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import threading
 import time
 
@@ -45,6 +46,7 @@ LOG_LINES = 25
 SIGNALLED = "Received SIGTERM"  # what n8n logs (info) when the signal reaches it: it stops fetching executions
 SIGNAL_WAIT = 10  # seconds the queue stays held at most, waiting for that line
 SIGNAL_MARGIN = 0.5  # seconds after it: n8n's own pause of its fetching is done
+LOGS_TIMEOUT = 5  # seconds for one `docker logs` while the queue is held
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -151,14 +153,22 @@ def _undrain(st: Stack, runner: Runner, service: str) -> None:
                     f"table inet {DRAIN_TABLE}` failed; run it by hand")
 
 
-def _signalled(st: Stack, runner: Runner, cid: str, since: str) -> bool:
-    """Wait (up to SIGNAL_WAIT s) until the container's log since `since` says n8n got the signal."""
+def _signalled(runner: Runner, cid: str, since: str, restarting) -> bool:
+    """Wait (up to SIGNAL_WAIT s) until the container's log since `since` says n8n got the signal;
+    False at once when the restart (`restarting()`) ended without it (it failed)."""
     t = runner.now()
     while runner.now() - t < SIGNAL_WAIT:
-        r = runner.run(["docker", "logs", "--since", since, cid], check=False)
-        if SIGNALLED in r.stdout + r.stderr:
+        alive = restarting()  # before the log is read: a restart that ended has its last word in it
+        try:
+            r = runner.run(["docker", "logs", "--since", since, cid], check=False, timeout=LOGS_TIMEOUT)
+            said = SIGNALLED in r.stdout + r.stderr
+        except subprocess.TimeoutExpired:
+            said = False
+        if said:
             runner.sleep(SIGNAL_MARGIN)
             return True
+        if not alive:
+            return False
         runner.sleep(DRAIN_INTERVAL)
     return False
 
@@ -185,7 +195,7 @@ def _restart_held(st: Stack, runner: Runner, service: str, redis) -> None:
     t = runner.now()
     with queue_hold.hold(redis, runner, service, PROG) as held:
         beside.start()
-        if held and not _signalled(st, runner, cid, since):
+        if held and not _signalled(runner, cid, since, beside.is_alive) and not failed:
             stderr_line(f"{PROG}: WARNING {service} did not log \"{SIGNALLED}\" in {SIGNAL_WAIT}s: "
                         "n8n's queue resumed all the same")
     if held:

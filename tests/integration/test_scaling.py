@@ -240,7 +240,9 @@ def test_a_held_queue_keeps_what_arrives_and_the_guard_ends_a_pause_whose_holder
         assert hold(n8n_server, "PAUSE", "itest-c", "1000") == "foreign"
         time.sleep(5)  # two checks of the guard, the would-be holder's deadline passed
         assert paused()
-    finally:
+    finally:  # Bull's resume: what arrived meanwhile (nothing is sent) goes back to the waiting list
+        if redis_cli(n8n_server, "EXISTS bull:jobs:paused") == "1":
+            redis_cli(n8n_server, "RENAME bull:jobs:paused bull:jobs:wait")
         redis_cli(n8n_server, "DEL bull:jobs:meta-paused")
 
 

@@ -55,12 +55,16 @@ def test_auth_first_then_the_command_and_its_answer_as_text(tmp_path):
                    [b"LRANGE", b"bull:jobs:active", b"0", b"-1"]]
 
 
-def test_an_error_answer_and_a_refused_connection_are_redis_down(tmp_path):
+def test_an_error_answer_and_a_refused_connection_are_redis_down_and_never_show_the_password(tmp_path):
     port, _ = serve([b"-WRONGPASS invalid username-password pair\r\n"])
-    r = redisconn.Resp("127.0.0.1", port, "wrong")
-    with pytest.raises(redisconn.RedisDown, match="Redis answered: WRONGPASS"):
+    r = redisconn.Resp("127.0.0.1", port, "wrong-pass-123")
+    with pytest.raises(redisconn.RedisDown, match="Redis answered: WRONGPASS") as e:
         r.call("PING")
-    assert r.sock is None
+    assert "wrong-pass-123" not in str(e.value) and r.sock is None
+    port, _ = serve([b"+QUEUED\r\n"])  # not OK: the password was not taken
+    with pytest.raises(redisconn.RedisDown, match="did not accept the password") as e:
+        redisconn.Resp("127.0.0.1", port, "wrong-pass-123").call("PING")
+    assert "wrong-pass-123" not in str(e.value)
     with socket.create_server(("127.0.0.1", 0)) as srv:
         closed = srv.getsockname()[1]
     with pytest.raises(redisconn.RedisDown, match=rf"no answer from Redis at 127.0.0.1:{closed} .*n8n-tunnel"):

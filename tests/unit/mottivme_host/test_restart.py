@@ -287,11 +287,14 @@ def test_a_processor_that_cannot_be_drained_is_restarted_all_the_same(tmp_path, 
 
 class Queue:
     """n8n's Redis as queue_hold's scripts see it: records each EVAL (fake clock, pause/release,
-    holder) and answers `pause` ('paused', 'shared', 'foreign') or RedisDown."""
+    the service in the holder's name) and answers `pause` ('paused', 'shared', 'foreign') or
+    RedisDown; `released[service]` is set when that service's holder lets go."""
 
     def __init__(self, fake: FakeRunner, pause: str = "paused", down: str = ""):
         self.fake, self.pause, self.down = fake, pause, down
         self.evals: list[tuple[float, str, str]] = []
+        self.holders: list[str] = []
+        self.released: dict[str, threading.Event] = {}
         self.closed = False
 
     def call(self, *args):
@@ -299,27 +302,42 @@ class Queue:
             raise redisconn.RedisDown(self.down)
         kind = "pause" if args[1] == queue_hold.PAUSE.strip() else "release"
         assert args[0] == "EVAL" and args[3:3 + len(queue_hold.KEYS)] == tuple(queue_hold.KEYS)
-        self.evals.append((self.fake.clock, kind, args[4 + len(queue_hold.KEYS)]))
+        holder = args[4 + len(queue_hold.KEYS)]
+        self.holders.append(holder)
+        service = holder.split(":")[1]
+        self.evals.append((self.fake.clock, kind, service))
+        if kind == "release":
+            self.released.setdefault(service, threading.Event()).set()
         return self.pause if kind == "pause" else "resumed"
 
     def close(self):
         self.closed = True
 
 
-def queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1", "n8n-worker-2"), signal_after=0.3):
-    """A worker server's stack in queue mode: each worker's log says it got the signal
-    `signal_after` s (fake clock) after its `compose restart` began (None: never)."""
+def queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1", "n8n-worker-2"), said_at=3,
+                fails: str = ""):
+    """A worker server's stack in queue mode. A worker's `compose restart` lasts until its holder
+    let go (a worker that drains), or fails at once with `fails` on stderr; its log says it got
+    the signal from the `said_at`-th read after the restart began (None: never)."""
     monkeypatch.setattr(redisconn, "connect", lambda s: queue)
-    signalled: dict[str, float] = {}
     for svc in services:
+        started, reads = threading.Event(), []
+        released = queue.released.setdefault(svc, threading.Event())
         fake.on(f"ps -q {svc}", stdout=f"cid-{svc}\n")
-        fake.on(f"restart -t 150 {svc}", call=lambda argv, kw, svc=svc: signalled.setdefault(svc, fake.clock) and None)
 
-        def logs(argv, kw, svc=svc):
-            at = signalled.get(svc)
-            said = at is not None and signal_after is not None and fake.clock >= at + signal_after
+        def restart(argv, kw, started=started, released=released):
+            started.set()
+            if fails:
+                return 1, "", fails
+            released.wait(5)
+
+        def logs(argv, kw, started=started, reads=reads):
+            assert started.wait(5)  # the restart has begun: the reads are counted from it
+            reads.append(1)
+            said = said_at is not None and len(reads) >= said_at
             return 0, "n8n worker is now ready\n" + ("Received SIGTERM. Shutting down...\n" if said else ""), ""
 
+        fake.on(f"restart -t 150 {svc}", call=restart)
         fake.on(lambda cmd, svc=svc: cmd.startswith("docker logs --since") and cmd.endswith(f"cid-{svc}"), call=logs)
     fake.on("{{.State.Running}}", stdout="true\n")
     fake.on("{{.State.Health.Status}}", stdout="healthy\n")
@@ -345,7 +363,9 @@ def test_a_worker_is_told_to_stop_with_the_queue_held_and_the_queue_resumes_once
     assert fake.calls[restart].kw["cwd"] == s.stack_dir
     first_log = next(i for i, c in enumerate(cmds) if c.startswith("docker logs --since"))
     assert restart < first_log and fake.calls[first_log].argv[-1] == "cid-n8n-worker-1"
+    # held: SETTLE, two reads of the log 0.2 s apart before the third says it, the margin
     assert released - paused == pytest.approx(queue_hold.SETTLE + 0.4 + restart_module.SIGNAL_MARGIN)
+    assert len(set(queue.holders)) == 2 and all(h.count(":") == 3 for h in queue.holders)  # one holder per stop
     health = next(i for i, c in enumerate(cmds) if "{{.State.Health.Status}}" in c)
     assert health > first_log
     assert "n8n-worker-1: n8n's queue held 1.9s while it was told to stop" in out
@@ -357,7 +377,7 @@ def test_a_worker_that_never_says_it_got_the_signal_holds_the_queue_no_longer_th
         tmp_path, monkeypatch, capsys):
     fake = FakeRunner()
     queue = Queue(fake)
-    s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",), signal_after=None)
+    s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",), said_at=None)
     assert run(fake, s) == 0
     (paused, _, _), (released, kind, _) = queue.evals
     assert kind == "release" and released - paused == pytest.approx(queue_hold.SETTLE + restart_module.SIGNAL_WAIT, abs=0.3)
@@ -369,6 +389,7 @@ def test_redis_not_answering_restarts_the_worker_unheld_with_a_warning(tmp_path,
     fake = FakeRunner()
     queue = Queue(fake, down="no answer from Redis at 127.0.0.1:6380 (Connection refused; is the tunnel up?)")
     s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",))
+    queue.released["n8n-worker-1"].set()  # unheld: nothing to wait for
     assert run(fake, s) == 0
     out, err = capsys.readouterr()
     assert "WARNING cannot hold n8n's queue (no answer from Redis at 127.0.0.1:6380" in err
@@ -381,22 +402,52 @@ def test_a_pause_that_is_not_ours_is_left_alone(tmp_path, monkeypatch, capsys):
     fake = FakeRunner()
     queue = Queue(fake, pause="foreign")
     s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",))
+    queue.released["n8n-worker-1"].set()
     assert run(fake, s) == 0
     assert [kind for _, kind, _ in queue.evals] == ["pause"]  # never resumed by us
     assert "n8n's queue is paused by something else: left as it is" in capsys.readouterr().out
 
 
-def test_a_failed_worker_restart_still_resumes_the_queue_and_fails(tmp_path, monkeypatch, capsys):
+def test_a_failed_worker_restart_resumes_the_queue_at_once_and_fails(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",), said_at=None,
+                    fails="Error response from daemon: cannot stop\n")
+    assert run(fake, s) == 1
+    (paused, _, _), (released, kind, _) = queue.evals
+    assert kind == "release" and released - paused < queue_hold.SETTLE + 1  # not the whole signal wait
+    err = capsys.readouterr().err
+    assert "FAILED `docker compose -p n8n restart -t 150 n8n-worker-1` exited 1" in err
+    assert "did not log" not in err
+
+
+def test_a_stop_cut_short_in_the_settle_time_still_lets_the_queue_go(tmp_path, monkeypatch, capsys):
     fake = FakeRunner()
     queue = Queue(fake)
     s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",))
-    fake.on("restart -t 150 n8n-worker-1", rc=1, stderr="Error response from daemon: cannot stop\n")
-    assert run(fake, s) == 1
+
+    def ctrl_c(seconds):
+        raise KeyboardInterrupt
+
+    fake.sleep = ctrl_c
+    assert run(fake, s) == 130
+    assert "FAILED interrupted" in capsys.readouterr().err
     assert [kind for _, kind, _ in queue.evals] == ["pause", "release"]
-    assert "FAILED `docker compose -p n8n restart -t 150 n8n-worker-1` exited 1" in capsys.readouterr().err
+    assert not fake.ran("restart -t 150 n8n-worker-1")
 
 
-def test_processors_the_main_process_and_a_stopped_worker_are_restarted_without_holding(tmp_path, monkeypatch):
+def test_an_answer_that_is_not_the_scripts_is_a_warning_and_the_worker_restarts_unheld(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake, pause="ERR Error running script (call to f_1234): @user_script:1: NOSCRIPT")
+    s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",))
+    queue.released["n8n-worker-1"].set()  # unheld: nothing to wait for
+    assert run(fake, s) == 0
+    out, err = capsys.readouterr()
+    assert "WARNING cannot hold n8n's queue (Redis answered 'ERR Error running script" in err
+    assert "queue held" not in out and "n8n-worker-1 restarted and healthy" in out
+
+
+def test_a_processor_and_a_stopped_worker_are_restarted_without_holding(tmp_path, monkeypatch):
     fake = FakeRunner()
     queue = Queue(fake)
     s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-webhook-1", "n8n-worker-1"))
@@ -404,6 +455,8 @@ def test_processors_the_main_process_and_a_stopped_worker_are_restarted_without_
                                                           "queue_redis")},
                             "services": ["n8n-webhook-1", "n8n-worker-1"], "pooled": ["n8n-webhook-1"]})
     fake.on(lambda cmd: "{{.State.Running}}" in cmd and "cid-n8n-worker-1" in cmd, stdout="false\n")
+    for svc in ("n8n-webhook-1", "n8n-worker-1"):
+        queue.released[svc].set()
     assert run(fake, s) == 0
     assert queue.evals == []  # the processor takes no executions; the worker was not running
     assert fake.ran("restart -t 150 n8n-worker-1") and fake.ran("restart -t 150 n8n-webhook-1")
