@@ -38,7 +38,7 @@ import json
 
 from . import queue_hold
 from .common import Fail, out_line, stderr_line
-from .redisconn import RedisCli, RedisDown, quoted  # noqa: F401 (quoted: the tests' name for it)
+from .redisconn import RedisCli, RedisDown
 from .run import Runner
 from .settings import Settings
 from .stack import BULL_QUEUE

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from mottivme_host import cli, queue_guard, queue_hold, settings
+from mottivme_host import cli, queue_guard, queue_hold, redisconn, settings
 from tests.helpers import FakeRunner
 
 
@@ -110,9 +110,9 @@ def test_an_answer_that_is_not_the_scripts_is_redis_down(answer):
 
 def test_the_script_travels_as_one_argument_of_a_redis_cli_line():
     assert '"' not in queue_guard.SCRIPT and "\\" not in queue_guard.SCRIPT
-    line = queue_guard.quoted(queue_guard.SCRIPT)
+    line = redisconn.quoted(queue_guard.SCRIPT)
     assert "\n" not in line and line.startswith('"') and line.endswith('"')
-    assert queue_guard.quoted('a "b"\\\nc') == '"a \\"b\\"\\\\\\nc"'
+    assert redisconn.quoted('a "b"\\\nc') == '"a \\"b\\"\\\\\\nc"'
 
 
 def test_the_loop_says_once_that_redis_is_down_and_once_that_it_is_back(monkeypatch, tmp_path, capsys):
