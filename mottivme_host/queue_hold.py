@@ -111,12 +111,12 @@ def hold(redis, runner, service: str, prog: str):
     try:
         try:
             state = _eval(redis, PAUSE, holder, str(HOLD_SECONDS * 1000))
+            why = f"Redis answered {state[:160]!r}"
         except RedisDown as e:
-            state = f"down: {e}"
+            why = str(e)
         if state == "foreign":
             out_line(f"{prog}: n8n's queue is paused by something else: left as it is")
         elif state not in ("paused", "shared"):
-            why = state[6:] if state.startswith("down: ") else f"Redis answered {state[:160]!r}"
             stderr_line(f"{prog}: WARNING cannot hold n8n's queue ({why}): stopping {service} without; "
                         "an execution it takes at that instant may be lost")
         held = state in ("paused", "shared")

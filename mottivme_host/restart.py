@@ -178,9 +178,10 @@ def _restart_held(st: Stack, runner: Runner, service: str, redis) -> None:
     runs beside (a worker with running executions takes its time to stop: the queue is not held
     for that)."""
     args = ("-t", str(st.s.drain_seconds + 30), service)
-    running = redis is not None and _inspect(st, runner, service, "{{.State.Running}}") == "true"
-    cid = st.container_id(service) if running else ""
-    if not cid:  # no queue here, or nothing running to stop: nothing to hold the queue for
+    cid = st.container_id(service) if redis is not None else ""
+    running = bool(cid) and runner.run(["docker", "inspect", "--format", "{{.State.Running}}", cid],
+                                       check=False).stdout.strip() == "true"
+    if not running:  # no queue here, or nothing running to stop: nothing to hold the queue for
         _restart(st, *args)
         return
     since, failed = f"{time.time():.3f}", []

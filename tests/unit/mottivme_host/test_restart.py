@@ -385,14 +385,20 @@ def test_a_worker_that_never_says_it_got_the_signal_holds_the_queue_no_longer_th
     assert 'WARNING n8n-worker-1 did not log "Received SIGTERM" in 10s: n8n\'s queue resumed all the same' in err
 
 
-def test_redis_not_answering_restarts_the_worker_unheld_with_a_warning(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("queue_kw, why", [
+    ({"down": "no answer from Redis at 127.0.0.1:6380 (Connection refused; is the tunnel up?)"},
+     "no answer from Redis at 127.0.0.1:6380"),
+    ({"pause": "ERR Error running script (call to f_1234): @user_script:1: NOSCRIPT"},
+     "Redis answered 'ERR Error running script"),
+], ids=["redis not answering", "an answer that is not the script's"])
+def test_no_hold_is_a_warning_and_the_worker_restarts_unheld(tmp_path, monkeypatch, capsys, queue_kw, why):
     fake = FakeRunner()
-    queue = Queue(fake, down="no answer from Redis at 127.0.0.1:6380 (Connection refused; is the tunnel up?)")
+    queue = Queue(fake, **queue_kw)
     s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",))
     queue.released["n8n-worker-1"].set()  # unheld: nothing to wait for
     assert run(fake, s) == 0
     out, err = capsys.readouterr()
-    assert "WARNING cannot hold n8n's queue (no answer from Redis at 127.0.0.1:6380" in err
+    assert f"WARNING cannot hold n8n's queue ({why}" in err
     assert "stopping n8n-worker-1 without" in err
     assert "queue held" not in out and "n8n-worker-1 restarted and healthy" in out
     assert queue_hold.SETTLE not in fake.sleeps and not fake.ran("docker logs --since")
@@ -434,17 +440,6 @@ def test_a_stop_cut_short_in_the_settle_time_still_lets_the_queue_go(tmp_path, m
     assert "FAILED interrupted" in capsys.readouterr().err
     assert [kind for _, kind, _ in queue.evals] == ["pause", "release"]
     assert not fake.ran("restart -t 150 n8n-worker-1")
-
-
-def test_an_answer_that_is_not_the_scripts_is_a_warning_and_the_worker_restarts_unheld(tmp_path, monkeypatch, capsys):
-    fake = FakeRunner()
-    queue = Queue(fake, pause="ERR Error running script (call to f_1234): @user_script:1: NOSCRIPT")
-    s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",))
-    queue.released["n8n-worker-1"].set()  # unheld: nothing to wait for
-    assert run(fake, s) == 0
-    out, err = capsys.readouterr()
-    assert "WARNING cannot hold n8n's queue (Redis answered 'ERR Error running script" in err
-    assert "queue held" not in out and "n8n-worker-1 restarted and healthy" in out
 
 
 def test_a_processor_and_a_stopped_worker_are_restarted_without_holding(tmp_path, monkeypatch):
