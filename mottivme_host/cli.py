@@ -34,6 +34,7 @@ def _commands():
         secret_age,
         set_version,
         status,
+        stop_workers,
         updates,
         vault_prune,
     )
@@ -43,7 +44,7 @@ def _commands():
         "restart": restart, "rotate": rotate, "set-version": set_version,
         "report-disk": report_disk, "compose": compose, "psql": psql, "status": status,
         "doctor": doctor, "secret-age": secret_age, "vault-prune": vault_prune, "updates": updates,
-        "queue-guard": queue_guard,
+        "queue-guard": queue_guard, "stop-workers": stop_workers,
     }
 
 

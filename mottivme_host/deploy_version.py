@@ -24,7 +24,7 @@ import argparse
 import os
 import re
 
-from . import common, envfile
+from . import common, envfile, queue_hold, redisconn
 from .common import Fail, Log
 from .run import CommandFailed, Result, Runner
 from .settings import Settings
@@ -32,6 +32,7 @@ from .stack import Stack
 
 VERSION_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+PROG = "n8n-deploy-version"
 LOG_LINES = 15
 WORKFLOWS_SQL = "select count(*) from workflow_entity"
 MIGRATIONS_SQL = "select count(*) from migrations"
@@ -102,11 +103,21 @@ class _Deploy:
         return self.r.run(argv, stdout=self.log.file, log=self.log.file, check=False, **kw)
 
     def switch(self, version: str) -> Result:
-        """N8N_VERSION in the env file, then `compose up -d` of n8n's services (it recreates them)."""
+        """N8N_VERSION in the env file, then `compose up -d` of n8n's services (it recreates them).
+        In queue mode the workers are re-created with n8n's queue held still for the moment they
+        are told to stop (queue_hold.py: an execution one had just taken would be lost)."""
         envfile.update(env_path(self.s), {"N8N_VERSION": version})
         services = [*self.s.services, *self.s.runners]
+        workers = [x for x in self.s.services if x != "n8n" and x not in self.s.pooled]
         self.log.log(f"N8N_VERSION={version} in {env_path(self.s)}; compose up -d {' '.join(services)}")
-        return self.to_log([*self.s.compose, "up", "-d", *services], cwd=self.s.stack_dir)
+        redis = redisconn.connect(self.s) if workers else None
+        try:
+            return queue_hold.held_stop(self.st, self.r, workers, redis, PROG,
+                                        lambda: self.to_log([*self.s.compose, "up", "-d", *services],
+                                                            cwd=self.s.stack_dir), say=self.say)
+        finally:
+            if redis is not None:
+                redis.close()
 
     def image_present(self, ref: str) -> bool:
         return self.r.run(["docker", "image", "inspect", ref], check=False).ok

@@ -24,7 +24,7 @@ after the execution went back would run it twice), and still ends well before Bu
 check (every 30 s) would drop it. An execution that was started (a worker died while running
 it) is never put back: running it twice could do its work twice.
 
-It also resumes n8n's queue when a worker's restart held it (queue_hold.py) and died before
+It also resumes n8n's queue when a worker's stop held it (queue_hold.py) and died before
 resuming it, once the holder's deadline has passed.
 
 Redis is reached through the stack's redis container (`compose exec -T redis redis-cli`, one
@@ -97,7 +97,7 @@ class Guard:
         them, (job id, execution id)."""
         # first (a bad answer to the orphans' script below must not keep a dead holder's pause)
         if queue_hold.release_expired(self.redis):
-            out_line(f"n8n's queue resumed: the restart that held it (queue_hold.py) left it paused for more "
+            out_line(f"n8n's queue resumed: the worker's stop that held it (queue_hold.py) left it paused for more "
                      f"than {queue_hold.HOLD_SECONDS} s")
         now = self.r.now()
         due = [job for job, first in self.seen.items() if now - first >= self.grace]

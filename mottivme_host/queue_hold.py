@@ -29,6 +29,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import threading
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -37,9 +40,14 @@ from .redisconn import RedisDown
 from .stack import BULL_QUEUE
 
 # a holder's deadline: after it the queue guard resumes a queue its holder left paused. A hold
-# lasts SETTLE + the worker's signal (restart.SIGNAL_WAIT at most) + a margin: well under it
+# lasts SETTLE + the worker's signal (SIGNAL_WAIT at most) + a margin: well under it
 HOLD_SECONDS = 30
 SETTLE = 1.0  # seconds between the pause and the signal: an execution fetched before is registered by then
+SIGNALLED = "Received SIGTERM"  # what n8n logs (info) when the signal reaches it: it stops fetching executions
+SIGNAL_WAIT = 10  # seconds the queue stays held at most, waiting for that line
+SIGNAL_MARGIN = 0.5  # seconds after it: n8n's own pause of its fetching is done
+LOGS_TIMEOUT = 5  # seconds for one `docker logs` while the queue is held
+POLL = 0.2  # seconds between two reads of the workers' logs
 HOLDERS = "mottivme:queue-holders"  # sorted set: holder -> deadline (ms, Redis's clock)
 # Bull's keys (bull 4.16, lib/commands/pause-5.lua): the lists, the flag, the meta hash, the event channels
 KEYS = [HOLDERS] + [BULL_QUEUE + k for k in ("wait", "paused", "meta-paused", "meta")]
@@ -92,9 +100,9 @@ def _eval(redis, script: str, *argv: str) -> str:
 
 
 def holder_name(service: str) -> str:
-    """A holder no other run shares (this server, the service, this process, a random part):
-    two restarts of `n8n-worker-1` on two servers are two holders."""
-    return f"{socket.gethostname()}:{service}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """A holder no other run shares (this server, the service(s) joined by +, this process, a
+    random part): two restarts of `n8n-worker-1` on two servers are two holders."""
+    return f"{socket.gethostname()}:{service.replace(', ', '+')}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @contextmanager
@@ -139,3 +147,80 @@ def release_expired(redis) -> bool:
     """The queue guard's part: resume a queue whose holders all passed their deadline. True when
     it resumed one."""
     return _eval(redis, RELEASE, "") == "resumed"
+
+
+def _running(st, runner, services) -> dict[str, str]:
+    """service -> container id, of those of `services` whose container runs now."""
+    found = {}
+    for service in services:
+        cid = st.container_id(service)
+        if cid and runner.run(["docker", "inspect", "--format", "{{.State.Running}}", cid],
+                              check=False).stdout.strip() == "true":
+            found[service] = cid
+    return found
+
+
+def _said(runner, cid: str, since: str) -> bool:
+    """Did the container log the signal since `since`? A container that is gone (removed once it
+    stopped: `compose down`, a re-creation) has stopped: it fetches nothing more."""
+    try:
+        r = runner.run(["docker", "logs", "--since", since, cid], check=False, timeout=LOGS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return False
+    return SIGNALLED in r.stdout + r.stderr or (not r.ok and "No such container" in r.stderr)
+
+
+def _signalled(runner, cids: dict[str, str], since: str, stopping) -> list[str]:
+    """Wait (up to SIGNAL_WAIT s) until each container's log since `since` says n8n got the signal;
+    the services that did not say it. At once when the stop (`stopping()`) ended: a container it
+    left running was not stopped by it (compose had nothing to change there), and one it failed to
+    stop is its error to tell."""
+    t, left = runner.now(), dict(cids)
+    while True:
+        alive = stopping()  # before the logs are read: a stop that ended has its last word in them
+        left = {svc: cid for svc, cid in left.items() if not _said(runner, cid, since)}
+        if not left:
+            runner.sleep(SIGNAL_MARGIN)
+            return []
+        if not alive:
+            return []
+        if runner.now() - t >= SIGNAL_WAIT:
+            return sorted(left)
+        runner.sleep(POLL)
+
+
+def held_stop(st, runner, services, redis, prog: str, stop, say=out_line):
+    """Run `stop()` (a compose command that signals workers: `restart`, an `up -d` that re-creates
+    them, `down`) beside, with the queue held from SETTLE s before it until each of `services`
+    that runs now has logged the signal (and SIGNAL_MARGIN after): not for the time a worker with
+    running executions takes to finish them. Returns what `stop()` returned, raises what it
+    raised. `redis` None (no queue here) or none of `services` running: `stop()` alone."""
+    cids = _running(st, runner, services) if redis is not None else {}
+    if not cids:
+        return stop()
+    since, result, failed = f"{time.time():.3f}", [], []
+
+    def beside():
+        try:
+            result.append(stop())
+        except BaseException as e:  # handed to the caller's thread below
+            failed.append(e)
+
+    thread = threading.Thread(target=beside, name=f"stop {' '.join(cids)}", daemon=True)
+    names = ", ".join(cids)
+    t = runner.now()
+    with hold(redis, runner, names, prog) as held:
+        thread.start()
+        if held:
+            silent = _signalled(runner, cids, since, thread.is_alive)
+            if silent:
+                stderr_line(f"{prog}: WARNING {', '.join(silent)} did not log \"{SIGNALLED}\" in {SIGNAL_WAIT}s: "
+                            "n8n's queue resumed all the same")
+    if held:
+        they = "it was" if len(cids) == 1 else "they were"
+        say(f"{names}: n8n's queue held {runner.now() - t:.1f}s while {they} told to stop "
+            "(an execution just taken is not lost)")
+    thread.join()
+    if failed:
+        raise failed[0]
+    return result[0]

@@ -19,9 +19,7 @@ with the container's restart, and is taken away if the restart does not happen.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import threading
-import time
 
 from . import queue_hold, redisconn
 from .common import Fail, out_line, stderr_line
@@ -43,10 +41,6 @@ DRAIN_INTERVAL = 0.2  # seconds between two counts of the requests in flight
 PROBE_INTERVAL = 0.2  # seconds between two readiness probes during the main process's restart
 PROBE_TIMEOUT = 2  # curl -m of one probe
 LOG_LINES = 25
-SIGNALLED = "Received SIGTERM"  # what n8n logs (info) when the signal reaches it: it stops fetching executions
-SIGNAL_WAIT = 10  # seconds the queue stays held at most, waiting for that line
-SIGNAL_MARGIN = 0.5  # seconds after it: n8n's own pause of its fetching is done
-LOGS_TIMEOUT = 5  # seconds for one `docker logs` while the queue is held
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -153,58 +147,12 @@ def _undrain(st: Stack, runner: Runner, service: str) -> None:
                     f"table inet {DRAIN_TABLE}` failed; run it by hand")
 
 
-def _signalled(runner: Runner, cid: str, since: str, restarting) -> bool:
-    """Wait (up to SIGNAL_WAIT s) until the container's log since `since` says n8n got the signal;
-    False at once when the restart (`restarting()`) ended without it (it failed)."""
-    t = runner.now()
-    while runner.now() - t < SIGNAL_WAIT:
-        alive = restarting()  # before the log is read: a restart that ended has its last word in it
-        try:
-            r = runner.run(["docker", "logs", "--since", since, cid], check=False, timeout=LOGS_TIMEOUT)
-            said = SIGNALLED in r.stdout + r.stderr
-        except subprocess.TimeoutExpired:
-            said = False
-        if said:
-            runner.sleep(SIGNAL_MARGIN)
-            return True
-        if not alive:
-            return False
-        runner.sleep(DRAIN_INTERVAL)
-    return False
-
-
 def _restart_held(st: Stack, runner: Runner, service: str, redis) -> None:
-    """A worker's restart with the queue held until it got the signal (queue_hold.py): the restart
-    runs beside (a worker with running executions takes its time to stop: the queue is not held
-    for that)."""
-    args = ("-t", str(st.s.drain_seconds + 30), service)
-    cid = st.container_id(service) if redis is not None else ""
-    running = bool(cid) and runner.run(["docker", "inspect", "--format", "{{.State.Running}}", cid],
-                                       check=False).stdout.strip() == "true"
-    if not running:  # no queue here, or nothing running to stop: nothing to hold the queue for
-        _restart(st, *args)
-        return
-    since, failed = f"{time.time():.3f}", []
-
-    def restart():
-        try:
-            _restart(st, *args)
-        except Fail as e:
-            failed.append(e)
-
-    beside = threading.Thread(target=restart, name=f"restart {service}", daemon=True)
-    t = runner.now()
-    with queue_hold.hold(redis, runner, service, PROG) as held:
-        beside.start()
-        if held and not _signalled(runner, cid, since, beside.is_alive) and not failed:
-            stderr_line(f"{PROG}: WARNING {service} did not log \"{SIGNALLED}\" in {SIGNAL_WAIT}s: "
-                        "n8n's queue resumed all the same")
-    if held:
-        out_line(f"{service}: n8n's queue held {runner.now() - t:.1f}s while it was told to stop "
-                 "(an execution it had just taken is not lost)")
-    beside.join()
-    if failed:
-        raise failed[0]
+    """A worker's restart with the queue held until it got the signal (queue_hold.held_stop): the
+    restart runs beside (a worker with running executions takes its time to stop: the queue is
+    not held for that)."""
+    queue_hold.held_stop(st, runner, [service], redis, PROG,
+                         lambda: _restart(st, "-t", str(st.s.drain_seconds + 30), service))
 
 
 def _restart_one(st: Stack, runner: Runner, service: str, timeout: int, redis=None) -> None:

@@ -151,19 +151,25 @@ def compose_running(stack_dir: str, project: str, services: list[str], *, compos
 
 
 @operation()
-def compose_stopped(stack_dir: str, project: str, timeout: int = 10, *, compose: str):
-    """Stop and remove a compose project's containers, if it has any, giving each ``timeout``
-    seconds to stop by itself (an n8n worker drains: it takes no new execution and finishes its
-    running ones). Volumes are kept.
+def workers_stopped(stack_dir: str, project: str, timeout: int, *, compose: str, command_module: str):
+    """Stop a worker server's workers, if its compose project has containers: the host programs'
+    ``mottivme-host stop-workers`` (each worker gets ``timeout`` seconds to finish its running
+    executions; n8n's queue held still at the moment of the signal, mottivme_host/queue_hold.py).
+    Volumes are kept. A server whose host programs predate that command (no ``command_module``:
+    a runbook run before the deploy that updates them) gets the plain ``compose down`` it replaced.
 
     .. code:: python
 
-        operations.compose_stopped(stack_dir="/opt/n8n-worker", project="n8n-worker", timeout=150,
-                                   compose="docker compose")
+        operations.workers_stopped(name="workers: drain and stop", stack_dir="/opt/n8n-worker",
+                                   project="n8n-worker", timeout=150, compose="docker compose",
+                                   command_module="/usr/local/lib/mottivme/mottivme_host/stop_workers.py")
     """
     if not host.get_fact(ComposeServices, project=project):
         return
-    yield f"cd {quote(stack_dir)} && {compose} -p {quote(project)} down -t {int(timeout)}"
+    if host.get_fact(File, path=command_module):  # its output shown: how long the queue was held
+        yield FunctionCommand(_run_and_report, ("mottivme-host stop-workers", "stopping the workers", False), {})
+    else:
+        yield f"cd {quote(stack_dir)} && {compose} -p {quote(project)} down -t {int(timeout)}"
 
 
 def _wait_healthy(state, host, project, services, timeout, compose):

@@ -75,8 +75,9 @@ def tunnel_endpoint():
 
 def drain(name: str = "workers: drain and stop (running executions finish, queued ones stay in Redis)"):
     w, st = settings.Workers.from_data(host.data), settings.Stack.from_data(host.data)
-    operations.compose_stopped(name=name, stack_dir=w.stack_dir, project=PROJECT,
-                               timeout=st.drain_seconds + 30, compose=compose_command())
+    operations.workers_stopped(name=name, stack_dir=w.stack_dir, project=PROJECT, timeout=st.drain_seconds + 30,
+                               compose=compose_command(),
+                               command_module=f"{hostprograms.LIB}/mottivme_host/stop_workers.py")
 
 
 def start_workers(name: str = "workers: start"):

@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mottivme_host import queue_hold, redisconn  # noqa: E402
 from mottivme_host.run import CommandFailed, Result  # noqa: E402
 from tasks.variables import VARIABLES  # noqa: E402
 
@@ -505,3 +506,32 @@ def group_data(*groups):
     from tasks import groupdata
 
     return groupdata.Data(groupdata.load(*groups), images_lock=images_lock())
+
+
+class Queue:
+    """n8n's Redis as queue_hold's scripts see it: records each EVAL (fake clock, pause/release,
+    the service(s) in the holder's name, joined by +) and answers `pause` ('paused', 'shared',
+    'foreign') or RedisDown; `released[service]` is set when that service's holder lets go."""
+
+    def __init__(self, fake: FakeRunner, pause: str = "paused", down: str = ""):
+        self.fake, self.pause, self.down = fake, pause, down
+        self.evals: list[tuple[float, str, str]] = []
+        self.holders: list[str] = []
+        self.released: dict[str, threading.Event] = {}
+        self.closed = False
+
+    def call(self, *args):
+        if self.down:
+            raise redisconn.RedisDown(self.down)
+        kind = "pause" if args[1] == queue_hold.PAUSE.strip() else "release"
+        assert args[0] == "EVAL" and args[3:3 + len(queue_hold.KEYS)] == tuple(queue_hold.KEYS)
+        holder = args[4 + len(queue_hold.KEYS)]
+        self.holders.append(holder)
+        service = holder.split(":")[1]
+        self.evals.append((self.fake.clock, kind, service))
+        if kind == "release":
+            self.released.setdefault(service, threading.Event()).set()
+        return self.pause if kind == "pause" else "resumed"
+
+    def close(self):
+        self.closed = True

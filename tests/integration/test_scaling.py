@@ -112,6 +112,9 @@ def test_queued_executions_survive_a_worker_server_being_drained(api, ouro, n8n_
     r = run_pyinfra(["-y", "inventory.py", "runbooks/drain_worker.py", "--limit", drained.name], sandbox_env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert drained.sh("docker ps -q --filter label=com.docker.compose.project=n8n-worker").strip() == ""
+    # told to stop with n8n's queue held (mottivme-host stop-workers): none of the 60 is lost below
+    assert re.search(rf"\[{drained.name}\] n8n-worker-1, n8n-worker-2: n8n's queue held [0-9.]+s while they were "
+                     "told to stop", r.stdout), r.stdout[-3000:]
     counts = {}
     for _ in range(90):
         rows = psql(n8n_server, f"select status, count(*) from execution_entity where \\\"workflowId\\\" = '{wf}' "
@@ -233,7 +236,7 @@ def test_a_held_queue_keeps_what_arrives_and_the_guard_ends_a_pause_whose_holder
         time.sleep(1)
     assert not paused(), "the queue guard did not resume a pause whose holder's deadline passed"
     log = n8n_server.sh("journalctl -u mottivme-queue-guard --no-pager -o cat", check=False)
-    assert "n8n's queue resumed: the restart that held it (queue_hold.py) left it paused" in log, log[-1500:]
+    assert "n8n's queue resumed: the worker's stop that held it (queue_hold.py) left it paused" in log, log[-1500:]
     redis_cli(n8n_server, "SET bull:jobs:meta-paused 1")  # someone else's pause (Bull's Queue.pause())
     try:
         assert hold(n8n_server, "PAUSE", "itest-c", "1000") == "foreign"
@@ -306,6 +309,8 @@ def test_a_version_change_takes_the_worker_servers_along(seeded, api, ouro, n8n_
         assert r.returncode == 0, out[-4000:]
         assert (out.index("drain and stop during the switch") < out.index(f"n8n {version} (snapshot first")
                 < out.index("the version the main server ended on")), out[-4000:]
+        for w in ouro:  # each worker server's workers told to stop with n8n's queue held
+            assert re.search(rf"\[{w.name}\] n8n-worker-1, n8n-worker-2: n8n's queue held", out), out[-4000:]
         assert images() == {f"docker.n8n.io/n8nio/n8n:{version}", f"n8nio/runners:{version}"}  # runners follow
         status, body = n8n.request("GET", f"webhook/{WHO}")
         assert status == 200 and "execution" in body, body

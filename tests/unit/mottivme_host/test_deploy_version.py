@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 
 import pytest
 
-from mottivme_host import cli, common, envfile, settings
-from tests.helpers import Call, FakeRunner
+from mottivme_host import cli, common, envfile, queue_hold, redisconn, settings
+from tests.helpers import Call, FakeRunner, Queue
 
 OLD, NEW = "2.41.1", "2.41.0"
 REPO = "docker.n8n.io/n8nio/n8n"
@@ -259,6 +260,40 @@ def test_not_ready_rolls_back_to_the_old_version(tmp_path, env_file, fake, capsy
     assert "FAILED n8n 2.41.0 was not ready" in deploy_log(s)
     # readiness polled every second for the timeout (the fake clock), not longer
     assert 30 <= sum(fake.sleeps) <= 32 and set(fake.sleeps) == {1}
+
+
+def test_in_queue_mode_the_workers_are_re_created_with_the_queue_held_until_they_got_the_signal(
+        tmp_path, env_file, fake, monkeypatch, capsys):
+    """Each switch (the deploy, then its rollback) holds n8n's queue from SETTLE s before `compose
+    up -d` until the running worker said it got the signal; the webhook processor is not waited
+    for (it takes no executions)."""
+    st = Stack(fake, env_file, ready=(OLD,))
+    queue = Queue(fake)
+    monkeypatch.setattr(redisconn, "connect", lambda s: queue)
+    up, holder = [], "n8n-worker-1"
+    queue.released[holder] = threading.Event()
+
+    def compose_up(argv, kw):
+        up.append(fake.clock)
+        st.at("up")(argv, kw)
+        queue.released[holder].wait(5)  # re-creating the worker: it drains
+        queue.released[holder].clear()
+
+    fake.on("up -d", call=compose_up)
+    fake.on("ps -q n8n-worker-1", stdout="cid-w1\n")
+    fake.on("{{.State.Running}}", stdout="true\n")
+    fake.on("docker logs --since", call=lambda a, k: (0, "Received SIGTERM. Shutting down...\n" if up else "", ""))
+    s = make_settings(tmp_path, services=["n8n", "n8n-webhook-1", "n8n-worker-1"], pooled=["n8n-webhook-1"],
+                      queue_redis="container")
+    assert deploy(fake, s, NEW) == 1
+    assert st.env_at["up"] == [NEW, OLD]
+    assert [(kind, who) for _, kind, who in queue.evals] == [("pause", holder), ("release", holder)] * 2
+    pauses = [t for t, kind, _ in queue.evals if kind == "pause"]
+    assert all(0 < u - p == pytest.approx(queue_hold.SETTLE) for p, u in zip(pauses, up, strict=True))
+    assert not fake.ran("ps -q n8n-webhook-1") and queue.closed
+    out = capsys.readouterr().out
+    assert out.count("n8n-worker-1: n8n's queue held 1.5s while it was told to stop") == 2
+    assert "n8n-worker-1: n8n's queue held" in deploy_log(s)
 
 
 def test_a_version_that_migrated_rolls_back_and_restores_the_snapshot(tmp_path, env_file, fake, capsys):

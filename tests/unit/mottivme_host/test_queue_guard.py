@@ -94,7 +94,7 @@ def test_a_queue_a_dead_restart_left_paused_is_resumed_and_said(capsys):
     assert capsys.readouterr().out == ""  # nothing held, or a holder still within its deadline
     redis.released = "resumed"
     guard.check()
-    assert capsys.readouterr().out == ("n8n's queue resumed: the restart that held it (queue_hold.py) left it "
+    assert capsys.readouterr().out == ("n8n's queue resumed: the worker's stop that held it (queue_hold.py) left it "
                                        f"paused for more than {queue_hold.HOLD_SECONDS} s\n")
 
 

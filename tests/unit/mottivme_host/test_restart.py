@@ -10,8 +10,7 @@ import time
 import pytest
 
 from mottivme_host import cli, queue_hold, redisconn, settings
-from mottivme_host import restart as restart_module
-from tests.helpers import FakeRunner
+from tests.helpers import FakeRunner, Queue
 
 
 def make_settings(tmp_path, services=("n8n",), timeout=30):
@@ -285,35 +284,6 @@ def test_a_processor_that_cannot_be_drained_is_restarted_all_the_same(tmp_path, 
     assert "n8n-webhook-1 restarted and healthy" in out and not fake.ran("cat /proc")
 
 
-class Queue:
-    """n8n's Redis as queue_hold's scripts see it: records each EVAL (fake clock, pause/release,
-    the service in the holder's name) and answers `pause` ('paused', 'shared', 'foreign') or
-    RedisDown; `released[service]` is set when that service's holder lets go."""
-
-    def __init__(self, fake: FakeRunner, pause: str = "paused", down: str = ""):
-        self.fake, self.pause, self.down = fake, pause, down
-        self.evals: list[tuple[float, str, str]] = []
-        self.holders: list[str] = []
-        self.released: dict[str, threading.Event] = {}
-        self.closed = False
-
-    def call(self, *args):
-        if self.down:
-            raise redisconn.RedisDown(self.down)
-        kind = "pause" if args[1] == queue_hold.PAUSE.strip() else "release"
-        assert args[0] == "EVAL" and args[3:3 + len(queue_hold.KEYS)] == tuple(queue_hold.KEYS)
-        holder = args[4 + len(queue_hold.KEYS)]
-        self.holders.append(holder)
-        service = holder.split(":")[1]
-        self.evals.append((self.fake.clock, kind, service))
-        if kind == "release":
-            self.released.setdefault(service, threading.Event()).set()
-        return self.pause if kind == "pause" else "resumed"
-
-    def close(self):
-        self.closed = True
-
-
 def queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1", "n8n-worker-2"), said_at=3,
                 fails: str = ""):
     """A worker server's stack in queue mode. A worker's `compose restart` lasts until its holder
@@ -364,7 +334,7 @@ def test_a_worker_is_told_to_stop_with_the_queue_held_and_the_queue_resumes_once
     first_log = next(i for i, c in enumerate(cmds) if c.startswith("docker logs --since"))
     assert restart < first_log and fake.calls[first_log].argv[-1] == "cid-n8n-worker-1"
     # held: SETTLE, two reads of the log 0.2 s apart before the third says it, the margin
-    assert released - paused == pytest.approx(queue_hold.SETTLE + 0.4 + restart_module.SIGNAL_MARGIN)
+    assert released - paused == pytest.approx(queue_hold.SETTLE + 0.4 + queue_hold.SIGNAL_MARGIN)
     assert len(set(queue.holders)) == 2 and all(h.count(":") == 3 for h in queue.holders)  # one holder per stop
     health = next(i for i, c in enumerate(cmds) if "{{.State.Health.Status}}" in c)
     assert health > first_log
@@ -380,7 +350,7 @@ def test_a_worker_that_never_says_it_got_the_signal_holds_the_queue_no_longer_th
     s = queue_stack(tmp_path, monkeypatch, fake, queue, services=("n8n-worker-1",), said_at=None)
     assert run(fake, s) == 0
     (paused, _, _), (released, kind, _) = queue.evals
-    assert kind == "release" and released - paused == pytest.approx(queue_hold.SETTLE + restart_module.SIGNAL_WAIT, abs=0.3)
+    assert kind == "release" and released - paused == pytest.approx(queue_hold.SETTLE + queue_hold.SIGNAL_WAIT, abs=0.3)
     err = capsys.readouterr().err
     assert 'WARNING n8n-worker-1 did not log "Received SIGTERM" in 10s: n8n\'s queue resumed all the same' in err
 

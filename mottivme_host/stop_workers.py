@@ -1,0 +1,57 @@
+"""Stop a worker server's n8n workers (and their task runners) without losing an execution.
+
+mottivme-host stop-workers
+
+`compose down` of this worker server's stack, each worker given drain_seconds + 30 s to finish
+its running executions (it takes no new one once told to stop); executions still queued stay in
+Redis for the other workers. n8n's queue is held still for the moment the workers are told to
+stop (queue_hold.py: an execution one fetched just before would be lost otherwise). Volumes are
+kept; `compose up -d` (the deploy) starts the workers again. Nothing running: nothing to do.
+The runbooks drain_worker and emergency_deploy (and a deploy that moves n8n's version) run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from . import queue_hold, redisconn
+from .common import Fail, out_line
+from .run import Runner
+from .settings import Settings
+from .stack import Stack
+
+PROG = "stop-workers"  # as the CLI names it in its FAILED line
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    pass  # none: the stack, its workers and their stop timeout are the settings'
+
+
+def main(ns, s: Settings, runner: Runner) -> int:
+    if "n8n" in s.services:
+        raise Fail("this is an n8n server's main stack, not a worker server's: nothing was stopped "
+                   "(n8n-restart restarts its workers)", 2)
+    st = Stack(s, runner)
+    running = st.compose("ps", "-q", check=False)
+    if running.ok and not running.stdout.strip():
+        out_line("no worker is running here: nothing to stop")
+        return 0
+    timeout = s.drain_seconds + 30
+    t = runner.now()
+
+    def down():
+        r = st.compose("down", "-t", str(timeout), check=False)
+        if not r.ok:
+            err = (r.stderr.strip().splitlines() or [""])[-1]
+            raise Fail(f"`{' '.join([*s.compose, 'down', '-t', str(timeout)])}` exited {r.returncode}"
+                       + (f": {err}" if err else ""))
+        return r
+
+    redis = redisconn.connect(s)
+    try:
+        queue_hold.held_stop(st, runner, list(s.services), redis, PROG, down)
+    finally:
+        if redis is not None:
+            redis.close()
+    out_line(f"workers stopped in {runner.now() - t:.0f}s (running executions finished; queued ones wait in Redis)")
+    return 0

@@ -1,0 +1,158 @@
+"""`mottivme-host stop-workers` (mottivme_host/stop_workers.py) and the held stop it shares with
+n8n-restart and n8n-deploy-version (queue_hold.held_stop), driven by the recording fake: one hold
+for all the workers a `compose down` signals, released once each said it got the signal."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from mottivme_host import cli, queue_hold, redisconn, settings
+from tests.helpers import FakeRunner, Queue
+
+WORKERS = ("n8n-worker-1", "n8n-worker-2")
+HOLDER = "+".join(WORKERS)
+DOWN = "down -t 150"
+
+
+def worker_stack(tmp_path, monkeypatch, fake, queue, said_at=None, gone=(), fails="", lasts=True):
+    """A worker server's stack in queue mode. `compose down` lasts until the hold is let go
+    (`lasts`: workers that drain), or fails at once with `fails`; worker N's log says it got the
+    signal from the `said_at[N]`-th read after the down began (None: never); a worker in `gone`
+    is removed already when its log is read."""
+    said_at = said_at or {svc: 2 for svc in WORKERS}
+    monkeypatch.setattr(redisconn, "connect", lambda s: queue)
+    started = threading.Event()
+    released = queue.released.setdefault(HOLDER, threading.Event())
+    fake.on("ps -q n8n-worker", call=lambda argv, kw: (0, f"cid-{argv[-1]}\n", ""))
+    fake.on(lambda cmd: cmd.endswith(" ps -q"), stdout="cid-n8n-worker-1\ncid-n8n-worker-2\n")
+    fake.on("{{.State.Running}}", stdout="true\n")
+
+    def down(argv, kw):
+        started.set()
+        if fails:
+            return 1, "", fails
+        if lasts:
+            released.wait(5)
+
+    fake.on(DOWN, call=down)
+    for svc in WORKERS:
+        reads = []
+
+        def logs(argv, kw, svc=svc, reads=reads):
+            assert started.wait(5)  # the down has begun: the reads are counted from it
+            if svc in gone:
+                return 1, "", f"Error response from daemon: No such container: cid-{svc}\n"
+            reads.append(1)
+            said = said_at[svc] is not None and len(reads) >= said_at[svc]
+            return 0, "n8n worker is now ready\n" + ("Received SIGTERM. Shutting down...\n" if said else ""), ""
+
+        fake.on(lambda cmd, svc=svc: cmd.startswith("docker logs --since") and cmd.endswith(f"cid-{svc}"), call=logs)
+    return settings.from_dict({"stack_dir": str(tmp_path / "stack"), "services": list(WORKERS),
+                               "compose": ["docker", "compose", "-p", "n8n-worker"], "n8n_host": "n8n.test",
+                               "drain_seconds": 120, "queue_redis": "127.0.0.1:6380"})
+
+
+def stop(fake, s):
+    return cli.main(["mottivme-host", "stop-workers"], runner=fake, settings=s)
+
+
+def test_the_workers_are_told_to_stop_with_the_queue_held_once_for_all_until_each_got_the_signal(
+        tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = worker_stack(tmp_path, monkeypatch, fake, queue, said_at={"n8n-worker-1": 1, "n8n-worker-2": 3})
+    assert stop(fake, s) == 0
+    out = capsys.readouterr().out
+    assert [(kind, holder) for _, kind, holder in queue.evals] == [("pause", HOLDER), ("release", HOLDER)]
+    (paused, _, _), (released, _, _) = queue.evals
+    # SETTLE, then worker-2's log read twice more 0.2 s apart (worker-1 said it at the first), the margin
+    assert released - paused == pytest.approx(queue_hold.SETTLE + 0.4 + queue_hold.SIGNAL_MARGIN)
+    down = fake.calls[fake.index(DOWN)]
+    assert down.argv == ["docker", "compose", "-p", "n8n-worker", "down", "-t", "150"]
+    assert down.kw["cwd"] == s.stack_dir
+    assert fake.sleeps[0] == queue_hold.SETTLE and fake.index(DOWN) < fake.index("docker logs --since")
+    # worker-1 said it: its log is not read again
+    assert sum(c.endswith("cid-n8n-worker-1") for c in fake.commands() if c.startswith("docker logs")) == 1
+    assert "n8n-worker-1, n8n-worker-2: n8n's queue held 1.9s while they were told to stop" in out
+    assert re.search(r"workers stopped in \d+s \(running executions finished; queued ones wait in Redis\)", out)
+    assert queue.closed
+
+
+def test_a_worker_already_removed_has_stopped_and_counts_as_signalled(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = worker_stack(tmp_path, monkeypatch, fake, queue, said_at={"n8n-worker-1": 1, "n8n-worker-2": None},
+                     gone=("n8n-worker-2",))
+    assert stop(fake, s) == 0
+    (paused, _, _), (released, _, _) = queue.evals
+    assert released - paused == pytest.approx(queue_hold.SETTLE + queue_hold.SIGNAL_MARGIN)
+    assert "did not log" not in capsys.readouterr().err
+
+
+def test_a_worker_that_never_says_it_is_named_and_the_queue_resumes_after_the_wait(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = worker_stack(tmp_path, monkeypatch, fake, queue, said_at={"n8n-worker-1": 1, "n8n-worker-2": None})
+    assert stop(fake, s) == 0
+    (paused, _, _), (released, _, _) = queue.evals
+    assert released - paused == pytest.approx(queue_hold.SETTLE + queue_hold.SIGNAL_WAIT, abs=0.3)
+    err = capsys.readouterr().err
+    assert ('stop-workers: WARNING n8n-worker-2 did not log "Received SIGTERM" in 10s: '
+            "n8n's queue resumed all the same") in err
+
+
+def test_a_stop_that_ends_leaving_the_workers_running_ends_the_hold_at_once_without_a_warning(
+        tmp_path, monkeypatch, capsys):
+    """A compose command that had nothing to change for the workers (an `up -d` of the same
+    configuration) signals none: the hold ends with the command, nothing to warn about."""
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = worker_stack(tmp_path, monkeypatch, fake, queue, said_at={svc: None for svc in WORKERS}, lasts=False)
+    assert stop(fake, s) == 0
+    (paused, _, _), (released, _, _) = queue.evals
+    assert released - paused < queue_hold.SETTLE + 1
+    assert "did not log" not in capsys.readouterr().err
+
+
+def test_a_failed_down_resumes_the_queue_at_once_and_says_why(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = worker_stack(tmp_path, monkeypatch, fake, queue, fails="Error response from daemon: cannot stop\n")
+    assert stop(fake, s) == 1
+    assert [kind for _, kind, _ in queue.evals] == ["pause", "release"]
+    err = capsys.readouterr().err
+    assert ("stop-workers: FAILED `docker compose -p n8n-worker down -t 150` exited 1: "
+            "Error response from daemon: cannot stop") in err
+    assert "did not log" not in err
+
+
+def test_nothing_running_is_nothing_to_do(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = worker_stack(tmp_path, monkeypatch, fake, queue)
+    fake.on(lambda cmd: cmd.endswith(" ps -q"), stdout="")
+    assert stop(fake, s) == 0
+    assert "no worker is running here: nothing to stop" in capsys.readouterr().out
+    assert not fake.ran(DOWN) and queue.evals == []
+
+
+def test_without_a_queue_the_workers_are_stopped_unheld(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    s = worker_stack(tmp_path, monkeypatch, fake, Queue(fake))
+    monkeypatch.setattr(redisconn, "connect", lambda s: None)
+    fake.on(DOWN, rc=0)
+    assert stop(fake, s) == 0
+    out = capsys.readouterr().out
+    assert fake.ran(DOWN) and "queue held" not in out and not fake.ran("docker logs")
+
+
+def test_the_main_servers_stack_is_refused(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    s = settings.from_dict({"stack_dir": str(tmp_path / "stack"), "services": ["n8n", "n8n-worker-1"],
+                            "n8n_host": "n8n.test"})
+    assert stop(fake, s) == 2
+    assert "this is an n8n server's main stack, not a worker server's: nothing was stopped" in capsys.readouterr().err
+    assert fake.calls == []
