@@ -61,6 +61,7 @@ DECRYPT_SH = (r'n8n export:credentials --all --decrypted --output=/tmp/c.json >/
               r'rm -f /tmp/c.json')
 # a database source's dump is read from a read-only bind mount, so pg_restore can run parallel jobs
 JOBS = str(max(1, min(4, os.cpu_count() or 1)))
+SCRATCH_DIR = "/tmp/restore"  # this run's directory (the dump, the lists) inside a scratch box, read-only
 # over a target (named, or the drill's database): the dump's list as one SQL script (no connection),
 # then run in one transaction by psql with libpq's variables and a pgpass file (pgaccess.Access),
 # /tmp/pre.sql first (pglist.pre_sql)
@@ -233,6 +234,7 @@ class _Restore:
         self.log: Log | None = None
         self.lock: Lock | None = None  # released after the clean-ups
         self.lists: dict[str, list[str]] = {}  # source -> its dump's list (pg_restore -l)
+        self.early: dict[str, tuple[str, str]] = {}  # source -> (scratch box, its image) started before its dump came
         # what is done ("n8n restored and running", "supabase checked") and the source under way:
         # a failure's line names both
         self.finished: list[str] = []
@@ -333,6 +335,7 @@ class _Restore:
         # a restore of database sources alone leaves n8n's files (the snapshot's largest part, maybe) in the repository
         self.files_left = bool(ns.sources) and "n8n" not in ns.sources
         leave = ["--exclude", f"staging/{files.ARCHIVE_DIR}"] if self.files_left else []
+        self.start_scratch_early()
         repo.run("restore", snap["id"], "--target", self.work, *leave, stdout=self.log.file, log=self.log.file)
         self.src = self.find_manifest()
         if self.src is None:
@@ -471,7 +474,9 @@ class _Restore:
         for url in urls:
             repo = Repo(url, b, self.r)
             # stdout is the JSON; ssh/restic notices (a vault's host key seen first) come on stderr
-            res = repo.run("snapshots", "--json", "--tag", "n8n", check=False)
+            # no lock: a list read once (restic's lock costs a write and a 200 ms wait); a snapshot
+            # forgotten meanwhile makes the restore below fail, which takes its lock
+            res = repo.run("snapshots", "--json", "--no-lock", "--tag", "n8n", check=False)
             if not res.ok:
                 err = res.stderr or ""
                 self.log.log(f"{url}: {err.strip()}")
@@ -1064,10 +1069,10 @@ class _Restore:
         """The lines of the dump's list (`pg_restore -l`, its table of contents alone), read once per
         source: in `box` (a scratch PostgreSQL that has the dump) or a container of its own."""
         if name not in self.lists:
-            where = ["docker", "exec", box] if box else [
+            where = ["docker", "exec", box, "pg_restore", "-l", self.box_path(self.dump_path(name))] if box else [
                 "docker", "run", "--rm", "--network", "none", "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro",
-                self.s.postgres_image]
-            res = self.r.run([*where, "pg_restore", "-l", "/tmp/restore.dump"], log=self.log.file)
+                self.s.postgres_image, "pg_restore", "-l", "/tmp/restore.dump"]
+            res = self.r.run(where, log=self.log.file)
             self.lists[name] = res.stdout.splitlines()
         return self.lists[name]
 
@@ -1102,23 +1107,56 @@ class _Restore:
             f.writelines(line + "\n" for line in kept)
         return path, rows, left
 
+    def box_path(self, path: str) -> str:
+        """A file of this run's directory as a scratch box sees it (mounted read-only on SCRATCH_DIR)."""
+        return f"{SCRATCH_DIR}/{os.path.relpath(path, self.work)}"
+
+    def run_scratch(self, name: str, image: str) -> str:
+        """`docker run -d` of source `name`'s scratch box: PostgreSQL initialises itself in the
+        background; this run's directory (the dump, the lists) read-only inside."""
+        box = f"n8n-restore-scratch-{self.pid}-{name}"
+        self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", box], check=False))
+        self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
+                   "-v", f"{self.work}:{SCRATCH_DIR}:ro", image])
+        return box
+
+    def start_scratch_early(self) -> None:
+        """A restore of database sources alone into scratch: the first one's box is started before
+        restic restores the dump, for the major version this server's last backup dumped
+        (last-manifest.json), so that PostgreSQL initialises while the dump comes. `scratch()`
+        checks it against the snapshot's own and starts another when they differ. Nothing when
+        there is no last backup here (a rebuilt server): started when its turn comes."""
+        ns = self.ns
+        if not ns.sources or "n8n" in ns.sources or ns.drill or ns.target != "scratch":
+            return
+        names = [x for x in dict.fromkeys(ns.sources) if x != "supabase" or ns.supabase_target == "scratch"]
+        try:
+            with open(os.path.join(self.b.dir, "last-manifest.json")) as f:
+                last = manifest_v2(json.load(f))["sources"]
+            name = names[0]
+            image = self.b.image("scratch_images", int(last[name]["server_version_num"]) // 10000)
+        except (OSError, ValueError, KeyError, TypeError, IndexError, ManifestError):
+            return
+        self.early[name] = (self.run_scratch(name, image), image)
+
     def scratch(self, name: str) -> str:
         """A throwaway PostgreSQL of the source's major (pgvector, no network) holding its whole dump,
         with the roles and extensions the dump names, its grants and policies."""
         image = self.image_for("scratch_images", name)
-        box = f"n8n-restore-scratch-{self.pid}-{name}"
-        self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", box], check=False))
-        self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
-                   "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro", image])
+        box, early = self.early.pop(name, ("", ""))
+        if box and early != image:  # the snapshot's major is not the last backup's
+            self.log.log(f"{name}: the scratch box started early ({early}) is not the snapshot's ({image})")
+            self.r.run(["docker", "rm", "-f", "-v", box], check=False, log=self.log.file)
+            box = ""
+        box = box or self.run_scratch(name, image)
         self.postgres_ready(box, "postgres", f"{name}: the scratch PostgreSQL ({image})",
                             f"nothing of {name} was restored")
         self.laps.lap(f"{name}: start a scratch PostgreSQL")
         have, _, _ = self.prepare(name, ["docker", "exec", "-i", box, "psql", "-U", "postgres"])
         listing, _, _ = self.restore_list(name, have, None, "scratch", box=box)
-        self.run_(["docker", "cp", listing, f"{box}:/tmp/{name}.list"])
         self.laps.lap(f"{name}: roles, extensions, the dump's list")
         self.run_(["docker", "exec", box, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
-                   "--exit-on-error", "-j", JOBS, "-L", f"/tmp/{name}.list", "/tmp/restore.dump"])
+                   "--exit-on-error", "-j", JOBS, "-L", self.box_path(listing), self.box_path(self.dump_path(name))])
         self.laps.lap(f"{name}: pg_restore -j {JOBS}")
         return box
 

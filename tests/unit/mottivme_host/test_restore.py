@@ -210,6 +210,24 @@ def restic_calls(fake: FakeRunner, sub: str) -> list:
     return [c for c in fake.calls if c.argv[0] == "restic" and sub in c.argv]
 
 
+def scratch_file(fake: FakeRunner, in_box: str) -> str:
+    """The file a scratch box reads at `in_box`: this run's directory is mounted on /tmp/restore."""
+    run = next(c for c in reversed(fake.calls) if c.argv[:3] == ["docker", "run", "-d"]
+               and "n8n-restore-scratch" in c.cmd)
+    mount = next(a for a in run.argv if a.endswith(f":{restore_mod.SCRATCH_DIR}:ro"))
+    return mount.removesuffix(f":{restore_mod.SCRATCH_DIR}:ro") + in_box.removeprefix(restore_mod.SCRATCH_DIR)
+
+
+def on_scratch_restore(fake: FakeRunner, got) -> None:
+    """`got(path, mode)` of the list a scratch box's pg_restore is given, when it is given it."""
+    def call(argv, kw):
+        path = scratch_file(fake, argv[argv.index("-L") + 1])
+        got(open(path).read(), os.stat(path).st_mode & 0o777)
+
+    fake.on(lambda cmd: "pg_restore -U postgres -d postgres" in cmd and "n8n-restore-scratch" in cmd, call=call)
+
+
+
 def repo_of(kw: dict) -> str:
     """A restic call's RESTIC_REPOSITORY as logs show it (the vault's password taken out)."""
     return kw["env"]["RESTIC_REPOSITORY"].replace(f":{VAULT_PASSWORD}@", "@")
@@ -258,7 +276,7 @@ def test_latest_is_the_newest_that_is_not_a_safety_snapshot(host, capsys):
     assert r.kw["env"]["RESTIC_REPOSITORY"] == LOCAL
     # the JSON list comes apart from stderr (ssh notices), of the n8n tag only
     [s] = restic_calls(host.fake, "snapshots")
-    assert s.argv[-3:] == ["--json", "--tag", "n8n"]
+    assert s.argv[-4:] == ["--json", "--no-lock", "--tag", "n8n"]  # a read of the list: no lock taken
 
 
 def test_date_picks_the_last_snapshot_of_that_day_or_before(host, capsys):
@@ -416,7 +434,7 @@ def test_another_encryption_key_exits_5(host, capsys):
 # --- restore over the live stack -------------------------------------------------------------
 def test_good_live_restore_swaps_in_the_checked_database(host, capsys):
     lists = []
-    host.fake.on("docker cp", call=lambda argv, kw: lists.append(open(argv[2]).read()))
+    on_scratch_restore(host.fake, lambda text, mode: lists.append(text))
     assert restore(host) == 0
     out = capsys.readouterr().out
     c = cmds(host.fake)
@@ -661,10 +679,12 @@ def test_scratch_check_uses_the_servers_major_and_no_network(host, capsys):
     assert restore(host, "--no-safety-snapshot") == 0
     run = next(x for x in cmds(host.fake) if x.startswith("docker run -d --name n8n-restore-scratch"))
     assert "--network none" in run and run.endswith("pgvector/pgvector:pg15")
-    # the verified dump, read-only, so that pg_restore can run parallel jobs
-    assert re.search(r" -v \S+/supabase/supabase\.dump:/tmp/restore\.dump:ro ", run)
-    assert host.fake.ran("pg_restore -U postgres -d postgres --no-owner --exit-on-error "
-                         f"-j {restore_mod.JOBS} -L /tmp/supabase.list /tmp/restore.dump")
+    # this run's directory (the verified dump, the list) read-only, so that pg_restore can run parallel jobs
+    mount = re.search(r" -v (\S+):/tmp/restore:ro ", run).group(1)
+    assert os.path.dirname(mount) == str(host.backup_dir / "restore")
+    restored = next(c for c in host.fake.calls if "pg_restore -U postgres -d postgres" in c.cmd)
+    assert restored.argv[-6:] == ["--exit-on-error", "-j", restore_mod.JOBS, "-L", "/tmp/restore/supabase.scratch.list",
+                                  "/tmp/restore/var/backups/n8n/staging/supabase/supabase.dump"]
 
 
 def test_scratch_counts_that_differ_fail(host, capsys):
@@ -829,7 +849,7 @@ def test_each_run_restores_into_its_own_work_directory(host, capsys):
 
 def test_the_restored_files_and_kept_config_are_private(host, capsys):
     modes = []
-    host.fake.on("docker cp", call=lambda argv, kw: modes.append(os.stat(argv[2]).st_mode & 0o777))
+    on_scratch_restore(host.fake, lambda text, mode: modes.append(mode))
     old = os.umask(0o022)
     try:
         assert restore(host, "--no-safety-snapshot") == 0
@@ -896,7 +916,7 @@ def test_a_format_1_snapshot_restores_end_to_end(host, capsys):
     assert host.fake.index("n8n-backup --tag pre-restore") < host.fake.index("alter database") < \
         host.fake.index("n8n-restore-scratch")
     assert host.fake.ran("pg_restore -U postgres -d postgres --no-owner --exit-on-error "
-                         f"-j {restore_mod.JOBS} -L /tmp/supabase.list /tmp/restore.dump")
+                         f"-j {restore_mod.JOBS} -L /tmp/restore/supabase.scratch.list /tmp/restore/")
     scratch_counts = next(c for c in host.fake.calls if "n8n-restore-scratch" in c.cmd and "query_to_xml" in c.cmd)
     assert scratch_counts.argv[-1] == stack.COUNTS_SQL
 
@@ -941,9 +961,52 @@ def test_source_supabase_alone_never_touches_n8n(host, capsys):
     assert "safety snapshot" not in out and "n8n ready" not in out
     # the dump's list is read where the dump already is, once, before the restore that uses it
     box = f"n8n-restore-scratch-{os.getpid()}-supabase"
-    listed = host.fake.index(f"docker exec {box} pg_restore -l /tmp/restore.dump")
+    listed = host.fake.index(f"docker exec {box} pg_restore -l /tmp/restore/var/backups/n8n/staging/supabase/supabase.dump")
     assert listed < host.fake.index(f"docker exec {box} pg_restore -U postgres")
     assert sum("pg_restore -l" in c for c in host.fake.commands()) == 1
+
+
+def last_backup_dumped(host, major: int) -> None:
+    """This server's last backup (last-manifest.json) as the snapshot's manifest, Supabase's major `major`."""
+    m = json.loads((host.staging / "manifest.json").read_text())
+    m["sources"]["supabase"]["server_version_num"] = major * 10000 + 8
+    host.backup_dir.mkdir(parents=True, exist_ok=True)
+    (host.backup_dir / "last-manifest.json").write_text(json.dumps(m))
+
+
+def test_a_database_alone_gets_its_scratch_started_while_restic_restores_the_dump(host, capsys):
+    """PostgreSQL initialises itself while the dump comes (the box mounts this run's directory,
+    which the dump enters afterwards); the major is the last backup's, checked against the
+    snapshot's before the box is used."""
+    last_backup_dumped(host, 15)
+    assert restore(host, "--source", "supabase") == 0
+    i, c = host.fake.index, cmds(host.fake)
+    runs = [x for x in c if x.startswith("docker run -d --name n8n-restore-scratch")]
+    assert len(runs) == 1 and runs[0].endswith("pgvector/pgvector:pg15")
+    assert i("docker run -d --name n8n-restore-scratch") < i("restic restore") < i("pg_isready")
+    assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
+
+
+def test_a_scratch_started_early_for_another_major_is_replaced_by_the_snapshots(host, capsys):
+    last_backup_dumped(host, 16)  # the server dumps 16 now; the snapshot chosen is older, 15
+    assert restore(host, "--source", "supabase") == 0
+    box = f"n8n-restore-scratch-{os.getpid()}-supabase"
+    runs = [x for x in cmds(host.fake) if x.startswith(f"docker run -d --name {box}")]
+    assert [r.rsplit(" ", 1)[1] for r in runs] == ["pgvector/pgvector:pg16", "pgvector/pgvector:pg15"]
+    i = host.fake.index
+    assert i("restic restore") < i(f"docker rm -f -v {box}") < i("pgvector/pgvector:pg15") < i("pg_isready")
+    assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
+    assert "the scratch box started early (pgvector/pgvector:pg16) is not the snapshot's" in host.logtext()
+
+
+@pytest.mark.parametrize("args", [(), ("--source", "n8n", "--source", "supabase"), ("--source", "supabase", "--drill")],
+                         ids=["everything", "with n8n", "drill"])
+def test_no_scratch_is_started_early_when_n8n_comes_first_or_for_a_drill(host, args):
+    """n8n's own restore comes first (a box would wait idle beside it); a drill starts its own."""
+    last_backup_dumped(host, 15)
+    restore(host, "--no-safety-snapshot", *args)
+    runs = [i for i, c in enumerate(cmds(host.fake)) if c.startswith("docker run -d --name n8n-restore-scratch")]
+    assert all(i > host.fake.index("restic restore") for i in runs)
 
 
 @pytest.mark.parametrize("isready,asked", [
@@ -1069,7 +1132,7 @@ def test_two_database_sources_are_each_checked_in_scratch(host, capsys):
     assert runs[0].endswith("pgvector/pgvector:pg15") and runs[1].endswith("pgvector/pgvector:pg16")
     counts = next(c for c in host.fake.calls if f"n8n-restore-scratch-{pid}-analytics" in c.cmd and "query_to_xml" in c.cmd)
     assert counts.argv[-1] == stack.counts_sql(["public", "reporting"])
-    assert host.fake.ran("-L /tmp/analytics.list")
+    assert host.fake.ran("-L /tmp/restore/analytics.scratch.list")
     for label in (*SCRATCH_LAPS, *(x.replace("supabase", "analytics") for x in SCRATCH_LAPS)):
         assert re.search(rf"^  {re.escape(label)}\s+[0-9.]+ s$", out, re.M), label
     assert host.fake.index(f"docker rm -f -v n8n-restore-scratch-{pid}-supabase") < \
@@ -1645,7 +1708,7 @@ def shaped(host, target_schemas="schema public\nschema extensions\nschema auth\n
     host.fake.on(lambda c: c.endswith("psql -v ON_ERROR_STOP=1 -qAtX -F  "),
                  stdout="auth users\ncrm leads\npublic profiles\nstorage buckets\nstorage objects\n")
     lists = {}
-    host.fake.on("docker cp", call=lambda argv, kw: lists.update(scratch=open(argv[2]).read()))
+    on_scratch_restore(host.fake, lambda text, mode: lists.update(scratch=text))
     host.fake.on("--clean", call=lambda argv, kw: lists.update(target=open(
         next(a.split(":")[0] for a in argv if a.endswith(":/tmp/restore.list:ro"))).read()))
     host.fake.on("psql -1", call=lambda argv, kw: lists.update(pre=open(
