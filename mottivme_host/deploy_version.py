@@ -114,7 +114,7 @@ class _Deploy:
         try:
             return queue_hold.held_stop(self.st, self.r, workers, redis, PROG,
                                         lambda: self.to_log([*self.s.compose, "up", "-d", *services],
-                                                            cwd=self.s.stack_dir), say=self.say)
+                                                            cwd=self.s.stack_dir), say=self.say, warn=self.say)
         finally:
             if redis is not None:
                 redis.close()

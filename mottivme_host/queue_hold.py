@@ -48,6 +48,9 @@ SIGNAL_WAIT = 10  # seconds the queue stays held at most, waiting for that line
 SIGNAL_MARGIN = 0.5  # seconds after it: n8n's own pause of its fetching is done
 LOGS_TIMEOUT = 5  # seconds for one `docker logs` while the queue is held
 POLL = 0.2  # seconds between two reads of the workers' logs
+# a hold ends well before its deadline, whatever Docker does: the settle time, the wait for the
+# signal (a read of the logs is cut at its end, 0.5 s at the least), the margin; Redis's answers
+assert SETTLE + SIGNAL_WAIT + 0.5 + SIGNAL_MARGIN < HOLD_SECONDS / 2
 HOLDERS = "mottivme:queue-holders"  # sorted set: holder -> deadline (ms, Redis's clock)
 # Bull's keys (bull 4.16, lib/commands/pause-5.lua): the lists, the flag, the meta hash, the event channels
 KEYS = [HOLDERS] + [BULL_QUEUE + k for k in ("wait", "paused", "meta-paused", "meta")]
@@ -106,7 +109,7 @@ def holder_name(service: str) -> str:
 
 
 @contextmanager
-def hold(redis, runner, service: str, prog: str):
+def hold(redis, runner, service: str, prog: str, warn=stderr_line):
     """Hold the queue for the block (see the module's text); yields whether it is held.
     `redis`: redisconn.connect(s)'s (None: no queue here, nothing held). Redis not answering, or
     answering something else, is a warning, never a failure: the stop goes on as before, unheld.
@@ -125,8 +128,8 @@ def hold(redis, runner, service: str, prog: str):
         if state == "foreign":
             out_line(f"{prog}: n8n's queue is paused by something else: left as it is")
         elif state not in ("paused", "shared"):
-            stderr_line(f"{prog}: WARNING cannot hold n8n's queue ({why}): stopping {service} without; "
-                        "an execution it takes at that instant may be lost")
+            warn(f"{prog}: WARNING cannot hold n8n's queue ({why}): stopping {service} without; "
+                 "an execution it takes at that instant may be lost")
         held = state in ("paused", "shared")
         if held:
             runner.sleep(SETTLE)
@@ -139,8 +142,8 @@ def hold(redis, runner, service: str, prog: str):
                     raise RedisDown(f"Redis answered {answer[:160]!r}")
             except RedisDown as e:
                 if state in ("paused", "shared"):
-                    stderr_line(f"{prog}: WARNING could not resume n8n's queue ({e}); the queue guard resumes it "
-                                f"within {HOLD_SECONDS} s and its next check")
+                    warn(f"{prog}: WARNING could not resume n8n's queue ({e}); the queue guard resumes it "
+                         f"within {HOLD_SECONDS} s and its next check")
 
 
 def release_expired(redis) -> bool:
@@ -160,45 +163,52 @@ def _running(st, runner, services) -> dict[str, str]:
     return found
 
 
-def _said(runner, cid: str, since: str) -> bool:
-    """Did the container log the signal since `since`? A container that is gone (removed once it
-    stopped: `compose down`, a re-creation) has stopped: it fetches nothing more."""
+def _said(runner, cid: str, since: str, seconds: float) -> bool:
+    """Did the container log the signal since `since` (asked for `seconds` at most)? A container
+    that is gone (removed once it stopped: `compose down`, a re-creation) has stopped: it fetches
+    nothing more."""
     try:
-        r = runner.run(["docker", "logs", "--since", since, cid], check=False, timeout=LOGS_TIMEOUT)
+        r = runner.run(["docker", "logs", "--since", since, cid], check=False, timeout=seconds)
     except subprocess.TimeoutExpired:
         return False
     return SIGNALLED in r.stdout + r.stderr or (not r.ok and "No such container" in r.stderr)
 
 
 def _signalled(runner, cids: dict[str, str], since: str, stopping) -> list[str]:
-    """Wait (up to SIGNAL_WAIT s) until each container's log since `since` says n8n got the signal;
-    the services that did not say it. At once when the stop (`stopping()`) ended: a container it
-    left running was not stopped by it (compose had nothing to change there), and one it failed to
-    stop is its error to tell."""
-    t, left = runner.now(), dict(cids)
+    """Wait (SIGNAL_WAIT s at most, whatever `docker logs` does) until each container's log since
+    `since` says n8n got the signal; the services that did not say it. At once when the stop
+    (`stopping()`) ended: a container it left running was not stopped by it (compose had nothing
+    to change there), and one it failed to stop is its error to tell."""
+    deadline, left = runner.now() + SIGNAL_WAIT, dict(cids)
     while True:
         alive = stopping()  # before the logs are read: a stop that ended has its last word in them
-        left = {svc: cid for svc, cid in left.items() if not _said(runner, cid, since)}
+        for svc, cid in list(left.items()):
+            remaining = deadline - runner.now()
+            if remaining <= 0:
+                break
+            if _said(runner, cid, since, max(0.5, min(LOGS_TIMEOUT, remaining))):
+                del left[svc]
         if not left:
             runner.sleep(SIGNAL_MARGIN)
             return []
         if not alive:
             return []
-        if runner.now() - t >= SIGNAL_WAIT:
+        if runner.now() >= deadline:
             return sorted(left)
         runner.sleep(POLL)
 
 
-def held_stop(st, runner, services, redis, prog: str, stop, say=out_line):
+def held_stop(st, runner, services, redis, prog: str, stop, say=out_line, warn=stderr_line):
     """Run `stop()` (a compose command that signals workers: `restart`, an `up -d` that re-creates
     them, `down`) beside, with the queue held from SETTLE s before it until each of `services`
     that runs now has logged the signal (and SIGNAL_MARGIN after): not for the time a worker with
     running executions takes to finish them. Returns what `stop()` returned, raises what it
-    raised. `redis` None (no queue here) or none of `services` running: `stop()` alone."""
+    raised. `redis` None (no queue here) or none of `services` running: `stop()` alone. `say`
+    and `warn`: where its line and its warnings go."""
     cids = _running(st, runner, services) if redis is not None else {}
     if not cids:
         return stop()
-    since, result, failed = f"{time.time():.3f}", [], []
+    since, result, failed, silent = f"{time.time():.3f}", [], [], []
 
     def beside():
         try:
@@ -209,18 +219,22 @@ def held_stop(st, runner, services, redis, prog: str, stop, say=out_line):
     thread = threading.Thread(target=beside, name=f"stop {' '.join(cids)}", daemon=True)
     names = ", ".join(cids)
     t = runner.now()
-    with hold(redis, runner, names, prog) as held:
+    with hold(redis, runner, names, prog, warn) as held:
         thread.start()
         if held:
             silent = _signalled(runner, cids, since, thread.is_alive)
             if silent:
-                stderr_line(f"{prog}: WARNING {', '.join(silent)} did not log \"{SIGNALLED}\" in {SIGNAL_WAIT}s: "
-                            "n8n's queue resumed all the same")
-    if held:
-        they = "it was" if len(cids) == 1 else "they were"
-        say(f"{names}: n8n's queue held {runner.now() - t:.1f}s while {they} told to stop "
-            "(an execution just taken is not lost)")
+                warn(f"{prog}: WARNING {', '.join(silent)} did not log \"{SIGNALLED}\" in {SIGNAL_WAIT}s: "
+                     "n8n's queue resumed all the same")
+    seconds = runner.now() - t
     thread.join()
     if failed:
         raise failed[0]
+    if held and silent:
+        say(f"{names}: n8n's queue held {seconds:.1f}s; not confirmed that {', '.join(silent)} got the signal "
+            "before it resumed")
+    elif held:
+        they = "it was" if len(cids) == 1 else "they were"
+        say(f"{names}: n8n's queue held {seconds:.1f}s while {they} told to stop "
+            "(an execution just taken is not lost)")
     return result[0]

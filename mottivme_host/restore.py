@@ -61,7 +61,7 @@ DECRYPT_SH = (r'n8n export:credentials --all --decrypted --output=/tmp/c.json >/
               r'rm -f /tmp/c.json')
 # a database source's dump is read from a read-only bind mount, so pg_restore can run parallel jobs
 JOBS = str(max(1, min(4, os.cpu_count() or 1)))
-SCRATCH_DIR = "/tmp/restore"  # this run's directory (the dump, the lists) inside a scratch box, read-only
+SCRATCH_DIR = "/tmp/restore"  # the scratch box's directory (its dump, the lists) inside it, read-only
 # over a target (named, or the drill's database): the dump's list as one SQL script (no connection),
 # then run in one transaction by psql with libpq's variables and a pgpass file (pgaccess.Access),
 # /tmp/pre.sql first (pglist.pre_sql)
@@ -331,6 +331,10 @@ class _Restore:
         os.makedirs(parent, mode=0o700, exist_ok=True)
         self.work = tempfile.mkdtemp(prefix=f"{self.short}-", dir=parent)
         self.cleanups.append(lambda: shutil.rmtree(self.work, ignore_errors=True))
+        # what a scratch box sees of this run (only its dump and the lists: not the snapshot's
+        # config/.env, nor the other sources' dumps)
+        self.box_dir = os.path.join(self.work, "box")
+        os.mkdir(self.box_dir, 0o700)
         self.log.file.flush()
         # a restore of database sources alone leaves n8n's files (the snapshot's largest part, maybe) in the repository
         self.files_left = bool(ns.sources) and "n8n" not in ns.sources
@@ -1069,7 +1073,7 @@ class _Restore:
         """The lines of the dump's list (`pg_restore -l`, its table of contents alone), read once per
         source: in `box` (a scratch PostgreSQL that has the dump) or a container of its own."""
         if name not in self.lists:
-            where = ["docker", "exec", box, "pg_restore", "-l", self.box_path(self.dump_path(name))] if box else [
+            where = ["docker", "exec", box, "pg_restore", "-l", self.box_path(self.box_dump(name))] if box else [
                 "docker", "run", "--rm", "--network", "none", "-v", f"{self.dump_path(name)}:/tmp/restore.dump:ro",
                 self.s.postgres_image, "pg_restore", "-l", "/tmp/restore.dump"]
             res = self.r.run(where, log=self.log.file)
@@ -1102,42 +1106,59 @@ class _Restore:
         managed tables whose rows are restored; what the project had added to them, left out."""
         kept, rows, left = pglist.restore_list(self.listing(name, box), have,
                                                set(self.mf(name, "managed_schemas", default=[])), user, publications)
-        path = os.path.join(self.work, f"{name}.{where}.list")
+        path = os.path.join(self.box_dir, f"{name}.{where}.list")
         with open(path, "w") as f:
             f.writelines(line + "\n" for line in kept)
         return path, rows, left
 
     def box_path(self, path: str) -> str:
-        """A file of this run's directory as a scratch box sees it (mounted read-only on SCRATCH_DIR)."""
-        return f"{SCRATCH_DIR}/{os.path.relpath(path, self.work)}"
+        """A file of the box directory as a scratch box sees it (mounted read-only on SCRATCH_DIR)."""
+        return f"{SCRATCH_DIR}/{os.path.relpath(path, self.box_dir)}"
 
-    def run_scratch(self, name: str, image: str) -> str:
+    def box_dump(self, name: str) -> str:
+        """Source `name`'s verified dump in the box directory (a hard link: no copy), its path there."""
+        path = os.path.join(self.box_dir, f"{name}.dump")
+        if not os.path.exists(path):
+            try:
+                os.link(self.dump_path(name), path)
+            except OSError:
+                shutil.copyfile(self.dump_path(name), path)
+        return path
+
+    def run_scratch(self, name: str, image: str, check: bool = True) -> str:
         """`docker run -d` of source `name`'s scratch box: PostgreSQL initialises itself in the
-        background; this run's directory (the dump, the lists) read-only inside."""
+        background; the box directory read-only inside. "" when it did not start (`check` False)."""
         box = f"n8n-restore-scratch-{self.pid}-{name}"
         self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", box], check=False))
-        self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
-                   "-v", f"{self.work}:{SCRATCH_DIR}:ro", image])
-        return box
+        res = self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
+                         "-v", f"{self.box_dir}:{SCRATCH_DIR}:ro", image], check=check)
+        return box if res.ok else ""
 
     def start_scratch_early(self) -> None:
         """A restore of database sources alone into scratch: the first one's box is started before
         restic restores the dump, for the major version this server's last backup dumped
         (last-manifest.json), so that PostgreSQL initialises while the dump comes. `scratch()`
-        checks it against the snapshot's own and starts another when they differ. Nothing when
-        there is no last backup here (a rebuilt server): started when its turn comes."""
+        checks it against the snapshot's own and starts another when they differ. Best effort:
+        nothing when there is no last backup here (a rebuilt server), when its image is not on the
+        server or does not start (the scratch's own turn says why), or when a safety snapshot and
+        the lock come first (--over)."""
         ns = self.ns
-        if not ns.sources or "n8n" in ns.sources or ns.drill or ns.target != "scratch":
+        if not ns.sources or "n8n" in ns.sources or ns.target != "scratch" or ns.over:
             return
-        names = [x for x in dict.fromkeys(ns.sources) if x != "supabase" or ns.supabase_target == "scratch"]
+        wanted = {x for x in ns.sources if x != "supabase" or ns.supabase_target == "scratch"}
         try:
             with open(os.path.join(self.b.dir, "last-manifest.json")) as f:
                 last = manifest_v2(json.load(f))["sources"]
-            name = names[0]
+            # the first the restore comes to: databases() goes in the snapshot's order
+            name = next(x for x, v in last.items() if x in wanted and v.get("kind") == "postgres")
             image = self.b.image("scratch_images", int(last[name]["server_version_num"]) // 10000)
-        except (OSError, ValueError, KeyError, TypeError, IndexError, ManifestError):
+        except (OSError, ValueError, KeyError, TypeError, StopIteration, ManifestError):
             return
-        self.early[name] = (self.run_scratch(name, image), image)
+        if not self.r.run(["docker", "image", "inspect", image], check=False).ok:
+            return
+        box = self.run_scratch(name, image, check=False)
+        if box:
+            self.early[name] = (box, image)
 
     def scratch(self, name: str) -> str:
         """A throwaway PostgreSQL of the source's major (pgvector, no network) holding its whole dump,
@@ -1149,6 +1170,7 @@ class _Restore:
             self.r.run(["docker", "rm", "-f", "-v", box], check=False, log=self.log.file)
             box = ""
         box = box or self.run_scratch(name, image)
+        dump = self.box_path(self.box_dump(name))
         self.postgres_ready(box, "postgres", f"{name}: the scratch PostgreSQL ({image})",
                             f"nothing of {name} was restored")
         self.laps.lap(f"{name}: start a scratch PostgreSQL")
@@ -1156,7 +1178,7 @@ class _Restore:
         listing, _, _ = self.restore_list(name, have, None, "scratch", box=box)
         self.laps.lap(f"{name}: roles, extensions, the dump's list")
         self.run_(["docker", "exec", box, "pg_restore", "-U", "postgres", "-d", "postgres", "--no-owner",
-                   "--exit-on-error", "-j", JOBS, "-L", self.box_path(listing), self.box_path(self.dump_path(name))])
+                   "--exit-on-error", "-j", JOBS, "-L", self.box_path(listing), dump])
         self.laps.lap(f"{name}: pg_restore -j {JOBS}")
         return box
 

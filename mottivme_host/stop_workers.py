@@ -7,7 +7,8 @@ its running executions (it takes no new one once told to stop); executions still
 Redis for the other workers. n8n's queue is held still for the moment the workers are told to
 stop (queue_hold.py: an execution one fetched just before would be lost otherwise). Volumes are
 kept; `compose up -d` (the deploy) starts the workers again. Nothing running: nothing to do.
-The runbooks drain_worker and emergency_deploy (and a deploy that moves n8n's version) run it.
+The drain runs it (tasks/workers.py `drain`): the runbooks drain_worker, emergency_deploy and
+restore, a deploy that moves n8n's version, and one that leaves a server without workers.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ def main(ns, s: Settings, runner: Runner) -> int:
         raise Fail("this is an n8n server's main stack, not a worker server's: nothing was stopped "
                    "(n8n-restart restarts its workers)", 2)
     st = Stack(s, runner)
-    running = st.compose("ps", "-q", check=False)
-    if running.ok and not running.stdout.strip():
-        out_line("no worker is running here: nothing to stop")
+    present = st.compose("ps", "-a", "-q", check=False)  # stopped ones too: `down` removes them
+    if present.ok and not present.stdout.strip():
+        out_line("no worker is here: nothing to stop")
         return 0
     timeout = s.drain_seconds + 30
     t = runner.now()
@@ -53,5 +54,6 @@ def main(ns, s: Settings, runner: Runner) -> int:
     finally:
         if redis is not None:
             redis.close()
-    out_line(f"workers stopped in {runner.now() - t:.0f}s (running executions finished; queued ones wait in Redis)")
+    out_line(f"workers stopped and removed in {runner.now() - t:.0f}s (each given {timeout}s to finish its running "
+             "executions; queued ones wait in Redis)")
     return 0

@@ -153,10 +153,11 @@ def compose_running(stack_dir: str, project: str, services: list[str], *, compos
 @operation()
 def workers_stopped(stack_dir: str, project: str, timeout: int, *, compose: str, command_module: str):
     """Stop a worker server's workers, if its compose project has containers: the host programs'
-    ``mottivme-host stop-workers`` (each worker gets ``timeout`` seconds to finish its running
-    executions; n8n's queue held still at the moment of the signal, mottivme_host/queue_hold.py).
-    Volumes are kept. A server whose host programs predate that command (no ``command_module``:
-    a runbook run before the deploy that updates them) gets the plain ``compose down`` it replaced.
+    ``mottivme-host stop-workers`` (each worker gets its settings' drain_seconds + 30 to finish its
+    running executions; n8n's queue held still at the moment of the signal,
+    mottivme_host/queue_hold.py). Volumes are kept. A server whose host programs predate that
+    command (no ``command_module``: a runbook run before the deploy that updates them) gets the
+    plain ``compose down -t timeout`` it replaced, unheld (the deploy passes the same number).
 
     .. code:: python
 

@@ -450,7 +450,8 @@ class FakeRunner:
 
     def run(self, argv, *, input=None, stdin=None, stdout=None, log=None, env=None, check=True, cwd=None,
             timeout=None) -> Result:
-        call = Call(list(argv), dict(input=input, stdin=stdin, stdout=stdout, env=env, cwd=cwd, pgpass=pgpass_of(argv)))
+        call = Call(list(argv), dict(input=input, stdin=stdin, stdout=stdout, env=env, cwd=cwd, pgpass=pgpass_of(argv),
+                                     timeout=timeout))
         self.calls.append(call)
         rc, out, err = 0, "", ""
         for rule in self.rules:

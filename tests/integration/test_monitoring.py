@@ -5,6 +5,7 @@ import base64
 import datetime as dt
 import json
 import re
+import time
 
 import pytest
 
@@ -121,6 +122,25 @@ def test_monitor_watches_the_stack_and_the_reports(seeded, monitor, n8n_server, 
     slow = checked["supabase-slow-queries"]
     assert (slow["state"], slow["reason"]) == ("WARNING", "slow queries at 3 queries > 2 queries"), slow
     assert checked["supabase-connections"]["state"] == "UP", checked["supabase-connections"]
+    # connections past 80 % of the stand-in's max_connections: a warning that names the share in use
+    sql = "docker exec supabase-db psql -U postgres -Atqc"
+    most = int(supabase_host.sh(f"{sql} 'show max_connections'").strip())
+    busy = most * 85 // 100
+    supabase_host.sh(f"docker exec -d supabase-db sh -c 'for i in $(seq {busy}); do "
+                     "psql -U postgres -qc \"select pg_sleep(60) -- itest connections\" & done; wait'")
+    try:
+        sleeping = "select count(*) from pg_stat_activity where query like '%itest connections%' and pid <> pg_backend_pid()"
+        for _ in range(60):
+            if int(supabase_host.sh(f"{sql} \"{sleeping}\"").strip()) >= busy:
+                break
+            time.sleep(0.5)
+        checked = {c["name"]: c for c in json.loads(monitor.sh("mottivme-monitor check --json", check=False))}
+        conn = checked["supabase-connections"]
+        share = re.fullmatch(r"connections at (\d+) ?% > 80 ?%", conn["reason"])
+        assert conn["state"] == "WARNING" and share and 85 <= int(share[1]) <= 100, conn
+    finally:
+        supabase_host.sh(f"{sql} \"select count(pg_terminate_backend(pid)) from pg_stat_activity where query like "
+                         "'%itest connections%' and pid <> pg_backend_pid()\"")
     # 150 new leads today: more than tier bronze's 100 a day -> a warning by e-mail, not a page
     stand_in = "docker exec supabase-db psql -U postgres -v ON_ERROR_STOP=1 -Atqc"
     supabase_host.sh(f"{stand_in} \"insert into conversation_history (lead_id, role, message) "

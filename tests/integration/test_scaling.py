@@ -113,8 +113,9 @@ def test_queued_executions_survive_a_worker_server_being_drained(api, ouro, n8n_
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert drained.sh("docker ps -q --filter label=com.docker.compose.project=n8n-worker").strip() == ""
     # told to stop with n8n's queue held (mottivme-host stop-workers): none of the 60 is lost below
+    out = r.stdout + r.stderr
     assert re.search(rf"\[{drained.name}\] n8n-worker-1, n8n-worker-2: n8n's queue held [0-9.]+s while they were "
-                     "told to stop", r.stdout), r.stdout[-3000:]
+                     "told to stop", out), out[-3000:]
     counts = {}
     for _ in range(90):
         rows = psql(n8n_server, f"select status, count(*) from execution_entity where \\\"workflowId\\\" = '{wf}' "

@@ -676,15 +676,25 @@ def test_a_dump_of_a_major_version_with_no_image_fails_naming_the_fix(host, caps
 
 
 def test_scratch_check_uses_the_servers_major_and_no_network(host, capsys):
+    seen = {}
+
+    def look(argv, kw):  # what the box sees when its pg_restore runs
+        box_dir = scratch_file(host.fake, "/tmp/restore")
+        seen.update({x: os.stat(os.path.join(box_dir, x)) for x in os.listdir(box_dir)})
+
+    host.fake.on(lambda c: "pg_restore -U postgres -d postgres" in c, call=look)
     assert restore(host, "--no-safety-snapshot") == 0
     run = next(x for x in cmds(host.fake) if x.startswith("docker run -d --name n8n-restore-scratch"))
     assert "--network none" in run and run.endswith("pgvector/pgvector:pg15")
-    # this run's directory (the verified dump, the list) read-only, so that pg_restore can run parallel jobs
+    # a directory of its own, read-only (pg_restore's parallel jobs need a file): the verified dump
+    # (a hard link, no copy) and the lists, never the snapshot's config/.env nor n8n's dump
     mount = re.search(r" -v (\S+):/tmp/restore:ro ", run).group(1)
-    assert os.path.dirname(mount) == str(host.backup_dir / "restore")
+    assert os.path.dirname(os.path.dirname(mount)) == str(host.backup_dir / "restore")
+    assert sorted(seen) == ["supabase.dump", "supabase.scratch.list"]
+    assert seen["supabase.dump"].st_nlink == 2 and seen["supabase.scratch.list"].st_mode & 0o777 == 0o600
     restored = next(c for c in host.fake.calls if "pg_restore -U postgres -d postgres" in c.cmd)
     assert restored.argv[-6:] == ["--exit-on-error", "-j", restore_mod.JOBS, "-L", "/tmp/restore/supabase.scratch.list",
-                                  "/tmp/restore/var/backups/n8n/staging/supabase/supabase.dump"]
+                                  "/tmp/restore/supabase.dump"]
 
 
 def test_scratch_counts_that_differ_fail(host, capsys):
@@ -961,7 +971,7 @@ def test_source_supabase_alone_never_touches_n8n(host, capsys):
     assert "safety snapshot" not in out and "n8n ready" not in out
     # the dump's list is read where the dump already is, once, before the restore that uses it
     box = f"n8n-restore-scratch-{os.getpid()}-supabase"
-    listed = host.fake.index(f"docker exec {box} pg_restore -l /tmp/restore/var/backups/n8n/staging/supabase/supabase.dump")
+    listed = host.fake.index(f"docker exec {box} pg_restore -l /tmp/restore/supabase.dump")
     assert listed < host.fake.index(f"docker exec {box} pg_restore -U postgres")
     assert sum("pg_restore -l" in c for c in host.fake.commands()) == 1
 
@@ -999,14 +1009,41 @@ def test_a_scratch_started_early_for_another_major_is_replaced_by_the_snapshots(
     assert "the scratch box started early (pgvector/pgvector:pg16) is not the snapshot's" in host.logtext()
 
 
-@pytest.mark.parametrize("args", [(), ("--source", "n8n", "--source", "supabase"), ("--source", "supabase", "--drill")],
-                         ids=["everything", "with n8n", "drill"])
-def test_no_scratch_is_started_early_when_n8n_comes_first_or_for_a_drill(host, args):
-    """n8n's own restore comes first (a box would wait idle beside it); a drill starts its own."""
+@pytest.mark.parametrize("args", [(), ("--source", "n8n", "--source", "supabase")], ids=["everything", "with n8n"])
+def test_no_scratch_is_started_early_when_n8n_comes_first(host, args):
+    """n8n's own restore comes first: a box started early would wait idle beside it."""
     last_backup_dumped(host, 15)
-    restore(host, "--no-safety-snapshot", *args)
+    assert restore(host, "--no-safety-snapshot", *args) == 0
+    run = host.fake.index("docker run -d --name n8n-restore-scratch")
+    assert run > host.fake.index("restic restore") and run > host.fake.index("curl")  # after n8n is ready
+
+
+def test_the_early_scratch_is_the_snapshots_first_database_and_best_effort(host, capsys):
+    """The box started early is for the database the restore comes to first (the snapshot's order,
+    not the command line's); an image not on the server starts none early, and the restore goes on."""
+    host.write_snapshot(databases=BOTH)
+    last_backup_dumped(host, 15)
+    assert restore(host, "--source", "analytics", "--source", "supabase") == 0
+    pid, i = os.getpid(), host.fake.index
+    assert i(f"docker run -d --name n8n-restore-scratch-{pid}-supabase") < i("restic restore") \
+        < i(f"docker run -d --name n8n-restore-scratch-{pid}-analytics")
+    assert "restore ok: snapshot bbbb2222; supabase, analytics checked" in capsys.readouterr().out
+
+    host.fake.calls.clear()
+    host.fake.on("docker image inspect pgvector/pgvector:pg15", rc=1, stderr="Error: No such image\n")
+    assert restore(host, "--source", "supabase") == 0
+    assert i("restic restore") < i("docker run -d --name n8n-restore-scratch")
+    assert "supabase checked" in capsys.readouterr().out
+
+
+def test_an_early_scratch_that_does_not_start_leaves_the_restore_to_start_its_own(host, capsys):
+    last_backup_dumped(host, 15)
+    host.fake.on("docker run -d --name n8n-restore-scratch", rc=125, stderr="docker: Error response from daemon\n",
+                 times=1)
+    assert restore(host, "--source", "supabase") == 0
     runs = [i for i, c in enumerate(cmds(host.fake)) if c.startswith("docker run -d --name n8n-restore-scratch")]
-    assert all(i > host.fake.index("restic restore") for i in runs)
+    assert len(runs) == 2 and runs[0] < host.fake.index("restic restore") < runs[1]
+    assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("isready,asked", [
@@ -1565,6 +1602,7 @@ def test_one_table_is_restored_beside_the_live_one_and_nothing_else_is_touched(h
 
 def test_over_the_live_table_replaces_its_rows_in_one_transaction_keeping_the_old_ones(host, capsys):
     tables_host(host)
+    last_backup_dumped(host, 15)  # no scratch started early: the safety snapshot and the lock come first
     answers = iter(["3\n", "7\n"])  # the live table's count before the restore, then after it
     host.fake.on(lambda c: "postgres:15 psql" in c and LIVE_COUNT in c, call=lambda argv, kw: (0, next(answers), ""))
     assert table_restore(host, "--table", "conversation_history", "--over", "--confirm-overwrite") == 0
@@ -1579,6 +1617,7 @@ def test_over_the_live_table_replaces_its_rows_in_one_transaction_keeping_the_ol
         'system value select id,lead_id,message from "public"."conversation_history_restored_bbbb2222"; drop table '
         '"public"."conversation_history_restored_bbbb2222"')
     assert i("n8n-backup --tag pre-restore") < i("delete from")  # a safety snapshot first
+    assert i("n8n-backup --tag pre-restore") < i("docker run -d --name n8n-restore-scratch")
     assert ("supabase public.conversation_history: 3 rows before, 7 after (snapshot bbbb2222's 7); the rows it had are "
             "kept as public.conversation_history_before_restore_bbbb2222") in out.splitlines()
 
