@@ -104,20 +104,27 @@ class _Deploy:
 
     def switch(self, version: str) -> Result:
         """N8N_VERSION in the env file, then `compose up -d` of n8n's services (it recreates them).
-        In queue mode the workers are re-created with n8n's queue held still for the moment they
-        are told to stop (queue_hold.py: an execution one had just taken would be lost)."""
+        In queue mode the workers are stopped first, on their own: each finishes its running
+        executions while its task runner still serves it, and n8n's queue is held still for the
+        moment they are told to stop (queue_hold.py: an execution one had just taken would be
+        lost); `compose up -d` then starts them on the version."""
         envfile.update(env_path(self.s), {"N8N_VERSION": version})
         services = [*self.s.services, *self.s.runners]
         workers = [x for x in self.s.services if x != "n8n" and x not in self.s.pooled]
-        self.log.log(f"N8N_VERSION={version} in {env_path(self.s)}; compose up -d {' '.join(services)}")
         redis = redisconn.connect(self.s) if workers else None
-        try:
-            return queue_hold.held_stop(self.st, self.r, workers, redis, PROG,
-                                        lambda: self.to_log([*self.s.compose, "up", "-d", *services],
-                                                            cwd=self.s.stack_dir), say=self.say, warn=self.say)
-        finally:
-            if redis is not None:
+        if redis is not None:
+            stop = [*self.s.compose, "stop", "-t", str(self.s.drain_seconds + 30), *workers]
+            self.log.log(f"{' '.join(stop[len(self.s.compose):])} (n8n's queue held for the signal)")
+            try:
+                r = queue_hold.held_stop(self.st, self.r, workers, redis, PROG,
+                                         lambda: self.to_log(stop, cwd=self.s.stack_dir), say=self.say, warn=self.say)
+            finally:
                 redis.close()
+            if not r.ok:  # `compose up -d` stops them all the same, unheld
+                self.say(f"WARNING stopping {', '.join(workers)} first failed (exit {r.returncode}, see "
+                         f"{self.s.deploy_log}): `compose up -d` re-creates them")
+        self.log.log(f"N8N_VERSION={version} in {env_path(self.s)}; compose up -d {' '.join(services)}")
+        return self.to_log([*self.s.compose, "up", "-d", *services], cwd=self.s.stack_dir)
 
     def image_present(self, ref: str) -> bool:
         return self.r.run(["docker", "image", "inspect", ref], check=False).ok

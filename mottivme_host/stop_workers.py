@@ -2,11 +2,13 @@
 
 mottivme-host stop-workers
 
-`compose down` of this worker server's stack, each worker given drain_seconds + 30 s to finish
-its running executions (it takes no new one once told to stop); executions still queued stay in
-Redis for the other workers. n8n's queue is held still for the moment the workers are told to
-stop (queue_hold.py: an execution one fetched just before would be lost otherwise). Volumes are
-kept; `compose up -d` (the deploy) starts the workers again. Nothing running: nothing to do.
+`compose stop` of this worker server's workers, each given drain_seconds + 30 s to finish its
+running executions (it takes no new one once told to stop) while its task runner still serves
+it; then `compose down` of the stack (the runners; every container removed). Executions still
+queued stay in Redis for the other workers. n8n's queue is held still for the moment the
+workers are told to stop (queue_hold.py: an execution one fetched just before would be lost
+otherwise). Volumes are kept; `compose up -d` (the deploy) starts the workers again. No
+container here: nothing to do.
 The drain runs it (tasks/workers.py `drain`): the runbooks drain_worker, emergency_deploy and
 restore, a deploy that moves n8n's version, and one that leaves a server without workers.
 """
@@ -40,20 +42,25 @@ def main(ns, s: Settings, runner: Runner) -> int:
     timeout = s.drain_seconds + 30
     t = runner.now()
 
-    def down():
-        r = st.compose("down", "-t", str(timeout), check=False)
+    def compose(*args: str):
+        r = st.compose(*args, check=False)
         if not r.ok:
             err = (r.stderr.strip().splitlines() or [""])[-1]
-            raise Fail(f"`{' '.join([*s.compose, 'down', '-t', str(timeout)])}` exited {r.returncode}"
-                       + (f": {err}" if err else ""))
+            raise Fail(f"`{' '.join([*s.compose, *args])}` exited {r.returncode}" + (f": {err}" if err else ""))
         return r
 
+    # the workers first, on their own: they finish their running executions while their task
+    # runners still serve them (`down` alone stops a worker's runner before the worker: its Code
+    # nodes would lose their runner, and the worker would get its signal seconds later)
     redis = redisconn.connect(s)
     try:
-        queue_hold.held_stop(st, runner, list(s.services), redis, PROG, down)
+        if s.services:
+            queue_hold.held_stop(st, runner, list(s.services), redis, PROG,
+                                 lambda: compose("stop", "-t", str(timeout), *s.services))
     finally:
         if redis is not None:
             redis.close()
+    compose("down", "-t", str(timeout))  # then the runners, and every container removed
     out_line(f"workers stopped and removed in {runner.now() - t:.0f}s (each given {timeout}s to finish its running "
              "executions; queued ones wait in Redis)")
     return 0

@@ -262,34 +262,38 @@ def test_not_ready_rolls_back_to_the_old_version(tmp_path, env_file, fake, capsy
     assert 30 <= sum(fake.sleeps) <= 32 and set(fake.sleeps) == {1}
 
 
-def test_in_queue_mode_the_workers_are_re_created_with_the_queue_held_until_they_got_the_signal(
+def test_in_queue_mode_the_workers_stop_first_with_the_queue_held_until_they_got_the_signal(
         tmp_path, env_file, fake, monkeypatch, capsys):
-    """Each switch (the deploy, then its rollback) holds n8n's queue from SETTLE s before `compose
-    up -d` until the running worker said it got the signal; the webhook processor is not waited
-    for (it takes no executions)."""
+    """Each switch (the deploy, then its rollback) stops the running worker on its own before
+    `compose up -d`, n8n's queue held from SETTLE s before its signal until it said it got it;
+    the webhook processor is not stopped that way (it takes no executions)."""
     st = Stack(fake, env_file, ready=(OLD,))
     queue = Queue(fake)
     monkeypatch.setattr(redisconn, "connect", lambda s: queue)
-    up, holder = [], "n8n-worker-1"
+    stops, holder = [], "n8n-worker-1"
     queue.released[holder] = threading.Event()
 
-    def compose_up(argv, kw):
-        up.append(fake.clock)
-        st.at("up")(argv, kw)
-        queue.released[holder].wait(5)  # re-creating the worker: it drains
+    def compose_stop(argv, kw):
+        stops.append(fake.clock)
+        queue.released[holder].wait(5)  # the worker drains
         queue.released[holder].clear()
 
-    fake.on("up -d", call=compose_up)
+    fake.on("stop -t 150 n8n-worker-1", call=compose_stop)
     fake.on("ps -q n8n-worker-1", stdout="cid-w1\n")
     fake.on("{{.State.Running}}", stdout="true\n")
-    fake.on("docker logs --since", call=lambda a, k: (0, "Received SIGTERM. Shutting down...\n" if up else "", ""))
+    fake.on("docker logs --since", call=lambda a, k: (0, "Received SIGTERM. Shutting down...\n" if stops else "", ""))
     s = make_settings(tmp_path, services=["n8n", "n8n-webhook-1", "n8n-worker-1"], pooled=["n8n-webhook-1"],
-                      queue_redis="container")
+                      queue_redis="container", drain_seconds=120)
     assert deploy(fake, s, NEW) == 1
     assert st.env_at["up"] == [NEW, OLD]
     assert [(kind, who) for _, kind, who in queue.evals] == [("pause", holder), ("release", holder)] * 2
     pauses = [t for t, kind, _ in queue.evals if kind == "pause"]
-    assert all(0 < u - p == pytest.approx(queue_hold.SETTLE) for p, u in zip(pauses, up, strict=True))
+    assert all(0 < u - p == pytest.approx(queue_hold.SETTLE) for p, u in zip(pauses, stops, strict=True))
+    c = fake.commands()
+    ups = [i for i, x in enumerate(c) if x.endswith("up -d n8n n8n-webhook-1 n8n-worker-1")]
+    assert [i for i, x in enumerate(c) if "stop -t 150 n8n-worker-1" in x][0] < ups[0]
+    assert fake.calls[fake.index("stop -t 150")].argv == ["docker", "compose", "-p", "n8n", "stop", "-t", "150",
+                                                           "n8n-worker-1"]
     assert not fake.ran("ps -q n8n-webhook-1") and queue.closed
     out = capsys.readouterr().out
     assert out.count("n8n-worker-1: n8n's queue held 1.5s while it was told to stop") == 2

@@ -15,13 +15,14 @@ from tests.helpers import FakeRunner, Queue
 
 WORKERS = ("n8n-worker-1", "n8n-worker-2")
 HOLDER = "+".join(WORKERS)
+STOP = "stop -t 150 n8n-worker-1 n8n-worker-2"
 DOWN = "down -t 150"
 
 
 def worker_stack(tmp_path, monkeypatch, fake, queue, said_at=None, gone=(), fails="", lasts=True):
-    """A worker server's stack in queue mode. `compose down` lasts until the hold is let go
-    (`lasts`: workers that drain), or fails at once with `fails`; worker N's log says it got the
-    signal from the `said_at[N]`-th read after the down began (None: never); a worker in `gone`
+    """A worker server's stack in queue mode. The workers' `compose stop` lasts until the hold is
+    let go (`lasts`: workers that drain), or fails at once with `fails`; worker N's log says it got
+    the signal from the `said_at[N]`-th read after the stop began (None: never); a worker in `gone`
     is removed already when its log is read."""
     said_at = said_at or {svc: 2 for svc in WORKERS}
     monkeypatch.setattr(redisconn, "connect", lambda s: queue)
@@ -31,19 +32,19 @@ def worker_stack(tmp_path, monkeypatch, fake, queue, said_at=None, gone=(), fail
     fake.on(lambda cmd: cmd.endswith(" ps -a -q"), stdout="cid-n8n-worker-1\ncid-n8n-worker-2\n")
     fake.on("{{.State.Running}}", stdout="true\n")
 
-    def down(argv, kw):
+    def stop(argv, kw):
         started.set()
         if fails:
             return 1, "", fails
         if lasts:
             released.wait(5)
 
-    fake.on(DOWN, call=down)
+    fake.on(STOP, call=stop)
     for svc in WORKERS:
         reads = []
 
         def logs(argv, kw, svc=svc, reads=reads):
-            assert started.wait(5)  # the down has begun: the reads are counted from it
+            assert started.wait(5)  # the stop has begun: the reads are counted from it
             if svc in gone:
                 return 1, "", f"Error response from daemon: No such container: cid-{svc}\n"
             reads.append(1)
@@ -71,10 +72,14 @@ def test_the_workers_are_told_to_stop_with_the_queue_held_once_for_all_until_eac
     (paused, _, _), (released, _, _) = queue.evals
     # SETTLE, then worker-2's log read twice more 0.2 s apart (worker-1 said it at the first), the margin
     assert released - paused == pytest.approx(queue_hold.SETTLE + 0.4 + queue_hold.SIGNAL_MARGIN)
+    # the workers alone first (their runners still serve them), then the stack down
+    stop_call = fake.calls[fake.index(STOP)]
+    assert stop_call.argv == ["docker", "compose", "-p", "n8n-worker", "stop", "-t", "150", *WORKERS]
+    assert stop_call.kw["cwd"] == s.stack_dir
+    assert fake.sleeps[0] == queue_hold.SETTLE and fake.index(STOP) < fake.index("docker logs --since")
     down = fake.calls[fake.index(DOWN)]
     assert down.argv == ["docker", "compose", "-p", "n8n-worker", "down", "-t", "150"]
-    assert down.kw["cwd"] == s.stack_dir
-    assert fake.sleeps[0] == queue_hold.SETTLE and fake.index(DOWN) < fake.index("docker logs --since")
+    assert fake.index(DOWN) > max(i for i, c in enumerate(fake.commands()) if c.startswith("docker logs"))
     # worker-1 said it: its log is not read again
     assert sum(c.endswith("cid-n8n-worker-1") for c in fake.commands() if c.startswith("docker logs")) == 1
     assert "n8n-worker-1, n8n-worker-2: n8n's queue held 1.9s while they were told to stop" in out
@@ -147,15 +152,16 @@ def test_a_stop_that_ends_leaving_the_workers_running_ends_the_hold_at_once_with
     assert "did not log" not in capsys.readouterr().err
 
 
-def test_a_failed_down_resumes_the_queue_at_once_and_says_why(tmp_path, monkeypatch, capsys):
+def test_a_failed_stop_resumes_the_queue_at_once_and_says_why(tmp_path, monkeypatch, capsys):
     fake = FakeRunner()
     queue = Queue(fake)
     s = worker_stack(tmp_path, monkeypatch, fake, queue, fails="Error response from daemon: cannot stop\n")
     assert stop(fake, s) == 1
     assert [kind for _, kind, _ in queue.evals] == ["pause", "release"]
     out, err = capsys.readouterr()
-    assert ("stop-workers: FAILED `docker compose -p n8n-worker down -t 150` exited 1: "
+    assert ("stop-workers: FAILED `docker compose -p n8n-worker stop -t 150 n8n-worker-1 n8n-worker-2` exited 1: "
             "Error response from daemon: cannot stop") in err
+    assert not fake.ran(DOWN)
     assert "did not log" not in err and "queue held" not in out  # nothing claims the stop went well
 
 
@@ -166,17 +172,17 @@ def test_nothing_running_is_nothing_to_do(tmp_path, monkeypatch, capsys):
     fake.on(lambda cmd: cmd.endswith(" ps -a -q"), stdout="")
     assert stop(fake, s) == 0
     assert "no worker is here: nothing to stop" in capsys.readouterr().out
-    assert not fake.ran(DOWN) and queue.evals == []
+    assert not fake.ran(STOP) and not fake.ran(DOWN) and queue.evals == []
 
 
 def test_without_a_queue_the_workers_are_stopped_unheld(tmp_path, monkeypatch, capsys):
     fake = FakeRunner()
     s = worker_stack(tmp_path, monkeypatch, fake, Queue(fake))
     monkeypatch.setattr(redisconn, "connect", lambda s: None)
-    fake.on(DOWN, rc=0)
+    fake.on(STOP, rc=0)
     assert stop(fake, s) == 0
     out = capsys.readouterr().out
-    assert fake.ran(DOWN) and "queue held" not in out and not fake.ran("docker logs")
+    assert fake.index(STOP) < fake.index(DOWN) and "queue held" not in out and not fake.ran("docker logs")
 
 
 def test_the_main_servers_stack_is_refused(tmp_path, monkeypatch, capsys):
