@@ -199,10 +199,10 @@ def _signalled(runner, cids: dict[str, str], since: str, stopping) -> list[str]:
 
 
 def held_stop(st, runner, services, redis, prog: str, stop, say=out_line, warn=stderr_line):
-    """Run `stop()` (a compose command that signals workers: `restart`, an `up -d` that re-creates
-    them, `down`) beside, with the queue held from SETTLE s before it until each of `services`
-    that runs now has logged the signal (and SIGNAL_MARGIN after): not for the time a worker with
-    running executions takes to finish them. Returns what `stop()` returned, raises what it
+    """Run `stop()` (a compose command that signals workers: n8n-restart's `restart`, the `stop`
+    of deploy-version and stop-workers) beside, with the queue held from SETTLE s before it until
+    each of `services` that runs now has logged the signal (and SIGNAL_MARGIN after): not for the
+    time a worker with running executions takes to finish them. Returns what `stop()` returned, raises what it
     raised. `redis` None (no queue here) or none of `services` running: `stop()` alone. `say`
     and `warn`: where its line and its warnings go."""
     cids = _running(st, runner, services) if redis is not None else {}
