@@ -317,6 +317,14 @@ class _Restore:
             self.fail(f"this host is not provisioned (no n8n stack in {s.stack_dir}): "
                       "run `pyinfra inventory.py deploy.py` first", 4)
         self.check_options()
+        # this run's directories (0700): another restore or drill of the same snapshot keeps its files
+        parent = os.path.join(self.b.dir, "restore")
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+        # what a scratch box sees of this run (only its dump and the lists: not the snapshot's
+        # config/.env, nor the other sources' dumps); a box may start before the snapshot is found
+        self.box_dir = tempfile.mkdtemp(prefix="box-", dir=parent)
+        self.cleanups.append(lambda: shutil.rmtree(self.box_dir, ignore_errors=True))
+        self.start_scratch_early()
 
         self.step = "find snapshot"
         repo, snap = self.find_snapshot()
@@ -326,20 +334,12 @@ class _Restore:
         self.laps.lap("find snapshot")
 
         self.step = "restore files"
-        # a directory of this run's own (0700): another restore or drill of the same snapshot keeps its files
-        parent = os.path.join(self.b.dir, "restore")
-        os.makedirs(parent, mode=0o700, exist_ok=True)
         self.work = tempfile.mkdtemp(prefix=f"{self.short}-", dir=parent)
         self.cleanups.append(lambda: shutil.rmtree(self.work, ignore_errors=True))
-        # what a scratch box sees of this run (only its dump and the lists: not the snapshot's
-        # config/.env, nor the other sources' dumps)
-        self.box_dir = os.path.join(self.work, "box")
-        os.mkdir(self.box_dir, 0o700)
         self.log.file.flush()
         # a restore of database sources alone leaves n8n's files (the snapshot's largest part, maybe) in the repository
         self.files_left = bool(ns.sources) and "n8n" not in ns.sources
         leave = ["--exclude", f"staging/{files.ARCHIVE_DIR}"] if self.files_left else []
-        self.start_scratch_early()
         repo.run("restore", snap["id"], "--target", self.work, *leave, stdout=self.log.file, log=self.log.file)
         self.src = self.find_manifest()
         if self.src is None:
@@ -1136,7 +1136,7 @@ class _Restore:
 
     def start_scratch_early(self) -> None:
         """A restore of database sources alone into scratch: the first one's box is started before
-        restic restores the dump, for the major version this server's last backup dumped
+        the snapshot is looked for, for the major version this server's last backup dumped
         (last-manifest.json), so that PostgreSQL initialises while the dump comes. `scratch()`
         checks it against the snapshot's own and starts another when they differ. Best effort:
         nothing when there is no last backup here (a rebuilt server), when its image is not on the

@@ -689,7 +689,7 @@ def test_scratch_check_uses_the_servers_major_and_no_network(host, capsys):
     # a directory of its own, read-only (pg_restore's parallel jobs need a file): the verified dump
     # (a hard link, no copy) and the lists, never the snapshot's config/.env nor n8n's dump
     mount = re.search(r" -v (\S+):/tmp/restore:ro ", run).group(1)
-    assert os.path.dirname(os.path.dirname(mount)) == str(host.backup_dir / "restore")
+    assert os.path.dirname(mount) == str(host.backup_dir / "restore") and os.path.basename(mount).startswith("box-")
     assert sorted(seen) == ["supabase.dump", "supabase.scratch.list"]
     assert seen["supabase.dump"].st_nlink == 2 and seen["supabase.scratch.list"].st_mode & 0o777 == 0o600
     restored = next(c for c in host.fake.calls if "pg_restore -U postgres -d postgres" in c.cmd)
@@ -985,15 +985,15 @@ def last_backup_dumped(host, major: int) -> None:
 
 
 def test_a_database_alone_gets_its_scratch_started_while_restic_restores_the_dump(host, capsys):
-    """PostgreSQL initialises itself while the dump comes (the box mounts this run's directory,
-    which the dump enters afterwards); the major is the last backup's, checked against the
-    snapshot's before the box is used."""
+    """PostgreSQL initialises itself while the snapshot is found and the dump comes (the box
+    mounts a directory of its own, which the dump enters afterwards); the major is the last
+    backup's, checked against the snapshot's before the box is used."""
     last_backup_dumped(host, 15)
     assert restore(host, "--source", "supabase") == 0
     i, c = host.fake.index, cmds(host.fake)
     runs = [x for x in c if x.startswith("docker run -d --name n8n-restore-scratch")]
     assert len(runs) == 1 and runs[0].endswith("pgvector/pgvector:pg15")
-    assert i("docker run -d --name n8n-restore-scratch") < i("restic restore") < i("pg_isready")
+    assert i("docker run -d --name n8n-restore-scratch") < i("restic snapshots") < i("restic restore") < i("pg_isready")
     assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
 
 
@@ -1034,6 +1034,15 @@ def test_the_early_scratch_is_the_snapshots_first_database_and_best_effort(host,
     assert restore(host, "--source", "supabase") == 0
     assert i("restic restore") < i("docker run -d --name n8n-restore-scratch")
     assert "supabase checked" in capsys.readouterr().out
+
+
+def test_an_early_scratch_goes_when_no_snapshot_is_found(host, capsys):
+    last_backup_dumped(host, 15)
+    assert restore(host, "--source", "supabase", "--snapshot", "deadbeef") == 3
+    box = f"n8n-restore-scratch-{os.getpid()}-supabase"
+    assert host.fake.index(f"docker run -d --name {box}") < host.fake.index(f"docker rm -f -v {box}")
+    assert os.listdir(host.backup_dir / "restore") == []
+    assert "no snapshot 'deadbeef' found" in capsys.readouterr().err
 
 
 def test_an_early_scratch_that_does_not_start_leaves_the_restore_to_start_its_own(host, capsys):
