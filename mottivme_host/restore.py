@@ -311,7 +311,7 @@ class _Restore:
     # --- the run -----------------------------------------------------------------------------
     def run(self) -> None:
         s, ns = self.s, self.ns
-        # --- validate: provisioned host, repository, snapshot (nothing is changed here) -------
+        # --- validate: provisioned host, repository, snapshot (nothing of production changes here)
         self.step = "check host"
         if not (os.path.isfile(os.path.join(s.stack_dir, "docker-compose.yml")) and self._postgres_running()):
             self.fail(f"this host is not provisioned (no n8n stack in {s.stack_dir}): "
