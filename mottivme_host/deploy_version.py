@@ -110,19 +110,18 @@ class _Deploy:
         lost); `compose up -d` then starts them on the version."""
         envfile.update(env_path(self.s), {"N8N_VERSION": version})
         services = [*self.s.services, *self.s.runners]
-        workers = [x for x in self.s.services if x != "n8n" and x not in self.s.pooled]
-        redis = redisconn.connect(self.s) if workers else None
-        if redis is not None:
-            stop = [*self.s.compose, "stop", "-t", str(self.s.drain_seconds + 30), *workers]
-            self.log.log(f"{' '.join(stop[len(self.s.compose):])} (n8n's queue held for the signal)")
-            try:
-                r = queue_hold.held_stop(self.st, self.r, workers, redis, PROG,
-                                         lambda: self.to_log(stop, cwd=self.s.stack_dir), say=self.say, warn=self.say)
-            finally:
-                redis.close()
-            if not r.ok:  # `compose up -d` stops them all the same, unheld
-                self.say(f"WARNING stopping {', '.join(workers)} first failed (exit {r.returncode}, see "
-                         f"{self.s.deploy_log}): `compose up -d` re-creates them")
+        workers, r = list(self.s.workers), None
+        if workers:
+            with redisconn.connected(self.s) as redis:
+                if redis is not None:  # queue mode
+                    stop = [*self.s.compose, "stop", "-t", str(self.s.drain_seconds + 30), *workers]
+                    self.log.log(f"{' '.join(stop[len(self.s.compose):])} (n8n's queue held for the signal)")
+                    r = queue_hold.held_stop(self.st, self.r, workers, redis, PROG,
+                                             lambda: self.to_log(stop, cwd=self.s.stack_dir), say=self.say,
+                                             warn=self.say)
+        if r is not None and not r.ok:  # `compose up -d` stops them all the same, unheld
+            self.say(f"WARNING stopping {', '.join(workers)} first failed (exit {r.returncode}, see "
+                     f"{self.s.deploy_log}): `compose up -d` re-creates them")
         self.log.log(f"N8N_VERSION={version} in {env_path(self.s)}; compose up -d {' '.join(services)}")
         return self.to_log([*self.s.compose, "up", "-d", *services], cwd=self.s.stack_dir)
 

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 
 from . import envfile
 from .settings import Settings
@@ -178,3 +179,14 @@ def connect(s: Settings):
     host, _, port = where.rpartition(":")
     env = envfile.read(os.path.join(s.stack_dir, s.env_file))
     return Resp(host, int(port), env.get("QUEUE_BULL_REDIS_PASSWORD", ""))
+
+
+@contextmanager
+def connected(s: Settings):
+    """`connect(s)` for a block, closed after it (None when this server's stack has no queue)."""
+    redis = connect(s)
+    try:
+        yield redis
+    finally:
+        if redis is not None:
+            redis.close()

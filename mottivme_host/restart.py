@@ -53,13 +53,9 @@ def main(ns, s: Settings, runner: Runner) -> int:
     st = Stack(s, runner)
     for service in s.pooled:  # a rule left by a run that was killed outright (SIGKILL, a reboot of the CLI's host)
         _undrain(st, runner, service)
-    redis = redisconn.connect(s)
-    try:
+    with redisconn.connected(s) as redis:
         for service in [x for x in s.services if x != "n8n"]:
             _restart_one(st, runner, service, timeout, redis)
-    finally:
-        if redis is not None:
-            redis.close()
     if "n8n" in s.services:
         _restart_main(st, runner, timeout)
     return 0
@@ -67,11 +63,7 @@ def main(ns, s: Settings, runner: Runner) -> int:
 
 
 def _restart(st: Stack, *args: str) -> None:
-    r = st.compose("restart", *args, check=False)
-    if not r.ok:
-        err = (r.stderr.strip().splitlines() or [""])[-1]
-        command = " ".join([*st.s.compose, "restart", *args])
-        raise Fail(f"`{command}` exited {r.returncode}" + (f": {err}" if err else ""))
+    st.compose_checked("restart", *args)
 
 
 def _inspect(st: Stack, runner: Runner, service: str, fmt: str) -> str:

@@ -1116,13 +1116,11 @@ class _Restore:
         return f"{SCRATCH_DIR}/{os.path.relpath(path, self.box_dir)}"
 
     def box_dump(self, name: str) -> str:
-        """Source `name`'s verified dump in the box directory (a hard link: no copy), its path there."""
+        """Source `name`'s verified dump in the box directory, its path there: a hard link (the box
+        directory and the run's are siblings, on one file system), no copy."""
         path = os.path.join(self.box_dir, f"{name}.dump")
         if not os.path.exists(path):
-            try:
-                os.link(self.dump_path(name), path)
-            except OSError:
-                shutil.copyfile(self.dump_path(name), path)
+            os.link(self.dump_path(name), path)
         return path
 
     def run_scratch(self, name: str, image: str, check: bool = True) -> str:

@@ -181,6 +181,11 @@ class Settings:
     vault: Vault | None = None  # the backup vault only
 
     @property
+    def workers(self) -> tuple[str, ...]:
+        """The queue-mode workers among `services`: neither the main process nor a webhook processor."""
+        return tuple(x for x in self.services if x != "n8n" and x not in self.pooled)
+
+    @property
     def backend_network(self) -> str:
         return f"{self.compose_project}_backend"
 

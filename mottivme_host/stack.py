@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from .common import Fail
 from .run import Result, Runner
 from .settings import Settings
 
@@ -67,6 +68,14 @@ class Stack:
 
     def compose(self, *args: str, check: bool = True, **kw) -> Result:
         return self.r.run([*self.s.compose, *args], cwd=self.s.stack_dir, check=check, **kw)
+
+    def compose_checked(self, *args: str) -> Result:
+        """compose ARGS, or Fail naming the command, its exit and its last line of errors."""
+        r = self.compose(*args, check=False)
+        if not r.ok:
+            err = (r.stderr.strip().splitlines() or [""])[-1]
+            raise Fail(f"`{' '.join([*self.s.compose, *args])}` exited {r.returncode}" + (f": {err}" if err else ""))
+        return r
 
     def container_id(self, service: str) -> str:
         r = self.compose("ps", "-q", service, check=False)

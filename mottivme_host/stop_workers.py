@@ -42,25 +42,14 @@ def main(ns, s: Settings, runner: Runner) -> int:
     timeout = s.drain_seconds + 30
     t = runner.now()
 
-    def compose(*args: str):
-        r = st.compose(*args, check=False)
-        if not r.ok:
-            err = (r.stderr.strip().splitlines() or [""])[-1]
-            raise Fail(f"`{' '.join([*s.compose, *args])}` exited {r.returncode}" + (f": {err}" if err else ""))
-        return r
-
     # the workers first, on their own: they finish their running executions while their task
     # runners still serve them (`down` alone stops a worker's runner before the worker: its Code
     # nodes would lose their runner, and the worker would get its signal seconds later)
-    redis = redisconn.connect(s)
-    try:
-        if s.services:
-            queue_hold.held_stop(st, runner, list(s.services), redis, PROG,
-                                 lambda: compose("stop", "-t", str(timeout), *s.services))
-    finally:
-        if redis is not None:
-            redis.close()
-    compose("down", "-t", str(timeout))  # then the runners, and every container removed
+    if s.workers:
+        with redisconn.connected(s) as redis:
+            queue_hold.held_stop(st, runner, list(s.workers), redis, PROG,
+                                 lambda: st.compose_checked("stop", "-t", str(timeout), *s.workers))
+    st.compose_checked("down", "-t", str(timeout))  # then the runners, and every container removed
     out_line(f"workers stopped and removed in {runner.now() - t:.0f}s (each given {timeout}s to finish its running "
              "executions; queued ones wait in Redis)")
     return 0
