@@ -152,7 +152,7 @@ def release_expired(redis) -> bool:
     return _eval(redis, RELEASE, "") == "resumed"
 
 
-def _running(st, runner, services) -> dict[str, str]:
+def running(st, runner, services) -> dict[str, str]:
     """service -> container id, of those of `services` whose container runs now."""
     found = {}
     for service in services:
@@ -205,7 +205,7 @@ def held_stop(st, runner, services, redis, prog: str, stop, say=out_line, warn=s
     time a worker with running executions takes to finish them. Returns what `stop()` returned, raises what it
     raised. `redis` None (no queue here) or none of `services` running: `stop()` alone. `say`
     and `warn`: where its line and its warnings go."""
-    cids = _running(st, runner, services) if redis is not None else {}
+    cids = running(st, runner, services) if redis is not None else {}
     if not cids:
         return stop()
     since, result, failed, silent = f"{time.time():.3f}", [], [], []

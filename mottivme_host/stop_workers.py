@@ -1,6 +1,6 @@
 """Stop a worker server's n8n workers (and their task runners) without losing an execution.
 
-mottivme-host stop-workers
+mottivme-host stop-workers [--keep-stack]
 
 `compose stop` of this worker server's workers, each given drain_seconds + 30 s to finish its
 running executions (it takes no new one once told to stop) while its task runner still serves
@@ -11,6 +11,12 @@ otherwise). Volumes are kept; `compose up -d` (the deploy) starts the workers ag
 container here: nothing to do.
 The drain runs it (tasks/workers.py `drain`): the runbooks drain_worker, emergency_deploy and
 restore, a deploy that moves n8n's version, and one that leaves a server without workers.
+
+--keep-stack: only the queue workers that run now are stopped, held the same way, on the main
+server's stack as on a worker server's; the rest of the stack keeps running and every container
+stays. The deploy runs it just before it applies a new configuration (`compose up -d`, which
+then re-creates the workers, or starts them again): without it, `compose up -d` would re-create
+them unheld. Nothing running, nothing said.
 """
 
 from __future__ import annotations
@@ -27,10 +33,14 @@ PROG = "stop-workers"  # as the CLI names it in its FAILED line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    pass  # none: the stack, its workers and their stop timeout are the settings'
+    # the stack, its workers and their stop timeout are the settings'
+    p.add_argument("--keep-stack", action="store_true",
+                   help="stop only the queue workers that run now (held), on any stack; nothing removed")
 
 
 def main(ns, s: Settings, runner: Runner) -> int:
+    if ns.keep_stack:
+        return before_apply(s, runner)
     if "n8n" in s.services:
         raise Fail("this is an n8n server's main stack, not a worker server's: nothing was stopped "
                    "(n8n-restart restarts its workers)", 2)
@@ -52,4 +62,22 @@ def main(ns, s: Settings, runner: Runner) -> int:
     st.compose_checked("down", "-t", str(timeout))  # then the runners, and every container removed
     out_line(f"workers stopped and removed in {runner.now() - t:.0f}s (each given {timeout}s to finish its running "
              "executions; queued ones wait in Redis)")
+    return 0
+
+
+def before_apply(s: Settings, runner: Runner) -> int:
+    """--keep-stack: the running queue workers stopped held; the rest of the stack as it is."""
+    if not s.workers:
+        return 0
+    st = Stack(s, runner)
+    workers = list(queue_hold.running(st, runner, s.workers))  # not one the compose file no longer names
+    if not workers:
+        return 0
+    timeout = s.drain_seconds + 30
+    t = runner.now()
+    with redisconn.connected(s) as redis:
+        queue_hold.held_stop(st, runner, workers, redis, PROG,
+                             lambda: st.compose_checked("stop", "-t", str(timeout), *workers))
+    out_line(f"{', '.join(workers)} stopped in {runner.now() - t:.0f}s before the new configuration is applied (each "
+             f"given {timeout}s to finish its running executions; queued ones wait in Redis)")
     return 0

@@ -19,6 +19,7 @@ from tasks import operations, settings
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mottivme_host"
 LIB = "/usr/local/lib/mottivme"
+STOP_WORKERS = f"{LIB}/mottivme_host/stop_workers.py"  # mottivme-host stop-workers (the operations look for it)
 ENTRY = "/usr/local/sbin/mottivme-host"
 SETTINGS = "/etc/mottivme/host.json"
 

@@ -208,10 +208,14 @@ def n8n_stack(version: str):
                                src="templates/Caddyfile.j2", dest=f"{st.dir}/caddy/Caddyfile", mode="644", base=b,
                                owner_claimed=owner_claimed, **ctx)
 
+    # a tag moved to the lock's new digest is applied too (n8n's, under the same version)
+    changed = any_changed(compose_file, env_file, *pulled)
+    # its queue workers (tier prata) are re-created by `compose up -d`: stopped first, the queue held
+    operations.workers_stopped_before_apply(name="workers stopped before the new configuration (n8n's queue held)",
+                                            project=st.compose_project, command_module=hostprograms.STOP_WORKERS,
+                                            _if=changed)
     applied = server.shell(name="apply configuration (compose up -d)",
-                           commands=[compose(st, dk, f"up -d --remove-orphans -t {st.drain_seconds + 30}")],
-                           # a tag moved to the lock's new digest is applied too (n8n's, under the same version)
-                           _if=any_changed(compose_file, env_file, *pulled))
+                           commands=[compose(st, dk, f"up -d --remove-orphans -t {st.drain_seconds + 30}")], _if=changed)
     server.shell(name="n8n's file volumes owned by n8n's user", commands=[volume_owners(st, st.compose_project)],
                  _if=applied.did_change)
     operations.compose_running(name="services running", stack_dir=st.dir, project=st.compose_project,

@@ -14,8 +14,9 @@ from shlex import quote
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, FunctionCommand, HiddenValue, StringCommand, operation
-from pyinfra.facts.files import File, Sha256File
+from pyinfra.facts.files import File, FindInFile, Sha256File
 
+from tasks import scaling
 from tasks.facts import (
     N8N_INSIDE,
     ComposeHealth,
@@ -171,6 +172,29 @@ def workers_stopped(stack_dir: str, project: str, timeout: int, *, compose: str,
         yield FunctionCommand(_run_and_report, ("mottivme-host stop-workers", "stopping the workers", False), {})
     else:
         yield f"cd {quote(stack_dir)} && {compose} -p {quote(project)} down -t {int(timeout)}"
+
+
+@operation()
+def workers_stopped_before_apply(project: str, *, command_module: str):
+    """Just before a deploy applies a new configuration to a stack (`compose up -d`, which then
+    re-creates its workers or starts them again): the queue workers that run there stopped with
+    n8n's queue held, ``mottivme-host stop-workers --keep-stack`` (its output shown; the rest of
+    the stack keeps running). Nothing when no worker runs there, nor when the host's programs
+    predate that option: `compose up -d` then re-creates them unheld, as before. Give it the
+    apply's own ``_if``.
+
+    .. code:: python
+
+        operations.workers_stopped_before_apply(
+            name="workers stopped before the new configuration", project="n8n", _if=changed,
+            command_module="/usr/local/lib/mottivme/mottivme_host/stop_workers.py")
+    """
+    services = host.get_fact(ComposeServices, project=project)
+    if not any(state == "running" and scaling.is_worker(svc) for svc, state in services.items()):
+        return
+    if host.get_fact(FindInFile, path=command_module, pattern="--keep-stack"):
+        yield FunctionCommand(_run_and_report, ("mottivme-host stop-workers --keep-stack",
+                                                "stopping the workers before the new configuration", False), {})
 
 
 def _wait_healthy(state, host, project, services, timeout, compose):

@@ -11,6 +11,17 @@ import os
 import sys
 from dataclasses import dataclass
 
+WORKER_PREFIX = "n8n-worker-"  # a queue worker's compose service: n8n-worker-1, n8n-worker-2, ...
+
+
+def worker_services(count: int) -> list[str]:
+    return [f"{WORKER_PREFIX}{i}" for i in range(1, count + 1)]
+
+
+def is_worker(service: str) -> bool:
+    """A queue worker's compose service (not its runners', `n8n-worker-1-runners`)."""
+    return service.startswith(WORKER_PREFIX) and service.removeprefix(WORKER_PREFIX).isdigit()
+
 
 @dataclass(frozen=True)
 class Scaling:
@@ -25,8 +36,7 @@ class Scaling:
     @property
     def main_services(self) -> list[str]:
         """n8n's compose services on the main server, main process first."""
-        return (["n8n"] + [f"n8n-worker-{i}" for i in range(1, self.main_workers + 1)]
-                + self.webhook_services)
+        return ["n8n"] + worker_services(self.main_workers) + self.webhook_services
 
     @property
     def webhook_services(self) -> list[str]:
@@ -35,13 +45,13 @@ class Scaling:
 
     @property
     def server_services(self) -> list[str]:
-        return [f"n8n-worker-{i}" for i in range(1, self.server_workers + 1)]
+        return worker_services(self.server_workers)
 
     @property
     def executing_services(self) -> list[str]:
         """The main server's n8n services that run executions (and so Code nodes): the main process,
         or in queue mode its workers (manual executions go to the workers too)."""
-        return [x for x in self.main_services if x.startswith("n8n-worker")] if self.queue_mode else ["n8n"]
+        return [x for x in self.main_services if is_worker(x)] if self.queue_mode else ["n8n"]
 
 
 def runners_of(services: list[str]) -> list[str]:

@@ -77,7 +77,7 @@ def drain(name: str = "workers: drain and stop (running executions finish, queue
     w, st = settings.Workers.from_data(host.data), settings.Stack.from_data(host.data)
     operations.workers_stopped(name=name, stack_dir=w.stack_dir, project=PROJECT, timeout=st.drain_seconds + 30,
                                compose=compose_command(),
-                               command_module=f"{hostprograms.LIB}/mottivme_host/stop_workers.py")
+                               command_module=hostprograms.STOP_WORKERS)
 
 
 def start_workers(name: str = "workers: start"):
@@ -189,10 +189,12 @@ def start_configured_workers(compose_file, env_file, images):
     dk, st, w = settings.Docker.from_data(host.data), settings.Stack.from_data(host.data), settings.Workers.from_data(host.data)
     s = scaling.settings(host.data)
     compose = f"cd {w.stack_dir} && {compose_command(dk)} -p {PROJECT}"
+    # the version's tag moved to the lock's new digest: re-created on it too
+    changed = any_changed(compose_file, env_file, *images)
+    operations.workers_stopped_before_apply(name="workers: stopped before the new configuration (n8n's queue held)",
+                                            project=PROJECT, command_module=hostprograms.STOP_WORKERS, _if=changed)
     applied = server.shell(name="workers: apply configuration (compose up -d)",
-                           commands=[f"{compose} up -d --remove-orphans -t {st.drain_seconds + 30}"],
-                           # the version's tag moved to the lock's new digest: re-created on it too
-                           _if=any_changed(compose_file, env_file, *images))
+                           commands=[f"{compose} up -d --remove-orphans -t {st.drain_seconds + 30}"], _if=changed)
     server.shell(name="workers: n8n's file volumes owned by n8n's user", commands=[volume_owners(st, PROJECT)],
                  _if=applied.did_change)
     operations.compose_running(name="workers: running", stack_dir=w.stack_dir, project=PROJECT,

@@ -338,8 +338,18 @@ def test_platina_webhooks_answer_without_the_main_process_and_through_a_restart(
     (bronze loses every webhook while n8n restarts; before the hold, CI saw this stream lose the
     execution a stopping worker had just taken). (The last test of the module: its teardown goes from platina straight back to
     bronze.)"""
-    r = deploy(sandbox_env, "platina")
+    # with a new configuration for the workers too (their concurrency): `compose up -d` re-creates
+    # them, each worker server stops its workers first with n8n's queue held
+    r = deploy(sandbox_env, "platina", "--data", "n8n_worker_concurrency=7")
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    out = r.stdout + r.stderr
+    for w in ouro:
+        assert re.search(rf"\[{w.name}\] n8n-worker-1, n8n-worker-2: n8n's queue held [0-9.]+s while they were told to "
+                         "stop", out), out[-4000:]
+        assert re.search(rf"\[{w.name}\] n8n-worker-1, n8n-worker-2 stopped in \d+s before the new configuration is "
+                         "applied", out), out[-4000:]
+        assert w.sh("docker inspect -f '{{json .Config.Cmd}}' $(docker ps -q --filter "
+                    "label=com.docker.compose.service=n8n-worker-1)").count("--concurrency=7") == 1
     env = n8n_server.sh("docker exec $(mottivme-host compose ps -q n8n) env")
     assert "N8N_DISABLE_PRODUCTION_MAIN_PROCESS=true" in env
     n8n, _ = api

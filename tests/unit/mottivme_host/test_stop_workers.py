@@ -192,3 +192,60 @@ def test_the_main_servers_stack_is_refused(tmp_path, monkeypatch, capsys):
     assert stop(fake, s) == 2
     assert "this is an n8n server's main stack, not a worker server's: nothing was stopped" in capsys.readouterr().err
     assert fake.calls == []
+
+
+# --keep-stack: a deploy about to apply a new configuration (`compose up -d` re-creates the workers)
+def keep(fake, s):
+    return cli.main(["mottivme-host", "stop-workers", "--keep-stack"], runner=fake, settings=s)
+
+
+def test_before_a_new_configuration_only_the_running_workers_stop_held_and_the_rest_stays(
+        tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = worker_stack(tmp_path, monkeypatch, fake, queue)
+    assert keep(fake, s) == 0
+    out = capsys.readouterr().out
+    assert [kind for _, kind, _ in queue.evals] == ["pause", "release"]
+    assert fake.calls[fake.index(STOP)].argv == ["docker", "compose", "-p", "n8n-worker", "stop", "-t", "150", *WORKERS]
+    assert not fake.ran(DOWN) and not fake.ran(" rm ")  # the runners and every container stay
+    assert "n8n-worker-1, n8n-worker-2: n8n's queue held" in out
+    assert re.search(r"n8n-worker-1, n8n-worker-2 stopped in \d+s before the new configuration is applied \(each "
+                     r"given 150s to finish its running executions; queued ones wait in Redis\)", out), out
+
+
+def test_on_the_main_server_its_workers_stop_held_and_n8n_keeps_running(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = worker_stack(tmp_path, monkeypatch, fake, queue)
+    s = settings.from_dict({**s.__dict__, "services": ["n8n", *WORKERS], "compose": ["docker", "compose", "-p", "n8n"],
+                            "backup": None, "cleanup": None, "reports": None, "vault": None})
+    assert keep(fake, s) == 0
+    stop_call = fake.calls[fake.index(STOP)]
+    assert stop_call.argv == ["docker", "compose", "-p", "n8n", "stop", "-t", "150", *WORKERS]
+    assert [c for c in fake.commands() if " stop " in c] == [" ".join(stop_call.argv)]  # n8n itself untouched
+
+
+def test_only_the_workers_that_run_are_stopped_and_none_running_is_silent(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    queue = Queue(fake)
+    s = worker_stack(tmp_path, monkeypatch, fake, queue)
+    fake.on("ps -q n8n-worker-2", stdout="")  # gone from the compose file, or not created yet
+    fake.on("docker logs --since", stdout="Received SIGTERM. Shutting down...\n")
+    assert keep(fake, s) == 0
+    assert fake.calls[fake.index("stop -t 150")].argv[-2:] == ["150", "n8n-worker-1"]
+    assert [holder for _, _, holder in queue.evals] == ["n8n-worker-1", "n8n-worker-1"]
+    assert "n8n-worker-1 stopped in" in capsys.readouterr().out
+
+    fake, queue = FakeRunner(), Queue(FakeRunner())
+    s = worker_stack(tmp_path, monkeypatch, fake, queue)
+    fake.on("ps -q n8n-worker", stdout="")
+    assert keep(fake, s) == 0
+    assert capsys.readouterr().out == "" and not fake.ran(" stop ") and queue.evals == []
+
+
+def test_a_stack_without_workers_has_nothing_to_stop(tmp_path, monkeypatch, capsys):
+    fake = FakeRunner()
+    s = settings.from_dict({"stack_dir": str(tmp_path / "stack"), "services": ["n8n"], "n8n_host": "n8n.test"})
+    assert keep(fake, s) == 0
+    assert fake.calls == [] and capsys.readouterr().out == ""
