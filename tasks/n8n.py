@@ -6,9 +6,11 @@ import json
 import os
 import sys
 
+import yaml
 from pyinfra import host, inventory
 from pyinfra.api import HiddenValue, deploy
-from pyinfra.facts.files import File
+from pyinfra.api.util import get_template
+from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
@@ -174,6 +176,28 @@ def worker_hosts() -> list:
 
 
 @deploy("n8n stack")
+def render(src: str, ctx: dict) -> str:
+    """A configuration template rendered as files.template renders it."""
+    return get_template(src).render(**ctx)
+
+
+def workers_recreated(compose_now: list[str] | None, compose_next: str, env_file, worker_images: list) -> bool:
+    """Will `compose up -d` re-create a queue worker that the host's compose file (`compose_now`,
+    its lines; None: none yet) names? Its definition differs in the next one (`compose_next`), or
+    the env file every n8n service reads changes, or an image the workers run (`worker_images`, the
+    image operations) is pulled. Known while the deploy plans, before any file is written. A
+    worker the next file no longer names does not count: `--remove-orphans` removes it."""
+    if not compose_now:
+        return False
+    now = (yaml.safe_load("\n".join(compose_now)) or {}).get("services") or {}
+    nxt = (yaml.safe_load(compose_next) or {}).get("services") or {}
+    workers = [svc for svc in now if scaling.is_worker(svc) and svc in nxt]
+    if not workers:
+        return False
+    return (env_file.will_change or any(op.will_change for op in worker_images)
+            or any(now[svc] != nxt[svc] for svc in workers))
+
+
 def n8n_stack(version: str):
     """The main server's stack, running n8n `version` (tasks/versions.stack_version: the one it runs
     already; only versions.change_version() moves it)."""
@@ -191,8 +215,10 @@ def n8n_stack(version: str):
                with_runners=with_runners(st, s), timezone=b.timezone,
                n8n_env=n8n_environment(b, st, w, s, n8n_host(st), public_url(st)),
                tunnel=bool(s.queue_mode and worker_hosts()))
+    compose_path, compose_ctx = f"{st.dir}/docker-compose.yml", dict(stack=st, workers=w, **ctx)
+    compose_now = host.get_fact(FileContents, path=compose_path)  # before this deploy (read while it plans)
     compose_file = files.template(name="compose file", src="templates/docker-compose.yml.j2",
-                                  dest=f"{st.dir}/docker-compose.yml", mode="644", stack=st, workers=w, **ctx)
+                                  dest=compose_path, mode="644", **compose_ctx)
     env_file = operations.secret_file(
         name="secrets env file (0600)", dest=f"{st.dir}/.env",
         content=operations.render_secret("n8n.env.j2", queue_mode=s.queue_mode, secrets=stack_secrets(s, st),
@@ -210,10 +236,10 @@ def n8n_stack(version: str):
 
     # a tag moved to the lock's new digest is applied too (n8n's, under the same version)
     changed = any_changed(compose_file, env_file, *pulled)
-    # its queue workers (tier prata) are re-created by `compose up -d`: stopped first, the queue held
-    operations.workers_stopped_before_apply(name="workers stopped before the new configuration (n8n's queue held)",
-                                            project=st.compose_project, command_module=hostprograms.STOP_WORKERS,
-                                            _if=changed)
+    # queue workers (tier prata) that `compose up -d` re-creates are stopped first, the queue held
+    if workers_recreated(compose_now, render("templates/docker-compose.yml.j2", compose_ctx), env_file, pulled[1:2]):
+        operations.workers_stopped_before_apply(name="workers stopped before the new configuration (n8n's queue held)",
+                                                project=st.compose_project, command_module=hostprograms.STOP_WORKERS)
     applied = server.shell(name="apply configuration (compose up -d)",
                            commands=[compose(st, dk, f"up -d --remove-orphans -t {st.drain_seconds + 30}")], _if=changed)
     server.shell(name="n8n's file volumes owned by n8n's user", commands=[volume_owners(st, st.compose_project)],

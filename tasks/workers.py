@@ -16,6 +16,7 @@ from shlex import quote
 import paramiko
 from pyinfra import host, inventory, logger
 from pyinfra.api import FunctionCommand, HiddenValue, deploy, operation
+from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -27,11 +28,13 @@ from tasks.n8n import (
     n8n_host,
     n8n_image,
     public_url,
+    render,
     runner_services,
     runners_image,
     stack_secrets,
     volume_owners,
     with_runners,
+    workers_recreated,
 )
 
 KEY_ON_HOST = "/etc/mottivme/tunnel_ed25519"
@@ -141,6 +144,9 @@ def host_settings() -> dict:
                                       queue_redis=f"127.0.0.1:{w.redis_port}" if services else "")
 
 
+WORKER_COMPOSE = "templates/docker-compose-worker.yml.j2"
+
+
 @deploy("n8n workers")
 def workers(version: str):
     """A worker server up to its workers' start; returns what start_configured_workers() needs
@@ -170,20 +176,22 @@ def workers(version: str):
     # the images first: one that cannot be pulled changes nothing
     images = [operations.image(name=f"workers: image {ref.partition('@')[0]} (pinned by digest)", ref=ref)
               for ref in (n8n_image(version, st), *runners_image(version, st))]
-    compose_file = files.template(
-        name="workers: compose file", src="templates/docker-compose-worker.yml.j2",
-        dest=f"{w.stack_dir}/docker-compose.yml", mode="644", stack=st, scaling=s, timezone=b.timezone,
-        with_runners=with_runners(st, s, worker_server=True),
-        n8n_env=n8n_environment(b, st, w, s, n8n_host(st), public_url(st), remote=True))
+    compose_path = f"{w.stack_dir}/docker-compose.yml"
+    compose_ctx = dict(stack=st, scaling=s, timezone=b.timezone, with_runners=with_runners(st, s, worker_server=True),
+                       n8n_env=n8n_environment(b, st, w, s, n8n_host(st), public_url(st), remote=True))
+    compose_now = host.get_fact(FileContents, path=compose_path)  # before this deploy (read while it plans)
+    compose_file = files.template(name="workers: compose file", src=WORKER_COMPOSE, dest=compose_path, mode="644",
+                                  **compose_ctx)
     env_file = operations.secret_file(
         name="workers: secrets env file (0600)", dest=f"{w.stack_dir}/.env",
         content=operations.render_secret("n8n.env.j2", queue_mode=True, secrets=stack_secrets(s, st),
                                          n8n_version=version))
-    return compose_file, env_file, images
+    recreated = workers_recreated(compose_now, render(WORKER_COMPOSE, compose_ctx), env_file, images[:1])
+    return compose_file, env_file, images, recreated
 
 
 @deploy("n8n workers: start")
-def start_configured_workers(compose_file, env_file, images):
+def start_configured_workers(compose_file, env_file, images, recreated: bool):
     """The second half of workers(), once the main server's stack is up (deploy.py puts a barrier
     between them: the workers can only become healthy through it)."""
     dk, st, w = settings.Docker.from_data(host.data), settings.Stack.from_data(host.data), settings.Workers.from_data(host.data)
@@ -191,8 +199,9 @@ def start_configured_workers(compose_file, env_file, images):
     compose = f"cd {w.stack_dir} && {compose_command(dk)} -p {PROJECT}"
     # the version's tag moved to the lock's new digest: re-created on it too
     changed = any_changed(compose_file, env_file, *images)
-    operations.workers_stopped_before_apply(name="workers: stopped before the new configuration (n8n's queue held)",
-                                            project=PROJECT, command_module=hostprograms.STOP_WORKERS, _if=changed)
+    if recreated:  # workers that `compose up -d` re-creates: stopped first, n8n's queue held
+        operations.workers_stopped_before_apply(name="workers: stopped before the new configuration (n8n's queue held)",
+                                                project=PROJECT, command_module=hostprograms.STOP_WORKERS)
     applied = server.shell(name="workers: apply configuration (compose up -d)",
                            commands=[f"{compose} up -d --remove-orphans -t {st.drain_seconds + 30}"], _if=changed)
     server.shell(name="workers: n8n's file volumes owned by n8n's user", commands=[volume_owners(st, PROJECT)],

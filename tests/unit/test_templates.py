@@ -447,3 +447,35 @@ def test_secret_files_render_as_files_template_would(tmp_path):
         hidden = operations.render_secret("n8n.env.j2", secrets=secrets, queue_mode=queue, n8n_version="2.41.1")
         assert hidden.unmask() == render("n8n.env.j2", secrets=secrets, queue_mode=queue, n8n_version="2.41.1")
         assert GOOD_SECRETS["POSTGRES_PASSWORD"] not in repr(hidden) + str(hidden)
+
+
+class Op:
+    """An operation as tasks/n8n.workers_recreated sees it while the deploy plans."""
+
+    def __init__(self, will_change=False):
+        self.will_change = will_change
+
+
+@pytest.mark.parametrize("server", ["main (prata)", "worker server (ouro)"])
+def test_a_deploy_knows_while_it_plans_whether_compose_up_re_creates_a_running_worker(server):
+    """What decides the held stop before `compose up -d` (tasks/n8n.workers_recreated): a worker's
+    definition, the env file, the workers' image; not a change elsewhere in the stack."""
+    from tasks.n8n import workers_recreated
+
+    d = group_data()
+
+    def text(**data):
+        return (render_compose(d, "prata", **data) if server.startswith("main") else render_worker_compose(d, **data))[1]
+
+    now, same, quiet = text().splitlines(), text(), Op()
+    assert not workers_recreated(now, same, quiet, [quiet])
+    assert workers_recreated(now, text(n8n_worker_concurrency=7), quiet, [quiet])  # its command
+    assert workers_recreated(now, same, Op(True), [quiet])  # the env file (secrets, N8N_VERSION)
+    assert workers_recreated(now, same, quiet, [Op(True)])  # n8n's image moved under its tag
+    assert not workers_recreated(None, same, Op(True), [Op(True)])  # a fresh server: nothing runs yet
+    if server.startswith("main"):  # Caddy's or PostgreSQL's image: the workers keep running
+        moved = {**d["images_lock"], "caddy:2.10.0": "sha256:" + "1" * 64, "postgres:17.6": "sha256:" + "2" * 64}
+        assert text(images_lock=moved) != same
+        assert not workers_recreated(now, text(images_lock=moved), quiet, [quiet])
+        # prata -> ouro: the worker leaves the main server (--remove-orphans removes it)
+        assert not workers_recreated(now, render_compose(d, "ouro", tunnel=True)[1], Op(True), [Op(True)])
