@@ -433,17 +433,12 @@ def test_interrupted_restore_leaves_n8n_running_on_one_whole_database(n8n_server
 
 def test_restore_drill_runs_in_throwaway_containers(n8n_server, sandbox_env):
     containers = n8n_server.sh("docker ps -a --format '{{.Names}}' | sort")
-    volumes = n8n_server.sh("docker volume ls -q | sort")
     r = run_pyinfra(["-y", "inventory.py", "runbooks/restore_drill.py", "--data", "from=offsite"], sandbox_env)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
     assert "drill ok" in out and "1 credentials (1 decrypt)" in out
     assert re.search(r"drill: throwaway n8n ready\s+[0-9.]+ s", out)
-    # the scratch PostgreSQL was killed with --rm: Docker removes it (and its data) just after
-    left = n8n_server.sh("for i in $(seq 60); do docker ps -a --format '{{.Names}}' | grep -q restore-scratch "
-                         "|| break; sleep 0.5; done; docker ps -a --format '{{.Names}}' | sort")
-    assert left == containers
-    assert n8n_server.sh("docker volume ls -q | sort") == volumes  # its data volume gone too
+    assert n8n_server.sh("docker ps -a --format '{{.Names}}' | sort") == containers
 
 
 def test_weekly_cleanup_removes_exactly_the_rows_past_the_thresholds(n8n_server, supabase_host):
