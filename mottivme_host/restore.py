@@ -234,7 +234,6 @@ class _Restore:
         self.log: Log | None = None
         self.lock: Lock | None = None  # released after the clean-ups
         self.lists: dict[str, list[str]] = {}  # source -> its dump's list (pg_restore -l)
-        self.boxes: set[str] = set()  # scratch boxes running, removed by the clean-up if still there
         self.early: dict[str, tuple[str, str]] = {}  # source -> (scratch box, its image) started before its dump came
         # what is done ("n8n restored and running", "supabase checked") and the source under way:
         # a failure's line names both
@@ -886,7 +885,7 @@ class _Restore:
             for schema, table in tables:
                 self.step = f"{name} table {schema}.{table}"
                 self.table(box, live, db.env, name, schema, table)
-        self.scratch_done(box)
+        self.run_(["docker", "rm", "-f", "-v", box])
         how = "over the live ones" if ns.over else "beside the live ones"
         self.say(f"restore ok: snapshot {self.short}; {len(tables)} table(s) of {name} restored {how}")
 
@@ -1128,21 +1127,10 @@ class _Restore:
         """`docker run -d` of source `name`'s scratch box: PostgreSQL initialises itself in the
         background; the box directory read-only inside. "" when it did not start (`check` False)."""
         box = f"n8n-restore-scratch-{self.pid}-{name}"
-        if not self.boxes:  # whatever box is left when the run ends (a failure): removed, its data with it
-            self.cleanups.append(lambda: [self.r.run(["docker", "rm", "-f", "-v", x], check=False) for x in self.boxes])
-        self.boxes.add(box)
-        # --rm: Docker removes the box and its data volume once it has stopped (scratch_done)
-        res = self.run_(["docker", "run", "-d", "--name", box, "--rm", "--network", "none",
-                         "-e", "POSTGRES_PASSWORD=scratch", "-v", f"{self.box_dir}:{SCRATCH_DIR}:ro", image], check=check)
+        self.cleanups.append(lambda: self.r.run(["docker", "rm", "-f", "-v", box], check=False))
+        res = self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
+                         "-v", f"{self.box_dir}:{SCRATCH_DIR}:ro", image], check=check)
         return box if res.ok else ""
-
-    def scratch_done(self, box: str) -> None:
-        """A scratch box whose work is done: killed; Docker removes it (--rm) and the restored
-        database's files with it, which the restore does not wait for (half a second for a few
-        hundred MB). When the kill fails, removed here."""
-        self.boxes.discard(box)
-        if not self.r.run(["docker", "kill", box], check=False, log=self.log.file).ok:
-            self.run_(["docker", "rm", "-f", "-v", box])
 
     def start_scratch_early(self) -> None:
         """A restore of database sources alone into scratch: the first one's box is started before
@@ -1177,7 +1165,6 @@ class _Restore:
         box, early = self.early.pop(name, ("", ""))
         if box and early != image:  # the snapshot's major is not the last backup's
             self.log.log(f"{name}: the scratch box started early ({early}) is not the snapshot's ({image})")
-            self.boxes.discard(box)
             self.r.run(["docker", "rm", "-f", "-v", box], check=False, log=self.log.file)
             box = ""
         box = box or self.run_scratch(name, image)
@@ -1238,7 +1225,7 @@ class _Restore:
                              log=self.log.file)
             tally = self.counts_match(name, res.stdout, "a scratch database")
             self.laps.lap(f"{name}: row counts")
-            self.scratch_done(box)
+            self.run_(["docker", "rm", "-f", "-v", box])
             self.say(f"{name}: dump restored into a scratch database, row counts match the manifest ({tally}); "
                      "production untouched")
         else:
@@ -1274,7 +1261,7 @@ class _Restore:
                 self.say(f"{name}: restored over the named target database in one transaction")
         self.finished.append(f"{name} {'checked' if scratch else 'restored'}")
         self.current = ""
-        self.laps.lap(f"{name} restored" if not scratch else f"{name}: scratch stopped (Docker removes it)")
+        self.laps.lap(f"{name} restored" if not scratch else f"{name}: scratch removed")
 
 
 def _table_name(text: str) -> tuple[str | None, str | None]:
