@@ -239,7 +239,9 @@ def n8n_stack(version: str):
     # queue workers (tier prata) that `compose up -d` re-creates are stopped first, the queue held
     if workers_recreated(compose_now, render("templates/docker-compose.yml.j2", compose_ctx), env_file, pulled[1:2]):
         operations.workers_stopped_before_apply(name="workers stopped before the new configuration (n8n's queue held)",
-                                                project=st.compose_project, command_module=hostprograms.STOP_WORKERS)
+                                                project=st.compose_project, command_module=hostprograms.STOP_WORKERS,
+                                                # a stop that fails leaves the apply below to re-create them, unheld
+                                                _ignore_errors=True)
     applied = server.shell(name="apply configuration (compose up -d)",
                            commands=[compose(st, dk, f"up -d --remove-orphans -t {st.drain_seconds + 30}")], _if=changed)
     server.shell(name="n8n's file volumes owned by n8n's user", commands=[volume_owners(st, st.compose_project)],

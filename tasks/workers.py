@@ -201,7 +201,8 @@ def start_configured_workers(compose_file, env_file, images, recreated: bool):
     changed = any_changed(compose_file, env_file, *images)
     if recreated:  # workers that `compose up -d` re-creates: stopped first, n8n's queue held
         operations.workers_stopped_before_apply(name="workers: stopped before the new configuration (n8n's queue held)",
-                                                project=PROJECT, command_module=hostprograms.STOP_WORKERS)
+                                                project=PROJECT, command_module=hostprograms.STOP_WORKERS,
+                                                _ignore_errors=True)  # the apply below goes on, unheld
     applied = server.shell(name="workers: apply configuration (compose up -d)",
                            commands=[f"{compose} up -d --remove-orphans -t {st.drain_seconds + 30}"], _if=changed)
     server.shell(name="workers: n8n's file volumes owned by n8n's user", commands=[volume_owners(st, PROJECT)],
