@@ -175,7 +175,6 @@ def worker_hosts() -> list:
     return list(inventory.get_group("n8n_workers", default=[]))
 
 
-@deploy("n8n stack")
 def render(src: str, ctx: dict) -> str:
     """A configuration template rendered as files.template renders it."""
     return get_template(src).render(**ctx)
@@ -198,6 +197,7 @@ def workers_recreated(compose_now: list[str] | None, compose_next: str, env_file
             or any(now[svc] != nxt[svc] for svc in workers))
 
 
+@deploy("n8n stack")
 def n8n_stack(version: str):
     """The main server's stack, running n8n `version` (tasks/versions.stack_version: the one it runs
     already; only versions.change_version() moves it)."""
