@@ -2,6 +2,7 @@
 programs need nothing but the server's python3, templates hold configuration only."""
 
 import ast
+import importlib
 import re
 import sys
 
@@ -73,3 +74,18 @@ def test_tests_and_benches_stand_on_their_own():
         assert from_tests <= {"tests.helpers"}, f"{p.relative_to(ROOT)} imports {from_tests}"
     for p in (ROOT / "bench").glob("*.py"):
         assert not {m for m in modules_imported(p) if m.split(".")[0] == "tests"}, p.name
+
+
+def test_each_concern_deploy_py_runs_is_a_pyinfra_deploy_of_its_own_name():
+    """deploy.py's concerns are pyinfra deploys (their operations named `<concern> / <operation>`,
+    which the deploy's output, its profile and bench/converge.py read)."""
+    tree = ast.parse((ROOT / "deploy.py").read_text())
+    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    imported = {a.asname or a.name: node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for a in node.names}
+    concerns = {"base", "docker", "n8n_stack", "backup", "host_programs", "queue_guard", "reporting", "workers",
+                "vault", "monitoring", "watching", "unwatching", "tunnel_endpoint"}
+    assert concerns <= called
+    for name in sorted(concerns):
+        fn = getattr(importlib.import_module(imported[name]), name)
+        assert getattr(fn, "_inner", None) is not None and fn._inner.deploy_name, f"{imported[name]}.{name}: not a @deploy"
