@@ -162,14 +162,21 @@ class Sandbox:
     def up(self, count: int = 1, group: str = "n8n_servers", release: str | None = None) -> list[dict]:
         """Start `count` new servers in `group` on Debian `release` (default: SBX_DEBIAN, else 13);
         return their records."""
+        return self.up_each([(group, count, release)])
+
+    def up_each(self, wanted: list[tuple[str, int, str | None]]) -> list[dict]:
+        """Start new servers, `count` in `group` on Debian `release` for each of `wanted`, all of
+        them before any is waited for (they boot together); return their records."""
         t0 = time.time()
-        release = release_of(release)
+        releases = [release_of(release) for _, _, release in wanted]
+        release = releases[0]  # the sandbox's services server, if it starts now
         self._ensure_key()
         self._ensure_secrets()
         # one sandbox at a time loads images, starts the apt proxy and takes free ports (two test
         # lines and the Debian 12 tier start theirs at once); waiting for systemd is not shared
         with shared_lock():
-            self.build_images(release=release)
+            for r in dict.fromkeys(releases):
+                self.build_images(release=r)
             self.ensure_apt_proxy()
             state = self.load()
             if not any(n["Name"] == self.network for n in self._networks()):
@@ -191,19 +198,20 @@ class Sandbox:
             ca = Path(state["services"]["certs"]["ca"]).read_text()
             used = {h["index"] for h in state["hosts"]}
             new = []
-            for _ in range(count):
-                i = next(k for k in range(1, 1000) if k not in used)
-                used.add(i)
-                new.append(self._start(i, group, state, release, ca=ca))
-                state["hosts"].append(new[-1])
-                self.save(state)
+            for (group, count, _), server_release in zip(wanted, releases, strict=True):
+                for _ in range(count):
+                    i = next(k for k in range(1, 1000) if k not in used)
+                    used.add(i)
+                    new.append(self._start(i, group, state, server_release, ca=ca))
+                    state["hosts"].append(new[-1])
+                    self.save(state)
         if "registry" not in state["services"]:  # new, or its set-up failed last time: (again) now
             self._set_up_services(state, state["services"]["server"], refs)
         for h in new:
             self._wait_ready(h)
         self._write_names(state)
         log(f"{len(new)} server(s) ready in {time.time() - t0:.1f}s: "
-            + ", ".join(f"{h['name']} (Debian {release}) ssh 127.0.0.1:{h['ssh_port']} https 127.0.0.1:{h['https_port']}" for h in new))
+            + ", ".join(f"{h['name']} (Debian {h['release']}) ssh 127.0.0.1:{h['ssh_port']} https 127.0.0.1:{h['https_port']}" for h in new))
         return new
 
     def _set_up_services(self, state: dict, svc: dict, refs: dict[str, str]) -> None:

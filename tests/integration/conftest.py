@@ -62,10 +62,7 @@ def sbx():
     # iterating on one test; CI and `make test` always start from fresh servers.
     if not (os.environ.get("REUSE_SANDBOX") and len(s.load()["hosts"]) == 4):
         s.down(stop_shared_services=False)  # whatever an interrupted earlier run left behind
-        s.up(1, "n8n_servers")
-        s.up(1, "backup_vault")
-        s.up(1, "supabase")
-        s.up(1, "monitors")
+        s.up_each([("n8n_servers", 1, None), ("backup_vault", 1, None), ("supabase", 1, None), ("monitors", 1, None)])
     yield s
     if not os.environ.get("KEEP_SANDBOX"):
         s.down(stop_shared_services=False)  # the other line may still run: pytest_sessionfinish

@@ -42,9 +42,8 @@ def beside(tmp_dir):
     sbx12 = Sandbox(state_dir=STATE12, prefix="t12")
     sbx12.down(stop_shared_services=False)  # whatever an interrupted earlier run left behind
     try:
-        sbx12.up(1, "n8n_servers", release="12")
-        sbx12.up(1, "backup_vault")  # Debian 13: the vault runs restic's REST server (Debian 13 packages it)
-        sbx12.up(1, "supabase", release="12")
+        # the vault on Debian 13: it runs restic's REST server (Debian 13 packages it)
+        sbx12.up_each([("n8n_servers", 1, "12"), ("backup_vault", 1, None), ("supabase", 1, "12")])
         scenario(sbx12, clean_env(SBX_STATE=str(STATE12), MOTTIVME_ENV_FILE=str(tmp_dir / "none.env")))
     finally:
         sbx12.down(stop_shared_services=False)
