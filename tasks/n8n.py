@@ -7,7 +7,7 @@ import os
 import sys
 
 import yaml
-from pyinfra import host, inventory
+from pyinfra import host, inventory, logger
 from pyinfra.api import HiddenValue, deploy
 from pyinfra.api.util import get_template
 from pyinfra.facts.files import File, FileContents
@@ -182,19 +182,30 @@ def render(src: str, ctx: dict) -> str:
 
 def workers_recreated(compose_now: list[str] | None, compose_next: str, env_file, worker_images: list) -> bool:
     """Will `compose up -d` re-create a queue worker that the host's compose file (`compose_now`,
-    its lines; None: none yet) names? Its definition differs in the next one (`compose_next`), or
-    the env file every n8n service reads changes, or an image the workers run (`worker_images`, the
-    image operations) is pulled. Known while the deploy plans, before any file is written. A
-    worker the next file no longer names does not count: `--remove-orphans` removes it."""
-    if not compose_now:
+    its lines; None: none yet) names, or the task runner beside it (whose worker's Code nodes would
+    lose it mid-run)? Their definitions differ in the next file (`compose_next`), or a network
+    differs, or the env file every n8n service reads changes, or an image they run
+    (`worker_images`: n8n's and the runners' image operations) is pulled. Known while the deploy
+    plans, before any file is written. A worker the next file no longer names does not count:
+    `--remove-orphans` removes it. A file on the host that does not read as a compose file counts
+    (the held stop only ever stops workers that run)."""
+    nxt = yaml.safe_load(compose_next)
+    if not compose_now or not any(scaling.is_worker(svc) for svc in nxt.get("services") or {}):
         return False
-    now = (yaml.safe_load("\n".join(compose_now)) or {}).get("services") or {}
-    nxt = (yaml.safe_load(compose_next) or {}).get("services") or {}
-    workers = [svc for svc in now if scaling.is_worker(svc) and svc in nxt]
+    try:
+        now = yaml.safe_load("\n".join(compose_now))
+        services = now["services"]
+        workers = [svc for svc in services if scaling.is_worker(svc) and svc in nxt["services"]]
+    except (yaml.YAMLError, TypeError, KeyError, AttributeError):
+        logger.warning(f"{getattr(host, 'name', 'a server')}: its compose file does not read as one; its workers are stopped before the new "
+                       "configuration")
+        return True
     if not workers:
         return False
+    runners = scaling.runners_of(workers)
     return (env_file.will_change or any(op.will_change for op in worker_images)
-            or any(now[svc] != nxt[svc] for svc in workers))
+            or now.get("networks") != nxt.get("networks")
+            or any(services.get(svc) != nxt["services"].get(svc) for svc in workers + runners))
 
 
 @deploy("n8n stack")
@@ -237,7 +248,8 @@ def n8n_stack(version: str):
     # a tag moved to the lock's new digest is applied too (n8n's, under the same version)
     changed = any_changed(compose_file, env_file, *pulled)
     # queue workers (tier prata) that `compose up -d` re-creates are stopped first, the queue held
-    if workers_recreated(compose_now, render("templates/docker-compose.yml.j2", compose_ctx), env_file, pulled[1:2]):
+    n8n_images = pulled[1:2 + len(runners_image(version, st))]  # n8n's and the runners'
+    if workers_recreated(compose_now, render("templates/docker-compose.yml.j2", compose_ctx), env_file, n8n_images):
         operations.workers_stopped_before_apply(name="workers stopped before the new configuration (n8n's queue held)",
                                                 project=st.compose_project, command_module=hostprograms.STOP_WORKERS,
                                                 # a stop that fails leaves the apply below to re-create them, unheld

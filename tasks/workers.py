@@ -186,7 +186,7 @@ def workers(version: str):
         name="workers: secrets env file (0600)", dest=f"{w.stack_dir}/.env",
         content=operations.render_secret("n8n.env.j2", queue_mode=True, secrets=stack_secrets(s, st),
                                          n8n_version=version))
-    recreated = workers_recreated(compose_now, render(WORKER_COMPOSE, compose_ctx), env_file, images[:1])
+    recreated = workers_recreated(compose_now, render(WORKER_COMPOSE, compose_ctx), env_file, images)
     return compose_file, env_file, images, recreated
 
 

@@ -80,12 +80,26 @@ def test_each_concern_deploy_py_runs_is_a_pyinfra_deploy_of_its_own_name():
     """deploy.py's concerns are pyinfra deploys (their operations named `<concern> / <operation>`,
     which the deploy's output, its profile and bench/converge.py read)."""
     tree = ast.parse((ROOT / "deploy.py").read_text())
-    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    imported = {a.asname or a.name: node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                for a in node.names}
-    concerns = {"base", "docker", "n8n_stack", "backup", "host_programs", "queue_guard", "reporting", "workers",
-                "vault", "monitoring", "watching", "unwatching", "tunnel_endpoint"}
-    assert concerns <= called
-    for name in sorted(concerns):
-        fn = getattr(importlib.import_module(imported[name]), name)
-        assert getattr(fn, "_inner", None) is not None and fn._inner.deploy_name, f"{imported[name]}.{name}: not a @deploy"
+    imported = {a.asname or a.name: f"{node.module}.{a.name}" for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) for a in node.names}
+    called = set()  # what deploy.py calls, as "module.function"
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in imported:
+            called.add(imported[n.func.id])
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) \
+                and n.func.value.id in imported:
+            called.add(f"{imported[n.func.value.id]}.{n.func.attr}")
+    # what deploy.py calls that is not a concern: checks, settings, the barrier, values
+    helpers = {"tasks.rotation.refuse_deploy_if_pending", "tasks.platform.refuse_unsupported_os",
+               "tasks.versions.refuse_swaps_and_downgrades", "tasks.versions.stack_version",
+               "tasks.versions.upgrade_due", "tasks.scaling.settings", "tasks.operations.barrier",
+               "tasks.n8n.worker_hosts", "tasks.n8n.host_settings", "tasks.monitoring.monitor_hosts",
+               "tasks.backup.backup_settings", "tasks.backup.vault_settings", "tasks.hostprograms.cleanup_settings",
+               "tasks.monitoring.report_settings", "tasks.workers.host_settings",
+               "tasks.versions.change_version"}  # the last: the emergency deploy's sequence, its own deploys within
+    concerns = {x for x in called if x.startswith("tasks.") and not x.startswith("tasks.settings.")} - helpers
+    assert {"tasks.n8n.n8n_stack", "tasks.workers.start_configured_workers", "tasks.base.base"} <= concerns
+    for path in sorted(concerns):
+        module, _, name = path.rpartition(".")
+        fn = getattr(importlib.import_module(module), name)
+        assert getattr(getattr(fn, "_inner", None), "deploy_name", None), f"{path}: not a @deploy"

@@ -471,7 +471,13 @@ def test_a_deploy_knows_while_it_plans_whether_compose_up_re_creates_a_running_w
     assert not workers_recreated(now, same, quiet, [quiet])
     assert workers_recreated(now, text(n8n_worker_concurrency=7), quiet, [quiet])  # its command
     assert workers_recreated(now, same, Op(True), [quiet])  # the env file (secrets, N8N_VERSION)
-    assert workers_recreated(now, same, quiet, [Op(True)])  # n8n's image moved under its tag
+    assert workers_recreated(now, same, quiet, [Op(True)])  # n8n's (or the runners') image moved under its tag
+    # a runner beside a worker re-created alone would take its worker's Code nodes mid-run
+    runner_changed = re.sub(r"(n8n-worker-1-runners:\n)", r"\1    stop_grace_period: 99s\n", same, count=1)
+    assert runner_changed != same and workers_recreated(now, runner_changed, quiet, [quiet])
+    # a host's file that does not read as a compose file: the running workers are stopped first
+    assert workers_recreated(["services:", "\tbroken: [", ""], same, quiet, [quiet])
+    assert workers_recreated(["just a string"], same, quiet, [quiet])
     assert not workers_recreated(None, same, Op(True), [Op(True)])  # a fresh server: nothing runs yet
     if server.startswith("main"):  # Caddy's or PostgreSQL's image: the workers keep running
         moved = {**d["images_lock"], "caddy:2.10.0": "sha256:" + "1" * 64, "postgres:17.6": "sha256:" + "2" * 64}
@@ -479,3 +485,5 @@ def test_a_deploy_knows_while_it_plans_whether_compose_up_re_creates_a_running_w
         assert not workers_recreated(now, text(images_lock=moved), quiet, [quiet])
         # prata -> ouro: the worker leaves the main server (--remove-orphans removes it)
         assert not workers_recreated(now, render_compose(d, "ouro", tunnel=True)[1], Op(True), [Op(True)])
+        # the runners' network (compose stops what is attached to a network it re-creates)
+        assert workers_recreated(now, text(n8n_runners_subnet="172.31.99.0/28"), quiet, [quiet])
