@@ -180,13 +180,13 @@ def workers_stopped_before_apply(project: str, *, command_module: str):
     re-creates its workers or starts them again): the queue workers that run there stopped with
     n8n's queue held, ``mottivme-host stop-workers --keep-stack`` (its output shown; the rest of
     the stack keeps running). Nothing when no worker runs there, nor when the host's programs
-    predate that option: `compose up -d` then re-creates them unheld, as before. Give it the
-    apply's own ``_if``.
+    predate that option: `compose up -d` then re-creates them unheld, as before. The deploy
+    adds it when its apply will re-create a running worker (tasks/n8n.workers_recreated).
 
     .. code:: python
 
         operations.workers_stopped_before_apply(
-            name="workers stopped before the new configuration", project="n8n", _if=changed,
+            name="workers stopped before the new configuration", project="n8n",
             command_module="/usr/local/lib/mottivme/mottivme_host/stop_workers.py")
     """
     services = host.get_fact(ComposeServices, project=project)
