@@ -76,7 +76,7 @@ def test_tests_and_benches_stand_on_their_own():
         assert not {m for m in modules_imported(p) if m.split(".")[0] == "tests"}, p.name
 
 
-def test_each_concern_deploy_py_runs_is_a_pyinfra_deploy_of_its_own_name():
+def test_each_concern_deploy_py_runs_is_a_pyinfra_deploy():
     """deploy.py's concerns are pyinfra deploys (their operations named `<concern> / <operation>`,
     which the deploy's output, its profile and bench/converge.py read)."""
     tree = ast.parse((ROOT / "deploy.py").read_text())
