@@ -114,7 +114,7 @@ class _Deploy:
         if workers:
             with redisconn.connected(self.s) as redis:
                 if redis is not None:  # queue mode
-                    stop = [*self.s.compose, "stop", "-t", str(self.s.drain_seconds + 30), *workers]
+                    stop = [*self.s.compose, "stop", "-t", str(self.s.stop_seconds), *workers]
                     self.log.log(f"{' '.join(stop[len(self.s.compose):])} (n8n's queue held for the signal)")
                     r = queue_hold.held_stop(self.st, self.r, workers, redis, PROG,
                                              lambda: self.to_log(stop, cwd=self.s.stack_dir), say=self.say,

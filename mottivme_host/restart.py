@@ -144,7 +144,7 @@ def _restart_held(st: Stack, runner: Runner, service: str, redis) -> None:
     restart runs beside (a worker with running executions takes its time to stop: the queue is
     not held for that)."""
     queue_hold.held_stop(st, runner, [service], redis, PROG,
-                         lambda: _restart(st, "-t", str(st.s.drain_seconds + 30), service))
+                         lambda: _restart(st, "-t", str(st.s.stop_seconds), service))
 
 
 def _restart_one(st: Stack, runner: Runner, service: str, timeout: int, redis=None) -> None:
@@ -157,7 +157,7 @@ def _restart_one(st: Stack, runner: Runner, service: str, timeout: int, redis=No
     try:
         if pooled:
             _drain(st, runner, service)
-            _restart(st, "-t", str(st.s.drain_seconds + 30), service)
+            _restart(st, "-t", str(st.s.stop_seconds), service)
         else:
             _restart_held(st, runner, service, redis)
     finally:  # also when cut short (Ctrl-C, a lost session): the rule never outlives the run

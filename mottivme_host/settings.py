@@ -161,7 +161,7 @@ class Settings:
     runners: tuple[str, ...] = ()
     runners_image_repo: str = ""
     ready_timeout: int = 300
-    drain_seconds: int = 120  # a worker's graceful shutdown (its stop timeout is this + 30)
+    drain_seconds: int = 120  # a worker's graceful shutdown (its stop timeout: stop_seconds)
     postgres_user: str = "n8n"
     postgres_db: str = "n8n"
     postgres_image: str = "postgres:17"  # the stack's PostgreSQL image (psql, pg_restore -l)
@@ -179,6 +179,12 @@ class Settings:
     cleanup: Cleanup | None = None
     reports: Reports | None = None
     vault: Vault | None = None  # the backup vault only
+
+    @property
+    def stop_seconds(self) -> int:
+        """How long a worker is given to stop: its drain, and 30 s for n8n's own shutdown (as the
+        deploy's tasks/settings.Stack.stop_seconds, which the compose files' stop_grace_period is)."""
+        return self.drain_seconds + 30
 
     @property
     def workers(self) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 
 mottivme-host stop-workers [--keep-stack]
 
-`compose stop` of this worker server's workers, each given drain_seconds + 30 s to finish its
+`compose stop` of this worker server's workers, each given stop_seconds (drain + 30 s) to finish its
 running executions (it takes no new one once told to stop) while its task runner still serves
 it; then `compose down` of the stack (the runners; every container removed). Executions still
 queued stay in Redis for the other workers. n8n's queue is held still for the moment the
@@ -49,20 +49,23 @@ def main(ns, s: Settings, runner: Runner) -> int:
     if present.ok and not present.stdout.strip():
         out_line("no worker is here: nothing to stop")
         return 0
-    timeout = s.drain_seconds + 30
     t = runner.now()
-
     # the workers first, on their own: they finish their running executions while their task
     # runners still serve them (`down` alone stops a worker's runner before the worker: its Code
     # nodes would lose their runner, and the worker would get its signal seconds later)
     if s.workers:
-        with redisconn.connected(s) as redis:
-            queue_hold.held_stop(st, runner, list(s.workers), redis, PROG,
-                                 lambda: st.compose_checked("stop", "-t", str(timeout), *s.workers))
-    st.compose_checked("down", "-t", str(timeout))  # then the runners, and every container removed
-    out_line(f"workers stopped and removed in {runner.now() - t:.0f}s (each given {timeout}s to finish its running "
-             "executions; queued ones wait in Redis)")
+        _held_stop(s, st, runner, list(s.workers))
+    st.compose_checked("down", "-t", str(s.stop_seconds))  # then the runners, and every container removed
+    out_line(f"workers stopped and removed in {runner.now() - t:.0f}s (each given {s.stop_seconds}s to finish its "
+             "running executions; queued ones wait in Redis)")
     return 0
+
+
+def _held_stop(s: Settings, st: Stack, runner: Runner, workers: list[str]) -> None:
+    """`compose stop` of `workers`, n8n's queue held while they are told to stop."""
+    with redisconn.connected(s) as redis:
+        queue_hold.held_stop(st, runner, workers, redis, PROG,
+                             lambda: st.compose_checked("stop", "-t", str(s.stop_seconds), *workers))
 
 
 def before_apply(s: Settings, runner: Runner) -> int:
@@ -73,11 +76,8 @@ def before_apply(s: Settings, runner: Runner) -> int:
     workers = list(queue_hold.running(st, runner, s.workers))  # not one the compose file no longer names
     if not workers:
         return 0
-    timeout = s.drain_seconds + 30
     t = runner.now()
-    with redisconn.connected(s) as redis:
-        queue_hold.held_stop(st, runner, workers, redis, PROG,
-                             lambda: st.compose_checked("stop", "-t", str(timeout), *workers))
+    _held_stop(s, st, runner, workers)
     out_line(f"{', '.join(workers)} stopped in {runner.now() - t:.0f}s before the new configuration is applied (each "
-             f"given {timeout}s to finish its running executions; queued ones wait in Redis)")
+             f"given {s.stop_seconds}s to finish its running executions; queued ones wait in Redis)")
     return 0

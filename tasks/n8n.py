@@ -9,7 +9,6 @@ import sys
 import yaml
 from pyinfra import host, inventory, logger
 from pyinfra.api import HiddenValue, deploy
-from pyinfra.api.util import get_template
 from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
@@ -175,11 +174,6 @@ def worker_hosts() -> list:
     return list(inventory.get_group("n8n_workers", default=[]))
 
 
-def render(src: str, ctx: dict) -> str:
-    """A configuration template rendered as files.template renders it."""
-    return get_template(src).render(**ctx)
-
-
 def workers_recreated(compose_now: list[str] | None, compose_next: str, env_file, worker_images: list) -> bool:
     """Will `compose up -d` re-create a queue worker that the host's compose file (`compose_now`,
     its lines; None: none yet) names, or the task runner beside it (whose worker's Code nodes would
@@ -208,6 +202,9 @@ def workers_recreated(compose_now: list[str] | None, compose_next: str, env_file
             or any(services.get(svc) != nxt["services"].get(svc) for svc in workers + runners))
 
 
+MAIN_COMPOSE = "templates/docker-compose.yml.j2"
+
+
 @deploy("n8n stack")
 def n8n_stack(version: str):
     """The main server's stack, running n8n `version` (tasks/versions.stack_version: the one it runs
@@ -219,16 +216,16 @@ def n8n_stack(version: str):
     s = scaling.settings(host.data)
     scaling.refuse_if_unfit(s, len(worker_hosts()))
     # the images first: one that cannot be pulled (a digest its registry no longer serves) changes nothing
-    pulled = [operations.image(name=f"image {ref.partition('@')[0]} (pinned by digest)", ref=ref)
-              for ref in (st.postgres_ref, n8n_image(version, st), *runners_image(version, st), st.caddy_ref)
-              + ((st.redis_ref,) if s.queue_mode else ())]
+    n8n_refs = (n8n_image(version, st), *runners_image(version, st))  # what the workers run
+    pulled = {ref: operations.image(name=f"image {ref.partition('@')[0]} (pinned by digest)", ref=ref)
+              for ref in (st.postgres_ref, *n8n_refs, st.caddy_ref) + ((st.redis_ref,) if s.queue_mode else ())}
     ctx = dict(n8n_host=n8n_host(st), public_url=public_url(st), scaling=s,
                with_runners=with_runners(st, s), timezone=b.timezone,
                n8n_env=n8n_environment(b, st, w, s, n8n_host(st), public_url(st)),
                tunnel=bool(s.queue_mode and worker_hosts()))
     compose_path, compose_ctx = f"{st.dir}/docker-compose.yml", dict(stack=st, workers=w, **ctx)
     compose_now = host.get_fact(FileContents, path=compose_path)  # before this deploy (read while it plans)
-    compose_file = files.template(name="compose file", src="templates/docker-compose.yml.j2",
+    compose_file = files.template(name="compose file", src=MAIN_COMPOSE,
                                   dest=compose_path, mode="644", **compose_ctx)
     env_file = operations.secret_file(
         name="secrets env file (0600)", dest=f"{st.dir}/.env",
@@ -246,16 +243,16 @@ def n8n_stack(version: str):
                                owner_claimed=owner_claimed, **ctx)
 
     # a tag moved to the lock's new digest is applied too (n8n's, under the same version)
-    changed = any_changed(compose_file, env_file, *pulled)
+    changed = any_changed(compose_file, env_file, *pulled.values())
     # queue workers (tier prata) that `compose up -d` re-creates are stopped first, the queue held
-    n8n_images = pulled[1:2 + len(runners_image(version, st))]  # n8n's and the runners'
-    if workers_recreated(compose_now, render("templates/docker-compose.yml.j2", compose_ctx), env_file, n8n_images):
+    if workers_recreated(compose_now, operations.render(MAIN_COMPOSE, compose_ctx), env_file,
+                         [pulled[ref] for ref in n8n_refs]):
         operations.workers_stopped_before_apply(name="workers stopped before the new configuration (n8n's queue held)",
                                                 project=st.compose_project, command_module=hostprograms.STOP_WORKERS,
                                                 # a stop that fails leaves the apply below to re-create them, unheld
                                                 _ignore_errors=True)
     applied = server.shell(name="apply configuration (compose up -d)",
-                           commands=[compose(st, dk, f"up -d --remove-orphans -t {st.drain_seconds + 30}")], _if=changed)
+                           commands=[compose(st, dk, f"up -d --remove-orphans -t {st.stop_seconds}")], _if=changed)
     server.shell(name="n8n's file volumes owned by n8n's user", commands=[volume_owners(st, st.compose_project)],
                  _if=applied.did_change)
     operations.compose_running(name="services running", stack_dir=st.dir, project=st.compose_project,

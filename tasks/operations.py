@@ -14,6 +14,7 @@ from shlex import quote
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, FunctionCommand, HiddenValue, StringCommand, operation
+from pyinfra.api.util import get_template
 from pyinfra.facts.files import File, FindInFile, Sha256File
 
 from tasks import scaling
@@ -81,12 +82,14 @@ def secret_file(dest: str, content: HiddenValue, user: str = "root", group: str 
     yield FunctionCommand(_write_secret, (dest, content, user, group, mode), {})
 
 
+def render(src: str, context: dict) -> str:
+    """A configuration template (`templates/...`) rendered here as files.template renders it."""
+    return get_template(src).render(**context)
+
+
 def render_secret(template: str, **context) -> HiddenValue:
     """A template rendered here (as files.template would) for secret_file: its text stays hidden."""
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-    env = Environment(loader=FileSystemLoader("templates"), undefined=StrictUndefined, keep_trailing_newline=True)
-    return HiddenValue(env.get_template(template.removeprefix("templates/")).render(**context))
+    return HiddenValue(render(f"templates/{template.removeprefix('templates/')}", context))
 
 
 @operation(is_idempotent=True)
@@ -154,7 +157,7 @@ def compose_running(stack_dir: str, project: str, services: list[str], *, compos
 @operation()
 def workers_stopped(stack_dir: str, project: str, timeout: int, *, compose: str, command_module: str):
     """Stop a worker server's workers, if its compose project has containers: the host programs'
-    ``mottivme-host stop-workers`` (each worker gets its settings' drain_seconds + 30 to finish its
+    ``mottivme-host stop-workers`` (each worker gets its settings' stop_seconds to finish its
     running executions; n8n's queue held still at the moment of the signal,
     mottivme_host/queue_hold.py). Volumes are kept. A server whose host programs predate that
     command (no ``command_module``: a runbook run before the deploy that updates them) gets the

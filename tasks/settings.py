@@ -141,6 +141,12 @@ class Stack(_Settings):
         return f"{image}@{self.images_lock[image]}"
 
     @property
+    def stop_seconds(self) -> int:
+        """How long a worker is given to stop: its drain, and 30 s for n8n's own shutdown (compose's
+        stop_grace_period and every `-t` that stops or re-creates it)."""
+        return self.drain_seconds + 30
+
+    @property
     def external_runners(self) -> bool:
         return self.runners_mode == "external"
 

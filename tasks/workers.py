@@ -28,7 +28,6 @@ from tasks.n8n import (
     n8n_host,
     n8n_image,
     public_url,
-    render,
     runner_services,
     runners_image,
     stack_secrets,
@@ -78,7 +77,7 @@ def tunnel_endpoint():
 
 def drain(name: str = "workers: drain and stop (running executions finish, queued ones stay in Redis)"):
     w, st = settings.Workers.from_data(host.data), settings.Stack.from_data(host.data)
-    operations.workers_stopped(name=name, stack_dir=w.stack_dir, project=PROJECT, timeout=st.drain_seconds + 30,
+    operations.workers_stopped(name=name, stack_dir=w.stack_dir, project=PROJECT, timeout=st.stop_seconds,
                                compose=compose_command(),
                                command_module=hostprograms.STOP_WORKERS)
 
@@ -186,7 +185,7 @@ def workers(version: str):
         name="workers: secrets env file (0600)", dest=f"{w.stack_dir}/.env",
         content=operations.render_secret("n8n.env.j2", queue_mode=True, secrets=stack_secrets(s, st),
                                          n8n_version=version))
-    recreated = workers_recreated(compose_now, render(WORKER_COMPOSE, compose_ctx), env_file, images)
+    recreated = workers_recreated(compose_now, operations.render(WORKER_COMPOSE, compose_ctx), env_file, images)
     return compose_file, env_file, images, recreated
 
 
@@ -204,7 +203,7 @@ def start_configured_workers(compose_file, env_file, images, recreated: bool):
                                                 project=PROJECT, command_module=hostprograms.STOP_WORKERS,
                                                 _ignore_errors=True)  # the apply below goes on, unheld
     applied = server.shell(name="workers: apply configuration (compose up -d)",
-                           commands=[f"{compose} up -d --remove-orphans -t {st.drain_seconds + 30}"], _if=changed)
+                           commands=[f"{compose} up -d --remove-orphans -t {st.stop_seconds}"], _if=changed)
     server.shell(name="workers: n8n's file volumes owned by n8n's user", commands=[volume_owners(st, PROJECT)],
                  _if=applied.did_change)
     operations.compose_running(name="workers: running", stack_dir=w.stack_dir, project=PROJECT,
