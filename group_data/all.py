@@ -327,6 +327,14 @@ monitor_checks = [
     {"name": "railway", "description": "Railway APIs (FastAPI)", "type": "http",
      "url": "${RAILWAY_HEALTH_URL}", "expect_status": [200], "json": [{"path": "status", "in": ["ok", "healthy"]}],
      "clients_after_minutes": 30},
+    # Railway's own status (SOP 05, DR scenario 1: "check Railway's status"): the JSON behind
+    # status.railway.com, which Railway documents as-is (its shape may change without notice: the
+    # check then names what it no longer finds). A warning on the operators' page (e-mail, not a
+    # page; `railway` above pages): every component, inside its groups, operational.
+    {"name": "railway-status", "description": "Railway's own status page (status.railway.com)", "type": "http",
+     "url": "${RAILWAY_STATUS_URL}", "expect_status": [200], "severity": "warning", "audience": "operators",
+     "json": [{"path": "components", "descend": "components",
+               "each": {"path": "status", "in": ["OPERATIONAL", "operational"]}}]},
     {"name": "supabase-api", "description": "Supabase REST API", "type": "http",
      "url": "https://${SUPABASE_PROJECT_REF}.supabase.co/rest/v1/", "expect_status": [200],
      "headers": {"apikey": "${SUPABASE_ANON_KEY}", "Authorization": "Bearer ${SUPABASE_ANON_KEY}"},

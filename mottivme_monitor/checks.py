@@ -102,6 +102,18 @@ def _lookup(doc, path: str):
 FUTURE_SLACK = 300  # seconds a time in a response may be ahead of this clock (max_age_seconds)
 
 
+def _items(value, descend: str):
+    """(label, item) of a list; an item holding a list under `descend` (a group of a status page's
+    components) stands for its own items, at any depth. label: the item's name, else its index."""
+    for i, item in enumerate(value):
+        inner = item.get(descend) if descend and isinstance(item, dict) else None
+        if isinstance(inner, list):
+            yield from _items(inner, descend)
+            continue
+        name = item.get("name") if isinstance(item, dict) else None
+        yield (repr(name) if isinstance(name, str) and name else str(i)), item
+
+
 def json_condition_failure(doc, cond: dict) -> str:
     """'' when the condition holds, else why not ("status is 'error', expected 'ok'")."""
     path = cond["path"]
@@ -110,6 +122,19 @@ def json_condition_failure(doc, cond: dict) -> str:
         found = True
     except KeyError:
         value, found = None, False
+    if "each" in cond:  # every item of a non-empty list meets the inner condition (the first that does not, named)
+        if not found:
+            return f"{path} is missing"
+        if not isinstance(value, list) or not value:
+            return f"{path} is {value!r}, expected a non-empty list"
+        items = list(_items(value, cond.get("descend", "")))
+        if not items:
+            return f"{path} holds no item"
+        for label, item in items:
+            why = json_condition_failure(item, cond["each"])
+            if why:
+                return f"{path}[{label}]: {why}"
+        return ""
     if "exists" in cond:
         if found == bool(cond["exists"]):
             return ""

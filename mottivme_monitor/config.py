@@ -21,7 +21,7 @@ from .texts import LANGUAGES, Say
 ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CHECK_TYPES = ("http", "postgres", "heartbeat")
-JSON_OPS = ("equals", "in", "exists", "max", "min", "max_age_seconds")
+JSON_OPS = ("equals", "in", "exists", "max", "min", "max_age_seconds", "each")
 
 DEFAULT_LADDER = {
     "steps": [{"after_minutes": 5, "channels": ["whatsapp"]},
@@ -398,15 +398,7 @@ def _http_spec(raw: dict, where: str) -> dict:
     if not isinstance(conditions, list):
         raise ConfigError(f"{where}: 'json' must be a list of conditions")
     for i, cond in enumerate(conditions):
-        ops = [k for k in cond if k in JSON_OPS] if isinstance(cond, dict) else []
-        if (not isinstance(cond, dict) or not isinstance(cond.get("path"), str) or len(ops) != 1
-                or set(cond) - {"path", *JSON_OPS}):
-            raise ConfigError(f"{where}: json[{i}] must be {{\"path\": ..., one of {'|'.join(JSON_OPS)}: value}}")
-        if ops[0] == "in" and not isinstance(cond["in"], list):
-            raise ConfigError(f"{where}: json[{i}]: 'in' needs a list")
-        if ops[0] in ("max", "min", "max_age_seconds") and (
-                isinstance(cond[ops[0]], bool) or not isinstance(cond[ops[0]], (int, float))):
-            raise ConfigError(f"{where}: json[{i}]: '{ops[0]}' needs a number")
+        _json_condition(cond, f"{where}: json[{i}]")
     tls_verify = raw.get("tls_verify", True)
     if not isinstance(tls_verify, bool):
         raise ConfigError(f"{where}: 'tls_verify' must be true or false")
@@ -424,6 +416,25 @@ def _http_spec(raw: dict, where: str) -> dict:
         "ca_file": _str(raw, "ca_file", "", where),
         "resolve": _str(raw, "resolve", "", where),
     }
+
+
+def _json_condition(cond: Any, where: str) -> None:
+    """{"path": ..., one op: value}; `each` holds a condition of its own, checked on every item of the
+    list at path (`descend`: the key of a group's own list of items)."""
+    ops = [k for k in cond if k in JSON_OPS] if isinstance(cond, dict) else []
+    extra = {"descend"} if ops == ["each"] else set()
+    if (not isinstance(cond, dict) or not isinstance(cond.get("path"), str) or len(ops) != 1
+            or set(cond) - {"path", *JSON_OPS, *extra}):
+        raise ConfigError(f"{where} must be {{\"path\": ..., one of {'|'.join(JSON_OPS)}: value}}")
+    if ops[0] == "in" and not isinstance(cond["in"], list):
+        raise ConfigError(f"{where}: 'in' needs a list")
+    if ops[0] in ("max", "min", "max_age_seconds") and (
+            isinstance(cond[ops[0]], bool) or not isinstance(cond[ops[0]], (int, float))):
+        raise ConfigError(f"{where}: '{ops[0]}' needs a number")
+    if ops[0] == "each":
+        if not isinstance(cond.get("descend", ""), str):
+            raise ConfigError(f"{where}: 'descend' must be a key (a string)")
+        _json_condition(cond["each"], f"{where}.each")
 
 
 def _postgres_spec(raw: dict, where: str) -> dict:

@@ -115,6 +115,8 @@ def checks(m: settings.Monitor) -> tuple[list[dict], list[str]]:
                          "value_label": "leads per day"})
     for check in [*m.checks, *capacity]:
         c = {**m.http_defaults, **check} if check["type"] == "http" else dict(check)
+        if c.get("severity") == "warning":  # a warning e-mails (monitor_warning_ladder) unless it has a ladder
+            c.setdefault("ladder", m.warning_ladder)
         missing = sorted(v for v in variables(c) if not os.environ.get(v))
         if missing:
             skipped.append(f"{c['name']} ({', '.join(missing)} not set)")

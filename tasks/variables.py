@@ -236,6 +236,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("RAILWAY_HEALTH_URL", MONITORING,
              "Services checked (a check whose variables are empty is left out; the deploy says which).\n"
              "Railway's health URL, e.g. https://agenticoskevsacademy-production.up.railway.app/health"),
+    Variable("RAILWAY_STATUS_URL", MONITORING,
+             "Railway's own status (a warning when a component of theirs is not operational):\n"
+             "https://api.railwaystatus.com/status, the JSON behind status.railway.com (empty: not checked)",
+             check=r"https?://[^\s'\\$]+", problem="must be an http(s) URL",
+             fix="set it to https://api.railwaystatus.com/status, or leave it empty"),
     Variable("SUPABASE_PROJECT_REF", MONITORING,
              "Supabase REST API: https://<ref>.supabase.co/rest/v1/ with the anon (public) key"),
     Variable("SUPABASE_ANON_KEY", MONITORING, "", secret=True),

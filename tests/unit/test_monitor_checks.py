@@ -14,6 +14,7 @@ from mottivme_monitor import checks, clock, config, tlscert
 from mottivme_monitor.store import Store
 from mottivme_monitor.tokens import server_token
 from sandbox.receivers import ROOT, Service, at, cli, dead_port, make_certs, write_config
+from tasks import groupdata
 
 CHANNELS = {"whatsapp": {"apprise": ""}, "email": {"apprise": ""}, "phone": {"apprise": ""}}
 
@@ -60,6 +61,57 @@ def test_http_json_conditions():
         assert http(url=url, json=[{"path": "status", "equals": "ok"}]).reason == "status is 'error', expected 'ok'"
         svc.body = b"<html>not json</html>"
         assert http(url=url, json=[{"path": "status", "equals": "ok"}]).reason == "response is not JSON"
+
+
+def railway_check(url: str):
+    """group_data's railway-status check, as the deploy renders it, pointed at `url`."""
+    spec = next(c for c in groupdata.load("all")["monitor_checks"] if c["name"] == "railway-status")
+    assert spec["url"] == "${RAILWAY_STATUS_URL}"
+    return check_of(**{**spec, "url": url, "timeout_seconds": 2})
+
+
+def test_railway_status_every_component_inside_its_groups_operational():
+    """SOP 05, DR scenario 1 ("check Railway's status"): the JSON behind status.railway.com, the shape
+    Railway's docs point to (components, some of them groups of components; incidents). Railway
+    itself is out of reach here: a loopback service serves that shape."""
+    body = {"components": [
+        {"id": "c1", "name": "Dashboard", "status": "OPERATIONAL", "type": "component"},
+        {"id": "g1", "name": "Deployments", "type": "group", "components": [
+            {"id": "c2", "name": "Builds", "status": "OPERATIONAL"},
+            {"id": "c3", "name": "Edge network", "status": "OPERATIONAL"}]}],
+        "incidents": []}
+    with Service(body=body) as svc:
+        check = railway_check(svc.url())
+        assert (check.severity, check.audience) == ("warning", "operators")
+        assert checks.run_one(check).ok
+        body["components"][1]["components"][0]["status"] = "DEGRADED"   # inside a group
+        svc.body = body
+        assert checks.run_one(check).reason == "components['Builds']: status is 'DEGRADED', expected one of " \
+                                               "['OPERATIONAL', 'operational']"
+        svc.body = {"incidents": []}            # the shape moved (Railway documents it as-is): said, not passed
+        assert checks.run_one(check).reason == "components is missing"
+        svc.body = {"components": []}
+        assert checks.run_one(check).reason == "components is [], expected a non-empty list"
+        svc.body = {"components": [{"type": "group", "components": []}]}
+        assert checks.run_one(check).reason == "components holds no item"
+        svc.body = {"components": [{"name": "API"}]}
+        assert checks.run_one(check).reason == "components['API']: status is missing"
+        svc.status = 502
+        assert checks.run_one(check).reason == "HTTP 502"
+
+
+def test_json_each_names_the_item_that_fails_and_is_checked_when_loaded():
+    with Service(body={"workers": [{"state": "idle"}, {"state": "dead"}]}) as svc:
+        each = {"path": "workers", "each": {"path": "state", "in": ["idle", "busy"]}}
+        assert http(url=svc.url(), json=[each]).reason == "workers[1]: state is 'dead', expected one of ['idle', 'busy']"
+        svc.body = {"workers": "none"}
+        assert http(url=svc.url(), json=[each]).reason == "workers is 'none', expected a non-empty list"
+    for bad, why in (({"path": "w", "each": {"path": "s", "in": "idle"}}, "json\\[0\\].each: 'in' needs a list"),
+                     ({"path": "w", "each": {"state": "idle"}}, "json\\[0\\].each must be"),
+                     ({"path": "w", "each": {"path": "s", "exists": True}, "descend": 1}, "'descend' must be a key"),
+                     ({"path": "w", "equals": 1, "descend": "x"}, "json\\[0\\] must be")):
+        with pytest.raises(config.ConfigError, match=why):
+            check_of(type="http", url="http://127.0.0.1:1/", json=[bad])
 
 
 def test_http_json_time_not_older_than():

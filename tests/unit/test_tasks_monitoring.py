@@ -180,6 +180,26 @@ def test_capacity_checks_are_warnings_and_leads_are_measured_against_the_tier(fl
     assert "supabase-size" not in {c["name"] for c in monitoring.config(settings.Monitor.from_data(fleet[-1].data), "America/Sao_Paulo")[0]["checks"]}
 
 
+def test_railway_status_is_checked_only_when_its_url_is_set_and_warns_by_e_mail(fleet, monkeypatch):
+    """Railway's own status page: an e-mail warning on the operators' page (monitor_warning_ladder,
+    as every warning check without a ladder of its own), and nothing is asked of Railway unless
+    RAILWAY_STATUS_URL is set."""
+    on(monkeypatch, fleet[-1])
+    monkeypatch.delenv("RAILWAY_STATUS_URL", raising=False)
+    conf, skipped = monitoring.config(settings.Monitor.from_data(fleet[-1].data), "America/Sao_Paulo")
+    assert "railway-status" not in {c["name"] for c in conf["checks"]}
+    assert "railway-status (RAILWAY_STATUS_URL not set)" in skipped
+    monkeypatch.setenv("RAILWAY_STATUS_URL", "https://api.railwaystatus.com/status")
+    conf, skipped = monitoring.config(settings.Monitor.from_data(fleet[-1].data), "America/Sao_Paulo")
+    (check,) = [c for c in conf["checks"] if c["name"] == "railway-status"]
+    assert check["ladder"] == fleet[-1].data["monitor_warning_ladder"]
+    cfg = monitor_config.parse(monitor_config.expand_env(conf, {"MONITOR_PING_TOKEN": MASTER,
+                                                               "RAILWAY_STATUS_URL": "https://api.railwaystatus.com/status"}))
+    parsed = cfg.check("railway-status")
+    assert (parsed.down_word, parsed.audience, parsed.spec["url"]) == ("WARNING", "operators",
+                                                                       "https://api.railwaystatus.com/status")
+
+
 def test_a_servers_urls_carry_its_own_token_for_its_own_checks_never_the_master(fleet, monkeypatch):
     for h in fleet:
         on(monkeypatch, h)
