@@ -55,14 +55,13 @@ lint: venv
 	shellcheck -S warning $(SHELL_SCRIPTS)
 
 # the quick tier first (a failure there stops before any server starts), then the integration
-# tier, one line (on 2 cores the servers keep both busy: two lines at once, `-n 2`, measured
-# slower; see docs/sandbox.md)
+# tier on its two lines at once, each with sandbox servers of its own (docs/sandbox.md)
 test: venv
-	$(BIN)/pytest -m "not integration"
-	$(BIN)/pytest -m integration --durations=25
+	$(BIN)/pytest -m "not integration" -n auto
+	$(BIN)/pytest -m integration -n 2 --durations=25
 
 test-unit: venv
-	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m "not integration" -n auto
 
 sandbox-up: venv
 	$(BIN)/python -m sandbox up --hosts $(HOSTS)
