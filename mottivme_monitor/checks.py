@@ -12,11 +12,13 @@ deadline, so one hung service can never stall the round.
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 import http.client
 import json
 import math
 import re
+import reprlib
 import socket
 import ssl
 import threading
@@ -102,16 +104,27 @@ def _lookup(doc, path: str):
 FUTURE_SLACK = 300  # seconds a time in a response may be ahead of this clock (max_age_seconds)
 
 
-def _items(value, descend: str):
-    """(label, item) of a list; an item holding a list under `descend` (a group of a status page's
-    components) stands for its own items, at any depth. label: the item's name, else its index."""
+LABEL_MAX = 60     # characters of a remote item's name in a reason (a status page's component)
+REASON_MAX = 300   # characters of any reason a network check gives (it is stored every round)
+
+
+def _label(item, index: int) -> str:
+    name = item.get("name") if isinstance(item, dict) else None
+    return f"[{name[:LABEL_MAX]!r}]" if isinstance(name, str) and name else f"[{index}]"
+
+
+def _items(value: list, descend: str, where: str):
+    """(where, item, is_group) for every item of a list, depth first. With `descend`, an item holding
+    a list under that key (a status page's group of components) is a group: it comes first, then
+    its own items; where: the item's path of names or positions, "components['Deployments']['Builds']"."""
     for i, item in enumerate(value):
+        at = where + _label(item, i)
         inner = item.get(descend) if descend and isinstance(item, dict) else None
         if isinstance(inner, list):
-            yield from _items(inner, descend)
-            continue
-        name = item.get("name") if isinstance(item, dict) else None
-        yield (repr(name) if isinstance(name, str) and name else str(i)), item
+            yield at, item, True
+            yield from _items(inner, descend, at)
+        else:
+            yield at, item, False
 
 
 def json_condition_failure(doc, cond: dict) -> str:
@@ -126,14 +139,19 @@ def json_condition_failure(doc, cond: dict) -> str:
         if not found:
             return f"{path} is missing"
         if not isinstance(value, list) or not value:
-            return f"{path} is {value!r}, expected a non-empty list"
-        items = list(_items(value, cond.get("descend", "")))
-        if not items:
-            return f"{path} holds no item"
-        for label, item in items:
-            why = json_condition_failure(item, cond["each"])
+            return f"{path} is {reprlib.repr(value)}, expected a non-empty list"
+        descend, inner = cond.get("descend", ""), cond["each"]
+        for where, item, group in _items(value, descend, path):
+            if group:  # held to the condition where it has the value it reads; an empty group is no answer
+                if not item[descend]:
+                    return f"{where} holds no item"
+                try:
+                    _lookup(item, inner["path"])
+                except KeyError:
+                    continue
+            why = json_condition_failure(item, inner)
             if why:
-                return f"{path}[{label}]: {why}"
+                return f"{where}: {why}"
         return ""
     if "exists" in cond:
         if found == bool(cond["exists"]):
@@ -142,14 +160,14 @@ def json_condition_failure(doc, cond: dict) -> str:
     if not found:
         return f"{path} is missing"
     if "equals" in cond:
-        return "" if value == cond["equals"] else f"{path} is {value!r}, expected {cond['equals']!r}"
+        return "" if value == cond["equals"] else f"{path} is {reprlib.repr(value)}, expected {cond['equals']!r}"
     if "in" in cond:
-        return "" if value in cond["in"] else f"{path} is {value!r}, expected one of {cond['in']!r}"
+        return "" if value in cond["in"] else f"{path} is {reprlib.repr(value)}, expected one of {cond['in']!r}"
     if "max_age_seconds" in cond:  # an ISO 8601 time (a status page's generated_at), on the real clock
         try:
             age = clock.real_now() - clock.parse_iso(str(value))
         except ValueError:
-            return f"{path} is {value!r}, expected an ISO 8601 time"
+            return f"{path} is {reprlib.repr(value)}, expected an ISO 8601 time"
         if age > cond["max_age_seconds"]:
             return f"{path} is {clock.duration(age)} old, expected at most {clock.duration(cond['max_age_seconds'])}"
         if age < -FUTURE_SLACK:  # a clock ahead would pass for fresh until real time caught up
@@ -157,7 +175,7 @@ def json_condition_failure(doc, cond: dict) -> str:
         return ""
     op = "max" if "max" in cond else "min"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"{path} is {value!r}, expected a number"
+        return f"{path} is {reprlib.repr(value)}, expected a number"
     if op == "max" and value > cond["max"]:
         return f"{path} is {value:g}, expected <= {cond['max']:g}"
     if op == "min" and value < cond["min"]:
@@ -204,7 +222,7 @@ def check_http(spec: dict) -> Result:
     if spec["json"]:
         try:
             doc = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than the parser goes: no answer either
             return Result(False, ms, "response is not JSON")
         for cond in spec["json"]:
             why = json_condition_failure(doc, cond)
@@ -330,15 +348,20 @@ def check_heartbeat(spec: dict, ping: Ping | None, now: int, watched_since: int 
 # -- running them ----------------------------------------------------------------------
 
 def run_one(check: Check) -> Result:
-    """A network check, with any unexpected bug turned into a down result."""
+    """A network check, with any unexpected bug turned into a down result; its reason at most
+    REASON_MAX characters (a remote service's text in it is stored every round)."""
     try:
         if check.type == "http":
-            return check_http(dict(check.spec))
-        if check.type == "postgres":
-            return check_postgres(dict(check.spec))
-        raise ValueError(f"not a network check: {check.type}")
+            result = check_http(dict(check.spec))
+        elif check.type == "postgres":
+            result = check_postgres(dict(check.spec))
+        else:
+            raise ValueError(f"not a network check: {check.type}")
     except Exception as e:  # noqa: BLE001
-        return Result(False, None, f"monitor error: {type(e).__name__}: {e}")
+        result = Result(False, None, f"monitor error: {type(e).__name__}: {e}")
+    if len(result.reason) > REASON_MAX:
+        result = dataclasses.replace(result, reason=result.reason[:REASON_MAX - 1] + "…")
+    return result
 
 
 def run_all(checks, pings: dict[str, Ping | None], now: int,

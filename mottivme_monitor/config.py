@@ -425,7 +425,8 @@ def _json_condition(cond: Any, where: str) -> None:
     extra = {"descend"} if ops == ["each"] else set()
     if (not isinstance(cond, dict) or not isinstance(cond.get("path"), str) or len(ops) != 1
             or set(cond) - {"path", *JSON_OPS, *extra}):
-        raise ConfigError(f"{where} must be {{\"path\": ..., one of {'|'.join(JSON_OPS)}: value}}")
+        raise ConfigError(f"{where} must be {{\"path\": ..., one of {'|'.join(JSON_OPS)}: value}} "
+                          "(with each, \"descend\" too)")
     if ops[0] == "in" and not isinstance(cond["in"], list):
         raise ConfigError(f"{where}: 'in' needs a list")
     if ops[0] in ("max", "min", "max_age_seconds") and (

@@ -49,7 +49,8 @@ KINDS = [
     ("monitor error", "monitor error"),
     ("the query gave", "capacity query error"),  # its value may be anything the query returns
 ]
-JSON_CONDITION = re.compile(r"^\S+ is (?:missing|present, expected absent|.+, expected .+)$")
+JSON_CONDITION = re.compile(r"^\S+ is (?:missing|present, expected absent|.+, expected .+)$"
+                            r"|^[^\s\[]+\[.+\](?:: .+| holds no item)$")  # an item of a list (`each`)
 
 
 _SECRETISH = re.compile(

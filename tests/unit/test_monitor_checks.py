@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from mottivme_monitor import checks, clock, config, tlscert
+from mottivme_monitor import checks, clock, config, reasons, tlscert
 from mottivme_monitor.store import Store
 from mottivme_monitor.tokens import server_token
 from sandbox.receivers import ROOT, Service, at, cli, dead_port, make_certs, write_config
@@ -74,30 +74,46 @@ def test_railway_status_every_component_inside_its_groups_operational():
     """SOP 05, DR scenario 1 ("check Railway's status"): the JSON behind status.railway.com, the shape
     Railway's docs point to (components, some of them groups of components; incidents). Railway
     itself is out of reach here: a loopback service serves that shape."""
-    body = {"components": [
-        {"id": "c1", "name": "Dashboard", "status": "OPERATIONAL", "type": "component"},
-        {"id": "g1", "name": "Deployments", "type": "group", "components": [
-            {"id": "c2", "name": "Builds", "status": "OPERATIONAL"},
-            {"id": "c3", "name": "Edge network", "status": "OPERATIONAL"}]}],
-        "incidents": []}
-    with Service(body=body) as svc:
+    def page(builds="OPERATIONAL", group=None, inner=None):
+        deployments = {"id": "g1", "name": "Deployments", "type": "group", "components": inner if inner is not None else [
+            {"id": "c2", "name": "Builds", "status": builds}, {"id": "c3", "name": "Edge network", "status": "OPERATIONAL"}]}
+        if group:
+            deployments["status"] = group
+        return {"components": [{"id": "c1", "name": "Dashboard", "status": "OPERATIONAL"}, deployments], "incidents": []}
+
+    expected = "expected one of ['OPERATIONAL', 'operational']"
+    with Service(body=page()) as svc:
         check = railway_check(svc.url())
         assert (check.severity, check.audience) == ("warning", "operators")
+        assert (check.spec["max_response_ms"], check.spec["tls_min_days"]) == (None, None)  # their speed, their certificate
         assert checks.run_one(check).ok
-        body["components"][1]["components"][0]["status"] = "DEGRADED"   # inside a group
-        svc.body = body
-        assert checks.run_one(check).reason == "components['Builds']: status is 'DEGRADED', expected one of " \
-                                               "['OPERATIONAL', 'operational']"
-        svc.body = {"incidents": []}            # the shape moved (Railway documents it as-is): said, not passed
+        svc.body = page(builds="DEGRADED")   # inside a group: named by the group's name and its own
+        assert checks.run_one(check).reason == f"components['Deployments']['Builds']: status is 'DEGRADED', {expected}"
+        svc.body = page(group="MAJOR_OUTAGE")  # a group's own status counts where it has one
+        assert checks.run_one(check).reason == f"components['Deployments']: status is 'MAJOR_OUTAGE', {expected}"
+        svc.body = page(group="OPERATIONAL")
+        assert checks.run_one(check).ok
+        svc.body = page(inner=[])             # a group of nothing answers nothing
+        assert checks.run_one(check).reason == "components['Deployments'] holds no item"
+        svc.body = page(inner=[{"status": "PARTIAL_OUTAGE"}])
+        assert checks.run_one(check).reason == f"components['Deployments'][0]: status is 'PARTIAL_OUTAGE', {expected}"
+        svc.body = {"incidents": []}           # the shape moved (Railway documents it as-is): said, not passed
         assert checks.run_one(check).reason == "components is missing"
         svc.body = {"components": []}
         assert checks.run_one(check).reason == "components is [], expected a non-empty list"
-        svc.body = {"components": [{"type": "group", "components": []}]}
-        assert checks.run_one(check).reason == "components holds no item"
         svc.body = {"components": [{"name": "API"}]}
         assert checks.run_one(check).reason == "components['API']: status is missing"
+        # a remote name or value of any length: the reason (stored every round) stays short
+        svc.body = {"components": [{"name": "N" * 5000, "status": "S" * 5000}]}
+        reason = checks.run_one(check).reason
+        assert len(reason) <= checks.REASON_MAX and reason.startswith("components['" + "N" * 60 + "']: status is 'SSS")
+        svc.body = "[" * 100000 + "]" * 100000  # nested deeper than the parser goes
+        assert checks.run_one(check).reason == "response is not JSON"
         svc.status = 502
         assert checks.run_one(check).reason == "HTTP 502"
+    for reason in (f"components['Deployments']['Builds']: status is 'DEGRADED', {expected}",
+                   "components['Deployments'] holds no item", "components is missing"):
+        assert reasons.public(reason) == "unexpected response content", reason
 
 
 def test_json_each_names_the_item_that_fails_and_is_checked_when_loaded():
@@ -357,9 +373,9 @@ def test_a_capacity_limit_must_be_a_number():
 
 
 def test_checks_run_concurrently():
-    with Service(delay=0.3) as a, Service(delay=0.3) as b, Service(delay=0.3) as c:
+    with Service(delay=1.0) as a, Service(delay=1.0) as b, Service(delay=1.0) as c:
         cks = [check_of(name=n, type="http", url=s.url()) for n, s in (("a", a), ("b", b), ("c", c))]
         start = time.monotonic()
         results = checks.run_all(cks, {}, clock.real_now())
-        assert time.monotonic() - start < 0.75      # one after the other would take 0.9 s
+        assert time.monotonic() - start < 2.5      # one after the other: 3 s (a margin for a busy machine)
         assert list(results) == ["a", "b", "c"] and all(r.ok for r in results.values())

@@ -2,7 +2,6 @@
 
 import json
 import re
-import time
 from datetime import UTC
 
 import pytest
@@ -136,7 +135,9 @@ def test_published_reasons_never_carry_what_a_check_or_a_server_wrote_freely(tmp
         "the service is not working as expected", "the service could not be reached", "the service could not be reached"]
 
 
-def test_status_page_for_20_services_and_30_days_is_fast(tmp_path):
+def test_status_page_for_20_services_and_30_days_reads_the_days_aggregates(tmp_path):
+    """A month of minute results: the 30-day figure comes from the per-day aggregates (1439 of 1440
+    up), not from the raw rows (all up). Its time: bench/monitor.py."""
     checks = [{"name": f"svc{i}", "type": "http", "url": "http://127.0.0.1:9/"} for i in range(20)]
     cfg = make_cfg(tmp_path, checks)
     now = ts("2025-03-31T12:00:00Z")
@@ -148,10 +149,7 @@ def test_status_page_for_20_services_and_30_days_is_fast(tmp_path):
                           [(f"svc{i}", now - m * 60) for i in range(20) for m in range(0, 43200, 10)])
         for i in range(20):
             store.record_result(f"svc{i}", now, Result(True, 5, ""), tz=UTC)
-        start = time.perf_counter()
         data = statuspage.write(cfg, store, now)
-        elapsed = time.perf_counter() - start
-    assert elapsed < 0.3, elapsed
     assert data["services"][0]["uptime_30d"] == 99.93
 
 
