@@ -123,9 +123,9 @@ def checkout(dest: Path) -> Path:
 
 
 # The integration tier runs on lines: a line's tests run one after the other, in file order, on
-# servers no other line touches. `pytest -m integration -n 2` (`make test`) runs the lines at once
-# (the scheduler in tests/conftest.py sends each line whole to one worker); any run without xdist
-# makes the tier one line. LINES: the modules of the second line (else: "main"), chosen so that
+# servers no other line touches. `pytest -m integration -n 2` runs the lines at once (the scheduler
+# in tests/conftest.py sends each line whole to one worker); `make test` and any run without xdist
+# make the tier one line (docs/sandbox.md says why). LINES: the modules of the second line (else: "main"), chosen so that
 # the two take about as long (docs/benchmarks.md); each of them runs on its own as well.
 LINES = {"tests/integration/test_runbooks.py": "second", "tests/integration/test_scaling.py": "second"}
 

@@ -5,10 +5,10 @@ that the deploy turns into an n8n host, the backup vault (which also looks at th
 from the private network, the way another machine would), the stand-in for Supabase's
 database, and the monitor.
 
-`make test` runs the tier on two lines at once (`pytest -m integration -n 2`, pytest-xdist,
-tests/helpers.py LINES): the runbooks and scaling tests on one worker with a sandbox of their own
-(tests/helpers.py STATE, PREFIX), everything else on the other; a line's tests still run one at a
-time, in file order, on servers nobody else touches. Without xdist the tier is one line.
+`make test` runs the tier as one line. `pytest -m integration -n 2` (pytest-xdist, tests/helpers.py
+LINES) runs two lines at once: the runbooks and scaling tests on one worker with a sandbox of their
+own (tests/helpers.py STATE, PREFIX), everything else on the other; a line's tests still run one at
+a time, in file order, on servers nobody else touches (why `make test` does not yet: docs/sandbox.md).
 """
 
 import os
