@@ -40,6 +40,9 @@ class Variable:
 # the shape every database URL is checked for first (then libpq reads it: postgres_url_problem)
 POSTGRES_URL = r"postgres(?:ql)?://[^@/\s]+@([^:/\s]+)(?::\d+)?/\S+"
 POSTGRES_URL_PROBLEM = "must look like postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+# an http(s) URL the project calls (no quote, blank or $ that the files it is written to would read)
+HTTP_URL = r"https?://[^\s'\\$]+"
+HTTP_URL_PROBLEM = "must be an http(s) URL"
 
 
 def _hex(n: int) -> Callable[[], str]:
@@ -239,7 +242,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("RAILWAY_STATUS_URL", MONITORING,
              "Railway's own status (a warning when a component of theirs is not operational):\n"
              "https://api.railwaystatus.com/status, the JSON behind status.railway.com (empty: not checked)",
-             check=r"https?://[^\s'\\$]+", problem="must be an http(s) URL",
+             check=HTTP_URL, problem=HTTP_URL_PROBLEM,
              fix="set it to https://api.railwaystatus.com/status, or leave it empty"),
     Variable("SUPABASE_PROJECT_REF", MONITORING,
              "Supabase REST API: https://<ref>.supabase.co/rest/v1/ with the anon (public) key"),
@@ -261,7 +264,7 @@ VARIABLES: tuple[Variable, ...] = (
              needed="var:RAILWAY_TOKEN", fix="copy it from the service's URL in Railway's dashboard (environmentId=)"),
     Variable("RAILWAY_API_URL", RAILWAY,
              "Railway's public GraphQL API; empty = https://backboard.railway.com/graphql/v2 (the tests: a stand-in)",
-             check=r"https?://[^\s'\\$]+", problem="must be an http(s) URL",
+             check=HTTP_URL, problem=HTTP_URL_PROBLEM,
              fix="leave it empty for Railway's own API"),
     # --- scaling -------------------------------------------------------------------------------
     Variable("REDIS_PASSWORD", SCALING, "Password of Redis (n8n's queue). Needed from tier prata up. `openssl rand -hex 24`",
