@@ -146,6 +146,12 @@ n8n_worker_drain_seconds = 120
 # (mottivme_host/queue_guard.py).
 n8n_queue_guard_seconds = 2
 n8n_queue_guard_grace_seconds = 15
+# Queue mode: how many finished executions (each of completed and failed) Redis keeps as Bull jobs
+# (N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED / _FAILED; n8n's default 0 deletes each at once). The
+# process that queued a webhook's execution checks whether it has finished before it listens for
+# the end: an execution a worker finished in between (a process just started or busy) was already
+# gone from Redis, and the webhook never got its answer. A few hundred bytes each in Redis.
+n8n_queue_keep_finished = 1000
 # Worker servers reach the main server's Redis and PostgreSQL only through an SSH tunnel
 # (a restricted account on the main server; Redis and PostgreSQL listen on its loopback only).
 worker_stack_dir = "/opt/n8n-worker"

@@ -56,6 +56,10 @@ def n8n_environment(b: settings.Base, st: settings.Stack, w: settings.Workers, s
             "OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS": "true",  # n8n 2.x warns without it
             "N8N_WORKER_SERVER_ADDRESS": "127.0.0.1",  # a worker's /healthz: for its own healthcheck only
             "N8N_GRACEFUL_SHUTDOWN_TIMEOUT": str(st.drain_seconds),
+            # a finished execution stays findable in Redis: whoever queued it and asks after it
+            # finished gets its end (group_data: n8n_queue_keep_finished)
+            "N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED": str(st.queue_keep_finished),
+            "N8N_EXECUTIONS_QUEUE_KEEP_LAST_FAILED": str(st.queue_keep_finished),
         })
     env.update({k: str(v) for k, v in st.extra_env.items()})
     if st.external_runners:

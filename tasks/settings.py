@@ -128,6 +128,7 @@ class Stack(_Settings):
     drain_seconds: int = key("n8n_worker_drain_seconds")
     queue_guard_seconds: float = key("n8n_queue_guard_seconds")
     queue_guard_grace_seconds: float = key("n8n_queue_guard_grace_seconds")
+    queue_keep_finished: int = key("n8n_queue_keep_finished")
     deploy_log: str = key("deploy_log")
     secret_max_age_days: int = key("secret_max_age_days")
     secret_warn_days: int = key("secret_warn_days")

@@ -126,6 +126,14 @@ def test_prata_adds_redis_and_a_worker_on_the_main_server(tmp_path):
     assert "EXECUTIONS_MODE: queue" in out and "QUEUE_BULL_REDIS_HOST: redis" in out
     assert "- worker" in out and "--concurrency=10" in out
     assert "redis-server -" in out and "requirepass $$REDIS_PASSWORD" in out  # password on stdin, not argv
+    # every n8n process keeps the last finished executions in Redis: one that a worker finished before
+    # the queuing process asked after it is found there (not deleted, its webhook left unanswered)
+    services = yaml.safe_load(out)["services"]
+    for name in ("n8n", "n8n-worker-1"):
+        env = services[name]["environment"]
+        assert env["N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED"] == env["N8N_EXECUTIONS_QUEUE_KEEP_LAST_FAILED"] == "1000"
+    _, bronze = render_compose(group_data(), "bronze")
+    assert "N8N_EXECUTIONS_QUEUE_KEEP" not in bronze  # no queue, nothing to keep
     published = [line for line in out.splitlines() if "published:" in line]
     assert sorted(x.split(":")[1].strip() for x in published) == ["443", "80"], "Redis is not published"
 
