@@ -28,7 +28,7 @@ import traceback
 from . import common, files, pglist
 from .common import Fail, Lock, Log
 from .pgaccess import Access
-from .restic import Repo, first_error, no_repository
+from .restic import LAST_SNAPSHOT, Repo, first_error, no_repository
 from .run import CommandFailed, Runner
 from .settings import Settings, Source
 from .stack import (
@@ -270,6 +270,7 @@ class _Backup:
         self.log.log(f"snapshot {short} in {b.local_repository}")
         shutil.copyfile(os.path.join(self.stage, "manifest.json"), os.path.join(b.dir, "last-manifest.json"))
         _write(os.path.join(b.dir, LAST_LEVEL), f"{b.dump_compression}\n")  # what the manifest's dump sizes were made with
+        _write(os.path.join(b.dir, LAST_SNAPSHOT), f"{snap}\n")
         self.step = "retention (local)"
         local.run(*local.forget_args(), stdout=lf, log=lf)
         if self.check:

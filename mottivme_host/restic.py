@@ -8,6 +8,9 @@ from .run import CommandFailed, Result, Runner
 from .settings import Backup
 
 PROBE_SECONDS = 10
+# in the backup directory: the id of this server's last snapshot in its local repository
+# (n8n-backup writes it; n8n-restore fetches that snapshot early, beside the snapshot list)
+LAST_SNAPSHOT = "last-snapshot"
 VAULT_DOWN = "Fatal: the vault does not answer"
 
 

@@ -36,12 +36,13 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 
 from . import common, envfile, files, pglist
 from .common import Fail, Laps, Lock, Log
 from .deploy_version import valid_version, version_key
 from .pgaccess import Access
-from .restic import Repo, vault_down, wrong_password
+from .restic import LAST_SNAPSHOT, Repo, vault_down, wrong_password
 from .run import CommandFailed, Runner
 from .settings import Settings
 from .stack import COUNTS_SQL, SCHEMA_NAME, SOURCE_NAME, TABLE_NAME, Stack, counts_sql, parse_counts
@@ -221,6 +222,42 @@ class Ambiguous(ValueError):
     """A snapshot id prefix that names more than one backup."""
 
 
+class _EarlyFetch:
+    """`restic restore` of one snapshot (by id) into a directory of its own, in a thread."""
+
+    def __init__(self, repo: Repo, snapshot: str, target: str, leave: list[str], log):
+        self.repo, self.snapshot, self.target, self.leave, self.log = repo, snapshot, target, leave, log
+        self.outcome: list = []  # restic's Result, or what the call raised
+        self.thread = threading.Thread(target=self._fetch, name="restic restore (early)", daemon=True)
+
+    def start(self) -> None:
+        self.log.flush()
+        self.thread.start()
+
+    def _fetch(self) -> None:
+        try:
+            self.outcome.append(self.repo.run("restore", self.snapshot, "--target", self.target, *self.leave,
+                                              stdout=self.log, log=self.log, check=False))
+        except BaseException as e:  # handed to the restore's thread by take()
+            self.outcome.append(e)
+
+    def take(self) -> str:
+        """Its directory, once restic is done; what a failed fetch raises (as the restore's own would)."""
+        self.thread.join()
+        got = self.outcome[0]
+        if isinstance(got, BaseException):
+            raise got
+        if not got.ok:
+            raise CommandFailed(got)
+        return self.target
+
+    def drop(self) -> None:
+        """Wait for restic (its files are not left half written behind) and remove them."""
+        if self.thread.ident is not None:  # started
+            self.thread.join()
+        shutil.rmtree(self.target, ignore_errors=True)
+
+
 class _Restore:
     def __init__(self, ns, s: Settings, runner: Runner):
         self.ns, self.s, self.r, self.b = ns, s, runner, s.backup
@@ -325,6 +362,10 @@ class _Restore:
         self.box_dir = tempfile.mkdtemp(prefix="box-", dir=parent)
         self.cleanups.append(lambda: shutil.rmtree(self.box_dir, ignore_errors=True))
         self.start_scratch_early()
+        # a restore of database sources alone leaves n8n's files (the snapshot's largest part, maybe) in the repository
+        self.files_left = bool(ns.sources) and "n8n" not in ns.sources
+        leave = ["--exclude", f"staging/{files.ARCHIVE_DIR}"] if self.files_left else []
+        early = self.fetch_early(parent, leave)
 
         self.step = "find snapshot"
         repo, snap = self.find_snapshot()
@@ -334,13 +375,16 @@ class _Restore:
         self.laps.lap("find snapshot")
 
         self.step = "restore files"
-        self.work = tempfile.mkdtemp(prefix=f"{self.short}-", dir=parent)
-        self.cleanups.append(lambda: shutil.rmtree(self.work, ignore_errors=True))
-        self.log.file.flush()
-        # a restore of database sources alone leaves n8n's files (the snapshot's largest part, maybe) in the repository
-        self.files_left = bool(ns.sources) and "n8n" not in ns.sources
-        leave = ["--exclude", f"staging/{files.ARCHIVE_DIR}"] if self.files_left else []
-        repo.run("restore", snap["id"], "--target", self.work, *leave, stdout=self.log.file, log=self.log.file)
+        if early is not None and repo.url == self.b.local_repository and snap["id"] == early.snapshot:
+            self.work = early.take()  # the snapshot the list chose is the one fetched beside it
+        else:
+            if early is not None:  # another one (a newer backup, a copy, retention): fetched again
+                early.drop()
+                self.log.log(f"fetched {early.snapshot[:8]} early, but the list chose {snap['id'][:8]}")
+            self.work = tempfile.mkdtemp(prefix=f"{self.short}-", dir=parent)
+            self.cleanups.append(lambda: shutil.rmtree(self.work, ignore_errors=True))
+            self.log.file.flush()
+            repo.run("restore", snap["id"], "--target", self.work, *leave, stdout=self.log.file, log=self.log.file)
         self.src = self.find_manifest()
         if self.src is None:
             self.fail(f"snapshot {self.short} has no manifest.json: not a complete n8n-backup snapshot")
@@ -1131,6 +1175,32 @@ class _Restore:
         res = self.run_(["docker", "run", "-d", "--name", box, "--network", "none", "-e", "POSTGRES_PASSWORD=scratch",
                          "-v", f"{self.box_dir}:{SCRATCH_DIR}:ro", image], check=check)
         return box if res.ok else ""
+
+    def fetch_early(self, parent: str, leave: list[str]) -> _EarlyFetch | None:
+        """A restore of database sources alone into scratch, of the latest snapshot: `restic restore`
+        of this server's last backup (its id in the backup directory's last-snapshot, written by
+        n8n-backup) starts now, beside the snapshot list, so that restic's key derivation and
+        index reading (about half a second each time restic opens a repository) are not waited
+        for twice. The list still decides: the fetch is used only when the list chooses that very
+        snapshot in the local repository; otherwise it is thrown away and the chosen one fetched.
+        Nothing when the server has no last-snapshot (a rebuilt server, a backup before it existed)."""
+        ns, b = self.ns, self.b
+        me = b.host or common.hostname()
+        if (not self.files_left or ns.target != "scratch" or ns.over or ns.snapshot != "latest"
+                or ns.origin == "offsite" or (ns.from_host or me) != me):
+            return None
+        try:
+            with open(os.path.join(b.dir, LAST_SNAPSHOT)) as f:
+                snapshot = f.read().strip()
+        except OSError:
+            return None
+        if not re.fullmatch(r"[0-9a-f]{64}", snapshot):
+            return None
+        target = tempfile.mkdtemp(prefix=f"{snapshot[:8]}-", dir=parent)
+        early = _EarlyFetch(Repo(b.local_repository, b, self.r), snapshot, target, leave, self.log.file)
+        self.cleanups.append(early.drop)
+        early.start()
+        return early
 
     def start_scratch_early(self) -> None:
         """A restore of database sources alone into scratch: the first one's box is started before

@@ -218,6 +218,9 @@ def test_good_run_makes_one_snapshot_of_everything_then_copies_it_off_host(s, fa
     assert out == (f"backup ok: snapshot 0123abcd (n8n: 4 workflows, 1 credentials; supabase: 2 tables, 3020 rows in public) "
                    f"off-host: {VAULT} {BUCKET} in 0s\n")
 
+    # the snapshot's id, for a restore that fetches this server's last backup early (n8n-restore)
+    with open(os.path.join(s.backup.dir, "last-snapshot")) as f:
+        assert f.read() == SNAP + "\n"
     # the manifest (format 2: per source), sizes and sha256 of each staged file
     with open(os.path.join(s.backup.dir, "last-manifest.json")) as f:
         text = f.read()

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -1053,6 +1054,79 @@ def test_an_early_scratch_that_does_not_start_leaves_the_restore_to_start_its_ow
     runs = [i for i, c in enumerate(cmds(host.fake)) if c.startswith("docker run -d --name n8n-restore-scratch")]
     assert len(runs) == 2 and runs[0] < host.fake.index("restic restore") < runs[1]
     assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
+
+
+def last_backup_was(host, short: str) -> None:
+    """This server's last backup in its local repository (last-snapshot, as n8n-backup writes it)."""
+    host.backup_dir.mkdir(parents=True, exist_ok=True)
+    (host.backup_dir / "last-snapshot").write_text(short + "0" * 56 + "\n")
+
+
+def restored_ids(fake: FakeRunner) -> list[str]:
+    return [c.argv[c.argv.index("restore") + 1][:8] for c in restic_calls(fake, "restore")]
+
+
+def test_the_last_backup_is_fetched_while_the_snapshot_list_is_read(host, capsys):
+    """A database source alone, from the latest snapshot: restic fetches this server's last backup
+    beside the list (restic's key derivation is not waited for twice); the list chooses that one,
+    so it is fetched once, and nothing of the fetch is left behind."""
+    last_backup_was(host, "bbbb2222")
+    fetching = threading.Event()
+
+    def fetch(argv, kw):
+        fetching.set()
+        return host._restic_restore(argv, kw)
+
+    def listing(argv, kw):
+        assert fetching.wait(5), "the snapshot list was read before the fetch began"
+        return host._restic_snapshots(argv, kw)
+
+    host.fake.on(lambda c: c.startswith("restic") and " restore " in c, call=fetch)
+    host.fake.on(lambda c: c.startswith("restic") and " snapshots " in c, call=listing)
+    assert restore(host, "--source", "supabase") == 0
+    assert restored_ids(host.fake) == ["bbbb2222"]
+    assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
+    assert os.listdir(host.backup_dir / "restore") == []
+
+
+@pytest.mark.parametrize("last,failing", [("aaaa1111", False), ("dddd4444", True)], ids=["older", "forgotten"])
+def test_a_fetch_the_list_does_not_choose_is_thrown_away(host, capsys, last, failing):
+    """The list decides: a last backup that is not the latest snapshot (an older one here; one
+    that retention forgot, whose fetch fails) is thrown away, and the chosen one fetched."""
+    last_backup_was(host, last)
+    if failing:
+        host.fake.on(lambda c: c.startswith("restic") and f" restore {last}" in c, rc=1,
+                     stderr=f"Fatal: no matching ID found for prefix \"{last}\"\n")
+    assert restore(host, "--source", "supabase") == 0
+    assert restored_ids(host.fake) == [last, "bbbb2222"]
+    assert host.fake.index("restic snapshots") < host.fake.index(" restore bbbb2222")
+    assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
+    assert f"fetched {last} early, but the list chose bbbb2222" in host.logtext()
+    assert os.listdir(host.backup_dir / "restore") == []
+
+
+def test_a_failed_fetch_of_the_chosen_snapshot_fails_the_restore_as_its_own_would(host, capsys):
+    last_backup_was(host, "bbbb2222")
+    host.fake.on(lambda c: c.startswith("restic") and " restore " in c, rc=1, stderr="Fatal: read error\n")
+    assert restore(host, "--source", "supabase") == 1
+    assert restored_ids(host.fake) == ["bbbb2222"]
+    err = capsys.readouterr().err
+    assert "restore files:" in err and "restic" in err and str(host.log) in err
+    assert os.listdir(host.backup_dir / "restore") == []
+
+
+@pytest.mark.parametrize("args", [
+    ("--source", "supabase", "--snapshot", "aaaa1111"),  # a snapshot asked for by name: the list finds it
+    ("--source", "supabase", "--from", "offsite"),  # not the local repository
+    ("--source", "supabase", "--from-host", "n8n-old"),  # another server's
+    ("--no-safety-snapshot",),  # n8n too: its live restore comes first
+], ids=["named", "offsite", "other-host", "everything"])
+def test_nothing_is_fetched_before_the_list_when_it_may_not_be_the_last_backup(host, args):
+    last_backup_was(host, "bbbb2222")
+    restore(host, *args)
+    restic = [c.argv for c in host.fake.calls if c.argv[0] == "restic"]
+    listed = next(i for i, argv in enumerate(restic) if "snapshots" in argv)
+    assert all(i > listed for i, argv in enumerate(restic) if "restore" in argv), restic
 
 
 @pytest.mark.parametrize("isready,asked", [
