@@ -37,7 +37,7 @@ JOBS = 2  # the restore's pg_restore -j on these 2-core machines (mottivme_host.
 
 def pyinfra(*args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("N8N_", "SSH_", "POSTGRES_", "RESTIC_"))}
-    env.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null")
+    env.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null", MOTTIVME_TARGET="sandbox")
     r = subprocess.run([*PYINFRA, "-y", "inventory.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"pyinfra {' '.join(args)} failed:\n{r.stderr[-3000:]}")

@@ -34,7 +34,7 @@ def run(deploy: str, steps: list | None = None) -> float:
     """Wall time of one pyinfra run; with `steps`, appends (seconds, operation) for each of its
     operations, timed by when its output lines arrive."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("N8N_", "SSH_", "POSTGRES_"))}
-    env.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null", MOTTIVME_FACTS_FILE=str(FACTS),
+    env.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null", MOTTIVME_TARGET="sandbox", MOTTIVME_FACTS_FILE=str(FACTS),
                PYTHONUNBUFFERED="1")
     t0 = time.perf_counter()
     p = subprocess.Popen([*PYINFRA, "-y", "--parallel", "8", "inventory.py", deploy], cwd=ROOT, env=env,

@@ -33,7 +33,7 @@ from sandbox.n8n_client import N8nClient, n8n_api, webhook_workflow  # noqa: E40
 STATE = ROOT / ".sandbox-bench-restart"
 ENV = {k: v for k, v in os.environ.items()
        if not k.startswith(("N8N_", "SSH_", "POSTGRES_", "RESTIC_", "REDIS_", "WORKER_", "MONITOR_"))}
-ENV.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null")
+ENV.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null", MOTTIVME_TARGET="sandbox")
 CODE = "return [{ json: { execution: $execution.id } }];"
 
 
@@ -55,7 +55,7 @@ def restart_round(url: str, path: str, clients: int, busy: int) -> tuple[int, li
             sent = time.strftime("%H:%M:%S")
             try:
                 status, body = n8n.request("GET", f"webhook/{path}")
-            except OSError as e:
+            except Exception as e:  # noqa: BLE001 - a refused, cut or garbled answer is a lost webhook
                 status, body = None, repr(e)
             results.append((status == 200 and "execution" in str(body), f"{sent} {status} {str(body)[:80]}"))
             time.sleep(0.2)

@@ -24,7 +24,7 @@ from sandbox.core import Sandbox  # noqa: E402
 
 STATE = ROOT / ".sandbox-bench-runbooks"
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("N8N_", "SSH_", "POSTGRES_", "RESTIC_"))}
-ENV.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null")
+ENV.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null", MOTTIVME_TARGET="sandbox")
 
 
 def pyinfra(*args: str, check: bool = True) -> tuple[float, str]:

@@ -34,7 +34,7 @@ from sandbox.seed import ssh  # noqa: E402
 STATE = ROOT / ".sandbox-bench-scaling"
 ENV = {k: v for k, v in os.environ.items()
        if not k.startswith(("N8N_", "SSH_", "POSTGRES_", "RESTIC_", "REDIS_", "WORKER_", "MONITOR_"))}
-ENV.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null")
+ENV.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null", MOTTIVME_TARGET="sandbox")
 CODE = "let x = 0; for (let i = 0; i < 20000; i++) { x += i % 7; }\nreturn [{ json: { x } }];"
 
 

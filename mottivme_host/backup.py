@@ -270,7 +270,8 @@ class _Backup:
         self.log.log(f"snapshot {short} in {b.local_repository}")
         shutil.copyfile(os.path.join(self.stage, "manifest.json"), os.path.join(b.dir, "last-manifest.json"))
         _write(os.path.join(b.dir, LAST_LEVEL), f"{b.dump_compression}\n")  # what the manifest's dump sizes were made with
-        _write(os.path.join(b.dir, LAST_SNAPSHOT), f"{snap}\n")
+        if "pre-restore" not in self.tags:  # a restore's "latest" is never a safety snapshot
+            _write(os.path.join(b.dir, LAST_SNAPSHOT), f"{snap}\n")
         self.step = "retention (local)"
         local.run(*local.forget_args(), stdout=lf, log=lf)
         if self.check:

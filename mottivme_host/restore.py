@@ -223,21 +223,28 @@ class Ambiguous(ValueError):
 
 
 class _EarlyFetch:
-    """`restic restore` of one snapshot (by id) into a directory of its own, in a thread."""
+    """`restic restore` of one snapshot (by id) into a directory of its own, in a thread; stopped
+    (SIGTERM, then SIGKILL) when it is not wanted."""
 
-    def __init__(self, repo: Repo, snapshot: str, target: str, leave: list[str], log):
-        self.repo, self.snapshot, self.target, self.leave, self.log = repo, snapshot, target, leave, log
+    STOP_SECONDS = 10  # restic's own clean-up after SIGTERM (its lock), before SIGKILL
+
+    def __init__(self, repo: Repo, snapshot: str, target: str, leave: list[str], log, runner: Runner):
+        self.repo, self.snapshot, self.target, self.leave, self.log, self.r = repo, snapshot, target, leave, log, runner
         self.outcome: list = []  # restic's Result, or what the call raised
+        self.process = None  # the running restic, once started
         self.thread = threading.Thread(target=self._fetch, name="restic restore (early)", daemon=True)
 
     def start(self) -> None:
         self.log.flush()
         self.thread.start()
 
+    def _started(self, process) -> None:
+        self.process = process
+
     def _fetch(self) -> None:
         try:
             self.outcome.append(self.repo.run("restore", self.snapshot, "--target", self.target, *self.leave,
-                                              stdout=self.log, log=self.log, check=False))
+                                              stdout=self.log, log=self.log, check=False, started=self._started))
         except BaseException as e:  # handed to the restore's thread by take()
             self.outcome.append(e)
 
@@ -252,10 +259,26 @@ class _EarlyFetch:
         return self.target
 
     def drop(self) -> None:
-        """Wait for restic (its files are not left half written behind) and remove them."""
-        if self.thread.ident is not None:  # started
-            self.thread.join()
-        shutil.rmtree(self.target, ignore_errors=True)
+        """Stop restic if it still runs, wait for it, and remove what it fetched (also when
+        interrupted meanwhile: restic is killed first, nothing of the snapshot stays behind)."""
+        try:
+            if self.thread.ident is None:  # never started
+                return
+            t, signalled = self.r.now(), ""
+            while self.thread.is_alive():
+                p = self.process
+                if p is not None and not signalled:
+                    p.terminate()
+                    signalled = "TERM"
+                elif p is not None and signalled == "TERM" and self.r.now() - t >= self.STOP_SECONDS:
+                    p.kill()
+                    signalled = "KILL"
+                self.thread.join(0.2)
+        finally:
+            p = self.process
+            if p is not None and self.thread.is_alive():
+                p.kill()
+            shutil.rmtree(self.target, ignore_errors=True)
 
 
 class _Restore:
@@ -1197,7 +1220,7 @@ class _Restore:
         if not re.fullmatch(r"[0-9a-f]{64}", snapshot):
             return None
         target = tempfile.mkdtemp(prefix=f"{snapshot[:8]}-", dir=parent)
-        early = _EarlyFetch(Repo(b.local_repository, b, self.r), snapshot, target, leave, self.log.file)
+        early = _EarlyFetch(Repo(b.local_repository, b, self.r), snapshot, target, leave, self.log.file, self.r)
         self.cleanups.append(early.drop)
         early.start()
         return early

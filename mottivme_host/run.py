@@ -54,16 +54,30 @@ class Runner:
 
     def run(self, argv: list[str], *, input: str | None = None, stdin=None, stdout=None, log=None,
             env: dict | None = None, check: bool = True, cwd: str | None = None,
-            timeout: float | None = None) -> Result:
+            timeout: float | None = None, started=None) -> Result:
+        """`started(process)`, when given, is called with the running process (its `terminate()`
+        and `kill()`): for a command another thread may have to stop."""
         full_env = None
         if env:
             full_env = dict(os.environ)
             full_env.update(env)
-        p = subprocess.run(argv, input=input, stdin=stdin, text=True, cwd=cwd, env=full_env, timeout=timeout,
-                           stdout=stdout if stdout is not None else subprocess.PIPE,
-                           stderr=log if log is not None else subprocess.PIPE)
-        r = Result(list(argv), p.returncode, p.stdout if stdout is None else "",
-                   p.stderr if log is None else "")
+        out = stdout if stdout is not None else subprocess.PIPE
+        err = log if log is not None else subprocess.PIPE
+        if started is None:
+            p = subprocess.run(argv, input=input, stdin=stdin, text=True, cwd=cwd, env=full_env, timeout=timeout,
+                               stdout=out, stderr=err)
+            got_out, got_err = p.stdout, p.stderr
+        else:
+            with subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else stdin, text=True, cwd=cwd,
+                                  env=full_env, stdout=out, stderr=err) as p:
+                started(p)
+                try:
+                    got_out, got_err = p.communicate(input, timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    raise
+        r = Result(list(argv), p.returncode, got_out if stdout is None else "",
+                   got_err if log is None else "")
         if check and not r.ok:
             raise CommandFailed(r)
         return r

@@ -429,6 +429,26 @@ def dir_tree(root, times: bool = False) -> dict:
     return out
 
 
+class FakeProcess:
+    """What Runner.run hands `started`: records the signals another thread sends it (a rule's
+    `call` sees it as kw["process"] and may end early when `stopped` is set)."""
+
+    def __init__(self):
+        self.signals: list[str] = []
+        self.stopped = threading.Event()
+
+    def terminate(self) -> None:
+        self.signals.append("TERM")
+        self.stopped.set()
+
+    def kill(self) -> None:
+        self.signals.append("KILL")
+        self.stopped.set()
+
+    def poll(self):
+        return 0 if self.stopped.is_set() else None
+
+
 class FakeRunner:
     def __init__(self):
         self.rules: list[Rule] = []
@@ -450,10 +470,12 @@ class FakeRunner:
         return rule
 
     def run(self, argv, *, input=None, stdin=None, stdout=None, log=None, env=None, check=True, cwd=None,
-            timeout=None) -> Result:
+            timeout=None, started=None) -> Result:
         call = Call(list(argv), dict(input=input, stdin=stdin, stdout=stdout, env=env, cwd=cwd, pgpass=pgpass_of(argv),
-                                     timeout=timeout))
+                                     timeout=timeout, process=FakeProcess() if started else None))
         self.calls.append(call)
+        if started:
+            started(call.kw["process"])
         rc, out, err = 0, "", ""
         for rule in self.rules:
             if rule.times == 0 or not rule.match(call.cmd):

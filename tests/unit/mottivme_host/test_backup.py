@@ -333,6 +333,17 @@ def test_tags_given_replace_scheduled(s, fake, capsys):
         assert json.load(f)["tags"] == ["n8n", "manual", "pre-upgrade"]
 
 
+def test_a_safety_snapshot_is_not_the_last_backup_a_restore_fetches_early(s, fake, capsys):
+    """n8n-restore's "latest" is never a pre-restore snapshot: last-snapshot keeps naming the
+    backup before it."""
+    fake.on("restic backup --json", stdout=summary_json())
+    assert backup(s, fake) == 0
+    fake.on("restic backup --json", stdout=summary_json("9999ffff" + "0" * 56))
+    assert backup(s, fake, "--tag", "pre-restore", "--no-offsite") == 0
+    with open(os.path.join(s.backup.dir, "last-snapshot")) as f:
+        assert f.read() == SNAP + "\n"
+
+
 # --- the local repository -------------------------------------------------------------------
 def test_no_repository_yet_is_initialised_then_used(s, fake, capsys):
     fake.on(lambda c: c.startswith("restic cat config"), rc=1, stderr=NO_REPO)

@@ -1085,6 +1085,7 @@ def test_the_last_backup_is_fetched_while_the_snapshot_list_is_read(host, capsys
     host.fake.on(lambda c: c.startswith("restic") and " snapshots " in c, call=listing)
     assert restore(host, "--source", "supabase") == 0
     assert restored_ids(host.fake) == ["bbbb2222"]
+    assert [c.kw["process"].signals for c in restic_calls(host.fake, "restore")] == [[]]  # early, used, not stopped
     assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
     assert os.listdir(host.backup_dir / "restore") == []
 
@@ -1103,6 +1104,39 @@ def test_a_fetch_the_list_does_not_choose_is_thrown_away(host, capsys, last, fai
     assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
     assert f"fetched {last} early, but the list chose bbbb2222" in host.logtext()
     assert os.listdir(host.backup_dir / "restore") == []
+
+
+def fetch_until_stopped(host, short: str) -> list:
+    """The early fetch of `short` runs until it is told to stop (5 s at most); the signals it got."""
+    signals = []
+
+    def fetch(argv, kw):
+        process = kw["process"]
+        signals.append(process.signals)
+        process.stopped.wait(5)
+        return 143, "", "signal terminated received, cleaning up\n"
+
+    host.fake.on(lambda c: c.startswith("restic") and f" restore {short}" in c, call=fetch)
+    return signals
+
+
+def test_a_fetch_not_wanted_is_stopped_at_once_and_leaves_nothing(host, capsys):
+    """A fetch the list did not choose, or one of a restore that finds no snapshot, is stopped
+    (SIGTERM: restic cleans up its lock) rather than waited for, and its files go."""
+    last_backup_was(host, "aaaa1111")
+    signals = fetch_until_stopped(host, "aaaa1111")
+    assert restore(host, "--source", "supabase") == 0
+    assert signals == [["TERM"]] and restored_ids(host.fake) == ["aaaa1111", "bbbb2222"]
+    assert os.listdir(host.backup_dir / "restore") == []
+
+    host.fake.calls.clear()
+    last_backup_was(host, "bbbb2222")
+    signals = fetch_until_stopped(host, "bbbb2222")
+    host.answers = {}  # no snapshot anywhere
+    assert restore(host, "--source", "supabase") == 3
+    assert signals == [["TERM"]] and restored_ids(host.fake) == ["bbbb2222"]
+    assert os.listdir(host.backup_dir / "restore") == []
+    assert "no snapshot 'latest' found" in capsys.readouterr().err
 
 
 def test_a_failed_fetch_of_the_chosen_snapshot_fails_the_restore_as_its_own_would(host, capsys):
@@ -1124,6 +1158,7 @@ def test_a_failed_fetch_of_the_chosen_snapshot_fails_the_restore_as_its_own_woul
 def test_nothing_is_fetched_before_the_list_when_it_may_not_be_the_last_backup(host, args):
     last_backup_was(host, "bbbb2222")
     restore(host, *args)
+    assert not any(c.kw.get("process") for c in host.fake.calls), "a restic restore ran as an early fetch"
     restic = [c.argv for c in host.fake.calls if c.argv[0] == "restic"]
     listed = next(i for i, argv in enumerate(restic) if "snapshots" in argv)
     assert all(i > listed for i, argv in enumerate(restic) if "restore" in argv), restic
