@@ -163,10 +163,12 @@ def load_inventory(source: InventorySource) -> dict[str, list]:
     data = groupdata.load(group_registry.N8N_SERVERS.name)
     errors += variables.source_problems(data.get("backup_sources", []), os.environ)
     errors += access.problems(data.get("people", []))
-    try:
-        settings.dump_compression(data.get("backup_dump_compression", 0))
-    except settings.SettingsError as e:
-        errors.append(str(e))
+    for check, name in ((settings.dump_compression, "backup_dump_compression"),
+                        (settings.keep_finished, "n8n_queue_keep_finished")):
+        try:
+            check(data.get(name, 0))
+        except settings.SettingsError as e:
+            errors.append(str(e))
     if "admin_ssh_keys" in data:
         errors.append("group_data admin_ssh_keys is now `people` (a name, the key and present/absent per person): "
                       "move each key there (group_data/all.py shows the shape)")

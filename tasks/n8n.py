@@ -58,8 +58,8 @@ def n8n_environment(b: settings.Base, st: settings.Stack, w: settings.Workers, s
             "N8N_GRACEFUL_SHUTDOWN_TIMEOUT": str(st.drain_seconds),
             # a finished execution stays findable in Redis: whoever queued it and asks after it
             # finished gets its end (group_data: n8n_queue_keep_finished)
-            "N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED": str(st.queue_keep_finished),
-            "N8N_EXECUTIONS_QUEUE_KEEP_LAST_FAILED": str(st.queue_keep_finished),
+            "N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED": str(settings.keep_finished(st.queue_keep_finished)),
+            "N8N_EXECUTIONS_QUEUE_KEEP_LAST_FAILED": str(settings.keep_finished(st.queue_keep_finished)),
         })
     env.update({k: str(v) for k, v in st.extra_env.items()})
     if st.external_runners:

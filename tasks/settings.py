@@ -189,6 +189,15 @@ def dump_compression(value) -> int:
     return int(level)
 
 
+def keep_finished(value) -> int:
+    """group_data n8n_queue_keep_finished: finished executions Redis keeps (pyinfra's --data gives text)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"[0-9]{1,7}", text):
+        raise SettingsError(f"group_data n8n_queue_keep_finished: how many finished executions Redis keeps, a whole "
+                            f"number from 0 (n8n's default: none; docs/scaling.md) to 9999999, not {value!r}")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Backup(_Settings):
     """Backups on the n8n servers and the backup vault (tasks/backup.py)."""

@@ -414,12 +414,25 @@ def test_a_dump_compression_that_is_no_pg_dump_level_is_refused_naming_the_setti
         dump_compression(value)
 
 
-def test_a_wrong_dump_compression_in_group_data_stops_the_run_before_any_host(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("value", [-1, "many", True, 1.5, "", "²", 10 ** 7])
+def test_a_queue_keep_that_is_no_whole_number_is_refused_naming_the_setting(value):
+    from tasks.settings import SettingsError, keep_finished
+    assert keep_finished(0) == 0 and keep_finished(" 1000 ") == 1000
+    with pytest.raises(SettingsError, match=r"^group_data n8n_queue_keep_finished: how many finished executions "
+                                            r"Redis keeps, a whole number from 0 "):
+        keep_finished(value)
+
+
+@pytest.mark.parametrize("name, said", [
+    ("backup_dump_compression", "pg_dump's -Z level, a whole number from 0 (none: restic compresses) to 9, not 'fast'"),
+    ("n8n_queue_keep_finished", "how many finished executions Redis keeps, a whole number from 0 (n8n's default: "
+                                "none; docs/scaling.md) to 9999999, not 'fast'")])
+def test_a_wrong_number_in_group_data_stops_the_run_before_any_host(tmp_path, monkeypatch, capsys, name, said):
     real = groupdata.load
 
     def with_level(*groups):
         data = real(*groups)
-        data["backup_dump_compression"] = "fast"
+        data[name] = "fast"
         return data
 
     monkeypatch.setattr(groupdata, "load", with_level)
@@ -430,5 +443,4 @@ def test_a_wrong_dump_compression_in_group_data_stops_the_run_before_any_host(tm
         config.load_inventory(config.EnvSource())
     err = capsys.readouterr().err
     assert e.value.code == 2 and "(nothing was contacted)" in err
-    assert "  - group_data backup_dump_compression: pg_dump's -Z level, a whole number from 0 (none: restic " \
-           "compresses) to 9, not 'fast'\n" in err
+    assert f"  - group_data {name}: {said}\n" in err
