@@ -400,6 +400,7 @@ class _Restore:
         self.step = "restore files"
         if early is not None and repo.url == self.b.local_repository and snap["id"] == early.snapshot:
             self.work = early.take()  # the snapshot the list chose is the one fetched beside it
+            self.log.log(f"{early.snapshot[:8]}: fetched beside the snapshot list (this server's last backup)")
         else:
             if early is not None:  # another one (a newer backup, a copy, retention): fetched again
                 early.drop()

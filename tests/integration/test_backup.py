@@ -124,6 +124,15 @@ def test_default_restore_checks_supabase_in_scratch_and_never_touches_production
     assert r.returncode == 0, out[-3000:]
     assert "restored into a scratch database, row counts match" in out
     assert supabase_checksums(supabase_host) == after_insert != before
+    # a database source alone, from the latest snapshot: restic fetched this server's last backup
+    # while the snapshot list was read, and the list chose that one
+    last = n8n_server.sh("cat /var/backups/n8n/last-snapshot").strip()
+    r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py", "--data", "snapshot=latest",
+                     "--data", "sources=supabase"], sandbox_env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and f"restore ok: snapshot {last[:8]}; supabase checked" in out, out[-3000:]
+    assert f"restore: {last[:8]}: fetched beside the snapshot list" in n8n_server.sh("tail -60 /var/log/n8n-backup.log")
+    assert n8n_server.sh("ls -A /var/backups/n8n/restore").strip() == ""  # nothing of the fetch left behind
 
 
 def test_a_restore_over_supabase_that_fails_part_way_leaves_every_row_as_it_was(n8n_server, supabase_host,

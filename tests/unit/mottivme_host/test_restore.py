@@ -1086,6 +1086,7 @@ def test_the_last_backup_is_fetched_while_the_snapshot_list_is_read(host, capsys
     assert restore(host, "--source", "supabase") == 0
     assert restored_ids(host.fake) == ["bbbb2222"]
     assert [c.kw["process"].signals for c in restic_calls(host.fake, "restore")] == [[]]  # early, used, not stopped
+    assert "bbbb2222: fetched beside the snapshot list (this server's last backup)" in host.logtext()
     assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
     assert os.listdir(host.backup_dir / "restore") == []
 
