@@ -271,7 +271,7 @@ class _Backup:
         shutil.copyfile(os.path.join(self.stage, "manifest.json"), os.path.join(b.dir, "last-manifest.json"))
         _write(os.path.join(b.dir, LAST_LEVEL), f"{b.dump_compression}\n")  # what the manifest's dump sizes were made with
         if "pre-restore" not in self.tags:  # a restore's "latest" is never a safety snapshot
-            _write(os.path.join(b.dir, LAST_SNAPSHOT), f"{snap}\n")
+            _write(os.path.join(b.dir, LAST_SNAPSHOT), f"{snap} {self.host}\n")
         self.step = "retention (local)"
         local.run(*local.forget_args(), stdout=lf, log=lf)
         if self.check:

@@ -8,8 +8,8 @@ from .run import CommandFailed, Result, Runner
 from .settings import Backup
 
 PROBE_SECONDS = 10
-# in the backup directory: the id of this server's last snapshot in its local repository
-# (n8n-backup writes it; n8n-restore fetches that snapshot early, beside the snapshot list)
+# in the backup directory: the id of this server's last snapshot in its local repository and the
+# host name it was made under (n8n-backup writes it; n8n-restore fetches that snapshot early)
 LAST_SNAPSHOT = "last-snapshot"
 VAULT_DOWN = "Fatal: the vault does not answer"
 

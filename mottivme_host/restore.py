@@ -222,6 +222,22 @@ class Ambiguous(ValueError):
     """A snapshot id prefix that names more than one backup."""
 
 
+def newest_snapshot(repository: str) -> str | None:
+    """The id of the newest snapshot in a local restic repository, read from its directory of
+    snapshots (restic's local layout: one file per snapshot, named by its id, written once) without
+    restic: no key derivation. None when the repository is not a local directory, is empty, or two
+    snapshots are as new (restic's list decides then)."""
+    try:
+        found = [(e.stat().st_mtime_ns, e.name) for e in os.scandir(os.path.join(repository, "snapshots"))
+                 if e.is_file() and re.fullmatch(r"[0-9a-f]{64}", e.name)]
+    except OSError:
+        return None
+    if not found:
+        return None
+    newest = max(found)
+    return newest[1] if sum(t == newest[0] for t, _ in found) == 1 else None
+
+
 class _EarlyFetch:
     """`restic restore` of one snapshot (by id) into a directory of its own, in a thread; stopped
     (SIGTERM, then SIGKILL) when it is not wanted."""
@@ -232,6 +248,7 @@ class _EarlyFetch:
         self.repo, self.snapshot, self.target, self.leave, self.log, self.r = repo, snapshot, target, leave, log, runner
         self.outcome: list = []  # restic's Result, or what the call raised
         self.process = None  # the running restic, once started
+        self.newest = False  # the newest snapshot in its repository: restic's list is not read
         self.thread = threading.Thread(target=self._fetch, name="restic restore (early)", daemon=True)
 
     def start(self) -> None:
@@ -391,7 +408,12 @@ class _Restore:
         early = self.fetch_early(parent, leave)
 
         self.step = "find snapshot"
-        repo, snap = self.find_snapshot()
+        listed = early is None or not early.newest
+        if listed:
+            repo, snap = self.find_snapshot()
+        else:  # this server's last backup is the newest snapshot in its repository: restic need not list
+            repo, snap = early.repo, {"id": early.snapshot}
+            self.log.log(f"{early.snapshot[:8]}: this server's last backup, the newest snapshot in {repo.url}")
         self.short = backup_id(snap)[:8]  # one name for the snapshot in every repository
         stored = f" (stored as {snap['id'][:8]} in {repo.url})" if backup_id(snap) != snap["id"] else f" from {repo.url}"
         self.say(f"snapshot {self.short}{stored}")
@@ -399,8 +421,15 @@ class _Restore:
 
         self.step = "restore files"
         if early is not None and repo.url == self.b.local_repository and snap["id"] == early.snapshot:
-            self.work = early.take()  # the snapshot the list chose is the one fetched beside it
-            self.log.log(f"{early.snapshot[:8]}: fetched beside the snapshot list (this server's last backup)")
+            try:
+                self.work = early.take()  # the snapshot the list chose (or the newest) is the one fetched early
+            except CommandFailed:
+                if not listed:  # a repository that does not open (a password, the disk): the list says why
+                    self.step = "find snapshot"
+                    self.find_snapshot()
+                    self.step = "restore files"
+                raise
+            self.log.log(f"{early.snapshot[:8]}: fetched early (this server's last backup)")
         else:
             if early is not None:  # another one (a newer backup, a copy, retention): fetched again
                 early.drop()
@@ -1205,9 +1234,11 @@ class _Restore:
         of this server's last backup (its id in the backup directory's last-snapshot, written by
         n8n-backup) starts now, beside the snapshot list, so that restic's key derivation and
         index reading (about half a second each time restic opens a repository) are not waited
-        for twice. The list still decides: the fetch is used only when the list chooses that very
-        snapshot in the local repository; otherwise it is thrown away and the chosen one fetched.
-        Nothing when the server has no last-snapshot (a rebuilt server, a backup before it existed)."""
+        for twice. When that backup is the newest snapshot in the local repository (`newest`),
+        restic's list is not read at all; otherwise the list decides: the fetch is used only when
+        the list chooses that very snapshot in the local repository, else it is thrown away and
+        the chosen one fetched. Nothing when the server has no last-snapshot (a rebuilt server, a
+        backup before it existed)."""
         ns, b = self.ns, self.b
         me = b.host or common.hostname()
         if (not self.files_left or ns.target != "scratch" or ns.over or ns.snapshot != "latest"
@@ -1215,13 +1246,14 @@ class _Restore:
             return None
         try:
             with open(os.path.join(b.dir, LAST_SNAPSHOT)) as f:
-                snapshot = f.read().strip()
+                snapshot, _, made_as = f.read().strip().partition(" ")
         except OSError:
             return None
         if not re.fullmatch(r"[0-9a-f]{64}", snapshot):
             return None
         target = tempfile.mkdtemp(prefix=f"{snapshot[:8]}-", dir=parent)
         early = _EarlyFetch(Repo(b.local_repository, b, self.r), snapshot, target, leave, self.log.file, self.r)
+        early.newest = made_as == me and newest_snapshot(b.local_repository) == snapshot
         self.cleanups.append(early.drop)
         early.start()
         return early

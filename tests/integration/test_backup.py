@@ -124,14 +124,19 @@ def test_default_restore_checks_supabase_in_scratch_and_never_touches_production
     assert r.returncode == 0, out[-3000:]
     assert "restored into a scratch database, row counts match" in out
     assert supabase_checksums(supabase_host) == after_insert != before
-    # a database source alone, from the latest snapshot: restic fetched this server's last backup
-    # while the snapshot list was read, and the list chose that one
-    last = n8n_server.sh("cat /var/backups/n8n/last-snapshot").strip()
+    # a database source alone, from the latest snapshot: this server's last backup, the newest in
+    # its repository (made now: the test before left a safety snapshot newer than the last backup),
+    # fetched at once without restic's list
+    short, _ = backup_now(sandbox_env)
+    last = n8n_server.sh("cat /var/backups/n8n/last-snapshot").split()[0]
+    assert last.startswith(short)
     r = run_pyinfra(["-y", "inventory.py", "runbooks/restore.py", "--data", "snapshot=latest",
                      "--data", "sources=supabase"], sandbox_env)
     out = r.stdout + r.stderr
     assert r.returncode == 0 and f"restore ok: snapshot {last[:8]}; supabase checked" in out, out[-3000:]
-    assert f"restore: {last[:8]}: fetched beside the snapshot list" in n8n_server.sh("tail -60 /var/log/n8n-backup.log")
+    log = n8n_server.sh("tail -60 /var/log/n8n-backup.log")
+    assert f"restore: {last[:8]}: this server's last backup, the newest snapshot in" in log, log
+    assert f"restore: {last[:8]}: fetched early" in log
     assert n8n_server.sh("ls -A /var/backups/n8n/restore").strip() == ""  # nothing of the fetch left behind
 
 

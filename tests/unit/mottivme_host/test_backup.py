@@ -220,7 +220,7 @@ def test_good_run_makes_one_snapshot_of_everything_then_copies_it_off_host(s, fa
 
     # the snapshot's id, for a restore that fetches this server's last backup early (n8n-restore)
     with open(os.path.join(s.backup.dir, "last-snapshot")) as f:
-        assert f.read() == SNAP + "\n"
+        assert f.read() == f"{SNAP} {HOST}\n"
     # the manifest (format 2: per source), sizes and sha256 of each staged file
     with open(os.path.join(s.backup.dir, "last-manifest.json")) as f:
         text = f.read()
@@ -341,7 +341,7 @@ def test_a_safety_snapshot_is_not_the_last_backup_a_restore_fetches_early(s, fak
     fake.on("restic backup --json", stdout=summary_json("9999ffff" + "0" * 56))
     assert backup(s, fake, "--tag", "pre-restore", "--no-offsite") == 0
     with open(os.path.join(s.backup.dir, "last-snapshot")) as f:
-        assert f.read() == SNAP + "\n"
+        assert f.read() == f"{SNAP} {HOST}\n"
 
 
 # --- the local repository -------------------------------------------------------------------

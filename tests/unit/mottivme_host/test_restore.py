@@ -1056,10 +1056,60 @@ def test_an_early_scratch_that_does_not_start_leaves_the_restore_to_start_its_ow
     assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
 
 
-def last_backup_was(host, short: str) -> None:
+def last_backup_was(host, short: str, made_as: str = HOST) -> None:
     """This server's last backup in its local repository (last-snapshot, as n8n-backup writes it)."""
     host.backup_dir.mkdir(parents=True, exist_ok=True)
-    (host.backup_dir / "last-snapshot").write_text(short + "0" * 56 + "\n")
+    (host.backup_dir / "last-snapshot").write_text(f"{short}{'0' * 56} {made_as}\n")
+
+
+def test_the_newest_snapshot_is_read_from_the_repositorys_directory(tmp_path):
+    snaps = tmp_path / "restic" / "snapshots"
+    snaps.mkdir(parents=True)
+    for short, when in (("aaaa1111", 100), ("bbbb2222", 300), ("cccc3333", 200)):
+        (snaps / f"{short}{'0' * 56}").write_text("encrypted")
+        os.utime(snaps / f"{short}{'0' * 56}", (when, when))
+    (snaps / "tmp-upload").write_text("")  # not a snapshot
+    os.utime(snaps / "tmp-upload", (900, 900))
+    assert restore_mod.newest_snapshot(str(tmp_path / "restic")) == "bbbb2222" + "0" * 56
+    os.utime(snaps / f"cccc3333{'0' * 56}", (300, 300))  # two as new: restic's list decides
+    assert restore_mod.newest_snapshot(str(tmp_path / "restic")) is None
+    assert restore_mod.newest_snapshot(str(tmp_path / "none")) is None
+    assert restore_mod.newest_snapshot("rest:https://vault:8000/tst-1/") is None
+
+
+def test_the_last_backup_when_newest_is_restored_without_restics_list(host, monkeypatch, capsys):
+    """This server's last backup is the newest snapshot in its local repository: restic's list
+    (its key derivation) is not read at all; the fetch that started at once is the restore's."""
+    last_backup_was(host, "bbbb2222")
+    monkeypatch.setattr(restore_mod, "newest_snapshot", lambda repo: "bbbb2222" + "0" * 56 if repo == LOCAL else None)
+    assert restore(host, "--source", "supabase") == 0
+    assert not restic_calls(host.fake, "snapshots") and restored_ids(host.fake) == ["bbbb2222"]
+    out = capsys.readouterr().out
+    assert f"snapshot bbbb2222 from {LOCAL}" in out and "restore ok: snapshot bbbb2222; supabase checked" in out
+    assert f"bbbb2222: this server's last backup, the newest snapshot in {LOCAL}" in host.logtext()
+    assert os.listdir(host.backup_dir / "restore") == []
+
+
+def test_a_last_backup_made_under_another_name_is_not_taken_for_the_latest(host, monkeypatch, capsys):
+    """The server's inventory name changed since: `latest` is this name's, which restic's list tells."""
+    last_backup_was(host, "bbbb2222", made_as="n8n-old")
+    monkeypatch.setattr(restore_mod, "newest_snapshot", lambda repo: "bbbb2222" + "0" * 56)
+    assert restore(host, "--source", "supabase") == 0
+    assert restic_calls(host.fake, "snapshots")
+
+
+def test_a_newest_last_backup_that_does_not_fetch_fails_as_the_list_tells(host, monkeypatch, capsys):
+    """The fetch started without the list fails (a password that no longer opens the repository):
+    the list is read then, for the reason it gives."""
+    last_backup_was(host, "bbbb2222")
+    monkeypatch.setattr(restore_mod, "newest_snapshot", lambda repo: "bbbb2222" + "0" * 56)
+    wrong = "Fatal: wrong password or no key found\n"
+    host.fake.on(lambda c: c.startswith("restic") and " restore " in c, rc=1, stderr=wrong)
+    host.answers = {LOCAL: (1, "", wrong), VAULT: (1, "", wrong)}
+    assert restore(host, "--source", "supabase") == 3
+    err = capsys.readouterr().err
+    assert "RESTIC_PASSWORD does not open it" in err
+    assert os.listdir(host.backup_dir / "restore") == []
 
 
 def restored_ids(fake: FakeRunner) -> list[str]:
@@ -1086,7 +1136,7 @@ def test_the_last_backup_is_fetched_while_the_snapshot_list_is_read(host, capsys
     assert restore(host, "--source", "supabase") == 0
     assert restored_ids(host.fake) == ["bbbb2222"]
     assert [c.kw["process"].signals for c in restic_calls(host.fake, "restore")] == [[]]  # early, used, not stopped
-    assert "bbbb2222: fetched beside the snapshot list (this server's last backup)" in host.logtext()
+    assert "bbbb2222: fetched early (this server's last backup)" in host.logtext()
     assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
     assert os.listdir(host.backup_dir / "restore") == []
 
