@@ -408,32 +408,35 @@ class _Restore:
         early = self.fetch_early(parent, leave)
 
         self.step = "find snapshot"
-        listed = early is None or not early.newest
-        if listed:
-            repo, snap = self.find_snapshot()
-        else:  # this server's last backup is the newest snapshot in its repository: restic need not list
+        if early is not None and early.newest:  # this server's last backup is the newest in its repository
             repo, snap = early.repo, {"id": early.snapshot}
             self.log.log(f"{early.snapshot[:8]}: this server's last backup, the newest snapshot in {repo.url}")
-        self.short = backup_id(snap)[:8]  # one name for the snapshot in every repository
-        stored = f" (stored as {snap['id'][:8]} in {repo.url})" if backup_id(snap) != snap["id"] else f" from {repo.url}"
-        self.say(f"snapshot {self.short}{stored}")
+        else:
+            repo, snap = self.find_snapshot()
+        self.name_snapshot(repo, snap)
         self.laps.lap("find snapshot")
 
         self.step = "restore files"
+        self.work = ""
         if early is not None and repo.url == self.b.local_repository and snap["id"] == early.snapshot:
             try:
                 self.work = early.take()  # the snapshot the list chose (or the newest) is the one fetched early
+                self.log.log(f"{early.snapshot[:8]}: fetched early (this server's last backup)")
             except CommandFailed:
-                if not listed:  # a repository that does not open (a password, the disk): the list says why
-                    self.step = "find snapshot"
-                    self.find_snapshot()
-                    self.step = "restore files"
-                raise
-            self.log.log(f"{early.snapshot[:8]}: fetched early (this server's last backup)")
-        else:
-            if early is not None:  # another one (a newer backup, a copy, retention): fetched again
+                if not early.newest:
+                    raise
+                # chosen without restic's list: the list says why (a password, the repository), or
+                # chooses (another snapshot, maybe), and the restore goes on as without the early fetch
+                self.log.log(f"{early.snapshot[:8]}: the early fetch failed; reading restic's snapshot list")
                 early.drop()
-                self.log.log(f"fetched {early.snapshot[:8]} early, but the list chose {snap['id'][:8]}")
+                self.step = "find snapshot"
+                repo, snap = self.find_snapshot()
+                self.name_snapshot(repo, snap)
+                self.step = "restore files"
+        elif early is not None:  # another one (a newer backup, a copy, retention): fetched again
+            early.drop()
+            self.log.log(f"fetched {early.snapshot[:8]} early, but the list chose {snap['id'][:8]}")
+        if not self.work:
             self.work = tempfile.mkdtemp(prefix=f"{self.short}-", dir=parent)
             self.cleanups.append(lambda: shutil.rmtree(self.work, ignore_errors=True))
             self.log.file.flush()
@@ -1229,6 +1232,11 @@ class _Restore:
                          "-v", f"{self.box_dir}:{SCRATCH_DIR}:ro", image], check=check)
         return box if res.ok else ""
 
+    def name_snapshot(self, repo: Repo, snap: dict) -> None:
+        self.short = backup_id(snap)[:8]  # one name for the snapshot in every repository
+        stored = f" (stored as {snap['id'][:8]} in {repo.url})" if backup_id(snap) != snap["id"] else f" from {repo.url}"
+        self.say(f"snapshot {self.short}{stored}")
+
     def fetch_early(self, parent: str, leave: list[str]) -> _EarlyFetch | None:
         """A restore of database sources alone into scratch, of the latest snapshot: `restic restore`
         of this server's last backup (its id in the backup directory's last-snapshot, written by
@@ -1252,9 +1260,10 @@ class _Restore:
         if not re.fullmatch(r"[0-9a-f]{64}", snapshot):
             return None
         target = tempfile.mkdtemp(prefix=f"{snapshot[:8]}-", dir=parent)
+        self.cleanups.append(lambda: shutil.rmtree(target, ignore_errors=True))
         early = _EarlyFetch(Repo(b.local_repository, b, self.r), snapshot, target, leave, self.log.file, self.r)
-        early.newest = made_as == me and newest_snapshot(b.local_repository) == snapshot
         self.cleanups.append(early.drop)
+        early.newest = made_as == me and newest_snapshot(b.local_repository) == snapshot
         early.start()
         return early
 

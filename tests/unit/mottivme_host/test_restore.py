@@ -199,6 +199,15 @@ def host(tmp_path, fake):
     return Host(tmp_path, fake)
 
 
+NEWEST_SNAPSHOT = restore_mod.newest_snapshot  # the real one (the fixture below stands it in)
+
+
+@pytest.fixture(autouse=True)
+def no_repository_here(monkeypatch):
+    """The tests' local repository is a name only: no snapshot of it is on this machine's disk."""
+    monkeypatch.setattr(restore_mod, "newest_snapshot", lambda repo: None)
+
+
 def restore(host: Host, *args: str, **settings_over) -> int:
     return cli.main(["n8n-restore", *args], runner=host.fake, settings=host.settings(**settings_over))
 
@@ -1068,13 +1077,14 @@ def test_the_newest_snapshot_is_read_from_the_repositorys_directory(tmp_path):
     for short, when in (("aaaa1111", 100), ("bbbb2222", 300), ("cccc3333", 200)):
         (snaps / f"{short}{'0' * 56}").write_text("encrypted")
         os.utime(snaps / f"{short}{'0' * 56}", (when, when))
-    (snaps / "tmp-upload").write_text("")  # not a snapshot
-    os.utime(snaps / "tmp-upload", (900, 900))
-    assert restore_mod.newest_snapshot(str(tmp_path / "restic")) == "bbbb2222" + "0" * 56
+    upload = snaps / f"dddd4444{'0' * 56}-tmp-3035644187"  # restic writing a snapshot: not one yet
+    upload.write_text("")
+    os.utime(upload, (900, 900))
+    assert NEWEST_SNAPSHOT(str(tmp_path / "restic")) == "bbbb2222" + "0" * 56
     os.utime(snaps / f"cccc3333{'0' * 56}", (300, 300))  # two as new: restic's list decides
-    assert restore_mod.newest_snapshot(str(tmp_path / "restic")) is None
-    assert restore_mod.newest_snapshot(str(tmp_path / "none")) is None
-    assert restore_mod.newest_snapshot("rest:https://vault:8000/tst-1/") is None
+    assert NEWEST_SNAPSHOT(str(tmp_path / "restic")) is None
+    assert NEWEST_SNAPSHOT(str(tmp_path / "none")) is None
+    assert NEWEST_SNAPSHOT("rest:https://vault:8000/tst-1/") is None
 
 
 def test_the_last_backup_when_newest_is_restored_without_restics_list(host, monkeypatch, capsys):
@@ -1090,12 +1100,19 @@ def test_the_last_backup_when_newest_is_restored_without_restics_list(host, monk
     assert os.listdir(host.backup_dir / "restore") == []
 
 
-def test_a_last_backup_made_under_another_name_is_not_taken_for_the_latest(host, monkeypatch, capsys):
-    """The server's inventory name changed since: `latest` is this name's, which restic's list tells."""
-    last_backup_was(host, "bbbb2222", made_as="n8n-old")
-    monkeypatch.setattr(restore_mod, "newest_snapshot", lambda repo: "bbbb2222" + "0" * 56)
+@pytest.mark.parametrize("made_as,newest", [
+    ("n8n-old", "bbbb2222"),  # the server's inventory name changed since: `latest` is this name's
+    ("", "bbbb2222"),  # a last-snapshot without the name (written before it held one)
+    (HOST, "cccc3333"),  # something newer in the repository (a safety snapshot)
+], ids=["renamed", "no-name", "newer"])
+def test_restics_list_is_read_unless_the_last_backup_is_surely_the_latest(host, monkeypatch, made_as, newest):
+    last_backup_was(host, "bbbb2222", made_as=made_as)
+    if not made_as:
+        (host.backup_dir / "last-snapshot").write_text("bbbb2222" + "0" * 56 + "\n")
+    monkeypatch.setattr(restore_mod, "newest_snapshot", lambda repo: newest + "0" * 56)
     assert restore(host, "--source", "supabase") == 0
-    assert restic_calls(host.fake, "snapshots")
+    assert restic_calls(host.fake, "snapshots") and restored_ids(host.fake) == ["bbbb2222"]
+    assert "newest snapshot" not in host.logtext() and "fetched early" in host.logtext()
 
 
 def test_a_newest_last_backup_that_does_not_fetch_fails_as_the_list_tells(host, monkeypatch, capsys):
@@ -1109,6 +1126,17 @@ def test_a_newest_last_backup_that_does_not_fetch_fails_as_the_list_tells(host, 
     assert restore(host, "--source", "supabase") == 3
     err = capsys.readouterr().err
     assert "RESTIC_PASSWORD does not open it" in err
+    assert os.listdir(host.backup_dir / "restore") == []
+
+
+def test_a_newest_last_backup_that_did_not_fetch_is_fetched_again_as_the_list_chooses(host, monkeypatch, capsys):
+    last_backup_was(host, "bbbb2222")
+    monkeypatch.setattr(restore_mod, "newest_snapshot", lambda repo: "bbbb2222" + "0" * 56)
+    host.fake.on(lambda c: c.startswith("restic") and " restore " in c, rc=1, stderr="Fatal: read error\n", times=1)
+    assert restore(host, "--source", "supabase") == 0
+    assert restic_calls(host.fake, "snapshots") and restored_ids(host.fake) == ["bbbb2222", "bbbb2222"]
+    assert "bbbb2222: the early fetch failed; reading restic's snapshot list" in host.logtext()
+    assert "restore ok: snapshot bbbb2222; supabase checked" in capsys.readouterr().out
     assert os.listdir(host.backup_dir / "restore") == []
 
 
