@@ -1249,8 +1249,9 @@ class _Restore:
         backup before it existed)."""
         ns, b = self.ns, self.b
         me = b.host or common.hostname()
-        if (not self.files_left or ns.target != "scratch" or ns.over or ns.snapshot != "latest"
-                or ns.origin == "offsite" or (ns.from_host or me) != me):
+        # into scratch only: a restore over a named database (--supabase-target) has restic's list choose
+        if (not self.files_left or ns.target != "scratch" or ns.supabase_target != "scratch" or ns.over
+                or ns.snapshot != "latest" or ns.origin == "offsite" or (ns.from_host or me) != me):
             return None
         try:
             with open(os.path.join(b.dir, LAST_SNAPSHOT)) as f:

@@ -1233,7 +1233,8 @@ def test_a_failed_fetch_of_the_chosen_snapshot_fails_the_restore_as_its_own_woul
     ("--source", "supabase", "--from", "offsite"),  # not the local repository
     ("--source", "supabase", "--from-host", "n8n-old"),  # another server's
     ("--no-safety-snapshot",),  # n8n too: its live restore comes first
-], ids=["named", "offsite", "other-host", "everything"])
+    ("--source", "supabase", "--supabase-target", SECRET_URL, "--confirm-supabase-overwrite"),  # over a database
+], ids=["named", "offsite", "other-host", "everything", "over-supabase"])
 def test_nothing_is_fetched_before_the_list_when_it_may_not_be_the_last_backup(host, args):
     last_backup_was(host, "bbbb2222")
     restore(host, *args)
