@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 import tempfile
+from contextlib import contextmanager
 
 
 class Fail(Exception):
@@ -181,6 +182,27 @@ class Laps:
 
     def lines(self) -> list[str]:
         return [f"  {label:<46} {took:7.1f} s" for label, took in self.rows]
+
+
+@contextmanager
+def interrupts_deferred():
+    """A step that must not be cut in two (a database this run makes, which its clean-up drops
+    after): Ctrl-C, a lost SSH session or a kill during it is acted on once it is done
+    (KeyboardInterrupt then). Start its commands in a session of their own (Runner.run's
+    `new_session`): a terminal's signal would end them half done otherwise, and `docker exec`
+    would leave their work going on inside the container, after the clean-up. Main thread only."""
+    got: list[int] = []
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    for sig, handler in before.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(sig, lambda signum, frame: got.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+    if got:
+        raise KeyboardInterrupt
 
 
 def ignore_interrupts() -> None:

@@ -786,7 +786,7 @@ class _Restore:
         return False
 
     # --- restore over the live stack -------------------------------------------------------------
-    def pg(self, *sqls: str, check: bool = True):
+    def pg(self, *sqls: str, check: bool = True, **kw):
         """psql on the maintenance database `postgres` of the stack's PostgreSQL."""
         args = []
         for sql in sqls:
@@ -794,7 +794,7 @@ class _Restore:
         self.log.file.flush()
         return self.stack.compose("exec", "-T", "postgres", "psql", "-U", self.s.postgres_user, "-d", "postgres",
                                   "-v", "ON_ERROR_STOP=1", "-qX", *args,
-                                  stdout=self.log.file, log=self.log.file, check=check)
+                                  stdout=self.log.file, log=self.log.file, check=check, **kw)
 
     def services(self, action: str, check: bool = False):
         self.log.file.flush()
@@ -875,8 +875,11 @@ class _Restore:
         self.step = "restore n8n database"
         self.cleanups.append(lambda: self.pg(f'drop database if exists "{new_db}" with (force)', check=False))
         self.say(f"restoring n8n's database into {new_db} (n8n keeps running)")
-        self.pg(f'drop database if exists "{new_db}" with (force)',
-                f'create database "{new_db}" owner "{s.postgres_user}"')
+        # whole: an interrupt cutting it would leave `create database` going on in the container
+        # after the clean-up's drop, and the copy behind
+        with common.interrupts_deferred():
+            self.pg(f'drop database if exists "{new_db}" with (force)',
+                    f'create database "{new_db}" owner "{s.postgres_user}"', new_session=True)
         with self.dump("n8n") as f:
             self.log.file.flush()
             self.stack.compose("exec", "-T", "postgres", "pg_restore", "-U", s.postgres_user, "-d", new_db,

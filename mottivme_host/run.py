@@ -54,9 +54,10 @@ class Runner:
 
     def run(self, argv: list[str], *, input: str | None = None, stdin=None, stdout=None, log=None,
             env: dict | None = None, check: bool = True, cwd: str | None = None,
-            timeout: float | None = None, started=None) -> Result:
+            timeout: float | None = None, started=None, new_session: bool = False) -> Result:
         """`started(process)`, when given, is called with the running process (its `terminate()`
-        and `kill()`): for a command another thread may have to stop."""
+        and `kill()`): for a command another thread may have to stop. `new_session`: the command
+        runs in a session of its own (a terminal's Ctrl-C or hang-up does not reach it)."""
         full_env = None
         if env:
             full_env = dict(os.environ)
@@ -65,11 +66,11 @@ class Runner:
         err = log if log is not None else subprocess.PIPE
         if started is None:
             p = subprocess.run(argv, input=input, stdin=stdin, text=True, cwd=cwd, env=full_env, timeout=timeout,
-                               stdout=out, stderr=err)
+                               stdout=out, stderr=err, start_new_session=new_session)
             got_out, got_err = p.stdout, p.stderr
         else:
             with subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else stdin, text=True, cwd=cwd,
-                                  env=full_env, stdout=out, stderr=err) as p:
+                                  env=full_env, stdout=out, stderr=err, start_new_session=new_session) as p:
                 started(p)
                 try:
                     got_out, got_err = p.communicate(input, timeout=timeout)

@@ -470,9 +470,10 @@ class FakeRunner:
         return rule
 
     def run(self, argv, *, input=None, stdin=None, stdout=None, log=None, env=None, check=True, cwd=None,
-            timeout=None, started=None) -> Result:
+            timeout=None, started=None, new_session=False) -> Result:
         call = Call(list(argv), dict(input=input, stdin=stdin, stdout=stdout, env=env, cwd=cwd, pgpass=pgpass_of(argv),
-                                     timeout=timeout, process=FakeProcess() if started else None))
+                                     timeout=timeout, process=FakeProcess() if started else None,
+                                     new_session=new_session))
         self.calls.append(call)
         if started:
             started(call.kw["process"])

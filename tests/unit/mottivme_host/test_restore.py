@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import tarfile
 import threading
 from pathlib import Path
@@ -637,6 +638,25 @@ def test_interrupted_while_restoring_leaves_n8n_running_and_drops_the_copy(host,
     c = cmds(host.fake)
     assert not any(" stop " in x for x in c)
     assert 'drop database if exists "n8n_restoring" with (force)' in c[-1]
+
+
+def test_an_interrupt_while_the_copy_is_made_waits_until_it_is_whole_then_drops_it(host, capsys):
+    """A hang-up while `create database` runs (inside the container, by `docker exec`): the command
+    runs in a session of its own and is not cut; the interrupt counts once it is done, and the
+    clean-up's drop comes after it (cut, the container would go on making the copy after the drop)."""
+    made = []
+
+    def hang_up(argv, kw):
+        os.kill(os.getpid(), signal.SIGHUP)  # n8n-restore's handler: an interrupt, here deferred
+        made.append(kw["new_session"])
+
+    host.fake.on('create database "n8n_restoring"', call=hang_up)
+    assert restore(host, "--no-safety-snapshot") == 130
+    assert made == [True]
+    assert "n8n-restore: FAILED restore n8n database: interrupted" in capsys.readouterr().err
+    c = cmds(host.fake)
+    assert not any("pg_restore -U n8n -d n8n_restoring" in x for x in c)
+    assert 'create database "n8n_restoring"' in c[-2] and 'drop database if exists "n8n_restoring" with (force)' in c[-1]
 
 
 def test_an_unexpected_command_failure_names_the_command_and_the_log(host, capsys):
