@@ -16,9 +16,7 @@ Own sandbox (.sandbox-bench-backup, servers bkb-N), removed at the end.
 """
 
 import argparse
-import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,21 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
 from sandbox import seed  # noqa: E402
 from sandbox.core import Sandbox  # noqa: E402
 from tasks import groupdata  # noqa: E402
 
 STATE = ROOT / ".sandbox-bench-backup"
-PYINFRA = [sys.executable, "-m", "pyinfra"]
 JOBS = 2  # the restore's pg_restore -j on these 2-core machines (mottivme_host.restore.JOBS)
 
 
 def pyinfra(*args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("N8N_", "SSH_", "POSTGRES_", "RESTIC_"))}
-    env.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null", MOTTIVME_TARGET="sandbox")
-    r = subprocess.run([*PYINFRA, "-y", "inventory.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"pyinfra {' '.join(args)} failed:\n{r.stderr[-3000:]}")
+    r = common.pyinfra(common.sandbox_env(STATE), *args)
     return r.stdout + r.stderr
 
 

@@ -14,7 +14,6 @@ Uses its own sandbox (state .sandbox-bench, servers bch-N) and removes it at the
 """
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -23,21 +22,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
 from sandbox.core import Sandbox  # noqa: E402
 
 STATE = ROOT / ".sandbox-bench"
-PYINFRA = [sys.executable, "-m", "pyinfra"]
 FACTS = STATE / "facts.json"
 
 
 def run(deploy: str, steps: list | None = None) -> float:
     """Wall time of one pyinfra run; with `steps`, appends (seconds, operation) for each of its
     operations, timed by when its output lines arrive."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("N8N_", "SSH_", "POSTGRES_"))}
-    env.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null", MOTTIVME_TARGET="sandbox", MOTTIVME_FACTS_FILE=str(FACTS),
-               PYTHONUNBUFFERED="1")
+    env = common.sandbox_env(STATE, MOTTIVME_FACTS_FILE=str(FACTS), PYTHONUNBUFFERED="1")
     t0 = time.perf_counter()
-    p = subprocess.Popen([*PYINFRA, "-y", "--parallel", "8", "inventory.py", deploy], cwd=ROOT, env=env,
+    p = subprocess.Popen([*common.PYINFRA, "-y", "--parallel", "8", "inventory.py", deploy], cwd=ROOT, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out, started = [], None
     for line in p.stdout:

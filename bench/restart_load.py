@@ -16,7 +16,6 @@ A lost webhook is one without its answer: no HTTP 200 with the execution's id.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import threading
@@ -27,21 +26,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
 from sandbox.core import Sandbox  # noqa: E402
 from sandbox.n8n_client import N8nClient, n8n_api, webhook_workflow  # noqa: E402
 
 STATE = ROOT / ".sandbox-bench-restart"
-ENV = {k: v for k, v in os.environ.items()
-       if not k.startswith(("N8N_", "SSH_", "POSTGRES_", "RESTIC_", "REDIS_", "WORKER_", "MONITOR_"))}
-ENV.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null", MOTTIVME_TARGET="sandbox")
+ENV = common.sandbox_env(STATE)
 CODE = "return [{ json: { execution: $execution.id } }];"
 
 
 def pyinfra(*args: str) -> None:
-    r = subprocess.run([str(ROOT / ".venv" / "bin" / "pyinfra"), "-y", "inventory.py", *args], cwd=ROOT, env=ENV,
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"pyinfra {' '.join(args)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
+    common.pyinfra(ENV, *args)
 
 
 def restart_round(url: str, path: str, clients: int, busy: int) -> tuple[int, list[str]]:

@@ -8,7 +8,6 @@
 Own sandbox (.sandbox-bench-runbooks, servers rbk-N), removed at the end.
 """
 
-import os
 import re
 import subprocess
 import sys
@@ -19,20 +18,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
 from sandbox import seed  # noqa: E402
 from sandbox.core import Sandbox  # noqa: E402
 
 STATE = ROOT / ".sandbox-bench-runbooks"
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(("N8N_", "SSH_", "POSTGRES_", "RESTIC_"))}
-ENV.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null", MOTTIVME_TARGET="sandbox")
+ENV = common.sandbox_env(STATE)
 
 
 def pyinfra(*args: str, check: bool = True) -> tuple[float, str]:
     t0 = time.perf_counter()
-    r = subprocess.run([str(ROOT / ".venv" / "bin" / "pyinfra"), "-y", "inventory.py", *args], cwd=ROOT, env=ENV,
-                       capture_output=True, text=True)
-    if check and r.returncode != 0:
-        sys.exit(f"pyinfra {' '.join(args)} failed:\n{r.stderr[-3000:]}")
+    r = common.pyinfra(ENV, *args, check=check)
     return time.perf_counter() - t0, r.stdout + r.stderr
 
 

@@ -16,8 +16,6 @@ gain of real extra machines.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -27,22 +25,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
 from sandbox.core import Sandbox  # noqa: E402
 from sandbox.n8n_client import N8nClient, n8n_api, webhook_workflow  # noqa: E402
 from sandbox.seed import ssh  # noqa: E402
 
 STATE = ROOT / ".sandbox-bench-scaling"
-ENV = {k: v for k, v in os.environ.items()
-       if not k.startswith(("N8N_", "SSH_", "POSTGRES_", "RESTIC_", "REDIS_", "WORKER_", "MONITOR_"))}
-ENV.update(SBX_STATE=str(STATE), MOTTIVME_ENV_FILE="/dev/null", MOTTIVME_TARGET="sandbox")
+ENV = common.sandbox_env(STATE)
 CODE = "let x = 0; for (let i = 0; i < 20000; i++) { x += i % 7; }\nreturn [{ json: { x } }];"
 
 
 def pyinfra(*args: str) -> None:
-    r = subprocess.run([str(ROOT / ".venv" / "bin" / "pyinfra"), "-y", "inventory.py", *args], cwd=ROOT, env=ENV,
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"pyinfra {' '.join(args)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
+    common.pyinfra(ENV, *args)
 
 
 def successes(sbx: Sandbox, main: dict, wf: str) -> int:

@@ -180,22 +180,24 @@ class Workers(_Settings):
     postgres_port: int = key("tunnel_postgres_port")
 
 
+def _whole_number(value, key: str, digits: int, meaning: str) -> int:
+    """group_data `key` as a whole number of at most `digits` digits (pyinfra's --data gives text)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(rf"[0-9]{{1,{digits}}}", text):
+        raise SettingsError(f"group_data {key}: {meaning}, not {value!r}")
+    return int(text)
+
+
 def dump_compression(value) -> int:
-    """group_data backup_dump_compression as pg_dump's -Z level (0-9; pyinfra's --data gives text)."""
-    level = str(value).strip()
-    if isinstance(value, bool) or not re.fullmatch(r"[0-9]", level):
-        raise SettingsError(f"group_data backup_dump_compression: pg_dump's -Z level, a whole number "
-                            f"from 0 (none: restic compresses) to 9, not {value!r}")
-    return int(level)
+    """group_data backup_dump_compression as pg_dump's -Z level (0-9)."""
+    return _whole_number(value, "backup_dump_compression", 1,
+                         "pg_dump's -Z level, a whole number from 0 (none: restic compresses) to 9")
 
 
 def keep_finished(value) -> int:
-    """group_data n8n_queue_keep_finished: finished executions Redis keeps (pyinfra's --data gives text)."""
-    text = str(value).strip()
-    if isinstance(value, bool) or not re.fullmatch(r"[0-9]{1,7}", text):
-        raise SettingsError(f"group_data n8n_queue_keep_finished: how many finished executions Redis keeps, a whole "
-                            f"number from 0 (n8n's default: none; docs/scaling.md) to 9999999, not {value!r}")
-    return int(text)
+    """group_data n8n_queue_keep_finished: finished executions Redis keeps."""
+    return _whole_number(value, "n8n_queue_keep_finished", 7, "how many finished executions Redis keeps, a whole "
+                         "number from 0 (n8n's default: none; docs/scaling.md) to 9999999")
 
 
 @dataclass(frozen=True)
