@@ -445,9 +445,6 @@ class FakeProcess:
         self.signals.append("KILL")
         self.stopped.set()
 
-    def poll(self):
-        return 0 if self.stopped.is_set() else None
-
 
 class FakeRunner:
     def __init__(self):
